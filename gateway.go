@@ -1,0 +1,561 @@
+package agentgateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"sync/atomic"
+)
+
+// Gateway is an http.Handler that routes each request to a route's policies and backend.
+//
+// Build one with [New], add routes with the fluent [Gateway.Route] or a whole [Config] with
+// [Gateway.Apply], and serve it with [Gateway.Serve], any http.Server, or httptest.NewServer. The
+// routing table is compiled once per change and swapped atomically: requests in flight finish on the
+// table they started on, and no request is dropped by a swap.
+type Gateway struct {
+	opts options
+
+	mu   sync.Mutex // serialises Apply and the fluent builders
+	cfg  Config
+	errs []error
+
+	snap atomic.Pointer[snapshot]
+
+	srvMu   sync.Mutex
+	servers map[*http.Server]context.CancelFunc // servers made by NewServer, with their base contexts' cancel
+}
+
+type options struct {
+	logger      *slog.Logger
+	accessLog   bool
+	trusted     []netip.Prefix
+	rnd         func(int) int
+	drain       time.Duration
+	configureFn func(*http.Server)
+}
+
+// Option configures a Gateway.
+type Option func(*options)
+
+// WithLogger sets the logger for operational messages and the access log (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithAccessLog turns the per-request access log line on (the default) or off.
+func WithAccessLog(on bool) Option { return func(o *options) { o.accessLog = on } }
+
+// WithTrustedProxies names the peers whose X-Forwarded-For is believed when computing State.Source, and
+// whose X-Forwarded-Proto/Host policies and backends may trust.
+func WithTrustedProxies(prefixes ...netip.Prefix) Option {
+	return func(o *options) { o.trusted = append(o.trusted, prefixes...) }
+}
+
+// WithRandSource makes weighted backend selection use src (for reproducible tests).
+func WithRandSource(src rand.Source) Option { return func(o *options) { o.rnd = lockedRand(src) } }
+
+// WithDrainTimeout bounds how long Serve waits for in-flight requests and streams when its context is
+// cancelled (default 30s).
+func WithDrainTimeout(d time.Duration) Option { return func(o *options) { o.drain = d } }
+
+// WithServerConfig lets Serve's http.Server be adjusted (timeouts, header limits, TLS) before it starts.
+func WithServerConfig(fn func(*http.Server)) Option { return func(o *options) { o.configureFn = fn } }
+
+// New returns an empty Gateway: every request gets 404 until routes are added.
+func New(opts ...Option) *Gateway {
+	g := &Gateway{opts: options{accessLog: true, drain: 30 * time.Second, rnd: rand.IntN}}
+	for _, o := range opts {
+		o(&g.opts)
+	}
+	if g.opts.logger == nil {
+		g.opts.logger = slog.Default()
+	}
+	g.servers = map[*http.Server]context.CancelFunc{}
+	empty, _ := compile(Config{}, g.opts.rnd)
+	g.snap.Store(empty)
+	return g
+}
+
+// Logger returns the gateway's logger.
+func (g *Gateway) Logger() *slog.Logger { return g.opts.logger }
+
+// TrustedProxy reports whether addr is a trusted proxy (see [WithTrustedProxies]).
+func (g *Gateway) TrustedProxy(addr netip.Addr) bool {
+	for _, p := range g.opts.trusted {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// Apply compiles cfg and, if it is valid, makes it the routing table for every new request. An invalid
+// cfg changes nothing; the error lists every problem with its field path and matches ErrInvalidConfig.
+// Backends of the old table that the new one no longer uses are closed (if they implement io.Closer)
+// once the requests still using them have finished.
+func (g *Gateway) Apply(cfg Config) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.applyLocked(cfg)
+}
+
+func (g *Gateway) applyLocked(cfg Config) error {
+	s, err := compile(cfg, g.opts.rnd)
+	if err != nil {
+		return err
+	}
+	g.cfg = cfg
+	old := g.snap.Swap(s)
+	if old != nil && len(old.closers) > 0 {
+		keep := make(map[io.Closer]bool, len(s.closers))
+		for _, c := range s.closers {
+			keep[c] = true
+		}
+		var retire []io.Closer
+		for _, c := range old.closers {
+			if !keep[c] {
+				retire = append(retire, c)
+			}
+		}
+		if len(retire) > 0 {
+			go g.retire(old, retire)
+		}
+	}
+	return nil
+}
+
+// retire closes backends once no request is using the snapshot that held them.
+func (g *Gateway) retire(old *snapshot, closers []io.Closer) {
+	deadline := time.Now().Add(g.opts.drain)
+	for old.inflight.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, c := range closers {
+		if err := c.Close(); err != nil {
+			g.opts.logger.Warn("closing retired backend", "error", err)
+		}
+	}
+}
+
+// Config returns the configuration currently served.
+func (g *Gateway) Config() Config { return g.snap.Load().cfg }
+
+// Err returns the errors the fluent builders recorded, joined; nil when every route was added.
+func (g *Gateway) Err() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return errors.Join(g.errs...)
+}
+
+func (g *Gateway) recordErr(err error) {
+	g.mu.Lock()
+	g.errs = append(g.errs, err)
+	g.mu.Unlock()
+}
+
+// Listener starts a group of routes served only on port (0: any port) and the given hostnames.
+func (g *Gateway) Listener(name string, port int, hostnames ...string) *Listener {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.listenerIndex(name) < 0 {
+		g.cfg.Listeners = append(g.cfg.Listeners, ListenerConfig{Name: name, Port: port, Hostnames: hostnames})
+	}
+	return &Listener{gw: g, name: name}
+}
+
+// Listener is a handle to add routes to one listener.
+type Listener struct {
+	gw   *Gateway
+	name string
+}
+
+// Route starts a route on this listener.
+func (l *Listener) Route(name string) *RouteBuilder {
+	return &RouteBuilder{gw: l.gw, listener: l.name, cfg: RouteConfig{Name: name}}
+}
+
+// Route starts a route on the default listener (any port, any host). Finish it with To.
+func (g *Gateway) Route(name string) *RouteBuilder {
+	return &RouteBuilder{gw: g, listener: "default", cfg: RouteConfig{Name: name}}
+}
+
+func (g *Gateway) listenerIndex(name string) int {
+	return slices.IndexFunc(g.cfg.Listeners, func(l ListenerConfig) bool { return l.Name == name })
+}
+
+func (g *Gateway) addRoute(listener string, rc RouteConfig) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	cfg := Config{Listeners: slices.Clone(g.cfg.Listeners)}
+	i := slices.IndexFunc(cfg.Listeners, func(l ListenerConfig) bool { return l.Name == listener })
+	if i < 0 {
+		cfg.Listeners = append(cfg.Listeners, ListenerConfig{Name: listener})
+		i = len(cfg.Listeners) - 1
+	}
+	l := &cfg.Listeners[i]
+	l.Routes = append(slices.Clip(l.Routes), rc)
+	if err := g.applyLocked(cfg); err != nil {
+		g.errs = append(g.errs, err)
+		return err
+	}
+	return nil
+}
+
+// acquire returns the current snapshot with a reference held, so that a concurrent Apply cannot close
+// its backends while the request runs.
+func (g *Gateway) acquire() *snapshot {
+	for {
+		s := g.snap.Load()
+		s.inflight.Add(1)
+		if g.snap.Load() == s {
+			return s
+		}
+		s.inflight.Add(-1)
+	}
+}
+
+// reqCtx groups the per-request objects into one allocation.
+type reqCtx struct {
+	st   State
+	rec  recorder
+	body countingBody
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	*b.n += int64(n)
+	return n, err
+}
+
+// ServeHTTP routes r.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	snap := g.acquire()
+	defer snap.inflight.Add(-1)
+
+	rc := &reqCtx{}
+	st := &rc.st
+	st.Start = time.Now()
+	st.Source = g.source(r)
+	if r.Body != nil && r.Body != http.NoBody {
+		rc.body = countingBody{ReadCloser: r.Body, n: &st.BytesIn}
+		r.Body = &rc.body
+	}
+	rc.rec = recorder{ResponseWriter: w, st: st}
+	w = &rc.rec
+
+	defer g.finish(w, r, st)
+
+	e, l := snap.route(r)
+	if e == nil {
+		if l != nil {
+			st.Listener = l.name
+		}
+		writeError(w, http.StatusNotFound, "no route matched")
+		return
+	}
+	st.Listener = e.route.listener
+	st.Route = e.route.name
+	if e.plen >= 0 && e.re == nil {
+		st.MatchedPrefix = e.prefix
+	}
+	e.route.handler.ServeHTTP(w, r.WithContext(WithState(r.Context(), st)))
+}
+
+func (s *snapshot) route(r *http.Request) (*entry, *compiledListener) {
+	idx := s.anyPort
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
+		if pi, ok := s.byPort[la.Port]; ok {
+			idx = pi
+		}
+	}
+	host := hostOnly(r.Host)
+	l, ok := idx.lookup(host)
+	if !ok {
+		return nil, nil
+	}
+	tables, ok := l.hosts.lookup(host)
+	if !ok {
+		return nil, l
+	}
+	return lookup(tables, r), l
+}
+
+// hostOnly strips the port and lowercases, allocating only when the host has upper-case letters.
+func hostOnly(h string) string {
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
+		h = h[:i]
+	}
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(h)
+		}
+	}
+	return h
+}
+
+func (g *Gateway) source(r *http.Request) netip.AddrPort {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	if len(g.opts.trusted) == 0 || !g.TrustedProxy(ap.Addr().Unmap()) {
+		return ap
+	}
+	// Walk X-Forwarded-For from the right and stop at the first address we do not trust.
+	xff := r.Header.Values("X-Forwarded-For")
+	for i := len(xff) - 1; i >= 0; i-- {
+		parts := strings.Split(xff[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+			if err != nil {
+				return ap
+			}
+			ap = netip.AddrPortFrom(a, 0)
+			if !g.TrustedProxy(a.Unmap()) {
+				return ap
+			}
+		}
+	}
+	return ap
+}
+
+func (g *Gateway) finish(w http.ResponseWriter, r *http.Request, st *State) {
+	if p := recover(); p != nil {
+		if p == http.ErrAbortHandler {
+			panic(p)
+		}
+		st.Err = fmt.Errorf("panic: %v", p)
+		g.opts.logger.Error("handler panic", "route", st.Route, "panic", p, "stack", string(debug.Stack()))
+		if st.Status == 0 {
+			writeError(w, http.StatusInternalServerError, "internal error")
+		} else {
+			// Headers are gone; abort the response so the client sees a truncated body, not success.
+			defer panic(http.ErrAbortHandler)
+		}
+	}
+	if st.Status == 0 {
+		st.Status = http.StatusOK
+	}
+	if g.opts.accessLog {
+		g.accessLog(r, st)
+	}
+}
+
+func (g *Gateway) accessLog(r *http.Request, st *State) {
+	l := g.opts.logger
+	ctx := r.Context()
+	if !l.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 20)
+	attrs = append(attrs,
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", st.Status),
+		slog.Duration("duration", time.Since(st.Start)),
+		slog.String("listener", st.Listener),
+		slog.String("route", st.Route),
+		slog.String("backend", st.Backend),
+		slog.String("source", st.Source.String()),
+		slog.Int64("bytes_in", st.BytesIn),
+		slog.Int64("bytes_out", st.BytesOut),
+	)
+	if st.Identity.Subject != "" {
+		attrs = append(attrs, slog.String("identity", st.Identity.Subject))
+	}
+	if st.MCP.Method != "" {
+		attrs = append(attrs, slog.String("mcp.method", st.MCP.Method))
+		if st.MCP.SessionID != "" {
+			attrs = append(attrs, slog.String("mcp.session.id", st.MCP.SessionID))
+		}
+		if st.MCP.ToolName != "" {
+			attrs = append(attrs, slog.String("mcp.tool.target", st.MCP.ToolTarget), slog.String("mcp.tool.name", st.MCP.ToolName))
+		} else if st.MCP.Target != "" {
+			attrs = append(attrs, slog.String("mcp.target", st.MCP.Target), slog.String("mcp.name", st.MCP.Name))
+		}
+	}
+	if st.A2A.Method != "" {
+		attrs = append(attrs, slog.String("a2a.method", st.A2A.Method))
+		if st.A2A.TaskID != "" {
+			attrs = append(attrs, slog.String("a2a.task.id", st.A2A.TaskID))
+		}
+		if st.A2A.ContextID != "" {
+			attrs = append(attrs, slog.String("a2a.context.id", st.A2A.ContextID))
+		}
+	}
+	if st.LLM.Provider != "" {
+		attrs = append(attrs, slog.String("llm.provider", st.LLM.Provider), slog.String("llm.model", st.LLM.RequestModel),
+			slog.Int64("llm.input_tokens", st.LLM.InputTokens), slog.Int64("llm.output_tokens", st.LLM.OutputTokens))
+	}
+	if st.Err != nil {
+		attrs = append(attrs, slog.String("error", st.Err.Error()))
+	}
+	l.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+}
+
+// writeError answers with a small JSON error body.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, `{"error":{"code":`+itoa(status)+`,"message":"`+msg+`"}}`)
+}
+
+// WriteError answers with the gateway's JSON error body; policies and backends use it so every error
+// the gateway itself produces looks the same. msg must not need JSON escaping beyond plain text.
+func WriteError(w http.ResponseWriter, status int, msg string) {
+	writeError(w, status, jsonEscape(msg))
+}
+
+func jsonEscape(s string) string {
+	if !strings.ContainsAny(s, "\"\\\n\r\t") {
+		return s
+	}
+	r := strings.NewReplacer(`"`, `\"`, `\`, `\\`, "\n", `\n`, "\r", `\r`, "\t", `\t`)
+	return r.Replace(s)
+}
+
+func itoa(n int) string {
+	if n >= 100 && n < 1000 {
+		return string([]byte{byte('0' + n/100), byte('0' + n/10%10), byte('0' + n%10)})
+	}
+	return fmt.Sprint(n)
+}
+
+// Serve listens on addr and serves until ctx is cancelled, then drains in-flight requests and streams
+// for up to the drain timeout. It returns nil after a clean drain.
+func (g *Gateway) Serve(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return g.ServeListener(ctx, ln)
+}
+
+// ListenAndServe serves on addr until Shutdown is called.
+func (g *Gateway) ListenAndServe(addr string) error {
+	return g.Serve(context.Background(), addr)
+}
+
+// ServeListener serves on ln (which may be a TLS listener) like Serve.
+func (g *Gateway) ServeListener(ctx context.Context, ln net.Listener) error {
+	if err := g.Err(); err != nil {
+		ln.Close()
+		return err
+	}
+	srv := g.NewServer()
+	defer g.forget(srv)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+		dctx, cancel := context.WithTimeout(context.Background(), g.opts.drain)
+		defer cancel()
+		err := g.shutdownServer(dctx, srv)
+		<-errc
+		return err
+	}
+}
+
+// NewServer returns an http.Server for this gateway with production defaults: HTTP/1.1, HTTP/2 over TLS
+// and cleartext HTTP/2 (h2c), a 10s header read timeout, 64 KiB of headers, and request contexts that
+// are cancelled when a shutdown's deadline passes.
+//
+// Shutdown stops the servers made here; call the returned server's Serve yourself for custom setups.
+func (g *Gateway) NewServer() *http.Server {
+	baseCtx, cancel := context.WithCancel(context.Background())
+	srv := &http.Server{
+		Handler:           g,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(g.opts.logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+	}
+	g.srvMu.Lock()
+	g.servers[srv] = cancel
+	g.srvMu.Unlock()
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetHTTP2(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	if g.opts.configureFn != nil {
+		g.opts.configureFn(srv)
+	}
+	return srv
+}
+
+// Shutdown stops every server started by Serve: listeners close at once, in-flight requests and open
+// streams may finish until ctx is done, after which their contexts are cancelled and connections closed.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.srvMu.Lock()
+	servers := make([]*http.Server, 0, len(g.servers))
+	for s := range g.servers {
+		servers = append(servers, s)
+	}
+	g.srvMu.Unlock()
+	var errs []error
+	for _, s := range servers {
+		errs = append(errs, g.shutdownServer(ctx, s))
+	}
+	return errors.Join(errs...)
+}
+
+func (g *Gateway) shutdownServer(ctx context.Context, srv *http.Server) error {
+	err := srv.Shutdown(ctx)
+	if err != nil {
+		// The deadline passed with requests still open: cancel them so upstream work stops, then close.
+		g.srvMu.Lock()
+		cancel := g.servers[srv]
+		g.srvMu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+		_ = srv.Close()
+	}
+	return err
+}
+
+func (g *Gateway) forget(srv *http.Server) {
+	g.srvMu.Lock()
+	if cancel := g.servers[srv]; cancel != nil {
+		cancel()
+	}
+	delete(g.servers, srv)
+	g.srvMu.Unlock()
+}
+
+// Close releases every backend of the current configuration that holds resources (connections,
+// processes, sessions).
+func (g *Gateway) Close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var errs []error
+	for _, c := range g.snap.Load().closers {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,113 @@
+package agentgateway
+
+import (
+	"context"
+	"net/netip"
+	"time"
+)
+
+// State is the per-request record shared by the gateway, its policies and its protocol backends.
+//
+// The Gateway creates exactly one State for each request it serves and stores it in the request context;
+// [StateFrom] returns it. Data flows one way: the router fills in the routing fields, authentication
+// policies fill [State.Identity], protocol backends (mcp, a2a, llm) fill their section, and authorization,
+// telemetry and the access log read them. Nothing is parsed twice: a backend that has read the JSON-RPC
+// method records it here instead of asking a later stage to parse the body again.
+//
+// A State belongs to the goroutine serving the request; handlers that hand work to other goroutines must
+// copy what they need.
+type State struct {
+	// Listener, Route and Backend name what served the request.
+	Listener string
+	Route    string
+	Backend  string
+	// MatchedPrefix is the path prefix of the route match that selected the route ("" for exact and
+	// regex matches). URL rewrites and redirects with a prefix replacement use it.
+	MatchedPrefix string
+	// Source is the client address: the TCP peer, or the first untrusted hop of X-Forwarded-For when
+	// the peer is a trusted proxy (see [WithTrustedProxies]).
+	Source netip.AddrPort
+	// Start is when the gateway received the request.
+	Start time.Time
+
+	// Identity is what authentication policies established about the caller.
+	Identity Identity
+
+	// Protocol sections, filled by the protocol-aware backends.
+	MCP MCPState
+	A2A A2AState
+	LLM LLMState
+
+	// Response facts, filled by the gateway as the response is written.
+	Status   int
+	BytesIn  int64
+	BytesOut int64
+	// Err records why the gateway failed a request (upstream unreachable, timeout, ...), for the log.
+	Err error
+}
+
+// Identity is what authentication established about the caller. Each field is set by the policy that
+// verified it; a request can carry several (a JWT and an API key, say).
+type Identity struct {
+	// Subject is the principal's name: the JWT "sub", the API key's name, or the basic-auth user.
+	Subject string
+	// Method names the policy that set Subject ("jwt", "apiKey", "basicAuth", "extAuthz").
+	Method string
+	// JWT holds the verified claims of a JWT, nested objects included (CEL: jwt.*).
+	JWT map[string]any
+	// APIKey holds the metadata of the matched API key (CEL: apiKey.*); never the key itself.
+	APIKey map[string]any
+	// Headers are identity headers an external authorizer asked to add (extAuthz).
+	Headers map[string]string
+}
+
+// MCPState describes an MCP request (filled by package mcp).
+type MCPState struct {
+	// Method is the JSON-RPC method, e.g. "tools/call".
+	Method string
+	// SessionID is the client-facing Mcp-Session-Id.
+	SessionID string
+	// Target is the federated target a call was routed to; Name is the tool, prompt or resource
+	// name/URI as the target knows it.
+	Target string
+	Name   string
+	// ToolTarget and ToolName are set for tools/call (CEL: mcp.tool.target, mcp.tool.name).
+	ToolTarget string
+	ToolName   string
+}
+
+// A2AState describes an A2A request (filled by package a2a).
+type A2AState struct {
+	// Method is the JSON-RPC method as sent, e.g. "message/send" or "SendMessage".
+	Method string
+	// Version is the A2A wire version of the request ("0.3" or "1.0").
+	Version   string
+	TaskID    string
+	ContextID string
+	// Skill is the skill id or tag a catalog request was routed by.
+	Skill string
+}
+
+// LLMState describes an LLM request (filled by package llm).
+type LLMState struct {
+	Provider      string
+	RequestModel  string
+	ResponseModel string
+	Streaming     bool
+	InputTokens   int64
+	OutputTokens  int64
+}
+
+type stateKey struct{}
+
+// StateFrom returns the State of a request served by a Gateway, or nil when ctx did not come from one.
+func StateFrom(ctx context.Context) *State {
+	s, _ := ctx.Value(stateKey{}).(*State)
+	return s
+}
+
+// WithState returns a context that carries s. The Gateway calls it for every request; it is exported so
+// that a policy or backend can be unit-tested without a Gateway.
+func WithState(ctx context.Context, s *State) context.Context {
+	return context.WithValue(ctx, stateKey{}, s)
+}
