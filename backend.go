@@ -1,0 +1,264 @@
+package agentgateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/agentgw/agentgateway/internal/proxy"
+)
+
+// HTTPBackendConfig configures an HTTP backend: a streaming reverse proxy to one or more endpoints.
+type HTTPBackendConfig struct {
+	// Name is recorded in State.Backend and the access log; default: the first endpoint.
+	Name string
+	// Endpoints are "host:port" or "http(s)://host[:port][/base/path]"; at least one, all with the same
+	// scheme. A base path is prepended to every request path.
+	Endpoints []string
+	// Transport, when set, replaces the built-in pooled transport; TLS, HTTP2 and the timeouts below
+	// then do not apply. A per-request override ([WithUpstreamTransport]) wins over both.
+	Transport http.RoundTripper
+	// TLS configures https endpoints (root CAs, client certificate, ServerName for SNI).
+	TLS *tls.Config
+	// HTTP2 speaks HTTP/2 to the upstream: h2c (prior knowledge) for http endpoints, h2 for https ones.
+	// Upgrade requests (WebSocket) still use HTTP/1.1.
+	HTTP2 bool
+	// DialTimeout bounds connecting (default 10s). ResponseHeaderTimeout bounds the wait for the
+	// response header after the request was sent (default 5m: LLM backends think slowly; use a route
+	// timeout policy for tighter bounds); a negative value disables it. IdleConnTimeout closes pooled
+	// connections idle that long (default 90s).
+	DialTimeout           time.Duration
+	ResponseHeaderTimeout time.Duration
+	IdleConnTimeout       time.Duration
+	// MaxIdleConnsPerHost is the keep-alive pool size per endpoint (default 100).
+	MaxIdleConnsPerHost int
+	// EjectAfter is the number of consecutive connect errors or 5xx responses after which an endpoint
+	// is ejected from load balancing (default 5; negative disables ejection).
+	EjectAfter int
+	// EjectFor is how long an ejected endpoint is left alone (default 30s). An endpoint ejected again
+	// without a success in between stays out twice as long each time, up to 5 minutes (or EjectFor if
+	// that is longer).
+	EjectFor time.Duration
+	// FlushInterval controls how the response body is flushed to the client. Zero flushes streams —
+	// server-sent events and responses of unknown length — after every write, and leaves responses of
+	// known length to the server's buffering. A positive value flushes at most that often instead
+	// (server-sent events are still flushed after every write). A negative value flushes every response
+	// after every write.
+	FlushInterval time.Duration
+}
+
+// HTTPBackend is an http.Handler that proxies requests to HTTP/1.1 or HTTP/2 upstreams.
+//
+// It streams in both directions (server-sent events reach the client event by event), passes
+// WebSocket and other upgrades through, keeps a pool of keep-alive connections, and sets
+// X-Forwarded-For (appending the peer), X-Forwarded-Proto and X-Forwarded-Host. Hop-by-hop headers
+// are dropped and the inbound Host is passed to the upstream unchanged; URL rewrites set the request's
+// Host before the backend sees it. The inbound request is never modified, so retry and mirror policies
+// can reuse it. X-Forwarded-Proto and X-Forwarded-Host already present are kept only when the peer is a
+// trusted proxy (see [WithTrustedProxies]).
+//
+// With several endpoints it balances by the power of two choices on in-flight requests, and ejects an
+// endpoint after EjectAfter consecutive connect errors or 5xx responses. When every endpoint is ejected
+// it still tries the one ejected longest ago rather than failing closed, and answers 503 if that fails
+// to connect. A request that failed to connect (nothing was sent) is retried once on another endpoint;
+// a request the upstream received is never retried.
+//
+// Errors are answered with [WriteError] and recorded in State.Err: 502 when the upstream cannot be
+// reached or fails, 503 when no endpoint is healthy, 504 when the response header does not arrive in
+// time or the request's deadline passes. A client that goes away cancels the upstream request.
+type HTTPBackend struct {
+	name       string
+	err        error
+	proxy      *proxy.Proxy
+	transports []*http.Transport // built-in transports, for Close
+}
+
+// Defaults for HTTPBackendConfig.
+const (
+	defaultDialTimeout     = 10 * time.Second
+	defaultResponseTimeout = 5 * time.Minute
+	defaultIdleConnTimeout = 90 * time.Second
+	defaultMaxIdlePerHost  = 100
+	defaultEjectAfter      = 5
+	defaultEjectFor        = 30 * time.Second
+	maxEjectFor            = 5 * time.Minute
+)
+
+// NewHTTPBackend validates cfg and returns its backend.
+func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
+	if len(cfg.Endpoints) == 0 {
+		return nil, fmt.Errorf("http backend: %w", errors.New("no endpoints"))
+	}
+	eps := make([]proxy.Endpoint, 0, len(cfg.Endpoints))
+	for i, s := range cfg.Endpoints {
+		e, err := proxy.ParseEndpoint(s)
+		if err != nil {
+			return nil, fmt.Errorf("http backend: endpoints[%d]: %w", i, err)
+		}
+		if i > 0 && e.Scheme != eps[0].Scheme {
+			return nil, fmt.Errorf("http backend: endpoints[%d]: scheme %s differs from %s of endpoints[0]", i, e.Scheme, eps[0].Scheme)
+		}
+		eps = append(eps, e)
+	}
+	if cfg.TLS != nil && eps[0].Scheme != "https" && cfg.Transport == nil {
+		return nil, errors.New("http backend: TLS is set but the endpoints are not https")
+	}
+	b := &HTTPBackend{name: cfg.Name}
+	if b.name == "" {
+		b.name = cfg.Endpoints[0]
+	}
+	rt := cfg.Transport
+	var upgradeRT http.RoundTripper
+	if rt == nil {
+		t := newTransport(cfg, eps[0].Scheme == "https", cfg.HTTP2)
+		rt = t
+		b.transports = append(b.transports, t)
+		if cfg.HTTP2 {
+			u := newTransport(cfg, eps[0].Scheme == "https", false)
+			upgradeRT = u
+			b.transports = append(b.transports, u)
+		}
+	}
+	ejectAfter := cfg.EjectAfter
+	if ejectAfter == 0 {
+		ejectAfter = defaultEjectAfter
+	}
+	ejectFor := cfg.EjectFor
+	if ejectFor <= 0 {
+		ejectFor = defaultEjectFor
+	}
+	b.proxy = proxy.New(proxy.Options{
+		Endpoints:        eps,
+		Transport:        rt,
+		UpgradeTransport: upgradeRT,
+		EjectAfter:       ejectAfter,
+		EjectFor:         ejectFor,
+		MaxEjectFor:      maxEjectFor,
+		FlushInterval:    cfg.FlushInterval,
+	})
+	return b, nil
+}
+
+func newTransport(cfg HTTPBackendConfig, https, h2 bool) *http.Transport {
+	dialTimeout := cmpOr(cfg.DialTimeout, defaultDialTimeout)
+	respTimeout := cmpOr(cfg.ResponseHeaderTimeout, defaultResponseTimeout)
+	if respTimeout < 0 {
+		respTimeout = 0
+	}
+	t := &http.Transport{
+		Proxy:                 nil, // a gateway does not obey HTTP_PROXY from its environment
+		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   dialTimeout,
+		MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerHost,
+		IdleConnTimeout:       cmpOr(cfg.IdleConnTimeout, defaultIdleConnTimeout),
+		ResponseHeaderTimeout: respTimeout,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true, // pass the upstream's encoding through untouched
+	}
+	if t.MaxIdleConnsPerHost <= 0 {
+		t.MaxIdleConnsPerHost = defaultMaxIdlePerHost
+	}
+	if cfg.TLS != nil {
+		t.TLSClientConfig = cfg.TLS.Clone()
+	}
+	t.Protocols = new(http.Protocols)
+	switch {
+	case h2 && https:
+		t.Protocols.SetHTTP1(true)
+		t.Protocols.SetHTTP2(true)
+		t.ForceAttemptHTTP2 = true
+	case h2:
+		t.Protocols.SetUnencryptedHTTP2(true)
+	default:
+		t.Protocols.SetHTTP1(true)
+	}
+	return t
+}
+
+func cmpOr(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// HTTP returns a backend for one target ("host:port" or "http(s)://host[:port][/base/path]") with the
+// default settings. An invalid target is reported by Validate, which the gateway calls when the route
+// is applied; served anyway, the backend answers 500.
+func HTTP(target string) *HTTPBackend {
+	b, err := NewHTTPBackend(HTTPBackendConfig{Endpoints: []string{target}})
+	if err != nil {
+		return &HTTPBackend{name: target, err: err}
+	}
+	return b
+}
+
+// BackendName returns the configured name, or the first endpoint.
+func (b *HTTPBackend) BackendName() string { return b.name }
+
+// Validate reports a configuration error of a backend made by [HTTP].
+func (b *HTTPBackend) Validate() error { return b.err }
+
+// Close closes the idle connections of the built-in transport. The backend stays usable; a custom
+// Transport is left alone.
+func (b *HTTPBackend) Close() error {
+	for _, t := range b.transports {
+		t.CloseIdleConnections()
+	}
+	return nil
+}
+
+// ServeHTTP forwards r to one of the backend's endpoints.
+func (b *HTTPBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	st := StateFrom(r.Context())
+	if b.err != nil {
+		if st != nil {
+			st.Err = b.err
+		}
+		WriteError(w, http.StatusInternalServerError, "invalid backend configuration")
+		return
+	}
+	e := b.proxy.Serve(w, r, UpstreamTransportFrom(r.Context()), trustedPeer(st, r))
+	if e == nil {
+		return
+	}
+	if st != nil {
+		st.Err = e
+	}
+	if e.Status != 0 {
+		WriteError(w, e.Status, e.Msg)
+	}
+	if e.Abort {
+		panic(http.ErrAbortHandler) // the client must see a truncated response, not a complete one
+	}
+}
+
+// trustedPeer reports whether the gateway trusted the peer's X-Forwarded-For: it then computed a
+// source address other than the peer's.
+func trustedPeer(st *State, r *http.Request) bool {
+	if st == nil || !st.Source.IsValid() {
+		return false
+	}
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && st.Source.Addr() != peer.Addr()
+}
+
+type upstreamTransportKey struct{}
+
+// WithUpstreamTransport returns a context whose requests an HTTP backend sends with rt instead of its
+// own transport. Backend policies (backend TLS, backend auth) use it to change how one request reaches
+// the upstream.
+func WithUpstreamTransport(ctx context.Context, rt http.RoundTripper) context.Context {
+	return context.WithValue(ctx, upstreamTransportKey{}, rt)
+}
+
+// UpstreamTransportFrom returns the transport set by [WithUpstreamTransport], or nil.
+func UpstreamTransportFrom(ctx context.Context) http.RoundTripper {
+	rt, _ := ctx.Value(upstreamTransportKey{}).(http.RoundTripper)
+	return rt
+}

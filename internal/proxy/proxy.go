@@ -1,0 +1,501 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options configures a Proxy. Defaults are applied by the caller (agentgateway.NewHTTPBackend).
+type Options struct {
+	// Endpoints are the upstream addresses; at least one.
+	Endpoints []Endpoint
+	// Transport sends the requests; required.
+	Transport http.RoundTripper
+	// UpgradeTransport sends upgrade requests (WebSocket and the like), which need HTTP/1.1; nil means
+	// Transport.
+	UpgradeTransport http.RoundTripper
+	// EjectAfter consecutive connect errors or 5xx responses eject an endpoint for EjectFor, doubled on
+	// each repeated ejection up to MaxEjectFor. EjectAfter <= 0 disables ejection.
+	EjectAfter  int
+	EjectFor    time.Duration
+	MaxEjectFor time.Duration
+	// FlushInterval: see agentgateway.HTTPBackendConfig.
+	FlushInterval time.Duration
+}
+
+// Proxy forwards requests to a set of endpoints. It is safe for concurrent use.
+type Proxy struct {
+	bal           balancer
+	rt, upgradeRT http.RoundTripper
+	flushInterval time.Duration
+}
+
+// New returns a Proxy for o. It panics if o has no endpoint or no transport (the caller validates).
+func New(o Options) *Proxy {
+	if len(o.Endpoints) == 0 || o.Transport == nil {
+		panic("proxy: no endpoints or no transport")
+	}
+	p := &Proxy{rt: o.Transport, upgradeRT: o.UpgradeTransport, flushInterval: o.FlushInterval}
+	if p.upgradeRT == nil {
+		p.upgradeRT = p.rt
+	}
+	p.bal = balancer{
+		ejectAfter: int32(min(o.EjectAfter, 1<<30)),
+		ejectFor:   o.EjectFor,
+		maxEject:   o.MaxEjectFor,
+		clock:      monotonic,
+	}
+	for _, e := range o.Endpoints {
+		p.bal.eps = append(p.bal.eps, &endpoint{Endpoint: e, rawBase: escapePath(e.BasePath)})
+	}
+	return p
+}
+
+// Error says why a request could not be forwarded, and what to answer.
+type Error struct {
+	// Status is the status to answer with, or 0 when nothing can be written any more: the response
+	// has begun, the connection was hijacked, or the client went away.
+	Status int
+	// Msg is a short message for the client ("upstream connect error").
+	Msg string
+	// Err is the underlying cause.
+	Err error
+	// Abort reports that the response was cut off after it had begun; the handler should abort the
+	// client connection (panic(http.ErrAbortHandler)) so the client does not take a truncated body for
+	// a complete one.
+	Abort bool
+}
+
+func (e *Error) Error() string {
+	if e.Err == nil {
+		return e.Msg
+	}
+	if e.Msg == "" {
+		return e.Err.Error()
+	}
+	return e.Msg + ": " + e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// StatusClientClosedRequest is the status recorded (nginx's convention) when the client went away before
+// the upstream answered.
+const StatusClientClosedRequest = 499
+
+// exchange is everything one forwarded request needs, in a single allocation. It is not pooled: the
+// transport may still read the request body after RoundTrip returns.
+type exchange struct {
+	out  http.Request
+	url  url.URL
+	body bodyReader
+	xff  [1]string
+	xfh  [1]string
+}
+
+// bodyReader passes the inbound body to the transport. It records whether any byte was read, which
+// decides whether a connect failure may be retried, and it ignores Close until then, because the
+// transport closes the body of a request it failed to send.
+type bodyReader struct {
+	rc      io.ReadCloser
+	started atomic.Bool
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	if !b.started.Load() {
+		b.started.Store(true)
+	}
+	return b.rc.Read(p)
+}
+
+func (b *bodyReader) Close() error {
+	if b.started.Load() {
+		return b.rc.Close()
+	}
+	return nil
+}
+
+var (
+	protoHTTP    = []string{"http"}
+	protoHTTPS   = []string{"https"}
+	emptyValue   = []string{""}
+	teTrailers   = []string{"trailers"}
+	connUpgrade  = []string{"Upgrade"}
+	errNoBackend = errors.New("no healthy endpoint")
+)
+
+// Serve forwards r and copies the response to w. rt overrides the proxy's transport when non-nil.
+// trustedPeer says that the connection comes from a trusted proxy, whose X-Forwarded-Proto and
+// X-Forwarded-Host are kept; otherwise they are set from this hop. A nil result means the response was
+// forwarded completely; a 5xx from the upstream is forwarded, not an error.
+func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripper, trustedPeer bool) *Error {
+	upgrade := upgradeType(r.Header)
+	if rt == nil {
+		rt = p.rt
+		if upgrade != "" {
+			rt = p.upgradeRT
+		}
+	}
+	x := &exchange{}
+	x.prepare(r, upgrade, trustedPeer)
+	out := &x.out
+
+	ep, healthy := p.bal.pick(nil)
+	var resp *http.Response
+	for attempt := 0; ; attempt++ {
+		ep.setURL(out.URL, r.URL)
+		ep.inflight.Add(1)
+		var err error
+		resp, err = rt.RoundTrip(out)
+		if err == nil {
+			break
+		}
+		ep.inflight.Add(-1)
+		ctxErr := r.Context().Err()
+		dial := ctxErr == nil && isDialError(err)
+		if dial {
+			p.bal.failure(ep)
+		}
+		// A connect failure sent nothing upstream: try another endpoint once.
+		if dial && attempt == 0 && len(p.bal.eps) > 1 && !x.body.started.Load() {
+			if next, h := p.bal.pick(ep); next != ep {
+				ep, healthy = next, h
+				out = retryRequest(out)
+				continue
+			}
+		}
+		return classify(err, ctxErr, dial, healthy)
+	}
+	defer ep.inflight.Add(-1)
+	if resp.StatusCode >= 500 {
+		p.bal.failure(ep)
+	} else {
+		p.bal.success(ep)
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return p.switchProtocols(w, r, resp, upgrade)
+	}
+	return p.respond(w, r, resp)
+}
+
+// retryRequest copies out with its own URL, so that a transport still holding the failed request
+// never sees it change.
+func retryRequest(out *http.Request) *http.Request {
+	r2 := new(http.Request)
+	*r2 = *out
+	u := *out.URL
+	r2.URL = &u
+	return r2
+}
+
+func classify(err, ctxErr error, dial, healthy bool) *Error {
+	switch {
+	case ctxErr == context.DeadlineExceeded:
+		return &Error{Status: http.StatusGatewayTimeout, Msg: "upstream request timeout", Err: err}
+	case ctxErr != nil:
+		return &Error{Status: StatusClientClosedRequest, Msg: "client closed request", Err: err}
+	case dial && !healthy:
+		return &Error{Status: http.StatusServiceUnavailable, Msg: "no healthy upstream", Err: errors.Join(errNoBackend, err)}
+	case dial:
+		return &Error{Status: http.StatusBadGateway, Msg: "upstream connect error", Err: err}
+	case isTimeout(err):
+		return &Error{Status: http.StatusGatewayTimeout, Msg: "upstream response timeout", Err: err}
+	default:
+		return &Error{Status: http.StatusBadGateway, Msg: "upstream error", Err: err}
+	}
+}
+
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// prepare fills the outbound request from r without touching r: the request line and header are
+// shallow copies whose value slices are shared (read-only) with r.
+func (x *exchange) prepare(r *http.Request, upgrade string, trustedPeer bool) {
+	out := &x.out
+	*out = *r // keeps r's context, so a client going away cancels the upstream request
+	out.URL = &x.url
+	out.RequestURI = ""
+	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
+	out.Close = false
+	out.TLS = nil
+	out.GetBody = nil
+	out.TransferEncoding = nil
+	out.Response = nil
+	out.Form, out.PostForm, out.MultipartForm = nil, nil, nil
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		out.Body, out.ContentLength = nil, 0
+	} else {
+		x.body.rc = r.Body
+		out.Body = &x.body
+	}
+
+	src := r.Header
+	h := make(http.Header, len(src)+4)
+	conn := src["Connection"]
+	for k, vv := range src {
+		if hopByHop(k) || (len(conn) > 0 && listed(conn, k)) {
+			continue
+		}
+		h[k] = vv
+	}
+	if te := src["Te"]; len(te) > 0 && listed(te, "trailers") {
+		h["Te"] = teTrailers // gRPC needs it end to end
+	}
+	if upgrade != "" {
+		h["Connection"] = connUpgrade
+		h["Upgrade"] = src["Upgrade"]
+	}
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = emptyValue // keep the transport from adding its own
+	}
+	if prior, ok := src["X-Forwarded-For"]; !ok || prior != nil { // a nil value asks us to omit it
+		if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			if len(prior) > 0 {
+				ip = strings.Join(prior, ", ") + ", " + ip
+			}
+			x.xff[0] = ip
+			h["X-Forwarded-For"] = x.xff[:]
+		}
+	}
+	if _, ok := src["X-Forwarded-Proto"]; !ok || !trustedPeer {
+		if r.TLS != nil {
+			h["X-Forwarded-Proto"] = protoHTTPS
+		} else {
+			h["X-Forwarded-Proto"] = protoHTTP
+		}
+	}
+	if _, ok := src["X-Forwarded-Host"]; (!ok || !trustedPeer) && r.Host != "" {
+		x.xfh[0] = r.Host
+		h["X-Forwarded-Host"] = x.xfh[:]
+	}
+	out.Header = h
+}
+
+// setURL points u at the endpoint, with the base path prepended to the request path.
+func (e *endpoint) setURL(u, in *url.URL) {
+	*u = url.URL{Scheme: e.Scheme, Host: e.Host, Path: in.Path, RawPath: in.RawPath, RawQuery: in.RawQuery}
+	if e.BasePath == "" {
+		return
+	}
+	u.Path = joinPath(e.BasePath, in.Path)
+	if in.RawPath != "" || e.rawBase != e.BasePath {
+		u.RawPath = joinPath(e.rawBase, in.EscapedPath())
+	}
+}
+
+func joinPath(base, p string) string {
+	if p == "" || p == "/" {
+		if p == "/" {
+			return base + "/"
+		}
+		return base
+	}
+	if p[0] != '/' {
+		return base + "/" + p
+	}
+	return base + p
+}
+
+// hopByHop reports the headers that describe one connection and are never forwarded (RFC 9110 7.6.1),
+// given in canonical form.
+func hopByHop(k string) bool {
+	switch k {
+	case "Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return strings.HasPrefix(k, "Proxy-")
+}
+
+// listed reports whether token appears in a comma-separated header value list, ignoring case.
+func listed(values []string, token string) bool {
+	for _, v := range values {
+		for v != "" {
+			var item string
+			item, v, _ = strings.Cut(v, ",")
+			if strings.EqualFold(strings.TrimSpace(item), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// upgradeType returns the protocol a request asks to upgrade to, or "".
+func upgradeType(h http.Header) string {
+	conn := h["Connection"]
+	if len(conn) == 0 || !listed(conn, "upgrade") {
+		return ""
+	}
+	if up := h["Upgrade"]; len(up) > 0 {
+		return up[0]
+	}
+	return ""
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// respond copies the response status, header, body and trailers to w.
+func (p *Proxy) respond(w http.ResponseWriter, r *http.Request, resp *http.Response) *Error {
+	body := resp.Body
+	defer body.Close()
+	dst := w.Header()
+	conn := resp.Header["Connection"]
+	for k, vv := range resp.Header {
+		if hopByHop(k) || (len(conn) > 0 && listed(conn, k)) {
+			continue
+		}
+		if old, ok := dst[k]; ok {
+			vv = append(old[:len(old):len(old)], vv...) // headers a policy set before us come first
+		}
+		dst[k] = vv
+	}
+	w.WriteHeader(resp.StatusCode)
+
+	cw := copier{w: w}
+	switch {
+	case p.flushInterval < 0 || isEventStream(resp.Header):
+		cw.immediate = true
+	case p.flushInterval > 0:
+		cw.lw = newLatencyWriter(w, p.flushInterval)
+		defer cw.lw.stop()
+	case resp.ContentLength < 0:
+		cw.immediate = true
+	}
+	if cw.immediate {
+		// Send the status and header now: a stream may not produce its first event for a while.
+		cw.flush()
+	}
+	if err := cw.copy(body); err != nil {
+		if cw.werr || r.Context().Err() != nil {
+			return &Error{Msg: "client went away", Err: err}
+		}
+		return &Error{Msg: "upstream response body", Err: err, Abort: true}
+	}
+	if len(resp.Trailer) > 0 {
+		for k, vv := range resp.Trailer {
+			dst[http.TrailerPrefix+k] = vv
+		}
+	}
+	return nil
+}
+
+func isEventStream(h http.Header) bool {
+	ct := h["Content-Type"]
+	if len(ct) == 0 {
+		return false
+	}
+	mt, _, _ := strings.Cut(ct[0], ";")
+	return strings.EqualFold(strings.TrimSpace(mt), "text/event-stream")
+}
+
+// copier copies a response body to the client with the chosen flush policy.
+type copier struct {
+	w         http.ResponseWriter
+	immediate bool
+	lw        *latencyWriter
+	werr      bool // the error came from writing to the client
+}
+
+func (c *copier) flush() {
+	if f, ok := c.w.(http.Flusher); ok {
+		f.Flush()
+		return
+	}
+	_ = http.NewResponseController(c.w).Flush()
+}
+
+func (c *copier) copy(src io.Reader) error {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			var werr error
+			if c.lw != nil {
+				werr = c.lw.write(buf[:n])
+			} else {
+				_, werr = c.w.Write(buf[:n])
+				if werr == nil && c.immediate {
+					c.flush()
+				}
+			}
+			if werr != nil {
+				c.werr = true
+				return werr
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// latencyWriter writes through to the client and flushes at most interval after a write.
+type latencyWriter struct {
+	mu       sync.Mutex
+	c        copier
+	interval time.Duration
+	t        *time.Timer
+	pending  bool
+	done     bool
+}
+
+func newLatencyWriter(w http.ResponseWriter, d time.Duration) *latencyWriter {
+	return &latencyWriter{c: copier{w: w}, interval: d}
+}
+
+func (l *latencyWriter) write(p []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, err := l.c.w.Write(p)
+	if l.pending {
+		return err
+	}
+	l.pending = true
+	if l.t == nil {
+		l.t = time.AfterFunc(l.interval, l.delayedFlush)
+	} else {
+		l.t.Reset(l.interval)
+	}
+	return err
+}
+
+func (l *latencyWriter) delayedFlush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done || !l.pending {
+		return
+	}
+	l.c.flush()
+	l.pending = false
+}
+
+func (l *latencyWriter) stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.done = true
+	if l.t != nil {
+		l.t.Stop()
+	}
+}
