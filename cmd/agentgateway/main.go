@@ -1,0 +1,108 @@
+// Command agentgateway serves an agentgateway standalone config file.
+//
+//	agentgateway -f config.yaml              serve, hot-reloading the file when it changes
+//	agentgateway -f config.yaml --validate   check the file and exit (non-zero, with the field path, when bad)
+//
+// Ports bind on all interfaces, as agentgateway does; --bind-address binds one address instead. An admin
+// listener (default 127.0.0.1:15000) serves /config_dump (the effective config as JSON, secrets redacted),
+// /healthz/ready and /healthz/live. SIGINT or SIGTERM drains in-flight requests and exits.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type flags struct {
+	file       string
+	validate   bool
+	bindAddr   string
+	adminAddr  string
+	logFormat  string
+	logLevel   string
+	drain      time.Duration
+	pollPeriod time.Duration
+}
+
+func parseFlags(args []string, stderr io.Writer) (flags, error) {
+	var f flags
+	fs := flag.NewFlagSet("agentgateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.file, "f", "", "config file (agentgateway standalone schema, YAML or JSON)")
+	fs.StringVar(&f.file, "file", "", "config file (same as -f)")
+	fs.BoolVar(&f.validate, "validate", false, "validate the config file and exit")
+	fs.StringVar(&f.bindAddr, "bind-address", "", "address to bind the config's ports on (default: all interfaces)")
+	fs.StringVar(&f.adminAddr, "admin-addr", "", "admin listener address (default: config.adminAddr or 127.0.0.1:15000; \"off\" disables)")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "how long shutdown waits for in-flight requests and streams")
+	fs.DurationVar(&f.pollPeriod, "watch-interval", time.Second, "how often the config file is checked for changes")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if f.file == "" {
+		return f, fmt.Errorf("-f config.yaml is required")
+	}
+	return f, nil
+}
+
+func newLogger(f flags, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch f.logFormat {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", f.logFormat)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	f, err := parseFlags(args, stderr)
+	if err != nil {
+		if err != flag.ErrHelp {
+			fmt.Fprintln(stderr, "agentgateway:", err)
+		}
+		return 2
+	}
+	logger, err := newLogger(f, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "agentgateway:", err)
+		return 2
+	}
+	if f.validate {
+		if err := validate(f.file); err != nil {
+			fmt.Fprintf(stderr, "%s: invalid:\n%v\n", f.file, err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s: valid\n", f.file)
+		return 0
+	}
+	s, err := newServer(f, logger)
+	if err != nil {
+		logger.Error("starting", "error", err)
+		return 1
+	}
+	if err := s.run(ctx); err != nil {
+		logger.Error("serving", "error", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,662 @@
+// Package config reads agentgateway's standalone YAML configuration and compiles it into the runtime
+// objects of package agentgateway, so that a file written for agentgateway runs here unchanged.
+//
+// It works in two visible steps, as Caddy does: [Load] parses and validates the file's structure
+// (unknown fields, wrong types and bad shapes are errors naming the field path, e.g.
+// "binds[0].listeners[0].routes[2].matches[0].path"), and [File.Build] turns every section into policies
+// and backends and returns an [agentgateway.Config] ready for [agentgateway.Gateway.Apply]. Nothing is
+// half-applied: Build either returns a complete configuration or an error listing every problem.
+//
+// Each schema key maps to one row of a table (see section.go and sections_*.go): a policy key to its
+// package's constructor and the phase it runs in, a backend kind to its builder, a top-level short form
+// (`mcp:`, `llm:`) to the listeners it adds. Adding a capability adds rows, never a branch here.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	agentgateway "github.com/agentgw/agentgateway"
+)
+
+// File is a loaded, structurally valid config file.
+type File struct {
+	// Binds are the ports to serve, with their listeners and routes.
+	Binds []BindSpec
+	// Settings is the `config` section (startup settings).
+	Settings Settings
+
+	dir  string
+	top  []Node
+	raw  any // the expanded document, for Dump
+	keys []string
+}
+
+// Settings are the startup settings of the `config` section that this gateway honours.
+type Settings struct {
+	// AdminAddr is the admin listener address (default 127.0.0.1:15000).
+	AdminAddr string `json:"adminAddr"`
+}
+
+// BindSpec is one entry of `binds`.
+type BindSpec struct {
+	Port           *int           `json:"port"`
+	Listeners      []ListenerSpec `json:"listeners"`
+	TunnelProtocol string         `json:"tunnelProtocol"`
+	Mode           string         `json:"mode"`
+}
+
+// ListenerSpec is one entry of `binds[].listeners`.
+type ListenerSpec struct {
+	Name      string      `json:"name"`
+	Namespace string      `json:"namespace"`
+	Hostname  string      `json:"hostname"`
+	Protocol  string      `json:"protocol"`
+	TLS       *TLSSpec    `json:"tls"`
+	Routes    []RouteSpec `json:"routes"`
+	TCPRoutes Node        `json:"tcpRoutes"`
+	Policies  Node        `json:"policies"`
+}
+
+// TLSSpec is a listener's server certificate (HTTPS listeners).
+type TLSSpec struct {
+	Cert string `json:"cert"`
+	Key  string `json:"key"`
+	Root string `json:"root"`
+}
+
+// RouteSpec is one route of a listener.
+type RouteSpec struct {
+	Name      string         `json:"name"`
+	Namespace string         `json:"namespace"`
+	RuleName  string         `json:"ruleName"`
+	Hostnames []string       `json:"hostnames"`
+	Matches   []MatchSpec    `json:"matches"`
+	Policies  Node           `json:"policies"`
+	Backends  []BackendSpecs `json:"backends"`
+}
+
+// MatchSpec is one entry of a route's `matches`.
+type MatchSpec struct {
+	Path    *PathSpec   `json:"path"`
+	Method  string      `json:"method"`
+	Headers []ValueSpec `json:"headers"`
+	Query   []ValueSpec `json:"query"`
+}
+
+// PathSpec is exactly one of exact, pathPrefix and regex.
+type PathSpec struct {
+	Exact      *string `json:"exact"`
+	PathPrefix *string `json:"pathPrefix"`
+	Regex      *string `json:"regex"`
+}
+
+// ValueSpec is a header or query match: a name and exactly one of value.exact and value.regex.
+type ValueSpec struct {
+	Name  string `json:"name"`
+	Value struct {
+		Exact *string `json:"exact"`
+		Regex *string `json:"regex"`
+	} `json:"value"`
+}
+
+// BackendSpecs is one entry of a route's `backends`: a weight, backend policies, and exactly one
+// backend kind (host, service, mcp, ...), kept undecoded until Build.
+type BackendSpecs struct {
+	Weight   *int
+	Policies Node
+	Kind     string
+	Spec     Node
+}
+
+// The top-level keys of agentgateway's schema, and which of them this gateway reads.
+var (
+	supportedTop = []string{"binds", "config"}
+	schemaTop    = []string{"config", "binds", "frontendPolicies", "policies", "workloads", "services", "backends",
+		"routeGroups", "gateways", "routes", "tcpRoutes", "llm", "mcp", "ui"}
+)
+
+// LoadFile reads and loads a config file.
+func LoadFile(path string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	f, err := Load(data, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	f.dir = filepath.Dir(path)
+	return f, nil
+}
+
+// SetDir sets the directory that relative file names in the config are resolved against (LoadFile sets
+// it to the file's directory).
+func (f *File) SetDir(dir string) { f.dir = dir }
+
+// Load parses a config document, expanding $VAR and ${VAR} in string values with lookup (os.LookupEnv
+// when nil), and validates its structure.
+func Load(data []byte, lookup func(string) (string, bool)) (*File, error) {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, &agentgateway.ConfigError{Err: fmt.Errorf("parsing YAML: %w", err)}
+	}
+	f := &File{dir: "."}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return f, nil // an empty file serves nothing
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, errAt("", root, "the config must be an object")
+	}
+	if err := expandEnv(root, "", lookup); err != nil {
+		return nil, err
+	}
+	var errs []error
+	tops := map[string]bool{}
+	for _, t := range topTable() {
+		tops[t.Key] = true
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		key, val := root.Content[i].Value, root.Content[i+1]
+		f.keys = append(f.keys, key)
+		switch {
+		case key == "binds":
+			binds, err := Decode[[]BindSpec](Node{n: val, path: "binds"})
+			if err != nil {
+				errs = append(errs, err)
+			}
+			f.Binds = binds
+		case key == "config":
+			s, err := decodeSettings(val)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			f.Settings = s
+		case tops[key]:
+			f.top = append(f.top, Node{n: val, path: key})
+		case slices.Contains(schemaTop, key):
+			errs = append(errs, errAt(key, root.Content[i], "the %q section is not supported by this gateway", key))
+		default:
+			errs = append(errs, errAt(key, root.Content[i], "unknown field %q", key))
+		}
+	}
+	for i, b := range f.Binds {
+		errs = append(errs, b.validate(fmt.Sprintf("binds[%d]", i))...)
+	}
+	var raw any
+	_ = root.Decode(&raw)
+	f.raw = normalize(raw)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// decodeSettings reads the `config` section: the keys this gateway honours, and a warning-free pass
+// over the rest of agentgateway's startup settings, which have no meaning here.
+func decodeSettings(n *yaml.Node) (Settings, error) {
+	var s Settings
+	if n.Kind != yaml.MappingNode {
+		return s, errAt("config", n, "want an object")
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "adminAddr" {
+			if err := decodeValue(n.Content[i+1], reflectValue(&s.AdminAddr), "config.adminAddr"); err != nil {
+				return s, err
+			}
+		}
+	}
+	return s, nil
+}
+
+func (b *BindSpec) validate(path string) []error {
+	var errs []error
+	if b.Port == nil {
+		errs = append(errs, agentgateway.Errorf(path+".port", "port is required"))
+	} else if *b.Port < 1 || *b.Port > 65535 {
+		errs = append(errs, agentgateway.Errorf(path+".port", "port %d out of range", *b.Port))
+	}
+	if b.Mode != "" && b.Mode != "standard" {
+		errs = append(errs, agentgateway.Errorf(path+".mode", "mode %q is not supported", b.Mode))
+	}
+	if b.TunnelProtocol != "" && !strings.EqualFold(b.TunnelProtocol, "direct") {
+		errs = append(errs, agentgateway.Errorf(path+".tunnelProtocol", "tunnel protocol %q is not supported", b.TunnelProtocol))
+	}
+	for j, l := range b.Listeners {
+		lp := fmt.Sprintf("%s.listeners[%d]", path, j)
+		switch strings.ToUpper(l.Protocol) {
+		case "", "HTTP":
+		case "HTTPS":
+			if l.TLS == nil || l.TLS.Cert == "" || l.TLS.Key == "" {
+				errs = append(errs, agentgateway.Errorf(lp+".tls", "HTTPS needs tls.cert and tls.key"))
+			}
+		default:
+			errs = append(errs, agentgateway.Errorf(lp+".protocol", "protocol %q is not supported (HTTP, HTTPS)", l.Protocol))
+		}
+		if !l.TCPRoutes.IsZero() {
+			errs = append(errs, agentgateway.Errorf(lp+".tcpRoutes", "TCP routes are not supported"))
+		}
+		if !l.Policies.IsZero() {
+			errs = append(errs, agentgateway.Errorf(lp+".policies", "listener policies are not supported; put them on routes"))
+		}
+		for k, r := range l.Routes {
+			rp := fmt.Sprintf("%s.routes[%d]", lp, k)
+			for m, mt := range r.Matches {
+				if mt.Path != nil {
+					n := 0
+					for _, p := range []*string{mt.Path.Exact, mt.Path.PathPrefix, mt.Path.Regex} {
+						if p != nil {
+							n++
+						}
+					}
+					if n != 1 {
+						errs = append(errs, agentgateway.Errorf(fmt.Sprintf("%s.matches[%d].path", rp, m), "set exactly one of exact, pathPrefix, regex"))
+					}
+				}
+				for h, v := range slices.Concat(mt.Headers, mt.Query) {
+					if (v.Value.Exact == nil) == (v.Value.Regex == nil) {
+						kind, idx := "headers", h
+						if h >= len(mt.Headers) {
+							kind, idx = "query", h-len(mt.Headers)
+						}
+						errs = append(errs, agentgateway.Errorf(fmt.Sprintf("%s.matches[%d].%s[%d].value", rp, m, kind, idx), "set exactly one of exact, regex"))
+					}
+				}
+			}
+			if len(r.Backends) == 0 && r.Policies.IsZero() {
+				errs = append(errs, agentgateway.Errorf(rp+".backends", "a route needs backends (or a directResponse / requestRedirect policy)"))
+			}
+		}
+	}
+	return errs
+}
+
+// decodeNode reads one backend entry: weight, policies and exactly one backend kind.
+func (b *BackendSpecs) decodeNode(n *yaml.Node, path string) error {
+	if n.Kind != yaml.MappingNode {
+		return errAt(path, n, "want an object, got %s", kindName(n))
+	}
+	kinds := map[string]bool{}
+	for _, s := range backendTable() {
+		kinds[s.Key] = true
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, val := n.Content[i].Value, n.Content[i+1]
+		fp := joinPath(path, key)
+		switch {
+		case key == "weight":
+			w := 0
+			if err := decodeValue(val, reflectValue(&w), fp); err != nil {
+				return err
+			}
+			b.Weight = &w
+		case key == "policies":
+			b.Policies = Node{n: val, path: fp}
+		case kinds[key] || slices.Contains(schemaBackendKinds, key):
+			if b.Kind != "" {
+				return errAt(fp, n.Content[i], "a backend has one kind; found %q and %q", b.Kind, key)
+			}
+			if !kinds[key] {
+				return errAt(fp, n.Content[i], "backend kind %q is not supported by this gateway", key)
+			}
+			b.Kind, b.Spec = key, Node{n: val, path: fp}
+		default:
+			return errAt(fp, n.Content[i], "unknown field %q", key)
+		}
+	}
+	if b.Kind == "" {
+		return errAt(path, n, "a backend needs one of: %s", strings.Join(backendKeys(), ", "))
+	}
+	return nil
+}
+
+var schemaBackendKinds = []string{"service", "backend", "host", "internal", "dynamic", "mcp", "ai", "aws", "routeGroup", "invalid"}
+
+func backendKeys() []string {
+	var ks []string
+	for _, s := range backendTable() {
+		ks = append(ks, s.Key)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// Runtime is a built configuration: the Config to apply, the ports to listen on, and the resources
+// (policy refreshers, pools) to release when it is replaced.
+type Runtime struct {
+	Config agentgateway.Config
+	// Ports are the ports the binds ask for, and TLS their server certificates when HTTPS.
+	Ports []PortSpec
+
+	closers []io.Closer
+}
+
+// PortSpec is one port to serve.
+type PortSpec struct {
+	Port int
+	TLS  *TLSSpec
+}
+
+// Close releases what Build opened (not the backends, which the Gateway closes when it retires them).
+func (rt *Runtime) Close() error {
+	var errs []error
+	for _, c := range rt.closers {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+type loader struct {
+	logger  *slog.Logger
+	dir     string
+	closers []io.Closer
+	errs    []error
+}
+
+// Build compiles the file into runtime objects. It does not start anything; apply the result with
+// Gateway.Apply and serve its Ports.
+func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	l := &loader{logger: logger, dir: f.dir}
+	rt := &Runtime{}
+	ports := map[int]*TLSSpec{}
+	for i, b := range f.Binds {
+		bp := fmt.Sprintf("binds[%d]", i)
+		port := 0
+		if b.Port != nil {
+			port = *b.Port
+		}
+		if _, seen := ports[port]; seen {
+			l.errs = append(l.errs, agentgateway.Errorf(bp+".port", "port %d is bound twice", port))
+		}
+		ports[port] = nil
+		for j, ls := range b.Listeners {
+			lp := fmt.Sprintf("%s.listeners[%d]", bp, j)
+			if ls.TLS != nil && strings.EqualFold(ls.Protocol, "HTTPS") {
+				t := *ls.TLS
+				t.Cert, t.Key, t.Root = l.file(t.Cert), l.file(t.Key), l.file(t.Root)
+				ports[port] = &t
+			}
+			rt.Config.Listeners = append(rt.Config.Listeners, l.listener(port, ls, lp))
+		}
+	}
+	for _, n := range f.top {
+		sec := l.top(n.path)
+		bc := &BuildContext{Path: n.path, Dir: l.dir, Logger: logger, loader: l}
+		binds, err := sec.Build(bc, n)
+		if err != nil {
+			l.errs = append(l.errs, err)
+			continue
+		}
+		for _, b := range binds {
+			if _, seen := ports[b.Port]; seen && b.Port != 0 {
+				l.errs = append(l.errs, agentgateway.Errorf(n.path+".port", "port %d is bound twice", b.Port))
+			}
+			ports[b.Port] = nil
+			rt.Config.Listeners = append(rt.Config.Listeners, b.Listeners...)
+		}
+	}
+	for p, t := range ports {
+		if p != 0 {
+			rt.Ports = append(rt.Ports, PortSpec{Port: p, TLS: t})
+		}
+	}
+	sort.Slice(rt.Ports, func(i, j int) bool { return rt.Ports[i].Port < rt.Ports[j].Port })
+	rt.closers = l.closers
+	if err := errors.Join(l.errs...); err != nil {
+		_ = rt.Close()
+		return nil, err
+	}
+	return rt, nil
+}
+
+func (l *loader) file(name string) string {
+	if name == "" || filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(l.dir, name)
+}
+
+func (l *loader) top(key string) TopSection {
+	for _, t := range topTable() {
+		if t.Key == key {
+			return t
+		}
+	}
+	panic("config: no top section " + key) // Load only keeps keys of the table
+}
+
+func (l *loader) listener(port int, ls ListenerSpec, path string) agentgateway.ListenerConfig {
+	name := ls.Name
+	if name == "" {
+		name = fmt.Sprintf("bind%d", port)
+	}
+	lc := agentgateway.ListenerConfig{Name: name, Port: port}
+	if ls.Hostname != "" {
+		lc.Hostnames = []string{ls.Hostname}
+	}
+	for i, rs := range ls.Routes {
+		lc.Routes = append(lc.Routes, l.route(rs, fmt.Sprintf("%s.routes[%d]", path, i), i))
+	}
+	return lc
+}
+
+func (l *loader) route(rs RouteSpec, path string, idx int) agentgateway.RouteConfig {
+	name := rs.Name
+	if name == "" {
+		name = fmt.Sprintf("route%d", idx)
+	}
+	rc := agentgateway.RouteConfig{Name: name, Hostnames: rs.Hostnames}
+	for _, m := range rs.Matches {
+		rc.Matches = append(rc.Matches, m.compile())
+	}
+	bc := &BuildContext{Path: path + ".policies", Dir: l.dir, Route: name, Logger: l.logger, loader: l}
+	pols, err := l.policies(bc, rs.Policies)
+	if err != nil {
+		l.errs = append(l.errs, err)
+	}
+	rc.Policies = pols
+	for i, b := range rs.Backends {
+		bp := fmt.Sprintf("%s.backends[%d]", path, i)
+		h, err := l.backend(&BuildContext{Path: bp, Dir: l.dir, Route: name, Logger: l.logger, loader: l}, b)
+		if err != nil {
+			l.errs = append(l.errs, err)
+			continue
+		}
+		w := 1
+		if b.Weight != nil {
+			w = *b.Weight
+		}
+		rc.Backends = append(rc.Backends, agentgateway.WeightedBackend{Handler: h, Weight: w})
+	}
+	return rc
+}
+
+func (m MatchSpec) compile() agentgateway.Match {
+	out := agentgateway.Match{Method: m.Method, Path: agentgateway.PathMatch{Type: agentgateway.PathPrefix, Value: "/"}}
+	if p := m.Path; p != nil {
+		switch {
+		case p.Exact != nil:
+			out.Path = agentgateway.PathMatch{Type: agentgateway.PathExact, Value: *p.Exact}
+		case p.Regex != nil:
+			out.Path = agentgateway.PathMatch{Type: agentgateway.PathRegex, Value: *p.Regex}
+		case p.PathPrefix != nil:
+			out.Path = agentgateway.PathMatch{Type: agentgateway.PathPrefix, Value: *p.PathPrefix}
+		}
+	}
+	conv := func(vs []ValueSpec) []agentgateway.ValueMatch {
+		var out []agentgateway.ValueMatch
+		for _, v := range vs {
+			if v.Value.Regex != nil {
+				out = append(out, agentgateway.ValueMatch{Name: v.Name, Value: *v.Value.Regex, Regex: true})
+			} else if v.Value.Exact != nil {
+				out = append(out, agentgateway.ValueMatch{Name: v.Name, Value: *v.Value.Exact})
+			}
+		}
+		return out
+	}
+	out.Headers, out.Query = conv(m.Headers), conv(m.Query)
+	return out
+}
+
+// policies builds a `policies` object into policies sorted by phase (file order within a phase).
+func (l *loader) policies(bc *BuildContext, n Node) ([]agentgateway.Policy, error) {
+	if n.IsZero() {
+		return nil, nil
+	}
+	if n.n.Kind != yaml.MappingNode {
+		return nil, errAt(n.path, n.n, "want an object, got %s", kindName(n.n))
+	}
+	table := policyTable()
+	type built struct {
+		phase Phase
+		p     agentgateway.Policy
+	}
+	var out []built
+	var errs []error
+	for i := 0; i+1 < len(n.n.Content); i += 2 {
+		key, val := n.n.Content[i].Value, n.n.Content[i+1]
+		fp := joinPath(n.path, key)
+		idx := slices.IndexFunc(table, func(s PolicySection) bool { return s.Key == key })
+		if idx < 0 {
+			errs = append(errs, errAt(fp, n.n.Content[i], "unknown or unsupported policy %q", key))
+			continue
+		}
+		if val.Tag == "!!null" {
+			continue
+		}
+		sub := *bc
+		sub.Path = fp
+		p, err := table[idx].Build(&sub, Node{n: val, path: fp})
+		if err != nil {
+			var ce *agentgateway.ConfigError
+			if !errors.As(err, &ce) {
+				err = &agentgateway.ConfigError{Path: fp, Err: err}
+			}
+			errs = append(errs, err)
+			continue
+		}
+		if p != nil {
+			out = append(out, built{table[idx].Phase, p})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b built) int { return int(a.phase - b.phase) })
+	pols := make([]agentgateway.Policy, len(out))
+	for i, b := range out {
+		pols[i] = b.p
+	}
+	return pols, errors.Join(errs...)
+}
+
+func (l *loader) backend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
+	idx := slices.IndexFunc(backendTable(), func(s BackendSection) bool { return s.Key == b.Kind })
+	sub := *bc
+	sub.Path = b.Spec.path
+	h, err := backendTable()[idx].Build(&sub, b.Spec)
+	if err != nil {
+		var ce *agentgateway.ConfigError
+		if !errors.As(err, &ce) {
+			err = &agentgateway.ConfigError{Path: b.Spec.path, Err: err}
+		}
+		return nil, err
+	}
+	if !b.Policies.IsZero() {
+		pbc := *bc
+		pbc.Path = b.Policies.path
+		pols, err := l.policies(&pbc, b.Policies)
+		if err != nil {
+			return nil, err
+		}
+		for i := len(pols) - 1; i >= 0; i-- {
+			h = pols[i](h)
+		}
+	}
+	return h, nil
+}
+
+func (l *loader) simpleBackend(bc *BuildContext, ref BackendRef) (http.Handler, error) {
+	switch {
+	case ref.Host != "" && ref.Service == nil && ref.Backend == "":
+		return hostBackend(bc, ref.Host)
+	case ref.Service != nil && ref.Host == "" && ref.Backend == "":
+		return serviceBackend(bc, *ref.Service)
+	case ref.Backend != "":
+		return nil, agentgateway.Errorf(bc.Path+".backend", "named backends are not supported; use host")
+	}
+	return nil, agentgateway.Errorf(bc.Path, "set exactly one of host, service")
+}
+
+// Dump returns the effective configuration as JSON with secrets redacted, for /config_dump.
+func (f *File) Dump() ([]byte, error) {
+	return json.MarshalIndent(redact(f.raw, ""), "", "  ")
+}
+
+var secretKey = regexp.MustCompile(`(?i)(password|secret|token|credential|apikey|privatekey|^key$|^keys$|authorization)`)
+
+func redact(x any, key string) any {
+	if key != "" && secretKey.MatchString(key) {
+		if _, isStr := x.(string); isStr {
+			return "[redacted]"
+		}
+		if key == "keys" {
+			if list, ok := x.([]any); ok {
+				out := make([]any, len(list))
+				for i, v := range list {
+					out[i] = redactAll(v)
+				}
+				return out
+			}
+		}
+	}
+	switch x := x.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, v := range x {
+			out[k] = redact(v, k)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, v := range x {
+			out[i] = redact(v, key)
+		}
+		return out
+	}
+	return x
+}
+
+func redactAll(x any) any {
+	switch x := x.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, v := range x {
+			if k == "metadata" {
+				out[k] = v
+				continue
+			}
+			out[k] = redactAll(v)
+		}
+		return out
+	case string:
+		return "[redacted]"
+	}
+	return x
+}

@@ -1,0 +1,284 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+
+	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/internal/celenv"
+)
+
+// The rows of the root package: HTTP backends and the Gateway API core filters.
+var (
+	corePolicies = []PolicySection{
+		Policy("requestHeaderModifier", PhaseFilter, func(_ *BuildContext, s HeaderModifierSpec) (agentgateway.Policy, error) {
+			return agentgateway.RequestHeaderModifier(s.modifier())
+		}),
+		Policy("responseHeaderModifier", PhaseFilter, func(_ *BuildContext, s HeaderModifierSpec) (agentgateway.Policy, error) {
+			return agentgateway.ResponseHeaderModifier(s.modifier())
+		}),
+		Policy("requestRedirect", PhaseFilter, buildRedirect),
+		Policy("urlRewrite", PhaseFilter, buildRewrite),
+		Policy("directResponse", PhaseFilter, buildDirectResponse),
+	}
+	coreBackends = []BackendSection{
+		Backend("host", func(bc *BuildContext, host string) (http.Handler, error) { return hostBackend(bc, host) }),
+		Backend("service", serviceBackend),
+	}
+	coreTop = []TopSection{}
+)
+
+func hostBackend(bc *BuildContext, host string) (http.Handler, error) {
+	if host == "" {
+		return nil, agentgateway.Errorf(bc.Path, "host is empty")
+	}
+	b, err := agentgateway.NewHTTPBackend(agentgateway.HTTPBackendConfig{Name: host, Endpoints: []string{host}})
+	if err != nil {
+		return nil, agentgateway.Errorf(bc.Path, "%v", err)
+	}
+	return b, nil
+}
+
+// serviceBackend resolves a service reference by DNS name: `name` is "namespace/hostname" or a
+// hostname, as the schema's NamespacedHostname.
+func serviceBackend(bc *BuildContext, s ServiceRef) (http.Handler, error) {
+	host := s.Name
+	if _, h, ok := strings.Cut(s.Name, "/"); ok {
+		host = h
+	}
+	if host == "" || s.Port <= 0 || s.Port > 65535 {
+		return nil, agentgateway.Errorf(bc.Path, "service needs a name and a port")
+	}
+	return hostBackend(bc, net.JoinHostPort(host, strconv.Itoa(s.Port)))
+}
+
+// HeaderModifierSpec is the schema's HeaderModifier.
+type HeaderModifierSpec struct {
+	Add    map[string]string `json:"add"`
+	Set    map[string]string `json:"set"`
+	Remove []string          `json:"remove"`
+}
+
+func (s HeaderModifierSpec) modifier() agentgateway.HeaderModifier {
+	return agentgateway.HeaderModifier{Add: s.Add, Set: s.Set, Remove: s.Remove}
+}
+
+// AuthoritySpec is the schema's HostRedirect: {full}, {host}, {port}, "auto" or "none".
+type AuthoritySpec struct {
+	Full string `json:"full"`
+	Host string `json:"host"`
+	Port int    `json:"port"`
+	Mode string `json:"-"` // "auto" or "none" when given as a string
+}
+
+// UnmarshalJSON accepts the object and string forms.
+func (a *AuthoritySpec) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		if s != "auto" && s != "none" {
+			return fmt.Errorf("authority %q: want auto, none, or an object with full, host or port", s)
+		}
+		a.Mode = s
+		return nil
+	}
+	type plain AuthoritySpec
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	var p plain
+	if err := dec.Decode(&p); err != nil {
+		return fmt.Errorf("authority: %w", err)
+	}
+	n := 0
+	for _, set := range []bool{p.Full != "", p.Host != "", p.Port != 0} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return errors.New("authority: set exactly one of full, host, port")
+	}
+	*a = AuthoritySpec(p)
+	return nil
+}
+
+// PathRewriteSpec is the schema's PathRedirect: {full} or {prefix}.
+type PathRewriteSpec struct {
+	Full   *string `json:"full"`
+	Prefix *string `json:"prefix"`
+}
+
+func (p *PathRewriteSpec) modifier() *agentgateway.PathModifier {
+	if p == nil {
+		return nil
+	}
+	return &agentgateway.PathModifier{ReplaceFullPath: p.Full, ReplacePrefixMatch: p.Prefix}
+}
+
+// RedirectSpec is the schema's RequestRedirect.
+type RedirectSpec struct {
+	Scheme    string           `json:"scheme"`
+	Authority *AuthoritySpec   `json:"authority"`
+	Path      *PathRewriteSpec `json:"path"`
+	Status    int              `json:"status"`
+}
+
+func buildRedirect(bc *BuildContext, s RedirectSpec) (agentgateway.Policy, error) {
+	rr := agentgateway.RequestRedirect{Scheme: s.Scheme, Path: s.Path.modifier(), StatusCode: s.Status}
+	if a := s.Authority; a != nil {
+		switch {
+		case a.Full != "":
+			host, port, err := net.SplitHostPort(a.Full)
+			if err != nil {
+				rr.Hostname = a.Full
+			} else {
+				rr.Hostname = host
+				rr.Port, err = strconv.Atoi(port)
+				if err != nil {
+					return nil, agentgateway.Errorf(bc.Path+".authority.full", "invalid port in %q", a.Full)
+				}
+			}
+		case a.Host != "":
+			rr.Hostname = a.Host
+		case a.Port != 0:
+			rr.Port = a.Port
+		}
+	}
+	return agentgateway.Redirect(rr)
+}
+
+// RewriteSpec is the schema's UrlRewrite.
+type RewriteSpec struct {
+	Authority *AuthoritySpec   `json:"authority"`
+	Path      *PathRewriteSpec `json:"path"`
+}
+
+func buildRewrite(bc *BuildContext, s RewriteSpec) (agentgateway.Policy, error) {
+	u := agentgateway.URLRewrite{Path: s.Path.modifier()}
+	if a := s.Authority; a != nil {
+		switch {
+		case a.Full != "":
+			u.Hostname = a.Full
+		case a.Host != "":
+			u.Hostname = a.Host
+		case a.Port != 0 || a.Mode == "auto":
+			return nil, agentgateway.Errorf(bc.Path+".authority", "only full and host authority rewrites are supported")
+		}
+	}
+	if u.Hostname == "" && u.Path == nil {
+		return nil, nil // authority "none" and no path: nothing to do
+	}
+	return agentgateway.Rewrite(u)
+}
+
+// DirectResponseSpec is the schema's DirectResponse. Header values are CEL expressions, as in
+// agentgateway (a literal is a quoted string: '"text/plain"').
+type DirectResponseSpec struct {
+	Body           BytesSpec         `json:"body"`
+	BodyExpression string            `json:"bodyExpression"`
+	Headers        map[string]string `json:"headers"`
+	Status         int               `json:"status"`
+	Conditional    json.RawMessage   `json:"conditional"`
+}
+
+// BytesSpec is the schema's Bytes: a string or a list of byte values.
+type BytesSpec []byte
+
+// UnmarshalJSON accepts a string or an array of 0-255 integers.
+func (b *BytesSpec) UnmarshalJSON(data []byte) error {
+	var s string
+	if json.Unmarshal(data, &s) == nil {
+		*b = []byte(s)
+		return nil
+	}
+	var ints []int
+	if err := json.Unmarshal(data, &ints); err != nil {
+		return errors.New("body: want a string or a list of bytes")
+	}
+	out := make([]byte, len(ints))
+	for i, v := range ints {
+		if v < 0 || v > 255 {
+			return fmt.Errorf("body[%d]: %d is not a byte", i, v)
+		}
+		out[i] = byte(v)
+	}
+	*b = out
+	return nil
+}
+
+func buildDirectResponse(bc *BuildContext, s DirectResponseSpec) (agentgateway.Policy, error) {
+	if len(s.Conditional) > 0 {
+		return nil, agentgateway.Errorf(bc.Path+".conditional", "conditional direct responses are not supported")
+	}
+	if s.Status == 0 {
+		return nil, agentgateway.Errorf(bc.Path+".status", "status is required")
+	}
+	type hdr struct {
+		name string
+		prg  *celenv.Program
+	}
+	var hdrs []hdr
+	for k, expr := range s.Headers {
+		p, err := celenv.Compile(expr, cel.StringType)
+		if err != nil {
+			return nil, agentgateway.Errorf(bc.Path+".headers."+k, "%v", err)
+		}
+		hdrs = append(hdrs, hdr{http.CanonicalHeaderKey(k), p})
+	}
+	var bodyExpr *celenv.Program
+	if s.BodyExpression != "" {
+		p, err := celenv.Compile(s.BodyExpression, nil)
+		if err != nil {
+			return nil, agentgateway.Errorf(bc.Path+".bodyExpression", "%v", err)
+		}
+		bodyExpr = p
+	}
+	static, err := agentgateway.Respond(agentgateway.DirectResponse{Status: s.Status, Body: s.Body})
+	if err != nil {
+		return nil, agentgateway.Errorf(bc.Path+".status", "%v", err)
+	}
+	if len(hdrs) == 0 && bodyExpr == nil {
+		return static, nil
+	}
+	return func(http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			act := celenv.NewActivation(r, nil)
+			for _, h := range hdrs {
+				if v, err := h.prg.Eval(r.Context(), act); err == nil {
+					if s, ok := v.(types.String); ok {
+						w.Header().Set(h.name, string(s))
+					}
+				}
+			}
+			body := []byte(s.Body)
+			if bodyExpr != nil {
+				v, err := bodyExpr.Eval(r.Context(), act)
+				if err != nil {
+					agentgateway.WriteError(w, http.StatusInternalServerError, "directResponse body expression failed")
+					return
+				}
+				switch x := v.Value().(type) {
+				case string:
+					body = []byte(x)
+				case []byte:
+					body = x
+				default:
+					body, _ = json.Marshal(x)
+				}
+			}
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			if w.Header().Get("Content-Type") == "" {
+				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			}
+			w.WriteHeader(s.Status)
+			_, _ = w.Write(body)
+		})
+	}, nil
+}

@@ -1,0 +1,244 @@
+package agentgateway_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	agentgateway "github.com/agentgw/agentgateway"
+)
+
+func routeTo(name string, h http.Handler) agentgateway.Config {
+	return agentgateway.Config{Listeners: []agentgateway.ListenerConfig{{Name: "l", Routes: []agentgateway.RouteConfig{{
+		Name: name, Backends: []agentgateway.WeightedBackend{{Handler: h, Weight: 1}},
+	}}}}}
+}
+
+// closeCounter is a backend that records being closed, to observe retirement.
+type closeCounter struct {
+	http.Handler
+	closed atomic.Int32
+}
+
+func (c *closeCounter) Close() error { c.closed.Add(1); return nil }
+
+func TestHotReloadUnderLoad(t *testing.T) {
+	gw := agentgateway.New(quiet(), agentgateway.WithDrainTimeout(5*time.Second))
+	first := &closeCounter{Handler: named("v0")}
+	require.NoError(t, gw.Apply(routeTo("r", first)))
+	srv := httptest.NewServer(gw)
+	defer srv.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var failures, served atomic.Int64
+	seen := sync.Map{}
+	var wg sync.WaitGroup
+	client := srv.Client()
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				resp, err := client.Get(srv.URL + "/x")
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					failures.Add(1)
+					continue
+				}
+				seen.Store(string(b), true)
+				served.Add(1)
+			}
+		}()
+	}
+	for i := 1; i <= 50; i++ {
+		require.NoError(t, gw.Apply(routeTo("r", named(fmt.Sprintf("v%d", i)))))
+		time.Sleep(2 * time.Millisecond)
+	}
+	// A bad config in the middle is rejected and changes nothing.
+	bad := routeTo("r", named("bad"))
+	bad.Listeners[0].Routes[0].Matches = []agentgateway.Match{{Path: agentgateway.PathMatch{Type: agentgateway.PathRegex, Value: "("}}}
+	require.Error(t, gw.Apply(bad))
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	wg.Wait()
+
+	require.Zero(t, failures.Load(), "no request may fail during reloads")
+	require.Positive(t, served.Load())
+	_, sawLast := seen.Load("v50")
+	require.True(t, sawLast, "the last config serves after the swaps")
+	_, sawBad := seen.Load("bad")
+	require.False(t, sawBad)
+	require.Eventually(t, func() bool { return first.closed.Load() == 1 }, 5*time.Second, 10*time.Millisecond,
+		"a backend the new config dropped is closed once idle")
+}
+
+func TestReloadKeepsInFlightOnOldSnapshot(t *testing.T) {
+	gw := agentgateway.New(quiet())
+	started, release := make(chan struct{}), make(chan struct{})
+	old := &closeCounter{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-release
+		_, _ = io.WriteString(w, "old")
+	})}
+	require.NoError(t, gw.Apply(routeTo("r", old)))
+	done := make(chan string)
+	go func() { done <- body(serve(t, gw, "GET", "/")) }()
+	<-started
+	require.NoError(t, gw.Apply(routeTo("r", named("new"))))
+	require.Equal(t, "new", body(serve(t, gw, "GET", "/")))
+	time.Sleep(100 * time.Millisecond)
+	require.Zero(t, old.closed.Load(), "a backend still serving a request is not closed")
+	close(release)
+	require.Equal(t, "old", <-done)
+	require.Eventually(t, func() bool { return old.closed.Load() == 1 }, 5*time.Second, 10*time.Millisecond)
+}
+
+func TestShutdownDrainsOpenStream(t *testing.T) {
+	gw := agentgateway.New(quiet(), agentgateway.WithDrainTimeout(10*time.Second))
+	next := make(chan struct{})
+	require.NoError(t, gw.Route("sse").PathPrefix("/").To(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range 3 {
+			if i > 0 {
+				select {
+				case <-next:
+				case <-r.Context().Done():
+					return
+				}
+			}
+			fmt.Fprintf(w, "data: %d\n\n", i)
+			w.(http.Flusher).Flush()
+		}
+	})))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- gw.ServeListener(ctx, ln) }()
+
+	resp, err := http.Get("http://" + ln.Addr().String() + "/")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	rd := bufio.NewReader(resp.Body)
+	line, err := rd.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "data: 0\n", line)
+
+	cancel() // begin draining with the stream open
+	require.Eventually(t, func() bool {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	}, 5*time.Second, 10*time.Millisecond, "the listener closes at once")
+	select {
+	case err := <-served:
+		t.Fatalf("Serve returned while a stream was open: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	next <- struct{}{}
+	next <- struct{}{}
+	rest, err := io.ReadAll(rd)
+	require.NoError(t, err)
+	require.Equal(t, "\ndata: 1\n\ndata: 2\n\n", string(rest), "the open stream runs to completion")
+	select {
+	case err := <-served:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after the stream finished")
+	}
+}
+
+func TestShutdownDeadlineCancelsStreams(t *testing.T) {
+	gw := agentgateway.New(quiet(), agentgateway.WithDrainTimeout(200*time.Millisecond))
+	cancelled := make(chan struct{})
+	require.NoError(t, gw.Route("hang").PathPrefix("/").To(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+		close(cancelled)
+	})))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- gw.ServeListener(ctx, ln) }()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	cancel()
+	select {
+	case <-cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler's context was not cancelled at the drain deadline")
+	}
+	require.ErrorIs(t, <-served, context.DeadlineExceeded)
+}
+
+func TestAccessLog(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewJSONHandler(lockedWriter{&buf, &mu}, nil))
+	gw := agentgateway.New(agentgateway.WithLogger(logger))
+	require.NoError(t, gw.Route("logged").PathPrefix("/api").To(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		agentgateway.StateFrom(r.Context()).MCP.Method = "tools/call"
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(201)
+		_, _ = io.WriteString(w, "hello")
+	})))
+	r := httptest.NewRequest("POST", "/api/x", strings.NewReader("12345678"))
+	gw.ServeHTTP(httptest.NewRecorder(), r)
+	var line map[string]any
+	mu.Lock()
+	require.NoError(t, json.Unmarshal(buf.Bytes(), &line))
+	mu.Unlock()
+	require.Equal(t, "request", line["msg"])
+	require.Equal(t, "POST", line["method"])
+	require.Equal(t, "/api/x", line["path"])
+	require.EqualValues(t, 201, line["status"])
+	require.Equal(t, "logged", line["route"])
+	require.Equal(t, "logged", line["backend"])
+	require.EqualValues(t, 8, line["bytes_in"])
+	require.EqualValues(t, 5, line["bytes_out"])
+	require.Equal(t, "tools/call", line["mcp.method"])
+	require.Contains(t, line, "duration")
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func TestServeReportsBuilderErrors(t *testing.T) {
+	gw := agentgateway.New(quiet())
+	_ = gw.Route("bad").PathRegex("(").To(named("x"))
+	err := gw.Serve(context.Background(), "127.0.0.1:0")
+	require.True(t, errors.Is(err, agentgateway.ErrInvalidConfig), err)
+}
