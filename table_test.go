@@ -120,15 +120,15 @@ func TestPrecedence(t *testing.T) {
 		hdr            []string
 		want           string
 	}{
-		"exact beats prefix":           {"GET", "/a/b", nil, "exact"},
-		"method beats longest prefix":  {"GET", "/a/b/c", nil, "get"},
-		"longest prefix":               {"POST", "/a/b/c", nil, "long"},
-		"shorter prefix":               {"GET", "/a/x", nil, "short"},
-		"fallback to root":             {"GET", "/zzz", nil, "root"},
-		"more headers win":             {"GET", "/c", []string{"X-A", "1", "X-B", "1"}, "two-headers"},
-		"fewer headers when only some": {"GET", "/c", []string{"X-A", "1"}, "one-header"},
-		"more query params win":        {"GET", "/d?a=1&b=1", nil, "two-query"},
-		"definition order breaks ties": {"GET", "/e", nil, "first"},
+		"exact beats prefix":            {"GET", "/a/b", nil, "exact"},
+		"method beats longest prefix":   {"GET", "/a/b/c", nil, "get"},
+		"longest prefix":                {"POST", "/a/b/c", nil, "long"},
+		"shorter prefix":                {"GET", "/a/x", nil, "short"},
+		"fallback to root":              {"GET", "/zzz", nil, "root"},
+		"more headers win":              {"GET", "/c", []string{"X-A", "1", "X-B", "1"}, "two-headers"},
+		"fewer headers when only some":  {"GET", "/c", []string{"X-A", "1"}, "one-header"},
+		"more query params win":         {"GET", "/d?a=1&b=1", nil, "two-query"},
+		"definition order breaks ties":  {"GET", "/e", nil, "first"},
 		"a failed condition falls back": {"GET", "/c", []string{"X-B", "1"}, "root"},
 	}
 	for name, c := range cases {

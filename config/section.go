@@ -15,15 +15,15 @@ type Phase int
 
 // The phases, outermost first.
 const (
-	PhaseCORS           Phase = 10 // cors: preflights never reach authentication
-	PhaseAuthn          Phase = 20 // jwtAuth, apiKey, basicAuth, extAuthz
-	PhaseAuthz          Phase = 30 // authorization, mcpAuthorization
-	PhaseRateLimit      Phase = 40 // localRateLimit, remoteRateLimit
-	PhaseFilter         Phase = 50 // header modifiers, redirect, urlRewrite, directResponse
-	PhaseTransformation Phase = 60 // transformations
-	PhaseTimeout        Phase = 70 // timeout
-	PhaseRetry          Phase = 80 // retry
-	PhaseMirror         Phase = 90 // requestMirror
+	PhaseCORS           Phase = 10  // cors: preflights never reach authentication
+	PhaseAuthn          Phase = 20  // jwtAuth, apiKey, basicAuth, extAuthz
+	PhaseAuthz          Phase = 30  // authorization, mcpAuthorization
+	PhaseRateLimit      Phase = 40  // localRateLimit, remoteRateLimit
+	PhaseFilter         Phase = 50  // header modifiers, redirect, urlRewrite, directResponse
+	PhaseTransformation Phase = 60  // transformations
+	PhaseTimeout        Phase = 70  // timeout
+	PhaseRetry          Phase = 80  // retry
+	PhaseMirror         Phase = 90  // requestMirror
 	PhaseBackend        Phase = 100 // backendTLS, backendAuth, a2a: closest to the backend
 )
 
