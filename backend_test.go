@@ -1,0 +1,844 @@
+package agentgateway_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	agw "github.com/agentgw/agentgateway"
+)
+
+// beHangGuard bounds every blocking wait in these tests; it is never an expected duration.
+const beHangGuard = 10 * time.Second
+
+func beUpstream(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return s
+}
+
+func beBackend(t *testing.T, cfg agw.HTTPBackendConfig) *agw.HTTPBackend {
+	t.Helper()
+	b, err := agw.NewHTTPBackend(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+// beFront serves backend through a Gateway with one route, and reports the State of every finished
+// request on the returned channel.
+type beFront struct {
+	*httptest.Server
+	states chan agw.State
+}
+
+func newBeFront(t *testing.T, backend http.Handler, policies ...agw.Policy) *beFront {
+	t.Helper()
+	f := &beFront{states: make(chan agw.State, 100)}
+	capture := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() { // deferred: an aborted response unwinds through here
+				if st := agw.StateFrom(r.Context()); st != nil {
+					f.states <- *st
+				}
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
+	gw := agw.New(agw.WithAccessLog(false))
+	require.NoError(t, gw.Route("test").Use(append([]agw.Policy{capture}, policies...)...).To(backend))
+	f.Server = httptest.NewServer(gw)
+	t.Cleanup(f.Close)
+	return f
+}
+
+func (f *beFront) state(t *testing.T) agw.State {
+	t.Helper()
+	select {
+	case st := <-f.states:
+		return st
+	case <-time.After(beHangGuard):
+		t.Fatal("no request state")
+		return agw.State{}
+	}
+}
+
+func (f *beFront) do(t *testing.T, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	resp, err := f.Client().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, string(body)
+}
+
+func (f *beFront) get(t *testing.T, path string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, f.URL+path, nil)
+	require.NoError(t, err)
+	return f.do(t, req)
+}
+
+// beSeen is what the echo upstream saw.
+type beSeen struct {
+	Method, Path, RawPath, Query, Host, Body, Proto string
+	Header                                          http.Header
+	Trailer                                         http.Header
+	ContentLength                                   int64
+}
+
+func beEcho() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		_ = json.NewEncoder(w).Encode(beSeen{
+			Method: r.Method, Path: r.URL.Path, RawPath: r.URL.RawPath, Query: r.URL.RawQuery, Host: r.Host,
+			Body: string(body), Proto: r.Proto, Header: r.Header, Trailer: r.Trailer, ContentLength: r.ContentLength,
+		})
+	})
+}
+
+func beDecode(t *testing.T, body string) beSeen {
+	t.Helper()
+	var e beSeen
+	require.NoError(t, json.Unmarshal([]byte(body), &e), body)
+	return e
+}
+
+func TestHTTPBackendForwardsRequest(t *testing.T) {
+	up := beUpstream(t, beEcho())
+	tests := []struct {
+		name     string
+		endpoint string
+		method   string
+		target   string
+		body     io.Reader
+		want     beSeen
+	}{
+		{name: "path and query", endpoint: up.URL, method: "GET", target: "/a/b?x=1&y=2",
+			want: beSeen{Method: "GET", Path: "/a/b", Query: "x=1&y=2"}},
+		{name: "bare host:port", endpoint: strings.TrimPrefix(up.URL, "http://"), method: "GET", target: "/",
+			want: beSeen{Method: "GET", Path: "/"}},
+		{name: "base path", endpoint: up.URL + "/base/", method: "GET", target: "/a/b?q",
+			want: beSeen{Method: "GET", Path: "/base/a/b", Query: "q"}},
+		{name: "base path and root", endpoint: up.URL + "/base", method: "GET", target: "/",
+			want: beSeen{Method: "GET", Path: "/base/"}},
+		{name: "escaped path kept", endpoint: up.URL + "/base", method: "GET", target: "/a%2Fb/c",
+			want: beSeen{Method: "GET", Path: "/base/a/b/c", RawPath: "/base/a%2Fb/c"}},
+		{name: "body with length", endpoint: up.URL, method: "POST", target: "/p", body: strings.NewReader("hello"),
+			want: beSeen{Method: "POST", Path: "/p", Body: "hello", ContentLength: 5}},
+		{name: "chunked body", endpoint: up.URL, method: "PUT", target: "/p", body: io.MultiReader(strings.NewReader("stre"), strings.NewReader("am")),
+			want: beSeen{Method: "PUT", Path: "/p", Body: "stream", ContentLength: -1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{tt.endpoint}}))
+			req, err := http.NewRequest(tt.method, f.URL+tt.target, tt.body)
+			require.NoError(t, err)
+			resp, body := f.do(t, req)
+			require.Equal(t, http.StatusOK, resp.StatusCode, body)
+			got := beDecode(t, body)
+			assert.Equal(t, tt.want.Method, got.Method)
+			assert.Equal(t, tt.want.Path, got.Path)
+			assert.Equal(t, tt.want.RawPath, got.RawPath)
+			assert.Equal(t, tt.want.Query, got.Query)
+			assert.Equal(t, tt.want.Body, got.Body)
+			assert.Equal(t, tt.want.ContentLength, got.ContentLength)
+			assert.Equal(t, "HTTP/1.1", got.Proto)
+			st := f.state(t)
+			assert.NoError(t, st.Err)
+			assert.Equal(t, http.StatusOK, st.Status)
+			assert.Equal(t, tt.endpoint, st.Backend, "backend named after its first endpoint")
+		})
+	}
+}
+
+func TestHTTPBackendRequestHeaders(t *testing.T) {
+	up := beUpstream(t, beEcho())
+	f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}}))
+	req, err := http.NewRequest(http.MethodGet, f.URL+"/h", nil)
+	require.NoError(t, err)
+	req.Host = "public.example.test"
+	req.Header.Set("Connection", "X-Hop, keep-alive")
+	req.Header.Set("X-Hop", "drop me")
+	req.Header.Set("Keep-Alive", "300")
+	req.Header.Set("Proxy-Authorization", "Basic Zm9vOmJhcg==")
+	req.Header.Set("Te", "trailers")
+	req.Header.Set("X-Forwarded-For", "203.0.113.7")
+	req.Header.Set("X-Forwarded-Proto", "https") // the peer is not trusted: overwritten
+	req.Header.Add("X-Multi", "1")
+	req.Header.Add("X-Multi", "2")
+	resp, body := f.do(t, req)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	got := beDecode(t, body)
+
+	assert.Equal(t, "public.example.test", got.Host, "inbound Host passes through")
+	h := got.Header
+	for _, k := range []string{"X-Hop", "Keep-Alive", "Proxy-Authorization", "Upgrade"} {
+		assert.Empty(t, h.Values(k), k)
+	}
+	assert.Equal(t, "trailers", h.Get("Te"))
+	assert.Equal(t, []string{"203.0.113.7, 127.0.0.1"}, h.Values("X-Forwarded-For"))
+	assert.Equal(t, "http", h.Get("X-Forwarded-Proto"))
+	assert.Equal(t, "public.example.test", h.Get("X-Forwarded-Host"))
+	assert.Equal(t, []string{"1", "2"}, h.Values("X-Multi"))
+	assert.Equal(t, "Go-http-client/1.1", h.Get("User-Agent"))
+	assert.Equal(t, "gzip", h.Get("Accept-Encoding"), "the client's")
+}
+
+func TestHTTPBackendDoesNotMutateInbound(t *testing.T) {
+	up := beUpstream(t, beEcho())
+	b := beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL + "/base"}})
+	req := httptest.NewRequest(http.MethodGet, "http://front.test/x?y=1", nil)
+	req.RemoteAddr = "192.0.2.1:1234"
+	req.Header.Set("Connection", "X-Hop")
+	req.Header.Set("X-Hop", "1")
+	req.Header.Set("X-Forwarded-For", "198.51.100.1")
+	before := req.Header.Clone()
+	url := *req.URL
+
+	for range 2 { // a retry or mirror policy may serve the same request twice
+		rec := httptest.NewRecorder()
+		b.ServeHTTP(rec, req) // no Gateway: no State
+		require.Equal(t, http.StatusOK, rec.Code)
+		got := beDecode(t, rec.Body.String())
+		assert.Equal(t, "198.51.100.1, 192.0.2.1", got.Header.Get("X-Forwarded-For"))
+		assert.Equal(t, "front.test", got.Host)
+		assert.Equal(t, "/base/x", got.Path)
+		assert.Empty(t, got.Header.Values("User-Agent"), "no User-Agent of the proxy's own")
+		assert.Empty(t, got.Header.Values("Accept-Encoding"), "no encoding asked for by the proxy")
+	}
+	assert.Equal(t, before, req.Header)
+	assert.Equal(t, url, *req.URL)
+	assert.Equal(t, "front.test", req.Host)
+}
+
+type beRoundTrip func(*http.Request) (*http.Response, error)
+
+func (f beRoundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestHTTPBackendResponseHeaders(t *testing.T) {
+	rt := beRoundTrip(func(r *http.Request) (*http.Response, error) {
+		h := http.Header{
+			"Connection":         {"X-Up-Hop"},
+			"X-Up-Hop":           {"1"},
+			"Keep-Alive":         {"timeout=5"},
+			"Proxy-Authenticate": {"Basic"},
+			"Transfer-Encoding":  {"chunked"},
+			"X-Resp":             {"a", "b"},
+			"Vary":               {"Accept"},
+		}
+		return &http.Response{StatusCode: http.StatusTeapot, Header: h, Body: io.NopCloser(strings.NewReader("tea")),
+			ContentLength: 3, Request: r}, nil
+	})
+	b := beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{"127.0.0.1:9"}, Transport: rt})
+	rec := httptest.NewRecorder()
+	rec.Header().Set("Vary", "Origin") // set by a policy in front (CORS) before the backend runs
+	b.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	assert.Equal(t, http.StatusTeapot, rec.Code)
+	assert.Equal(t, "tea", rec.Body.String())
+	h := rec.Header()
+	assert.Equal(t, []string{"a", "b"}, h.Values("X-Resp"))
+	assert.Equal(t, []string{"Origin", "Accept"}, h.Values("Vary"))
+	for _, k := range []string{"Connection", "X-Up-Hop", "Keep-Alive", "Proxy-Authenticate", "Transfer-Encoding"} {
+		assert.Empty(t, h.Values(k), k)
+	}
+}
+
+func TestHTTPBackendTrailers(t *testing.T) {
+	up := beUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Trailer", "X-Checksum")
+		_, _ = w.Write(body)
+		w.Header().Set("X-Checksum", "sum:"+r.Trailer.Get("X-Req-Trailer"))
+	}))
+	f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}}))
+	req, err := http.NewRequest(http.MethodPost, f.URL+"/t", io.MultiReader(strings.NewReader("payload")))
+	require.NoError(t, err)
+	req.Trailer = http.Header{"X-Req-Trailer": nil}
+	req.Body = &beTrailerBody{Reader: strings.NewReader("payload"), set: func() { req.Trailer.Set("X-Req-Trailer", "42") }}
+	resp, body := f.do(t, req)
+	assert.Equal(t, "payload", body)
+	assert.Equal(t, "sum:42", resp.Trailer.Get("X-Checksum"))
+}
+
+// beTrailerBody fills in the request trailer once the body is read, as a streaming client would.
+type beTrailerBody struct {
+	io.Reader
+	set func()
+}
+
+func (b *beTrailerBody) Read(p []byte) (int, error) {
+	n, err := b.Reader.Read(p)
+	if err == io.EOF {
+		b.set()
+	}
+	return n, err
+}
+
+func (b *beTrailerBody) Close() error { return nil }
+
+func TestHTTPBackendStreamsEventByEvent(t *testing.T) {
+	tests := []struct {
+		name, contentType string
+		flushInterval     time.Duration
+	}{
+		{"sse", "text/event-stream", 0},
+		{"sse with charset and a long flush interval", "text/event-stream; charset=utf-8", time.Hour},
+		{"unknown length", "application/x-ndjson", 0},
+		{"flush every write", "application/json", -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			readFirst := make(chan struct{})
+			upstreamDone := make(chan struct{})
+			up := beUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				defer close(upstreamDone)
+				w.Header().Set("Content-Type", tt.contentType)
+				_, _ = io.WriteString(w, "data: 1\n\n")
+				w.(http.Flusher).Flush()
+				select { // event 2 is written only once the client has read event 1
+				case <-readFirst:
+				case <-r.Context().Done():
+					return
+				}
+				_, _ = io.WriteString(w, "data: 2\n\n")
+			}))
+			f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}, FlushInterval: tt.flushInterval}))
+			ctx, cancel := context.WithTimeout(context.Background(), beHangGuard)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.URL+"/events", nil)
+			require.NoError(t, err)
+			resp, err := f.Client().Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			assert.Equal(t, tt.contentType, resp.Header.Get("Content-Type"))
+			br := bufio.NewReader(resp.Body)
+			line, err := br.ReadString('\n')
+			require.NoError(t, err)
+			assert.Equal(t, "data: 1\n", line)
+			select {
+			case <-upstreamDone:
+				t.Fatal("upstream finished before the client read event 1")
+			default:
+			}
+			close(readFirst)
+			rest, err := io.ReadAll(br)
+			require.NoError(t, err)
+			assert.Equal(t, "\ndata: 2\n\n", string(rest))
+		})
+	}
+}
+
+func TestHTTPBackendUpgrade(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "http1", true: "h2c backend"}[h2], func(t *testing.T) {
+			up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("Upgrade") != "echo" {
+					http.Error(w, "want upgrade", http.StatusBadRequest)
+					return
+				}
+				conn, brw, err := http.NewResponseController(w).Hijack()
+				if err != nil {
+					return
+				}
+				defer conn.Close()
+				_, _ = io.WriteString(brw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\nX-Up: 1\r\n\r\n")
+				_ = brw.Flush()
+				for { // echo lines until the client closes
+					line, err := brw.ReadString('\n')
+					if err != nil {
+						return
+					}
+					_, _ = io.WriteString(brw, "echo "+line)
+					_ = brw.Flush()
+				}
+			}))
+			up.Config.Protocols = new(http.Protocols)
+			up.Config.Protocols.SetHTTP1(true)
+			up.Config.Protocols.SetUnencryptedHTTP2(true)
+			up.Start()
+			t.Cleanup(up.Close)
+			f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}, HTTP2: h2}))
+
+			conn, err := net.Dial("tcp", f.Listener.Addr().String())
+			require.NoError(t, err)
+			defer conn.Close()
+			require.NoError(t, conn.SetDeadline(time.Now().Add(beHangGuard)))
+			// The first message travels with the request, before the 101 arrives.
+			_, err = io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: front\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nfirst\n")
+			require.NoError(t, err)
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			require.NoError(t, err)
+			assert.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+			assert.Equal(t, "echo", resp.Header.Get("Upgrade"))
+			assert.Equal(t, "1", resp.Header.Get("X-Up"))
+			line, err := br.ReadString('\n')
+			require.NoError(t, err)
+			assert.Equal(t, "echo first\n", line)
+			_, err = io.WriteString(conn, "second\n")
+			require.NoError(t, err)
+			line, err = br.ReadString('\n')
+			require.NoError(t, err)
+			assert.Equal(t, "echo second\n", line)
+			require.NoError(t, conn.Close())
+			st := f.state(t) // the handler returns once the tunnel is closed
+			assert.Equal(t, http.StatusSwitchingProtocols, st.Status)
+		})
+	}
+}
+
+func beProtoUpstream(t *testing.T, tlsOn, h2 bool) (*httptest.Server, *atomic.Int32) {
+	var major atomic.Int32
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		major.Store(int32(r.ProtoMajor))
+		_, _ = io.WriteString(w, r.Proto)
+	}))
+	up.Config.ErrorLog = log.New(io.Discard, "", 0) // the failed-verification test makes handshakes fail
+	if tlsOn {
+		up.EnableHTTP2 = h2
+		up.StartTLS()
+	} else {
+		up.Config.Protocols = new(http.Protocols)
+		up.Config.Protocols.SetHTTP1(true)
+		up.Config.Protocols.SetUnencryptedHTTP2(h2)
+		up.Start()
+	}
+	t.Cleanup(up.Close)
+	return up, &major
+}
+
+func TestHTTPBackendProtocols(t *testing.T) {
+	tests := []struct {
+		name       string
+		tls, http2 bool
+		want       int32
+	}{
+		{"http/1.1", false, false, 1},
+		{"h2c", false, true, 2},
+		{"https http/1.1", true, false, 1},
+		{"h2 over tls", true, true, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up, major := beProtoUpstream(t, tt.tls, true)
+			cfg := agw.HTTPBackendConfig{Endpoints: []string{up.URL}, HTTP2: tt.http2}
+			if tt.tls {
+				pool := x509.NewCertPool()
+				pool.AddCert(up.Certificate())
+				cfg.TLS = &tls.Config{RootCAs: pool, ServerName: "example.com"} // httptest's cert names example.com
+			}
+			f := newBeFront(t, beBackend(t, cfg))
+			for range 3 {
+				resp, body := f.get(t, "/proto")
+				require.Equal(t, http.StatusOK, resp.StatusCode, body)
+				assert.Equal(t, tt.want, major.Load())
+			}
+		})
+	}
+}
+
+func TestHTTPBackendTLSVerifiesUpstream(t *testing.T) {
+	up, _ := beProtoUpstream(t, true, false)
+	f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}})) // system roots only
+	resp, body := f.get(t, "/")
+	assert.Equal(t, http.StatusBadGateway, resp.StatusCode, body)
+	var certErr *tls.CertificateVerificationError
+	assert.ErrorAs(t, f.state(t).Err, &certErr)
+}
+
+func TestHTTPBackendReusesConnections(t *testing.T) {
+	var conns atomic.Int32
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, strings.Repeat("x", 1000))
+	}))
+	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	up.Start()
+	t.Cleanup(up.Close)
+	f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}}))
+	for range 20 {
+		resp, body := f.get(t, "/")
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Len(t, body, 1000)
+	}
+	assert.EqualValues(t, 1, conns.Load(), "sequential requests share one pooled upstream connection")
+}
+
+func TestHTTPBackendClientDisconnectCancelsUpstream(t *testing.T) {
+	started := make(chan struct{})
+	cancelled := make(chan struct{})
+	up := beUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		select {
+		case <-r.Context().Done():
+			close(cancelled)
+		case <-time.After(beHangGuard):
+		}
+	}))
+	f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}}))
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.URL+"/slow", nil)
+	require.NoError(t, err)
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := f.Client().Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	beWait(t, started, "upstream request")
+	cancel()
+	beWait(t, cancelled, "upstream context cancellation")
+	assert.ErrorIs(t, <-errc, context.Canceled)
+	st := f.state(t)
+	assert.ErrorIs(t, st.Err, context.Canceled)
+	assert.Equal(t, 499, st.Status)
+}
+
+func beWait(t *testing.T, c <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-c:
+	case <-time.After(beHangGuard):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// beDeadAddr returns a loopback address nothing listens on.
+func beDeadAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// beBlocking answers only when released (at cleanup) or when the request is cancelled.
+func beBlocking(t *testing.T) *httptest.Server {
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); up.Close() })
+	return up
+}
+
+func beTimeout(d time.Duration) agw.Policy {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), d)
+			defer cancel()
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+func TestHTTPBackendErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		cfg      func(t *testing.T) agw.HTTPBackendConfig
+		policies []agw.Policy
+		requests int // the last one is checked
+		status   int
+		msg      string
+		errIs    error
+	}{
+		{
+			name: "connection refused",
+			cfg: func(t *testing.T) agw.HTTPBackendConfig {
+				return agw.HTTPBackendConfig{Endpoints: []string{beDeadAddr(t)}}
+			},
+			requests: 1, status: http.StatusBadGateway, msg: "upstream connect error",
+		},
+		{
+			name: "response header timeout",
+			cfg: func(t *testing.T) agw.HTTPBackendConfig {
+				return agw.HTTPBackendConfig{Endpoints: []string{beBlocking(t).URL}, ResponseHeaderTimeout: 20 * time.Millisecond}
+			},
+			requests: 1, status: http.StatusGatewayTimeout, msg: "upstream response timeout",
+		},
+		{
+			name: "request deadline",
+			cfg: func(t *testing.T) agw.HTTPBackendConfig {
+				return agw.HTTPBackendConfig{Endpoints: []string{beBlocking(t).URL}}
+			},
+			policies: []agw.Policy{beTimeout(20 * time.Millisecond)},
+			requests: 1, status: http.StatusGatewayTimeout, msg: "upstream request timeout", errIs: context.DeadlineExceeded,
+		},
+		{
+			name: "single endpoint ejected",
+			cfg: func(t *testing.T) agw.HTTPBackendConfig {
+				return agw.HTTPBackendConfig{Endpoints: []string{beDeadAddr(t)}, EjectAfter: 1}
+			},
+			requests: 2, status: http.StatusServiceUnavailable, msg: "no healthy upstream",
+		},
+		{
+			name: "every endpoint ejected",
+			cfg: func(t *testing.T) agw.HTTPBackendConfig {
+				return agw.HTTPBackendConfig{Endpoints: []string{beDeadAddr(t), beDeadAddr(t)}, EjectAfter: 1}
+			},
+			requests: 2, status: http.StatusServiceUnavailable, msg: "no healthy upstream",
+		},
+		{
+			name: "upstream closes without answering",
+			cfg: func(t *testing.T) agw.HTTPBackendConfig {
+				return agw.HTTPBackendConfig{Endpoints: []string{beUpstream(t, beDrop()).URL}}
+			},
+			requests: 1, status: http.StatusBadGateway, msg: "upstream error",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newBeFront(t, beBackend(t, tt.cfg(t)), tt.policies...)
+			var (
+				resp *http.Response
+				body string
+				st   agw.State
+			)
+			for range tt.requests {
+				resp, body = f.get(t, "/")
+				st = f.state(t)
+			}
+			assert.Equal(t, tt.status, resp.StatusCode, body)
+			assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+			assert.Contains(t, body, tt.msg)
+			require.Error(t, st.Err)
+			assert.Equal(t, tt.status, st.Status)
+			if tt.errIs != nil {
+				assert.ErrorIs(t, st.Err, tt.errIs)
+			}
+		})
+	}
+}
+
+// closer is an upstream that reads the request and drops the connection without a response.
+func beDrop() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	})
+}
+
+func TestHTTPBackendInvalidTarget(t *testing.T) {
+	b := agw.HTTP("ftp://example.com")
+	require.Error(t, b.Validate())
+	gw := agw.New(agw.WithAccessLog(false))
+	err := gw.Route("bad").To(b)
+	require.ErrorIs(t, err, agw.ErrInvalidConfig)
+	assert.Contains(t, err.Error(), "ftp")
+
+	rec := httptest.NewRecorder()
+	b.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	assert.Equal(t, http.StatusInternalServerError, rec.Code)
+
+	for _, cfg := range []agw.HTTPBackendConfig{
+		{},
+		{Endpoints: []string{"http://a:1", "https://b:2"}},
+		{Endpoints: []string{"http://a:1"}, TLS: &tls.Config{}},
+		{Endpoints: []string{"a:1", "a b"}},
+	} {
+		_, err := agw.NewHTTPBackend(cfg)
+		assert.Error(t, err, "%+v", cfg.Endpoints)
+	}
+	assert.NoError(t, agw.HTTP("127.0.0.1:8080").Validate())
+	assert.Equal(t, "127.0.0.1:8080", agw.HTTP("127.0.0.1:8080").BackendName())
+	named, err := agw.NewHTTPBackend(agw.HTTPBackendConfig{Name: "api", Endpoints: []string{"a:1"}})
+	require.NoError(t, err)
+	assert.Equal(t, "api", named.BackendName())
+}
+
+func TestHTTPBackendRetriesConnectFailureOnce(t *testing.T) {
+	up := beUpstream(t, beEcho())
+	f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{
+		Endpoints:  []string{beDeadAddr(t), up.URL},
+		EjectAfter: -1, // keep the dead endpoint in rotation so that every pick of it is retried
+	}))
+	for i := range 30 {
+		req, err := http.NewRequest(http.MethodPost, f.URL+"/r", strings.NewReader("body"))
+		require.NoError(t, err)
+		resp, body := f.do(t, req)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "request %d: %s", i, body)
+		assert.Equal(t, "body", beDecode(t, body).Body)
+		assert.NoError(t, f.state(t).Err)
+	}
+}
+
+func TestHTTPBackendNeverRetriesDeliveredRequest(t *testing.T) {
+	var hits atomic.Int32
+	count := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1); h.ServeHTTP(w, r) })
+	}
+	a, b := beUpstream(t, count(beDrop())), beUpstream(t, count(beDrop()))
+	f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{a.URL, b.URL}}))
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		hits.Store(0)
+		req, err := http.NewRequest(method, f.URL+"/once", strings.NewReader("x"))
+		require.NoError(t, err)
+		resp, _ := f.do(t, req)
+		assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
+		assert.EqualValues(t, 1, hits.Load(), method)
+		f.state(t)
+	}
+}
+
+func TestHTTPBackendEjectsFailingEndpoint(t *testing.T) {
+	var badHits, goodHits atomic.Int32
+	bad := beUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		badHits.Add(1)
+		http.Error(w, "broken", http.StatusInternalServerError)
+	}))
+	good := beUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { goodHits.Add(1) }))
+	f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{
+		Endpoints: []string{bad.URL, good.URL}, EjectAfter: 2, EjectFor: time.Hour,
+	}))
+	statuses := map[int]int{}
+	for range 60 {
+		resp, _ := f.get(t, "/")
+		statuses[resp.StatusCode]++
+		f.state(t)
+	}
+	assert.EqualValues(t, 2, badHits.Load(), "ejected after two 5xx in a row")
+	assert.Equal(t, map[int]int{500: 2, 200: 58}, statuses, "an upstream 5xx is forwarded as is")
+	assert.EqualValues(t, 58, goodHits.Load())
+}
+
+func TestHTTPBackendBalancesByInflight(t *testing.T) {
+	// One endpoint holds a request open; with two endpoints, power of two choices then sends every
+	// other request to the idle one.
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	var slowHits, fastHits atomic.Int32
+	slow := beUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if slowHits.Add(1) == 1 {
+			entered <- struct{}{}
+			<-release
+		}
+	}))
+	fast := beUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fastHits.Add(1) }))
+	b := beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{slow.URL, fast.URL}})
+	f := newBeFront(t, b)
+	var wg sync.WaitGroup
+	var blocked bool
+	// Send requests until one sticks in the slow endpoint.
+	for !blocked {
+		wg.Add(1)
+		done := make(chan struct{})
+		go func() {
+			defer wg.Done()
+			defer close(done)
+			resp, err := f.Client().Get(f.URL + "/")
+			if err == nil {
+				resp.Body.Close()
+			}
+		}()
+		select {
+		case <-entered:
+			blocked = true
+		case <-done:
+		case <-time.After(beHangGuard):
+			t.Fatal("no request reached the slow endpoint")
+		}
+	}
+	before := slowHits.Load()
+	for range 20 {
+		resp, _ := f.get(t, "/")
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	assert.Equal(t, before, slowHits.Load(), "the busy endpoint gets nothing while the other is idle")
+	close(release)
+	wg.Wait()
+}
+
+func TestHTTPBackendUpstreamTransportOverride(t *testing.T) {
+	var upstreamHits atomic.Int32
+	up := beUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { upstreamHits.Add(1) }))
+	var seen atomic.Value
+	override := beRoundTrip(func(r *http.Request) (*http.Response, error) {
+		seen.Store(r.URL.String() + " host=" + r.Host + " auth=" + r.Header.Get("Authorization"))
+		return &http.Response{StatusCode: http.StatusAccepted, Header: http.Header{"X-Via": {"override"}},
+			Body: http.NoBody, Request: r}, nil
+	})
+	auth := func(next http.Handler) http.Handler { // what a backendAuth policy does
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(agw.WithUpstreamTransport(r.Context(), beRoundTrip(func(r *http.Request) (*http.Response, error) {
+				r = r.Clone(r.Context())
+				r.Header.Set("Authorization", "Bearer t")
+				return override(r)
+			}))))
+		})
+	}
+	f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}}), auth)
+	resp, _ := f.get(t, "/o?x=1")
+	assert.Equal(t, http.StatusAccepted, resp.StatusCode)
+	assert.Equal(t, "override", resp.Header.Get("X-Via"))
+	assert.Equal(t, up.URL+"/o?x=1 host="+strings.TrimPrefix(f.URL, "http://")+" auth=Bearer t", seen.Load())
+	assert.Zero(t, upstreamHits.Load())
+	assert.Nil(t, agw.UpstreamTransportFrom(context.Background()))
+}
+
+func TestHTTPBackendAbortsTruncatedResponse(t *testing.T) {
+	up := beUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		_, _ = io.WriteString(w, "0123456789")
+		w.(http.Flusher).Flush()
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}}))
+	resp, err := f.Client().Get(f.URL + "/")
+	if err == nil { // the status line may or may not have left the gateway's buffer
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	assert.Error(t, err, "the client must not take a truncated body for a complete one")
+	assert.ErrorIs(t, f.state(t).Err, io.ErrUnexpectedEOF)
+}
+
+func TestHTTPBackendClose(t *testing.T) {
+	var conns atomic.Int32
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	up.Start()
+	t.Cleanup(up.Close)
+	b := beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}})
+	f := newBeFront(t, b)
+	f.get(t, "/")
+	require.NoError(t, b.Close())
+	resp, _ := f.get(t, "/") // still usable, on a new connection
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.EqualValues(t, 2, conns.Load())
+}
