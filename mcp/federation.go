@@ -1,0 +1,394 @@
+package mcp
+
+import (
+	"crypto/cipher"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	agentgateway "github.com/agentgw/agentgateway"
+)
+
+// PrefixMode says how tool and prompt names (and resource URIs) are namespaced by target.
+type PrefixMode string
+
+// The prefix modes (agentgateway's prefixMode).
+const (
+	// PrefixConditional prefixes names only when the federation has more than one target (default).
+	PrefixConditional PrefixMode = "conditional"
+	// PrefixAlways prefixes names even for a single target.
+	PrefixAlways PrefixMode = "always"
+	// PrefixNever exposes bare names and routes calls by looking the name up; a name that two targets
+	// share is dropped (and logged).
+	PrefixNever PrefixMode = "never"
+)
+
+// FailureMode says what a fan-out does when a target fails.
+type FailureMode string
+
+// The failure modes (agentgateway's failureMode).
+const (
+	// FailClosed fails the whole request when any target fails (default).
+	FailClosed FailureMode = "failClosed"
+	// FailOpen skips failed targets (and logs the skip); the request fails only when every target does.
+	FailOpen FailureMode = "failOpen"
+)
+
+// Defaults of [Config].
+const (
+	DefaultSessionTimeout = 30 * time.Minute
+	DefaultMaxBodyBytes   = 4 << 20
+	DefaultPageSize       = 1000
+	// LatestProtocolVersion is the newest MCP version the federation speaks to clients. 2026-07-28 is
+	// sessionless and is not offered: a federation is built around sessions.
+	LatestProtocolVersion = "2025-11-25"
+)
+
+// supportedVersions are the protocol versions the federation accepts from clients, newest first.
+var supportedVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
+
+func supportedVersion(v string) bool {
+	for _, s := range supportedVersions {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Config configures a [Federation]. Only Targets is required.
+type Config struct {
+	Targets []Target
+	// Prefix is the naming mode (default PrefixConditional).
+	Prefix PrefixMode
+	// Failure is the failure mode of fan-outs and session set-up (default FailClosed).
+	Failure FailureMode
+	// Stateless serves without sessions: no Mcp-Session-Id, and each request runs against fresh upstream
+	// sessions opened with a synthetic initialize. Server→client requests (sampling, elicitation) and the
+	// GET stream need a session and are unavailable.
+	Stateless bool
+	// SessionKey (16, 24 or 32 bytes, AES-GCM) encrypts the self-contained session ids. Replicas that
+	// share it can resume each other's sessions. Empty: a random key, so sessions are single-replica.
+	SessionKey []byte
+	// SessionTimeout closes sessions idle for this long, releasing upstream sessions and processes
+	// (default DefaultSessionTimeout).
+	SessionTimeout time.Duration
+	// AllowedHosts lists the Host values accepted (exact or "*.example.com"; DNS-rebinding protection).
+	// Empty: when the gateway listens on a loopback address only loopback names are accepted, otherwise
+	// any host.
+	AllowedHosts []string
+	// AllowedOrigins lists the Origin values accepted ("https://app.example.com", "*" for any). Empty:
+	// an Origin must be same-host (loopback names on a loopback listener). Requests without Origin
+	// (non-browser clients) are not affected.
+	AllowedOrigins []string
+	// Authorization filters lists and guards calls; see [Rules]. Rules attached to the request by the
+	// [Authorization] policy apply as well.
+	Authorization *Rules
+	// ServerInfo names the federation in initialize results (default "agentgateway").
+	ServerInfo sdk.Implementation
+	// Instructions are prepended to the targets' instructions in initialize results.
+	Instructions string
+	// PageSize is the number of merged list items per page sent to clients (default DefaultPageSize).
+	PageSize int
+	// MaxBodyBytes limits a client's POST body (default DefaultMaxBodyBytes); larger bodies get 413.
+	MaxBodyBytes int64
+	// HTTPClient talks to HTTP and SSE targets (default: a pooled client of the federation's own).
+	HTTPClient *http.Client
+	// Logger receives target failures, skips and process output (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Federation serves many MCP servers (targets) behind one MCP endpoint. It is an http.Handler: mount
+// it as a route backend. It speaks streamable HTTP on every path, and the legacy HTTP+SSE transport on
+// paths ending in "/sse" (GET opens the stream; POSTs carry ?sessionId=). Close it to end sessions and
+// stop processes; a Gateway does that when the route is replaced.
+type Federation struct {
+	cfg     Config
+	targets []*target
+	byName  map[string]*target
+	err     error
+	log     *slog.Logger
+	aead    cipher.AEAD
+	httpc   *http.Client
+
+	sessions  sessionTable
+	closeOnce sync.Once
+	done      chan struct{}
+	wg        sync.WaitGroup
+}
+
+var (
+	_ http.Handler           = (*Federation)(nil)
+	_ agentgateway.Validator = (*Federation)(nil)
+)
+
+// Federate is shorthand for New(Config{Targets: targets}).
+func Federate(targets ...Target) *Federation {
+	return New(Config{Targets: targets})
+}
+
+// New builds a federation. Configuration errors are reported by [Federation.Validate] (a Gateway calls
+// it when the route is applied); a federation that failed validation answers 500.
+func New(cfg Config) *Federation {
+	f := &Federation{cfg: cfg, byName: map[string]*target{}, done: make(chan struct{})}
+	f.log = cfg.Logger
+	if f.log == nil {
+		f.log = slog.Default()
+	}
+	f.log = f.log.With("component", "mcp")
+	if f.cfg.Prefix == "" {
+		f.cfg.Prefix = PrefixConditional
+	}
+	if f.cfg.Failure == "" {
+		f.cfg.Failure = FailClosed
+	}
+	if f.cfg.SessionTimeout <= 0 {
+		f.cfg.SessionTimeout = DefaultSessionTimeout
+	}
+	if f.cfg.PageSize <= 0 {
+		f.cfg.PageSize = DefaultPageSize
+	}
+	if f.cfg.MaxBodyBytes <= 0 {
+		f.cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if f.cfg.ServerInfo.Name == "" {
+		f.cfg.ServerInfo.Name = "agentgateway"
+	}
+	if f.cfg.ServerInfo.Version == "" {
+		f.cfg.ServerInfo.Version = "1.0.0"
+	}
+	f.httpc = cfg.HTTPClient
+	if f.httpc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 256
+		tr.MaxIdleConns = 1024
+		f.httpc = &http.Client{Transport: tr}
+	}
+	f.err = f.compile()
+	f.sessions.init()
+	if f.err == nil && !f.cfg.Stateless {
+		f.wg.Add(1)
+		go f.janitor()
+	}
+	return f
+}
+
+func (f *Federation) compile() error {
+	var errs []error
+	switch f.cfg.Prefix {
+	case PrefixConditional, PrefixAlways, PrefixNever:
+	default:
+		errs = append(errs, agentgateway.Errorf("prefixMode", "unknown prefix mode %q", f.cfg.Prefix))
+	}
+	switch f.cfg.Failure {
+	case FailClosed, FailOpen:
+	default:
+		errs = append(errs, agentgateway.Errorf("failureMode", "unknown failure mode %q", f.cfg.Failure))
+	}
+	if len(f.cfg.Targets) == 0 {
+		errs = append(errs, agentgateway.Errorf("targets", "a federation needs at least one target"))
+	}
+	for i, t := range f.cfg.Targets {
+		at := fmt.Sprintf("targets[%d]", i)
+		if err := t.validate(at); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, dup := f.byName[t.Name]; dup {
+			errs = append(errs, agentgateway.Errorf(at+".name", "duplicate target name %q", t.Name))
+			continue
+		}
+		ct, err := compileTarget(t, len(f.targets))
+		if err != nil {
+			errs = append(errs, agentgateway.Errorf(at+".tools", "%v", err))
+			continue
+		}
+		ct.httpc = t.HTTPClient
+		if ct.httpc == nil {
+			ct.httpc = f.httpc
+		}
+		f.targets = append(f.targets, ct)
+		f.byName[t.Name] = ct
+	}
+	key := f.cfg.SessionKey
+	if len(key) == 0 && !f.cfg.Stateless {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+		f.log.Warn("mcp: no session key configured; generated one, so sessions are single-replica")
+	}
+	if len(key) > 0 {
+		aead, err := newAEAD(key)
+		if err != nil {
+			errs = append(errs, agentgateway.Errorf("sessionKey", "%v", err))
+		}
+		f.aead = aead
+	}
+	return errors.Join(errs...)
+}
+
+// Validate reports configuration errors (bad target names or URLs, duplicate names, ...), each with
+// its field path; they match agentgateway.ErrInvalidConfig.
+func (f *Federation) Validate() error { return f.err }
+
+// BackendName names the backend in the access log.
+func (f *Federation) BackendName() string { return "mcp" }
+
+// Close ends every session: upstream HTTP sessions are deleted, connections closed and processes
+// stopped. The federation answers 503 afterwards.
+func (f *Federation) Close() error {
+	f.closeOnce.Do(func() {
+		close(f.done)
+		for _, s := range f.sessions.drain() {
+			s.close()
+		}
+		f.wg.Wait()
+		if f.cfg.HTTPClient == nil {
+			f.httpc.CloseIdleConnections()
+		}
+	})
+	return nil
+}
+
+func (f *Federation) closed() bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// janitor expires idle sessions.
+func (f *Federation) janitor() {
+	defer f.wg.Done()
+	every := f.cfg.SessionTimeout / 4
+	if every > time.Minute {
+		every = time.Minute
+	}
+	if every < 10*time.Millisecond {
+		every = 10 * time.Millisecond
+	}
+	tk := time.NewTicker(every)
+	defer tk.Stop()
+	for {
+		select {
+		case <-f.done:
+			return
+		case now := <-tk.C:
+			for _, s := range f.sessions.idle(now.Add(-f.cfg.SessionTimeout)) {
+				f.log.Debug("mcp: session expired", "idle", f.cfg.SessionTimeout)
+				s.close()
+			}
+		}
+	}
+}
+
+// ServeHTTP serves the MCP endpoint.
+func (f *Federation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if f.err != nil {
+		agentgateway.WriteError(w, http.StatusInternalServerError, "mcp backend misconfigured")
+		return
+	}
+	if f.closed() {
+		agentgateway.WriteError(w, http.StatusServiceUnavailable, "mcp backend closed")
+		return
+	}
+	if !f.allowedHostOrigin(r) {
+		agentgateway.WriteError(w, http.StatusForbidden, "host or origin not allowed")
+		return
+	}
+	legacy := strings.HasSuffix(r.URL.Path, "/sse")
+	switch r.Method {
+	case http.MethodPost:
+		if id := r.URL.Query().Get("sessionId"); id != "" || legacy {
+			f.serveLegacyPost(w, r, id)
+			return
+		}
+		f.servePost(w, r)
+	case http.MethodGet:
+		if legacy {
+			f.serveLegacyStream(w, r)
+			return
+		}
+		f.serveGet(w, r)
+	case http.MethodDelete:
+		f.serveDelete(w, r)
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE")
+		agentgateway.WriteError(w, http.StatusMethodNotAllowed, "method not allowed")
+	}
+}
+
+// allowedHostOrigin is the DNS-rebinding guard.
+func (f *Federation) allowedHostOrigin(r *http.Request) bool {
+	host := hostname(r.Host)
+	loopbackListener := false
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if ta, ok := la.(*net.TCPAddr); ok && ta.IP.IsLoopback() {
+			loopbackListener = true
+		}
+	}
+	if len(f.cfg.AllowedHosts) > 0 {
+		if !matchHost(f.cfg.AllowedHosts, host) {
+			return false
+		}
+	} else if loopbackListener && !isLoopbackName(host) {
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if len(f.cfg.AllowedOrigins) > 0 {
+		for _, o := range f.cfg.AllowedOrigins {
+			if o == "*" || strings.EqualFold(o, origin) {
+				return true
+			}
+		}
+		return false
+	}
+	oh := origin
+	if i := strings.Index(oh, "://"); i >= 0 {
+		oh = oh[i+3:]
+	}
+	oh = hostname(oh)
+	if loopbackListener {
+		return isLoopbackName(oh)
+	}
+	return strings.EqualFold(oh, host)
+}
+
+func hostname(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return strings.Trim(h, "[]")
+	}
+	return strings.Trim(hostport, "[]")
+}
+
+func isLoopbackName(h string) bool {
+	if strings.EqualFold(h, "localhost") || strings.HasSuffix(strings.ToLower(h), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+func matchHost(patterns []string, host string) bool {
+	for _, p := range patterns {
+		if p == "*" || strings.EqualFold(p, host) {
+			return true
+		}
+		if strings.HasPrefix(p, "*.") && len(host) > len(p)-1 && strings.EqualFold(host[len(host)-len(p)+1:], p[1:]) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,401 @@
+package mcp
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	agentgateway "github.com/agentgw/agentgateway"
+)
+
+// listKind describes one of the four list methods.
+type listKind struct {
+	method string
+	kind   string // "tool", "prompt", "resource", "template"
+}
+
+var (
+	toolsKind     = listKind{"tools/list", "tool"}
+	promptsKind   = listKind{"prompts/list", "prompt"}
+	resourcesKind = listKind{"resources/list", "resource"}
+	templatesKind = listKind{"resources/templates/list", "template"}
+)
+
+// listPage decodes one upstream page of any list method into the go-sdk item types.
+type listPage struct {
+	Tools             []*sdk.Tool             `json:"tools"`
+	Prompts           []*sdk.Prompt           `json:"prompts"`
+	Resources         []*sdk.Resource         `json:"resources"`
+	ResourceTemplates []*sdk.ResourceTemplate `json:"resourceTemplates"`
+	NextCursor        string                  `json:"nextCursor"`
+}
+
+// maxUpstreamPages bounds how many pages the gateway follows per target and list.
+const maxUpstreamPages = 100
+
+// list answers a list method: fan out to every target, follow every upstream page, merge under the
+// federation's names, filter, then page the merged list with the gateway's own cursor.
+func (f *Federation) list(ctx context.Context, r *http.Request, st *agentgateway.State, sess *session, lk *listKind, env envelope, body []byte, out reply) error {
+	id := env.id.of(body)
+	offset := 0
+	if c := stringField(body, env.params, "cursor"); c != "" {
+		n, ok := decodeCursor(c)
+		if !ok {
+			out.final(errorMessage(id, codeInvalidParams, "invalid cursor"))
+			return nil
+		}
+		offset = n
+	}
+	m, err := f.merged(ctx, r, st, sess, lk)
+	if err != nil {
+		out.final(errorMessage(id, codeInternal, err.Error()))
+		return err
+	}
+	total := m.len()
+	offset = min(offset, total)
+	end := min(offset+f.cfg.PageSize, total)
+	next := ""
+	if end < total {
+		next = encodeCursor(end)
+	}
+	var res any
+	switch lk {
+	case &toolsKind:
+		res = &sdk.ListToolsResult{Tools: m.Tools[offset:end], NextCursor: next}
+	case &promptsKind:
+		res = &sdk.ListPromptsResult{Prompts: m.Prompts[offset:end], NextCursor: next}
+	case &resourcesKind:
+		res = &sdk.ListResourcesResult{Resources: m.Resources[offset:end], NextCursor: next}
+	default:
+		res = &sdk.ListResourceTemplatesResult{ResourceTemplates: m.ResourceTemplates[offset:end], NextCursor: next}
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		out.final(errorMessage(id, codeInternal, err.Error()))
+		return err
+	}
+	out.final(resultMessage(id, b))
+	return nil
+}
+
+func (p *listPage) len() int {
+	return len(p.Tools) + len(p.Prompts) + len(p.Resources) + len(p.ResourceTemplates)
+}
+
+func encodeCursor(n int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("agw:" + strconv.Itoa(n)))
+}
+
+func decodeCursor(c string) (int, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(b) < 5 || string(b[:4]) != "agw:" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(string(b[4:]))
+	return n, err == nil && n >= 0
+}
+
+// merged fetches every target's complete list and merges it under client-facing names.
+func (f *Federation) merged(ctx context.Context, r *http.Request, st *agentgateway.State, sess *session, lk *listKind) (*listPage, error) {
+	pages := make([]listPage, len(f.targets))
+	errs := f.fanOut(ctx, sess, func(ctx context.Context, t *target, up upstream) error {
+		return f.fetchAll(ctx, t, up, lk, &pages[t.idx])
+	})
+	if err := f.fanOutErr(errs); err != nil {
+		return nil, err
+	}
+	az := f.authorizer(r, st)
+	m := &listPage{Tools: []*sdk.Tool{}, Prompts: []*sdk.Prompt{}, Resources: []*sdk.Resource{}, ResourceTemplates: []*sdk.ResourceTemplate{}}
+	never := f.cfg.Prefix == PrefixNever && len(f.targets) > 1
+	owner := map[string]int{} // PrefixNever: name → target, -1 when shared
+	for i, t := range f.targets {
+		if errs[i] != nil {
+			continue
+		}
+		p := &pages[i]
+		for _, tool := range p.Tools {
+			if tool == nil {
+				continue
+			}
+			exposed, ok := t.exposeTool(tool.Name)
+			if !ok || !az.allows("tool", t.Name, tool.Name) {
+				continue
+			}
+			if d, ok := t.Tools.Descriptions[tool.Name]; ok {
+				tool.Description = d
+			}
+			tool.Name = f.exposeName(t, exposed)
+			m.Tools = append(m.Tools, tool)
+			noteOwner(owner, "tool:"+tool.Name, i)
+		}
+		for _, pr := range p.Prompts {
+			if pr == nil || !az.allows("prompt", t.Name, pr.Name) {
+				continue
+			}
+			pr.Name = f.exposeName(t, pr.Name)
+			m.Prompts = append(m.Prompts, pr)
+			noteOwner(owner, "prompt:"+pr.Name, i)
+		}
+		for _, rs := range p.Resources {
+			if rs == nil || !az.allows("resource", t.Name, rs.URI) {
+				continue
+			}
+			rs.URI = f.exposeURI(t, rs.URI)
+			m.Resources = append(m.Resources, rs)
+			noteOwner(owner, "resource:"+rs.URI, i)
+		}
+		for _, rt := range p.ResourceTemplates {
+			if rt == nil || !az.allows("resource", t.Name, rt.URITemplate) {
+				continue
+			}
+			rt.URITemplate = f.exposeURI(t, rt.URITemplate)
+			m.ResourceTemplates = append(m.ResourceTemplates, rt)
+		}
+	}
+	if never {
+		m.Tools = dropShared(f, owner, "tool", m.Tools, func(x *sdk.Tool) string { return x.Name })
+		m.Prompts = dropShared(f, owner, "prompt", m.Prompts, func(x *sdk.Prompt) string { return x.Name })
+		m.Resources = dropShared(f, owner, "resource", m.Resources, func(x *sdk.Resource) string { return x.URI })
+		sess.mu.Lock()
+		if sess.names == nil {
+			sess.names = map[string]int{}
+		}
+		for k, v := range owner {
+			sess.names[k] = v
+		}
+		sess.mu.Unlock()
+	}
+	return m, nil
+}
+
+func noteOwner(owner map[string]int, key string, i int) {
+	if prev, ok := owner[key]; ok && prev != i {
+		owner[key] = -1
+		return
+	}
+	owner[key] = i
+}
+
+func dropShared[T any](f *Federation, owner map[string]int, kind string, items []T, name func(T) string) []T {
+	out := items[:0]
+	for _, it := range items {
+		if owner[kind+":"+name(it)] < 0 {
+			f.log.Warn("mcp: dropping a name that several targets share (prefixMode never)", "kind", kind, "name", name(it))
+			continue
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+func (f *Federation) exposeName(t *target, name string) string {
+	if f.prefixed() {
+		return t.Name + "_" + name
+	}
+	return name
+}
+
+func (f *Federation) exposeURI(t *target, uri string) string {
+	if f.prefixed() {
+		return t.Name + "+" + uri
+	}
+	return uri
+}
+
+// fetchAll follows a target's pages of one list.
+func (f *Federation) fetchAll(ctx context.Context, t *target, up upstream, lk *listKind, into *listPage) error {
+	cursor := ""
+	for range maxUpstreamPages {
+		params := []byte("{}")
+		if cursor != "" {
+			params = append(append([]byte(`{"cursor":`), quote(cursor)...), '}')
+		}
+		resp, err := up.call(ctx, requestMessage(newGatewayID(), lk.method, params), nil)
+		if err != nil {
+			return err
+		}
+		env, err := parseEnvelope(resp)
+		if err != nil {
+			return fmt.Errorf("%s: invalid response: %w", lk.method, err)
+		}
+		if env.err.ok() {
+			if stringField(resp, env.err, "message") != "" && isMethodNotFound(resp, env) {
+				return nil // the target has none of these
+			}
+			return fmt.Errorf("%s: %s", lk.method, stringField(resp, env.err, "message"))
+		}
+		var p listPage
+		if err := json.Unmarshal(env.result.of(resp), &p); err != nil {
+			return fmt.Errorf("%s: decoding result: %w", lk.method, err)
+		}
+		into.Tools = append(into.Tools, p.Tools...)
+		into.Prompts = append(into.Prompts, p.Prompts...)
+		into.Resources = append(into.Resources, p.Resources...)
+		into.ResourceTemplates = append(into.ResourceTemplates, p.ResourceTemplates...)
+		if p.NextCursor == "" || p.NextCursor == cursor {
+			return nil
+		}
+		cursor = p.NextCursor
+	}
+	return nil
+}
+
+func isMethodNotFound(resp []byte, env envelope) bool {
+	return string(field(resp, env.err, "code").of(resp)) == strconv.Itoa(codeMethodNotFound)
+}
+
+// initialize opens the client's session: every target is initialized concurrently with the client's
+// capabilities; the answer carries the lowest protocol version and the merged capabilities.
+func (f *Federation) initialize(ctx context.Context, r *http.Request, st *agentgateway.State, env envelope, body []byte, legacy *session, out reply) {
+	id := env.id.of(body)
+	var p sdk.InitializeParams
+	if !env.params.ok() || json.Unmarshal(env.params.of(body), &p) != nil {
+		out.final(errorMessage(id, codeInvalidParams, "invalid initialize params"))
+		return
+	}
+	ver := p.ProtocolVersion
+	if !supportedVersion(ver) {
+		ver = LatestProtocolVersion
+	}
+	params := append([]byte(nil), env.params.of(body)...)
+	if vs := field(params, span{0, len(params)}, "protocolVersion"); vs.ok() && p.ProtocolVersion != ver {
+		params = splice(params, vs, quote(ver))
+	}
+	sess := legacy
+	if sess == nil {
+		sess = f.newSession(ver, params)
+	} else {
+		sess.version, sess.init = ver, params
+	}
+	results := make([][]byte, len(f.targets))
+	var mu sync.Mutex
+	errs := make([]error, len(f.targets))
+	var wg sync.WaitGroup
+	for _, t := range f.targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sl := &sess.slots[t.idx]
+			sl.mu.Lock()
+			defer sl.mu.Unlock()
+			sl.started = time.Now()
+			up, res, err := f.initUpstream(ctx, sess, t)
+			if err != nil {
+				errs[t.idx] = err
+				sl.down = true
+				return
+			}
+			sl.up = up
+			mu.Lock()
+			results[t.idx] = res
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if err := f.fanOutErr(errs); err != nil {
+		sess.close()
+		out.final(errorMessage(id, codeInternal, err.Error()))
+		return
+	}
+	res := f.mergeInitialize(ver, results)
+	sess.version = res.ProtocolVersion
+	b, err := json.Marshal(res)
+	if err != nil {
+		sess.close()
+		out.final(errorMessage(id, codeInternal, err.Error()))
+		return
+	}
+	switch {
+	case legacy != nil:
+		go f.pumpLegacy(sess)
+	case f.cfg.Stateless:
+		sess.close()
+	default:
+		sid, err := f.seal(sess.token())
+		if err != nil {
+			sess.close()
+			out.final(errorMessage(id, codeInternal, err.Error()))
+			return
+		}
+		sess.id = sid
+		f.sessions.put(sess)
+		st.MCP.SessionID = sid
+		if pr, ok := out.(*postReply); ok {
+			pr.w.Header().Set("Mcp-Session-Id", sid)
+		}
+	}
+	out.final(resultMessage(id, b))
+}
+
+// mergeInitialize merges the targets' initialize results.
+func (f *Federation) mergeInitialize(ver string, results [][]byte) *sdk.InitializeResult {
+	info := f.cfg.ServerInfo
+	res := &sdk.InitializeResult{ProtocolVersion: ver, ServerInfo: &info, Capabilities: &sdk.ServerCapabilities{}}
+	caps := res.Capabilities
+	instructions := f.cfg.Instructions
+	for i, raw := range results {
+		if raw == nil {
+			continue
+		}
+		var r sdk.InitializeResult
+		if json.Unmarshal(raw, &r) != nil {
+			continue
+		}
+		if r.ProtocolVersion != "" && r.ProtocolVersion < res.ProtocolVersion && supportedVersion(r.ProtocolVersion) {
+			res.ProtocolVersion = r.ProtocolVersion
+		}
+		if r.Instructions != "" {
+			if instructions != "" {
+				instructions += "\n\n"
+			}
+			if len(f.targets) > 1 {
+				instructions += "## " + f.targets[i].Name + "\n"
+			}
+			instructions += r.Instructions
+		}
+		c := r.Capabilities
+		if c == nil {
+			continue
+		}
+		if c.Tools != nil {
+			if caps.Tools == nil {
+				caps.Tools = &sdk.ToolCapabilities{}
+			}
+			caps.Tools.ListChanged = caps.Tools.ListChanged || c.Tools.ListChanged
+		}
+		if c.Prompts != nil {
+			if caps.Prompts == nil {
+				caps.Prompts = &sdk.PromptCapabilities{}
+			}
+			caps.Prompts.ListChanged = caps.Prompts.ListChanged || c.Prompts.ListChanged
+		}
+		if c.Resources != nil {
+			if caps.Resources == nil {
+				caps.Resources = &sdk.ResourceCapabilities{}
+			}
+			caps.Resources.ListChanged = caps.Resources.ListChanged || c.Resources.ListChanged
+			caps.Resources.Subscribe = caps.Resources.Subscribe || c.Resources.Subscribe
+		}
+		if c.Logging != nil {
+			caps.Logging = &sdk.LoggingCapabilities{}
+		}
+		if c.Completions != nil {
+			caps.Completions = &sdk.CompletionCapabilities{}
+		}
+		for k, v := range c.Experimental {
+			if caps.Experimental == nil {
+				caps.Experimental = map[string]any{}
+			}
+			caps.Experimental[k] = v
+		}
+	}
+	res.Instructions = instructions
+	return res
+}

@@ -1,0 +1,634 @@
+package mcp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	agentgateway "github.com/agentgw/agentgateway"
+)
+
+// reply is where the messages answering one client request go: the POST's own response (JSON or
+// SSE), or a legacy session's SSE stream.
+type reply interface {
+	// relay sends an intermediate message (progress, logging, a server→client request).
+	relay(msg []byte)
+	// final sends the response; later relays are dropped.
+	final(msg []byte)
+}
+
+// postReply answers a streamable-HTTP POST: JSON when the only message is the response (and the
+// client accepts JSON), SSE as soon as there is something to stream.
+type postReply struct {
+	w        http.ResponseWriter
+	wantSSE  bool
+	wantJSON bool
+	mu       sync.Mutex
+	sse      bool
+	done     bool
+}
+
+func (o *postReply) startSSE() {
+	h := o.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	o.w.WriteHeader(http.StatusOK)
+	o.sse = true
+}
+
+func (o *postReply) relay(msg []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.done || !o.wantSSE {
+		return
+	}
+	if !o.sse {
+		o.startSSE()
+	}
+	writeEvent(o.w, msg)
+}
+
+func (o *postReply) final(msg []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.done {
+		return
+	}
+	o.done = true
+	if !o.sse && (o.wantJSON || !o.wantSSE) {
+		o.w.Header().Set("Content-Type", "application/json")
+		o.w.Header().Set("Content-Length", strconv.Itoa(len(msg)))
+		_, _ = o.w.Write(msg)
+		return
+	}
+	if !o.sse {
+		o.startSSE()
+	}
+	writeEvent(o.w, msg)
+}
+
+var (
+	eventPrefix = []byte("event: message\ndata: ")
+	eventEnd    = []byte("\n\n")
+)
+
+// writeEvent writes one SSE message event and flushes it.
+func writeEvent(w http.ResponseWriter, msg []byte) {
+	_, _ = w.Write(eventPrefix)
+	for {
+		i := indexNewline(msg)
+		if i < 0 {
+			break
+		}
+		_, _ = w.Write(msg[:i])
+		_, _ = w.Write([]byte("\ndata: "))
+		msg = msg[i+1:]
+	}
+	_, _ = w.Write(msg)
+	_, _ = w.Write(eventEnd)
+	_ = http.NewResponseController(w).Flush()
+}
+
+func indexNewline(b []byte) int {
+	for i, c := range b {
+		if c == '\n' {
+			return i
+		}
+	}
+	return -1
+}
+
+var seq atomic.Int64
+
+// newGatewayID is a request id for the gateway's own upstream requests (initialize, list fan-outs).
+func newGatewayID() []byte {
+	return append(strconv.AppendInt([]byte(`"agw-`), seq.Add(1), 10), '"')
+}
+
+// servePost handles a client's JSON-RPC message.
+func (f *Federation) servePost(w http.ResponseWriter, r *http.Request) {
+	st := agentgateway.StateFrom(r.Context())
+	if st == nil {
+		st = &agentgateway.State{}
+		r = r.WithContext(agentgateway.WithState(r.Context(), st))
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, _ := mime.ParseMediaType(ct); mt != "application/json" {
+			writeHTTPError(w, http.StatusUnsupportedMediaType, nil, codeInvalidRequest, "Content-Type must be application/json")
+			return
+		}
+	}
+	accept := r.Header.Get("Accept")
+	wantJSON, wantSSE := accepts(accept, "application/json"), accepts(accept, "text/event-stream")
+	if !wantJSON && !wantSSE {
+		writeHTTPError(w, http.StatusNotAcceptable, nil, codeInvalidRequest, "Accept must allow application/json or text/event-stream")
+		return
+	}
+	if v := r.Header.Get("Mcp-Protocol-Version"); v != "" && !supportedVersion(v) {
+		writeHTTPError(w, http.StatusBadRequest, nil, codeInvalidRequest, "unsupported MCP-Protocol-Version: "+v+" (supported: "+strings.Join(supportedVersions, ", ")+")")
+		return
+	}
+	body, err := readBody(w, r, f.cfg.MaxBodyBytes)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeHTTPError(w, http.StatusRequestEntityTooLarge, nil, codeInvalidRequest, fmt.Sprintf("request body larger than %d bytes", f.cfg.MaxBodyBytes))
+			return
+		}
+		writeHTTPError(w, http.StatusBadRequest, nil, codeParse, "reading body: "+err.Error())
+		return
+	}
+	env, err := parseEnvelope(body)
+	if err != nil {
+		code, msg := codeInvalidRequest, "invalid JSON-RPC 2.0 message"
+		if errors.Is(err, ErrParse) {
+			code, msg = codeParse, "parse error: body is not JSON"
+		}
+		writeHTTPError(w, http.StatusBadRequest, nil, code, msg)
+		return
+	}
+	st.MCP.Method = env.method
+	out := &postReply{w: w, wantJSON: wantJSON, wantSSE: wantSSE}
+	ctx := withClientAuth(r.Context(), r.Header.Get("Authorization"))
+
+	if env.method == "initialize" {
+		if !env.isRequest() {
+			writeHTTPError(w, http.StatusBadRequest, nil, codeInvalidRequest, "initialize must be a request")
+			return
+		}
+		f.initialize(ctx, r, st, env, body, nil, out)
+		return
+	}
+
+	var sess *session
+	if f.cfg.Stateless {
+		sess = f.ephemeral(r.Header.Get("Mcp-Protocol-Version"))
+		defer sess.close()
+	} else {
+		sid := r.Header.Get("Mcp-Session-Id")
+		if sid == "" {
+			writeHTTPError(w, http.StatusBadRequest, env.id.of(body), codeInvalidRequest, "Bad Request: missing Mcp-Session-Id header")
+			return
+		}
+		s, ok := f.lookup(sid)
+		if !ok {
+			writeHTTPError(w, http.StatusNotFound, env.id.of(body), codeInvalidRequest, "session not found")
+			return
+		}
+		sess = s
+		st.MCP.SessionID = sid
+		sess.touch()
+	}
+
+	switch {
+	case env.isResponse():
+		if err := f.routeResponse(ctx, sess, env, body); err != nil {
+			f.log.Debug("mcp: dropping client response", "error", err)
+		}
+		w.WriteHeader(http.StatusAccepted)
+	case env.isNotification():
+		f.notify(ctx, sess, env, body)
+		w.WriteHeader(http.StatusAccepted)
+	default:
+		if err := f.dispatch(ctx, r, st, sess, env, body, out); errors.Is(err, ErrUpstreamSessionGone) && !f.cfg.Stateless {
+			// The target forgot the session: so must we, and the client has to start again.
+			if s := f.sessions.remove(sess.id); s != nil {
+				go s.close()
+			}
+		}
+	}
+}
+
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, &http.MaxBytesError{Limit: limit}
+	}
+	rd := http.MaxBytesReader(w, r.Body, limit)
+	if r.ContentLength > 0 {
+		buf := make([]byte, r.ContentLength)
+		n, err := io.ReadFull(rd, buf)
+		if err != nil {
+			return nil, err
+		}
+		// Anything after Content-Length is the transport's problem, not ours.
+		return buf[:n], nil
+	}
+	return io.ReadAll(rd)
+}
+
+// writeHTTPError answers with an HTTP status and a JSON-RPC error body.
+func writeHTTPError(w http.ResponseWriter, status int, id []byte, code int, msg string) {
+	b := errorMessage(id, code, msg)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// ephemeral is the throw-away session of a stateless request.
+func (f *Federation) ephemeral(version string) *session {
+	if !supportedVersion(version) {
+		version = LatestProtocolVersion
+	}
+	init := fmt.Appendf(nil, `{"protocolVersion":%q,"capabilities":{},"clientInfo":{"name":%q,"version":%q}}`,
+		version, f.cfg.ServerInfo.Name, f.cfg.ServerInfo.Version)
+	return f.newSession(version, init)
+}
+
+// routeResponse returns a client's answer to a server→client request to the target that asked. The
+// gateway issued the request under the id "<target>/<target's id as JSON>".
+func (f *Federation) routeResponse(ctx context.Context, sess *session, env envelope, body []byte) error {
+	if !env.id.ok() || body[env.id.start] != '"' {
+		return errors.New("response id was not issued by the gateway")
+	}
+	name, raw, ok := strings.Cut(stringValue(body, env.id), "/")
+	t := f.byName[name]
+	if !ok || t == nil || !json.Valid([]byte(raw)) {
+		return errors.New("response id was not issued by the gateway")
+	}
+	up, err := sess.upstream(ctx, t)
+	if err != nil {
+		return err
+	}
+	return up.send(ctx, splice(body, env.id, []byte(raw)))
+}
+
+// notify forwards a client notification to every open upstream session.
+func (f *Federation) notify(ctx context.Context, sess *session, env envelope, body []byte) {
+	if env.method == "notifications/initialized" {
+		return // sent to each target when its session was set up
+	}
+	for i := range sess.slots {
+		sl := &sess.slots[i]
+		sl.mu.Lock()
+		up := sl.up
+		sl.mu.Unlock()
+		if up != nil && up.alive() {
+			if err := up.send(ctx, body); err != nil {
+				f.log.Debug("mcp: forwarding notification", "target", f.targets[i].Name, "method", env.method, "error", err)
+			}
+		}
+	}
+}
+
+// dispatch answers one client request.
+func (f *Federation) dispatch(ctx context.Context, r *http.Request, st *agentgateway.State, sess *session, env envelope, body []byte, out reply) error {
+	id := env.id.of(body)
+	switch env.method {
+	case "ping":
+		out.final(resultMessage(id, []byte("{}")))
+	case "tools/list":
+		return f.list(ctx, r, st, sess, &toolsKind, env, body, out)
+	case "prompts/list":
+		return f.list(ctx, r, st, sess, &promptsKind, env, body, out)
+	case "resources/list":
+		return f.list(ctx, r, st, sess, &resourcesKind, env, body, out)
+	case "resources/templates/list":
+		return f.list(ctx, r, st, sess, &templatesKind, env, body, out)
+	case "tools/call":
+		return f.callNamed(ctx, r, st, sess, "tool", env, body, field(body, env.params, "name"), out)
+	case "prompts/get":
+		return f.callNamed(ctx, r, st, sess, "prompt", env, body, field(body, env.params, "name"), out)
+	case "resources/read", "resources/subscribe", "resources/unsubscribe":
+		return f.callURI(ctx, r, st, sess, env, body, field(body, env.params, "uri"), out)
+	case "completion/complete":
+		ref := field(body, env.params, "ref")
+		switch stringField(body, ref, "type") {
+		case "ref/prompt":
+			return f.callNamed(ctx, r, st, sess, "prompt", env, body, field(body, ref, "name"), out)
+		case "ref/resource":
+			return f.callURI(ctx, r, st, sess, env, body, field(body, ref, "uri"), out)
+		}
+		out.final(errorMessage(id, codeInvalidParams, "completion/complete: unknown ref type"))
+	case "logging/setLevel":
+		return f.broadcast(ctx, sess, env, body, out)
+	case "initialize":
+		out.final(errorMessage(id, codeInvalidRequest, "session already initialized"))
+	default:
+		out.final(errorMessage(id, codeMethodNotFound, "method not found: "+env.method))
+	}
+	return nil
+}
+
+func (f *Federation) prefixed() bool {
+	return f.cfg.Prefix == PrefixAlways || (f.cfg.Prefix == PrefixConditional && len(f.targets) > 1)
+}
+
+// resolve maps a client-facing tool or prompt name to its target and the target's own name.
+func (f *Federation) resolve(ctx context.Context, r *http.Request, st *agentgateway.State, sess *session, kind, name string) (*target, string, bool) {
+	var t *target
+	rest := name
+	switch {
+	case f.prefixed():
+		i := strings.IndexByte(name, '_')
+		if i <= 0 {
+			return nil, "", false
+		}
+		t, rest = f.byName[name[:i]], name[i+1:]
+	case len(f.targets) == 1:
+		t = f.targets[0]
+	default:
+		t = f.lookupNever(ctx, r, st, sess, kind, name)
+	}
+	if t == nil {
+		return nil, "", false
+	}
+	if kind == "tool" {
+		n, ok := t.upstreamTool(rest)
+		return t, n, ok
+	}
+	return t, rest, true
+}
+
+// lookupNever finds which target serves a bare name (PrefixNever), listing once if needed.
+func (f *Federation) lookupNever(ctx context.Context, r *http.Request, st *agentgateway.State, sess *session, kind, name string) *target {
+	key := kind + ":" + name
+	sess.mu.Lock()
+	i, ok := sess.names[key]
+	sess.mu.Unlock()
+	if !ok {
+		lk := &toolsKind
+		switch kind {
+		case "prompt":
+			lk = &promptsKind
+		case "resource":
+			lk = &resourcesKind
+		}
+		if _, err := f.merged(ctx, r, st, sess, lk); err != nil {
+			return nil
+		}
+		sess.mu.Lock()
+		i, ok = sess.names[key]
+		sess.mu.Unlock()
+	}
+	if !ok || i < 0 {
+		return nil
+	}
+	return f.targets[i]
+}
+
+// callNamed routes tools/call, prompts/get and prompt completions by name, rewriting the name in place.
+func (f *Federation) callNamed(ctx context.Context, r *http.Request, st *agentgateway.State, sess *session, kind string, env envelope, body []byte, nameSpan span, out reply) error {
+	id := env.id.of(body)
+	if !nameSpan.ok() || body[nameSpan.start] != '"' {
+		out.final(errorMessage(id, codeInvalidParams, "missing "+kind+" name"))
+		return nil
+	}
+	name := stringValue(body, nameSpan)
+	t, upName, ok := f.resolve(ctx, r, st, sess, kind, name)
+	if ok {
+		st.MCP.Target, st.MCP.Name = t.Name, upName
+		if kind == "tool" && env.method == "tools/call" {
+			st.MCP.ToolTarget, st.MCP.ToolName = t.Name, upName
+		}
+		ok = f.authorizer(r, st).allows(kind, t.Name, upName)
+	}
+	if !ok {
+		// Denied and unknown look the same, so a client cannot probe for hidden tools.
+		out.final(errorMessage(id, codeInvalidParams, fmt.Sprintf("unknown %s %q", kind, name)))
+		return nil
+	}
+	msg := body
+	if upName != name {
+		msg = splice(body, nameSpan, quote(upName))
+	}
+	return f.forward(ctx, sess, t, id, msg, out)
+}
+
+// callURI routes resource reads, subscriptions and resource completions by URI.
+func (f *Federation) callURI(ctx context.Context, r *http.Request, st *agentgateway.State, sess *session, env envelope, body []byte, uriSpan span, out reply) error {
+	id := env.id.of(body)
+	if !uriSpan.ok() || body[uriSpan.start] != '"' {
+		out.final(errorMessage(id, codeInvalidParams, "missing uri"))
+		return nil
+	}
+	uri := stringValue(body, uriSpan)
+	var t *target
+	upURI := uri
+	switch {
+	case f.prefixed():
+		if name, rest, ok := strings.Cut(uri, "+"); ok {
+			t, upURI = f.byName[name], rest
+		}
+	case len(f.targets) == 1:
+		t = f.targets[0]
+	default:
+		t = f.lookupNever(ctx, r, st, sess, "resource", uri)
+	}
+	if t != nil {
+		st.MCP.Target, st.MCP.Name = t.Name, upURI
+		if !f.authorizer(r, st).allows("resource", t.Name, upURI) {
+			t = nil
+		}
+	}
+	if t == nil {
+		out.final(errorMessage(id, codeResourceNotFound, fmt.Sprintf("resource not found: %q", uri)))
+		return nil
+	}
+	msg := body
+	if upURI != uri {
+		msg = splice(body, uriSpan, quote(upURI))
+	}
+	return f.forward(ctx, sess, t, id, msg, out)
+}
+
+// forward sends a request to one target and streams its answer back.
+func (f *Federation) forward(ctx context.Context, sess *session, t *target, id, msg []byte, out reply) error {
+	up, err := sess.upstream(ctx, t)
+	if err == nil {
+		var resp []byte
+		resp, err = up.call(ctx, msg, f.relayFrom(t, out.relay))
+		if err == nil {
+			out.final(resp)
+			return nil
+		}
+	}
+	f.log.Warn("mcp: target call failed", "target", t.Name, "error", err)
+	out.final(errorMessage(id, codeInternal, err.Error()))
+	return err
+}
+
+// relayFrom adapts a target's server-initiated message for the client: server→client requests get
+// ids that name the target (so the answer finds its way back and ids of two targets never collide),
+// and resource URIs in updates get the target prefix.
+func (f *Federation) relayFrom(t *target, to func([]byte)) func([]byte) {
+	return func(msg []byte) {
+		env, err := parseEnvelope(msg)
+		if err != nil {
+			return
+		}
+		switch {
+		case env.isRequest():
+			msg = splice(msg, env.id, quote(t.Name+"/"+string(env.id.of(msg))))
+		case env.method == "notifications/resources/updated" && f.prefixed():
+			if s := field(msg, env.params, "uri"); s.ok() && msg[s.start] == '"' {
+				msg = splice(msg, s, quote(t.Name+"+"+stringValue(msg, s)))
+			}
+		}
+		to(msg)
+	}
+}
+
+// broadcast sends a request to every target and answers with an empty result (logging/setLevel).
+func (f *Federation) broadcast(ctx context.Context, sess *session, env envelope, body []byte, out reply) error {
+	id := env.id.of(body)
+	errs := f.fanOut(ctx, sess, func(ctx context.Context, t *target, up upstream) error {
+		resp, err := up.call(ctx, body, nil)
+		if err != nil {
+			return err
+		}
+		e, perr := parseEnvelope(resp)
+		if perr == nil && e.err.ok() {
+			if stringField(resp, e.err, "message") != "" && t != nil {
+				return fmt.Errorf("%s: %s", t.Name, stringField(resp, e.err, "message"))
+			}
+		}
+		return nil
+	})
+	if err := f.fanOutErr(errs); err != nil {
+		out.final(errorMessage(id, codeInternal, err.Error()))
+		return err
+	}
+	out.final(resultMessage(id, []byte("{}")))
+	return nil
+}
+
+// fanOut runs fn against every target concurrently; it returns one error slot per target.
+func (f *Federation) fanOut(ctx context.Context, sess *session, fn func(context.Context, *target, upstream) error) []error {
+	errs := make([]error, len(f.targets))
+	var wg sync.WaitGroup
+	for _, t := range f.targets {
+		sl := &sess.slots[t.idx]
+		sl.mu.Lock()
+		down := sl.down
+		sl.mu.Unlock()
+		if down {
+			errs[t.idx] = errSkipped
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			up, err := sess.upstream(ctx, t)
+			if err == nil {
+				err = fn(ctx, t, up)
+			}
+			errs[t.idx] = err
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+var errSkipped = errors.New("mcp: target skipped")
+
+// fanOutErr applies the failure mode to a fan-out's errors.
+func (f *Federation) fanOutErr(errs []error) error {
+	failed, real := 0, []error(nil)
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		failed++
+		if !errors.Is(err, errSkipped) {
+			real = append(real, fmt.Errorf("target %s: %w", f.targets[i].Name, err))
+		}
+	}
+	if failed == 0 {
+		return nil
+	}
+	if f.cfg.Failure == FailOpen && failed < len(errs) {
+		for _, err := range real {
+			f.log.Warn("mcp: skipping failed target (failOpen)", "error", err)
+		}
+		return nil
+	}
+	if len(real) == 0 {
+		return errors.New("mcp: every target is unavailable")
+	}
+	return errors.Join(real...)
+}
+
+// upstream returns the session's upstream for t, opening (or restarting) it when needed.
+func (s *session) upstream(ctx context.Context, t *target) (upstream, error) {
+	sl := &s.slots[t.idx]
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if s.closed.Load() {
+		return nil, errors.New("mcp: session closed")
+	}
+	if sl.up != nil {
+		if sl.up.alive() {
+			return sl.up, nil
+		}
+		old := sl.up
+		sl.up = nil
+		go old.close()
+		if time.Since(sl.started) < 10*time.Second {
+			sl.failures++
+		} else {
+			sl.failures = 0
+		}
+		s.f.log.Warn("mcp: target connection lost; restarting", "target", t.Name, "restarts", sl.failures)
+	}
+	if sl.failures > 0 {
+		delay := min(100*time.Millisecond<<min(sl.failures-1, 7), 10*time.Second)
+		if wait := time.Until(sl.started.Add(delay)); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+	}
+	sl.started = time.Now()
+	up, _, err := s.f.initUpstream(ctx, s, t)
+	if err != nil {
+		sl.failures++
+		return nil, err
+	}
+	sl.up = up
+	sl.down = false
+	return up, nil
+}
+
+// initUpstream opens a session with t using the client's initialize parameters.
+func (f *Federation) initUpstream(ctx context.Context, s *session, t *target) (upstream, []byte, error) {
+	up, err := f.dial(ctx, t)
+	if err != nil {
+		return nil, nil, err
+	}
+	if h, ok := up.(*httpUpstream); ok {
+		h.capture = true
+		defer func() { h.capture = false }()
+	}
+	resp, err := up.call(ctx, requestMessage(newGatewayID(), "initialize", s.init), nil)
+	if err != nil {
+		up.close()
+		return nil, nil, err
+	}
+	env, err := parseEnvelope(resp)
+	if err != nil || !env.result.ok() {
+		up.close()
+		msg := "invalid initialize response"
+		if env.err.ok() {
+			msg = stringField(resp, env.err, "message")
+		}
+		return nil, nil, fmt.Errorf("%w: %s: initialize: %s", ErrTargetUnavailable, t.Name, msg)
+	}
+	up.setVersion(stringField(resp, env.result, "protocolVersion"))
+	if err := up.send(ctx, requestMessage(nil, "notifications/initialized", nil)); err != nil {
+		up.close()
+		return nil, nil, err
+	}
+	return up, env.result.of(resp), nil
+}

@@ -1,0 +1,236 @@
+package mcp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"sync"
+
+	agentgateway "github.com/agentgw/agentgateway"
+)
+
+// serveGet opens the client's standalone stream: server-initiated messages of every target, merged.
+func (f *Federation) serveGet(w http.ResponseWriter, r *http.Request) {
+	if f.cfg.Stateless {
+		w.Header().Set("Allow", "POST")
+		agentgateway.WriteError(w, http.StatusMethodNotAllowed, "stateless MCP endpoint: no GET stream")
+		return
+	}
+	if !accepts(r.Header.Get("Accept"), "text/event-stream") {
+		agentgateway.WriteError(w, http.StatusNotAcceptable, "Accept must allow text/event-stream")
+		return
+	}
+	sid := r.Header.Get("Mcp-Session-Id")
+	if sid == "" {
+		writeHTTPError(w, http.StatusBadRequest, nil, codeInvalidRequest, "Bad Request: missing Mcp-Session-Id header")
+		return
+	}
+	sess, ok := f.lookup(sid)
+	if !ok {
+		writeHTTPError(w, http.StatusNotFound, nil, codeInvalidRequest, "session not found")
+		return
+	}
+	if st := agentgateway.StateFrom(r.Context()); st != nil {
+		st.MCP.SessionID = sid
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(sess.ctx, cancel)
+	defer stop()
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	_ = http.NewResponseController(w).Flush()
+
+	var mu sync.Mutex
+	done := false
+	write := func(msg []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !done {
+			writeEvent(w, msg)
+			sess.touch()
+		}
+	}
+	cctx := withClientAuth(ctx, r.Header.Get("Authorization"))
+	var wg sync.WaitGroup
+	for _, t := range f.targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			up, err := sess.upstream(cctx, t)
+			if err != nil {
+				f.log.Debug("mcp: GET stream: target unavailable", "target", t.Name, "error", err)
+				return
+			}
+			if err := up.listen(cctx, f.relayFrom(t, write)); err != nil && ctx.Err() == nil {
+				f.log.Debug("mcp: GET stream from target ended", "target", t.Name, "error", err)
+			}
+		}()
+	}
+	<-ctx.Done()
+	mu.Lock()
+	done = true
+	mu.Unlock()
+	wg.Wait()
+}
+
+// serveDelete ends a session: upstream sessions are deleted and processes stopped.
+func (f *Federation) serveDelete(w http.ResponseWriter, r *http.Request) {
+	if f.cfg.Stateless {
+		w.Header().Set("Allow", "POST")
+		agentgateway.WriteError(w, http.StatusMethodNotAllowed, "stateless MCP endpoint: no sessions")
+		return
+	}
+	sid := r.Header.Get("Mcp-Session-Id")
+	if sid == "" {
+		writeHTTPError(w, http.StatusBadRequest, nil, codeInvalidRequest, "Bad Request: missing Mcp-Session-Id header")
+		return
+	}
+	sess, ok := f.lookup(sid)
+	if !ok {
+		writeHTTPError(w, http.StatusNotFound, nil, codeInvalidRequest, "session not found")
+		return
+	}
+	f.sessions.remove(sid)
+	sess.close()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// serveLegacyStream serves the HTTP+SSE transport (2024-11-05): the GET stream first names the
+// endpoint for POSTs, then carries every message of the session, responses included.
+func (f *Federation) serveLegacyStream(w http.ResponseWriter, r *http.Request) {
+	if f.cfg.Stateless {
+		agentgateway.WriteError(w, http.StatusMethodNotAllowed, "stateless MCP endpoint: no SSE sessions")
+		return
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	sess := f.newSession(LatestProtocolVersion, nil)
+	sess.id = "sse-" + hex.EncodeToString(b[:])
+	sess.legacy = make(chan []byte, 64)
+	f.sessions.put(sess)
+	defer func() {
+		f.sessions.remove(sess.id)
+		sess.close()
+	}()
+	if st := agentgateway.StateFrom(r.Context()); st != nil {
+		st.MCP.SessionID = sess.id
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte("event: endpoint\ndata: " + r.URL.Path + "?sessionId=" + sess.id + "\n\n"))
+	_ = http.NewResponseController(w).Flush()
+	for {
+		select {
+		case msg, ok := <-sess.legacy:
+			if !ok {
+				return
+			}
+			writeEvent(w, msg)
+		case <-r.Context().Done():
+			return
+		case <-sess.ctx.Done():
+			return
+		}
+	}
+}
+
+// legacyReply sends a legacy session's messages down its SSE stream.
+type legacyReply struct{ s *session }
+
+func (l legacyReply) relay(msg []byte) { l.s.sendLegacy(msg) }
+func (l legacyReply) final(msg []byte) { l.s.sendLegacy(msg) }
+
+func (s *session) sendLegacy(msg []byte) {
+	s.mu.Lock()
+	ch := s.legacy
+	s.mu.Unlock()
+	if ch == nil {
+		return
+	}
+	defer func() { _ = recover() }() // the stream closed while we were sending
+	select {
+	case ch <- msg:
+	case <-s.ctx.Done():
+	}
+}
+
+// serveLegacyPost takes one message of a legacy session; the answer goes down the SSE stream.
+func (f *Federation) serveLegacyPost(w http.ResponseWriter, r *http.Request, id string) {
+	s, _ := f.sessions.get(id)
+	if s == nil || s.legacy == nil {
+		agentgateway.WriteError(w, http.StatusNotFound, "session not found")
+		return
+	}
+	body, err := readBody(w, r, f.cfg.MaxBodyBytes)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			agentgateway.WriteError(w, http.StatusRequestEntityTooLarge, "request body too large")
+			return
+		}
+		agentgateway.WriteError(w, http.StatusBadRequest, "reading body")
+		return
+	}
+	env, err := parseEnvelope(body)
+	if err != nil {
+		agentgateway.WriteError(w, http.StatusBadRequest, "invalid JSON-RPC message")
+		return
+	}
+	s.touch()
+	st := agentgateway.StateFrom(r.Context())
+	if st != nil {
+		st.MCP.Method, st.MCP.SessionID = env.method, id
+	}
+	// The answer is produced after this POST returns (a tool call may wait for the client's answer to
+	// a sampling request, sent on another POST), so it works on copies of the request's state.
+	var st2 agentgateway.State
+	if st != nil {
+		st2 = *st
+	}
+	st2.MCP.Method, st2.MCP.SessionID = env.method, id
+	ctx, cancel := context.WithCancel(agentgateway.WithState(context.WithoutCancel(r.Context()), &st2))
+	stop := context.AfterFunc(s.ctx, cancel)
+	ctx = withClientAuth(ctx, r.Header.Get("Authorization"))
+	r2 := r.WithContext(ctx)
+	w.WriteHeader(http.StatusAccepted)
+	go func() {
+		defer cancel()
+		defer stop()
+		out := legacyReply{s}
+		switch {
+		case env.method == "initialize" && env.isRequest():
+			f.initialize(ctx, r2, &st2, env, body, s, out)
+		case env.isResponse():
+			_ = f.routeResponse(ctx, s, env, body)
+		case env.isNotification():
+			f.notify(ctx, s, env, body)
+		default:
+			_ = f.dispatch(ctx, r2, &st2, s, env, body, out)
+		}
+	}()
+}
+
+// pumpLegacy relays server-initiated messages of every target into a legacy session's stream.
+func (f *Federation) pumpLegacy(s *session) {
+	var wg sync.WaitGroup
+	for _, t := range f.targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			up, err := s.upstream(s.ctx, t)
+			if err != nil {
+				return
+			}
+			_ = up.listen(s.ctx, f.relayFrom(t, s.sendLegacy))
+		}()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,333 @@
+package mcp
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+)
+
+// upstream is one session with one target. call and send take raw JSON-RPC messages and return raw
+// ones: the gateway never decodes a payload it only routes.
+type upstream interface {
+	// call sends a request and returns its response. Messages the target sends while answering
+	// (progress, logging, server→client requests) are passed to relay as they arrive.
+	call(ctx context.Context, msg []byte, relay func([]byte)) ([]byte, error)
+	// send sends a notification, or the client's response to a server→client request.
+	send(ctx context.Context, msg []byte) error
+	// listen passes server-initiated messages to fn until ctx ends or the upstream closes.
+	listen(ctx context.Context, fn func([]byte)) error
+	// alive reports whether the upstream can still be used (a process may have exited).
+	alive() bool
+	// setVersion records the protocol version the target negotiated.
+	setVersion(v string)
+	close()
+}
+
+// Errors of upstream sessions.
+var (
+	// ErrUpstreamSessionGone is returned when a target no longer knows the session (HTTP 404).
+	ErrUpstreamSessionGone = errors.New("mcp: upstream session expired")
+	// ErrTargetUnavailable wraps every failure to reach a target.
+	ErrTargetUnavailable = errors.New("mcp: target unavailable")
+)
+
+// maxUpstreamMessage bounds a single message read from a target.
+const maxUpstreamMessage = 64 << 20
+
+type authKey struct{}
+
+// withClientAuth records the client's Authorization header for targets that forward it.
+func withClientAuth(ctx context.Context, v string) context.Context {
+	if v == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, authKey{}, v)
+}
+
+// httpUpstream speaks streamable HTTP to a target directly over the federation's pooled client: a
+// POST per message, answered with JSON or an SSE stream. The struct is the whole per-session state
+// (an idle session costs a few dozen bytes per HTTP target).
+type httpUpstream struct {
+	t   *target
+	sid string
+	ver string
+	// capture is set while initializing: the answer names the upstream session.
+	capture bool
+}
+
+func (u *httpUpstream) alive() bool         { return true }
+func (u *httpUpstream) setVersion(v string) { u.ver = v }
+
+func (u *httpUpstream) newRequest(ctx context.Context, method string, body []byte) (*http.Request, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.t.URL, rd)
+	if err != nil {
+		return nil, err
+	}
+	h := req.Header
+	for k, vs := range u.t.Headers {
+		h[k] = vs
+	}
+	if body != nil {
+		h["Content-Type"] = []string{"application/json"}
+		h["Accept"] = []string{"application/json, text/event-stream"}
+	} else {
+		h["Accept"] = []string{"text/event-stream"}
+	}
+	if u.sid != "" {
+		h["Mcp-Session-Id"] = []string{u.sid}
+	}
+	if u.ver != "" {
+		h["Mcp-Protocol-Version"] = []string{u.ver}
+	}
+	if u.t.ForwardAuthorization {
+		if a, ok := ctx.Value(authKey{}).(string); ok {
+			h["Authorization"] = []string{a}
+		}
+	}
+	return req, nil
+}
+
+func (u *httpUpstream) do(req *http.Request) (*http.Response, error) {
+	resp, err := u.t.httpc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrTargetUnavailable, u.t.Name, err)
+	}
+	if resp.StatusCode == http.StatusNotFound && u.sid != "" {
+		drain(resp)
+		return nil, fmt.Errorf("%w: %s", ErrUpstreamSessionGone, u.t.Name)
+	}
+	return resp, nil
+}
+
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+}
+
+func (u *httpUpstream) call(ctx context.Context, msg []byte, relay func([]byte)) ([]byte, error) {
+	req, err := u.newRequest(ctx, http.MethodPost, msg)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := u.do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if u.capture {
+		u.sid = resp.Header.Get("Mcp-Session-Id")
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return nil, fmt.Errorf("%w: %s: HTTP %d: %s", ErrTargetUnavailable, u.t.Name, resp.StatusCode, bytes.TrimSpace(b))
+	}
+	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if ct == "text/event-stream" {
+		return u.readStream(ctx, resp.Body, relay)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxUpstreamMessage))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrTargetUnavailable, u.t.Name, err)
+	}
+	return body, nil
+}
+
+// readStream relays an SSE answer until the response arrives. When the target closes the stream
+// before answering (SEP-1699 polling), the gateway resumes it with a GET carrying Last-Event-ID, so
+// the client's stream stays open and never sees the gap.
+func (u *httpUpstream) readStream(ctx context.Context, body io.ReadCloser, relay func([]byte)) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		var final []byte
+		lastID, err := readSSE(body, func(ev sseEvent) bool {
+			if len(ev.data) == 0 {
+				return true // priming event
+			}
+			env, perr := parseEnvelope(ev.data)
+			if perr == nil && env.isResponse() {
+				final = ev.data
+				return false
+			}
+			if relay != nil {
+				relay(ev.data)
+			}
+			return true
+		})
+		body.Close()
+		if final != nil {
+			return final, nil
+		}
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%w: %s: %v", ErrTargetUnavailable, u.t.Name, err)
+		}
+		if lastID == "" || attempt >= 5 || ctx.Err() != nil {
+			return nil, fmt.Errorf("%w: %s: stream ended before the response", ErrTargetUnavailable, u.t.Name)
+		}
+		req, err := u.newRequest(ctx, http.MethodGet, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Last-Event-ID", lastID)
+		resp, err := u.do(req)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			drain(resp)
+			return nil, fmt.Errorf("%w: %s: resuming stream: HTTP %d", ErrTargetUnavailable, u.t.Name, resp.StatusCode)
+		}
+		body = resp.Body
+	}
+}
+
+func (u *httpUpstream) send(ctx context.Context, msg []byte) error {
+	req, err := u.newRequest(ctx, http.MethodPost, msg)
+	if err != nil {
+		return err
+	}
+	resp, err := u.do(req)
+	if err != nil {
+		return err
+	}
+	drain(resp)
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%w: %s: HTTP %d", ErrTargetUnavailable, u.t.Name, resp.StatusCode)
+	}
+	return nil
+}
+
+func (u *httpUpstream) listen(ctx context.Context, fn func([]byte)) error {
+	req, err := u.newRequest(ctx, http.MethodGet, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := u.do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil // the target has no GET stream (405): nothing to merge
+	}
+	_, err = readSSE(resp.Body, func(ev sseEvent) bool {
+		if len(ev.data) > 0 {
+			fn(ev.data)
+		}
+		return true
+	})
+	return err
+}
+
+func (u *httpUpstream) close() {
+	if u.sid == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), defaultCloseTimeout)
+	defer cancel()
+	req, err := u.newRequest(ctx, http.MethodDelete, nil)
+	if err != nil {
+		return
+	}
+	if resp, err := u.t.httpc.Do(req); err == nil {
+		drain(resp)
+	}
+}
+
+// sseEvent is one server-sent event.
+type sseEvent struct {
+	id, event string
+	data      []byte
+}
+
+// readSSE reads events until fn returns false or the stream ends; it returns the last event id seen.
+func readSSE(r io.Reader, fn func(sseEvent) bool) (string, error) {
+	br := bufio.NewReaderSize(r, 4096)
+	var ev sseEvent
+	var data []byte
+	lastID := ""
+	for {
+		line, err := readLine(br)
+		if err != nil {
+			return lastID, err
+		}
+		if len(line) == 0 {
+			if ev.id != "" {
+				lastID = ev.id
+			}
+			if data != nil {
+				ev.data = data
+				if !fn(ev) {
+					return lastID, nil
+				}
+			} else if ev.id != "" && !fn(ev) {
+				return lastID, nil
+			}
+			ev, data = sseEvent{}, nil
+			continue
+		}
+		if line[0] == ':' {
+			continue
+		}
+		name, value, _ := bytes.Cut(line, []byte(":"))
+		value = bytes.TrimPrefix(value, []byte(" "))
+		switch string(name) {
+		case "data":
+			if data != nil {
+				data = append(data, '\n')
+			}
+			if len(data)+len(value) > maxUpstreamMessage {
+				return lastID, errors.New("mcp: event too large")
+			}
+			data = append(data, value...)
+		case "id":
+			ev.id = string(value)
+		case "event":
+			ev.event = string(value)
+		}
+	}
+}
+
+func readLine(br *bufio.Reader) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		buf := append([]byte(nil), line...)
+		for err == bufio.ErrBufferFull {
+			line, err = br.ReadSlice('\n')
+			buf = append(buf, line...)
+			if len(buf) > maxUpstreamMessage {
+				return nil, errors.New("mcp: event too large")
+			}
+		}
+		line = buf
+	}
+	if err != nil {
+		if len(line) > 0 && err == io.EOF {
+			return bytes.TrimRight(line, "\r\n"), nil
+		}
+		return nil, err
+	}
+	return bytes.TrimRight(line, "\r\n"), nil
+}
+
+// acceptsSSE and acceptsJSON read a client's Accept header.
+func accepts(h string, typ string) bool {
+	if h == "" {
+		return true
+	}
+	for part := range strings.SplitSeq(h, ",") {
+		mt, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if mt == typ || mt == "*/*" || (strings.HasSuffix(mt, "/*") && strings.HasPrefix(typ, mt[:len(mt)-1])) {
+			return true
+		}
+	}
+	return false
+}
