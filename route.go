@@ -18,6 +18,13 @@ type Config struct {
 	Listeners []ListenerConfig
 }
 
+// Validate compiles the configuration without applying it and reports every problem, with field paths
+// relative to the Config ("listeners[0].routes[2].matches[0].path").
+func (c Config) Validate() error {
+	_, err := compile(c, nil)
+	return err
+}
+
 // ListenerConfig groups routes by the port and hostname a request arrived on.
 type ListenerConfig struct {
 	Name string

@@ -157,23 +157,20 @@ func lookup(tables []*routeTable, r *http.Request) *entry {
 				return e
 			}
 		}
+		// A prefix matches whole segments: probe the path itself, then each prefix that ends just
+		// before a '/', longest first ("/a/b" → "/a/b", "/a", "").
 		q := path
-		if len(q) > 1 && q[len(q)-1] == '/' {
-			q = q[:len(q)-1]
-		}
-		if q == "/" {
-			q = ""
-		}
 		for {
 			for _, e := range t.prefix[q] {
 				if e.matchesRest(r) {
 					return e
 				}
 			}
-			if q == "" {
+			i := strings.LastIndexByte(q, '/')
+			if i < 0 {
 				break
 			}
-			q = q[:strings.LastIndexByte(q, '/')]
+			q = q[:i]
 		}
 	}
 	return nil

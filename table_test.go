@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -286,4 +287,40 @@ func BenchmarkRouteLookup(b *testing.B) {
 			}
 		})
 	}
+}
+
+// FuzzPathMatch checks the path matcher against a plain model of Gateway API semantics: a prefix
+// matches whole segments, an exact path matches itself only.
+func FuzzPathMatch(f *testing.F) {
+	f.Add("/api", "/api/v1")
+	f.Add("/api/", "/api")
+	f.Add("/", "//")
+	f.Add("/a/b", "/a/bc")
+	f.Add("/%2F", "/%2F/x")
+	f.Fuzz(func(t *testing.T, prefix, path string) {
+		if !strings.HasPrefix(prefix, "/") || !strings.HasPrefix(path, "/") {
+			return
+		}
+		gw := agentgateway.New(quiet())
+		if gw.Route("p").PathPrefix(prefix).To(named("p")) != nil {
+			return
+		}
+		if gw.Route("e").Path(prefix).To(named("e")) != nil {
+			return
+		}
+		r := httptest.NewRequest("GET", "/", nil)
+		r.URL.Path = path
+		w := httptest.NewRecorder()
+		gw.ServeHTTP(w, r)
+		p := strings.TrimSuffix(prefix, "/")
+		wantPrefix := p == "" || path == p || strings.HasPrefix(path, p+"/")
+		switch {
+		case path == prefix:
+			require.Equal(t, "e", w.Body.String())
+		case wantPrefix:
+			require.Equal(t, "p", w.Body.String(), "prefix %q path %q", prefix, path)
+		default:
+			require.Equal(t, http.StatusNotFound, w.Code, "prefix %q path %q", prefix, path)
+		}
+	})
 }

@@ -110,6 +110,9 @@ func decodeValue(n *yaml.Node, v reflect.Value, path string) error {
 		v.SetBytes(j)
 		return nil
 	}
+	if reflect.PointerTo(t).Implements(nodeDecoderType) {
+		return v.Addr().Interface().(nodeDecoder).decodeNode(n, path)
+	}
 	if n.Tag == "!!null" {
 		v.Set(reflect.Zero(t))
 		return nil
@@ -119,9 +122,6 @@ func decodeValue(n *yaml.Node, v reflect.Value, path string) error {
 			v.Set(reflect.New(t.Elem()))
 		}
 		return decodeValue(n, v.Elem(), path)
-	}
-	if reflect.PointerTo(t).Implements(nodeDecoderType) {
-		return v.Addr().Interface().(nodeDecoder).decodeNode(n, path)
 	}
 	if reflect.PointerTo(t).Implements(jsonUnmarshaler) {
 		j, err := nodeJSON(n)

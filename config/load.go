@@ -378,6 +378,7 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 	l := &loader{logger: logger, dir: f.dir}
 	rt := &Runtime{}
 	ports := map[int]*TLSSpec{}
+	var listenerPaths []string // the file path of each listener of rt.Config, to relocate compile errors
 	for i, b := range f.Binds {
 		bp := fmt.Sprintf("binds[%d]", i)
 		port := 0
@@ -396,6 +397,7 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 				ports[port] = &t
 			}
 			rt.Config.Listeners = append(rt.Config.Listeners, l.listener(port, ls, lp))
+			listenerPaths = append(listenerPaths, lp)
 		}
 	}
 	for _, n := range f.top {
@@ -412,6 +414,9 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 			}
 			ports[b.Port] = nil
 			rt.Config.Listeners = append(rt.Config.Listeners, b.Listeners...)
+			for range b.Listeners {
+				listenerPaths = append(listenerPaths, n.path)
+			}
 		}
 	}
 	for p, t := range ports {
@@ -420,12 +425,45 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 		}
 	}
 	sort.Slice(rt.Ports, func(i, j int) bool { return rt.Ports[i].Port < rt.Ports[j].Port })
+	if len(l.errs) == 0 {
+		// Matches, hostnames and backends are checked by the same compiler Apply uses, so a file that
+		// builds always applies; its errors are moved onto the file's paths.
+		if err := rt.Config.Validate(); err != nil {
+			l.errs = append(l.errs, relocate(err, listenerPaths))
+		}
+	}
 	rt.closers = l.closers
 	if err := errors.Join(l.errs...); err != nil {
 		_ = rt.Close()
 		return nil, err
 	}
 	return rt, nil
+}
+
+// relocate rewrites "listeners[i]..." paths of compile errors to the file's "binds[b].listeners[l]...".
+func relocate(err error, paths []string) error {
+	var list []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			list = append(list, relocate1(e, paths))
+		}
+		return errors.Join(list...)
+	}
+	return relocate1(err, paths)
+}
+
+func relocate1(err error, paths []string) error {
+	var ce *agentgateway.ConfigError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	var i int
+	var rest string
+	if n, _ := fmt.Sscanf(ce.Path, "listeners[%d]", &i); n == 1 && i < len(paths) {
+		_, rest, _ = strings.Cut(ce.Path, "]")
+		return &agentgateway.ConfigError{Path: paths[i] + rest, Err: ce.Err}
+	}
+	return err
 }
 
 func (l *loader) file(name string) string {
@@ -568,6 +606,9 @@ func (l *loader) policies(bc *BuildContext, n Node) ([]agentgateway.Policy, erro
 
 func (l *loader) backend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
 	idx := slices.IndexFunc(backendTable(), func(s BackendSection) bool { return s.Key == b.Kind })
+	if idx < 0 {
+		return nil, agentgateway.Errorf(bc.Path, "a backend needs one of: %s", strings.Join(backendKeys(), ", "))
+	}
 	sub := *bc
 	sub.Path = b.Spec.path
 	h, err := backendTable()[idx].Build(&sub, b.Spec)

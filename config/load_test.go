@@ -1,0 +1,303 @@
+package config_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/config"
+)
+
+func upstream(t *testing.T, name string) string {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Upstream", name)
+		_ = json.NewEncoder(w).Encode(map[string]any{"name": name, "path": r.URL.Path, "host": r.Host, "headers": r.Header})
+	}))
+	t.Cleanup(s.Close)
+	return strings.TrimPrefix(s.URL, "http://")
+}
+
+const sample = `
+binds:
+- port: 3000
+  listeners:
+  - name: main
+    protocol: HTTP
+    routes:
+    - name: api
+      hostnames: ["api.example.com"]
+      matches:
+      - path: {pathPrefix: /api}
+        headers:
+        - name: x-version
+          value: {regex: "v[0-9]+"}
+        query:
+        - name: debug
+          value: {exact: "1"}
+      policies:
+        urlRewrite:
+          path: {prefix: /}
+        requestHeaderModifier:
+          set: {x-gateway: agw}
+          remove: [x-secret]
+        responseHeaderModifier:
+          add: {x-served-by: "$SERVED_BY"}
+      backends:
+      - host: $UP_A
+        weight: 3
+      - host: $UP_B
+        weight: 1
+    - name: old
+      matches:
+      - path: {exact: /old}
+      policies:
+        requestRedirect:
+          scheme: https
+          authority: {host: new.example.com}
+          path: {full: /new}
+          status: 301
+    - name: teapot
+      matches:
+      - path: {regex: "/tea(pot)?"}
+        method: GET
+      policies:
+        directResponse:
+          status: 418
+          body: "I'm a teapot"
+    - name: fallback
+      backends:
+      - host: $UP_A
+`
+
+func build(t *testing.T, yaml string, env map[string]string) (*config.Runtime, error) {
+	t.Helper()
+	f, err := config.Load([]byte(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		return nil, err
+	}
+	return f.Build(slog.New(slog.DiscardHandler))
+}
+
+func TestSampleConfig(t *testing.T) {
+	env := map[string]string{"UP_A": upstream(t, "a"), "UP_B": upstream(t, "b"), "SERVED_BY": "test"}
+	rt, err := build(t, sample, env)
+	require.NoError(t, err)
+	defer rt.Close()
+	require.Equal(t, []config.PortSpec{{Port: 3000}}, rt.Ports)
+	gw := agentgateway.New(agentgateway.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, gw.Apply(rt.Config))
+	defer gw.Close()
+	srv := httptest.NewServer(gw)
+	defer srv.Close()
+
+	do := func(method, path string, hdr map[string]string) *http.Response {
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		for k, v := range hdr {
+			if k == "Host" {
+				req.Host = v
+			} else {
+				req.Header.Set(k, v)
+			}
+		}
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		require.NoError(t, err)
+		return resp
+	}
+
+	// Matches, rewrite, header modifiers and the weighted split.
+	counts := map[string]int{}
+	for range 400 {
+		resp := do("GET", "/api/users?debug=1", map[string]string{"Host": "api.example.com", "X-Version": "v2", "X-Secret": "s"})
+		var got struct {
+			Name    string              `json:"name"`
+			Path    string              `json:"path"`
+			Headers map[string][]string `json:"headers"`
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&got))
+		resp.Body.Close()
+		require.Equal(t, "/users", got.Path)
+		require.Equal(t, []string{"agw"}, got.Headers["X-Gateway"])
+		require.NotContains(t, got.Headers, "X-Secret")
+		require.Equal(t, "test", resp.Header.Get("X-Served-By"))
+		counts[got.Name]++
+	}
+	assert.InDelta(t, 300, counts["a"], 60, "weights 3:1")
+	assert.InDelta(t, 100, counts["b"], 60, "weights 3:1")
+
+	// A failed header match falls through to the catch-all route.
+	resp := do("GET", "/api/users?debug=1", map[string]string{"Host": "api.example.com", "X-Version": "beta"})
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Contains(t, string(b), `"path":"/api/users"`)
+
+	resp = do("GET", "/old?x=1", nil)
+	resp.Body.Close()
+	require.Equal(t, http.StatusMovedPermanently, resp.StatusCode)
+	require.Equal(t, "https://new.example.com/new?x=1", resp.Header.Get("Location"))
+
+	resp = do("GET", "/teapot", nil)
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 418, resp.StatusCode)
+	require.Equal(t, "I'm a teapot", string(b))
+	resp = do("POST", "/tea", nil)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "method mismatch falls back")
+}
+
+func TestErrorsNameFieldPaths(t *testing.T) {
+	cases := map[string]struct{ yaml, want string }{
+		"unknown field": {`
+binds:
+- port: 1
+  listeners:
+  - routes:
+    - name: a
+      matches:
+      - path: {prefx: /}
+      backends: [{host: "127.0.0.1:1"}]`, `binds[0].listeners[0].routes[0].matches[0].path.prefx: unknown field "prefx"`},
+		"wrong type": {`
+binds:
+- port: nope
+  listeners: []`, `binds[0].port: want an integer, got "nope"`},
+		"two path kinds": {`
+binds:
+- port: 1
+  listeners:
+  - routes:
+    - matches:
+      - path: {exact: /a, pathPrefix: /b}
+      backends: [{host: "127.0.0.1:1"}]`, `binds[0].listeners[0].routes[0].matches[0].path: set exactly one of exact, pathPrefix, regex`},
+		"bad regex": {`
+binds:
+- port: 1
+  listeners:
+  - routes:
+    - name: r
+      backends: [{host: "127.0.0.1:1"}]
+    - name: s
+      matches:
+      - path: {regex: "("}
+      backends: [{host: "127.0.0.1:1"}]`, `binds[0].listeners[0].routes[1].matches[0].path: invalid regex`},
+		"unknown policy": {`
+binds:
+- port: 1
+  listeners:
+  - routes:
+    - policies:
+        teleport: {}
+      backends: [{host: "127.0.0.1:1"}]`, `binds[0].listeners[0].routes[0].policies.teleport: unknown or unsupported policy "teleport"`},
+		"bad filter": {`
+binds:
+- port: 1
+  listeners:
+  - routes:
+    - policies:
+        requestRedirect: {status: 200}
+      backends: [{host: "127.0.0.1:1"}]`, `binds[0].listeners[0].routes[0].policies.requestRedirect: requestRedirect: status 200`},
+		"backend without kind": {`
+binds:
+- port: 1
+  listeners:
+  - routes:
+    - backends: [{weight: 1}]`, `binds[0].listeners[0].routes[0].backends[0]: a backend needs one of`},
+		"two backend kinds": {`
+binds:
+- port: 1
+  listeners:
+  - routes:
+    - backends: [{host: "a:1", service: {name: b, port: 1}}]`, `binds[0].listeners[0].routes[0].backends[0].service: a backend has one kind`},
+		"missing env": {`
+binds:
+- port: 1
+  listeners:
+  - routes:
+    - backends: [{host: "$NOPE"}]`, `binds[0].listeners[0].routes[0].backends[0].host: environment variable "NOPE" is not set`},
+		"unknown top-level": {`
+bindz: []`, `bindz: unknown field "bindz"`},
+		"unsupported top-level": {`
+workloads: []`, `workloads: the "workloads" section is not supported`},
+		"duplicate port": {`
+binds:
+- port: 1
+  listeners: []
+- port: 1
+  listeners: []`, `binds[1].port: port 1 is bound twice`},
+		"yaml syntax": {"binds: [", "parsing YAML"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := build(t, c.yaml, nil)
+			require.Error(t, err)
+			require.ErrorIs(t, err, agentgateway.ErrInvalidConfig)
+			require.Contains(t, err.Error(), c.want)
+		})
+	}
+}
+
+func TestEnvExpansion(t *testing.T) {
+	f, err := config.Load([]byte(`
+binds:
+- port: 1
+  listeners:
+  - routes:
+    - policies:
+        directResponse: {status: 200, body: "cost: $$5 for ${WHO}"}`), func(k string) (string, bool) { return "you", k == "WHO" })
+	require.NoError(t, err)
+	rt, err := f.Build(nil)
+	require.NoError(t, err)
+	gw := agentgateway.New(agentgateway.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, gw.Apply(rt.Config))
+	w := httptest.NewRecorder()
+	gw.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	require.Equal(t, "cost: $5 for you", w.Body.String())
+}
+
+func TestDumpRedactsSecrets(t *testing.T) {
+	f, err := config.Load([]byte(`
+binds:
+- port: 1
+  listeners:
+  - routes:
+    - policies:
+        requestHeaderModifier: {set: {authorization: "Bearer $TOKEN"}}
+      backends: [{host: "127.0.0.1:1"}]`), func(string) (string, bool) { return "s3cr3t", true })
+	require.NoError(t, err)
+	d, err := f.Dump()
+	require.NoError(t, err)
+	require.NotContains(t, string(d), "s3cr3t")
+	require.Contains(t, string(d), `"port": 1`)
+}
+
+func FuzzLoad(f *testing.F) {
+	f.Add(sample)
+	f.Add("binds: [{port: 1, listeners: [{routes: [{matches: [{path: {regex: '('}}]}]}]}]")
+	f.Add("binds: {}")
+	f.Add("- 1\n- 2")
+	f.Add("binds: [{port: 1, listeners: [{routes: [{backends: [{host: x, weight: -1}]}]}]}]")
+	f.Add("a: &a [*a]")
+	f.Fuzz(func(t *testing.T, doc string) {
+		file, err := config.Load([]byte(doc), func(string) (string, bool) { return "127.0.0.1:1", true })
+		if err != nil {
+			require.ErrorIs(t, err, agentgateway.ErrInvalidConfig, fmt.Sprintf("%q", doc))
+			return
+		}
+		rt, err := file.Build(slog.New(slog.DiscardHandler))
+		if err != nil {
+			return
+		}
+		defer rt.Close()
+		gw := agentgateway.New(agentgateway.WithLogger(slog.New(slog.DiscardHandler)))
+		_ = gw.Apply(rt.Config)
+	})
+}
