@@ -1,0 +1,461 @@
+package a2a
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/cel-go/cel"
+
+	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/internal/celenv"
+)
+
+// Defaults of the A2A layer.
+const (
+	DefaultMaxBodyBytes      = 4 << 20
+	DefaultStreamIdleTimeout = 5 * time.Minute
+)
+
+// Option configures [Proxy], [Wrap] and [Inspect].
+type Option func(*options)
+
+type options struct {
+	publicURL       *url.URL
+	publicErr       error
+	trusted         func(netip.Addr) bool
+	rewriteCard     bool
+	stripSignatures bool
+	maxBody         int64
+	idle            time.Duration
+	rules           []string
+	bridge          string
+	extra           map[string]bool
+	logger          *slog.Logger
+}
+
+// PublicURL makes agent cards point at u (e.g. "https://agents.example.com/theme") instead of the
+// scheme, host and route prefix of each request. Use it behind proxies that are not trusted, or when
+// the route rewrites the Host header.
+func PublicURL(u string) Option {
+	return func(o *options) {
+		pu, err := url.Parse(u)
+		if err == nil && (pu.Scheme != "http" && pu.Scheme != "https" || pu.Host == "" || pu.RawQuery != "" || pu.Fragment != "") {
+			err = fmt.Errorf("must be an absolute http(s) URL without query or fragment")
+		}
+		if err != nil {
+			o.publicErr = fmt.Errorf("a2a: public URL %q: %w", u, err)
+			return
+		}
+		o.publicURL = pu
+	}
+}
+
+// TrustedProxies names the peers whose X-Forwarded-Proto, X-Forwarded-Host and X-Forwarded-Prefix are
+// believed when a card is rewritten; pass gw.TrustedProxy to reuse the gateway's list. By default no
+// peer is trusted and the request's own scheme and Host are used.
+func TrustedProxies(trusted func(netip.Addr) bool) Option {
+	return func(o *options) { o.trusted = trusted }
+}
+
+// RewriteCards switches agent card rewriting (on by default). With it off, cards pass unchanged.
+func RewriteCards(on bool) Option { return func(o *options) { o.rewriteCard = on } }
+
+// StripCardSignatures makes the proxy rewrite signed agent cards too, dropping their JWS
+// "signatures" (which the rewrite would invalidate). By default a signed card is passed unchanged
+// and a warning is logged: its URLs then lead clients past the gateway, so either sign the card with
+// the gateway's public URL or let the gateway strip the signatures.
+func StripCardSignatures() Option { return func(o *options) { o.stripSignatures = true } }
+
+// MaxBodyBytes bounds a JSON-RPC request body (default [DefaultMaxBodyBytes]); larger requests get a
+// JSON-RPC error with HTTP 413.
+func MaxBodyBytes(n int64) Option { return func(o *options) { o.maxBody = n } }
+
+// StreamIdleTimeout ends a server-sent event stream (message/stream, SendStreamingMessage,
+// tasks/resubscribe, SubscribeToTask) when the agent sends nothing for d (default
+// [DefaultStreamIdleTimeout]). Streams are not bound by the request deadline: the route's timeout
+// policy limits unary calls, this limits silence.
+func StreamIdleTimeout(d time.Duration) Option { return func(o *options) { o.idle = d } }
+
+// Authorize allows a JSON-RPC call when any of the CEL rules is true (deny by default once a rule is
+// configured). Rules see the shared variables of the gateway (request, jwt, apiKey, identity, source)
+// and a2a.method, a2a.taskId, a2a.contextId, a2a.skill and a2a.version of the call, e.g.
+//
+//	a2a.method != "tasks/cancel" && a2a.method != "CancelTask" || jwt.role == "admin"
+//
+// A denied call is answered with HTTP 403 and a JSON-RPC error ([CodeForbidden]). Agent card reads are
+// not JSON-RPC calls and are not subject to these rules.
+func Authorize(rules ...string) Option {
+	return func(o *options) { o.rules = append(o.rules, rules...) }
+}
+
+// Bridge declares the wire version the upstream agent speaks (V03 or V10) and makes the route accept
+// clients of the other version too: their method names, parts, roles, task states, results, stream
+// events and the agent card are translated, for send, stream, get, cancel and resubscribe. Methods
+// that cannot be translated are answered with [CodeUnsupportedOperation].
+func Bridge(upstreamVersion string) Option { return func(o *options) { o.bridge = upstreamVersion } }
+
+// AllowMethods lets extension methods (not defined by A2A) through; other unknown methods are
+// answered with JSON-RPC "method not found".
+func AllowMethods(names ...string) Option {
+	return func(o *options) {
+		if o.extra == nil {
+			o.extra = map[string]bool{}
+		}
+		for _, n := range names {
+			o.extra[n] = true
+		}
+	}
+}
+
+// Logger sets the logger for operational messages (default slog.Default()).
+func Logger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+func buildOptions(opts []Option) options {
+	o := options{rewriteCard: true, maxBody: DefaultMaxBodyBytes, idle: DefaultStreamIdleTimeout}
+	for _, fn := range opts {
+		fn(&o)
+	}
+	if o.logger == nil {
+		o.logger = slog.Default()
+	}
+	return o
+}
+
+// proxy is the A2A-aware handler in front of an agent.
+type proxy struct {
+	next  http.Handler
+	o     options
+	rules []*celenv.Program
+	err   error
+}
+
+// Handler is the A2A layer returned by [Proxy]. It is an http.Handler; it reports configuration errors
+// through Validate (agentgateway.Validator) and forwards BackendName and Close to its upstream.
+type Handler struct{ p *proxy }
+
+var (
+	_ agentgateway.Validator   = (*Handler)(nil)
+	_ agentgateway.BackendNamer = (*Handler)(nil)
+)
+
+// Proxy returns an A2A-aware handler in front of upstream, usually agentgateway.HTTP("http://agent:9999")
+// behind a route that strips its prefix:
+//
+//	gw.Route("theme").PathPrefix("/agents/theme").RewritePrefix("/").
+//		To(a2a.Proxy(agentgateway.HTTP("http://agent-theme:9999")))
+//
+// The handler
+//   - rewrites the agent card (GET .../.well-known/agent-card.json or .../agent.json) so that its
+//     interface URLs lead back through the gateway (v0.3 "url" and "additionalInterfaces", v1.0
+//     "supportedInterfaces"); see [PublicURL], [TrustedProxies], [RewriteCards], [StripCardSignatures];
+//   - reads each JSON-RPC request once, without decoding it, records method, version, task and context
+//     id in State.A2A (and so in the access log), and answers malformed, unknown and oversized requests
+//     with JSON-RPC errors;
+//   - enforces [Authorize] rules;
+//   - passes server-sent events through as they come, detaches streams from the request deadline and
+//     ends them after [StreamIdleTimeout] of silence; a client that goes away cancels the upstream call;
+//   - translates between wire versions with [Bridge].
+//
+// Other requests (REST bindings, other paths) pass through unchanged.
+func Proxy(upstream http.Handler, opts ...Option) *Handler {
+	return &Handler{p: newProxy(upstream, buildOptions(opts))}
+}
+
+// Wrap returns the A2A layer as a route policy: the route's backend becomes the upstream of a
+// [Proxy]. This is what the config's `a2a: {}` route policy builds (see package doc for its phase).
+// Configuration errors (a bad rule, say) are reported when the policy is built by config; from Go,
+// prefer [Proxy] whose Validate reports them.
+func Wrap(opts ...Option) agentgateway.Policy {
+	o := buildOptions(opts)
+	return func(next http.Handler) http.Handler { return &Handler{p: newProxy(next, o)} }
+}
+
+func newProxy(next http.Handler, o options) *proxy {
+	p := &proxy{next: next, o: o}
+	var errs []error
+	if o.publicErr != nil {
+		errs = append(errs, o.publicErr)
+	}
+	if o.maxBody <= 0 {
+		errs = append(errs, fmt.Errorf("a2a: max body bytes %d must be positive", o.maxBody))
+	}
+	if o.idle <= 0 {
+		errs = append(errs, fmt.Errorf("a2a: stream idle timeout %v must be positive", o.idle))
+	}
+	if o.bridge != "" && o.bridge != V03 && o.bridge != V10 {
+		errs = append(errs, fmt.Errorf("a2a: bridge: upstream version %q must be %q or %q", o.bridge, V03, V10))
+	}
+	for i, src := range o.rules {
+		prg, err := celenv.Compile(src, cel.BoolType)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("a2a: rule %d: %w", i, err))
+			continue
+		}
+		p.rules = append(p.rules, prg)
+	}
+	if next == nil {
+		errs = append(errs, errors.New("a2a: nil upstream"))
+	}
+	p.err = errors.Join(errs...)
+	return p
+}
+
+// Validate reports configuration errors of the proxy and of its upstream.
+func (h *Handler) Validate() error {
+	if h.p.err != nil {
+		return h.p.err
+	}
+	if v, ok := h.p.next.(agentgateway.Validator); ok {
+		return v.Validate()
+	}
+	return nil
+}
+
+// BackendName is the upstream's name when it has one, else "a2a".
+func (h *Handler) BackendName() string {
+	if n, ok := h.p.next.(agentgateway.BackendNamer); ok {
+		return n.BackendName()
+	}
+	return "a2a"
+}
+
+// Close closes the upstream if it is an io.Closer.
+func (h *Handler) Close() error {
+	if c, ok := h.p.next.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.p.ServeHTTP(w, r) }
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// inspectedBody is a request body the A2A layer has already read and scanned: later A2A layers (an
+// [Inspect] policy followed by a [Proxy]) reuse it instead of reading and parsing twice.
+type inspectedBody struct {
+	bytes.Reader
+	b      []byte
+	call   Call
+	closed atomic.Bool
+}
+
+// Close marks the body as no longer in use, so its buffer may be reused.
+func (b *inspectedBody) Close() error { b.closed.Store(true); return nil }
+
+// readCall reads and scans the JSON-RPC body of r, answering bad input itself (then ok is false).
+func readCall(w http.ResponseWriter, r *http.Request, st *agentgateway.State, o *options, buf *bytes.Buffer) (body []byte, c Call, ok bool) {
+	if ib, isIB := r.Body.(*inspectedBody); isIB {
+		return ib.b, ib.call, true
+	}
+	if r.ContentLength > o.maxBody {
+		tooLarge(w, st)
+		return nil, c, false
+	}
+	if r.Body != nil {
+		_, err := buf.ReadFrom(io.LimitReader(r.Body, o.maxBody+1))
+		if err != nil {
+			st.Err = fmt.Errorf("a2a: reading request: %w", err)
+			writeRPCError(w, http.StatusBadRequest, nil, CodeParseError, "Parse error: cannot read body")
+			return nil, c, false
+		}
+	}
+	if int64(buf.Len()) > o.maxBody {
+		tooLarge(w, st)
+		return nil, c, false
+	}
+	body = buf.Bytes()
+	c, rerr := parseCall(body, o.extra)
+	if rerr != nil {
+		st.Err = rerr.err
+		if c.Method != "" {
+			st.A2A.Method = c.Method
+		}
+		writeRPCError(w, rerr.status, c.ID, rerr.code, rerr.msg)
+		return nil, c, false
+	}
+	st.A2A.Method, st.A2A.Version, st.A2A.TaskID, st.A2A.ContextID = c.Method, c.Version, c.TaskID, c.ContextID
+	if c.Skill != "" {
+		st.A2A.Skill = c.Skill
+	}
+	return body, c, true
+}
+
+func tooLarge(w http.ResponseWriter, st *agentgateway.State) {
+	st.Err = ErrTooLarge
+	writeRPCError(w, http.StatusRequestEntityTooLarge, nil, CodeInvalidRequest, "Invalid Request: body too large")
+}
+
+// stateOf returns the request's State, attaching a fresh one when the handler runs outside a Gateway.
+func stateOf(r *http.Request) (*agentgateway.State, *http.Request) {
+	if st := agentgateway.StateFrom(r.Context()); st != nil {
+		return st, r
+	}
+	st := &agentgateway.State{}
+	return st, r.WithContext(agentgateway.WithState(r.Context(), st))
+}
+
+func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	st, r := stateOf(r)
+	if p.err != nil {
+		st.Err = p.err
+		agentgateway.WriteError(w, http.StatusInternalServerError, "a2a: invalid configuration")
+		return
+	}
+	if r.Method == http.MethodGet && isCardPath(r.URL.Path) {
+		p.serveCard(w, r, st)
+		return
+	}
+	if r.Method != http.MethodPost {
+		p.next.ServeHTTP(w, r)
+		return
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	var sent *inspectedBody
+	defer func() {
+		// An upstream transport may read the body after ServeHTTP returns until it closes it; only a
+		// closed (or never sent) body's buffer goes back to the pool.
+		if buf.Cap() <= 64<<10 && (sent == nil || sent.closed.Load()) {
+			bufPool.Put(buf)
+		}
+	}()
+	body, c, ok := readCall(w, r, st, &p.o, buf)
+	if !ok {
+		return
+	}
+	if !p.authorize(w, r, st, c) {
+		return
+	}
+	if p.o.bridge != "" && c.Version != "" && c.Version != p.o.bridge {
+		p.serveBridged(w, r, st, body, c)
+		return
+	}
+	sent = p.forward(w, r, body, c)
+}
+
+// authorize evaluates the rules; it answers a denied call itself.
+func (p *proxy) authorize(w http.ResponseWriter, r *http.Request, st *agentgateway.State, c Call) bool {
+	if len(p.rules) == 0 {
+		return true
+	}
+	act := celenv.NewActivation(r, st)
+	for _, prg := range p.rules {
+		if ok, err := prg.EvalBool(r.Context(), act); err == nil && ok {
+			return true
+		}
+	}
+	st.Err = ErrForbidden
+	writeRPCError(w, http.StatusForbidden, c.ID, CodeForbidden, "Forbidden: "+c.Method+" is not allowed for this caller")
+	return false
+}
+
+// forward sends the (unchanged) body upstream; streams get the idle-timeout treatment.
+func (p *proxy) forward(w http.ResponseWriter, r *http.Request, body []byte, c Call) *inspectedBody {
+	up := *r
+	ib := &inspectedBody{Reader: *bytes.NewReader(body), b: body, call: c}
+	up.Body = ib
+	up.ContentLength = int64(len(body))
+	up.GetBody = nil
+	if !c.Stream {
+		p.next.ServeHTTP(w, &up)
+		return ib
+	}
+	ctx, iw, stop := p.streamContext(w, r)
+	defer stop()
+	p.next.ServeHTTP(iw, up.WithContext(ctx))
+	return ib
+}
+
+// streamContext detaches a stream from the request deadline (keeping cancellation when the client
+// goes away) and arms the idle timer, which every write to the client resets.
+func (p *proxy) streamContext(w http.ResponseWriter, r *http.Request) (context.Context, *idleWriter, func()) {
+	parent := r.Context()
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
+	stopParent := context.AfterFunc(parent, func() {
+		if !errors.Is(parent.Err(), context.DeadlineExceeded) {
+			cancel(context.Cause(parent))
+		}
+	})
+	iw := &idleWriter{ResponseWriter: w, d: p.o.idle}
+	iw.timer = time.AfterFunc(p.o.idle, func() {
+		cancel(ErrStreamIdle)
+	})
+	iw.cancel = cancel
+	return ctx, iw, func() {
+		iw.timer.Stop()
+		stopParent()
+		if st := agentgateway.StateFrom(r.Context()); st != nil && errors.Is(context.Cause(ctx), ErrStreamIdle) {
+			st.Err = ErrStreamIdle
+		}
+		cancel(nil)
+	}
+}
+
+// idleWriter resets the stream idle timer on every write and cancels the upstream when the client
+// cannot be written to any more.
+type idleWriter struct {
+	http.ResponseWriter
+	d      time.Duration
+	timer  *time.Timer
+	cancel context.CancelCauseFunc
+}
+
+func (w *idleWriter) Write(b []byte) (int, error) {
+	w.timer.Reset(w.d)
+	n, err := w.ResponseWriter.Write(b)
+	if err != nil {
+		w.cancel(err)
+	}
+	return n, err
+}
+
+func (w *idleWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *idleWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Inspect returns a policy that reads and scans the JSON-RPC body of A2A requests (POST) and fills
+// State.A2A, so that policies placed after it — the route's CEL authorization, rate limits keyed on
+// a2a.method — can use the A2A facts. The body is handed on already scanned: a [Proxy] or [Wrap]
+// further in does not read or parse it again. Bad input is answered with JSON-RPC errors right away.
+//
+// Put it before the policies that need it, e.g. gw.Route(...).Use(jwt, a2a.Inspect(), authz).
+// Only MaxBodyBytes and AllowMethods apply to it.
+func Inspect(opts ...Option) agentgateway.Policy {
+	o := buildOptions(opts)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodPost {
+				next.ServeHTTP(w, r)
+				return
+			}
+			st, r := stateOf(r)
+			buf := new(bytes.Buffer) // the body outlives this call in the request, so no pooling
+			body, c, ok := readCall(w, r, st, &o, buf)
+			if !ok {
+				return
+			}
+			r2 := *r
+			r2.Body = &inspectedBody{Reader: *bytes.NewReader(body), b: body, call: c}
+			r2.ContentLength = int64(len(body))
+			r2.GetBody = nil
+			next.ServeHTTP(w, &r2)
+		})
+	}
+}
