@@ -32,9 +32,11 @@ type postReply struct {
 	w        http.ResponseWriter
 	wantSSE  bool
 	wantJSON bool
-	mu       sync.Mutex
-	sse      bool
-	done     bool
+	// preferSSE: the client listed text/event-stream before application/json.
+	preferSSE bool
+	mu        sync.Mutex
+	sse       bool
+	done      bool
 }
 
 func (o *postReply) startSSE() {
@@ -64,7 +66,7 @@ func (o *postReply) final(msg []byte) {
 		return
 	}
 	o.done = true
-	if !o.sse && (o.wantJSON || !o.wantSSE) {
+	if !o.sse && ((o.wantJSON && !o.preferSSE) || !o.wantSSE) {
 		o.w.Header().Set("Content-Type", "application/json")
 		o.w.Header().Set("Content-Length", strconv.Itoa(len(msg)))
 		_, _ = o.w.Write(msg)
@@ -157,7 +159,7 @@ func (f *Federation) servePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.MCP.Method = env.method
-	out := &postReply{w: w, wantJSON: wantJSON, wantSSE: wantSSE}
+	out := &postReply{w: w, wantJSON: wantJSON, wantSSE: wantSSE, preferSSE: prefersSSE(accept)}
 	ctx := withClientAuth(r.Context(), r.Header.Get("Authorization"))
 
 	if env.method == "initialize" {
@@ -206,6 +208,12 @@ func (f *Federation) servePost(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// prefersSSE reports whether Accept names text/event-stream before application/json.
+func prefersSSE(accept string) bool {
+	i, j := strings.Index(accept, "text/event-stream"), strings.Index(accept, "application/json")
+	return i >= 0 && (j < 0 || i < j)
 }
 
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
