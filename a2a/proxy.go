@@ -144,7 +144,7 @@ type proxy struct {
 type Handler struct{ p *proxy }
 
 var (
-	_ agentgateway.Validator   = (*Handler)(nil)
+	_ agentgateway.Validator    = (*Handler)(nil)
 	_ agentgateway.BackendNamer = (*Handler)(nil)
 )
 

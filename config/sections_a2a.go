@@ -1,7 +1,24 @@
 package config
 
-// The rows of package a2a: the route policy `a2a`.
+import (
+	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/a2a"
+)
+
+// The rows of package a2a: the route policy `a2a` (schema A2aPolicy, an empty object), which makes the
+// route's host/service backend A2A-aware: agent cards rewritten to the route's public address (request
+// scheme and Host plus the matched prefix), JSON-RPC method, task and context id in the state and the
+// access log, JSON-RPC errors for bad input, streams governed by an idle timeout. It sits in the
+// Backend phase, closest to the backend.
 var (
-	a2aPolicies = []PolicySection{}
+	a2aPolicies = []PolicySection{
+		Policy("a2a", PhaseBackend, func(bc *BuildContext, s a2a.PolicySpec) (agentgateway.Policy, error) {
+			p, err := a2a.NewPolicy(s, a2a.Logger(bc.Logger))
+			if err != nil {
+				return nil, agentgateway.Errorf(bc.Path, "%v", err)
+			}
+			return p, nil
+		}),
+	}
 	a2aBackends = []BackendSection{}
 )
