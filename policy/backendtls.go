@@ -1,0 +1,157 @@
+package policy
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	agentgateway "github.com/agentgw/agentgateway"
+)
+
+// BackendTLSSpec is the schema's `backendTLS` (LocalBackendTLS). File fields are paths.
+type BackendTLSSpec struct {
+	// Cert and Key are the client certificate and key (PEM files) presented for mTLS.
+	Cert string `json:"cert,omitempty"`
+	Key  string `json:"key,omitempty"`
+	// Root is a PEM bundle of CAs trusted for the backend certificate (default: the system roots).
+	Root string `json:"root,omitempty"`
+	// Hostname is the SNI and verification name (default: the request's host).
+	Hostname string `json:"hostname,omitempty"`
+	// Insecure skips certificate verification entirely. Never use it in production: anyone on the
+	// path can impersonate the backend. It is logged loudly.
+	Insecure bool `json:"insecure,omitempty"`
+	// InsecureHost verifies the chain but not the name.
+	InsecureHost bool `json:"insecureHost,omitempty"`
+	// ALPN protocols offered (default h2 and http/1.1).
+	ALPN []string `json:"alpn,omitempty"`
+	// SubjectAltNames accepted in place of the hostname (DNS names or URIs such as spiffe://...).
+	SubjectAltNames []string `json:"subjectAltNames,omitempty"`
+	// KeyExchangeGroups and SPIFFE are not supported; setting them is a config error.
+	KeyExchangeGroups []string `json:"keyExchangeGroups,omitempty"`
+	SPIFFE            any      `json:"spiffe,omitempty"`
+	// Logger receives the insecure warning (default slog.Default()).
+	Logger *slog.Logger `json:"-"`
+}
+
+// BackendTLS is a compiled backend TLS policy: one *http.Transport whose connections are pooled
+// across requests.
+type BackendTLS struct {
+	transport *http.Transport
+}
+
+// NewBackendTLS builds the transport. Certificate files are read once, here.
+func NewBackendTLS(spec BackendTLSSpec) (*BackendTLS, error) {
+	if len(spec.KeyExchangeGroups) > 0 {
+		return nil, agentgateway.Errorf("keyExchangeGroups", "not supported")
+	}
+	if spec.SPIFFE != nil {
+		return nil, agentgateway.Errorf("spiffe", "not supported")
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: spec.Hostname}
+	if (spec.Cert == "") != (spec.Key == "") {
+		return nil, agentgateway.Errorf("cert", "cert and key must be set together")
+	}
+	if spec.Cert != "" {
+		pair, err := tls.LoadX509KeyPair(spec.Cert, spec.Key)
+		if err != nil {
+			return nil, agentgateway.Errorf("cert", "%w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	if spec.Root != "" {
+		pem, err := os.ReadFile(spec.Root)
+		if err != nil {
+			return nil, agentgateway.Errorf("root", "%w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, agentgateway.Errorf("root", "no PEM certificate in %s", spec.Root)
+		}
+		cfg.RootCAs = pool
+	}
+	cfg.NextProtos = spec.ALPN
+	logger := spec.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	switch {
+	case spec.Insecure:
+		cfg.InsecureSkipVerify = true
+		logger.Warn("backendTLS: INSECURE — backend certificates are NOT verified; any on-path attacker can impersonate the backend. Use only for testing.",
+			"hostname", spec.Hostname)
+	case spec.InsecureHost || len(spec.SubjectAltNames) > 0:
+		// Verify the chain ourselves, then the name against the accepted SANs (or not at all).
+		cfg.InsecureSkipVerify = true
+		roots, sans, skipName := cfg.RootCAs, spec.SubjectAltNames, spec.InsecureHost
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			return verifyChain(cs, roots, sans, skipName)
+		}
+		if spec.InsecureHost {
+			logger.Warn("backendTLS: insecureHost — backend certificate names are not verified", "hostname", spec.Hostname)
+		}
+	}
+	t := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       cfg,
+		ForceAttemptHTTP2:     len(spec.ALPN) == 0,
+		MaxIdleConnsPerHost:   100,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &BackendTLS{transport: t}, nil
+}
+
+func verifyChain(cs tls.ConnectionState, roots *x509.CertPool, sans []string, skipName bool) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("backend presented no certificate")
+	}
+	leaf := cs.PeerCertificates[0]
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter}); err != nil {
+		return err
+	}
+	if skipName {
+		return nil
+	}
+	for _, san := range sans {
+		if leaf.VerifyHostname(san) == nil {
+			return nil
+		}
+		for _, u := range leaf.URIs {
+			if u.String() == san {
+				return nil
+			}
+		}
+	}
+	if len(sans) == 0 {
+		return leaf.VerifyHostname(cs.ServerName)
+	}
+	return fmt.Errorf("backend certificate matches none of the accepted subjectAltNames %v", sans)
+}
+
+// Transport returns the transport (shared by all requests through the policy).
+func (b *BackendTLS) Transport() *http.Transport { return b.transport }
+
+// Middleware sends the request's upstream exchange through the policy's transport.
+func (b *BackendTLS) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(agentgateway.WithUpstreamTransport(r.Context(), b.transport)))
+	})
+}
+
+// Close closes idle pooled connections.
+func (b *BackendTLS) Close() error {
+	b.transport.CloseIdleConnections()
+	return nil
+}

@@ -1,0 +1,454 @@
+package policy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	// go-jose is the JOSE implementation: well kept (the successor of square/go-jose, used by
+	// Kubernetes, Dex and oauth2-proxy), it verifies RS/PS/ES/EdDSA signatures, makes callers list the
+	// accepted algorithms (so "alg: none" and HS/RS confusion are refused by construction) and bounds
+	// what it parses. We never hand-write signature verification.
+	jose "github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
+
+	agentgateway "github.com/agentgw/agentgateway"
+)
+
+// JWTSpec configures JWT authentication (the schema's `jwtAuth`, LocalJwtConfig): either a list of
+// Providers, or the single-provider fields Issuer, Audiences, JWKS and JWTValidationOptions.
+type JWTSpec struct {
+	// Mode is strict, optional (default) or permissive; see [Mode].
+	Mode Mode `json:"mode,omitempty"`
+	// Location is where the token is read; default the Authorization header with "Bearer ".
+	Location *Location `json:"location,omitempty"`
+	// Providers are the trusted issuers; a token is checked against the provider of its `iss`.
+	Providers []JWTProvider `json:"providers,omitempty"`
+
+	Issuer               string                `json:"issuer,omitempty"`
+	Audiences            []string              `json:"audiences,omitempty"`
+	JWKS                 *FileInlineOrRemote   `json:"jwks,omitempty"`
+	JWTValidationOptions *JWTValidationOptions `json:"jwtValidationOptions,omitempty"`
+
+	// ClockSkew is the leeway for exp and nbf (default 30s). Go API only.
+	ClockSkew time.Duration `json:"-"`
+	// RefetchInterval is the minimum time between two fetches of a remote JWKS triggered by an
+	// unknown key id (default 1m); a fetched set is also refreshed when older than 10 times this.
+	// Go API only.
+	RefetchInterval time.Duration `json:"-"`
+	// HTTPClient fetches remote JWKS (default: a client with a 10s timeout). Go API only.
+	HTTPClient *http.Client `json:"-"`
+}
+
+// JWTProvider is one trusted issuer (the schema's ProviderConfig).
+type JWTProvider struct {
+	// Issuer must equal the token's `iss`.
+	Issuer string `json:"issuer"`
+	// Audiences: when not empty, the token's `aud` must contain one of them.
+	Audiences []string `json:"audiences,omitempty"`
+	// JWKS is the key set: inline JSON, {file: path} or {url: https://...} (fetched and cached).
+	JWKS FileInlineOrRemote `json:"jwks"`
+	// JWTValidationOptions lists claims that must be present.
+	JWTValidationOptions *JWTValidationOptions `json:"jwtValidationOptions,omitempty"`
+}
+
+// JWTValidationOptions lists the registered claims a token must carry (default ["exp"]).
+type JWTValidationOptions struct {
+	RequiredClaims []string `json:"requiredClaims"`
+}
+
+// Algorithms accepted in a token header. Symmetric (HS*) and "none" are not: a JWKS of public keys
+// cannot verify them safely.
+var jwtAlgorithms = []jose.SignatureAlgorithm{
+	jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
+	jose.ES256, jose.ES384, jose.ES512, jose.EdDSA,
+}
+
+type jwtProvider struct {
+	issuer    string
+	audiences []string
+	required  []string
+	keys      *keySource
+}
+
+type jwtAuth struct {
+	mode      Mode
+	loc       *locator
+	providers []*jwtProvider
+	skew      time.Duration
+}
+
+// NewJWT returns the JWT authentication policy. A verified token's claims (nested objects included)
+// go to State.Identity.JWT (CEL: jwt.*), `sub` to Identity.Subject, and the token is removed from the
+// request before it is forwarded (backendAuth passthrough puts it back). Failures are 401 with
+// `WWW-Authenticate: Bearer` (plus error="invalid_token" for a bad token), never 500.
+func NewJWT(spec JWTSpec) (agentgateway.Policy, error) {
+	j, err := newJWT(spec)
+	if err != nil {
+		return nil, err
+	}
+	return j.middleware, nil
+}
+
+func newJWT(spec JWTSpec) (*jwtAuth, error) {
+	mode, err := spec.Mode.validate("mode", ModeStrict, ModeOptional, ModePermissive)
+	if err != nil {
+		return nil, err
+	}
+	loc, err := spec.Location.compile("location", BearerLocation(), false)
+	if err != nil {
+		return nil, err
+	}
+	j := &jwtAuth{mode: mode, loc: loc, skew: spec.ClockSkew}
+	if j.skew == 0 {
+		j.skew = 30 * time.Second
+	}
+	providers := spec.Providers
+	field := "providers"
+	single := spec.Issuer != "" || spec.JWKS != nil
+	switch {
+	case single && len(providers) > 0:
+		return nil, agentgateway.Errorf("providers", "set either providers or issuer/jwks, not both")
+	case single:
+		if spec.JWKS == nil {
+			return nil, agentgateway.Errorf("jwks", "required")
+		}
+		providers = []JWTProvider{{Issuer: spec.Issuer, Audiences: spec.Audiences, JWKS: *spec.JWKS, JWTValidationOptions: spec.JWTValidationOptions}}
+		field = ""
+	case len(providers) == 0:
+		return nil, agentgateway.Errorf("providers", "at least one provider is required")
+	}
+	seen := map[string]bool{}
+	for i, p := range providers {
+		at := func(sub string) string {
+			if field == "" {
+				return sub
+			}
+			return fieldf(field, i, sub)
+		}
+		if p.Issuer == "" {
+			return nil, agentgateway.Errorf(at("issuer"), "required")
+		}
+		if seen[p.Issuer] {
+			return nil, agentgateway.Errorf(at("issuer"), "duplicate issuer %q", p.Issuer)
+		}
+		seen[p.Issuer] = true
+		if err := p.JWKS.validate(at("jwks")); err != nil {
+			return nil, err
+		}
+		jp := &jwtProvider{issuer: p.Issuer, audiences: p.Audiences, required: []string{"exp"}}
+		if p.JWTValidationOptions != nil {
+			jp.required = p.JWTValidationOptions.RequiredClaims
+			for k, c := range jp.required {
+				switch c {
+				case "exp", "nbf", "aud", "iss", "sub", "iat", "jti":
+				default:
+					return nil, agentgateway.Errorf(at(fmt.Sprintf("jwtValidationOptions.requiredClaims[%d]", k)), "unknown claim %q", c)
+				}
+			}
+		}
+		ks := &keySource{url: p.JWKS.URL, client: spec.HTTPClient, minRefetch: spec.RefetchInterval}
+		if ks.client == nil {
+			ks.client = &http.Client{Timeout: 10 * time.Second}
+		}
+		if ks.minRefetch == 0 {
+			ks.minRefetch = time.Minute
+		}
+		if p.JWKS.URL == "" {
+			data := []byte(p.JWKS.Inline)
+			if p.JWKS.File != "" {
+				if data, err = os.ReadFile(p.JWKS.File); err != nil {
+					return nil, agentgateway.Errorf(at("jwks.file"), "%w", err)
+				}
+			}
+			set, err := parseJWKS(data)
+			if err != nil {
+				return nil, agentgateway.Errorf(at("jwks"), "%w", err)
+			}
+			ks.set.Store(set)
+		}
+		jp.keys = ks
+		j.providers = append(j.providers, jp)
+	}
+	return j, nil
+}
+
+// ErrUnknownKey is wrapped when a token names a key id the provider's JWKS does not hold.
+var ErrUnknownKey = errors.New("unknown signing key")
+
+type keySet struct {
+	byKID   map[string][]jose.JSONWebKey
+	all     []jose.JSONWebKey
+	fetched time.Time
+}
+
+func parseJWKS(data []byte) (*keySet, error) {
+	var raw jose.JSONWebKeySet
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("invalid JWKS: %w", err)
+	}
+	s := &keySet{byKID: map[string][]jose.JSONWebKey{}, fetched: time.Now()}
+	for _, k := range raw.Keys {
+		if k.Use != "" && k.Use != "sig" {
+			continue
+		}
+		if !k.IsPublic() {
+			k = k.Public()
+		}
+		if !k.Valid() {
+			continue
+		}
+		s.all = append(s.all, k)
+		s.byKID[k.KeyID] = append(s.byKID[k.KeyID], k)
+	}
+	if len(s.all) == 0 {
+		return nil, errors.New("JWKS holds no usable signing key")
+	}
+	return s, nil
+}
+
+// keySource holds a provider's keys; a remote one is fetched on first use, refetched when a token
+// names an unknown key id (at most once per minRefetch) and refreshed when stale.
+type keySource struct {
+	url        string
+	client     *http.Client
+	minRefetch time.Duration
+
+	set       atomic.Pointer[keySet]
+	mu        sync.Mutex
+	lastFetch time.Time
+	fetches   atomic.Int64
+}
+
+func (ks *keySource) keys(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
+	s := ks.set.Load()
+	if ks.url == "" {
+		return s.lookup(kid)
+	}
+	if s != nil && time.Since(s.fetched) < 10*ks.minRefetch {
+		if k, err := s.lookup(kid); err == nil {
+			return k, nil
+		}
+	}
+	// Unknown kid, stale, or never fetched: refetch, rate-limited.
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	if cur := ks.set.Load(); cur != s && cur != nil { // someone else fetched while we waited
+		return cur.lookup(kid)
+	}
+	if s == nil || time.Since(ks.lastFetch) >= ks.minRefetch {
+		ks.lastFetch = time.Now()
+		fresh, err := ks.fetch(ctx)
+		if err != nil && s == nil {
+			return nil, err
+		}
+		if err == nil {
+			ks.set.Store(fresh)
+			s = fresh
+		}
+	}
+	if s == nil {
+		return nil, errors.New("JWKS not available yet")
+	}
+	return s.lookup(kid)
+}
+
+func (s *keySet) lookup(kid string) ([]jose.JSONWebKey, error) {
+	if kid == "" {
+		return s.all, nil
+	}
+	if k := s.byKID[kid]; len(k) > 0 {
+		return k, nil
+	}
+	return nil, fmt.Errorf("%w %q", ErrUnknownKey, kid)
+}
+
+func (ks *keySource) fetch(ctx context.Context) (*keySet, error) {
+	ks.fetches.Add(1)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ks.url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := ks.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetching JWKS: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetching JWKS: status %d", resp.StatusCode)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("fetching JWKS: %w", err)
+	}
+	return parseJWKS(data)
+}
+
+type tokenKey struct{}
+
+// TokenFrom returns the raw bearer token a JWT policy verified for this request ("" when none);
+// backend auth's passthrough mode forwards it.
+func TokenFrom(ctx context.Context) string {
+	s, _ := ctx.Value(tokenKey{}).(string)
+	return s
+}
+
+const bearerChallenge = `Bearer realm="agentgateway"`
+
+func (j *jwtAuth) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, present := j.loc.extract(r)
+		if !present {
+			if j.mode == ModeStrict {
+				challenge(w, bearerChallenge, "missing JWT")
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		claims, err := j.verify(r.Context(), raw)
+		if err != nil {
+			if j.mode == ModePermissive {
+				next.ServeHTTP(w, r)
+				return
+			}
+			challenge(w, `Bearer realm="agentgateway", error="invalid_token", error_description="`+sanitize(err.Error())+`"`, "invalid JWT: "+err.Error())
+			return
+		}
+		st, r := stateOf(r)
+		st.Identity.JWT = claims
+		if sub, ok := claims["sub"].(string); ok {
+			st.Identity.Subject = sub
+		}
+		st.Identity.Method = "jwt"
+		j.loc.remove(r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, raw)))
+	})
+}
+
+// sanitize keeps an error description fit for a quoted-string header parameter.
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '"' || r == '\\' || r < ' ' || r > '~' {
+			return '\''
+		}
+		return r
+	}, s)
+}
+
+// Verify checks a raw token and returns its claims.
+func (j *jwtAuth) verify(ctx context.Context, raw string) (map[string]any, error) {
+	if raw == "" {
+		return nil, fmt.Errorf("%w: malformed authorization header", ErrInvalidCredential)
+	}
+	tok, err := josejwt.ParseSigned(raw, jwtAlgorithms)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidCredential, err)
+	}
+	if len(tok.Headers) != 1 {
+		return nil, fmt.Errorf("%w: want exactly one signature", ErrInvalidCredential)
+	}
+	p := j.providers[0]
+	if len(j.providers) > 1 {
+		var peek struct {
+			Iss string `json:"iss"`
+		}
+		if err := tok.UnsafeClaimsWithoutVerification(&peek); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidCredential, err)
+		}
+		p = nil
+		for _, c := range j.providers {
+			if c.issuer == peek.Iss {
+				p = c
+				break
+			}
+		}
+		if p == nil {
+			return nil, fmt.Errorf("%w: untrusted issuer", ErrInvalidCredential)
+		}
+	}
+	keys, err := p.keys.keys(ctx, tok.Headers[0].KeyID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidCredential, err)
+	}
+	var claims map[string]any
+	verified := false
+	for i := range keys {
+		if keys[i].Algorithm != "" && keys[i].Algorithm != tok.Headers[0].Algorithm {
+			continue
+		}
+		if err = tok.Claims(keys[i].Key, &claims); err == nil {
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		return nil, fmt.Errorf("%w: signature verification failed", ErrInvalidCredential)
+	}
+	if err := p.validate(claims, time.Now(), j.skew); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidCredential, err)
+	}
+	return claims, nil
+}
+
+func (p *jwtProvider) validate(c map[string]any, now time.Time, skew time.Duration) error {
+	for _, name := range p.required {
+		if _, ok := c[name]; !ok {
+			return fmt.Errorf("missing required claim %q", name)
+		}
+	}
+	if v, ok := c["exp"]; ok {
+		exp, ok := v.(float64)
+		if !ok {
+			return errors.New("exp is not a number")
+		}
+		if now.Add(-skew).After(time.Unix(int64(exp), 0)) {
+			return errors.New("token is expired")
+		}
+	}
+	if v, ok := c["nbf"]; ok {
+		nbf, ok := v.(float64)
+		if !ok {
+			return errors.New("nbf is not a number")
+		}
+		if now.Add(skew).Before(time.Unix(int64(nbf), 0)) {
+			return errors.New("token is not valid yet")
+		}
+	}
+	if iss, _ := c["iss"].(string); iss != p.issuer {
+		return errors.New("wrong issuer")
+	}
+	if len(p.audiences) > 0 && !audienceMatches(c["aud"], p.audiences) {
+		return errors.New("wrong audience")
+	}
+	return nil
+}
+
+func audienceMatches(aud any, want []string) bool {
+	switch a := aud.(type) {
+	case string:
+		for _, w := range want {
+			if a == w {
+				return true
+			}
+		}
+	case []any:
+		for _, x := range a {
+			if s, ok := x.(string); ok && audienceMatches(s, want) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,162 @@
+package policy
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	agentgateway "github.com/agentgw/agentgateway"
+)
+
+// MirrorSpec is the schema's `requestMirror` without the backend reference, which the config package
+// resolves into the Target handler.
+type MirrorSpec struct {
+	// Percentage is the fraction of requests mirrored, from 0.0 to 1.0.
+	Percentage float64 `json:"percentage"`
+	// MaxConcurrent bounds mirrored requests in flight (default 64); beyond it, mirrors are dropped.
+	MaxConcurrent int `json:"-"`
+	// MaxBodyBytes is the largest request body copied to the mirror (default 64 KiB); requests with a
+	// larger body are not mirrored. Go API only.
+	MaxBodyBytes int64 `json:"-"`
+	// Timeout bounds each mirrored request (default 30s). Go API only.
+	Timeout time.Duration `json:"-"`
+	// Logger receives mirror failures at debug level (default slog.Default()).
+	Logger *slog.Logger `json:"-"`
+}
+
+// Mirror sends copies of requests to another backend, fire-and-forget. Close waits for mirrored
+// requests in flight.
+type Mirror struct {
+	target  http.Handler
+	spec    MirrorSpec
+	sem     chan struct{}
+	wg      sync.WaitGroup
+	dropped sync.Mutex
+	drops   int64
+}
+
+// NewMirror returns a mirror to target (an http.Handler such as agentgateway.HTTP(url)). Mirrored
+// requests run on their own goroutines with a context detached from the client's, their responses are
+// discarded, and when MaxConcurrent are in flight new ones are dropped: mirroring never slows or
+// fails the main request.
+func NewMirror(spec MirrorSpec, target http.Handler) (*Mirror, error) {
+	if spec.Percentage < 0 || spec.Percentage > 1 {
+		return nil, agentgateway.Errorf("percentage", "must be between 0.0 and 1.0")
+	}
+	if target == nil {
+		return nil, agentgateway.Errorf("backend", "required")
+	}
+	if spec.MaxConcurrent <= 0 {
+		spec.MaxConcurrent = 64
+	}
+	if spec.MaxBodyBytes <= 0 {
+		spec.MaxBodyBytes = 64 << 10
+	}
+	if spec.Timeout <= 0 {
+		spec.Timeout = 30 * time.Second
+	}
+	if spec.Logger == nil {
+		spec.Logger = slog.Default()
+	}
+	return &Mirror{target: target, spec: spec, sem: make(chan struct{}, spec.MaxConcurrent)}, nil
+}
+
+// Close waits for the mirrored requests in flight.
+func (m *Mirror) Close() error {
+	m.wg.Wait()
+	return nil
+}
+
+// Dropped returns how many mirrors were skipped because MaxConcurrent were in flight.
+func (m *Mirror) Dropped() int64 {
+	m.dropped.Lock()
+	defer m.dropped.Unlock()
+	return m.drops
+}
+
+// Middleware is the policy.
+func (m *Mirror) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m.spec.Percentage > 0 && (m.spec.Percentage >= 1 || rand.Float64() < m.spec.Percentage) {
+			m.mirror(r)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (m *Mirror) mirror(r *http.Request) {
+	var body []byte
+	if r.Body != nil && r.Body != http.NoBody {
+		if r.ContentLength > m.spec.MaxBodyBytes {
+			return
+		}
+		buf, err := io.ReadAll(io.LimitReader(r.Body, m.spec.MaxBodyBytes+1))
+		// Whatever happens, the main request gets its body back intact.
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
+		if err != nil || int64(len(buf)) > m.spec.MaxBodyBytes {
+			return
+		}
+		body = buf
+	}
+	select {
+	case m.sem <- struct{}{}:
+	default:
+		m.dropped.Lock()
+		m.drops++
+		m.dropped.Unlock()
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), m.spec.Timeout)
+	mr := r.Clone(ctx)
+	if st := agentgateway.StateFrom(r.Context()); st != nil {
+		cp := *st // the mirror must not write into the main request's State
+		mr = mr.WithContext(agentgateway.WithState(ctx, &cp))
+	}
+	mr.Body = http.NoBody
+	if body != nil {
+		mr.Body = io.NopCloser(bytes.NewReader(body))
+		mr.ContentLength = int64(len(body))
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer func() { <-m.sem }()
+		defer cancel()
+		defer func() {
+			if p := recover(); p != nil {
+				m.spec.Logger.Debug("request mirror panicked", "panic", p)
+			}
+		}()
+		dw := &discardWriter{h: http.Header{}}
+		m.target.ServeHTTP(dw, mr)
+		if dw.status >= 500 {
+			m.spec.Logger.Debug("request mirror failed", "status", dw.status)
+		}
+	}()
+}
+
+type discardWriter struct {
+	h      http.Header
+	status int
+}
+
+func (d *discardWriter) Header() http.Header { return d.h }
+func (d *discardWriter) WriteHeader(s int) {
+	if d.status == 0 {
+		d.status = s
+	}
+}
+func (d *discardWriter) Write(p []byte) (int, error) {
+	if d.status == 0 {
+		d.status = http.StatusOK
+	}
+	return len(p), nil
+}

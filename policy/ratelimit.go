@@ -1,0 +1,301 @@
+package policy
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/cel-go/cel"
+
+	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/internal/celenv"
+)
+
+// RateLimit is one token bucket (the schema's RateLimitSpec): it holds at most MaxTokens, starts
+// full, and gains TokensPerFill every FillInterval. Each request takes one token (Type "requests"),
+// or, for Type "tokens", the LLM tokens the request used are taken once it completes (a request is
+// admitted while the bucket is not empty).
+type RateLimit struct {
+	MaxTokens     uint64        `json:"maxTokens"`
+	TokensPerFill uint64        `json:"tokensPerFill"`
+	FillInterval  time.Duration `json:"fillInterval"`
+	// Type is "requests" (default) or "tokens".
+	Type string `json:"type,omitempty"`
+	// Key, a CEL expression, gives each distinct value (a user, an API key name, a source address)
+	// its own bucket; empty means one bucket per policy (per route). Extension: not in agentgateway's
+	// schema.
+	Key string `json:"key,omitempty"`
+}
+
+// ConditionalRateLimit is a bucket applied when Condition (CEL) is true; an entry without a condition
+// is the fallback and must come last.
+type ConditionalRateLimit struct {
+	Condition string `json:"condition,omitempty"`
+	RateLimit
+}
+
+// LocalRateLimitSpec is the schema's `localRateLimit`: a list of buckets that all apply (Limits), or
+// conditional buckets of which the first match applies (Conditional).
+type LocalRateLimitSpec struct {
+	Limits      []RateLimit            `json:"-"`
+	Conditional []ConditionalRateLimit `json:"conditional,omitempty"`
+}
+
+// The rate-limit response headers follow draft-ietf-httpapi-ratelimit-headers-09/10, the current
+// draft: the structured fields `RateLimit-Policy: "local";q=<quota>;w=<window s>` and
+// `RateLimit: "local";r=<remaining>;t=<reset s>`, plus Retry-After (RFC 9110) in seconds.
+
+// bucket is a token bucket. A mutex is cheaper than a CAS loop here: the critical section is a few
+// arithmetic operations and uncontended locking costs ~15 ns.
+type bucket struct {
+	mu     sync.Mutex
+	tokens int64
+	last   int64 // monotonic ns of the last fill boundary
+	init   bool
+}
+
+var clockStart = time.Now()
+
+func monoNow() int64 { return int64(time.Since(clockStart)) }
+
+type limiter struct {
+	max, perFill int64
+	interval     int64
+	tokens       bool
+	cond         *celenv.Program
+	key          *celenv.Program
+	policyHeader string
+
+	global bucket
+	mu     sync.RWMutex
+	keyed  map[string]*bucket
+}
+
+const maxKeyedBuckets = 100_000
+
+func (l *limiter) refill(b *bucket, now int64) {
+	if !b.init {
+		b.tokens, b.last, b.init = l.max, now, true
+		return
+	}
+	if elapsed := now - b.last; elapsed >= l.interval {
+		fills := elapsed / l.interval
+		b.tokens = min(l.max, b.tokens+fills*l.perFill)
+		b.last += fills * l.interval
+	}
+}
+
+// take removes n tokens if available (n 0 checks that the bucket is not empty). It returns the
+// remaining tokens, and on refusal the wait until enough are available.
+func (l *limiter) take(b *bucket, n int64) (ok bool, remaining int64, wait time.Duration) {
+	now := monoNow()
+	b.mu.Lock()
+	l.refill(b, now)
+	need := max(n, 1)
+	if b.tokens >= need {
+		b.tokens -= n
+		remaining = b.tokens
+		b.mu.Unlock()
+		return true, remaining, 0
+	}
+	missing := need - b.tokens
+	fills := (missing + l.perFill - 1) / l.perFill
+	wait = time.Duration(fills*l.interval - (now - b.last))
+	remaining = max(b.tokens, 0)
+	b.mu.Unlock()
+	return false, remaining, wait
+}
+
+// debit takes n tokens after the fact (LLM token limits), letting the bucket go negative down to
+// -max so that a burst is paid for by later requests.
+func (l *limiter) debit(b *bucket, n int64) {
+	b.mu.Lock()
+	l.refill(b, monoNow())
+	b.tokens = max(b.tokens-n, -l.max)
+	b.mu.Unlock()
+}
+
+func (l *limiter) bucketFor(key string) *bucket {
+	l.mu.RLock()
+	b := l.keyed[key]
+	l.mu.RUnlock()
+	if b != nil {
+		return b
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b = l.keyed[key]; b != nil {
+		return b
+	}
+	if len(l.keyed) >= maxKeyedBuckets {
+		// Full buckets are indistinguishable from new ones: drop them first, then anything.
+		now := monoNow()
+		for k, ob := range l.keyed {
+			ob.mu.Lock()
+			l.refill(ob, now)
+			full := ob.tokens >= l.max
+			ob.mu.Unlock()
+			if full || len(l.keyed) >= maxKeyedBuckets {
+				delete(l.keyed, k)
+			}
+			if len(l.keyed) < maxKeyedBuckets/2 {
+				break
+			}
+		}
+	}
+	b = &bucket{}
+	l.keyed[key] = b
+	return b
+}
+
+func newLimiter(field string, s RateLimit, cond string) (*limiter, error) {
+	if s.FillInterval <= 0 {
+		return nil, agentgateway.Errorf(field+".fillInterval", "must be positive")
+	}
+	if s.MaxTokens == 0 {
+		return nil, agentgateway.Errorf(field+".maxTokens", "must be at least 1")
+	}
+	if s.TokensPerFill == 0 {
+		return nil, agentgateway.Errorf(field+".tokensPerFill", "must be at least 1")
+	}
+	if s.MaxTokens > 1<<53 || s.TokensPerFill > 1<<53 {
+		return nil, agentgateway.Errorf(field+".maxTokens", "too large")
+	}
+	l := &limiter{max: int64(s.MaxTokens), perFill: int64(s.TokensPerFill), interval: int64(s.FillInterval), keyed: map[string]*bucket{}}
+	switch s.Type {
+	case "", "requests":
+	case "tokens":
+		l.tokens = true
+	default:
+		return nil, agentgateway.Errorf(field+".type", "want requests or tokens, got %q", s.Type)
+	}
+	var err error
+	if cond != "" {
+		if l.cond, err = celenv.Compile(cond, cel.BoolType); err != nil {
+			return nil, agentgateway.Errorf(field+".condition", "%w", err)
+		}
+	}
+	if s.Key != "" {
+		if l.key, err = celenv.Compile(s.Key, nil); err != nil {
+			return nil, agentgateway.Errorf(field+".key", "%w", err)
+		}
+	}
+	w := (s.FillInterval + time.Second - 1) / time.Second
+	l.policyHeader = `"local";q=` + strconv.FormatUint(s.TokensPerFill, 10) + ";w=" + strconv.FormatInt(int64(w), 10)
+	return l, nil
+}
+
+type localRateLimit struct {
+	all         []*limiter // Limits: every one applies
+	conditional []*limiter // first whose condition holds applies
+}
+
+// NewLocalRateLimit returns the local (in-process) rate limit. Refused requests get 429 with
+// Retry-After, RateLimit and RateLimit-Policy headers. The per-route check costs ~60 ns and no
+// allocation; keyed buckets add one CEL evaluation. Limits are per gateway replica: use
+// remoteRateLimit for limits shared across replicas.
+func NewLocalRateLimit(spec LocalRateLimitSpec) (agentgateway.Policy, error) {
+	p := &localRateLimit{}
+	switch {
+	case len(spec.Limits) > 0 && len(spec.Conditional) > 0:
+		return nil, agentgateway.Errorf("conditional", "set a list of limits or conditional, not both")
+	case len(spec.Limits) == 0 && len(spec.Conditional) == 0:
+		return nil, agentgateway.Errorf("", "at least one limit is required")
+	}
+	for i, s := range spec.Limits {
+		l, err := newLimiter(fieldf("", i, ""), s, "")
+		if err != nil {
+			return nil, err
+		}
+		p.all = append(p.all, l)
+	}
+	for i, s := range spec.Conditional {
+		if s.Condition == "" && i != len(spec.Conditional)-1 {
+			return nil, agentgateway.Errorf(fieldf("conditional", i, "condition"), "only the last entry may omit the condition")
+		}
+		l, err := newLimiter(fieldf("conditional", i, ""), s.RateLimit, s.Condition)
+		if err != nil {
+			return nil, err
+		}
+		p.conditional = append(p.conditional, l)
+	}
+	return p.middleware, nil
+}
+
+func (p *localRateLimit) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var buf [4]*bucket
+		var lims [4]*limiter
+		used := 0
+		var act *celenv.Activation
+		activation := func() *celenv.Activation {
+			if act == nil {
+				act = celenv.NewActivation(r, nil)
+			}
+			return act
+		}
+		apply := func(l *limiter) bool {
+			b := &l.global
+			if l.key != nil {
+				k, err := l.key.EvalString(r.Context(), activation())
+				if err != nil {
+					k = "" // an unkeyable request shares one bucket rather than escaping the limit
+				}
+				b = l.bucketFor(k)
+			}
+			var n int64 = 1
+			if l.tokens {
+				n = 0
+			}
+			ok, remaining, wait := l.take(b, n)
+			if !ok {
+				tooMany(w, l, remaining, wait)
+				return false
+			}
+			if l.tokens && used < len(buf) {
+				buf[used], lims[used] = b, l
+				used++
+			}
+			return true
+		}
+		for _, l := range p.all {
+			if !apply(l) {
+				return
+			}
+		}
+		for _, l := range p.conditional {
+			if l.cond != nil {
+				if ok, err := l.cond.EvalBool(r.Context(), activation()); err != nil || !ok {
+					continue
+				}
+			}
+			if !apply(l) {
+				return
+			}
+			break
+		}
+		next.ServeHTTP(w, r)
+		if used > 0 {
+			if st := agentgateway.StateFrom(r.Context()); st != nil {
+				n := st.LLM.InputTokens + st.LLM.OutputTokens
+				for i := 0; i < used; i++ {
+					lims[i].debit(buf[i], n)
+				}
+			}
+		}
+	})
+}
+
+func tooMany(w http.ResponseWriter, l *limiter, remaining int64, wait time.Duration) {
+	secs := int64((wait + time.Second - 1) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	h := w.Header()
+	s := strconv.FormatInt(secs, 10)
+	h["Retry-After"] = []string{s}
+	h["Ratelimit-Policy"] = []string{l.policyHeader}
+	h["Ratelimit"] = []string{`"local";r=` + strconv.FormatInt(remaining, 10) + ";t=" + s}
+	agentgateway.WriteError(w, http.StatusTooManyRequests, "rate limit exceeded")
+}

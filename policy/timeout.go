@@ -1,0 +1,131 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	agentgateway "github.com/agentgw/agentgateway"
+)
+
+// TimeoutSpec is the schema's `timeout`.
+type TimeoutSpec struct {
+	// RequestTimeout bounds the whole downstream request and response, retries included.
+	RequestTimeout time.Duration `json:"requestTimeout,omitempty"`
+	// BackendRequestTimeout bounds each upstream attempt (each retry gets a fresh one).
+	BackendRequestTimeout time.Duration `json:"backendRequestTimeout,omitempty"`
+}
+
+type timeoutInfo struct {
+	outer   context.Context // the request context without the backend deadline
+	backend time.Duration
+}
+
+type timeoutKey struct{}
+
+// NewTimeout returns the timeout policy. It sets context deadlines, which the reverse proxy and the
+// protocol backends honour; when one expires before the response has started, the client gets 504.
+// Once a response is streaming, an expired request timeout ends the stream (the status is already
+// sent).
+func NewTimeout(spec TimeoutSpec) (agentgateway.Policy, error) {
+	if spec.RequestTimeout < 0 {
+		return nil, agentgateway.Errorf("requestTimeout", "must not be negative")
+	}
+	if spec.BackendRequestTimeout < 0 {
+		return nil, agentgateway.Errorf("backendRequestTimeout", "must not be negative")
+	}
+	if spec.RequestTimeout == 0 && spec.BackendRequestTimeout == 0 {
+		return nil, agentgateway.Errorf("", "set requestTimeout or backendRequestTimeout")
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx := r.Context()
+			if spec.RequestTimeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, spec.RequestTimeout)
+				defer cancel()
+			}
+			if spec.BackendRequestTimeout > 0 {
+				// Retry, further in, finds the info and gives each attempt its own deadline; without
+				// retry, the single attempt gets it here.
+				ctx = context.WithValue(ctx, timeoutKey{}, &timeoutInfo{outer: ctx, backend: spec.BackendRequestTimeout})
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, spec.BackendRequestTimeout)
+				defer cancel()
+			}
+			tw := &timeoutWriter{ResponseWriter: w, ctx: ctx}
+			next.ServeHTTP(tw, r.WithContext(ctx))
+			if !tw.wrote && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				tw.gatewayTimeout(r)
+			}
+		})
+	}, nil
+}
+
+// attemptContext returns the context for one upstream attempt: with a backend timeout configured,
+// a fresh deadline from the outer request context.
+func attemptContext(r *http.Request) (context.Context, context.CancelFunc) {
+	if ti, ok := r.Context().Value(timeoutKey{}).(*timeoutInfo); ok {
+		ctx := context.WithValue(ti.outer, timeoutKey{}, ti)
+		return context.WithTimeout(ctx, ti.backend)
+	}
+	return r.Context(), func() {}
+}
+
+// timeoutWriter turns an error status written because the deadline passed (a proxy's 502) into 504.
+type timeoutWriter struct {
+	http.ResponseWriter
+	ctx     context.Context
+	wrote   bool
+	swallow bool
+}
+
+func (t *timeoutWriter) gatewayTimeout(r *http.Request) {
+	t.wrote = true
+	if st := agentgateway.StateFrom(r.Context()); st != nil && st.Err == nil {
+		st.Err = context.DeadlineExceeded
+	}
+	agentgateway.WriteError(t.ResponseWriter, http.StatusGatewayTimeout, "timeout")
+}
+
+func (t *timeoutWriter) WriteHeader(status int) {
+	if t.wrote || status < 200 {
+		if !t.swallow {
+			t.ResponseWriter.WriteHeader(status)
+		}
+		return
+	}
+	t.wrote = true
+	if status >= 500 && errors.Is(t.ctx.Err(), context.DeadlineExceeded) {
+		t.swallow = true
+		for k := range t.ResponseWriter.Header() {
+			delete(t.ResponseWriter.Header(), k)
+		}
+		agentgateway.WriteError(t.ResponseWriter, http.StatusGatewayTimeout, "timeout")
+		return
+	}
+	t.ResponseWriter.WriteHeader(status)
+}
+
+func (t *timeoutWriter) Write(p []byte) (int, error) {
+	if !t.wrote {
+		t.WriteHeader(http.StatusOK)
+	}
+	if t.swallow {
+		return len(p), nil
+	}
+	return t.ResponseWriter.Write(p)
+}
+
+func (t *timeoutWriter) Flush() {
+	if t.swallow {
+		return
+	}
+	if !t.wrote {
+		t.WriteHeader(http.StatusOK)
+	}
+	_ = http.NewResponseController(t.ResponseWriter).Flush()
+}
+
+func (t *timeoutWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }

@@ -1,0 +1,437 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
+
+	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/internal/celenv"
+)
+
+// TransformationSpec is the schema's `transformations` (LocalTransformationConfig).
+type TransformationSpec struct {
+	Request  *Transform `json:"request,omitempty"`
+	Response *Transform `json:"response,omitempty"`
+}
+
+// Transform edits headers and the body with CEL expressions. Expressions see the usual variables
+// (request.*, jwt.*, ...) plus `body` (the body as a string) and `json` (the body parsed as JSON, null
+// when it is not JSON); response transforms also see `response.code` and `response.headers`.
+// Operations apply in the order: set, add, remove, jsonSet, jsonRemove, body.
+type Transform struct {
+	// Set replaces headers with the values of CEL expressions.
+	Set map[string]string `json:"set,omitempty"`
+	// Add appends header values computed by CEL expressions.
+	Add map[string]string `json:"add,omitempty"`
+	// Remove deletes headers.
+	Remove []string `json:"remove,omitempty"`
+	// Body computes a replacement body: strings and bytes are used as they are, other values are
+	// JSON-encoded.
+	Body string `json:"body,omitempty"`
+	// JSONSet sets fields of a JSON object body, by dotted path, to CEL values (extension).
+	JSONSet map[string]string `json:"jsonSet,omitempty"`
+	// JSONRemove removes fields of a JSON object body by dotted path (extension).
+	JSONRemove []string `json:"jsonRemove,omitempty"`
+	// MaxBodyBytes bounds the body read for body and JSON edits (default 1 MiB); larger bodies pass
+	// unchanged. Extension.
+	MaxBodyBytes int64 `json:"maxBodyBytes,omitempty"`
+}
+
+type namedProgram struct {
+	name string
+	p    *celenv.Program
+}
+
+type compiledTransform struct {
+	set, add   []namedProgram
+	remove     []string
+	jsonSet    []namedProgram
+	jsonRemove []string
+	body       *celenv.Program
+	needsBody  bool
+	maxBody    int64
+	usesJSON   bool
+	response   bool
+}
+
+var mapStringDyn = cel.MapType(cel.StringType, cel.DynType)
+
+func compileTransform(field string, t *Transform, response bool) (*compiledTransform, error) {
+	if t == nil {
+		return nil, nil
+	}
+	c := &compiledTransform{maxBody: t.MaxBodyBytes, response: response}
+	if c.maxBody <= 0 {
+		c.maxBody = 1 << 20
+	}
+	vars := []cel.EnvOption{cel.Variable("body", cel.StringType), cel.Variable("json", cel.DynType)}
+	if response {
+		vars = append(vars, cel.Variable("response", mapStringDyn))
+	}
+	comp := func(sub, expr string) (*celenv.Program, error) {
+		p, err := celenv.CompileWith(expr, nil, vars...)
+		if err != nil {
+			return nil, agentgateway.Errorf(field+"."+sub, "%w", err)
+		}
+		if p.Uses("body") || p.Uses("json") {
+			c.needsBody = true
+		}
+		if p.Uses("json") {
+			c.usesJSON = true
+		}
+		return p, nil
+	}
+	headers := func(kind string, m map[string]string) ([]namedProgram, error) {
+		var out []namedProgram
+		for _, name := range sortedKeys(m) {
+			if !validToken(name) {
+				return nil, agentgateway.Errorf(field+"."+kind+"."+name, "invalid header name")
+			}
+			p, err := comp(kind+"."+name, m[name])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, namedProgram{http.CanonicalHeaderKey(name), p})
+		}
+		return out, nil
+	}
+	var err error
+	if c.set, err = headers("set", t.Set); err != nil {
+		return nil, err
+	}
+	if c.add, err = headers("add", t.Add); err != nil {
+		return nil, err
+	}
+	for i, h := range t.Remove {
+		if !validToken(h) {
+			return nil, agentgateway.Errorf(fieldf(field+".remove", i, ""), "invalid header name %q", h)
+		}
+		c.remove = append(c.remove, http.CanonicalHeaderKey(h))
+	}
+	for _, path := range sortedKeys(t.JSONSet) {
+		p, err := comp("jsonSet."+path, t.JSONSet[path])
+		if err != nil {
+			return nil, err
+		}
+		c.jsonSet = append(c.jsonSet, namedProgram{path, p})
+	}
+	c.jsonRemove = t.JSONRemove
+	if len(c.jsonSet) > 0 || len(c.jsonRemove) > 0 {
+		c.needsBody = true
+	}
+	if t.Body != "" {
+		if c.body, err = comp("body", t.Body); err != nil {
+			return nil, err
+		}
+		c.needsBody = true
+	}
+	return c, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// NewTransformation returns the transformation policy. Expression failures leave the affected header
+// or field unchanged (they are not request errors).
+func NewTransformation(spec TransformationSpec) (agentgateway.Policy, error) {
+	req, err := compileTransform("request", spec.Request, false)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := compileTransform("response", spec.Response, true)
+	if err != nil {
+		return nil, err
+	}
+	if req == nil && resp == nil {
+		return nil, agentgateway.Errorf("", "set request or response")
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if req != nil {
+				var body []byte
+				if req.needsBody && r.Body != nil && r.Body != http.NoBody {
+					buf, err := io.ReadAll(io.LimitReader(r.Body, req.maxBody+1))
+					if err != nil {
+						agentgateway.WriteError(w, http.StatusBadRequest, "reading request body")
+						return
+					}
+					if int64(len(buf)) > req.maxBody {
+						r.Body = struct {
+							io.Reader
+							io.Closer
+						}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
+						buf = nil
+					}
+					body = buf
+				}
+				act := celenv.NewActivation(r, nil)
+				newBody, changed := req.apply(r, act, r.Header, body, nil)
+				if changed {
+					r.Body = io.NopCloser(bytes.NewReader(newBody))
+					r.ContentLength = int64(len(newBody))
+					r.Header.Set("Content-Length", strconv.Itoa(len(newBody)))
+				} else if body != nil {
+					r.Body = io.NopCloser(bytes.NewReader(body))
+				}
+			}
+			if resp == nil {
+				next.ServeHTTP(w, r)
+				return
+			}
+			tw := &transformWriter{w: w, r: r, t: resp}
+			next.ServeHTTP(tw, r)
+			tw.finish()
+		})
+	}, nil
+}
+
+func (c *compiledTransform) apply(r *http.Request, act *celenv.Activation, h http.Header, body []byte, response map[string]any) ([]byte, bool) {
+	var parsed any
+	if c.needsBody {
+		extra := map[string]any{"body": string(body), "json": nil}
+		if c.usesJSON || len(c.jsonSet) > 0 || len(c.jsonRemove) > 0 {
+			if json.Unmarshal(body, &parsed) == nil {
+				extra["json"] = parsed
+			}
+		}
+		act.Extra = extra
+	}
+	if response != nil {
+		if act.Extra == nil {
+			act.Extra = map[string]any{"body": "", "json": nil}
+		}
+		act.Extra["response"] = response
+	}
+	ctx := r.Context()
+	for _, op := range c.set {
+		if v, err := op.p.EvalString(ctx, act); err == nil {
+			h[op.name] = []string{v}
+		}
+	}
+	for _, op := range c.add {
+		if v, err := op.p.EvalString(ctx, act); err == nil {
+			h[op.name] = append(h[op.name], v)
+		}
+	}
+	for _, name := range c.remove {
+		delete(h, name)
+	}
+	changed := false
+	if obj, ok := parsed.(map[string]any); ok && (len(c.jsonSet) > 0 || len(c.jsonRemove) > 0) {
+		for _, op := range c.jsonSet {
+			v, err := op.p.Eval(ctx, act)
+			if err != nil {
+				continue
+			}
+			setPath(obj, op.name, nativeOf(v))
+			changed = true
+		}
+		for _, path := range c.jsonRemove {
+			changed = removePath(obj, path) || changed
+		}
+		if changed {
+			if b, err := json.Marshal(obj); err == nil {
+				body = b
+			} else {
+				changed = false
+			}
+		}
+	}
+	if c.body != nil {
+		if v, err := c.body.Eval(ctx, act); err == nil {
+			if b, err := valueBytes(v); err == nil {
+				body, changed = b, true
+			}
+		}
+	}
+	return body, changed
+}
+
+func valueBytes(v ref.Val) ([]byte, error) {
+	switch x := v.(type) {
+	case types.String:
+		return []byte(x), nil
+	case types.Bytes:
+		return []byte(x), nil
+	}
+	return json.Marshal(nativeOf(v))
+}
+
+// nativeOf converts a CEL value to plain Go values that encoding/json understands.
+func nativeOf(v ref.Val) any {
+	switch x := v.(type) {
+	case traits.Mapper:
+		m := map[string]any{}
+		for it := x.Iterator(); it.HasNext() == types.True; {
+			k := it.Next()
+			m[fmt.Sprint(k.Value())] = nativeOf(x.Get(k))
+		}
+		return m
+	case traits.Lister:
+		var l []any
+		for it := x.Iterator(); it.HasNext() == types.True; {
+			l = append(l, nativeOf(it.Next()))
+		}
+		return l
+	case types.Null:
+		return nil
+	}
+	return v.Value()
+}
+
+func setPath(obj map[string]any, path string, v any) {
+	parts := strings.Split(path, ".")
+	for _, p := range parts[:len(parts)-1] {
+		next, ok := obj[p].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			obj[p] = next
+		}
+		obj = next
+	}
+	obj[parts[len(parts)-1]] = v
+}
+
+func removePath(obj map[string]any, path string) bool {
+	parts := strings.Split(path, ".")
+	for _, p := range parts[:len(parts)-1] {
+		next, ok := obj[p].(map[string]any)
+		if !ok {
+			return false
+		}
+		obj = next
+	}
+	_, ok := obj[parts[len(parts)-1]]
+	delete(obj, parts[len(parts)-1])
+	return ok
+}
+
+// transformWriter applies a response transform: headers when the status is written; with body edits,
+// the body is buffered (up to maxBody, beyond which it passes unchanged).
+type transformWriter struct {
+	w        http.ResponseWriter
+	r        *http.Request
+	t        *compiledTransform
+	status   int
+	header   http.Header
+	buf      bytes.Buffer
+	passthru bool
+	done     bool
+}
+
+func (t *transformWriter) Header() http.Header {
+	if t.passthru || t.done {
+		return t.w.Header()
+	}
+	if !t.t.needsBody {
+		return t.w.Header()
+	}
+	if t.header == nil {
+		t.header = http.Header{}
+	}
+	return t.header
+}
+
+func (t *transformWriter) responseVars(h http.Header) map[string]any {
+	hdr := make(map[string]any, len(h))
+	for k, v := range h {
+		hdr[toLower(k)] = strings.Join(v, ",")
+	}
+	return map[string]any{"code": int64(t.status), "headers": hdr}
+}
+
+func (t *transformWriter) WriteHeader(status int) {
+	if t.status != 0 || status < 200 {
+		if status < 200 && t.status == 0 {
+			t.w.WriteHeader(status)
+		}
+		return
+	}
+	t.status = status
+	if !t.t.needsBody {
+		h := t.w.Header()
+		t.t.apply(t.r, celenv.NewActivation(t.r, nil), h, nil, t.responseVars(h))
+		t.done = true
+		t.w.WriteHeader(status)
+	}
+}
+
+func (t *transformWriter) Write(p []byte) (int, error) {
+	if t.status == 0 {
+		t.WriteHeader(http.StatusOK)
+	}
+	if t.done || t.passthru {
+		return t.w.Write(p)
+	}
+	if int64(t.buf.Len()+len(p)) > t.t.maxBody {
+		t.startPassthrough()
+		return t.w.Write(p)
+	}
+	return t.buf.Write(p)
+}
+
+func (t *transformWriter) startPassthrough() {
+	t.passthru = true
+	dst := t.w.Header()
+	for k, v := range t.header {
+		dst[k] = v
+	}
+	t.w.WriteHeader(t.status)
+	_, _ = t.w.Write(t.buf.Bytes())
+	t.buf.Reset()
+}
+
+func (t *transformWriter) Flush() {
+	if t.done || t.passthru {
+		_ = http.NewResponseController(t.w).Flush()
+	}
+	// Buffering for a body edit: flushing would defeat it; the body is sent in finish.
+}
+
+func (t *transformWriter) Unwrap() http.ResponseWriter { return t.w }
+
+func (t *transformWriter) finish() {
+	if t.done || t.passthru {
+		return
+	}
+	if t.status == 0 {
+		t.status = http.StatusOK
+	}
+	if !t.t.needsBody {
+		t.WriteHeader(t.status)
+		return
+	}
+	t.done = true
+	h := t.header
+	if h == nil {
+		h = http.Header{}
+	}
+	body, changed := t.t.apply(t.r, celenv.NewActivation(t.r, nil), h, t.buf.Bytes(), t.responseVars(h))
+	dst := t.w.Header()
+	for k, v := range h {
+		dst[k] = v
+	}
+	if changed {
+		dst.Del("Content-Encoding") // the new body is not encoded
+	}
+	dst.Set("Content-Length", strconv.Itoa(len(body)))
+	t.w.WriteHeader(t.status)
+	_, _ = t.w.Write(body)
+}
