@@ -453,7 +453,7 @@ func (c *compiler) entries(route *compiledRoute, rc *RouteConfig, path string) [
 			v = strings.TrimSuffix(v, "/")
 			e.prefix, e.plen = v, len(v)
 		case PathRegex:
-			re, err := regexp.Compile("^(?:" + v + ")$")
+			re, err := anchored(v)
 			if err != nil {
 				c.errf(mp+".path", "invalid regex: %v", err)
 				continue
@@ -480,6 +480,14 @@ func (c *compiler) entries(route *compiledRoute, rc *RouteConfig, path string) [
 	return out
 }
 
+// anchored compiles expr to match whole strings; errors quote the expression as the user wrote it.
+func anchored(expr string) (*regexp.Regexp, error) {
+	if _, err := regexp.Compile(expr); err != nil {
+		return nil, err
+	}
+	return regexp.Compile("^(?:" + expr + ")$")
+}
+
 func (c *compiler) valueMatcher(v ValueMatch, path string) (valueMatcher, bool) {
 	if v.Name == "" {
 		c.errf(path+".name", "name is required")
@@ -487,7 +495,7 @@ func (c *compiler) valueMatcher(v ValueMatch, path string) (valueMatcher, bool) 
 	}
 	vm := valueMatcher{name: v.Name, value: v.Value}
 	if v.Regex {
-		re, err := regexp.Compile("^(?:" + v.Value + ")$")
+		re, err := anchored(v.Value)
 		if err != nil {
 			c.errf(path+".value", "invalid regex: %v", err)
 			return vm, false

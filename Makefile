@@ -1,0 +1,41 @@
+# The two commands a new machine needs: `make quickstart` (or `go run ./examples/quickstart`) and `make test`.
+GO        ?= go
+NODE_DIRS := $(patsubst %/package.json,%,$(wildcard */testdata/node/package.json))
+
+.PHONY: test deps vet fmt-check quickstart bench fuzz
+
+## test: install test peers, vet, and run every test with the race detector
+test: deps vet fmt-check
+	AGW_INTEROP=1 $(GO) test -race -timeout 15m ./...
+
+## deps: Go modules (pinned by go.sum) and npm test peers (pinned by package-lock.json)
+deps:
+	$(GO) mod download
+	@for d in $(NODE_DIRS); do \
+		echo "npm ci --prefix $$d"; \
+		npm ci --prefix $$d --no-audit --no-fund --loglevel=error || exit 1; \
+	done
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './*/node_modules/*')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## quickstart: a gateway on 127.0.0.1:8080 with embedded demo backends
+quickstart:
+	$(GO) run ./examples/quickstart
+
+## bench: the benchmarks whose figures the issues report (compare runs with benchstat)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.txt
+
+## fuzz: run every fuzz target for FUZZTIME each
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
