@@ -251,7 +251,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc := &reqCtx{}
 	st := &rc.st
 	st.Start = time.Now()
-	st.Source = g.source(r)
+	st.Source, st.TrustedProxy = g.source(r)
 	if r.Body != nil && r.Body != http.NoBody {
 		rc.body = countingBody{ReadCloser: r.Body, n: &st.BytesIn}
 		r.Body = &rc.body
@@ -310,13 +310,14 @@ func hostOnly(h string) string {
 	return h
 }
 
-func (g *Gateway) source(r *http.Request) netip.AddrPort {
+// source returns the client address and whether the peer is a trusted proxy.
+func (g *Gateway) source(r *http.Request) (netip.AddrPort, bool) {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
-		return netip.AddrPort{}
+		return netip.AddrPort{}, false
 	}
 	if len(g.opts.trusted) == 0 || !g.TrustedProxy(ap.Addr().Unmap()) {
-		return ap
+		return ap, false
 	}
 	// Walk X-Forwarded-For from the right and stop at the first address we do not trust.
 	xff := r.Header.Values("X-Forwarded-For")
@@ -325,15 +326,15 @@ func (g *Gateway) source(r *http.Request) netip.AddrPort {
 		for j := len(parts) - 1; j >= 0; j-- {
 			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
 			if err != nil {
-				return ap
+				return ap, true
 			}
 			ap = netip.AddrPortFrom(a, 0)
 			if !g.TrustedProxy(a.Unmap()) {
-				return ap
+				return ap, true
 			}
 		}
 	}
-	return ap
+	return ap, true
 }
 
 func (g *Gateway) finish(w http.ResponseWriter, r *http.Request, st *State) {

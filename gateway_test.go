@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -241,4 +242,30 @@ func TestServeReportsBuilderErrors(t *testing.T) {
 	_ = gw.Route("bad").PathRegex("(").To(named("x"))
 	err := gw.Serve(context.Background(), "127.0.0.1:0")
 	require.True(t, errors.Is(err, agentgateway.ErrInvalidConfig), err)
+}
+
+func TestSourceFromTrustedProxies(t *testing.T) {
+	gw := agentgateway.New(quiet(), agentgateway.WithTrustedProxies(netip.MustParsePrefix("10.0.0.0/8")))
+	var st agentgateway.State
+	require.NoError(t, gw.Route("r").PathPrefix("/").To(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st = *agentgateway.StateFrom(r.Context())
+	})))
+	cases := []struct {
+		peer, xff, want string
+		trusted         bool
+	}{
+		{"192.0.2.1:1000", "203.0.113.9", "192.0.2.1:1000", false},        // untrusted peer: XFF ignored
+		{"10.1.1.1:1000", "203.0.113.9", "203.0.113.9:0", true},           // trusted peer: its client
+		{"10.1.1.1:1000", "203.0.113.9, 10.2.2.2", "203.0.113.9:0", true}, // skip trusted hops from the right
+		{"10.1.1.1:1000", "198.51.100.1, 203.0.113.9", "203.0.113.9:0", true},
+		{"10.1.1.1:1000", "garbage", "10.1.1.1:1000", true},
+	}
+	for _, c := range cases {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = c.peer
+		r.Header.Set("X-Forwarded-For", c.xff)
+		gw.ServeHTTP(httptest.NewRecorder(), r)
+		require.Equal(t, c.want, st.Source.String(), c)
+		require.Equal(t, c.trusted, st.TrustedProxy, c)
+	}
 }

@@ -27,6 +27,9 @@ type State struct {
 	// Source is the client address: the TCP peer, or the first untrusted hop of X-Forwarded-For when
 	// the peer is a trusted proxy (see [WithTrustedProxies]).
 	Source netip.AddrPort
+	// TrustedProxy reports that the TCP peer is a trusted proxy (see [WithTrustedProxies]), so its
+	// X-Forwarded-* headers may be believed.
+	TrustedProxy bool
 	// Start is when the gateway received the request.
 	Start time.Time
 
