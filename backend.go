@@ -29,9 +29,9 @@ type HTTPBackendConfig struct {
 	// Upgrade requests (WebSocket) still use HTTP/1.1.
 	HTTP2 bool
 	// DialTimeout bounds connecting (default 10s). ResponseHeaderTimeout bounds the wait for the
-	// response header after the request was sent (default 5m: LLM backends think slowly; use a route
-	// timeout policy for tighter bounds); a negative value disables it. IdleConnTimeout closes pooled
-	// connections idle that long (default 90s).
+	// response header once the request is sent (default none, like net/http: LLM backends may think
+	// for minutes; bound whole requests with a route timeout policy, which cancels the request
+	// context). IdleConnTimeout closes pooled connections idle that long (default 90s).
 	DialTimeout           time.Duration
 	ResponseHeaderTimeout time.Duration
 	IdleConnTimeout       time.Duration
@@ -81,7 +81,6 @@ type HTTPBackend struct {
 // Defaults for HTTPBackendConfig.
 const (
 	defaultDialTimeout     = 10 * time.Second
-	defaultResponseTimeout = 5 * time.Minute
 	defaultIdleConnTimeout = 90 * time.Second
 	defaultMaxIdlePerHost  = 100
 	defaultEjectAfter      = 5
@@ -146,10 +145,7 @@ func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
 
 func newTransport(cfg HTTPBackendConfig, https, h2 bool) *http.Transport {
 	dialTimeout := cmpOr(cfg.DialTimeout, defaultDialTimeout)
-	respTimeout := cmpOr(cfg.ResponseHeaderTimeout, defaultResponseTimeout)
-	if respTimeout < 0 {
-		respTimeout = 0
-	}
+	respTimeout := max(cfg.ResponseHeaderTimeout, 0)
 	t := &http.Transport{
 		Proxy:                 nil, // a gateway does not obey HTTP_PROXY from its environment
 		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
