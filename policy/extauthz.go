@@ -1,0 +1,554 @@
+package policy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/internal/celenv"
+)
+
+// ExtAuthzSpec is the schema's `extAuthz`: an external authorization service called for every
+// request, over the Envoy ext_authz gRPC protocol (envoy.service.auth.v3.Authorization/Check) or plain
+// HTTP. The service is given by Host ("host:port"); service and backend references are resolved by
+// the config package into Host.
+type ExtAuthzSpec struct {
+	Host    string `json:"host,omitempty"`
+	Service any    `json:"service,omitempty"`
+	Backend string `json:"backend,omitempty"`
+	// Protocol is {grpc: {...}} (default) or {http: {...}}.
+	Protocol *ExtAuthzProtocol `json:"protocol,omitempty"`
+	// FailureMode applies when the service cannot be reached or errs: "deny" (default, 403), "allow",
+	// or {denyWithStatus: code}.
+	FailureMode *FailureMode `json:"failureMode,omitempty"`
+	// IncludeRequestHeaders lists the request headers sent; unset, gRPC sends all and HTTP sends only
+	// Authorization.
+	IncludeRequestHeaders []string `json:"includeRequestHeaders,omitempty"`
+	// IncludeRequestBody sends (up to maxRequestBytes of) the request body.
+	IncludeRequestBody *BodyOptions `json:"includeRequestBody,omitempty"`
+	// Timeout bounds each check (default 2s); an expired check is a failure (FailureMode). Extension.
+	Timeout time.Duration `json:"timeout,omitempty"`
+	// Policies and Cache are not supported; setting them is a config error.
+	Policies any `json:"policies,omitempty"`
+	Cache    any `json:"cache,omitempty"`
+}
+
+// ExtAuthzProtocol selects the protocol: exactly one of GRPC and HTTP (neither means gRPC).
+type ExtAuthzProtocol struct {
+	GRPC *ExtAuthzGRPC `json:"grpc,omitempty"`
+	HTTP *ExtAuthzHTTP `json:"http,omitempty"`
+}
+
+// ExtAuthzGRPC configures the gRPC protocol.
+type ExtAuthzGRPC struct {
+	// Context is sent as the CheckRequest's context_extensions.
+	Context map[string]string `json:"context,omitempty"`
+	// Metadata maps a filter_metadata namespace to a CEL expression (an object value is sent as is,
+	// any other value as {"value": v}).
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// ExtAuthzHTTP configures the HTTP protocol: the check is a request with the original method to the
+// service, at the original path (or Path); a 2xx answer allows, anything else is returned to the
+// client (status, headers and body).
+type ExtAuthzHTTP struct {
+	// Path is a CEL expression for the check's path.
+	Path string `json:"path,omitempty"`
+	// Redirect is a CEL expression for a URL the client is redirected to (302) when denied.
+	Redirect string `json:"redirect,omitempty"`
+	// Body is a CEL expression for the check's body (replacing the forwarded request body).
+	Body string `json:"body,omitempty"`
+	// IncludeResponseHeaders are copied from an allowing answer into the backend request.
+	IncludeResponseHeaders []string `json:"includeResponseHeaders,omitempty"`
+	// AddRequestHeaders are added to the check, values from CEL.
+	AddRequestHeaders map[string]string `json:"addRequestHeaders,omitempty"`
+	// Metadata is not supported; setting it is a config error.
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// BodyOptions controls the request body sent to the authorizer.
+type BodyOptions struct {
+	// MaxRequestBytes is the most sent (default 8192).
+	MaxRequestBytes uint32 `json:"maxRequestBytes,omitempty"`
+	// AllowPartialMessage sends the first MaxRequestBytes of a larger body; otherwise a larger body is
+	// refused with 413.
+	AllowPartialMessage bool `json:"allowPartialMessage,omitempty"`
+	// PackAsBytes sends the body as raw_body (gRPC).
+	PackAsBytes bool `json:"packAsBytes,omitempty"`
+}
+
+// FailureMode is "allow", "deny" or {denyWithStatus: code}.
+type FailureMode struct {
+	Allow          bool
+	DenyWithStatus int
+}
+
+// UnmarshalJSON decodes the one-of.
+func (f *FailureMode) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		switch s {
+		case "allow":
+			*f = FailureMode{Allow: true}
+		case "deny":
+			*f = FailureMode{}
+		default:
+			return fmt.Errorf("want allow, deny or {denyWithStatus: code}, got %q", s)
+		}
+		return nil
+	}
+	var o struct {
+		DenyWithStatus int `json:"denyWithStatus"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&o); err != nil || o.DenyWithStatus < 100 || o.DenyWithStatus > 599 {
+		return errors.New("want allow, deny or {denyWithStatus: 100..599}")
+	}
+	*f = FailureMode{DenyWithStatus: o.DenyWithStatus}
+	return nil
+}
+
+// ExtAuthz is a compiled external authorization policy. Close releases its connection.
+type ExtAuthz struct {
+	spec       ExtAuthzSpec
+	conn       *grpc.ClientConn
+	client     authv3.AuthorizationClient
+	httpClient *http.Client
+	headers    []string // canonical names to send; nil = all (gRPC)
+	maxBody    int64
+	metadata   []namedProgram
+	path       *celenv.Program
+	redirect   *celenv.Program
+	body       *celenv.Program
+	addHeaders []namedProgram
+	respHdrs   []string
+	failStatus int
+	failAllow  bool
+}
+
+// ErrExtAuthz is recorded in State.Err when the authorization service fails.
+var ErrExtAuthz = errors.New("external authorization failed")
+
+// NewExtAuthz validates spec and prepares the client (no connection is made until the first check).
+func NewExtAuthz(spec ExtAuthzSpec) (*ExtAuthz, error) {
+	x := &ExtAuthz{spec: spec, failStatus: http.StatusForbidden}
+	switch {
+	case spec.Policies != nil:
+		return nil, agentgateway.Errorf("policies", "not supported")
+	case spec.Cache != nil:
+		return nil, agentgateway.Errorf("cache", "not supported")
+	case spec.Service != nil || spec.Backend != "":
+		return nil, agentgateway.Errorf("host", "only a host reference is supported here")
+	case spec.Host == "":
+		return nil, agentgateway.Errorf("host", "required")
+	}
+	if spec.FailureMode != nil {
+		x.failAllow = spec.FailureMode.Allow
+		if spec.FailureMode.DenyWithStatus != 0 {
+			x.failStatus = spec.FailureMode.DenyWithStatus
+		}
+	}
+	if x.spec.Timeout <= 0 {
+		x.spec.Timeout = 2 * time.Second
+	}
+	for i, h := range spec.IncludeRequestHeaders {
+		if !validToken(strings.TrimPrefix(h, ":")) {
+			return nil, agentgateway.Errorf(fieldf("includeRequestHeaders", i, ""), "invalid header name %q", h)
+		}
+		x.headers = append(x.headers, http.CanonicalHeaderKey(h))
+	}
+	if b := spec.IncludeRequestBody; b != nil {
+		x.maxBody = int64(b.MaxRequestBytes)
+		if x.maxBody == 0 {
+			x.maxBody = 8192
+		}
+	}
+	p := spec.Protocol
+	if p == nil {
+		p = &ExtAuthzProtocol{GRPC: &ExtAuthzGRPC{}}
+	}
+	if p.GRPC != nil && p.HTTP != nil {
+		return nil, agentgateway.Errorf("protocol", "set grpc or http, not both")
+	}
+	var err error
+	if p.HTTP != nil {
+		h := p.HTTP
+		if len(h.Metadata) > 0 {
+			return nil, agentgateway.Errorf("protocol.http.metadata", "not supported")
+		}
+		if x.headers == nil {
+			x.headers = []string{"Authorization"}
+		}
+		comp := func(f, e string) (*celenv.Program, error) {
+			if e == "" {
+				return nil, nil
+			}
+			pr, err := celenv.Compile(e, nil)
+			if err != nil {
+				return nil, agentgateway.Errorf("protocol.http."+f, "%w", err)
+			}
+			return pr, nil
+		}
+		if x.path, err = comp("path", h.Path); err != nil {
+			return nil, err
+		}
+		if x.redirect, err = comp("redirect", h.Redirect); err != nil {
+			return nil, err
+		}
+		if x.body, err = comp("body", h.Body); err != nil {
+			return nil, err
+		}
+		for _, name := range sortedKeys(h.AddRequestHeaders) {
+			pr, err := comp("addRequestHeaders."+name, h.AddRequestHeaders[name])
+			if err != nil {
+				return nil, err
+			}
+			x.addHeaders = append(x.addHeaders, namedProgram{http.CanonicalHeaderKey(name), pr})
+		}
+		for _, name := range h.IncludeResponseHeaders {
+			x.respHdrs = append(x.respHdrs, http.CanonicalHeaderKey(name))
+		}
+		x.httpClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		return x, nil
+	}
+	if p.GRPC != nil {
+		for _, ns := range sortedKeys(p.GRPC.Metadata) {
+			pr, err := celenv.Compile(p.GRPC.Metadata[ns], nil)
+			if err != nil {
+				return nil, agentgateway.Errorf("protocol.grpc.metadata."+ns, "%w", err)
+			}
+			x.metadata = append(x.metadata, namedProgram{ns, pr})
+		}
+	}
+	x.conn, err = grpc.NewClient(strings.TrimPrefix(strings.TrimPrefix(spec.Host, "http://"), "grpc://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, agentgateway.Errorf("host", "%w", err)
+	}
+	x.client = authv3.NewAuthorizationClient(x.conn)
+	return x, nil
+}
+
+// Close closes the gRPC connection.
+func (x *ExtAuthz) Close() error {
+	if x.conn != nil {
+		return x.conn.Close()
+	}
+	if x.httpClient != nil {
+		x.httpClient.CloseIdleConnections()
+	}
+	return nil
+}
+
+// readBody returns up to maxBody bytes of the body (restoring the body for the backend); ok false
+// means it is larger and partial messages are not allowed.
+func (x *ExtAuthz) readBody(r *http.Request) ([]byte, bool) {
+	if x.maxBody == 0 || r.Body == nil || r.Body == http.NoBody {
+		return nil, true
+	}
+	buf, _ := io.ReadAll(io.LimitReader(r.Body, x.maxBody+1))
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
+	if int64(len(buf)) > x.maxBody {
+		if x.spec.IncludeRequestBody == nil || !x.spec.IncludeRequestBody.AllowPartialMessage {
+			return nil, false
+		}
+		buf = buf[:x.maxBody]
+	}
+	return buf, true
+}
+
+func (x *ExtAuthz) fail(w http.ResponseWriter, r *http.Request, next http.Handler, err error) {
+	if st := agentgateway.StateFrom(r.Context()); st != nil {
+		st.Err = fmt.Errorf("%w: %v", ErrExtAuthz, err)
+	}
+	if x.failAllow {
+		next.ServeHTTP(w, r)
+		return
+	}
+	agentgateway.WriteError(w, x.failStatus, "authorization service unavailable")
+}
+
+// Middleware is the policy.
+func (x *ExtAuthz) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, ok := x.readBody(r)
+		if !ok {
+			agentgateway.WriteError(w, http.StatusRequestEntityTooLarge, "request body too large for authorization")
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), x.spec.Timeout)
+		defer cancel()
+		if x.client != nil {
+			x.checkGRPC(ctx, w, r, next, body)
+		} else {
+			x.checkHTTP(ctx, w, r, next, body)
+		}
+	})
+}
+
+func (x *ExtAuthz) selectedHeaders(r *http.Request) map[string]string {
+	out := map[string]string{}
+	if x.headers == nil {
+		for k, v := range r.Header {
+			out[strings.ToLower(k)] = strings.Join(v, ",")
+		}
+	} else {
+		for _, k := range x.headers {
+			if v := r.Header.Values(k); len(v) > 0 {
+				out[strings.ToLower(k)] = strings.Join(v, ",")
+			}
+		}
+	}
+	out[":authority"] = r.Host
+	out[":method"] = r.Method
+	out[":path"] = r.URL.RequestURI()
+	return out
+}
+
+func (x *ExtAuthz) checkGRPC(ctx context.Context, w http.ResponseWriter, r *http.Request, next http.Handler, body []byte) {
+	st, r := stateOf(r)
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	httpReq := &authv3.AttributeContext_HttpRequest{
+		Method: r.Method, Path: r.URL.RequestURI(), Host: r.Host, Scheme: scheme, Protocol: r.Proto,
+		Headers: x.selectedHeaders(r), Size: r.ContentLength,
+	}
+	if body != nil {
+		if x.spec.IncludeRequestBody.PackAsBytes {
+			httpReq.RawBody = body
+		} else {
+			httpReq.Body = string(body)
+		}
+	}
+	attrs := &authv3.AttributeContext{
+		Request:           &authv3.AttributeContext_Request{Http: httpReq},
+		ContextExtensions: x.spec.Protocol.grpcContext(),
+	}
+	if st.Source.IsValid() {
+		attrs.Source = &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
+			SocketAddress: &corev3.SocketAddress{Address: st.Source.Addr().String(), PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(st.Source.Port())}},
+		}}}
+	}
+	if len(x.metadata) > 0 {
+		md := &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{}}
+		act := celenv.NewActivation(r, st)
+		for _, m := range x.metadata {
+			v, err := m.p.Eval(ctx, act)
+			if err != nil {
+				continue
+			}
+			nv := nativeOf(v)
+			obj, ok := nv.(map[string]any)
+			if !ok {
+				obj = map[string]any{"value": nv}
+			}
+			if s, err := structpb.NewStruct(obj); err == nil {
+				md.FilterMetadata[m.name] = s
+			}
+		}
+		attrs.MetadataContext = md
+	}
+	resp, err := x.client.Check(ctx, &authv3.CheckRequest{Attributes: attrs})
+	if err != nil {
+		x.fail(w, r, next, err)
+		return
+	}
+	if code := codes.Code(resp.GetStatus().GetCode()); code != codes.OK {
+		if er := resp.GetErrorResponse(); er != nil {
+			x.fail(w, r, next, fmt.Errorf("service error: %s", er.GetBody()))
+			return
+		}
+		d := resp.GetDeniedResponse()
+		status := http.StatusForbidden
+		if s := int(d.GetStatus().GetCode()); s >= 200 && s <= 599 {
+			status = s
+		}
+		h := w.Header()
+		for _, o := range d.GetHeaders() {
+			applyHeaderOption(h, o)
+		}
+		if b := d.GetBody(); b != "" {
+			h.Set("Content-Length", fmt.Sprint(len(b)))
+			w.WriteHeader(status)
+			_, _ = io.WriteString(w, b)
+			return
+		}
+		agentgateway.WriteError(w, status, "denied by external authorization")
+		return
+	}
+	if ok := resp.GetOkResponse(); ok != nil {
+		for _, o := range ok.GetHeaders() {
+			applyHeaderOption(r.Header, o)
+			if st.Identity.Headers == nil {
+				st.Identity.Headers = map[string]string{}
+			}
+			st.Identity.Headers[o.GetHeader().GetKey()] = headerValueString(o.GetHeader())
+		}
+		for _, k := range ok.GetHeadersToRemove() {
+			r.Header.Del(k)
+		}
+		if len(ok.GetQueryParametersToSet()) > 0 || len(ok.GetQueryParametersToRemove()) > 0 {
+			q := r.URL.Query()
+			for _, k := range ok.GetQueryParametersToRemove() {
+				q.Del(k)
+			}
+			for _, p := range ok.GetQueryParametersToSet() {
+				q.Set(p.GetKey(), p.GetValue())
+			}
+			u := *r.URL
+			u.RawQuery = q.Encode()
+			r.URL = &u
+		}
+		if add := ok.GetResponseHeadersToAdd(); len(add) > 0 {
+			w = agentgateway.OnWriteHeader(w, func(h http.Header, _ int) {
+				for _, o := range add {
+					applyHeaderOption(h, o)
+				}
+			})
+		}
+	}
+	if st.Identity.Method == "" {
+		st.Identity.Method = "extAuthz"
+	}
+	next.ServeHTTP(w, r)
+}
+
+func (p *ExtAuthzProtocol) grpcContext() map[string]string {
+	if p == nil || p.GRPC == nil {
+		return nil
+	}
+	return p.GRPC.Context
+}
+
+func headerValueString(h *corev3.HeaderValue) string {
+	if len(h.GetRawValue()) > 0 {
+		return string(h.GetRawValue())
+	}
+	return h.GetValue()
+}
+
+// applyHeaderOption follows Envoy's append_action semantics (the deprecated append flag too).
+func applyHeaderOption(h http.Header, o *corev3.HeaderValueOption) {
+	k, v := o.GetHeader().GetKey(), headerValueString(o.GetHeader())
+	if !validToken(k) {
+		return
+	}
+	action := o.GetAppendAction()
+	if o.GetAppend() != nil {
+		if o.GetAppend().GetValue() {
+			action = corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD
+		} else {
+			action = corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
+		}
+	}
+	switch action {
+	case corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD:
+		h.Add(k, v)
+	case corev3.HeaderValueOption_ADD_IF_ABSENT:
+		if h.Get(k) == "" {
+			h.Set(k, v)
+		}
+	case corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD:
+		h.Set(k, v)
+	case corev3.HeaderValueOption_OVERWRITE_IF_EXISTS:
+		if h.Get(k) != "" {
+			h.Set(k, v)
+		}
+	}
+}
+
+var hopHeaders = map[string]bool{"Connection": true, "Keep-Alive": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true, "Te": true, "Trailer": true, "Proxy-Connection": true}
+
+func (x *ExtAuthz) checkHTTP(ctx context.Context, w http.ResponseWriter, r *http.Request, next http.Handler, body []byte) {
+	act := celenv.NewActivation(r, nil)
+	path := r.URL.RequestURI()
+	if x.path != nil {
+		if p, err := x.path.EvalString(ctx, act); err == nil {
+			path = p
+		}
+	}
+	if x.body != nil {
+		if v, err := x.body.Eval(ctx, act); err == nil {
+			if b, err := valueBytes(v); err == nil {
+				body = b
+			}
+		}
+	}
+	base := x.spec.Host
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, strings.TrimSuffix(base, "/")+path, bytes.NewReader(body))
+	if err != nil {
+		x.fail(w, r, next, err)
+		return
+	}
+	for _, k := range x.headers {
+		if vs := r.Header.Values(k); len(vs) > 0 {
+			req.Header[k] = vs
+		}
+	}
+	for _, op := range x.addHeaders {
+		if v, err := op.p.EvalString(ctx, act); err == nil {
+			req.Header.Set(op.name, v)
+		}
+	}
+	req.Header.Set("X-Forwarded-Host", r.Host)
+	resp, err := x.httpClient.Do(req)
+	if err != nil {
+		x.fail(w, r, next, err)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		st, r := stateOf(r)
+		for _, k := range x.respHdrs {
+			if vs := resp.Header.Values(k); len(vs) > 0 {
+				r.Header[k] = vs
+				if st.Identity.Headers == nil {
+					st.Identity.Headers = map[string]string{}
+				}
+				st.Identity.Headers[k] = strings.Join(vs, ",")
+			}
+		}
+		if st.Identity.Method == "" {
+			st.Identity.Method = "extAuthz"
+		}
+		next.ServeHTTP(w, r)
+		return
+	}
+	if x.redirect != nil {
+		if loc, err := x.redirect.EvalString(ctx, act); err == nil && loc != "" {
+			http.Redirect(w, r, loc, http.StatusFound)
+			return
+		}
+	}
+	h := w.Header()
+	for k, vs := range resp.Header {
+		if !hopHeaders[k] {
+			h[k] = vs
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, io.LimitReader(resp.Body, 64<<10))
+}

@@ -1,0 +1,221 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	rlcommon "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
+	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/internal/celenv"
+)
+
+// RemoteRateLimitSpec is the schema's `remoteRateLimit`: limits kept by a rate-limit service speaking
+// Envoy's RLS protocol (envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit), such as
+// envoyproxy/ratelimit backed by Redis, so every gateway replica shares them.
+type RemoteRateLimitSpec struct {
+	Host    string `json:"host,omitempty"`
+	Service any    `json:"service,omitempty"`
+	Backend string `json:"backend,omitempty"`
+	// Domain is the RLS domain.
+	Domain string `json:"domain"`
+	// Descriptors are sent in one request; each entry's value is a CEL expression. A descriptor
+	// whose expressions fail to evaluate is skipped.
+	Descriptors []Descriptor `json:"descriptors"`
+	// FailureMode is failClosed (default: 500 when the service fails) or failOpen.
+	FailureMode string `json:"failureMode,omitempty"`
+	// Timeout bounds each call (default 1s). Extension.
+	Timeout  time.Duration `json:"timeout,omitempty"`
+	Policies any           `json:"policies,omitempty"`
+}
+
+// Descriptor is one rate-limit descriptor (the schema's DescriptorEntry).
+type Descriptor struct {
+	Entries []DescriptorKV `json:"entries"`
+	// Type is "requests" (default); "tokens" is not supported here.
+	Type string `json:"type,omitempty"`
+	// Cost is a CEL expression for the hits this request counts for (default 1).
+	Cost          string `json:"cost,omitempty"`
+	LimitOverride string `json:"limitOverride,omitempty"`
+}
+
+// DescriptorKV is a descriptor entry: Key and a CEL Value.
+type DescriptorKV struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+type compiledDescriptor struct {
+	keys   []string
+	values []*celenv.Program
+	cost   *celenv.Program
+}
+
+// RemoteRateLimit is a compiled remote rate limit; Close releases its connection.
+type RemoteRateLimit struct {
+	domain   string
+	desc     []compiledDescriptor
+	conn     *grpc.ClientConn
+	client   rlsv3.RateLimitServiceClient
+	failOpen bool
+	timeout  time.Duration
+}
+
+// ErrRateLimitService is recorded in State.Err when the rate-limit service fails.
+var ErrRateLimitService = errors.New("rate limit service failed")
+
+// NewRemoteRateLimit validates spec and prepares the client (connections are made on first use).
+func NewRemoteRateLimit(spec RemoteRateLimitSpec) (*RemoteRateLimit, error) {
+	switch {
+	case spec.Policies != nil:
+		return nil, agentgateway.Errorf("policies", "not supported")
+	case spec.Service != nil || spec.Backend != "":
+		return nil, agentgateway.Errorf("host", "only a host reference is supported here")
+	case spec.Host == "":
+		return nil, agentgateway.Errorf("host", "required")
+	case spec.Domain == "":
+		return nil, agentgateway.Errorf("domain", "required")
+	case len(spec.Descriptors) == 0:
+		return nil, agentgateway.Errorf("descriptors", "at least one descriptor is required")
+	}
+	rl := &RemoteRateLimit{domain: spec.Domain, timeout: spec.Timeout}
+	switch spec.FailureMode {
+	case "", "failClosed", "FailClosed":
+	case "failOpen", "FailOpen":
+		rl.failOpen = true
+	default:
+		return nil, agentgateway.Errorf("failureMode", "want failClosed or failOpen, got %q", spec.FailureMode)
+	}
+	if rl.timeout <= 0 {
+		rl.timeout = time.Second
+	}
+	for i, d := range spec.Descriptors {
+		if d.Type != "" && d.Type != "requests" {
+			return nil, agentgateway.Errorf(fieldf("descriptors", i, "type"), "only requests is supported")
+		}
+		if d.LimitOverride != "" {
+			return nil, agentgateway.Errorf(fieldf("descriptors", i, "limitOverride"), "not supported")
+		}
+		if len(d.Entries) == 0 {
+			return nil, agentgateway.Errorf(fieldf("descriptors", i, "entries"), "at least one entry is required")
+		}
+		var cd compiledDescriptor
+		for j, e := range d.Entries {
+			if e.Key == "" {
+				return nil, agentgateway.Errorf(fieldf("descriptors", i, fmt.Sprintf("entries[%d].key", j)), "required")
+			}
+			p, err := celenv.Compile(e.Value, nil)
+			if err != nil {
+				return nil, agentgateway.Errorf(fieldf("descriptors", i, fmt.Sprintf("entries[%d].value", j)), "%w", err)
+			}
+			cd.keys = append(cd.keys, e.Key)
+			cd.values = append(cd.values, p)
+		}
+		if d.Cost != "" {
+			p, err := celenv.Compile(d.Cost, nil)
+			if err != nil {
+				return nil, agentgateway.Errorf(fieldf("descriptors", i, "cost"), "%w", err)
+			}
+			cd.cost = p
+		}
+		rl.desc = append(rl.desc, cd)
+	}
+	conn, err := grpc.NewClient(strings.TrimPrefix(spec.Host, "grpc://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, agentgateway.Errorf("host", "%w", err)
+	}
+	rl.conn, rl.client = conn, rlsv3.NewRateLimitServiceClient(conn)
+	return rl, nil
+}
+
+// Close closes the connection.
+func (rl *RemoteRateLimit) Close() error { return rl.conn.Close() }
+
+// Middleware is the policy: 429 (with the service's headers) when over the limit.
+func (rl *RemoteRateLimit) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		act := celenv.NewActivation(r, nil)
+		req := &rlsv3.RateLimitRequest{Domain: rl.domain}
+		for _, d := range rl.desc {
+			desc := &rlcommon.RateLimitDescriptor{}
+			ok := true
+			for i, p := range d.values {
+				v, err := p.EvalString(r.Context(), act)
+				if err != nil {
+					ok = false
+					break
+				}
+				desc.Entries = append(desc.Entries, &rlcommon.RateLimitDescriptor_Entry{Key: d.keys[i], Value: v})
+			}
+			if !ok {
+				continue
+			}
+			if d.cost != nil {
+				s, err := d.cost.EvalString(r.Context(), act)
+				n, perr := strconv.ParseUint(s, 10, 64)
+				if err != nil || perr != nil {
+					continue
+				}
+				desc.HitsAddend = wrapperspb.UInt64(n)
+			}
+			req.Descriptors = append(req.Descriptors, desc)
+		}
+		if len(req.Descriptors) == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), rl.timeout)
+		resp, err := rl.client.ShouldRateLimit(ctx, req)
+		cancel()
+		if err != nil || resp.GetOverallCode() == rlsv3.RateLimitResponse_UNKNOWN {
+			if err == nil {
+				err = errors.New("unknown response code")
+			}
+			if st := agentgateway.StateFrom(r.Context()); st != nil {
+				st.Err = fmt.Errorf("%w: %v", ErrRateLimitService, err)
+			}
+			if rl.failOpen {
+				next.ServeHTTP(w, r)
+				return
+			}
+			agentgateway.WriteError(w, http.StatusInternalServerError, "rate limit service unavailable")
+			return
+		}
+		for _, hv := range resp.GetRequestHeadersToAdd() {
+			if validToken(hv.GetKey()) {
+				r.Header.Set(hv.GetKey(), headerValueString(hv))
+			}
+		}
+		if resp.GetOverallCode() == rlsv3.RateLimitResponse_OVER_LIMIT {
+			h := w.Header()
+			for _, hv := range resp.GetResponseHeadersToAdd() {
+				if validToken(hv.GetKey()) {
+					h.Set(hv.GetKey(), headerValueString(hv))
+				}
+			}
+			if h.Get("Retry-After") == "" {
+				var reset time.Duration
+				for _, s := range resp.GetStatuses() {
+					if d := s.GetDurationUntilReset().AsDuration(); s.GetCode() == rlsv3.RateLimitResponse_OVER_LIMIT && d > reset {
+						reset = d
+					}
+				}
+				if reset > 0 {
+					h.Set("Retry-After", strconv.FormatInt(int64((reset+time.Second-1)/time.Second), 10))
+				}
+			}
+			agentgateway.WriteError(w, http.StatusTooManyRequests, "rate limit exceeded")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
