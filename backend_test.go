@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -202,6 +203,31 @@ func TestHTTPBackendRequestHeaders(t *testing.T) {
 	assert.Equal(t, "gzip", h.Get("Accept-Encoding"), "the client's")
 }
 
+func TestHTTPBackendTrustedProxyKeepsForwardedHeaders(t *testing.T) {
+	up := beUpstream(t, beEcho())
+	b := beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}})
+	gw := agw.New(agw.WithAccessLog(false), agw.WithTrustedProxies(netip.MustParsePrefix("127.0.0.0/8")))
+	require.NoError(t, gw.Route("r").To(b))
+	front := httptest.NewServer(gw)
+	defer front.Close()
+	req, err := http.NewRequest(http.MethodGet, front.URL+"/", nil)
+	require.NoError(t, err)
+	req.Host = "internal.test"
+	req.Header.Set("X-Forwarded-For", "203.0.113.7")
+	req.Header.Set("X-Forwarded-Proto", "https")
+	req.Header.Set("X-Forwarded-Host", "public.example")
+	resp, err := front.Client().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	got := beDecode(t, string(raw))
+	assert.Equal(t, "https", got.Header.Get("X-Forwarded-Proto"), "set by the trusted load balancer in front")
+	assert.Equal(t, "public.example", got.Header.Get("X-Forwarded-Host"))
+	assert.Equal(t, "203.0.113.7, 127.0.0.1", got.Header.Get("X-Forwarded-For"))
+	assert.Equal(t, "internal.test", got.Host)
+}
+
 func TestHTTPBackendDoesNotMutateInbound(t *testing.T) {
 	up := beUpstream(t, beEcho())
 	b := beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL + "/base"}})
@@ -303,6 +329,7 @@ func TestHTTPBackendStreamsEventByEvent(t *testing.T) {
 		{"sse with charset and a long flush interval", "text/event-stream; charset=utf-8", time.Hour},
 		{"unknown length", "application/x-ndjson", 0},
 		{"flush every write", "application/json", -1},
+		{"periodic flush", "application/x-ndjson", 5 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
