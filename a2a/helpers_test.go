@@ -29,9 +29,9 @@ import (
 
 // echoExecutor behaves like the JS test agents: "wait" starts a task that stays working until it is
 // canceled; any other text yields task (submitted), working, artifact "echo: <text>", completed.
-type echoExecutor struct{}
+type echoExecutor struct{ prefix string }
 
-func (echoExecutor) Execute(ctx context.Context, rc *a2asrv.RequestContext, q eventqueue.Queue) error {
+func (e echoExecutor) Execute(ctx context.Context, rc *a2asrv.RequestContext, q eventqueue.Queue) error {
 	text := ""
 	for _, p := range rc.Message.Parts {
 		if tp, ok := p.(a2a.TextPart); ok {
@@ -53,7 +53,11 @@ func (echoExecutor) Execute(ctx context.Context, rc *a2asrv.RequestContext, q ev
 	if strings.HasPrefix(text, "slow") {
 		time.Sleep(200 * time.Millisecond)
 	}
-	if err := q.Write(ctx, a2a.NewArtifactEvent(rc, a2a.TextPart{Text: "echo: " + text})); err != nil {
+	prefix := e.prefix
+	if prefix == "" {
+		prefix = "echo"
+	}
+	if err := q.Write(ctx, a2a.NewArtifactEvent(rc, a2a.TextPart{Text: prefix + ": " + text})); err != nil {
 		return err
 	}
 	done := a2a.NewStatusUpdateEvent(rc, a2a.TaskStateCompleted, nil)
@@ -83,16 +87,20 @@ func echoCard(name, url string, skills ...a2a.AgentSkill) *a2a.AgentCard {
 
 // goAgent is an a2a-go (a2asrv) agent: card at the well-known path, JSON-RPC at /rpc. Its card
 // advertises a wrong address on purpose: only the gateway's rewrite makes it usable.
-func goAgentHandler(card *a2a.AgentCard) http.Handler {
+func goAgentHandler(card *a2a.AgentCard, prefix string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(a2asrv.WellKnownAgentCardPath, a2asrv.NewStaticAgentCardHandler(card))
-	mux.Handle("/rpc", a2asrv.NewJSONRPCHandler(a2asrv.NewHandler(echoExecutor{})))
+	mux.Handle("/rpc", a2asrv.NewJSONRPCHandler(a2asrv.NewHandler(echoExecutor{prefix: prefix})))
 	return mux
 }
 
 func startGoAgent(t *testing.T, name string, skills ...a2a.AgentSkill) string {
 	t.Helper()
-	srv := httptest.NewServer(goAgentHandler(echoCard(name, "http://10.255.255.1:9/rpc", skills...)))
+	prefix := ""
+	if len(skills) > 0 {
+		prefix = name
+	}
+	srv := httptest.NewServer(goAgentHandler(echoCard(name, "http://10.255.255.1:9/rpc", skills...), prefix))
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
@@ -159,8 +167,8 @@ func startNode(t *testing.T, script string) string {
 	require.NoError(t, err)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &logBuffer{}
+	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
 	waited := make(chan struct{})
 	t.Cleanup(func() {

@@ -206,6 +206,7 @@ func parseCall(body []byte, extra map[string]bool) (Call, *rpcError) {
 		return sc.skip(v, 1)
 	})
 	if !ok || sc.ws(end) != len(body) {
+		c.ID = nil // an id read from a broken body is not to be trusted
 		return c, errParse("malformed JSON")
 	}
 	if c.ID != nil && !validID(c.ID) {
