@@ -209,7 +209,10 @@ func (b *HTTPBackend) Close() error {
 	return nil
 }
 
-// ServeHTTP forwards r to one of the backend's endpoints.
+// ServeHTTP forwards r to one of the backend's endpoints. When the response breaks off after its
+// header was sent (the upstream fails mid-body, or the request's deadline passes), ServeHTTP aborts the
+// client connection with panic(http.ErrAbortHandler), the net/http way of resetting a response, so
+// that the client cannot take the truncated body for a complete one.
 func (b *HTTPBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := StateFrom(r.Context())
 	if b.err != nil {

@@ -869,3 +869,20 @@ func TestHTTPBackendClose(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.EqualValues(t, 2, conns.Load())
 }
+
+func TestHTTPBackendDeadlineMidStreamAborts(t *testing.T) {
+	up := beUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: 1\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // never finishes on its own
+	}))
+	f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}}), beTimeout(50*time.Millisecond))
+	resp, err := f.Client().Get(f.URL + "/events")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	assert.Equal(t, "data: 1\n\n", string(body))
+	assert.Error(t, err, "a stream cut by the deadline must not end like a complete response")
+	assert.ErrorIs(t, f.state(t).Err, context.DeadlineExceeded)
+}

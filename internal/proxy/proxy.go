@@ -383,9 +383,11 @@ func (p *Proxy) respond(w http.ResponseWriter, r *http.Request, resp *http.Respo
 		cw.flush()
 	}
 	if err := cw.copy(body); err != nil {
-		if cw.werr || r.Context().Err() != nil {
+		if cw.werr || r.Context().Err() == context.Canceled {
 			return &Error{Msg: "client went away", Err: err}
 		}
+		// The upstream failed or the request's deadline passed mid-body: the client is still there
+		// and must not mistake what it got for the whole response.
 		return &Error{Msg: "upstream response body", Err: err, Abort: true}
 	}
 	if len(resp.Trailer) > 0 {
