@@ -288,20 +288,30 @@ func TestHTTPBackendResponseHeaders(t *testing.T) {
 }
 
 func TestHTTPBackendTrailers(t *testing.T) {
-	up := beUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		w.Header().Set("Trailer", "X-Checksum")
-		_, _ = w.Write(body)
-		w.Header().Set("X-Checksum", "sum:"+r.Trailer.Get("X-Req-Trailer"))
-	}))
-	f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}}))
-	req, err := http.NewRequest(http.MethodPost, f.URL+"/t", io.MultiReader(strings.NewReader("payload")))
-	require.NoError(t, err)
-	req.Trailer = http.Header{"X-Req-Trailer": nil}
-	req.Body = &beTrailerBody{Reader: strings.NewReader("payload"), set: func() { req.Trailer.Set("X-Req-Trailer", "42") }}
-	resp, body := f.do(t, req)
-	assert.Equal(t, "payload", body)
-	assert.Equal(t, "sum:42", resp.Trailer.Get("X-Checksum"))
+	for _, h2 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "http1", true: "h2c"}[h2], func(t *testing.T) {
+			up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				w.Header().Set("Trailer", "X-Checksum")
+				_, _ = w.Write(body)
+				w.Header().Set("X-Checksum", "sum:"+r.Trailer.Get("X-Req-Trailer")+":"+r.Proto)
+			}))
+			up.Config.Protocols = new(http.Protocols)
+			up.Config.Protocols.SetHTTP1(true)
+			up.Config.Protocols.SetUnencryptedHTTP2(true)
+			up.Start()
+			t.Cleanup(up.Close)
+			f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}, HTTP2: h2}))
+			req, err := http.NewRequest(http.MethodPost, f.URL+"/t", nil)
+			require.NoError(t, err)
+			req.Trailer = http.Header{"X-Req-Trailer": nil}
+			req.Body = &beTrailerBody{Reader: strings.NewReader("payload"), set: func() { req.Trailer.Set("X-Req-Trailer", "42") }}
+			resp, body := f.do(t, req)
+			assert.Equal(t, "payload", body)
+			proto := map[bool]string{false: "HTTP/1.1", true: "HTTP/2.0"}[h2]
+			assert.Equal(t, "sum:42:"+proto, resp.Trailer.Get("X-Checksum"))
+		})
+	}
 }
 
 // beTrailerBody fills in the request trailer once the body is read, as a streaming client would.

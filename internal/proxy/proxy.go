@@ -366,6 +366,16 @@ func (p *Proxy) respond(w http.ResponseWriter, r *http.Request, resp *http.Respo
 		}
 		dst[k] = vv
 	}
+	if len(resp.Trailer) > 0 {
+		// Announce the trailers, and let HTTP/1.1 clients get them: they travel only with chunked
+		// encoding, which a Content-Length (legal with trailers in HTTP/2) would rule out.
+		keys := make([]string, 0, len(resp.Trailer))
+		for k := range resp.Trailer {
+			keys = append(keys, k)
+		}
+		dst["Trailer"] = keys
+		delete(dst, "Content-Length")
+	}
 	w.WriteHeader(resp.StatusCode)
 
 	cw := copier{w: w}
