@@ -1,0 +1,124 @@
+package a2a
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzParseCall checks the scanner against encoding/json: it never panics, and on any valid JSON
+// request it finds the same method, id and task/context ids a full decode finds.
+func FuzzParseCall(f *testing.F) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"kind":"message","messageId":"m","role":"user","taskId":"t","contextId":"c","metadata":{"skill":"s"},"parts":[{"kind":"text","text":"hi"}]}}}`,
+		`{"jsonrpc":"2.0","id":"a","method":"tasks/get","params":{"id":"t1","historyLength":3}}`,
+		`{"jsonrpc":"2.0","id":null,"method":"CancelTask","params":{"id":"t\u00e9"}}`,
+		`{"jsonrpc":"2.0","id":2,"method":"SendStreamingMessage","params":{"message":{"messageId":"m","role":"ROLE_USER","parts":[{"text":"x"}]},"metadata":{"skill":"k"}}}`,
+		`{"jsonrpc":"2.0","id":3,"method":"tasks/pushNotificationConfig/set","params":{"taskId":"t","pushNotificationConfig":{"url":"http://x"}}}`,
+		`[{"jsonrpc":"2.0"}]`, `"x"`, `{}`, `{"method":1}`, `{"jsonrpc":"2.0","method":"x\"y"}`, ``, `{"a":[[[[[]]]]]}`,
+		`{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"taskId":1}}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		c, err := parseCall(body, nil)
+		if !json.Valid(body) || !utf8.Valid(body) {
+			return
+		}
+		var top map[string]json.RawMessage
+		if json.Unmarshal(body, &top) != nil {
+			if err == nil {
+				t.Fatalf("accepted a non-object: %q", body)
+			}
+			return
+		}
+		var method, version string
+		_ = json.Unmarshal(top["method"], &method)
+		_ = json.Unmarshal(top["jsonrpc"], &version)
+		known := methods[method] != nil
+		wellFormed := version == "2.0" && known && (top["params"] == nil || isObjectOrNull(top["params"])) && validIDRaw(top["id"])
+		if wellFormed != (err == nil) {
+			t.Fatalf("scanner says %v, decoder says well-formed=%v for %q", err, wellFormed, body)
+		}
+		if err != nil {
+			return
+		}
+		if c.Method != method {
+			t.Fatalf("method %q, want %q", c.Method, method)
+		}
+		if id := top["id"]; id != nil && string(c.ID) != string(id) {
+			t.Fatalf("id %s, want %s", c.ID, id)
+		}
+		var p struct {
+			ID        any `json:"id"`
+			TaskID    any `json:"taskId"`
+			ContextID any `json:"contextId"`
+			Message   any `json:"message"`
+		}
+		if json.Unmarshal(top["params"], &p) != nil {
+			return
+		}
+		if s, ok := p.ID.(string); ok && methods[method].idIsTask && !containsKey(top["params"], "taskId") && !containsKey(top["params"], "message") && c.TaskID != s {
+			t.Fatalf("task id %q, want %q", c.TaskID, s)
+		}
+	})
+}
+
+func isObjectOrNull(raw json.RawMessage) bool {
+	s := strings.TrimSpace(string(raw))
+	return strings.HasPrefix(s, "{") || s == "null"
+}
+
+func validIDRaw(raw json.RawMessage) bool {
+	if raw == nil {
+		return true
+	}
+	var v any
+	_ = json.Unmarshal(raw, &v)
+	switch v.(type) {
+	case nil, string, float64:
+		return true
+	}
+	return false
+}
+
+func containsKey(raw json.RawMessage, key string) bool {
+	var m map[string]json.RawMessage
+	_ = json.Unmarshal(raw, &m)
+	_, ok := m[key]
+	return ok
+}
+
+// FuzzTransformCard feeds arbitrary cards to the rewriter (and the version bridge): no panics, and a
+// rewritten card is JSON whose v0.3 url leads to the public base.
+func FuzzTransformCard(f *testing.F) {
+	for _, s := range []string{
+		`{"name":"x","url":"http://agent:9999/rpc","additionalInterfaces":[{"url":"http://agent/rpc","transport":"JSONRPC"},{"url":"agent:1","transport":"GRPC"}],"capabilities":{},"skills":[]}`,
+		`{"name":"y","supportedInterfaces":[{"url":"http://agent/v1","protocolBinding":"JSONRPC","protocolVersion":"1.0"}],"capabilities":{"extendedAgentCard":true},"skills":[{"id":"s","securityRequirements":[{"schemes":{"k":{"list":["a"]}}}]}],"securitySchemes":{"k":{"apiKeySecurityScheme":{"location":"header","name":"X"}}}}`,
+		`{"url":"::::","signatures":[{"protected":"x"}]}`, `null`, `[]`, `{"url":1}`, `{"supportedInterfaces":[null,1]}`,
+		`{"security":[{"a":["b"]}],"securitySchemes":{"a":{"type":"http","scheme":"bearer"}},"url":"http://x/?q=1#f"}`,
+	} {
+		f.Add([]byte(s), uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, card []byte, mode uint8) {
+		o := cardOptions{base: "https://gw.example/agents/a", prefix: "/agents/a", rewrite: true, stripSignatures: mode&1 == 1}
+		switch mode % 3 {
+		case 1:
+			o.bridge, o.client = V03, V10
+		case 2:
+			o.bridge, o.client = V10, V03
+		}
+		out, err := transformCard(card, o)
+		if err != nil {
+			return
+		}
+		var m map[string]any
+		if err := json.Unmarshal(out, &m); err != nil {
+			t.Fatalf("output is not a JSON object: %v: %s", err, out)
+		}
+		if u, ok := m["url"].(string); ok && u != "" && !strings.HasPrefix(u, o.base) {
+			t.Fatalf("url %q not under the public base", u)
+		}
+	})
+}
