@@ -64,9 +64,21 @@ func newBeFront(t *testing.T, backend http.Handler, policies ...agw.Policy) *beF
 	}
 	gw := agw.New(agw.WithAccessLog(false))
 	require.NoError(t, gw.Route("test").Use(append([]agw.Policy{capture}, policies...)...).To(backend))
-	f.Server = httptest.NewServer(gw)
+	f.Server = httptest.NewUnstartedServer(gw)
+	f.Config.Protocols = new(http.Protocols) // HTTP/1.1 and h2c clients alike
+	f.Config.Protocols.SetHTTP1(true)
+	f.Config.Protocols.SetUnencryptedHTTP2(true)
+	f.Start()
 	t.Cleanup(f.Close)
 	return f
+}
+
+// h2cClient speaks cleartext HTTP/2 to f.
+func (f *beFront) h2cClient(t *testing.T) *http.Client {
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
 }
 
 func (f *beFront) state(t *testing.T) agw.State {
@@ -334,12 +346,14 @@ func TestHTTPBackendStreamsEventByEvent(t *testing.T) {
 	tests := []struct {
 		name, contentType string
 		flushInterval     time.Duration
+		h2Client          bool
 	}{
-		{"sse", "text/event-stream", 0},
-		{"sse with charset and a long flush interval", "text/event-stream; charset=utf-8", time.Hour},
-		{"unknown length", "application/x-ndjson", 0},
-		{"flush every write", "application/json", -1},
-		{"periodic flush", "application/x-ndjson", 5 * time.Millisecond},
+		{"sse", "text/event-stream", 0, false},
+		{"sse to an h2c client", "text/event-stream", 0, true},
+		{"sse with charset and a long flush interval", "text/event-stream; charset=utf-8", time.Hour, false},
+		{"unknown length", "application/x-ndjson", 0, false},
+		{"flush every write", "application/json", -1, false},
+		{"periodic flush", "application/x-ndjson", 5 * time.Millisecond, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -362,9 +376,14 @@ func TestHTTPBackendStreamsEventByEvent(t *testing.T) {
 			defer cancel()
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.URL+"/events", nil)
 			require.NoError(t, err)
-			resp, err := f.Client().Do(req)
+			client := f.Client()
+			if tt.h2Client {
+				client = f.h2cClient(t)
+			}
+			resp, err := client.Do(req)
 			require.NoError(t, err)
 			defer resp.Body.Close()
+			assert.Equal(t, map[bool]int{false: 1, true: 2}[tt.h2Client], resp.ProtoMajor)
 			assert.Equal(t, tt.contentType, resp.Header.Get("Content-Type"))
 			br := bufio.NewReader(resp.Body)
 			line, err := br.ReadString('\n')
