@@ -1,6 +1,161 @@
 package config
 
-// policyPolicies are the route policies of package policy (cors, jwtAuth, apiKey, basicAuth, extAuthz,
-// authorization, localRateLimit, remoteRateLimit, timeout, retry, requestMirror, transformations,
-// backendTLS, backendAuth).
-var policyPolicies = []PolicySection{}
+import (
+	"net"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/policy"
+)
+
+// policyPolicies are the route policies of package policy, one row per schema key.
+var policyPolicies = []PolicySection{
+	Policy("cors", PhaseCORS, func(bc *BuildContext, s policy.CORSSpec) (agentgateway.Policy, error) {
+		return at(bc)(policy.NewCORS(s))
+	}),
+	Policy("jwtAuth", PhaseAuthn, func(bc *BuildContext, s policy.JWTSpec) (agentgateway.Policy, error) {
+		for i := range s.Providers {
+			s.Providers[i].JWKS.File = bc.File(s.Providers[i].JWKS.File)
+		}
+		if s.JWKS != nil {
+			s.JWKS.File = bc.File(s.JWKS.File)
+		}
+		return at(bc)(policy.NewJWT(s))
+	}),
+	Policy("apiKey", PhaseAuthn, func(bc *BuildContext, s policy.APIKeySpec) (agentgateway.Policy, error) {
+		return at(bc)(policy.NewAPIKey(s))
+	}),
+	Policy("basicAuth", PhaseAuthn, func(bc *BuildContext, s policy.BasicAuthSpec) (agentgateway.Policy, error) {
+		s.Htpasswd.File = bc.File(s.Htpasswd.File)
+		return at(bc)(policy.NewBasicAuth(s))
+	}),
+	Policy("extAuthz", PhaseAuthn, func(bc *BuildContext, s policy.ExtAuthzSpec) (agentgateway.Policy, error) {
+		host, err := serviceHost(bc, s.Service)
+		if err != nil {
+			return nil, err
+		}
+		if host != "" {
+			s.Host, s.Service = host, nil
+		}
+		x, err := policy.NewExtAuthz(s)
+		if err != nil {
+			return nil, policy.ConfigPath(bc.Path, err)
+		}
+		bc.OnClose(x)
+		return x.Middleware, nil
+	}),
+	Policy("authorization", PhaseAuthz, func(bc *BuildContext, s policy.AuthorizationSpec) (agentgateway.Policy, error) {
+		return at(bc)(policy.NewAuthorization(s))
+	}),
+	// localRateLimit is a list of buckets or {conditional: [...]}.
+	Policy("localRateLimit", PhaseRateLimit, func(bc *BuildContext, n Node) (agentgateway.Policy, error) {
+		var s policy.LocalRateLimitSpec
+		var err error
+		if n.n != nil && n.n.Kind == yaml.SequenceNode {
+			s.Limits, err = Decode[[]policy.RateLimit](n)
+		} else {
+			s, err = Decode[policy.LocalRateLimitSpec](n)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return at(bc)(policy.NewLocalRateLimit(s))
+	}),
+	Policy("remoteRateLimit", PhaseRateLimit, func(bc *BuildContext, s policy.RemoteRateLimitSpec) (agentgateway.Policy, error) {
+		host, err := serviceHost(bc, s.Service)
+		if err != nil {
+			return nil, err
+		}
+		if host != "" {
+			s.Host, s.Service = host, nil
+		}
+		rl, err := policy.NewRemoteRateLimit(s)
+		if err != nil {
+			return nil, policy.ConfigPath(bc.Path, err)
+		}
+		bc.OnClose(rl)
+		return rl.Middleware, nil
+	}),
+	Policy("timeout", PhaseTimeout, func(bc *BuildContext, s policy.TimeoutSpec) (agentgateway.Policy, error) {
+		return at(bc)(policy.NewTimeout(s))
+	}),
+	Policy("retry", PhaseRetry, func(bc *BuildContext, s policy.RetrySpec) (agentgateway.Policy, error) {
+		return at(bc)(policy.NewRetry(s))
+	}),
+	Policy("requestMirror", PhaseMirror, func(bc *BuildContext, s MirrorSpec) (agentgateway.Policy, error) {
+		sub := *bc
+		sub.Path = bc.Path + ".backend"
+		target, err := sub.Backend(s.Backend)
+		if err != nil {
+			return nil, err
+		}
+		m, err := policy.NewMirror(policy.MirrorSpec{Percentage: s.Percentage, Logger: bc.Logger}, target)
+		if err != nil {
+			return nil, policy.ConfigPath(bc.Path, err)
+		}
+		bc.OnClose(m)
+		return m.Middleware, nil
+	}),
+	Policy("transformations", PhaseTransformation, func(bc *BuildContext, s policy.TransformationSpec) (agentgateway.Policy, error) {
+		return at(bc)(policy.NewTransformation(s))
+	}),
+	Policy("backendTLS", PhaseBackend, func(bc *BuildContext, s policy.BackendTLSSpec) (agentgateway.Policy, error) {
+		s.Cert, s.Key, s.Root = bc.File(s.Cert), bc.File(s.Key), bc.File(s.Root)
+		s.Logger = bc.Logger
+		b, err := policy.NewBackendTLS(s)
+		if err != nil {
+			return nil, policy.ConfigPath(bc.Path, err)
+		}
+		bc.OnClose(b)
+		return b.Middleware, nil
+	}),
+	Policy("backendAuth", PhaseBackend, func(bc *BuildContext, s policy.BackendAuthSpec) (agentgateway.Policy, error) {
+		if s.Key != nil {
+			s.Key.Value.File = bc.File(s.Key.Value.File)
+		}
+		if s.GCP != nil && s.GCP.Credential != nil {
+			s.GCP.Credential.File = bc.File(s.GCP.Credential.File)
+		}
+		return at(bc)(policy.NewBackendAuth(s))
+	}),
+}
+
+// MirrorSpec is the schema's RequestMirror: the backend reference and the fraction mirrored.
+type MirrorSpec struct {
+	Backend    BackendRef `json:"backend"`
+	Percentage float64    `json:"percentage"`
+}
+
+// at locates a constructor's error under the section's path.
+func at(bc *BuildContext) func(agentgateway.Policy, error) (agentgateway.Policy, error) {
+	return func(p agentgateway.Policy, err error) (agentgateway.Policy, error) {
+		if err != nil {
+			return nil, policy.ConfigPath(bc.Path, err)
+		}
+		return p, nil
+	}
+}
+
+// serviceHost turns a {name, port} service reference into "host:port" (the name may be
+// "namespace/hostname"); "" when there is none.
+func serviceHost(bc *BuildContext, svc any) (string, error) {
+	if svc == nil {
+		return "", nil
+	}
+	m, ok := svc.(map[string]any)
+	name, _ := m["name"].(string)
+	port, _ := m["port"].(int)
+	if f, isF := m["port"].(float64); isF {
+		port = int(f)
+	}
+	if _, h, found := strings.Cut(name, "/"); found {
+		name = h
+	}
+	if !ok || name == "" || port <= 0 || port > 65535 {
+		return "", agentgateway.Errorf(bc.Path+".service", "want {name, port}")
+	}
+	return net.JoinHostPort(name, strconv.Itoa(port)), nil
+}

@@ -46,6 +46,8 @@ type JWTSpec struct {
 	RefetchInterval time.Duration `json:"-"`
 	// HTTPClient fetches remote JWKS (default: a client with a 10s timeout). Go API only.
 	HTTPClient *http.Client `json:"-"`
+	// CacheSize bounds the verified-token cache (default 10000; negative disables it). Go API only.
+	CacheSize int `json:"-"`
 }
 
 // JWTProvider is one trusted issuer (the schema's ProviderConfig).
@@ -84,6 +86,22 @@ type jwtAuth struct {
 	loc       *locator
 	providers []*jwtProvider
 	skew      time.Duration
+
+	// The verified-token cache: a signature check costs 30-150 µs (RSA, ECDSA, Ed25519 verification)
+	// while a client sends the same token many times. An entry is keyed by the exact token bytes, so
+	// it can only ever match the token that was verified; it lives at most jwtCacheTTL (so a key
+	// removed from the JWKS stops being honoured soon) and exp/nbf are re-checked on every hit.
+	cacheMax int
+	cacheMu  sync.RWMutex
+	cache    map[string]*verifiedToken
+}
+
+const jwtCacheTTL = 5 * time.Minute
+
+type verifiedToken struct {
+	claims   map[string]any
+	until    time.Time // cache expiry: min(exp, verification + jwtCacheTTL)
+	exp, nbf time.Time
 }
 
 // NewJWT returns the JWT authentication policy. A verified token's claims (nested objects included)
@@ -107,7 +125,10 @@ func newJWT(spec JWTSpec) (*jwtAuth, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &jwtAuth{mode: mode, loc: loc, skew: spec.ClockSkew}
+	j := &jwtAuth{mode: mode, loc: loc, skew: spec.ClockSkew, cacheMax: spec.CacheSize, cache: map[string]*verifiedToken{}}
+	if j.cacheMax == 0 {
+		j.cacheMax = 10_000
+	}
 	if j.skew == 0 {
 		j.skew = 30 * time.Second
 	}
@@ -347,8 +368,58 @@ func sanitize(s string) string {
 	}, s)
 }
 
-// Verify checks a raw token and returns its claims.
+// verify checks a raw token and returns its claims (shared between requests that present the same
+// token: read-only).
 func (j *jwtAuth) verify(ctx context.Context, raw string) (map[string]any, error) {
+	if j.cacheMax > 0 {
+		j.cacheMu.RLock()
+		e := j.cache[raw]
+		j.cacheMu.RUnlock()
+		if e != nil {
+			now := time.Now()
+			switch {
+			case now.After(e.until):
+			case !e.exp.IsZero() && now.Add(-j.skew).After(e.exp):
+				return nil, fmt.Errorf("%w: token is expired", ErrInvalidCredential)
+			case !e.nbf.IsZero() && now.Add(j.skew).Before(e.nbf):
+				return nil, fmt.Errorf("%w: token is not valid yet", ErrInvalidCredential)
+			default:
+				return e.claims, nil
+			}
+		}
+	}
+	claims, err := j.verifySignature(ctx, raw)
+	if err != nil || j.cacheMax <= 0 {
+		return claims, err
+	}
+	e := &verifiedToken{claims: claims, until: time.Now().Add(jwtCacheTTL)}
+	if exp, ok := claims["exp"].(float64); ok {
+		e.exp = time.Unix(int64(exp), 0)
+		if e.exp.Add(j.skew).Before(e.until) {
+			e.until = e.exp.Add(j.skew)
+		}
+	}
+	if nbf, ok := claims["nbf"].(float64); ok {
+		e.nbf = time.Unix(int64(nbf), 0)
+	}
+	j.cacheMu.Lock()
+	if len(j.cache) >= j.cacheMax {
+		now := time.Now()
+		for k, old := range j.cache { // drop expired entries, or an arbitrary one
+			if now.After(old.until) || len(j.cache) >= j.cacheMax {
+				delete(j.cache, k)
+			}
+			if len(j.cache) < j.cacheMax*3/4 {
+				break
+			}
+		}
+	}
+	j.cache[raw] = e
+	j.cacheMu.Unlock()
+	return claims, nil
+}
+
+func (j *jwtAuth) verifySignature(ctx context.Context, raw string) (map[string]any, error) {
 	if raw == "" {
 		return nil, fmt.Errorf("%w: malformed authorization header", ErrInvalidCredential)
 	}
