@@ -915,3 +915,26 @@ func TestHTTPBackendDeadlineMidStreamAborts(t *testing.T) {
 	assert.Error(t, err, "a stream cut by the deadline must not end like a complete response")
 	assert.ErrorIs(t, f.state(t).Err, context.DeadlineExceeded)
 }
+
+func TestHTTPBackendUpgradeMismatch(t *testing.T) {
+	up := beUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = io.WriteString(brw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: other\r\n\r\n")
+		_ = brw.Flush()
+		_, _ = brw.ReadByte() // until the gateway hangs up
+	}))
+	f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}}))
+	req, err := http.NewRequest(http.MethodGet, f.URL+"/ws", nil)
+	require.NoError(t, err)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "echo")
+	resp, body := f.do(t, req)
+	assert.Equal(t, http.StatusBadGateway, resp.StatusCode, body)
+	st := f.state(t)
+	require.Error(t, st.Err)
+	assert.Contains(t, st.Err.Error(), `upgrade mismatch: requested "echo", got "other"`)
+}
