@@ -938,3 +938,25 @@ func TestHTTPBackendUpgradeMismatch(t *testing.T) {
 	require.Error(t, st.Err)
 	assert.Contains(t, st.Err.Error(), `upgrade mismatch: requested "echo", got "other"`)
 }
+
+func TestHTTPBackendRecoversFromEjection(t *testing.T) {
+	addr := beDeadAddr(t)
+	f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{addr}, EjectAfter: 1, EjectFor: time.Hour}))
+	resp, _ := f.get(t, "/")
+	assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
+	resp, _ = f.get(t, "/")
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "ejected, still tried, still down")
+
+	ln, err := net.Listen("tcp", addr) // the upstream comes back on the same address
+	if err != nil {
+		t.Skipf("port %s taken meanwhile: %v", addr, err)
+	}
+	up := &httptest.Server{Listener: ln, Config: &http.Server{Handler: beEcho()}}
+	up.Start()
+	defer up.Close()
+	for range 3 {
+		resp, body := f.get(t, "/back")
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "an ejected backend is never failed closed")
+		assert.Equal(t, "/back", beDecode(t, body).Path)
+	}
+}

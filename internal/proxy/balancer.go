@@ -127,13 +127,20 @@ func (b *balancer) pickSlow(exclude *endpoint) (*endpoint, bool) {
 }
 
 // success records a response that is not a 5xx. It writes shared memory only when the endpoint had
-// failures, so the common case stays read-only.
-func (b *balancer) success(e *endpoint) {
+// failures, so the common case stays read-only. restore is set when the request went to an ejected
+// endpoint because every endpoint was ejected: its success ends the ejection at once. (A request that
+// was merely in flight when its endpoint was ejected does not.)
+func (b *balancer) success(e *endpoint, restore bool) {
 	if e.fails.Load() != 0 {
 		e.fails.Store(0)
 	}
 	if e.ejections.Load() != 0 {
 		e.ejections.Store(0)
+	}
+	if restore {
+		if u := e.ejectedUntil.Load(); u != 0 && e.ejectedUntil.CompareAndSwap(u, 0) {
+			b.ejected.Add(-1)
+		}
 	}
 }
 

@@ -50,7 +50,7 @@ func TestBalancerEjection(t *testing.T) {
 	for i := range 2 {
 		require.False(t, b.failure(bad), "failure %d", i)
 	}
-	b.success(bad) // a success resets the count
+	b.success(bad, false) // a success resets the count
 	for i := range 2 {
 		require.False(t, b.failure(bad), "failure %d after reset", i)
 	}
@@ -87,7 +87,7 @@ func TestBalancerBackoffDoubles(t *testing.T) {
 		clk.advance(periods[len(periods)-1])
 	}
 	assert.Equal(t, []time.Duration{10 * time.Second, 20 * time.Second, 35 * time.Second, 35 * time.Second}, periods)
-	b.success(e)
+	b.success(e, false)
 	require.True(t, b.failure(e))
 	assert.Equal(t, 10*time.Second, time.Duration(e.ejectedUntil.Load()-clk.now), "a success resets the back-off")
 }
@@ -111,6 +111,15 @@ func TestBalancerAllEjected(t *testing.T) {
 	e, healthy = one.pick(nil)
 	assert.Same(t, one.eps[0], e)
 	assert.False(t, healthy)
+
+	// A success of that last-resort attempt ends the ejection; one in flight at ejection does not.
+	b.success(b.eps[0], false)
+	assert.EqualValues(t, 3, b.ejected.Load())
+	b.success(b.eps[1], true)
+	assert.EqualValues(t, 2, b.ejected.Load())
+	e, healthy = b.pick(nil)
+	assert.Same(t, b.eps[1], e)
+	assert.True(t, healthy)
 }
 
 func TestBalancerEjectionDisabled(t *testing.T) {

@@ -177,7 +177,7 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 	if resp.StatusCode >= 500 {
 		p.bal.failure(ep)
 	} else {
-		p.bal.success(ep)
+		p.bal.success(ep, !healthy)
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		return p.switchProtocols(w, r, resp, upgrade)
