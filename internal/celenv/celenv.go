@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -35,6 +36,7 @@ import (
 	"github.com/google/cel-go/checker"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
 	"github.com/google/cel-go/ext"
 	"github.com/google/cel-go/interpreter"
 
@@ -200,6 +202,8 @@ type Activation struct {
 	Extra map[string]any
 
 	views [numViews]view
+	query url.Values
+	full  *[numViews]traits.Mapper
 }
 
 var _ interpreter.Activation = (*Activation)(nil)

@@ -1,7 +1,6 @@
 package celenv
 
 import (
-	"net/url"
 	"reflect"
 	"strings"
 
@@ -30,10 +29,8 @@ const (
 // request.path, request.headers["x"], mcp.tool.name) read the Go value directly; anything that needs
 // the whole map (iteration, size, equality, conversion) builds it once.
 type view struct {
-	a     *Activation
-	kind  viewKind
-	query url.Values
-	full  traits.Mapper
+	a    *Activation
+	kind viewKind
 }
 
 var _ traits.Mapper = (*view)(nil)
@@ -83,10 +80,10 @@ func (v *view) lookup(key string) (ref.Val, bool) {
 		if r == nil || r.URL == nil {
 			return nil, false
 		}
-		if v.query == nil {
-			v.query = r.URL.Query()
+		if a.query == nil {
+			a.query = r.URL.Query()
 		}
-		if vs := v.query[key]; len(vs) > 0 {
+		if vs := a.query[key]; len(vs) > 0 {
 			return str(vs[0]), true
 		}
 	case viewSource:
@@ -259,10 +256,13 @@ func (v *view) native() map[string]any {
 }
 
 func (v *view) mapper() traits.Mapper {
-	if v.full == nil {
-		v.full = types.NewStringInterfaceMap(types.DefaultTypeAdapter, v.native())
+	if v.a.full == nil {
+		v.a.full = new([numViews]traits.Mapper)
 	}
-	return v.full
+	if v.a.full[v.kind] == nil {
+		v.a.full[v.kind] = types.NewStringInterfaceMap(types.DefaultTypeAdapter, v.native())
+	}
+	return v.a.full[v.kind]
 }
 
 // Find implements traits.Mapper.

@@ -1,0 +1,86 @@
+package policy_test
+
+import (
+	"crypto/sha1" //nolint:gosec // testing the {SHA} htpasswd scheme
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+
+	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/policy"
+)
+
+func htpasswd(t *testing.T) string {
+	h, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	require.NoError(t, err)
+	sum := sha1.Sum([]byte("legacy")) //nolint:gosec
+	return "# users\nalice:" + string(h) + "\n\nbob:{SHA}" + base64.StdEncoding.EncodeToString(sum[:]) + "\n"
+}
+
+func basic(user, pass string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+}
+
+func TestBasicAuth(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "htpasswd")
+	require.NoError(t, os.WriteFile(file, []byte(htpasswd(t)), 0o600))
+	realm := "agents"
+	p, err := policy.NewBasicAuth(policy.BasicAuthSpec{Htpasswd: policy.FileOrInline{File: file}, Realm: &realm, Mode: policy.ModeStrict})
+	require.NoError(t, err)
+
+	for range 2 { // the second time is served from the verified cache
+		var s seen
+		w := do(p, s.handler(200, ""), req("GET", "/", "Authorization", basic("alice", "s3cret")))
+		require.Equal(t, 200, w.Code)
+		assert.Equal(t, "alice", s.st.Identity.Subject)
+		assert.Equal(t, "basicAuth", s.st.Identity.Method)
+		assert.Empty(t, s.req.Header.Get("Authorization"))
+	}
+	assert.Equal(t, 200, do(p, (&seen{}).handler(200, ""), req("GET", "/", "Authorization", basic("bob", "legacy"))).Code)
+
+	for name, hdr := range map[string]string{
+		"wrong password":              basic("alice", "nope"),
+		"cached user, wrong password": basic("alice", "s3cret!"),
+		"unknown user":                basic("eve", "s3cret"),
+		"not base64":                  "Basic !!!",
+		"no colon":                    "Basic " + base64.StdEncoding.EncodeToString([]byte("alice")),
+		"bearer":                      "Bearer abc",
+		"empty":                       "Basic ",
+	} {
+		w := do(p, (&seen{}).handler(200, ""), req("GET", "/", "Authorization", hdr))
+		assert.Equal(t, 401, w.Code, name)
+		assert.Equal(t, `Basic realm="agents", charset="UTF-8"`, w.Header().Get("WWW-Authenticate"), name)
+	}
+	w := do(p, (&seen{}).handler(200, ""), req("GET", "/"))
+	assert.Equal(t, 401, w.Code)
+
+	opt, err := policy.NewBasicAuth(policy.BasicAuthSpec{Htpasswd: policy.FileOrInline{Inline: htpasswd(t)}})
+	require.NoError(t, err)
+	assert.Equal(t, 200, do(opt, (&seen{}).handler(200, ""), req("GET", "/")).Code, "optional")
+}
+
+func TestBasicAuthConfigErrors(t *testing.T) {
+	for name, c := range map[string]struct {
+		spec  policy.BasicAuthSpec
+		field string
+	}{
+		"missing":   {policy.BasicAuthSpec{}, "htpasswd"},
+		"plaintext": {policy.BasicAuthSpec{Htpasswd: policy.FileOrInline{Inline: "alice:secret"}}, "htpasswd"},
+		"apr1":      {policy.BasicAuthSpec{Htpasswd: policy.FileOrInline{Inline: "alice:$apr1$x$y"}}, "htpasswd"},
+		"no file":   {policy.BasicAuthSpec{Htpasswd: policy.FileOrInline{File: "/nonexistent"}}, "htpasswd.file"},
+		"mode":      {policy.BasicAuthSpec{Htpasswd: policy.FileOrInline{Inline: "a:{SHA}x"}, Mode: policy.ModePermissive}, "mode"},
+	} {
+		_, err := policy.NewBasicAuth(c.spec)
+		var ce *agentgateway.ConfigError
+		require.ErrorAs(t, err, &ce, name)
+		assert.Equal(t, c.field, ce.Path, name)
+	}
+	_, err := policy.ParseHtpasswd([]byte("a:{SHA}x\nb\n"))
+	assert.ErrorIs(t, err, policy.ErrHtpasswd)
+	assert.ErrorContains(t, err, "line 2")
+}
