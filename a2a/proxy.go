@@ -254,6 +254,23 @@ type inspectedBody struct {
 // Close marks the body as no longer in use, so its buffer may be reused.
 func (b *inspectedBody) Close() error { b.closed.Store(true); return nil }
 
+// Read marks the body as consumed once its last byte is handed out: from then on no reader copies
+// from the buffer, which may then be reused.
+func (b *inspectedBody) Read(p []byte) (int, error) {
+	n, err := b.Reader.Read(p)
+	if err != nil || b.Reader.Len() == 0 {
+		b.closed.Store(true)
+	}
+	return n, err
+}
+
+// WriteTo implements io.WriterTo (io.Copy prefers it) with the same bookkeeping as Read.
+func (b *inspectedBody) WriteTo(w io.Writer) (int64, error) {
+	n, err := b.Reader.WriteTo(w)
+	b.closed.Store(true)
+	return n, err
+}
+
 // readCall reads and scans the JSON-RPC body of r, answering bad input itself (then ok is false).
 func readCall(w http.ResponseWriter, r *http.Request, st *agentgateway.State, o *options, buf *bytes.Buffer) (body []byte, c Call, ok bool) {
 	if ib, isIB := r.Body.(*inspectedBody); isIB {
@@ -325,8 +342,8 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	buf.Reset()
 	var sent *inspectedBody
 	defer func() {
-		// An upstream transport may read the body after ServeHTTP returns until it closes it; only a
-		// closed (or never sent) body's buffer goes back to the pool.
+		// An upstream transport may read the body after ServeHTTP returns until it closes it; only the
+		// buffer of a body that was consumed, closed or never sent goes back to the pool.
 		if buf.Cap() <= 64<<10 && (sent == nil || sent.closed.Load()) {
 			bufPool.Put(buf)
 		}
