@@ -1,0 +1,183 @@
+package policy_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+
+	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/policy"
+)
+
+// authzServer is a real envoy.service.auth.v3.Authorization server: it allows requests carrying
+// x-user (adding x-auth-user upstream and x-authz downstream) and denies the rest with 401.
+type authzServer struct {
+	authv3.UnimplementedAuthorizationServer
+	mu   sync.Mutex
+	last *authv3.CheckRequest
+}
+
+func (s *authzServer) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	s.mu.Lock()
+	s.last = req
+	s.mu.Unlock()
+	h := req.GetAttributes().GetRequest().GetHttp()
+	if user := h.GetHeaders()["x-user"]; user != "" {
+		return &authv3.CheckResponse{
+			Status: &status.Status{Code: int32(codes.OK)},
+			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
+				Headers:              []*corev3.HeaderValueOption{{Header: &corev3.HeaderValue{Key: "x-auth-user", Value: user}, AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD}},
+				HeadersToRemove:      []string{"x-user"},
+				ResponseHeadersToAdd: []*corev3.HeaderValueOption{{Header: &corev3.HeaderValue{Key: "x-authz", Value: "ok"}}},
+			}},
+		}, nil
+	}
+	return &authv3.CheckResponse{
+		Status: &status.Status{Code: int32(codes.PermissionDenied)},
+		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode_Unauthorized},
+			Headers: []*corev3.HeaderValueOption{{Header: &corev3.HeaderValue{Key: "www-authenticate", Value: `Bearer realm="ext"`}}},
+			Body:    "who are you?",
+		}},
+	}, nil
+}
+
+func startGRPC(t *testing.T, register func(*grpc.Server)) string {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := grpc.NewServer()
+	register(srv)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	return lis.Addr().String()
+}
+
+func TestExtAuthzGRPC(t *testing.T) {
+	as := &authzServer{}
+	addr := startGRPC(t, func(s *grpc.Server) { authv3.RegisterAuthorizationServer(s, as) })
+	x, err := policy.NewExtAuthz(policy.ExtAuthzSpec{
+		Host:               addr,
+		Protocol:           &policy.ExtAuthzProtocol{GRPC: &policy.ExtAuthzGRPC{Context: map[string]string{"route": "r1"}, Metadata: map[string]string{"gw": `{"sub": identity}`}}},
+		IncludeRequestBody: &policy.BodyOptions{MaxRequestBytes: 16},
+	})
+	require.NoError(t, err)
+	defer x.Close()
+
+	var s seen
+	w := do(x.Middleware, s.handler(200, "hello"), reqBody("POST", "/api?q=1", "body!", "X-User", "alice"))
+	require.Equal(t, 200, w.Code, w.Body.String())
+	assert.Equal(t, "alice", s.req.Header.Get("X-Auth-User"))
+	assert.Empty(t, s.req.Header.Get("X-User"), "removed by the authorizer")
+	assert.Equal(t, "body!", s.body, "body still reaches the backend")
+	assert.Equal(t, "ok", w.Header().Get("X-Authz"))
+	assert.Equal(t, "alice", s.st.Identity.Headers["x-auth-user"])
+	assert.Equal(t, "extAuthz", s.st.Identity.Method)
+
+	as.mu.Lock()
+	h := as.last.GetAttributes().GetRequest().GetHttp()
+	assert.Equal(t, "POST", h.GetMethod())
+	assert.Equal(t, "/api?q=1", h.GetPath())
+	assert.Equal(t, "body!", h.GetBody())
+	assert.Equal(t, "r1", as.last.GetAttributes().GetContextExtensions()["route"])
+	assert.Contains(t, as.last.GetAttributes().GetMetadataContext().GetFilterMetadata(), "gw")
+	as.mu.Unlock()
+
+	s = seen{}
+	w = do(x.Middleware, s.handler(200, ""), req("GET", "/api"))
+	assert.Equal(t, 401, w.Code)
+	assert.Equal(t, "who are you?", w.Body.String())
+	assert.Equal(t, `Bearer realm="ext"`, w.Header().Get("WWW-Authenticate"))
+	assert.Zero(t, s.calls)
+
+	w = do(x.Middleware, s.handler(200, ""), reqBody("POST", "/api", strings.Repeat("x", 100), "X-User", "a"))
+	assert.Equal(t, http.StatusRequestEntityTooLarge, w.Code)
+}
+
+func TestExtAuthzFailureModes(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := lis.Addr().String()
+	require.NoError(t, lis.Close()) // nothing listens there now
+
+	for _, c := range []struct {
+		mode *policy.FailureMode
+		want int
+	}{
+		{nil, 403},
+		{&policy.FailureMode{Allow: true}, 200},
+		{&policy.FailureMode{DenyWithStatus: 503}, 503},
+	} {
+		x, err := policy.NewExtAuthz(policy.ExtAuthzSpec{Host: dead, FailureMode: c.mode, Timeout: 2 * time.Second})
+		require.NoError(t, err)
+		st := &agentgateway.State{}
+		r := req("GET", "/").WithContext(agentgateway.WithState(context.Background(), st))
+		w := httptest.NewRecorder()
+		x.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, r)
+		assert.Equal(t, c.want, w.Code)
+		assert.ErrorIs(t, st.Err, policy.ErrExtAuthz)
+		require.NoError(t, x.Close())
+	}
+}
+
+func TestExtAuthzHTTP(t *testing.T) {
+	authz := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "Bearer good" && r.URL.Path == "/check/api" && r.Header.Get("X-Route") == "api" {
+			w.Header().Set("X-User-Id", "u1")
+			w.WriteHeader(200)
+			return
+		}
+		w.Header().Set("X-Reason", "bad token")
+		w.WriteHeader(403)
+		_, _ = io.WriteString(w, "nope")
+	}))
+	defer authz.Close()
+	x, err := policy.NewExtAuthz(policy.ExtAuthzSpec{
+		Host: authz.URL,
+		Protocol: &policy.ExtAuthzProtocol{HTTP: &policy.ExtAuthzHTTP{
+			Path:                   `"/check" + request.path`,
+			AddRequestHeaders:      map[string]string{"x-route": `"api"`},
+			IncludeResponseHeaders: []string{"x-user-id"},
+		}},
+	})
+	require.NoError(t, err)
+	defer x.Close()
+	var s seen
+	w := do(x.Middleware, s.handler(200, ""), req("GET", "/api", "Authorization", "Bearer good", "Cookie", "c=1"))
+	require.Equal(t, 200, w.Code)
+	assert.Equal(t, "u1", s.req.Header.Get("X-User-Id"))
+	w = do(x.Middleware, s.handler(200, ""), req("GET", "/api", "Authorization", "Bearer bad"))
+	assert.Equal(t, 403, w.Code)
+	assert.Equal(t, "nope", w.Body.String())
+	assert.Equal(t, "bad token", w.Header().Get("X-Reason"))
+}
+
+func TestExtAuthzConfigErrors(t *testing.T) {
+	for field, spec := range map[string]policy.ExtAuthzSpec{
+		"host":                      {},
+		"cache":                     {Host: "h:1", Cache: map[string]any{}},
+		"protocol":                  {Host: "h:1", Protocol: &policy.ExtAuthzProtocol{GRPC: &policy.ExtAuthzGRPC{}, HTTP: &policy.ExtAuthzHTTP{}}},
+		"protocol.http.path":        {Host: "h:1", Protocol: &policy.ExtAuthzProtocol{HTTP: &policy.ExtAuthzHTTP{Path: "("}}},
+		"protocol.grpc.metadata.ns": {Host: "h:1", Protocol: &policy.ExtAuthzProtocol{GRPC: &policy.ExtAuthzGRPC{Metadata: map[string]string{"ns": "nope("}}}},
+		"includeRequestHeaders[0]":  {Host: "h:1", IncludeRequestHeaders: []string{"bad header"}},
+	} {
+		_, err := policy.NewExtAuthz(spec)
+		var ce *agentgateway.ConfigError
+		require.ErrorAs(t, err, &ce, field)
+		assert.Equal(t, field, ce.Path)
+	}
+}
