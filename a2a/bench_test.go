@@ -30,7 +30,9 @@ func (replyExecutor) Execute(ctx context.Context, rc *a2asrv.RequestContext, q e
 	return q.Write(ctx, a2a.NewMessage(a2a.MessageRoleAgent, a2a.TextPart{Text: "ok"}))
 }
 
-func (replyExecutor) Cancel(context.Context, *a2asrv.RequestContext, eventqueue.Queue) error { return nil }
+func (replyExecutor) Cancel(context.Context, *a2asrv.RequestContext, eventqueue.Queue) error {
+	return nil
+}
 
 const sendBody = `{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"kind":"message","messageId":"m1","role":"user","parts":[{"kind":"text","text":"hello"}]}}}`
 

@@ -24,7 +24,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	agentgateway "github.com/agentgw/agentgateway"
-	a2agw "github.com/agentgw/agentgateway/a2a"
 )
 
 // echoExecutor behaves like the JS test agents: "wait" starts a task that stays working until it is
@@ -244,4 +243,3 @@ func rpc(t *testing.T, url, body string, header ...string) (int, map[string]any)
 	return resp.StatusCode, m
 }
 
-var _ = a2agw.Proxy

@@ -3,7 +3,6 @@ package a2a_test
 import (
 	"context"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -174,4 +173,3 @@ func TestInteropBridgeJSClientV03ToJSAgentV1(t *testing.T) {
 	assert.Equal(t, "canceled", steps["cancel"]["state"])
 }
 
-var _ = strings.Contains

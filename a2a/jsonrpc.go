@@ -135,9 +135,10 @@ func errInvalid(msg string) *rpcError {
 	return &rpcError{status: http.StatusOK, code: CodeInvalidRequest, msg: "Invalid Request: " + msg, err: ErrInvalid}
 }
 
-// ParseCall scans a JSON-RPC request body. It accepts exactly one request object (A2A has no batches)
-// with "jsonrpc":"2.0" and a known method of either wire version; allowed adds extension methods.
-// The returned error is a JSON-RPC error: use [WriteCallError] to answer with it.
+// ParseCall scans a JSON-RPC request body without decoding it. It accepts exactly one request object
+// (A2A has no batches) with "jsonrpc":"2.0" and a method of either wire version. The returned error is
+// a JSON-RPC error (wrapping ErrParse, ErrInvalid or ErrUnknown): [WriteCallError] answers with it.
+// It does not allocate for a well-formed request beyond the ids it returns.
 func ParseCall(body []byte) (Call, error) {
 	c, err := parseCall(body, nil)
 	if err != nil {

@@ -312,3 +312,23 @@ func TestStreamClientDisconnectCancelsUpstream(t *testing.T) {
 		t.Fatal("client disconnect did not cancel the upstream")
 	}
 }
+
+func TestBridgeErrorsAndUnsupportedMethods(t *testing.T) {
+	agent := startGoAgent(t, "go-echo")
+	gw, _ := gatewayFor(t, "/b", a2agw.Proxy(agentgateway.HTTP(agent), a2agw.Bridge(a2agw.V03)))
+
+	// The agent's own JSON-RPC errors reach the v1.0 client unchanged.
+	_, resp := rpc(t, gw+"/b/rpc", `{"jsonrpc":"2.0","id":9,"method":"GetTask","params":{"id":"no-such-task"}}`, "A2A-Version", "1.0")
+	assert.Equal(t, float64(9), resp["id"])
+	assert.Equal(t, float64(-32001), resp["error"].(map[string]any)["code"])
+
+	// Methods without a translation are refused rather than sent in the wrong version.
+	_, resp = rpc(t, gw+"/b/rpc", `{"jsonrpc":"2.0","id":10,"method":"ListTasks","params":{}}`, "A2A-Version", "1.0")
+	assert.Equal(t, float64(a2agw.CodeUnsupportedOperation), resp["error"].(map[string]any)["code"])
+
+	// Clients of the upstream's own version pass straight through.
+	_, resp = rpc(t, gw+"/b/rpc", `{"jsonrpc":"2.0","id":11,"method":"tasks/get","params":{"id":"no-such-task"}}`)
+	assert.Equal(t, float64(-32001), resp["error"].(map[string]any)["code"])
+
+	require.Error(t, a2agw.Proxy(http.NotFoundHandler(), a2agw.Bridge("2.0")).Validate())
+}
