@@ -242,4 +242,3 @@ func rpc(t *testing.T, url, body string, header ...string) (int, map[string]any)
 	require.NoError(t, json.Unmarshal(raw, &m), "body: %s", raw)
 	return resp.StatusCode, m
 }
-

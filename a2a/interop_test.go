@@ -172,4 +172,3 @@ func TestInteropBridgeJSClientV03ToJSAgentV1(t *testing.T) {
 	assertStreamV03(t, steps["stream"]["events"])
 	assert.Equal(t, "canceled", steps["cancel"]["state"])
 }
-
