@@ -197,8 +197,16 @@ func HTTP(target string) *HTTPBackend {
 // BackendName returns the configured name, or the first endpoint.
 func (b *HTTPBackend) BackendName() string { return b.name }
 
-// Validate reports a configuration error of a backend made by [HTTP].
-func (b *HTTPBackend) Validate() error { return b.err }
+// Validate reports a configuration error of a backend made by [HTTP], or the use of a zero
+// HTTPBackend.
+func (b *HTTPBackend) Validate() error {
+	if b.err == nil && b.proxy == nil {
+		return errNotConfigured
+	}
+	return b.err
+}
+
+var errNotConfigured = errors.New("http backend: not configured (use NewHTTPBackend or HTTP)")
 
 // Close closes the idle connections of the built-in transport. The backend stays usable; a custom
 // Transport is left alone.
@@ -215,9 +223,9 @@ func (b *HTTPBackend) Close() error {
 // that the client cannot take the truncated body for a complete one.
 func (b *HTTPBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := StateFrom(r.Context())
-	if b.err != nil {
+	if b.proxy == nil {
 		if st != nil {
-			st.Err = b.err
+			st.Err = b.Validate()
 		}
 		WriteError(w, http.StatusInternalServerError, "invalid backend configuration")
 		return

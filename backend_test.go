@@ -724,6 +724,12 @@ func TestHTTPBackendInvalidTarget(t *testing.T) {
 		_, err := agw.NewHTTPBackend(cfg)
 		assert.Error(t, err, "%+v", cfg.Endpoints)
 	}
+	var zero agw.HTTPBackend
+	assert.Error(t, zero.Validate())
+	rec = httptest.NewRecorder()
+	zero.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	assert.Equal(t, http.StatusInternalServerError, rec.Code)
+
 	assert.NoError(t, agw.HTTP("127.0.0.1:8080").Validate())
 	assert.Equal(t, "127.0.0.1:8080", agw.HTTP("127.0.0.1:8080").BackendName())
 	named, err := agw.NewHTTPBackend(agw.HTTPBackendConfig{Name: "api", Endpoints: []string{"a:1"}})
