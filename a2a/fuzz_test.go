@@ -122,3 +122,33 @@ func FuzzTransformCard(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTranslate runs every translation on arbitrary JSON: results and events of agents in either
+// version must never crash the gateway.
+func FuzzTranslate(f *testing.F) {
+	for _, s := range []string{
+		`{"kind":"task","id":"t","status":{"state":"working","message":{"kind":"message","role":"agent","parts":[{"kind":"file","file":{"uri":"u"}}]}},"artifacts":[{"parts":[{"kind":"data","data":{}}]}]}`,
+		`{"statusUpdate":{"status":{"state":"TASK_STATE_FAILED"}}}`, `{"artifactUpdate":{"artifact":{"parts":[{"raw":"AA=="},{"data":1}]}}}`,
+		`{"message":{"role":"ROLE_AGENT","parts":[null,1,"x",{"url":"u"}]}}`, `{"kind":"status-update","status":"x"}`, `[]`, `null`,
+		`{"message":{"parts":{}},"configuration":{"returnImmediately":"yes","blocking":1}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		v, err := decodeAny(raw)
+		if err != nil {
+			return
+		}
+		for _, tr := range []translator{{to: V03}, {to: V10}} {
+			for _, m := range []string{"message/send", "SendMessage", "tasks/get", "GetTask"} {
+				if out, err := tr.result(m, v); err == nil {
+					if _, err := json.Marshal(out); err != nil {
+						t.Fatalf("result not encodable: %v", err)
+					}
+				}
+				_, _ = tr.params(m, v)
+			}
+			_, _ = tr.event(v)
+		}
+	})
+}

@@ -332,3 +332,51 @@ func TestBridgeErrorsAndUnsupportedMethods(t *testing.T) {
 
 	require.Error(t, a2agw.Proxy(http.NotFoundHandler(), a2agw.Bridge("2.0")).Validate())
 }
+
+// TestStreamEventByEvent proves events are relayed as they come: the upstream writes its second event
+// only after the client has received the first one through the gateway (plain and bridged).
+func TestStreamEventByEvent(t *testing.T) {
+	next := make(chan struct{})
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i, state := range []string{"working", "completed"} {
+			if i > 0 {
+				select {
+				case <-next:
+				case <-time.After(10 * time.Second):
+					return
+				}
+			}
+			fmt.Fprintf(w, "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"kind\":\"status-update\",\"taskId\":\"t\",\"contextId\":\"c\",\"status\":{\"state\":%q},\"final\":%v}}\n\n", state, i == 1)
+			w.(http.Flusher).Flush()
+		}
+	}))
+	defer upstream.Close()
+	backend := agentgateway.HTTP(upstream.URL)
+	defer backend.Close()
+	gw, _ := gatewayFor(t, "/s", a2agw.Proxy(backend, a2agw.Bridge(a2agw.V03)))
+
+	for _, tc := range []struct {
+		name, body, first, second string
+	}{
+		{"plain", streamBody, `"state":"working"`, `"state":"completed"`},
+		{"bridged", `{"jsonrpc":"2.0","id":1,"method":"SendStreamingMessage","params":{"message":{"messageId":"m","role":"ROLE_USER","parts":[{"text":"x"}]}}}`,
+			`{"statusUpdate":{"contextId":"c","status":{"state":"TASK_STATE_WORKING"},"taskId":"t"}}`, `"TASK_STATE_COMPLETED"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, gw+"/s/", strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			br := bufio.NewReader(resp.Body)
+			line, err := br.ReadString('\n')
+			require.NoError(t, err)
+			assert.Contains(t, line, tc.first)
+			next <- struct{}{}
+			rest, _ := io.ReadAll(br)
+			assert.Contains(t, string(rest), tc.second)
+		})
+	}
+}
