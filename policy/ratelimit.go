@@ -30,9 +30,19 @@ type RateLimit struct {
 
 // ConditionalRateLimit is a bucket applied when Condition (CEL) is true; an entry without a condition
 // is the fallback and must come last.
+// (The schema's LocalConditionalPolicy_RateLimitSpec; flat, as the config decoder wants.)
 type ConditionalRateLimit struct {
-	Condition string `json:"condition,omitempty"`
-	RateLimit
+	Condition     string        `json:"condition,omitempty"`
+	MaxTokens     uint64        `json:"maxTokens"`
+	TokensPerFill uint64        `json:"tokensPerFill"`
+	FillInterval  time.Duration `json:"fillInterval"`
+	Type          string        `json:"type,omitempty"`
+	Key           string        `json:"key,omitempty"`
+}
+
+// RateLimit returns the bucket part.
+func (c ConditionalRateLimit) RateLimit() RateLimit {
+	return RateLimit{MaxTokens: c.MaxTokens, TokensPerFill: c.TokensPerFill, FillInterval: c.FillInterval, Type: c.Type, Key: c.Key}
 }
 
 // LocalRateLimitSpec is the schema's `localRateLimit`: a list of buckets that all apply (Limits), or
@@ -214,7 +224,7 @@ func NewLocalRateLimit(spec LocalRateLimitSpec) (agentgateway.Policy, error) {
 		if s.Condition == "" && i != len(spec.Conditional)-1 {
 			return nil, agentgateway.Errorf(fieldf("conditional", i, "condition"), "only the last entry may omit the condition")
 		}
-		l, err := newLimiter(fieldf("conditional", i, ""), s.RateLimit, s.Condition)
+		l, err := newLimiter(fieldf("conditional", i, ""), s.RateLimit(), s.Condition)
 		if err != nil {
 			return nil, err
 		}

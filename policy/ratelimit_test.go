@@ -42,8 +42,8 @@ func TestLocalRateLimitRefills(t *testing.T) {
 
 func TestLocalRateLimitPerKeyAndConditional(t *testing.T) {
 	p, err := policy.NewLocalRateLimit(policy.LocalRateLimitSpec{Conditional: []policy.ConditionalRateLimit{
-		{Condition: `request.path.startsWith("/expensive")`, RateLimit: policy.RateLimit{MaxTokens: 1, TokensPerFill: 1, FillInterval: time.Hour, Key: `request.headers["x-user"]`}},
-		{RateLimit: policy.RateLimit{MaxTokens: 2, TokensPerFill: 1, FillInterval: time.Hour}},
+		{Condition: `request.path.startsWith("/expensive")`, MaxTokens: 1, TokensPerFill: 1, FillInterval: time.Hour, Key: `request.headers["x-user"]`},
+		{MaxTokens: 2, TokensPerFill: 1, FillInterval: time.Hour},
 	}})
 	require.NoError(t, err)
 	h := p(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
@@ -75,6 +75,8 @@ func TestLocalRateLimitTokens(t *testing.T) {
 
 func TestLocalRateLimitConfigErrors(t *testing.T) {
 	ok := policy.RateLimit{MaxTokens: 1, TokensPerFill: 1, FillInterval: time.Second}
+	cok := policy.ConditionalRateLimit{MaxTokens: 1, TokensPerFill: 1, FillInterval: time.Second}
+	cond := func(c string) policy.ConditionalRateLimit { x := cok; x.Condition = c; return x }
 	for field, spec := range map[string]policy.LocalRateLimitSpec{
 		"":                         {},
 		"[0].fillInterval":         {Limits: []policy.RateLimit{{MaxTokens: 1, TokensPerFill: 1}}},
@@ -82,8 +84,8 @@ func TestLocalRateLimitConfigErrors(t *testing.T) {
 		"[0].tokensPerFill":        {Limits: []policy.RateLimit{{MaxTokens: 1, FillInterval: time.Second}}},
 		"[0].type":                 {Limits: []policy.RateLimit{{MaxTokens: 1, TokensPerFill: 1, FillInterval: time.Second, Type: "bytes"}}},
 		"[0].key":                  {Limits: []policy.RateLimit{{MaxTokens: 1, TokensPerFill: 1, FillInterval: time.Second, Key: "nope("}}},
-		"conditional[0].condition": {Conditional: []policy.ConditionalRateLimit{{RateLimit: ok}, {RateLimit: ok}}},
-		"conditional[1].condition": {Conditional: []policy.ConditionalRateLimit{{Condition: "true", RateLimit: ok}, {Condition: "1", RateLimit: ok}}},
+		"conditional[0].condition": {Conditional: []policy.ConditionalRateLimit{cok, cok}},
+		"conditional[1].condition": {Conditional: []policy.ConditionalRateLimit{cond("true"), cond("1")}},
 	} {
 		_, err := policy.NewLocalRateLimit(spec)
 		var ce *agentgateway.ConfigError

@@ -1,0 +1,116 @@
+package policy_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/internal/celenv"
+	"github.com/agentgw/agentgateway/policy"
+)
+
+func ExampleNewCORS() {
+	cors, err := policy.NewCORS(policy.CORSSpec{
+		AllowOrigins: []string{"https://app.example.com"},
+		AllowMethods: []string{"GET", "POST"},
+		AllowHeaders: []string{"Authorization"},
+	})
+	if err != nil {
+		panic(err)
+	}
+	backend := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Println("backend reached") })
+	r := httptest.NewRequest("OPTIONS", "/mcp", nil)
+	r.Header.Set("Origin", "https://app.example.com")
+	r.Header.Set("Access-Control-Request-Method", "POST")
+	w := httptest.NewRecorder()
+	cors(backend).ServeHTTP(w, r)
+	fmt.Println(w.Code, w.Header().Get("Access-Control-Allow-Origin"), w.Header().Get("Access-Control-Allow-Methods"))
+	// Output: 200 https://app.example.com GET, POST
+}
+
+func ExampleNewAPIKey() {
+	apiKey, err := policy.NewAPIKey(policy.APIKeySpec{
+		Mode: policy.ModeStrict,
+		Keys: []policy.APIKey{{Key: "sk-123", Metadata: map[string]any{"name": "ci-bot", "tier": "gold"}}},
+	})
+	if err != nil {
+		panic(err)
+	}
+	// Authorization reads the identity the API key policy recorded.
+	authz, err := policy.NewAuthorization(policy.AuthorizationSpec{Rules: []policy.Rule{{Allow: `apiKey.tier == "gold"`}}})
+	if err != nil {
+		panic(err)
+	}
+	gw := agentgateway.New(agentgateway.WithLogger(slog.New(slog.DiscardHandler)))
+	gw.Route("api").PathPrefix("/").Use(apiKey, authz).To(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello %s", agentgateway.StateFrom(r.Context()).Identity.Subject)
+	}))
+	for _, key := range []string{"sk-123", "wrong"} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Authorization", "Bearer "+key)
+		w := httptest.NewRecorder()
+		gw.ServeHTTP(w, r)
+		fmt.Println(w.Code, w.Body.String())
+	}
+	// Output:
+	// 200 hello ci-bot
+	// 401 {"error":{"code":401,"message":"invalid API key"}}
+}
+
+func ExampleCompileRules() {
+	// The rule set package mcp reuses for mcpAuthorization: no HTTP, one call per tool.
+	rules, err := policy.CompileRules([]policy.Rule{
+		{Allow: `mcp.tool.name in ["search", "fetch"]`},
+		{Allow: `"admin" in jwt.groups`},
+		{Deny: `mcp.tool.name == "delete_everything"`},
+	})
+	if err != nil {
+		panic(err)
+	}
+	st := &agentgateway.State{}
+	st.Identity.JWT = map[string]any{"groups": []any{"dev"}}
+	for _, tool := range []string{"search", "shell"} {
+		st.MCP.ToolName = tool
+		fmt.Println(tool, rules.Allowed(context.Background(), celenv.NewActivation(nil, st)))
+	}
+	// Output:
+	// search true
+	// shell false
+}
+
+func ExampleNewLocalRateLimit() {
+	limit, err := policy.NewLocalRateLimit(policy.LocalRateLimitSpec{Limits: []policy.RateLimit{
+		{MaxTokens: 2, TokensPerFill: 1, FillInterval: time.Minute, Key: `request.headers["x-user"]`},
+	}})
+	if err != nil {
+		panic(err)
+	}
+	h := limit(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	for i := 0; i < 3; i++ {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("X-User", "alice")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		fmt.Printf("%d retry-after=%q policy=%q\n", w.Code, w.Header().Get("Retry-After"), w.Header().Get("RateLimit-Policy"))
+	}
+	// Output:
+	// 200 retry-after="" policy=""
+	// 200 retry-after="" policy=""
+	// 429 retry-after="60" policy="\"local\";q=1;w=60"
+}
+
+func ExampleNewTimeout() {
+	timeout, err := policy.NewTimeout(policy.TimeoutSpec{RequestTimeout: 10 * time.Millisecond})
+	if err != nil {
+		panic(err)
+	}
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	w := httptest.NewRecorder()
+	timeout(slow).ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	fmt.Println(w.Code)
+	// Output: 504
+}
