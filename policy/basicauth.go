@@ -136,7 +136,7 @@ func ParseHtpasswd(data []byte) (map[string]string, error) {
 
 // ParseBasic decodes the credentials of a Basic authorization value (without the "Basic " prefix).
 func ParseBasic(cred string) (user, password string, ok bool) {
-	b, err := base64.StdEncoding.DecodeString(cred)
+	b, err := base64.StdEncoding.Strict().DecodeString(cred)
 	if err != nil {
 		return "", "", false
 	}
