@@ -64,13 +64,15 @@ type HTTPBackendConfig struct {
 //
 // With several endpoints it balances by the power of two choices on in-flight requests, and ejects an
 // endpoint after EjectAfter consecutive connect errors or 5xx responses. When every endpoint is ejected
-// it still tries the one ejected longest ago rather than failing closed, and answers 503 if that fails
-// to connect. A request that failed to connect (nothing was sent) is retried once on another endpoint;
-// a request the upstream received is never retried.
+// it still tries the one ejected longest ago rather than failing closed, answers 503 if that fails to
+// connect, and ends that endpoint's ejection if it succeeds. A request that failed to connect (nothing
+// was sent) is retried once on another endpoint; a request the upstream received is never retried.
 //
 // Errors are answered with [WriteError] and recorded in State.Err: 502 when the upstream cannot be
 // reached or fails, 503 when no endpoint is healthy, 504 when the response header does not arrive in
-// time or the request's deadline passes. A client that goes away cancels the upstream request.
+// time or the request's deadline passes. A client that goes away cancels the upstream request (the
+// access log shows 499). The built-in transport ignores HTTP_PROXY and friends, and passes the
+// upstream's Content-Encoding through untouched.
 type HTTPBackend struct {
 	name       string
 	err        error
@@ -91,7 +93,7 @@ const (
 // NewHTTPBackend validates cfg and returns its backend.
 func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
 	if len(cfg.Endpoints) == 0 {
-		return nil, fmt.Errorf("http backend: %w", errors.New("no endpoints"))
+		return nil, errors.New("http backend: no endpoints")
 	}
 	eps := make([]proxy.Endpoint, 0, len(cfg.Endpoints))
 	for i, s := range cfg.Endpoints {
