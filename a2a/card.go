@@ -155,7 +155,7 @@ func publicURL(orig, base, prefix string) string {
 // publicBase is the URL the client reached the agent at: the configured public URL, or scheme and
 // host of the request (X-Forwarded-Proto/-Host/-Prefix only from a trusted peer) plus the route's
 // matched prefix.
-func (p *proxy) publicBase(r *http.Request, prefix string) (base, pathPrefix string) {
+func (p *proxy) publicBase(r *http.Request, st *agentgateway.State, prefix string) (base, pathPrefix string) {
 	if p.o.publicURL != nil {
 		return strings.TrimSuffix(p.o.publicURL.String(), "/"), strings.TrimSuffix(p.o.publicURL.EscapedPath(), "/")
 	}
@@ -163,7 +163,7 @@ func (p *proxy) publicBase(r *http.Request, prefix string) (base, pathPrefix str
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	if p.o.trusted != nil && p.trustedPeer(r) {
+	if p.trustedPeer(r, st) {
 		if v := firstValue(r.Header.Get("X-Forwarded-Proto")); v == "http" || v == "https" {
 			scheme = v
 		}
@@ -178,7 +178,12 @@ func (p *proxy) publicBase(r *http.Request, prefix string) (base, pathPrefix str
 	return scheme + "://" + host + prefix, prefix
 }
 
-func (p *proxy) trustedPeer(r *http.Request) bool {
+// trustedPeer: the TrustedProxies option decides; without it, the gateway's own trusted proxies
+// (State.TrustedProxy) are trusted.
+func (p *proxy) trustedPeer(r *http.Request, st *agentgateway.State) bool {
+	if p.o.trusted == nil {
+		return st != nil && st.TrustedProxy
+	}
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return false
@@ -241,7 +246,7 @@ func (p *proxy) serveCard(w http.ResponseWriter, r *http.Request, st *agentgatew
 		rec.replay(w)
 		return
 	}
-	base, prefix := p.publicBase(r, routePrefix(r, st))
+	base, prefix := p.publicBase(r, st, routePrefix(r, st))
 	out, err := transformCard(rec.buf.Bytes(), cardOptions{
 		base: base, prefix: prefix, rewrite: p.o.rewriteCard,
 		stripSignatures: p.o.stripSignatures, bridge: p.o.bridge, client: cardClientVersion(r),

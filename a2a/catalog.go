@@ -191,21 +191,21 @@ func (c *CatalogHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // gatewayBase is scheme://host of the request (trusted forwarding headers honoured), without a path.
-func (c *CatalogHandler) gatewayBase(r *http.Request) string {
+func (c *CatalogHandler) gatewayBase(r *http.Request, st *agentgateway.State) string {
 	p := &proxy{o: c.o}
 	if c.o.publicURL != nil {
 		u := *c.o.publicURL
 		u.Path, u.RawPath = "", ""
 		return strings.TrimSuffix(u.String(), "/")
 	}
-	base, _ := p.publicBase(r, "")
+	base, _ := p.publicBase(r, st, "")
 	return base
 }
 
 // catalogBase is the catalog's own public URL.
 func (c *CatalogHandler) catalogBase(r *http.Request, st *agentgateway.State) string {
 	p := &proxy{o: c.o}
-	base, _ := p.publicBase(r, routePrefix(r, st))
+	base, _ := p.publicBase(r, st, routePrefix(r, st))
 	return base
 }
 
@@ -216,8 +216,8 @@ type catalogEntry struct {
 	Error string `json:"error,omitempty"`
 }
 
-func (c *CatalogHandler) entries(r *http.Request) []catalogEntry {
-	gw := c.gatewayBase(r)
+func (c *CatalogHandler) entries(r *http.Request, st *agentgateway.State) []catalogEntry {
+	gw := c.gatewayBase(r, st)
 	out := make([]catalogEntry, 0, len(c.agents))
 	for _, a := range c.agents {
 		base := gw + strings.TrimSuffix(a.Path, "/")
@@ -245,7 +245,7 @@ func (c *CatalogHandler) entries(r *http.Request) []catalogEntry {
 func (c *CatalogHandler) serveList(w http.ResponseWriter, r *http.Request, st *agentgateway.State) {
 	writeJSON(w, struct {
 		Agents []catalogEntry `json:"agents"`
-	}{c.entries(r)})
+	}{c.entries(r, st)})
 }
 
 func (c *CatalogHandler) serveOwnCard(w http.ResponseWriter, r *http.Request, st *agentgateway.State) {

@@ -18,7 +18,8 @@
 // agent's card whose interface URLs — v0.3 "url" and "additionalInterfaces[].url", v1.0
 // "supportedInterfaces[].url" — are rewritten to the address the client used: the request's scheme and
 // Host plus the route's matched prefix (State.MatchedPrefix), X-Forwarded-Proto/-Host/-Prefix when the
-// peer is a trusted proxy ([TrustedProxies]), or a fixed [PublicURL]. The path of each URL is kept under
+// peer is a trusted proxy (the gateway's own, agentgateway.WithTrustedProxies, or [TrustedProxies]), or
+// a fixed [PublicURL]. The path of each URL is kept under
 // that base, so following the card leads back through the gateway. Interfaces of non-HTTP bindings (gRPC)
 // are dropped: they would lead past the gateway. [RewriteCards](false) passes cards unchanged.
 //

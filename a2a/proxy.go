@@ -61,8 +61,9 @@ func PublicURL(u string) Option {
 }
 
 // TrustedProxies names the peers whose X-Forwarded-Proto, X-Forwarded-Host and X-Forwarded-Prefix are
-// believed when a card is rewritten; pass gw.TrustedProxy to reuse the gateway's list. By default no
-// peer is trusted and the request's own scheme and Host are used.
+// believed when a card is rewritten. Without this option the gateway's own trusted proxies
+// (agentgateway.WithTrustedProxies, seen as State.TrustedProxy) are believed; outside a gateway no peer
+// is, and the request's own scheme and Host are used.
 func TrustedProxies(trusted func(netip.Addr) bool) Option {
 	return func(o *options) { o.trusted = trusted }
 }

@@ -195,6 +195,13 @@ func TestCardRewrite(t *testing.T) {
 		loopback := func(a netip.Addr) bool { return a.IsLoopback() }
 		gw, _ = gatewayFor(t, "/agents/x", a2agw.Proxy(upstream, a2agw.TrustedProxies(loopback)))
 		assert.Equal(t, "https://agents.example.com/edge/agents/x/rpc?tenant=a", get(t, gw+"/agents/x"+a2agw.CardPath, fwd...)["url"])
+
+		// By default the gateway's own trusted proxies are believed.
+		gw, _ = gatewayFor(t, "/agents/x", a2agw.Proxy(upstream), agentgateway.WithTrustedProxies(netip.MustParsePrefix("127.0.0.0/8")))
+		assert.Equal(t, "https://agents.example.com/edge/agents/x/rpc?tenant=a", get(t, gw+"/agents/x"+a2agw.CardPath, fwd...)["url"])
+		// A forged host with a path or user info is ignored.
+		assert.Equal(t, "https://"+strings.TrimPrefix(gw, "http://")+"/edge/agents/x/rpc?tenant=a",
+			get(t, gw+"/agents/x"+a2agw.CardPath, "X-Forwarded-Proto", "https", "X-Forwarded-Host", "evil.example/x@y", "X-Forwarded-Prefix", "/edge")["url"])
 	})
 	t.Run("public URL", func(t *testing.T) {
 		gw, _ := gatewayFor(t, "/agents/x", a2agw.Proxy(upstream, a2agw.PublicURL("https://a.example.com/theme")))

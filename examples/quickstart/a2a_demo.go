@@ -65,7 +65,7 @@ func addA2ADemo(gw *agentgateway.Gateway) []string {
 
 	// Errors are recorded by the gateway and reported by gw.Err().
 	_ = gw.Route("a2a-echo").PathPrefix("/agents/echo").RewritePrefix("/").
-		To(a2agw.Proxy(agent, a2agw.TrustedProxies(gw.TrustedProxy)))
+		To(a2agw.Proxy(agent))
 
 	return []string{
 		"curl -s {base}/agents/echo/.well-known/agent-card.json",
