@@ -172,3 +172,49 @@ func TestInteropBridgeJSClientV03ToJSAgentV1(t *testing.T) {
 	assertStreamV03(t, steps["stream"]["events"])
 	assert.Equal(t, "canceled", steps["cancel"]["state"])
 }
+
+// tasks/resubscribe from a v0.3 client reaches a v1.0-only agent as SubscribeToTask; the stream ends
+// with the cancellation, translated.
+func TestInteropBridgeResubscribe(t *testing.T) {
+	agent := startNode(t, "server_v1.mjs")
+	gw, _ := gatewayFor(t, "/agents/v1", a2agw.Proxy(agentgateway.HTTP(agent), a2agw.Bridge(a2agw.V10)))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	card, err := agentcard.DefaultResolver.Resolve(ctx, gw+"/agents/v1")
+	require.NoError(t, err)
+	client, err := a2aclient.NewFromCard(ctx, card, a2aclient.WithJSONRPCTransport(http.DefaultClient))
+	require.NoError(t, err)
+	defer client.Destroy()
+
+	blocking := false
+	res, err := client.SendMessage(ctx, &a2a.MessageSendParams{
+		Message: a2a.NewMessage(a2a.MessageRoleUser, a2a.TextPart{Text: "wait"}),
+		Config:  &a2a.MessageSendConfig{Blocking: &blocking},
+	})
+	require.NoError(t, err)
+	task := res.(*a2a.Task)
+
+	events := make(chan a2a.Event, 16)
+	go func() {
+		defer close(events)
+		for ev, err := range client.ResubscribeToTask(ctx, &a2a.TaskIDParams{ID: task.ID}) {
+			if err != nil {
+				return
+			}
+			events <- ev
+		}
+	}()
+	first, ok := <-events
+	require.True(t, ok, "no event from the resubscribed stream")
+	assert.Equal(t, task.ID, first.TaskInfo().TaskID)
+	_, err = client.CancelTask(ctx, &a2a.TaskIDParams{ID: task.ID})
+	require.NoError(t, err)
+	var last a2a.Event = first
+	for ev := range events {
+		last = ev
+	}
+	su, ok := last.(*a2a.TaskStatusUpdateEvent)
+	require.True(t, ok, "last event %T", last)
+	assert.Equal(t, a2a.TaskStateCanceled, su.Status.State)
+	assert.True(t, su.Final)
+}
