@@ -966,3 +966,21 @@ func TestHTTPBackendRecoversFromEjection(t *testing.T) {
 		assert.Equal(t, "/back", beDecode(t, body).Path)
 	}
 }
+
+func TestHTTPBackendExpectContinue(t *testing.T) {
+	up := beUpstream(t, beEcho())
+	f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}}))
+	tr := &http.Transport{ExpectContinueTimeout: beHangGuard} // the body waits for "100 Continue"
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequest(http.MethodPost, f.URL+"/upload", strings.NewReader("big body"))
+	require.NoError(t, err)
+	req.Header.Set("Expect", "100-continue")
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	got := beDecode(t, string(raw))
+	assert.Equal(t, "big body", got.Body)
+	assert.Equal(t, "100-continue", got.Header.Get("Expect"))
+}
