@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"io"
 	"log"
 	"net"
@@ -983,4 +984,35 @@ func TestHTTPBackendExpectContinue(t *testing.T) {
 	got := beDecode(t, string(raw))
 	assert.Equal(t, "big body", got.Body)
 	assert.Equal(t, "100-continue", got.Header.Get("Expect"))
+}
+
+func TestHTTPBackendStreamsRequestBody(t *testing.T) {
+	gotFirst := make(chan struct{})
+	up := beUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		buf := make([]byte, 5)
+		if _, err := io.ReadFull(r.Body, buf); err != nil || string(buf) != "part1" {
+			http.Error(w, "bad first part", http.StatusBadRequest)
+			return
+		}
+		close(gotFirst) // the client sends part 2 only after this
+		rest, _ := io.ReadAll(r.Body)
+		_, _ = w.Write(append(buf, rest...))
+	}))
+	f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}}))
+	pr, pw := io.Pipe()
+	go func() {
+		_, _ = io.WriteString(pw, "part1")
+		select {
+		case <-gotFirst:
+			_, _ = io.WriteString(pw, "part2")
+			_ = pw.Close()
+		case <-time.After(beHangGuard):
+			_ = pw.CloseWithError(errors.New("upstream never saw part 1"))
+		}
+	}()
+	req, err := http.NewRequest(http.MethodPost, f.URL+"/upload", pr)
+	require.NoError(t, err)
+	resp, body := f.do(t, req)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Equal(t, "part1part2", body)
 }
