@@ -128,7 +128,7 @@ func BenchmarkStreamLatency(b *testing.B) {
 		f.Flush()
 		for i := 0; i < events; i++ {
 			time.Sleep(200 * time.Microsecond)
-			_, _ = io.WriteString(w, `data: {"jsonrpc":"2.0","id":1,"result":{"kind":"status-update","ts":`+strconv.FormatInt(time.Now().UnixNano(), 10)+"}}\n\n")
+			_, _ = io.WriteString(w, `data: {"jsonrpc":"2.0","id":1,"result":{"kind":"status-update","taskId":"t","contextId":"c","status":{"state":"working"},"ts":`+strconv.FormatInt(time.Now().UnixNano(), 10)+"}}\n\n")
 			f.Flush()
 		}
 	}))
@@ -137,15 +137,16 @@ func BenchmarkStreamLatency(b *testing.B) {
 	defer backend.Close()
 	gw := agentgateway.New(agentgateway.WithAccessLog(false), agentgateway.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(b, gw.Route("a").PathPrefix("/a").RewritePrefix("/").To(a2agw.Proxy(backend)))
+	require.NoError(b, gw.Route("bridged").PathPrefix("/bridged").RewritePrefix("/").To(a2agw.Proxy(backend, a2agw.Bridge(a2agw.V03))))
 	gws := httptest.NewServer(gw)
 	defer gws.Close()
 	client := &http.Client{}
 	defer client.CloseIdleConnections()
 
-	measure := func(b *testing.B, url string) {
+	measure := func(b *testing.B, url string, body string) {
 		var lat []time.Duration
 		for b.Loop() {
-			resp, err := client.Post(url, "application/json", strings.NewReader(streamBody))
+			resp, err := client.Post(url, "application/json", strings.NewReader(body))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -153,7 +154,11 @@ func BenchmarkStreamLatency(b *testing.B) {
 			for sc.Scan() {
 				line := sc.Text()
 				if i := strings.Index(line, `"ts":`); i >= 0 {
-					ts, _ := strconv.ParseInt(strings.TrimRight(line[i+5:], "}"), 10, 64)
+					j := i + 5
+					for j < len(line) && line[j] >= '0' && line[j] <= '9' {
+						j++
+					}
+					ts, _ := strconv.ParseInt(line[i+5:j], 10, 64)
 					lat = append(lat, time.Since(time.Unix(0, ts)))
 				}
 			}
@@ -166,6 +171,8 @@ func BenchmarkStreamLatency(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max-µs/event")
 		}
 	}
-	b.Run("direct", func(b *testing.B) { measure(b, upstream.URL+"/") })
-	b.Run("gateway", func(b *testing.B) { measure(b, gws.URL+"/a/") })
+	v1Body := `{"jsonrpc":"2.0","id":1,"method":"SendStreamingMessage","params":{"message":{"messageId":"m","role":"ROLE_USER","parts":[{"text":"x"}]}}}`
+	b.Run("direct", func(b *testing.B) { measure(b, upstream.URL+"/", streamBody) })
+	b.Run("gateway", func(b *testing.B) { measure(b, gws.URL+"/a/", streamBody) })
+	b.Run("gateway-bridged-v1-client", func(b *testing.B) { measure(b, gws.URL+"/bridged/", v1Body) })
 }
