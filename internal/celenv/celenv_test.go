@@ -129,11 +129,11 @@ func TestCostLimit(t *testing.T) {
 	cheap, err := Compile(`request.path.startsWith("/v1/")`, cel.BoolType)
 	require.NoError(t, err)
 	require.False(t, cheap.CostTracked(), "a bounded expression needs no runtime tracking")
-	costly, err := Compile(`[1,2,3,4,5,6,7,8,9,10].all(a, [1,2,3,4,5,6,7,8,9,10].all(b, [1,2,3,4,5,6,7,8,9,10].all(c, request.headers.all(h, h.size() >= 0))))`, cel.BoolType)
+	costly, err := Compile(`[1,2,3,4,5,6,7,8,9,10].all(a, [1,2,3,4,5,6,7,8,9,10].all(b, [1,2,3,4,5,6,7,8,9,10].all(c, [1,2,3,4,5,6,7,8,9,10].all(d, request.headers.all(h, h.size() >= 0)))))`, cel.BoolType)
 	require.NoError(t, err)
 	require.True(t, costly.CostTracked())
 	r := httptest.NewRequest("GET", "/", nil)
-	for i := 0; i < 2000; i++ {
+	for i := 0; i < 50; i++ {
 		r.Header.Set("X-H"+strconv.Itoa(i), strings.Repeat("v", 10))
 	}
 	_, err = costly.EvalBool(context.Background(), NewActivation(r, nil))
