@@ -1016,3 +1016,54 @@ func TestHTTPBackendStreamsRequestBody(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode, body)
 	assert.Equal(t, "part1part2", body)
 }
+
+func TestHTTPBackendConcurrentLoad(t *testing.T) {
+	var n atomic.Int32
+	flappy := beUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%2 == 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	ok1 := beUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	ok2 := beUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{
+		Endpoints:  []string{flappy.URL, ok1.URL, ok2.URL, beDeadAddr(t)},
+		EjectAfter: 2, EjectFor: time.Millisecond, // eject and readmit all the time
+	}))
+	done := make(chan struct{})
+	drained := make(chan struct{})
+	go func() { // keep the state channel drained while the load runs
+		defer close(drained)
+		for {
+			select {
+			case <-f.states:
+			case <-done:
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	var bad atomic.Int32
+	for range 8 {
+		wg.Go(func() {
+			for range 40 {
+				resp, err := f.Client().Get(f.URL + "/")
+				if err != nil {
+					bad.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				switch resp.StatusCode {
+				case http.StatusOK, http.StatusServiceUnavailable, http.StatusBadGateway:
+				default:
+					bad.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(done)
+	<-drained
+	assert.Zero(t, bad.Load())
+}
