@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"bufio"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -26,6 +28,8 @@ type CORSSpec struct {
 	// MaxAge is returned in Access-Control-Max-Age (whole seconds) on allowed preflights.
 	MaxAge *time.Duration `json:"maxAge,omitempty"`
 }
+
+var star = []string{"*"}
 
 type originPattern struct{ prefix, suffix string }
 
@@ -162,16 +166,54 @@ func (c *cors) middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		next.ServeHTTP(agentgateway.OnWriteHeader(w, func(h http.Header, _ int) {
-			c.actual(h, origin)
-		}), r)
+		next.ServeHTTP(&corsWriter{ResponseWriter: w, c: c, origin: origin}, r)
 	})
 }
 
-var varyOrigin = []string{"Origin"}
+// corsWriter sets the CORS response headers just before the backend's headers are sent, overriding
+// any the backend set. (One allocation per request, where agentgateway.OnWriteHeader with a closure
+// would take two.)
+type corsWriter struct {
+	http.ResponseWriter
+	c      *cors
+	origin string
+	done   bool
+}
+
+func (w *corsWriter) WriteHeader(status int) {
+	if !w.done && status >= 200 {
+		w.done = true
+		w.c.actual(w.ResponseWriter.Header(), w.origin)
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *corsWriter) Write(p []byte) (int, error) {
+	if !w.done {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *corsWriter) Flush() {
+	if !w.done {
+		w.WriteHeader(http.StatusOK)
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func (w *corsWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+func (w *corsWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (c *cors) actual(h http.Header, origin string) {
-	h["Access-Control-Allow-Origin"] = []string{c.allowOrigin(origin)}
+	if c.anyOrigin && !c.credentials {
+		h["Access-Control-Allow-Origin"] = star
+	} else {
+		h["Access-Control-Allow-Origin"] = []string{origin}
+	}
 	if c.credentials {
 		h["Access-Control-Allow-Credentials"] = []string{"true"}
 	}

@@ -2,11 +2,18 @@ package policy_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
 	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/internal/celenv"
@@ -113,4 +120,43 @@ func ExampleNewTimeout() {
 	timeout(slow).ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
 	fmt.Println(w.Code)
 	// Output: 504
+}
+
+func ExampleNewJWT() {
+	// The issuer's key pair; in production the JWKS comes from {url: https://issuer/.well-known/jwks.json}.
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: pub, KeyID: "k1", Use: "sig"}}})
+	jwt, err := policy.NewJWT(policy.JWTSpec{
+		Mode:      policy.ModeStrict,
+		Issuer:    "https://issuer.example",
+		Audiences: []string{"mcp"},
+		JWKS:      &policy.FileInlineOrRemote{Inline: string(set)},
+	})
+	if err != nil {
+		panic(err)
+	}
+	signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: jose.JSONWebKey{Key: priv, KeyID: "k1"}}, nil)
+	token, _ := josejwt.Signed(signer).Claims(map[string]any{
+		"iss": "https://issuer.example", "aud": "mcp", "sub": "alice", "exp": time.Now().Add(time.Hour).Unix(),
+		"org": map[string]any{"id": "o1"},
+	}).Serialize()
+
+	backend := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := agentgateway.StateFrom(r.Context()).Identity
+		fmt.Fprintf(w, "%s of %s", id.Subject, id.JWT["org"].(map[string]any)["id"])
+	})
+	for _, auth := range []string{"Bearer " + token, "Bearer not-a-jwt", ""} {
+		r := httptest.NewRequest("GET", "/mcp", nil)
+		if auth != "" {
+			r.Header.Set("Authorization", auth)
+		}
+		r = r.WithContext(agentgateway.WithState(r.Context(), &agentgateway.State{}))
+		w := httptest.NewRecorder()
+		jwt(backend).ServeHTTP(w, r)
+		fmt.Println(w.Code, strings.SplitN(w.Header().Get("WWW-Authenticate"), ",", 2)[0], w.Body.Len() > 0)
+	}
+	// Output:
+	// 200  true
+	// 401 Bearer realm="agentgateway" true
+	// 401 Bearer realm="agentgateway" true
 }

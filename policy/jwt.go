@@ -108,6 +108,10 @@ type verifiedToken struct {
 // go to State.Identity.JWT (CEL: jwt.*), `sub` to Identity.Subject, and the token is removed from the
 // request before it is forwarded (backendAuth passthrough puts it back). Failures are 401 with
 // `WWW-Authenticate: Bearer` (plus error="invalid_token" for a bad token), never 500.
+//
+// A verified token is remembered (see JWTSpec.CacheSize), so a client presenting the same token again
+// costs a map lookup instead of a signature check; the claims map is then shared by those requests
+// and must be treated as read-only.
 func NewJWT(spec JWTSpec) (agentgateway.Policy, error) {
 	j, err := newJWT(spec)
 	if err != nil {

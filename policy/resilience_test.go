@@ -282,6 +282,22 @@ func TestTransformations(t *testing.T) {
 	assert.Equal(t, "response.remove[0]", ce.Path)
 }
 
+func TestTransformReplace(t *testing.T) {
+	p, err := policy.NewTransformation(policy.TransformationSpec{Request: &policy.Transform{
+		Replace: `{"x-only": "1", "x-list": ["a", "b"], ":path": "/ignored"}`,
+		Set:     map[string]string{"x-after": `"set"`},
+	}})
+	require.NoError(t, err)
+	var s seen
+	do(p, s.handler(200, ""), req("GET", "/", "X-Old", "gone"))
+	assert.Equal(t, http.Header{"X-Only": {"1"}, "X-List": {"a", "b"}, "X-After": {"set"}}, s.req.Header)
+
+	_, err = policy.NewTransformation(policy.TransformationSpec{Request: &policy.Transform{Metadata: map[string]string{"a": "1"}}})
+	var ce *agentgateway.ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "request.metadata", ce.Path)
+}
+
 func TestTransformHeadersOnlyStreams(t *testing.T) {
 	p, err := policy.NewTransformation(policy.TransformationSpec{Response: &policy.Transform{Add: map[string]string{"x-route": `"r1"`}}})
 	require.NoError(t, err)

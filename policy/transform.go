@@ -43,6 +43,11 @@ type Transform struct {
 	JSONSet map[string]string `json:"jsonSet,omitempty"`
 	// JSONRemove removes fields of a JSON object body by dotted path (extension).
 	JSONRemove []string `json:"jsonRemove,omitempty"`
+	// Replace is a CEL expression computing the whole header set (a map of name to string or list of
+	// strings); it applies before set/add/remove. Pseudo-headers (":path") are ignored.
+	Replace string `json:"replace,omitempty"`
+	// Metadata is not supported; setting it is a config error.
+	Metadata map[string]string `json:"metadata,omitempty"`
 	// MaxBodyBytes bounds the body read for body and JSON edits (default 1 MiB); larger bodies pass
 	// unchanged. Extension.
 	MaxBodyBytes int64 `json:"maxBodyBytes,omitempty"`
@@ -59,6 +64,7 @@ type compiledTransform struct {
 	jsonSet    []namedProgram
 	jsonRemove []string
 	body       *celenv.Program
+	replace    *celenv.Program
 	needsBody  bool
 	maxBody    int64
 	usesJSON   bool
@@ -106,7 +112,15 @@ func compileTransform(field string, t *Transform, response bool) (*compiledTrans
 		}
 		return out, nil
 	}
+	if len(t.Metadata) > 0 {
+		return nil, agentgateway.Errorf(field+".metadata", "not supported")
+	}
 	var err error
+	if t.Replace != "" {
+		if c.replace, err = comp("replace", t.Replace); err != nil {
+			return nil, err
+		}
+	}
 	if c.set, err = headers("set", t.Set); err != nil {
 		return nil, err
 	}
@@ -220,6 +234,30 @@ func (c *compiledTransform) apply(r *http.Request, act *celenv.Activation, h htt
 		act.Extra["response"] = response
 	}
 	ctx := r.Context()
+	if c.replace != nil {
+		if v, err := c.replace.Eval(ctx, act); err == nil {
+			if m, ok := nativeOf(v).(map[string]any); ok {
+				for k := range h {
+					delete(h, k)
+				}
+				for k, val := range m {
+					if strings.HasPrefix(k, ":") || !validToken(k) {
+						continue
+					}
+					switch x := val.(type) {
+					case string:
+						h[http.CanonicalHeaderKey(k)] = []string{x}
+					case []any:
+						for _, e := range x {
+							if s, ok := e.(string); ok {
+								h.Add(k, s)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
 	for _, op := range c.set {
 		if v, err := op.p.EvalString(ctx, act); err == nil {
 			h[op.name] = []string{v}
