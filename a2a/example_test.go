@@ -2,6 +2,7 @@ package a2a_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -83,4 +84,54 @@ func ExampleAuthorize() {
 	fmt.Println(w.Code, w.Body.String())
 	// Output:
 	// 403 {"jsonrpc":"2.0","id":1,"error":{"code":-32040,"message":"Forbidden: tasks/cancel is not allowed for this caller"}}
+}
+
+// A catalog of two agents: it lists them, and a message naming a skill goes to the agent offering it.
+func ExampleCatalog() {
+	weather := goAgentHandler(echoCard("weather", "http://weather.internal/rpc", a2a.AgentSkill{ID: "forecast", Name: "Forecast", Tags: []string{"weather"}}), "weather")
+	translate := goAgentHandler(echoCard("translate", "http://translate.internal/rpc", a2a.AgentSkill{ID: "translate", Name: "Translate"}), "translate")
+
+	gw := agentgateway.New(agentgateway.WithAccessLog(false))
+	_ = gw.Route("weather").PathPrefix("/agents/weather").RewritePrefix("/").To(a2agw.Proxy(weather))
+	_ = gw.Route("translate").PathPrefix("/agents/translate").RewritePrefix("/").To(a2agw.Proxy(translate))
+	_ = gw.Route("catalog").PathPrefix("/catalog").To(a2agw.Catalog([]a2agw.Agent{
+		{Name: "weather", Path: "/agents/weather", Upstream: weather},
+		{Name: "translate", Path: "/agents/translate", Upstream: translate},
+	}))
+	srv := httptest.NewServer(gw)
+	defer srv.Close()
+
+	resp, err := http.Get(srv.URL + "/catalog/")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var list struct{ Agents []struct{ Name, URL string } }
+	_ = json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	for _, a := range list.Agents {
+		fmt.Println(a.Name, strings.Replace(a.URL, srv.URL, "http://gateway", 1))
+	}
+
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/catalog", strings.NewReader(
+		`{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"kind":"message","messageId":"m","role":"user","parts":[{"kind":"text","text":"rain?"}]}}}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("A2A-Skill", "weather") // a tag of the weather agent's forecast skill
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Result struct {
+			Artifacts []struct{ Parts []struct{ Text string } }
+		}
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	fmt.Println(out.Result.Artifacts[0].Parts[0].Text)
+	// Output:
+	// weather http://gateway/agents/weather/
+	// translate http://gateway/agents/translate/
+	// weather: rain?
 }
