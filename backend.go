@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/netip"
 	"time"
 
 	"github.com/agentgw/agentgateway/internal/proxy"
@@ -232,7 +231,7 @@ func (b *HTTPBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusInternalServerError, "invalid backend configuration")
 		return
 	}
-	e := b.proxy.Serve(w, r, UpstreamTransportFrom(r.Context()), trustedPeer(st, r))
+	e := b.proxy.Serve(w, r, UpstreamTransportFrom(r.Context()), trustedPeer(st))
 	if e == nil {
 		return
 	}
@@ -247,15 +246,8 @@ func (b *HTTPBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// trustedPeer reports whether the gateway trusted the peer's X-Forwarded-For: it then computed a
-// source address other than the peer's.
-func trustedPeer(st *State, r *http.Request) bool {
-	if st == nil || !st.Source.IsValid() {
-		return false
-	}
-	peer, err := netip.ParseAddrPort(r.RemoteAddr)
-	return err == nil && st.Source.Addr() != peer.Addr()
-}
+// trustedPeer reports whether the gateway trusts the peer's X-Forwarded-* headers.
+func trustedPeer(st *State) bool { return st != nil && st.TrustedProxy }
 
 type upstreamTransportKey struct{}
 
