@@ -1,0 +1,101 @@
+package policy_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/policy"
+)
+
+func TestTransformations(t *testing.T) {
+	p, err := policy.NewTransformation(policy.TransformationSpec{
+		Request: &policy.Transform{
+			Set:        map[string]string{"x-user": `identity`, "x-path": `request.path`},
+			Add:        map[string]string{"x-tag": `"gw"`},
+			Remove:     []string{"x-secret"},
+			JSONSet:    map[string]string{"metadata.user": `identity`, "model": `json.model + "-mini"`},
+			JSONRemove: []string{"debug"},
+		},
+		Response: &policy.Transform{
+			Set:    map[string]string{"x-status": `string(response.code)`},
+			Remove: []string{"server"},
+			Body:   `{"wrapped": json, "len": size(body)}`,
+		},
+	})
+	require.NoError(t, err)
+	var s seen
+	backend := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.req = r
+		b, _ := io.ReadAll(r.Body)
+		s.body = string(b)
+		w.Header().Set("Server", "upstream")
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"ok":true}`)
+	})
+	st := &agentgateway.State{}
+	st.Identity.Subject = "alice"
+	r := reqBody("POST", "/v1/chat", `{"model":"gpt","debug":true}`, "X-Secret", "s", "X-Tag", "client")
+	r = r.WithContext(agentgateway.WithState(r.Context(), st))
+	w := httptest.NewRecorder()
+	p(backend).ServeHTTP(w, r)
+
+	assert.Equal(t, "alice", s.req.Header.Get("X-User"))
+	assert.Equal(t, "/v1/chat", s.req.Header.Get("X-Path"))
+	assert.Equal(t, []string{"client", "gw"}, s.req.Header.Values("X-Tag"))
+	assert.Empty(t, s.req.Header.Get("X-Secret"))
+	assert.JSONEq(t, `{"model":"gpt-mini","metadata":{"user":"alice"}}`, s.body)
+
+	assert.Equal(t, "200", w.Header().Get("X-Status"))
+	assert.Empty(t, w.Header().Get("Server"))
+	assert.JSONEq(t, `{"wrapped":{"ok":true},"len":11}`, w.Body.String())
+	assert.Equal(t, strconv.Itoa(w.Body.Len()), w.Header().Get("Content-Length"))
+
+	_, err = policy.NewTransformation(policy.TransformationSpec{Request: &policy.Transform{Set: map[string]string{"x": "nope("}}})
+	var ce *agentgateway.ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "request.set.x", ce.Path)
+	_, err = policy.NewTransformation(policy.TransformationSpec{Response: &policy.Transform{Remove: []string{"bad header"}}})
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "response.remove[0]", ce.Path)
+}
+
+func TestTransformReplace(t *testing.T) {
+	p, err := policy.NewTransformation(policy.TransformationSpec{Request: &policy.Transform{
+		Replace: `{"x-only": "1", "x-list": ["a", "b"], ":path": "/ignored"}`,
+		Set:     map[string]string{"x-after": `"set"`},
+	}})
+	require.NoError(t, err)
+	var s seen
+	do(p, s.handler(200, ""), req("GET", "/", "X-Old", "gone"))
+	assert.Equal(t, http.Header{"X-Only": {"1"}, "X-List": {"a", "b"}, "X-After": {"set"}}, s.req.Header)
+
+	_, err = policy.NewTransformation(policy.TransformationSpec{Request: &policy.Transform{Metadata: map[string]string{"a": "1"}}})
+	var ce *agentgateway.ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "request.metadata", ce.Path)
+}
+
+func TestTransformHeadersOnlyStreams(t *testing.T) {
+	p, err := policy.NewTransformation(policy.TransformationSpec{Response: &policy.Transform{Add: map[string]string{"x-route": `"r1"`}}})
+	require.NoError(t, err)
+	srv := httptest.NewServer(p(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "chunk")
+		w.(http.Flusher).Flush()
+	})))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	assert.Equal(t, "chunk", string(b))
+	assert.Equal(t, "r1", resp.Header.Get("X-Route"))
+	assert.True(t, strings.Contains(resp.TransferEncoding[0], "chunked"))
+}
