@@ -340,6 +340,14 @@ func (g *Gateway) source(r *http.Request) (netip.AddrPort, bool) {
 func (g *Gateway) finish(w http.ResponseWriter, r *http.Request, st *State) {
 	if p := recover(); p != nil {
 		if p == http.ErrAbortHandler {
+			// A deliberately aborted response (a stream that broke off): log it, then let net/http
+			// reset the connection so the client sees the truncation.
+			if st.Err == nil {
+				st.Err = errors.New("response aborted")
+			}
+			if g.opts.accessLog {
+				g.accessLog(r, st)
+			}
 			panic(p)
 		}
 		st.Err = fmt.Errorf("panic: %v", p)
