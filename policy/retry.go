@@ -148,6 +148,9 @@ func (rt *retry) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt.budget.deposit()
 		attempts := rt.attempts
+		if r.Header.Get("Upgrade") != "" {
+			attempts = 1 // an upgraded connection (WebSocket) is a stream from the first byte
+		}
 		if attempts > 1 && rt.pre != nil {
 			if ok, err := rt.pre.EvalBool(r.Context(), celenv.NewActivation(r, nil)); err != nil || !ok {
 				attempts = 1
@@ -269,7 +272,8 @@ func (a *attemptWriter) WriteHeader(status int) {
 		return
 	}
 	if status < 200 {
-		return // informational responses are not forwarded while deciding
+		a.w.WriteHeader(status) // informational responses commit nothing
+		return
 	}
 	if a.retryable(status) {
 		a.retry, a.status = true, status

@@ -135,3 +135,12 @@ func TestRetryLimits(t *testing.T) {
 		assert.Equal(t, field, ce.Path)
 	}
 }
+
+func TestRetrySkipsUpgrades(t *testing.T) {
+	p, err := policy.NewRetry(policy.RetrySpec{Attempts: 3, Codes: []int{503}})
+	require.NoError(t, err)
+	var n int
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n++; w.WriteHeader(503) })
+	assert.Equal(t, 503, do(p, h, req("GET", "/ws", "Connection", "Upgrade", "Upgrade", "websocket")).Code)
+	assert.Equal(t, 1, n)
+}
