@@ -298,3 +298,14 @@ func BenchmarkJWTVerifyES256(b *testing.B) { keys(b); benchJWT(b, ecKey) }
 func BenchmarkJWTVerifyEdDSA(b *testing.B) { keys(b); benchJWT(b, edKey) }
 
 func rsaKeyFor(b *testing.B) testKey { keys(b); return rsaKey }
+
+func TestJWKSUnreachableIs401(t *testing.T) {
+	keys(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }))
+	defer srv.Close()
+	p, err := policy.NewJWT(policy.JWTSpec{Mode: policy.ModeStrict, Issuer: "https://issuer.example", JWKS: &policy.FileInlineOrRemote{URL: srv.URL}, HTTPClient: srv.Client()})
+	require.NoError(t, err)
+	w := do(p, http.NotFoundHandler(), req("GET", "/", "Authorization", "Bearer "+mint(t, rsaKey, claims(nil))))
+	assert.Equal(t, 401, w.Code)
+	assert.Contains(t, w.Header().Get("WWW-Authenticate"), `error="invalid_token"`)
+}
