@@ -119,3 +119,5 @@ func TestConformanceThroughGateway(t *testing.T) {
 	require.Equal(t, dp, gp, "through the gateway:\n%s", gout)
 	t.Logf("conformance: direct %d/%d, through the gateway %d/%d", dp, dp+df, gp, gp+gf)
 }
+
+func execCommand(name string, args ...string) *exec.Cmd { return exec.Command(name, args...) }

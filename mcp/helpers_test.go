@@ -108,7 +108,7 @@ func serveHTTP(t testing.TB, s *sdk.Server, opts *sdk.StreamableHTTPOptions) *ht
 // gateway mounts a federation at /mcp of a Gateway served on 127.0.0.1.
 func gateway(t testing.TB, f *mcp.Federation) *httptest.Server {
 	t.Helper()
-	gw := agentgateway.New()
+	gw := agentgateway.New(agentgateway.WithAccessLog(testing.Verbose()))
 	require.NoError(t, gw.Route("mcp").PathPrefix("/mcp").To(f))
 	ts := httptest.NewServer(gw)
 	t.Cleanup(func() {

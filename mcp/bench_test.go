@@ -1,0 +1,158 @@
+package mcp_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"testing"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentgw/agentgateway/mcp"
+)
+
+// BenchmarkToolsCall compares a tools/call straight to a go-sdk streamable server with the same call
+// through the gateway, in one run: the difference is what the gateway adds (time and allocations of
+// the whole process: client, gateway and upstream).
+func BenchmarkToolsCall(b *testing.B) {
+	up := serveHTTP(b, demoServer("alpha"), &sdk.StreamableHTTPOptions{JSONResponse: true})
+	f := mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("alpha", up.URL)}})
+	gw := gateway(b, f)
+	for _, bc := range []struct{ name, url string }{{"direct", up.URL}, {"gateway", gw.URL + "/mcp"}} {
+		b.Run(bc.name, func(b *testing.B) {
+			cs := connect(b, bc.url, nil)
+			params := &sdk.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hello"}}
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := cs.CallTool(ctx, params); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+var benchDelay = 20 * time.Millisecond
+
+// fixedTarget is a minimal streamable-HTTP MCP server answering tools/list with four tools after
+// delay. It stands for a remote target: unlike an in-process go-sdk server it costs this process no
+// CPU, so the benchmark measures the gateway's fan-out rather than ten servers sharing two cores.
+func fixedTarget(delay time.Duration) http.Handler {
+	tools := `{"tools":[` +
+		`{"name":"a","inputSchema":{"type":"object"}},{"name":"b","inputSchema":{"type":"object"}},` +
+		`{"name":"c","inputSchema":{"type":"object"}},{"name":"d","inputSchema":{"type":"object"}}]}`
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var msg struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+		}
+		if r.Method != http.MethodPost || json.NewDecoder(r.Body).Decode(&msg) != nil {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		if msg.ID == nil {
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
+		result := `{}`
+		switch msg.Method {
+		case "initialize":
+			w.Header().Set("Mcp-Session-Id", "s1")
+			result = `{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"fixed","version":"1"}}`
+		case "tools/list":
+			time.Sleep(delay)
+			result = tools
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":%s}`, msg.ID, result)
+	})
+}
+
+// BenchmarkToolsList10Targets lists tools across 10 HTTP targets that each take 20 ms to answer:
+// the fan-out is concurrent, so a list costs about one target's latency.
+func BenchmarkToolsList10Targets(b *testing.B) {
+	var targets []mcp.Target
+	var first string
+	for i := range 10 {
+		name := fmt.Sprintf("t%d", i)
+		up := httptest.NewServer(fixedTarget(benchDelay))
+		b.Cleanup(up.Close)
+		targets = append(targets, mcp.HTTPTarget(name, up.URL))
+		if i == 0 {
+			first = up.URL
+		}
+	}
+	gw := gateway(b, mcp.New(mcp.Config{Targets: targets}))
+	for _, bc := range []struct {
+		name, url string
+		tools     int
+	}{{"direct-one-target", first, 4}, {"gateway-10-targets", gw.URL + "/mcp", 40}} {
+		b.Run(bc.name, func(b *testing.B) {
+			cs := connect(b, bc.url, nil)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				res, err := cs.ListTools(ctx, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(res.Tools) != bc.tools {
+					b.Fatalf("%d tools", len(res.Tools))
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/list")
+		})
+	}
+}
+
+// BenchmarkIdleSessionMemory measures the heap held by idle stateful sessions with two HTTP targets.
+// The targets run in another process (the go-sdk everything-server), so only the gateway's memory is
+// measured.
+func BenchmarkIdleSessionMemory(b *testing.B) {
+	bin := everythingServer(b)
+	var targets []mcp.Target
+	for _, name := range []string{"one", "two"} {
+		port := freePort(b)
+		url := fmt.Sprintf("http://127.0.0.1:%d/mcp", port)
+		startProcess(b, url, execCommand(bin, "-http", fmt.Sprintf("127.0.0.1:%d", port), "-stateless=false"))
+		targets = append(targets, mcp.HTTPTarget(name, url))
+	}
+	f := mcp.New(mcp.Config{Targets: targets})
+	gw := gateway(b, f)
+	const n = 500
+	body := []byte(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}`)
+	open := func() {
+		req, _ := http.NewRequest(http.MethodPost, gw.URL+"/mcp", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(b, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		require.Equal(b, http.StatusOK, resp.StatusCode)
+	}
+	open() // warm pools
+	var per float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for range n {
+			open()
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		per = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
+	}
+	b.ReportMetric(per, "B/session")
+	http.DefaultClient.CloseIdleConnections()
+}
