@@ -303,6 +303,10 @@ func readCall(w http.ResponseWriter, r *http.Request, st *agentgateway.State, o 
 		writeRPCError(w, rerr.status, c.ID, rerr.code, rerr.msg)
 		return nil, c, false
 	}
+	if c.Version == "" {
+		// An extension method belongs to no version; the client's A2A-Version header says which it speaks.
+		c.Version = cardClientVersion(r)
+	}
 	st.A2A.Method, st.A2A.Version, st.A2A.TaskID, st.A2A.ContextID = c.Method, c.Version, c.TaskID, c.ContextID
 	if c.Skill != "" {
 		st.A2A.Skill = c.Skill
@@ -356,7 +360,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !p.authorize(w, r, st, c) {
 		return
 	}
-	if p.o.bridge != "" && c.Version != "" && c.Version != p.o.bridge {
+	if p.o.bridge != "" && c.info != nil && c.Version != p.o.bridge {
 		p.serveBridged(w, r, st, body, c)
 		return
 	}
