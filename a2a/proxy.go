@@ -390,15 +390,62 @@ func (p *proxy) forward(w http.ResponseWriter, r *http.Request, body []byte, c C
 	up.Body = ib
 	up.ContentLength = int64(len(body))
 	up.GetBody = nil
+	ew := &rpcErrorWriter{ResponseWriter: w, st: agentgateway.StateFrom(r.Context()), id: c.ID}
 	if !c.Stream {
-		p.next.ServeHTTP(w, &up)
+		p.next.ServeHTTP(ew, &up)
 		return ib
 	}
-	ctx, iw, stop := p.streamContext(w, r)
+	ctx, iw, stop := p.streamContext(ew, r)
 	defer stop()
 	p.next.ServeHTTP(iw, up.WithContext(ctx))
 	return ib
 }
+
+// rpcErrorWriter turns the gateway's own error answers (the backend could not reach the agent, and
+// recorded why in State.Err) into JSON-RPC errors carrying the request id, which A2A clients expect.
+// The agent's own answers, errors included, pass unchanged.
+type rpcErrorWriter struct {
+	http.ResponseWriter
+	st      *agentgateway.State
+	id      []byte
+	wrote   bool
+	swallow bool
+}
+
+func (w *rpcErrorWriter) WriteHeader(status int) {
+	if w.wrote || status < 200 {
+		if !w.swallow {
+			w.ResponseWriter.WriteHeader(status)
+		}
+		return
+	}
+	w.wrote = true
+	if status >= 500 && w.st != nil && w.st.Err != nil {
+		w.swallow = true
+		writeRPCError(w.ResponseWriter, status, w.id, CodeUpstream, "Upstream error: "+http.StatusText(status))
+		return
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *rpcErrorWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.swallow {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *rpcErrorWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.swallow {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *rpcErrorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // streamContext detaches a stream from the request deadline (keeping cancellation when the client
 // goes away) and arms the idle timer, which every write to the client resets.

@@ -387,3 +387,15 @@ func TestStreamEventByEvent(t *testing.T) {
 		})
 	}
 }
+
+func TestUnreachableAgentGetsJSONRPCError(t *testing.T) {
+	ln := httptest.NewServer(http.NotFoundHandler())
+	dead := ln.URL
+	ln.Close() // nothing listens there any more
+	gw, logs := gatewayFor(t, "/a", a2agw.Proxy(agentgateway.HTTP(dead)))
+	status, resp := rpc(t, gw+"/a/", `{"jsonrpc":"2.0","id":"q1","method":"message/send","params":{"message":{"kind":"message","messageId":"m","role":"user","parts":[]}}}`)
+	assert.Equal(t, http.StatusBadGateway, status)
+	assert.Equal(t, "q1", resp["id"])
+	assert.Equal(t, float64(a2agw.CodeUpstream), resp["error"].(map[string]any)["code"])
+	assert.Contains(t, logs.String(), `"a2a.method":"message/send"`)
+}
