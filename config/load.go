@@ -583,7 +583,16 @@ func (l *loader) policies(bc *BuildContext, n Node) ([]agentgateway.Policy, erro
 		}
 		sub := *bc
 		sub.Path = fp
-		p, err := table[idx].Build(&sub, Node{n: val, path: fp})
+		sec := table[idx]
+		staged := Staged{}
+		var err error
+		if sec.BuildStaged != nil {
+			staged, err = sec.BuildStaged(&sub, Node{n: val, path: fp})
+		} else {
+			var p agentgateway.Policy
+			p, err = sec.Build(&sub, Node{n: val, path: fp})
+			staged[sec.Phase] = p
+		}
 		if err != nil {
 			var ce *agentgateway.ConfigError
 			if !errors.As(err, &ce) {
@@ -592,8 +601,15 @@ func (l *loader) policies(bc *BuildContext, n Node) ([]agentgateway.Policy, erro
 			errs = append(errs, err)
 			continue
 		}
-		if p != nil {
-			out = append(out, built{table[idx].Phase, p})
+		phases := make([]Phase, 0, len(staged))
+		for ph := range staged {
+			phases = append(phases, ph)
+		}
+		slices.Sort(phases)
+		for _, ph := range phases {
+			if staged[ph] != nil {
+				out = append(out, built{ph, staged[ph]})
+			}
 		}
 	}
 	slices.SortStableFunc(out, func(a, b built) int { return int(a.phase - b.phase) })

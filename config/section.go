@@ -80,6 +80,24 @@ type PolicySection struct {
 	Key   string
 	Phase Phase
 	Build func(bc *BuildContext, n Node) (agentgateway.Policy, error)
+	// BuildStaged, when set instead of Build, contributes middlewares at several phases: a protocol
+	// policy that must read the request before authorization but act next to the backend.
+	BuildStaged func(bc *BuildContext, n Node) (Staged, error)
+}
+
+// Staged is one policy key's middlewares by phase.
+type Staged map[Phase]agentgateway.Policy
+
+// StagedPolicy makes a PolicySection whose spec decodes into S and whose builder places middlewares at
+// several phases.
+func StagedPolicy[S any](key string, build func(bc *BuildContext, spec S) (Staged, error)) PolicySection {
+	return PolicySection{Key: key, BuildStaged: func(bc *BuildContext, n Node) (Staged, error) {
+		spec, err := Decode[S](n)
+		if err != nil {
+			return nil, err
+		}
+		return build(bc, spec)
+	}}
 }
 
 // Policy makes a PolicySection whose spec decodes into S.

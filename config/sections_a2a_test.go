@@ -102,3 +102,41 @@ func TestA2APolicyRejectsFields(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "policies.a2a")
 }
+
+// The a2a policy reads the call before the route's authorization runs, so YAML rules can use a2a.*.
+func TestA2AAuthorizationFromYAML(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.Handle("/", a2asrv.NewJSONRPCHandler(a2asrv.NewHandler(a2aEcho{})))
+	agent := httptest.NewServer(mux)
+	defer agent.Close()
+	yaml := strings.Replace(a2aYAML, "        a2a: {}", `        a2a: {}
+        authorization:
+          rules:
+          - require: a2a.method != "tasks/cancel" || request.headers["x-role"] == "admin"`, 1)
+	f, err := config.Load([]byte(yaml), func(k string) (string, bool) { return strings.TrimPrefix(agent.URL, "http://"), true })
+	require.NoError(t, err)
+	rt, err := f.Build(slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	defer rt.Close()
+	gw := agentgateway.New(agentgateway.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, gw.Apply(rt.Config))
+	srv := httptest.NewServer(gw)
+	defer srv.Close()
+
+	call := func(method, role string) int {
+		req, _ := http.NewRequest("POST", srv.URL+"/agents/echo/", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"`+method+`","params":{"id":"t1"}}`))
+		req.Header.Set("Content-Type", "application/json")
+		if role != "" {
+			req.Header.Set("X-Role", role)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusForbidden, call("tasks/cancel", "user"))
+	assert.Equal(t, http.StatusForbidden, call("tasks/cancel", ""))
+	assert.Equal(t, http.StatusOK, call("tasks/cancel", "admin"), "admins reach the agent (which answers with a JSON-RPC result or error)")
+	assert.Equal(t, http.StatusOK, call("tasks/get", "user"))
+}
