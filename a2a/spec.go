@@ -13,8 +13,9 @@ type PolicySpec struct{}
 // NewPolicy returns the `a2a` route policy: [Wrap] with the default options (card rewriting from the
 // request's own scheme and Host plus the route's matched prefix, JSON-RPC awareness, stream idle
 // timeout). The config applies it in the Backend phase, closest to the backend, so that the route's
-// timeout policy does not cut streams; CEL rules of the route's `authorization` policy therefore run
-// before the A2A facts are known — use [Inspect] or [Authorize] from Go for rules on a2a.method.
+// timeout policy does not cut streams, and adds [Inspect] just before the Authz phase so that the
+// route's `authorization` rules can use a2a.method and the task ids. From Go, put [Inspect] in front of
+// your authorization policy, or use [Authorize].
 func NewPolicy(spec PolicySpec, opts ...Option) (agentgateway.Policy, error) {
 	o := buildOptions(opts)
 	if err := newProxy(nopHandler{}, o).err; err != nil {
