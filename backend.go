@@ -49,6 +49,12 @@ type HTTPBackendConfig struct {
 	// (server-sent events are still flushed after every write). A negative value flushes every response
 	// after every write.
 	FlushInterval time.Duration
+	// StdlibHTTP1 sends plain HTTP/1.1 requests through net/http's Transport too. By default the
+	// built-in transport answers them (http endpoints without HTTP2) with a leaner synchronous client
+	// of its own, which writes the request and reads the response on the handler's goroutine; upgrades,
+	// requests with trailers or Expect: 100-continue and per-request transports use the Transport
+	// either way.
+	StdlibHTTP1 bool
 }
 
 // HTTPBackend is an http.Handler that proxies requests to HTTP/1.1 or HTTP/2 upstreams.
@@ -132,7 +138,17 @@ func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
 	if ejectFor <= 0 {
 		ejectFor = defaultEjectFor
 	}
+	var h1 *proxy.H1Options
+	if cfg.Transport == nil && !cfg.HTTP2 && !cfg.StdlibHTTP1 && eps[0].Scheme == "http" {
+		h1 = &proxy.H1Options{
+			DialTimeout:           cmpOr(cfg.DialTimeout, defaultDialTimeout),
+			ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
+			IdleConnTimeout:       cmpOr(cfg.IdleConnTimeout, defaultIdleConnTimeout),
+			MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerHost,
+		}
+	}
 	b.proxy = proxy.New(proxy.Options{
+		H1:               h1,
 		Endpoints:        eps,
 		Transport:        rt,
 		UpgradeTransport: upgradeRT,
@@ -214,6 +230,9 @@ var errNotConfigured = errors.New("http backend: not configured (use NewHTTPBack
 func (b *HTTPBackend) Close() error {
 	for _, t := range b.transports {
 		t.CloseIdleConnections()
+	}
+	if b.proxy != nil {
+		b.proxy.CloseIdleConnections()
 	}
 	return nil
 }

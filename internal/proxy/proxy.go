@@ -29,6 +29,11 @@ type Options struct {
 	MaxEjectFor time.Duration
 	// FlushInterval: see agentgateway.HTTPBackendConfig.
 	FlushInterval time.Duration
+	// H1, when set, sends plain HTTP/1.1 requests to http endpoints with the built-in client (see
+	// [H1Options]) instead of Transport: requests that are not upgrades, carry no trailers and no
+	// Expect header, when no per-request transport overrides Transport. Set it only when Transport is
+	// an HTTP/1.1 transport with the same timeouts, so that both paths behave alike.
+	H1 *H1Options
 }
 
 // Proxy forwards requests to a set of endpoints. It is safe for concurrent use.
@@ -36,6 +41,7 @@ type Proxy struct {
 	bal           balancer
 	rt, upgradeRT http.RoundTripper
 	flushInterval time.Duration
+	h1            map[*endpoint]*h1Pool // the built-in HTTP/1.1 client's pools; read-only after New
 }
 
 // New returns a Proxy for o. It panics if o has no endpoint or no transport (the caller validates).
@@ -53,10 +59,29 @@ func New(o Options) *Proxy {
 		maxEject:   o.MaxEjectFor,
 		clock:      monotonic,
 	}
+	var h1 *h1Client
+	if o.H1 != nil {
+		h1 = newH1Client(*o.H1)
+	}
 	for _, e := range o.Endpoints {
-		p.bal.eps = append(p.bal.eps, &endpoint{Endpoint: e, rawBase: escapePath(e.BasePath)})
+		ep := &endpoint{Endpoint: e, rawBase: escapePath(e.BasePath)}
+		if h1 != nil && e.Scheme == "http" {
+			if p.h1 == nil {
+				p.h1 = make(map[*endpoint]*h1Pool, len(o.Endpoints))
+			}
+			p.h1[ep] = newH1Pool(h1, e.Host)
+		}
+		p.bal.eps = append(p.bal.eps, ep)
 	}
 	return p
+}
+
+// CloseIdleConnections closes the idle connections of the built-in HTTP/1.1 client (not those of
+// the Transport). The Proxy stays usable.
+func (p *Proxy) CloseIdleConnections() {
+	for _, pool := range p.h1 {
+		pool.closeIdle()
+	}
 }
 
 // Error says why a request could not be forwarded, and what to answer.
@@ -137,15 +162,22 @@ var (
 // forwarded completely; a 5xx from the upstream is forwarded, not an error.
 func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripper, trustedPeer bool) *Error {
 	upgrade := upgradeType(r.Header)
+	fast := false
 	if rt == nil {
 		rt = p.rt
 		if upgrade != "" {
 			rt = p.upgradeRT
 		}
+		fast = p.h1 != nil && upgrade == ""
 	}
 	x := &exchange{}
 	x.prepare(r, upgrade, trustedPeer)
 	out := &x.out
+	fast = fast && h1Eligible(out)
+	var body *bodyReader
+	if out.Body != nil {
+		body = &x.body
+	}
 
 	ep, healthy := p.bal.pick(nil)
 	var resp *http.Response
@@ -153,7 +185,11 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 		ep.setURL(out.URL, r.URL)
 		ep.inflight.Add(1)
 		var err error
-		resp, err = rt.RoundTrip(out)
+		if fast {
+			resp, err = p.h1[ep].roundTrip(out, body)
+		} else {
+			resp, err = rt.RoundTrip(out)
+		}
 		if err == nil {
 			break
 		}
