@@ -112,8 +112,9 @@ func gateway(t testing.TB, f *mcp.Federation) *httptest.Server {
 	require.NoError(t, gw.Route("mcp").PathPrefix("/mcp").To(f))
 	ts := httptest.NewServer(gw)
 	t.Cleanup(func() {
-		ts.Close()
+		// Closing the federation ends its sessions and so the clients' open GET streams.
 		require.NoError(t, f.Close())
+		ts.Close()
 	})
 	return ts
 }
