@@ -154,3 +154,19 @@ func text(t testing.TB, res *sdk.CallToolResult) string {
 	require.True(t, ok, "content %T", res.Content[0])
 	return tc.Text
 }
+
+// newServer serves a gateway on 127.0.0.1 and closes f (then the server) when the test ends.
+func newServer(t testing.TB, gw http.Handler, f *mcp.Federation) *httptest.Server {
+	ts := httptest.NewServer(gw)
+	t.Cleanup(func() {
+		require.NoError(t, f.Close())
+		ts.Close()
+	})
+	return ts
+}
+
+func newHTTPServer(t testing.TB, h http.Handler) *httptest.Server {
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return ts
+}
