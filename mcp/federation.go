@@ -89,6 +89,9 @@ type Config struct {
 	// an Origin must be same-host (loopback names on a loopback listener). Requests without Origin
 	// (non-browser clients) are not affected.
 	AllowedOrigins []string
+	// LoopbackOnly accepts only loopback Host and Origin names (localhost, 127.0.0.1, ::1) whatever
+	// address the gateway listens on (agentgateway's dnsRebindingProtection).
+	LoopbackOnly bool
 	// Authorization filters lists and guards calls; see [Rules]. Rules attached to the request by the
 	// [Authorization] policy apply as well.
 	Authorization *Rules
@@ -330,7 +333,7 @@ func (f *Federation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // allowedHostOrigin is the DNS-rebinding guard.
 func (f *Federation) allowedHostOrigin(r *http.Request) bool {
 	host := hostname(r.Host)
-	loopbackListener := false
+	loopbackListener := f.cfg.LoopbackOnly
 	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 		if ta, ok := la.(*net.TCPAddr); ok && ta.IP.IsLoopback() {
 			loopbackListener = true
