@@ -40,8 +40,9 @@ func benchClient(b *testing.B) *http.Client {
 	return &http.Client{Transport: t}
 }
 
-func benchGateway(b *testing.B, upstream string) *httptest.Server {
-	backend, err := agw.NewHTTPBackend(agw.HTTPBackendConfig{Endpoints: []string{upstream}, MaxIdleConnsPerHost: 256})
+func benchGateway(b *testing.B, upstream string, stdlib bool) *httptest.Server {
+	backend, err := agw.NewHTTPBackend(agw.HTTPBackendConfig{Endpoints: []string{upstream}, MaxIdleConnsPerHost: 256,
+		StdlibHTTP1: stdlib})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -135,9 +136,16 @@ func BenchmarkDirect(b *testing.B) {
 	runSerial(b, benchUpstream(b).URL+"/api/items?id=7")
 }
 
-// BenchmarkGateway is the same request through the gateway and its HTTP backend.
+// BenchmarkGateway is the same request through the gateway and its HTTP backend (the built-in
+// HTTP/1.1 client).
 func BenchmarkGateway(b *testing.B) {
-	runSerial(b, benchGateway(b, benchUpstream(b).URL).URL+"/api/items?id=7")
+	runSerial(b, benchGateway(b, benchUpstream(b).URL, false).URL+"/api/items?id=7")
+}
+
+// BenchmarkGatewayStdlib is BenchmarkGateway with the upstream request sent by net/http's Transport
+// (HTTPBackendConfig.StdlibHTTP1).
+func BenchmarkGatewayStdlib(b *testing.B) {
+	runSerial(b, benchGateway(b, benchUpstream(b).URL, true).URL+"/api/items?id=7")
 }
 
 // BenchmarkDirectParallel is the parallel baseline.
@@ -147,7 +155,12 @@ func BenchmarkDirectParallel(b *testing.B) {
 
 // BenchmarkGatewayParallel is the parallel request through the gateway.
 func BenchmarkGatewayParallel(b *testing.B) {
-	runParallel(b, benchGateway(b, benchUpstream(b).URL).URL+"/api/items?id=7")
+	runParallel(b, benchGateway(b, benchUpstream(b).URL, false).URL+"/api/items?id=7")
+}
+
+// BenchmarkGatewayStdlibParallel is BenchmarkGatewayParallel with net/http's Transport upstream.
+func BenchmarkGatewayStdlibParallel(b *testing.B) {
+	runParallel(b, benchGateway(b, benchUpstream(b).URL, true).URL+"/api/items?id=7")
 }
 
 // BenchmarkGatewayHTTPUtil is the reference point: the same gateway route to a stock

@@ -212,8 +212,10 @@ func (c *h1Conn) expire() {
 	}
 	for i, ic := range p.idle {
 		if ic == c {
-			p.idle = append(p.idle[:i], p.idle[i+1:]...)
-			p.idle = p.idle[:len(p.idle):cap(p.idle)]
+			n := len(p.idle) - 1
+			copy(p.idle[i:], p.idle[i+1:])
+			p.idle[n] = nil
+			p.idle = p.idle[:n]
 			break
 		}
 	}
