@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
@@ -100,6 +101,12 @@ func TestServerEverythingFederation(t *testing.T) {
 		})
 		require.NoError(t, err)
 		assert.Contains(t, text(t, res), "Long running operation completed")
+		// The client runs notification handlers asynchronously: the last one may land just after the result.
+		assert.Eventually(t, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(progress[tok]) == 3
+		}, 10*time.Second, 5*time.Millisecond, target)
 		mu.Lock()
 		assert.Equal(t, []float64{1, 2, 3}, progress[tok], target)
 		mu.Unlock()

@@ -99,8 +99,10 @@ type session struct {
 	listeners map[int]func([]byte)
 	nextL     int
 
-	// legacy is the SSE stream of a legacy (HTTP+SSE) client session.
-	legacy chan []byte
+	// legacy is the SSE stream of a legacy (HTTP+SSE) client session (guarded by mu; nil once
+	// closed); isLegacy is fixed at creation.
+	legacy   chan []byte
+	isLegacy bool
 }
 
 // slot holds the upstream session of one target.

@@ -112,7 +112,8 @@ func (f *Federation) serveLegacyStream(w http.ResponseWriter, r *http.Request) {
 	_, _ = rand.Read(b[:])
 	sess := f.newSession(LatestProtocolVersion, nil)
 	sess.id = "sse-" + hex.EncodeToString(b[:])
-	sess.legacy = make(chan []byte, 64)
+	ch := make(chan []byte, 64)
+	sess.legacy, sess.isLegacy = ch, true
 	f.sessions.put(sess)
 	defer func() {
 		f.sessions.remove(sess.id)
@@ -129,7 +130,7 @@ func (f *Federation) serveLegacyStream(w http.ResponseWriter, r *http.Request) {
 	_ = http.NewResponseController(w).Flush()
 	for {
 		select {
-		case msg, ok := <-sess.legacy:
+		case msg, ok := <-ch:
 			if !ok {
 				return
 			}
@@ -165,7 +166,7 @@ func (s *session) sendLegacy(msg []byte) {
 // serveLegacyPost takes one message of a legacy session; the answer goes down the SSE stream.
 func (f *Federation) serveLegacyPost(w http.ResponseWriter, r *http.Request, id string) {
 	s, _ := f.sessions.get(id)
-	if s == nil || s.legacy == nil {
+	if s == nil || !s.isLegacy {
 		agentgateway.WriteError(w, http.StatusNotFound, "session not found")
 		return
 	}
