@@ -115,14 +115,31 @@ func (e *Error) Unwrap() error { return e.Err }
 // the upstream answered.
 const StatusClientClosedRequest = 499
 
-// exchange is everything one forwarded request needs, in a single allocation. It is not pooled: the
-// transport may still read the request body after RoundTrip returns.
+// exchange is everything one forwarded request needs, in a single allocation. Only requests the
+// built-in HTTP/1.1 client sends reuse it (exchangePool), because that client is done with the request
+// when Serve returns; a Transport may still read the request body after RoundTrip returns.
 type exchange struct {
 	out  http.Request
 	url  url.URL
 	body bodyReader
 	xff  [1]string
 	xfh  [1]string
+	hdr  http.Header // the outbound header map, kept cleared in the pool
+}
+
+var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
+
+// release returns x to exchangePool, dropping every reference to the request.
+func (x *exchange) release() {
+	h := x.hdr
+	clear(h)
+	x.out = http.Request{}
+	x.url = url.URL{}
+	x.body.rc = nil
+	x.body.started.Store(false)
+	x.xff[0], x.xfh[0] = "", ""
+	x.hdr = h
+	exchangePool.Put(x)
 }
 
 // bodyReader passes the inbound body to the transport. It records whether any byte was read, which
@@ -170,10 +187,20 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 		}
 		fast = p.h1 != nil && upgrade == ""
 	}
-	x := &exchange{}
+	var x *exchange
+	if fast {
+		x = exchangePool.Get().(*exchange)
+	} else {
+		x = &exchange{}
+	}
 	x.prepare(r, upgrade, trustedPeer)
 	out := &x.out
-	fast = fast && h1Eligible(out)
+	if fast {
+		if fast = h1Eligible(out); fast {
+			defer x.release() // the built-in client keeps nothing of the request once Serve returns
+		}
+		// Otherwise the Transport gets x, which is then never reused.
+	}
 	var body *bodyReader
 	if out.Body != nil {
 		body = &x.body
@@ -283,7 +310,11 @@ func (x *exchange) prepare(r *http.Request, upgrade string, trustedPeer bool) {
 	}
 
 	src := r.Header
-	h := make(http.Header, len(src)+4)
+	h := x.hdr
+	if h == nil {
+		h = make(http.Header, len(src)+4)
+		x.hdr = h
+	}
 	conn := src["Connection"]
 	for k, vv := range src {
 		if hopByHop(k) || (len(conn) > 0 && listed(conn, k)) {
