@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -665,4 +667,98 @@ func TestH1ResponseHeaderTimeout(t *testing.T) {
 	require.NotNil(t, e)
 	var ne net.Error
 	assert.True(t, errors.As(e, &ne) && ne.Timeout())
+}
+
+// TestH1WritesWhatTheTransportWrites sends the same requests through the built-in client and through
+// http.Transport and compares, byte for byte, what the upstream receives: the request line, the header
+// fields (in any order) and the body.
+func TestH1WritesWhatTheTransportWrites(t *testing.T) {
+	type capture struct {
+		line, body string
+		fields     []string
+	}
+	seen := make(chan capture, 1)
+	up := newRawUpstream(t, func(_ int, c net.Conn, _ *bufio.Reader) {
+		var raw strings.Builder
+		br := bufio.NewReader(io.TeeReader(c, &raw))
+		for {
+			raw.Reset()
+			r, body, err := readReq(br)
+			if err != nil {
+				return
+			}
+			head, _, _ := strings.Cut(raw.String(), "\r\n\r\n")
+			lines := strings.Split(head, "\r\n")
+			fields := lines[1:]
+			slices.Sort(fields)
+			seen <- capture{line: lines[0], body: body, fields: fields}
+			resp := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+			if r.Method == "HEAD" {
+				resp = strings.TrimSuffix(resp, "ok")
+			}
+			_, _ = io.WriteString(c, resp)
+		}
+	})
+	ep, err := ParseEndpoint(up.url() + "/base")
+	require.NoError(t, err)
+	tr := &http.Transport{DisableCompression: true, Protocols: new(http.Protocols)}
+	tr.Protocols.SetHTTP1(true)
+	t.Cleanup(tr.CloseIdleConnections)
+	var fallbacks atomic.Int32
+	fast := New(Options{Endpoints: []Endpoint{ep}, Transport: countingRT{tr, &fallbacks}, H1: &H1Options{}})
+	std := New(Options{Endpoints: []Endpoint{ep}, Transport: tr})
+	t.Cleanup(fast.CloseIdleConnections)
+
+	tests := []struct {
+		name, method, target string
+		body                 func() io.Reader
+		header               http.Header
+		host                 string
+	}{
+		{name: "get", method: "GET", target: "/a/b?x=1&y=%20z", header: http.Header{"Accept": {"*/*"}, "User-Agent": {"curl/8"}}},
+		{name: "escaped path", method: "GET", target: "/a%2Fb/%C3%A9", header: http.Header{"X-Multi": {"1", "2"}}},
+		{name: "no user agent", method: "GET", target: "/", header: http.Header{}},
+		{name: "empty host", method: "GET", target: "/", host: "-"},
+		{name: "post with length", method: "POST", target: "/p", body: func() io.Reader { return strings.NewReader("hello") },
+			header: http.Header{"Content-Type": {"text/plain"}, "Content-Length": {"5"}}},
+		{name: "post without body", method: "POST", target: "/p", header: http.Header{"Content-Length": {"0"}}},
+		{name: "put chunked", method: "PUT", target: "/p", body: func() io.Reader {
+			return io.MultiReader(strings.NewReader("stre"), strings.NewReader("am"))
+		}},
+		{name: "delete", method: "DELETE", target: "/d"},
+		{name: "options", method: "OPTIONS", target: "/o"},
+		{name: "head", method: "HEAD", target: "/h"},
+		{name: "hop by hop", method: "GET", target: "/", header: http.Header{"Connection": {"X-Hop, keep-alive"}, "X-Hop": {"1"},
+			"Keep-Alive": {"5"}, "Te": {"trailers, deflate"}, "Proxy-Authorization": {"x"}, "X-Forwarded-For": {"203.0.113.9"}}},
+		{name: "value white space", method: "GET", target: "/", header: http.Header{"X-Sp": {" a b\t"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got [2]capture
+			for i, p := range []*Proxy{fast, std} {
+				var body io.Reader
+				if tt.body != nil {
+					body = tt.body()
+				}
+				in := httptest.NewRequest(tt.method, "http://front.test"+tt.target, body)
+				if body != nil && in.ContentLength == 0 {
+					in.ContentLength = -1
+				}
+				if tt.host == "-" {
+					in.Host = ""
+				}
+				maps.Copy(in.Header, tt.header)
+				rec := httptest.NewRecorder()
+				require.Nil(t, p.Serve(rec, in, nil, false))
+				require.Equal(t, http.StatusOK, rec.Code)
+				select {
+				case got[i] = <-seen:
+				case <-time.After(hangGuard):
+					t.Fatal("upstream saw nothing")
+				}
+			}
+			assert.Equal(t, got[1], got[0], "built-in client, then Transport")
+		})
+	}
+	assert.Zero(t, fallbacks.Load())
 }
