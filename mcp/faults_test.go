@@ -2,6 +2,7 @@ package mcp_test
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -193,4 +194,33 @@ func TestIdleSessionsExpire(t *testing.T) {
 	require.Equal(t, 1, count())
 	require.Eventually(t, func() bool { return count() == 0 }, 10*time.Second, 20*time.Millisecond, "the upstream session is deleted")
 	assert.Equal(t, http.StatusNotFound, do(t, http.MethodPost, gw.URL+"/mcp", sid, `{"jsonrpc":"2.0","id":1,"method":"ping"}`).status)
+}
+
+// TestUpstreamSessionExpired: when a target has forgotten the session, the client gets the spec's 404
+// and can start again.
+func TestUpstreamSessionExpired(t *testing.T) {
+	handler := func() http.Handler {
+		return sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return demoServer("alpha") }, &sdk.StreamableHTTPOptions{JSONResponse: true})
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	first := &http.Server{Handler: handler()}
+	go func() { _ = first.Serve(ln) }()
+	gw := gateway(t, mcp.Federate(mcp.HTTPTarget("alpha", "http://"+addr+"/mcp")))
+	url := gw.URL + "/mcp"
+	sid := initSession(t, url)
+
+	// The target restarts and forgets its sessions.
+	require.NoError(t, first.Close())
+	ln2, err := net.Listen("tcp", addr)
+	require.NoError(t, err)
+	second := &http.Server{Handler: handler()}
+	go func() { _ = second.Serve(ln2) }()
+	t.Cleanup(func() { _ = second.Close() })
+
+	call := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"}}}`
+	assert.Equal(t, http.StatusNotFound, do(t, http.MethodPost, url, sid, call).status)
+	sid2 := initSession(t, url)
+	assert.Contains(t, string(do(t, http.MethodPost, url, sid2, call).body), "alpha:x")
 }

@@ -230,3 +230,60 @@ func TestStateFilled(t *testing.T) {
 	assert.Equal(t, sid, seen[0].SessionID)
 	assert.Equal(t, agentgateway.MCPState{Method: "tools/call", SessionID: sid, Target: "b", Name: "echo", ToolTarget: "b", ToolName: "echo"}, seen[1])
 }
+
+// TestListChangedReachesClient relays a target's list_changed notification on the client's GET stream.
+func TestListChangedReachesClient(t *testing.T) {
+	srv := demoServer("dyn")
+	up := serveHTTP(t, demoServer("web"), nil)
+	f := mcp.Federate(mcp.ServerTarget("dyn", srv), mcp.HTTPTarget("web", up.URL))
+	gw := gateway(t, f)
+	changed := make(chan struct{}, 10)
+	cs := connect(t, gw.URL+"/mcp", &sdk.ClientOptions{
+		ToolListChangedHandler: func(context.Context, *sdk.ToolListChangedRequest) { changed <- struct{}{} },
+	})
+	require.Len(t, toolNames(t, cs), 8)
+	srv.AddTool(&sdk.Tool{Name: "late", InputSchema: map[string]any{"type": "object"}}, func(context.Context, *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
+		return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: "late"}}}, nil
+	})
+	select {
+	case <-changed:
+	case <-ctxT(t).Done():
+		t.Fatal("no list_changed notification")
+	}
+	assert.Contains(t, toolNames(t, cs), "dyn_late")
+}
+
+// TestForwardAuthorizationAndHeaders passes the client's Authorization only to targets configured to
+// receive it, and adds per-target headers.
+func TestForwardAuthorizationAndHeaders(t *testing.T) {
+	type seen struct{ auth, extra string }
+	record := func(label string, into chan<- seen) http.Handler {
+		h := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return demoServer(label) }, &sdk.StreamableHTTPOptions{JSONResponse: true})
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost && r.Header.Get("Mcp-Session-Id") != "" {
+				select {
+				case into <- seen{r.Header.Get("Authorization"), r.Header.Get("X-Extra")}:
+				default:
+				}
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	aSeen, bSeen := make(chan seen, 100), make(chan seen, 100)
+	a := newHTTPServer(t, record("a", aSeen))
+	b := newHTTPServer(t, record("b", bSeen))
+	ta := mcp.HTTPTarget("a", a.URL)
+	ta.ForwardAuthorization = true
+	tb := mcp.HTTPTarget("b", b.URL)
+	tb.Headers = http.Header{"X-Extra": {"for-b"}}
+	gw := gateway(t, mcp.Federate(ta, tb))
+	url := gw.URL + "/mcp"
+	r := do(t, http.MethodPost, url, "", initBody, "Authorization", "Bearer client-token")
+	sid := r.header.Get("Mcp-Session-Id")
+	for _, name := range []string{"a_echo", "b_echo"} {
+		r = do(t, http.MethodPost, url, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"`+name+`","arguments":{"text":"x"}}}`, "Authorization", "Bearer client-token")
+		require.Equal(t, http.StatusOK, r.status)
+	}
+	assert.Equal(t, seen{"Bearer client-token", ""}, <-aSeen)
+	assert.Equal(t, seen{"", "for-b"}, <-bSeen)
+}

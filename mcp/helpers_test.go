@@ -122,9 +122,14 @@ func gateway(t testing.TB, f *mcp.Federation) *httptest.Server {
 // connect opens a go-sdk client session to url.
 func connect(t testing.TB, url string, opts *sdk.ClientOptions) *sdk.ClientSession {
 	t.Helper()
+	return connectClient(t, url, sdk.NewClient(&sdk.Implementation{Name: "test-client", Version: "1.0.0"}, opts))
+}
+
+// connectClient connects c to url.
+func connectClient(t testing.TB, url string, c *sdk.Client) *sdk.ClientSession {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := sdk.NewClient(&sdk.Implementation{Name: "test-client", Version: "1.0.0"}, opts)
 	cs, err := c.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: url, MaxRetries: -1}, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cs.Close() })

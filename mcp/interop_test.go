@@ -51,7 +51,7 @@ func TestServerEverythingFederation(t *testing.T) {
 	var mu sync.Mutex
 	progress := map[string][]float64{}
 	var samplingPrompts []string
-	cs := connect(t, gw.URL+"/mcp", &sdk.ClientOptions{
+	client := sdk.NewClient(&sdk.Implementation{Name: "test-client", Version: "1.0.0"}, &sdk.ClientOptions{
 		ProgressNotificationHandler: func(ctx context.Context, req *sdk.ProgressNotificationClientRequest) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -71,9 +71,11 @@ func TestServerEverythingFederation(t *testing.T) {
 			return &sdk.ElicitResult{Action: "decline"}, nil
 		},
 	})
+	client.AddRoots(&sdk.Root{URI: "file:///work/demo-root", Name: "demo"})
+	cs := connectClient(t, gw.URL+"/mcp", client)
 
 	names := toolNames(t, cs)
-	for _, want := range []string{"web_echo", "web_get-sum", "web_trigger-long-running-operation", "web_trigger-sampling-request",
+	for _, want := range []string{"web_get-roots-list", "web_echo", "web_get-sum", "web_trigger-long-running-operation", "web_trigger-sampling-request",
 		"proc_echo", "proc_get-sum", "proc_trigger-long-running-operation", "local_echo", "local_ask"} {
 		assert.Contains(t, names, want)
 	}
@@ -120,6 +122,11 @@ func TestServerEverythingFederation(t *testing.T) {
 	assert.Contains(t, samplingPrompts[0]+samplingPrompts[1], "hello web")
 	assert.Contains(t, samplingPrompts[0]+samplingPrompts[1], "hello proc")
 	mu.Unlock()
+
+	// roots/list: the target asks, the gateway relays, the client's answer goes back to it.
+	res, err = cs.CallTool(ctx, &sdk.CallToolParams{Name: "web_get-roots-list"})
+	require.NoError(t, err)
+	assert.Contains(t, text(t, res), "file:///work/demo-root")
 
 	res, err = cs.CallTool(ctx, &sdk.CallToolParams{Name: "local_ask"})
 	require.NoError(t, err)

@@ -78,6 +78,18 @@ func (o *postReply) final(msg []byte) {
 	writeEvent(o.w, msg)
 }
 
+// fail answers with an HTTP error status if nothing has been sent yet.
+func (o *postReply) fail(status int, id []byte, msg string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.done || o.sse {
+		return false
+	}
+	o.done = true
+	writeHTTPError(o.w, status, id, codeInvalidRequest, msg)
+	return true
+}
+
 var (
 	eventPrefix = []byte("event: message\ndata: ")
 	eventEnd    = []byte("\n\n")
@@ -461,6 +473,9 @@ func (f *Federation) forward(ctx context.Context, sess *session, t *target, id, 
 		}
 	}
 	f.log.Warn("mcp: target call failed", "target", t.Name, "error", err)
+	if pr, ok := out.(*postReply); ok && errors.Is(err, ErrUpstreamSessionGone) && !f.cfg.Stateless && pr.fail(http.StatusNotFound, id, "session expired at target "+t.Name) {
+		return err // the spec's answer for a session that is gone: the client starts a new one
+	}
 	out.final(errorMessage(id, codeInternal, err.Error()))
 	return err
 }

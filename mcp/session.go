@@ -90,6 +90,7 @@ type session struct {
 	init    json.RawMessage // initialize params sent upstream
 	slots   []slot
 	last    atomic.Int64 // unix nanos of the last request
+	streams atomic.Int32 // open GET streams: a listening client is not idle
 	ctx     context.Context
 	cancel  context.CancelFunc
 	closed  atomic.Bool
@@ -251,7 +252,7 @@ func (t *sessionTable) idle(before time.Time) []*session {
 	defer t.mu.Unlock()
 	var out []*session
 	for id, s := range t.live {
-		if s.last.Load() < cut {
+		if s.last.Load() < cut && s.streams.Load() == 0 {
 			out = append(out, s)
 			delete(t.live, id)
 			t.deleted[id] = time.Now()

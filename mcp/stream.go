@@ -39,6 +39,8 @@ func (f *Federation) serveGet(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	stop := context.AfterFunc(sess.ctx, cancel)
 	defer stop()
+	sess.streams.Add(1)
+	defer func() { sess.streams.Add(-1); sess.touch() }()
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
