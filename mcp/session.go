@@ -95,10 +95,8 @@ type session struct {
 	cancel  context.CancelFunc
 	closed  atomic.Bool
 
-	mu        sync.Mutex
-	names     map[string]int // PrefixNever: exposed name → target index
-	listeners map[int]func([]byte)
-	nextL     int
+	mu    sync.Mutex
+	names map[string]int // PrefixNever: exposed name → target index
 
 	// legacy is the SSE stream of a legacy (HTTP+SSE) client session (guarded by mu; nil once
 	// closed); isLegacy is fixed at creation.
@@ -181,23 +179,6 @@ func (s *session) close() {
 	}
 }
 
-// addListener registers fn for server-initiated messages of every target (the GET stream).
-func (s *session) addListener(fn func([]byte)) (remove func()) {
-	s.mu.Lock()
-	if s.listeners == nil {
-		s.listeners = map[int]func([]byte){}
-	}
-	id := s.nextL
-	s.nextL++
-	s.listeners[id] = fn
-	s.mu.Unlock()
-	return func() {
-		s.mu.Lock()
-		delete(s.listeners, id)
-		s.mu.Unlock()
-	}
-}
-
 // sessionTable is the replica's view of live sessions, plus the ids it closed (so that a deleted
 // session answers 404 even though its id still decrypts).
 type sessionTable struct {
@@ -217,13 +198,6 @@ func (t *sessionTable) get(id string) (*session, bool) {
 	_, gone := t.deleted[id]
 	t.mu.RUnlock()
 	return s, ok || gone
-}
-
-func (t *sessionTable) isDeleted(id string) bool {
-	t.mu.RLock()
-	_, gone := t.deleted[id]
-	t.mu.RUnlock()
-	return gone
 }
 
 // put stores s unless another request stored the same id first; it returns the stored session.
@@ -275,12 +249,6 @@ func (t *sessionTable) drain() []*session {
 		delete(t.live, id)
 	}
 	return out
-}
-
-func (t *sessionTable) len() int {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return len(t.live)
 }
 
 // lookup finds or resumes the session named by a client's Mcp-Session-Id.
