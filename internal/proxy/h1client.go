@@ -103,8 +103,6 @@ type h1Conn struct {
 	broken  bool // must not be reused whatever the response says
 	stop    func() bool
 	abortFn func()
-	resp    http.Response // valid until the body is closed
-	body    h1Body
 
 	// Idle state, guarded by pool.mu.
 	inIdle bool
@@ -315,8 +313,11 @@ func (c *h1Conn) exchange(ctx context.Context, out *http.Request, body *bodyRead
 		// Closed before any byte of a response: an idempotent request may go again.
 		return r, retry && (c.cw.n == start || writeErr == nil && idempotent(out) && isEOF(err)), err
 	}
-	if parseSimpleResponse(c.br, out.Method, &c.resp) {
-		resp = &c.resp
+	// One allocation per response for the parsed response and its body wrapper, never shared with
+	// the connection's next request: a caller holding on to either cannot touch another request.
+	res := new(h1Response)
+	if parseSimpleResponse(c.br, out.Method, &res.resp) {
+		resp = &res.resp
 		resp.Request = out
 	} else {
 		for n1xx := 0; ; n1xx++ {
@@ -344,11 +345,11 @@ func (c *h1Conn) exchange(ctx context.Context, out *http.Request, body *bodyRead
 	}
 	c.cr.limit = math.MaxInt64
 	if resp.Body == nil { // parsed here: Content-Length framing
-		c.body = h1Body{c: c, ctx: ctx, resp: resp, remain: resp.ContentLength, eof: resp.ContentLength == 0}
+		res.body = h1Body{c: c, ctx: ctx, resp: resp, remain: resp.ContentLength, eof: resp.ContentLength == 0}
 	} else {
-		c.body = h1Body{c: c, rc: resp.Body, ctx: ctx, resp: resp, eof: resp.Body == http.NoBody}
+		res.body = h1Body{c: c, rc: resp.Body, ctx: ctx, resp: resp, eof: resp.Body == http.NoBody}
 	}
-	resp.Body = &c.body
+	resp.Body = &res.body
 	return resp, false, nil
 }
 
@@ -488,6 +489,12 @@ func (c *h1Conn) finish(reuse bool) {
 	} else {
 		c.nc.Close()
 	}
+}
+
+// h1Response is a response parsed by parseSimpleResponse and its body, in one allocation.
+type h1Response struct {
+	resp http.Response
+	body h1Body
 }
 
 // h1Body is the response body handed to the proxy; closing it releases the connection. It reads
