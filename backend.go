@@ -50,10 +50,14 @@ type HTTPBackendConfig struct {
 	// after every write.
 	FlushInterval time.Duration
 	// StdlibHTTP1 sends plain HTTP/1.1 requests through net/http's Transport too. By default the
-	// built-in transport answers them (http endpoints without HTTP2) with a leaner synchronous client
-	// of its own, which writes the request and reads the response on the handler's goroutine; upgrades,
-	// requests with trailers or Expect: 100-continue and per-request transports use the Transport
-	// either way.
+	// built-in transport sends them (http endpoints without HTTP2) with a leaner synchronous client of
+	// its own, which writes the request and reads the response on the handler's goroutine with a
+	// keep-alive pool of its own (same timeouts and pool size). Upgrades, requests with trailers or
+	// Expect: 100-continue, and requests with a per-request transport use the Transport either way.
+	// The built-in client writes the whole request body before it reads the response (an upstream
+	// that answers early and stops reading still gets its answer through); set StdlibHTTP1 for an
+	// upstream that streams its response while it is still reading a streamed request body
+	// (full duplex), whose response would otherwise wait for the end of the upload.
 	StdlibHTTP1 bool
 }
 

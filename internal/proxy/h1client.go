@@ -17,7 +17,15 @@ import (
 
 // H1Options configures the built-in HTTP/1.1 client, the fast path for plain-HTTP upstreams. It writes
 // the request and reads the response on the handler's goroutine, with its own keep-alive pool per
-// endpoint; requests it does not handle (see [Proxy.Serve]) go through Options.Transport.
+// endpoint; requests it does not handle (see [Options.H1] and h1Eligible) go through
+// Options.Transport.
+//
+// Unlike http.Transport it writes the whole request body before it reads the response: an upstream
+// that answers early and stops reading is still heard (the answer is read once the write fails), but
+// one that streams its response while reading a streamed request body (full duplex) is only read
+// once the body is sent. It notices an idle connection closed by the upstream when it takes it from
+// the pool (a non-blocking peek) rather than at once, so such a connection lingers until then or
+// until the idle timeout.
 type H1Options struct {
 	// DialTimeout bounds connecting; 0 means no bound beyond the request's context.
 	DialTimeout time.Duration
