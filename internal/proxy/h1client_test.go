@@ -762,3 +762,70 @@ func TestH1WritesWhatTheTransportWrites(t *testing.T) {
 	}
 	assert.Zero(t, fallbacks.Load())
 }
+
+// TestH1MalformedResponses: a broken upstream costs the request a 502 (or a cut-off response), never
+// a hang, and never poisons the connection for the next request.
+func TestH1MalformedResponses(t *testing.T) {
+	tests := []struct {
+		name, resp string
+		status     int  // 0: the response is cut off (the client sees an error)
+		abort      bool // the header went out, the body broke
+	}{
+		{name: "garbage", resp: "garbage\r\n\r\n", status: http.StatusBadGateway},
+		{name: "conflicting lengths", resp: "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx", status: http.StatusBadGateway},
+		{name: "bad chunk", resp: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nxx\r\n", abort: true},
+		{name: "short body", resp: "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", abort: true},
+		{name: "unasked switch", resp: "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n", status: http.StatusBadGateway},
+		{name: "endless 1xx", resp: strings.Repeat("HTTP/1.1 102 Processing\r\n\r\n", 10), status: http.StatusBadGateway},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up := newRawUpstream(t, func(n int, c net.Conn, br *bufio.Reader) {
+				if _, _, err := readReq(br); err != nil {
+					return
+				}
+				if n == 1 {
+					_, _ = io.WriteString(c, tt.resp)
+					return // and close
+				}
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood")
+			})
+			h := newH1Harness(t, up.url(), H1Options{})
+			resp, err := h.front.Client().Get(h.front.URL + "/")
+			if err == nil {
+				_, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+			e := h.lastErr(t)
+			require.NotNil(t, e)
+			if tt.abort {
+				assert.True(t, e.Abort, e.Error())
+				assert.Error(t, err, "a broken body must not look complete")
+			} else {
+				require.NoError(t, err)
+				assert.Equal(t, tt.status, resp.StatusCode, e.Error())
+			}
+			resp, body := h.do(t, h.req(t, "GET", "/", nil))
+			assert.Equal(t, http.StatusOK, resp.StatusCode)
+			assert.Equal(t, "good", body)
+		})
+	}
+}
+
+func TestH1UnsolicitedBytesEndTheConnection(t *testing.T) {
+	up := newRawUpstream(t, func(n int, c net.Conn, br *bufio.Reader) {
+		for {
+			if _, _, err := readReq(br); err != nil {
+				return
+			}
+			// A second response nobody asked for rides along with the first.
+			_, _ = io.WriteString(c, fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n%02dHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil", n))
+		}
+	})
+	h := newH1Harness(t, up.url(), H1Options{})
+	for i := range 3 {
+		_, body := h.do(t, h.req(t, "GET", "/", nil))
+		assert.Equal(t, fmt.Sprintf("%02d", i+1), body, "each request on a new connection")
+	}
+	assert.Zero(t, h.idle())
+}
