@@ -43,6 +43,37 @@ func BenchmarkToolsCall(b *testing.B) {
 
 var benchDelay = 20 * time.Millisecond
 
+// BenchmarkToolsCallPaired makes, in every iteration, a direct call, a call through the gateway and
+// a call through a gateway whose targets use net/http's client (Config.HTTPClient set), so all three
+// see the same machine state (2 shared cores, GC); it reports each side's mean latency and what the
+// gateway adds.
+func BenchmarkToolsCallPaired(b *testing.B) {
+	up := serveHTTP(b, demoServer("alpha"), &sdk.StreamableHTTPOptions{JSONResponse: true})
+	gw := gateway(b, mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("alpha", up.URL)}}))
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	std := gateway(b, mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("alpha", up.URL)}, HTTPClient: &http.Client{Transport: tr}}))
+	b.Cleanup(tr.CloseIdleConnections)
+	sessions := []*sdk.ClientSession{connect(b, up.URL, nil), connect(b, gw.URL+"/mcp", nil), connect(b, std.URL+"/mcp", nil)}
+	params := &sdk.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hello"}}
+	ctx := context.Background()
+	var sums [3]time.Duration
+	for b.Loop() {
+		for i, cs := range sessions {
+			t0 := time.Now()
+			if _, err := cs.CallTool(ctx, params); err != nil {
+				b.Fatal(err)
+			}
+			sums[i] += time.Since(t0)
+		}
+	}
+	us := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(b.N) }
+	b.ReportMetric(us(sums[0]), "direct-µs")
+	b.ReportMetric(us(sums[1]), "gateway-µs")
+	b.ReportMetric(us(sums[1]-sums[0]), "added-µs")
+	b.ReportMetric(us(sums[2]-sums[0]), "added-nethttp-µs")
+}
+
 // fixedTarget is a minimal streamable-HTTP MCP server answering tools/list with four tools after
 // delay. It stands for a remote target: unlike an in-process go-sdk server it costs this process no
 // CPU, so the benchmark measures the gateway's fan-out rather than ten servers sharing two cores.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -217,6 +218,9 @@ func (f *Federation) compile() error {
 		ct.httpc = t.HTTPClient
 		if ct.httpc == nil {
 			ct.httpc = f.httpc
+			if u, err := url.Parse(t.URL); err == nil && u.Scheme == "http" && t.Transport == TransportHTTP && f.cfg.HTTPClient == nil {
+				ct.h1 = newH1Client(u)
+			}
 		}
 		f.targets = append(f.targets, ct)
 		f.byName[t.Name] = ct
@@ -255,6 +259,11 @@ func (f *Federation) Close() error {
 		f.wg.Wait()
 		if f.cfg.HTTPClient == nil {
 			f.httpc.CloseIdleConnections()
+		}
+		for _, t := range f.targets {
+			if t.h1 != nil {
+				t.h1.closeIdle()
+			}
 		}
 	})
 	return nil

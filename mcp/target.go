@@ -127,6 +127,7 @@ type target struct {
 	idx      int
 	unrename map[string]string // exposed name → target name
 	httpc    *http.Client
+	h1       *h1Client // plain-HTTP targets without a custom client
 }
 
 func (t *target) String() string { return t.Name }

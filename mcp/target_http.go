@@ -64,20 +64,13 @@ type httpUpstream struct {
 func (u *httpUpstream) alive() bool         { return true }
 func (u *httpUpstream) setVersion(v string) { u.ver = v }
 
-func (u *httpUpstream) newRequest(ctx context.Context, method string, body []byte) (*http.Request, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.t.URL, rd)
-	if err != nil {
-		return nil, err
-	}
-	h := req.Header
+// headers builds the headers of a request to the target.
+func (u *httpUpstream) headers(ctx context.Context, post bool) http.Header {
+	h := make(http.Header, 6+len(u.t.Headers))
 	for k, vs := range u.t.Headers {
 		h[k] = vs
 	}
-	if body != nil {
+	if post {
 		h["Content-Type"] = []string{"application/json"}
 		h["Accept"] = []string{"application/json, text/event-stream"}
 	} else {
@@ -94,11 +87,29 @@ func (u *httpUpstream) newRequest(ctx context.Context, method string, body []byt
 			h["Authorization"] = []string{a}
 		}
 	}
-	return req, nil
+	return h
 }
 
-func (u *httpUpstream) do(req *http.Request) (*http.Response, error) {
-	resp, err := u.t.httpc.Do(req)
+// roundTrip sends one request over the target's client: the synchronous HTTP/1.1 client for plain
+// HTTP, net/http otherwise.
+func (u *httpUpstream) roundTrip(ctx context.Context, method string, h http.Header, body []byte) (*http.Response, error) {
+	var resp *http.Response
+	var err error
+	if u.t.h1 != nil {
+		resp, err = u.t.h1.do(ctx, method, h, body)
+	} else {
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
+		}
+		var req *http.Request
+		req, err = http.NewRequestWithContext(ctx, method, u.t.URL, rd)
+		if err != nil {
+			return nil, err
+		}
+		req.Header = h
+		resp, err = u.t.httpc.Do(req)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrTargetUnavailable, u.t.Name, err)
 	}
@@ -115,11 +126,7 @@ func drain(resp *http.Response) {
 }
 
 func (u *httpUpstream) call(ctx context.Context, msg []byte, relay func([]byte)) ([]byte, error) {
-	req, err := u.newRequest(ctx, http.MethodPost, msg)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := u.do(req)
+	resp, err := u.roundTrip(ctx, http.MethodPost, u.headers(ctx, true), msg)
 	if err != nil {
 		return nil, err
 	}
@@ -172,12 +179,9 @@ func (u *httpUpstream) readStream(ctx context.Context, body io.ReadCloser, relay
 		if lastID == "" || attempt >= 5 || ctx.Err() != nil {
 			return nil, fmt.Errorf("%w: %s: stream ended before the response", ErrTargetUnavailable, u.t.Name)
 		}
-		req, err := u.newRequest(ctx, http.MethodGet, nil)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Last-Event-ID", lastID)
-		resp, err := u.do(req)
+		h := u.headers(ctx, false)
+		h["Last-Event-Id"] = []string{lastID}
+		resp, err := u.roundTrip(ctx, http.MethodGet, h, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -190,11 +194,7 @@ func (u *httpUpstream) readStream(ctx context.Context, body io.ReadCloser, relay
 }
 
 func (u *httpUpstream) send(ctx context.Context, msg []byte) error {
-	req, err := u.newRequest(ctx, http.MethodPost, msg)
-	if err != nil {
-		return err
-	}
-	resp, err := u.do(req)
+	resp, err := u.roundTrip(ctx, http.MethodPost, u.headers(ctx, true), msg)
 	if err != nil {
 		return err
 	}
@@ -206,11 +206,7 @@ func (u *httpUpstream) send(ctx context.Context, msg []byte) error {
 }
 
 func (u *httpUpstream) listen(ctx context.Context, fn func([]byte)) error {
-	req, err := u.newRequest(ctx, http.MethodGet, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := u.do(req)
+	resp, err := u.roundTrip(ctx, http.MethodGet, u.headers(ctx, false), nil)
 	if err != nil {
 		return err
 	}
@@ -233,11 +229,7 @@ func (u *httpUpstream) close() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), defaultCloseTimeout)
 	defer cancel()
-	req, err := u.newRequest(ctx, http.MethodDelete, nil)
-	if err != nil {
-		return
-	}
-	if resp, err := u.t.httpc.Do(req); err == nil {
+	if resp, err := u.roundTrip(ctx, http.MethodDelete, u.headers(ctx, false), nil); err == nil {
 		drain(resp)
 	}
 }
