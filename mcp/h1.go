@@ -90,6 +90,9 @@ func (c *h1Client) closeIdle() {
 // do sends one request; the caller must read the body to EOF or close it (an unfinished body closes
 // the connection rather than returning it to the pool).
 func (c *h1Client) do(ctx context.Context, method string, h http.Header, body []byte) (*http.Response, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	cn, err := c.get(ctx)
 	if err != nil {
 		return nil, err

@@ -117,6 +117,7 @@ func (f *Federation) serveLegacyStream(w http.ResponseWriter, r *http.Request) {
 	ch := make(chan []byte, 64)
 	sess.legacy, sess.isLegacy = ch, true
 	f.sessions.put(sess)
+	sess.streams.Add(1) // the open stream keeps the session from expiring
 	defer func() {
 		f.sessions.remove(sess.id)
 		sess.close()

@@ -281,6 +281,7 @@ func (f *Federation) dial(ctx context.Context, t *target) (upstream, error) {
 		return &httpUpstream{t: t}, nil
 	case TransportServer:
 		ct, st := sdk.NewInMemoryTransports()
+		ctx = context.WithoutCancel(ctx) // the session outlives the request that opened it
 		ss, err := t.Server.Connect(ctx, st, nil)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrTargetUnavailable, t.Name, err)
