@@ -829,3 +829,24 @@ func TestH1UnsolicitedBytesEndTheConnection(t *testing.T) {
 	}
 	assert.Zero(t, h.idle())
 }
+
+func TestH1LargeBodies(t *testing.T) {
+	up, conns := countConns(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.URL.Path == "/length" {
+			w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		}
+		_, _ = w.Write(body)
+	}))
+	h := newH1Harness(t, up.URL, H1Options{})
+	payload := strings.Repeat("0123456789abcdef", 3<<16) // 3 MiB
+	for _, path := range []string{"/length", "/chunked", "/length"} {
+		resp, body := h.do(t, h.req(t, "POST", path, strings.NewReader(payload)))
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Equal(t, len(payload), len(body), path)
+		require.True(t, body == payload, path)
+		require.Nil(t, h.lastErr(t))
+	}
+	assert.EqualValues(t, 1, conns.Load())
+	assert.Zero(t, h.fallbacks.Load())
+}
