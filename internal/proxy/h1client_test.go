@@ -850,3 +850,11 @@ func TestH1LargeBodies(t *testing.T) {
 	assert.EqualValues(t, 1, conns.Load())
 	assert.Zero(t, h.fallbacks.Load())
 }
+
+func TestH1OnlyWhenEveryEndpointIsHTTP(t *testing.T) {
+	eps := []Endpoint{{Scheme: "http", Host: "127.0.0.1:1"}, {Scheme: "https", Host: "127.0.0.1:2"}}
+	p := New(Options{Endpoints: eps, Transport: http.DefaultTransport, H1: &H1Options{}})
+	assert.Nil(t, p.h1)
+	p = New(Options{Endpoints: eps[:1], Transport: http.DefaultTransport, H1: &H1Options{}})
+	assert.Len(t, p.h1, 1)
+}

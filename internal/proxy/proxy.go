@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,8 +30,8 @@ type Options struct {
 	MaxEjectFor time.Duration
 	// FlushInterval: see agentgateway.HTTPBackendConfig.
 	FlushInterval time.Duration
-	// H1, when set, sends plain HTTP/1.1 requests to http endpoints with the built-in client (see
-	// [H1Options]) instead of Transport: requests that are not upgrades, carry no trailers and no
+	// H1, when set and every endpoint is http, sends plain HTTP/1.1 requests with the built-in client
+	// (see [H1Options]) instead of Transport: requests that are not upgrades, carry no trailers and no
 	// Expect header, when no per-request transport overrides Transport. Set it only when Transport is
 	// an HTTP/1.1 transport with the same timeouts, so that both paths behave alike.
 	H1 *H1Options
@@ -59,19 +60,17 @@ func New(o Options) *Proxy {
 		maxEject:   o.MaxEjectFor,
 		clock:      monotonic,
 	}
-	var h1 *h1Client
-	if o.H1 != nil {
-		h1 = newH1Client(*o.H1)
-	}
 	for _, e := range o.Endpoints {
-		ep := &endpoint{Endpoint: e, rawBase: escapePath(e.BasePath)}
-		if h1 != nil && e.Scheme == "http" {
-			if p.h1 == nil {
-				p.h1 = make(map[*endpoint]*h1Pool, len(o.Endpoints))
-			}
-			p.h1[ep] = newH1Pool(h1, e.Host)
+		p.bal.eps = append(p.bal.eps, &endpoint{Endpoint: e, rawBase: escapePath(e.BasePath)})
+	}
+	// The built-in client serves plain-HTTP endpoints only, and all of them or none: a request that
+	// may go to any endpoint then takes one path throughout, retries included.
+	if o.H1 != nil && !slices.ContainsFunc(o.Endpoints, func(e Endpoint) bool { return e.Scheme != "http" }) {
+		h1 := newH1Client(*o.H1)
+		p.h1 = make(map[*endpoint]*h1Pool, len(p.bal.eps))
+		for _, ep := range p.bal.eps {
+			p.h1[ep] = newH1Pool(h1, ep.Host)
 		}
-		p.bal.eps = append(p.bal.eps, ep)
 	}
 	return p
 }
