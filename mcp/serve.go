@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -135,11 +134,9 @@ func (f *Federation) servePost(w http.ResponseWriter, r *http.Request) {
 		st = &agentgateway.State{}
 		r = r.WithContext(agentgateway.WithState(r.Context(), st))
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, _ := mime.ParseMediaType(ct); mt != "application/json" {
-			writeHTTPError(w, http.StatusUnsupportedMediaType, nil, codeInvalidRequest, "Content-Type must be application/json")
-			return
-		}
+	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSONType(ct) {
+		writeHTTPError(w, http.StatusUnsupportedMediaType, nil, codeInvalidRequest, "Content-Type must be application/json")
+		return
 	}
 	accept := r.Header.Get("Accept")
 	wantJSON, wantSSE := accepts(accept, "application/json"), accepts(accept, "text/event-stream")
@@ -220,6 +217,16 @@ func (f *Federation) servePost(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// isJSONType reports whether a Content-Type is application/json (parameters allowed).
+func isJSONType(ct string) bool {
+	const j = "application/json"
+	if len(ct) < len(j) || !strings.EqualFold(ct[:len(j)], j) {
+		return false
+	}
+	rest := strings.TrimSpace(ct[len(j):])
+	return rest == "" || rest[0] == ';'
 }
 
 // prefersSSE reports whether Accept names text/event-stream before application/json.

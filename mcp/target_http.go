@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strings"
 )
@@ -138,8 +137,7 @@ func (u *httpUpstream) call(ctx context.Context, msg []byte, relay func([]byte))
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return nil, fmt.Errorf("%w: %s: HTTP %d: %s", ErrTargetUnavailable, u.t.Name, resp.StatusCode, bytes.TrimSpace(b))
 	}
-	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	if ct == "text/event-stream" {
+	if ct := resp.Header.Get("Content-Type"); len(ct) >= 17 && strings.EqualFold(ct[:17], "text/event-stream") {
 		return u.readStream(ctx, resp.Body, relay)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxUpstreamMessage))
