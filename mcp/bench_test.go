@@ -43,9 +43,9 @@ func BenchmarkToolsCall(b *testing.B) {
 
 var benchDelay = 20 * time.Millisecond
 
-// BenchmarkToolsCallPaired makes, in every iteration, a direct call, a call through the gateway and
-// a call through a gateway whose targets use net/http's client (Config.HTTPClient set), so all three
-// see the same machine state (2 shared cores, GC); it reports each side's mean latency and what the
+// BenchmarkToolsCallPaired makes, in every iteration, a direct call, a call through the gateway, a
+// call through a gateway whose targets use net/http's client (Config.HTTPClient set) and a call to
+// the federation served without a Gateway, so all four see the same machine state (2 shared cores, GC); it reports each side's mean latency and what the
 // gateway adds.
 func BenchmarkToolsCallPaired(b *testing.B) {
 	up := serveHTTP(b, demoServer("alpha"), &sdk.StreamableHTTPOptions{JSONResponse: true})
@@ -54,10 +54,13 @@ func BenchmarkToolsCallPaired(b *testing.B) {
 	tr.MaxIdleConnsPerHost = 64
 	std := gateway(b, mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("alpha", up.URL)}, HTTPClient: &http.Client{Transport: tr}}))
 	b.Cleanup(tr.CloseIdleConnections)
-	sessions := []*sdk.ClientSession{connect(b, up.URL, nil), connect(b, gw.URL+"/mcp", nil), connect(b, std.URL+"/mcp", nil)}
+	// The federation served by a plain http.Server, without the Gateway's routing and policies.
+	bareFed := mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("alpha", up.URL)}})
+	bare := newServer(b, bareFed, bareFed)
+	sessions := []*sdk.ClientSession{connect(b, up.URL, nil), connect(b, gw.URL+"/mcp", nil), connect(b, std.URL+"/mcp", nil), connect(b, bare.URL, nil)}
 	params := &sdk.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hello"}}
 	ctx := context.Background()
-	var sums [3]time.Duration
+	var sums [4]time.Duration
 	for b.Loop() {
 		for i, cs := range sessions {
 			t0 := time.Now()
@@ -72,6 +75,7 @@ func BenchmarkToolsCallPaired(b *testing.B) {
 	b.ReportMetric(us(sums[1]), "gateway-µs")
 	b.ReportMetric(us(sums[1]-sums[0]), "added-µs")
 	b.ReportMetric(us(sums[2]-sums[0]), "added-nethttp-µs")
+	b.ReportMetric(us(sums[3]-sums[0]), "added-bare-µs")
 }
 
 // fixedTarget is a minimal streamable-HTTP MCP server answering tools/list with four tools after
