@@ -1,85 +1,37 @@
 package mcp
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
-
-	"github.com/google/cel-go/cel"
 
 	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/internal/celenv"
+	"github.com/agentgw/agentgateway/policy"
 )
 
 // AuthorizationSpec is the schema's mcpAuthorization policy: CEL rules over mcp.tool.name,
-// mcp.tool.target, mcp.prompt.name, mcp.resource.uri, jwt.*, request.* and source.*.
-type AuthorizationSpec struct {
-	Rules []RuleSpec `json:"rules"`
-}
+// mcp.tool.target, mcp.prompt.name, mcp.resource.uri, jwt.*, request.* and source.*. It is the
+// policy package's rule set, shared with the HTTP `authorization` policy.
+type AuthorizationSpec = policy.AuthorizationSpec
 
 // RuleSpec is one rule: a bare string (an allow rule) or exactly one of allow, deny, require.
-type RuleSpec struct {
-	Allow   string `json:"allow,omitempty"`
-	Deny    string `json:"deny,omitempty"`
-	Require string `json:"require,omitempty"`
-}
+type RuleSpec = policy.Rule
 
-// UnmarshalJSON accepts the string short form.
-func (r *RuleSpec) UnmarshalJSON(b []byte) error {
-	var s string
-	if json.Unmarshal(b, &s) == nil {
-		*r = RuleSpec{Allow: s}
-		return nil
-	}
-	type plain RuleSpec
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var p plain
-	if err := dec.Decode(&p); err != nil {
-		return err
-	}
-	*r = RuleSpec(p)
-	return nil
-}
-
-// ErrRule is wrapped by rule errors.
-var ErrRule = errors.New("mcp: invalid authorization rule")
-
-// Rules is a compiled rule set. An item (a tool, prompt or resource) is allowed when no deny rule
-// matches, every require rule holds and, if there are allow rules, at least one matches. A rule that
-// fails to evaluate (a missing claim, say) does not match, so allow and require rules fail closed.
+// Rules is a compiled rule set (policy.RuleSet's semantics): an item (a tool, prompt or resource) is
+// allowed when no deny rule matches, every require rule holds and, if there are allow rules, at least
+// one matches; a rule that fails to evaluate does not match, so allow and require rules fail closed.
 // Lists drop what is not allowed, and a call to it is answered exactly as a call to an unknown name.
 type Rules struct {
-	allow, deny, require []*celenv.Program
+	set *policy.RuleSet
 }
 
 // NewRules compiles a rule set; each expression is compiled once here.
 func NewRules(spec AuthorizationSpec) (*Rules, error) {
-	r := &Rules{}
-	for i, rs := range spec.Rules {
-		n := 0
-		for _, pair := range []struct {
-			expr string
-			into *[]*celenv.Program
-		}{{rs.Allow, &r.allow}, {rs.Deny, &r.deny}, {rs.Require, &r.require}} {
-			if pair.expr == "" {
-				continue
-			}
-			n++
-			p, err := celenv.Compile(pair.expr, cel.BoolType)
-			if err != nil {
-				return nil, agentgateway.Errorf(fmt.Sprintf("rules[%d]", i), "%w: %v", ErrRule, err)
-			}
-			*pair.into = append(*pair.into, p)
-		}
-		if n != 1 {
-			return nil, agentgateway.Errorf(fmt.Sprintf("rules[%d]", i), "%w: exactly one of allow, deny, require", ErrRule)
-		}
+	set, err := policy.CompileRules(spec.Rules)
+	if err != nil {
+		return nil, err
 	}
-	return r, nil
+	return &Rules{set: set}, nil
 }
 
 // MustRules is NewRules for rules known to be valid (tests, examples); it panics on error.
@@ -89,29 +41,6 @@ func MustRules(spec AuthorizationSpec) *Rules {
 		panic(err)
 	}
 	return r
-}
-
-// allowed evaluates the rules for one item described by mcpVars (the CEL `mcp` variable).
-func (r *Rules) allowed(ctx context.Context, a *celenv.Activation) bool {
-	for _, p := range r.deny {
-		if ok, err := p.EvalBool(ctx, a); err == nil && ok {
-			return false
-		}
-	}
-	for _, p := range r.require {
-		if ok, err := p.EvalBool(ctx, a); err != nil || !ok {
-			return false
-		}
-	}
-	if len(r.allow) == 0 {
-		return true
-	}
-	for _, p := range r.allow {
-		if ok, err := p.EvalBool(ctx, a); err == nil && ok {
-			return true
-		}
-	}
-	return false
 }
 
 type rulesKey struct{}
@@ -165,7 +94,7 @@ func (a *authorizer) allows(kind, target, name string) bool {
 	act := celenv.NewActivation(a.r, a.st)
 	act.Extra = map[string]any{"mcp": m}
 	for _, s := range a.sets {
-		if !s.allowed(a.r.Context(), act) {
+		if !s.set.Allowed(a.r.Context(), act) {
 			return false
 		}
 	}
