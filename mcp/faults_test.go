@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/mcp"
 )
 
@@ -227,4 +228,50 @@ func TestUpstreamSessionExpired(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond)
 	sid2 := initSession(t, url)
 	assert.Contains(t, string(do(t, http.MethodPost, url, sid2, call).body), "alpha:x")
+}
+
+// A config reload replaces the federation; HTTP sessions carry on through the new one, because the
+// session id is self-contained and the retired federation leaves upstream sessions alive.
+func TestSessionSurvivesConfigReload(t *testing.T) {
+	upstream := demoServer("alpha")
+	up := serveHTTP(t, upstream, nil)
+	gw := agentgateway.New(agentgateway.WithAccessLog(testing.Verbose()), agentgateway.WithDrainTimeout(200*time.Millisecond))
+	first := mcp.Federate(mcp.HTTPTarget("alpha", up.URL))
+	require.NoError(t, gw.Route("mcp").PathPrefix("/mcp").To(first))
+	srv := httptest.NewServer(gw)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { _ = gw.Close() })
+
+	// A client that reconnects its GET stream, as real clients do when the stream ends.
+	ctx := ctxT(t)
+	cs, err := sdk.NewClient(&sdk.Implementation{Name: "reload", Version: "1"}, nil).
+		Connect(ctx, &sdk.StreamableClientTransport{Endpoint: srv.URL + "/mcp"}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cs.Close() })
+	call := func(i int) {
+		t.Helper()
+		res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "echo", Arguments: map[string]any{"text": fmt.Sprint(i)}})
+		require.NoError(t, err)
+		require.Equal(t, fmt.Sprintf("alpha:%d", i), text(t, res))
+	}
+	call(1)
+	// Reload: a new federation object for the same target, as a config file edit would build.
+	second := mcp.Federate(mcp.HTTPTarget("alpha", up.URL))
+	require.NoError(t, gw.Apply(agentgateway.Config{Listeners: []agentgateway.ListenerConfig{{Name: "default", Routes: []agentgateway.RouteConfig{{
+		Name: "mcp", Matches: []agentgateway.Match{{Path: agentgateway.PathMatch{Type: agentgateway.PathPrefix, Value: "/mcp"}}},
+		Backends: []agentgateway.WeightedBackend{{Handler: second, Weight: 1}},
+	}}}}}))
+	call(2)
+	// The old federation is retired once its streams drain; the session keeps working.
+	require.Eventually(t, func() bool {
+		w := httptest.NewRecorder()
+		first.ServeHTTP(w, httptest.NewRequest("POST", "/mcp", strings.NewReader(`{}`)))
+		return w.Code == http.StatusServiceUnavailable
+	}, 10*time.Second, 20*time.Millisecond, "the replaced federation is closed")
+	call(3)
+	sessions := 0
+	for range upstream.Sessions() {
+		sessions++
+	}
+	require.Equal(t, 1, sessions, "one upstream session across the reload")
 }

@@ -227,9 +227,8 @@ func (f *Federation) compile() error {
 	}
 	key := f.cfg.SessionKey
 	if len(key) == 0 && !f.cfg.Stateless {
-		key = make([]byte, 32)
-		_, _ = rand.Read(key)
-		f.log.Warn("mcp: no session key configured; generated one, so sessions are single-replica")
+		key = processKey()
+		f.log.Warn("mcp: no session key configured; using a key generated at start, so sessions survive config reloads but are single-replica and end with the process")
 	}
 	if len(key) > 0 {
 		aead, err := newAEAD(key)
@@ -241,6 +240,14 @@ func (f *Federation) compile() error {
 	return errors.Join(errs...)
 }
 
+// processKey is the session key of federations configured without one: one per process, so that a
+// federation rebuilt by a config reload still opens the session ids the previous one issued.
+var processKey = sync.OnceValue(func() []byte {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	return key
+})
+
 // Validate reports configuration errors (bad target names or URLs, duplicate names, ...), each with
 // its field path; they match agentgateway.ErrInvalidConfig.
 func (f *Federation) Validate() error { return f.err }
@@ -248,13 +255,15 @@ func (f *Federation) Validate() error { return f.err }
 // BackendName names the backend in the access log.
 func (f *Federation) BackendName() string { return "mcp" }
 
-// Close ends every session: upstream HTTP sessions are deleted, connections closed and processes
-// stopped. The federation answers 503 afterwards.
+// Close releases every session: connections are closed and processes stopped, but upstream HTTP
+// sessions are left alive, so that the federation of a reloaded configuration (or another replica with
+// the same session key) resumes them from the client's session id. Clients end sessions with DELETE;
+// idle sessions expire. The federation answers 503 afterwards.
 func (f *Federation) Close() error {
 	f.closeOnce.Do(func() {
 		close(f.done)
 		for _, s := range f.sessions.drain() {
-			s.close()
+			s.release()
 		}
 		f.wg.Wait()
 		if f.cfg.HTTPClient == nil {

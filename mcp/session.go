@@ -149,8 +149,15 @@ func (f *Federation) resume(id string, t *token) *session {
 	return s
 }
 
-// close releases every upstream session; it is idempotent.
-func (s *session) close() {
+// close ends every upstream session; it is idempotent.
+func (s *session) close() { s.shut(func(u upstream) { u.close() }) }
+
+// release lets go of the session locally, leaving resumable upstream sessions alive (see
+// upstream.release); Federation.Close uses it so that sessions survive config reloads and restarts
+// of one replica.
+func (s *session) release() { s.shut(func(u upstream) { u.release() }) }
+
+func (s *session) shut(end func(upstream)) {
 	if !s.closed.CompareAndSwap(false, true) {
 		return
 	}
@@ -166,7 +173,7 @@ func (s *session) close() {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				up.close()
+				end(up)
 			}()
 		}
 	}

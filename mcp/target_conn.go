@@ -263,6 +263,8 @@ func (u *connUpstream) listen(ctx context.Context, fn func([]byte)) error {
 	}
 }
 
+func (u *connUpstream) release() { u.close() }
+
 func (u *connUpstream) close() {
 	_ = u.conn.Close()
 	if u.closer != nil {

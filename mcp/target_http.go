@@ -25,7 +25,13 @@ type upstream interface {
 	alive() bool
 	// setVersion records the protocol version the target negotiated.
 	setVersion(v string)
+	// close ends the upstream session (an HTTP DELETE, a process stopped).
 	close()
+	// release drops this federation's hold on the session without ending it where it can be resumed:
+	// an HTTP session stays alive upstream so that the next configuration, or another replica with
+	// the same key, continues it. Connection-bound sessions (stdio, in-process) cannot be resumed and
+	// are closed.
+	release()
 }
 
 // Errors of upstream sessions.
@@ -220,6 +226,8 @@ func (u *httpUpstream) listen(ctx context.Context, fn func([]byte)) error {
 	})
 	return err
 }
+
+func (u *httpUpstream) release() {}
 
 func (u *httpUpstream) close() {
 	if u.sid == "" {
