@@ -32,9 +32,12 @@
 // with the same [Config.SessionKey] resume each other's sessions: HTTP upstream sessions continue;
 // stdio and in-process targets, whose state lives in a process or in memory, are re-initialized on the
 // replica that resumes (a stdio session is pinned to its process). Without a key one is generated
-// and a warning says sessions are single-replica. DELETE ends a session; idle sessions expire after
-// [Config.SessionTimeout] and release their upstream sessions and processes. Stateless mode opens
-// fresh upstream sessions per request with a synthetic initialize.
+// once per process and a warning says sessions are single-replica. The same mechanism carries
+// sessions across config reloads: the federation a reload builds resumes the ids the replaced one
+// issued, because [Federation.Close] releases upstream HTTP sessions instead of deleting them. DELETE
+// ends a session; idle sessions expire after [Config.SessionTimeout] and release their upstream
+// sessions and processes. Stateless mode opens fresh upstream sessions per request with a synthetic
+// initialize.
 //
 // # The hot path: raw pass-through
 //
