@@ -2,6 +2,8 @@ package agentgateway
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -392,7 +394,8 @@ func (g *Gateway) accessLog(r *http.Request, st *State) {
 	if st.MCP.Method != "" {
 		attrs = append(attrs, slog.String("mcp.method", st.MCP.Method))
 		if st.MCP.SessionID != "" {
-			attrs = append(attrs, slog.String("mcp.session.id", st.MCP.SessionID))
+			// A session id is a bearer credential: log a fingerprint that correlates lines, not the id.
+			attrs = append(attrs, slog.String("mcp.session", fingerprint(st.MCP.SessionID)))
 		}
 		if st.MCP.ToolName != "" {
 			attrs = append(attrs, slog.String("mcp.tool.target", st.MCP.ToolTarget), slog.String("mcp.tool.name", st.MCP.ToolName))
@@ -417,6 +420,12 @@ func (g *Gateway) accessLog(r *http.Request, st *State) {
 		attrs = append(attrs, slog.String("error", st.Err.Error()))
 	}
 	l.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+}
+
+// fingerprint is a short, stable, non-reversible tag for a secret-bearing value.
+func fingerprint(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:6])
 }
 
 // writeError answers with a small JSON error body.

@@ -203,7 +203,9 @@ func TestAccessLog(t *testing.T) {
 	logger := slog.New(slog.NewJSONHandler(lockedWriter{&buf, &mu}, nil))
 	gw := agentgateway.New(agentgateway.WithLogger(logger))
 	require.NoError(t, gw.Route("logged").PathPrefix("/api").To(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		agentgateway.StateFrom(r.Context()).MCP.Method = "tools/call"
+		st := agentgateway.StateFrom(r.Context())
+		st.MCP.Method = "tools/call"
+		st.MCP.SessionID = "secret-session-id"
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.WriteHeader(201)
 		_, _ = io.WriteString(w, "hello")
@@ -223,6 +225,10 @@ func TestAccessLog(t *testing.T) {
 	require.EqualValues(t, 8, line["bytes_in"])
 	require.EqualValues(t, 5, line["bytes_out"])
 	require.Equal(t, "tools/call", line["mcp.method"])
+	require.Len(t, line["mcp.session"], 12, "a fingerprint of the session id")
+	mu.Lock()
+	require.NotContains(t, buf.String(), "secret-session-id", "session ids are credentials and never logged")
+	mu.Unlock()
 	require.Contains(t, line, "duration")
 }
 
