@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // The Gateway API core filters. Each constructor validates its input and returns a Policy, so a filter
@@ -32,19 +34,19 @@ type compiledModifier struct {
 func (m HeaderModifier) compile() (compiledModifier, error) {
 	var c compiledModifier
 	for k, v := range m.Set {
-		if !validHeaderName(k) {
+		if !httpguts.ValidHeaderFieldName(k) {
 			return c, fmt.Errorf("set: invalid header name %q", k)
 		}
 		c.set = append(c.set, headerOp{http.CanonicalHeaderKey(k), v})
 	}
 	for k, v := range m.Add {
-		if !validHeaderName(k) {
+		if !httpguts.ValidHeaderFieldName(k) {
 			return c, fmt.Errorf("add: invalid header name %q", k)
 		}
 		c.add = append(c.add, headerOp{http.CanonicalHeaderKey(k), v})
 	}
 	for _, k := range m.Remove {
-		if !validHeaderName(k) {
+		if !httpguts.ValidHeaderFieldName(k) {
 			return c, fmt.Errorf("remove: invalid header name %q", k)
 		}
 		c.remove = append(c.remove, http.CanonicalHeaderKey(k))
@@ -62,19 +64,6 @@ func (c *compiledModifier) apply(h http.Header) {
 	for _, k := range c.remove {
 		delete(h, k)
 	}
-}
-
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // RequestHeaderModifier returns a policy that modifies the request headers sent to the backend.

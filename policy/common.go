@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/google/cel-go/cel"
+	"golang.org/x/net/http/httpguts"
 
 	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/internal/celenv"
@@ -229,18 +230,8 @@ func StripPrefix(v, prefix string) string {
 	return strings.TrimSpace(v[len(prefix):])
 }
 
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
-			return false
-		}
-	}
-	return true
-}
+// validToken reports whether s is an RFC 9110 token (header names, methods).
+func validToken(s string) bool { return httpguts.ValidHeaderFieldName(s) }
 
 // FileOrInline is a value given inline or read from a file: in YAML either a string or {file: path}.
 type FileOrInline struct {
