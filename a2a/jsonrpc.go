@@ -3,9 +3,8 @@ package a2a
 import (
 	"encoding/json"
 	"errors"
-	"io"
+	rpcmsg "github.com/agentgw/agentgateway/internal/jsonrpc"
 	"net/http"
-	"strconv"
 )
 
 // Wire versions of A2A as recorded in State.A2A.Version.
@@ -20,11 +19,11 @@ const VersionHeader = "A2A-Version"
 // JSON-RPC error codes the gateway itself produces. A2A's own codes (-32001 task not found ... -32009)
 // are the agent's to produce and pass through unchanged.
 const (
-	CodeParseError     = -32700
-	CodeInvalidRequest = -32600
-	CodeMethodNotFound = -32601
-	CodeInvalidParams  = -32602
-	CodeInternalError  = -32603
+	CodeParseError     = rpcmsg.CodeParseError
+	CodeInvalidRequest = rpcmsg.CodeInvalidRequest
+	CodeMethodNotFound = rpcmsg.CodeMethodNotFound
+	CodeInvalidParams  = rpcmsg.CodeInvalidParams
+	CodeInternalError  = rpcmsg.CodeInternalError
 	// CodeUnsupportedOperation is A2A's "operation not supported" (used when a bridged route cannot
 	// translate a method, push notification configs for instance).
 	CodeUnsupportedOperation = -32004
@@ -489,13 +488,5 @@ func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code i
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_, _ = io.WriteString(w, rpcErrorBody(id, code, msg))
-}
-
-func rpcErrorBody(id json.RawMessage, code int, msg string) string {
-	if len(id) == 0 {
-		id = json.RawMessage("null")
-	}
-	m, _ := json.Marshal(msg)
-	return `{"jsonrpc":"2.0","id":` + string(id) + `,"error":{"code":` + strconv.Itoa(code) + `,"message":` + string(m) + `}}`
+	_, _ = w.Write(rpcmsg.Error(id, code, msg))
 }

@@ -64,7 +64,7 @@ func FuzzParseEnvelope(f *testing.F) {
 		}
 		// Rewriting a name keeps the message valid JSON.
 		if s := field(b, env.params, "name"); s.ok() {
-			if out := splice(b, s, quote("renamed\"\\\u2028")); !json.Valid(out) {
+			if out := splice(b, s, quoted("renamed\"\\\u2028")); !json.Valid(out) {
 				t.Fatalf("splice broke the message: %s", out)
 			}
 		}

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"strconv"
+	rpcmsg "github.com/agentgw/agentgateway/internal/jsonrpc"
 	"unicode/utf8"
 )
 
@@ -263,75 +263,16 @@ func splice(b []byte, s span, repl []byte) []byte {
 	return append(out, b[s.end:]...)
 }
 
-// quote encodes s as a JSON string.
-func quote(s string) []byte {
-	simple := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
-			simple = false
-			break
-		}
-	}
-	if simple {
-		out := make([]byte, 0, len(s)+2)
-		out = append(out, '"')
-		out = append(out, s...)
-		return append(out, '"')
-	}
-	out, _ := json.Marshal(s)
-	return out
-}
-
 // JSON-RPC error codes used by the gateway beyond the standard ones.
 const (
-	codeParse          = -32700
-	codeInvalidRequest = -32600
-	codeMethodNotFound = -32601
-	codeInvalidParams  = -32602
-	codeInternal       = -32603
+	codeParse          = rpcmsg.CodeParseError
+	codeInvalidRequest = rpcmsg.CodeInvalidRequest
+	codeMethodNotFound = rpcmsg.CodeMethodNotFound
+	codeInvalidParams  = rpcmsg.CodeInvalidParams
+	codeInternal       = rpcmsg.CodeInternalError
 	// codeResourceNotFound is what MCP servers answer for an unknown resource URI.
 	codeResourceNotFound = -32002
 )
 
-// errorMessage builds a JSON-RPC error response; id is the raw JSON id (nil: null).
-func errorMessage(id []byte, code int, msg string) []byte {
-	out := make([]byte, 0, 64+len(msg)+len(id))
-	out = append(out, `{"jsonrpc":"2.0","id":`...)
-	if len(id) == 0 {
-		out = append(out, "null"...)
-	} else {
-		out = append(out, id...)
-	}
-	out = append(out, `,"error":{"code":`...)
-	out = strconv.AppendInt(out, int64(code), 10)
-	out = append(out, `,"message":`...)
-	out = append(out, quote(msg)...)
-	return append(out, "}}"...)
-}
-
-// resultMessage builds a JSON-RPC response around an encoded result.
-func resultMessage(id, result []byte) []byte {
-	out := make([]byte, 0, 40+len(id)+len(result))
-	out = append(out, `{"jsonrpc":"2.0","id":`...)
-	out = append(out, id...)
-	out = append(out, `,"result":`...)
-	out = append(out, result...)
-	return append(out, '}')
-}
-
-// requestMessage builds a JSON-RPC request (id nil: a notification).
-func requestMessage(id []byte, method string, params []byte) []byte {
-	out := make([]byte, 0, 48+len(method)+len(params))
-	out = append(out, `{"jsonrpc":"2.0"`...)
-	if id != nil {
-		out = append(out, `,"id":`...)
-		out = append(out, id...)
-	}
-	out = append(out, `,"method":`...)
-	out = append(out, quote(method)...)
-	if params != nil {
-		out = append(out, `,"params":`...)
-		out = append(out, params...)
-	}
-	return append(out, '}')
-}
+// quoted encodes s as a JSON string.
+func quoted(s string) []byte { return rpcmsg.AppendQuoted(nil, s) }

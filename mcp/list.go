@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	rpcmsg "github.com/agentgw/agentgateway/internal/jsonrpc"
 	"net/http"
 	"strconv"
 	"sync"
@@ -48,14 +49,14 @@ func (f *Federation) list(ctx context.Context, r *http.Request, st *agentgateway
 	if c := stringField(body, env.params, "cursor"); c != "" {
 		n, ok := decodeCursor(c)
 		if !ok {
-			out.final(errorMessage(id, codeInvalidParams, "invalid cursor"))
+			out.final(rpcmsg.Error(id, codeInvalidParams, "invalid cursor"))
 			return nil
 		}
 		offset = n
 	}
 	m, err := f.merged(ctx, r, st, sess, lk)
 	if err != nil {
-		out.final(errorMessage(id, codeInternal, err.Error()))
+		out.final(rpcmsg.Error(id, codeInternal, err.Error()))
 		return err
 	}
 	total := m.len()
@@ -78,10 +79,10 @@ func (f *Federation) list(ctx context.Context, r *http.Request, st *agentgateway
 	}
 	b, err := json.Marshal(res)
 	if err != nil {
-		out.final(errorMessage(id, codeInternal, err.Error()))
+		out.final(rpcmsg.Error(id, codeInternal, err.Error()))
 		return err
 	}
-	out.final(resultMessage(id, b))
+	out.final(rpcmsg.Result(id, b))
 	return nil
 }
 
@@ -215,9 +216,9 @@ func (f *Federation) fetchAll(ctx context.Context, t *target, up upstream, lk *l
 	for range maxUpstreamPages {
 		params := []byte("{}")
 		if cursor != "" {
-			params = append(append([]byte(`{"cursor":`), quote(cursor)...), '}')
+			params = append(append([]byte(`{"cursor":`), quoted(cursor)...), '}')
 		}
-		resp, err := up.call(ctx, requestMessage(newGatewayID(), lk.method, params), nil)
+		resp, err := up.call(ctx, rpcmsg.Request(newGatewayID(), lk.method, params), nil)
 		if err != nil {
 			return err
 		}
@@ -257,7 +258,7 @@ func (f *Federation) initialize(ctx context.Context, r *http.Request, st *agentg
 	id := env.id.of(body)
 	var p sdk.InitializeParams
 	if !env.params.ok() || json.Unmarshal(env.params.of(body), &p) != nil {
-		out.final(errorMessage(id, codeInvalidParams, "invalid initialize params"))
+		out.final(rpcmsg.Error(id, codeInvalidParams, "invalid initialize params"))
 		return
 	}
 	ver := p.ProtocolVersion
@@ -266,7 +267,7 @@ func (f *Federation) initialize(ctx context.Context, r *http.Request, st *agentg
 	}
 	params := append([]byte(nil), env.params.of(body)...)
 	if vs := field(params, span{0, len(params)}, "protocolVersion"); vs.ok() && p.ProtocolVersion != ver {
-		params = splice(params, vs, quote(ver))
+		params = splice(params, vs, quoted(ver))
 	}
 	sess := legacy
 	if sess == nil {
@@ -301,7 +302,7 @@ func (f *Federation) initialize(ctx context.Context, r *http.Request, st *agentg
 	wg.Wait()
 	if err := f.fanOutErr(errs); err != nil {
 		sess.close()
-		out.final(errorMessage(id, codeInternal, err.Error()))
+		out.final(rpcmsg.Error(id, codeInternal, err.Error()))
 		return
 	}
 	res := f.mergeInitialize(ver, results)
@@ -309,7 +310,7 @@ func (f *Federation) initialize(ctx context.Context, r *http.Request, st *agentg
 	b, err := json.Marshal(res)
 	if err != nil {
 		sess.close()
-		out.final(errorMessage(id, codeInternal, err.Error()))
+		out.final(rpcmsg.Error(id, codeInternal, err.Error()))
 		return
 	}
 	switch {
@@ -321,7 +322,7 @@ func (f *Federation) initialize(ctx context.Context, r *http.Request, st *agentg
 		sid, err := f.seal(sess.token())
 		if err != nil {
 			sess.close()
-			out.final(errorMessage(id, codeInternal, err.Error()))
+			out.final(rpcmsg.Error(id, codeInternal, err.Error()))
 			return
 		}
 		sess.id = sid
@@ -331,7 +332,7 @@ func (f *Federation) initialize(ctx context.Context, r *http.Request, st *agentg
 			pr.w.Header().Set("Mcp-Session-Id", sid)
 		}
 	}
-	out.final(resultMessage(id, b))
+	out.final(rpcmsg.Result(id, b))
 }
 
 // mergeInitialize merges the targets' initialize results.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	rpcmsg "github.com/agentgw/agentgateway/internal/jsonrpc"
 	"io"
 	"net/http"
 	"strconv"
@@ -254,7 +255,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 
 // writeHTTPError answers with an HTTP status and a JSON-RPC error body.
 func writeHTTPError(w http.ResponseWriter, status int, id []byte, code int, msg string) {
-	b := errorMessage(id, code, msg)
+	b := rpcmsg.Error(id, code, msg)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
@@ -312,7 +313,7 @@ func (f *Federation) dispatch(ctx context.Context, r *http.Request, st *agentgat
 	id := env.id.of(body)
 	switch env.method {
 	case "ping":
-		out.final(resultMessage(id, []byte("{}")))
+		out.final(rpcmsg.Result(id, []byte("{}")))
 	case "tools/list":
 		return f.list(ctx, r, st, sess, &toolsKind, env, body, out)
 	case "prompts/list":
@@ -335,13 +336,13 @@ func (f *Federation) dispatch(ctx context.Context, r *http.Request, st *agentgat
 		case "ref/resource":
 			return f.callURI(ctx, r, st, sess, env, body, field(body, ref, "uri"), out)
 		}
-		out.final(errorMessage(id, codeInvalidParams, "completion/complete: unknown ref type"))
+		out.final(rpcmsg.Error(id, codeInvalidParams, "completion/complete: unknown ref type"))
 	case "logging/setLevel":
 		return f.broadcast(ctx, sess, env, body, out)
 	case "initialize":
-		out.final(errorMessage(id, codeInvalidRequest, "session already initialized"))
+		out.final(rpcmsg.Error(id, codeInvalidRequest, "session already initialized"))
 	default:
-		out.final(errorMessage(id, codeMethodNotFound, "method not found: "+env.method))
+		out.final(rpcmsg.Error(id, codeMethodNotFound, "method not found: "+env.method))
 	}
 	return nil
 }
@@ -407,7 +408,7 @@ func (f *Federation) lookupNever(ctx context.Context, r *http.Request, st *agent
 func (f *Federation) callNamed(ctx context.Context, r *http.Request, st *agentgateway.State, sess *session, kind string, env envelope, body []byte, nameSpan span, out reply) error {
 	id := env.id.of(body)
 	if !nameSpan.ok() || body[nameSpan.start] != '"' {
-		out.final(errorMessage(id, codeInvalidParams, "missing "+kind+" name"))
+		out.final(rpcmsg.Error(id, codeInvalidParams, "missing "+kind+" name"))
 		return nil
 	}
 	name := stringValue(body, nameSpan)
@@ -421,12 +422,12 @@ func (f *Federation) callNamed(ctx context.Context, r *http.Request, st *agentga
 	}
 	if !ok {
 		// Denied and unknown look the same, so a client cannot probe for hidden tools.
-		out.final(errorMessage(id, codeInvalidParams, fmt.Sprintf("unknown %s %q", kind, name)))
+		out.final(rpcmsg.Error(id, codeInvalidParams, fmt.Sprintf("unknown %s %q", kind, name)))
 		return nil
 	}
 	msg := body
 	if upName != name {
-		msg = splice(body, nameSpan, quote(upName))
+		msg = splice(body, nameSpan, quoted(upName))
 	}
 	return f.forward(ctx, sess, t, id, msg, out)
 }
@@ -435,7 +436,7 @@ func (f *Federation) callNamed(ctx context.Context, r *http.Request, st *agentga
 func (f *Federation) callURI(ctx context.Context, r *http.Request, st *agentgateway.State, sess *session, env envelope, body []byte, uriSpan span, out reply) error {
 	id := env.id.of(body)
 	if !uriSpan.ok() || body[uriSpan.start] != '"' {
-		out.final(errorMessage(id, codeInvalidParams, "missing uri"))
+		out.final(rpcmsg.Error(id, codeInvalidParams, "missing uri"))
 		return nil
 	}
 	uri := stringValue(body, uriSpan)
@@ -458,12 +459,12 @@ func (f *Federation) callURI(ctx context.Context, r *http.Request, st *agentgate
 		}
 	}
 	if t == nil {
-		out.final(errorMessage(id, codeResourceNotFound, fmt.Sprintf("resource not found: %q", uri)))
+		out.final(rpcmsg.Error(id, codeResourceNotFound, fmt.Sprintf("resource not found: %q", uri)))
 		return nil
 	}
 	msg := body
 	if upURI != uri {
-		msg = splice(body, uriSpan, quote(upURI))
+		msg = splice(body, uriSpan, quoted(upURI))
 	}
 	return f.forward(ctx, sess, t, id, msg, out)
 }
@@ -483,7 +484,7 @@ func (f *Federation) forward(ctx context.Context, sess *session, t *target, id, 
 	if pr, ok := out.(*postReply); ok && errors.Is(err, ErrUpstreamSessionGone) && !f.cfg.Stateless && pr.fail(http.StatusNotFound, id, "session expired at target "+t.Name) {
 		return err // the spec's answer for a session that is gone: the client starts a new one
 	}
-	out.final(errorMessage(id, codeInternal, err.Error()))
+	out.final(rpcmsg.Error(id, codeInternal, err.Error()))
 	return err
 }
 
@@ -498,10 +499,10 @@ func (f *Federation) relayFrom(t *target, to func([]byte)) func([]byte) {
 		}
 		switch {
 		case env.isRequest():
-			msg = splice(msg, env.id, quote(t.Name+"/"+string(env.id.of(msg))))
+			msg = splice(msg, env.id, quoted(t.Name+"/"+string(env.id.of(msg))))
 		case env.method == "notifications/resources/updated" && f.prefixed():
 			if s := field(msg, env.params, "uri"); s.ok() && msg[s.start] == '"' {
-				msg = splice(msg, s, quote(t.Name+"+"+stringValue(msg, s)))
+				msg = splice(msg, s, quoted(t.Name+"+"+stringValue(msg, s)))
 			}
 		}
 		to(msg)
@@ -525,10 +526,10 @@ func (f *Federation) broadcast(ctx context.Context, sess *session, env envelope,
 		return nil
 	})
 	if err := f.fanOutErr(errs); err != nil {
-		out.final(errorMessage(id, codeInternal, err.Error()))
+		out.final(rpcmsg.Error(id, codeInternal, err.Error()))
 		return err
 	}
-	out.final(resultMessage(id, []byte("{}")))
+	out.final(rpcmsg.Result(id, []byte("{}")))
 	return nil
 }
 
@@ -641,7 +642,7 @@ func (f *Federation) initUpstream(ctx context.Context, s *session, t *target) (u
 		h.capture = true
 		defer func() { h.capture = false }()
 	}
-	resp, err := up.call(ctx, requestMessage(newGatewayID(), "initialize", s.init), nil)
+	resp, err := up.call(ctx, rpcmsg.Request(newGatewayID(), "initialize", s.init), nil)
 	if err != nil {
 		up.close()
 		return nil, nil, err
@@ -656,7 +657,7 @@ func (f *Federation) initUpstream(ctx context.Context, s *session, t *target) (u
 		return nil, nil, fmt.Errorf("%w: %s: initialize: %s", ErrTargetUnavailable, t.Name, msg)
 	}
 	up.setVersion(stringField(resp, env.result, "protocolVersion"))
-	if err := up.send(ctx, requestMessage(nil, "notifications/initialized", nil)); err != nil {
+	if err := up.send(ctx, rpcmsg.Request(nil, "notifications/initialized", nil)); err != nil {
 		up.close()
 		return nil, nil, err
 	}

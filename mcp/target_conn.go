@@ -236,7 +236,7 @@ func idJSON(id jsonrpc.ID) string {
 	case int64:
 		return fmt.Sprint(v)
 	case string:
-		return string(quote(v))
+		return string(quoted(v))
 	}
 	return "null"
 }
