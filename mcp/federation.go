@@ -219,7 +219,7 @@ func (f *Federation) compile() error {
 		if ct.httpc == nil {
 			ct.httpc = f.httpc
 			if u, err := url.Parse(t.URL); err == nil && u.Scheme == "http" && t.Transport == TransportHTTP && f.cfg.HTTPClient == nil {
-				ct.h1 = newH1Client(u)
+				ct.h1 = newH1Client(u, f.httpc.Transport)
 			}
 		}
 		f.targets = append(f.targets, ct)
