@@ -371,13 +371,21 @@ func (c *h1Conn) writeRequest(out *http.Request, body *bodyReader) (writeErr, bo
 	}
 	chunked := out.ContentLength < 0
 	remain := out.ContentLength
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
+	var bp *[]byte // the copy buffer, taken only for a body larger than the write buffer's free space
+	defer putBuf(&bp)
 	for chunked || remain > 0 {
-		b := buf
-		if !chunked && int64(len(b)) > remain {
-			b = b[:remain]
+		var b []byte
+		if !chunked && remain <= int64(bw.Available()) {
+			// The rest fits in the write buffer: read it there (Write below then copies in place).
+			b = bw.AvailableBuffer()[:remain]
+		} else {
+			if bp == nil {
+				bp = bufPool.Get().(*[]byte)
+			}
+			b = *bp
+			if !chunked && int64(len(b)) > remain {
+				b = b[:remain]
+			}
 		}
 		n, rerr := body.Read(b)
 		if n > 0 {
@@ -408,6 +416,12 @@ func (c *h1Conn) writeRequest(out *http.Request, body *bodyReader) (writeErr, bo
 		}
 	}
 	return bw.Flush(), nil
+}
+
+func putBuf(bp **[]byte) {
+	if *bp != nil {
+		bufPool.Put(*bp)
+	}
 }
 
 // writeHead writes the request line and header as http.Transport would for out (see

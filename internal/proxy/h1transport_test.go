@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -189,4 +190,37 @@ func ctxTimeout(t *testing.T) <-chan struct{} {
 	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	t.Cleanup(cancel)
 	return ctx.Done()
+}
+
+// Bodies of every size reach the upstream whole, whether the reader hands them over at once or a
+// byte at a time, and a body shorter than its Content-Length is an error, not a hang.
+func TestH1TransportBodySizes(t *testing.T) {
+	up, _ := countConns(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
+		_, _ = w.Write(b)
+	}))
+	tr := newTransport(t, nil)
+	for _, size := range []int{1, 100, 3900, 4096, 5000, 100_000} {
+		want := strings.Repeat("abcdefghij", size/10+1)[:size]
+		for name, rd := range map[string]func() io.Reader{
+			"whole":    func() io.Reader { return strings.NewReader(want) },
+			"one byte": func() io.Reader { return iotest.OneByteReader(strings.NewReader(want)) },
+		} {
+			req, _ := http.NewRequest(http.MethodPost, up.URL, io.NopCloser(rd()))
+			req.ContentLength = int64(size)
+			resp, err := tr.RoundTrip(req)
+			require.NoError(t, err, "%d %s", size, name)
+			got, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(t, err)
+			assert.Equal(t, want, string(got), "%d %s", size, name)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPost, up.URL, io.NopCloser(strings.NewReader("short")))
+	req.ContentLength = 10
+	_, err := tr.RoundTrip(req)
+	require.ErrorIs(t, err, errShortBody)
 }
