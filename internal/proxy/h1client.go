@@ -16,9 +16,9 @@ import (
 )
 
 // H1Options configures the built-in HTTP/1.1 client, the fast path for plain-HTTP upstreams. It writes
-// the request and reads the response on the handler's goroutine, with its own keep-alive pool per
+// the request and reads the response on the caller's goroutine, with its own keep-alive pool per
 // endpoint; requests it does not handle (see [Options.H1] and h1Eligible) go through
-// Options.Transport.
+// Options.Transport. Other packages use the same client through [H1Transport].
 //
 // Unlike http.Transport it writes the whole request body before it reads the response: an upstream
 // that answers early and stops reading is still heard (the answer is read once the write fails), but
