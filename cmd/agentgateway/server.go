@@ -44,7 +44,8 @@ type server struct {
 	mu      sync.Mutex
 	file    *config.File
 	rt      *config.Runtime
-	sum     [32]byte
+	sum     [32]byte // of the config being served (or the last rejected edit)
+	pending [32]byte // of a changed file seen once, applied when the next poll sees it unchanged
 	ports   map[int]*portServer
 	ready   atomic.Bool
 	serveWG sync.WaitGroup
@@ -141,10 +142,18 @@ func (s *server) reloadIfChanged() {
 		s.logger.Error("config reload: reading file", "error", err)
 		return
 	}
+	sum := sha256.Sum256(data)
 	s.mu.Lock()
-	same := sha256.Sum256(data) == s.sum
+	same := sum == s.sum
 	s.mu.Unlock()
 	if same {
+		return
+	}
+	// Editors and tools often write a file in several steps (truncate, then write): a change is
+	// applied only once two polls in a row read the same content, so a half-written file is never
+	// served, not even when it happens to be valid (an empty file is).
+	if sum != s.pending {
+		s.pending = sum
 		return
 	}
 	if err := s.load(data); err != nil {
