@@ -22,14 +22,8 @@ func (f *Federation) serveGet(w http.ResponseWriter, r *http.Request) {
 		agentgateway.WriteError(w, http.StatusNotAcceptable, "Accept must allow text/event-stream")
 		return
 	}
-	sid := r.Header.Get("Mcp-Session-Id")
-	if sid == "" {
-		writeHTTPError(w, http.StatusBadRequest, nil, codeInvalidRequest, "Bad Request: missing Mcp-Session-Id header")
-		return
-	}
-	sess, ok := f.lookup(sid)
+	sid, sess, ok := f.sessionOf(w, r)
 	if !ok {
-		writeHTTPError(w, http.StatusNotFound, nil, codeInvalidRequest, "session not found")
 		return
 	}
 	if st := agentgateway.StateFrom(r.Context()); st != nil {
@@ -88,14 +82,8 @@ func (f *Federation) serveDelete(w http.ResponseWriter, r *http.Request) {
 		agentgateway.WriteError(w, http.StatusMethodNotAllowed, "stateless MCP endpoint: no sessions")
 		return
 	}
-	sid := r.Header.Get("Mcp-Session-Id")
-	if sid == "" {
-		writeHTTPError(w, http.StatusBadRequest, nil, codeInvalidRequest, "Bad Request: missing Mcp-Session-Id header")
-		return
-	}
-	sess, ok := f.lookup(sid)
+	sid, sess, ok := f.sessionOf(w, r)
 	if !ok {
-		writeHTTPError(w, http.StatusNotFound, nil, codeInvalidRequest, "session not found")
 		return
 	}
 	f.sessions.remove(sid)
@@ -237,4 +225,20 @@ func (f *Federation) pumpLegacy(s *session) {
 		}()
 	}
 	wg.Wait()
+}
+
+// sessionOf finds the session a GET or DELETE names, answering 400 without a session id and 404 for
+// an unknown one, as the streamable HTTP transport specifies.
+func (f *Federation) sessionOf(w http.ResponseWriter, r *http.Request) (string, *session, bool) {
+	sid := r.Header.Get("Mcp-Session-Id")
+	if sid == "" {
+		writeHTTPError(w, http.StatusBadRequest, nil, codeInvalidRequest, "Bad Request: missing Mcp-Session-Id header")
+		return "", nil, false
+	}
+	sess, ok := f.lookup(sid)
+	if !ok {
+		writeHTTPError(w, http.StatusNotFound, nil, codeInvalidRequest, "session not found")
+		return "", nil, false
+	}
+	return sid, sess, true
 }
