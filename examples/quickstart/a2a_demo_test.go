@@ -2,10 +2,7 @@ package main
 
 import (
 	"encoding/json"
-	"log/slog"
-	"net/http/httptest"
 	"os/exec"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -14,21 +11,7 @@ import (
 
 // TestA2ADemoCurls runs the A2A demo's curl lines, as printed, against the quickstart gateway.
 func TestA2ADemoCurls(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl not installed")
-	}
-	gw, lines, cleanup, err := newGateway(slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	defer cleanup()
-	srv := httptest.NewServer(gw)
-	defer srv.Close()
-
-	var a2aLines []string
-	for _, l := range lines {
-		if strings.Contains(l, "/agents/echo") {
-			a2aLines = append(a2aLines, strings.ReplaceAll(l, "{base}", srv.URL))
-		}
-	}
+	base, a2aLines := demoCurls(t, "/agents/echo")
 	require.Len(t, a2aLines, 2)
 
 	out, err := exec.Command("sh", "-c", a2aLines[0]).Output()
@@ -36,7 +19,7 @@ func TestA2ADemoCurls(t *testing.T) {
 	var card map[string]any
 	require.NoError(t, json.Unmarshal(out, &card), "%s", out)
 	assert.Equal(t, "echo", card["name"])
-	assert.Equal(t, srv.URL+"/agents/echo/", card["url"], "the card leads back through the gateway")
+	assert.Equal(t, base+"/agents/echo/", card["url"], "the card leads back through the gateway")
 
 	out, err = exec.Command("sh", "-c", a2aLines[1]).Output()
 	require.NoError(t, err)

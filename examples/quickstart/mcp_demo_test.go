@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"log/slog"
-	"net/http/httptest"
 	"os/exec"
 	"strings"
 	"testing"
@@ -16,20 +14,9 @@ import (
 // TestMCPDemoCurls runs the MCP demo's curl lines, as printed, in one shell against the quickstart
 // gateway: initialize, tools/list (the prefixed union of both servers) and a tools/call.
 func TestMCPDemoCurls(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl not installed")
-	}
-	gw, lines, cleanup, err := newGateway(slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	defer cleanup()
-	srv := httptest.NewServer(gw)
-	defer srv.Close()
-
-	var script []string
-	for _, l := range lines {
-		if strings.Contains(l, "{base}/mcp") {
-			script = append(script, strings.ReplaceAll(l, "{base}", srv.URL)+` && echo`)
-		}
+	_, script := demoCurls(t, "/mcp")
+	for i := range script {
+		script[i] += ` && echo`
 	}
 	require.Len(t, script, 3)
 	out, err := exec.Command("sh", "-ec", strings.Join(script, "\n")).Output()
