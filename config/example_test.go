@@ -1,0 +1,56 @@
+package config_test
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+
+	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/config"
+)
+
+// A file in agentgateway's standalone schema is loaded (decoded and validated), built into runtime
+// objects, and applied to a Gateway.
+func ExampleLoad() {
+	file, err := config.Load([]byte(`
+binds:
+- port: 3000
+  listeners:
+  - routes:
+    - name: hello
+      matches: [{path: {exact: /hello}}]
+      policies:
+        responseHeaderModifier: {set: {x-served-by: agentgateway}}
+        directResponse: {status: 200, body: "hello, $WHO"}
+`), func(name string) (string, bool) { return "world", name == "WHO" })
+	if err != nil {
+		panic(err)
+	}
+	rt, err := file.Build(slog.New(slog.DiscardHandler))
+	if err != nil {
+		panic(err)
+	}
+	defer rt.Close()
+	gw := agentgateway.New(agentgateway.WithAccessLog(false))
+	if err := gw.Apply(rt.Config); err != nil {
+		panic(err)
+	}
+	w := httptest.NewRecorder()
+	gw.ServeHTTP(w, httptest.NewRequest("GET", "/hello", nil))
+	fmt.Println(rt.Ports[0].Port, w.Code, w.Header().Get("X-Served-By"), w.Body.String())
+	// Output: 3000 200 agentgateway hello, world
+}
+
+// Errors name the field path, so a bad file is fixed at the right line.
+func ExampleLoad_errors() {
+	_, err := config.Load([]byte(`
+binds:
+- port: 3000
+  listeners:
+  - routes:
+    - matches: [{path: {prefix: /api}}]
+      backends: [{host: "127.0.0.1:9000"}]
+`), nil)
+	fmt.Println(err)
+	// Output: binds[0].listeners[0].routes[0].matches[0].path.prefix: unknown field "prefix" (line 6)
+}
