@@ -153,3 +153,20 @@ func TestPoliciesRunInOrder(t *testing.T) {
 	serve(t, gw, "GET", "/")
 	require.Equal(t, []string{"first", "second", "third"}, order)
 }
+
+func TestPolicyFromFallibleConstructor(t *testing.T) {
+	gw := agentgateway.New(quiet())
+	good := func() (agentgateway.Policy, error) {
+		return agentgateway.ResponseHeaderModifier(agentgateway.HeaderModifier{Set: map[string]string{"X-A": "1"}})
+	}
+	require.NoError(t, gw.Route("ok").PathPrefix("/").Policy(good()).To(named("x")))
+	require.Equal(t, "1", serve(t, gw, "GET", "/").Header().Get("X-A"))
+
+	bad := func() (agentgateway.Policy, error) {
+		return agentgateway.Redirect(agentgateway.RequestRedirect{StatusCode: 200})
+	}
+	err := gw.Route("bad").PathPrefix("/b").Policy(bad()).To(named("x"))
+	require.ErrorIs(t, err, agentgateway.ErrInvalidConfig)
+	require.Contains(t, err.Error(), "route bad: requestRedirect: status 200")
+	require.Equal(t, "x", body(serve(t, gw, "GET", "/b")), "the bad route was not added")
+}

@@ -220,6 +220,12 @@ func (b *RouteBuilder) Use(policies ...Policy) *RouteBuilder {
 	return b
 }
 
+// Policy appends one policy straight from a constructor that can fail, so construction errors are
+// reported by To with the route's other errors:
+//
+//	gw.Route("api").Policy(policy.NewCORS(cors)).Policy(policy.NewJWT(jwt)).To(backend)
+func (b *RouteBuilder) Policy(p Policy, err error) *RouteBuilder { return b.use(p, err) }
+
 func (b *RouteBuilder) use(p Policy, err error) *RouteBuilder {
 	if err != nil {
 		b.errs = append(b.errs, err)
