@@ -6,7 +6,7 @@ NODE_DIRS := $(patsubst %/package.json,%,$(wildcard */testdata/node/package.json
 
 ## test: install test peers, vet, and run every test with the race detector
 test: deps vet fmt-check
-	AGW_INTEROP=1 $(GO) test -race -timeout 15m ./...
+	AGW_INTEROP=1 $(GO) test -race -count=1 -timeout 15m ./...
 
 ## deps: Go modules (pinned by go.sum) and npm test peers (pinned by package-lock.json)
 deps:
