@@ -38,10 +38,9 @@ type File struct {
 	// Settings is the `config` section (startup settings).
 	Settings Settings
 
-	dir  string
-	top  []Node
-	raw  any // the expanded document, for Dump
-	keys []string
+	dir string
+	top []Node
+	raw any // the expanded document, for Dump
 }
 
 // Settings are the startup settings of the `config` section that this gateway honours.
@@ -121,10 +120,9 @@ type BackendSpecs struct {
 	Spec     Node
 }
 
-// The top-level keys of agentgateway's schema, and which of them this gateway reads.
+// The top-level keys of agentgateway's schema; those without a table row are rejected as unsupported.
 var (
-	supportedTop = []string{"binds", "config"}
-	schemaTop    = []string{"config", "binds", "frontendPolicies", "policies", "workloads", "services", "backends",
+	schemaTop = []string{"config", "binds", "frontendPolicies", "policies", "workloads", "services", "backends",
 		"routeGroups", "gateways", "routes", "tcpRoutes", "llm", "mcp", "ui"}
 )
 
@@ -174,7 +172,6 @@ func Load(data []byte, lookup func(string) (string, bool)) (*File, error) {
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		key, val := root.Content[i].Value, root.Content[i+1]
-		f.keys = append(f.keys, key)
 		switch {
 		case key == "binds":
 			binds, err := Decode[[]BindSpec](Node{n: val, path: "binds"})

@@ -35,8 +35,6 @@ type view struct {
 
 var _ traits.Mapper = (*view)(nil)
 
-var requestKeys = []string{"method", "path", "host", "scheme", "uri", "headers", "query"}
-
 func str(s string) ref.Val { return types.String(s) }
 
 // lookup returns the value of key, as a CEL value.

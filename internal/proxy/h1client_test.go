@@ -337,6 +337,7 @@ func TestH1HeadAnd204And304(t *testing.T) {
 		assert.Equal(t, `"v1"`, resp.Header.Get("Etag"))
 		assert.Empty(t, body)
 		resp, body = h.do(t, h.req(t, "GET", "/x", nil))
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
 		assert.Equal(t, "0123456789", body)
 	}
 	assert.EqualValues(t, 1, conns.Load(), "bodiless responses keep the connection")
