@@ -287,3 +287,52 @@ func TestForwardAuthorizationAndHeaders(t *testing.T) {
 	assert.Equal(t, seen{"Bearer client-token", ""}, <-aSeen)
 	assert.Equal(t, seen{"", "for-b"}, <-bSeen)
 }
+
+// TestLoggingAndResourceUpdatedReachClient relays logging messages (after the client's
+// logging/setLevel reached the target) and notifications/resources/updated for a subscribed resource,
+// whose URI the client sees prefixed with the target.
+func TestLoggingAndResourceUpdatedReachClient(t *testing.T) {
+	const uri = "demo://w/status"
+	srv := sdk.NewServer(&sdk.Implementation{Name: "w", Version: "1"}, &sdk.ServerOptions{
+		SubscribeHandler:   func(context.Context, *sdk.SubscribeRequest) error { return nil },
+		UnsubscribeHandler: func(context.Context, *sdk.UnsubscribeRequest) error { return nil },
+	})
+	srv.AddResource(&sdk.Resource{URI: uri, Name: "status", MIMEType: "text/plain"}, func(ctx context.Context, req *sdk.ReadResourceRequest) (*sdk.ReadResourceResult, error) {
+		return &sdk.ReadResourceResult{Contents: []*sdk.ResourceContents{{URI: req.Params.URI, Text: "ok"}}}, nil
+	})
+	sdk.AddTool(srv, &sdk.Tool{Name: "log", Description: "logs"}, func(ctx context.Context, req *sdk.CallToolRequest, in struct{}) (*sdk.CallToolResult, any, error) {
+		err := req.Session.Log(ctx, &sdk.LoggingMessageParams{Level: "warning", Logger: "w", Data: "careful"})
+		return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: "logged"}}}, nil, err
+	})
+	up := serveHTTP(t, srv, nil)
+	f := mcp.Federate(mcp.HTTPTarget("w", up.URL), mcp.ServerTarget("other", demoServer("other")))
+	gw := gateway(t, f)
+	logs := make(chan *sdk.LoggingMessageParams, 10)
+	updated := make(chan string, 10)
+	cs := connect(t, gw.URL+"/mcp", &sdk.ClientOptions{
+		LoggingMessageHandler:  func(_ context.Context, req *sdk.LoggingMessageRequest) { logs <- req.Params },
+		ResourceUpdatedHandler: func(_ context.Context, req *sdk.ResourceUpdatedNotificationRequest) { updated <- req.Params.URI },
+	})
+	ctx := ctxT(t)
+
+	require.NoError(t, cs.SetLoggingLevel(ctx, &sdk.SetLoggingLevelParams{Level: "debug"}))
+	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "w_log"})
+	require.NoError(t, err)
+	require.Equal(t, "logged", text(t, res))
+	select {
+	case m := <-logs:
+		assert.Equal(t, sdk.LoggingLevel("warning"), m.Level)
+		assert.Equal(t, "careful", m.Data)
+	case <-ctx.Done():
+		t.Fatal("no logging notification reached the client")
+	}
+
+	require.NoError(t, cs.Subscribe(ctx, &sdk.SubscribeParams{URI: "w+" + uri}))
+	require.NoError(t, srv.ResourceUpdated(ctx, &sdk.ResourceUpdatedNotificationParams{URI: uri}))
+	select {
+	case got := <-updated:
+		assert.Equal(t, "w+"+uri, got, "the update names the URI as the client knows it")
+	case <-ctx.Done():
+		t.Fatal("no resources/updated notification reached the client")
+	}
+}
