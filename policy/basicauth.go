@@ -135,7 +135,12 @@ func ParseHtpasswd(data []byte) (map[string]string, error) {
 }
 
 // ParseBasic decodes the credentials of a Basic authorization value (without the "Basic " prefix).
+// Only canonical base64 is accepted: the decoder skips CR and LF, so a credential containing them is
+// refused here rather than decoded to the same user as its canonical form.
 func ParseBasic(cred string) (user, password string, ok bool) {
+	if strings.ContainsAny(cred, "\r\n") {
+		return "", "", false
+	}
 	b, err := base64.StdEncoding.Strict().DecodeString(cred)
 	if err != nil {
 		return "", "", false
