@@ -16,3 +16,6 @@ func CompileForBenchmark(l ListenerConfig) func(*http.Request) bool {
 		return e != nil
 	}
 }
+
+// NormalizeEscapedPath exposes path normalization to the fuzz test.
+var NormalizeEscapedPath = normalizeEscapedPath

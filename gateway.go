@@ -47,6 +47,7 @@ type options struct {
 	rnd         func(int) int
 	drain       time.Duration
 	configureFn func(*http.Server)
+	paths       PathNormalization
 }
 
 // Option configures a Gateway.
@@ -263,6 +264,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	defer g.finish(w, r, st)
 
+	if err := g.opts.paths.normalizeURL(r.URL); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	e, l := snap.route(r)
 	if e == nil {
 		if l != nil {
