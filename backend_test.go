@@ -64,7 +64,7 @@ func newBeFront(t *testing.T, backend http.Handler, policies ...agw.Policy) *beF
 		})
 	}
 	gw := agw.New(agw.WithAccessLog(false))
-	require.NoError(t, gw.Route("test").Use(append([]agw.Policy{capture}, policies...)...).To(backend))
+	require.NoError(t, gw.Route("test").Use(append([]agw.Policy{agw.NewPolicy(0, capture)}, policies...)...).To(backend))
 	f.Server = httptest.NewUnstartedServer(gw)
 	f.Config.Protocols = new(http.Protocols) // HTTP/1.1 and h2c clients alike
 	f.Config.Protocols.SetHTTP1(true)
@@ -610,13 +610,13 @@ func beBlocking(t *testing.T) *httptest.Server {
 }
 
 func beTimeout(d time.Duration) agw.Policy {
-	return func(next http.Handler) http.Handler {
+	return agw.NewPolicy(agw.PhaseTimeout, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx, cancel := context.WithTimeout(r.Context(), d)
 			defer cancel()
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
-	}
+	})
 }
 
 func TestHTTPBackendErrors(t *testing.T) {
@@ -862,7 +862,7 @@ func TestHTTPBackendUpstreamTransportOverride(t *testing.T) {
 			}))))
 		})
 	}
-	f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}}), auth)
+	f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}}), agw.NewPolicy(agw.PhaseBackend, auth))
 	resp, _ := f.get(t, "/o?x=1")
 	assert.Equal(t, http.StatusAccepted, resp.StatusCode)
 	assert.Equal(t, "override", resp.Header.Get("X-Via"))

@@ -73,7 +73,7 @@ func RequestHeaderModifier(m HeaderModifier) (Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("requestHeaderModifier: %w", err)
 	}
-	return func(next http.Handler) http.Handler {
+	return NewPolicy(PhaseFilter, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c.apply(r.Header)
 			if hs, ok := r.Header["Host"]; ok {
@@ -84,7 +84,7 @@ func RequestHeaderModifier(m HeaderModifier) (Policy, error) {
 			}
 			next.ServeHTTP(w, r)
 		})
-	}, nil
+	}), nil
 }
 
 // ResponseHeaderModifier returns a policy that modifies the response headers sent to the client.
@@ -93,11 +93,11 @@ func ResponseHeaderModifier(m HeaderModifier) (Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("responseHeaderModifier: %w", err)
 	}
-	return func(next http.Handler) http.Handler {
+	return NewPolicy(PhaseFilter, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			next.ServeHTTP(OnWriteHeader(w, func(h http.Header, _ int) { c.apply(h) }), r)
 		})
-	}, nil
+	}), nil
 }
 
 // PathModifier replaces the whole path or the matched prefix (exactly one must be set).
@@ -173,12 +173,12 @@ func Redirect(rr RequestRedirect) (Policy, error) {
 	if err := rr.Path.validate(); err != nil {
 		return nil, fmt.Errorf("requestRedirect: %w", err)
 	}
-	return func(http.Handler) http.Handler {
+	return NewPolicy(PhaseFilter, func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Location", rr.location(r))
 			w.WriteHeader(rr.StatusCode)
 		})
-	}, nil
+	}), nil
 }
 
 func (rr *RequestRedirect) location(r *http.Request) string {
@@ -240,7 +240,7 @@ func Rewrite(u URLRewrite) (Policy, error) {
 	if u.Hostname == "" && u.Path == nil {
 		return nil, errors.New("urlRewrite: set a hostname or a path")
 	}
-	return func(next http.Handler) http.Handler {
+	return NewPolicy(PhaseFilter, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if u.Hostname != "" {
 				r.Host = u.Hostname
@@ -257,7 +257,7 @@ func Rewrite(u URLRewrite) (Policy, error) {
 			}
 			next.ServeHTTP(w, r)
 		})
-	}, nil
+	}), nil
 }
 
 // DirectResponse answers requests from the gateway itself.
@@ -273,7 +273,7 @@ func Respond(d DirectResponse) (Policy, error) {
 		return nil, fmt.Errorf("directResponse: status %d out of range", d.Status)
 	}
 	length := strconv.Itoa(len(d.Body))
-	return func(http.Handler) http.Handler {
+	return NewPolicy(PhaseFilter, func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			h := w.Header()
 			for k, v := range d.Header {
@@ -288,5 +288,5 @@ func Respond(d DirectResponse) (Policy, error) {
 				_, _ = w.Write(d.Body)
 			}
 		})
-	}, nil
+	}), nil
 }

@@ -138,20 +138,34 @@ func TestDirectResponse(t *testing.T) {
 	require.Error(t, err)
 }
 
-func TestPoliciesRunInOrder(t *testing.T) {
+// Policies run by phase whatever order they are added in; within a phase, in the order added. This is
+// what keeps Use(authz, jwt) from evaluating rules before the token is checked.
+func TestPoliciesRunInPhaseOrder(t *testing.T) {
 	var order []string
-	mark := func(name string) agentgateway.Policy {
-		return func(next http.Handler) http.Handler {
+	mark := func(name string, phase agentgateway.Phase) agentgateway.Policy {
+		return agentgateway.NewPolicy(phase, func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				order = append(order, name)
 				next.ServeHTTP(w, r)
 			})
-		}
+		})
 	}
+	plain := agentgateway.PolicyFunc(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			order = append(order, "custom")
+			next.ServeHTTP(w, r)
+		})
+	})
 	gw := agentgateway.New(quiet())
-	require.NoError(t, gw.Route("p").PathPrefix("/").Use(mark("first"), mark("second")).Use(mark("third")).To(named("x")))
+	require.NoError(t, gw.Route("p").PathPrefix("/").
+		Use(mark("authz", agentgateway.PhaseAuthz), plain, mark("jwt", agentgateway.PhaseAuthn)).
+		Use(mark("cors", agentgateway.PhaseCORS), mark("authz2", agentgateway.PhaseAuthz)).
+		Use(agentgateway.At(agentgateway.PhaseBackend, mark("moved", agentgateway.PhaseCORS))).
+		To(named("x")))
 	serve(t, gw, "GET", "/")
-	require.Equal(t, []string{"first", "second", "third"}, order)
+	require.Equal(t, []string{"cors", "jwt", "authz", "authz2", "custom", "moved"}, order)
+	require.Equal(t, []agentgateway.Phase{agentgateway.PhaseAuthn, agentgateway.PhaseCustom},
+		[]agentgateway.Phase{agentgateway.PhaseOf(mark("j", agentgateway.PhaseAuthn)), agentgateway.PhaseOf(plain)})
 }
 
 func TestPolicyFromFallibleConstructor(t *testing.T) {

@@ -44,7 +44,8 @@ func Example() {
 	// 404 {"error":{"code":404,"message":"no route matched"}}
 }
 
-// A policy is any func(http.Handler) http.Handler; it reads the per-request State the gateway fills.
+// Any func(http.Handler) http.Handler is a policy through PolicyFunc; it reads the per-request State
+// the gateway fills.
 func ExampleStateFrom() {
 	audit := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -54,7 +55,7 @@ func ExampleStateFrom() {
 		})
 	}
 	gw := agentgateway.New(agentgateway.WithAccessLog(false))
-	gw.Route("orders").PathPrefix("/orders").Use(audit).Respond(http.StatusOK, "orders").To(nil)
+	gw.Route("orders").PathPrefix("/orders").Use(agentgateway.PolicyFunc(audit)).Respond(http.StatusOK, "orders").To(nil)
 
 	w := httptest.NewRecorder()
 	gw.ServeHTTP(w, httptest.NewRequest("GET", "/orders/7", nil))

@@ -6,12 +6,6 @@ import (
 	"net/http"
 )
 
-// Policy is a middleware: it wraps the handler that follows it on a route. Authentication, rate limits,
-// CORS, retries, header filters and every other per-route behaviour is a Policy, so a user's own
-// middleware drops in anywhere. Policies are applied once, when the configuration is compiled, not per
-// request.
-type Policy = func(http.Handler) http.Handler
-
 // Config is the declarative form of a gateway: what the fluent API builds, what the config package
 // decodes YAML into, and what [Gateway.Apply] compiles into the immutable routing table.
 type Config struct {
@@ -43,7 +37,8 @@ type RouteConfig struct {
 	// Matches are alternatives: a request that satisfies any of them takes the route. None means a
 	// prefix match on "/".
 	Matches []Match
-	// Policies run in order, the first outermost, in front of the backend.
+	// Policies run in front of the backend, ordered by [Phase] (outermost first) and, within a phase,
+	// in the order given.
 	Policies []Policy
 	// Backends receive the requests, split by weight when there are several.
 	Backends []WeightedBackend
@@ -213,8 +208,9 @@ func (b *RouteBuilder) QueryRegex(name, expr string) *RouteBuilder {
 	return b
 }
 
-// Use appends policies; they run in the order given, in front of the backend and after the filters
-// added before them.
+// Use adds policies. They run by [Phase] whatever order they are added in (authentication before
+// authorization before rate limits ...); policies of one phase run in the order added. A plain
+// middleware can be added as a [PolicyFunc].
 func (b *RouteBuilder) Use(policies ...Policy) *RouteBuilder {
 	b.cfg.Policies = append(b.cfg.Policies, policies...)
 	return b

@@ -570,19 +570,76 @@ func (c *compiler) route(listener string, rc *RouteConfig, path string) *compile
 	default:
 		next = newSplit(backends, total, c.rnd)
 	}
-	for i := len(rc.Policies) - 1; i >= 0; i-- {
-		if rc.Policies[i] == nil {
+	// Policies run by phase; the sort is stable, so a phase keeps the order they were given in.
+	order := make([]int, 0, len(rc.Policies))
+	for i, p := range rc.Policies {
+		if p == nil {
 			c.errf(fmt.Sprintf("%s.policies[%d]", path, i), "nil policy")
 			continue
 		}
-		next = rc.Policies[i](next)
+		order = append(order, i)
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return int(PhaseOf(rc.Policies[a])) - int(PhaseOf(rc.Policies[b]))
+	})
+	var inspectors []Inspector
+	for _, i := range order {
+		p := rc.Policies[i]
+		if v, ok := unwrapPolicy(p).(Validator); ok {
+			if err := v.Validate(); err != nil {
+				c.errs = append(c.errs, &ConfigError{Path: fmt.Sprintf("%s.policies[%d]", path, i), Err: err})
+			}
+		}
+		if cl, ok := unwrapPolicy(p).(io.Closer); ok {
+			c.closer[cl] = struct{}{}
+		}
+		if in, ok := unwrapPolicy(p).(Inspector); ok {
+			inspectors = append(inspectors, in)
+		}
+	}
+	for _, b := range backends {
+		if in, ok := b.Handler.(Inspector); ok {
+			inspectors = append(inspectors, in)
+			break // one protocol per route: the first backend that can describe the request does
+		}
+	}
+	for j := len(order) - 1; j >= 0; j-- {
+		i := order[j]
+		next = rc.Policies[i].Wrap(next)
 		if next == nil {
 			c.errf(fmt.Sprintf("%s.policies[%d]", path, i), "policy returned a nil handler")
 			next = http.NotFoundHandler()
 		}
 	}
+	if len(inspectors) > 0 {
+		next = inspect(inspectors, next)
+	}
 	r.handler = next
 	return r
+}
+
+// unwrapPolicy sees through At, so that a re-phased policy is still closed, validated and inspected.
+func unwrapPolicy(p Policy) any {
+	for {
+		a, ok := p.(*atPhase)
+		if !ok {
+			return p
+		}
+		p = a.Policy
+	}
+}
+
+// inspect runs the route's inspectors before its policies.
+func inspect(inspectors []Inspector, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, in := range inspectors {
+			var ok bool
+			if r, ok = in.Inspect(w, r); !ok {
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 type split struct {

@@ -47,9 +47,10 @@
 //
 // # Authorization and phases
 //
-// Route policies run before the backend, so a policy placed in front of [Proxy] cannot see the A2A
-// facts unless [Inspect] runs first: gw.Route(...).Use(jwt, a2a.Inspect(), authz).To(a2a.Proxy(...))
-// fills State.A2A before authz, and hands the scanned body on so nothing is read twice. Alternatively
+// [Handler] (and the [Wrap] policy) is an agentgateway.Inspector: behind a Gateway route the call is
+// read and State.A2A filled before the route's policies run, so gw.Route(...).Use(jwt, authz).
+// To(a2a.Proxy(...)) authorizes on a2a.method, and the scanned body is handed on so nothing is read
+// twice. Alternatively
 // [Authorize] evaluates CEL rules inside the A2A layer (allow when any rule is true), e.g. only admins
 // may cancel:
 //

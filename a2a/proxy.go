@@ -177,8 +177,25 @@ func Proxy(upstream http.Handler, opts ...Option) *Handler {
 // Configuration errors (a bad rule, say) are reported when the policy is built by config; from Go,
 // prefer [Proxy] whose Validate reports them.
 func Wrap(opts ...Option) agentgateway.Policy {
-	o := buildOptions(opts)
-	return func(next http.Handler) http.Handler { return &Handler{p: newProxy(next, o)} }
+	return &layer{o: buildOptions(opts)}
+}
+
+// layer is the policy form of the proxy. It runs at agentgateway.PhaseBackend, closest to the
+// backend, so that the route's timeout does not cut streams; as an agentgateway.Inspector it reads
+// the call before the route's policies run.
+type layer struct{ o options }
+
+func (l *layer) Wrap(next http.Handler) http.Handler { return &Handler{p: newProxy(next, l.o)} }
+func (l *layer) Phase() agentgateway.Phase           { return agentgateway.PhaseBackend }
+func (l *layer) Inspect(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+	return inspect(w, r, &l.o)
+}
+
+// Inspect implements agentgateway.Inspector: behind a Gateway route, the call is read and State.A2A
+// filled before the route's policies run, so their CEL rules and rate limits can use a2a.method and
+// the task ids.
+func (h *Handler) Inspect(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+	return inspect(w, r, &h.p.o)
 }
 
 func newProxy(next http.Handler, o options) *proxy {
@@ -499,32 +516,26 @@ func (w *idleWriter) Flush() {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *idleWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// Inspect returns a policy that reads and scans the JSON-RPC body of A2A requests (POST) and fills
-// State.A2A, so that policies placed after it — the route's CEL authorization, rate limits keyed on
-// a2a.method — can use the A2A facts. The body is handed on already scanned: a [Proxy] or [Wrap]
-// further in does not read or parse it again. Bad input is answered with JSON-RPC errors right away.
-//
-// Put it before the policies that need it, e.g. gw.Route(...).Use(jwt, a2a.Inspect(), authz).
-// Only MaxBodyBytes and AllowMethods apply to it.
-func Inspect(opts ...Option) agentgateway.Policy {
-	o := buildOptions(opts)
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method != http.MethodPost {
-				next.ServeHTTP(w, r)
-				return
-			}
-			st, r := stateOf(r)
-			buf := new(bytes.Buffer) // the body outlives this call in the request, so no pooling
-			body, c, ok := readCall(w, r, st, &o, buf)
-			if !ok {
-				return
-			}
-			r2 := *r
-			r2.Body = &inspectedBody{Reader: *bytes.NewReader(body), b: body, call: c}
-			r2.ContentLength = int64(len(body))
-			r2.GetBody = nil
-			next.ServeHTTP(w, &r2)
-		})
+// inspect reads and scans the JSON-RPC body of an A2A request (POST) and fills State.A2A, so that
+// the route's policies — CEL authorization, rate limits keyed on a2a.method — see the A2A facts. The
+// body is handed on already scanned: the proxy further in does not read or parse it again. Bad input
+// is answered with JSON-RPC errors right away.
+func inspect(w http.ResponseWriter, r *http.Request, o *options) (*http.Request, bool) {
+	if r.Method != http.MethodPost {
+		return r, true
 	}
+	if _, done := r.Body.(*inspectedBody); done {
+		return r, true
+	}
+	st, r := stateOf(r)
+	buf := new(bytes.Buffer) // the body outlives this call in the request, so no pooling
+	body, c, ok := readCall(w, r, st, o, buf)
+	if !ok {
+		return nil, false
+	}
+	r2 := *r
+	r2.Body = &inspectedBody{Reader: *bytes.NewReader(body), b: body, call: c}
+	r2.ContentLength = int64(len(body))
+	r2.GetBody = nil
+	return &r2, true
 }

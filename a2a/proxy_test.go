@@ -89,7 +89,7 @@ func TestAuthorizeOnlySomeCallersMayCancel(t *testing.T) {
 		a2agw.Authorize(`!(a2a.method in ["tasks/cancel", "CancelTask"]) || identity == "admin"`))
 	require.NoError(t, proxy.Validate())
 	gwObj := agentgateway.New()
-	require.NoError(t, gwObj.Route("agent").PathPrefix("/agents/echo").RewritePrefix("/").Use(authn).To(proxy))
+	require.NoError(t, gwObj.Route("agent").PathPrefix("/agents/echo").RewritePrefix("/").Use(agentgateway.NewPolicy(agentgateway.PhaseAuthn, authn)).To(proxy))
 	srv := httptest.NewServer(gwObj)
 	defer srv.Close()
 	url := srv.URL + "/agents/echo/rpc"
@@ -117,12 +117,12 @@ func TestAuthorizeBadRuleIsAConfigError(t *testing.T) {
 
 func TestInspectFillsStateBeforeOtherPolicies(t *testing.T) {
 	var method string
-	authz := func(next http.Handler) http.Handler {
+	authz := agentgateway.NewPolicy(agentgateway.PhaseAuthz, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			method = agentgateway.StateFrom(r.Context()).A2A.Method
 			next.ServeHTTP(w, r)
 		})
-	}
+	})
 	var reads atomic.Int32
 	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reads.Add(1)
@@ -130,7 +130,7 @@ func TestInspectFillsStateBeforeOtherPolicies(t *testing.T) {
 		_, _ = w.Write(b)
 	})
 	gw := agentgateway.New()
-	require.NoError(t, gw.Route("a").PathPrefix("/a").Use(a2agw.Inspect(), authz).To(a2agw.Proxy(upstream)))
+	require.NoError(t, gw.Route("a").PathPrefix("/a").Use(authz).To(a2agw.Proxy(upstream)))
 	srv := httptest.NewServer(gw)
 	defer srv.Close()
 	body := `{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"id":"t1"}}`
@@ -275,7 +275,7 @@ func TestStreamIdleTimeoutNotRequestDeadline(t *testing.T) {
 		})
 	}
 	gw := agentgateway.New()
-	require.NoError(t, gw.Route("s").PathPrefix("/s").Use(deadline).
+	require.NoError(t, gw.Route("s").PathPrefix("/s").Use(agentgateway.NewPolicy(agentgateway.PhaseTimeout, deadline)).
 		To(a2agw.Proxy(sseUpstream(5, 50*time.Millisecond, ended), a2agw.StreamIdleTimeout(300*time.Millisecond))))
 	srv := httptest.NewServer(gw)
 	defer srv.Close()

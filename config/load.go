@@ -552,7 +552,8 @@ func (m MatchSpec) compile() agentgateway.Match {
 	return out
 }
 
-// policies builds a `policies` object into policies sorted by phase (file order within a phase).
+// policies builds a `policies` object into policies in file order; the gateway runs them by the phase
+// each declares.
 func (l *loader) policies(bc *BuildContext, n Node) ([]agentgateway.Policy, error) {
 	if n.IsZero() {
 		return nil, nil
@@ -561,11 +562,7 @@ func (l *loader) policies(bc *BuildContext, n Node) ([]agentgateway.Policy, erro
 		return nil, errAt(n.path, n.n, "want an object, got %s", kindName(n.n))
 	}
 	table := policyTable()
-	type built struct {
-		phase Phase
-		p     agentgateway.Policy
-	}
-	var out []built
+	var out []agentgateway.Policy
 	var errs []error
 	for i := 0; i+1 < len(n.n.Content); i += 2 {
 		key, val := n.n.Content[i].Value, n.n.Content[i+1]
@@ -580,16 +577,7 @@ func (l *loader) policies(bc *BuildContext, n Node) ([]agentgateway.Policy, erro
 		}
 		sub := *bc
 		sub.Path = fp
-		sec := table[idx]
-		staged := Staged{}
-		var err error
-		if sec.BuildStaged != nil {
-			staged, err = sec.BuildStaged(&sub, Node{n: val, path: fp})
-		} else {
-			var p agentgateway.Policy
-			p, err = sec.Build(&sub, Node{n: val, path: fp})
-			staged[sec.Phase] = p
-		}
+		p, err := table[idx].Build(&sub, Node{n: val, path: fp})
 		if err != nil {
 			var ce *agentgateway.ConfigError
 			if !errors.As(err, &ce) {
@@ -598,23 +586,11 @@ func (l *loader) policies(bc *BuildContext, n Node) ([]agentgateway.Policy, erro
 			errs = append(errs, err)
 			continue
 		}
-		phases := make([]Phase, 0, len(staged))
-		for ph := range staged {
-			phases = append(phases, ph)
-		}
-		slices.Sort(phases)
-		for _, ph := range phases {
-			if staged[ph] != nil {
-				out = append(out, built{ph, staged[ph]})
-			}
+		if p != nil {
+			out = append(out, p)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b built) int { return int(a.phase - b.phase) })
-	pols := make([]agentgateway.Policy, len(out))
-	for i, b := range out {
-		pols[i] = b.p
-	}
-	return pols, errors.Join(errs...)
+	return out, errors.Join(errs...)
 }
 
 func (l *loader) backend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
@@ -639,8 +615,8 @@ func (l *loader) backend(bc *BuildContext, b BackendSpecs) (http.Handler, error)
 		if err != nil {
 			return nil, err
 		}
-		for i := len(pols) - 1; i >= 0; i-- {
-			h = pols[i](h)
+		for _, p := range slices.Backward(agentgateway.SortPolicies(pols)) {
+			h = p.Wrap(h)
 		}
 	}
 	return h, nil

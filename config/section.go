@@ -9,24 +9,6 @@ import (
 	agentgateway "github.com/agentgw/agentgateway"
 )
 
-// Phase orders route policies. Whatever order a file lists them in, config applies policies by phase,
-// outermost first; policies of one phase keep their file order.
-type Phase int
-
-// The phases, outermost first.
-const (
-	PhaseCORS           Phase = 10  // cors: preflights never reach authentication
-	PhaseAuthn          Phase = 20  // jwtAuth, apiKey, basicAuth, extAuthz
-	PhaseAuthz          Phase = 30  // authorization, mcpAuthorization
-	PhaseRateLimit      Phase = 40  // localRateLimit, remoteRateLimit
-	PhaseFilter         Phase = 50  // header modifiers, redirect, urlRewrite, directResponse
-	PhaseTransformation Phase = 60  // transformations
-	PhaseTimeout        Phase = 70  // timeout
-	PhaseRetry          Phase = 80  // retry
-	PhaseMirror         Phase = 90  // requestMirror
-	PhaseBackend        Phase = 100 // backendTLS, backendAuth, a2a: closest to the backend
-)
-
 // BuildContext is what a section builder gets besides its own spec.
 type BuildContext struct {
 	// Path is the section's field path; wrap errors with agentgateway.Errorf(bc.Path+".field", ...).
@@ -75,34 +57,17 @@ type ServiceRef struct {
 	Port int    `json:"port"`
 }
 
-// PolicySection maps one key of a route's `policies` to the builder of its policy.
+// PolicySection maps one key of a route's `policies` to the builder of its policy. The built policy
+// declares its own agentgateway.Phase, so a policy runs at the same place whether a file or Go code
+// added it.
 type PolicySection struct {
 	Key   string
-	Phase Phase
 	Build func(bc *BuildContext, n Node) (agentgateway.Policy, error)
-	// BuildStaged, when set instead of Build, contributes middlewares at several phases: a protocol
-	// policy that must read the request before authorization but act next to the backend.
-	BuildStaged func(bc *BuildContext, n Node) (Staged, error)
-}
-
-// Staged is one policy key's middlewares by phase.
-type Staged map[Phase]agentgateway.Policy
-
-// StagedPolicy makes a PolicySection whose spec decodes into S and whose builder places middlewares at
-// several phases.
-func StagedPolicy[S any](key string, build func(bc *BuildContext, spec S) (Staged, error)) PolicySection {
-	return PolicySection{Key: key, BuildStaged: func(bc *BuildContext, n Node) (Staged, error) {
-		spec, err := Decode[S](n)
-		if err != nil {
-			return nil, err
-		}
-		return build(bc, spec)
-	}}
 }
 
 // Policy makes a PolicySection whose spec decodes into S.
-func Policy[S any](key string, phase Phase, build func(bc *BuildContext, spec S) (agentgateway.Policy, error)) PolicySection {
-	return PolicySection{Key: key, Phase: phase, Build: func(bc *BuildContext, n Node) (agentgateway.Policy, error) {
+func Policy[S any](key string, build func(bc *BuildContext, spec S) (agentgateway.Policy, error)) PolicySection {
+	return PolicySection{Key: key, Build: func(bc *BuildContext, n Node) (agentgateway.Policy, error) {
 		spec, err := Decode[S](n)
 		if err != nil {
 			return nil, err
@@ -151,8 +116,8 @@ type Bind struct {
 	Listeners []agentgateway.ListenerConfig
 }
 
-// BuildPolicies builds a `policies` object (as found on routes and in short forms) into policies in
-// phase order; short-form sections use it for their own `policies`.
+// BuildPolicies builds a `policies` object (as found on routes and in short forms) into policies, in
+// file order (the gateway runs them by phase); short-form sections use it for their own `policies`.
 func (bc *BuildContext) BuildPolicies(n Node) ([]agentgateway.Policy, error) {
 	return bc.loader.policies(bc, n)
 }

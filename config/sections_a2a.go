@@ -9,16 +9,17 @@ import (
 // route's host/service backend A2A-aware: agent cards rewritten to the route's public address (request
 // scheme and Host plus the matched prefix), JSON-RPC method, task and context id in the state and the
 // access log, JSON-RPC errors for bad input, streams governed by an idle timeout. The proxy sits in the
-// Backend phase, closest to the backend, so a route timeout does not cut streams; an inspector runs
-// just before authorization so that `authorization` rules can use a2a.method and the task ids.
+// Backend phase, closest to the backend, so a route timeout does not cut streams; as an inspector it
+// reads the call before the route's policies, so that `authorization` rules can use a2a.method and the
+// task ids.
 var (
 	a2aPolicies = []PolicySection{
-		StagedPolicy("a2a", func(bc *BuildContext, s a2a.PolicySpec) (Staged, error) {
+		Policy("a2a", func(bc *BuildContext, s a2a.PolicySpec) (agentgateway.Policy, error) {
 			p, err := a2a.NewPolicy(s, a2a.Logger(bc.Logger))
 			if err != nil {
 				return nil, agentgateway.Errorf(bc.Path, "%v", err)
 			}
-			return Staged{PhaseAuthz - 1: a2a.Inspect(a2a.Logger(bc.Logger)), PhaseBackend: p}, nil
+			return p, nil
 		}),
 	}
 	a2aBackends = []BackendSection{}

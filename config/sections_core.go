@@ -19,15 +19,15 @@ import (
 // The rows of the root package: HTTP backends and the Gateway API core filters.
 var (
 	corePolicies = []PolicySection{
-		Policy("requestHeaderModifier", PhaseFilter, func(_ *BuildContext, s HeaderModifierSpec) (agentgateway.Policy, error) {
+		Policy("requestHeaderModifier", func(_ *BuildContext, s HeaderModifierSpec) (agentgateway.Policy, error) {
 			return agentgateway.RequestHeaderModifier(s.modifier())
 		}),
-		Policy("responseHeaderModifier", PhaseFilter, func(_ *BuildContext, s HeaderModifierSpec) (agentgateway.Policy, error) {
+		Policy("responseHeaderModifier", func(_ *BuildContext, s HeaderModifierSpec) (agentgateway.Policy, error) {
 			return agentgateway.ResponseHeaderModifier(s.modifier())
 		}),
-		Policy("requestRedirect", PhaseFilter, buildRedirect),
-		Policy("urlRewrite", PhaseFilter, buildRewrite),
-		Policy("directResponse", PhaseFilter, buildDirectResponse),
+		Policy("requestRedirect", buildRedirect),
+		Policy("urlRewrite", buildRewrite),
+		Policy("directResponse", buildDirectResponse),
 	}
 	coreBackends = []BackendSection{
 		Backend("host", func(bc *BuildContext, host string) (http.Handler, error) { return hostBackend(bc, host) }),
@@ -247,7 +247,7 @@ func buildDirectResponse(bc *BuildContext, s DirectResponseSpec) (agentgateway.P
 	if len(hdrs) == 0 && bodyExpr == nil {
 		return static, nil
 	}
-	return func(http.Handler) http.Handler {
+	return agentgateway.NewPolicy(agentgateway.PhaseFilter, func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			act := celenv.NewActivation(r, nil)
 			for _, h := range hdrs {
@@ -280,5 +280,5 @@ func buildDirectResponse(bc *BuildContext, s DirectResponseSpec) (agentgateway.P
 			w.WriteHeader(s.Status)
 			_, _ = w.Write(body)
 		})
-	}, nil
+	}), nil
 }

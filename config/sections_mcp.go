@@ -13,7 +13,7 @@ import (
 // short form `mcp:`.
 var (
 	mcpPolicies = []PolicySection{
-		Policy("mcpAuthorization", PhaseAuthz, func(bc *BuildContext, s mcp.AuthorizationSpec) (agentgateway.Policy, error) {
+		Policy("mcpAuthorization", func(bc *BuildContext, s mcp.AuthorizationSpec) (agentgateway.Policy, error) {
 			rules, err := mcp.NewRules(s)
 			if err != nil {
 				return nil, prefixPath(bc.Path, err)

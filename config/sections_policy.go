@@ -13,10 +13,10 @@ import (
 
 // policyPolicies are the route policies of package policy, one row per schema key.
 var policyPolicies = []PolicySection{
-	Policy("cors", PhaseCORS, func(bc *BuildContext, s policy.CORSSpec) (agentgateway.Policy, error) {
+	Policy("cors", func(bc *BuildContext, s policy.CORSSpec) (agentgateway.Policy, error) {
 		return at(bc)(policy.NewCORS(s))
 	}),
-	Policy("jwtAuth", PhaseAuthn, func(bc *BuildContext, s policy.JWTSpec) (agentgateway.Policy, error) {
+	Policy("jwtAuth", func(bc *BuildContext, s policy.JWTSpec) (agentgateway.Policy, error) {
 		for i := range s.Providers {
 			s.Providers[i].JWKS.File = bc.File(s.Providers[i].JWKS.File)
 		}
@@ -25,14 +25,14 @@ var policyPolicies = []PolicySection{
 		}
 		return at(bc)(policy.NewJWT(s))
 	}),
-	Policy("apiKey", PhaseAuthn, func(bc *BuildContext, s policy.APIKeySpec) (agentgateway.Policy, error) {
+	Policy("apiKey", func(bc *BuildContext, s policy.APIKeySpec) (agentgateway.Policy, error) {
 		return at(bc)(policy.NewAPIKey(s))
 	}),
-	Policy("basicAuth", PhaseAuthn, func(bc *BuildContext, s policy.BasicAuthSpec) (agentgateway.Policy, error) {
+	Policy("basicAuth", func(bc *BuildContext, s policy.BasicAuthSpec) (agentgateway.Policy, error) {
 		s.Htpasswd.File = bc.File(s.Htpasswd.File)
 		return at(bc)(policy.NewBasicAuth(s))
 	}),
-	Policy("extAuthz", PhaseAuthn, func(bc *BuildContext, s policy.ExtAuthzSpec) (agentgateway.Policy, error) {
+	Policy("extAuthz", func(bc *BuildContext, s policy.ExtAuthzSpec) (agentgateway.Policy, error) {
 		host, err := serviceHost(bc, s.Service)
 		if err != nil {
 			return nil, err
@@ -45,13 +45,13 @@ var policyPolicies = []PolicySection{
 			return nil, policy.ConfigPath(bc.Path, err)
 		}
 		bc.OnClose(x)
-		return x.Middleware, nil
+		return x, nil
 	}),
-	Policy("authorization", PhaseAuthz, func(bc *BuildContext, s policy.AuthorizationSpec) (agentgateway.Policy, error) {
+	Policy("authorization", func(bc *BuildContext, s policy.AuthorizationSpec) (agentgateway.Policy, error) {
 		return at(bc)(policy.NewAuthorization(s))
 	}),
 	// localRateLimit is a list of buckets or {conditional: [...]}.
-	Policy("localRateLimit", PhaseRateLimit, func(bc *BuildContext, n Node) (agentgateway.Policy, error) {
+	Policy("localRateLimit", func(bc *BuildContext, n Node) (agentgateway.Policy, error) {
 		var s policy.LocalRateLimitSpec
 		var err error
 		if n.n != nil && n.n.Kind == yaml.SequenceNode {
@@ -64,7 +64,7 @@ var policyPolicies = []PolicySection{
 		}
 		return at(bc)(policy.NewLocalRateLimit(s))
 	}),
-	Policy("remoteRateLimit", PhaseRateLimit, func(bc *BuildContext, s policy.RemoteRateLimitSpec) (agentgateway.Policy, error) {
+	Policy("remoteRateLimit", func(bc *BuildContext, s policy.RemoteRateLimitSpec) (agentgateway.Policy, error) {
 		host, err := serviceHost(bc, s.Service)
 		if err != nil {
 			return nil, err
@@ -77,15 +77,15 @@ var policyPolicies = []PolicySection{
 			return nil, policy.ConfigPath(bc.Path, err)
 		}
 		bc.OnClose(rl)
-		return rl.Middleware, nil
+		return rl, nil
 	}),
-	Policy("timeout", PhaseTimeout, func(bc *BuildContext, s policy.TimeoutSpec) (agentgateway.Policy, error) {
+	Policy("timeout", func(bc *BuildContext, s policy.TimeoutSpec) (agentgateway.Policy, error) {
 		return at(bc)(policy.NewTimeout(s))
 	}),
-	Policy("retry", PhaseRetry, func(bc *BuildContext, s policy.RetrySpec) (agentgateway.Policy, error) {
+	Policy("retry", func(bc *BuildContext, s policy.RetrySpec) (agentgateway.Policy, error) {
 		return at(bc)(policy.NewRetry(s))
 	}),
-	Policy("requestMirror", PhaseMirror, func(bc *BuildContext, s MirrorSpec) (agentgateway.Policy, error) {
+	Policy("requestMirror", func(bc *BuildContext, s MirrorSpec) (agentgateway.Policy, error) {
 		sub := *bc
 		sub.Path = bc.Path + ".backend"
 		target, err := sub.Backend(s.Backend)
@@ -97,12 +97,12 @@ var policyPolicies = []PolicySection{
 			return nil, policy.ConfigPath(bc.Path, err)
 		}
 		bc.OnClose(m)
-		return m.Middleware, nil
+		return m, nil
 	}),
-	Policy("transformations", PhaseTransformation, func(bc *BuildContext, s policy.TransformationSpec) (agentgateway.Policy, error) {
+	Policy("transformations", func(bc *BuildContext, s policy.TransformationSpec) (agentgateway.Policy, error) {
 		return at(bc)(policy.NewTransformation(s))
 	}),
-	Policy("backendTLS", PhaseBackend, func(bc *BuildContext, s policy.BackendTLSSpec) (agentgateway.Policy, error) {
+	Policy("backendTLS", func(bc *BuildContext, s policy.BackendTLSSpec) (agentgateway.Policy, error) {
 		s.Cert, s.Key, s.Root = bc.File(s.Cert), bc.File(s.Key), bc.File(s.Root)
 		s.Logger = bc.Logger
 		b, err := policy.NewBackendTLS(s)
@@ -110,9 +110,9 @@ var policyPolicies = []PolicySection{
 			return nil, policy.ConfigPath(bc.Path, err)
 		}
 		bc.OnClose(b)
-		return b.Middleware, nil
+		return b, nil
 	}),
-	Policy("backendAuth", PhaseBackend, func(bc *BuildContext, s policy.BackendAuthSpec) (agentgateway.Policy, error) {
+	Policy("backendAuth", func(bc *BuildContext, s policy.BackendAuthSpec) (agentgateway.Policy, error) {
 		if s.Key != nil {
 			s.Key.Value.File = bc.File(s.Key.Value.File)
 		}

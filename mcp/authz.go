@@ -49,13 +49,13 @@ type rulesKey struct{}
 // the federation behind the route applies them to lists and calls (together with its own
 // Config.Authorization). Policies of several routes' layers add up: an item must pass all of them.
 func Authorization(rules *Rules) agentgateway.Policy {
-	return func(next http.Handler) http.Handler {
+	return agentgateway.NewPolicy(agentgateway.PhaseAuthz, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			prev, _ := r.Context().Value(rulesKey{}).([]*Rules)
 			all := append(append(make([]*Rules, 0, len(prev)+1), prev...), rules)
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), rulesKey{}, all)))
 		})
-	}
+	})
 }
 
 // authorizer evaluates every rule set that applies to one request.

@@ -34,7 +34,7 @@ func TestAuthorizationFiltersListsAndCalls(t *testing.T) {
 			next.ServeHTTP(w, r)
 		})
 	}
-	require.NoError(t, gw.Route("mcp").PathPrefix("/mcp").Use(claims).To(f))
+	require.NoError(t, gw.Route("mcp").PathPrefix("/mcp").Use(agentgateway.NewPolicy(agentgateway.PhaseAuthn, claims)).To(f))
 	ts := newServer(t, gw, f)
 
 	cs := connect(t, ts.URL+"/mcp", nil)
@@ -221,7 +221,7 @@ func TestStateFilled(t *testing.T) {
 			seen = append(seen, agentgateway.StateFrom(r.Context()).MCP)
 		})
 	}
-	require.NoError(t, gw.Route("mcp").PathPrefix("/mcp").Use(record).To(f))
+	require.NoError(t, gw.Route("mcp").PathPrefix("/mcp").Use(agentgateway.PolicyFunc(record)).To(f))
 	ts := newServer(t, gw, f)
 	sid := initSession(t, ts.URL+"/mcp")
 	do(t, http.MethodPost, ts.URL+"/mcp", sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"b_echo","arguments":{"text":"s"}}}`)

@@ -108,7 +108,7 @@ func NewAPIKey(spec APIKeySpec) (agentgateway.Policy, error) {
 		}
 		a.byHash[e.hash] = &e
 	}
-	return a.middleware, nil
+	return agentgateway.NewPolicy(agentgateway.PhaseAuthn, a.middleware), nil
 }
 
 func (a *apiKeyAuth) lookup(key string) *apiKeyEntry {

@@ -152,7 +152,7 @@ func NewAuthorization(spec AuthorizationSpec) (agentgateway.Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	return rs.Middleware, nil
+	return agentgateway.NewPolicy(agentgateway.PhaseAuthz, rs.Middleware), nil
 }
 
 // Middleware is the HTTP form of the rule set: 403 when the request is not allowed.

@@ -94,14 +94,14 @@ func NewBackendAuth(spec BackendAuthSpec) (agentgateway.Policy, error) {
 		if err != nil {
 			return nil, err
 		}
-		return func(next http.Handler) http.Handler {
+		return agentgateway.NewPolicy(agentgateway.PhaseBackend, func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if tok := TokenFrom(r.Context()); tok != "" {
 					loc.place(r, tok)
 				}
 				next.ServeHTTP(w, r)
 			})
-		}, nil
+		}), nil
 	case spec.Key != nil:
 		loc, err := spec.Key.Location.compile("key.location", BearerLocation(), true)
 		if err != nil {
@@ -115,12 +115,12 @@ func NewBackendAuth(spec BackendAuthSpec) (agentgateway.Policy, error) {
 			return nil, agentgateway.Errorf("key.value.file", "%w", err)
 		}
 		secret := strings.TrimSpace(string(v))
-		return func(next http.Handler) http.Handler {
+		return agentgateway.NewPolicy(agentgateway.PhaseBackend, func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				loc.place(r, secret)
 				next.ServeHTTP(w, r)
 			})
-		}, nil
+		}), nil
 	case spec.GCP != nil:
 		return newGCPAuth(*spec.GCP)
 	default:
@@ -164,7 +164,7 @@ func newGCPAuth(g GCPAuth) (agentgateway.Policy, error) {
 	if ts != nil {
 		ts = oauth2.ReuseTokenSource(nil, ts)
 	}
-	return func(next http.Handler) http.Handler {
+	return agentgateway.NewPolicy(agentgateway.PhaseBackend, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			src := ts
 			if src == nil {
@@ -185,7 +185,7 @@ func newGCPAuth(g GCPAuth) (agentgateway.Policy, error) {
 			r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 			next.ServeHTTP(w, r)
 		})
-	}, nil
+	}), nil
 }
 
 func hostOnly(h string) string {
@@ -262,7 +262,7 @@ func newAWSAuth(a AWSAuth) (agentgateway.Policy, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return func(next http.Handler) http.Handler {
+	return agentgateway.NewPolicy(agentgateway.PhaseBackend, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			creds, err := cache.Retrieve(r.Context())
 			if err != nil {
@@ -315,5 +315,5 @@ func newAWSAuth(a AWSAuth) (agentgateway.Policy, error) {
 			}
 			next.ServeHTTP(w, r)
 		})
-	}, nil
+	}), nil
 }

@@ -43,7 +43,7 @@ func TestBackendAuthKeyAndPassthrough(t *testing.T) {
 	pt, err := policy.NewBackendAuth(policy.BackendAuthSpec{Passthrough: &policy.PassthroughAuth{}})
 	require.NoError(t, err)
 	tok := mint(t, rsaKey, claims(nil))
-	do(func(h http.Handler) http.Handler { return j(pt(h)) }, s.handler(200, ""), req("GET", "/", "Authorization", "Bearer "+tok))
+	do(agentgateway.PolicyFunc(func(h http.Handler) http.Handler { return j.Wrap(pt.Wrap(h)) }), s.handler(200, ""), req("GET", "/", "Authorization", "Bearer "+tok))
 	assert.Equal(t, "Bearer "+tok, s.req.Header.Get("Authorization"))
 
 	for field, spec := range map[string]policy.BackendAuthSpec{

@@ -143,8 +143,11 @@ func verifyChain(cs tls.ConnectionState, roots *x509.CertPool, sans []string, sk
 // Transport returns the transport (shared by all requests through the policy).
 func (b *BackendTLS) Transport() *http.Transport { return b.transport }
 
-// Middleware sends the request's upstream exchange through the policy's transport.
-func (b *BackendTLS) Middleware(next http.Handler) http.Handler {
+// Phase is agentgateway.PhaseBackend.
+func (*BackendTLS) Phase() agentgateway.Phase { return agentgateway.PhaseBackend }
+
+// Wrap sends the request's upstream exchange through the policy's transport.
+func (b *BackendTLS) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r.WithContext(agentgateway.WithUpstreamTransport(r.Context(), b.transport)))
 	})

@@ -89,36 +89,36 @@ func TestBackendTLS(t *testing.T) {
 	call := func(pol agentgateway.Policy) *httptest.ResponseRecorder {
 		return do(pol, backend, req("GET", "/"))
 	}
-	noop := func(h http.Handler) http.Handler { return h }
+	noop := agentgateway.PolicyFunc(func(h http.Handler) http.Handler { return h })
 	assert.Equal(t, http.StatusBadGateway, call(noop).Code, "unknown CA without the policy")
 
 	good, err := policy.NewBackendTLS(policy.BackendTLSSpec{Root: p.file("ca.pem"), Cert: p.file("client.pem"), Key: p.file("client-key.pem"), Hostname: "backend.internal"})
 	require.NoError(t, err)
 	defer good.Close()
-	w := call(good.Middleware)
+	w := call(good)
 	require.Equal(t, 200, w.Code, w.Body.String())
 	assert.Equal(t, "client=client", w.Body.String(), "mTLS client certificate presented")
 
 	noClient, err := policy.NewBackendTLS(policy.BackendTLSSpec{Root: p.file("ca.pem"), Hostname: "backend.internal"})
 	require.NoError(t, err)
 	defer noClient.Close()
-	assert.Equal(t, http.StatusBadGateway, call(noClient.Middleware).Code, "the server requires a client certificate")
+	assert.Equal(t, http.StatusBadGateway, call(noClient).Code, "the server requires a client certificate")
 
 	wrongName, err := policy.NewBackendTLS(policy.BackendTLSSpec{Root: p.file("ca.pem"), Cert: p.file("client.pem"), Key: p.file("client-key.pem"), Hostname: "other.internal"})
 	require.NoError(t, err)
 	defer wrongName.Close()
-	assert.Equal(t, http.StatusBadGateway, call(wrongName.Middleware).Code, "SNI/hostname verified")
+	assert.Equal(t, http.StatusBadGateway, call(wrongName).Code, "SNI/hostname verified")
 
 	san, err := policy.NewBackendTLS(policy.BackendTLSSpec{Root: p.file("ca.pem"), Cert: p.file("client.pem"), Key: p.file("client-key.pem"), SubjectAltNames: []string{"backend.internal"}})
 	require.NoError(t, err)
 	defer san.Close()
-	assert.Equal(t, 200, call(san.Middleware).Code, "accepted SAN instead of the dialled host")
+	assert.Equal(t, 200, call(san).Code, "accepted SAN instead of the dialled host")
 
 	var logs bytes.Buffer
 	insecure, err := policy.NewBackendTLS(policy.BackendTLSSpec{Insecure: true, Cert: p.file("client.pem"), Key: p.file("client-key.pem"), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	require.NoError(t, err)
 	defer insecure.Close()
-	assert.Equal(t, 200, call(insecure.Middleware).Code)
+	assert.Equal(t, 200, call(insecure).Code)
 	assert.Contains(t, logs.String(), "level=WARN")
 	assert.Contains(t, logs.String(), "INSECURE")
 

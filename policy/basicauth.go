@@ -93,7 +93,7 @@ func NewBasicAuth(spec BasicAuthSpec) (agentgateway.Policy, error) {
 			b.users[u] = htpasswdEntry{bcrypt: []byte(h)}
 		}
 	}
-	return b.middleware, nil
+	return agentgateway.NewPolicy(agentgateway.PhaseAuthn, b.middleware), nil
 }
 
 // ParseHtpasswd parses htpasswd content into user → hash. Blank lines and # comments are skipped;

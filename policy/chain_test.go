@@ -25,7 +25,7 @@ func BenchmarkChain(b *testing.B) {
 	limit, err := policy.NewLocalRateLimit(policy.LocalRateLimitSpec{Limits: []policy.RateLimit{{MaxTokens: 1 << 50, TokensPerFill: 1 << 50, FillInterval: time.Second}}})
 	require.NoError(b, err)
 	trivial := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
-	chain := cors(jwt(authz(limit(trivial))))
+	chain := cors.Wrap(jwt.Wrap(authz.Wrap(limit.Wrap(trivial))))
 
 	tok := "Bearer " + mint(b, rsaKey, claims(nil))
 	const fresh = 64
@@ -61,6 +61,6 @@ func BenchmarkChain(b *testing.B) {
 		p, err := policy.NewJWT(policy.JWTSpec{Mode: policy.ModeStrict, Issuer: "https://issuer.example", Audiences: []string{"api"},
 			JWKS: &policy.FileInlineOrRemote{Inline: jwks(b, rsaKey)}, CacheSize: -1})
 		require.NoError(b, err)
-		run(b, cors(p(authz(limit(trivial)))), func(i int) string { return toks[i%fresh] })
+		run(b, cors.Wrap(p.Wrap(authz.Wrap(limit.Wrap(trivial)))), func(i int) string { return toks[i%fresh] })
 	})
 }

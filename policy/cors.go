@@ -107,7 +107,7 @@ func NewCORS(spec CORSSpec) (agentgateway.Policy, error) {
 		}
 		c.maxAge = strconv.FormatInt(int64(*spec.MaxAge/time.Second), 10)
 	}
-	return c.middleware, nil
+	return agentgateway.NewPolicy(agentgateway.PhaseCORS, c.middleware), nil
 }
 
 func (c *cors) allowed(origin string) bool {

@@ -108,7 +108,7 @@ func BenchmarkCORSSimpleRequest(b *testing.B) {
 	p, err := policy.NewCORS(policy.CORSSpec{AllowOrigins: []string{"https://app.example.com"}, ExposeHeaders: []string{"X-Id"}})
 	require.NoError(b, err)
 	noop := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
-	h := p(noop)
+	h := p.Wrap(noop)
 	r := req("GET", "/", "Origin", "https://app.example.com")
 	w := &benchWriter{h: http.Header{}}
 	b.Run("direct", func(b *testing.B) {

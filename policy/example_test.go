@@ -34,7 +34,7 @@ func ExampleNewCORS() {
 	r.Header.Set("Origin", "https://app.example.com")
 	r.Header.Set("Access-Control-Request-Method", "POST")
 	w := httptest.NewRecorder()
-	cors(backend).ServeHTTP(w, r)
+	cors.Wrap(backend).ServeHTTP(w, r)
 	fmt.Println(w.Code, w.Header().Get("Access-Control-Allow-Origin"), w.Header().Get("Access-Control-Allow-Methods"))
 	// Output: 200 https://app.example.com GET, POST
 }
@@ -96,7 +96,7 @@ func ExampleNewLocalRateLimit() {
 	if err != nil {
 		panic(err)
 	}
-	h := limit(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	h := limit.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	for i := 0; i < 3; i++ {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("X-User", "alice")
@@ -117,7 +117,7 @@ func ExampleNewTimeout() {
 	}
 	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	w := httptest.NewRecorder()
-	timeout(slow).ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	timeout.Wrap(slow).ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
 	fmt.Println(w.Code)
 	// Output: 504
 }
@@ -152,7 +152,7 @@ func ExampleNewJWT() {
 		}
 		r = r.WithContext(agentgateway.WithState(r.Context(), &agentgateway.State{}))
 		w := httptest.NewRecorder()
-		jwt(backend).ServeHTTP(w, r)
+		jwt.Wrap(backend).ServeHTTP(w, r)
 		fmt.Println(w.Code, strings.SplitN(w.Header().Get("WWW-Authenticate"), ",", 2)[0], w.Body.Len() > 0)
 	}
 	// Output:

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -127,6 +128,8 @@ func (f *FailureMode) UnmarshalJSON(b []byte) error {
 type ExtAuthz struct {
 	spec       ExtAuthzSpec
 	conn       *grpc.ClientConn
+	closeOnce  sync.Once
+	closeErr   error
 	client     authv3.AuthorizationClient
 	httpClient *http.Client
 	headers    []string // canonical names to send; nil = all (gRPC)
@@ -246,7 +249,8 @@ func NewExtAuthz(spec ExtAuthzSpec) (*ExtAuthz, error) {
 // Close closes the gRPC connection.
 func (x *ExtAuthz) Close() error {
 	if x.conn != nil {
-		return x.conn.Close()
+		x.closeOnce.Do(func() { x.closeErr = x.conn.Close() })
+		return x.closeErr
 	}
 	if x.httpClient != nil {
 		x.httpClient.CloseIdleConnections()
@@ -285,8 +289,11 @@ func (x *ExtAuthz) fail(w http.ResponseWriter, r *http.Request, next http.Handle
 	agentgateway.WriteError(w, x.failStatus, "authorization service unavailable")
 }
 
-// Middleware is the policy.
-func (x *ExtAuthz) Middleware(next http.Handler) http.Handler {
+// Phase is agentgateway.PhaseAuthn.
+func (*ExtAuthz) Phase() agentgateway.Phase { return agentgateway.PhaseAuthn }
+
+// Wrap asks the authorization service about each request.
+func (x *ExtAuthz) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, ok := x.readBody(r)
 		if !ok {

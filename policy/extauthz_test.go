@@ -79,7 +79,7 @@ func TestExtAuthzGRPC(t *testing.T) {
 	defer x.Close()
 
 	var s seen
-	w := do(x.Middleware, s.handler(200, "hello"), reqBody("POST", "/api?q=1", "body!", "X-User", "alice"))
+	w := do(x, s.handler(200, "hello"), reqBody("POST", "/api?q=1", "body!", "X-User", "alice"))
 	require.Equal(t, 200, w.Code, w.Body.String())
 	assert.Equal(t, "alice", s.req.Header.Get("X-Auth-User"))
 	assert.Empty(t, s.req.Header.Get("X-User"), "removed by the authorizer")
@@ -98,13 +98,13 @@ func TestExtAuthzGRPC(t *testing.T) {
 	as.mu.Unlock()
 
 	s = seen{}
-	w = do(x.Middleware, s.handler(200, ""), req("GET", "/api"))
+	w = do(x, s.handler(200, ""), req("GET", "/api"))
 	assert.Equal(t, 401, w.Code)
 	assert.Equal(t, "who are you?", w.Body.String())
 	assert.Equal(t, `Bearer realm="ext"`, w.Header().Get("WWW-Authenticate"))
 	assert.Zero(t, s.calls)
 
-	w = do(x.Middleware, s.handler(200, ""), reqBody("POST", "/api", strings.Repeat("x", 100), "X-User", "a"))
+	w = do(x, s.handler(200, ""), reqBody("POST", "/api", strings.Repeat("x", 100), "X-User", "a"))
 	assert.Equal(t, http.StatusRequestEntityTooLarge, w.Code)
 }
 
@@ -127,7 +127,7 @@ func TestExtAuthzFailureModes(t *testing.T) {
 		st := &agentgateway.State{}
 		r := req("GET", "/").WithContext(agentgateway.WithState(context.Background(), st))
 		w := httptest.NewRecorder()
-		x.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, r)
+		x.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, r)
 		assert.Equal(t, c.want, w.Code)
 		assert.ErrorIs(t, st.Err, policy.ErrExtAuthz)
 		require.NoError(t, x.Close())
@@ -157,10 +157,10 @@ func TestExtAuthzHTTP(t *testing.T) {
 	require.NoError(t, err)
 	defer x.Close()
 	var s seen
-	w := do(x.Middleware, s.handler(200, ""), req("GET", "/api", "Authorization", "Bearer good", "Cookie", "c=1"))
+	w := do(x, s.handler(200, ""), req("GET", "/api", "Authorization", "Bearer good", "Cookie", "c=1"))
 	require.Equal(t, 200, w.Code)
 	assert.Equal(t, "u1", s.req.Header.Get("X-User-Id"))
-	w = do(x.Middleware, s.handler(200, ""), req("GET", "/api", "Authorization", "Bearer bad"))
+	w = do(x, s.handler(200, ""), req("GET", "/api", "Authorization", "Bearer bad"))
 	assert.Equal(t, 403, w.Code)
 	assert.Equal(t, "nope", w.Body.String())
 	assert.Equal(t, "bad token", w.Header().Get("X-Reason"))

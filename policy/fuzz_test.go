@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/policy"
 )
 
@@ -24,7 +25,7 @@ func FuzzAuthorizationHeader(f *testing.F) {
 	basicAuth, err := policy.NewBasicAuth(policy.BasicAuthSpec{Mode: policy.ModeStrict, Htpasswd: policy.FileOrInline{Inline: "a:{SHA}hvfkN/qlp/zhXR3cuerq6jd2Z7g="}})
 	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, hdr string) {
-		for _, p := range []func(http.Handler) http.Handler{jwt, apiKey, basicAuth} {
+		for _, p := range []agentgateway.Policy{jwt, apiKey, basicAuth} {
 			r := req("GET", "/")
 			r.Header["Authorization"] = []string{hdr}
 			w := do(p, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), r)
@@ -98,7 +99,7 @@ func FuzzAPIKeyLocation(f *testing.F) {
 		{Cookie: &policy.NamedLocation{Name: "key"}},
 		{Header: &policy.HeaderLocation{Name: "x-api-key"}},
 	}
-	var pols []func(http.Handler) http.Handler
+	var pols []agentgateway.Policy
 	for _, l := range locs {
 		p, err := policy.NewAPIKey(policy.APIKeySpec{Keys: []policy.APIKey{{Key: "k"}}, Location: l})
 		require.NoError(f, err)

@@ -117,7 +117,7 @@ func NewJWT(spec JWTSpec) (agentgateway.Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	return j.middleware, nil
+	return agentgateway.NewPolicy(agentgateway.PhaseAuthn, j.middleware), nil
 }
 
 func newJWT(spec JWTSpec) (*jwtAuth, error) {

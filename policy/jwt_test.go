@@ -277,7 +277,7 @@ func benchJWTCache(b *testing.B, k testKey, cache int) {
 	p, err := policy.NewJWT(policy.JWTSpec{Mode: policy.ModeStrict, Issuer: "https://issuer.example", Audiences: []string{"api"}, JWKS: &set, CacheSize: cache})
 	require.NoError(b, err)
 	tok := "Bearer " + mint(b, k, claims(nil))
-	h := p(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	h := p.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	w := &benchWriter{h: http.Header{}}
 	st := &agentgateway.State{}
 	r := req("GET", "/")

@@ -47,7 +47,7 @@ func do(p agentgateway.Policy, h http.Handler, r *http.Request) *httptest.Respon
 	st := &agentgateway.State{}
 	r = r.WithContext(agentgateway.WithState(r.Context(), st))
 	w := httptest.NewRecorder()
-	p(h).ServeHTTP(w, r)
+	p.Wrap(h).ServeHTTP(w, r)
 	return w
 }
 

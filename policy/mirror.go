@@ -79,8 +79,11 @@ func (m *Mirror) Dropped() int64 {
 	return m.drops
 }
 
-// Middleware is the policy.
-func (m *Mirror) Middleware(next http.Handler) http.Handler {
+// Phase is agentgateway.PhaseMirror.
+func (*Mirror) Phase() agentgateway.Phase { return agentgateway.PhaseMirror }
+
+// Wrap copies each request to the mirror target.
+func (m *Mirror) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if m.spec.Percentage > 0 && (m.spec.Percentage >= 1 || rand.Float64() < m.spec.Percentage) {
 			m.mirror(r)

@@ -230,7 +230,7 @@ func NewLocalRateLimit(spec LocalRateLimitSpec) (agentgateway.Policy, error) {
 		}
 		p.conditional = append(p.conditional, l)
 	}
-	return p.middleware, nil
+	return agentgateway.NewPolicy(agentgateway.PhaseRateLimit, p.middleware), nil
 }
 
 func (p *localRateLimit) middleware(next http.Handler) http.Handler {

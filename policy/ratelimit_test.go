@@ -16,12 +16,12 @@ import (
 func TestLocalRateLimit(t *testing.T) {
 	p, err := policy.NewLocalRateLimit(policy.LocalRateLimitSpec{Limits: []policy.RateLimit{{MaxTokens: 3, TokensPerFill: 1, FillInterval: time.Hour}}})
 	require.NoError(t, err)
-	h := p(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	h := p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	for i := range 3 {
-		w := do(func(http.Handler) http.Handler { return h }, nil, req("GET", "/"))
+		w := do(agentgateway.PolicyFunc(func(http.Handler) http.Handler { return h }), nil, req("GET", "/"))
 		require.Equal(t, 200, w.Code, "request %d", i)
 	}
-	w := do(func(http.Handler) http.Handler { return h }, nil, req("GET", "/"))
+	w := do(agentgateway.PolicyFunc(func(http.Handler) http.Handler { return h }), nil, req("GET", "/"))
 	require.Equal(t, http.StatusTooManyRequests, w.Code)
 	retry, err := strconv.Atoi(w.Header().Get("Retry-After"))
 	require.NoError(t, err)
@@ -33,8 +33,10 @@ func TestLocalRateLimit(t *testing.T) {
 func TestLocalRateLimitRefills(t *testing.T) {
 	p, err := policy.NewLocalRateLimit(policy.LocalRateLimitSpec{Limits: []policy.RateLimit{{MaxTokens: 1, TokensPerFill: 1, FillInterval: 20 * time.Millisecond}}})
 	require.NoError(t, err)
-	h := p(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	call := func() int { return do(func(http.Handler) http.Handler { return h }, nil, req("GET", "/")).Code }
+	h := p.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	call := func() int {
+		return do(agentgateway.PolicyFunc(func(http.Handler) http.Handler { return h }), nil, req("GET", "/")).Code
+	}
 	require.Equal(t, 200, call())
 	require.Equal(t, 429, call())
 	require.Eventually(t, func() bool { return call() == 200 }, 5*time.Second, 5*time.Millisecond)
@@ -46,9 +48,9 @@ func TestLocalRateLimitPerKeyAndConditional(t *testing.T) {
 		{MaxTokens: 2, TokensPerFill: 1, FillInterval: time.Hour},
 	}})
 	require.NoError(t, err)
-	h := p(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	h := p.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	call := func(path, user string) int {
-		return do(func(http.Handler) http.Handler { return h }, nil, req("GET", path, "X-User", user)).Code
+		return do(agentgateway.PolicyFunc(func(http.Handler) http.Handler { return h }), nil, req("GET", path, "X-User", user)).Code
 	}
 	assert.Equal(t, 200, call("/expensive", "a"))
 	assert.Equal(t, 429, call("/expensive", "a"), "a's bucket is empty")
@@ -61,12 +63,12 @@ func TestLocalRateLimitPerKeyAndConditional(t *testing.T) {
 func TestLocalRateLimitTokens(t *testing.T) {
 	p, err := policy.NewLocalRateLimit(policy.LocalRateLimitSpec{Limits: []policy.RateLimit{{MaxTokens: 100, TokensPerFill: 10, FillInterval: time.Hour, Type: "tokens"}}})
 	require.NoError(t, err)
-	llm := p(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	llm := p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := agentgateway.StateFrom(r.Context())
 		st.LLM.InputTokens, st.LLM.OutputTokens = 40, 30
 	}))
 	call := func() int {
-		return do(func(http.Handler) http.Handler { return llm }, nil, req("POST", "/v1/chat")).Code
+		return do(agentgateway.PolicyFunc(func(http.Handler) http.Handler { return llm }), nil, req("POST", "/v1/chat")).Code
 	}
 	assert.Equal(t, 200, call()) // 100 → 30
 	assert.Equal(t, 200, call()) // 30 → -40: admitted while not empty, then paid for
@@ -98,7 +100,7 @@ func BenchmarkLocalRateLimit(b *testing.B) {
 	p, err := policy.NewLocalRateLimit(policy.LocalRateLimitSpec{Limits: []policy.RateLimit{{MaxTokens: 1 << 50, TokensPerFill: 1 << 50, FillInterval: time.Second}}})
 	require.NoError(b, err)
 	noop := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
-	h := p(noop)
+	h := p.Wrap(noop)
 	r := req("GET", "/")
 	w := &benchWriter{h: http.Header{}}
 	b.Run("direct", func(b *testing.B) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	rlcommon "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
@@ -62,12 +63,14 @@ type compiledDescriptor struct {
 
 // RemoteRateLimit is a compiled remote rate limit; Close releases its connection.
 type RemoteRateLimit struct {
-	domain   string
-	desc     []compiledDescriptor
-	conn     *grpc.ClientConn
-	client   rlsv3.RateLimitServiceClient
-	failOpen bool
-	timeout  time.Duration
+	domain    string
+	desc      []compiledDescriptor
+	conn      *grpc.ClientConn
+	closeOnce sync.Once
+	closeErr  error
+	client    rlsv3.RateLimitServiceClient
+	failOpen  bool
+	timeout   time.Duration
 }
 
 // ErrRateLimitService is recorded in State.Err when the rate-limit service fails.
@@ -138,10 +141,16 @@ func NewRemoteRateLimit(spec RemoteRateLimitSpec) (*RemoteRateLimit, error) {
 }
 
 // Close closes the connection.
-func (rl *RemoteRateLimit) Close() error { return rl.conn.Close() }
+func (rl *RemoteRateLimit) Close() error {
+	rl.closeOnce.Do(func() { rl.closeErr = rl.conn.Close() })
+	return rl.closeErr
+}
 
-// Middleware is the policy: 429 (with the service's headers) when over the limit.
-func (rl *RemoteRateLimit) Middleware(next http.Handler) http.Handler {
+// Phase is agentgateway.PhaseRateLimit.
+func (*RemoteRateLimit) Phase() agentgateway.Phase { return agentgateway.PhaseRateLimit }
+
+// Wrap answers 429 (with the service's headers) when the service says the request is over the limit.
+func (rl *RemoteRateLimit) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		act := celenv.NewActivation(r, nil)
 		req := &rlsv3.RateLimitRequest{Domain: rl.domain}

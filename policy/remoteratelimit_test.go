@@ -68,7 +68,7 @@ func TestRemoteRateLimit(t *testing.T) {
 	defer rl.Close()
 	call := func(user string) *httptest.ResponseRecorder {
 		var s seen
-		return do(rl.Middleware, s.handler(200, ""), req("GET", "/", "X-User", user))
+		return do(rl, s.handler(200, ""), req("GET", "/", "X-User", user))
 	}
 	assert.Equal(t, 200, call("a").Code)
 	assert.Equal(t, 200, call("a").Code)
@@ -80,7 +80,7 @@ func TestRemoteRateLimit(t *testing.T) {
 	assert.Equal(t, "agents", svc.domain)
 
 	// A descriptor whose expression fails is skipped: with none left, the request is not limited.
-	assert.Equal(t, 200, do(rl.Middleware, (&seen{}).handler(200, ""), req("GET", "/")).Code)
+	assert.Equal(t, 200, do(rl, (&seen{}).handler(200, ""), req("GET", "/")).Code)
 }
 
 func TestRemoteRateLimitFailure(t *testing.T) {
@@ -95,7 +95,7 @@ func TestRemoteRateLimitFailure(t *testing.T) {
 		st := &agentgateway.State{}
 		r := req("GET", "/").WithContext(agentgateway.WithState(context.Background(), st))
 		w := httptest.NewRecorder()
-		rl.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, r)
+		rl.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, r)
 		assert.Equal(t, want, w.Code, mode)
 		assert.ErrorIs(t, st.Err, policy.ErrRateLimitService)
 		require.NoError(t, rl.Close())

@@ -141,7 +141,7 @@ func NewRetry(spec RetrySpec) (agentgateway.Policy, error) {
 		}
 	}
 	rt.budget = &budget{ratio: b.Ratio, perSec: b.MinPerSecond, cap: max(10, b.MinPerSecond*10, b.Ratio*1000)}
-	return rt.middleware, nil
+	return agentgateway.NewPolicy(agentgateway.PhaseRetry, rt.middleware), nil
 }
 
 func (rt *retry) middleware(next http.Handler) http.Handler {

@@ -59,7 +59,7 @@ func TestRetryNeverAfterStreaming(t *testing.T) {
 		w.(http.Flusher).Flush()
 		// The upstream then fails mid-stream: nothing can be retried now.
 	})
-	srv := httptest.NewServer(p(streaming))
+	srv := httptest.NewServer(p.Wrap(streaming))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)
 	require.NoError(t, err)
@@ -114,7 +114,7 @@ func TestRetryLimits(t *testing.T) {
 	st := &agentgateway.State{}
 	r := req("GET", "/").WithContext(agentgateway.WithState(context.Background(), st))
 	w := httptest.NewRecorder()
-	p(h).ServeHTTP(w, r)
+	p.Wrap(h).ServeHTTP(w, r)
 	assert.Equal(t, 503, w.Code)
 	assert.Equal(t, 1, n)
 	assert.ErrorIs(t, st.Err, policy.ErrRetryBudget)

@@ -38,7 +38,7 @@ func NewTimeout(spec TimeoutSpec) (agentgateway.Policy, error) {
 	if spec.RequestTimeout == 0 && spec.BackendRequestTimeout == 0 {
 		return nil, agentgateway.Errorf("", "set requestTimeout or backendRequestTimeout")
 	}
-	return func(next http.Handler) http.Handler {
+	return agentgateway.NewPolicy(agentgateway.PhaseTimeout, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx := r.Context()
 			if spec.RequestTimeout > 0 {
@@ -60,7 +60,7 @@ func NewTimeout(spec TimeoutSpec) (agentgateway.Policy, error) {
 				tw.gatewayTimeout(r)
 			}
 		})
-	}, nil
+	}), nil
 }
 
 // attemptContext returns the context for one upstream attempt: with a backend timeout configured,

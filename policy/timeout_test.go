@@ -64,7 +64,7 @@ func TestBackendTimeoutPerAttempt(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, "third time lucky")
 	})
-	w := do(func(h http.Handler) http.Handler { return to(rt(h)) }, backend, req("GET", "/"))
+	w := do(agentgateway.PolicyFunc(func(h http.Handler) http.Handler { return to.Wrap(rt.Wrap(h)) }), backend, req("GET", "/"))
 	assert.Equal(t, 200, w.Code, "each attempt had its own backend deadline")
 	assert.Equal(t, "third time lucky", w.Body.String())
 	assert.Equal(t, int32(3), attempts.Load())

@@ -176,7 +176,7 @@ func NewTransformation(spec TransformationSpec) (agentgateway.Policy, error) {
 	if req == nil && resp == nil {
 		return nil, agentgateway.Errorf("", "set request or response")
 	}
-	return func(next http.Handler) http.Handler {
+	return agentgateway.NewPolicy(agentgateway.PhaseTransformation, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if req != nil {
 				var body []byte
@@ -213,7 +213,7 @@ func NewTransformation(spec TransformationSpec) (agentgateway.Policy, error) {
 			next.ServeHTTP(tw, r)
 			tw.finish()
 		})
-	}, nil
+	}), nil
 }
 
 func (c *compiledTransform) apply(r *http.Request, act *celenv.Activation, h http.Header, body []byte, response map[string]any) ([]byte, bool) {

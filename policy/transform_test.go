@@ -45,7 +45,7 @@ func TestTransformations(t *testing.T) {
 	r := reqBody("POST", "/v1/chat", `{"model":"gpt","debug":true}`, "X-Secret", "s", "X-Tag", "client")
 	r = r.WithContext(agentgateway.WithState(r.Context(), st))
 	w := httptest.NewRecorder()
-	p(backend).ServeHTTP(w, r)
+	p.Wrap(backend).ServeHTTP(w, r)
 
 	assert.Equal(t, "alice", s.req.Header.Get("X-User"))
 	assert.Equal(t, "/v1/chat", s.req.Header.Get("X-Path"))
@@ -86,7 +86,7 @@ func TestTransformReplace(t *testing.T) {
 func TestTransformHeadersOnlyStreams(t *testing.T) {
 	p, err := policy.NewTransformation(policy.TransformationSpec{Response: &policy.Transform{Add: map[string]string{"x-route": `"r1"`}}})
 	require.NoError(t, err)
-	srv := httptest.NewServer(p(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "chunk")
 		w.(http.Flusher).Flush()
 	})))
