@@ -2,8 +2,6 @@ package agentgateway
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -48,6 +46,8 @@ type options struct {
 	drain       time.Duration
 	configureFn func(*http.Server)
 	paths       PathNormalization
+	services    Services
+	observers   []Observer
 }
 
 // Option configures a Gateway.
@@ -56,7 +56,8 @@ type Option func(*options)
 // WithLogger sets the logger for operational messages and the access log (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
-// WithAccessLog turns the per-request access log line on (the default) or off.
+// WithAccessLog turns the per-request access log line ([AccessLog] on the gateway's logger) on (the
+// default) or off.
 func WithAccessLog(on bool) Option { return func(o *options) { o.accessLog = on } }
 
 // WithTrustedProxies names the peers whose X-Forwarded-For is believed when computing State.Source, and
@@ -83,6 +84,10 @@ func New(opts ...Option) *Gateway {
 	}
 	if g.opts.logger == nil {
 		g.opts.logger = slog.Default()
+	}
+	g.opts.services.Logger = g.opts.logger
+	if g.opts.accessLog {
+		g.opts.observers = append([]Observer{AccessLog(g.opts.logger)}, g.opts.observers...)
 	}
 	g.servers = map[*http.Server]context.CancelFunc{}
 	empty, _ := compile(Config{}, g.opts.rnd)
@@ -114,6 +119,9 @@ func (g *Gateway) Apply(cfg Config) error {
 }
 
 func (g *Gateway) applyLocked(cfg Config) error {
+	if err := provision(&cfg, g.opts.services); err != nil {
+		return err
+	}
 	s, err := compile(cfg, g.opts.rnd)
 	if err != nil {
 		return err
@@ -262,6 +270,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc.rec = recorder{ResponseWriter: w, st: st}
 	w = &rc.rec
 
+	ctx := WithState(r.Context(), st)
+	for _, o := range g.opts.observers {
+		ctx = o.Start(ctx, r, st)
+	}
+	r = r.WithContext(ctx)
 	defer g.finish(w, r, st)
 
 	if err := g.opts.paths.normalizeURL(r.URL); err != nil {
@@ -281,7 +294,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if e.plen >= 0 && e.re == nil {
 		st.MatchedPrefix = e.prefix
 	}
-	e.route.handler.ServeHTTP(w, r.WithContext(WithState(r.Context(), st)))
+	e.route.handler.ServeHTTP(w, r)
 }
 
 func (s *snapshot) route(r *http.Request) (*entry, *compiledListener) {
@@ -352,9 +365,7 @@ func (g *Gateway) finish(w http.ResponseWriter, r *http.Request, st *State) {
 			if st.Err == nil {
 				st.Err = errors.New("response aborted")
 			}
-			if g.opts.accessLog {
-				g.accessLog(r, st)
-			}
+			g.end(r, st)
 			panic(p)
 		}
 		st.Err = fmt.Errorf("panic: %v", p)
@@ -369,68 +380,13 @@ func (g *Gateway) finish(w http.ResponseWriter, r *http.Request, st *State) {
 	if st.Status == 0 {
 		st.Status = http.StatusOK
 	}
-	if g.opts.accessLog {
-		g.accessLog(r, st)
-	}
+	g.end(r, st)
 }
 
-func (g *Gateway) accessLog(r *http.Request, st *State) {
-	l := g.opts.logger
-	ctx := r.Context()
-	if !l.Enabled(ctx, slog.LevelInfo) {
-		return
+func (g *Gateway) end(r *http.Request, st *State) {
+	for i := len(g.opts.observers) - 1; i >= 0; i-- {
+		g.opts.observers[i].End(r.Context(), r, st)
 	}
-	attrs := make([]slog.Attr, 0, 20)
-	attrs = append(attrs,
-		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
-		slog.Int("status", st.Status),
-		slog.Duration("duration", time.Since(st.Start)),
-		slog.String("listener", st.Listener),
-		slog.String("route", st.Route),
-		slog.String("backend", st.Backend),
-		slog.String("source", st.Source.String()),
-		slog.Int64("bytes_in", st.BytesIn),
-		slog.Int64("bytes_out", st.BytesOut),
-	)
-	if st.Identity.Subject != "" {
-		attrs = append(attrs, slog.String("identity", st.Identity.Subject))
-	}
-	if st.MCP.Method != "" {
-		attrs = append(attrs, slog.String("mcp.method", st.MCP.Method))
-		if st.MCP.SessionID != "" {
-			// A session id is a bearer credential: log a fingerprint that correlates lines, not the id.
-			attrs = append(attrs, slog.String("mcp.session", fingerprint(st.MCP.SessionID)))
-		}
-		if st.MCP.ToolName != "" {
-			attrs = append(attrs, slog.String("mcp.tool.target", st.MCP.ToolTarget), slog.String("mcp.tool.name", st.MCP.ToolName))
-		} else if st.MCP.Target != "" {
-			attrs = append(attrs, slog.String("mcp.target", st.MCP.Target), slog.String("mcp.name", st.MCP.Name))
-		}
-	}
-	if st.A2A.Method != "" {
-		attrs = append(attrs, slog.String("a2a.method", st.A2A.Method))
-		if st.A2A.TaskID != "" {
-			attrs = append(attrs, slog.String("a2a.task.id", st.A2A.TaskID))
-		}
-		if st.A2A.ContextID != "" {
-			attrs = append(attrs, slog.String("a2a.context.id", st.A2A.ContextID))
-		}
-	}
-	if st.LLM.Provider != "" {
-		attrs = append(attrs, slog.String("llm.provider", st.LLM.Provider), slog.String("llm.model", st.LLM.RequestModel),
-			slog.Int64("llm.input_tokens", st.LLM.InputTokens), slog.Int64("llm.output_tokens", st.LLM.OutputTokens))
-	}
-	if st.Err != nil {
-		attrs = append(attrs, slog.String("error", st.Err.Error()))
-	}
-	l.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
-}
-
-// fingerprint is a short, stable, non-reversible tag for a secret-bearing value.
-func fingerprint(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:6])
 }
 
 // writeError answers with a small JSON error body.
