@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"net"
 	"strconv"
 	"strings"
@@ -23,13 +24,16 @@ var policyPolicies = []PolicySection{
 		if s.JWKS != nil {
 			s.JWKS.File = bc.File(s.JWKS.File)
 		}
+		s.Mode = cmp.Or(s.Mode, policy.ModeOptional) // the schema's default
 		return at(bc)(policy.NewJWT(s))
 	}),
 	Policy("apiKey", func(bc *BuildContext, s policy.APIKeySpec) (agentgateway.Policy, error) {
+		s.Mode = cmp.Or(s.Mode, policy.ModeOptional) // the schema's default
 		return at(bc)(policy.NewAPIKey(s))
 	}),
 	Policy("basicAuth", func(bc *BuildContext, s policy.BasicAuthSpec) (agentgateway.Policy, error) {
 		s.Htpasswd.File = bc.File(s.Htpasswd.File)
+		s.Mode = cmp.Or(s.Mode, policy.ModeOptional) // the schema's default
 		return at(bc)(policy.NewBasicAuth(s))
 	}),
 	Policy("extAuthz", func(bc *BuildContext, s policy.ExtAuthzSpec) (agentgateway.Policy, error) {

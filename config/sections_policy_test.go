@@ -177,3 +177,35 @@ func TestPolicySectionErrorsNameFields(t *testing.T) {
 		assert.Contains(t, err.Error(), path, snippet)
 	}
 }
+
+// A file that names no mode keeps agentgateway's default (optional), while the Go API defaults to
+// strict: the config applies the schema's default explicitly.
+func TestAuthModesDefaultToOptionalInFiles(t *testing.T) {
+	const y = `
+binds:
+- port: 3000
+  listeners:
+  - routes:
+    - policies:
+        apiKey:
+          keys: [{key: k1}]
+        basicAuth:
+          htpasswd: "a:{SHA}hvfkN/qlp/zhXR3cuerq6jd2Z7g="
+      backends:
+      - host: 127.0.0.1:1
+`
+	f, err := config.Load([]byte(y), nil)
+	require.NoError(t, err)
+	rt, err := f.Build(slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	defer rt.Close()
+	pols := rt.Config.Listeners[0].Routes[0].Policies
+	require.Len(t, pols, 2)
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
+	for _, p := range pols {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("GET", "/", nil)
+		p.Wrap(ok).ServeHTTP(w, r.WithContext(agentgateway.WithState(r.Context(), &agentgateway.State{})))
+		require.Equal(t, 204, w.Code, "no credential passes an optional policy")
+	}
+}

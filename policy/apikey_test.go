@@ -53,7 +53,7 @@ func TestAPIKey(t *testing.T) {
 
 func TestAPIKeyLocationsAndModes(t *testing.T) {
 	keys := []policy.APIKey{{Key: "k1"}}
-	hdr, err := policy.NewAPIKey(policy.APIKeySpec{Keys: keys, Location: &policy.Location{Header: &policy.HeaderLocation{Name: "x-api-key"}}})
+	hdr, err := policy.NewAPIKey(policy.APIKeySpec{Keys: keys, Mode: policy.ModeOptional, Location: &policy.Location{Header: &policy.HeaderLocation{Name: "x-api-key"}}})
 	require.NoError(t, err)
 	assert.Equal(t, 200, do(hdr, (&seen{}).handler(200, ""), req("GET", "/", "X-Api-Key", "k1")).Code)
 	assert.Equal(t, 200, do(hdr, (&seen{}).handler(200, ""), req("GET", "/")).Code, "optional: missing passes")

@@ -59,7 +59,7 @@ func TestBasicAuth(t *testing.T) {
 	w := do(p, (&seen{}).handler(200, ""), req("GET", "/"))
 	assert.Equal(t, 401, w.Code)
 
-	opt, err := policy.NewBasicAuth(policy.BasicAuthSpec{Htpasswd: policy.FileOrInline{Inline: htpasswd(t)}})
+	opt, err := policy.NewBasicAuth(policy.BasicAuthSpec{Htpasswd: policy.FileOrInline{Inline: htpasswd(t)}, Mode: policy.ModeOptional})
 	require.NoError(t, err)
 	assert.Equal(t, 200, do(opt, (&seen{}).handler(200, ""), req("GET", "/")).Code, "optional")
 }

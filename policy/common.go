@@ -21,10 +21,12 @@ type Mode string
 
 // The modes, as agentgateway defines them.
 const (
-	// ModeStrict requires a valid credential.
+	// ModeStrict requires a valid credential. It is what an empty Mode means in Go: adding an
+	// authentication policy never leaves a route open by omission. (agentgateway's config files default
+	// to optional; the config package applies that default when a file names no mode.)
 	ModeStrict Mode = "strict"
-	// ModeOptional validates a credential when one is present (the default): a missing credential
-	// passes, an invalid one is rejected.
+	// ModeOptional validates a credential when one is present: a missing credential passes, an
+	// invalid one is rejected.
 	ModeOptional Mode = "optional"
 	// ModePermissive never rejects: valid credentials are recorded for later policies, missing or
 	// invalid ones are ignored.
@@ -33,7 +35,7 @@ const (
 
 func (m Mode) validate(field string, allowed ...Mode) (Mode, error) {
 	if m == "" {
-		return ModeOptional, nil
+		return ModeStrict, nil
 	}
 	for _, a := range allowed {
 		if m == a {

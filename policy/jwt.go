@@ -26,7 +26,7 @@ import (
 // JWTSpec configures JWT authentication (the schema's `jwtAuth`, LocalJwtConfig): either a list of
 // Providers, or the single-provider fields Issuer, Audiences, JWKS and JWTValidationOptions.
 type JWTSpec struct {
-	// Mode is strict, optional (default) or permissive; see [Mode].
+	// Mode is strict (the default), optional or permissive; see [Mode].
 	Mode Mode `json:"mode,omitempty"`
 	// Location is where the token is read; default the Authorization header with "Bearer ".
 	Location *Location `json:"location,omitempty"`

@@ -309,3 +309,23 @@ func TestJWKSUnreachableIs401(t *testing.T) {
 	assert.Equal(t, 401, w.Code)
 	assert.Contains(t, w.Header().Get("WWW-Authenticate"), `error="invalid_token"`)
 }
+
+// A Go user who adds an authentication policy without naming a mode gets a closed route: the empty
+// mode is strict for JWT, API keys and basic auth alike (config files keep agentgateway's optional
+// default, tested in package config).
+func TestEmptyModeIsStrict(t *testing.T) {
+	keys(t)
+	set := policy.FileInlineOrRemote{Inline: jwks(t, rsaKey)}
+	j, err := policy.NewJWT(policy.JWTSpec{Issuer: "https://issuer.example", Audiences: []string{"api"}, JWKS: &set})
+	require.NoError(t, err)
+	k, err := policy.NewAPIKey(policy.APIKeySpec{Keys: []policy.APIKey{{Key: "k"}}})
+	require.NoError(t, err)
+	b, err := policy.NewBasicAuth(policy.BasicAuthSpec{Htpasswd: policy.FileOrInline{Inline: "a:{SHA}hvfkN/qlp/zhXR3cuerq6jd2Z7g="}})
+	require.NoError(t, err)
+	for name, p := range map[string]agentgateway.Policy{"jwt": j, "apiKey": k, "basicAuth": b} {
+		s := seen{}
+		w := do(p, s.handler(200, ""), req("GET", "/"))
+		require.Equal(t, http.StatusUnauthorized, w.Code, name)
+		require.Zero(t, s.calls, name)
+	}
+}
