@@ -36,6 +36,38 @@ type listPage struct {
 	Resources         []*sdk.Resource         `json:"resources"`
 	ResourceTemplates []*sdk.ResourceTemplate `json:"resourceTemplates"`
 	NextCursor        string                  `json:"nextCursor"`
+	// The target's caching hints (SEP-2549); TTLMs is nil when the target gave none.
+	TTLMs      *int   `json:"ttlMs"`
+	CacheScope string `json:"cacheScope"`
+}
+
+// mergeCache folds one page's caching hints into the list's: the shortest TTL wins, a page without a
+// TTL makes the whole list immediately stale, and one private page makes the list private.
+func (p *listPage) mergeCache(page *listPage, first bool) {
+	switch {
+	case page.TTLMs == nil:
+		zero := 0
+		p.TTLMs = &zero
+	case first || (p.TTLMs != nil && *page.TTLMs < *p.TTLMs):
+		ttl := *page.TTLMs
+		p.TTLMs = &ttl
+	}
+	if page.CacheScope == "private" || p.CacheScope == "" {
+		p.CacheScope = page.CacheScope
+	}
+}
+
+// cacheable is the merged list's hint as the go-sdk writes it: ttlMs always present, cacheScope
+// defaulting to "public".
+func (p *listPage) cacheable() sdk.Cacheable {
+	c := sdk.Cacheable{CacheScope: p.CacheScope}
+	if p.TTLMs != nil {
+		c.TTLMs = *p.TTLMs
+	}
+	if c.CacheScope != "private" {
+		c.CacheScope = "public"
+	}
+	return c
 }
 
 // maxUpstreamPages bounds how many pages the gateway follows per target and list.
@@ -67,15 +99,16 @@ func (f *Federation) list(ctx context.Context, r *http.Request, st *agentgateway
 		next = encodeCursor(end)
 	}
 	var res any
+	cache := m.cacheable()
 	switch lk {
 	case &toolsKind:
-		res = &sdk.ListToolsResult{Tools: m.Tools[offset:end], NextCursor: next}
+		res = &sdk.ListToolsResult{Tools: m.Tools[offset:end], NextCursor: next, Cacheable: cache}
 	case &promptsKind:
-		res = &sdk.ListPromptsResult{Prompts: m.Prompts[offset:end], NextCursor: next}
+		res = &sdk.ListPromptsResult{Prompts: m.Prompts[offset:end], NextCursor: next, Cacheable: cache}
 	case &resourcesKind:
-		res = &sdk.ListResourcesResult{Resources: m.Resources[offset:end], NextCursor: next}
+		res = &sdk.ListResourcesResult{Resources: m.Resources[offset:end], NextCursor: next, Cacheable: cache}
 	default:
-		res = &sdk.ListResourceTemplatesResult{ResourceTemplates: m.ResourceTemplates[offset:end], NextCursor: next}
+		res = &sdk.ListResourceTemplatesResult{ResourceTemplates: m.ResourceTemplates[offset:end], NextCursor: next, Cacheable: cache}
 	}
 	b, err := json.Marshal(res)
 	if err != nil {
@@ -116,11 +149,14 @@ func (f *Federation) merged(ctx context.Context, r *http.Request, st *agentgatew
 	m := &listPage{Tools: []*sdk.Tool{}, Prompts: []*sdk.Prompt{}, Resources: []*sdk.Resource{}, ResourceTemplates: []*sdk.ResourceTemplate{}}
 	never := f.cfg.Prefix == PrefixNever && len(f.targets) > 1
 	owner := map[string]int{} // PrefixNever: name → target, -1 when shared
+	first := true
 	for i, t := range f.targets {
 		if errs[i] != nil {
 			continue
 		}
 		p := &pages[i]
+		m.mergeCache(p, first)
+		first = false
 		for _, tool := range p.Tools {
 			if tool == nil {
 				continue
@@ -159,6 +195,10 @@ func (f *Federation) merged(ctx context.Context, r *http.Request, st *agentgatew
 			rt.URITemplate = f.exposeURI(t, rt.URITemplate)
 			m.ResourceTemplates = append(m.ResourceTemplates, rt)
 		}
+	}
+	if az != nil {
+		// The list was filtered for this caller: no one else may be served it from a cache.
+		m.CacheScope = "private"
 	}
 	if never {
 		m.Tools = dropShared(f, owner, "tool", m.Tools, func(x *sdk.Tool) string { return x.Name })
@@ -240,6 +280,7 @@ func (f *Federation) fetchAll(ctx context.Context, t *target, up upstream, lk *l
 		into.Prompts = append(into.Prompts, p.Prompts...)
 		into.Resources = append(into.Resources, p.Resources...)
 		into.ResourceTemplates = append(into.ResourceTemplates, p.ResourceTemplates...)
+		into.mergeCache(&p, cursor == "")
 		if p.NextCursor == "" || p.NextCursor == cursor {
 			return nil
 		}
