@@ -111,18 +111,16 @@ func (g *Gateway) tlsForClient(port int, hello *tls.ClientHelloInfo, hs *handsha
 // ones of each port by hostname for the certificate choice.
 func (c *compiler) tlsIndexes(cfg Config, ls []*compiledListener) map[int]*hostIndex[*compiledListener] {
 	out := map[int]*hostIndex[*compiledListener]{}
-	plain := map[int]int{}  // port -> index of its first plain listener
-	secure := map[int]int{} // port -> index of its first TLS listener
+	plain := map[int]bool{}  // ports with a plain listener so far
+	secure := map[int]bool{} // ports with a TLS listener so far
 	for i := range cfg.Listeners {
 		lc := &cfg.Listeners[i]
 		path := fmt.Sprintf("listeners[%d]", i)
 		if lc.TLS == nil {
-			if j, ok := secure[lc.Port]; ok && lc.Port != 0 {
-				c.errf(path+".tls", "port %d mixes plain and TLS listeners (listeners[%d] is TLS)", lc.Port, j)
+			if secure[lc.Port] && lc.Port != 0 {
+				c.errf(path+".tls", "port %d mixes plain and TLS listeners", lc.Port)
 			}
-			if _, ok := plain[lc.Port]; !ok {
-				plain[lc.Port] = i
-			}
+			plain[lc.Port] = true
 			continue
 		}
 		switch {
@@ -133,12 +131,10 @@ func (c *compiler) tlsIndexes(cfg Config, ls []*compiledListener) map[int]*hostI
 			c.errf(path+".tls", "no certificate (set Certificates, GetCertificate or GetConfigForClient)")
 			continue
 		}
-		if j, ok := plain[lc.Port]; ok {
-			c.errf(path+".tls", "port %d mixes plain and TLS listeners (listeners[%d] is plain)", lc.Port, j)
+		if plain[lc.Port] {
+			c.errf(path+".tls", "port %d mixes plain and TLS listeners", lc.Port)
 		}
-		if _, ok := secure[lc.Port]; !ok {
-			secure[lc.Port] = i
-		}
+		secure[lc.Port] = true
 		tc := lc.TLS.Clone()
 		if len(tc.NextProtos) == 0 {
 			tc.NextProtos = []string{"h2", "http/1.1"}

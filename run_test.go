@@ -320,7 +320,7 @@ func TestTLSListenerConfigErrors(t *testing.T) {
 	}}.Validate()
 	require.ErrorIs(t, err, agentgateway.ErrInvalidConfig)
 	for _, want := range []string{
-		"listeners[1].tls: port 8443 mixes plain and TLS listeners (listeners[0] is TLS)",
+		"listeners[1].tls: port 8443 mixes plain and TLS listeners",
 		"listeners[2].tls: TLS needs a port",
 		"listeners[3].tls: no certificate",
 	} {

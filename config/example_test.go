@@ -35,9 +35,11 @@ binds:
 	if err := gw.Apply(rt.Config); err != nil {
 		panic(err)
 	}
+	// gw.Run would serve port 3000; PortHandler serves a request as if it had arrived there.
+	port := rt.Config.Listeners[0].Port
 	w := httptest.NewRecorder()
-	gw.ServeHTTP(w, httptest.NewRequest("GET", "/hello", nil))
-	fmt.Println(rt.Ports[0].Port, w.Code, w.Header().Get("X-Served-By"), w.Body.String())
+	gw.PortHandler(port).ServeHTTP(w, httptest.NewRequest("GET", "/hello", nil))
+	fmt.Println(port, w.Code, w.Header().Get("X-Served-By"), w.Body.String())
 	// Output: 3000 200 agentgateway hello, world
 }
 
