@@ -41,22 +41,24 @@ type Watcher struct {
 	closed   bool
 
 	// Poll state, used by Run's goroutine only.
-	served   [32]byte // the content being served
-	pending  [32]byte // a change seen once; applied when the next poll reads it again
-	rejected [32]byte // a change its content makes invalid: reported once, retried when the file changes
-	failed   [32]byte // a change that failed to apply (a port in use): retried with back-off
-	retryAt  time.Time
-	backoff  time.Duration
-	attempts int
-	readErr  string
+	served    [32]byte  // the content being served
+	pending   [32]byte  // a change seen once; applied when a poll an interval later reads it again
+	pendingAt time.Time // when pending was first read
+	rejected  [32]byte  // a change its content makes invalid: reported once, retried when the file changes
+	failed    [32]byte  // a change that failed to apply (a port in use): retried with back-off
+	retryAt   time.Time
+	backoff   time.Duration
+	attempts  int
+	readErr   string
 }
 
 // WatchFile loads and builds the config file at path and passes the Runtime to apply (typically
 // func(rt) error { return gw.Apply(rt.Config) }). An error from any step is returned and nothing is
 // applied. [Watcher.Run] then re-applies the file whenever it changes:
 //
-//   - A change is applied only once two polls in a row read the same content, so a file caught half
-//     written is never served (not even when it happens to be valid, as an empty file is).
+//   - A change is applied only once two polls at least an interval apart read the same content, so a
+//     file caught half written is never served (not even when it happens to be valid, as an empty
+//     file is).
 //   - A change that is invalid (Load, Build, or an apply error matching
 //     [agentgateway.ErrInvalidConfig]) is reported once and tried again when the file changes again.
 //   - A change that failed to apply for another reason (Gateway.Apply could not bind a new port) is
@@ -122,15 +124,16 @@ func (w *Watcher) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-tick.C:
-			w.poll(now)
+		case <-tick.C:
+			w.poll()
 		}
 	}
 }
 
-func (w *Watcher) poll(now time.Time) {
+func (w *Watcher) poll() {
 	log := w.opts.Logger
 	data, err := os.ReadFile(w.path)
+	now := time.Now()
 	if err != nil {
 		if err.Error() != w.readErr {
 			log.Error("config reload: reading file; still serving the last good config", "error", err)
@@ -145,7 +148,11 @@ func (w *Watcher) poll(now time.Time) {
 		w.pending, w.failed = [32]byte{}, [32]byte{} // back to what is served: nothing to retry
 		return
 	case sum != w.pending:
-		w.pending = sum
+		w.pending, w.pendingAt = sum, now
+		return
+	case now.Sub(w.pendingAt) < w.opts.Interval:
+		// Ticks bunch up when the poller was delayed: two reads a moment apart may both see a file
+		// that its writer has truncated but not yet written.
 		return
 	case sum == w.rejected:
 		return

@@ -64,7 +64,7 @@ func watch(t *testing.T, initial string) *watched {
 	wt := &watched{path: filepath.Join(t.TempDir(), "config.yaml"), logs: &logBuffer{}}
 	require.NoError(t, os.WriteFile(wt.path, []byte(bodyConfig(initial)), 0o600))
 	w, err := config.WatchFile(wt.path, config.WatchOptions{
-		Interval: 5 * time.Millisecond, MaxRetryInterval: 40 * time.Millisecond, Drain: time.Millisecond,
+		Interval: 10 * time.Millisecond, MaxRetryInterval: 80 * time.Millisecond, Drain: time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(wt.logs, nil)),
 	}, func(rt *config.Runtime) error {
 		wt.applied.Add(1)
@@ -100,9 +100,12 @@ func bodyOf(t *testing.T, rt *config.Runtime) string {
 	return ""
 }
 
+// write replaces the file atomically, as careful tools do; half-written files are another test's subject.
 func (wt *watched) write(t *testing.T, content string) {
 	t.Helper()
-	require.NoError(t, os.WriteFile(wt.path, []byte(content), 0o600))
+	tmp := wt.path + ".tmp"
+	require.NoError(t, os.WriteFile(tmp, []byte(content), 0o600))
+	require.NoError(t, os.Rename(tmp, wt.path))
 }
 
 func (wt *watched) eventuallyServes(t *testing.T, body string) {
