@@ -95,13 +95,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: valid\n", f.file)
 		return 0
 	}
-	s, err := newServer(f, logger)
-	if err != nil {
+	if err := serve(ctx, f, logger); err != nil {
 		logger.Error("starting", "error", err)
-		return 1
-	}
-	if err := s.run(ctx); err != nil {
-		logger.Error("serving", "error", err)
 		return 1
 	}
 	return 0
