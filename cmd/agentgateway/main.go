@@ -3,9 +3,12 @@
 //	agentgateway -f config.yaml              serve, hot-reloading the file when it changes
 //	agentgateway -f config.yaml --validate   check the file and exit (non-zero, with the field path, when bad)
 //
-// Ports bind on all interfaces, as agentgateway does; --bind-address binds one address instead. An admin
-// listener (default 127.0.0.1:15000) serves /config_dump (the effective config as JSON, secrets redacted),
-// /healthz/ready and /healthz/live. SIGINT or SIGTERM drains in-flight requests and exits.
+// A reload is all or nothing: an invalid edit is reported once and the last good config keeps serving;
+// an edit whose new ports cannot be bound yet is retried with back-off until it applies or the file
+// changes again. Ports bind on all interfaces, as agentgateway does; --bind-address binds one address
+// instead. An admin listener (default 127.0.0.1:15000) serves /config_dump (the effective config as
+// JSON, secrets redacted), /healthz/ready and /healthz/live. SIGINT or SIGTERM drains in-flight requests
+// and exits.
 package main
 
 import (
