@@ -51,6 +51,8 @@ type boundPort struct {
 // of them cannot be bound it returns the error and changes nothing. Ports the new configuration no
 // longer names stop accepting at once and are drained in the background. TLS settings apply to
 // connections accepted after a change.
+//
+// [Gateway.Shutdown] does not stop Run: cancel its context.
 func (g *Gateway) Run(ctx context.Context) error {
 	if err := g.Start(ctx); err != nil {
 		return err
@@ -174,6 +176,9 @@ func (g *Gateway) servePort(bp *boundPort, secure bool) {
 		}
 		return context.WithValue(ctx, arrivalKey{}, a)
 	}
+	// TLS comes from the listeners, per connection; a server-wide TLSConfig (WithServerConfig) would
+	// stop net/http from setting up HTTP/2 for the TLS connections Accept hands it.
+	srv.TLSConfig = nil
 	bp.srv = srv
 	g.run.wg.Add(1)
 	go func() {

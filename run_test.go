@@ -346,3 +346,35 @@ func TestStartTwiceAndBindFailure(t *testing.T) {
 	start(t, gw)
 	require.ErrorIs(t, gw.Start(context.Background()), agentgateway.ErrRunning)
 }
+
+// TestDroppedPortDrains: a port the new configuration no longer names stops accepting at once, and the
+// request in flight on it finishes.
+func TestDroppedPortDrains(t *testing.T) {
+	p1, p2 := freePort(t), freePort(t)
+	started, release := make(chan struct{}), make(chan struct{})
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-release
+		_, _ = io.WriteString(w, "finished")
+	})
+	gw := agentgateway.New(quiet(), agentgateway.WithBindAddress("127.0.0.1"), agentgateway.WithDrainTimeout(10*time.Second))
+	defer gw.Close()
+	require.NoError(t, gw.Apply(agentgateway.Config{Listeners: []agentgateway.ListenerConfig{{
+		Name: "old", Port: p1, Routes: []agentgateway.RouteConfig{{Name: "slow", Backends: []agentgateway.WeightedBackend{{Handler: slow, Weight: 1}}}},
+	}}}))
+	start(t, gw)
+	result := make(chan string, 1)
+	go func() {
+		_, b := fetch(t, http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/", p1))
+		result <- b
+	}()
+	<-started
+	require.NoError(t, gw.Apply(agentgateway.Config{Listeners: []agentgateway.ListenerConfig{listener("new", p2, "/")}}))
+	code, _ := fetch(t, &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, fmt.Sprintf("http://127.0.0.1:%d/", p1))
+	require.Zero(t, code, "the dropped port accepts nothing new")
+	close(release)
+	require.Equal(t, "finished", <-result)
+	code, b := fetch(t, http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/", p2))
+	require.Equal(t, 200, code, b)
+	http.DefaultClient.CloseIdleConnections()
+}

@@ -452,7 +452,7 @@ func relocate1(err error, paths []string) error {
 // chain to (mutual TLS); problems are recorded at the field that names the file.
 func (l *loader) serverTLS(t TLSSpec, path string) *tls.Config {
 	read := func(name, field string) []byte {
-		b, err := os.ReadFile(l.file(name))
+		b, err := readPEM(l.file(name))
 		if err != nil {
 			l.errs = append(l.errs, agentgateway.Errorf(path+"."+field, "%w", err))
 		}
@@ -481,6 +481,26 @@ func (l *loader) serverTLS(t TLSSpec, path string) *tls.Config {
 		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
 	return tc
+}
+
+// maxPEM bounds what a certificate, key or CA file may hold, so a config naming a device or a huge file
+// fails instead of exhausting memory.
+const maxPEM = 1 << 20
+
+func readPEM(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxPEM+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxPEM {
+		return nil, fmt.Errorf("%s: larger than %d bytes", name, maxPEM)
+	}
+	return b, nil
 }
 
 func (l *loader) file(name string) string {

@@ -286,6 +286,8 @@ func FuzzLoad(f *testing.F) {
 	f.Add("- 1\n- 2")
 	f.Add("binds: [{port: 1, listeners: [{routes: [{backends: [{host: x, weight: -1}]}]}]}]")
 	f.Add("a: &a [*a]")
+	f.Add("binds: [{port: 1, listeners: [{protocol: HTTPS, tls: {cert: /dev/zero, key: /dev/zero, root: /dev/null}, routes: [{backends: [{host: x}]}]}]}]")
+	f.Add("binds: [{port: 1, listeners: [{protocol: HTTPS, hostname: a, tls: {cert: c, key: k}}, {protocol: HTTP, hostname: b}]}]")
 	f.Fuzz(func(t *testing.T, doc string) {
 		file, err := config.Load([]byte(doc), func(string) (string, bool) { return "127.0.0.1:1", true })
 		if err != nil {

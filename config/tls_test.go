@@ -124,3 +124,14 @@ binds:
 		})
 	}
 }
+
+func TestTLSFileThatNeverEndsIsAnError(t *testing.T) {
+	_, err := buildIn(t, t.TempDir(), `
+binds:
+- port: 8443
+  listeners:
+  - protocol: HTTPS
+    tls: {cert: /dev/zero, key: /dev/zero}
+    routes: [{policies: {directResponse: {status: 200}}}]`)
+	require.ErrorContains(t, err, "binds[0].listeners[0].tls.cert: /dev/zero: larger than")
+}
