@@ -40,9 +40,9 @@ func (g *Gateway) PortHandler(port int) http.Handler {
 
 // listenerFor finds the listener for r: among those naming the port r arrived on and the port-less
 // ones, or, on a port no listener names, among the port-less ones only, so a port never serves
-// another port's routes. misdirected reports a request on a TLS connection that Run accepted for a
+// another port's routes. refused reports a request on a TLS connection that Run accepted for a
 // different listener (the client's SNI chose one certificate, its Host header another listener).
-func (s *snapshot) listenerFor(r *http.Request) (l *compiledListener, host string, misdirected bool) {
+func (s *snapshot) listenerFor(r *http.Request) (l *compiledListener, host string, refused bool) {
 	idx := s.anyPort
 	ctx := r.Context()
 	a, _ := ctx.Value(arrivalKey{}).(*arrival)

@@ -29,7 +29,9 @@ func (c Config) Validate() error {
 // ListenerConfig groups routes by the port and hostname a request arrived on.
 type ListenerConfig struct {
 	Name string
-	// Port selects requests accepted on this local port; 0 means every port the gateway serves.
+	// Port selects requests accepted on this local port, which [Gateway.Run] binds. 0 binds nothing
+	// and serves every port (after the listeners naming it), including those of Serve, ServeListener
+	// and httptest servers; a port no listener names is served by port-less listeners only.
 	Port int
 	// Hostnames selects requests by Host (exact or "*.example.com"); empty means any host.
 	Hostnames []string
