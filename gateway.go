@@ -36,6 +36,8 @@ type Gateway struct {
 
 	srvMu   sync.Mutex
 	servers map[*http.Server]context.CancelFunc // servers made by NewServer, with their base contexts' cancel
+
+	run runState // the ports Run binds, guarded by mu
 }
 
 type options struct {
@@ -48,6 +50,7 @@ type options struct {
 	paths       PathNormalization
 	services    Services
 	observers   []Observer
+	bindAddr    string
 }
 
 // Option configures a Gateway.
@@ -126,8 +129,15 @@ func (g *Gateway) applyLocked(cfg Config) error {
 	if err != nil {
 		return err
 	}
+	// While Run serves, the new ports are bound before the swap, so a port that cannot be bound leaves
+	// everything as it was.
+	serve, err := g.bindNew(s)
+	if err != nil {
+		return err
+	}
 	g.cfg = cfg
 	old := g.snap.Swap(s)
+	serve()
 	if old != nil && len(old.closers) > 0 {
 		keep := make(map[io.Closer]bool, len(s.closers))
 		for _, c := range s.closers {
@@ -298,16 +308,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *snapshot) route(r *http.Request) (*entry, *compiledListener) {
-	idx := s.anyPort
-	if la, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
-		if pi, ok := s.byPort[la.Port]; ok {
-			idx = pi
-		}
-	}
-	host := hostOnly(r.Host)
-	l, ok := idx.lookup(host)
-	if !ok {
+	l, host, wrongListener := s.listenerFor(r)
+	if l == nil {
 		return nil, nil
+	}
+	if wrongListener {
+		return misdirected, l
 	}
 	tables, ok := l.hosts.lookup(host)
 	if !ok {

@@ -1,6 +1,7 @@
 package agentgateway
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -22,11 +23,20 @@ func (c Config) Validate() error {
 // ListenerConfig groups routes by the port and hostname a request arrived on.
 type ListenerConfig struct {
 	Name string
-	// Port selects requests accepted on this local port; 0 means every port the gateway serves.
+	// Port selects requests accepted on this local port, which [Gateway.Run] binds. 0 binds nothing
+	// and serves every port (after the listeners naming it), including those of Serve, ServeListener
+	// and httptest servers; a port no listener names is served by port-less listeners only.
 	Port int
 	// Hostnames selects requests by Host (exact or "*.example.com"); empty means any host.
 	Hostnames []string
-	Routes    []RouteConfig
+	// TLS makes the port [Gateway.Run] binds for this listener serve HTTPS (HTTP/2 by ALPN); nil is
+	// plain HTTP (and h2c). Listeners sharing a port are all TLS or all plain; on a TLS port the client's
+	// SNI picks the listener, and so its certificate and client-certificate rules, by Hostnames: an
+	// exact name, then the longest wildcard, then a listener without hostnames. Requests on that
+	// connection are served by that listener only (421 Misdirected Request otherwise).
+	// GetConfigForClient, if set, is called with the handshake's ClientHelloInfo.
+	TLS    *tls.Config
+	Routes []RouteConfig
 }
 
 // RouteConfig is one route: which requests it takes, what runs in front of the backend, and the backend.

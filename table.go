@@ -2,6 +2,7 @@ package agentgateway
 
 import (
 	"cmp"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -18,15 +19,20 @@ import (
 // snapshot is one compiled, immutable configuration. Requests load it once and finish on it; Apply
 // builds a new one and swaps the pointer.
 type snapshot struct {
-	cfg      Config
-	byPort   map[int]*hostIndex[*compiledListener]
-	anyPort  *hostIndex[*compiledListener]
-	closers  []io.Closer
-	inflight atomic.Int64
+	cfg    Config
+	byPort map[int]*hostIndex[*compiledListener]
+	// anyPort serves requests on a port no listener names: only port-less listeners are in it.
+	anyPort *hostIndex[*compiledListener]
+	// tlsByPort indexes each TLS port's listeners by hostname, to pick a certificate by SNI.
+	tlsByPort map[int]*hostIndex[*compiledListener]
+	closers   []io.Closer
+	inflight  atomic.Int64
 }
 
 type compiledListener struct {
 	name  string
+	port  int
+	tls   *tls.Config               // the listener's server TLS, with defaults filled in; nil when plain
 	hosts *hostIndex[[]*routeTable] // host-specific routes first, then the routes for any host
 }
 
@@ -237,10 +243,10 @@ func compile(cfg Config, rnd func(int) int) (*snapshot, error) {
 	}
 	build := func(port int) *hostIndex[*compiledListener] {
 		idx := &hostIndex[*compiledListener]{exact: map[string]*compiledListener{}}
-		// Listeners bound to the port win over port-less ones with the same hostname. A request on a port
-		// that no listener names (an httptest server, say) is served by the port-less listeners, then by
-		// the others, so a file-configured gateway can be tested on any port.
-		passes := []func(int) bool{func(p int) bool { return p == 0 }, func(p int) bool { return p != 0 }}
+		// On a named port its own listeners win over port-less ones with the same hostname. A request on
+		// a port no listener names (an httptest server, say) is served by the port-less listeners only:
+		// never by another port's listener, whose routes may be meant for an internal port.
+		passes := []func(int) bool{func(p int) bool { return p == 0 }}
 		if port != 0 {
 			passes = []func(int) bool{func(p int) bool { return p == port }, func(p int) bool { return p == 0 }}
 		}
@@ -262,9 +268,7 @@ func compile(cfg Config, rnd func(int) int) (*snapshot, error) {
 				})
 			}
 		}
-		slices.SortStableFunc(idx.wildcard, func(a, b wildcardEntry[*compiledListener]) int {
-			return cmp.Compare(len(b.suffix), len(a.suffix))
-		})
+		sortWildcards(idx)
 		return idx
 	}
 	s.anyPort = build(0)
@@ -275,6 +279,11 @@ func compile(cfg Config, rnd func(int) int) (*snapshot, error) {
 			}
 		}
 	}
+	compiled := make([]*compiledListener, len(all))
+	for i, pl := range all {
+		compiled[i] = pl.l
+	}
+	s.tlsByPort = c.tlsIndexes(cfg, compiled)
 	for cl := range c.closer {
 		s.closers = append(s.closers, cl)
 	}
@@ -282,6 +291,13 @@ func compile(cfg Config, rnd func(int) int) (*snapshot, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// sortWildcards puts the longest wildcard suffix first, keeping definition order among equals.
+func sortWildcards(idx *hostIndex[*compiledListener]) {
+	slices.SortStableFunc(idx.wildcard, func(a, b wildcardEntry[*compiledListener]) int {
+		return cmp.Compare(len(b.suffix), len(a.suffix))
+	})
 }
 
 type hostKind int
@@ -335,7 +351,7 @@ func (c *compiler) addHosts(hosts []string, path string, exact func(string), wil
 }
 
 func (c *compiler) listener(lc *ListenerConfig, path string) *compiledListener {
-	l := &compiledListener{name: lc.Name}
+	l := &compiledListener{name: lc.Name, port: lc.Port}
 	// Group routes by the hostnames they name; routes without hostnames serve every host, after the
 	// host-specific ones.
 	type group struct {

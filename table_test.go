@@ -165,15 +165,19 @@ func TestListenerPorts(t *testing.T) {
 		{Name: "a", Port: 1, Routes: []agentgateway.RouteConfig{{Name: "a", Backends: []agentgateway.WeightedBackend{{Handler: named("a"), Weight: 1}}}}},
 		{Name: "b", Port: 2, Routes: []agentgateway.RouteConfig{{Name: "b", Backends: []agentgateway.WeightedBackend{{Handler: named("b"), Weight: 1}}}}},
 	}}))
-	a := httptest.NewServer(gw)
-	defer a.Close()
-	// Port 1 and 2 are not the test server's port, so the first listener serves it: a config can be
-	// tested on any port.
-	resp, err := http.Get(a.URL)
+	// A port no listener names is served by none of them: port 1's routes may be meant for port 1 only.
+	require.Equal(t, http.StatusNotFound, serve(t, gw, "GET", "/").Code)
+	// PortHandler serves as if on a port, so a config whose listeners name ports is testable anywhere.
+	require.Equal(t, "a", body(serve(t, gw.PortHandler(1), "GET", "/")))
+	require.Equal(t, "b", body(serve(t, gw.PortHandler(2), "GET", "/")))
+	require.Equal(t, http.StatusNotFound, serve(t, gw.PortHandler(3), "GET", "/").Code)
+	srv := httptest.NewServer(gw.PortHandler(2))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
 	require.NoError(t, err)
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	require.Equal(t, "a", string(b))
+	require.Equal(t, "b", string(b))
 }
 
 func TestConfigErrorsHavePaths(t *testing.T) {

@@ -1,9 +1,13 @@
 package config_test
 
 import (
+	"context"
 	"fmt"
+	"log"
 	"log/slog"
 	"net/http/httptest"
+	"os"
+	"os/signal"
 
 	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/config"
@@ -35,9 +39,11 @@ binds:
 	if err := gw.Apply(rt.Config); err != nil {
 		panic(err)
 	}
+	// gw.Run would serve port 3000; PortHandler serves a request as if it had arrived there.
+	port := rt.Config.Listeners[0].Port
 	w := httptest.NewRecorder()
-	gw.ServeHTTP(w, httptest.NewRequest("GET", "/hello", nil))
-	fmt.Println(rt.Ports[0].Port, w.Code, w.Header().Get("X-Served-By"), w.Body.String())
+	gw.PortHandler(port).ServeHTTP(w, httptest.NewRequest("GET", "/hello", nil))
+	fmt.Println(port, w.Code, w.Header().Get("X-Served-By"), w.Body.String())
 	// Output: 3000 200 agentgateway hello, world
 }
 
@@ -53,4 +59,25 @@ binds:
 `), nil)
 	fmt.Println(err)
 	// Output: binds[0].listeners[0].routes[0].matches[0].path.prefix: unknown field "prefix" (line 6)
+}
+
+// A program serving a config file the way the agentgateway binary does: Run binds the ports the file's
+// listeners name, and the watcher re-applies the file when it changes; a change that cannot be bound
+// yet is retried, and never half-applied.
+func ExampleWatchFile() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	gw := agentgateway.New(agentgateway.WithBindAddress("127.0.0.1"))
+	w, err := config.WatchFile("config.yaml", config.WatchOptions{}, func(rt *config.Runtime) error {
+		return gw.Apply(rt.Config)
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer w.Close()
+	defer gw.Close()
+	go w.Run(ctx)
+	if err := gw.Run(ctx); err != nil { // drains on Ctrl-C
+		log.Fatal(err)
+	}
 }

@@ -13,6 +13,8 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -334,20 +336,13 @@ func backendKeys() []string {
 	return ks
 }
 
-// Runtime is a built configuration: the Config to apply, the ports to listen on, and the resources
-// (policy refreshers, pools) to release when it is replaced.
+// Runtime is a built configuration: the Config to apply (its listeners name their ports and carry
+// their server TLS, for [agentgateway.Gateway.Run]), and the resources (policy refreshers, pools) to
+// release when it is replaced.
 type Runtime struct {
 	Config agentgateway.Config
-	// Ports are the ports the binds ask for, and TLS their server certificates when HTTPS.
-	Ports []PortSpec
 
 	closers []io.Closer
-}
-
-// PortSpec is one port to serve.
-type PortSpec struct {
-	Port int
-	TLS  *TLSSpec
 }
 
 // Close releases what Build opened (not the backends, which the Gateway closes when it retires them).
@@ -366,15 +361,16 @@ type loader struct {
 	errs    []error
 }
 
-// Build compiles the file into runtime objects. It does not start anything; apply the result with
-// Gateway.Apply and serve its Ports.
+// Build compiles the file into runtime objects, loading HTTPS listeners' certificates (a bad one is an
+// error at its field path). It does not start anything: apply the result with Gateway.Apply and serve it
+// with Gateway.Run, or keep a Gateway in step with the file with [WatchFile].
 func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
 	l := &loader{logger: logger, dir: f.dir}
 	rt := &Runtime{}
-	ports := map[int]*TLSSpec{}
+	ports := map[int]bool{}
 	var listenerPaths []string // the file path of each listener of rt.Config, to relocate compile errors
 	for i, b := range f.Binds {
 		bp := fmt.Sprintf("binds[%d]", i)
@@ -382,17 +378,12 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 		if b.Port != nil {
 			port = *b.Port
 		}
-		if _, seen := ports[port]; seen {
+		if ports[port] {
 			l.errs = append(l.errs, agentgateway.Errorf(bp+".port", "port %d is bound twice", port))
 		}
-		ports[port] = nil
+		ports[port] = true
 		for j, ls := range b.Listeners {
 			lp := fmt.Sprintf("%s.listeners[%d]", bp, j)
-			if ls.TLS != nil && strings.EqualFold(ls.Protocol, "HTTPS") {
-				t := *ls.TLS
-				t.Cert, t.Key, t.Root = l.file(t.Cert), l.file(t.Key), l.file(t.Root)
-				ports[port] = &t
-			}
 			rt.Config.Listeners = append(rt.Config.Listeners, l.listener(port, ls, lp))
 			listenerPaths = append(listenerPaths, lp)
 		}
@@ -406,22 +397,16 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 			continue
 		}
 		for _, b := range binds {
-			if _, seen := ports[b.Port]; seen && b.Port != 0 {
+			if ports[b.Port] && b.Port != 0 {
 				l.errs = append(l.errs, agentgateway.Errorf(n.path+".port", "port %d is bound twice", b.Port))
 			}
-			ports[b.Port] = nil
+			ports[b.Port] = true
 			rt.Config.Listeners = append(rt.Config.Listeners, b.Listeners...)
 			for range b.Listeners {
 				listenerPaths = append(listenerPaths, n.path)
 			}
 		}
 	}
-	for p, t := range ports {
-		if p != 0 {
-			rt.Ports = append(rt.Ports, PortSpec{Port: p, TLS: t})
-		}
-	}
-	sort.Slice(rt.Ports, func(i, j int) bool { return rt.Ports[i].Port < rt.Ports[j].Port })
 	if len(l.errs) == 0 {
 		// Matches, hostnames and backends are checked by the same compiler Apply uses, so a file that
 		// builds always applies; its errors are moved onto the file's paths.
@@ -463,6 +448,61 @@ func relocate1(err error, paths []string) error {
 	return err
 }
 
+// serverTLS loads an HTTPS listener's certificate and, with root, the CA that client certificates must
+// chain to (mutual TLS); problems are recorded at the field that names the file.
+func (l *loader) serverTLS(t TLSSpec, path string) *tls.Config {
+	read := func(name, field string) []byte {
+		b, err := readPEM(l.file(name))
+		if err != nil {
+			l.errs = append(l.errs, agentgateway.Errorf(path+"."+field, "%w", err))
+		}
+		return b
+	}
+	certPEM, keyPEM := read(t.Cert, "cert"), read(t.Key, "key")
+	if certPEM == nil || keyPEM == nil {
+		return nil
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		l.errs = append(l.errs, agentgateway.Errorf(path, "loading certificate %s and key %s: %w", t.Cert, t.Key, err))
+		return nil
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+	if t.Root != "" {
+		pem := read(t.Root, "root")
+		if pem == nil {
+			return nil
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			l.errs = append(l.errs, agentgateway.Errorf(path+".root", "%s holds no PEM certificates", t.Root))
+			return nil
+		}
+		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return tc
+}
+
+// maxPEM bounds what a certificate, key or CA file may hold, so a config naming a device or a huge file
+// fails instead of exhausting memory.
+const maxPEM = 1 << 20
+
+func readPEM(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxPEM+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxPEM {
+		return nil, fmt.Errorf("%s: larger than %d bytes", name, maxPEM)
+	}
+	return b, nil
+}
+
 func (l *loader) file(name string) string {
 	if name == "" || filepath.IsAbs(name) {
 		return name
@@ -487,6 +527,9 @@ func (l *loader) listener(port int, ls ListenerSpec, path string) agentgateway.L
 	lc := agentgateway.ListenerConfig{Name: name, Port: port}
 	if ls.Hostname != "" {
 		lc.Hostnames = []string{ls.Hostname}
+	}
+	if ls.TLS != nil && strings.EqualFold(ls.Protocol, "HTTPS") {
+		lc.TLS = l.serverTLS(*ls.TLS, path+".tls")
 	}
 	for i, rs := range ls.Routes {
 		lc.Routes = append(lc.Routes, l.route(rs, fmt.Sprintf("%s.routes[%d]", path, i), i))

@@ -93,11 +93,11 @@ func TestSampleConfig(t *testing.T) {
 	rt, err := build(t, sample, env)
 	require.NoError(t, err)
 	defer rt.Close()
-	require.Equal(t, []config.PortSpec{{Port: 3000}}, rt.Ports)
+	require.Equal(t, 3000, rt.Config.Listeners[0].Port)
 	gw := agentgateway.New(agentgateway.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, gw.Apply(rt.Config))
 	defer gw.Close()
-	srv := httptest.NewServer(gw)
+	srv := httptest.NewServer(gw.PortHandler(rt.Config.Listeners[0].Port)) // the port the file binds
 	defer srv.Close()
 
 	do := func(method, path string, hdr map[string]string) *http.Response {
@@ -259,7 +259,7 @@ binds:
 	gw := agentgateway.New(agentgateway.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, gw.Apply(rt.Config))
 	w := httptest.NewRecorder()
-	gw.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	gw.PortHandler(1).ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
 	require.Equal(t, "cost: $5 for you", w.Body.String())
 }
 
@@ -286,6 +286,8 @@ func FuzzLoad(f *testing.F) {
 	f.Add("- 1\n- 2")
 	f.Add("binds: [{port: 1, listeners: [{routes: [{backends: [{host: x, weight: -1}]}]}]}]")
 	f.Add("a: &a [*a]")
+	f.Add("binds: [{port: 1, listeners: [{protocol: HTTPS, tls: {cert: /dev/zero, key: /dev/zero, root: /dev/null}, routes: [{backends: [{host: x}]}]}]}]")
+	f.Add("binds: [{port: 1, listeners: [{protocol: HTTPS, hostname: a, tls: {cert: c, key: k}}, {protocol: HTTP, hostname: b}]}]")
 	f.Fuzz(func(t *testing.T, doc string) {
 		file, err := config.Load([]byte(doc), func(string) (string, bool) { return "127.0.0.1:1", true })
 		if err != nil {

@@ -66,7 +66,7 @@ func TestA2APolicyFromYAML(t *testing.T) {
 	defer rt.Close()
 	gw := agentgateway.New(agentgateway.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, gw.Apply(rt.Config))
-	srv := httptest.NewServer(gw)
+	srv := httptest.NewServer(gw.PortHandler(rt.Config.Listeners[0].Port)) // the port the file binds
 	defer srv.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -120,7 +120,7 @@ func TestA2AAuthorizationFromYAML(t *testing.T) {
 	defer rt.Close()
 	gw := agentgateway.New(agentgateway.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, gw.Apply(rt.Config))
-	srv := httptest.NewServer(gw)
+	srv := httptest.NewServer(gw.PortHandler(rt.Config.Listeners[0].Port)) // the port the file binds
 	defer srv.Close()
 
 	call := func(method, role string) int {

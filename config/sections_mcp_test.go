@@ -39,7 +39,7 @@ func serveConfig(t *testing.T, yaml string, env map[string]string) string {
 	require.NoError(t, err)
 	gw := agentgateway.New(agentgateway.WithLogger(slog.New(slog.DiscardHandler)), agentgateway.WithAccessLog(false))
 	require.NoError(t, gw.Apply(rt.Config))
-	srv := httptest.NewServer(gw)
+	srv := httptest.NewServer(gw.PortHandler(rt.Config.Listeners[0].Port)) // the port the file binds
 	t.Cleanup(func() {
 		_ = rt.Close() // ends MCP sessions, so open streams finish
 		srv.Close()

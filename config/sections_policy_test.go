@@ -99,7 +99,7 @@ func TestPolicySectionsFromYAML(t *testing.T) {
 	defer rt.Close()
 	gw := agentgateway.New(agentgateway.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, gw.Apply(rt.Config))
-	srv := httptest.NewServer(gw)
+	srv := httptest.NewServer(gw.PortHandler(rt.Config.Listeners[0].Port)) // the port the file binds
 	defer srv.Close()
 
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: "k"}}, nil)

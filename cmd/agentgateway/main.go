@@ -3,9 +3,12 @@
 //	agentgateway -f config.yaml              serve, hot-reloading the file when it changes
 //	agentgateway -f config.yaml --validate   check the file and exit (non-zero, with the field path, when bad)
 //
-// Ports bind on all interfaces, as agentgateway does; --bind-address binds one address instead. An admin
-// listener (default 127.0.0.1:15000) serves /config_dump (the effective config as JSON, secrets redacted),
-// /healthz/ready and /healthz/live. SIGINT or SIGTERM drains in-flight requests and exits.
+// A reload is all or nothing: an invalid edit is reported once and the last good config keeps serving;
+// an edit whose new ports cannot be bound yet is retried with back-off until it applies or the file
+// changes again. Ports bind on all interfaces, as agentgateway does; --bind-address binds one address
+// instead. An admin listener (default 127.0.0.1:15000) serves /config_dump (the effective config as
+// JSON, secrets redacted), /healthz/ready and /healthz/live. SIGINT or SIGTERM drains in-flight requests
+// and exits.
 package main
 
 import (
@@ -95,13 +98,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: valid\n", f.file)
 		return 0
 	}
-	s, err := newServer(f, logger)
-	if err != nil {
+	if err := serve(ctx, f, logger); err != nil {
 		logger.Error("starting", "error", err)
-		return 1
-	}
-	if err := s.run(ctx); err != nil {
-		logger.Error("serving", "error", err)
 		return 1
 	}
 	return 0

@@ -3,17 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,233 +27,56 @@ func validate(path string) error {
 	return rt.Close()
 }
 
-// server is the standalone gateway: one agentgateway.Gateway, a listener per configured port, the
-// admin listener, and the file watcher.
-type server struct {
-	flags  flags
-	logger *slog.Logger
-	gw     *agentgateway.Gateway
-
-	mu      sync.Mutex
-	file    *config.File
-	rt      *config.Runtime
-	sum     [32]byte // of the config being served (or the last rejected edit)
-	pending [32]byte // of a changed file seen once, applied when the next poll sees it unchanged
-	ports   map[int]*portServer
-	ready   atomic.Bool
-	serveWG sync.WaitGroup
-}
-
-type portServer struct {
-	srv  *http.Server
-	ln   net.Listener
-	done chan struct{}
-}
-
-func newServer(f flags, logger *slog.Logger) (*server, error) {
-	s := &server{flags: f, logger: logger, ports: map[int]*portServer{}}
-	s.gw = agentgateway.New(agentgateway.WithLogger(logger), agentgateway.WithDrainTimeout(f.drain))
-	data, err := os.ReadFile(f.file)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.load(data); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-// load builds and applies a config; on any error nothing changes.
-func (s *server) load(data []byte) error {
-	f, err := config.Load(data, nil)
+// serve runs the standalone gateway until ctx is cancelled: the library binds the config's ports and
+// keeps them in step with the file (config.WatchFile, Gateway.Run); this adds the admin listener.
+func serve(ctx context.Context, f flags, logger *slog.Logger) error {
+	gw := agentgateway.New(agentgateway.WithLogger(logger), agentgateway.WithDrainTimeout(f.drain),
+		agentgateway.WithBindAddress(f.bindAddr))
+	w, err := config.WatchFile(f.file, config.WatchOptions{Interval: f.pollPeriod, Drain: f.drain, Logger: logger},
+		func(rt *config.Runtime) error { return gw.Apply(rt.Config) })
 	if err != nil {
 		return err
 	}
-	f.SetDir(filepath.Dir(s.flags.file))
-	rt, err := f.Build(s.logger)
+	defer func() {
+		_ = gw.Close()
+		_ = w.Close()
+	}()
+	portsCtx, stopPorts := context.WithCancel(ctx)
+	defer stopPorts()
+	if err := gw.Start(portsCtx); err != nil {
+		return err
+	}
+	var ready atomic.Bool
+	admin, err := startAdmin(f, w, &ready, logger)
 	if err != nil {
+		stopPorts()
+		_ = gw.Wait()
 		return err
 	}
-	if err := s.gw.Apply(rt.Config); err != nil {
-		_ = rt.Close()
-		return err
+	var watching sync.WaitGroup
+	watching.Go(func() { w.Run(ctx) })
+	ready.Store(true)
+	logger.Info("agentgateway ready", "config", f.file)
+
+	<-ctx.Done()
+	ready.Store(false)
+	logger.Info("shutting down: draining", "timeout", f.drain)
+	watching.Wait()
+	if admin != nil {
+		dctx, cancel := context.WithTimeout(context.Background(), f.drain)
+		defer cancel()
+		_ = admin.Shutdown(dctx)
 	}
-	s.mu.Lock()
-	old := s.rt
-	s.file, s.rt, s.sum = f, rt, sha256.Sum256(data)
-	s.mu.Unlock()
-	if old != nil {
-		// Policies of the old config may still serve in-flight requests; release them after a drain.
-		time.AfterFunc(s.flags.drain, func() { _ = old.Close() })
+	if err := gw.Wait(); err != nil {
+		logger.Warn("drain deadline passed; open requests were cancelled", "error", err)
 	}
 	return nil
 }
 
-func (s *server) run(ctx context.Context) error {
-	if err := s.syncPorts(); err != nil {
-		s.stopPorts(context.Background())
-		return err
-	}
-	admin, err := s.startAdmin()
-	if err != nil {
-		s.stopPorts(context.Background())
-		return err
-	}
-	s.ready.Store(true)
-	s.logger.Info("agentgateway ready", "config", s.flags.file)
-
-	tick := time.NewTicker(s.flags.pollPeriod)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			s.ready.Store(false)
-			s.logger.Info("shutting down: draining", "timeout", s.flags.drain)
-			dctx, cancel := context.WithTimeout(context.Background(), s.flags.drain)
-			defer cancel()
-			if admin != nil {
-				_ = admin.Shutdown(dctx)
-			}
-			s.stopPorts(dctx)
-			s.serveWG.Wait()
-			_ = s.gw.Close()
-			s.mu.Lock()
-			if s.rt != nil {
-				_ = s.rt.Close()
-			}
-			s.mu.Unlock()
-			return nil
-		case <-tick.C:
-			s.reloadIfChanged()
-		}
-	}
-}
-
-func (s *server) reloadIfChanged() {
-	data, err := os.ReadFile(s.flags.file)
-	if err != nil {
-		s.logger.Error("config reload: reading file", "error", err)
-		return
-	}
-	sum := sha256.Sum256(data)
-	s.mu.Lock()
-	same := sum == s.sum
-	s.mu.Unlock()
-	if same {
-		return
-	}
-	// Editors and tools often write a file in several steps (truncate, then write): a change is
-	// applied only once two polls in a row read the same content, so a half-written file is never
-	// served, not even when it happens to be valid (an empty file is).
-	if sum != s.pending {
-		s.pending = sum
-		return
-	}
-	if err := s.load(data); err != nil {
-		s.mu.Lock()
-		s.sum = sha256.Sum256(data) // report a bad edit once, not every tick
-		s.mu.Unlock()
-		s.logger.Error("config reload rejected; still serving the last good config", "error", err)
-		return
-	}
-	if err := s.syncPorts(); err != nil {
-		s.logger.Error("config reload: binding ports", "error", err)
-		return
-	}
-	s.logger.Info("config reloaded", "config", s.flags.file)
-}
-
-// syncPorts opens listeners for new ports and drains the ones a reload removed.
-func (s *server) syncPorts() error {
-	s.mu.Lock()
-	want := map[int]*config.TLSSpec{}
-	for _, p := range s.rt.Ports {
-		want[p.Port] = p.TLS
-	}
-	s.mu.Unlock()
-	for port, tlsSpec := range want {
-		if _, ok := s.ports[port]; ok {
-			continue
-		}
-		ln, err := net.Listen("tcp", net.JoinHostPort(s.flags.bindAddr, strconv.Itoa(port)))
-		if err != nil {
-			return fmt.Errorf("binding port %d: %w", port, err)
-		}
-		srv := s.gw.NewServer()
-		if tlsSpec != nil {
-			tc, err := serverTLS(tlsSpec)
-			if err != nil {
-				ln.Close()
-				return fmt.Errorf("port %d: %w", port, err)
-			}
-			srv.TLSConfig = tc
-			ln = tls.NewListener(ln, tc)
-		}
-		ps := &portServer{srv: srv, ln: ln, done: make(chan struct{})}
-		s.ports[port] = ps
-		s.serveWG.Add(1)
-		go func() {
-			defer s.serveWG.Done()
-			defer close(ps.done)
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				s.logger.Error("serving", "port", port, "error", err)
-			}
-		}()
-		s.logger.Info("listening", "addr", ln.Addr().String(), "tls", tlsSpec != nil)
-	}
-	for port, ps := range s.ports {
-		if _, ok := want[port]; !ok {
-			delete(s.ports, port)
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), s.flags.drain)
-				defer cancel()
-				_ = ps.srv.Shutdown(ctx)
-			}()
-		}
-	}
-	return nil
-}
-
-func (s *server) stopPorts(ctx context.Context) {
-	var wg sync.WaitGroup
-	for _, ps := range s.ports {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := ps.srv.Shutdown(ctx); err != nil {
-				_ = ps.srv.Close()
-			}
-		}()
-	}
-	wg.Wait()
-}
-
-func serverTLS(t *config.TLSSpec) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
-	if err != nil {
-		return nil, fmt.Errorf("loading TLS certificate: %w", err)
-	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
-	if t.Root != "" {
-		pem, err := os.ReadFile(t.Root)
-		if err != nil {
-			return nil, fmt.Errorf("reading client CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("client CA %s: no certificates", t.Root)
-		}
-		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
-	}
-	return tc, nil
-}
-
-func (s *server) startAdmin() (*http.Server, error) {
-	addr := s.flags.adminAddr
+func startAdmin(f flags, w *config.Watcher, ready *atomic.Bool, logger *slog.Logger) (*http.Server, error) {
+	addr := f.adminAddr
 	if addr == "" {
-		s.mu.Lock()
-		addr = s.file.Settings.AdminAddr
-		s.mu.Unlock()
+		addr = w.File().Settings.AdminAddr
 	}
 	if addr == "" {
 		addr = "127.0.0.1:15000"
@@ -269,32 +85,29 @@ func (s *server) startAdmin() (*http.Server, error) {
 		return nil, nil
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /config_dump", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		f := s.file
-		s.mu.Unlock()
-		b, err := f.Dump()
+	mux.HandleFunc("GET /config_dump", func(rw http.ResponseWriter, r *http.Request) {
+		b, err := w.File().Dump()
 		if err != nil {
-			agentgateway.WriteError(w, http.StatusInternalServerError, err.Error())
+			agentgateway.WriteError(rw, http.StatusInternalServerError, err.Error())
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(bytes.TrimSpace(b))
+		rw.Header().Set("Content-Type", "application/json")
+		_, _ = rw.Write(bytes.TrimSpace(b))
 	})
-	mux.HandleFunc("GET /healthz/ready", func(w http.ResponseWriter, r *http.Request) {
-		if !s.ready.Load() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
+	mux.HandleFunc("GET /healthz/ready", func(rw http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			http.Error(rw, "not ready", http.StatusServiceUnavailable)
 			return
 		}
-		_, _ = w.Write([]byte("ready\n"))
+		_, _ = rw.Write([]byte("ready\n"))
 	})
-	mux.HandleFunc("GET /healthz/live", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("live\n")) })
+	mux.HandleFunc("GET /healthz/live", func(rw http.ResponseWriter, r *http.Request) { _, _ = rw.Write([]byte("live\n")) })
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin listener: %w", err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	s.logger.Info("admin listening", "addr", ln.Addr().String())
+	logger.Info("admin listening", "addr", ln.Addr().String())
 	return srv, nil
 }
