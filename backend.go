@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/agentgw/agentgateway/internal/proxy"
 )
@@ -59,15 +62,25 @@ type HTTPBackendConfig struct {
 	// upstream that streams its response while it is still reading a streamed request body
 	// (full duplex), whose response would otherwise wait for the end of the upload.
 	StdlibHTTP1 bool
+	// Upgrades lists the protocols a request may upgrade to and tunnel through the backend, matched
+	// without regard to case against the tokens of its Upgrade header; "websocket" also matches a
+	// versioned token ("websocket/13"), "name/version" only that version. nil means {"websocket"};
+	// an empty non-nil list allows no upgrade. A request asking for a protocol not listed is
+	// forwarded as a plain request, without Upgrade and the Connection "upgrade" token (as Envoy
+	// does), and is never tunnelled; an upstream answering it with 101 gets a 502. "h2c" is never
+	// allowed (NewHTTPBackend rejects it): its tunnel would carry the client's next requests to the
+	// upstream past the gateway's routes.
+	Upgrades []string
 }
 
 // HTTPBackend is an http.Handler that proxies requests to HTTP/1.1 or HTTP/2 upstreams.
 //
 // It streams in both directions (server-sent events reach the client event by event), passes
-// WebSocket and other upgrades through, keeps a pool of keep-alive connections, and sets
-// X-Forwarded-For (appending the peer), X-Forwarded-Proto and X-Forwarded-Host. Hop-by-hop headers
-// are dropped and the inbound Host is passed to the upstream unchanged; URL rewrites set the request's
-// Host before the backend sees it. The inbound request is never modified, so retry and mirror policies
+// WebSocket upgrades through (and those to the other protocols of HTTPBackendConfig.Upgrades, never
+// h2c), keeps a pool of keep-alive connections, and sets X-Forwarded-For (appending the peer),
+// X-Forwarded-Proto and X-Forwarded-Host. Hop-by-hop headers are dropped and the inbound Host is
+// passed to the upstream unchanged; URL rewrites set the request's Host before the backend sees it.
+// The inbound request is never modified, so retry and mirror policies
 // can reuse it. X-Forwarded-Proto and X-Forwarded-Host already present are kept only when the peer is a
 // trusted proxy (see [WithTrustedProxies]).
 //
@@ -88,6 +101,12 @@ type HTTPBackend struct {
 	proxy      *proxy.Proxy
 	transports []*http.Transport // built-in transports, for Close
 }
+
+// defaultUpgrades is HTTPBackendConfig.Upgrades when nil.
+var defaultUpgrades = []string{"websocket"}
+
+// ErrH2CUpgrade is returned by NewHTTPBackend for an HTTPBackendConfig.Upgrades that lists h2c.
+var ErrH2CUpgrade = errors.New("h2c upgrades are never tunnelled: their tunnel would bypass the routes")
 
 // Defaults for HTTPBackendConfig.
 const (
@@ -117,6 +136,19 @@ func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
 	}
 	if cfg.TLS != nil && eps[0].Scheme != "https" && cfg.Transport == nil {
 		return nil, errors.New("http backend: TLS is set but the endpoints are not https")
+	}
+	upgrades := cfg.Upgrades
+	if upgrades == nil {
+		upgrades = defaultUpgrades
+	}
+	for i, u := range upgrades {
+		name, version, versioned := strings.Cut(u, "/")
+		if !httpguts.ValidHeaderFieldName(name) || versioned && !httpguts.ValidHeaderFieldName(version) {
+			return nil, fmt.Errorf("http backend: upgrades[%d]: %q is not a protocol token", i, u)
+		}
+		if strings.EqualFold(name, "h2c") {
+			return nil, fmt.Errorf("http backend: upgrades[%d]: %w", i, ErrH2CUpgrade)
+		}
 	}
 	b := &HTTPBackend{name: cfg.Name}
 	if b.name == "" {
@@ -160,6 +192,7 @@ func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
 		EjectFor:         ejectFor,
 		MaxEjectFor:      maxEjectFor,
 		FlushInterval:    cfg.FlushInterval,
+		Upgrades:         upgrades,
 	})
 	return b, nil
 }

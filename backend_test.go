@@ -436,7 +436,8 @@ func TestHTTPBackendUpgrade(t *testing.T) {
 			up.Config.Protocols.SetUnencryptedHTTP2(true)
 			up.Start()
 			t.Cleanup(up.Close)
-			f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}, HTTP2: h2}))
+			f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}, HTTP2: h2,
+				Upgrades: []string{"websocket", "ECHO"}}))
 
 			conn, err := net.Dial("tcp", f.Listener.Addr().String())
 			require.NoError(t, err)
@@ -938,7 +939,7 @@ func TestHTTPBackendUpgradeMismatch(t *testing.T) {
 		_ = brw.Flush()
 		_, _ = brw.ReadByte() // until the gateway hangs up
 	}))
-	f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}}))
+	f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}, Upgrades: []string{"echo"}}))
 	req, err := http.NewRequest(http.MethodGet, f.URL+"/ws", nil)
 	require.NoError(t, err)
 	req.Header.Set("Connection", "Upgrade")

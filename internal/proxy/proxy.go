@@ -35,6 +35,13 @@ type Options struct {
 	// Expect header, when no per-request transport overrides Transport. Set it only when Transport is
 	// an HTTP/1.1 transport with the same timeouts, so that both paths behave alike.
 	H1 *H1Options
+	// Upgrades lists the protocols a request may upgrade to (WebSocket and the like), matched without
+	// regard to case against the tokens of its Upgrade header; an entry without a version
+	// ("websocket") matches every version of that protocol. An upgrade request is forwarded with the
+	// tokens listed here only, and as a plain request — without Upgrade and the Connection "upgrade"
+	// token — when none is: it is then never tunnelled. "h2c" is never forwarded, whatever the list
+	// says: its tunnel would carry requests past the routes. Empty means no upgrades.
+	Upgrades []string
 }
 
 // Proxy forwards requests to a set of endpoints. It is safe for concurrent use.
@@ -43,6 +50,7 @@ type Proxy struct {
 	rt, upgradeRT http.RoundTripper
 	flushInterval time.Duration
 	h1            map[*endpoint]*h1Pool // the built-in HTTP/1.1 client's pools; read-only after New
+	upgrades      []string              // Options.Upgrades without h2c
 }
 
 // New returns a Proxy for o. It panics if o has no endpoint or no transport (the caller validates).
@@ -51,6 +59,11 @@ func New(o Options) *Proxy {
 		panic("proxy: no endpoints or no transport")
 	}
 	p := &Proxy{rt: o.Transport, upgradeRT: o.UpgradeTransport, flushInterval: o.FlushInterval}
+	for _, u := range o.Upgrades {
+		if name, _, _ := strings.Cut(u, "/"); u != "" && !strings.EqualFold(name, "h2c") {
+			p.upgrades = append(p.upgrades, u)
+		}
+	}
 	if p.upgradeRT == nil {
 		p.upgradeRT = p.rt
 	}
@@ -177,7 +190,7 @@ var (
 // X-Forwarded-Host are kept; otherwise they are set from this hop. A nil result means the response was
 // forwarded completely; a 5xx from the upstream is forwarded, not an error.
 func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripper, trustedPeer bool) *Error {
-	upgrade := upgradeType(r.Header)
+	upgrade := p.allowedUpgrade(r.Header)
 	fast := false
 	if rt == nil {
 		rt = p.rt
@@ -326,7 +339,11 @@ func (x *exchange) prepare(r *http.Request, upgrade string, trustedPeer bool) {
 	}
 	if upgrade != "" {
 		h["Connection"] = connUpgrade
-		h["Upgrade"] = src["Upgrade"]
+		if up := src["Upgrade"]; len(up) == 1 && up[0] == upgrade {
+			h["Upgrade"] = up // as asked for: the common case
+		} else {
+			h["Upgrade"] = []string{upgrade} // what is allowed of it
+		}
 	}
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = emptyValue // keep the transport from adding its own
@@ -380,10 +397,10 @@ func joinPath(base, p string) string {
 }
 
 // hopByHop reports the headers that describe one connection and are never forwarded (RFC 9110 7.6.1),
-// given in canonical form.
+// given in canonical form. HTTP2-Settings belongs to an h2c upgrade, which is never forwarded.
 func hopByHop(k string) bool {
 	switch k {
-	case "Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+	case "Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Http2-Settings":
 		return true
 	}
 	return strings.HasPrefix(k, "Proxy-")
@@ -403,16 +420,62 @@ func listed(values []string, token string) bool {
 	return false
 }
 
-// upgradeType returns the protocol a request asks to upgrade to, or "".
-func upgradeType(h http.Header) string {
+// allowedUpgrade returns the Upgrade value to forward for a request with header h: the protocols it
+// asks to upgrade to that p allows, or "" when it asks for none of them (or does not ask to upgrade).
+func (p *Proxy) allowedUpgrade(h http.Header) string {
+	up := h["Upgrade"]
+	if len(up) == 0 || len(p.upgrades) == 0 {
+		return ""
+	}
+	if conn := h["Connection"]; len(conn) == 0 || !listed(conn, "upgrade") {
+		return ""
+	}
+	if len(up) == 1 && !strings.Contains(up[0], ",") { // one protocol: the common case, kept as it is
+		if v := strings.TrimSpace(up[0]); p.upgradeAllowed(v) {
+			return v
+		}
+		return ""
+	}
+	var keep []string
+	for _, v := range up {
+		for v != "" {
+			var item string
+			item, v, _ = strings.Cut(v, ",")
+			if item = strings.TrimSpace(item); p.upgradeAllowed(item) {
+				keep = append(keep, item)
+			}
+		}
+	}
+	return strings.Join(keep, ", ")
+}
+
+// upgradeAllowed reports whether the Upgrade token proto ("name" or "name/version") is allowed.
+func (p *Proxy) upgradeAllowed(proto string) bool {
+	name, _, _ := strings.Cut(proto, "/")
+	if name == "" || strings.EqualFold(name, "h2c") {
+		return false
+	}
+	for _, a := range p.upgrades {
+		if strings.EqualFold(a, proto) || strings.EqualFold(a, name) {
+			return true // "websocket" allows "websocket/13"; "foo/2" allows only "foo/2"
+		}
+	}
+	return false
+}
+
+// responseUpgrade returns the protocol a 101 response switches to (the first of its Upgrade
+// tokens), or "" when it names none.
+func responseUpgrade(h http.Header) string {
 	conn := h["Connection"]
 	if len(conn) == 0 || !listed(conn, "upgrade") {
 		return ""
 	}
-	if up := h["Upgrade"]; len(up) > 0 {
-		return up[0]
+	up := h["Upgrade"]
+	if len(up) == 0 {
+		return ""
 	}
-	return ""
+	first, _, _ := strings.Cut(up[0], ",")
+	return strings.TrimSpace(first)
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}

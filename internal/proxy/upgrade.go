@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 )
 
 // switchProtocols completes an upgrade (WebSocket and the like): it hijacks the client connection,
@@ -17,7 +16,9 @@ func (p *Proxy) switchProtocols(w http.ResponseWriter, r *http.Request, resp *ht
 		return &Error{Status: http.StatusBadGateway, Msg: "upstream switched protocols without a writable body",
 			Err: errors.New("101 response body is not writable")}
 	}
-	if respUp := upgradeType(resp.Header); reqUp == "" || !strings.EqualFold(respUp, reqUp) {
+	// Only a protocol that was asked for (and so allowed) may open a tunnel: a 101 to a request that
+	// was forwarded as a plain one would carry the client's next requests past the routes.
+	if respUp := responseUpgrade(resp.Header); reqUp == "" || respUp == "" || !listed([]string{reqUp}, respUp) {
 		back.Close()
 		return &Error{Status: http.StatusBadGateway, Msg: "upstream switched to an unrequested protocol",
 			Err: errors.New("upgrade mismatch: requested " + quote(reqUp) + ", got " + quote(respUp))}
