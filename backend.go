@@ -78,10 +78,13 @@ type HTTPBackendConfig struct {
 // It streams in both directions (server-sent events reach the client event by event), passes
 // WebSocket upgrades through (and those to the other protocols of HTTPBackendConfig.Upgrades, never
 // h2c), keeps a pool of keep-alive connections, and sets X-Forwarded-For (appending the peer),
-// X-Forwarded-Proto and X-Forwarded-Host. Hop-by-hop headers are dropped and the inbound Host is
-// passed to the upstream unchanged; URL rewrites set the request's Host before the backend sees it.
-// The inbound request is never modified, so retry and mirror policies
-// can reuse it. X-Forwarded-Proto and X-Forwarded-Host already present are kept only when the peer is a
+// X-Forwarded-Proto and X-Forwarded-Host. Hop-by-hop headers are dropped in both directions, those a
+// Connection header nominates included, and the inbound Host is passed to the upstream unchanged; URL
+// rewrites set the request's Host before the backend sees it. (net/http drops the Connection header of
+// a response that also lists "close"; the built-in transport reads it anyway, but through a custom or
+// per-request Transport, or from an HTTP2 backend's HTTP/1.1 responses, the headers it nominates
+// pass.) The inbound request is never modified, so retry and mirror policies can reuse it.
+// X-Forwarded-Proto and X-Forwarded-Host already present are kept only when the peer is a
 // trusted proxy (see [WithTrustedProxies]).
 //
 // With several endpoints it balances by the power of two choices on in-flight requests, and ejects an
@@ -193,6 +196,10 @@ func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
 		MaxEjectFor:      maxEjectFor,
 		FlushInterval:    cfg.FlushInterval,
 		Upgrades:         upgrades,
+		// The built-in HTTP/1.1 transport shows the proxy the Connection fields net/http drops. An
+		// HTTP2 backend's is left as it is: HTTP/2 has no Connection field, and the h2 transport
+		// needs the *tls.Conn (its HTTP/1.1 fallback over TLS and the upgrades are not covered).
+		WatchConns: cfg.Transport == nil && !cfg.HTTP2,
 	})
 	return b, nil
 }
@@ -200,9 +207,10 @@ func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
 func newTransport(cfg HTTPBackendConfig, https, h2 bool) *http.Transport {
 	dialTimeout := cmpOr(cfg.DialTimeout, defaultDialTimeout)
 	respTimeout := max(cfg.ResponseHeaderTimeout, 0)
+	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
 		Proxy:                 nil, // a gateway does not obey HTTP_PROXY from its environment
-		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           dialer.DialContext,
 		TLSHandshakeTimeout:   dialTimeout,
 		MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerHost,
 		IdleConnTimeout:       cmpOr(cfg.IdleConnTimeout, defaultIdleConnTimeout),
@@ -226,8 +234,54 @@ func newTransport(cfg HTTPBackendConfig, https, h2 bool) *http.Transport {
 		t.Protocols.SetUnencryptedHTTP2(true)
 	default:
 		t.Protocols.SetHTTP1(true)
+		if !cfg.HTTP2 {
+			watchConns(t, dialer, https)
+		}
 	}
 	return t
+}
+
+// watchConns has t, an HTTP/1.1-only transport, read its responses through proxy.WatchConn (see
+// proxy.Options.WatchConns). For https it does the TLS handshake itself, as t would (the endpoint's
+// host as ServerName unless set, no ALPN, TLSHandshakeTimeout), so that the wrapper sees plain text.
+func watchConns(t *http.Transport, d *net.Dialer, https bool) {
+	if !https {
+		t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return proxy.WatchConn(c), nil
+		}
+		return
+	}
+	base, timeout := t.TLSClientConfig, t.TLSHandshakeTimeout
+	t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		raw, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		cfg := &tls.Config{}
+		if base != nil {
+			cfg = base.Clone()
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		cfg.NextProtos = nil // HTTP/1.1 only
+		tc := tls.Client(raw, cfg)
+		hctx := ctx
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			hctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+		if err := tc.HandshakeContext(hctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		return proxy.WatchConn(tc), nil
+	}
 }
 
 func cmpOr(d, def time.Duration) time.Duration {

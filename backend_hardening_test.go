@@ -2,6 +2,8 @@ package agentgateway_test
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net"
 	"net/http"
@@ -208,5 +210,98 @@ func TestHTTPBackendRejectsInvalidUpgrades(t *testing.T) {
 	for _, list := range [][]string{{""}, {"web socket"}, {"websocket/"}, {"a/b/c"}} {
 		_, err := agw.NewHTTPBackend(agw.HTTPBackendConfig{Endpoints: []string{"127.0.0.1:9"}, Upgrades: list})
 		assert.ErrorContains(t, err, "is not a protocol token", "%q", list)
+	}
+}
+
+// beRawResponder answers every request with raw, written on the hijacked connection, which it then
+// closes.
+func beRawResponder(raw string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = io.WriteString(brw, raw)
+		_ = brw.Flush()
+	})
+}
+
+// beClientPathsTLS adds the Transport path over TLS, where the backend does the handshake itself so
+// that it can read the responses' Connection fields.
+var beClientPathsTLS = []struct {
+	name        string
+	stdlib, tls bool
+}{{"built-in client", false, false}, {"net/http transport", true, false}, {"net/http transport over tls", false, true}}
+
+func beRawUpstream(t *testing.T, h http.Handler, tlsOn bool) agw.HTTPBackendConfig {
+	if !tlsOn {
+		return agw.HTTPBackendConfig{Endpoints: []string{beUpstream(t, h).URL}}
+	}
+	up := httptest.NewTLSServer(h)
+	t.Cleanup(up.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(up.Certificate())
+	return agw.HTTPBackendConfig{Endpoints: []string{up.URL}, TLS: &tls.Config{RootCAs: pool, ServerName: "example.com"}}
+}
+
+// RFC 9110 7.6.1: the fields a Connection field nominates are hop-by-hop, whatever else it lists.
+// net/http drops the whole field of a message that lists "close", so nothing else remembers them.
+func TestHTTPBackendStripsConnectionNominatedFields(t *testing.T) {
+	t.Run("request", func(t *testing.T) {
+		for _, path := range beClientPaths {
+			for _, conn := range []string{"close, X-Secret", "X-Secret, keep-alive", "keep-alive, x-secret, close"} {
+				t.Run(path.name+"/"+conn, func(t *testing.T) {
+					up := beUpstream(t, beEcho())
+					front := beAllowedOnly(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}, StdlibHTTP1: path.stdlib}))
+					resps := beRawExchange(t, front, "GET /allowed HTTP/1.1\r\nHost: front\r\nConnection: "+conn+
+						"\r\nX-Secret: s\r\nX-Kept: k\r\n\r\n", 1)
+					require.Equal(t, http.StatusOK, resps[0].StatusCode)
+					got := beDecode(t, beBody(t, resps[0]))
+					assert.Empty(t, got.Header.Values("X-Secret"))
+					assert.Equal(t, "k", got.Header.Get("X-Kept"))
+				})
+			}
+		}
+	})
+	responses := map[string]string{
+		"content-length": "HTTP/1.1 200 OK\r\nConnection: close, X-Up-Secret\r\nX-Up-Secret: s\r\nX-Kept: k\r\n" +
+			"Content-Length: 2\r\n\r\nok",
+		"chunked": "HTTP/1.1 200 OK\r\nX-Up-Secret: s\r\nconnection: X-Up-Secret\r\nConnection: close\r\nX-Kept: k\r\n" +
+			"Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+		"after an informational response": "HTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\n" +
+			"HTTP/1.1 200 OK\r\nConnection: X-Up-Secret,close\r\nX-Up-Secret: s\r\nX-Kept: k\r\nContent-Length: 2\r\n\r\nok",
+		"close-delimited": "HTTP/1.1 200 OK\r\nConnection: Keep-Alive, close, X-Up-Secret\r\nKeep-Alive: timeout=5\r\n" +
+			"X-Up-Secret: s\r\nX-Kept: k\r\n\r\nok",
+		"keep-alive": "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Up-Secret\r\nX-Up-Secret: s\r\nX-Kept: k\r\n" +
+			"Content-Length: 2\r\n\r\nok",
+	}
+	for _, path := range beClientPathsTLS {
+		for name, raw := range responses {
+			t.Run("response/"+path.name+"/"+name, func(t *testing.T) {
+				cfg := beRawUpstream(t, beRawResponder(raw), path.tls)
+				cfg.StdlibHTTP1 = path.stdlib
+				f := newBeFront(t, beBackend(t, cfg))
+				resp, body := f.get(t, "/")
+				require.Equal(t, http.StatusOK, resp.StatusCode, body)
+				assert.Equal(t, "ok", body)
+				assert.Empty(t, resp.Header.Values("X-Up-Secret"))
+				assert.Empty(t, resp.Header.Values("Keep-Alive"))
+				assert.Equal(t, "k", resp.Header.Get("X-Kept"))
+			})
+		}
+	}
+}
+
+// An upstream status below 100 (which net/http reads, but cannot write) is a bad gateway, not a panic.
+func TestHTTPBackendInvalidStatus(t *testing.T) {
+	for _, path := range beClientPaths {
+		t.Run(path.name, func(t *testing.T) {
+			up := beUpstream(t, beRawResponder("HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nok"))
+			f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}, StdlibHTTP1: path.stdlib}))
+			resp, body := f.get(t, "/")
+			assert.Equal(t, http.StatusBadGateway, resp.StatusCode, body)
+			assert.ErrorContains(t, f.state(t).Err, "invalid upstream status: 99")
+		})
 	}
 }

@@ -420,7 +420,8 @@ func TestHTTPBackendUpgrade(t *testing.T) {
 					return
 				}
 				defer conn.Close()
-				_, _ = io.WriteString(brw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\nX-Up: 1\r\n\r\n")
+				_, _ = io.WriteString(brw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade, X-Hop\r\nUpgrade: echo\r\n"+
+					"X-Up: 1\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\n\r\n")
 				_ = brw.Flush()
 				for { // echo lines until the client closes
 					line, err := brw.ReadString('\n')
@@ -452,6 +453,9 @@ func TestHTTPBackendUpgrade(t *testing.T) {
 			assert.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
 			assert.Equal(t, "echo", resp.Header.Get("Upgrade"))
 			assert.Equal(t, "1", resp.Header.Get("X-Up"))
+			assert.Empty(t, resp.Header.Values("X-Hop"), "nominated by the upstream's Connection")
+			assert.Empty(t, resp.Header.Values("Keep-Alive"))
+			assert.Equal(t, "Upgrade", resp.Header.Get("Connection"))
 			line, err := br.ReadString('\n')
 			require.NoError(t, err)
 			assert.Equal(t, "echo first\n", line)

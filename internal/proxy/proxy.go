@@ -3,9 +3,11 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"strings"
@@ -42,6 +44,11 @@ type Options struct {
 	// token — when none is: it is then never tunnelled. "h2c" is never forwarded, whatever the list
 	// says: its tunnel would carry requests past the routes. Empty means no upgrades.
 	Upgrades []string
+	// WatchConns reports that Transport and UpgradeTransport are http.Transports that wrap their
+	// HTTP/1.1 connections with [WatchConn], so that the hop-by-hop fields a response nominates in a
+	// Connection field that also lists "close" are stripped on that path too (the built-in client
+	// strips them by itself).
+	WatchConns bool
 }
 
 // Proxy forwards requests to a set of endpoints. It is safe for concurrent use.
@@ -51,6 +58,7 @@ type Proxy struct {
 	flushInterval time.Duration
 	h1            map[*endpoint]*h1Pool // the built-in HTTP/1.1 client's pools; read-only after New
 	upgrades      []string              // Options.Upgrades without h2c
+	watchConns    bool
 }
 
 // New returns a Proxy for o. It panics if o has no endpoint or no transport (the caller validates).
@@ -58,7 +66,7 @@ func New(o Options) *Proxy {
 	if len(o.Endpoints) == 0 || o.Transport == nil {
 		panic("proxy: no endpoints or no transport")
 	}
-	p := &Proxy{rt: o.Transport, upgradeRT: o.UpgradeTransport, flushInterval: o.FlushInterval}
+	p := &Proxy{rt: o.Transport, upgradeRT: o.UpgradeTransport, flushInterval: o.FlushInterval, watchConns: o.WatchConns}
 	for _, u := range o.Upgrades {
 		if name, _, _ := strings.Cut(u, "/"); u != "" && !strings.EqualFold(name, "h2c") {
 			p.upgrades = append(p.upgrades, u)
@@ -80,6 +88,7 @@ func New(o Options) *Proxy {
 	// may go to any endpoint then takes one path throughout, retries included.
 	if o.H1 != nil && !slices.ContainsFunc(o.Endpoints, func(e Endpoint) bool { return e.Scheme != "http" }) {
 		h1 := newH1Client(*o.H1)
+		h1.keepConn = true
 		p.h1 = make(map[*endpoint]*h1Pool, len(p.bal.eps))
 		for _, ep := range p.bal.eps {
 			p.h1[ep] = newH1Pool(h1, ep.Host)
@@ -139,6 +148,20 @@ type exchange struct {
 	hdr  http.Header // the outbound header map, kept cleared in the pool
 }
 
+// connWatch learns which connection the Transport sent a request on (the last one, should it be
+// retried), whose scan of the response header then has the Connection field net/http may drop.
+type connWatch struct {
+	trace httptrace.ClientTrace
+	conn  *watchConn
+}
+
+func (w *connWatch) gotConn(info httptrace.GotConnInfo) {
+	w.conn, _ = info.Conn.(*watchConn)
+	if w.conn != nil {
+		w.conn.begin()
+	}
+}
+
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
 
 // release returns x to exchangePool, dropping every reference to the request.
@@ -183,6 +206,7 @@ var (
 	teTrailers   = []string{"trailers"}
 	connUpgrade  = []string{"Upgrade"}
 	errNoBackend = errors.New("no healthy endpoint")
+	errBadStatus = errors.New("invalid upstream status")
 )
 
 // Serve forwards r and copies the response to w. rt overrides the proxy's transport when non-nil.
@@ -191,13 +215,14 @@ var (
 // forwarded completely; a 5xx from the upstream is forwarded, not an error.
 func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripper, trustedPeer bool) *Error {
 	upgrade := p.allowedUpgrade(r.Header)
-	fast := false
+	fast, watchConns := false, false
 	if rt == nil {
 		rt = p.rt
 		if upgrade != "" {
 			rt = p.upgradeRT
 		}
 		fast = p.h1 != nil && upgrade == ""
+		watchConns = p.watchConns
 	}
 	var x *exchange
 	if fast {
@@ -212,6 +237,12 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 			defer x.release() // the built-in client keeps nothing of the request once Serve returns
 		}
 		// Otherwise the Transport gets x, which is then never reused.
+	}
+	var watch *connWatch
+	if !fast && watchConns {
+		watch = &connWatch{}
+		watch.trace.GotConn = watch.gotConn
+		x.out = *out.WithContext(httptrace.WithClientTrace(out.Context(), &watch.trace))
 	}
 	var body *bodyReader
 	if out.Body != nil {
@@ -249,6 +280,17 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 		return classify(err, ctxErr, dial, healthy)
 	}
 	defer ep.inflight.Add(-1)
+	if watch != nil && watch.conn != nil && lostConnection(resp) {
+		if v := watch.conn.connection(); v != nil {
+			resp.Header["Connection"] = v // the fields it nominates are stripped below
+		}
+	}
+	if resp.StatusCode < 100 {
+		// net/http reads any three digits, but cannot write a status below 100 (it would panic).
+		resp.Body.Close()
+		p.bal.failure(ep)
+		return &Error{Status: http.StatusBadGateway, Msg: "upstream error", Err: fmt.Errorf("%w: %d", errBadStatus, resp.StatusCode)}
+	}
 	if resp.StatusCode >= 500 {
 		p.bal.failure(ep)
 	} else {

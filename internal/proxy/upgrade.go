@@ -24,12 +24,16 @@ func (p *Proxy) switchProtocols(w http.ResponseWriter, r *http.Request, resp *ht
 			Err: errors.New("upgrade mismatch: requested " + quote(reqUp) + ", got " + quote(respUp))}
 	}
 	dst := w.Header()
+	nominated := resp.Header["Connection"]
 	for k, vv := range resp.Header {
-		if hopByHop(k) && k != "Connection" && k != "Upgrade" {
+		if hopByHop(k) || listed(nominated, k) {
 			continue
 		}
 		dst[k] = vv
 	}
+	// The client's connection switches too: that much of the hop-by-hop header is for it.
+	dst["Connection"] = connUpgrade
+	dst["Upgrade"] = resp.Header["Upgrade"]
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		back.Close()
