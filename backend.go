@@ -83,7 +83,9 @@ type HTTPBackendConfig struct {
 // rewrites set the request's Host before the backend sees it. (net/http drops the Connection header of
 // a response that also lists "close"; the built-in transport reads it anyway, but through a custom or
 // per-request Transport, or from an HTTP2 backend's HTTP/1.1 responses, the headers it nominates
-// pass.) The inbound request is never modified, so retry and mirror policies can reuse it.
+// pass.) A response without Content-Type is forwarded without one: the gateway's server does not
+// sniff one from the body. The inbound request is never modified, so retry and mirror policies can
+// reuse it.
 // X-Forwarded-Proto and X-Forwarded-Host already present are kept only when the peer is a
 // trusted proxy (see [WithTrustedProxies]).
 //

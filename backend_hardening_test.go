@@ -305,3 +305,34 @@ func TestHTTPBackendInvalidStatus(t *testing.T) {
 		})
 	}
 }
+
+// A response without Content-Type reaches the client without one: net/http must not sniff one from
+// the body (an HTML page from an API would then be rendered, X-Content-Type-Options or not).
+func TestHTTPBackendDoesNotSniffContentType(t *testing.T) {
+	const page = "<!DOCTYPE html><html><script>alert(1)</script></html>"
+	up := beUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = nil // the upstream's server must not sniff either
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		_, _ = io.WriteString(w, page)
+	}))
+	for _, path := range beClientPaths {
+		for _, h2 := range []bool{false, true} {
+			t.Run(path.name+map[bool]string{false: "", true: "/h2c client"}[h2], func(t *testing.T) {
+				f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}, StdlibHTTP1: path.stdlib}))
+				client := f.Client()
+				if h2 {
+					client = f.h2cClient(t)
+				}
+				resp, err := client.Get(f.URL + "/page")
+				require.NoError(t, err)
+				defer resp.Body.Close()
+				body, err := io.ReadAll(resp.Body)
+				require.NoError(t, err)
+				assert.Equal(t, page, string(body))
+				_, typed := resp.Header["Content-Type"]
+				assert.False(t, typed, "Content-Type: %q", resp.Header.Get("Content-Type"))
+				assert.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
+			})
+		}
+	}
+}

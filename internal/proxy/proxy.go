@@ -205,6 +205,7 @@ var (
 	emptyValue   = []string{""}
 	teTrailers   = []string{"trailers"}
 	connUpgrade  = []string{"Upgrade"}
+	emptyList    []string // a nil value: the header is known absent (no Content-Type sniffing)
 	errNoBackend = errors.New("no healthy endpoint")
 	errBadStatus = errors.New("invalid upstream status")
 )
@@ -528,6 +529,7 @@ func (p *Proxy) respond(w http.ResponseWriter, r *http.Request, resp *http.Respo
 	defer body.Close()
 	dst := w.Header()
 	conn := resp.Header["Connection"]
+	typed := false
 	for k, vv := range resp.Header {
 		if hopByHop(k) || (len(conn) > 0 && listed(conn, k)) {
 			continue
@@ -536,6 +538,14 @@ func (p *Proxy) respond(w http.ResponseWriter, r *http.Request, resp *http.Respo
 			vv = append(old[:len(old):len(old)], vv...) // headers a policy set before us come first
 		}
 		dst[k] = vv
+		typed = typed || k == "Content-Type"
+	}
+	if !typed {
+		if _, ok := dst["Content-Type"]; !ok {
+			// The upstream sent none: net/http would otherwise sniff one from the body, which the
+			// client may then trust (an HTML page from a JSON API, X-Content-Type-Options or not).
+			dst["Content-Type"] = emptyList
+		}
 	}
 	if len(resp.Trailer) > 0 {
 		// Announce the trailers, and let HTTP/1.1 clients get them: they travel only with chunked
