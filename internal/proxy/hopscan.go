@@ -22,7 +22,7 @@ type hopScanner struct {
 	kind  uint8    // what the current line is, once known
 	n     int      // bytes of the current line seen so far, up to len(pre)
 	pre   [11]byte // the start of a field line, to recognise "Connection:"
-	code  int      // status code of the current block; -1 until three digits are read
+	code  int      // status code of the current block; -1 before its first digit
 	phase uint8    // status line: 0 protocol, 1 spaces, 2-4 digits, 5 rest
 	conn  bool     // the previous field line was a Connection line (for obs-fold continuations)
 	vals  []byte   // the Connection values of the current block, comma-separated
