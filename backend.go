@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/agentgw/agentgateway/internal/proxy"
 )
@@ -59,16 +62,31 @@ type HTTPBackendConfig struct {
 	// upstream that streams its response while it is still reading a streamed request body
 	// (full duplex), whose response would otherwise wait for the end of the upload.
 	StdlibHTTP1 bool
+	// Upgrades lists the protocols a request may upgrade to and tunnel through the backend, matched
+	// without regard to case against the tokens of its Upgrade header; "websocket" also matches a
+	// versioned token ("websocket/13"), "name/version" only that version. nil means {"websocket"};
+	// an empty non-nil list allows no upgrade. A request asking for a protocol not listed is
+	// forwarded as a plain request, without Upgrade and the Connection "upgrade" token (as Envoy
+	// does), and is never tunnelled; an upstream answering it with 101 gets a 502. "h2c" is never
+	// allowed (NewHTTPBackend rejects it): its tunnel would carry the client's next requests to the
+	// upstream past the gateway's routes.
+	Upgrades []string
 }
 
 // HTTPBackend is an http.Handler that proxies requests to HTTP/1.1 or HTTP/2 upstreams.
 //
 // It streams in both directions (server-sent events reach the client event by event), passes
-// WebSocket and other upgrades through, keeps a pool of keep-alive connections, and sets
-// X-Forwarded-For (appending the peer), X-Forwarded-Proto and X-Forwarded-Host. Hop-by-hop headers
-// are dropped and the inbound Host is passed to the upstream unchanged; URL rewrites set the request's
-// Host before the backend sees it. The inbound request is never modified, so retry and mirror policies
-// can reuse it. X-Forwarded-Proto and X-Forwarded-Host already present are kept only when the peer is a
+// WebSocket upgrades through (and those to the other protocols of HTTPBackendConfig.Upgrades, never
+// h2c), keeps a pool of keep-alive connections, and sets X-Forwarded-For (appending the peer),
+// X-Forwarded-Proto and X-Forwarded-Host. Hop-by-hop headers are dropped in both directions, those a
+// Connection header nominates included, and the inbound Host is passed to the upstream unchanged; URL
+// rewrites set the request's Host before the backend sees it. (net/http drops the Connection header of
+// a response that also lists "close"; the built-in transport reads it anyway, but through a custom or
+// per-request Transport, or from an HTTP2 backend's HTTP/1.1 responses, the headers it nominates
+// pass.) A response without Content-Type is forwarded without one: the gateway's server does not
+// sniff one from the body. The inbound request is never modified, so retry and mirror policies can
+// reuse it.
+// X-Forwarded-Proto and X-Forwarded-Host already present are kept only when the peer is a
 // trusted proxy (see [WithTrustedProxies]).
 //
 // With several endpoints it balances by the power of two choices on in-flight requests, and ejects an
@@ -88,6 +106,12 @@ type HTTPBackend struct {
 	proxy      *proxy.Proxy
 	transports []*http.Transport // built-in transports, for Close
 }
+
+// defaultUpgrades is HTTPBackendConfig.Upgrades when nil.
+var defaultUpgrades = []string{"websocket"}
+
+// ErrH2CUpgrade is returned by NewHTTPBackend for an HTTPBackendConfig.Upgrades that lists h2c.
+var ErrH2CUpgrade = errors.New("h2c upgrades are never tunnelled: their tunnel would bypass the routes")
 
 // Defaults for HTTPBackendConfig.
 const (
@@ -117,6 +141,19 @@ func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
 	}
 	if cfg.TLS != nil && eps[0].Scheme != "https" && cfg.Transport == nil {
 		return nil, errors.New("http backend: TLS is set but the endpoints are not https")
+	}
+	upgrades := cfg.Upgrades
+	if upgrades == nil {
+		upgrades = defaultUpgrades
+	}
+	for i, u := range upgrades {
+		name, version, versioned := strings.Cut(u, "/")
+		if !httpguts.ValidHeaderFieldName(name) || versioned && !httpguts.ValidHeaderFieldName(version) {
+			return nil, fmt.Errorf("http backend: upgrades[%d]: %q is not a protocol token", i, u)
+		}
+		if strings.EqualFold(name, "h2c") {
+			return nil, fmt.Errorf("http backend: upgrades[%d]: %w", i, ErrH2CUpgrade)
+		}
 	}
 	b := &HTTPBackend{name: cfg.Name}
 	if b.name == "" {
@@ -160,6 +197,11 @@ func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
 		EjectFor:         ejectFor,
 		MaxEjectFor:      maxEjectFor,
 		FlushInterval:    cfg.FlushInterval,
+		Upgrades:         upgrades,
+		// The built-in HTTP/1.1 transport shows the proxy the Connection fields net/http drops. An
+		// HTTP2 backend's is left as it is: HTTP/2 has no Connection field, and the h2 transport
+		// needs the *tls.Conn (its HTTP/1.1 fallback over TLS and the upgrades are not covered).
+		WatchConns: cfg.Transport == nil && !cfg.HTTP2,
 	})
 	return b, nil
 }
@@ -167,9 +209,10 @@ func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
 func newTransport(cfg HTTPBackendConfig, https, h2 bool) *http.Transport {
 	dialTimeout := cmpOr(cfg.DialTimeout, defaultDialTimeout)
 	respTimeout := max(cfg.ResponseHeaderTimeout, 0)
+	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
 		Proxy:                 nil, // a gateway does not obey HTTP_PROXY from its environment
-		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           dialer.DialContext,
 		TLSHandshakeTimeout:   dialTimeout,
 		MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerHost,
 		IdleConnTimeout:       cmpOr(cfg.IdleConnTimeout, defaultIdleConnTimeout),
@@ -193,8 +236,54 @@ func newTransport(cfg HTTPBackendConfig, https, h2 bool) *http.Transport {
 		t.Protocols.SetUnencryptedHTTP2(true)
 	default:
 		t.Protocols.SetHTTP1(true)
+		if !cfg.HTTP2 {
+			watchConns(t, dialer, https)
+		}
 	}
 	return t
+}
+
+// watchConns has t, an HTTP/1.1-only transport, read its responses through proxy.WatchConn (see
+// proxy.Options.WatchConns). For https it does the TLS handshake itself, as t would (the endpoint's
+// host as ServerName unless set, no ALPN, TLSHandshakeTimeout), so that the wrapper sees plain text.
+func watchConns(t *http.Transport, d *net.Dialer, https bool) {
+	if !https {
+		t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return proxy.WatchConn(c), nil
+		}
+		return
+	}
+	base, timeout := t.TLSClientConfig, t.TLSHandshakeTimeout
+	t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		raw, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		cfg := &tls.Config{}
+		if base != nil {
+			cfg = base.Clone()
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		cfg.NextProtos = nil // HTTP/1.1 only
+		tc := tls.Client(raw, cfg)
+		hctx := ctx
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			hctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+		if err := tc.HandshakeContext(hctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		return proxy.WatchConn(tc), nil
+	}
 }
 
 func cmpOr(d, def time.Duration) time.Duration {

@@ -420,7 +420,8 @@ func TestHTTPBackendUpgrade(t *testing.T) {
 					return
 				}
 				defer conn.Close()
-				_, _ = io.WriteString(brw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\nX-Up: 1\r\n\r\n")
+				_, _ = io.WriteString(brw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade, X-Hop\r\nUpgrade: echo\r\n"+
+					"X-Up: 1\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\n\r\n")
 				_ = brw.Flush()
 				for { // echo lines until the client closes
 					line, err := brw.ReadString('\n')
@@ -436,7 +437,8 @@ func TestHTTPBackendUpgrade(t *testing.T) {
 			up.Config.Protocols.SetUnencryptedHTTP2(true)
 			up.Start()
 			t.Cleanup(up.Close)
-			f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}, HTTP2: h2}))
+			f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}, HTTP2: h2,
+				Upgrades: []string{"websocket", "ECHO"}}))
 
 			conn, err := net.Dial("tcp", f.Listener.Addr().String())
 			require.NoError(t, err)
@@ -451,6 +453,9 @@ func TestHTTPBackendUpgrade(t *testing.T) {
 			assert.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
 			assert.Equal(t, "echo", resp.Header.Get("Upgrade"))
 			assert.Equal(t, "1", resp.Header.Get("X-Up"))
+			assert.Empty(t, resp.Header.Values("X-Hop"), "nominated by the upstream's Connection")
+			assert.Empty(t, resp.Header.Values("Keep-Alive"))
+			assert.Equal(t, "Upgrade", resp.Header.Get("Connection"))
 			line, err := br.ReadString('\n')
 			require.NoError(t, err)
 			assert.Equal(t, "echo first\n", line)
@@ -938,7 +943,7 @@ func TestHTTPBackendUpgradeMismatch(t *testing.T) {
 		_ = brw.Flush()
 		_, _ = brw.ReadByte() // until the gateway hangs up
 	}))
-	f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}}))
+	f := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}, Upgrades: []string{"echo"}}))
 	req, err := http.NewRequest(http.MethodGet, f.URL+"/ws", nil)
 	require.NoError(t, err)
 	req.Header.Set("Connection", "Upgrade")

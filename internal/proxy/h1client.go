@@ -59,6 +59,10 @@ type h1Client struct {
 	respTimeout time.Duration
 	idleTimeout time.Duration
 	maxIdle     int
+	// keepConn puts back the Connection field that net/http's parsing drops when it lists "close"
+	// (see lostConnection), for the proxy to strip the fields it nominates. H1Transport leaves it
+	// dropped, as net/http does.
+	keepConn bool
 }
 
 func newH1Client(o H1Options) *h1Client {
@@ -103,6 +107,7 @@ type h1Conn struct {
 	cr   connReader
 	cw   connWriter
 	live liveness
+	scan hopScanner // the response header's Connection field, when keepConn
 
 	// Per request.
 	br      *bufio.Reader
@@ -118,10 +123,12 @@ type h1Conn struct {
 	timer  *time.Timer
 }
 
-// connReader reads from the connection with a byte budget, which bounds the response header.
+// connReader reads from the connection with a byte budget, which bounds the response header, and
+// shows what it reads to scan until the scan is done.
 type connReader struct {
 	nc    net.Conn
 	limit int64
+	scan  *hopScanner // nil unless keepConn
 }
 
 func (r *connReader) Read(p []byte) (int, error) {
@@ -133,6 +140,9 @@ func (r *connReader) Read(p []byte) (int, error) {
 	}
 	n, err := r.nc.Read(p)
 	r.limit -= int64(n)
+	if r.scan != nil && !r.scan.done && n > 0 {
+		r.scan.feed(p[:n])
+	}
 	return n, err
 }
 
@@ -182,6 +192,9 @@ func (p *h1Pool) get(ctx context.Context, fresh bool) (*h1Conn, error) {
 	}
 	c := &h1Conn{pool: p, nc: nc}
 	c.cr.nc = nc
+	if p.c.keepConn {
+		c.cr.scan = &c.scan
+	}
 	c.cw.nc = nc
 	c.abortFn = c.abort
 	c.live.init(nc)
@@ -281,6 +294,9 @@ func (c *h1Conn) exchange(ctx context.Context, out *http.Request, body *bodyRead
 	c.br = readerPool.Get().(*bufio.Reader)
 	c.br.Reset(&c.cr)
 	c.broken = false
+	if c.cr.scan != nil {
+		c.scan.reset() // every byte of the response is read through c.cr from here on
+	}
 	if ctx.Done() != nil {
 		c.stop = context.AfterFunc(ctx, c.abortFn)
 	}
@@ -334,7 +350,7 @@ func (c *h1Conn) exchange(ctx context.Context, out *http.Request, body *bodyRead
 				_, _, err = fail(err)
 				return nil, false, err
 			}
-			if r.StatusCode >= 200 {
+			if r.StatusCode >= 200 || r.StatusCode < 100 { // not informational, as net/http's Transport sees it
 				resp = r
 				break
 			}
@@ -350,6 +366,11 @@ func (c *h1Conn) exchange(ctx context.Context, out *http.Request, body *bodyRead
 	}
 	if c.pool.c.respTimeout > 0 {
 		_ = c.nc.SetReadDeadline(time.Time{})
+	}
+	if c.cr.scan != nil && lostConnection(resp) {
+		if v := c.scan.connection(); v != nil {
+			resp.Header["Connection"] = v
+		}
 	}
 	c.cr.limit = math.MaxInt64
 	if resp.Body == nil { // parsed here: Content-Length framing

@@ -95,6 +95,8 @@ func FuzzParseSimpleResponse(f *testing.F) {
 		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nX-Fold: a\r\n b\r\n\r\nx",
 		"HTTP/1.1 301 Moved Permanently\r\nLocation: /x\r\nContent-Length: 4\r\nconnection: Close\r\n\r\nmove",
 		"HTTP/1.1 200 OK\r\nContent-Length: 007\r\nx-_-y: 1\r\n\r\n1234567",
+		// The Connection field that lists close is dropped, and with it what it nominates.
+		"HTTP/1.1 200 OK\r\nConnection: close, X-Secret\r\nX-Secret: s\r\nContent-Length: 2\r\n\r\nok",
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s), false)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -223,4 +224,24 @@ func TestH1TransportBodySizes(t *testing.T) {
 	req.ContentLength = 10
 	_, err := tr.RoundTrip(req)
 	require.ErrorIs(t, err, errShortBody)
+}
+
+// H1Transport reads a response's header as net/http does: a Connection field that lists close is
+// dropped, and the fields it nominates are left to the caller (only Proxy strips them).
+func TestH1TransportConnectionCloseAsNetHTTP(t *testing.T) {
+	const raw = "HTTP/1.1 200 OK\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\nContent-Length: 2\r\n\r\nok"
+	up := newRawUpstream(t, func(_ int, c net.Conn, br *bufio.Reader) {
+		if _, _, err := readReq(br); err == nil {
+			_, _ = io.WriteString(c, raw)
+		}
+	})
+	req, err := http.NewRequest(http.MethodGet, up.url()+"/", nil)
+	require.NoError(t, err)
+	resp, err := newTransport(t, nil).RoundTrip(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	want, err := http.ReadResponse(bufio.NewReader(strings.NewReader(raw)), req)
+	require.NoError(t, err)
+	assert.Equal(t, want.Header, resp.Header)
+	assert.True(t, resp.Close)
 }

@@ -3,9 +3,11 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"strings"
@@ -35,6 +37,18 @@ type Options struct {
 	// Expect header, when no per-request transport overrides Transport. Set it only when Transport is
 	// an HTTP/1.1 transport with the same timeouts, so that both paths behave alike.
 	H1 *H1Options
+	// Upgrades lists the protocols a request may upgrade to (WebSocket and the like), matched without
+	// regard to case against the tokens of its Upgrade header; an entry without a version
+	// ("websocket") matches every version of that protocol. An upgrade request is forwarded with the
+	// tokens listed here only, and as a plain request — without Upgrade and the Connection "upgrade"
+	// token — when none is: it is then never tunnelled. "h2c" is never forwarded, whatever the list
+	// says: its tunnel would carry requests past the routes. Empty means no upgrades.
+	Upgrades []string
+	// WatchConns reports that Transport and UpgradeTransport are http.Transports that wrap their
+	// HTTP/1.1 connections with [WatchConn], so that the hop-by-hop fields a response nominates in a
+	// Connection field that also lists "close" are stripped on that path too (the built-in client
+	// strips them by itself).
+	WatchConns bool
 }
 
 // Proxy forwards requests to a set of endpoints. It is safe for concurrent use.
@@ -43,6 +57,8 @@ type Proxy struct {
 	rt, upgradeRT http.RoundTripper
 	flushInterval time.Duration
 	h1            map[*endpoint]*h1Pool // the built-in HTTP/1.1 client's pools; read-only after New
+	upgrades      []string              // Options.Upgrades without h2c
+	watchConns    bool
 }
 
 // New returns a Proxy for o. It panics if o has no endpoint or no transport (the caller validates).
@@ -50,7 +66,12 @@ func New(o Options) *Proxy {
 	if len(o.Endpoints) == 0 || o.Transport == nil {
 		panic("proxy: no endpoints or no transport")
 	}
-	p := &Proxy{rt: o.Transport, upgradeRT: o.UpgradeTransport, flushInterval: o.FlushInterval}
+	p := &Proxy{rt: o.Transport, upgradeRT: o.UpgradeTransport, flushInterval: o.FlushInterval, watchConns: o.WatchConns}
+	for _, u := range o.Upgrades {
+		if name, _, _ := strings.Cut(u, "/"); u != "" && !strings.EqualFold(name, "h2c") {
+			p.upgrades = append(p.upgrades, u)
+		}
+	}
 	if p.upgradeRT == nil {
 		p.upgradeRT = p.rt
 	}
@@ -67,6 +88,7 @@ func New(o Options) *Proxy {
 	// may go to any endpoint then takes one path throughout, retries included.
 	if o.H1 != nil && !slices.ContainsFunc(o.Endpoints, func(e Endpoint) bool { return e.Scheme != "http" }) {
 		h1 := newH1Client(*o.H1)
+		h1.keepConn = true
 		p.h1 = make(map[*endpoint]*h1Pool, len(p.bal.eps))
 		for _, ep := range p.bal.eps {
 			p.h1[ep] = newH1Pool(h1, ep.Host)
@@ -126,6 +148,20 @@ type exchange struct {
 	hdr  http.Header // the outbound header map, kept cleared in the pool
 }
 
+// connWatch learns which connection the Transport sent a request on (the last one, should it be
+// retried), whose scan of the response header then has the Connection field net/http may drop.
+type connWatch struct {
+	trace httptrace.ClientTrace
+	conn  *watchConn
+}
+
+func (w *connWatch) gotConn(info httptrace.GotConnInfo) {
+	w.conn, _ = info.Conn.(*watchConn)
+	if w.conn != nil {
+		w.conn.begin()
+	}
+}
+
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
 
 // release returns x to exchangePool, dropping every reference to the request.
@@ -169,7 +205,9 @@ var (
 	emptyValue   = []string{""}
 	teTrailers   = []string{"trailers"}
 	connUpgrade  = []string{"Upgrade"}
+	emptyList    []string // a nil value: the header is known absent (no Content-Type sniffing)
 	errNoBackend = errors.New("no healthy endpoint")
+	errBadStatus = errors.New("invalid upstream status")
 )
 
 // Serve forwards r and copies the response to w. rt overrides the proxy's transport when non-nil.
@@ -177,14 +215,15 @@ var (
 // X-Forwarded-Host are kept; otherwise they are set from this hop. A nil result means the response was
 // forwarded completely; a 5xx from the upstream is forwarded, not an error.
 func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripper, trustedPeer bool) *Error {
-	upgrade := upgradeType(r.Header)
-	fast := false
+	upgrade := p.allowedUpgrade(r.Header)
+	fast, watchConns := false, false
 	if rt == nil {
 		rt = p.rt
 		if upgrade != "" {
 			rt = p.upgradeRT
 		}
 		fast = p.h1 != nil && upgrade == ""
+		watchConns = p.watchConns
 	}
 	var x *exchange
 	if fast {
@@ -199,6 +238,12 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 			defer x.release() // the built-in client keeps nothing of the request once Serve returns
 		}
 		// Otherwise the Transport gets x, which is then never reused.
+	}
+	var watch *connWatch
+	if !fast && watchConns {
+		watch = &connWatch{}
+		watch.trace.GotConn = watch.gotConn
+		x.out = *out.WithContext(httptrace.WithClientTrace(out.Context(), &watch.trace))
 	}
 	var body *bodyReader
 	if out.Body != nil {
@@ -236,6 +281,17 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 		return classify(err, ctxErr, dial, healthy)
 	}
 	defer ep.inflight.Add(-1)
+	if watch != nil && watch.conn != nil && lostConnection(resp) {
+		if v := watch.conn.connection(); v != nil {
+			resp.Header["Connection"] = v // the fields it nominates are stripped below
+		}
+	}
+	if resp.StatusCode < 100 {
+		// net/http reads any three digits, but cannot write a status below 100 (it would panic).
+		resp.Body.Close()
+		p.bal.failure(ep)
+		return &Error{Status: http.StatusBadGateway, Msg: "upstream error", Err: fmt.Errorf("%w: %d", errBadStatus, resp.StatusCode)}
+	}
 	if resp.StatusCode >= 500 {
 		p.bal.failure(ep)
 	} else {
@@ -326,7 +382,11 @@ func (x *exchange) prepare(r *http.Request, upgrade string, trustedPeer bool) {
 	}
 	if upgrade != "" {
 		h["Connection"] = connUpgrade
-		h["Upgrade"] = src["Upgrade"]
+		if up := src["Upgrade"]; len(up) == 1 && up[0] == upgrade {
+			h["Upgrade"] = up // as asked for: the common case
+		} else {
+			h["Upgrade"] = []string{upgrade} // what is allowed of it
+		}
 	}
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = emptyValue // keep the transport from adding its own
@@ -380,10 +440,10 @@ func joinPath(base, p string) string {
 }
 
 // hopByHop reports the headers that describe one connection and are never forwarded (RFC 9110 7.6.1),
-// given in canonical form.
+// given in canonical form. HTTP2-Settings belongs to an h2c upgrade, which is never forwarded.
 func hopByHop(k string) bool {
 	switch k {
-	case "Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+	case "Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Http2-Settings":
 		return true
 	}
 	return strings.HasPrefix(k, "Proxy-")
@@ -403,16 +463,62 @@ func listed(values []string, token string) bool {
 	return false
 }
 
-// upgradeType returns the protocol a request asks to upgrade to, or "".
-func upgradeType(h http.Header) string {
+// allowedUpgrade returns the Upgrade value to forward for a request with header h: the protocols it
+// asks to upgrade to that p allows, or "" when it asks for none of them (or does not ask to upgrade).
+func (p *Proxy) allowedUpgrade(h http.Header) string {
+	up := h["Upgrade"]
+	if len(up) == 0 || len(p.upgrades) == 0 {
+		return ""
+	}
+	if conn := h["Connection"]; len(conn) == 0 || !listed(conn, "upgrade") {
+		return ""
+	}
+	if len(up) == 1 && !strings.Contains(up[0], ",") { // one protocol: the common case, kept as it is
+		if v := strings.TrimSpace(up[0]); p.upgradeAllowed(v) {
+			return v
+		}
+		return ""
+	}
+	var keep []string
+	for _, v := range up {
+		for v != "" {
+			var item string
+			item, v, _ = strings.Cut(v, ",")
+			if item = strings.TrimSpace(item); p.upgradeAllowed(item) {
+				keep = append(keep, item)
+			}
+		}
+	}
+	return strings.Join(keep, ", ")
+}
+
+// upgradeAllowed reports whether the Upgrade token proto ("name" or "name/version") is allowed.
+func (p *Proxy) upgradeAllowed(proto string) bool {
+	name, _, _ := strings.Cut(proto, "/")
+	if name == "" || strings.EqualFold(name, "h2c") {
+		return false
+	}
+	for _, a := range p.upgrades {
+		if strings.EqualFold(a, proto) || strings.EqualFold(a, name) {
+			return true // "websocket" allows "websocket/13"; "foo/2" allows only "foo/2"
+		}
+	}
+	return false
+}
+
+// responseUpgrade returns the protocol a 101 response switches to (the first of its Upgrade
+// tokens), or "" when it names none.
+func responseUpgrade(h http.Header) string {
 	conn := h["Connection"]
 	if len(conn) == 0 || !listed(conn, "upgrade") {
 		return ""
 	}
-	if up := h["Upgrade"]; len(up) > 0 {
-		return up[0]
+	up := h["Upgrade"]
+	if len(up) == 0 {
+		return ""
 	}
-	return ""
+	first, _, _ := strings.Cut(up[0], ",")
+	return strings.TrimSpace(first)
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
@@ -423,6 +529,7 @@ func (p *Proxy) respond(w http.ResponseWriter, r *http.Request, resp *http.Respo
 	defer body.Close()
 	dst := w.Header()
 	conn := resp.Header["Connection"]
+	typed := false
 	for k, vv := range resp.Header {
 		if hopByHop(k) || (len(conn) > 0 && listed(conn, k)) {
 			continue
@@ -431,6 +538,14 @@ func (p *Proxy) respond(w http.ResponseWriter, r *http.Request, resp *http.Respo
 			vv = append(old[:len(old):len(old)], vv...) // headers a policy set before us come first
 		}
 		dst[k] = vv
+		typed = typed || k == "Content-Type"
+	}
+	if !typed {
+		if _, ok := dst["Content-Type"]; !ok {
+			// The upstream sent none: net/http would otherwise sniff one from the body, which the
+			// client may then trust (an HTML page from a JSON API, X-Content-Type-Options or not).
+			dst["Content-Type"] = emptyList
+		}
 	}
 	if len(resp.Trailer) > 0 {
 		// Announce the trailers, and let HTTP/1.1 clients get them: they travel only with chunked

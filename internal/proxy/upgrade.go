@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 )
 
 // switchProtocols completes an upgrade (WebSocket and the like): it hijacks the client connection,
@@ -17,18 +16,24 @@ func (p *Proxy) switchProtocols(w http.ResponseWriter, r *http.Request, resp *ht
 		return &Error{Status: http.StatusBadGateway, Msg: "upstream switched protocols without a writable body",
 			Err: errors.New("101 response body is not writable")}
 	}
-	if respUp := upgradeType(resp.Header); reqUp == "" || !strings.EqualFold(respUp, reqUp) {
+	// Only a protocol that was asked for (and so allowed) may open a tunnel: a 101 to a request that
+	// was forwarded as a plain one would carry the client's next requests past the routes.
+	if respUp := responseUpgrade(resp.Header); reqUp == "" || respUp == "" || !listed([]string{reqUp}, respUp) {
 		back.Close()
 		return &Error{Status: http.StatusBadGateway, Msg: "upstream switched to an unrequested protocol",
 			Err: errors.New("upgrade mismatch: requested " + quote(reqUp) + ", got " + quote(respUp))}
 	}
 	dst := w.Header()
+	nominated := resp.Header["Connection"]
 	for k, vv := range resp.Header {
-		if hopByHop(k) && k != "Connection" && k != "Upgrade" {
+		if hopByHop(k) || listed(nominated, k) {
 			continue
 		}
 		dst[k] = vv
 	}
+	// The client's connection switches too: that much of the hop-by-hop header is for it.
+	dst["Connection"] = connUpgrade
+	dst["Upgrade"] = resp.Header["Upgrade"]
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		back.Close()
