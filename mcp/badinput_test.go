@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -42,6 +43,10 @@ func (r rawResp) rpcError(t testing.TB) (int, string) {
 	return m.Error.Code, m.Error.Message
 }
 
+// rawClient bounds a raw request, so that a stream opened where an error was expected fails the
+// test instead of hanging it.
+var rawClient = &http.Client{Timeout: 30 * time.Second}
+
 func do(t testing.TB, method, url, sid, body string, hdr ...string) rawResp {
 	t.Helper()
 	var rd io.Reader
@@ -62,7 +67,7 @@ func do(t testing.TB, method, url, sid, body string, hdr ...string) rawResp {
 		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := rawClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)

@@ -28,7 +28,9 @@
 //
 // Stateful (default): one upstream session per target per client session, opened when the client
 // initializes. The Mcp-Session-Id given to the client is self-contained: the upstream session ids of
-// the HTTP targets and the client's initialize parameters, sealed with AES-GCM. Replicas configured
+// the HTTP targets, the client's initialize parameters cut down to what re-initializing a target needs
+// (protocol version, capabilities up to 2 KiB, clientInfo name, version and title up to 256 bytes
+// each; params over 64 KiB are refused), and the id's expiry, sealed with AES-GCM. Replicas configured
 // with the same [Config.SessionKey] resume each other's sessions: HTTP upstream sessions continue;
 // stdio and in-process targets, whose state lives in a process or in memory, are re-initialized on the
 // replica that resumes (a stdio session is pinned to its process). Without a key one is generated
@@ -36,8 +38,12 @@
 // sessions across config reloads: the federation a reload builds resumes the ids the replaced one
 // issued, because [Federation.Close] releases upstream HTTP sessions instead of deleting them. DELETE
 // ends a session; idle sessions expire after [Config.SessionTimeout] and release their upstream
-// sessions and processes. Stateless mode opens fresh upstream sessions per request with a synthetic
-// initialize.
+// sessions and processes; an id is valid for [Config.SessionMaxLifetime] at most. An ended, idle or
+// expired session is answered 404, so the client initializes again. Ended sessions are recorded in a
+// [SessionStore] shared by the federations of the process with the same key, so they stay ended
+// across config reloads; across replicas only if the replicas share a store (otherwise an id ended on
+// one replica resumes on another until it expires). Stateless mode opens fresh upstream sessions per
+// request with a synthetic initialize.
 //
 // # The hot path: raw pass-through
 //

@@ -46,8 +46,10 @@ const (
 // Defaults of [Config].
 const (
 	DefaultSessionTimeout = 30 * time.Minute
-	DefaultMaxBodyBytes   = 4 << 20
-	DefaultPageSize       = 1000
+	// DefaultSessionMaxLifetime is how long a session id stays valid however active the session.
+	DefaultSessionMaxLifetime = 24 * time.Hour
+	DefaultMaxBodyBytes       = 4 << 20
+	DefaultPageSize           = 1000
 	// LatestProtocolVersion is the newest MCP version the federation speaks to clients. 2026-07-28 is
 	// sessionless and is not offered: a federation is built around sessions.
 	LatestProtocolVersion = "2025-11-25"
@@ -80,8 +82,18 @@ type Config struct {
 	// share it can resume each other's sessions. Empty: a random key, so sessions are single-replica.
 	SessionKey []byte
 	// SessionTimeout closes sessions idle for this long, releasing upstream sessions and processes
-	// (default DefaultSessionTimeout).
+	// (default DefaultSessionTimeout); their ids are answered 404 from then on, also by the federation
+	// a config reload builds.
 	SessionTimeout time.Duration
+	// SessionMaxLifetime is how long a session id is valid after initialize, however active the
+	// session (default DefaultSessionMaxLifetime); the expiry is sealed into the id, and an id
+	// resumes only while both its own expiry and this limit hold. The client then gets 404 and
+	// initializes again.
+	SessionMaxLifetime time.Duration
+	// SessionStore records ended sessions (see [SessionStore]). Default: one in the process, shared by
+	// the federations with the same SessionKey, so ended sessions stay ended across config reloads;
+	// replicas need a shared store for that to hold across them.
+	SessionStore SessionStore
 	// AllowedHosts lists the Host values accepted (exact or "*.example.com"; DNS-rebinding protection).
 	// Empty: when the gateway listens on a loopback address only loopback names are accepted, otherwise
 	// any host.
@@ -124,6 +136,8 @@ type Federation struct {
 	httpc   *http.Client
 
 	sessions  sessionTable
+	store     SessionStore // ended sessions (cfg.SessionStore or shared.ended)
+	shared    *keyState    // what federations with this session key share in this process
 	closeOnce sync.Once
 	done      chan struct{}
 	wg        sync.WaitGroup
@@ -156,6 +170,9 @@ func New(cfg Config) *Federation {
 	}
 	if f.cfg.SessionTimeout <= 0 {
 		f.cfg.SessionTimeout = DefaultSessionTimeout
+	}
+	if f.cfg.SessionMaxLifetime <= 0 {
+		f.cfg.SessionMaxLifetime = DefaultSessionMaxLifetime
 	}
 	if f.cfg.PageSize <= 0 {
 		f.cfg.PageSize = DefaultPageSize
@@ -237,6 +254,11 @@ func (f *Federation) compile() error {
 		}
 		f.aead = aead
 	}
+	f.shared = sharedState(key)
+	f.store = f.cfg.SessionStore
+	if f.store == nil {
+		f.store = &f.shared.ended
+	}
 	return errors.Join(errs...)
 }
 
@@ -257,12 +279,16 @@ func (f *Federation) BackendName() string { return "mcp" }
 
 // Close releases every session: connections are closed and processes stopped, but upstream HTTP
 // sessions are left alive, so that the federation of a reloaded configuration (or another replica with
-// the same session key) resumes them from the client's session id. Clients end sessions with DELETE;
-// idle sessions expire. The federation answers 503 afterwards.
+// the same session key) resumes them from the client's session id; the session's last activity is
+// kept in the process for the federation that resumes, so idle time counts across the reload.
+// Clients end sessions with DELETE; idle sessions expire. The federation answers 503 afterwards.
 func (f *Federation) Close() error {
 	f.closeOnce.Do(func() {
 		close(f.done)
 		for _, s := range f.sessions.drain() {
+			if s.key != "" && !s.isLegacy {
+				f.shared.parked.put(s.key, s.last.Load(), time.UnixMilli(s.expires))
+			}
 			s.release()
 		}
 		f.wg.Wait()
@@ -304,10 +330,13 @@ func (f *Federation) janitor() {
 		case <-f.done:
 			return
 		case now := <-tk.C:
-			for _, s := range f.sessions.idle(now.Add(-f.cfg.SessionTimeout)) {
-				f.log.Debug("mcp: session expired", "idle", f.cfg.SessionTimeout)
-				s.close()
+			for _, s := range f.sessions.stale(now.Add(-f.cfg.SessionTimeout), now) {
+				if f.endSession(s) {
+					f.log.Debug("mcp: session expired", "idle", f.cfg.SessionTimeout)
+					s.close()
+				}
 			}
+			f.shared.sweep()
 		}
 	}
 }

@@ -159,6 +159,8 @@ func (f *Federation) servePost(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusBadRequest, nil, codeParse, "reading body: "+err.Error())
 		return
 	}
+	out := &postReply{w: w, wantJSON: wantJSON, wantSSE: wantSSE, preferSSE: prefersSSE(accept)}
+	ctx := withClientAuth(r.Context(), r.Header.Get("Authorization"))
 	env, err := parseEnvelope(body)
 	if err != nil {
 		code, msg := codeInvalidRequest, "invalid JSON-RPC 2.0 message"
@@ -169,8 +171,6 @@ func (f *Federation) servePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.MCP.Method = env.method
-	out := &postReply{w: w, wantJSON: wantJSON, wantSSE: wantSSE, preferSSE: prefersSSE(accept)}
-	ctx := withClientAuth(r.Context(), r.Header.Get("Authorization"))
 
 	if env.method == "initialize" {
 		if !env.isRequest() {
@@ -181,24 +181,12 @@ func (f *Federation) servePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	var sess *session
+	sess, ok := f.postSession(w, r, st, env.id.of(body))
+	if !ok {
+		return
+	}
 	if f.cfg.Stateless {
-		sess = f.ephemeral(r.Header.Get("Mcp-Protocol-Version"))
 		defer sess.close()
-	} else {
-		sid := r.Header.Get("Mcp-Session-Id")
-		if sid == "" {
-			writeHTTPError(w, http.StatusBadRequest, env.id.of(body), codeInvalidRequest, "Bad Request: missing Mcp-Session-Id header")
-			return
-		}
-		s, ok := f.lookup(sid)
-		if !ok {
-			writeHTTPError(w, http.StatusNotFound, env.id.of(body), codeInvalidRequest, "session not found")
-			return
-		}
-		sess = s
-		st.MCP.SessionID = sid
-		sess.touch()
 	}
 
 	switch {
@@ -211,12 +199,39 @@ func (f *Federation) servePost(w http.ResponseWriter, r *http.Request) {
 		f.notify(ctx, sess, env, body)
 		w.WriteHeader(http.StatusAccepted)
 	default:
-		if err := f.dispatch(ctx, r, st, sess, env, body, out); errors.Is(err, ErrUpstreamSessionGone) && !f.cfg.Stateless {
-			// The target forgot the session: so must we, and the client has to start again.
-			if s := f.sessions.remove(sess.id); s != nil {
-				go s.close()
-			}
+		if err := f.dispatch(ctx, r, st, sess, env, body, out); errors.Is(err, ErrUpstreamSessionGone) {
+			f.forgetSession(sess)
 		}
+	}
+}
+
+// postSession returns the session a POST belongs to: the one its Mcp-Session-Id names (answering 400
+// without one and 404 for an unknown, expired or ended one, as the transport specifies), or in
+// stateless mode a throw-away session the caller closes. id is the request's JSON-RPC id, for the
+// error answer.
+func (f *Federation) postSession(w http.ResponseWriter, r *http.Request, st *agentgateway.State, id []byte) (*session, bool) {
+	if f.cfg.Stateless {
+		return f.ephemeral(r.Header.Get("Mcp-Protocol-Version")), true
+	}
+	sid := r.Header.Get("Mcp-Session-Id")
+	if sid == "" {
+		writeHTTPError(w, http.StatusBadRequest, id, codeInvalidRequest, "Bad Request: missing Mcp-Session-Id header")
+		return nil, false
+	}
+	sess, ok := f.lookup(sid)
+	if !ok {
+		writeHTTPError(w, http.StatusNotFound, id, codeInvalidRequest, "session not found")
+		return nil, false
+	}
+	st.MCP.SessionID = sid
+	sess.touch()
+	return sess, true
+}
+
+// forgetSession ends a session whose target forgot it: so must we, and the client has to start again.
+func (f *Federation) forgetSession(sess *session) {
+	if !f.cfg.Stateless && f.endSession(sess) {
+		go sess.close()
 	}
 }
 
