@@ -127,9 +127,16 @@ func TestBadInput(t *testing.T) {
 		assert.Equal(t, http.StatusUnsupportedMediaType, r.status)
 	})
 	t.Run("DNS rebinding: foreign Host and Origin are refused", func(t *testing.T) {
+		port := gw.URL[strings.LastIndex(gw.URL, ":")+1:]
 		assert.Equal(t, http.StatusForbidden, do(t, http.MethodPost, url, "", initBody, "Host", "evil.example.com").status)
 		assert.Equal(t, http.StatusForbidden, do(t, http.MethodPost, url, "", initBody, "Origin", "http://evil.example.com").status)
-		assert.Equal(t, http.StatusOK, do(t, http.MethodPost, url, "", initBody, "Origin", "http://localhost:3000").status)
+		// The gateway's own origin, under any loopback name on its port, is a browser UI it serves.
+		assert.Equal(t, http.StatusOK, do(t, http.MethodPost, url, "", initBody, "Origin", gw.URL).status)
+		assert.Equal(t, http.StatusOK, do(t, http.MethodPost, url, "", initBody, "Origin", "http://localhost:"+port).status)
+		// Another local server (any page a browser opened on localhost) is not the gateway.
+		assert.Equal(t, http.StatusForbidden, do(t, http.MethodPost, url, "", initBody, "Origin", "http://localhost:3000").status)
+		assert.Equal(t, http.StatusForbidden, do(t, http.MethodPost, url, "", initBody, "Origin", "https://127.0.0.1:"+port).status, "another scheme is another origin")
+		assert.Equal(t, http.StatusForbidden, do(t, http.MethodPost, url, "", initBody, "Origin", "null").status)
 	})
 	t.Run("GET and DELETE on unknown sessions are 404", func(t *testing.T) {
 		assert.Equal(t, http.StatusNotFound, do(t, http.MethodGet, url, "bm9wZQ", "").status)
@@ -160,6 +167,25 @@ func TestAllowedHostsAndOrigins(t *testing.T) {
 	assert.Equal(t, http.StatusOK, do(t, http.MethodPost, url, "", initBody, "Host", "a.internal.example:8080").status)
 	assert.Equal(t, http.StatusOK, do(t, http.MethodPost, url, "", initBody, "Host", "mcp.example.com", "Origin", "https://app.example.com").status)
 	assert.Equal(t, http.StatusForbidden, do(t, http.MethodPost, url, "", initBody, "Host", "mcp.example.com", "Origin", "https://evil.example.com").status)
+	assert.Equal(t, http.StatusOK, do(t, http.MethodPost, url, "", initBody, "Host", "mcp.example.com", "Origin", "https://APP.example.com:443").status, "origins compare normalized")
+	assert.Equal(t, http.StatusOK, do(t, http.MethodPost, url, "", initBody, "Host", "mcp.example.com:8443", "Origin", "http://mcp.example.com:8443").status, "the gateway's own origin")
+	assert.Equal(t, http.StatusForbidden, do(t, http.MethodPost, url, "", initBody, "Host", "mcp.example.com", "Origin", "http://mcp.example.com:9999").status, "own host, other port")
+}
+
+// With an origin list, a loopback page on another port is not let through because it is loopback.
+func TestConfiguredOriginsRefuseOtherLoopbackPorts(t *testing.T) {
+	f := mcp.New(mcp.Config{
+		Targets:        []mcp.Target{mcp.ServerTarget("local", demoServer("local"))},
+		AllowedOrigins: []string{"https://app.example.com"},
+	})
+	gw := gateway(t, f)
+	url := gw.URL + "/mcp"
+	require.NotContains(t, gw.URL, ":9999")
+	assert.Equal(t, http.StatusForbidden, do(t, http.MethodPost, url, "", initBody, "Origin", "http://localhost:9999").status)
+	assert.Equal(t, http.StatusForbidden, do(t, http.MethodPost, url, "", initBody, "Origin", "http://127.0.0.1:9999").status)
+	assert.Equal(t, http.StatusOK, do(t, http.MethodPost, url, "", initBody, "Origin", "https://app.example.com").status)
+	assert.Equal(t, http.StatusOK, do(t, http.MethodPost, url, "", initBody, "Origin", gw.URL).status, "the gateway's own origin")
+	assert.Equal(t, http.StatusOK, do(t, http.MethodPost, url, "", initBody).status, "no Origin: not a browser")
 }
 
 func TestConfigErrors(t *testing.T) {

@@ -70,8 +70,9 @@
 // [Rules] (CEL, the schema's mcpAuthorization) filter lists and guard calls; a denied call is answered
 // exactly like a call to an unknown name. Rules come from [Config.Authorization] and from the
 // [Authorization] route policy; they see mcp.tool.*, mcp.prompt.*, mcp.resource.*, jwt.*, request.*
-// and source.* (see internal/celenv). Host and Origin are checked against allow-lists (DNS-rebinding
-// protection): 403 otherwise. Request bodies are limited ([Config.MaxBodyBytes], 413 above).
+// and source.* (see internal/celenv). Host and Origin are checked (DNS-rebinding protection, 403
+// otherwise): the Host against [Config.AllowedHosts] (loopback names on a loopback listener by
+// default), a browser's Origin against the gateway's own origin and [Config.AllowedOrigins]. Request bodies are limited ([Config.MaxBodyBytes], 413 above).
 //
 // Each request fills agentgateway.State.MCP (method, session id, target, name, tool target and name)
 // for the access log, CEL and telemetry.

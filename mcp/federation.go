@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -98,9 +99,12 @@ type Config struct {
 	// Empty: when the gateway listens on a loopback address only loopback names are accepted, otherwise
 	// any host.
 	AllowedHosts []string
-	// AllowedOrigins lists the Origin values accepted ("https://app.example.com", "*" for any). Empty:
-	// an Origin must be same-host (loopback names on a loopback listener). Requests without Origin
-	// (non-browser clients) are not affected.
+	// AllowedOrigins lists the Origin values accepted besides the gateway's own ("https://app.example.com",
+	// scheme, host and port compared; "*" for any). The gateway's own origin is the request's Host with
+	// the request's scheme (https when served over TLS, or when a trusted proxy says so in
+	// X-Forwarded-Proto). Empty: only the gateway's own origin, and when the gateway is addressed by a
+	// loopback name, the other loopback names on the same scheme and port (http://localhost:8080 for
+	// http://127.0.0.1:8080). Requests without Origin (non-browser clients) are not affected.
 	AllowedOrigins []string
 	// LoopbackOnly accepts only loopback Host and Origin names (localhost, 127.0.0.1, ::1) whatever
 	// address the gateway listens on (agentgateway's dnsRebindingProtection).
@@ -377,7 +381,8 @@ func (f *Federation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// allowedHostOrigin is the DNS-rebinding guard.
+// allowedHostOrigin is the DNS-rebinding guard: the Host must be one the gateway answers to, and a
+// browser's Origin must be the gateway's own or one configured.
 func (f *Federation) allowedHostOrigin(r *http.Request) bool {
 	host := hostname(r.Host)
 	loopbackListener := f.cfg.LoopbackOnly
@@ -397,23 +402,78 @@ func (f *Federation) allowedHostOrigin(r *http.Request) bool {
 	if origin == "" {
 		return true
 	}
-	if len(f.cfg.AllowedOrigins) > 0 {
-		for _, o := range f.cfg.AllowedOrigins {
-			if o == "*" || strings.EqualFold(o, origin) {
-				return true
-			}
-		}
+	o, ok := parseOrigin(origin)
+	if f.cfg.LoopbackOnly && (!ok || !isLoopbackName(o.host)) {
 		return false
 	}
-	oh := origin
-	if i := strings.Index(oh, "://"); i >= 0 {
-		oh = oh[i+3:]
+	for _, a := range f.cfg.AllowedOrigins {
+		if a == "*" || strings.EqualFold(a, origin) {
+			return true
+		}
+		if ao, aok := parseOrigin(a); aok && ok && ao == o {
+			return true
+		}
 	}
-	oh = hostname(oh)
-	if loopbackListener {
-		return isLoopbackName(oh)
+	if !ok {
+		return false
 	}
-	return strings.EqualFold(oh, host)
+	own, ok := parseOrigin(requestScheme(r) + "://" + r.Host)
+	if !ok {
+		return false
+	}
+	if o == own {
+		return true
+	}
+	// A gateway addressed by a loopback name is the same server under every loopback name, on the
+	// same scheme and port: http://localhost:8080 and http://127.0.0.1:8080. Only without a list.
+	return len(f.cfg.AllowedOrigins) == 0 && isLoopbackName(own.host) && isLoopbackName(o.host) &&
+		o.scheme == own.scheme && o.port == own.port
+}
+
+// origin is a parsed, normalized Origin: lower-case scheme and host, port defaulted from the scheme.
+type origin struct{ scheme, host, port string }
+
+func parseOrigin(s string) (origin, bool) {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok || rest == "" || strings.ContainsAny(rest, "/?#@ ") {
+		return origin{}, false
+	}
+	o := origin{scheme: strings.ToLower(scheme)}
+	switch o.scheme {
+	case "http":
+		o.port = "80"
+	case "https":
+		o.port = "443"
+	default:
+		return origin{}, false
+	}
+	if h, p, err := net.SplitHostPort(rest); err == nil {
+		if _, err := strconv.ParseUint(p, 10, 16); err != nil {
+			return origin{}, false
+		}
+		o.host, o.port = h, strings.TrimLeft(p, "0")
+	} else {
+		o.host = strings.Trim(rest, "[]")
+	}
+	if o.host == "" {
+		return origin{}, false
+	}
+	o.host = strings.ToLower(strings.TrimSuffix(o.host, "."))
+	return o, true
+}
+
+// requestScheme is the scheme the client used: https over TLS, or when a trusted proxy says so.
+func requestScheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	if st := agentgateway.StateFrom(r.Context()); st != nil && st.TrustedProxy {
+		v, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+		if v = strings.ToLower(strings.TrimSpace(v)); v == "https" || v == "http" {
+			return v
+		}
+	}
+	return "http"
 }
 
 func hostname(hostport string) string {
