@@ -45,6 +45,10 @@
 // one replica resumes on another until it expires). Stateless mode opens fresh upstream sessions per
 // request with a synthetic initialize.
 //
+// JSON-RPC batches are answered in sessions at protocol 2025-03-26, the one version that has them
+// (each message handled as if alone, authorization included); later versions get HTTP 400 with
+// JSON-RPC error -32600.
+//
 // # The hot path: raw pass-through
 //
 // The client-facing side is not a go-sdk Server: decoding and re-encoding every payload through the

@@ -1,6 +1,9 @@
 package mcp_test
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -162,4 +165,150 @@ func TestIdleSessionDoesNotResumeAfterReload(t *testing.T) {
 	long := mcp.New(mcp.Config{Targets: []mcp.Target{mcp.ServerTarget("local", demoServer("local"))}, SessionKey: key, SessionTimeout: time.Hour})
 	gw3 := newServer(t, long, long)
 	assert.Equal(t, http.StatusOK, do(t, http.MethodPost, gw3.URL, kept, pingBody).status, "idle less than the timeout")
+}
+
+// batchReq posts a JSON-RPC batch at protocol version ver.
+func batchReq(t testing.TB, url, sid, ver, body string, hdr ...string) rawResp {
+	t.Helper()
+	return do(t, http.MethodPost, url, sid, body, append([]string{"Mcp-Protocol-Version", ver}, hdr...)...)
+}
+
+type rpcAnswer struct {
+	ID     json.RawMessage `json:"id"`
+	Result json.RawMessage `json:"result"`
+	Error  *struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func answersByID(t testing.TB, body []byte) map[string]rpcAnswer {
+	t.Helper()
+	var arr []rpcAnswer
+	require.NoError(t, json.Unmarshal(body, &arr), "%s", body)
+	out := map[string]rpcAnswer{}
+	for _, a := range arr {
+		out[string(a.ID)] = a
+	}
+	require.Len(t, out, len(arr), "one answer per id: %s", body)
+	return out
+}
+
+// JSON-RPC batches: supported in sessions at 2025-03-26 (each message handled as alone, authorization
+// included), refused with the spec's error at later versions.
+func TestBatches(t *testing.T) {
+	up := serveHTTP(t, demoServer("alpha"), nil) // SSE answers: progress is streamed
+	f := mcp.New(mcp.Config{
+		Targets:       []mcp.Target{mcp.HTTPTarget("alpha", up.URL)},
+		Authorization: mcp.MustRules(mcp.AuthorizationSpec{Rules: []mcp.RuleSpec{{Deny: `mcp.tool.name == "secret"`}}}),
+	})
+	gw := gateway(t, f)
+	url := gw.URL + "/mcp"
+	init := do(t, http.MethodPost, url, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	require.Equal(t, http.StatusOK, init.status, "%s", init.body)
+	assert.Contains(t, string(init.body), `"protocolVersion":"2025-03-26"`)
+	sid := init.header.Get("Mcp-Session-Id")
+	const v = "2025-03-26"
+
+	t.Run("requests answered as an array", func(t *testing.T) {
+		r := batchReq(t, url, sid, v, `[
+			{"jsonrpc":"2.0","id":"p","method":"ping"},
+			{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}},
+			{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":99}},
+			{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"secret","arguments":{}}},
+			{"jsonrpc":"2.0","id":4,"method":"tools/list"},
+			{"jsonrpc":"2.0","id":5,"method":"initialize","params":{}},
+			17
+		]`, "Accept", "application/json")
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		assert.Equal(t, "application/json", r.header.Get("Content-Type"))
+		a := answersByID(t, r.body)
+		require.Len(t, a, 6, "%s", r.body)
+		assert.JSONEq(t, `{}`, string(a[`"p"`].Result))
+		assert.Contains(t, string(a["2"].Result), "alpha:hi")
+		require.NotNil(t, a["3"].Error, "authorization applies to each message")
+		assert.Contains(t, a["3"].Error.Message, `unknown tool "secret"`)
+		assert.NotContains(t, string(a["4"].Result), `"secret"`, "lists are filtered too")
+		assert.Contains(t, string(a["4"].Result), `"echo"`)
+		require.NotNil(t, a["5"].Error)
+		assert.Equal(t, -32600, a["5"].Error.Code)
+		require.NotNil(t, a["null"].Error, "an invalid member gets an error with a null id")
+		assert.Equal(t, -32600, a["null"].Error.Code)
+	})
+	t.Run("over SSE", func(t *testing.T) {
+		r := batchReq(t, url, sid, v, `[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"progress","_meta":{"progressToken":"tok"}}}]`, "Accept", "text/event-stream")
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		assert.Equal(t, "text/event-stream", r.header.Get("Content-Type"))
+		events := strings.Split(strings.TrimSpace(string(r.body)), "\n\n")
+		assert.Contains(t, events[0], "notifications/progress", "progress is streamed first")
+		last := strings.TrimPrefix(events[len(events)-1], "event: message\ndata: ")
+		a := answersByID(t, []byte(last))
+		assert.Contains(t, string(a["2"].Result), "done")
+	})
+	t.Run("only notifications and responses: 202", func(t *testing.T) {
+		r := batchReq(t, url, sid, v, `[{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}},{"jsonrpc":"2.0","id":"nobody/1","result":{}}]`)
+		assert.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
+	})
+	t.Run("empty batch", func(t *testing.T) {
+		r := batchReq(t, url, sid, v, `[]`)
+		assert.Equal(t, http.StatusBadRequest, r.status)
+		code, _ := r.rpcError(t)
+		assert.Equal(t, -32600, code)
+	})
+	t.Run("unknown session", func(t *testing.T) {
+		assert.Equal(t, http.StatusNotFound, batchReq(t, url, "bm9wZQ", v, `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`).status)
+	})
+	t.Run("refused after 2025-03-26", func(t *testing.T) {
+		sid := initSession(t, url) // 2025-06-18
+		r := batchReq(t, url, sid, "2025-06-18", `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`)
+		assert.Equal(t, http.StatusBadRequest, r.status)
+		code, msg := r.rpcError(t)
+		assert.Equal(t, -32600, code)
+		assert.Equal(t, "batch not supported in protocol version 2025-06-18", msg)
+	})
+	t.Run("stateless", func(t *testing.T) {
+		sf := mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("alpha", up.URL)}, Stateless: true})
+		sgw := newServer(t, sf, sf)
+		r := batchReq(t, sgw.URL, "", v, `[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"s"}}}]`)
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		assert.Contains(t, string(answersByID(t, r.body)["1"].Result), "alpha:s")
+		assert.Equal(t, http.StatusBadRequest, batchReq(t, sgw.URL, "", "2025-11-25", `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`).status)
+	})
+}
+
+// A batch of many slow calls is worked off with bounded concurrency and answers every request.
+func TestLargeBatch(t *testing.T) {
+	s := sdk.NewServer(&sdk.Implementation{Name: "slow", Version: "1"}, nil)
+	var mu sync.Mutex
+	running, peak := 0, 0
+	sdk.AddTool(s, &sdk.Tool{Name: "wait"}, func(ctx context.Context, req *sdk.CallToolRequest, in struct{}) (*sdk.CallToolResult, any, error) {
+		mu.Lock()
+		running++
+		peak = max(peak, running)
+		mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		mu.Lock()
+		running--
+		mu.Unlock()
+		return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: "ok"}}}, nil, nil
+	})
+	up := serveHTTP(t, s, &sdk.StreamableHTTPOptions{JSONResponse: true})
+	f := mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("slow", up.URL)}})
+	gw := gateway(t, f)
+	init := do(t, http.MethodPost, gw.URL+"/mcp", "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	sid := init.header.Get("Mcp-Session-Id")
+	var msgs []string
+	for i := range 100 {
+		msgs = append(msgs, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"wait"}}`, i))
+	}
+	r := batchReq(t, gw.URL+"/mcp", sid, "2025-03-26", "["+strings.Join(msgs, ",")+"]", "Accept", "application/json")
+	require.Equal(t, http.StatusOK, r.status)
+	assert.Len(t, answersByID(t, r.body), 100)
+	assert.LessOrEqual(t, peak, 8, "bounded concurrency")
+
+	over := "[" + strings.Repeat(`{"jsonrpc":"2.0","method":"notifications/x"},`, 1000) + `{"jsonrpc":"2.0","method":"notifications/x"}]`
+	r = batchReq(t, gw.URL+"/mcp", sid, "2025-03-26", over)
+	assert.Equal(t, http.StatusBadRequest, r.status)
+	_, msg := r.rpcError(t)
+	assert.Contains(t, msg, "limit 1000")
 }
