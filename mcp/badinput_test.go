@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -42,6 +43,10 @@ func (r rawResp) rpcError(t testing.TB) (int, string) {
 	return m.Error.Code, m.Error.Message
 }
 
+// rawClient bounds a raw request, so that a stream opened where an error was expected fails the
+// test instead of hanging it.
+var rawClient = &http.Client{Timeout: 30 * time.Second}
+
 func do(t testing.TB, method, url, sid, body string, hdr ...string) rawResp {
 	t.Helper()
 	var rd io.Reader
@@ -62,7 +67,7 @@ func do(t testing.TB, method, url, sid, body string, hdr ...string) rawResp {
 		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := rawClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
@@ -122,9 +127,16 @@ func TestBadInput(t *testing.T) {
 		assert.Equal(t, http.StatusUnsupportedMediaType, r.status)
 	})
 	t.Run("DNS rebinding: foreign Host and Origin are refused", func(t *testing.T) {
+		port := gw.URL[strings.LastIndex(gw.URL, ":")+1:]
 		assert.Equal(t, http.StatusForbidden, do(t, http.MethodPost, url, "", initBody, "Host", "evil.example.com").status)
 		assert.Equal(t, http.StatusForbidden, do(t, http.MethodPost, url, "", initBody, "Origin", "http://evil.example.com").status)
-		assert.Equal(t, http.StatusOK, do(t, http.MethodPost, url, "", initBody, "Origin", "http://localhost:3000").status)
+		// The gateway's own origin, under any loopback name on its port, is a browser UI it serves.
+		assert.Equal(t, http.StatusOK, do(t, http.MethodPost, url, "", initBody, "Origin", gw.URL).status)
+		assert.Equal(t, http.StatusOK, do(t, http.MethodPost, url, "", initBody, "Origin", "http://localhost:"+port).status)
+		// Another local server (any page a browser opened on localhost) is not the gateway.
+		assert.Equal(t, http.StatusForbidden, do(t, http.MethodPost, url, "", initBody, "Origin", "http://localhost:3000").status)
+		assert.Equal(t, http.StatusForbidden, do(t, http.MethodPost, url, "", initBody, "Origin", "https://127.0.0.1:"+port).status, "another scheme is another origin")
+		assert.Equal(t, http.StatusForbidden, do(t, http.MethodPost, url, "", initBody, "Origin", "null").status)
 	})
 	t.Run("GET and DELETE on unknown sessions are 404", func(t *testing.T) {
 		assert.Equal(t, http.StatusNotFound, do(t, http.MethodGet, url, "bm9wZQ", "").status)
@@ -155,6 +167,25 @@ func TestAllowedHostsAndOrigins(t *testing.T) {
 	assert.Equal(t, http.StatusOK, do(t, http.MethodPost, url, "", initBody, "Host", "a.internal.example:8080").status)
 	assert.Equal(t, http.StatusOK, do(t, http.MethodPost, url, "", initBody, "Host", "mcp.example.com", "Origin", "https://app.example.com").status)
 	assert.Equal(t, http.StatusForbidden, do(t, http.MethodPost, url, "", initBody, "Host", "mcp.example.com", "Origin", "https://evil.example.com").status)
+	assert.Equal(t, http.StatusOK, do(t, http.MethodPost, url, "", initBody, "Host", "mcp.example.com", "Origin", "https://APP.example.com:443").status, "origins compare normalized")
+	assert.Equal(t, http.StatusOK, do(t, http.MethodPost, url, "", initBody, "Host", "mcp.example.com:8443", "Origin", "http://mcp.example.com:8443").status, "the gateway's own origin")
+	assert.Equal(t, http.StatusForbidden, do(t, http.MethodPost, url, "", initBody, "Host", "mcp.example.com", "Origin", "http://mcp.example.com:9999").status, "own host, other port")
+}
+
+// With an origin list, a loopback page on another port is not let through because it is loopback.
+func TestConfiguredOriginsRefuseOtherLoopbackPorts(t *testing.T) {
+	f := mcp.New(mcp.Config{
+		Targets:        []mcp.Target{mcp.ServerTarget("local", demoServer("local"))},
+		AllowedOrigins: []string{"https://app.example.com"},
+	})
+	gw := gateway(t, f)
+	url := gw.URL + "/mcp"
+	require.NotContains(t, gw.URL, ":9999")
+	assert.Equal(t, http.StatusForbidden, do(t, http.MethodPost, url, "", initBody, "Origin", "http://localhost:9999").status)
+	assert.Equal(t, http.StatusForbidden, do(t, http.MethodPost, url, "", initBody, "Origin", "http://127.0.0.1:9999").status)
+	assert.Equal(t, http.StatusOK, do(t, http.MethodPost, url, "", initBody, "Origin", "https://app.example.com").status)
+	assert.Equal(t, http.StatusOK, do(t, http.MethodPost, url, "", initBody, "Origin", gw.URL).status, "the gateway's own origin")
+	assert.Equal(t, http.StatusOK, do(t, http.MethodPost, url, "", initBody).status, "no Origin: not a browser")
 }
 
 func TestConfigErrors(t *testing.T) {

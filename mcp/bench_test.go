@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -186,8 +187,61 @@ func BenchmarkIdleSessionMemory(b *testing.B) {
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		per = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
+		per = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
 	}
 	b.ReportMetric(per, "B/session")
+	http.DefaultClient.CloseIdleConnections()
+}
+
+// BenchmarkLargeInitializeSession measures what one session costs when the client's initialize
+// carries a large clientInfo (the attack of an unauthenticated client): the length of the session id
+// handed back, and the gateway heap a live session holds. The target runs in another process, so
+// only the gateway's memory is measured. A size the gateway refuses reports rejected=1.
+func BenchmarkLargeInitializeSession(b *testing.B) {
+	bin := everythingServer(b)
+	port := freePort(b)
+	url := fmt.Sprintf("http://127.0.0.1:%d/mcp", port)
+	startProcess(b, url, execCommand(bin, "-http", fmt.Sprintf("127.0.0.1:%d", port), "-stateless=false"))
+	f := mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("one", url)}})
+	gw := gateway(b, f)
+	for _, size := range []int{0, 48 << 10, 2 << 20} {
+		b.Run(fmt.Sprintf("clientInfo=%dB", size), func(b *testing.B) {
+			body := []byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1","description":%q}}}`, strings.Repeat("x", size)))
+			open := func() (int, bool) {
+				req, _ := http.NewRequest(http.MethodPost, gw.URL+"/mcp", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Accept", "application/json, text/event-stream")
+				resp, err := http.DefaultClient.Do(req)
+				require.NoError(b, err)
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				sid := resp.Header.Get("Mcp-Session-Id")
+				return len(sid), resp.StatusCode == http.StatusOK && sid != ""
+			}
+			n := 100
+			if size > 1<<20 {
+				n = 20 // 100 MB of heap before ids were bounded
+			}
+			var per float64
+			idLen, ok := 0, true
+			for b.Loop() {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				for range n {
+					idLen, ok = open()
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				per = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
+			}
+			if !ok {
+				b.ReportMetric(1, "rejected")
+				return
+			}
+			b.ReportMetric(float64(idLen), "id-bytes")
+			b.ReportMetric(per, "B/session")
+		})
+	}
 	http.DefaultClient.CloseIdleConnections()
 }

@@ -28,7 +28,9 @@
 //
 // Stateful (default): one upstream session per target per client session, opened when the client
 // initializes. The Mcp-Session-Id given to the client is self-contained: the upstream session ids of
-// the HTTP targets and the client's initialize parameters, sealed with AES-GCM. Replicas configured
+// the HTTP targets, the client's initialize parameters cut down to what re-initializing a target needs
+// (protocol version, capabilities up to 2 KiB, clientInfo name, version and title up to 256 bytes
+// each; params over 64 KiB are refused), and the id's expiry, sealed with AES-GCM. Replicas configured
 // with the same [Config.SessionKey] resume each other's sessions: HTTP upstream sessions continue;
 // stdio and in-process targets, whose state lives in a process or in memory, are re-initialized on the
 // replica that resumes (a stdio session is pinned to its process). Without a key one is generated
@@ -36,8 +38,16 @@
 // sessions across config reloads: the federation a reload builds resumes the ids the replaced one
 // issued, because [Federation.Close] releases upstream HTTP sessions instead of deleting them. DELETE
 // ends a session; idle sessions expire after [Config.SessionTimeout] and release their upstream
-// sessions and processes. Stateless mode opens fresh upstream sessions per request with a synthetic
-// initialize.
+// sessions and processes; an id is valid for [Config.SessionMaxLifetime] at most. An ended, idle or
+// expired session is answered 404, so the client initializes again. Ended sessions are recorded in a
+// [SessionStore] shared by the federations of the process with the same key, so they stay ended
+// across config reloads; across replicas only if the replicas share a store (otherwise an id ended on
+// one replica resumes on another until it expires). Stateless mode opens fresh upstream sessions per
+// request with a synthetic initialize.
+//
+// JSON-RPC batches are answered in sessions at protocol 2025-03-26, the one version that has them
+// (each message handled as if alone, authorization included); later versions get HTTP 400 with
+// JSON-RPC error -32600.
 //
 // # The hot path: raw pass-through
 //
@@ -64,8 +74,9 @@
 // [Rules] (CEL, the schema's mcpAuthorization) filter lists and guard calls; a denied call is answered
 // exactly like a call to an unknown name. Rules come from [Config.Authorization] and from the
 // [Authorization] route policy; they see mcp.tool.*, mcp.prompt.*, mcp.resource.*, jwt.*, request.*
-// and source.* (see internal/celenv). Host and Origin are checked against allow-lists (DNS-rebinding
-// protection): 403 otherwise. Request bodies are limited ([Config.MaxBodyBytes], 413 above).
+// and source.* (see internal/celenv). Host and Origin are checked (DNS-rebinding protection, 403
+// otherwise): the Host against [Config.AllowedHosts] (loopback names on a loopback listener by
+// default), a browser's Origin against the gateway's own origin and [Config.AllowedOrigins]. Request bodies are limited ([Config.MaxBodyBytes], 413 above).
 //
 // Each request fills agentgateway.State.MCP (method, session id, target, name, tool target and name)
 // for the access log, CEL and telemetry.

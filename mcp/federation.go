@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -46,8 +47,10 @@ const (
 // Defaults of [Config].
 const (
 	DefaultSessionTimeout = 30 * time.Minute
-	DefaultMaxBodyBytes   = 4 << 20
-	DefaultPageSize       = 1000
+	// DefaultSessionMaxLifetime is how long a session id stays valid however active the session.
+	DefaultSessionMaxLifetime = 24 * time.Hour
+	DefaultMaxBodyBytes       = 4 << 20
+	DefaultPageSize           = 1000
 	// LatestProtocolVersion is the newest MCP version the federation speaks to clients. 2026-07-28 is
 	// sessionless and is not offered: a federation is built around sessions.
 	LatestProtocolVersion = "2025-11-25"
@@ -80,15 +83,28 @@ type Config struct {
 	// share it can resume each other's sessions. Empty: a random key, so sessions are single-replica.
 	SessionKey []byte
 	// SessionTimeout closes sessions idle for this long, releasing upstream sessions and processes
-	// (default DefaultSessionTimeout).
+	// (default DefaultSessionTimeout); their ids are answered 404 from then on, also by the federation
+	// a config reload builds.
 	SessionTimeout time.Duration
+	// SessionMaxLifetime is how long a session id is valid after initialize, however active the
+	// session (default DefaultSessionMaxLifetime); the expiry is sealed into the id, and an id
+	// resumes only while both its own expiry and this limit hold. The client then gets 404 and
+	// initializes again.
+	SessionMaxLifetime time.Duration
+	// SessionStore records ended sessions (see [SessionStore]). Default: one in the process, shared by
+	// the federations with the same SessionKey, so ended sessions stay ended across config reloads;
+	// replicas need a shared store for that to hold across them.
+	SessionStore SessionStore
 	// AllowedHosts lists the Host values accepted (exact or "*.example.com"; DNS-rebinding protection).
 	// Empty: when the gateway listens on a loopback address only loopback names are accepted, otherwise
 	// any host.
 	AllowedHosts []string
-	// AllowedOrigins lists the Origin values accepted ("https://app.example.com", "*" for any). Empty:
-	// an Origin must be same-host (loopback names on a loopback listener). Requests without Origin
-	// (non-browser clients) are not affected.
+	// AllowedOrigins lists the Origin values accepted besides the gateway's own ("https://app.example.com",
+	// scheme, host and port compared; "*" for any). The gateway's own origin is the request's Host with
+	// the request's scheme (https when served over TLS, or when a trusted proxy says so in
+	// X-Forwarded-Proto). Empty: only the gateway's own origin, and when the gateway is addressed by a
+	// loopback name, the other loopback names on the same scheme and port (http://localhost:8080 for
+	// http://127.0.0.1:8080). Requests without Origin (non-browser clients) are not affected.
 	AllowedOrigins []string
 	// LoopbackOnly accepts only loopback Host and Origin names (localhost, 127.0.0.1, ::1) whatever
 	// address the gateway listens on (agentgateway's dnsRebindingProtection).
@@ -124,6 +140,8 @@ type Federation struct {
 	httpc   *http.Client
 
 	sessions  sessionTable
+	store     SessionStore // ended sessions (cfg.SessionStore or shared.ended)
+	shared    *keyState    // what federations with this session key share in this process
 	closeOnce sync.Once
 	done      chan struct{}
 	wg        sync.WaitGroup
@@ -156,6 +174,9 @@ func New(cfg Config) *Federation {
 	}
 	if f.cfg.SessionTimeout <= 0 {
 		f.cfg.SessionTimeout = DefaultSessionTimeout
+	}
+	if f.cfg.SessionMaxLifetime <= 0 {
+		f.cfg.SessionMaxLifetime = DefaultSessionMaxLifetime
 	}
 	if f.cfg.PageSize <= 0 {
 		f.cfg.PageSize = DefaultPageSize
@@ -237,6 +258,11 @@ func (f *Federation) compile() error {
 		}
 		f.aead = aead
 	}
+	f.shared = sharedState(key)
+	f.store = f.cfg.SessionStore
+	if f.store == nil {
+		f.store = &f.shared.ended
+	}
 	return errors.Join(errs...)
 }
 
@@ -257,12 +283,16 @@ func (f *Federation) BackendName() string { return "mcp" }
 
 // Close releases every session: connections are closed and processes stopped, but upstream HTTP
 // sessions are left alive, so that the federation of a reloaded configuration (or another replica with
-// the same session key) resumes them from the client's session id. Clients end sessions with DELETE;
-// idle sessions expire. The federation answers 503 afterwards.
+// the same session key) resumes them from the client's session id; the session's last activity is
+// kept in the process for the federation that resumes, so idle time counts across the reload.
+// Clients end sessions with DELETE; idle sessions expire. The federation answers 503 afterwards.
 func (f *Federation) Close() error {
 	f.closeOnce.Do(func() {
 		close(f.done)
 		for _, s := range f.sessions.drain() {
+			if s.key != "" && !s.isLegacy {
+				f.shared.parked.put(s.key, s.last.Load(), time.UnixMilli(s.expires))
+			}
 			s.release()
 		}
 		f.wg.Wait()
@@ -304,10 +334,13 @@ func (f *Federation) janitor() {
 		case <-f.done:
 			return
 		case now := <-tk.C:
-			for _, s := range f.sessions.idle(now.Add(-f.cfg.SessionTimeout)) {
-				f.log.Debug("mcp: session expired", "idle", f.cfg.SessionTimeout)
-				s.close()
+			for _, s := range f.sessions.stale(now.Add(-f.cfg.SessionTimeout), now) {
+				if f.endSession(s) {
+					f.log.Debug("mcp: session expired", "idle", f.cfg.SessionTimeout)
+					s.close()
+				}
 			}
+			f.shared.sweep()
 		}
 	}
 }
@@ -348,7 +381,8 @@ func (f *Federation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// allowedHostOrigin is the DNS-rebinding guard.
+// allowedHostOrigin is the DNS-rebinding guard: the Host must be one the gateway answers to, and a
+// browser's Origin must be the gateway's own or one configured.
 func (f *Federation) allowedHostOrigin(r *http.Request) bool {
 	host := hostname(r.Host)
 	loopbackListener := f.cfg.LoopbackOnly
@@ -368,23 +402,78 @@ func (f *Federation) allowedHostOrigin(r *http.Request) bool {
 	if origin == "" {
 		return true
 	}
-	if len(f.cfg.AllowedOrigins) > 0 {
-		for _, o := range f.cfg.AllowedOrigins {
-			if o == "*" || strings.EqualFold(o, origin) {
-				return true
-			}
-		}
+	o, ok := parseOrigin(origin)
+	if f.cfg.LoopbackOnly && (!ok || !isLoopbackName(o.host)) {
 		return false
 	}
-	oh := origin
-	if i := strings.Index(oh, "://"); i >= 0 {
-		oh = oh[i+3:]
+	for _, a := range f.cfg.AllowedOrigins {
+		if a == "*" || strings.EqualFold(a, origin) {
+			return true
+		}
+		if ao, aok := parseOrigin(a); aok && ok && ao == o {
+			return true
+		}
 	}
-	oh = hostname(oh)
-	if loopbackListener {
-		return isLoopbackName(oh)
+	if !ok {
+		return false
 	}
-	return strings.EqualFold(oh, host)
+	own, ok := parseOrigin(requestScheme(r) + "://" + r.Host)
+	if !ok {
+		return false
+	}
+	if o == own {
+		return true
+	}
+	// A gateway addressed by a loopback name is the same server under every loopback name, on the
+	// same scheme and port: http://localhost:8080 and http://127.0.0.1:8080. Only without a list.
+	return len(f.cfg.AllowedOrigins) == 0 && isLoopbackName(own.host) && isLoopbackName(o.host) &&
+		o.scheme == own.scheme && o.port == own.port
+}
+
+// origin is a parsed, normalized Origin: lower-case scheme and host, port defaulted from the scheme.
+type origin struct{ scheme, host, port string }
+
+func parseOrigin(s string) (origin, bool) {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok || rest == "" || strings.ContainsAny(rest, "/?#@ ") {
+		return origin{}, false
+	}
+	o := origin{scheme: strings.ToLower(scheme)}
+	switch o.scheme {
+	case "http":
+		o.port = "80"
+	case "https":
+		o.port = "443"
+	default:
+		return origin{}, false
+	}
+	if h, p, err := net.SplitHostPort(rest); err == nil {
+		if _, err := strconv.ParseUint(p, 10, 16); err != nil {
+			return origin{}, false
+		}
+		o.host, o.port = h, strings.TrimLeft(p, "0")
+	} else {
+		o.host = strings.Trim(rest, "[]")
+	}
+	if o.host == "" {
+		return origin{}, false
+	}
+	o.host = strings.ToLower(strings.TrimSuffix(o.host, "."))
+	return o, true
+}
+
+// requestScheme is the scheme the client used: https over TLS, or when a trusted proxy says so.
+func requestScheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	if st := agentgateway.StateFrom(r.Context()); st != nil && st.TrustedProxy {
+		v, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+		if v = strings.ToLower(strings.TrimSpace(v)); v == "https" || v == "http" {
+			return v
+		}
+	}
+	return "http"
 }
 
 func hostname(hostport string) string {

@@ -297,18 +297,15 @@ func isMethodNotFound(resp []byte, env envelope) bool {
 // capabilities; the answer carries the lowest protocol version and the merged capabilities.
 func (f *Federation) initialize(ctx context.Context, r *http.Request, st *agentgateway.State, env envelope, body []byte, legacy *session, out reply) {
 	id := env.id.of(body)
-	var p sdk.InitializeParams
-	if !env.params.ok() || json.Unmarshal(env.params.of(body), &p) != nil {
-		out.final(rpcmsg.Error(id, codeInvalidParams, "invalid initialize params"))
-		return
-	}
-	ver := p.ProtocolVersion
+	ver := stringField(body, env.params, "protocolVersion")
 	if !supportedVersion(ver) {
 		ver = LatestProtocolVersion
 	}
-	params := append([]byte(nil), env.params.of(body)...)
-	if vs := field(params, span{0, len(params)}, "protocolVersion"); vs.ok() && p.ProtocolVersion != ver {
-		params = splice(params, vs, quoted(ver))
+	// Only what re-initializing a target needs is kept: it travels in the session id.
+	params, err := compactInit(env.params.of(body), ver)
+	if err != nil {
+		out.final(rpcmsg.Error(id, codeInvalidParams, err.Error()))
+		return
 	}
 	sess := legacy
 	if sess == nil {
@@ -366,7 +363,7 @@ func (f *Federation) initialize(ctx context.Context, r *http.Request, st *agentg
 			out.final(rpcmsg.Error(id, codeInternal, err.Error()))
 			return
 		}
-		sess.id = sid
+		sess.key = digestID(sid)
 		f.sessions.put(sess)
 		st.MCP.SessionID = sid
 		if pr, ok := out.(*postReply); ok {

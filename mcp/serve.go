@@ -1,6 +1,7 @@
 package mcp
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -159,6 +160,12 @@ func (f *Federation) servePost(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusBadRequest, nil, codeParse, "reading body: "+err.Error())
 		return
 	}
+	out := &postReply{w: w, wantJSON: wantJSON, wantSSE: wantSSE, preferSSE: prefersSSE(accept)}
+	ctx := withClientAuth(r.Context(), r.Header.Get("Authorization"))
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '[' {
+		f.serveBatch(ctx, w, r, st, body, out)
+		return
+	}
 	env, err := parseEnvelope(body)
 	if err != nil {
 		code, msg := codeInvalidRequest, "invalid JSON-RPC 2.0 message"
@@ -169,8 +176,6 @@ func (f *Federation) servePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.MCP.Method = env.method
-	out := &postReply{w: w, wantJSON: wantJSON, wantSSE: wantSSE, preferSSE: prefersSSE(accept)}
-	ctx := withClientAuth(r.Context(), r.Header.Get("Authorization"))
 
 	if env.method == "initialize" {
 		if !env.isRequest() {
@@ -181,24 +186,12 @@ func (f *Federation) servePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	var sess *session
+	sess, ok := f.postSession(w, r, st, env.id.of(body))
+	if !ok {
+		return
+	}
 	if f.cfg.Stateless {
-		sess = f.ephemeral(r.Header.Get("Mcp-Protocol-Version"))
 		defer sess.close()
-	} else {
-		sid := r.Header.Get("Mcp-Session-Id")
-		if sid == "" {
-			writeHTTPError(w, http.StatusBadRequest, env.id.of(body), codeInvalidRequest, "Bad Request: missing Mcp-Session-Id header")
-			return
-		}
-		s, ok := f.lookup(sid)
-		if !ok {
-			writeHTTPError(w, http.StatusNotFound, env.id.of(body), codeInvalidRequest, "session not found")
-			return
-		}
-		sess = s
-		st.MCP.SessionID = sid
-		sess.touch()
 	}
 
 	switch {
@@ -211,13 +204,175 @@ func (f *Federation) servePost(w http.ResponseWriter, r *http.Request) {
 		f.notify(ctx, sess, env, body)
 		w.WriteHeader(http.StatusAccepted)
 	default:
-		if err := f.dispatch(ctx, r, st, sess, env, body, out); errors.Is(err, ErrUpstreamSessionGone) && !f.cfg.Stateless {
-			// The target forgot the session: so must we, and the client has to start again.
-			if s := f.sessions.remove(sess.id); s != nil {
-				go s.close()
-			}
+		if err := f.dispatch(ctx, r, st, sess, env, body, out); errors.Is(err, ErrUpstreamSessionGone) {
+			f.forgetSession(sess)
 		}
 	}
+}
+
+// postSession returns the session a POST belongs to: the one its Mcp-Session-Id names (answering 400
+// without one and 404 for an unknown, expired or ended one, as the transport specifies), or in
+// stateless mode a throw-away session the caller closes. id is the request's JSON-RPC id, for the
+// error answer.
+func (f *Federation) postSession(w http.ResponseWriter, r *http.Request, st *agentgateway.State, id []byte) (*session, bool) {
+	if f.cfg.Stateless {
+		return f.ephemeral(r.Header.Get("Mcp-Protocol-Version")), true
+	}
+	sid := r.Header.Get("Mcp-Session-Id")
+	if sid == "" {
+		writeHTTPError(w, http.StatusBadRequest, id, codeInvalidRequest, "Bad Request: missing Mcp-Session-Id header")
+		return nil, false
+	}
+	sess, ok := f.lookup(sid)
+	if !ok {
+		writeHTTPError(w, http.StatusNotFound, id, codeInvalidRequest, "session not found")
+		return nil, false
+	}
+	st.MCP.SessionID = sid
+	sess.touch()
+	return sess, true
+}
+
+// forgetSession ends a session whose target forgot it: so must we, and the client has to start again.
+func (f *Federation) forgetSession(sess *session) {
+	if !f.cfg.Stateless && f.endSession(sess) {
+		go sess.close()
+	}
+}
+
+// batchVersion is the one protocol version whose clients may send JSON-RPC batches: 2025-03-26 added
+// them and 2025-06-18 removed them.
+const batchVersion = "2025-03-26"
+
+// Bounds of a batch: its messages, and how many of its requests run at once.
+const (
+	maxBatchLen      = 1000
+	maxBatchParallel = 8
+)
+
+// serveBatch answers a JSON-RPC batch. In a session at protocol 2025-03-26 every message is handled
+// as it would be alone (routing, authorization, notifications, responses to server→client requests),
+// requests concurrently, and the responses go back as one JSON array (or 202 when the batch held no
+// request); intermediate messages (progress, server→client requests) are streamed first when the
+// client accepts SSE. Other versions get the spec's 400.
+func (f *Federation) serveBatch(ctx context.Context, w http.ResponseWriter, r *http.Request, st *agentgateway.State, body []byte, out *postReply) {
+	var msgs []json.RawMessage
+	if err := json.Unmarshal(body, &msgs); err != nil {
+		code, msg := codeInvalidRequest, "invalid JSON-RPC batch"
+		if !json.Valid(body) {
+			code, msg = codeParse, "parse error: body is not JSON"
+		}
+		writeHTTPError(w, http.StatusBadRequest, nil, code, msg)
+		return
+	}
+	st.MCP.Method = "batch"
+	sess, ok := f.postSession(w, r, st, nil)
+	if !ok {
+		return
+	}
+	ver := sess.version
+	if f.cfg.Stateless {
+		defer sess.close()
+		// Without a session the header says; absent, the spec says to assume 2025-03-26.
+		if ver = r.Header.Get("Mcp-Protocol-Version"); ver == "" {
+			ver = batchVersion
+		}
+	}
+	switch {
+	case ver != batchVersion:
+		writeHTTPError(w, http.StatusBadRequest, nil, codeInvalidRequest, "batch not supported in protocol version "+ver)
+		return
+	case len(msgs) == 0:
+		writeHTTPError(w, http.StatusBadRequest, nil, codeInvalidRequest, "empty JSON-RPC batch")
+		return
+	case len(msgs) > maxBatchLen:
+		writeHTTPError(w, http.StatusBadRequest, nil, codeInvalidRequest, fmt.Sprintf("JSON-RPC batch of %d messages (limit %d)", len(msgs), maxBatchLen))
+		return
+	}
+	answers := make([][]byte, len(msgs))
+	// Each request fills its own copy of the State, so authorization sees its own method and names;
+	// copied here, before the response (which the gateway records into the State) starts.
+	base := *st
+	var gone atomic.Bool
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxBatchParallel)
+	for i, msg := range msgs {
+		env, err := parseEnvelope(msg)
+		switch {
+		case err != nil:
+			answers[i] = rpcmsg.Error(nil, codeInvalidRequest, "invalid JSON-RPC 2.0 message")
+		case env.method == "initialize":
+			answers[i] = rpcmsg.Error(env.id.of(msg), codeInvalidRequest, "initialize must not be part of a JSON-RPC batch")
+		case env.isResponse():
+			if err := f.routeResponse(ctx, sess, env, msg); err != nil {
+				f.log.Debug("mcp: dropping client response", "error", err)
+			}
+		case env.isNotification():
+			f.notify(ctx, sess, env, msg)
+		default:
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				st2 := base
+				st2.MCP = agentgateway.MCPState{Method: env.method, SessionID: base.MCP.SessionID}
+				ctx2 := agentgateway.WithState(ctx, &st2)
+				rep := &batchReply{relayTo: out.relay}
+				if err := f.dispatch(ctx2, r.WithContext(ctx2), &st2, sess, env, msg, rep); errors.Is(err, ErrUpstreamSessionGone) {
+					gone.Store(true)
+				}
+				answers[i] = rep.answer(env.id.of(msg))
+			}()
+		}
+	}
+	wg.Wait()
+	if gone.Load() {
+		f.forgetSession(sess)
+	}
+	arr := []byte{'['}
+	for _, a := range answers {
+		if a == nil {
+			continue
+		}
+		if len(arr) > 1 {
+			arr = append(arr, ',')
+		}
+		arr = append(arr, a...)
+	}
+	if len(arr) == 1 {
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	out.final(append(arr, ']'))
+}
+
+// batchReply collects the response to one request of a batch; intermediate messages go straight to
+// the POST's stream.
+type batchReply struct {
+	relayTo func([]byte)
+	mu      sync.Mutex
+	msg     []byte
+}
+
+func (b *batchReply) relay(msg []byte) { b.relayTo(msg) }
+
+func (b *batchReply) final(msg []byte) {
+	b.mu.Lock()
+	if b.msg == nil {
+		b.msg = msg
+	}
+	b.mu.Unlock()
+}
+
+// answer is the collected response (an internal error if there was none: every request gets one).
+func (b *batchReply) answer(id []byte) []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.msg == nil {
+		return rpcmsg.Error(id, codeInternal, "no response")
+	}
+	return b.msg
 }
 
 // isJSONType reports whether a Content-Type is application/json (parameters allowed).

@@ -26,7 +26,8 @@ type BackendSpec struct {
 
 	// SessionKey (extension) is the base64 AES key shared by replicas; see Config.SessionKey.
 	SessionKey string `json:"sessionKey"`
-	// AllowedHosts and AllowedOrigins (extensions) are Config's allow-lists.
+	// AllowedHosts and AllowedOrigins (extensions) are Config's allow-lists. An Origin passes when it
+	// is the gateway's own (the request's scheme and Host) or listed; see Config.AllowedOrigins.
 	AllowedHosts   []string `json:"allowedHosts"`
 	AllowedOrigins []string `json:"allowedOrigins"`
 }

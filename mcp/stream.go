@@ -82,12 +82,14 @@ func (f *Federation) serveDelete(w http.ResponseWriter, r *http.Request) {
 		agentgateway.WriteError(w, http.StatusMethodNotAllowed, "stateless MCP endpoint: no sessions")
 		return
 	}
-	sid, sess, ok := f.sessionOf(w, r)
+	_, sess, ok := f.sessionOf(w, r)
 	if !ok {
 		return
 	}
-	f.sessions.remove(sid)
-	sess.close()
+	// Recorded as ended (see SessionStore), so the id answers 404 from now on, after a reload too.
+	if f.endSession(sess) {
+		sess.close()
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -101,23 +103,24 @@ func (f *Federation) serveLegacyStream(w http.ResponseWriter, r *http.Request) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	sess := f.newSession(LatestProtocolVersion, nil)
-	sess.id = "sse-" + hex.EncodeToString(b[:])
+	id := "sse-" + hex.EncodeToString(b[:])
+	sess.key = digestID(id)
 	ch := make(chan []byte, 64)
 	sess.legacy, sess.isLegacy = ch, true
 	f.sessions.put(sess)
 	sess.streams.Add(1) // the open stream keeps the session from expiring
 	defer func() {
-		f.sessions.remove(sess.id)
+		f.sessions.remove(sess)
 		sess.close()
 	}()
 	if st := agentgateway.StateFrom(r.Context()); st != nil {
-		st.MCP.SessionID = sess.id
+		st.MCP.SessionID = id
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write([]byte("event: endpoint\ndata: " + r.URL.Path + "?sessionId=" + sess.id + "\n\n"))
+	_, _ = w.Write([]byte("event: endpoint\ndata: " + r.URL.Path + "?sessionId=" + id + "\n\n"))
 	_ = http.NewResponseController(w).Flush()
 	for {
 		select {
@@ -156,7 +159,7 @@ func (s *session) sendLegacy(msg []byte) {
 
 // serveLegacyPost takes one message of a legacy session; the answer goes down the SSE stream.
 func (f *Federation) serveLegacyPost(w http.ResponseWriter, r *http.Request, id string) {
-	s, _ := f.sessions.get(id)
+	s := f.sessions.get(digestID(id))
 	if s == nil || !s.isLegacy {
 		agentgateway.WriteError(w, http.StatusNotFound, "session not found")
 		return
