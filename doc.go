@@ -29,7 +29,7 @@
 //			RewritePrefix("/").
 //			RequestHeaders(agentgateway.HeaderModifier{Set: map[string]string{"X-Gateway": "agw"}}).
 //			To(agentgateway.HTTP("http://127.0.0.1:9000"))
-//		gw.Route("health").Path("/healthz").Respond(200, "ok\n").To(nil)
+//		gw.Route("health").Path("/healthz").Respond(200, "ok\n").Done()
 //
 //		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 //		defer stop()

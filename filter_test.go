@@ -181,6 +181,6 @@ func TestPolicyFromFallibleConstructor(t *testing.T) {
 	}
 	err := gw.Route("bad").PathPrefix("/b").Policy(bad()).To(named("x"))
 	require.ErrorIs(t, err, agentgateway.ErrInvalidConfig)
-	require.Contains(t, err.Error(), "route bad: requestRedirect: status 200")
+	require.Contains(t, err.Error(), `route "bad": requestRedirect: status 200`)
 	require.Equal(t, "x", body(serve(t, gw, "GET", "/b")), "the bad route was not added")
 }

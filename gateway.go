@@ -29,8 +29,12 @@ type Gateway struct {
 	opts options
 
 	mu   sync.Mutex // serialises Apply and the fluent builders
-	cfg  Config
+	cfg  Config     // the builders' configuration; ahead of the snapshot while pending is set
 	errs []error
+	// pending is set when fluent calls changed cfg since it was last compiled: builders only validate
+	// what they add, and the table is compiled once, by the first request or Serve/Start/Err/Config that
+	// follows, so adding n routes costs one compile, not n.
+	pending atomic.Bool
 
 	snap atomic.Pointer[snapshot]
 
@@ -118,7 +122,32 @@ func (g *Gateway) TrustedProxy(addr netip.Addr) bool {
 func (g *Gateway) Apply(cfg Config) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.applyLocked(cfg)
+	if err := g.applyLocked(cfg); err != nil {
+		return err
+	}
+	g.pending.Store(false) // cfg replaced whatever the builders had added
+	return nil
+}
+
+// flush compiles what the fluent builders added since the last compile. An error is one no builder
+// call could see (two routes' listeners disagreeing on a port's TLS, say): it is recorded for Err and
+// the previous table keeps serving.
+func (g *Gateway) flush() error {
+	if !g.pending.Load() {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.pending.Load() {
+		return nil
+	}
+	g.pending.Store(false)
+	if err := g.applyLocked(g.cfg); err != nil {
+		g.errs = append(g.errs, err)
+		g.opts.logger.Error("fluent routes rejected; the previous routing table keeps serving", "error", err)
+		return err
+	}
+	return nil
 }
 
 func (g *Gateway) applyLocked(cfg Config) error {
@@ -170,10 +199,15 @@ func (g *Gateway) retire(old *snapshot, closers []io.Closer) {
 }
 
 // Config returns the configuration currently served.
-func (g *Gateway) Config() Config { return g.snap.Load().cfg }
+func (g *Gateway) Config() Config {
+	_ = g.flush()
+	return g.snap.Load().cfg
+}
 
-// Err returns the errors the fluent builders recorded, joined; nil when every route was added.
+// Err returns the errors of fluent builder calls that failed (each was also returned by the call that
+// caused it), joined; nil when every call succeeded.
 func (g *Gateway) Err() error {
+	_ = g.flush()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return errors.Join(g.errs...)
@@ -185,13 +219,23 @@ func (g *Gateway) recordErr(err error) {
 	g.mu.Unlock()
 }
 
-// Listener starts a group of routes served only on port (0: any port) and the given hostnames.
+// Listener starts a group of routes served only on port (0: any port) and the given hostnames. A bad
+// port or hostname is reported by Err and by the To of each route added to this listener; it does not
+// affect other listeners.
 func (g *Gateway) Listener(name string, port int, hostnames ...string) *Listener {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.listenerIndex(name) < 0 {
-		g.cfg.Listeners = append(g.cfg.Listeners, ListenerConfig{Name: name, Port: port, Hostnames: hostnames})
+	lc := ListenerConfig{Name: name, Port: port, Hostnames: hostnames}
+	if i := g.listenerIndex(name); i >= 0 {
+		return &Listener{gw: g, name: name}
 	}
+	if _, err := compile(Config{Listeners: []ListenerConfig{lc}}, nil); err != nil {
+		err = relocate(err, "listeners[0]", fmt.Sprintf("listener %q", name))
+		g.errs = append(g.errs, err)
+		return &Listener{gw: g, name: name, err: err}
+	}
+	g.cfg.Listeners = append(g.cfg.Listeners, lc)
+	g.pending.Store(true)
 	return &Listener{gw: g, name: name}
 }
 
@@ -199,11 +243,16 @@ func (g *Gateway) Listener(name string, port int, hostnames ...string) *Listener
 type Listener struct {
 	gw   *Gateway
 	name string
+	err  error // why the listener could not be added; its routes' To returns it
 }
 
 // Route starts a route on this listener.
 func (l *Listener) Route(name string) *RouteBuilder {
-	return &RouteBuilder{gw: l.gw, listener: l.name, cfg: RouteConfig{Name: name}}
+	b := &RouteBuilder{gw: l.gw, listener: l.name, cfg: RouteConfig{Name: name}}
+	if l.err != nil {
+		b.errs = append(b.errs, l.err)
+	}
+	return b
 }
 
 // Route starts a route on the default listener (any port, any host). Finish it with To.
@@ -215,24 +264,58 @@ func (g *Gateway) listenerIndex(name string) int {
 	return slices.IndexFunc(g.cfg.Listeners, func(l ListenerConfig) bool { return l.Name == name })
 }
 
+// addRoute validates one route on its own (matches, policies, backends, provisioning) and queues it:
+// the table is compiled once for a batch of routes (see flush), not once per route.
 func (g *Gateway) addRoute(listener string, rc RouteConfig) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	cfg := Config{Listeners: slices.Clone(g.cfg.Listeners)}
-	i := slices.IndexFunc(cfg.Listeners, func(l ListenerConfig) bool { return l.Name == listener })
-	if i < 0 {
-		cfg.Listeners = append(cfg.Listeners, ListenerConfig{Name: listener})
-		i = len(cfg.Listeners) - 1
+	i := g.listenerIndex(listener)
+	alone := ListenerConfig{Name: listener}
+	if i >= 0 {
+		alone = g.cfg.Listeners[i]
 	}
-	l := &cfg.Listeners[i]
-	l.Routes = append(slices.Clip(l.Routes), rc)
-	if err := g.applyLocked(cfg); err != nil {
+	alone.Routes = []RouteConfig{rc}
+	check := Config{Listeners: []ListenerConfig{alone}}
+	err := provision(&check, g.opts.services)
+	if err == nil {
+		_, err = compile(check, nil)
+	}
+	if err != nil {
+		err = relocate(err, "listeners[0].routes[0]", fmt.Sprintf("route %q", rc.Name))
 		g.errs = append(g.errs, err)
 		return err
 	}
+	if i < 0 {
+		g.cfg.Listeners = append(g.cfg.Listeners, ListenerConfig{Name: listener})
+		i = len(g.cfg.Listeners) - 1
+	}
+	l := &g.cfg.Listeners[i]
+	l.Routes = append(slices.Clip(l.Routes), rc)
+	g.pending.Store(true)
 	return nil
 }
 
+// relocate rewrites the field paths of the ConfigErrors in err that start with from.
+func relocate(err error, from, to string) error {
+	var out []error
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			if _, isCE := e.(*ConfigError); !isCE {
+				for _, x := range j.Unwrap() {
+					walk(x)
+				}
+				return
+			}
+		}
+		if ce, ok := e.(*ConfigError); ok && strings.HasPrefix(ce.Path, from) {
+			e = &ConfigError{Path: to + strings.TrimPrefix(ce.Path, from), Err: ce.Err}
+		}
+		out = append(out, e)
+	}
+	walk(err)
+	return errors.Join(out...)
+}
 // acquire returns the current snapshot with a reference held, so that a concurrent Apply cannot close
 // its backends while the request runs.
 func (g *Gateway) acquire() *snapshot {
@@ -266,6 +349,9 @@ func (b *countingBody) Read(p []byte) (int, error) {
 
 // ServeHTTP routes r.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.pending.Load() {
+		_ = g.flush()
+	}
 	snap := g.acquire()
 	defer snap.inflight.Add(-1)
 
@@ -442,7 +528,7 @@ func (g *Gateway) ListenAndServe(addr string) error {
 
 // ServeListener serves on ln (which may be a TLS listener) like Serve.
 func (g *Gateway) ServeListener(ctx context.Context, ln net.Listener) error {
-	if err := g.Err(); err != nil {
+	if err := g.flush(); err != nil {
 		ln.Close()
 		return err
 	}

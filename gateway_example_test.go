@@ -1,6 +1,7 @@
 package agentgateway_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -91,7 +92,10 @@ func ExampleGateway_Apply() {
 // Configuration errors carry field paths and match ErrInvalidConfig.
 func ExampleConfigError() {
 	gw := agentgateway.New(agentgateway.WithAccessLog(false))
-	err := gw.Route("bad").PathRegex("/items/(").To(nil)
+	err := gw.Route("bad").PathRegex("/items/(").To(agentgateway.HTTP("http://127.0.0.1:9000"))
 	fmt.Println(err)
-	// Output: listeners[0].routes[0].matches[0].path: invalid regex: error parsing regexp: missing closing ): `/items/(`
+	fmt.Println(errors.Is(err, agentgateway.ErrInvalidConfig))
+	// Output:
+	// route "bad".matches[0].path: invalid regex: error parsing regexp: missing closing ): `/items/(`
+	// true
 }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -243,11 +242,58 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-func TestServeReportsBuilderErrors(t *testing.T) {
+// A failed builder call reports its error where it was made and in Err, and spoils nothing else:
+// later routes are added, other listeners serve, and Serve starts.
+func TestBuilderErrorsStayWithTheirCall(t *testing.T) {
 	gw := agentgateway.New(quiet())
-	_ = gw.Route("bad").PathRegex("(").To(named("x"))
-	err := gw.Serve(context.Background(), "127.0.0.1:0")
-	require.True(t, errors.Is(err, agentgateway.ErrInvalidConfig), err)
+	err := gw.Route("bad").PathRegex("(").To(named("x"))
+	require.ErrorIs(t, err, agentgateway.ErrInvalidConfig)
+	require.ErrorContains(t, err, `route "bad"`)
+
+	bad := gw.Listener("admin", 70000)
+	err = bad.Route("on-bad-listener").To(named("y"))
+	require.ErrorIs(t, err, agentgateway.ErrInvalidConfig)
+	require.ErrorContains(t, err, `listener "admin".port`)
+
+	require.NoError(t, gw.Route("good").PathPrefix("/good").To(named("good")), "an unrelated route is unaffected")
+	require.ErrorContains(t, gw.Route("nil").To(nil), "nil backend")
+	require.NoError(t, gw.Route("direct").PathPrefix("/direct").Respond(http.StatusTeapot, "tea").Done())
+
+	require.Equal(t, "good", serve(t, gw, "GET", "/good").Body.String())
+	require.Equal(t, http.StatusTeapot, serve(t, gw, "GET", "/direct").Code)
+	require.Equal(t, http.StatusNotFound, serve(t, gw, "GET", "/x").Code, "the failed route was not added")
+
+	joined := gw.Err()
+	for _, want := range []string{`route "bad"`, `listener "admin"`, "nil backend"} {
+		require.ErrorContains(t, joined, want)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- gw.Serve(ctx, "127.0.0.1:0") }()
+	cancel()
+	require.NoError(t, <-served, "Serve starts despite the failed calls it did not make")
+}
+
+// countingBackend counts how often the gateway provisions it: once when its route is validated and
+// once per compile of a table that holds it.
+type countingBackend struct {
+	http.Handler
+	n *atomic.Int64
+}
+
+func (c countingBackend) Provision(agentgateway.Services) error { c.n.Add(1); return nil }
+
+// Adding n routes fluently compiles the table once, not n times (which made 2,000 routes take seconds).
+func TestFluentRoutesCompileOnce(t *testing.T) {
+	gw := agentgateway.New(quiet())
+	var n atomic.Int64
+	const routes = 200
+	for i := range routes {
+		require.NoError(t, gw.Route(fmt.Sprint("r", i)).Path(fmt.Sprint("/r", i)).To(countingBackend{named(fmt.Sprint(i)), &n}))
+	}
+	require.Equal(t, "137", serve(t, gw, "GET", "/r137").Body.String())
+	require.Equal(t, "3", serve(t, gw, "GET", "/r3").Body.String())
+	require.LessOrEqual(t, n.Load(), int64(2*routes), "each route is provisioned when validated and at the one compile")
 }
 
 func TestSourceFromTrustedProxies(t *testing.T) {

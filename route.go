@@ -143,6 +143,7 @@ type RouteBuilder struct {
 	cfg      RouteConfig
 	cur      *Match // the match being built; nil until a condition is set
 	errs     []error
+	answers  bool // Respond or Redirect answers every request, so no backend is needed
 }
 
 func (b *RouteBuilder) match() *Match {
@@ -252,6 +253,7 @@ func (b *RouteBuilder) ResponseHeaders(m HeaderModifier) *RouteBuilder {
 
 // Redirect answers with a redirect instead of forwarding.
 func (b *RouteBuilder) Redirect(r RequestRedirect) *RouteBuilder {
+	b.answers = true
 	return b.use(Redirect(r))
 }
 
@@ -267,26 +269,44 @@ func (b *RouteBuilder) RewritePrefix(prefix string) *RouteBuilder {
 
 // Respond answers directly with status and body; no backend is called.
 func (b *RouteBuilder) Respond(status int, body string) *RouteBuilder {
+	b.answers = true
 	return b.use(Respond(DirectResponse{Status: status, Body: []byte(body)}))
 }
 
-// To finishes the route with its backend and adds it to the gateway, which recompiles its routing table.
-// A route ended with Respond or Redirect may pass nil.
+// To finishes the route with its backend and adds it to the gateway. The route is validated now — a
+// bad regex, a failed policy constructor or an invalid backend is returned here, and affects no other
+// route — and the routing table is compiled once for all the routes added before the next request.
+// To(nil) is an error unless the route answers by itself (Respond or Redirect); [RouteBuilder.Done]
+// says that more plainly.
 func (b *RouteBuilder) To(backend http.Handler) error {
-	var backends []WeightedBackend
-	if backend != nil {
-		backends = []WeightedBackend{{Handler: backend, Weight: 1}}
+	if backend == nil {
+		if !b.answers {
+			return b.fail(errors.New("nil backend: the route has no backend and neither Respond nor Redirect answers its requests"))
+		}
+		return b.ToWeighted()
 	}
-	return b.ToWeighted(backends...)
+	return b.ToWeighted(WeightedBackend{Handler: backend, Weight: 1})
+}
+
+// Done finishes a route that answers by itself (Respond or Redirect) and adds it to the gateway.
+func (b *RouteBuilder) Done() error { return b.To(nil) }
+
+func (b *RouteBuilder) fail(err error) error {
+	err = &ConfigError{Path: fmt.Sprintf("route %q", b.cfg.Name), Err: err}
+	b.gw.recordErr(err)
+	return err
 }
 
 // ToWeighted finishes the route with several backends that split traffic by weight.
 func (b *RouteBuilder) ToWeighted(backends ...WeightedBackend) error {
 	b.cfg.Backends = backends
 	if err := errors.Join(b.errs...); err != nil {
-		err = &ConfigError{Path: "route " + b.cfg.Name, Err: err}
-		b.gw.recordErr(err)
-		return err
+		return b.fail(err)
+	}
+	for i, be := range backends {
+		if be.Handler == nil {
+			return b.fail(fmt.Errorf("backends[%d]: nil handler", i))
+		}
 	}
 	return b.gw.addRoute(b.listener, b.cfg)
 }

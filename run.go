@@ -64,7 +64,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 // background until ctx is cancelled. It returns once the ports are bound, or with the error of the first
 // that could not be (and nothing bound). [Gateway.Wait] waits for the drain that follows cancellation.
 func (g *Gateway) Start(ctx context.Context) error {
-	if err := g.Err(); err != nil {
+	if err := g.flush(); err != nil {
 		return err
 	}
 	g.mu.Lock()

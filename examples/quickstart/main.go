@@ -78,7 +78,7 @@ func newGateway(logger *slog.Logger) (*agentgateway.Gateway, []string, func(), e
 		To(agentgateway.HTTP(ln.Addr().String())); err != nil {
 		return nil, nil, nil, err
 	}
-	if err := gw.Route("hello").Path("/hello").Respond(http.StatusOK, "hello from agentgateway\n").To(nil); err != nil {
+	if err := gw.Route("hello").Path("/hello").Respond(http.StatusOK, "hello from agentgateway\n").Done(); err != nil {
 		return nil, nil, nil, err
 	}
 	lines := []string{
