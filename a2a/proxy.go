@@ -14,10 +14,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/cel-go/cel"
+	celgo "github.com/google/cel-go/cel"
 
 	agentgateway "github.com/agentgw/agentgateway"
-	"github.com/agentgw/agentgateway/internal/celenv"
+	"github.com/agentgw/agentgateway/cel"
 )
 
 // Defaults of the A2A layer.
@@ -136,7 +136,7 @@ func buildOptions(opts []Option) options {
 type proxy struct {
 	next  http.Handler
 	o     options
-	rules []*celenv.Program
+	rules []*cel.Program
 	err   error
 }
 
@@ -214,7 +214,7 @@ func newProxy(next http.Handler, o options) *proxy {
 		errs = append(errs, fmt.Errorf("a2a: bridge: upstream version %q must be %q or %q", o.bridge, V03, V10))
 	}
 	for i, src := range o.rules {
-		prg, err := celenv.Compile(src, cel.BoolType)
+		prg, err := cel.Compile(src, celgo.BoolType)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("a2a: rule %d: %w", i, err))
 			continue
@@ -389,7 +389,7 @@ func (p *proxy) authorize(w http.ResponseWriter, r *http.Request, st *agentgatew
 	if len(p.rules) == 0 {
 		return true
 	}
-	act := celenv.NewActivation(r, st)
+	act := cel.NewActivation(r, st)
 	for _, prg := range p.rules {
 		if ok, err := prg.EvalBool(r.Context(), act); err == nil && ok {
 			return true

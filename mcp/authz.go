@@ -5,7 +5,7 @@ import (
 	"net/http"
 
 	agentgateway "github.com/agentgw/agentgateway"
-	"github.com/agentgw/agentgateway/internal/celenv"
+	"github.com/agentgw/agentgateway/cel"
 	"github.com/agentgw/agentgateway/policy"
 )
 
@@ -91,7 +91,7 @@ func (a *authorizer) allows(kind, target, name string) bool {
 		item = map[string]any{"uri": name, "name": name, "target": target}
 	}
 	m[kind] = item
-	act := celenv.NewActivation(a.r, a.st)
+	act := cel.NewActivation(a.r, a.st)
 	act.Extra = map[string]any{"mcp": m}
 	for _, s := range a.sets {
 		if !s.set.Allowed(a.r.Context(), act) {

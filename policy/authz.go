@@ -8,10 +8,10 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/google/cel-go/cel"
+	celgo "github.com/google/cel-go/cel"
 
 	agentgateway "github.com/agentgw/agentgateway"
-	"github.com/agentgw/agentgateway/internal/celenv"
+	"github.com/agentgw/agentgateway/cel"
 )
 
 // Rule is one authorization rule (the schema's RuleSerde): exactly one of Allow, Deny and Require. In
@@ -61,7 +61,7 @@ type AuthorizationSpec struct {
 //   - an evaluation error (a missing claim, say) counts as "no match";
 //   - each evaluation is bounded by celenv's cost limit.
 type RuleSet struct {
-	allow, deny, require []*celenv.Program
+	allow, deny, require []*cel.Program
 }
 
 // ErrEmptyRule is wrapped when a rule sets none (or more than one) of allow, deny, require.
@@ -75,13 +75,13 @@ func CompileRules(rules []Rule) (*RuleSet, error) {
 		for _, x := range []struct {
 			expr string
 			kind string
-			dst  *[]*celenv.Program
+			dst  *[]*cel.Program
 		}{{r.Allow, "allow", &rs.allow}, {r.Deny, "deny", &rs.deny}, {r.Require, "require", &rs.require}} {
 			if x.expr == "" {
 				continue
 			}
 			n++
-			p, err := celenv.Compile(x.expr, cel.BoolType)
+			p, err := cel.Compile(x.expr, celgo.BoolType)
 			if err != nil {
 				return nil, agentgateway.Errorf(fieldf("rules", i, x.kind), "%w", err)
 			}
@@ -105,7 +105,7 @@ func CompileAllowRules(exprs ...string) (*RuleSet, error) {
 
 // Allowed evaluates the rules for one request (or one MCP call: fill State.MCP first, or pass
 // attributes in a.Extra).
-func (rs *RuleSet) Allowed(ctx context.Context, a *celenv.Activation) bool {
+func (rs *RuleSet) Allowed(ctx context.Context, a *cel.Activation) bool {
 	for _, p := range rs.deny {
 		if ok, err := p.EvalBool(ctx, a); err == nil && ok {
 			return false
@@ -130,7 +130,7 @@ func (rs *RuleSet) Allowed(ctx context.Context, a *celenv.Activation) bool {
 // Uses reports whether any rule references variable (e.g. "mcp"), so a caller can tell whether the
 // rules depend on per-call attributes.
 func (rs *RuleSet) Uses(variable string) bool {
-	for _, l := range [][]*celenv.Program{rs.allow, rs.deny, rs.require} {
+	for _, l := range [][]*cel.Program{rs.allow, rs.deny, rs.require} {
 		for _, p := range l {
 			if p.Uses(variable) {
 				return true
@@ -158,7 +158,7 @@ func NewAuthorization(spec AuthorizationSpec) (agentgateway.Policy, error) {
 // Middleware is the HTTP form of the rule set: 403 when the request is not allowed.
 func (rs *RuleSet) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var a celenv.Activation
+		var a cel.Activation
 		a.Reset(r, nil)
 		if !rs.Allowed(r.Context(), &a) {
 			agentgateway.WriteError(w, http.StatusForbidden, "authorization denied")

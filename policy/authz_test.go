@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	agentgateway "github.com/agentgw/agentgateway"
-	"github.com/agentgw/agentgateway/internal/celenv"
+	"github.com/agentgw/agentgateway/cel"
 	"github.com/agentgw/agentgateway/policy"
 )
 
@@ -19,7 +19,7 @@ func TestRuleSetSemantics(t *testing.T) {
 	st.Identity.JWT = map[string]any{"sub": "alice", "groups": []any{"dev"}}
 	st.MCP.ToolName = "echo"
 	r := req("POST", "/admin/x", "X-Env", "prod")
-	a := celenv.NewActivation(r, st)
+	a := cel.NewActivation(r, st)
 	cases := []struct {
 		name  string
 		rules []policy.Rule
@@ -87,7 +87,7 @@ func BenchmarkCELRule(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if !rs.Allowed(ctx, celenv.NewActivation(r, st)) {
+		if !rs.Allowed(ctx, cel.NewActivation(r, st)) {
 			b.Fatal("denied")
 		}
 	}

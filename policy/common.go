@@ -9,11 +9,11 @@ import (
 	"os"
 	"strings"
 
-	"github.com/google/cel-go/cel"
+	celgo "github.com/google/cel-go/cel"
 	"golang.org/x/net/http/httpguts"
 
 	agentgateway "github.com/agentgw/agentgateway"
-	"github.com/agentgw/agentgateway/internal/celenv"
+	"github.com/agentgw/agentgateway/cel"
 )
 
 // Mode says whether an authentication policy requires a credential and what it does with a bad one.
@@ -94,7 +94,7 @@ type locator struct {
 	kind   locKind
 	name   string // canonical header name, query or cookie name
 	prefix string
-	expr   *celenv.Program
+	expr   *cel.Program
 }
 
 func (l *Location) compile(field string, def *Location, writable bool) (*locator, error) {
@@ -132,7 +132,7 @@ func (l *Location) compile(field string, def *Location, writable bool) (*locator
 		if writable {
 			return nil, agentgateway.Errorf(field+".expression", "an expression can read a credential but not place one")
 		}
-		p, err := celenv.Compile(l.Expression, cel.StringType)
+		p, err := cel.Compile(l.Expression, celgo.StringType)
 		if err != nil {
 			return nil, agentgateway.Errorf(field+".expression", "%w", err)
 		}
@@ -170,7 +170,7 @@ func (l *locator) extract(r *http.Request) (cred string, present bool) {
 		}
 		return c.Value, true
 	case locExpr:
-		s, err := l.expr.EvalString(r.Context(), celenv.NewActivation(r, nil))
+		s, err := l.expr.EvalString(r.Context(), cel.NewActivation(r, nil))
 		if err != nil || s == "" {
 			return "", false
 		}

@@ -16,7 +16,7 @@ import (
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
 	agentgateway "github.com/agentgw/agentgateway"
-	"github.com/agentgw/agentgateway/internal/celenv"
+	"github.com/agentgw/agentgateway/cel"
 	"github.com/agentgw/agentgateway/policy"
 )
 
@@ -82,7 +82,7 @@ func ExampleCompileRules() {
 	st.Identity.JWT = map[string]any{"groups": []any{"dev"}}
 	for _, tool := range []string{"search", "shell"} {
 		st.MCP.ToolName = tool
-		fmt.Println(tool, rules.Allowed(context.Background(), celenv.NewActivation(nil, st)))
+		fmt.Println(tool, rules.Allowed(context.Background(), cel.NewActivation(nil, st)))
 	}
 	// Output:
 	// search true

@@ -20,7 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	agentgateway "github.com/agentgw/agentgateway"
-	"github.com/agentgw/agentgateway/internal/celenv"
+	"github.com/agentgw/agentgateway/cel"
 )
 
 // ExtAuthzSpec is the schema's `extAuthz`: an external authorization service called for every
@@ -135,9 +135,9 @@ type ExtAuthz struct {
 	headers    []string // canonical names to send; nil = all (gRPC)
 	maxBody    int64
 	metadata   []namedProgram
-	path       *celenv.Program
-	redirect   *celenv.Program
-	body       *celenv.Program
+	path       *cel.Program
+	redirect   *cel.Program
+	body       *cel.Program
 	addHeaders []namedProgram
 	respHdrs   []string
 	failStatus int
@@ -197,11 +197,11 @@ func NewExtAuthz(spec ExtAuthzSpec) (*ExtAuthz, error) {
 		if x.headers == nil {
 			x.headers = []string{"Authorization"}
 		}
-		comp := func(f, e string) (*celenv.Program, error) {
+		comp := func(f, e string) (*cel.Program, error) {
 			if e == "" {
 				return nil, nil
 			}
-			pr, err := celenv.Compile(e, nil)
+			pr, err := cel.Compile(e, nil)
 			if err != nil {
 				return nil, agentgateway.Errorf("protocol.http."+f, "%w", err)
 			}
@@ -231,7 +231,7 @@ func NewExtAuthz(spec ExtAuthzSpec) (*ExtAuthz, error) {
 	}
 	if p.GRPC != nil {
 		for _, ns := range sortedKeys(p.GRPC.Metadata) {
-			pr, err := celenv.Compile(p.GRPC.Metadata[ns], nil)
+			pr, err := cel.Compile(p.GRPC.Metadata[ns], nil)
 			if err != nil {
 				return nil, agentgateway.Errorf("protocol.grpc.metadata."+ns, "%w", err)
 			}
@@ -357,7 +357,7 @@ func (x *ExtAuthz) checkGRPC(ctx context.Context, w http.ResponseWriter, r *http
 	}
 	if len(x.metadata) > 0 {
 		md := &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{}}
-		act := celenv.NewActivation(r, st)
+		act := cel.NewActivation(r, st)
 		for _, m := range x.metadata {
 			v, err := m.p.Eval(ctx, act)
 			if err != nil {
@@ -486,7 +486,7 @@ func applyHeaderOption(h http.Header, o *corev3.HeaderValueOption) {
 var hopHeaders = map[string]bool{"Connection": true, "Keep-Alive": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true, "Te": true, "Trailer": true, "Proxy-Connection": true}
 
 func (x *ExtAuthz) checkHTTP(ctx context.Context, w http.ResponseWriter, r *http.Request, next http.Handler, body []byte) {
-	act := celenv.NewActivation(r, nil)
+	act := cel.NewActivation(r, nil)
 	path := r.URL.RequestURI()
 	if x.path != nil {
 		if p, err := x.path.EvalString(ctx, act); err == nil {

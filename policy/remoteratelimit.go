@@ -17,7 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	agentgateway "github.com/agentgw/agentgateway"
-	"github.com/agentgw/agentgateway/internal/celenv"
+	"github.com/agentgw/agentgateway/cel"
 )
 
 // RemoteRateLimitSpec is the schema's `remoteRateLimit`: limits kept by a rate-limit service speaking
@@ -57,8 +57,8 @@ type DescriptorKV struct {
 
 type compiledDescriptor struct {
 	keys   []string
-	values []*celenv.Program
-	cost   *celenv.Program
+	values []*cel.Program
+	cost   *cel.Program
 }
 
 // RemoteRateLimit is a compiled remote rate limit; Close releases its connection.
@@ -116,7 +116,7 @@ func NewRemoteRateLimit(spec RemoteRateLimitSpec) (*RemoteRateLimit, error) {
 			if e.Key == "" {
 				return nil, agentgateway.Errorf(fieldf("descriptors", i, fmt.Sprintf("entries[%d].key", j)), "required")
 			}
-			p, err := celenv.Compile(e.Value, nil)
+			p, err := cel.Compile(e.Value, nil)
 			if err != nil {
 				return nil, agentgateway.Errorf(fieldf("descriptors", i, fmt.Sprintf("entries[%d].value", j)), "%w", err)
 			}
@@ -124,7 +124,7 @@ func NewRemoteRateLimit(spec RemoteRateLimitSpec) (*RemoteRateLimit, error) {
 			cd.values = append(cd.values, p)
 		}
 		if d.Cost != "" {
-			p, err := celenv.Compile(d.Cost, nil)
+			p, err := cel.Compile(d.Cost, nil)
 			if err != nil {
 				return nil, agentgateway.Errorf(fieldf("descriptors", i, "cost"), "%w", err)
 			}
@@ -152,7 +152,7 @@ func (*RemoteRateLimit) Phase() agentgateway.Phase { return agentgateway.PhaseRa
 // Wrap answers 429 (with the service's headers) when the service says the request is over the limit.
 func (rl *RemoteRateLimit) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		act := celenv.NewActivation(r, nil)
+		act := cel.NewActivation(r, nil)
 		req := &rlsv3.RateLimitRequest{Domain: rl.domain}
 		for _, d := range rl.desc {
 			desc := &rlcommon.RateLimitDescriptor{}

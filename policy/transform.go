@@ -10,13 +10,13 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/cel-go/cel"
+	celgo "github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
 
 	agentgateway "github.com/agentgw/agentgateway"
-	"github.com/agentgw/agentgateway/internal/celenv"
+	"github.com/agentgw/agentgateway/cel"
 )
 
 // TransformationSpec is the schema's `transformations` (LocalTransformationConfig).
@@ -55,7 +55,7 @@ type Transform struct {
 
 type namedProgram struct {
 	name string
-	p    *celenv.Program
+	p    *cel.Program
 }
 
 type compiledTransform struct {
@@ -63,15 +63,15 @@ type compiledTransform struct {
 	remove     []string
 	jsonSet    []namedProgram
 	jsonRemove []string
-	body       *celenv.Program
-	replace    *celenv.Program
+	body       *cel.Program
+	replace    *cel.Program
 	needsBody  bool
 	maxBody    int64
 	usesJSON   bool
 	response   bool
 }
 
-var mapStringDyn = cel.MapType(cel.StringType, cel.DynType)
+var mapStringDyn = celgo.MapType(celgo.StringType, celgo.DynType)
 
 func compileTransform(field string, t *Transform, response bool) (*compiledTransform, error) {
 	if t == nil {
@@ -81,12 +81,12 @@ func compileTransform(field string, t *Transform, response bool) (*compiledTrans
 	if c.maxBody <= 0 {
 		c.maxBody = 1 << 20
 	}
-	vars := []cel.EnvOption{cel.Variable("body", cel.StringType), cel.Variable("json", cel.DynType)}
+	vars := []celgo.EnvOption{celgo.Variable("body", celgo.StringType), celgo.Variable("json", celgo.DynType)}
 	if response {
-		vars = append(vars, cel.Variable("response", mapStringDyn))
+		vars = append(vars, celgo.Variable("response", mapStringDyn))
 	}
-	comp := func(sub, expr string) (*celenv.Program, error) {
-		p, err := celenv.CompileWith(expr, nil, vars...)
+	comp := func(sub, expr string) (*cel.Program, error) {
+		p, err := cel.CompileWith(expr, nil, vars...)
 		if err != nil {
 			return nil, agentgateway.Errorf(field+"."+sub, "%w", err)
 		}
@@ -195,7 +195,7 @@ func NewTransformation(spec TransformationSpec) (agentgateway.Policy, error) {
 					}
 					body = buf
 				}
-				act := celenv.NewActivation(r, nil)
+				act := cel.NewActivation(r, nil)
 				newBody, changed := req.apply(r, act, r.Header, body, nil)
 				if changed {
 					r.Body = io.NopCloser(bytes.NewReader(newBody))
@@ -216,7 +216,7 @@ func NewTransformation(spec TransformationSpec) (agentgateway.Policy, error) {
 	}), nil
 }
 
-func (c *compiledTransform) apply(r *http.Request, act *celenv.Activation, h http.Header, body []byte, response map[string]any) ([]byte, bool) {
+func (c *compiledTransform) apply(r *http.Request, act *cel.Activation, h http.Header, body []byte, response map[string]any) ([]byte, bool) {
 	var parsed any
 	if c.needsBody {
 		extra := map[string]any{"body": string(body), "json": nil}
@@ -405,7 +405,7 @@ func (t *transformWriter) WriteHeader(status int) {
 	t.status = status
 	if !t.t.needsBody {
 		h := t.w.Header()
-		t.t.apply(t.r, celenv.NewActivation(t.r, nil), h, nil, t.responseVars(h))
+		t.t.apply(t.r, cel.NewActivation(t.r, nil), h, nil, t.responseVars(h))
 		t.done = true
 		t.w.WriteHeader(status)
 	}
@@ -461,7 +461,7 @@ func (t *transformWriter) finish() {
 	if h == nil {
 		h = http.Header{}
 	}
-	body, changed := t.t.apply(t.r, celenv.NewActivation(t.r, nil), h, t.buf.Bytes(), t.responseVars(h))
+	body, changed := t.t.apply(t.r, cel.NewActivation(t.r, nil), h, t.buf.Bytes(), t.responseVars(h))
 	dst := t.w.Header()
 	for k, v := range h {
 		dst[k] = v

@@ -21,7 +21,7 @@
 // Cost: every program is bounded by [DefaultCostLimit]. When the static estimate (with strings and
 // collections bounded by [MaxInputSize]) proves the bound, runtime cost tracking, which would double
 // the evaluation time, is left off; otherwise it is on.
-package celenv
+package cel
 
 import (
 	"context"
@@ -32,7 +32,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/google/cel-go/cel"
+	celgo "github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
@@ -54,25 +54,25 @@ const MaxInputSize = 4 << 20
 
 var variables = []string{"request", "source", "jwt", "apiKey", "identity", "mcp", "a2a", "llm"}
 
-var env = sync.OnceValues(func() (*cel.Env, error) {
-	mapType := cel.MapType(cel.StringType, cel.DynType)
-	opts := []cel.EnvOption{
+var env = sync.OnceValues(func() (*celgo.Env, error) {
+	mapType := celgo.MapType(celgo.StringType, celgo.DynType)
+	opts := []celgo.EnvOption{
 		ext.Strings(), ext.Encoders(), ext.Lists(), ext.Sets(), ext.Math(),
-		cel.Variable("identity", cel.StringType),
+		celgo.Variable("identity", celgo.StringType),
 	}
 	for _, v := range variables {
 		if v != "identity" {
-			opts = append(opts, cel.Variable(v, mapType))
+			opts = append(opts, celgo.Variable(v, mapType))
 		}
 	}
-	return cel.NewEnv(opts...)
+	return celgo.NewEnv(opts...)
 })
 
 // Env returns the shared environment.
-func Env() *cel.Env {
+func Env() *celgo.Env {
 	e, err := env()
 	if err != nil {
-		panic(fmt.Sprintf("celenv: building the environment: %v", err)) // a programming error, caught by any test
+		panic(fmt.Sprintf("cel: building the environment: %v", err)) // a programming error, caught by any test
 	}
 	return e
 }
@@ -80,7 +80,7 @@ func Env() *cel.Env {
 // Program is a compiled expression.
 type Program struct {
 	src     string
-	prg     cel.Program
+	prg     celgo.Program
 	uses    map[string]bool
 	tracked bool
 }
@@ -101,14 +101,14 @@ func (sizeBound) EstimateCallCost(string, string, *checker.AstNode, []checker.As
 	return nil
 }
 
-// Compile compiles expr; want, when not nil, is the required output type (cel.BoolType for rules).
-func Compile(expr string, want *cel.Type) (*Program, error) {
+// Compile compiles expr; want, when not nil, is the required output type (celgo.BoolType for rules).
+func Compile(expr string, want *celgo.Type) (*Program, error) {
 	return compile(Env(), expr, want)
 }
 
 // CompileWith compiles expr in the shared environment extended with a policy's own variables
-// (cel.Variable options), whose values the caller passes in [Activation.Extra].
-func CompileWith(expr string, want *cel.Type, vars ...cel.EnvOption) (*Program, error) {
+// (celgo.Variable options), whose values the caller passes in [Activation.Extra].
+func CompileWith(expr string, want *celgo.Type, vars ...celgo.EnvOption) (*Program, error) {
 	e, err := Env().Extend(vars...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCompile, err)
@@ -116,21 +116,21 @@ func CompileWith(expr string, want *cel.Type, vars ...cel.EnvOption) (*Program, 
 	return compile(e, expr, want)
 }
 
-func compile(e *cel.Env, expr string, want *cel.Type) (*Program, error) {
+func compile(e *celgo.Env, expr string, want *celgo.Type) (*Program, error) {
 	ast, iss := e.Compile(expr)
 	if iss.Err() != nil {
 		return nil, fmt.Errorf("%w: %s", ErrCompile, iss.Err())
 	}
-	if want != nil && !ast.OutputType().IsExactType(want) && !ast.OutputType().IsExactType(cel.DynType) {
+	if want != nil && !ast.OutputType().IsExactType(want) && !ast.OutputType().IsExactType(celgo.DynType) {
 		return nil, fmt.Errorf("%w: %q has type %s, want %s", ErrCompile, expr, ast.OutputType(), want)
 	}
-	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(100)}
+	opts := []celgo.ProgramOption{celgo.EvalOptions(celgo.OptOptimize), celgo.InterruptCheckFrequency(100)}
 	tracked := true
 	if est, err := e.EstimateCost(ast, sizeBound{}); err == nil && est.Max <= DefaultCostLimit {
 		tracked = false // statically bounded: skip runtime tracking
 	}
 	if tracked {
-		opts = append(opts, cel.CostLimit(DefaultCostLimit))
+		opts = append(opts, celgo.CostLimit(DefaultCostLimit))
 	}
 	prg, err := e.Program(ast, opts...)
 	if err != nil {
