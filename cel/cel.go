@@ -1,26 +1,3 @@
-// Package celenv holds the one CEL environment every expression of the gateway compiles in, and the
-// activation that exposes a request to it.
-//
-// Variables (names follow agentgateway's CEL reference, so expressions carry over):
-//
-//	request.method, request.path, request.host, request.scheme, request.uri,
-//	request.headers["lower-case-name"] (values joined with ","), request.query["name"] (first value)
-//	source.address, source.port
-//	jwt.*      verified JWT claims, nested objects included ({} when none)
-//	apiKey.*   metadata of the matched API key ({} when none)
-//	identity   the authenticated subject ("" when none)
-//	mcp.method, mcp.methodName, mcp.sessionId, mcp.tool.name, mcp.tool.target, mcp.prompt.name,
-//	mcp.resource.uri, mcp.resource.name, mcp.target
-//	a2a.method, a2a.taskId, a2a.contextId, a2a.skill, a2a.version
-//	llm.provider, llm.requestModel, llm.responseModel, llm.streaming, llm.inputTokens, llm.outputTokens
-//
-// Programs are compiled once per configuration and are safe for concurrent use. Evaluation builds
-// nothing up front: the request, header and protocol variables are views that read the request and
-// its State only for the keys an expression looks up, so one rule costs a few hundred nanoseconds.
-//
-// Cost: every program is bounded by [DefaultCostLimit]. When the static estimate (with strings and
-// collections bounded by [MaxInputSize]) proves the bound, runtime cost tracking, which would double
-// the evaluation time, is left off; otherwise it is on.
 package cel
 
 import (
