@@ -2,6 +2,7 @@ package cel
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -167,6 +168,45 @@ func (p *Program) EvalString(ctx context.Context, a *Activation) (string, error)
 		return string(v), nil
 	}
 	return "", fmt.Errorf("expression %q returned %s, not string", p.src, out.Type())
+}
+
+// EvalBytes evaluates an expression that produces a body: a string or bytes is used as is, any other
+// value (a map, a list, a number) is encoded as JSON.
+func (p *Program) EvalBytes(ctx context.Context, a *Activation) ([]byte, error) {
+	out, err := p.Eval(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	switch x := out.(type) {
+	case types.String:
+		return []byte(x), nil
+	case types.Bytes:
+		return []byte(x), nil
+	}
+	return json.Marshal(Native(out))
+}
+
+// Native converts a CEL value to plain Go values that encoding/json understands: maps become
+// map[string]any, lists []any, null nil.
+func Native(v ref.Val) any {
+	switch x := v.(type) {
+	case traits.Mapper:
+		m := map[string]any{}
+		for it := x.Iterator(); it.HasNext() == types.True; {
+			k := it.Next()
+			m[fmt.Sprint(k.Value())] = Native(x.Get(k))
+		}
+		return m
+	case traits.Lister:
+		var l []any
+		for it := x.Iterator(); it.HasNext() == types.True; {
+			l = append(l, Native(it.Next()))
+		}
+		return l
+	case types.Null:
+		return nil
+	}
+	return v.Value()
 }
 
 // Activation exposes one request to CEL. It is cheap to build; reuse one across the rules of a

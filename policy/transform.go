@@ -3,20 +3,16 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 
 	celgo "github.com/google/cel-go/cel"
-	"github.com/google/cel-go/common/types"
-	"github.com/google/cel-go/common/types/ref"
-	"github.com/google/cel-go/common/types/traits"
 
 	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/cel"
+	"github.com/agentgw/agentgateway/policy/internal/policyutil"
 )
 
 // TransformationSpec is the schema's `transformations` (LocalTransformationConfig).
@@ -100,7 +96,7 @@ func compileTransform(field string, t *Transform, response bool) (*compiledTrans
 	}
 	headers := func(kind string, m map[string]string) ([]namedProgram, error) {
 		var out []namedProgram
-		for _, name := range sortedKeys(m) {
+		for _, name := range policyutil.SortedKeys(m) {
 			if !validToken(name) {
 				return nil, agentgateway.Errorf(field+"."+kind+"."+name, "invalid header name")
 			}
@@ -133,7 +129,7 @@ func compileTransform(field string, t *Transform, response bool) (*compiledTrans
 		}
 		c.remove = append(c.remove, http.CanonicalHeaderKey(h))
 	}
-	for _, path := range sortedKeys(t.JSONSet) {
+	for _, path := range policyutil.SortedKeys(t.JSONSet) {
 		p, err := comp("jsonSet."+path, t.JSONSet[path])
 		if err != nil {
 			return nil, err
@@ -151,15 +147,6 @@ func compileTransform(field string, t *Transform, response bool) (*compiledTrans
 		c.needsBody = true
 	}
 	return c, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // NewTransformation returns the transformation policy. Expression failures leave the affected header
@@ -236,7 +223,7 @@ func (c *compiledTransform) apply(r *http.Request, act *cel.Activation, h http.H
 	ctx := r.Context()
 	if c.replace != nil {
 		if v, err := c.replace.Eval(ctx, act); err == nil {
-			if m, ok := nativeOf(v).(map[string]any); ok {
+			if m, ok := cel.Native(v).(map[string]any); ok {
 				for k := range h {
 					delete(h, k)
 				}
@@ -278,7 +265,7 @@ func (c *compiledTransform) apply(r *http.Request, act *cel.Activation, h http.H
 			if err != nil {
 				continue
 			}
-			setPath(obj, op.name, nativeOf(v))
+			setPath(obj, op.name, cel.Native(v))
 			changed = true
 		}
 		for _, path := range c.jsonRemove {
@@ -293,45 +280,11 @@ func (c *compiledTransform) apply(r *http.Request, act *cel.Activation, h http.H
 		}
 	}
 	if c.body != nil {
-		if v, err := c.body.Eval(ctx, act); err == nil {
-			if b, err := valueBytes(v); err == nil {
-				body, changed = b, true
-			}
+		if b, err := c.body.EvalBytes(ctx, act); err == nil {
+			body, changed = b, true
 		}
 	}
 	return body, changed
-}
-
-func valueBytes(v ref.Val) ([]byte, error) {
-	switch x := v.(type) {
-	case types.String:
-		return []byte(x), nil
-	case types.Bytes:
-		return []byte(x), nil
-	}
-	return json.Marshal(nativeOf(v))
-}
-
-// nativeOf converts a CEL value to plain Go values that encoding/json understands.
-func nativeOf(v ref.Val) any {
-	switch x := v.(type) {
-	case traits.Mapper:
-		m := map[string]any{}
-		for it := x.Iterator(); it.HasNext() == types.True; {
-			k := it.Next()
-			m[fmt.Sprint(k.Value())] = nativeOf(x.Get(k))
-		}
-		return m
-	case traits.Lister:
-		var l []any
-		for it := x.Iterator(); it.HasNext() == types.True; {
-			l = append(l, nativeOf(it.Next()))
-		}
-		return l
-	case types.Null:
-		return nil
-	}
-	return v.Value()
 }
 
 func setPath(obj map[string]any, path string, v any) {
