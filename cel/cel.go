@@ -79,9 +79,55 @@ func (sizeBound) EstimateCallCost(string, string, *checker.AstNode, []checker.As
 	return nil
 }
 
-// Compile compiles expr; want, when not nil, is the required output type (celgo.BoolType for rules).
+// Compile compiles expr in the shared environment; want, when not nil, is the required output type
+// (celgo.BoolType for rules). Programs are immutable, so an expression compiled before (by another
+// route, or by the configuration a reload replaces) is returned from a bounded cache instead of being
+// parsed, checked and planned again.
 func Compile(expr string, want *celgo.Type) (*Program, error) {
-	return compile(Env(), expr, want)
+	key := cacheKey{expr: expr}
+	if want != nil {
+		key.want = want.String()
+	}
+	if p, ok := cache.get(key); ok {
+		return p, nil
+	}
+	p, err := compile(Env(), expr, want)
+	if err != nil {
+		return nil, err
+	}
+	cache.put(key, p)
+	return p, nil
+}
+
+// cacheSize bounds the compile cache; a config has far fewer distinct expressions.
+const cacheSize = 4096
+
+type cacheKey struct{ expr, want string }
+
+// programCache holds compiled programs of the shared environment. When full it starts over, which
+// costs one recompilation of each expression still in use and keeps memory bounded however many
+// different expressions reloads bring.
+type programCache struct {
+	mu sync.Mutex
+	m  map[cacheKey]*Program
+}
+
+var cache programCache
+
+func (c *programCache) get(k cacheKey) (*Program, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.m[k]
+	return p, ok
+}
+
+func (c *programCache) put(k cacheKey, p *Program) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= cacheSize {
+		c.m = make(map[cacheKey]*Program)
+	}
+	c.m[k] = p
 }
 
 // CompileWith compiles expr in the shared environment extended with a policy's own variables

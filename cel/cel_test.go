@@ -49,6 +49,32 @@ func TestCompileErrors(t *testing.T) {
 	}
 }
 
+func TestCompileCache(t *testing.T) {
+	a, err := Compile(`request.path == "/cached"`, celgo.BoolType)
+	require.NoError(t, err)
+	b, err := Compile(`request.path == "/cached"`, celgo.BoolType)
+	require.NoError(t, err)
+	require.Same(t, a, b, "the same expression and type share one program")
+	c, err := Compile(`request.path == "/cached"`, nil)
+	require.NoError(t, err)
+	require.NotSame(t, a, c, "a different required type is another entry")
+	_, err = Compile(`request.path ==`, celgo.BoolType)
+	require.ErrorIs(t, err, ErrCompile)
+	_, err = Compile(`request.path ==`, celgo.BoolType)
+	require.ErrorIs(t, err, ErrCompile, "errors are not cached as programs")
+	_, err = Compile(`"x"`, celgo.BoolType)
+	require.ErrorIs(t, err, ErrCompile, "the type check runs for a cached expression's other types too")
+
+	for i := range cacheSize + 10 {
+		_, err := Compile(strconv.Itoa(i), nil)
+		require.NoError(t, err)
+	}
+	cache.mu.Lock()
+	n := len(cache.m)
+	cache.mu.Unlock()
+	require.LessOrEqual(t, n, cacheSize, "the cache stays bounded")
+}
+
 func TestMissingKeyIsError(t *testing.T) {
 	p, err := Compile(`jwt.sub == "x"`, celgo.BoolType)
 	require.NoError(t, err)

@@ -71,7 +71,8 @@
 //
 // # Cost and speed
 //
-// Programs are compiled once per configuration and are safe for concurrent use. Evaluation builds
+// Programs are compiled when a configuration is built, are safe for concurrent use and are cached by
+// expression, so a reload that keeps its rules does not compile them again. Evaluation builds
 // nothing up front: request, header and protocol variables are views that read the request and its
 // State only for the keys an expression looks up, so one rule costs a few hundred nanoseconds. Every
 // program is bounded by [DefaultCostLimit]; when the static estimate (strings and collections bounded by
