@@ -153,4 +153,3 @@ func TestInspectorRunsBeforePolicies(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, serve(t, gw, "GET", "/", "X-Tool", "other").Code)
 	require.Equal(t, http.StatusBadRequest, serve(t, gw, "GET", "/", "X-Tool", "allowed", "X-Bad", "1").Code)
 }
-
