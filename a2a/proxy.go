@@ -14,10 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/cel-go/cel"
-
 	agentgateway "github.com/agentgw/agentgateway"
-	"github.com/agentgw/agentgateway/internal/celenv"
+	"github.com/agentgw/agentgateway/cel"
 )
 
 // Defaults of the A2A layer.
@@ -37,7 +35,8 @@ type options struct {
 	stripSignatures bool
 	maxBody         int64
 	idle            time.Duration
-	rules           []string
+	allow           []cel.Rule
+	ruleSets        []*cel.RuleSet
 	bridge          string
 	extra           map[string]bool
 	logger          *slog.Logger
@@ -87,16 +86,29 @@ func MaxBodyBytes(n int64) Option { return func(o *options) { o.maxBody = n } }
 // policy limits unary calls, this limits silence.
 func StreamIdleTimeout(d time.Duration) Option { return func(o *options) { o.idle = d } }
 
-// Authorize allows a JSON-RPC call when any of the CEL rules is true (deny by default once a rule is
-// configured). Rules see the shared variables of the gateway (request, jwt, apiKey, identity, source)
-// and a2a.method, a2a.taskId, a2a.contextId, a2a.skill and a2a.version of the call, e.g.
+// Authorize adds CEL allow rules: a JSON-RPC call is allowed when any of them is true (deny by default
+// once a rule is configured). The rules of every Authorize option form one [cel.RuleSet] of allow
+// rules, with its meaning; use [AuthorizeRules] for deny and require rules. Rules see the shared
+// variables of the gateway (request, jwt, apiKey, identity, source) and a2a.method, a2a.taskId,
+// a2a.contextId, a2a.skill and a2a.version of the call, e.g.
 //
 //	a2a.method != "tasks/cancel" && a2a.method != "CancelTask" || jwt.role == "admin"
 //
 // A denied call is answered with HTTP 403 and a JSON-RPC error ([CodeForbidden]). Agent card reads are
 // not JSON-RPC calls and are not subject to these rules.
 func Authorize(rules ...string) Option {
-	return func(o *options) { o.rules = append(o.rules, rules...) }
+	return func(o *options) {
+		for _, r := range rules {
+			o.allow = append(o.allow, cel.Allow(r))
+		}
+	}
+}
+
+// AuthorizeRules adds a compiled rule set (allow, deny and require rules, see [cel.RuleSet]); a call
+// must pass it, the rules of [Authorize] and every other AuthorizeRules option. Denied calls are
+// answered as with Authorize.
+func AuthorizeRules(rules *cel.RuleSet) Option {
+	return func(o *options) { o.ruleSets = append(o.ruleSets, rules) }
 }
 
 // Bridge declares the wire version the upstream agent speaks (V03 or V10) and makes the route accept
@@ -136,7 +148,7 @@ func buildOptions(opts []Option) options {
 type proxy struct {
 	next  http.Handler
 	o     options
-	rules []*celenv.Program
+	rules []*cel.RuleSet
 	err   error
 }
 
@@ -213,13 +225,17 @@ func newProxy(next http.Handler, o options) *proxy {
 	if o.bridge != "" && o.bridge != V03 && o.bridge != V10 {
 		errs = append(errs, fmt.Errorf("a2a: bridge: upstream version %q must be %q or %q", o.bridge, V03, V10))
 	}
-	for i, src := range o.rules {
-		prg, err := celenv.Compile(src, cel.BoolType)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("a2a: rule %d: %w", i, err))
-			continue
+	if len(o.allow) > 0 {
+		if rs, err := cel.CompileRules(o.allow...); err != nil {
+			errs = append(errs, fmt.Errorf("a2a: Authorize: %w", err))
+		} else {
+			p.rules = append(p.rules, rs)
 		}
-		p.rules = append(p.rules, prg)
+	}
+	for _, rs := range o.ruleSets {
+		if rs != nil {
+			p.rules = append(p.rules, rs)
+		}
 	}
 	if next == nil {
 		errs = append(errs, errors.New("a2a: nil upstream"))
@@ -389,11 +405,16 @@ func (p *proxy) authorize(w http.ResponseWriter, r *http.Request, st *agentgatew
 	if len(p.rules) == 0 {
 		return true
 	}
-	act := celenv.NewActivation(r, st)
-	for _, prg := range p.rules {
-		if ok, err := prg.EvalBool(r.Context(), act); err == nil && ok {
-			return true
+	act := cel.NewActivation(r, st)
+	allowed := true
+	for _, rs := range p.rules {
+		if !rs.Allowed(r.Context(), act) {
+			allowed = false
+			break
 		}
+	}
+	if allowed {
+		return true
 	}
 	st.Err = ErrForbidden
 	writeRPCError(w, http.StatusForbidden, c.ID, CodeForbidden, "Forbidden: "+c.Method+" is not allowed for this caller")

@@ -20,6 +20,7 @@ import (
 
 	agentgateway "github.com/agentgw/agentgateway"
 	a2agw "github.com/agentgw/agentgateway/a2a"
+	"github.com/agentgw/agentgateway/cel"
 )
 
 func TestBadInputGetsJSONRPCErrors(t *testing.T) {
@@ -112,7 +113,39 @@ func TestAuthorizeBadRuleIsAConfigError(t *testing.T) {
 	gw := agentgateway.New()
 	err := gw.Route("x").PathPrefix("/x").To(a2agw.Proxy(http.NotFoundHandler(), a2agw.Authorize(`a2a.method ==`)))
 	require.ErrorIs(t, err, agentgateway.ErrInvalidConfig)
-	assert.Contains(t, err.Error(), "rule 0")
+	assert.Contains(t, err.Error(), "rules[0]")
+	require.ErrorIs(t, err, cel.ErrCompile)
+}
+
+// TestAuthorizeRulesDenyWinsAndDenyByDefault: the A2A layer applies cel.RuleSet's meaning. A call no
+// allow rule matches is refused (deny by default), a deny rule refuses a call an allow rule matches
+// (deny wins), also when the allow rule comes from Authorize and the deny rule from another option.
+func TestAuthorizeRulesDenyWinsAndDenyByDefault(t *testing.T) {
+	var calls atomic.Int32
+	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{}}`)
+	})
+	for name, opts := range map[string][]a2agw.Option{
+		"one rule set":   {a2agw.AuthorizeRules(cel.MustCompileRules(cel.Allow(`a2a.method.startsWith("tasks/")`), cel.Deny(`a2a.method == "tasks/cancel"`)))},
+		"across options": {a2agw.Authorize(`a2a.method.startsWith("tasks/")`), a2agw.AuthorizeRules(cel.MustCompileRules(cel.Deny(`a2a.method == "tasks/cancel"`)))},
+	} {
+		calls.Store(0)
+		gw := agentgateway.New(agentgateway.WithAccessLog(false))
+		require.NoError(t, gw.Route("a").PathPrefix("/a").To(a2agw.Proxy(upstream, opts...)), name)
+		srv := httptest.NewServer(gw)
+		for method, want := range map[string]int{"tasks/get": http.StatusOK, "tasks/cancel": http.StatusForbidden, "tasks/pushNotificationConfig/get": http.StatusOK, "message/send": http.StatusForbidden} {
+			body := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":%q,"params":{"id":"t1","message":{"kind":"message","messageId":"m1","role":"user","parts":[]}}}`, method)
+			status, resp := rpc(t, srv.URL+"/a", body)
+			assert.Equal(t, want, status, "%s: %s", name, method)
+			if want == http.StatusForbidden {
+				assert.Equal(t, float64(a2agw.CodeForbidden), resp["error"].(map[string]any)["code"], "%s: %s", name, method)
+			}
+		}
+		srv.Close()
+		assert.Equal(t, int32(2), calls.Load(), "%s: denied calls never reach the agent", name)
+	}
 }
 
 func TestInspectFillsStateBeforeOtherPolicies(t *testing.T) {

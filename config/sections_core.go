@@ -9,11 +9,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/cel-go/cel"
+	celgo "github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 
 	agentgateway "github.com/agentgw/agentgateway"
-	"github.com/agentgw/agentgateway/internal/celenv"
+	"github.com/agentgw/agentgateway/cel"
 )
 
 // The rows of the root package: HTTP backends and the Gateway API core filters.
@@ -222,19 +222,19 @@ func buildDirectResponse(bc *BuildContext, s DirectResponseSpec) (agentgateway.P
 	}
 	type hdr struct {
 		name string
-		prg  *celenv.Program
+		prg  *cel.Program
 	}
 	var hdrs []hdr
 	for k, expr := range s.Headers {
-		p, err := celenv.Compile(expr, cel.StringType)
+		p, err := cel.Compile(expr, celgo.StringType)
 		if err != nil {
 			return nil, agentgateway.Errorf(bc.Path+".headers."+k, "%v", err)
 		}
 		hdrs = append(hdrs, hdr{http.CanonicalHeaderKey(k), p})
 	}
-	var bodyExpr *celenv.Program
+	var bodyExpr *cel.Program
 	if s.BodyExpression != "" {
-		p, err := celenv.Compile(s.BodyExpression, nil)
+		p, err := cel.Compile(s.BodyExpression, nil)
 		if err != nil {
 			return nil, agentgateway.Errorf(bc.Path+".bodyExpression", "%v", err)
 		}
@@ -249,7 +249,7 @@ func buildDirectResponse(bc *BuildContext, s DirectResponseSpec) (agentgateway.P
 	}
 	return agentgateway.NewPolicy(agentgateway.PhaseFilter, func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			act := celenv.NewActivation(r, nil)
+			act := cel.NewActivation(r, nil)
 			for _, h := range hdrs {
 				if v, err := h.prg.Eval(r.Context(), act); err == nil {
 					if s, ok := v.(types.String); ok {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/cel"
 	"github.com/agentgw/agentgateway/mcp"
 )
 
@@ -13,8 +14,9 @@ import (
 // short form `mcp:`.
 var (
 	mcpPolicies = []PolicySection{
-		Policy("mcpAuthorization", func(bc *BuildContext, s mcp.AuthorizationSpec) (agentgateway.Policy, error) {
-			rules, err := mcp.NewRules(s)
+		// mcpAuthorization is the schema's McpAuthorization (a RuleSet).
+		Policy("mcpAuthorization", func(bc *BuildContext, s ruleSetSpec) (agentgateway.Policy, error) {
+			rules, err := cel.CompileRules(s.Rules...)
 			if err != nil {
 				return nil, prefixPath(bc.Path, err)
 			}
@@ -30,6 +32,11 @@ var (
 		Top("mcp", buildMCPShortForm),
 	}
 )
+
+// ruleSetSpec is the schema's RuleSet: CEL rules, each a bare string (allow) or {allow|deny|require}.
+type ruleSetSpec struct {
+	Rules []cel.Rule `json:"rules"`
+}
 
 func buildFederation(bc *BuildContext, s mcp.BackendSpec) (*mcp.Federation, error) {
 	logger := bc.Logger

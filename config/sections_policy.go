@@ -10,6 +10,10 @@ import (
 
 	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/policy"
+	"github.com/agentgw/agentgateway/policy/awsauth"
+	"github.com/agentgw/agentgateway/policy/extauthz"
+	"github.com/agentgw/agentgateway/policy/gcpauth"
+	"github.com/agentgw/agentgateway/policy/remoteratelimit"
 )
 
 // policyPolicies are the route policies of package policy, one row per schema key.
@@ -36,7 +40,7 @@ var policyPolicies = []PolicySection{
 		s.Mode = cmp.Or(s.Mode, policy.ModeOptional) // the schema's default
 		return at(bc)(policy.NewBasicAuth(s))
 	}),
-	Policy("extAuthz", func(bc *BuildContext, s policy.ExtAuthzSpec) (agentgateway.Policy, error) {
+	Policy("extAuthz", func(bc *BuildContext, s extauthz.Spec) (agentgateway.Policy, error) {
 		host, err := serviceHost(bc, s.Service)
 		if err != nil {
 			return nil, err
@@ -44,7 +48,7 @@ var policyPolicies = []PolicySection{
 		if host != "" {
 			s.Host, s.Service = host, nil
 		}
-		x, err := policy.NewExtAuthz(s)
+		x, err := extauthz.New(s)
 		if err != nil {
 			return nil, policy.ConfigPath(bc.Path, err)
 		}
@@ -68,7 +72,7 @@ var policyPolicies = []PolicySection{
 		}
 		return at(bc)(policy.NewLocalRateLimit(s))
 	}),
-	Policy("remoteRateLimit", func(bc *BuildContext, s policy.RemoteRateLimitSpec) (agentgateway.Policy, error) {
+	Policy("remoteRateLimit", func(bc *BuildContext, s remoteratelimit.Spec) (agentgateway.Policy, error) {
 		host, err := serviceHost(bc, s.Service)
 		if err != nil {
 			return nil, err
@@ -76,7 +80,7 @@ var policyPolicies = []PolicySection{
 		if host != "" {
 			s.Host, s.Service = host, nil
 		}
-		rl, err := policy.NewRemoteRateLimit(s)
+		rl, err := remoteratelimit.New(s)
 		if err != nil {
 			return nil, policy.ConfigPath(bc.Path, err)
 		}
@@ -116,15 +120,42 @@ var policyPolicies = []PolicySection{
 		bc.OnClose(b)
 		return b, nil
 	}),
-	Policy("backendAuth", func(bc *BuildContext, s policy.BackendAuthSpec) (agentgateway.Policy, error) {
-		if s.Key != nil {
-			s.Key.Value.File = bc.File(s.Key.Value.File)
+	Policy("backendAuth", buildBackendAuth),
+}
+
+// backendAuthSpec is the schema's BackendAuth: exactly one of passthrough, key, gcp and aws. The
+// cloud kinds are packages of their own, so that package policy links no cloud SDK.
+type backendAuthSpec struct {
+	Passthrough *policy.PassthroughAuth `json:"passthrough,omitempty"`
+	Key         *policy.KeyAuth         `json:"key,omitempty"`
+	GCP         *gcpauth.Spec           `json:"gcp,omitempty"`
+	AWS         *awsauth.Spec           `json:"aws,omitempty"`
+}
+
+func buildBackendAuth(bc *BuildContext, s backendAuthSpec) (agentgateway.Policy, error) {
+	n := 0
+	for _, set := range []bool{s.Passthrough != nil, s.Key != nil, s.GCP != nil, s.AWS != nil} {
+		if set {
+			n++
 		}
-		if s.GCP != nil && s.GCP.Credential != nil {
+	}
+	switch {
+	case n != 1:
+		return nil, agentgateway.Errorf(bc.Path, "set exactly one of passthrough, key, gcp, aws")
+	case s.GCP != nil:
+		if s.GCP.Credential != nil {
 			s.GCP.Credential.File = bc.File(s.GCP.Credential.File)
 		}
-		return at(bc)(policy.NewBackendAuth(s))
-	}),
+		p, err := gcpauth.New(*s.GCP)
+		return p, policy.ConfigPath(bc.Path+".gcp", err)
+	case s.AWS != nil:
+		p, err := awsauth.New(*s.AWS)
+		return p, policy.ConfigPath(bc.Path+".aws", err)
+	}
+	if s.Key != nil {
+		s.Key.Value.File = bc.File(s.Key.Value.File)
+	}
+	return at(bc)(policy.NewBackendAuth(policy.BackendAuthSpec{Passthrough: s.Passthrough, Key: s.Key}))
 }
 
 // MirrorSpec is the schema's RequestMirror: the backend reference and the fraction mirrored.

@@ -161,6 +161,9 @@ func TestPolicySectionErrorsNameFields(t *testing.T) {
 		"transformations:\n          request:\n            set: {x: 'nope('}":                           "policies.transformations.request.set.x",
 		"backendTLS:\n          root: /nope.pem":                                                        "policies.backendTLS.root",
 		"backendAuth:\n          aws: {accessKeyId: a, secretAccessKey: b, region: r}":                  "policies.backendAuth.aws.serviceName",
+		"backendAuth:\n          gcp: {type: samlToken}":                                                "policies.backendAuth.gcp.type",
+		"backendAuth:\n          key: {value: k}\n          aws: {serviceName: s}":                      "policies.backendAuth: set exactly one of passthrough, key, gcp, aws",
+		"backendAuth:\n          azure: {}":                                                             "policies.backendAuth.azure",
 		"cors:\n          allowOrigin: ['*']":                                                           "policies.cors.allowOrigin",
 	}
 	for snippet, path := range cases {

@@ -7,6 +7,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentgw/agentgateway/cel"
 	"github.com/agentgw/agentgateway/mcp"
 )
 
@@ -38,7 +39,7 @@ func TestMergedListsKeepCacheHints(t *testing.T) {
 	require.Equal(t, 60000, res.TTLMs)
 	require.Equal(t, "private", res.CacheScope)
 
-	rules := mcp.MustRules(mcp.AuthorizationSpec{Rules: []mcp.RuleSpec{{Deny: `mcp.tool.name == "nothing"`}}})
+	rules := cel.MustCompileRules(cel.Deny(`mcp.tool.name == "nothing"`))
 	res = list(mcp.New(mcp.Config{Targets: []mcp.Target{mcp.ServerTarget("a", cachingServer("a", 60000, "public"))}, Authorization: rules}))
 	require.Equal(t, 60000, res.TTLMs)
 	require.Equal(t, "private", res.CacheScope, "a list filtered by authorization is per caller")

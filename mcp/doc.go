@@ -71,12 +71,14 @@
 //
 // # Authorization and safety
 //
-// [Rules] (CEL, the schema's mcpAuthorization) filter lists and guard calls; a denied call is answered
+// CEL rules (a [cel.RuleSet], the schema's mcpAuthorization: deny wins, every require must hold, deny
+// by default once there is an allow rule) filter lists and guard calls; a denied call is answered
 // exactly like a call to an unknown name. Rules come from [Config.Authorization] and from the
 // [Authorization] route policy; they see mcp.tool.*, mcp.prompt.*, mcp.resource.*, jwt.*, request.*
-// and source.* (see internal/celenv). Host and Origin are checked (DNS-rebinding protection, 403
-// otherwise): the Host against [Config.AllowedHosts] (loopback names on a loopback listener by
-// default), a browser's Origin against the gateway's own origin and [Config.AllowedOrigins]. Request bodies are limited ([Config.MaxBodyBytes], 413 above).
+// and source.* (the variable reference is package cel's documentation). Host and Origin are checked
+// (DNS-rebinding protection, 403 otherwise): the Host against [Config.AllowedHosts] (loopback names on
+// a loopback listener by default), a browser's Origin against the gateway's own origin and
+// [Config.AllowedOrigins]. Request bodies are limited ([Config.MaxBodyBytes], 413 above).
 //
 // Each request fills agentgateway.State.MCP (method, session id, target, name, tool target and name)
 // for the access log, CEL and telemetry.

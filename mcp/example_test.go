@@ -9,6 +9,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/cel"
 	"github.com/agentgw/agentgateway/mcp"
 )
 
@@ -53,11 +54,9 @@ func ExampleFederate() {
 	// hello from fr
 }
 
-// Rules hide tools from lists and make calls to them look like calls to unknown tools.
-func ExampleNewRules() {
-	rules, err := mcp.NewRules(mcp.AuthorizationSpec{Rules: []mcp.RuleSpec{
-		{Allow: `mcp.tool.target == "en"`},
-	}})
+// Authorization rules hide tools from lists and make calls to them look like calls to unknown tools.
+func ExampleConfig_authorization() {
+	rules, err := cel.CompileRules(cel.Allow(`mcp.tool.target == "en"`))
 	if err != nil {
 		panic(err)
 	}

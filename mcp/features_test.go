@@ -12,17 +12,18 @@ import (
 	"github.com/stretchr/testify/require"
 
 	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/cel"
 	"github.com/agentgw/agentgateway/mcp"
 )
 
 func TestAuthorizationFiltersListsAndCalls(t *testing.T) {
 	alpha := serveHTTP(t, demoServer("alpha"), &sdk.StreamableHTTPOptions{JSONResponse: true})
-	rules := mcp.MustRules(mcp.AuthorizationSpec{Rules: []mcp.RuleSpec{
-		{Allow: `mcp.tool.name == "echo"`},
-		{Allow: `jwt.role == "admin"`},
-		{Allow: `mcp.prompt.name == "greet" && mcp.prompt.target == "beta"`},
-		{Allow: `mcp.resource.target == "alpha"`},
-	}})
+	rules := cel.MustCompileRules(
+		cel.Allow(`mcp.tool.name == "echo"`),
+		cel.Allow(`jwt.role == "admin"`),
+		cel.Allow(`mcp.prompt.name == "greet" && mcp.prompt.target == "beta"`),
+		cel.Allow(`mcp.resource.target == "alpha"`),
+	)
 	f := mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("alpha", alpha.URL), mcp.ServerTarget("beta", demoServer("beta"))}, Authorization: rules})
 	gw := agentgateway.New(agentgateway.WithAccessLog(false))
 	// A stand-in for the JWT policy: it fills the identity the rules read.
@@ -97,11 +98,32 @@ func indexOf(s, sub string) int {
 func TestAuthorizationPolicy(t *testing.T) {
 	f := mcp.Federate(mcp.ServerTarget("beta", demoServer("beta")))
 	gw := agentgateway.New(agentgateway.WithAccessLog(false))
-	rules := mcp.MustRules(mcp.AuthorizationSpec{Rules: []mcp.RuleSpec{{Deny: `mcp.tool.name.startsWith("s")`}}})
+	rules := cel.MustCompileRules(cel.Deny(`mcp.tool.name.startsWith("s")`))
 	require.NoError(t, gw.Route("mcp").PathPrefix("/mcp").Use(mcp.Authorization(rules)).To(f))
 	ts := newServer(t, gw, f)
 	cs := connect(t, ts.URL+"/mcp", nil)
 	assert.ElementsMatch(t, []string{"echo", "progress", "ask"}, toolNames(t, cs), "one target: bare names (conditional)")
+}
+
+// TestAuthorizationDenyWinsAndDenyByDefault: mcp applies cel.RuleSet's meaning per tool. A tool no allow
+// rule matches is hidden and refused (deny by default), and a deny rule hides a tool an allow rule
+// matches (deny wins).
+func TestAuthorizationDenyWinsAndDenyByDefault(t *testing.T) {
+	f := mcp.Federate(mcp.ServerTarget("beta", demoServer("beta")))
+	gw := agentgateway.New(agentgateway.WithAccessLog(false))
+	rules := cel.MustCompileRules(cel.Allow(`mcp.tool.name != "progress"`), cel.Deny(`mcp.tool.name == "ask"`))
+	require.NoError(t, gw.Route("mcp").PathPrefix("/mcp").Use(mcp.Authorization(rules)).To(f))
+	ts := newServer(t, gw, f)
+	cs := connect(t, ts.URL+"/mcp", nil)
+	assert.ElementsMatch(t, []string{"echo", "secret"}, toolNames(t, cs))
+	ctx := ctxT(t)
+	for _, name := range []string{"progress", "ask"} {
+		_, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: name})
+		assert.Error(t, err, name)
+	}
+	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}})
+	require.NoError(t, err)
+	assert.Equal(t, "beta:x", text(t, res))
 }
 
 func TestPrefixModesAndFilters(t *testing.T) {

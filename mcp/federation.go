@@ -17,6 +17,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/cel"
 )
 
 // PrefixMode says how tool and prompt names (and resource URIs) are namespaced by target.
@@ -109,9 +110,9 @@ type Config struct {
 	// LoopbackOnly accepts only loopback Host and Origin names (localhost, 127.0.0.1, ::1) whatever
 	// address the gateway listens on (agentgateway's dnsRebindingProtection).
 	LoopbackOnly bool
-	// Authorization filters lists and guards calls; see [Rules]. Rules attached to the request by the
-	// [Authorization] policy apply as well.
-	Authorization *Rules
+	// Authorization filters lists and guards calls with CEL rules; see [Authorization]. Rules attached
+	// to the request by the [Authorization] policy apply as well.
+	Authorization *cel.RuleSet
 	// ServerInfo names the federation in initialize results (default "agentgateway").
 	ServerInfo sdk.Implementation
 	// Instructions are prepended to the targets' instructions in initialize results.

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentgw/agentgateway/cel"
 	"github.com/agentgw/agentgateway/mcp"
 )
 
@@ -200,7 +201,7 @@ func TestBatches(t *testing.T) {
 	up := serveHTTP(t, demoServer("alpha"), nil) // SSE answers: progress is streamed
 	f := mcp.New(mcp.Config{
 		Targets:       []mcp.Target{mcp.HTTPTarget("alpha", up.URL)},
-		Authorization: mcp.MustRules(mcp.AuthorizationSpec{Rules: []mcp.RuleSpec{{Deny: `mcp.tool.name == "secret"`}}}),
+		Authorization: cel.MustCompileRules(cel.Deny(`mcp.tool.name == "secret"`)),
 	})
 	gw := gateway(t, f)
 	url := gw.URL + "/mcp"

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/cel"
 	"github.com/agentgw/agentgateway/policy"
 )
 
@@ -20,7 +21,7 @@ func BenchmarkChain(b *testing.B) {
 	cors, err := policy.NewCORS(policy.CORSSpec{AllowOrigins: []string{"https://app.example.com"}})
 	require.NoError(b, err)
 	jwt := newJWT(b, policy.ModeStrict, rsaKey)
-	authz, err := policy.NewAuthorization(policy.AuthorizationSpec{Rules: []policy.Rule{{Allow: `jwt.sub == "alice" && request.method == "GET"`}}})
+	authz, err := policy.NewAuthorization(policy.AuthorizationSpec{Rules: []cel.Rule{cel.Allow(`jwt.sub == "alice" && request.method == "GET"`)}})
 	require.NoError(b, err)
 	limit, err := policy.NewLocalRateLimit(policy.LocalRateLimitSpec{Limits: []policy.RateLimit{{MaxTokens: 1 << 50, TokensPerFill: 1 << 50, FillInterval: time.Second}}})
 	require.NoError(b, err)

@@ -3,17 +3,16 @@ package policy
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 
-	"github.com/google/cel-go/cel"
-	"golang.org/x/net/http/httpguts"
+	celgo "github.com/google/cel-go/cel"
 
 	agentgateway "github.com/agentgw/agentgateway"
-	"github.com/agentgw/agentgateway/internal/celenv"
+	"github.com/agentgw/agentgateway/cel"
+	"github.com/agentgw/agentgateway/policy/internal/policyutil"
 )
 
 // Mode says whether an authentication policy requires a credential and what it does with a bad one.
@@ -94,7 +93,7 @@ type locator struct {
 	kind   locKind
 	name   string // canonical header name, query or cookie name
 	prefix string
-	expr   *celenv.Program
+	expr   *cel.Program
 }
 
 func (l *Location) compile(field string, def *Location, writable bool) (*locator, error) {
@@ -132,7 +131,7 @@ func (l *Location) compile(field string, def *Location, writable bool) (*locator
 		if writable {
 			return nil, agentgateway.Errorf(field+".expression", "an expression can read a credential but not place one")
 		}
-		p, err := celenv.Compile(l.Expression, cel.StringType)
+		p, err := cel.Compile(l.Expression, celgo.StringType)
 		if err != nil {
 			return nil, agentgateway.Errorf(field+".expression", "%w", err)
 		}
@@ -170,7 +169,7 @@ func (l *locator) extract(r *http.Request) (cred string, present bool) {
 		}
 		return c.Value, true
 	case locExpr:
-		s, err := l.expr.EvalString(r.Context(), celenv.NewActivation(r, nil))
+		s, err := l.expr.EvalString(r.Context(), cel.NewActivation(r, nil))
 		if err != nil || s == "" {
 			return "", false
 		}
@@ -233,7 +232,7 @@ func StripPrefix(v, prefix string) string {
 }
 
 // validToken reports whether s is an RFC 9110 token (header names, methods).
-func validToken(s string) bool { return httpguts.ValidHeaderFieldName(s) }
+func validToken(s string) bool { return policyutil.ValidToken(s) }
 
 // FileOrInline is a value given inline or read from a file: in YAML either a string or {file: path}.
 type FileOrInline struct {
@@ -360,13 +359,7 @@ func ConfigPath(prefix string, err error) error {
 	return &agentgateway.ConfigError{Path: prefix, Err: err}
 }
 
-func fieldf(field string, i int, sub string) string {
-	s := fmt.Sprintf("%s[%d]", field, i)
-	if sub != "" {
-		s += "." + sub
-	}
-	return s
-}
+func fieldf(field string, i int, sub string) string { return policyutil.Field(field, i, sub) }
 
 // challenge writes a 401 with a WWW-Authenticate challenge.
 func challenge(w http.ResponseWriter, wwwAuth, msg string) {
@@ -375,10 +368,4 @@ func challenge(w http.ResponseWriter, wwwAuth, msg string) {
 }
 
 // stateOf returns the request's State, or a throwaway one when the policy runs outside a Gateway.
-func stateOf(r *http.Request) (*agentgateway.State, *http.Request) {
-	if st := agentgateway.StateFrom(r.Context()); st != nil {
-		return st, r
-	}
-	st := &agentgateway.State{}
-	return st, r.WithContext(agentgateway.WithState(r.Context(), st))
-}
+func stateOf(r *http.Request) (*agentgateway.State, *http.Request) { return policyutil.StateOf(r) }

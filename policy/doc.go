@@ -1,9 +1,19 @@
 // Package policy holds the gateway's route policies: each is a constructor that validates a Spec (the
 // serialisable form the declarative config decodes, with the agentgateway schema's field names) and
-// returns an [agentgateway.Policy], a plain func(http.Handler) http.Handler.
+// returns an [agentgateway.Policy] that declares its [agentgateway.Phase].
 //
-// One file per policy: cors.go, jwt.go, apikey.go, basicauth.go, extauthz.go, authz.go, ratelimit.go,
-// remoteratelimit.go, timeout.go, retry.go, mirror.go, transform.go, backendtls.go, backendauth.go.
+// One file per policy: cors.go, jwt.go, apikey.go, basicauth.go, authz.go, ratelimit.go, timeout.go,
+// retry.go, mirror.go, transform.go, backendtls.go, backendauth.go (passthrough and key).
+//
+// Policies that need a heavy client live in subpackages, so that importing policy (for CORS, say)
+// links no AWS SDK, gRPC, Envoy protos or Google auth: extauthz (`extAuthz`, ext_authz over gRPC or
+// HTTP), remoteratelimit (`remoteRateLimit`, Envoy RLS over gRPC), awsauth and gcpauth (the `aws` and
+// `gcp` kinds of `backendAuth`). The config package wires them all from the same YAML.
+//
+// CEL expressions (authorization rules, rate-limit keys, transformations, retry conditions) compile in
+// package cel's environment and see the variables its documentation lists; `authorization` rules mean
+// what [cel.RuleSet] says (deny wins, every require must hold, deny by default once there is an allow
+// rule), as mcpAuthorization and A2A's rules do.
 //
 // Authentication policies write what they establish into the request's [agentgateway.State]
 // (Identity.Subject, Method, JWT claims, API key metadata), so authorization (CEL over jwt.*, apiKey.*),
@@ -14,7 +24,7 @@
 // section's path). Requests that fail a policy get a JSON error body with the right status (401 with
 // WWW-Authenticate, 403, 429 with Retry-After, 504), never a 500 for bad client input.
 //
-// Fluent use applies policies in the order written; the config package applies them in its fixed
-// phase order (cors, authentication, authorization, rate limit, filters, transformations, timeout,
-// retry, mirror, backend).
+// The gateway runs a route's policies by phase (cors, authentication, authorization, rate limit,
+// filters, transformations, timeout, retry, mirror, backend), whether they were added in Go or from a
+// config file.
 package policy

@@ -1,7 +1,6 @@
 package policy_test
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
@@ -16,7 +15,7 @@ import (
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
 	agentgateway "github.com/agentgw/agentgateway"
-	"github.com/agentgw/agentgateway/internal/celenv"
+	"github.com/agentgw/agentgateway/cel"
 	"github.com/agentgw/agentgateway/policy"
 )
 
@@ -48,7 +47,7 @@ func ExampleNewAPIKey() {
 		panic(err)
 	}
 	// Authorization reads the identity the API key policy recorded.
-	authz, err := policy.NewAuthorization(policy.AuthorizationSpec{Rules: []policy.Rule{{Allow: `apiKey.tier == "gold"`}}})
+	authz, err := policy.NewAuthorization(policy.AuthorizationSpec{Rules: []cel.Rule{cel.Allow(`apiKey.tier == "gold"`)}})
 	if err != nil {
 		panic(err)
 	}
@@ -66,27 +65,6 @@ func ExampleNewAPIKey() {
 	// Output:
 	// 200 hello ci-bot
 	// 401 {"error":{"code":401,"message":"invalid API key"}}
-}
-
-func ExampleCompileRules() {
-	// The rule set package mcp reuses for mcpAuthorization: no HTTP, one call per tool.
-	rules, err := policy.CompileRules([]policy.Rule{
-		{Allow: `mcp.tool.name in ["search", "fetch"]`},
-		{Allow: `"admin" in jwt.groups`},
-		{Deny: `mcp.tool.name == "delete_everything"`},
-	})
-	if err != nil {
-		panic(err)
-	}
-	st := &agentgateway.State{}
-	st.Identity.JWT = map[string]any{"groups": []any{"dev"}}
-	for _, tool := range []string{"search", "shell"} {
-		st.MCP.ToolName = tool
-		fmt.Println(tool, rules.Allowed(context.Background(), celenv.NewActivation(nil, st)))
-	}
-	// Output:
-	// search true
-	// shell false
 }
 
 func ExampleNewLocalRateLimit() {

@@ -6,10 +6,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/cel-go/cel"
+	celgo "github.com/google/cel-go/cel"
 
 	agentgateway "github.com/agentgw/agentgateway"
-	"github.com/agentgw/agentgateway/internal/celenv"
+	"github.com/agentgw/agentgateway/cel"
 )
 
 // RateLimit is one token bucket (the schema's RateLimitSpec): it holds at most MaxTokens, starts
@@ -73,8 +73,8 @@ type limiter struct {
 	max, perFill int64
 	interval     int64
 	tokens       bool
-	cond         *celenv.Program
-	key          *celenv.Program
+	cond         *cel.Program
+	key          *cel.Program
 	policyHeader string
 
 	global bucket
@@ -182,12 +182,12 @@ func newLimiter(field string, s RateLimit, cond string) (*limiter, error) {
 	}
 	var err error
 	if cond != "" {
-		if l.cond, err = celenv.Compile(cond, cel.BoolType); err != nil {
+		if l.cond, err = cel.Compile(cond, celgo.BoolType); err != nil {
 			return nil, agentgateway.Errorf(field+".condition", "%w", err)
 		}
 	}
 	if s.Key != "" {
-		if l.key, err = celenv.Compile(s.Key, nil); err != nil {
+		if l.key, err = cel.Compile(s.Key, nil); err != nil {
 			return nil, agentgateway.Errorf(field+".key", "%w", err)
 		}
 	}
@@ -238,10 +238,10 @@ func (p *localRateLimit) middleware(next http.Handler) http.Handler {
 		var buf [4]*bucket
 		var lims [4]*limiter
 		used := 0
-		var act *celenv.Activation
-		activation := func() *celenv.Activation {
+		var act *cel.Activation
+		activation := func() *cel.Activation {
 			if act == nil {
-				act = celenv.NewActivation(r, nil)
+				act = cel.NewActivation(r, nil)
 			}
 			return act
 		}

@@ -10,10 +10,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/cel-go/cel"
+	celgo "github.com/google/cel-go/cel"
 
 	agentgateway "github.com/agentgw/agentgateway"
-	"github.com/agentgw/agentgateway/internal/celenv"
+	"github.com/agentgw/agentgateway/cel"
 )
 
 // RetrySpec is the schema's `retry`, plus a retry budget and a body buffer limit (extensions).
@@ -84,7 +84,7 @@ type retry struct {
 	attempts  int
 	backoff   time.Duration
 	codes     map[int]bool
-	pre, cond *celenv.Program
+	pre, cond *cel.Program
 	budget    *budget
 	maxBuf    int64
 }
@@ -118,12 +118,12 @@ func NewRetry(spec RetrySpec) (agentgateway.Policy, error) {
 	}
 	var err error
 	if spec.Precondition != "" {
-		if rt.pre, err = celenv.Compile(spec.Precondition, cel.BoolType); err != nil {
+		if rt.pre, err = cel.Compile(spec.Precondition, celgo.BoolType); err != nil {
 			return nil, agentgateway.Errorf("precondition", "%w", err)
 		}
 	}
 	if spec.Condition != "" {
-		if rt.cond, err = celenv.CompileWith(spec.Condition, cel.BoolType, cel.Variable("response", cel.MapType(cel.StringType, cel.DynType))); err != nil {
+		if rt.cond, err = cel.CompileWith(spec.Condition, celgo.BoolType, celgo.Variable("response", celgo.MapType(celgo.StringType, celgo.DynType))); err != nil {
 			return nil, agentgateway.Errorf("condition", "%w", err)
 		}
 	}
@@ -152,7 +152,7 @@ func (rt *retry) middleware(next http.Handler) http.Handler {
 			attempts = 1 // an upgraded connection (WebSocket) is a stream from the first byte
 		}
 		if attempts > 1 && rt.pre != nil {
-			if ok, err := rt.pre.EvalBool(r.Context(), celenv.NewActivation(r, nil)); err != nil || !ok {
+			if ok, err := rt.pre.EvalBool(r.Context(), cel.NewActivation(r, nil)); err != nil || !ok {
 				attempts = 1
 			}
 		}
@@ -250,7 +250,7 @@ func (a *attemptWriter) retryable(status int) bool {
 		return true
 	}
 	if a.rt.cond != nil {
-		act := celenv.NewActivation(a.r, nil)
+		act := cel.NewActivation(a.r, nil)
 		hdr := make(map[string]any, len(a.header))
 		for k, v := range a.header {
 			if len(v) > 0 {

@@ -3,20 +3,16 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/google/cel-go/cel"
-	"github.com/google/cel-go/common/types"
-	"github.com/google/cel-go/common/types/ref"
-	"github.com/google/cel-go/common/types/traits"
+	celgo "github.com/google/cel-go/cel"
 
 	agentgateway "github.com/agentgw/agentgateway"
-	"github.com/agentgw/agentgateway/internal/celenv"
+	"github.com/agentgw/agentgateway/cel"
+	"github.com/agentgw/agentgateway/policy/internal/policyutil"
 )
 
 // TransformationSpec is the schema's `transformations` (LocalTransformationConfig).
@@ -55,7 +51,7 @@ type Transform struct {
 
 type namedProgram struct {
 	name string
-	p    *celenv.Program
+	p    *cel.Program
 }
 
 type compiledTransform struct {
@@ -63,15 +59,15 @@ type compiledTransform struct {
 	remove     []string
 	jsonSet    []namedProgram
 	jsonRemove []string
-	body       *celenv.Program
-	replace    *celenv.Program
+	body       *cel.Program
+	replace    *cel.Program
 	needsBody  bool
 	maxBody    int64
 	usesJSON   bool
 	response   bool
 }
 
-var mapStringDyn = cel.MapType(cel.StringType, cel.DynType)
+var mapStringDyn = celgo.MapType(celgo.StringType, celgo.DynType)
 
 func compileTransform(field string, t *Transform, response bool) (*compiledTransform, error) {
 	if t == nil {
@@ -81,12 +77,12 @@ func compileTransform(field string, t *Transform, response bool) (*compiledTrans
 	if c.maxBody <= 0 {
 		c.maxBody = 1 << 20
 	}
-	vars := []cel.EnvOption{cel.Variable("body", cel.StringType), cel.Variable("json", cel.DynType)}
+	vars := []celgo.EnvOption{celgo.Variable("body", celgo.StringType), celgo.Variable("json", celgo.DynType)}
 	if response {
-		vars = append(vars, cel.Variable("response", mapStringDyn))
+		vars = append(vars, celgo.Variable("response", mapStringDyn))
 	}
-	comp := func(sub, expr string) (*celenv.Program, error) {
-		p, err := celenv.CompileWith(expr, nil, vars...)
+	comp := func(sub, expr string) (*cel.Program, error) {
+		p, err := cel.CompileWith(expr, nil, vars...)
 		if err != nil {
 			return nil, agentgateway.Errorf(field+"."+sub, "%w", err)
 		}
@@ -100,7 +96,7 @@ func compileTransform(field string, t *Transform, response bool) (*compiledTrans
 	}
 	headers := func(kind string, m map[string]string) ([]namedProgram, error) {
 		var out []namedProgram
-		for _, name := range sortedKeys(m) {
+		for _, name := range policyutil.SortedKeys(m) {
 			if !validToken(name) {
 				return nil, agentgateway.Errorf(field+"."+kind+"."+name, "invalid header name")
 			}
@@ -133,7 +129,7 @@ func compileTransform(field string, t *Transform, response bool) (*compiledTrans
 		}
 		c.remove = append(c.remove, http.CanonicalHeaderKey(h))
 	}
-	for _, path := range sortedKeys(t.JSONSet) {
+	for _, path := range policyutil.SortedKeys(t.JSONSet) {
 		p, err := comp("jsonSet."+path, t.JSONSet[path])
 		if err != nil {
 			return nil, err
@@ -151,15 +147,6 @@ func compileTransform(field string, t *Transform, response bool) (*compiledTrans
 		c.needsBody = true
 	}
 	return c, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // NewTransformation returns the transformation policy. Expression failures leave the affected header
@@ -195,7 +182,7 @@ func NewTransformation(spec TransformationSpec) (agentgateway.Policy, error) {
 					}
 					body = buf
 				}
-				act := celenv.NewActivation(r, nil)
+				act := cel.NewActivation(r, nil)
 				newBody, changed := req.apply(r, act, r.Header, body, nil)
 				if changed {
 					r.Body = io.NopCloser(bytes.NewReader(newBody))
@@ -216,7 +203,7 @@ func NewTransformation(spec TransformationSpec) (agentgateway.Policy, error) {
 	}), nil
 }
 
-func (c *compiledTransform) apply(r *http.Request, act *celenv.Activation, h http.Header, body []byte, response map[string]any) ([]byte, bool) {
+func (c *compiledTransform) apply(r *http.Request, act *cel.Activation, h http.Header, body []byte, response map[string]any) ([]byte, bool) {
 	var parsed any
 	if c.needsBody {
 		extra := map[string]any{"body": string(body), "json": nil}
@@ -236,7 +223,7 @@ func (c *compiledTransform) apply(r *http.Request, act *celenv.Activation, h htt
 	ctx := r.Context()
 	if c.replace != nil {
 		if v, err := c.replace.Eval(ctx, act); err == nil {
-			if m, ok := nativeOf(v).(map[string]any); ok {
+			if m, ok := cel.Native(v).(map[string]any); ok {
 				for k := range h {
 					delete(h, k)
 				}
@@ -278,7 +265,7 @@ func (c *compiledTransform) apply(r *http.Request, act *celenv.Activation, h htt
 			if err != nil {
 				continue
 			}
-			setPath(obj, op.name, nativeOf(v))
+			setPath(obj, op.name, cel.Native(v))
 			changed = true
 		}
 		for _, path := range c.jsonRemove {
@@ -293,45 +280,11 @@ func (c *compiledTransform) apply(r *http.Request, act *celenv.Activation, h htt
 		}
 	}
 	if c.body != nil {
-		if v, err := c.body.Eval(ctx, act); err == nil {
-			if b, err := valueBytes(v); err == nil {
-				body, changed = b, true
-			}
+		if b, err := c.body.EvalBytes(ctx, act); err == nil {
+			body, changed = b, true
 		}
 	}
 	return body, changed
-}
-
-func valueBytes(v ref.Val) ([]byte, error) {
-	switch x := v.(type) {
-	case types.String:
-		return []byte(x), nil
-	case types.Bytes:
-		return []byte(x), nil
-	}
-	return json.Marshal(nativeOf(v))
-}
-
-// nativeOf converts a CEL value to plain Go values that encoding/json understands.
-func nativeOf(v ref.Val) any {
-	switch x := v.(type) {
-	case traits.Mapper:
-		m := map[string]any{}
-		for it := x.Iterator(); it.HasNext() == types.True; {
-			k := it.Next()
-			m[fmt.Sprint(k.Value())] = nativeOf(x.Get(k))
-		}
-		return m
-	case traits.Lister:
-		var l []any
-		for it := x.Iterator(); it.HasNext() == types.True; {
-			l = append(l, nativeOf(it.Next()))
-		}
-		return l
-	case types.Null:
-		return nil
-	}
-	return v.Value()
 }
 
 func setPath(obj map[string]any, path string, v any) {
@@ -405,7 +358,7 @@ func (t *transformWriter) WriteHeader(status int) {
 	t.status = status
 	if !t.t.needsBody {
 		h := t.w.Header()
-		t.t.apply(t.r, celenv.NewActivation(t.r, nil), h, nil, t.responseVars(h))
+		t.t.apply(t.r, cel.NewActivation(t.r, nil), h, nil, t.responseVars(h))
 		t.done = true
 		t.w.WriteHeader(status)
 	}
@@ -461,7 +414,7 @@ func (t *transformWriter) finish() {
 	if h == nil {
 		h = http.Header{}
 	}
-	body, changed := t.t.apply(t.r, celenv.NewActivation(t.r, nil), h, t.buf.Bytes(), t.responseVars(h))
+	body, changed := t.t.apply(t.r, cel.NewActivation(t.r, nil), h, t.buf.Bytes(), t.responseVars(h))
 	dst := t.w.Header()
 	for k, v := range h {
 		dst[k] = v

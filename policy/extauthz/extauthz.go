@@ -1,4 +1,7 @@
-package policy
+// Package extauthz is agentgateway's `extAuthz` policy: an external authorization service asked about
+// every request, over Envoy's ext_authz gRPC protocol or plain HTTP. It lives apart from package policy
+// so that programs that do not use it do not link gRPC and the Envoy protos.
+package extauthz
 
 import (
 	"bytes"
@@ -20,19 +23,20 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	agentgateway "github.com/agentgw/agentgateway"
-	"github.com/agentgw/agentgateway/internal/celenv"
+	"github.com/agentgw/agentgateway/cel"
+	"github.com/agentgw/agentgateway/policy/internal/policyutil"
 )
 
-// ExtAuthzSpec is the schema's `extAuthz`: an external authorization service called for every
+// Spec is the schema's `extAuthz`: an external authorization service called for every
 // request, over the Envoy ext_authz gRPC protocol (envoy.service.auth.v3.Authorization/Check) or plain
 // HTTP. The service is given by Host ("host:port"); service and backend references are resolved by
 // the config package into Host.
-type ExtAuthzSpec struct {
+type Spec struct {
 	Host    string `json:"host,omitempty"`
 	Service any    `json:"service,omitempty"`
 	Backend string `json:"backend,omitempty"`
 	// Protocol is {grpc: {...}} (default) or {http: {...}}.
-	Protocol *ExtAuthzProtocol `json:"protocol,omitempty"`
+	Protocol *Protocol `json:"protocol,omitempty"`
 	// FailureMode applies when the service cannot be reached or errs: "deny" (default, 403), "allow",
 	// or {denyWithStatus: code}.
 	FailureMode *FailureMode `json:"failureMode,omitempty"`
@@ -48,14 +52,14 @@ type ExtAuthzSpec struct {
 	Cache    any `json:"cache,omitempty"`
 }
 
-// ExtAuthzProtocol selects the protocol: exactly one of GRPC and HTTP (neither means gRPC).
-type ExtAuthzProtocol struct {
-	GRPC *ExtAuthzGRPC `json:"grpc,omitempty"`
-	HTTP *ExtAuthzHTTP `json:"http,omitempty"`
+// Protocol selects the protocol: exactly one of GRPC and HTTP (neither means gRPC).
+type Protocol struct {
+	GRPC *GRPC `json:"grpc,omitempty"`
+	HTTP *HTTP `json:"http,omitempty"`
 }
 
-// ExtAuthzGRPC configures the gRPC protocol.
-type ExtAuthzGRPC struct {
+// GRPC configures the gRPC protocol.
+type GRPC struct {
 	// Context is sent as the CheckRequest's context_extensions.
 	Context map[string]string `json:"context,omitempty"`
 	// Metadata maps a filter_metadata namespace to a CEL expression (an object value is sent as is,
@@ -63,10 +67,10 @@ type ExtAuthzGRPC struct {
 	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
-// ExtAuthzHTTP configures the HTTP protocol: the check is a request with the original method to the
+// HTTP configures the HTTP protocol: the check is a request with the original method to the
 // service, at the original path (or Path); a 2xx answer allows, anything else is returned to the
 // client (status, headers and body).
-type ExtAuthzHTTP struct {
+type HTTP struct {
 	// Path is a CEL expression for the check's path.
 	Path string `json:"path,omitempty"`
 	// Redirect is a CEL expression for a URL the client is redirected to (302) when denied.
@@ -124,9 +128,9 @@ func (f *FailureMode) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// ExtAuthz is a compiled external authorization policy. Close releases its connection.
-type ExtAuthz struct {
-	spec       ExtAuthzSpec
+// Authorizer is a compiled external authorization policy. Close releases its connection.
+type Authorizer struct {
+	spec       Spec
 	conn       *grpc.ClientConn
 	closeOnce  sync.Once
 	closeErr   error
@@ -135,21 +139,27 @@ type ExtAuthz struct {
 	headers    []string // canonical names to send; nil = all (gRPC)
 	maxBody    int64
 	metadata   []namedProgram
-	path       *celenv.Program
-	redirect   *celenv.Program
-	body       *celenv.Program
+	path       *cel.Program
+	redirect   *cel.Program
+	body       *cel.Program
 	addHeaders []namedProgram
 	respHdrs   []string
 	failStatus int
 	failAllow  bool
 }
 
-// ErrExtAuthz is recorded in State.Err when the authorization service fails.
-var ErrExtAuthz = errors.New("external authorization failed")
+// namedProgram is an expression and the header or namespace its value goes to.
+type namedProgram struct {
+	name string
+	p    *cel.Program
+}
 
-// NewExtAuthz validates spec and prepares the client (no connection is made until the first check).
-func NewExtAuthz(spec ExtAuthzSpec) (*ExtAuthz, error) {
-	x := &ExtAuthz{spec: spec, failStatus: http.StatusForbidden}
+// ErrFailed is recorded in State.Err when the authorization service fails.
+var ErrFailed = errors.New("external authorization failed")
+
+// New validates spec and prepares the client (no connection is made until the first check).
+func New(spec Spec) (*Authorizer, error) {
+	x := &Authorizer{spec: spec, failStatus: http.StatusForbidden}
 	switch {
 	case spec.Policies != nil:
 		return nil, agentgateway.Errorf("policies", "not supported")
@@ -170,8 +180,8 @@ func NewExtAuthz(spec ExtAuthzSpec) (*ExtAuthz, error) {
 		x.spec.Timeout = 2 * time.Second
 	}
 	for i, h := range spec.IncludeRequestHeaders {
-		if !validToken(strings.TrimPrefix(h, ":")) {
-			return nil, agentgateway.Errorf(fieldf("includeRequestHeaders", i, ""), "invalid header name %q", h)
+		if !policyutil.ValidToken(strings.TrimPrefix(h, ":")) {
+			return nil, agentgateway.Errorf(policyutil.Field("includeRequestHeaders", i, ""), "invalid header name %q", h)
 		}
 		x.headers = append(x.headers, http.CanonicalHeaderKey(h))
 	}
@@ -183,7 +193,7 @@ func NewExtAuthz(spec ExtAuthzSpec) (*ExtAuthz, error) {
 	}
 	p := spec.Protocol
 	if p == nil {
-		p = &ExtAuthzProtocol{GRPC: &ExtAuthzGRPC{}}
+		p = &Protocol{GRPC: &GRPC{}}
 	}
 	if p.GRPC != nil && p.HTTP != nil {
 		return nil, agentgateway.Errorf("protocol", "set grpc or http, not both")
@@ -197,11 +207,11 @@ func NewExtAuthz(spec ExtAuthzSpec) (*ExtAuthz, error) {
 		if x.headers == nil {
 			x.headers = []string{"Authorization"}
 		}
-		comp := func(f, e string) (*celenv.Program, error) {
+		comp := func(f, e string) (*cel.Program, error) {
 			if e == "" {
 				return nil, nil
 			}
-			pr, err := celenv.Compile(e, nil)
+			pr, err := cel.Compile(e, nil)
 			if err != nil {
 				return nil, agentgateway.Errorf("protocol.http."+f, "%w", err)
 			}
@@ -216,7 +226,7 @@ func NewExtAuthz(spec ExtAuthzSpec) (*ExtAuthz, error) {
 		if x.body, err = comp("body", h.Body); err != nil {
 			return nil, err
 		}
-		for _, name := range sortedKeys(h.AddRequestHeaders) {
+		for _, name := range policyutil.SortedKeys(h.AddRequestHeaders) {
 			pr, err := comp("addRequestHeaders."+name, h.AddRequestHeaders[name])
 			if err != nil {
 				return nil, err
@@ -230,8 +240,8 @@ func NewExtAuthz(spec ExtAuthzSpec) (*ExtAuthz, error) {
 		return x, nil
 	}
 	if p.GRPC != nil {
-		for _, ns := range sortedKeys(p.GRPC.Metadata) {
-			pr, err := celenv.Compile(p.GRPC.Metadata[ns], nil)
+		for _, ns := range policyutil.SortedKeys(p.GRPC.Metadata) {
+			pr, err := cel.Compile(p.GRPC.Metadata[ns], nil)
 			if err != nil {
 				return nil, agentgateway.Errorf("protocol.grpc.metadata."+ns, "%w", err)
 			}
@@ -247,7 +257,7 @@ func NewExtAuthz(spec ExtAuthzSpec) (*ExtAuthz, error) {
 }
 
 // Close closes the gRPC connection.
-func (x *ExtAuthz) Close() error {
+func (x *Authorizer) Close() error {
 	if x.conn != nil {
 		x.closeOnce.Do(func() { x.closeErr = x.conn.Close() })
 		return x.closeErr
@@ -260,7 +270,7 @@ func (x *ExtAuthz) Close() error {
 
 // readBody returns up to maxBody bytes of the body (restoring the body for the backend); ok false
 // means it is larger and partial messages are not allowed.
-func (x *ExtAuthz) readBody(r *http.Request) ([]byte, bool) {
+func (x *Authorizer) readBody(r *http.Request) ([]byte, bool) {
 	if x.maxBody == 0 || r.Body == nil || r.Body == http.NoBody {
 		return nil, true
 	}
@@ -278,9 +288,9 @@ func (x *ExtAuthz) readBody(r *http.Request) ([]byte, bool) {
 	return buf, true
 }
 
-func (x *ExtAuthz) fail(w http.ResponseWriter, r *http.Request, next http.Handler, err error) {
+func (x *Authorizer) fail(w http.ResponseWriter, r *http.Request, next http.Handler, err error) {
 	if st := agentgateway.StateFrom(r.Context()); st != nil {
-		st.Err = fmt.Errorf("%w: %v", ErrExtAuthz, err)
+		st.Err = fmt.Errorf("%w: %v", ErrFailed, err)
 	}
 	if x.failAllow {
 		next.ServeHTTP(w, r)
@@ -290,10 +300,10 @@ func (x *ExtAuthz) fail(w http.ResponseWriter, r *http.Request, next http.Handle
 }
 
 // Phase is agentgateway.PhaseAuthn.
-func (*ExtAuthz) Phase() agentgateway.Phase { return agentgateway.PhaseAuthn }
+func (*Authorizer) Phase() agentgateway.Phase { return agentgateway.PhaseAuthn }
 
 // Wrap asks the authorization service about each request.
-func (x *ExtAuthz) Wrap(next http.Handler) http.Handler {
+func (x *Authorizer) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, ok := x.readBody(r)
 		if !ok {
@@ -310,7 +320,7 @@ func (x *ExtAuthz) Wrap(next http.Handler) http.Handler {
 	})
 }
 
-func (x *ExtAuthz) selectedHeaders(r *http.Request) map[string]string {
+func (x *Authorizer) selectedHeaders(r *http.Request) map[string]string {
 	out := map[string]string{}
 	if x.headers == nil {
 		for k, v := range r.Header {
@@ -329,8 +339,8 @@ func (x *ExtAuthz) selectedHeaders(r *http.Request) map[string]string {
 	return out
 }
 
-func (x *ExtAuthz) checkGRPC(ctx context.Context, w http.ResponseWriter, r *http.Request, next http.Handler, body []byte) {
-	st, r := stateOf(r)
+func (x *Authorizer) checkGRPC(ctx context.Context, w http.ResponseWriter, r *http.Request, next http.Handler, body []byte) {
+	st, r := policyutil.StateOf(r)
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
@@ -357,13 +367,13 @@ func (x *ExtAuthz) checkGRPC(ctx context.Context, w http.ResponseWriter, r *http
 	}
 	if len(x.metadata) > 0 {
 		md := &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{}}
-		act := celenv.NewActivation(r, st)
+		act := cel.NewActivation(r, st)
 		for _, m := range x.metadata {
 			v, err := m.p.Eval(ctx, act)
 			if err != nil {
 				continue
 			}
-			nv := nativeOf(v)
+			nv := cel.Native(v)
 			obj, ok := nv.(map[string]any)
 			if !ok {
 				obj = map[string]any{"value": nv}
@@ -439,7 +449,7 @@ func (x *ExtAuthz) checkGRPC(ctx context.Context, w http.ResponseWriter, r *http
 	next.ServeHTTP(w, r)
 }
 
-func (p *ExtAuthzProtocol) grpcContext() map[string]string {
+func (p *Protocol) grpcContext() map[string]string {
 	if p == nil || p.GRPC == nil {
 		return nil
 	}
@@ -456,7 +466,7 @@ func headerValueString(h *corev3.HeaderValue) string {
 // applyHeaderOption follows Envoy's append_action semantics (the deprecated append flag too).
 func applyHeaderOption(h http.Header, o *corev3.HeaderValueOption) {
 	k, v := o.GetHeader().GetKey(), headerValueString(o.GetHeader())
-	if !validToken(k) {
+	if !policyutil.ValidToken(k) {
 		return
 	}
 	action := o.GetAppendAction()
@@ -485,8 +495,8 @@ func applyHeaderOption(h http.Header, o *corev3.HeaderValueOption) {
 
 var hopHeaders = map[string]bool{"Connection": true, "Keep-Alive": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true, "Te": true, "Trailer": true, "Proxy-Connection": true}
 
-func (x *ExtAuthz) checkHTTP(ctx context.Context, w http.ResponseWriter, r *http.Request, next http.Handler, body []byte) {
-	act := celenv.NewActivation(r, nil)
+func (x *Authorizer) checkHTTP(ctx context.Context, w http.ResponseWriter, r *http.Request, next http.Handler, body []byte) {
+	act := cel.NewActivation(r, nil)
 	path := r.URL.RequestURI()
 	if x.path != nil {
 		if p, err := x.path.EvalString(ctx, act); err == nil {
@@ -494,10 +504,8 @@ func (x *ExtAuthz) checkHTTP(ctx context.Context, w http.ResponseWriter, r *http
 		}
 	}
 	if x.body != nil {
-		if v, err := x.body.Eval(ctx, act); err == nil {
-			if b, err := valueBytes(v); err == nil {
-				body = b
-			}
+		if b, err := x.body.EvalBytes(ctx, act); err == nil {
+			body = b
 		}
 	}
 	base := x.spec.Host
@@ -528,7 +536,7 @@ func (x *ExtAuthz) checkHTTP(ctx context.Context, w http.ResponseWriter, r *http
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		st, r := stateOf(r)
+		st, r := policyutil.StateOf(r)
 		for _, k := range x.respHdrs {
 			if vs := resp.Header.Values(k); len(vs) > 0 {
 				r.Header[k] = vs

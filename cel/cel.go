@@ -1,30 +1,8 @@
-// Package celenv holds the one CEL environment every expression of the gateway compiles in, and the
-// activation that exposes a request to it.
-//
-// Variables (names follow agentgateway's CEL reference, so expressions carry over):
-//
-//	request.method, request.path, request.host, request.scheme, request.uri,
-//	request.headers["lower-case-name"] (values joined with ","), request.query["name"] (first value)
-//	source.address, source.port
-//	jwt.*      verified JWT claims, nested objects included ({} when none)
-//	apiKey.*   metadata of the matched API key ({} when none)
-//	identity   the authenticated subject ("" when none)
-//	mcp.method, mcp.methodName, mcp.sessionId, mcp.tool.name, mcp.tool.target, mcp.prompt.name,
-//	mcp.resource.uri, mcp.resource.name, mcp.target
-//	a2a.method, a2a.taskId, a2a.contextId, a2a.skill, a2a.version
-//	llm.provider, llm.requestModel, llm.responseModel, llm.streaming, llm.inputTokens, llm.outputTokens
-//
-// Programs are compiled once per configuration and are safe for concurrent use. Evaluation builds
-// nothing up front: the request, header and protocol variables are views that read the request and
-// its State only for the keys an expression looks up, so one rule costs a few hundred nanoseconds.
-//
-// Cost: every program is bounded by [DefaultCostLimit]. When the static estimate (with strings and
-// collections bounded by [MaxInputSize]) proves the bound, runtime cost tracking, which would double
-// the evaluation time, is left off; otherwise it is on.
-package celenv
+package cel
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -32,7 +10,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/google/cel-go/cel"
+	celgo "github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
@@ -54,25 +32,25 @@ const MaxInputSize = 4 << 20
 
 var variables = []string{"request", "source", "jwt", "apiKey", "identity", "mcp", "a2a", "llm"}
 
-var env = sync.OnceValues(func() (*cel.Env, error) {
-	mapType := cel.MapType(cel.StringType, cel.DynType)
-	opts := []cel.EnvOption{
+var env = sync.OnceValues(func() (*celgo.Env, error) {
+	mapType := celgo.MapType(celgo.StringType, celgo.DynType)
+	opts := []celgo.EnvOption{
 		ext.Strings(), ext.Encoders(), ext.Lists(), ext.Sets(), ext.Math(),
-		cel.Variable("identity", cel.StringType),
+		celgo.Variable("identity", celgo.StringType),
 	}
 	for _, v := range variables {
 		if v != "identity" {
-			opts = append(opts, cel.Variable(v, mapType))
+			opts = append(opts, celgo.Variable(v, mapType))
 		}
 	}
-	return cel.NewEnv(opts...)
+	return celgo.NewEnv(opts...)
 })
 
 // Env returns the shared environment.
-func Env() *cel.Env {
+func Env() *celgo.Env {
 	e, err := env()
 	if err != nil {
-		panic(fmt.Sprintf("celenv: building the environment: %v", err)) // a programming error, caught by any test
+		panic(fmt.Sprintf("cel: building the environment: %v", err)) // a programming error, caught by any test
 	}
 	return e
 }
@@ -80,7 +58,7 @@ func Env() *cel.Env {
 // Program is a compiled expression.
 type Program struct {
 	src     string
-	prg     cel.Program
+	prg     celgo.Program
 	uses    map[string]bool
 	tracked bool
 }
@@ -101,14 +79,60 @@ func (sizeBound) EstimateCallCost(string, string, *checker.AstNode, []checker.As
 	return nil
 }
 
-// Compile compiles expr; want, when not nil, is the required output type (cel.BoolType for rules).
-func Compile(expr string, want *cel.Type) (*Program, error) {
-	return compile(Env(), expr, want)
+// Compile compiles expr in the shared environment; want, when not nil, is the required output type
+// (celgo.BoolType for rules). Programs are immutable, so an expression compiled before (by another
+// route, or by the configuration a reload replaces) is returned from a bounded cache instead of being
+// parsed, checked and planned again.
+func Compile(expr string, want *celgo.Type) (*Program, error) {
+	key := cacheKey{expr: expr}
+	if want != nil {
+		key.want = want.String()
+	}
+	if p, ok := cache.get(key); ok {
+		return p, nil
+	}
+	p, err := compile(Env(), expr, want)
+	if err != nil {
+		return nil, err
+	}
+	cache.put(key, p)
+	return p, nil
+}
+
+// cacheSize bounds the compile cache; a config has far fewer distinct expressions.
+const cacheSize = 4096
+
+type cacheKey struct{ expr, want string }
+
+// programCache holds compiled programs of the shared environment. When full it starts over, which
+// costs one recompilation of each expression still in use and keeps memory bounded however many
+// different expressions reloads bring.
+type programCache struct {
+	mu sync.Mutex
+	m  map[cacheKey]*Program
+}
+
+var cache programCache
+
+func (c *programCache) get(k cacheKey) (*Program, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.m[k]
+	return p, ok
+}
+
+func (c *programCache) put(k cacheKey, p *Program) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= cacheSize {
+		c.m = make(map[cacheKey]*Program)
+	}
+	c.m[k] = p
 }
 
 // CompileWith compiles expr in the shared environment extended with a policy's own variables
-// (cel.Variable options), whose values the caller passes in [Activation.Extra].
-func CompileWith(expr string, want *cel.Type, vars ...cel.EnvOption) (*Program, error) {
+// (celgo.Variable options), whose values the caller passes in [Activation.Extra].
+func CompileWith(expr string, want *celgo.Type, vars ...celgo.EnvOption) (*Program, error) {
 	e, err := Env().Extend(vars...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCompile, err)
@@ -116,21 +140,21 @@ func CompileWith(expr string, want *cel.Type, vars ...cel.EnvOption) (*Program, 
 	return compile(e, expr, want)
 }
 
-func compile(e *cel.Env, expr string, want *cel.Type) (*Program, error) {
+func compile(e *celgo.Env, expr string, want *celgo.Type) (*Program, error) {
 	ast, iss := e.Compile(expr)
 	if iss.Err() != nil {
 		return nil, fmt.Errorf("%w: %s", ErrCompile, iss.Err())
 	}
-	if want != nil && !ast.OutputType().IsExactType(want) && !ast.OutputType().IsExactType(cel.DynType) {
+	if want != nil && !ast.OutputType().IsExactType(want) && !ast.OutputType().IsExactType(celgo.DynType) {
 		return nil, fmt.Errorf("%w: %q has type %s, want %s", ErrCompile, expr, ast.OutputType(), want)
 	}
-	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(100)}
+	opts := []celgo.ProgramOption{celgo.EvalOptions(celgo.OptOptimize), celgo.InterruptCheckFrequency(100)}
 	tracked := true
 	if est, err := e.EstimateCost(ast, sizeBound{}); err == nil && est.Max <= DefaultCostLimit {
 		tracked = false // statically bounded: skip runtime tracking
 	}
 	if tracked {
-		opts = append(opts, cel.CostLimit(DefaultCostLimit))
+		opts = append(opts, celgo.CostLimit(DefaultCostLimit))
 	}
 	prg, err := e.Program(ast, opts...)
 	if err != nil {
@@ -190,6 +214,45 @@ func (p *Program) EvalString(ctx context.Context, a *Activation) (string, error)
 		return string(v), nil
 	}
 	return "", fmt.Errorf("expression %q returned %s, not string", p.src, out.Type())
+}
+
+// EvalBytes evaluates an expression that produces a body: a string or bytes is used as is, any other
+// value (a map, a list, a number) is encoded as JSON.
+func (p *Program) EvalBytes(ctx context.Context, a *Activation) ([]byte, error) {
+	out, err := p.Eval(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	switch x := out.(type) {
+	case types.String:
+		return []byte(x), nil
+	case types.Bytes:
+		return []byte(x), nil
+	}
+	return json.Marshal(Native(out))
+}
+
+// Native converts a CEL value to plain Go values that encoding/json understands: maps become
+// map[string]any, lists []any, null nil.
+func Native(v ref.Val) any {
+	switch x := v.(type) {
+	case traits.Mapper:
+		m := map[string]any{}
+		for it := x.Iterator(); it.HasNext() == types.True; {
+			k := it.Next()
+			m[fmt.Sprint(k.Value())] = Native(x.Get(k))
+		}
+		return m
+	case traits.Lister:
+		var l []any
+		for it := x.Iterator(); it.HasNext() == types.True; {
+			l = append(l, Native(it.Next()))
+		}
+		return l
+	case types.Null:
+		return nil
+	}
+	return v.Value()
 }
 
 // Activation exposes one request to CEL. It is cheap to build; reuse one across the rules of a

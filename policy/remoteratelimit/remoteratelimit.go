@@ -1,4 +1,7 @@
-package policy
+// Package remoteratelimit is agentgateway's `remoteRateLimit` policy: limits kept by a rate-limit
+// service speaking Envoy's RLS protocol, shared by every gateway replica. It lives apart from package
+// policy so that programs that do not use it do not link gRPC and the Envoy protos.
+package remoteratelimit
 
 import (
 	"context"
@@ -10,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	rlcommon "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
 	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
 	"google.golang.org/grpc"
@@ -17,13 +21,14 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	agentgateway "github.com/agentgw/agentgateway"
-	"github.com/agentgw/agentgateway/internal/celenv"
+	"github.com/agentgw/agentgateway/cel"
+	"github.com/agentgw/agentgateway/policy/internal/policyutil"
 )
 
-// RemoteRateLimitSpec is the schema's `remoteRateLimit`: limits kept by a rate-limit service speaking
+// Spec is the schema's `remoteRateLimit`: limits kept by a rate-limit service speaking
 // Envoy's RLS protocol (envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit), such as
 // envoyproxy/ratelimit backed by Redis, so every gateway replica shares them.
-type RemoteRateLimitSpec struct {
+type Spec struct {
 	Host    string `json:"host,omitempty"`
 	Service any    `json:"service,omitempty"`
 	Backend string `json:"backend,omitempty"`
@@ -57,12 +62,12 @@ type DescriptorKV struct {
 
 type compiledDescriptor struct {
 	keys   []string
-	values []*celenv.Program
-	cost   *celenv.Program
+	values []*cel.Program
+	cost   *cel.Program
 }
 
-// RemoteRateLimit is a compiled remote rate limit; Close releases its connection.
-type RemoteRateLimit struct {
+// Limiter is a compiled remote rate limit; Close releases its connection.
+type Limiter struct {
 	domain    string
 	desc      []compiledDescriptor
 	conn      *grpc.ClientConn
@@ -73,11 +78,11 @@ type RemoteRateLimit struct {
 	timeout   time.Duration
 }
 
-// ErrRateLimitService is recorded in State.Err when the rate-limit service fails.
-var ErrRateLimitService = errors.New("rate limit service failed")
+// ErrService is recorded in State.Err when the rate-limit service fails.
+var ErrService = errors.New("rate limit service failed")
 
-// NewRemoteRateLimit validates spec and prepares the client (connections are made on first use).
-func NewRemoteRateLimit(spec RemoteRateLimitSpec) (*RemoteRateLimit, error) {
+// New validates spec and prepares the client (connections are made on first use).
+func New(spec Spec) (*Limiter, error) {
 	switch {
 	case spec.Policies != nil:
 		return nil, agentgateway.Errorf("policies", "not supported")
@@ -90,7 +95,7 @@ func NewRemoteRateLimit(spec RemoteRateLimitSpec) (*RemoteRateLimit, error) {
 	case len(spec.Descriptors) == 0:
 		return nil, agentgateway.Errorf("descriptors", "at least one descriptor is required")
 	}
-	rl := &RemoteRateLimit{domain: spec.Domain, timeout: spec.Timeout}
+	rl := &Limiter{domain: spec.Domain, timeout: spec.Timeout}
 	switch spec.FailureMode {
 	case "", "failClosed", "FailClosed":
 	case "failOpen", "FailOpen":
@@ -103,30 +108,30 @@ func NewRemoteRateLimit(spec RemoteRateLimitSpec) (*RemoteRateLimit, error) {
 	}
 	for i, d := range spec.Descriptors {
 		if d.Type != "" && d.Type != "requests" {
-			return nil, agentgateway.Errorf(fieldf("descriptors", i, "type"), "only requests is supported")
+			return nil, agentgateway.Errorf(policyutil.Field("descriptors", i, "type"), "only requests is supported")
 		}
 		if d.LimitOverride != "" {
-			return nil, agentgateway.Errorf(fieldf("descriptors", i, "limitOverride"), "not supported")
+			return nil, agentgateway.Errorf(policyutil.Field("descriptors", i, "limitOverride"), "not supported")
 		}
 		if len(d.Entries) == 0 {
-			return nil, agentgateway.Errorf(fieldf("descriptors", i, "entries"), "at least one entry is required")
+			return nil, agentgateway.Errorf(policyutil.Field("descriptors", i, "entries"), "at least one entry is required")
 		}
 		var cd compiledDescriptor
 		for j, e := range d.Entries {
 			if e.Key == "" {
-				return nil, agentgateway.Errorf(fieldf("descriptors", i, fmt.Sprintf("entries[%d].key", j)), "required")
+				return nil, agentgateway.Errorf(policyutil.Field("descriptors", i, fmt.Sprintf("entries[%d].key", j)), "required")
 			}
-			p, err := celenv.Compile(e.Value, nil)
+			p, err := cel.Compile(e.Value, nil)
 			if err != nil {
-				return nil, agentgateway.Errorf(fieldf("descriptors", i, fmt.Sprintf("entries[%d].value", j)), "%w", err)
+				return nil, agentgateway.Errorf(policyutil.Field("descriptors", i, fmt.Sprintf("entries[%d].value", j)), "%w", err)
 			}
 			cd.keys = append(cd.keys, e.Key)
 			cd.values = append(cd.values, p)
 		}
 		if d.Cost != "" {
-			p, err := celenv.Compile(d.Cost, nil)
+			p, err := cel.Compile(d.Cost, nil)
 			if err != nil {
-				return nil, agentgateway.Errorf(fieldf("descriptors", i, "cost"), "%w", err)
+				return nil, agentgateway.Errorf(policyutil.Field("descriptors", i, "cost"), "%w", err)
 			}
 			cd.cost = p
 		}
@@ -141,18 +146,18 @@ func NewRemoteRateLimit(spec RemoteRateLimitSpec) (*RemoteRateLimit, error) {
 }
 
 // Close closes the connection.
-func (rl *RemoteRateLimit) Close() error {
+func (rl *Limiter) Close() error {
 	rl.closeOnce.Do(func() { rl.closeErr = rl.conn.Close() })
 	return rl.closeErr
 }
 
 // Phase is agentgateway.PhaseRateLimit.
-func (*RemoteRateLimit) Phase() agentgateway.Phase { return agentgateway.PhaseRateLimit }
+func (*Limiter) Phase() agentgateway.Phase { return agentgateway.PhaseRateLimit }
 
 // Wrap answers 429 (with the service's headers) when the service says the request is over the limit.
-func (rl *RemoteRateLimit) Wrap(next http.Handler) http.Handler {
+func (rl *Limiter) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		act := celenv.NewActivation(r, nil)
+		act := cel.NewActivation(r, nil)
 		req := &rlsv3.RateLimitRequest{Domain: rl.domain}
 		for _, d := range rl.desc {
 			desc := &rlcommon.RateLimitDescriptor{}
@@ -190,7 +195,7 @@ func (rl *RemoteRateLimit) Wrap(next http.Handler) http.Handler {
 				err = errors.New("unknown response code")
 			}
 			if st := agentgateway.StateFrom(r.Context()); st != nil {
-				st.Err = fmt.Errorf("%w: %v", ErrRateLimitService, err)
+				st.Err = fmt.Errorf("%w: %v", ErrService, err)
 			}
 			if rl.failOpen {
 				next.ServeHTTP(w, r)
@@ -200,14 +205,14 @@ func (rl *RemoteRateLimit) Wrap(next http.Handler) http.Handler {
 			return
 		}
 		for _, hv := range resp.GetRequestHeadersToAdd() {
-			if validToken(hv.GetKey()) {
+			if policyutil.ValidToken(hv.GetKey()) {
 				r.Header.Set(hv.GetKey(), headerValueString(hv))
 			}
 		}
 		if resp.GetOverallCode() == rlsv3.RateLimitResponse_OVER_LIMIT {
 			h := w.Header()
 			for _, hv := range resp.GetResponseHeadersToAdd() {
-				if validToken(hv.GetKey()) {
+				if policyutil.ValidToken(hv.GetKey()) {
 					h.Set(hv.GetKey(), headerValueString(hv))
 				}
 			}
@@ -227,4 +232,11 @@ func (rl *RemoteRateLimit) Wrap(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+func headerValueString(h *corev3.HeaderValue) string {
+	if len(h.GetRawValue()) > 0 {
+		return string(h.GetRawValue())
+	}
+	return h.GetValue()
 }

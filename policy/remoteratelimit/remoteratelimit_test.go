@@ -1,4 +1,4 @@
-package policy_test
+package remoteratelimit_test
 
 import (
 	"context"
@@ -16,7 +16,8 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	agentgateway "github.com/agentgw/agentgateway"
-	"github.com/agentgw/agentgateway/policy"
+	"github.com/agentgw/agentgateway/policy/internal/policytest"
+	"github.com/agentgw/agentgateway/policy/remoteratelimit"
 )
 
 // rls is a real envoy.service.ratelimit.v3.RateLimitService: a fixed limit per distinct descriptor,
@@ -59,16 +60,16 @@ func (s *rls) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitRequest) 
 
 func TestRemoteRateLimit(t *testing.T) {
 	svc := &rls{limit: 2, counts: map[string]uint64{}}
-	addr := startGRPC(t, func(s *grpc.Server) { rlsv3.RegisterRateLimitServiceServer(s, svc) })
-	rl, err := policy.NewRemoteRateLimit(policy.RemoteRateLimitSpec{
+	addr := policytest.StartGRPC(t, func(s *grpc.Server) { rlsv3.RegisterRateLimitServiceServer(s, svc) })
+	rl, err := remoteratelimit.New(remoteratelimit.Spec{
 		Host: addr, Domain: "agents",
-		Descriptors: []policy.Descriptor{{Entries: []policy.DescriptorKV{{Key: "user", Value: `request.headers["x-user"]`}}}},
+		Descriptors: []remoteratelimit.Descriptor{{Entries: []remoteratelimit.DescriptorKV{{Key: "user", Value: `request.headers["x-user"]`}}}},
 	})
 	require.NoError(t, err)
 	defer rl.Close()
 	call := func(user string) *httptest.ResponseRecorder {
-		var s seen
-		return do(rl, s.handler(200, ""), req("GET", "/", "X-User", user))
+		var s policytest.Seen
+		return policytest.Do(rl, s.Handler(200, ""), policytest.Req("GET", "/", "X-User", user))
 	}
 	assert.Equal(t, 200, call("a").Code)
 	assert.Equal(t, 200, call("a").Code)
@@ -80,7 +81,7 @@ func TestRemoteRateLimit(t *testing.T) {
 	assert.Equal(t, "agents", svc.domain)
 
 	// A descriptor whose expression fails is skipped: with none left, the request is not limited.
-	assert.Equal(t, 200, do(rl, (&seen{}).handler(200, ""), req("GET", "/")).Code)
+	assert.Equal(t, 200, policytest.Do(rl, (&policytest.Seen{}).Handler(200, ""), policytest.Req("GET", "/")).Code)
 }
 
 func TestRemoteRateLimitFailure(t *testing.T) {
@@ -89,26 +90,26 @@ func TestRemoteRateLimitFailure(t *testing.T) {
 	dead := lis.Addr().String()
 	require.NoError(t, lis.Close())
 	for mode, want := range map[string]int{"": 500, "failOpen": 200, "FailClosed": 500} {
-		rl, err := policy.NewRemoteRateLimit(policy.RemoteRateLimitSpec{Host: dead, Domain: "d", FailureMode: mode,
-			Descriptors: []policy.Descriptor{{Entries: []policy.DescriptorKV{{Key: "k", Value: `"v"`}}}}})
+		rl, err := remoteratelimit.New(remoteratelimit.Spec{Host: dead, Domain: "d", FailureMode: mode,
+			Descriptors: []remoteratelimit.Descriptor{{Entries: []remoteratelimit.DescriptorKV{{Key: "k", Value: `"v"`}}}}})
 		require.NoError(t, err)
 		st := &agentgateway.State{}
-		r := req("GET", "/").WithContext(agentgateway.WithState(context.Background(), st))
+		r := policytest.Req("GET", "/").WithContext(agentgateway.WithState(context.Background(), st))
 		w := httptest.NewRecorder()
 		rl.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, r)
 		assert.Equal(t, want, w.Code, mode)
-		assert.ErrorIs(t, st.Err, policy.ErrRateLimitService)
+		assert.ErrorIs(t, st.Err, remoteratelimit.ErrService)
 		require.NoError(t, rl.Close())
 	}
-	for field, spec := range map[string]policy.RemoteRateLimitSpec{
+	for field, spec := range map[string]remoteratelimit.Spec{
 		"host":                            {Domain: "d"},
 		"domain":                          {Host: "h:1"},
 		"descriptors":                     {Host: "h:1", Domain: "d"},
-		"failureMode":                     {Host: "h:1", Domain: "d", FailureMode: "maybe", Descriptors: []policy.Descriptor{{}}},
-		"descriptors[0].entries":          {Host: "h:1", Domain: "d", Descriptors: []policy.Descriptor{{}}},
-		"descriptors[0].entries[0].value": {Host: "h:1", Domain: "d", Descriptors: []policy.Descriptor{{Entries: []policy.DescriptorKV{{Key: "k", Value: "("}}}}},
+		"failureMode":                     {Host: "h:1", Domain: "d", FailureMode: "maybe", Descriptors: []remoteratelimit.Descriptor{{}}},
+		"descriptors[0].entries":          {Host: "h:1", Domain: "d", Descriptors: []remoteratelimit.Descriptor{{}}},
+		"descriptors[0].entries[0].value": {Host: "h:1", Domain: "d", Descriptors: []remoteratelimit.Descriptor{{Entries: []remoteratelimit.DescriptorKV{{Key: "k", Value: "("}}}}},
 	} {
-		_, err := policy.NewRemoteRateLimit(spec)
+		_, err := remoteratelimit.New(spec)
 		var ce *agentgateway.ConfigError
 		require.ErrorAs(t, err, &ce, field)
 		assert.Equal(t, field, ce.Path)

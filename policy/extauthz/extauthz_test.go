@@ -1,4 +1,4 @@
-package policy_test
+package extauthz_test
 
 import (
 	"context"
@@ -21,7 +21,8 @@ import (
 	"google.golang.org/grpc/codes"
 
 	agentgateway "github.com/agentgw/agentgateway"
-	"github.com/agentgw/agentgateway/policy"
+	"github.com/agentgw/agentgateway/policy/extauthz"
+	"github.com/agentgw/agentgateway/policy/internal/policytest"
 )
 
 // authzServer is a real envoy.service.auth.v3.Authorization server: it allows requests carrying
@@ -57,36 +58,26 @@ func (s *authzServer) Check(ctx context.Context, req *authv3.CheckRequest) (*aut
 	}, nil
 }
 
-func startGRPC(t *testing.T, register func(*grpc.Server)) string {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := grpc.NewServer()
-	register(srv)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	return lis.Addr().String()
-}
-
 func TestExtAuthzGRPC(t *testing.T) {
 	as := &authzServer{}
-	addr := startGRPC(t, func(s *grpc.Server) { authv3.RegisterAuthorizationServer(s, as) })
-	x, err := policy.NewExtAuthz(policy.ExtAuthzSpec{
+	addr := policytest.StartGRPC(t, func(s *grpc.Server) { authv3.RegisterAuthorizationServer(s, as) })
+	x, err := extauthz.New(extauthz.Spec{
 		Host:               addr,
-		Protocol:           &policy.ExtAuthzProtocol{GRPC: &policy.ExtAuthzGRPC{Context: map[string]string{"route": "r1"}, Metadata: map[string]string{"gw": `{"sub": identity}`}}},
-		IncludeRequestBody: &policy.BodyOptions{MaxRequestBytes: 16},
+		Protocol:           &extauthz.Protocol{GRPC: &extauthz.GRPC{Context: map[string]string{"route": "r1"}, Metadata: map[string]string{"gw": `{"sub": identity}`}}},
+		IncludeRequestBody: &extauthz.BodyOptions{MaxRequestBytes: 16},
 	})
 	require.NoError(t, err)
 	defer x.Close()
 
-	var s seen
-	w := do(x, s.handler(200, "hello"), reqBody("POST", "/api?q=1", "body!", "X-User", "alice"))
+	var s policytest.Seen
+	w := policytest.Do(x, s.Handler(200, "hello"), policytest.ReqBody("POST", "/api?q=1", "body!", "X-User", "alice"))
 	require.Equal(t, 200, w.Code, w.Body.String())
-	assert.Equal(t, "alice", s.req.Header.Get("X-Auth-User"))
-	assert.Empty(t, s.req.Header.Get("X-User"), "removed by the authorizer")
-	assert.Equal(t, "body!", s.body, "body still reaches the backend")
+	assert.Equal(t, "alice", s.Req.Header.Get("X-Auth-User"))
+	assert.Empty(t, s.Req.Header.Get("X-User"), "removed by the authorizer")
+	assert.Equal(t, "body!", s.Body, "body still reaches the backend")
 	assert.Equal(t, "ok", w.Header().Get("X-Authz"))
-	assert.Equal(t, "alice", s.st.Identity.Headers["x-auth-user"])
-	assert.Equal(t, "extAuthz", s.st.Identity.Method)
+	assert.Equal(t, "alice", s.State.Identity.Headers["x-auth-user"])
+	assert.Equal(t, "extAuthz", s.State.Identity.Method)
 
 	as.mu.Lock()
 	h := as.last.GetAttributes().GetRequest().GetHttp()
@@ -97,14 +88,14 @@ func TestExtAuthzGRPC(t *testing.T) {
 	assert.Contains(t, as.last.GetAttributes().GetMetadataContext().GetFilterMetadata(), "gw")
 	as.mu.Unlock()
 
-	s = seen{}
-	w = do(x, s.handler(200, ""), req("GET", "/api"))
+	s = policytest.Seen{}
+	w = policytest.Do(x, s.Handler(200, ""), policytest.Req("GET", "/api"))
 	assert.Equal(t, 401, w.Code)
 	assert.Equal(t, "who are you?", w.Body.String())
 	assert.Equal(t, `Bearer realm="ext"`, w.Header().Get("WWW-Authenticate"))
-	assert.Zero(t, s.calls)
+	assert.Zero(t, s.Calls)
 
-	w = do(x, s.handler(200, ""), reqBody("POST", "/api", strings.Repeat("x", 100), "X-User", "a"))
+	w = policytest.Do(x, s.Handler(200, ""), policytest.ReqBody("POST", "/api", strings.Repeat("x", 100), "X-User", "a"))
 	assert.Equal(t, http.StatusRequestEntityTooLarge, w.Code)
 }
 
@@ -115,21 +106,21 @@ func TestExtAuthzFailureModes(t *testing.T) {
 	require.NoError(t, lis.Close()) // nothing listens there now
 
 	for _, c := range []struct {
-		mode *policy.FailureMode
+		mode *extauthz.FailureMode
 		want int
 	}{
 		{nil, 403},
-		{&policy.FailureMode{Allow: true}, 200},
-		{&policy.FailureMode{DenyWithStatus: 503}, 503},
+		{&extauthz.FailureMode{Allow: true}, 200},
+		{&extauthz.FailureMode{DenyWithStatus: 503}, 503},
 	} {
-		x, err := policy.NewExtAuthz(policy.ExtAuthzSpec{Host: dead, FailureMode: c.mode, Timeout: 2 * time.Second})
+		x, err := extauthz.New(extauthz.Spec{Host: dead, FailureMode: c.mode, Timeout: 2 * time.Second})
 		require.NoError(t, err)
 		st := &agentgateway.State{}
-		r := req("GET", "/").WithContext(agentgateway.WithState(context.Background(), st))
+		r := policytest.Req("GET", "/").WithContext(agentgateway.WithState(context.Background(), st))
 		w := httptest.NewRecorder()
 		x.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, r)
 		assert.Equal(t, c.want, w.Code)
-		assert.ErrorIs(t, st.Err, policy.ErrExtAuthz)
+		assert.ErrorIs(t, st.Err, extauthz.ErrFailed)
 		require.NoError(t, x.Close())
 	}
 }
@@ -146,9 +137,9 @@ func TestExtAuthzHTTP(t *testing.T) {
 		_, _ = io.WriteString(w, "nope")
 	}))
 	defer authz.Close()
-	x, err := policy.NewExtAuthz(policy.ExtAuthzSpec{
+	x, err := extauthz.New(extauthz.Spec{
 		Host: authz.URL,
-		Protocol: &policy.ExtAuthzProtocol{HTTP: &policy.ExtAuthzHTTP{
+		Protocol: &extauthz.Protocol{HTTP: &extauthz.HTTP{
 			Path:                   `"/check" + request.path`,
 			AddRequestHeaders:      map[string]string{"x-route": `"api"`},
 			IncludeResponseHeaders: []string{"x-user-id"},
@@ -156,26 +147,26 @@ func TestExtAuthzHTTP(t *testing.T) {
 	})
 	require.NoError(t, err)
 	defer x.Close()
-	var s seen
-	w := do(x, s.handler(200, ""), req("GET", "/api", "Authorization", "Bearer good", "Cookie", "c=1"))
+	var s policytest.Seen
+	w := policytest.Do(x, s.Handler(200, ""), policytest.Req("GET", "/api", "Authorization", "Bearer good", "Cookie", "c=1"))
 	require.Equal(t, 200, w.Code)
-	assert.Equal(t, "u1", s.req.Header.Get("X-User-Id"))
-	w = do(x, s.handler(200, ""), req("GET", "/api", "Authorization", "Bearer bad"))
+	assert.Equal(t, "u1", s.Req.Header.Get("X-User-Id"))
+	w = policytest.Do(x, s.Handler(200, ""), policytest.Req("GET", "/api", "Authorization", "Bearer bad"))
 	assert.Equal(t, 403, w.Code)
 	assert.Equal(t, "nope", w.Body.String())
 	assert.Equal(t, "bad token", w.Header().Get("X-Reason"))
 }
 
 func TestExtAuthzConfigErrors(t *testing.T) {
-	for field, spec := range map[string]policy.ExtAuthzSpec{
+	for field, spec := range map[string]extauthz.Spec{
 		"host":                      {},
 		"cache":                     {Host: "h:1", Cache: map[string]any{}},
-		"protocol":                  {Host: "h:1", Protocol: &policy.ExtAuthzProtocol{GRPC: &policy.ExtAuthzGRPC{}, HTTP: &policy.ExtAuthzHTTP{}}},
-		"protocol.http.path":        {Host: "h:1", Protocol: &policy.ExtAuthzProtocol{HTTP: &policy.ExtAuthzHTTP{Path: "("}}},
-		"protocol.grpc.metadata.ns": {Host: "h:1", Protocol: &policy.ExtAuthzProtocol{GRPC: &policy.ExtAuthzGRPC{Metadata: map[string]string{"ns": "nope("}}}},
+		"protocol":                  {Host: "h:1", Protocol: &extauthz.Protocol{GRPC: &extauthz.GRPC{}, HTTP: &extauthz.HTTP{}}},
+		"protocol.http.path":        {Host: "h:1", Protocol: &extauthz.Protocol{HTTP: &extauthz.HTTP{Path: "("}}},
+		"protocol.grpc.metadata.ns": {Host: "h:1", Protocol: &extauthz.Protocol{GRPC: &extauthz.GRPC{Metadata: map[string]string{"ns": "nope("}}}},
 		"includeRequestHeaders[0]":  {Host: "h:1", IncludeRequestHeaders: []string{"bad header"}},
 	} {
-		_, err := policy.NewExtAuthz(spec)
+		_, err := extauthz.New(spec)
 		var ce *agentgateway.ConfigError
 		require.ErrorAs(t, err, &ce, field)
 		assert.Equal(t, field, ce.Path)

@@ -1,4 +1,4 @@
-package celenv
+package cel
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/cel-go/cel"
+	celgo "github.com/google/cel-go/cel"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -34,7 +34,7 @@ func TestEval(t *testing.T) {
 		`request.host == "other"`:                                     false,
 	}
 	for expr, want := range cases {
-		p, err := Compile(expr, cel.BoolType)
+		p, err := Compile(expr, celgo.BoolType)
 		require.NoError(t, err, expr)
 		got, err := p.EvalBool(context.Background(), NewActivation(r, st))
 		require.NoError(t, err, expr)
@@ -44,13 +44,39 @@ func TestEval(t *testing.T) {
 
 func TestCompileErrors(t *testing.T) {
 	for _, expr := range []string{`request.method ==`, `"a" + 1`, `unknownVar == 1`, `"x"`} {
-		_, err := Compile(expr, cel.BoolType)
+		_, err := Compile(expr, celgo.BoolType)
 		require.ErrorIs(t, err, ErrCompile, expr)
 	}
 }
 
+func TestCompileCache(t *testing.T) {
+	a, err := Compile(`request.path == "/cached"`, celgo.BoolType)
+	require.NoError(t, err)
+	b, err := Compile(`request.path == "/cached"`, celgo.BoolType)
+	require.NoError(t, err)
+	require.Same(t, a, b, "the same expression and type share one program")
+	c, err := Compile(`request.path == "/cached"`, nil)
+	require.NoError(t, err)
+	require.NotSame(t, a, c, "a different required type is another entry")
+	_, err = Compile(`request.path ==`, celgo.BoolType)
+	require.ErrorIs(t, err, ErrCompile)
+	_, err = Compile(`request.path ==`, celgo.BoolType)
+	require.ErrorIs(t, err, ErrCompile, "errors are not cached as programs")
+	_, err = Compile(`"x"`, celgo.BoolType)
+	require.ErrorIs(t, err, ErrCompile, "the type check runs for a cached expression's other types too")
+
+	for i := range cacheSize + 10 {
+		_, err := Compile(strconv.Itoa(i), nil)
+		require.NoError(t, err)
+	}
+	cache.mu.Lock()
+	n := len(cache.m)
+	cache.mu.Unlock()
+	require.LessOrEqual(t, n, cacheSize, "the cache stays bounded")
+}
+
 func TestMissingKeyIsError(t *testing.T) {
-	p, err := Compile(`jwt.sub == "x"`, cel.BoolType)
+	p, err := Compile(`jwt.sub == "x"`, celgo.BoolType)
 	require.NoError(t, err)
 	_, err = p.EvalBool(context.Background(), NewActivation(httptest.NewRequest("GET", "/", nil), nil))
 	require.Error(t, err)
@@ -60,7 +86,7 @@ func BenchmarkRule(b *testing.B) {
 	r := httptest.NewRequest("POST", "http://api.example.com/v1/x", nil)
 	st := &agentgateway.State{}
 	st.Identity.JWT = map[string]any{"sub": "alice"}
-	p, err := Compile(`request.path.startsWith("/v1/") && jwt.sub == "alice"`, cel.BoolType)
+	p, err := Compile(`request.path.startsWith("/v1/") && jwt.sub == "alice"`, celgo.BoolType)
 	require.NoError(b, err)
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -99,7 +125,7 @@ func TestViewsBehaveAsMaps(t *testing.T) {
 		`type(request) == map`:                                                                    true,
 	}
 	for expr, want := range cases {
-		p, err := Compile(expr, cel.BoolType)
+		p, err := Compile(expr, celgo.BoolType)
 		require.NoError(t, err, expr)
 		got, err := p.EvalBool(context.Background(), NewActivation(r, st))
 		require.NoError(t, err, expr)
@@ -108,7 +134,7 @@ func TestViewsBehaveAsMaps(t *testing.T) {
 }
 
 func TestZeroActivationAndNilRequest(t *testing.T) {
-	p, err := Compile(`request.path == "" && request.headers.size() == 0 && identity == ""`, cel.BoolType)
+	p, err := Compile(`request.path == "" && request.headers.size() == 0 && identity == ""`, celgo.BoolType)
 	require.NoError(t, err)
 	ok, err := p.EvalBool(context.Background(), &Activation{})
 	require.NoError(t, err)
@@ -126,10 +152,10 @@ func TestExtraOverrides(t *testing.T) {
 }
 
 func TestCostLimit(t *testing.T) {
-	cheap, err := Compile(`request.path.startsWith("/v1/")`, cel.BoolType)
+	cheap, err := Compile(`request.path.startsWith("/v1/")`, celgo.BoolType)
 	require.NoError(t, err)
 	require.False(t, cheap.CostTracked(), "a bounded expression needs no runtime tracking")
-	costly, err := Compile(`[1,2,3,4,5,6,7,8,9,10].all(a, [1,2,3,4,5,6,7,8,9,10].all(b, [1,2,3,4,5,6,7,8,9,10].all(c, [1,2,3,4,5,6,7,8,9,10].all(d, request.headers.all(h, h.size() >= 0)))))`, cel.BoolType)
+	costly, err := Compile(`[1,2,3,4,5,6,7,8,9,10].all(a, [1,2,3,4,5,6,7,8,9,10].all(b, [1,2,3,4,5,6,7,8,9,10].all(c, [1,2,3,4,5,6,7,8,9,10].all(d, request.headers.all(h, h.size() >= 0)))))`, celgo.BoolType)
 	require.NoError(t, err)
 	require.True(t, costly.CostTracked())
 	r := httptest.NewRequest("GET", "/", nil)
@@ -155,8 +181,8 @@ func FuzzActivation(f *testing.F) {
 	f.Add("POST", "/%zz", "x-lower", "", "X-LOWER")
 	f.Add("", "", "", "", "")
 	f.Add("OPTIONS", "*", "Content-Type", "a\x00b", strings.Repeat("k", 200))
-	prg, err := CompileWith(`request.headers[key] == want || !(key in request.headers) || request.query.exists(k, k == key)`, cel.BoolType,
-		cel.Variable("key", cel.StringType), cel.Variable("want", cel.StringType))
+	prg, err := CompileWith(`request.headers[key] == want || !(key in request.headers) || request.query.exists(k, k == key)`, celgo.BoolType,
+		celgo.Variable("key", celgo.StringType), celgo.Variable("want", celgo.StringType))
 	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, method, target, hk, hv, key string) {
 		u, err := url.ParseRequestURI(target)

@@ -1,0 +1,81 @@
+// Package cel is the gateway's Common Expression Language: the one environment every expression
+// compiles in (authorization rules, rate-limit keys, transformations, retry conditions, header values),
+// the [Activation] that exposes a request and its [agentgateway.State] to an expression, and
+// [RuleSet], the single meaning of allow / deny / require authorization rules.
+//
+// Expressions written for agentgateway carry over: the variables and their names are agentgateway's.
+// Import cel-go, when you need it, under another name (this package imports it as celgo).
+//
+// # Variables
+//
+// Every expression sees the variables below. A map variable that a request does not fill is empty
+// ({}), a string is "", a number 0; reading a missing key of jwt, apiKey or request.headers is an
+// evaluation error (use has(jwt.sub) or "x-team" in request.headers to test for it), which
+// authorization rules treat as described at [RuleSet].
+//
+//	request             map     the HTTP request as the policy sees it
+//	request.method      string  "POST"
+//	request.path        string  "/v1/chat" (normalized; no query)
+//	request.host        string  "api.example.com:8443" (the Host header)
+//	request.scheme      string  "https" when the gateway terminated TLS, else "http"
+//	request.uri         string  "/v1/chat?stream=true" (path and query)
+//	request.headers     map     request.headers["x-team"] == "red"; names are looked up in any case,
+//	                            several values are joined with ","
+//	request.query       map     request.query["stream"] == "true"; the first value of each parameter
+//
+//	source              map     the client, after trusted proxies (see agentgateway.WithTrustedProxies)
+//	source.address      string  "203.0.113.7" ("" when unknown)
+//	source.port         int     51234
+//
+//	jwt                 map     the claims of the JWT a jwtAuth policy verified, nested objects
+//	                            included: jwt.sub == "alice", "admin" in jwt.groups, jwt.org.id == "o1"
+//	apiKey              map     the metadata of the API key an apiKey policy matched (never the key):
+//	                            apiKey.tier == "gold"
+//	identity            string  the authenticated subject, whichever policy established it: the JWT
+//	                            "sub", the API key's name or the basic-auth user; identity == "ci-bot"
+//
+//	mcp                 map     the MCP call (filled by package mcp)
+//	mcp.method          string  "tools/call" (mcp.methodName is the same value)
+//	mcp.sessionId       string  the client-facing Mcp-Session-Id
+//	mcp.target          string  the federated target the call is routed to: mcp.target == "github"
+//	mcp.tool.name       string  the tool as its target names it: mcp.tool.name == "create_issue"
+//	mcp.tool.target     string  the tool's target
+//	mcp.prompt.name     string  the prompt of prompts/get (and of each prompt a list filters)
+//	mcp.prompt.target   string
+//	mcp.resource.uri    string  the resource of resources/read and (un)subscribe
+//	mcp.resource.name   string
+//	mcp.resource.target string
+//
+//	a2a                 map     the A2A JSON-RPC call (filled by package a2a)
+//	a2a.method          string  as sent: "message/send" (v0.3) or "SendMessage" (v1.0)
+//	a2a.taskId          string  a2a.taskId == "task-1"
+//	a2a.contextId       string
+//	a2a.skill           string  the skill a catalog routed by
+//	a2a.version         string  "0.3" or "1.0"
+//
+//	llm                 map     the LLM request (filled by an LLM backend)
+//	llm.provider        string  "openai"
+//	llm.requestModel    string  llm.requestModel.startsWith("gpt-4")
+//	llm.responseModel   string
+//	llm.streaming       bool
+//	llm.inputTokens     int
+//	llm.outputTokens    int
+//	llm.totalTokens     int     inputTokens + outputTokens
+//
+// A policy may add variables of its own with [CompileWith] and [Activation.Extra] (the retry
+// condition's `response`, say); Extra also overrides a variable, which is how package mcp evaluates one
+// tool of a list at a time.
+//
+// Besides CEL's standard functions the environment has cel-go's string, encoder (base64), list, set
+// and math extensions: request.path.split("/"), base64.decode(...), sets.contains(jwt.groups, ["a"]).
+//
+// # Cost and speed
+//
+// Programs are compiled when a configuration is built, are safe for concurrent use and are cached by
+// expression, so a reload that keeps its rules does not compile them again. Evaluation builds
+// nothing up front: request, header and protocol variables are views that read the request and its
+// State only for the keys an expression looks up, so one rule costs a few hundred nanoseconds. Every
+// program is bounded by [DefaultCostLimit]; when the static estimate (strings and collections bounded by
+// [MaxInputSize]) proves the bound, runtime cost tracking, which would double evaluation time, is left
+// off.
+package cel
