@@ -95,9 +95,22 @@ func ResponseHeaderModifier(m HeaderModifier) (Policy, error) {
 	}
 	return NewPolicy(PhaseFilter, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			next.ServeHTTP(OnWriteHeader(w, func(h http.Header, _ int) { c.apply(h) }), r)
+			mw := &modifiedWriter{c: &c}
+			mw.Init(w, mw, nil)
+			next.ServeHTTP(mw, r)
 		})
 	}), nil
+}
+
+// modifiedWriter applies a response header modifier as the header is sent.
+type modifiedWriter struct {
+	HookedWriter
+	c *compiledModifier
+}
+
+func (m *modifiedWriter) BeforeHeader(h http.Header, status int) int {
+	m.c.apply(h)
+	return status
 }
 
 // PathModifier replaces the whole path or the matched prefix (exactly one must be set).

@@ -316,6 +316,7 @@ func relocate(err error, from, to string) error {
 	walk(err)
 	return errors.Join(out...)
 }
+
 // acquire returns the current snapshot with a reference held, so that a concurrent Apply cannot close
 // its backends while the request runs.
 func (g *Gateway) acquire() *snapshot {
@@ -332,7 +333,7 @@ func (g *Gateway) acquire() *snapshot {
 // reqCtx groups the per-request objects into one allocation.
 type reqCtx struct {
 	st   State
-	rec  recorder
+	w    HookedWriter // records the response into st
 	body countingBody
 }
 
@@ -363,8 +364,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.body = countingBody{ReadCloser: r.Body, n: &st.BytesIn}
 		r.Body = &rc.body
 	}
-	rc.rec = recorder{ResponseWriter: w, st: st}
-	w = &rc.rec
+	rc.w.Init(w, nil, nil)
+	rc.w.rec = st
+	w = &rc.w
 
 	ctx := WithState(r.Context(), st)
 	for _, o := range g.opts.observers {

@@ -259,6 +259,23 @@ func TestPanicIs500(t *testing.T) {
 	require.Equal(t, http.StatusInternalServerError, w.Code)
 }
 
+// A panic after a 1xx informational response still gets a 500: a 103 Early Hints sends no final
+// status, so the response can still be answered properly rather than cut off.
+func TestPanicAfterEarlyHintsIs500(t *testing.T) {
+	gw := agentgateway.New(quiet())
+	require.NoError(t, gw.Route("boom").PathPrefix("/").To(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Link", "</app.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		panic("boom")
+	})))
+	srv := httptest.NewServer(gw)
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusInternalServerError, resp.StatusCode)
+}
+
 func BenchmarkRouteLookup(b *testing.B) {
 	for _, n := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
