@@ -1,8 +1,6 @@
 package policy
 
 import (
-	"bufio"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -166,47 +164,24 @@ func (c *cors) middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		next.ServeHTTP(&corsWriter{ResponseWriter: w, c: c, origin: origin}, r)
+		cw := &corsWriter{c: c, origin: origin}
+		cw.Init(w, cw, nil)
+		next.ServeHTTP(cw, r)
 	})
 }
 
 // corsWriter sets the CORS response headers just before the backend's headers are sent, overriding
-// any the backend set. (One allocation per request, where agentgateway.OnWriteHeader with a closure
-// would take two.)
+// any the backend set.
 type corsWriter struct {
-	http.ResponseWriter
+	agentgateway.HookedWriter
 	c      *cors
 	origin string
-	done   bool
 }
 
-func (w *corsWriter) WriteHeader(status int) {
-	if !w.done && status >= 200 {
-		w.done = true
-		w.c.actual(w.ResponseWriter.Header(), w.origin)
-	}
-	w.ResponseWriter.WriteHeader(status)
+func (w *corsWriter) BeforeHeader(h http.Header, status int) int {
+	w.c.actual(h, w.origin)
+	return status
 }
-
-func (w *corsWriter) Write(p []byte) (int, error) {
-	if !w.done {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-func (w *corsWriter) Flush() {
-	if !w.done {
-		w.WriteHeader(http.StatusOK)
-	}
-	_ = http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-func (w *corsWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	return http.NewResponseController(w.ResponseWriter).Hijack()
-}
-
-func (w *corsWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (c *cors) actual(h http.Header, origin string) {
 	if c.anyOrigin && !c.credentials {

@@ -181,20 +181,20 @@ func (rt *retry) middleware(next http.Handler) http.Handler {
 			return
 		}
 		delay := rt.backoff
+		aw := &attemptWriter{rt: rt, header: http.Header{}}
 		for i := 1; ; i++ {
-			last := i == attempts
 			ctx, cancel := attemptContext(r)
 			ar := r.Clone(ctx)
 			if body != nil {
 				ar.Body = io.NopCloser(bytes.NewReader(body))
 				ar.ContentLength = int64(len(body))
 			}
-			aw := &attemptWriter{w: w, rt: rt, r: ar, last: last, header: http.Header{}}
+			aw.start(w, ar, i == attempts)
 			next.ServeHTTP(aw, ar)
 			cancel()
 			if !aw.retry {
-				if !aw.committed {
-					aw.commit(http.StatusOK) // the handler wrote nothing: an empty 200
+				if aw.Status() == 0 {
+					aw.Commit(http.StatusOK) // the handler wrote nothing: an empty 200
 				}
 				return
 			}
@@ -222,24 +222,26 @@ func (rt *retry) middleware(next http.Handler) http.Handler {
 
 // attemptWriter holds an attempt's status and headers until the policy decides to retry it or to
 // commit it to the client. A retried attempt's body is discarded (up to a small copy kept in case the
-// budget refuses the retry and the response must be sent after all).
+// budget refuses the retry and the response must be sent after all). One serves all of a request's
+// attempts.
 type attemptWriter struct {
-	w         http.ResponseWriter
-	rt        *retry
-	r         *http.Request
-	last      bool
-	header    http.Header
-	committed bool
-	retry     bool
-	status    int
-	held      bytes.Buffer
+	agentgateway.HookedWriter
+	rt     *retry
+	r      *http.Request
+	last   bool
+	header http.Header // the attempt's headers, until it is committed
+	retry  bool
+	status int
+	held   bytes.Buffer
 }
 
-func (a *attemptWriter) Header() http.Header {
-	if a.committed {
-		return a.w.Header()
-	}
-	return a.header
+// start readies a for the next attempt.
+func (a *attemptWriter) start(w http.ResponseWriter, r *http.Request, last bool) {
+	a.r, a.last, a.retry, a.status = r, last, false, 0
+	a.held.Reset()
+	clear(a.header) // a retried attempt's headers are dropped with it
+	a.Init(w, a, a)
+	a.SetHeader(a.header)
 }
 
 func (a *attemptWriter) retryable(status int) bool {
@@ -264,64 +266,31 @@ func (a *attemptWriter) retryable(status int) bool {
 	return false
 }
 
-func (a *attemptWriter) WriteHeader(status int) {
-	if a.committed || a.retry {
-		if a.committed {
-			a.w.WriteHeader(status)
-		}
-		return
-	}
-	if status < 200 {
-		a.w.WriteHeader(status) // informational responses commit nothing
-		return
-	}
+// BeforeHeader holds a retryable response (returning 0); any other is committed with its headers.
+func (a *attemptWriter) BeforeHeader(_ http.Header, status int) int {
 	if a.retryable(status) {
 		a.retry, a.status = true, status
-		return
+		return 0
 	}
-	a.commit(status)
+	return status
 }
 
-func (a *attemptWriter) commit(status int) {
-	a.committed = true
-	dst := a.w.Header()
-	for k, v := range a.header {
-		dst[k] = v
-	}
-	a.w.WriteHeader(status)
-}
-
-// flushHeld sends a retryable response after all (the budget or the client's patience ran out).
-func (a *attemptWriter) flushHeld() {
-	a.retry = false
-	a.commit(a.status)
-	_, _ = a.w.Write(a.held.Bytes())
-}
-
-func (a *attemptWriter) Write(p []byte) (int, error) {
-	if !a.committed && !a.retry {
-		a.WriteHeader(http.StatusOK)
-	}
+func (a *attemptWriter) WriteBody(p []byte) (int, error) {
 	if a.retry {
 		if a.held.Len() < 8<<10 {
 			a.held.Write(p[:min(len(p), 8<<10-a.held.Len())])
 		}
 		return len(p), nil
 	}
-	return a.w.Write(p)
+	return a.Unwrap().Write(p)
 }
 
-func (a *attemptWriter) Flush() {
-	if a.retry {
-		return
-	}
-	if !a.committed {
-		a.WriteHeader(http.StatusOK)
-	}
-	_ = http.NewResponseController(a.w).Flush()
+// flushHeld sends a retryable response after all (the budget or the client's patience ran out).
+func (a *attemptWriter) flushHeld() {
+	a.retry = false
+	a.Commit(a.status)
+	_, _ = a.Unwrap().Write(a.held.Bytes())
 }
-
-func (a *attemptWriter) Unwrap() http.ResponseWriter { return a.w }
 
 func toLower(s string) string {
 	for i := 0; i < len(s); i++ {

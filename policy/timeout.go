@@ -54,9 +54,10 @@ func NewTimeout(spec TimeoutSpec) (agentgateway.Policy, error) {
 				ctx, cancel = context.WithTimeout(ctx, spec.BackendRequestTimeout)
 				defer cancel()
 			}
-			tw := &timeoutWriter{ResponseWriter: w, ctx: ctx}
+			tw := &timeoutWriter{ctx: ctx}
+			tw.Init(w, tw, nil)
 			next.ServeHTTP(tw, r.WithContext(ctx))
-			if !tw.wrote && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			if !tw.replaced && tw.Status() == 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				tw.gatewayTimeout(r)
 			}
 		})
@@ -75,57 +76,27 @@ func attemptContext(r *http.Request) (context.Context, context.CancelFunc) {
 
 // timeoutWriter turns an error status written because the deadline passed (a proxy's 502) into 504.
 type timeoutWriter struct {
-	http.ResponseWriter
-	ctx     context.Context
-	wrote   bool
-	swallow bool
+	agentgateway.HookedWriter
+	ctx      context.Context
+	replaced bool // the 504 went out instead of the handler's response
 }
 
+// gatewayTimeout answers a handler that wrote nothing before the deadline passed.
 func (t *timeoutWriter) gatewayTimeout(r *http.Request) {
-	t.wrote = true
 	if st := agentgateway.StateFrom(r.Context()); st != nil && st.Err == nil {
 		st.Err = context.DeadlineExceeded
 	}
-	agentgateway.WriteError(t.ResponseWriter, http.StatusGatewayTimeout, "timeout")
+	t.replaced = true
+	agentgateway.WriteError(t, http.StatusGatewayTimeout, "timeout")
 }
 
-func (t *timeoutWriter) WriteHeader(status int) {
-	if t.wrote || status < 200 {
-		if !t.swallow {
-			t.ResponseWriter.WriteHeader(status)
-		}
-		return
+func (t *timeoutWriter) BeforeHeader(h http.Header, status int) int {
+	if status < 500 || t.replaced || !errors.Is(t.ctx.Err(), context.DeadlineExceeded) {
+		return status
 	}
-	t.wrote = true
-	if status >= 500 && errors.Is(t.ctx.Err(), context.DeadlineExceeded) {
-		t.swallow = true
-		for k := range t.ResponseWriter.Header() {
-			delete(t.ResponseWriter.Header(), k)
-		}
-		agentgateway.WriteError(t.ResponseWriter, http.StatusGatewayTimeout, "timeout")
-		return
-	}
-	t.ResponseWriter.WriteHeader(status)
+	// Returning 0 drops the rest of the handler's response.
+	t.replaced = true
+	clear(h)
+	agentgateway.WriteError(t.Unwrap(), http.StatusGatewayTimeout, "timeout")
+	return 0
 }
-
-func (t *timeoutWriter) Write(p []byte) (int, error) {
-	if !t.wrote {
-		t.WriteHeader(http.StatusOK)
-	}
-	if t.swallow {
-		return len(p), nil
-	}
-	return t.ResponseWriter.Write(p)
-}
-
-func (t *timeoutWriter) Flush() {
-	if t.swallow {
-		return
-	}
-	if !t.wrote {
-		t.WriteHeader(http.StatusOK)
-	}
-	_ = http.NewResponseController(t.ResponseWriter).Flush()
-}
-
-func (t *timeoutWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }

@@ -2,7 +2,12 @@ package policy_test
 
 import (
 	"io"
+	"log"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -69,3 +74,50 @@ func TestBackendTimeoutPerAttempt(t *testing.T) {
 	assert.Equal(t, "third time lucky", w.Body.String())
 	assert.Equal(t, int32(3), attempts.Load())
 }
+
+// A connection the handler took over (a WebSocket tunnel) is not answered with a 504 when the request
+// deadline ends it: net/http would reject the write and log it.
+func TestTimeoutAfterHijack(t *testing.T) {
+	p, err := policy.NewTimeout(policy.TimeoutSpec{RequestTimeout: 20 * time.Millisecond})
+	require.NoError(t, err)
+	var logs strings.Builder
+	var mu sync.Mutex
+	done := make(chan struct{})
+	tunnel := p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if !assert.NoError(t, err) {
+			return
+		}
+		defer conn.Close()
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		_ = brw.Flush()
+		<-r.Context().Done() // the tunnel lasts until the request deadline
+	}))
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(done)
+		tunnel.ServeHTTP(w, r)
+	}))
+	srv.Config.ErrorLog = log.New(writerFunc(func(b []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(b)
+	}), "", 0)
+	srv.Start()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	require.NoError(t, err)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	rest, _ := io.ReadAll(conn) // until the handler closes the tunnel
+	assert.Equal(t, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n", string(rest))
+	<-done
+	srv.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	assert.NotContains(t, logs.String(), "hijacked connection")
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }

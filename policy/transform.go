@@ -196,7 +196,8 @@ func NewTransformation(spec TransformationSpec) (agentgateway.Policy, error) {
 				next.ServeHTTP(w, r)
 				return
 			}
-			tw := &transformWriter{w: w, r: r, t: resp}
+			tw := &transformWriter{r: r, t: resp}
+			tw.init(w)
 			next.ServeHTTP(tw, r)
 			tw.finish()
 		})
@@ -314,115 +315,78 @@ func removePath(obj map[string]any, path string) bool {
 	return ok
 }
 
-// transformWriter applies a response transform: headers when the status is written; with body edits,
-// the body is buffered (up to maxBody, beyond which it passes unchanged).
+// transformWriter applies a response transform: header edits as the status is written; with body
+// edits, the response is held and its body buffered (up to maxBody, beyond which it passes unchanged)
+// until the handler returns.
 type transformWriter struct {
-	w        http.ResponseWriter
+	agentgateway.HookedWriter
 	r        *http.Request
 	t        *compiledTransform
-	status   int
-	header   http.Header
+	buffered bool // the transform edits the body
+	status   int  // the held status, while the body is buffered
 	buf      bytes.Buffer
-	passthru bool
-	done     bool
+	passthru bool // the body outgrew maxBody and streams unchanged
 }
 
-func (t *transformWriter) Header() http.Header {
-	if t.passthru || t.done {
-		return t.w.Header()
+func (t *transformWriter) init(w http.ResponseWriter) {
+	// A HEAD response has no body to edit, and its Content-Length is the GET's: headers only.
+	if !t.t.needsBody || t.r.Method == http.MethodHead {
+		t.Init(w, t, nil)
+		return
 	}
-	if !t.t.needsBody {
-		return t.w.Header()
-	}
-	if t.header == nil {
-		t.header = http.Header{}
-	}
-	return t.header
+	t.buffered = true
+	t.Init(w, t, t)
+	t.SetHeader(http.Header{}) // the handler's headers, edited in finish and sent with the new body
 }
 
-func (t *transformWriter) responseVars(h http.Header) map[string]any {
+func responseVars(h http.Header, status int) map[string]any {
 	hdr := make(map[string]any, len(h))
 	for k, v := range h {
 		hdr[toLower(k)] = strings.Join(v, ",")
 	}
-	return map[string]any{"code": int64(t.status), "headers": hdr}
+	return map[string]any{"code": int64(status), "headers": hdr}
 }
 
-func (t *transformWriter) WriteHeader(status int) {
-	if t.status != 0 || status < 200 {
-		if status < 200 && t.status == 0 {
-			t.w.WriteHeader(status)
-		}
-		return
+func (t *transformWriter) BeforeHeader(h http.Header, status int) int {
+	if t.buffered && status != http.StatusNoContent && status != http.StatusNotModified {
+		t.status = status
+		return 0 // held until finish, or until the body outgrows the buffer
 	}
-	t.status = status
-	if !t.t.needsBody {
-		h := t.w.Header()
-		t.t.apply(t.r, cel.NewActivation(t.r, nil), h, nil, t.responseVars(h))
-		t.done = true
-		t.w.WriteHeader(status)
-	}
+	t.t.apply(t.r, cel.NewActivation(t.r, nil), h, nil, responseVars(h, status))
+	return status
 }
 
-func (t *transformWriter) Write(p []byte) (int, error) {
-	if t.status == 0 {
-		t.WriteHeader(http.StatusOK)
+func (t *transformWriter) WriteBody(p []byte) (int, error) {
+	if t.status == 0 || t.passthru { // a bodiless status, or past the buffer
+		return t.Unwrap().Write(p)
 	}
-	if t.done || t.passthru {
-		return t.w.Write(p)
+	if int64(t.buf.Len()+len(p)) <= t.t.maxBody {
+		return t.buf.Write(p)
 	}
-	if int64(t.buf.Len()+len(p)) > t.t.maxBody {
-		t.startPassthrough()
-		return t.w.Write(p)
-	}
-	return t.buf.Write(p)
-}
-
-func (t *transformWriter) startPassthrough() {
 	t.passthru = true
-	dst := t.w.Header()
-	for k, v := range t.header {
-		dst[k] = v
+	t.Commit(t.status)
+	if _, err := t.Unwrap().Write(t.buf.Bytes()); err != nil {
+		return 0, err
 	}
-	t.w.WriteHeader(t.status)
-	_, _ = t.w.Write(t.buf.Bytes())
 	t.buf.Reset()
+	return t.Unwrap().Write(p)
 }
 
-func (t *transformWriter) Flush() {
-	if t.done || t.passthru {
-		_ = http.NewResponseController(t.w).Flush()
-	}
-	// Buffering for a body edit: flushing would defeat it; the body is sent in finish.
-}
-
-func (t *transformWriter) Unwrap() http.ResponseWriter { return t.w }
-
+// finish sends a held response, edited, once the handler has returned.
 func (t *transformWriter) finish() {
-	if t.done || t.passthru {
+	if t.Status() == 0 && t.status == 0 {
+		t.WriteHeader(http.StatusOK) // the handler wrote nothing: the transform applies to an empty 200
+	}
+	if t.status == 0 || t.passthru {
 		return
 	}
-	if t.status == 0 {
-		t.status = http.StatusOK
-	}
-	if !t.t.needsBody {
-		t.WriteHeader(t.status)
-		return
-	}
-	t.done = true
-	h := t.header
-	if h == nil {
-		h = http.Header{}
-	}
-	body, changed := t.t.apply(t.r, cel.NewActivation(t.r, nil), h, t.buf.Bytes(), t.responseVars(h))
-	dst := t.w.Header()
-	for k, v := range h {
-		dst[k] = v
-	}
+	h := t.Header()
+	body, changed := t.t.apply(t.r, cel.NewActivation(t.r, nil), h, t.buf.Bytes(), responseVars(h, t.status))
 	if changed {
-		dst.Del("Content-Encoding") // the new body is not encoded
+		h.Del("Content-Encoding") // the new body is not encoded
+		t.Unwrap().Header().Del("Content-Encoding")
 	}
-	dst.Set("Content-Length", strconv.Itoa(len(body)))
-	t.w.WriteHeader(t.status)
-	_, _ = t.w.Write(body)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	t.Commit(t.status)
+	_, _ = t.Unwrap().Write(body)
 }

@@ -99,3 +99,41 @@ func TestTransformHeadersOnlyStreams(t *testing.T) {
 	assert.Equal(t, "r1", resp.Header.Get("X-Route"))
 	assert.True(t, strings.Contains(resp.TransferEncoding[0], "chunked"))
 }
+
+// A response transform that edits the body still edits the headers of responses that have no body
+// (HEAD, 304, 204). A HEAD response keeps its Content-Length: it describes the body a GET would get,
+// which the gateway never saw (it used to become 0).
+func TestTransformBodilessResponses(t *testing.T) {
+	p, err := policy.NewTransformation(policy.TransformationSpec{Response: &policy.Transform{
+		Set:     map[string]string{"x-status": `string(response.code)`},
+		JSONSet: map[string]string{"added": `true`},
+	}})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		method string
+		status int
+	}{{http.MethodHead, 200}, {http.MethodGet, http.StatusNotModified}, {http.MethodGet, http.StatusNoContent}} {
+		t.Run(tc.method+" "+strconv.Itoa(tc.status), func(t *testing.T) {
+			srv := httptest.NewServer(p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("ETag", `"v1"`)
+				if tc.status != http.StatusNoContent {
+					w.Header().Set("Content-Length", "11")
+				}
+				w.WriteHeader(tc.status)
+			})))
+			defer srv.Close()
+			rq, err := http.NewRequest(tc.method, srv.URL, nil)
+			require.NoError(t, err)
+			resp, err := srv.Client().Do(rq)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, tc.status, resp.StatusCode)
+			assert.Equal(t, strconv.Itoa(tc.status), resp.Header.Get("X-Status"))
+			assert.Equal(t, `"v1"`, resp.Header.Get("ETag"))
+			if tc.method == http.MethodHead {
+				assert.Equal(t, "11", resp.Header.Get("Content-Length"))
+			}
+		})
+	}
+}
