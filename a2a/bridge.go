@@ -507,7 +507,9 @@ func (p *proxy) writeBridgedResult(w http.ResponseWriter, st *agentgateway.State
 // bridgeStream runs the upstream call with its response piped back, and relays each server-sent
 // event translated as soon as it arrives.
 func (p *proxy) bridgeStream(w http.ResponseWriter, ur *http.Request, st *agentgateway.State, c Call, down translator) {
-	ctx, iw, stop := p.streamContext(w, ur)
+	iw := &replyWriter{}
+	iw.Init(w, nil, iw)
+	ctx, stop := p.streamContext(iw, ur)
 	defer stop()
 	pr, pw := io.Pipe()
 	rw := &pipeWriter{header: http.Header{}, pw: pw, ready: make(chan struct{})}

@@ -348,8 +348,8 @@ func (c *CatalogHandler) serveCall(w http.ResponseWriter, r *http.Request, st *a
 	up := r.Clone(r.Context())
 	up.URL.Path, up.URL.RawPath, up.URL.RawQuery = rpcPath, "", ""
 	up.Header.Del("A2A-Skill")
-	sn := &ownerSniffer{ResponseWriter: w, stream: call.Stream}
-	target.proxy.forward(sn, up, body, call)
+	sn := &ownerSniffer{stream: call.Stream}
+	target.proxy.forward(w, up, body, call, sn)
 	if id := sn.taskID(); id != "" {
 		c.remember(id, target)
 	}
@@ -398,7 +398,6 @@ func (c *CatalogHandler) remember(task string, a *catalogAgent) {
 
 // ownerSniffer keeps the start of a response to learn the task id the agent assigned.
 type ownerSniffer struct {
-	http.ResponseWriter
 	stream bool
 	head   []byte
 	found  string
@@ -407,30 +406,23 @@ type ownerSniffer struct {
 
 const sniffLimit = 64 << 10
 
-func (s *ownerSniffer) Write(b []byte) (int, error) {
-	if !s.done {
-		n := min(len(b), sniffLimit-len(s.head))
-		s.head = append(s.head, b[:n]...)
-		if len(s.head) >= sniffLimit {
+// observe sees each part of the response body as it goes to the client.
+func (s *ownerSniffer) observe(b []byte) {
+	if s.done {
+		return
+	}
+	n := min(len(b), sniffLimit-len(s.head))
+	s.head = append(s.head, b[:n]...)
+	if len(s.head) >= sniffLimit {
+		s.done = true
+	}
+	if s.stream {
+		if i := bytes.Index(s.head, []byte("\n\n")); i >= 0 {
+			s.found = taskIDOf(sseData(s.head[:i]))
 			s.done = true
 		}
-		if s.stream {
-			if i := bytes.Index(s.head, []byte("\n\n")); i >= 0 {
-				s.found = taskIDOf(sseData(s.head[:i]))
-				s.done = true
-			}
-		}
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-func (s *ownerSniffer) Flush() {
-	if f, ok := s.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
 	}
 }
-
-func (s *ownerSniffer) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (s *ownerSniffer) taskID() string {
 	if s.found != "" || s.stream {

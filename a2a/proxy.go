@@ -397,7 +397,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.serveBridged(w, r, st, body, c)
 		return
 	}
-	sent = p.forward(w, r, body, c)
+	sent = p.forward(w, r, body, c, nil)
 }
 
 // authorize evaluates the rules; it answers a denied call itself.
@@ -421,73 +421,84 @@ func (p *proxy) authorize(w http.ResponseWriter, r *http.Request, st *agentgatew
 	return false
 }
 
-// forward sends the (unchanged) body upstream; streams get the idle-timeout treatment.
-func (p *proxy) forward(w http.ResponseWriter, r *http.Request, body []byte, c Call) *inspectedBody {
+// forward sends the (unchanged) body upstream; streams get the idle-timeout treatment. sniff, when
+// not nil, sees the start of the answer (the catalog learns task owners from it).
+func (p *proxy) forward(w http.ResponseWriter, r *http.Request, body []byte, c Call, sniff *ownerSniffer) *inspectedBody {
 	up := *r
-	ib := &inspectedBody{Reader: *bytes.NewReader(body), b: body, call: c}
-	up.Body = ib
+	f := &forwarding{body: inspectedBody{Reader: *bytes.NewReader(body), b: body, call: c}}
+	up.Body = &f.body
 	up.ContentLength = int64(len(body))
 	up.GetBody = nil
-	ew := &rpcErrorWriter{ResponseWriter: w, st: agentgateway.StateFrom(r.Context()), id: c.ID}
+	rw := &f.w
+	rw.st, rw.id, rw.sniff = agentgateway.StateFrom(r.Context()), c.ID, sniff
 	if !c.Stream {
-		p.next.ServeHTTP(ew, &up)
-		return ib
-	}
-	ctx, iw, stop := p.streamContext(ew, r)
-	defer stop()
-	p.next.ServeHTTP(iw, up.WithContext(ctx))
-	return ib
-}
-
-// rpcErrorWriter turns the gateway's own error answers (the backend could not reach the agent, and
-// recorded why in State.Err) into JSON-RPC errors carrying the request id, which A2A clients expect.
-// The agent's own answers, errors included, pass unchanged.
-type rpcErrorWriter struct {
-	http.ResponseWriter
-	st      *agentgateway.State
-	id      []byte
-	wrote   bool
-	swallow bool
-}
-
-func (w *rpcErrorWriter) WriteHeader(status int) {
-	if w.wrote || status < 200 {
-		if !w.swallow {
-			w.ResponseWriter.WriteHeader(status)
+		if sniff != nil {
+			rw.Init(w, rw, rw)
+		} else {
+			rw.Init(w, rw, nil)
 		}
-		return
+		p.next.ServeHTTP(rw, &up)
+		return &f.body
 	}
-	w.wrote = true
-	if status >= 500 && w.st != nil && w.st.Err != nil {
-		w.swallow = true
-		writeRPCError(w.ResponseWriter, status, w.id, CodeUpstream, "Upstream error: "+http.StatusText(status))
-		return
-	}
-	w.ResponseWriter.WriteHeader(status)
+	rw.Init(w, rw, rw)
+	ctx, stop := p.streamContext(rw, r)
+	defer stop()
+	p.next.ServeHTTP(rw, up.WithContext(ctx))
+	return &f.body
 }
 
-func (w *rpcErrorWriter) Write(b []byte) (int, error) {
-	if !w.wrote {
-		w.WriteHeader(http.StatusOK)
+// forwarding is one call on its way to the agent and back, in one allocation.
+type forwarding struct {
+	body inspectedBody
+	w    replyWriter
+}
+
+// replyWriter carries the agent's answer to the client. It turns the gateway's own error answers
+// (the backend could not reach the agent, and recorded why in State.Err) into JSON-RPC errors carrying
+// the request id, which A2A clients expect; the agent's own answers, errors included, pass unchanged.
+// For streams, every write resets the idle timer, and a write the client cannot take cancels the
+// upstream call.
+type replyWriter struct {
+	agentgateway.HookedWriter
+	st       *agentgateway.State
+	id       []byte
+	replaced bool
+	sniff    *ownerSniffer
+	idle     time.Duration // set by streamContext
+	timer    *time.Timer
+	cancel   context.CancelCauseFunc
+}
+
+func (w *replyWriter) BeforeHeader(_ http.Header, status int) int {
+	if status < 500 || w.st == nil || w.st.Err == nil {
+		return status
 	}
-	if w.swallow {
+	w.replaced = true
+	writeRPCError(w.Unwrap(), status, w.id, CodeUpstream, "Upstream error: "+http.StatusText(status))
+	return 0 // the handler's own error body is dropped
+}
+
+func (w *replyWriter) WriteBody(b []byte) (int, error) {
+	if w.timer != nil {
+		w.timer.Reset(w.idle)
+	}
+	if w.replaced {
 		return len(b), nil
 	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *rpcErrorWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.swallow {
-		f.Flush()
+	if w.sniff != nil {
+		w.sniff.observe(b)
 	}
+	n, err := w.Unwrap().Write(b)
+	if err != nil && w.cancel != nil {
+		w.cancel(err)
+	}
+	return n, err
 }
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *rpcErrorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // streamContext detaches a stream from the request deadline (keeping cancellation when the client
-// goes away) and arms the idle timer, which every write to the client resets.
-func (p *proxy) streamContext(w http.ResponseWriter, r *http.Request) (context.Context, *idleWriter, func()) {
+// goes away) and arms the idle timer, which every write through w resets (w needs itself as its
+// BodyHook).
+func (p *proxy) streamContext(w *replyWriter, r *http.Request) (context.Context, func()) {
 	parent := r.Context()
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
 	stopParent := context.AfterFunc(parent, func() {
@@ -495,13 +506,12 @@ func (p *proxy) streamContext(w http.ResponseWriter, r *http.Request) (context.C
 			cancel(context.Cause(parent))
 		}
 	})
-	iw := &idleWriter{ResponseWriter: w, d: p.o.idle}
-	iw.timer = time.AfterFunc(p.o.idle, func() {
+	w.idle, w.cancel = p.o.idle, cancel
+	w.timer = time.AfterFunc(p.o.idle, func() {
 		cancel(ErrStreamIdle)
 	})
-	iw.cancel = cancel
-	return ctx, iw, func() {
-		iw.timer.Stop()
+	return ctx, func() {
+		w.timer.Stop()
 		stopParent()
 		if st := agentgateway.StateFrom(r.Context()); st != nil && errors.Is(context.Cause(ctx), ErrStreamIdle) {
 			st.Err = ErrStreamIdle
@@ -509,33 +519,6 @@ func (p *proxy) streamContext(w http.ResponseWriter, r *http.Request) (context.C
 		cancel(nil)
 	}
 }
-
-// idleWriter resets the stream idle timer on every write and cancels the upstream when the client
-// cannot be written to any more.
-type idleWriter struct {
-	http.ResponseWriter
-	d      time.Duration
-	timer  *time.Timer
-	cancel context.CancelCauseFunc
-}
-
-func (w *idleWriter) Write(b []byte) (int, error) {
-	w.timer.Reset(w.d)
-	n, err := w.ResponseWriter.Write(b)
-	if err != nil {
-		w.cancel(err)
-	}
-	return n, err
-}
-
-func (w *idleWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *idleWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // inspect reads and scans the JSON-RPC body of an A2A request (POST) and fills State.A2A, so that
 // the route's policies — CEL authorization, rate limits keyed on a2a.method — see the A2A facts. The

@@ -432,3 +432,53 @@ func TestUnreachableAgentGetsJSONRPCError(t *testing.T) {
 	assert.Equal(t, float64(a2agw.CodeUpstream), resp["error"].(map[string]any)["code"])
 	assert.Contains(t, logs.String(), `"a2a.method":"message/send"`)
 }
+
+// unwrapOnly is a middleware's writer that offers its own writer only through Unwrap, as
+// http.ResponseController allows.
+type unwrapOnly struct{ http.ResponseWriter }
+
+func (u unwrapOnly) Unwrap() http.ResponseWriter { return u.ResponseWriter }
+
+// Stream events are flushed to the client even when the writer the proxy is given can flush only
+// through Unwrap (they used to sit in net/http's buffer until the stream ended).
+func TestStreamFlushesThroughUnwrap(t *testing.T) {
+	next := make(chan struct{})
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i, state := range []string{"working", "completed"} {
+			if i > 0 {
+				select {
+				case <-next:
+				case <-r.Context().Done():
+					return
+				}
+			}
+			fmt.Fprintf(w, "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"kind\":\"status-update\",\"taskId\":\"t\",\"contextId\":\"c\",\"status\":{\"state\":%q},\"final\":%v}}\n\n", state, i == 1)
+			w.(http.Flusher).Flush()
+		}
+	}))
+	defer upstream.Close()
+	backend := agentgateway.HTTP(upstream.URL)
+	defer backend.Close()
+	proxy := a2agw.Proxy(backend)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proxy.ServeHTTP(unwrapOnly{w}, r)
+	}))
+	defer front.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // a hang guard only
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, front.URL, strings.NewReader(streamBody))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	line, err := br.ReadString('\n')
+	require.NoError(t, err, "the first event must arrive before the upstream sends the second")
+	assert.Contains(t, line, `"state":"working"`)
+	close(next)
+	rest, _ := io.ReadAll(br)
+	assert.Contains(t, string(rest), `"state":"completed"`)
+}
