@@ -60,6 +60,13 @@
 // learned (MCP method and tool, A2A method and task, LLM model and tokens). Policies and backends write
 // their facts there once; CEL expressions, the access log and telemetry read them.
 //
+// # Intercepting responses
+//
+// A policy that edits, holds or observes a response wraps the writer in a [HookedWriter], embedded in
+// a struct of its own that implements the hooks ([HeaderHook], [BodyHook]). It keeps net/http's
+// behaviour (1xx responses, an implicit 200, Flush, Hijack, http.ResponseController through any stack
+// of wrappers) and adds no allocation of its own; the built-in policies and backends all use it.
+//
 // # Errors
 //
 // No matching route is a 404 with a small JSON body; an unreachable upstream is a 502 (503 when every
