@@ -373,17 +373,17 @@ func TestBridgeErrorsAndUnsupportedMethods(t *testing.T) {
 	require.Error(t, a2agw.Proxy(http.NotFoundHandler(), a2agw.Bridge("2.0")).Validate())
 }
 
-// TestStreamEventByEvent proves events are relayed as they come: the upstream writes its second event
-// only after the client has received the first one through the gateway (plain and bridged).
-func TestStreamEventByEvent(t *testing.T) {
-	next := make(chan struct{})
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// twoEventUpstream streams a "working" status event, then a final "completed" one once next fires.
+func twoEventUpstream(t *testing.T, next <-chan struct{}) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.ReadAll(r.Body)
 		w.Header().Set("Content-Type", "text/event-stream")
 		for i, state := range []string{"working", "completed"} {
 			if i > 0 {
 				select {
 				case <-next:
+				case <-r.Context().Done():
+					return
 				case <-time.After(10 * time.Second):
 					return
 				}
@@ -392,7 +392,15 @@ func TestStreamEventByEvent(t *testing.T) {
 			w.(http.Flusher).Flush()
 		}
 	}))
-	defer upstream.Close()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestStreamEventByEvent proves events are relayed as they come: the upstream writes its second event
+// only after the client has received the first one through the gateway (plain and bridged).
+func TestStreamEventByEvent(t *testing.T) {
+	next := make(chan struct{})
+	upstream := twoEventUpstream(t, next)
 	backend := agentgateway.HTTP(upstream.URL)
 	defer backend.Close()
 	gw, _ := gatewayFor(t, "/s", a2agw.Proxy(backend, a2agw.Bridge(a2agw.V03)))
@@ -405,18 +413,7 @@ func TestStreamEventByEvent(t *testing.T) {
 			`{"statusUpdate":{"contextId":"c","status":{"state":"TASK_STATE_WORKING"},"taskId":"t"}}`, `"TASK_STATE_COMPLETED"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodPost, gw+"/s/", strings.NewReader(tc.body))
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := http.DefaultClient.Do(req)
-			require.NoError(t, err)
-			defer resp.Body.Close()
-			br := bufio.NewReader(resp.Body)
-			line, err := br.ReadString('\n')
-			require.NoError(t, err)
-			assert.Contains(t, line, tc.first)
-			next <- struct{}{}
-			rest, _ := io.ReadAll(br)
-			assert.Contains(t, string(rest), tc.second)
+			expectEventByEvent(t, gw+"/s/", tc.body, tc.first, tc.second, next)
 		})
 	}
 }
@@ -443,22 +440,7 @@ func (u unwrapOnly) Unwrap() http.ResponseWriter { return u.ResponseWriter }
 // through Unwrap (they used to sit in net/http's buffer until the stream ended).
 func TestStreamFlushesThroughUnwrap(t *testing.T) {
 	next := make(chan struct{})
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.ReadAll(r.Body)
-		w.Header().Set("Content-Type", "text/event-stream")
-		for i, state := range []string{"working", "completed"} {
-			if i > 0 {
-				select {
-				case <-next:
-				case <-r.Context().Done():
-					return
-				}
-			}
-			fmt.Fprintf(w, "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"kind\":\"status-update\",\"taskId\":\"t\",\"contextId\":\"c\",\"status\":{\"state\":%q},\"final\":%v}}\n\n", state, i == 1)
-			w.(http.Flusher).Flush()
-		}
-	}))
-	defer upstream.Close()
+	upstream := twoEventUpstream(t, next)
 	backend := agentgateway.HTTP(upstream.URL)
 	defer backend.Close()
 	proxy := a2agw.Proxy(backend)
@@ -467,9 +449,16 @@ func TestStreamFlushesThroughUnwrap(t *testing.T) {
 	}))
 	defer front.Close()
 
+	expectEventByEvent(t, front.URL, streamBody, `"state":"working"`, `"state":"completed"`, next)
+}
+
+// expectEventByEvent posts body to url and checks that the event containing first arrives while the
+// upstream waits for next to send the one containing second.
+func expectEventByEvent(t *testing.T, url, body, first, second string, next chan<- struct{}) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // a hang guard only
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, front.URL, strings.NewReader(streamBody))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
@@ -477,8 +466,8 @@ func TestStreamFlushesThroughUnwrap(t *testing.T) {
 	br := bufio.NewReader(resp.Body)
 	line, err := br.ReadString('\n')
 	require.NoError(t, err, "the first event must arrive before the upstream sends the second")
-	assert.Contains(t, line, `"state":"working"`)
-	close(next)
+	assert.Contains(t, line, first)
+	next <- struct{}{}
 	rest, _ := io.ReadAll(br)
-	assert.Contains(t, string(rest), `"state":"completed"`)
+	assert.Contains(t, string(rest), second)
 }
