@@ -244,41 +244,59 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// readParams records the ids and skill of a (scanned) params object. Where a request names one
-// twice (params.taskId and params.message.taskId), the later member wins.
+// readParams records the ids and skill of a (scanned) params object, in one pass over it. Where a
+// request names one twice (params.taskId and params.message.taskId), the later member wins.
 func readParams(c *Call, body []byte, params jsonscan.Span, idIsTask bool) {
-	for k, v := range jsonscan.Members(body, params) {
+	jsonscan.Walk(body, params.Start, func(k jsonscan.Key, v int) int {
 		switch {
 		case k.Matches("id"):
 			if idIsTask {
-				setString(&c.TaskID, body, v)
+				return readString(&c.TaskID, body, v)
 			}
 		case k.Matches("taskId"):
-			setString(&c.TaskID, body, v)
+			return readString(&c.TaskID, body, v)
 		case k.Matches("contextId"):
-			setString(&c.ContextID, body, v)
+			return readString(&c.ContextID, body, v)
 		case k.Matches("metadata"):
-			setString(&c.Skill, body, jsonscan.Field(body, v, "skill"))
-		case k.Matches("message"):
-			for k, v := range jsonscan.Members(body, v) {
+			return readSkill(c, body, v)
+		case k.Matches("message") && body[v] == '{':
+			return jsonscan.Walk(body, v, func(k jsonscan.Key, v int) int {
 				switch {
 				case k.Matches("taskId"):
-					setString(&c.TaskID, body, v)
+					return readString(&c.TaskID, body, v)
 				case k.Matches("contextId"):
-					setString(&c.ContextID, body, v)
+					return readString(&c.ContextID, body, v)
 				case k.Matches("metadata") && c.Skill == "":
-					setString(&c.Skill, body, jsonscan.Field(body, v, "skill"))
+					return readSkill(c, body, v)
 				}
-			}
+				return jsonscan.Skip(body, v)
+			})
 		}
-	}
+		return jsonscan.Skip(body, v)
+	})
 }
 
-// setString stores the string at v; a value of another type (or none) leaves into as it was.
-func setString(into *string, body []byte, v jsonscan.Span) {
-	if jsonscan.IsString(body, v) {
-		*into = jsonscan.Unquote(body, v)
+// readSkill records metadata.skill from the metadata value at v and returns the offset past it.
+func readSkill(c *Call, body []byte, v int) int {
+	if body[v] != '{' {
+		return jsonscan.Skip(body, v)
 	}
+	return jsonscan.Walk(body, v, func(k jsonscan.Key, v int) int {
+		if k.Matches("skill") {
+			return readString(&c.Skill, body, v)
+		}
+		return jsonscan.Skip(body, v)
+	})
+}
+
+// readString stores the string value at v (a value of another type leaves into as it was) and
+// returns the offset past the value.
+func readString(into *string, body []byte, v int) int {
+	end := jsonscan.Skip(body, v)
+	if body[v] == '"' {
+		*into = jsonscan.Unquote(body, jsonscan.Span{Start: v, End: end})
+	}
+	return end
 }
 
 // WriteCallError answers with a JSON-RPC error response for err (as returned by [ParseCall]); any

@@ -158,3 +158,82 @@ func TestCaseVariantKeysCannotBypassAuthorization(t *testing.T) {
 	assert.Contains(t, string(r.body), "ran allowed")
 	assert.Equal(t, int32(1), runs["allowed"].Load())
 }
+
+// dupTarget is a target that answers tools/call with messages holding duplicate keys: a response with
+// two results ("dupresp"), a server→client request with two ids before its answer ("duprequest"), a
+// streamed response with two ids ("dupid").
+func dupTarget() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var msg struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+			Params struct {
+				Name string `json:"name"`
+			} `json:"params"`
+		}
+		if r.Method != http.MethodPost || json.NewDecoder(r.Body).Decode(&msg) != nil {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		if msg.ID == nil {
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
+		sse := func(events ...string) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			for _, e := range events {
+				fmt.Fprintf(w, "data: %s\n\n", e)
+			}
+		}
+		done := fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":{"content":[{"type":"text","text":"done"}]}}`, msg.ID)
+		switch {
+		case msg.Method == "initialize":
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"dup","version":"1"}}}`, msg.ID)
+		case msg.Params.Name == "dupresp":
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{"content":[{"type":"text","text":"first"}]},"result":{"content":[{"type":"text","text":"second"}]}}`, msg.ID)
+		case msg.Params.Name == "duprequest":
+			sse(`{"jsonrpc":"2.0","id":"s1","id":"s2","method":"roots/list"}`, done)
+		case msg.Params.Name == "dupid":
+			sse(fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":{"content":[]},"ID":"other"}`, msg.ID))
+		default:
+			sse(done)
+		}
+	})
+}
+
+// TestUpstreamDuplicateKeysAreNotForwarded: a message from a target with duplicate keys is broken:
+// a response is an error for the client, a server→client request is dropped (its id could not be
+// remapped unambiguously), a streamed answer with two ids is not taken for the answer.
+func TestUpstreamDuplicateKeysAreNotForwarded(t *testing.T) {
+	up := newHTTPServer(t, dupTarget())
+	url := gateway(t, mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("dup", up.URL)}})).URL + "/mcp"
+	sid := initSession(t, url)
+	call := func(name string) rawResp {
+		return do(t, http.MethodPost, url, sid, `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"`+name+`"}}`)
+	}
+
+	r := call("fine")
+	assert.Contains(t, string(r.body), `"text":"done"`, "a plain stream gets through")
+
+	t.Run("response with two results", func(t *testing.T) {
+		r := call("dupresp")
+		assert.NotContains(t, string(r.body), "first")
+		assert.NotContains(t, string(r.body), "second")
+		code, msg := r.rpcError(t)
+		assert.Equal(t, -32603, code)
+		assert.Contains(t, msg, "duplicate object key")
+	})
+	t.Run("request with two ids", func(t *testing.T) {
+		r := call("duprequest")
+		assert.NotContains(t, string(r.body), "roots/list", "the ambiguous request reached the client")
+		assert.Contains(t, string(r.body), `"text":"done"`)
+	})
+	t.Run("streamed response with two ids", func(t *testing.T) {
+		r := call("dupid")
+		assert.NotContains(t, string(r.body), "other")
+		code, _ := r.rpcError(t)
+		assert.Equal(t, -32603, code)
+	})
+}

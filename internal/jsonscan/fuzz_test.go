@@ -161,7 +161,7 @@ func checkObject(t *testing.T, b []byte, obj Span) {
 		if !k.Matches(name) || (n <= 64 && Field(b, obj, name) != v) { // Field is O(members)
 			t.Fatalf("key %q not found by its own name", name)
 		}
-		if up := strings.ToUpper(name); isASCII(name) && (!k.Matches(up) || (n <= 64 && Field(b, obj, up) != v)) {
+		if up := strings.ToUpper(name); asciiOnly(name) && (!k.Matches(up) || (n <= 64 && Field(b, obj, up) != v)) {
 			t.Fatalf("key %q not found as %q", name, up)
 		}
 		if IsString(b, v) {
@@ -179,5 +179,17 @@ func checkObject(t *testing.T, b []byte, obj Span) {
 	}
 	if n != len(m) {
 		t.Fatalf("Members saw %d of %d members of %q", n, len(m), obj.In(b))
+	}
+	// Walk sees the same members and ends where the object does.
+	var walked []Span
+	if end := Walk(b, obj.Start, func(k Key, v int) int {
+		e := Skip(b, v)
+		walked = append(walked, Span{v, e})
+		if Field(b, obj, k.String()) != (Span{v, e}) && len(walked) <= 64 {
+			t.Fatalf("Walk: %q at %v, Field says %v", k.String(), Span{v, e}, Field(b, obj, k.String()))
+		}
+		return e
+	}); end != obj.End || len(walked) != n {
+		t.Fatalf("Walk ended at %d (object ends at %d) after %d of %d members", end, obj.End, len(walked), n)
 	}
 }

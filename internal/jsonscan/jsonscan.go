@@ -21,8 +21,9 @@
 // Lookups on scanned bytes ([Key.Matches], [Field], [Members]) use the same folding, so the gateway
 // reads a member whenever any upstream parser would.
 //
-// Scanning does not allocate for ordinary messages: objects with up to 16 keys are checked by
-// comparing keyed hashes; larger ones switch to a map, so an object with n keys costs O(n).
+// Scanning does not allocate for ordinary messages: a key is compared with the other keys of its
+// object while the object has at most 16; larger objects switch to a map keyed by a hash with a random
+// seed, so an object with n keys costs O(n) even when the keys are chosen to collide.
 package jsonscan
 
 import (
@@ -107,19 +108,26 @@ func (k Key) String() string { return unescape(k.raw, k.plain) }
 // unescaping and ignoring case by Unicode simple folding. Because [Scan] rejects objects with two
 // such keys, at most one key of an object matches.
 func (k Key) Matches(name string) bool {
-	raw := k.raw
-	if k.plain && isASCII(name) {
-		if len(raw) != len(name) {
+	if k.plain {
+		switch {
+		case len(k.raw) == len(name):
+			// A byte of name outside ASCII cannot match then: name would have fewer runes.
+			return foldEqualASCII(k.raw, name)
+		case len(name) < len(k.raw):
 			return false
 		}
-		for i := 0; i < len(raw); i++ {
-			if a, c := raw[i], name[i]; a != c {
-				if l := a | 0x20; l != c|0x20 || l < 'a' || l > 'z' {
-					return false
-				}
-			}
+	}
+	return k.matchesSlow(name)
+}
+
+func (k Key) matchesSlow(name string) bool {
+	raw := k.raw
+	if k.plain {
+		// Every rune of name must fold to one ASCII byte of raw, so name is at least as long; only
+		// U+017F and U+212A (long s, Kelvin sign) fold to ASCII from longer encodings.
+		if len(raw) > 0 && name[0] < utf8.RuneSelf && !foldEqualASCII(raw[:1], name[:1]) || asciiOnly(name) {
+			return false
 		}
-		return true
 	}
 	i, j := 0, 0
 	for i < len(raw) && j < len(name) {
@@ -133,6 +141,15 @@ func (k Key) Matches(name string) bool {
 	return i == len(raw) && j == len(name)
 }
 
+func asciiOnly(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
 // seed keys the hash of keys: collisions cannot be computed offline, so the map of a large object
 // keeps its O(1) cost under hostile input.
 var seed = maphash.MakeSeed()
@@ -141,7 +158,6 @@ var seed = maphash.MakeSeed()
 const linearKeys = 16
 
 type keyEntry struct {
-	hash    uint64
 	at, end int // the key's opening quote and one past its closing quote
 	plain   bool
 }
@@ -153,10 +169,23 @@ type frame struct {
 	keys int
 	n    int      // members or elements so far
 	cur  keyEntry // the current member's key (objects)
-	// set maps the hash of each key to its offset, once the object outgrows linearKeys; over holds
-	// keys whose hash was taken by a different key.
-	set  map[uint64]int
-	over []keyEntry
+	// large is set once the object outgrows linearKeys: its keys are in the last of large.sets. (No
+	// pointers here: frames are pushed often, and pointer-free values copy cheaply.)
+	large bool
+}
+
+// large is what objects beyond linearKeys keys need, kept for the whole scan.
+type large struct {
+	// sets has a map for each open large object, innermost last: the keyed hash of each key to the
+	// key's offset.
+	sets  []map[uint64]int
+	spare []map[uint64]int // maps of closed objects, for reuse
+	// over holds keys whose hash another key of their object took (depth: the object's frame).
+	over []struct {
+		depth int
+		hash  uint64
+		key   keyEntry
+	}
 }
 
 // Scan validates b strictly (see the package documentation) and returns the span of its value
@@ -167,8 +196,8 @@ type frame struct {
 func Scan(b []byte, member func(key Key, value Span)) (Span, error) {
 	// The stacks start in these arrays and move to the heap only for unusual messages. They are only
 	// ever kept in local variables: stored through a pointer, they would escape.
-	var frames [16]frame
-	var keys [32]keyEntry
+	var frames [8]frame
+	var keys [16]keyEntry
 	return scan(b, frames[:0], keys[:0], member)
 }
 
@@ -179,7 +208,7 @@ func Valid(b []byte) bool {
 }
 
 func scan(b []byte, frames []frame, keys []keyEntry, member func(Key, Span)) (Span, error) {
-	var spare []map[uint64]int // maps of closed large objects, for reuse
+	var big large
 	i := skipWS(b, 0)
 	top := i
 	var vs int // start of the value just scanned
@@ -208,7 +237,7 @@ value:
 				break
 			}
 			if c == '{' {
-				if i, keys, err = addKey(b, i, frames, keys, &spare); err != nil {
+				if i, keys, err = addKey(b, i, frames, keys, &big); err != nil {
 					return Span{}, err
 				}
 			}
@@ -254,7 +283,7 @@ value:
 			case c == ',':
 				i = skipWS(b, i+1)
 				if f.keys >= 0 {
-					if i, keys, err = addKey(b, i, frames, keys, &spare); err != nil {
+					if i, keys, err = addKey(b, i, frames, keys, &big); err != nil {
 						return Span{}, err
 					}
 				} else {
@@ -263,10 +292,8 @@ value:
 				continue value
 			case c == '}' && f.keys >= 0:
 				keys = keys[:f.keys]
-				if f.set != nil {
-					clear(f.set)
-					spare = append(spare, f.set)
-					f.set = nil
+				if f.large {
+					big.release(d)
 				}
 			case c == ']' && f.keys < 0:
 			default:
@@ -280,7 +307,7 @@ value:
 
 // addKey reads an object key at i, checks it against the other keys of the innermost object (the
 // last frame), and returns the offset of the member's value.
-func addKey(b []byte, i int, frames []frame, keys []keyEntry, spare *[]map[uint64]int) (int, []keyEntry, error) {
+func addKey(b []byte, i int, frames []frame, keys []keyEntry, big *large) (int, []keyEntry, error) {
 	if i >= len(b) || b[i] != '"' {
 		return 0, keys, syntax(i)
 	}
@@ -288,43 +315,44 @@ func addKey(b []byte, i int, frames []frame, keys []keyEntry, spare *[]map[uint6
 	if err != nil {
 		return 0, keys, err
 	}
-	var buf [64]byte
-	canon := canonical(buf[:0], b[i+1:end-1], plain)
-	k := keyEntry{hash: maphash.Bytes(seed, canon), at: i, end: end, plain: plain}
+	k := keyEntry{at: i, end: end, plain: plain}
+	var canon []byte // the canonical form of an escaped or non-ASCII key
+	if !plain {
+		canon = canonical(make([]byte, 0, 64), b[i+1:end-1], false)
+	}
 	f := &frames[len(frames)-1]
-	if f.set == nil {
-		for _, o := range keys[f.keys:] {
-			if o.hash == k.hash && same(b, o, canon) {
-				return 0, keys, duplicate(b, frames, k, o)
+	if !f.large {
+		// Few keys: compare with each (most comparisons end at the length).
+		ks := keys[f.keys:]
+		for j := range ks {
+			if o := &ks[j]; (o.end-o.at == k.end-k.at || !o.plain || !k.plain) && sameKey(b, o, &k, canon) {
+				return 0, keys, duplicate(b, frames, k, *o)
 			}
 		}
 		if f.n < linearKeys {
 			keys = append(keys, k)
 		} else {
-			if n := len(*spare); n > 0 {
-				f.set, *spare = (*spare)[n-1], (*spare)[:n-1]
-			} else {
-				f.set = make(map[uint64]int, 4*linearKeys)
+			f.large = true
+			set := big.open()
+			for _, o := range ks {
+				big.remember(set, len(frames), keyedHash(b, o), o)
 			}
-			for _, o := range keys[f.keys:] {
-				f.set[o.hash] = o.at
-			}
-			f.set[k.hash] = k.at
+			big.remember(set, len(frames), keyedHash(b, k), k)
 		}
-	} else if at, ok := f.set[k.hash]; !ok {
-		f.set[k.hash] = k.at
 	} else {
-		o := entryAt(b, at, k.hash)
-		if same(b, o, canon) {
-			return 0, keys, duplicate(b, frames, k, o)
-		}
-		// A different key with the same 64-bit keyed hash: not to be expected, still handled.
-		for _, o := range f.over {
-			if o.hash == k.hash && same(b, o, canon) {
+		set := big.sets[len(big.sets)-1]
+		h := keyedHash(b, k)
+		if at, ok := set[h]; ok {
+			if o := entryAt(b, at); sameKey(b, &o, &k, canon) {
 				return 0, keys, duplicate(b, frames, k, o)
 			}
+			for _, o := range big.over {
+				if o.depth == len(frames) && o.hash == h && sameKey(b, &o.key, &k, canon) {
+					return 0, keys, duplicate(b, frames, k, o.key)
+				}
+			}
 		}
-		f.over = append(f.over, k)
+		big.remember(set, len(frames), h, k)
 	}
 	f.cur = k
 	f.n++
@@ -335,10 +363,101 @@ func addKey(b []byte, i int, frames []frame, keys []keyEntry, spare *[]map[uint6
 	return skipWS(b, i+1), keys, nil
 }
 
+// open starts the set of a large object.
+func (l *large) open() map[uint64]int {
+	var m map[uint64]int
+	if n := len(l.spare); n > 0 {
+		m, l.spare = l.spare[n-1], l.spare[:n-1]
+	} else {
+		m = make(map[uint64]int, 4*linearKeys)
+	}
+	l.sets = append(l.sets, m)
+	return m
+}
+
+// remember adds a key (known to be new) to the set of a large object at depth.
+func (l *large) remember(set map[uint64]int, depth int, h uint64, k keyEntry) {
+	if _, taken := set[h]; taken {
+		// A different key with the same 64-bit keyed hash: not to be expected, still handled.
+		l.over = append(l.over, struct {
+			depth int
+			hash  uint64
+			key   keyEntry
+		}{depth, h, k})
+		return
+	}
+	set[h] = k.at
+}
+
+// release closes the innermost large object, at depth.
+func (l *large) release(depth int) {
+	m := l.sets[len(l.sets)-1]
+	l.sets = l.sets[:len(l.sets)-1]
+	clear(m)
+	l.spare = append(l.spare, m)
+	for len(l.over) > 0 && l.over[len(l.over)-1].depth >= depth {
+		l.over = l.over[:len(l.over)-1]
+	}
+}
+
+// keyedHash hashes the key's canonical form with the process's random seed, for the maps of large
+// objects.
+func keyedHash(b []byte, k keyEntry) uint64 {
+	var buf [64]byte
+	return maphash.Bytes(seed, canonical(buf[:0], b[k.at+1:k.end-1], k.plain))
+}
+
 // entryAt rebuilds the entry of the (scanned) key whose opening quote is at b[at].
-func entryAt(b []byte, at int, hash uint64) keyEntry {
+func entryAt(b []byte, at int) keyEntry {
 	end := skipString(b, at)
-	return keyEntry{hash: hash, at: at, end: end, plain: isPlain(b[at+1 : end-1])}
+	return keyEntry{at: at, end: end, plain: isPlain(b[at+1 : end-1])}
+}
+
+// sameKey reports whether key o equals key k (whose canonical form is canon unless k is plain)
+// after unescaping and case folding.
+func sameKey(b []byte, o, k *keyEntry, canon []byte) bool {
+	ro := b[o.at+1 : o.end-1]
+	if k.plain {
+		if o.plain {
+			return foldEqualASCII(ro, b[k.at+1:k.end-1])
+		}
+		o, k, ro = k, o, b[k.at+1:k.end-1]
+		var buf [64]byte
+		canon = canonical(buf[:0], b[k.at+1:k.end-1], false)
+	}
+	if o.plain {
+		// The canonical form of a plain key is its upper case.
+		if len(ro) != len(canon) {
+			return false
+		}
+		for i, c := range ro {
+			if c >= 'a' && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			if c != canon[i] {
+				return false
+			}
+		}
+		return true
+	}
+	var buf [64]byte
+	return string(canonical(buf[:0], ro, false)) == string(canon)
+}
+
+// foldEqualASCII compares two strings of ASCII ignoring case (a byte outside ASCII only matches
+// itself).
+func foldEqualASCII[S1, S2 []byte | string](x S1, y S2) bool {
+	if len(x) != len(y) {
+		return false
+	}
+	for i := 0; i < len(x); i++ {
+		if c, d := x[i], y[i]; c != d {
+			if l := c | 0x20; l != d|0x20 || l < 'a' || l > 'z' {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func duplicate(b []byte, frames []frame, k, first keyEntry) error {
@@ -349,12 +468,6 @@ func duplicate(b []byte, frames []frame, k, first keyEntry) error {
 		Key:    unescape(b[k.at+1:k.end-1], k.plain),
 		First:  unescape(b[first.at+1:first.end-1], first.plain),
 	}
-}
-
-// same reports whether key k has the canonical form canon.
-func same(b []byte, k keyEntry, canon []byte) bool {
-	var buf [64]byte
-	return string(canonical(buf[:0], b[k.at+1:k.end-1], k.plain)) == string(canon)
 }
 
 // path is the JSONPath of the innermost open container.
@@ -615,15 +728,6 @@ func canonical(dst, raw []byte, plain bool) []byte {
 	return dst
 }
 
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
-}
-
 func unescape(raw []byte, plain bool) string {
 	if plain {
 		return string(raw)
@@ -713,6 +817,42 @@ func Field(b []byte, v Span, path ...string) Span {
 	return v
 }
 
+// Walk calls fn for each member of the object at b[i] in order, with its key and the offset at which
+// its value starts; fn returns the offset just past the value, from [Skip] or from reading the value
+// itself (with a nested Walk, say). Unlike [Members], which measures every value before yielding it,
+// Walk reads each byte once. It returns the offset past the object, or -1 when b[i] is not an object
+// or fn returned -1. b must have been accepted by Scan.
+func Walk(b []byte, i int, fn func(k Key, v int) int) int {
+	if i < 0 || i >= len(b) || b[i] != '{' {
+		return -1
+	}
+	i = skipWS(b, i+1)
+	for i < len(b) && b[i] == '"' {
+		ke, plain := skipKey(b, i)
+		if ke < 0 {
+			return -1
+		}
+		k := Key{raw: b[i+1 : ke-1], plain: plain}
+		i = skipWS(b, ke)
+		if i >= len(b) || b[i] != ':' {
+			return -1
+		}
+		if i = fn(k, skipWS(b, i+1)); i < 0 {
+			return -1
+		}
+		if i = skipWS(b, i); i < len(b) && b[i] == ',' {
+			i = skipWS(b, i+1)
+		}
+	}
+	if i < len(b) && b[i] == '}' {
+		return i + 1
+	}
+	return -1
+}
+
+// Skip returns the offset just past the value at b[i], or -1. b must have been accepted by Scan.
+func Skip(b []byte, i int) int { return skipValue(b, i) }
+
 // memberIter walks the members of a scanned object.
 type memberIter struct {
 	b []byte
@@ -732,12 +872,11 @@ func (it *memberIter) next() (Key, Span, bool) {
 	if i < 0 || i >= len(b) || b[i] != '"' {
 		return Key{}, Span{}, false
 	}
-	ke := skipString(b, i)
+	ke, plain := skipKey(b, i)
 	if ke < 0 {
 		return Key{}, Span{}, false
 	}
-	k := Key{raw: b[i+1 : ke-1]}
-	k.plain = isPlain(k.raw)
+	k := Key{raw: b[i+1 : ke-1], plain: plain}
 	i = skipWS(b, ke)
 	if i >= len(b) || b[i] != ':' {
 		return Key{}, Span{}, false
@@ -760,6 +899,23 @@ func isPlain(raw []byte) bool {
 		}
 	}
 	return true
+}
+
+// skipKey is skipString for a key: it also reports whether the key is plain (ASCII, no escapes).
+func skipKey(b []byte, i int) (int, bool) {
+	plain := true
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			return j + 1, plain
+		case c == '\\':
+			plain = false
+			j++
+		case c >= utf8.RuneSelf:
+			plain = false
+		}
+	}
+	return -1, false
 }
 
 // skipString returns the offset past the (scanned) string at b[i] == '"', or -1.
