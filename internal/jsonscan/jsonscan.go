@@ -165,7 +165,7 @@ type keyEntry struct {
 type frame struct {
 	start int // offset of '{' or '['
 	// keys is the index in the key stack of the object's first key; -1 for an array. Only an
-	// object's first linearKeys keys go on the stack; set holds them all from then on.
+	// object's first linearKeys keys go on the stack; a map in large.sets holds them all after that.
 	keys int
 	n    int      // members or elements so far
 	cur  keyEntry // the current member's key (objects)
