@@ -224,16 +224,21 @@ value:
 			if len(frames) >= MaxDepth {
 				return Span{}, &Error{Err: ErrTooDeep, Offset: i}
 			}
-			f := frame{start: i, keys: -1}
+			if len(frames) < cap(frames) {
+				frames = frames[:len(frames)+1]
+			} else {
+				frames = append(frames, frame{})
+			}
+			f := &frames[len(frames)-1]
+			f.start, f.keys, f.n, f.large = i, -1, 0, false
 			end := byte(']')
 			if c == '{' {
 				f.keys, end = len(keys), '}'
 			}
-			frames = append(frames, f)
 			i = skipWS(b, i+1)
 			if i < len(b) && b[i] == end {
-				frames = frames[:len(frames)-1]
 				vs, i = f.start, i+1
+				frames = frames[:len(frames)-1]
 				break
 			}
 			if c == '{' {
