@@ -91,7 +91,7 @@ func TestDuplicateTaskIDCannotCancelAnotherTask(t *testing.T) {
 	assert.Equal(t, float64(a2agw.CodeInvalidRequest), errObj["code"])
 
 	_, resp = rpc(t, url, fmt.Sprintf(`{"jsonrpc":"2.0","id":3,"method":"tasks/get","params":{"id":%q}}`, victim))
-	assert.Equal(t, "working", resp["result"].(map[string]any)["status"].(map[string]any)["state"])
+	assert.Contains(t, []any{"submitted", "working"}, resp["result"].(map[string]any)["status"].(map[string]any)["state"], "not canceled")
 	// Straight to the agent: the waiting task ends with the test.
 	_, resp = rpc(t, agent+"/rpc", fmt.Sprintf(`{"jsonrpc":"2.0","id":4,"method":"tasks/cancel","params":{"id":%q}}`, victim))
 	assert.Equal(t, "canceled", resp["result"].(map[string]any)["status"].(map[string]any)["state"])
