@@ -316,6 +316,7 @@ func relocate(err error, from, to string) error {
 	walk(err)
 	return errors.Join(out...)
 }
+
 // acquire returns the current snapshot with a reference held, so that a concurrent Apply cannot close
 // its backends while the request runs.
 func (g *Gateway) acquire() *snapshot {

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentgw/agentgateway/cel"
 	"github.com/agentgw/agentgateway/mcp"
 )
 
@@ -35,7 +36,7 @@ func countingServer(runs map[string]*atomic.Int32, names ...string) *sdk.Server 
 func TestDuplicateKeysCannotBypassAuthorization(t *testing.T) {
 	runs := map[string]*atomic.Int32{}
 	up := serveHTTP(t, countingServer(runs, "test_simple_text", "test_image_content"), &sdk.StreamableHTTPOptions{JSONResponse: true})
-	rules := mcp.MustRules(mcp.AuthorizationSpec{Rules: []mcp.RuleSpec{{Allow: `mcp.tool.name == "test_simple_text"`}}})
+	rules := cel.MustCompileRules(cel.Allow(`mcp.tool.name == "test_simple_text"`))
 	f := mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("everything", up.URL)}, Authorization: rules})
 	url := gateway(t, f).URL + "/mcp"
 	sid := initSession(t, url)
@@ -130,7 +131,7 @@ func structTarget(runs map[string]*atomic.Int32) http.Handler {
 func TestCaseVariantKeysCannotBypassAuthorization(t *testing.T) {
 	runs := map[string]*atomic.Int32{"allowed": {}, "denied": {}}
 	up := newHTTPServer(t, structTarget(runs))
-	rules := mcp.MustRules(mcp.AuthorizationSpec{Rules: []mcp.RuleSpec{{Allow: `mcp.tool.name == "allowed"`}}})
+	rules := cel.MustCompileRules(cel.Allow(`mcp.tool.name == "allowed"`))
 	f := mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("structs", up.URL)}, Authorization: rules})
 	url := gateway(t, f).URL + "/mcp"
 	sid := initSession(t, url)

@@ -56,10 +56,10 @@ type Proxy struct {
 	bal           balancer
 	rt, upgradeRT http.RoundTripper
 	flushInterval time.Duration
-	h1            *h1Client // the built-in HTTP/1.1 client; nil when requests go to the Transport
-	scheme        string    // of every endpoint: SetEndpoints keeps it, so the client path never changes
+	h1            *h1Client  // the built-in HTTP/1.1 client; nil when requests go to the Transport
+	scheme        string     // of every endpoint: SetEndpoints keeps it, so the client path never changes
 	mu            sync.Mutex // serialises SetEndpoints
-	upgrades      []string              // Options.Upgrades without h2c
+	upgrades      []string   // Options.Upgrades without h2c
 	watchConns    bool
 }
 
