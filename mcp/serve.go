@@ -150,7 +150,14 @@ func (f *Federation) servePost(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusBadRequest, nil, codeInvalidRequest, "unsupported MCP-Protocol-Version: "+v+" (supported: "+strings.Join(supportedVersions, ", ")+")")
 		return
 	}
-	body, err := readBody(w, r, f.cfg.MaxBodyBytes)
+	ib, inspected := r.Body.(*inspectedBody)
+	var body []byte
+	var err error
+	if inspected {
+		body = ib.b
+	} else {
+		body, err = readBody(w, r, f.cfg.MaxBodyBytes)
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -166,7 +173,10 @@ func (f *Federation) servePost(w http.ResponseWriter, r *http.Request) {
 		f.serveBatch(ctx, w, r, st, body, out)
 		return
 	}
-	env, err := parseEnvelope(body)
+	env := ib.envelope()
+	if !inspected || !ib.ok {
+		env, err = parseEnvelope(body)
+	}
 	if err != nil {
 		code, msg := codeInvalidRequest, "invalid JSON-RPC 2.0 message"
 		if errors.Is(err, ErrParse) {
