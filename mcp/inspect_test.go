@@ -1,7 +1,10 @@
 package mcp_test
 
 import (
+	"bytes"
+	"log/slog"
 	"net/http"
+	"sync"
 	"testing"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
@@ -66,4 +69,33 @@ func TestRoutePoliciesSeeTheMCPCall(t *testing.T) {
 		methods = append(methods, s.Method)
 	}
 	require.Contains(t, methods, "initialize")
+}
+
+// A federation built without a logger logs through the gateway's (agentgateway.Provisioner).
+func TestFederationLogsThroughTheGateway(t *testing.T) {
+	var buf syncBuffer
+	f := mcp.New(mcp.Config{Targets: []mcp.Target{mcp.ServerTarget("a", demoServer("a")), mcp.ServerTarget("b", demoServer("b"))}, Prefix: mcp.PrefixNever})
+	gw := agentgateway.New(agentgateway.WithLogger(slog.New(slog.NewTextHandler(&buf, nil))), agentgateway.WithAccessLog(false))
+	require.NoError(t, gw.Route("mcp").PathPrefix("/mcp").To(f))
+	cs := connect(t, newServer(t, gw, f).URL+"/mcp", nil)
+	toolNames(t, cs)
+	require.Contains(t, buf.String(), "dropping a name that several targets share")
+	require.Contains(t, buf.String(), "component=mcp")
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -207,7 +207,7 @@ func (f *Federation) servePost(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case env.isResponse():
 		if err := f.routeResponse(ctx, sess, env, body); err != nil {
-			f.log.Debug("mcp: dropping client response", "error", err)
+			f.logger().Debug("mcp: dropping client response", "error", err)
 		}
 		w.WriteHeader(http.StatusAccepted)
 	case env.isNotification():
@@ -315,7 +315,7 @@ func (f *Federation) serveBatch(ctx context.Context, w http.ResponseWriter, r *h
 			answers[i] = rpcmsg.Error(env.id.of(msg), codeInvalidRequest, "initialize must not be part of a JSON-RPC batch")
 		case env.isResponse():
 			if err := f.routeResponse(ctx, sess, env, msg); err != nil {
-				f.log.Debug("mcp: dropping client response", "error", err)
+				f.logger().Debug("mcp: dropping client response", "error", err)
 			}
 		case env.isNotification():
 			f.notify(ctx, sess, env, msg)
@@ -467,7 +467,7 @@ func (f *Federation) notify(ctx context.Context, sess *session, env envelope, bo
 		sl.mu.Unlock()
 		if up != nil && up.alive() {
 			if err := up.send(ctx, body); err != nil {
-				f.log.Debug("mcp: forwarding notification", "target", f.targets[i].Name, "method", env.method, "error", err)
+				f.logger().Debug("mcp: forwarding notification", "target", f.targets[i].Name, "method", env.method, "error", err)
 			}
 		}
 	}
@@ -645,7 +645,7 @@ func (f *Federation) forward(ctx context.Context, sess *session, t *target, id, 
 			return nil
 		}
 	}
-	f.log.Warn("mcp: target call failed", "target", t.Name, "error", err)
+	f.logger().Warn("mcp: target call failed", "target", t.Name, "error", err)
 	if pr, ok := out.(*postReply); ok && errors.Is(err, ErrUpstreamSessionGone) && !f.cfg.Stateless && pr.fail(http.StatusNotFound, id, "session expired at target "+t.Name) {
 		return err // the spec's answer for a session that is gone: the client starts a new one
 	}
@@ -744,7 +744,7 @@ func (f *Federation) fanOutErr(errs []error) error {
 	}
 	if f.cfg.Failure == FailOpen && failed < len(errs) {
 		for _, err := range real {
-			f.log.Warn("mcp: skipping failed target (failOpen)", "error", err)
+			f.logger().Warn("mcp: skipping failed target (failOpen)", "error", err)
 		}
 		return nil
 	}
@@ -774,7 +774,7 @@ func (s *session) upstream(ctx context.Context, t *target) (upstream, error) {
 		} else {
 			sl.failures = 0
 		}
-		s.f.log.Warn("mcp: target connection lost; restarting", "target", t.Name, "restarts", sl.failures)
+		s.f.logger().Warn("mcp: target connection lost; restarting", "target", t.Name, "restarts", sl.failures)
 	}
 	if sl.failures > 0 {
 		delay := min(100*time.Millisecond<<min(sl.failures-1, 7), 10*time.Second)
