@@ -253,7 +253,7 @@ func (p *proxy) serveCard(w http.ResponseWriter, r *http.Request, st *agentgatew
 	})
 	switch {
 	case err == ErrSignedCard:
-		p.o.logger.Warn("a2a: agent card is signed; serving it unchanged (rewriting would break the signature)",
+		p.logger().Warn("a2a: agent card is signed; serving it unchanged (rewriting would break the signature)",
 			"route", routeName(st), "path", r.URL.Path)
 		rec.replay(w)
 		return
