@@ -166,16 +166,27 @@ func FuzzServePost(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
+	post, sid := fuzzSession(f, 7, "")
+	f.Fuzz(func(t *testing.T, b []byte) { checkFuzzAnswer(t, b, post(b, sid)) })
+}
+
+// fuzzSession serves a federation of one in-process target and opens a session on it (at version,
+// when set); post sends one body in that session.
+func fuzzSession(f *testing.F, key byte, version string) (post func(body []byte, sid string) *httptest.ResponseRecorder, sid string) {
 	srv := sdk.NewServer(&sdk.Implementation{Name: "fuzz", Version: "1"}, nil)
 	srv.AddTool(&sdk.Tool{Name: "echo", InputSchema: map[string]any{"type": "object"}}, func(ctx context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
 		return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: string(req.Params.Arguments)}}}, nil
 	})
-	fed := New(Config{Targets: []Target{ServerTarget("local", srv)}, MaxBodyBytes: 1 << 16, SessionKey: bytes.Repeat([]byte{7}, 32)})
-	defer fed.Close()
-	post := func(body []byte, sid string) *httptest.ResponseRecorder {
+	fed := New(Config{Targets: []Target{ServerTarget("local", srv)}, MaxBodyBytes: 1 << 16, SessionKey: bytes.Repeat([]byte{key}, 32)})
+	f.Cleanup(func() { _ = fed.Close() })
+	post = func(body []byte, sid string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodPost, "/mcp", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
+		if version != "" {
+			req.Header.Set("Accept", "application/json")
+			req.Header.Set("Mcp-Protocol-Version", version)
+		}
 		if sid != "" {
 			req.Header.Set("Mcp-Session-Id", sid)
 		}
@@ -183,20 +194,25 @@ func FuzzServePost(f *testing.F) {
 		fed.ServeHTTP(w, req)
 		return w
 	}
-	init := post([]byte(fuzzSeeds[0]), "")
-	sid := init.Header().Get("Mcp-Session-Id")
-	if sid == "" {
+	v := version
+	if v == "" {
+		v = "2025-06-18"
+	}
+	init := post([]byte(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+v+`","capabilities":{},"clientInfo":{"name":"f","version":"1"}}}`), "")
+	if sid = init.Header().Get("Mcp-Session-Id"); sid == "" {
 		f.Fatalf("no session: %d %s", init.Code, init.Body)
 	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		w := post(b, sid)
-		switch w.Code {
-		case 200, 202, 400, 404, 413:
-		default:
-			t.Fatalf("status %d for %q: %s", w.Code, b, w.Body)
-		}
-		if w.Code != 202 && w.Body.Len() == 0 {
-			t.Fatalf("empty %d answer for %q", w.Code, b)
-		}
-	})
+	return post, sid
+}
+
+// checkFuzzAnswer: any input gets a sane HTTP status, and a body unless it is 202.
+func checkFuzzAnswer(t *testing.T, b []byte, w *httptest.ResponseRecorder) {
+	switch w.Code {
+	case 200, 202, 400, 404, 413:
+	default:
+		t.Fatalf("status %d for %q: %s", w.Code, b, w.Body)
+	}
+	if w.Code != 202 && w.Body.Len() == 0 {
+		t.Fatalf("empty %d answer for %q", w.Code, b)
+	}
 }
