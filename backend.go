@@ -320,6 +320,40 @@ var errNotConfigured = errors.New("http backend: not configured (use NewHTTPBack
 
 // Close closes the idle connections of the built-in transport. The backend stays usable; a custom
 // Transport is left alone.
+// SetEndpoints replaces the backend's endpoints in place, as an xDS or EndpointSlice update does: no
+// configuration is rebuilt, endpoints present before and after keep their pooled connections and
+// health, requests in flight finish where they started, and removed endpoints' idle connections are
+// closed. The scheme (http or https) cannot change. A refused update changes nothing.
+func (b *HTTPBackend) SetEndpoints(endpoints []string) error {
+	if b.proxy == nil {
+		return errNotConfigured
+	}
+	eps := make([]proxy.Endpoint, 0, len(endpoints))
+	for i, s := range endpoints {
+		e, err := proxy.ParseEndpoint(s)
+		if err != nil {
+			return fmt.Errorf("http backend: endpoints[%d]: %w", i, err)
+		}
+		eps = append(eps, e)
+	}
+	if err := b.proxy.SetEndpoints(eps); err != nil {
+		return fmt.Errorf("http backend: %w", err)
+	}
+	return nil
+}
+
+// Endpoints returns the endpoints the backend currently balances over.
+func (b *HTTPBackend) Endpoints() []string {
+	if b.proxy == nil {
+		return nil
+	}
+	var out []string
+	for _, e := range b.proxy.Endpoints() {
+		out = append(out, e.String())
+	}
+	return out
+}
+
 func (b *HTTPBackend) Close() error {
 	for _, t := range b.transports {
 		t.CloseIdleConnections()

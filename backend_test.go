@@ -1076,3 +1076,40 @@ func TestHTTPBackendConcurrentLoad(t *testing.T) {
 	<-drained
 	assert.Zero(t, bad.Load())
 }
+
+// An endpoint update takes effect for the next request without rebuilding the configuration, and a
+// request already on the old endpoint finishes there.
+func TestHTTPBackendSetEndpoints(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	a := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			started <- struct{}{}
+			<-release
+		}
+		_, _ = io.WriteString(w, "a")
+	}))
+	defer a.Close()
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "b") }))
+	defer b.Close()
+	be := beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{a.URL}})
+	f := newBeFront(t, be)
+
+	_, body := f.get(t, "/x")
+	require.Equal(t, "a", body)
+	slow := make(chan string, 1)
+	go func() { _, body := f.get(t, "/slow"); slow <- body }()
+	<-started
+
+	require.NoError(t, be.SetEndpoints([]string{b.URL}))
+	require.Equal(t, []string{b.URL}, be.Endpoints())
+	_, body = f.get(t, "/x")
+	require.Equal(t, "b", body, "the next request goes to the new endpoint")
+	close(release)
+	require.Equal(t, "a", <-slow, "the request in flight finished on the old one")
+
+	require.Error(t, be.SetEndpoints([]string{"https://127.0.0.1:1"}), "the scheme cannot change")
+	require.Error(t, be.SetEndpoints(nil))
+	_, body = f.get(t, "/x")
+	require.Equal(t, "b", body, "a refused update changes nothing")
+}

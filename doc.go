@@ -1,8 +1,9 @@
 // Package agentgateway embeds a production-grade gateway for AI-agent traffic in any Go program.
 //
 // Everything is an [net/http.Handler]. A [Gateway] is a handler that matches each request to a route;
-// a route runs composable policies — plain func(http.Handler) http.Handler middlewares for auth, rate
-// limits, CORS, retries, header filters — in front of a backend that understands its protocol: MCP
+// a route runs composable policies ([Policy]: auth, rate limits, CORS, retries, header filters, or any
+// func(http.Handler) http.Handler through [PolicyFunc]) in front of a backend that understands its
+// protocol: MCP
 // federation (package mcp), A2A agents (package a2a), LLM providers (package llm) or plain HTTP
 // ([HTTP], [NewHTTPBackend]). Routes come from the fluent API below, or from agentgateway's standalone
 // YAML (package config), and both compile to the same immutable routing table.
@@ -39,6 +40,9 @@
 //	}
 //
 // A gateway is testable like any handler: httptest.NewServer(gw), or gw.ServeHTTP with a recorder.
+// [Gateway.Run] instead binds every port the listeners name (TLS listeners share a port by SNI) and
+// keeps the bound ports in step with each [Gateway.Apply], all or nothing: a port that cannot be bound
+// fails the Apply and changes nothing.
 //
 // # Routing
 //
@@ -48,10 +52,28 @@
 // query matches, and finally definition order. Routes naming the request's host are tried before routes
 // for any host. Listeners ([Gateway.Listener]) group routes by port and hostname.
 //
-// The table is compiled once per change ([Gateway.Apply], or each fluent To) and swapped atomically:
-// requests in flight finish on the table they started with, and backends the new table dropped are
-// closed once they are idle. Invalid routes are reported when they are added, with a field path
-// ([ConfigError]), never at request time.
+// The table is compiled once per change ([Gateway.Apply], or once for a batch of fluent routes, before
+// the next request) and swapped atomically: requests in flight finish on the table they started with,
+// and backends and policies the new table dropped are closed (io.Closer) once they are idle. Invalid
+// routes are reported by the call that added them, with a field path ([ConfigError]), never at request
+// time, and spoil no other route.
+//
+// Request paths are normalized before matching (dot segments, encoded unreserved characters,
+// backslashes, repeated slashes; see [PathNormalization]), and the normalized path is the one forwarded.
+//
+// # Policies, phases and inspection
+//
+// Policies run by [Phase] — CORS, authentication, authorization, rate limits, custom middlewares,
+// filters, transformations, timeout, retry, mirror, backend — whatever order they were added in, from
+// Go or from a config file; within a phase they keep their order. Before any policy runs, a backend (or
+// policy) that implements [Inspector] describes the request: the MCP federation fills State.MCP, the
+// A2A proxy State.A2A. So an authorization rule on mcp.tool.name needs no protocol-specific wiring.
+//
+// # Services and observers
+//
+// The gateway lends its logger, tracer and meter providers and its outbound-transport hook
+// ([Services]) to every backend and policy that implements [Provisioner]. An [Observer] sees each
+// request start and end with its [State]; the access log ([AccessLog]) is one.
 //
 // # Per-request state
 //
@@ -72,4 +94,6 @@
 // No matching route is a 404 with a small JSON body; an unreachable upstream is a 502 (503 when every
 // endpoint is ejected); an upstream timeout is a 504. Each request produces one structured access-log
 // line through log/slog.
+//
+// The CEL variables policies read (request.*, jwt.*, mcp.*, a2a.*, ...) are documented in package cel.
 package agentgateway

@@ -75,23 +75,44 @@ func asList(v any) []any {
 // translator converts JSON values from one wire version to the other.
 type translator struct{ to string }
 
+// rewrite copies an object member by member: fn returns each member's new value, or false to leave it
+// out.
+func rewrite(m obj, fn func(k string, x any) (any, bool)) obj {
+	out := make(obj, len(m))
+	for k, x := range m {
+		if y, keep := fn(k, x); keep {
+			out[k] = y
+		}
+	}
+	return out
+}
+
+// each translates every element of a JSON array.
+func each(v any, fn func(any) any) []any {
+	l := asList(v)
+	out := make([]any, 0, len(l))
+	for _, x := range l {
+		out = append(out, fn(x))
+	}
+	return out
+}
+
 func (t translator) message(v any) any {
 	m := asObj(v)
 	if m == nil {
 		return v
 	}
-	out := obj{}
-	for k, x := range m {
+	out := rewrite(m, func(k string, x any) (any, bool) {
 		switch k {
 		case "kind":
+			return nil, false
 		case "role":
-			out[k] = t.role(x)
+			return t.role(x), true
 		case "parts":
-			out[k] = t.parts(x)
-		default:
-			out[k] = x
+			return t.parts(x), true
 		}
-	}
+		return x, true
+	})
 	if t.to == V03 {
 		out["kind"] = "message"
 	}
@@ -115,14 +136,7 @@ func (t translator) role(v any) any {
 	return "agent"
 }
 
-func (t translator) parts(v any) any {
-	l := asList(v)
-	out := make([]any, 0, len(l))
-	for _, p := range l {
-		out = append(out, t.part(p))
-	}
-	return out
-}
+func (t translator) parts(v any) any { return each(v, t.part) }
 
 func (t translator) part(v any) any {
 	p := asObj(v)
@@ -191,18 +205,15 @@ func (t translator) status(v any) any {
 	if s == nil {
 		return v
 	}
-	out := obj{}
-	for k, x := range s {
+	return rewrite(s, func(k string, x any) (any, bool) {
 		switch k {
 		case "state":
-			out[k] = t.state(x)
+			return t.state(x), true
 		case "message":
-			out[k] = t.message(x)
-		default:
-			out[k] = x
+			return t.message(x), true
 		}
-	}
-	return out
+		return x, true
+	})
 }
 
 func (t translator) state(v any) any {
@@ -224,15 +235,12 @@ func (t translator) artifact(v any) any {
 	if a == nil {
 		return v
 	}
-	out := obj{}
-	for k, x := range a {
+	return rewrite(a, func(k string, x any) (any, bool) {
 		if k == "parts" {
-			out[k] = t.parts(x)
-		} else {
-			out[k] = x
+			return t.parts(x), true
 		}
-	}
-	return out
+		return x, true
+	})
 }
 
 func (t translator) task(v any) any {
@@ -240,30 +248,19 @@ func (t translator) task(v any) any {
 	if m == nil {
 		return v
 	}
-	out := obj{}
-	for k, x := range m {
+	out := rewrite(m, func(k string, x any) (any, bool) {
 		switch k {
 		case "kind":
+			return nil, false
 		case "status":
-			out[k] = t.status(x)
+			return t.status(x), true
 		case "history":
-			l := asList(x)
-			h := make([]any, 0, len(l))
-			for _, msg := range l {
-				h = append(h, t.message(msg))
-			}
-			out[k] = h
+			return each(x, t.message), true
 		case "artifacts":
-			l := asList(x)
-			as := make([]any, 0, len(l))
-			for _, a := range l {
-				as = append(as, t.artifact(a))
-			}
-			out[k] = as
-		default:
-			out[k] = x
+			return each(x, t.artifact), true
 		}
-	}
+		return x, true
+	})
 	if t.to == V03 {
 		out["kind"] = "task"
 	}
@@ -311,19 +308,17 @@ func (t translator) event(v any) (any, error) {
 }
 
 func (t translator) update(m obj) obj {
-	out := obj{}
-	for k, x := range m {
+	return rewrite(m, func(k string, x any) (any, bool) {
 		switch k {
 		case "kind":
+			return nil, false
 		case "status":
-			out[k] = t.status(x)
+			return t.status(x), true
 		case "artifact":
-			out[k] = t.artifact(x)
-		default:
-			out[k] = x
+			return t.artifact(x), true
 		}
-	}
-	return out
+		return x, true
+	})
 }
 
 // params translates the params of a request for the upstream.
@@ -334,18 +329,15 @@ func (t translator) params(method string, v any) (any, error) {
 		if p == nil || p["message"] == nil {
 			return nil, &rpcError{status: http.StatusOK, code: CodeInvalidParams, msg: "Invalid params: message is required", err: ErrBridge}
 		}
-		out := obj{}
-		for k, x := range p {
+		return rewrite(p, func(k string, x any) (any, bool) {
 			switch k {
 			case "message":
-				out[k] = t.message(x)
+				return t.message(x), true
 			case "configuration":
-				out[k] = t.config(asObj(x))
-			default:
-				out[k] = x
+				return t.config(asObj(x)), true
 			}
-		}
-		return out, nil
+			return x, true
+		}), nil
 	}
 	return v, nil // get, cancel and resubscribe take {id, historyLength, metadata} in both versions
 }

@@ -253,7 +253,7 @@ func (p *proxy) serveCard(w http.ResponseWriter, r *http.Request, st *agentgatew
 	})
 	switch {
 	case err == ErrSignedCard:
-		p.o.logger.Warn("a2a: agent card is signed; serving it unchanged (rewriting would break the signature)",
+		p.logger().Warn("a2a: agent card is signed; serving it unchanged (rewriting would break the signature)",
 			"route", routeName(st), "path", r.URL.Path)
 		rec.replay(w)
 		return
@@ -379,19 +379,7 @@ func cardTo10(in obj) obj {
 			}
 			out[k] = c
 		case "skills":
-			var skills []any
-			for _, s := range asList(x) {
-				sk := obj{}
-				for sk2, sx := range asObj(s) {
-					if sk2 == "security" {
-						sk["securityRequirements"] = securityTo10(sx)
-					} else {
-						sk[sk2] = sx
-					}
-				}
-				skills = append(skills, sk)
-			}
-			out[k] = skills
+			out[k] = each(x, func(s any) any { return renamed(asObj(s), "security", "securityRequirements", securityTo10) })
 		default:
 			out[k] = x
 		}
@@ -420,6 +408,19 @@ func cardTo10(in obj) obj {
 	return out
 }
 
+// renamed copies m with its member from renamed to and converted by conv.
+func renamed(m obj, from, to string, conv func(any) any) obj {
+	out := make(obj, len(m))
+	for k, x := range m {
+		if k == from {
+			out[to] = conv(x)
+		} else {
+			out[k] = x
+		}
+	}
+	return out
+}
+
 func isHTTPBinding(v any) bool {
 	s, _ := v.(string)
 	return s == "" || strings.EqualFold(s, "JSONRPC")
@@ -442,19 +443,7 @@ func cardTo03(in obj) obj {
 			}
 			out[k] = c
 		case "skills":
-			var skills []any
-			for _, s := range asList(x) {
-				sk := obj{}
-				for sk2, sx := range asObj(s) {
-					if sk2 == "securityRequirements" {
-						sk["security"] = securityTo03(sx)
-					} else {
-						sk[sk2] = sx
-					}
-				}
-				skills = append(skills, sk)
-			}
-			out[k] = skills
+			out[k] = each(x, func(s any) any { return renamed(asObj(s), "securityRequirements", "security", securityTo03) })
 		default:
 			out[k] = x
 		}

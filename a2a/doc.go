@@ -37,7 +37,11 @@
 // forwarded byte for byte. Malformed input never reaches the agent: non-JSON gets -32700, a batch, a
 // missing "jsonrpc":"2.0" or a non-string method -32600, an unknown method -32601 ([AllowMethods] admits
 // extension methods), non-object params -32602, all with HTTP 200 as JSON-RPC over HTTP does; an
-// oversized body gets -32600 with HTTP 413.
+// oversized body gets -32600 with HTTP 413. A body the agent could read differently from the gateway
+// gets -32600 (HTTP 200) with id null: an object, at any depth, with two keys equal after unescaping
+// and case folding ("method" twice, "m\u0065thod", or "METHOD", which a Go agent decoding into structs
+// takes for the method), invalid UTF-8, or nesting deeper than 256. A lone case variant is read as the
+// member it names, as such agents do.
 //
 // # Streams
 //

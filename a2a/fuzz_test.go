@@ -1,14 +1,20 @@
 package a2a
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/agentgw/agentgateway/internal/jsonscan"
 )
 
-// FuzzParseCall checks the scanner against encoding/json: it never panics, and on any valid JSON
-// request it finds the same method, id and task/context ids a full decode finds.
+// FuzzParseCall checks the scanner against encoding/json decoding the way a2a-go does (into a struct:
+// keys match case-insensitively, the last match wins): it never panics; it refuses bodies with
+// duplicate keys (equal under strings.EqualFold) or nesting deeper than jsonscan.MaxDepth; on any
+// other valid JSON request it finds the same method, id and task/context ids a full decode finds.
 func FuzzParseCall(f *testing.F) {
 	for _, s := range []string{
 		`{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"kind":"message","messageId":"m","role":"user","taskId":"t","contextId":"c","metadata":{"skill":"s"},"parts":[{"kind":"text","text":"hi"}]}}}`,
@@ -18,26 +24,42 @@ func FuzzParseCall(f *testing.F) {
 		`{"jsonrpc":"2.0","id":3,"method":"tasks/pushNotificationConfig/set","params":{"taskId":"t","pushNotificationConfig":{"url":"http://x"}}}`,
 		`[{"jsonrpc":"2.0"}]`, `"x"`, `{}`, `{"method":1}`, `{"jsonrpc":"2.0","method":"x\"y"}`, ``, `{"a":[[[[[]]]]]}`,
 		`{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"taskId":1}}}`,
+		// Duplicate keys: rules saw one member, a2a-go acts on another.
+		`{"jsonrpc":"2.0","id":1,"method":"tasks/get","m\u0065thod":"message/send","params":{}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tasks/get","METHOD":"message/send","params":{}}`,
+		`{"jsonrpc":"2.0","id":2,"method":"tasks/cancel","params":{"id":"mine","\u0069d":"theirs"}}`,
+		`{"jsonrpc":"2.0","id":3,"method":"message/send","params":{"message":{"taskId":"a","t\u0061skId":"b"}}}`,
+		`{"jsonrpc":"2.0","ID":4,"Method":"tasks/get","PARAMS":{"Id":"t"}}`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		c, err := parseCall(body, nil)
 		if !json.Valid(body) || !utf8.Valid(body) {
+			if err == nil {
+				t.Fatalf("accepted invalid JSON %q", body)
+			}
 			return
 		}
-		var top map[string]json.RawMessage
+		if dup, deep := strictProblems(body); dup || deep {
+			if err == nil || (!errors.Is(err, jsonscan.ErrDuplicateKey) && !errors.Is(err, jsonscan.ErrTooDeep)) || c.ID != nil {
+				t.Fatalf("got %v (id %s) for a body with duplicate keys or deep nesting: %q", err, c.ID, body)
+			}
+			return
+		}
+		var top struct {
+			JSONRPC, ID, Method, Params json.RawMessage
+		}
 		if json.Unmarshal(body, &top) != nil {
 			if err == nil {
 				t.Fatalf("accepted a non-object: %q", body)
 			}
 			return
 		}
-		var method, version string
-		_ = json.Unmarshal(top["method"], &method)
-		_ = json.Unmarshal(top["jsonrpc"], &version)
+		var method string
+		_ = json.Unmarshal(top.Method, &method)
 		known := methods[method] != nil
-		wellFormed := version == "2.0" && known && (top["params"] == nil || isObjectOrNull(top["params"])) && validIDRaw(top["id"])
+		wellFormed := string(top.JSONRPC) == `"2.0"` && known && (top.Params == nil || isObjectOrNull(top.Params)) && validIDRaw(top.ID)
 		if wellFormed != (err == nil) {
 			t.Fatalf("scanner says %v, decoder says well-formed=%v for %q", err, wellFormed, body)
 		}
@@ -47,22 +69,74 @@ func FuzzParseCall(f *testing.F) {
 		if c.Method != method {
 			t.Fatalf("method %q, want %q", c.Method, method)
 		}
-		if id := top["id"]; id != nil && string(c.ID) != string(id) {
+		if id := top.ID; id != nil && string(c.ID) != string(id) {
 			t.Fatalf("id %s, want %s", c.ID, id)
 		}
 		var p struct {
-			ID        any `json:"id"`
-			TaskID    any `json:"taskId"`
-			ContextID any `json:"contextId"`
-			Message   any `json:"message"`
+			ID        any
+			TaskID    any
+			ContextID any
+			Message   any
 		}
-		if json.Unmarshal(top["params"], &p) != nil {
+		if json.Unmarshal(top.Params, &p) != nil {
 			return
 		}
-		if s, ok := p.ID.(string); ok && methods[method].idIsTask && !containsKey(top["params"], "taskId") && !containsKey(top["params"], "message") && c.TaskID != s {
+		if s, ok := p.ID.(string); ok && methods[method].idIsTask && p.TaskID == nil && p.Message == nil && c.TaskID != s {
+			t.Fatalf("task id %q, want %q", c.TaskID, s)
+		}
+		if s, ok := p.TaskID.(string); ok && p.Message == nil && (p.ID == nil || !methods[method].idIsTask) && c.TaskID != s {
 			t.Fatalf("task id %q, want %q", c.TaskID, s)
 		}
 	})
+}
+
+// strictProblems walks valid JSON with encoding/json's tokens: dup reports an object with two keys
+// equal under strings.EqualFold, deep nesting beyond jsonscan.MaxDepth.
+func strictProblems(body []byte) (dup, deep bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	type level struct {
+		object, key bool
+		keys        []string
+	}
+	var stack []*level
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false, false
+		}
+		var top *level
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if d, ok := tok.(json.Delim); ok {
+			if d == '{' || d == '[' {
+				if len(stack) == jsonscan.MaxDepth {
+					return false, true
+				}
+				if top != nil {
+					top.key = true
+				}
+				stack = append(stack, &level{object: d == '{', key: true})
+			} else {
+				stack = stack[:len(stack)-1]
+			}
+			continue
+		}
+		if s, ok := tok.(string); ok && top != nil && top.object && top.key {
+			for _, k := range top.keys {
+				if strings.EqualFold(k, s) {
+					return true, false
+				}
+			}
+			top.keys = append(top.keys, s)
+			top.key = false
+			continue
+		}
+		if top != nil {
+			top.key = true
+		}
+	}
 }
 
 func isObjectOrNull(raw json.RawMessage) bool {
@@ -81,13 +155,6 @@ func validIDRaw(raw json.RawMessage) bool {
 		return true
 	}
 	return false
-}
-
-func containsKey(raw json.RawMessage, key string) bool {
-	var m map[string]json.RawMessage
-	_ = json.Unmarshal(raw, &m)
-	_, ok := m[key]
-	return ok
 }
 
 // FuzzTransformCard feeds arbitrary cards to the rewriter (and the version bridge): no panics, and a

@@ -1,10 +1,14 @@
 package a2a
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
-	rpcmsg "github.com/agentgw/agentgateway/internal/jsonrpc"
+	"fmt"
 	"net/http"
+
+	rpcmsg "github.com/agentgw/agentgateway/internal/jsonrpc"
+	"github.com/agentgw/agentgateway/internal/jsonscan"
 )
 
 // Wire versions of A2A as recorded in State.A2A.Version.
@@ -135,9 +139,13 @@ func errInvalid(msg string) *rpcError {
 }
 
 // ParseCall scans a JSON-RPC request body without decoding it. It accepts exactly one request object
-// (A2A has no batches) with "jsonrpc":"2.0" and a method of either wire version. The returned error is
-// a JSON-RPC error (wrapping ErrParse, ErrInvalid or ErrUnknown): [WriteCallError] answers with it.
-// It does not allocate for a well-formed request beyond the ids it returns.
+// (A2A has no batches) with "jsonrpc":"2.0" and a method of either wire version. The body must be
+// strict JSON: an object with two keys that agents could take for the same member (a repeated key,
+// "m\u0065thod", or "METHOD", which Go agents decode as the method) is an invalid request, wherever
+// it is, so the agent cannot act on another member than the one authorized. The returned error is a
+// JSON-RPC error (wrapping ErrParse, ErrInvalid or ErrUnknown; also jsonscan's error for such bodies):
+// [WriteCallError] answers with it. It does not allocate for a well-formed request beyond the ids it
+// returns.
 func ParseCall(body []byte) (Call, error) {
 	c, err := parseCall(body, nil)
 	if err != nil {
@@ -149,93 +157,74 @@ func ParseCall(body []byte) (Call, error) {
 // parseCall is ParseCall with extension methods (any version; recorded as-is).
 func parseCall(body []byte, extra map[string]bool) (Call, *rpcError) {
 	var c Call
-	var sc scanner
-	sc.b = body
-	i := sc.ws(0)
-	if i >= len(body) {
-		return c, errParse("empty body")
+	var version, id, method, params jsonscan.Span
+	top, err := jsonscan.Scan(body, func(k jsonscan.Key, v jsonscan.Span) {
+		switch {
+		case k.Matches("jsonrpc"):
+			version = v
+		case k.Matches("id"):
+			id = v
+		case k.Matches("method"):
+			method = v
+		case k.Matches("params"):
+			params = v
+		}
+	})
+	switch {
+	case err == nil:
+	case errors.Is(err, jsonscan.ErrSyntax):
+		if len(bytes.TrimSpace(body)) == 0 {
+			return c, errParse("empty body")
+		}
+		return c, errParse("malformed JSON")
+	default:
+		// Duplicate keys or deep nesting: not even the id is to be trusted.
+		return c, &rpcError{status: http.StatusOK, code: CodeInvalidRequest, msg: "Invalid Request: " + err.Error(), err: fmt.Errorf("%w: %w", ErrInvalid, err)}
 	}
-	switch body[i] {
+	switch body[top.Start] {
 	case '{':
 	case '[':
-		if _, ok := sc.skip(i, 0); !ok {
-			return c, errParse("malformed JSON")
-		}
 		return c, errInvalid("batch requests are not supported")
 	default:
-		if _, ok := sc.skip(i, 0); !ok {
-			return c, errParse("malformed JSON")
-		}
 		return c, errInvalid("not a JSON object")
 	}
-	var version, method, params []byte
-	var methodOK, hasMethod, badVersion bool
-	paramsAt := -1
-	end, ok := sc.object(i, 0, func(key []byte, v int) (int, bool) {
-		switch string(key) {
-		case "jsonrpc":
-			s, e, ok := sc.str(v)
-			if !ok {
-				badVersion = true
-				return sc.skip(v, 1)
-			}
-			version = s
-			return e, true
-		case "id":
-			e, ok := sc.skip(v, 1)
-			if ok {
-				c.ID = json.RawMessage(body[v:e])
-			}
-			return e, ok
-		case "method":
-			hasMethod = true
-			s, e, ok := sc.str(v)
-			if !ok {
-				return sc.skip(v, 1)
-			}
-			method, methodOK = s, true
-			return e, true
-		case "params":
-			paramsAt = v
-			e, ok := sc.skip(v, 1)
-			if ok {
-				params = body[v:e]
-			}
-			return e, ok
+	if id.Found() {
+		c.ID = json.RawMessage(id.In(body))
+		if !validID(c.ID) {
+			c.ID = nil
+			return c, errInvalid("id must be a string, a number or null")
 		}
-		return sc.skip(v, 1)
-	})
-	if !ok || sc.ws(end) != len(body) {
-		c.ID = nil // an id read from a broken body is not to be trusted
-		return c, errParse("malformed JSON")
 	}
-	if c.ID != nil && !validID(c.ID) {
-		c.ID = nil
-		return c, errInvalid("id must be a string, a number or null")
-	}
-	if badVersion || string(version) != "2.0" {
+	if raw, ok := jsonscan.RawString(body, version); !ok || string(raw) != "2.0" {
 		return c, errInvalid(`"jsonrpc" must be "2.0"`)
 	}
-	if !hasMethod || !methodOK {
+	if !jsonscan.IsString(body, method) {
 		return c, errInvalid(`"method" must be a string`)
 	}
-	info := methods[string(method)]
+	var info *methodInfo
+	if raw, ok := jsonscan.RawString(body, method); ok {
+		info = methods[string(raw)]
+	}
 	if info == nil {
-		if !extra[string(method)] {
-			return c, &rpcError{status: http.StatusOK, code: CodeMethodNotFound, msg: "Method not found: " + truncate(unescapeString(method), 64), err: ErrUnknown}
+		name := jsonscan.Unquote(body, method)
+		if info = methods[name]; info == nil {
+			if !extra[name] {
+				return c, &rpcError{status: http.StatusOK, code: CodeMethodNotFound, msg: "Method not found: " + truncate(name, 64), err: ErrUnknown}
+			}
+			c.Method = name
 		}
-		c.Method = unescapeString(method)
-	} else {
+	}
+	if info != nil {
 		c.Method, c.Version, c.Stream, c.info = info.name, info.version, info.stream, info
 	}
-	if paramsAt >= 0 && len(params) > 0 {
-		if params[0] != '{' {
-			if string(params) == "null" {
-				return c, nil
-			}
+	if params.Found() {
+		switch body[params.Start] {
+		case '{':
+			readParams(&c, body, params, info != nil && info.idIsTask)
+		case 'n': // null
+		default:
 			return c, &rpcError{status: http.StatusOK, code: CodeInvalidParams, msg: "Invalid params: params must be an object", err: ErrInvalid}
 		}
-		sc.params(&c, paramsAt, info != nil && info.idIsTask)
 	}
 	return c, nil
 }
@@ -255,221 +244,59 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// scanner walks JSON without decoding it. Every function returns the index just past the value it
-// read and false when the input is malformed there.
-type scanner struct{ b []byte }
-
-// maxDepth bounds nesting so a hostile body cannot exhaust the stack.
-const maxDepth = 128
-
-func (s *scanner) ws(i int) int {
-	for i < len(s.b) {
-		switch s.b[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// str reads a string at i and returns its raw contents (escapes not decoded).
-func (s *scanner) str(i int) ([]byte, int, bool) {
-	b := s.b
-	if i >= len(b) || b[i] != '"' {
-		return nil, i, false
-	}
-	for j := i + 1; j < len(b); j++ {
-		switch c := b[j]; {
-		case c == '"':
-			return b[i+1 : j], j + 1, true
-		case c == '\\':
-			j++
-		case c < 0x20:
-			return nil, j, false
-		}
-	}
-	return nil, len(b), false
-}
-
-// skip skips one value at i (after white space).
-func (s *scanner) skip(i, depth int) (int, bool) {
-	b := s.b
-	i = s.ws(i)
-	if i >= len(b) {
-		return i, false
-	}
-	if depth > maxDepth {
-		return i, false
-	}
-	switch c := b[i]; {
-	case c == '"':
-		_, e, ok := s.str(i)
-		return e, ok
-	case c == '{':
-		return s.object(i, depth, func(_ []byte, v int) (int, bool) { return s.skip(v, depth+1) })
-	case c == '[':
-		i = s.ws(i + 1)
-		if i < len(b) && b[i] == ']' {
-			return i + 1, true
-		}
-		for {
-			e, ok := s.skip(i, depth+1)
-			if !ok {
-				return e, false
-			}
-			i = s.ws(e)
-			if i >= len(b) {
-				return i, false
-			}
-			if b[i] == ']' {
-				return i + 1, true
-			}
-			if b[i] != ',' {
-				return i, false
-			}
-			i++
-		}
-	case c == 't':
-		return s.lit(i, "true")
-	case c == 'f':
-		return s.lit(i, "false")
-	case c == 'n':
-		return s.lit(i, "null")
-	case c == '-' || (c >= '0' && c <= '9'):
-		j := i + 1
-		for j < len(b) {
-			c := b[j]
-			if (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-' {
-				j++
-				continue
-			}
-			break
-		}
-		return j, true
-	}
-	return i, false
-}
-
-func (s *scanner) lit(i int, want string) (int, bool) {
-	if len(s.b)-i >= len(want) && string(s.b[i:i+len(want)]) == want {
-		return i + len(want), true
-	}
-	return i, false
-}
-
-// object walks the object at i, calling fn with each key (raw) and the index of its value; fn returns
-// the index past the value.
-func (s *scanner) object(i, depth int, fn func(key []byte, v int) (int, bool)) (int, bool) {
-	b := s.b
-	if i >= len(b) || b[i] != '{' || depth > maxDepth {
-		return i, false
-	}
-	i = s.ws(i + 1)
-	if i < len(b) && b[i] == '}' {
-		return i + 1, true
-	}
-	for {
-		key, e, ok := s.str(i)
-		if !ok {
-			return e, false
-		}
-		i = s.ws(e)
-		if i >= len(b) || b[i] != ':' {
-			return i, false
-		}
-		i = s.ws(i + 1)
-		e, ok = fn(key, i)
-		if !ok {
-			return e, false
-		}
-		i = s.ws(e)
-		if i >= len(b) {
-			return i, false
-		}
-		if b[i] == '}' {
-			return i + 1, true
-		}
-		if b[i] != ',' {
-			return i, false
-		}
-		i = s.ws(i + 1)
-	}
-}
-
-// strAt returns the string value at v, or "" (and the value skipped) when it is not a string.
-func (s *scanner) strAt(v int, into *string) (int, bool) {
-	raw, e, ok := s.str(v)
-	if !ok {
-		return s.skip(v, 2)
-	}
-	*into = unescapeString(raw)
-	return e, true
-}
-
-// params records the ids and skill of a params object; the body is known to be well-formed.
-func (s *scanner) params(c *Call, at int, idIsTask bool) {
-	s.object(at, 1, func(key []byte, v int) (int, bool) {
-		switch string(key) {
-		case "id":
+// readParams records the ids and skill of a (scanned) params object, in one pass over it. Where a
+// request names one twice (params.taskId and params.message.taskId), the later member wins.
+func readParams(c *Call, body []byte, params jsonscan.Span, idIsTask bool) {
+	jsonscan.Walk(body, params.Start, func(k jsonscan.Key, v int) int {
+		switch {
+		case k.Matches("id"):
 			if idIsTask {
-				return s.strAt(v, &c.TaskID)
+				return readString(&c.TaskID, body, v)
 			}
-		case "taskId":
-			return s.strAt(v, &c.TaskID)
-		case "contextId":
-			return s.strAt(v, &c.ContextID)
-		case "metadata":
-			return s.metadata(c, v)
-		case "message":
-			if s.b[v] != '{' {
-				break
-			}
-			return s.object(v, 2, func(key []byte, v int) (int, bool) {
-				switch string(key) {
-				case "taskId":
-					return s.strAt(v, &c.TaskID)
-				case "contextId":
-					return s.strAt(v, &c.ContextID)
-				case "metadata":
-					if c.Skill == "" {
-						return s.metadata(c, v)
-					}
+		case k.Matches("taskId"):
+			return readString(&c.TaskID, body, v)
+		case k.Matches("contextId"):
+			return readString(&c.ContextID, body, v)
+		case k.Matches("metadata"):
+			return readSkill(c, body, v)
+		case k.Matches("message") && body[v] == '{':
+			return jsonscan.Walk(body, v, func(k jsonscan.Key, v int) int {
+				switch {
+				case k.Matches("taskId"):
+					return readString(&c.TaskID, body, v)
+				case k.Matches("contextId"):
+					return readString(&c.ContextID, body, v)
+				case k.Matches("metadata") && c.Skill == "":
+					return readSkill(c, body, v)
 				}
-				return s.skip(v, 3)
+				return jsonscan.Skip(body, v)
 			})
 		}
-		return s.skip(v, 2)
+		return jsonscan.Skip(body, v)
 	})
 }
 
-func (s *scanner) metadata(c *Call, v int) (int, bool) {
-	if s.b[v] != '{' {
-		return s.skip(v, 2)
+// readSkill records metadata.skill from the metadata value at v and returns the offset past it.
+func readSkill(c *Call, body []byte, v int) int {
+	if body[v] != '{' {
+		return jsonscan.Skip(body, v)
 	}
-	return s.object(v, 3, func(key []byte, v int) (int, bool) {
-		if string(key) == "skill" {
-			return s.strAt(v, &c.Skill)
+	return jsonscan.Walk(body, v, func(k jsonscan.Key, v int) int {
+		if k.Matches("skill") {
+			return readString(&c.Skill, body, v)
 		}
-		return s.skip(v, 4)
+		return jsonscan.Skip(body, v)
 	})
 }
 
-// unescapeString decodes the raw contents of a JSON string, allocating once.
-func unescapeString(raw []byte) string {
-	for _, c := range raw {
-		if c == '\\' {
-			var out string
-			q := make([]byte, 0, len(raw)+2)
-			q = append(append(append(q, '"'), raw...), '"')
-			if json.Unmarshal(q, &out) != nil {
-				return string(raw)
-			}
-			return out
-		}
+// readString stores the string value at v (a value of another type leaves into as it was) and
+// returns the offset past the value.
+func readString(into *string, body []byte, v int) int {
+	end := jsonscan.Skip(body, v)
+	if body[v] == '"' {
+		*into = jsonscan.Unquote(body, jsonscan.Span{Start: v, End: end})
 	}
-	return string(raw)
+	return end
 }
 
 // WriteCallError answers with a JSON-RPC error response for err (as returned by [ParseCall]); any

@@ -40,6 +40,7 @@ type options struct {
 	bridge          string
 	extra           map[string]bool
 	logger          *slog.Logger
+	loggerSet       bool // the Logger option was given
 }
 
 // PublicURL makes agent cards point at u (e.g. "https://agents.example.com/theme") instead of the
@@ -138,6 +139,7 @@ func buildOptions(opts []Option) options {
 	for _, fn := range opts {
 		fn(&o)
 	}
+	o.loggerSet = o.logger != nil
 	if o.logger == nil {
 		o.logger = slog.Default()
 	}
@@ -150,6 +152,18 @@ type proxy struct {
 	o     options
 	rules []*cel.RuleSet
 	err   error
+	logp  atomic.Pointer[slog.Logger] // Logger, else the gateway's (Provision), else slog.Default()
+}
+
+func (p *proxy) logger() *slog.Logger { return p.logp.Load() }
+
+// Provision implements agentgateway.Provisioner: without a Logger option, the proxy logs through the
+// gateway's logger.
+func (h *Handler) Provision(s agentgateway.Services) error {
+	if !h.p.o.loggerSet && s.Logger != nil {
+		h.p.logp.Store(s.Logger)
+	}
+	return nil
 }
 
 // Handler is the A2A layer returned by [Proxy]. It is an http.Handler; it reports configuration errors
@@ -197,6 +211,15 @@ func Wrap(opts ...Option) agentgateway.Policy {
 // the call before the route's policies run.
 type layer struct{ o options }
 
+// Provision implements agentgateway.Provisioner: the proxies the layer builds log through the
+// gateway's logger unless a Logger option was given.
+func (l *layer) Provision(s agentgateway.Services) error {
+	if !l.o.loggerSet && s.Logger != nil {
+		l.o.logger = s.Logger
+	}
+	return nil
+}
+
 func (l *layer) Wrap(next http.Handler) http.Handler { return &Handler{p: newProxy(next, l.o)} }
 func (l *layer) Phase() agentgateway.Phase           { return agentgateway.PhaseBackend }
 func (l *layer) Inspect(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
@@ -212,6 +235,7 @@ func (h *Handler) Inspect(w http.ResponseWriter, r *http.Request) (*http.Request
 
 func newProxy(next http.Handler, o options) *proxy {
 	p := &proxy{next: next, o: o}
+	p.logp.Store(o.logger)
 	var errs []error
 	if o.publicErr != nil {
 		errs = append(errs, o.publicErr)

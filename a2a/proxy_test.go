@@ -471,3 +471,24 @@ func expectEventByEvent(t *testing.T, url, body, first, second string, next chan
 	rest, _ := io.ReadAll(br)
 	assert.Contains(t, string(rest), second)
 }
+
+// Without a Logger option the proxy logs through the gateway's logger (agentgateway.Provisioner),
+// whether it was added as a backend or as the a2a route policy.
+func TestProxyLogsThroughTheGateway(t *testing.T) {
+	card := `{"name":"x","url":"http://agent.internal/","capabilities":{},"skills":[],"signatures":[{"protected":"eyJhbGciOiJFUzI1NiJ9","signature":"c2ln"}]}`
+	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, card) })
+	for name, add := range map[string]func(*agentgateway.Gateway) error{
+		"backend": func(gw *agentgateway.Gateway) error { return gw.Route("x").To(a2agw.Proxy(upstream)) },
+		"policy":  func(gw *agentgateway.Gateway) error { return gw.Route("x").Use(a2agw.Wrap()).To(upstream) },
+	} {
+		logs := &logBuffer{}
+		gw := agentgateway.New(agentgateway.WithLogger(slog.New(slog.NewTextHandler(logs, nil))), agentgateway.WithAccessLog(false))
+		require.NoError(t, add(gw), name)
+		srv := httptest.NewServer(gw)
+		resp, err := http.Get(srv.URL + a2agw.CardPath)
+		require.NoError(t, err, name)
+		resp.Body.Close()
+		srv.Close()
+		assert.Contains(t, logs.String(), "agent card is signed", name)
+	}
+}

@@ -80,6 +80,15 @@
 // a loopback listener by default), a browser's Origin against the gateway's own origin and
 // [Config.AllowedOrigins]. Request bodies are limited ([Config.MaxBodyBytes], 413 above).
 //
+// Because the gateway decides on some members and forwards the bytes, every target must read the
+// members the gateway read. Parsers disagree on duplicate keys (most keep the last), and Go targets
+// decoding into structs match keys case-insensitively, so a message with an object holding two keys
+// equal after unescaping and case folding ("name" and "n\u0061me" or "NAME"), at any depth, is refused
+// as an Invalid Request (-32600, HTTP 400) and never forwarded; so is JSON that is not strict (invalid
+// UTF-8, nesting deeper than 256). A lone case variant ("ID", "NAME") is read as the member it names,
+// as such targets do. Messages from targets go through the same checks: a JSON answer that is not one
+// valid response is an error for the client, and a streamed message with duplicate keys is dropped.
+//
 // Each request fills agentgateway.State.MCP (method, session id, target, name, tool target and name)
 // for the access log, CEL and telemetry.
 package mcp

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
@@ -136,7 +137,7 @@ type Federation struct {
 	targets []*target
 	byName  map[string]*target
 	err     error
-	log     *slog.Logger
+	logp    atomic.Pointer[slog.Logger] // Config.Logger, else the gateway's (Provision), else slog.Default()
 	aead    cipher.AEAD
 	httpc   *http.Client
 
@@ -153,6 +154,18 @@ var (
 	_ agentgateway.Validator = (*Federation)(nil)
 )
 
+// logger returns the federation's logger.
+func (f *Federation) logger() *slog.Logger { return f.logp.Load() }
+
+// Provision implements agentgateway.Provisioner: without a Config.Logger, the federation logs through
+// the gateway's logger.
+func (f *Federation) Provision(s agentgateway.Services) error {
+	if f.cfg.Logger == nil && s.Logger != nil {
+		f.logp.Store(s.Logger.With("component", "mcp"))
+	}
+	return nil
+}
+
 // Federate is shorthand for New(Config{Targets: targets}).
 func Federate(targets ...Target) *Federation {
 	return New(Config{Targets: targets})
@@ -162,11 +175,11 @@ func Federate(targets ...Target) *Federation {
 // it when the route is applied); a federation that failed validation answers 500.
 func New(cfg Config) *Federation {
 	f := &Federation{cfg: cfg, byName: map[string]*target{}, done: make(chan struct{})}
-	f.log = cfg.Logger
-	if f.log == nil {
-		f.log = slog.Default()
+	l := cfg.Logger
+	if l == nil {
+		l = slog.Default()
 	}
-	f.log = f.log.With("component", "mcp")
+	f.logp.Store(l.With("component", "mcp"))
 	if f.cfg.Prefix == "" {
 		f.cfg.Prefix = PrefixConditional
 	}
@@ -250,7 +263,7 @@ func (f *Federation) compile() error {
 	key := f.cfg.SessionKey
 	if len(key) == 0 && !f.cfg.Stateless {
 		key = processKey()
-		f.log.Warn("mcp: no session key configured; using a key generated at start, so sessions survive config reloads but are single-replica and end with the process")
+		f.logger().Warn("mcp: no session key configured; using a key generated at start, so sessions survive config reloads but are single-replica and end with the process")
 	}
 	if len(key) > 0 {
 		aead, err := newAEAD(key)
@@ -337,7 +350,7 @@ func (f *Federation) janitor() {
 		case now := <-tk.C:
 			for _, s := range f.sessions.stale(now.Add(-f.cfg.SessionTimeout), now) {
 				if f.endSession(s) {
-					f.log.Debug("mcp: session expired", "idle", f.cfg.SessionTimeout)
+					f.logger().Debug("mcp: session expired", "idle", f.cfg.SessionTimeout)
 					s.close()
 				}
 			}

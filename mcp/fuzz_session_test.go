@@ -2,10 +2,7 @@ package mcp
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -64,39 +61,10 @@ func FuzzServeBatch(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	srv := sdk.NewServer(&sdk.Implementation{Name: "fuzz", Version: "1"}, nil)
-	srv.AddTool(&sdk.Tool{Name: "echo", InputSchema: map[string]any{"type": "object"}}, func(ctx context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
-		return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: string(req.Params.Arguments)}}}, nil
-	})
-	fed := New(Config{Targets: []Target{ServerTarget("local", srv)}, MaxBodyBytes: 1 << 16, SessionKey: bytes.Repeat([]byte{8}, 32)})
-	defer fed.Close()
-	post := func(body []byte, sid string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(http.MethodPost, "/mcp", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json")
-		req.Header.Set("Mcp-Protocol-Version", "2025-03-26")
-		if sid != "" {
-			req.Header.Set("Mcp-Session-Id", sid)
-		}
-		w := httptest.NewRecorder()
-		fed.ServeHTTP(w, req)
-		return w
-	}
-	init := post([]byte(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"f","version":"1"}}}`), "")
-	sid := init.Header().Get("Mcp-Session-Id")
-	if sid == "" {
-		f.Fatalf("no session: %d %s", init.Code, init.Body)
-	}
+	post, sid := fuzzSession(f, 8, "2025-03-26")
 	f.Fuzz(func(t *testing.T, b []byte) {
 		w := post(b, sid)
-		switch w.Code {
-		case 200, 202, 400, 404, 413:
-		default:
-			t.Fatalf("status %d for %q: %s", w.Code, b, w.Body)
-		}
-		if w.Code != 202 && w.Body.Len() == 0 {
-			t.Fatalf("empty %d answer for %q", w.Code, b)
-		}
+		checkFuzzAnswer(t, b, w)
 		if trim := bytes.TrimLeft(b, " \t\r\n"); w.Code == 200 && len(trim) > 0 && trim[0] == '[' {
 			var arr []json.RawMessage
 			if err := json.Unmarshal(w.Body.Bytes(), &arr); err != nil || len(arr) == 0 {

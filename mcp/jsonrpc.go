@@ -1,17 +1,20 @@
 package mcp
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
+	"fmt"
+
 	rpcmsg "github.com/agentgw/agentgateway/internal/jsonrpc"
-	"unicode/utf8"
+	"github.com/agentgw/agentgateway/internal/jsonscan"
 )
 
 // This file reads the JSON-RPC envelope straight from the raw bytes: the gateway routes on the method,
-// the id and one or two fields of params, and forwards everything else untouched. The scanner below
-// never allocates; callers validate the message with json.Valid first, so it may assume well-formed
-// input and only has to stay in bounds.
+// the id and one or two fields of params, and forwards everything else untouched. jsonscan validates
+// the whole message in the same pass and refuses objects with duplicate keys (at any depth, compared
+// after unescaping and ignoring case), so every target reads the forwarded bytes as the gateway did.
+// A client message with a duplicate key is an Invalid Request (-32600, HTTP 400) wherever the key is:
+// the message as a whole has no single meaning, so no part of it is routed. Messages from targets go
+// through the same scanner; one with a duplicate key is treated like any malformed upstream message.
 
 // span is a half-open byte range of a JSON value inside a message.
 type span struct{ start, end int }
@@ -24,6 +27,9 @@ func (s span) of(b []byte) []byte {
 	}
 	return b[s.start:s.end]
 }
+
+func toSpan(s jsonscan.Span) span  { return span{s.Start, s.End} }
+func (s span) scan() jsonscan.Span { return jsonscan.Span{Start: s.start, End: s.end} }
 
 // envelope is what the gateway needs to know about one JSON-RPC message.
 type envelope struct {
@@ -43,40 +49,56 @@ func (e *envelope) isResponse() bool     { return e.method == "" && (e.result.ok
 var (
 	// ErrParse is returned for a body that is not JSON.
 	ErrParse = errors.New("mcp: parse error")
-	// ErrInvalidRequest is returned for JSON that is not a JSON-RPC 2.0 message.
+	// ErrInvalidRequest is returned for JSON that is not a JSON-RPC 2.0 message, including JSON
+	// with duplicate object keys or nested too deeply (then it also wraps jsonscan's error).
 	ErrInvalidRequest = errors.New("mcp: invalid request")
 )
 
-// parseEnvelope reads the top-level fields of one JSON-RPC message.
+// methodNames interns the method names of the protocol, so reading one does not allocate.
+var methodNames = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{
+		"initialize", "ping", "tools/list", "tools/call", "prompts/list", "prompts/get", "resources/list",
+		"resources/templates/list", "resources/read", "resources/subscribe", "resources/unsubscribe",
+		"completion/complete", "logging/setLevel", "sampling/createMessage", "elicitation/create", "roots/list",
+		"notifications/initialized", "notifications/cancelled", "notifications/progress", "notifications/message",
+		"notifications/roots/list_changed", "notifications/tools/list_changed", "notifications/prompts/list_changed",
+		"notifications/resources/list_changed", "notifications/resources/updated",
+	} {
+		m[n] = n
+	}
+	return m
+}()
+
+// parseEnvelope validates one JSON-RPC message and reads its top-level fields.
 func parseEnvelope(b []byte) (envelope, error) {
 	var e envelope
-	if !json.Valid(b) {
-		return e, ErrParse
-	}
-	i := skipWS(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return e, ErrInvalidRequest // batches (arrays) are not supported since 2025-06-18
-	}
 	var method span
-	err := eachField(b, i, func(key []byte, v span) bool {
-		switch string(key) {
-		case "jsonrpc":
-			e.jsonrpc = v
-		case "id":
-			e.id = v
-		case "method":
-			method = v
-		case "params":
-			e.params = v
-		case "result":
-			e.result = v
-		case "error":
-			e.err = v
+	top, err := jsonscan.Scan(b, func(k jsonscan.Key, v jsonscan.Span) {
+		switch {
+		case k.Matches("jsonrpc"):
+			e.jsonrpc = toSpan(v)
+		case k.Matches("id"):
+			e.id = toSpan(v)
+		case k.Matches("method"):
+			method = toSpan(v)
+		case k.Matches("params"):
+			e.params = toSpan(v)
+		case k.Matches("result"):
+			e.result = toSpan(v)
+		case k.Matches("error"):
+			e.err = toSpan(v)
 		}
-		return true
 	})
 	if err != nil {
-		return e, err
+		e = envelope{}
+		if errors.Is(err, jsonscan.ErrSyntax) {
+			return e, fmt.Errorf("%w: %w", ErrParse, err)
+		}
+		return e, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	}
+	if b[top.Start] != '{' {
+		return envelope{}, ErrInvalidRequest // batches (arrays) are not supported since 2025-06-18
 	}
 	if string(e.jsonrpc.of(b)) != `"2.0"` {
 		return e, ErrInvalidRequest
@@ -94,7 +116,14 @@ func parseEnvelope(b []byte) (envelope, error) {
 		if b[method.start] != '"' {
 			return e, ErrInvalidRequest
 		}
-		e.method = stringValue(b, method)
+		if raw, ok := jsonscan.RawString(b, method.scan()); ok {
+			if m, known := methodNames[string(raw)]; known {
+				e.method = m
+			}
+		}
+		if e.method == "" {
+			e.method = stringValue(b, method)
+		}
 		if e.method == "" {
 			return e, ErrInvalidRequest
 		}
@@ -107,153 +136,19 @@ func parseEnvelope(b []byte) (envelope, error) {
 	return e, nil
 }
 
-// field returns the span of the value at the path of object keys below the value at v.
+// field returns the span of the value at the path of object keys below the value at v. b must have
+// been validated by parseEnvelope (or be JSON the gateway or go-sdk encoded).
 func field(b []byte, v span, path ...string) span {
-	for _, k := range path {
-		if !v.ok() || b[v.start] != '{' {
-			return span{}
-		}
-		var found span
-		_ = eachField(b, v.start, func(key []byte, fv span) bool {
-			if string(key) == k {
-				found = fv
-				return false
-			}
-			return true
-		})
-		v = found
-	}
-	return v
+	return toSpan(jsonscan.Field(b, v.scan(), path...))
 }
 
 // stringField returns the string at the path, "" when absent or not a string.
 func stringField(b []byte, v span, path ...string) string {
-	s := field(b, v, path...)
-	if !s.ok() || b[s.start] != '"' {
-		return ""
-	}
-	return stringValue(b, s)
+	return stringValue(b, field(b, v, path...))
 }
 
-// stringValue decodes the JSON string at s (no allocation beyond the result when there are no escapes).
-func stringValue(b []byte, s span) string {
-	raw := b[s.start:s.end]
-	if len(raw) < 2 || raw[0] != '"' {
-		return ""
-	}
-	inner := raw[1 : len(raw)-1]
-	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-		return string(inner)
-	}
-	var out string
-	if json.Unmarshal(raw, &out) != nil {
-		return ""
-	}
-	return out
-}
-
-// eachField calls fn for each key of the object starting at b[i] == '{'; fn returns false to stop.
-func eachField(b []byte, i int, fn func(key []byte, v span) bool) error {
-	i++ // '{'
-	for {
-		i = skipWS(b, i)
-		if i >= len(b) {
-			return ErrParse
-		}
-		if b[i] == '}' {
-			return nil
-		}
-		if b[i] == ',' {
-			i = skipWS(b, i+1)
-		}
-		if i >= len(b) || b[i] != '"' {
-			return ErrParse
-		}
-		ks := i
-		i = skipString(b, i)
-		key := b[ks+1 : i-1]
-		i = skipWS(b, i)
-		if i >= len(b) || b[i] != ':' {
-			return ErrParse
-		}
-		i = skipWS(b, i+1)
-		vs := i
-		i = skipValue(b, i)
-		if i < 0 {
-			return ErrParse
-		}
-		if bytes.IndexByte(key, '\\') >= 0 {
-			var k string
-			if json.Unmarshal(b[ks:ks+len(key)+2], &k) == nil {
-				key = []byte(k)
-			}
-		}
-		if !fn(key, span{vs, i}) {
-			return nil
-		}
-	}
-}
-
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipString returns the index just past the string starting at b[i] == '"'.
-func skipString(b []byte, i int) int {
-	i++
-	for i < len(b) {
-		switch b[i] {
-		case '\\':
-			i += 2
-		case '"':
-			return i + 1
-		default:
-			i++
-		}
-	}
-	return len(b)
-}
-
-// skipValue returns the index just past the value starting at b[i], or -1.
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for i < len(b) {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return -1
-	default:
-		for i < len(b) {
-			switch b[i] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return i
-			}
-			i++
-		}
-		return i
-	}
-}
+// stringValue decodes the JSON string at s ("" when absent or not a string).
+func stringValue(b []byte, s span) string { return jsonscan.Unquote(b, s.scan()) }
 
 // splice returns b with the bytes of s replaced by repl, in a new slice.
 func splice(b []byte, s span, repl []byte) []byte {

@@ -228,7 +228,7 @@ func dropShared[T any](f *Federation, owner map[string]int, kind string, items [
 	out := items[:0]
 	for _, it := range items {
 		if owner[kind+":"+name(it)] < 0 {
-			f.log.Warn("mcp: dropping a name that several targets share (prefixMode never)", "kind", kind, "name", name(it))
+			f.logger().Warn("mcp: dropping a name that several targets share (prefixMode never)", "kind", kind, "name", name(it))
 			continue
 		}
 		out = append(out, it)

@@ -150,7 +150,14 @@ func (f *Federation) servePost(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusBadRequest, nil, codeInvalidRequest, "unsupported MCP-Protocol-Version: "+v+" (supported: "+strings.Join(supportedVersions, ", ")+")")
 		return
 	}
-	body, err := readBody(w, r, f.cfg.MaxBodyBytes)
+	ib, inspected := r.Body.(*inspectedBody)
+	var body []byte
+	var err error
+	if inspected {
+		body = ib.b
+	} else {
+		body, err = readBody(w, r, f.cfg.MaxBodyBytes)
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -166,7 +173,10 @@ func (f *Federation) servePost(w http.ResponseWriter, r *http.Request) {
 		f.serveBatch(ctx, w, r, st, body, out)
 		return
 	}
-	env, err := parseEnvelope(body)
+	env := ib.envelope()
+	if !inspected || !ib.ok {
+		env, err = parseEnvelope(body)
+	}
 	if err != nil {
 		code, msg := codeInvalidRequest, "invalid JSON-RPC 2.0 message"
 		if errors.Is(err, ErrParse) {
@@ -197,7 +207,7 @@ func (f *Federation) servePost(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case env.isResponse():
 		if err := f.routeResponse(ctx, sess, env, body); err != nil {
-			f.log.Debug("mcp: dropping client response", "error", err)
+			f.logger().Debug("mcp: dropping client response", "error", err)
 		}
 		w.WriteHeader(http.StatusAccepted)
 	case env.isNotification():
@@ -305,7 +315,7 @@ func (f *Federation) serveBatch(ctx context.Context, w http.ResponseWriter, r *h
 			answers[i] = rpcmsg.Error(env.id.of(msg), codeInvalidRequest, "initialize must not be part of a JSON-RPC batch")
 		case env.isResponse():
 			if err := f.routeResponse(ctx, sess, env, msg); err != nil {
-				f.log.Debug("mcp: dropping client response", "error", err)
+				f.logger().Debug("mcp: dropping client response", "error", err)
 			}
 		case env.isNotification():
 			f.notify(ctx, sess, env, msg)
@@ -457,7 +467,7 @@ func (f *Federation) notify(ctx context.Context, sess *session, env envelope, bo
 		sl.mu.Unlock()
 		if up != nil && up.alive() {
 			if err := up.send(ctx, body); err != nil {
-				f.log.Debug("mcp: forwarding notification", "target", f.targets[i].Name, "method", env.method, "error", err)
+				f.logger().Debug("mcp: forwarding notification", "target", f.targets[i].Name, "method", env.method, "error", err)
 			}
 		}
 	}
@@ -635,7 +645,7 @@ func (f *Federation) forward(ctx context.Context, sess *session, t *target, id, 
 			return nil
 		}
 	}
-	f.log.Warn("mcp: target call failed", "target", t.Name, "error", err)
+	f.logger().Warn("mcp: target call failed", "target", t.Name, "error", err)
 	if pr, ok := out.(*postReply); ok && errors.Is(err, ErrUpstreamSessionGone) && !f.cfg.Stateless && pr.fail(http.StatusNotFound, id, "session expired at target "+t.Name) {
 		return err // the spec's answer for a session that is gone: the client starts a new one
 	}
@@ -734,7 +744,7 @@ func (f *Federation) fanOutErr(errs []error) error {
 	}
 	if f.cfg.Failure == FailOpen && failed < len(errs) {
 		for _, err := range real {
-			f.log.Warn("mcp: skipping failed target (failOpen)", "error", err)
+			f.logger().Warn("mcp: skipping failed target (failOpen)", "error", err)
 		}
 		return nil
 	}
@@ -764,7 +774,7 @@ func (s *session) upstream(ctx context.Context, t *target) (upstream, error) {
 		} else {
 			sl.failures = 0
 		}
-		s.f.log.Warn("mcp: target connection lost; restarting", "target", t.Name, "restarts", sl.failures)
+		s.f.logger().Warn("mcp: target connection lost; restarting", "target", t.Name, "restarts", sl.failures)
 	}
 	if sl.failures > 0 {
 		delay := min(100*time.Millisecond<<min(sl.failures-1, 7), 10*time.Second)

@@ -60,11 +60,11 @@ func (f *Federation) serveGet(w http.ResponseWriter, r *http.Request) {
 			defer wg.Done()
 			up, err := sess.upstream(cctx, t)
 			if err != nil {
-				f.log.Debug("mcp: GET stream: target unavailable", "target", t.Name, "error", err)
+				f.logger().Debug("mcp: GET stream: target unavailable", "target", t.Name, "error", err)
 				return
 			}
 			if err := up.listen(cctx, f.relayFrom(t, write)); err != nil && ctx.Err() == nil {
-				f.log.Debug("mcp: GET stream from target ended", "target", t.Name, "error", err)
+				f.logger().Debug("mcp: GET stream from target ended", "target", t.Name, "error", err)
 			}
 		}()
 	}

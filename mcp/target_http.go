@@ -194,6 +194,14 @@ func (u *httpUpstream) call(ctx context.Context, msg []byte, relay func([]byte))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrTargetUnavailable, u.t.Name, err)
 	}
+	// The body goes to the client as is: it must read as one response there too.
+	env, err := parseEnvelope(body)
+	if err == nil && !env.isResponse() {
+		err = errors.New("not a response")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: invalid JSON-RPC response: %w", ErrTargetUnavailable, u.t.Name, err)
+	}
 	return body, nil
 }
 

@@ -25,12 +25,12 @@ func (f *Federation) dialStdio(_ context.Context, t *target) (upstream, error) {
 	if cmd.Env == nil {
 		cmd.Env = []string{}
 	}
-	cmd.Stderr = &logWriter{log: f.log.With("target", t.Name)}
+	cmd.Stderr = &logWriter{log: f.logger().With("target", t.Name)}
 	conn, err := (&sdk.CommandTransport{Command: cmd, TerminateDuration: 2 * defaultCloseTimeout / 5}).Connect(context.Background())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: starting %s: %v", ErrTargetUnavailable, t.Name, t.Command, err)
 	}
-	f.log.Debug("mcp: started stdio target", "target", t.Name, "pid", cmd.Process.Pid)
+	f.logger().Debug("mcp: started stdio target", "target", t.Name, "pid", cmd.Process.Pid)
 	return newConnUpstream(t, conn, nil), nil
 }
 

@@ -10,7 +10,8 @@ import (
 // the hot path (a healthy endpoint) only increments and decrements inflight.
 type endpoint struct {
 	Endpoint
-	rawBase string // BasePath escaped, for URL.RawPath
+	rawBase string  // BasePath escaped, for URL.RawPath
+	h1      *h1Pool // the built-in HTTP/1.1 client's pool for this endpoint; nil when it is off
 
 	inflight atomic.Int64
 	fails    atomic.Int32 // consecutive connect errors or 5xx responses
@@ -22,7 +23,9 @@ type endpoint struct {
 
 // balancer picks endpoints by power of two choices on in-flight requests, skipping ejected endpoints.
 type balancer struct {
-	eps        []*endpoint
+	// set is the current endpoint list, replaced whole by Proxy.SetEndpoints; a request keeps the
+	// list it loaded, so a change never disturbs a pick or a retry under way.
+	set        atomic.Pointer[[]*endpoint]
 	ejectAfter int32
 	ejectFor   time.Duration
 	maxEject   time.Duration
@@ -55,8 +58,10 @@ func (b *balancer) healthy(e *endpoint, now int64) bool {
 // pick returns the endpoint for the next attempt, never exclude (unless it is the only one), and
 // whether it is healthy. When every endpoint is ejected it returns the one ejected longest ago, so that
 // a backend never fails closed for good; the caller reports a failure on it as 503.
+func (b *balancer) endpoints() []*endpoint { return *b.set.Load() }
+
 func (b *balancer) pick(exclude *endpoint) (*endpoint, bool) {
-	eps := b.eps
+	eps := b.endpoints()
 	n := len(eps)
 	if n == 1 {
 		if b.ejected.Load() == 0 {
@@ -85,7 +90,8 @@ func (b *balancer) pickSlow(exclude *endpoint) (*endpoint, bool) {
 	var first, second *endpoint
 	seen := 0
 	// Reservoir-sample two distinct healthy endpoints in one pass without allocating.
-	for _, e := range b.eps {
+	eps := b.endpoints()
+	for _, e := range eps {
 		if e == exclude || !b.healthy(e, now) {
 			continue
 		}
@@ -108,8 +114,8 @@ func (b *balancer) pickSlow(exclude *endpoint) (*endpoint, bool) {
 		// Nothing healthy: fall back to the endpoint ejected longest ago (other than exclude when
 		// there is a choice).
 		var best *endpoint
-		for _, e := range b.eps {
-			if e == exclude && len(b.eps) > 1 {
+		for _, e := range eps {
+			if e == exclude && len(eps) > 1 {
 				continue
 			}
 			if best == nil || e.ejectedAt.Load() < best.ejectedAt.Load() {

@@ -87,8 +87,18 @@ type h1Pool struct {
 	c    *h1Client
 	addr string // host:port to dial
 
-	mu   sync.Mutex
-	idle []*h1Conn
+	mu      sync.Mutex
+	idle    []*h1Conn
+	retired bool // the endpoint was removed: connections coming back are closed, not pooled
+}
+
+// retire closes the pool's idle connections and makes connections still in use close when they are
+// done.
+func (p *h1Pool) retire() {
+	p.mu.Lock()
+	p.retired = true
+	p.mu.Unlock()
+	p.closeIdle()
 }
 
 func newH1Pool(c *h1Client, host string) *h1Pool {
@@ -204,7 +214,7 @@ func (p *h1Pool) get(ctx context.Context, fresh bool) (*h1Conn, error) {
 // put pools c, or closes it when the pool is full.
 func (p *h1Pool) put(c *h1Conn) {
 	p.mu.Lock()
-	if len(p.idle) >= p.c.maxIdle {
+	if p.retired || len(p.idle) >= p.c.maxIdle {
 		p.mu.Unlock()
 		c.nc.Close()
 		return

@@ -70,10 +70,7 @@ func newH1Harness(t *testing.T, upstream string, o H1Options) *h1Harness {
 }
 
 func (h *h1Harness) pool() *h1Pool {
-	for _, p := range h.p.h1 {
-		return p
-	}
-	return nil
+	return h.p.bal.endpoints()[0].h1
 }
 
 func (h *h1Harness) idle() int {
@@ -857,5 +854,6 @@ func TestH1OnlyWhenEveryEndpointIsHTTP(t *testing.T) {
 	p := New(Options{Endpoints: eps, Transport: http.DefaultTransport, H1: &H1Options{}})
 	assert.Nil(t, p.h1)
 	p = New(Options{Endpoints: eps[:1], Transport: http.DefaultTransport, H1: &H1Options{}})
-	assert.Len(t, p.h1, 1)
+	assert.NotNil(t, p.h1)
+	assert.NotNil(t, p.bal.endpoints()[0].h1)
 }

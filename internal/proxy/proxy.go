@@ -56,8 +56,10 @@ type Proxy struct {
 	bal           balancer
 	rt, upgradeRT http.RoundTripper
 	flushInterval time.Duration
-	h1            map[*endpoint]*h1Pool // the built-in HTTP/1.1 client's pools; read-only after New
-	upgrades      []string              // Options.Upgrades without h2c
+	h1            *h1Client  // the built-in HTTP/1.1 client; nil when requests go to the Transport
+	scheme        string     // of every endpoint: SetEndpoints keeps it, so the client path never changes
+	mu            sync.Mutex // serialises SetEndpoints
+	upgrades      []string   // Options.Upgrades without h2c
 	watchConns    bool
 }
 
@@ -81,27 +83,92 @@ func New(o Options) *Proxy {
 		maxEject:   o.MaxEjectFor,
 		clock:      monotonic,
 	}
-	for _, e := range o.Endpoints {
-		p.bal.eps = append(p.bal.eps, &endpoint{Endpoint: e, rawBase: escapePath(e.BasePath)})
-	}
+	p.scheme = o.Endpoints[0].Scheme
 	// The built-in client serves plain-HTTP endpoints only, and all of them or none: a request that
 	// may go to any endpoint then takes one path throughout, retries included.
 	if o.H1 != nil && !slices.ContainsFunc(o.Endpoints, func(e Endpoint) bool { return e.Scheme != "http" }) {
-		h1 := newH1Client(*o.H1)
-		h1.keepConn = true
-		p.h1 = make(map[*endpoint]*h1Pool, len(p.bal.eps))
-		for _, ep := range p.bal.eps {
-			p.h1[ep] = newH1Pool(h1, ep.Host)
+		p.h1 = newH1Client(*o.H1)
+		p.h1.keepConn = true
+	}
+	eps := make([]*endpoint, 0, len(o.Endpoints))
+	for _, e := range o.Endpoints {
+		eps = append(eps, p.newEndpoint(e))
+	}
+	p.bal.set.Store(&eps)
+	return p
+}
+
+func (p *Proxy) newEndpoint(e Endpoint) *endpoint {
+	ep := &endpoint{Endpoint: e, rawBase: escapePath(e.BasePath)}
+	if p.h1 != nil {
+		ep.h1 = newH1Pool(p.h1, ep.Host)
+	}
+	return ep
+}
+
+// ErrEndpoints is returned by SetEndpoints for a list it cannot take.
+var ErrEndpoints = errors.New("proxy: invalid endpoint update")
+
+// SetEndpoints replaces the endpoint list in place (an xDS or EndpointSlice update). Endpoints present
+// before and after keep their load, health and pooled connections; requests in flight finish on the
+// endpoint they started on; removed endpoints' idle connections are closed. The scheme cannot change.
+func (p *Proxy) SetEndpoints(list []Endpoint) error {
+	if len(list) == 0 {
+		return fmt.Errorf("%w: no endpoints", ErrEndpoints)
+	}
+	for i, e := range list {
+		if e.Scheme != p.scheme {
+			return fmt.Errorf("%w: endpoints[%d]: scheme %s, the backend's is %s", ErrEndpoints, i, e.Scheme, p.scheme)
 		}
 	}
-	return p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.bal.endpoints()
+	byKey := make(map[Endpoint]*endpoint, len(old))
+	for _, e := range old {
+		byKey[e.Endpoint] = e
+	}
+	eps := make([]*endpoint, 0, len(list))
+	for _, e := range list {
+		if ep, ok := byKey[e]; ok {
+			eps = append(eps, ep)
+			delete(byKey, e)
+			continue
+		}
+		eps = append(eps, p.newEndpoint(e))
+	}
+	// Ejections of removed endpoints no longer count.
+	for _, gone := range byKey {
+		if gone.ejectedUntil.Swap(0) != 0 {
+			p.bal.ejected.Add(-1)
+		}
+	}
+	p.bal.set.Store(&eps)
+	for _, gone := range byKey {
+		if gone.h1 != nil {
+			gone.h1.retire()
+		}
+	}
+	return nil
+}
+
+// Endpoints returns the current endpoint list.
+func (p *Proxy) Endpoints() []Endpoint {
+	eps := p.bal.endpoints()
+	out := make([]Endpoint, len(eps))
+	for i, e := range eps {
+		out[i] = e.Endpoint
+	}
+	return out
 }
 
 // CloseIdleConnections closes the idle connections of the built-in HTTP/1.1 client (not those of
 // the Transport). The Proxy stays usable.
 func (p *Proxy) CloseIdleConnections() {
-	for _, pool := range p.h1 {
-		pool.closeIdle()
+	for _, e := range p.bal.endpoints() {
+		if e.h1 != nil {
+			e.h1.closeIdle()
+		}
 	}
 }
 
@@ -257,7 +324,7 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 		ep.inflight.Add(1)
 		var err error
 		if fast {
-			resp, err = p.h1[ep].roundTrip(out, body)
+			resp, err = ep.h1.roundTrip(out, body)
 		} else {
 			resp, err = rt.RoundTrip(out)
 		}
@@ -271,7 +338,7 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 			p.bal.failure(ep)
 		}
 		// A connect failure sent nothing upstream: try another endpoint once.
-		if dial && attempt == 0 && len(p.bal.eps) > 1 && !x.body.started.Load() {
+		if dial && attempt == 0 && len(p.bal.endpoints()) > 1 && !x.body.started.Load() {
 			if next, h := p.bal.pick(ep); next != ep {
 				ep, healthy = next, h
 				out = retryRequest(out)
