@@ -65,3 +65,35 @@ func BenchmarkChain(b *testing.B) {
 		run(b, cors.Wrap(p.Wrap(authz.Wrap(limit.Wrap(trivial)))), func(i int) string { return toks[i%fresh] })
 	})
 }
+
+// BenchmarkChainWriters measures the policies that wrap the response writer — CORS, a header-only
+// response transformation, timeout and retry — around a handler that writes a small body.
+func BenchmarkChainWriters(b *testing.B) {
+	cors, err := policy.NewCORS(policy.CORSSpec{AllowOrigins: []string{"https://app.example.com"}})
+	require.NoError(b, err)
+	tr, err := policy.NewTransformation(policy.TransformationSpec{Response: &policy.Transform{Set: map[string]string{"x-route": `"r1"`}}})
+	require.NoError(b, err)
+	to, err := policy.NewTimeout(policy.TimeoutSpec{RequestTimeout: time.Minute})
+	require.NoError(b, err)
+	rt, err := policy.NewRetry(policy.RetrySpec{Attempts: 2, Codes: []int{503}})
+	require.NoError(b, err)
+	body := []byte(`{"ok":true}`)
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	})
+	chain := cors.Wrap(tr.Wrap(to.Wrap(rt.Wrap(handler))))
+	st := &agentgateway.State{}
+	r := req("GET", "/v1/x", "Origin", "https://app.example.com")
+	r = r.WithContext(agentgateway.WithState(context.Background(), st))
+	w := &benchWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		*st = agentgateway.State{}
+		clear(w.h)
+		chain.ServeHTTP(w, r)
+		if w.code != 200 || w.h.Get("X-Route") != "r1" {
+			b.Fatal(w.code, w.h)
+		}
+	}
+}
