@@ -15,7 +15,7 @@ import (
 type HeaderHook interface {
 	// BeforeHeader receives the header about to be sent (the writer's Header) and the status the
 	// handler wrote (200 when it wrote a body, or flushed, without calling WriteHeader). It may edit
-	// the header and returns the status to send instead.
+	// the header and returns the (final) status to send instead.
 	//
 	// Returning 0 diverts the response: from then on the handler's body goes to the BodyHook (or is
 	// dropped without one), and nothing is sent until the hook's owner calls [HookedWriter.Commit]
@@ -27,7 +27,8 @@ type HeaderHook interface {
 
 // BodyHook receives the body writes of a [HookedWriter] (after BeforeHeader has run) in place of the
 // underlying writer, so it can observe, transform, buffer or discard them. It writes what it wants
-// sent through [HookedWriter.Unwrap], and returns what the handler's Write call returns.
+// sent through [HookedWriter.Unwrap], and returns what the handler's Write call returns. As with
+// io.Writer, it must not modify p or keep it after returning (WriteString hands it a string's bytes).
 type BodyHook interface {
 	WriteBody(p []byte) (int, error)
 }
@@ -58,8 +59,9 @@ type BodyHook interface {
 //     implicitly as 200 from the first Write, WriteString, ReadFrom or Flush. Later WriteHeader calls
 //     are ignored (net/http would only log them as superfluous).
 //   - Flush, Hijack and Push reach the underlying writer, and Unwrap lets [http.ResponseController]
-//     (SetWriteDeadline, EnableFullDuplex, ...) see through any stack of HookedWriters. A hijacked
-//     response reports status 101.
+//     (SetWriteDeadline, EnableFullDuplex, ...) see through any stack of HookedWriters. After a
+//     hijack, hooks no longer run, writes fail with http.ErrHijacked, and Status reports 101 unless
+//     a status was sent before.
 //   - ReadFrom and WriteString keep net/http's fast paths (sendfile, no string copy) when there is no
 //     BodyHook.
 //   - Status and Written report the status sent and the body bytes the handler wrote. For a HEAD
@@ -197,8 +199,8 @@ func (w *HookedWriter) WriteString(s string) (int, error) {
 		w.decide(http.StatusOK)
 	}
 	if !w.direct() {
-		// Write must not modify or retain p (io.Writer's contract), so a BodyHook may see the string's
-		// own bytes: no copy.
+		// A BodyHook, like any io.Writer, neither modifies nor keeps p: it may see the string's own
+		// bytes, without a copy.
 		return w.Write(unsafe.Slice(unsafe.StringData(s), len(s)))
 	}
 	n, err := io.WriteString(w.rw, s)
