@@ -50,14 +50,20 @@ func hostBackend(bc *BuildContext, host string) (http.Handler, error) {
 // serviceBackend resolves a service reference by DNS name: `name` is "namespace/hostname" or a
 // hostname, as the schema's NamespacedHostname.
 func serviceBackend(bc *BuildContext, s ServiceRef) (http.Handler, error) {
-	host := s.Name
-	if _, h, ok := strings.Cut(s.Name, "/"); ok {
-		host = h
+	if bc.ResolveService == nil {
+		host := s.Name
+		if _, h, ok := strings.Cut(s.Name, "/"); ok {
+			host = h
+		}
+		if host == "" || s.Port <= 0 || s.Port > 65535 {
+			return nil, agentgateway.Errorf(bc.Path, "service needs a name and a port")
+		}
 	}
-	if host == "" || s.Port <= 0 || s.Port > 65535 {
-		return nil, agentgateway.Errorf(bc.Path, "service needs a name and a port")
+	hostPort, err := bc.Service("", s)
+	if err != nil {
+		return nil, err
 	}
-	return hostBackend(bc, net.JoinHostPort(host, strconv.Itoa(s.Port)))
+	return hostBackend(bc, hostPort)
 }
 
 // HeaderModifierSpec is the schema's HeaderModifier.

@@ -61,9 +61,9 @@ func (s *authzServer) Check(ctx context.Context, req *authv3.CheckRequest) (*aut
 func TestExtAuthzGRPC(t *testing.T) {
 	as := &authzServer{}
 	addr := policytest.StartGRPC(t, func(s *grpc.Server) { authv3.RegisterAuthorizationServer(s, as) })
-	x, err := extauthz.New(extauthz.Spec{
+	x, err := extauthz.New(extauthz.Config{
 		Host:               addr,
-		Protocol:           &extauthz.Protocol{GRPC: &extauthz.GRPC{Context: map[string]string{"route": "r1"}, Metadata: map[string]string{"gw": `{"sub": identity}`}}},
+		GRPC:               &extauthz.GRPC{Context: map[string]string{"route": "r1"}, Metadata: map[string]string{"gw": `{"sub": identity}`}},
 		IncludeRequestBody: &extauthz.BodyOptions{MaxRequestBytes: 16},
 	})
 	require.NoError(t, err)
@@ -106,14 +106,15 @@ func TestExtAuthzFailureModes(t *testing.T) {
 	require.NoError(t, lis.Close()) // nothing listens there now
 
 	for _, c := range []struct {
-		mode *extauthz.FailureMode
-		want int
+		mode   agentgateway.FailureMode
+		status int
+		want   int
 	}{
-		{nil, 403},
-		{&extauthz.FailureMode{Allow: true}, 200},
-		{&extauthz.FailureMode{DenyWithStatus: 503}, 503},
+		{agentgateway.FailClosed, 0, 403},
+		{agentgateway.FailOpen, 0, 200},
+		{agentgateway.FailClosed, 503, 503},
 	} {
-		x, err := extauthz.New(extauthz.Spec{Host: dead, FailureMode: c.mode, Timeout: 2 * time.Second})
+		x, err := extauthz.New(extauthz.Config{Host: dead, FailureMode: c.mode, DenyStatus: c.status, Timeout: 2 * time.Second})
 		require.NoError(t, err)
 		st := &agentgateway.State{}
 		r := policytest.Req("GET", "/").WithContext(agentgateway.WithState(context.Background(), st))
@@ -137,13 +138,13 @@ func TestExtAuthzHTTP(t *testing.T) {
 		_, _ = io.WriteString(w, "nope")
 	}))
 	defer authz.Close()
-	x, err := extauthz.New(extauthz.Spec{
+	x, err := extauthz.New(extauthz.Config{
 		Host: authz.URL,
-		Protocol: &extauthz.Protocol{HTTP: &extauthz.HTTP{
+		HTTP: &extauthz.HTTP{
 			Path:                   `"/check" + request.path`,
 			AddRequestHeaders:      map[string]string{"x-route": `"api"`},
 			IncludeResponseHeaders: []string{"x-user-id"},
-		}},
+		},
 	})
 	require.NoError(t, err)
 	defer x.Close()
@@ -158,13 +159,14 @@ func TestExtAuthzHTTP(t *testing.T) {
 }
 
 func TestExtAuthzConfigErrors(t *testing.T) {
-	for field, spec := range map[string]extauthz.Spec{
-		"host":                      {},
-		"cache":                     {Host: "h:1", Cache: map[string]any{}},
-		"protocol":                  {Host: "h:1", Protocol: &extauthz.Protocol{GRPC: &extauthz.GRPC{}, HTTP: &extauthz.HTTP{}}},
-		"protocol.http.path":        {Host: "h:1", Protocol: &extauthz.Protocol{HTTP: &extauthz.HTTP{Path: "("}}},
-		"protocol.grpc.metadata.ns": {Host: "h:1", Protocol: &extauthz.Protocol{GRPC: &extauthz.GRPC{Metadata: map[string]string{"ns": "nope("}}}},
-		"includeRequestHeaders[0]":  {Host: "h:1", IncludeRequestHeaders: []string{"bad header"}},
+	for field, spec := range map[string]extauthz.Config{
+		"host":                     {},
+		"http":                     {Host: "h:1", GRPC: &extauthz.GRPC{}, HTTP: &extauthz.HTTP{}},
+		"http.path":                {Host: "h:1", HTTP: &extauthz.HTTP{Path: "("}},
+		"grpc.metadata.ns":         {Host: "h:1", GRPC: &extauthz.GRPC{Metadata: map[string]string{"ns": "nope("}}},
+		"includeRequestHeaders[0]": {Host: "h:1", IncludeRequestHeaders: []string{"bad header"}},
+		"failureMode":              {Host: "h:1", FailureMode: agentgateway.FailureMode(7)},
+		"denyStatus":               {Host: "h:1", DenyStatus: 42},
 	} {
 		_, err := extauthz.New(spec)
 		var ce *agentgateway.ConfigError

@@ -10,7 +10,6 @@ import (
 	"golang.org/x/oauth2"
 
 	agentgateway "github.com/agentgw/agentgateway"
-	"github.com/agentgw/agentgateway/policy"
 	"github.com/agentgw/agentgateway/policy/gcpauth"
 	"github.com/agentgw/agentgateway/policy/internal/policytest"
 )
@@ -26,7 +25,7 @@ func (f *fakeTokens) Token() (*oauth2.Token, error) {
 
 func TestAccessToken(t *testing.T) {
 	src := &fakeTokens{}
-	p, err := gcpauth.New(gcpauth.Spec{TokenSource: src})
+	p, err := gcpauth.New(gcpauth.Config{TokenSource: src})
 	require.NoError(t, err)
 	assert.Equal(t, agentgateway.PhaseBackend, agentgateway.PhaseOf(p))
 	var s policytest.Seen
@@ -38,9 +37,9 @@ func TestAccessToken(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	for field, spec := range map[string]gcpauth.Spec{
-		"type":       {Type: "samlToken"},
-		"credential": {Type: "idToken", Credential: &policy.FileOrInline{Inline: "{}"}},
+	for field, spec := range map[string]gcpauth.Config{
+		"type":       {Type: gcpauth.TokenType(9)},
+		"credential": {Type: gcpauth.IDToken, Credential: []byte("{}")},
 	} {
 		_, err := gcpauth.New(spec)
 		var ce *agentgateway.ConfigError
