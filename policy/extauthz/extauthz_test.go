@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -174,3 +175,41 @@ func TestExtAuthzConfigErrors(t *testing.T) {
 		assert.Equal(t, field, ce.Path)
 	}
 }
+
+// Behind a Gateway, HTTP checks go through the gateway's outbound transport hook, unless the config
+// names its own client; either way the check reaches the service.
+func TestExtAuthzHTTPUsesGatewayTransport(t *testing.T) {
+	authz := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))
+	defer authz.Close()
+	for _, c := range []struct {
+		name   string
+		client *http.Client
+		want   int32
+	}{
+		{"default client", nil, 1},
+		{"own client", authz.Client(), 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var hooked atomic.Int32
+			wrap := func(rt http.RoundTripper) http.RoundTripper {
+				return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					hooked.Add(1)
+					return rt.RoundTrip(r)
+				})
+			}
+			x, err := extauthz.New(extauthz.Config{Host: authz.URL, HTTP: &extauthz.HTTP{}, HTTPClient: c.client})
+			require.NoError(t, err)
+			gw := agentgateway.New(agentgateway.WithTransportWrapper(wrap))
+			require.NoError(t, gw.Route("api").PathPrefix("/").Use(x).To(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
+			w := httptest.NewRecorder()
+			gw.ServeHTTP(w, policytest.Req("GET", "/"))
+			assert.Equal(t, 200, w.Code)
+			assert.Equal(t, c.want, hooked.Load())
+			require.NoError(t, gw.Close())
+		})
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -1,6 +1,11 @@
 package gcpauth_test
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,3 +52,33 @@ func TestConfigErrors(t *testing.T) {
 		assert.Equal(t, field, ce.Path)
 	}
 }
+
+// Behind a Gateway, token requests go through the gateway's outbound transport hook: here the hook
+// answers Google's token endpoint itself, so the test needs no network.
+func TestTokensUseGatewayTransport(t *testing.T) {
+	var asked atomic.Int32
+	wrap := func(http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			asked.Add(1)
+			body := `{"access_token":"ya29.hooked","token_type":"Bearer","expires_in":3600}`
+			return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
+				Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
+		})
+	}
+	creds := []byte(`{"type":"authorized_user","client_id":"id","client_secret":"secret","refresh_token":"refresh"}`)
+	p, err := gcpauth.New(gcpauth.Config{Credential: creds})
+	require.NoError(t, err)
+	var s policytest.Seen
+	gw := agentgateway.New(agentgateway.WithTransportWrapper(wrap))
+	require.NoError(t, gw.Route("api").PathPrefix("/").Use(p).To(s.Handler(200, "")))
+	w := httptest.NewRecorder()
+	gw.ServeHTTP(w, policytest.Req("GET", "/"))
+	require.Equal(t, 200, w.Code, w.Body.String())
+	assert.Equal(t, "Bearer ya29.hooked", s.Req.Header.Get("Authorization"))
+	assert.Equal(t, int32(1), asked.Load())
+	require.NoError(t, gw.Close())
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
