@@ -8,8 +8,16 @@
 // half-applied: Build either returns a complete configuration or an error listing every problem.
 //
 // Each schema key maps to one row of a table (see section.go and sections_*.go): a policy key to its
-// package's constructor and the phase it runs in, a backend kind to its builder, a top-level short form
-// (`mcp:`, `llm:`) to the listeners it adds. Adding a capability adds rows, never a branch here.
+// package's constructor, a backend kind to its builder, a top-level short form (`mcp:`, `llm:`) to the
+// listeners it adds. Adding a capability adds rows, never a branch here. A row decodes the schema's
+// shape of its key (the YAML-only parts live here: one-of objects, file and service references,
+// unsupported fields, the schema's defaults), translates it into the package's Go config
+// (policy.JWTConfig, mcp.Config, ...) and relocates the constructor's errors to the file's field paths.
+// The policies declare their own phase; the gateway orders them.
+//
+// The [BuildContext] a row gets is not tied to YAML: a translator from another source (Gateway API
+// resources, xDS) makes one with [NewBuildContext] and uses the same file and service resolution,
+// cleanup and error locations.
 package config
 
 import (
