@@ -622,7 +622,7 @@ func buildPolicies(bc *BuildContext, n Node) ([]agentgateway.Policy, error) {
 func buildBackend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
 	idx := slices.IndexFunc(backendTable(), func(s BackendSection) bool { return s.Key == b.Kind })
 	if idx < 0 {
-		return nil, agentgateway.Errorf(bc.Path, "a backend needs one of: %s", strings.Join(backendKeys(), ", "))
+		return nil, bc.Errorf("", "a backend needs one of: %s", strings.Join(backendKeys(), ", "))
 	}
 	sub := *bc
 	sub.Path = b.Spec.path
@@ -684,9 +684,9 @@ func simpleBackend(bc *BuildContext, ref BackendRef) (http.Handler, error) {
 	case ref.Service != nil && ref.Host == "" && ref.Backend == "":
 		return serviceBackend(bc, *ref.Service)
 	case ref.Backend != "":
-		return nil, agentgateway.Errorf(bc.Path+".backend", "named backends are not supported; use host")
+		return nil, bc.Errorf("backend", "named backends are not supported; use host")
 	}
-	return nil, agentgateway.Errorf(bc.Path, "set exactly one of host, service")
+	return nil, bc.Errorf("", "set exactly one of host, service")
 }
 
 // Dump returns the effective configuration as JSON with secrets redacted, for /config_dump.
