@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -781,6 +782,10 @@ func buildBackendTLS(bc *BuildContext, s backendTLSSpec) (agentgateway.Policy, e
 	}
 	b, err := policy.NewBackendTLS(cfg)
 	if err != nil {
+		var ce *agentgateway.ConfigError
+		if errors.As(err, &ce) && ce.Path == "root" { // name the file the bytes came from
+			err = &agentgateway.ConfigError{Path: ce.Path, Err: fmt.Errorf("%w in %s", ce.Err, s.Root)}
+		}
 		return nil, bc.Wrap(err)
 	}
 	bc.OnClose(b)
