@@ -115,7 +115,11 @@ type verifiedToken struct {
 // The policy implements [agentgateway.Provisioner]: behind a Gateway, remote JWKS are fetched through
 // the gateway's outbound transport hook (unless cfg.HTTPClient is set).
 func NewJWT(cfg JWTConfig) (agentgateway.Policy, error) {
-	return newJWT(cfg)
+	j, err := newJWT(cfg)
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return j, nil
 }
 
 // Phase is agentgateway.PhaseAuthn.

@@ -260,10 +260,11 @@ func TestJWTConfigErrors(t *testing.T) {
 		{"location.prefix", policy.JWTConfig{Providers: one, Location: &policy.Location{Prefix: "Bearer ", Cookie: "c"}}},
 		{"providers[0].requiredClaims[1]", policy.JWTConfig{Providers: []policy.JWTProvider{{Issuer: "i", JWKS: remote, RequiredClaims: []string{"sub", "foo"}}}}},
 	} {
-		_, err := policy.NewJWT(c.cfg)
+		p, err := policy.NewJWT(c.cfg)
 		var ce *agentgateway.ConfigError
 		require.ErrorAs(t, err, &ce, c.field)
 		assert.Equal(t, c.field, ce.Path)
+		assert.True(t, p == nil, "no policy (not even a typed nil) with an error")
 	}
 }
 
