@@ -49,7 +49,6 @@ func (m PrefixMode) String() string {
 	return "prefixMode(" + strconv.Itoa(int(m)) + ")"
 }
 
-
 // Defaults of [Config].
 const (
 	DefaultSessionTimeout = 30 * time.Minute
