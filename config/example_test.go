@@ -11,6 +11,7 @@ import (
 
 	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/config"
+	"github.com/agentgw/agentgateway/policy"
 )
 
 // A file in agentgateway's standalone schema is loaded (decoded and validated), built into runtime
@@ -80,4 +81,22 @@ func ExampleWatchFile() {
 	if err := gw.Run(ctx); err != nil { // drains on Ctrl-C
 		log.Fatal(err)
 	}
+}
+
+// A translator from another source of configuration (Gateway API resources, xDS) builds policies with
+// the packages' Go configs and reuses a BuildContext for what the YAML rows share: file resolution,
+// service resolution, cleanup, and errors at its own field paths.
+func ExampleNewBuildContext() {
+	bc := config.NewBuildContext("/etc/agentgateway", agentgateway.Services{Logger: slog.New(slog.DiscardHandler)})
+	defer bc.Close()
+	filter := bc.At("spec.rules[0].filters[1]")
+	_, err := policy.NewCORS(policy.CORSConfig{AllowOrigins: []string{"app.example.com"}})
+	fmt.Println(filter.Wrap(err))
+	fmt.Println(filter.File("keys/jwks.json"))
+	host, _ := filter.Service("backendRef", config.ServiceRef{Name: "auth/ext-authz.auth.svc", Port: 9000})
+	fmt.Println(host)
+	// Output:
+	// spec.rules[0].filters[1].allowOrigins[0]: origin "app.example.com" must be scheme://host[:port] without a path
+	// /etc/agentgateway/keys/jwks.json
+	// ext-authz.auth.svc:9000
 }

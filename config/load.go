@@ -8,8 +8,16 @@
 // half-applied: Build either returns a complete configuration or an error listing every problem.
 //
 // Each schema key maps to one row of a table (see section.go and sections_*.go): a policy key to its
-// package's constructor and the phase it runs in, a backend kind to its builder, a top-level short form
-// (`mcp:`, `llm:`) to the listeners it adds. Adding a capability adds rows, never a branch here.
+// package's constructor, a backend kind to its builder, a top-level short form (`mcp:`, `llm:`) to the
+// listeners it adds. Adding a capability adds rows, never a branch here. A row decodes the schema's
+// shape of its key (the YAML-only parts live here: one-of objects, file and service references,
+// unsupported fields, the schema's defaults), translates it into the package's Go config
+// (policy.JWTConfig, mcp.Config, ...) and relocates the constructor's errors to the file's field paths.
+// The policies declare their own phase; the gateway orders them.
+//
+// The [BuildContext] a row gets is not tied to YAML: a translator from another source (Gateway API
+// resources, xDS) makes one with [NewBuildContext] and uses the same file and service resolution,
+// cleanup and error locations.
 package config
 
 import (
@@ -354,11 +362,10 @@ func (rt *Runtime) Close() error {
 	return errors.Join(errs...)
 }
 
+// loader builds one File: the root BuildContext of the build and the errors found so far.
 type loader struct {
-	logger  *slog.Logger
-	dir     string
-	closers []io.Closer
-	errs    []error
+	bc   *BuildContext
+	errs []error
 }
 
 // Build compiles the file into runtime objects, loading HTTPS listeners' certificates (a bad one is an
@@ -368,7 +375,7 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	l := &loader{logger: logger, dir: f.dir}
+	l := &loader{bc: NewBuildContext(f.dir, agentgateway.Services{Logger: logger})}
 	rt := &Runtime{}
 	ports := map[int]bool{}
 	var listenerPaths []string // the file path of each listener of rt.Config, to relocate compile errors
@@ -390,8 +397,7 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 	}
 	for _, n := range f.top {
 		sec := l.top(n.path)
-		bc := &BuildContext{Path: n.path, Dir: l.dir, Logger: logger, loader: l}
-		binds, err := sec.Build(bc, n)
+		binds, err := sec.Build(l.bc.At(n.path), n)
 		if err != nil {
 			l.errs = append(l.errs, err)
 			continue
@@ -414,7 +420,7 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 			l.errs = append(l.errs, relocate(err, listenerPaths))
 		}
 	}
-	rt.closers = l.closers
+	rt.closers = l.bc.res.closers
 	if err := errors.Join(l.errs...); err != nil {
 		_ = rt.Close()
 		return nil, err
@@ -452,7 +458,7 @@ func relocate1(err error, paths []string) error {
 // chain to (mutual TLS); problems are recorded at the field that names the file.
 func (l *loader) serverTLS(t TLSSpec, path string) *tls.Config {
 	read := func(name, field string) []byte {
-		b, err := readPEM(l.file(name))
+		b, err := readLimited(l.bc.File(name), maxPEM)
 		if err != nil {
 			l.errs = append(l.errs, agentgateway.Errorf(path+"."+field, "%w", err))
 		}
@@ -486,29 +492,6 @@ func (l *loader) serverTLS(t TLSSpec, path string) *tls.Config {
 // maxPEM bounds what a certificate, key or CA file may hold, so a config naming a device or a huge file
 // fails instead of exhausting memory.
 const maxPEM = 1 << 20
-
-func readPEM(name string) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxPEM+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxPEM {
-		return nil, fmt.Errorf("%s: larger than %d bytes", name, maxPEM)
-	}
-	return b, nil
-}
-
-func (l *loader) file(name string) string {
-	if name == "" || filepath.IsAbs(name) {
-		return name
-	}
-	return filepath.Join(l.dir, name)
-}
 
 func (l *loader) top(key string) TopSection {
 	for _, t := range topTable() {
@@ -546,15 +529,15 @@ func (l *loader) route(rs RouteSpec, path string, idx int) agentgateway.RouteCon
 	for _, m := range rs.Matches {
 		rc.Matches = append(rc.Matches, m.compile())
 	}
-	bc := &BuildContext{Path: path + ".policies", Dir: l.dir, Route: name, Logger: l.logger, loader: l}
-	pols, err := l.policies(bc, rs.Policies)
+	rbc := l.bc.At(path)
+	rbc.Route = name
+	pols, err := buildPolicies(rbc.At("policies"), rs.Policies)
 	if err != nil {
 		l.errs = append(l.errs, err)
 	}
 	rc.Policies = pols
 	for i, b := range rs.Backends {
-		bp := fmt.Sprintf("%s.backends[%d]", path, i)
-		h, err := l.backend(&BuildContext{Path: bp, Dir: l.dir, Route: name, Logger: l.logger, loader: l}, b)
+		h, err := buildBackend(rbc.At(fmt.Sprintf("backends[%d]", i)), b)
 		if err != nil {
 			l.errs = append(l.errs, err)
 			continue
@@ -595,9 +578,9 @@ func (m MatchSpec) compile() agentgateway.Match {
 	return out
 }
 
-// policies builds a `policies` object into policies in file order; the gateway runs them by the phase
-// each declares.
-func (l *loader) policies(bc *BuildContext, n Node) ([]agentgateway.Policy, error) {
+// buildPolicies builds a `policies` object into policies in file order; the gateway runs them by the
+// phase each declares.
+func buildPolicies(bc *BuildContext, n Node) ([]agentgateway.Policy, error) {
 	if n.IsZero() {
 		return nil, nil
 	}
@@ -636,10 +619,10 @@ func (l *loader) policies(bc *BuildContext, n Node) ([]agentgateway.Policy, erro
 	return out, errors.Join(errs...)
 }
 
-func (l *loader) backend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
+func buildBackend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
 	idx := slices.IndexFunc(backendTable(), func(s BackendSection) bool { return s.Key == b.Kind })
 	if idx < 0 {
-		return nil, agentgateway.Errorf(bc.Path, "a backend needs one of: %s", strings.Join(backendKeys(), ", "))
+		return nil, bc.Errorf("", "a backend needs one of: %s", strings.Join(backendKeys(), ", "))
 	}
 	sub := *bc
 	sub.Path = b.Spec.path
@@ -654,27 +637,56 @@ func (l *loader) backend(bc *BuildContext, b BackendSpecs) (http.Handler, error)
 	if !b.Policies.IsZero() {
 		pbc := *bc
 		pbc.Path = b.Policies.path
-		pols, err := l.policies(&pbc, b.Policies)
+		pols, err := buildPolicies(&pbc, b.Policies)
 		if err != nil {
 			return nil, err
 		}
+		inner := h
 		for _, p := range slices.Backward(agentgateway.SortPolicies(pols)) {
 			h = p.Wrap(h)
 		}
+		h = &policyBackend{Handler: h, inner: inner, policies: pols}
 	}
 	return h, nil
 }
 
-func (l *loader) simpleBackend(bc *BuildContext, ref BackendRef) (http.Handler, error) {
+// policyBackend is a backend wrapped in its backend-level policies. The gateway sees only the
+// backend, so Provision is handed on to the policies and the backend inside.
+type policyBackend struct {
+	http.Handler
+	inner    http.Handler
+	policies []agentgateway.Policy
+}
+
+// Provision implements agentgateway.Provisioner.
+func (b *policyBackend) Provision(svc agentgateway.Services) error {
+	var errs []error
+	for _, x := range append([]any{b.inner}, anySlice(b.policies)...) {
+		if p, ok := x.(agentgateway.Provisioner); ok {
+			errs = append(errs, p.Provision(svc))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func anySlice[T any](s []T) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+func simpleBackend(bc *BuildContext, ref BackendRef) (http.Handler, error) {
 	switch {
 	case ref.Host != "" && ref.Service == nil && ref.Backend == "":
 		return hostBackend(bc, ref.Host)
 	case ref.Service != nil && ref.Host == "" && ref.Backend == "":
 		return serviceBackend(bc, *ref.Service)
 	case ref.Backend != "":
-		return nil, agentgateway.Errorf(bc.Path+".backend", "named backends are not supported; use host")
+		return nil, bc.Errorf("backend", "named backends are not supported; use host")
 	}
-	return nil, agentgateway.Errorf(bc.Path, "set exactly one of host, service")
+	return nil, bc.Errorf("", "set exactly one of host, service")
 }
 
 // Dump returns the effective configuration as JSON with secrets redacted, for /config_dump.

@@ -288,6 +288,12 @@ func FuzzLoad(f *testing.F) {
 	f.Add("a: &a [*a]")
 	f.Add("binds: [{port: 1, listeners: [{protocol: HTTPS, tls: {cert: /dev/zero, key: /dev/zero, root: /dev/null}, routes: [{backends: [{host: x}]}]}]}]")
 	f.Add("binds: [{port: 1, listeners: [{protocol: HTTPS, hostname: a, tls: {cert: c, key: k}}, {protocol: HTTP, hostname: b}]}]")
+	// The list-or-object form of localRateLimit, and files that must be read with a bound.
+	f.Add("binds: [{port: 1, listeners: [{routes: [{policies: {localRateLimit: [{maxTokens: 1, tokensPerFill: 1, fillInterval: 1s, type: tokens}]}, backends: [{host: x}]}]}]}]")
+	f.Add("binds: [{port: 1, listeners: [{routes: [{policies: {localRateLimit: {conditional: [{condition: 'true', maxTokens: 1}]}}, backends: [{host: x}]}]}]}]")
+	f.Add("binds: [{port: 1, listeners: [{routes: [{policies: {localRateLimit: 7, jwtAuth: {issuer: i, jwks: {file: /dev/zero}}}, backends: [{host: x}]}]}]}]")
+	f.Add("binds: [{port: 1, listeners: [{routes: [{backends: [{host: x, policies: {basicAuth: {htpasswd: {file: /dev/zero}}, backendAuth: {key: {value: {file: /dev/zero}}}}}]}]}]}]")
+	f.Add("binds: [{port: 1, listeners: [{routes: [{policies: {extAuthz: {service: {name: a/b, port: 99999}, failureMode: {denyWithStatus: 700}}}, backends: [{host: x}]}]}]}]")
 	f.Fuzz(func(t *testing.T, doc string) {
 		file, err := config.Load([]byte(doc), func(string) (string, bool) { return "127.0.0.1:1", true })
 		if err != nil {

@@ -14,13 +14,16 @@ import (
 // task ids.
 var (
 	a2aPolicies = []PolicySection{
-		Policy("a2a", func(bc *BuildContext, s a2a.PolicySpec) (agentgateway.Policy, error) {
-			p, err := a2a.NewPolicy(s, a2a.Logger(bc.Logger))
+		Policy("a2a", func(bc *BuildContext, _ a2aPolicySpec) (agentgateway.Policy, error) {
+			p, err := a2a.NewPolicy(a2a.Logger(bc.Logger))
 			if err != nil {
-				return nil, agentgateway.Errorf(bc.Path, "%v", err)
+				return nil, bc.Wrap(err)
 			}
 			return p, nil
 		}),
 	}
 	a2aBackends = []BackendSection{}
 )
+
+// a2aPolicySpec is the schema's A2aPolicy: an empty object (any field is an error).
+type a2aPolicySpec struct{}

@@ -38,26 +38,32 @@ var (
 
 func hostBackend(bc *BuildContext, host string) (http.Handler, error) {
 	if host == "" {
-		return nil, agentgateway.Errorf(bc.Path, "host is empty")
+		return nil, bc.Errorf("", "host is empty")
 	}
 	b, err := agentgateway.NewHTTPBackend(agentgateway.HTTPBackendConfig{Name: host, Endpoints: []string{host}})
 	if err != nil {
-		return nil, agentgateway.Errorf(bc.Path, "%v", err)
+		return nil, bc.Errorf("", "%v", err)
 	}
 	return b, nil
 }
 
-// serviceBackend resolves a service reference by DNS name: `name` is "namespace/hostname" or a
-// hostname, as the schema's NamespacedHostname.
+// serviceBackend resolves a service reference with the context's resolver, by default by DNS name:
+// `name` is "namespace/hostname" or a hostname, as the schema's NamespacedHostname.
 func serviceBackend(bc *BuildContext, s ServiceRef) (http.Handler, error) {
-	host := s.Name
-	if _, h, ok := strings.Cut(s.Name, "/"); ok {
-		host = h
+	if bc.ResolveService == nil {
+		host := s.Name
+		if _, h, ok := strings.Cut(s.Name, "/"); ok {
+			host = h
+		}
+		if host == "" || s.Port <= 0 || s.Port > 65535 {
+			return nil, bc.Errorf("", "service needs a name and a port")
+		}
 	}
-	if host == "" || s.Port <= 0 || s.Port > 65535 {
-		return nil, agentgateway.Errorf(bc.Path, "service needs a name and a port")
+	hostPort, err := bc.Service("", s)
+	if err != nil {
+		return nil, err
 	}
-	return hostBackend(bc, net.JoinHostPort(host, strconv.Itoa(s.Port)))
+	return hostBackend(bc, hostPort)
 }
 
 // HeaderModifierSpec is the schema's HeaderModifier.
@@ -142,7 +148,7 @@ func buildRedirect(bc *BuildContext, s RedirectSpec) (agentgateway.Policy, error
 				rr.Hostname = host
 				rr.Port, err = strconv.Atoi(port)
 				if err != nil {
-					return nil, agentgateway.Errorf(bc.Path+".authority.full", "invalid port in %q", a.Full)
+					return nil, bc.Errorf("authority.full", "invalid port in %q", a.Full)
 				}
 			}
 		case a.Host != "":
@@ -169,7 +175,7 @@ func buildRewrite(bc *BuildContext, s RewriteSpec) (agentgateway.Policy, error) 
 		case a.Host != "":
 			u.Hostname = a.Host
 		case a.Port != 0 || a.Mode == "auto":
-			return nil, agentgateway.Errorf(bc.Path+".authority", "only full and host authority rewrites are supported")
+			return nil, bc.Errorf("authority", "only full and host authority rewrites are supported")
 		}
 	}
 	if u.Hostname == "" && u.Path == nil {
@@ -215,10 +221,10 @@ func (b *BytesSpec) UnmarshalJSON(data []byte) error {
 
 func buildDirectResponse(bc *BuildContext, s DirectResponseSpec) (agentgateway.Policy, error) {
 	if len(s.Conditional) > 0 {
-		return nil, agentgateway.Errorf(bc.Path+".conditional", "conditional direct responses are not supported")
+		return nil, bc.Errorf("conditional", "conditional direct responses are not supported")
 	}
 	if s.Status == 0 {
-		return nil, agentgateway.Errorf(bc.Path+".status", "status is required")
+		return nil, bc.Errorf("status", "status is required")
 	}
 	type hdr struct {
 		name string
@@ -228,7 +234,7 @@ func buildDirectResponse(bc *BuildContext, s DirectResponseSpec) (agentgateway.P
 	for k, expr := range s.Headers {
 		p, err := cel.Compile(expr, celgo.StringType)
 		if err != nil {
-			return nil, agentgateway.Errorf(bc.Path+".headers."+k, "%v", err)
+			return nil, bc.Errorf("headers."+k, "%v", err)
 		}
 		hdrs = append(hdrs, hdr{http.CanonicalHeaderKey(k), p})
 	}
@@ -236,13 +242,13 @@ func buildDirectResponse(bc *BuildContext, s DirectResponseSpec) (agentgateway.P
 	if s.BodyExpression != "" {
 		p, err := cel.Compile(s.BodyExpression, nil)
 		if err != nil {
-			return nil, agentgateway.Errorf(bc.Path+".bodyExpression", "%v", err)
+			return nil, bc.Errorf("bodyExpression", "%v", err)
 		}
 		bodyExpr = p
 	}
 	static, err := agentgateway.Respond(agentgateway.DirectResponse{Status: s.Status, Body: s.Body})
 	if err != nil {
-		return nil, agentgateway.Errorf(bc.Path+".status", "%v", err)
+		return nil, bc.Errorf("status", "%v", err)
 	}
 	if len(hdrs) == 0 && bodyExpr == nil {
 		return static, nil

@@ -1,9 +1,10 @@
 package config
 
 import (
-	"errors"
-	"log/slog"
+	"encoding/base64"
+	"fmt"
 	"net/http"
+	"strings"
 
 	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/cel"
@@ -18,13 +19,13 @@ var (
 		Policy("mcpAuthorization", func(bc *BuildContext, s ruleSetSpec) (agentgateway.Policy, error) {
 			rules, err := cel.CompileRules(s.Rules...)
 			if err != nil {
-				return nil, prefixPath(bc.Path, err)
+				return nil, bc.Wrap(err)
 			}
 			return mcp.Authorization(rules), nil
 		}),
 	}
 	mcpBackends = []BackendSection{
-		Backend("mcp", func(bc *BuildContext, s mcp.BackendSpec) (http.Handler, error) {
+		Backend("mcp", func(bc *BuildContext, s mcpBackendSpec) (http.Handler, error) {
 			return buildFederation(bc, s)
 		}),
 	}
@@ -33,58 +34,202 @@ var (
 	}
 )
 
-// ruleSetSpec is the schema's RuleSet: CEL rules, each a bare string (allow) or {allow|deny|require}.
-type ruleSetSpec struct {
-	Rules []cel.Rule `json:"rules"`
+// mcpBackendSpec is the schema's LocalMcpBackend (route backend `mcp`), plus the gateway's extensions
+// sessionKey (base64), allowedHosts and allowedOrigins (mcp.Config's fields of the same names).
+type mcpBackendSpec struct {
+	Targets []mcpTargetSpec `json:"targets"`
+	// StatefulMode is "stateful" (default) or "stateless".
+	StatefulMode string `json:"statefulMode"`
+	// PrefixMode is "conditional" (default), "always" or "never".
+	PrefixMode string `json:"prefixMode"`
+	// FailureMode is "failClosed" (default) or "failOpen".
+	FailureMode            string   `json:"failureMode"`
+	DNSRebindingProtection bool     `json:"dnsRebindingProtection"`
+	SessionKey             string   `json:"sessionKey"`
+	AllowedHosts           []string `json:"allowedHosts"`
+	AllowedOrigins         []string `json:"allowedOrigins"`
 }
 
-func buildFederation(bc *BuildContext, s mcp.BackendSpec) (*mcp.Federation, error) {
-	logger := bc.Logger
-	if logger == nil {
-		logger = slog.Default()
+// mcpTargetSpec is the schema's LocalMcpTarget: a name and exactly one of stdio, mcp (streamable
+// HTTP) and sse.
+type mcpTargetSpec struct {
+	Name  string `json:"name"`
+	Stdio *struct {
+		Cmd      string            `json:"cmd"`
+		Args     []string          `json:"args"`
+		Env      map[string]string `json:"env"`
+		ClearEnv bool              `json:"clear_env"`
+	} `json:"stdio"`
+	MCP      *mcpHostSpec `json:"mcp"`
+	SSE      *mcpHostSpec `json:"sse"`
+	Policies *struct {
+		// RequestHeaderModifier adds or sets headers on requests to the target.
+		RequestHeaderModifier *struct {
+			Add map[string]string `json:"add"`
+			Set map[string]string `json:"set"`
+		} `json:"requestHeaderModifier"`
+	} `json:"policies"`
+}
+
+// mcpHostSpec locates an HTTP target: host as a URL ("https://example.com/mcp") or host:port, or
+// host, port and path.
+type mcpHostSpec struct {
+	Host    string `json:"host"`
+	Port    int    `json:"port"`
+	Path    string `json:"path"`
+	Backend string `json:"backend"`
+}
+
+// config translates the spec into an mcp.Config; errors are at the spec's fields.
+func (s mcpBackendSpec) config(bc *BuildContext) (mcp.Config, error) {
+	cfg := mcp.Config{AllowedHosts: s.AllowedHosts, AllowedOrigins: s.AllowedOrigins, LoopbackOnly: s.DNSRebindingProtection, Logger: bc.Logger}
+	switch s.StatefulMode {
+	case "", "stateful":
+	case "stateless":
+		cfg.Stateless = true
+	default:
+		return cfg, bc.Errorf("statefulMode", "unknown mode %q (stateful, stateless)", s.StatefulMode)
 	}
-	f, err := mcp.NewFromSpec(s, logger)
+	switch s.PrefixMode {
+	case "", "conditional":
+	case "always":
+		cfg.Prefix = mcp.PrefixAlways
+	case "never":
+		cfg.Prefix = mcp.PrefixNever
+	default:
+		return cfg, bc.Errorf("prefixMode", "unknown prefix mode %q", s.PrefixMode)
+	}
+	switch s.FailureMode {
+	case "", "failClosed":
+	case "failOpen":
+		cfg.Failure = agentgateway.FailOpen
+	default:
+		return cfg, bc.Errorf("failureMode", "unknown failure mode %q", s.FailureMode)
+	}
+	if s.SessionKey != "" {
+		key, err := base64.StdEncoding.DecodeString(s.SessionKey)
+		if err != nil {
+			return cfg, bc.Errorf("sessionKey", "not base64: %v", err)
+		}
+		cfg.SessionKey = key
+	}
+	for i, ts := range s.Targets {
+		t, err := ts.target(bc.At(fmt.Sprintf("targets[%d]", i)))
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Targets = append(cfg.Targets, t)
+	}
+	return cfg, nil
+}
+
+func (ts mcpTargetSpec) target(bc *BuildContext) (mcp.Target, error) {
+	n := 0
+	for _, set := range []bool{ts.Stdio != nil, ts.MCP != nil, ts.SSE != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return mcp.Target{}, bc.Errorf("", "exactly one of stdio, mcp and sse")
+	}
+	var t mcp.Target
+	switch {
+	case ts.Stdio != nil:
+		if ts.Policies != nil {
+			return mcp.Target{}, bc.Errorf("policies", "not supported on stdio targets")
+		}
+		t = mcp.StdioTarget(ts.Name, ts.Stdio.Cmd, ts.Stdio.Args...)
+		t.Env, t.ClearEnv = ts.Stdio.Env, ts.Stdio.ClearEnv
+		return t, nil
+	case ts.MCP != nil:
+		u, err := ts.MCP.url(bc.At("mcp"), "/mcp")
+		if err != nil {
+			return mcp.Target{}, err
+		}
+		t = mcp.HTTPTarget(ts.Name, u)
+	default:
+		u, err := ts.SSE.url(bc.At("sse"), "/sse")
+		if err != nil {
+			return mcp.Target{}, err
+		}
+		t = mcp.SSETarget(ts.Name, u)
+	}
+	if p := ts.Policies; p != nil && p.RequestHeaderModifier != nil {
+		t.Headers = http.Header{}
+		for k, v := range p.RequestHeaderModifier.Add {
+			t.Headers.Add(k, v)
+		}
+		for k, v := range p.RequestHeaderModifier.Set {
+			t.Headers.Set(k, v)
+		}
+	}
+	return t, nil
+}
+
+func (h *mcpHostSpec) url(bc *BuildContext, defaultPath string) (string, error) {
+	if h.Backend != "" {
+		return "", bc.Errorf("backend", "backend references are not supported for MCP targets; use host")
+	}
+	if h.Host == "" {
+		return "", bc.Errorf("host", "a host is required")
+	}
+	u := h.Host
+	if !strings.Contains(u, "://") {
+		u = "http://" + u
+	}
+	if h.Port != 0 {
+		u = fmt.Sprintf("%s:%d", strings.TrimRight(u, "/"), h.Port)
+	}
+	rest := u[strings.Index(u, "://")+3:]
+	switch {
+	case h.Path != "":
+		u = strings.TrimRight(u, "/") + "/" + strings.TrimLeft(h.Path, "/")
+	case !strings.Contains(rest, "/"):
+		u += defaultPath
+	}
+	return u, nil
+}
+
+func buildFederation(bc *BuildContext, s mcpBackendSpec) (*mcp.Federation, error) {
+	cfg, err := s.config(bc)
 	if err != nil {
-		return nil, prefixPath(bc.Path, err)
+		return nil, err
+	}
+	f := mcp.New(cfg)
+	if err := f.Validate(); err != nil {
+		_ = f.Close()
+		return nil, bc.Wrap(err)
 	}
 	bc.OnClose(f)
 	return f, nil
 }
 
-// prefixPath moves a package error's relative field path ("targets[0].name") under the section's.
-func prefixPath(base string, err error) error {
-	var ce *agentgateway.ConfigError
-	if errors.As(err, &ce) {
-		return &agentgateway.ConfigError{Path: base + "." + ce.Path, Err: ce.Err}
-	}
-	return agentgateway.Errorf(base, "%v", err)
-}
-
 // mcpShortForm is the schema's LocalSimpleMcpConfig: a federation served at /mcp (streamable HTTP)
 // and /sse (legacy HTTP+SSE) on its own port.
 type mcpShortForm struct {
-	Gateways               []string         `json:"gateways"`
-	Port                   *int             `json:"port"`
-	Targets                []mcp.TargetSpec `json:"targets"`
-	StatefulMode           string           `json:"statefulMode"`
-	PrefixMode             string           `json:"prefixMode"`
-	FailureMode            string           `json:"failureMode"`
-	DNSRebindingProtection bool             `json:"dnsRebindingProtection"`
-	Policies               Node             `json:"policies"`
-	SessionKey             string           `json:"sessionKey"`
-	AllowedHosts           []string         `json:"allowedHosts"`
-	AllowedOrigins         []string         `json:"allowedOrigins"`
+	Gateways               []string        `json:"gateways"`
+	Port                   *int            `json:"port"`
+	Targets                []mcpTargetSpec `json:"targets"`
+	StatefulMode           string          `json:"statefulMode"`
+	PrefixMode             string          `json:"prefixMode"`
+	FailureMode            string          `json:"failureMode"`
+	DNSRebindingProtection bool            `json:"dnsRebindingProtection"`
+	Policies               Node            `json:"policies"`
+	SessionKey             string          `json:"sessionKey"`
+	AllowedHosts           []string        `json:"allowedHosts"`
+	AllowedOrigins         []string        `json:"allowedOrigins"`
 }
 
 func buildMCPShortForm(bc *BuildContext, s mcpShortForm) ([]Bind, error) {
 	if len(s.Gateways) > 0 {
-		return nil, agentgateway.Errorf(bc.Path+".gateways", "gateways are not supported; use port")
+		return nil, bc.Errorf("gateways", "gateways are not supported; use port")
 	}
 	port := 3000
 	if s.Port != nil {
 		port = *s.Port
 	}
-	f, err := buildFederation(bc, mcp.BackendSpec{
+	f, err := buildFederation(bc, mcpBackendSpec{
 		Targets: s.Targets, StatefulMode: s.StatefulMode, PrefixMode: s.PrefixMode, FailureMode: s.FailureMode,
 		DNSRebindingProtection: s.DNSRebindingProtection, SessionKey: s.SessionKey,
 		AllowedHosts: s.AllowedHosts, AllowedOrigins: s.AllowedOrigins,

@@ -195,7 +195,7 @@ func TestConfigErrors(t *testing.T) {
 		"bad URL":     mcp.Federate(mcp.HTTPTarget("a", "ftp://x")),
 		"no targets":  mcp.Federate(),
 		"no command":  mcp.Federate(mcp.StdioTarget("a", "")),
-		"bad prefix":  mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("a", "http://127.0.0.1:1")}, Prefix: "sometimes"}),
+		"bad prefix":  mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("a", "http://127.0.0.1:1")}, Prefix: mcp.PrefixMode(9)}),
 		"bad key":     mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("a", "http://127.0.0.1:1")}, SessionKey: []byte("short")}),
 		"bad pattern": mcp.New(mcp.Config{Targets: []mcp.Target{{Name: "a", Transport: mcp.TransportHTTP, URL: "http://127.0.0.1:1", Tools: mcp.ToolFilter{Include: []string{"["}}}}}),
 	} {

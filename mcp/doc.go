@@ -9,8 +9,8 @@
 //	))
 //
 // Use [New] with a [Config] for everything else (prefix and failure modes, sessions, authorization,
-// Host/Origin allow-lists); [NewFromSpec] builds one from the declarative config (agentgateway's
-// LocalMcpBackend schema).
+// Host/Origin allow-lists). The config package translates agentgateway's YAML (the `mcp` backend and
+// the `mcp:` short form) into a Config.
 //
 // # What clients see
 //

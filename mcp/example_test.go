@@ -84,12 +84,11 @@ func ExampleConfig_authorization() {
 	// true
 }
 
-// A federation from the declarative form of agentgateway's LocalMcpBackend.
-func ExampleNewFromSpec() {
-	_, err := mcp.NewFromSpec(mcp.BackendSpec{
-		Targets: []mcp.TargetSpec{{Name: "my_tools", MCP: &mcp.HostSpec{Host: "localhost:3001"}}},
-	}, slog.New(slog.DiscardHandler))
-	fmt.Println(err)
+// Configuration errors name the field, and match agentgateway.ErrInvalidConfig.
+func ExampleFederation_Validate() {
+	f := mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("my_tools", "http://localhost:3001/mcp")}, Logger: slog.New(slog.DiscardHandler)})
+	defer f.Close()
+	fmt.Println(f.Validate())
 	// Output:
 	// targets[0].name: target name "my_tools" must not contain '_', '+' or '/': they separate target and tool names
 }

@@ -23,8 +23,8 @@ import (
 
 // TestTargetKilledMidSession kills one of two HTTP targets after the session is set up.
 func TestTargetKilledMidSession(t *testing.T) {
-	for _, mode := range []mcp.FailureMode{mcp.FailOpen, mcp.FailClosed} {
-		t.Run(string(mode), func(t *testing.T) {
+	for _, mode := range []agentgateway.FailureMode{agentgateway.FailOpen, agentgateway.FailClosed} {
+		t.Run(mode.String(), func(t *testing.T) {
 			alpha := serveHTTP(t, demoServer("alpha"), &sdk.StreamableHTTPOptions{JSONResponse: true})
 			beta := serveHTTP(t, demoServer("beta"), &sdk.StreamableHTTPOptions{JSONResponse: true})
 			f := mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("alpha", alpha.URL), mcp.HTTPTarget("beta", beta.URL)}, Failure: mode})
@@ -37,7 +37,7 @@ func TestTargetKilledMidSession(t *testing.T) {
 
 			ctx := ctxT(t)
 			res, err := cs.ListTools(ctx, nil)
-			if mode == mcp.FailOpen {
+			if mode == agentgateway.FailOpen {
 				require.NoError(t, err)
 				for _, tool := range res.Tools {
 					assert.True(t, strings.HasPrefix(tool.Name, "alpha_"), tool.Name)
@@ -63,7 +63,7 @@ func TestFailOpenAtInitialize(t *testing.T) {
 	alpha := serveHTTP(t, demoServer("alpha"), &sdk.StreamableHTTPOptions{JSONResponse: true})
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
-	f := mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("alpha", alpha.URL), mcp.HTTPTarget("dead", dead.URL)}, Failure: mcp.FailOpen})
+	f := mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("alpha", alpha.URL), mcp.HTTPTarget("dead", dead.URL)}, Failure: agentgateway.FailOpen})
 	gw := gateway(t, f)
 	cs := connect(t, gw.URL+"/mcp", nil)
 	assert.Len(t, toolNames(t, cs), 4)

@@ -22,29 +22,32 @@ import (
 )
 
 // PrefixMode says how tool and prompt names (and resource URIs) are namespaced by target.
-type PrefixMode string
+type PrefixMode uint8
 
 // The prefix modes (agentgateway's prefixMode).
 const (
-	// PrefixConditional prefixes names only when the federation has more than one target (default).
-	PrefixConditional PrefixMode = "conditional"
+	// PrefixConditional prefixes names only when the federation has more than one target (the zero
+	// value).
+	PrefixConditional PrefixMode = iota
 	// PrefixAlways prefixes names even for a single target.
-	PrefixAlways PrefixMode = "always"
+	PrefixAlways
 	// PrefixNever exposes bare names and routes calls by looking the name up; a name that two targets
 	// share is dropped (and logged).
-	PrefixNever PrefixMode = "never"
+	PrefixNever
 )
 
-// FailureMode says what a fan-out does when a target fails.
-type FailureMode string
-
-// The failure modes (agentgateway's failureMode).
-const (
-	// FailClosed fails the whole request when any target fails (default).
-	FailClosed FailureMode = "failClosed"
-	// FailOpen skips failed targets (and logs the skip); the request fails only when every target does.
-	FailOpen FailureMode = "failOpen"
-)
+// String returns the mode as agentgateway's schema spells it ("conditional", "always", "never").
+func (m PrefixMode) String() string {
+	switch m {
+	case PrefixConditional:
+		return "conditional"
+	case PrefixAlways:
+		return "always"
+	case PrefixNever:
+		return "never"
+	}
+	return "prefixMode(" + strconv.Itoa(int(m)) + ")"
+}
 
 // Defaults of [Config].
 const (
@@ -75,8 +78,10 @@ type Config struct {
 	Targets []Target
 	// Prefix is the naming mode (default PrefixConditional).
 	Prefix PrefixMode
-	// Failure is the failure mode of fan-outs and session set-up (default FailClosed).
-	Failure FailureMode
+	// Failure is the failure mode of fan-outs and session set-up: with agentgateway.FailClosed (the
+	// zero value) a failing target fails the request, with agentgateway.FailOpen it is skipped (and
+	// logged) and the request fails only when every target does.
+	Failure agentgateway.FailureMode
 	// Stateless serves without sessions: no Mcp-Session-Id, and each request runs against fresh upstream
 	// sessions opened with a synthetic initialize. Server→client requests (sampling, elicitation) and the
 	// GET stream need a session and are unavailable.
@@ -180,12 +185,6 @@ func New(cfg Config) *Federation {
 		l = slog.Default()
 	}
 	f.logp.Store(l.With("component", "mcp"))
-	if f.cfg.Prefix == "" {
-		f.cfg.Prefix = PrefixConditional
-	}
-	if f.cfg.Failure == "" {
-		f.cfg.Failure = FailClosed
-	}
 	if f.cfg.SessionTimeout <= 0 {
 		f.cfg.SessionTimeout = DefaultSessionTimeout
 	}
@@ -222,15 +221,11 @@ func New(cfg Config) *Federation {
 
 func (f *Federation) compile() error {
 	var errs []error
-	switch f.cfg.Prefix {
-	case PrefixConditional, PrefixAlways, PrefixNever:
-	default:
-		errs = append(errs, agentgateway.Errorf("prefixMode", "unknown prefix mode %q", f.cfg.Prefix))
+	if f.cfg.Prefix > PrefixNever {
+		errs = append(errs, agentgateway.Errorf("prefix", "unknown prefix mode %v", f.cfg.Prefix))
 	}
-	switch f.cfg.Failure {
-	case FailClosed, FailOpen:
-	default:
-		errs = append(errs, agentgateway.Errorf("failureMode", "unknown failure mode %q", f.cfg.Failure))
+	if !f.cfg.Failure.Valid() {
+		errs = append(errs, agentgateway.Errorf("failure", "unknown failure mode %v", f.cfg.Failure))
 	}
 	if len(f.cfg.Targets) == 0 {
 		errs = append(errs, agentgateway.Errorf("targets", "a federation needs at least one target"))

@@ -742,7 +742,7 @@ func (f *Federation) fanOutErr(errs []error) error {
 	if failed == 0 {
 		return nil
 	}
-	if f.cfg.Failure == FailOpen && failed < len(errs) {
+	if f.cfg.Failure == agentgateway.FailOpen && failed < len(errs) {
 		for _, err := range real {
 			f.logger().Warn("mcp: skipping failed target (failOpen)", "error", err)
 		}

@@ -4,33 +4,34 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"maps"
 	"net/http"
 	"strings"
 
 	agentgateway "github.com/agentgw/agentgateway"
 )
 
-// APIKeySpec configures API key authentication (the schema's `apiKey`, LocalAPIKeys).
-type APIKeySpec struct {
+// APIKeyConfig configures API key authentication (agentgateway's `apiKey`).
+type APIKeyConfig struct {
 	// Keys are the accepted keys.
-	Keys []APIKey `json:"keys"`
-	// Mode is strict, optional (default) or permissive.
-	Mode Mode `json:"mode,omitempty"`
-	// Location is where the key is read; default the Authorization header with "Bearer ".
-	Location *Location `json:"location,omitempty"`
+	Keys []APIKey
+	// Mode is strict (the zero value), optional or permissive.
+	Mode Mode
+	// Location is where the key is read; nil means the Authorization header with "Bearer ".
+	Location *Location
 }
 
 // APIKey is one accepted key: the key itself, or its SHA-256 as "sha256:<hex>" (so the config need
 // not hold the secret), with metadata exposed to later policies (CEL: apiKey.*).
 type APIKey struct {
-	Key     string `json:"key,omitempty"`
-	KeyHash string `json:"keyHash,omitempty"`
-	// Metadata is attached to requests authenticated with this key. An object's fields become
-	// apiKey.<field>; any other value is apiKey.metadata. Its "name" (or "sub") becomes the subject.
-	Metadata any `json:"metadata,omitempty"`
+	Key     string
+	KeyHash string
+	// Metadata is attached to requests authenticated with this key: its fields become
+	// apiKey.<field>, and its "name" (or "sub", or "user") becomes the subject. It is not modified.
+	Metadata map[string]any
 	// AllowedModels restricts the LLM models the key may use; it is recorded as
 	// apiKey.allowedModels for the llm package and for authorization rules.
-	AllowedModels []string `json:"allowedModels,omitempty"`
+	AllowedModels []string
 }
 
 type apiKeyEntry struct {
@@ -49,7 +50,7 @@ type apiKeyAuth struct {
 // NewAPIKey returns the API key policy. Presented keys are hashed with SHA-256 and looked up by hash,
 // then compared in constant time, so neither the lookup nor the comparison leaks key bytes through
 // timing. The key is removed from the request before it is forwarded.
-func NewAPIKey(spec APIKeySpec) (agentgateway.Policy, error) {
+func NewAPIKey(spec APIKeyConfig) (agentgateway.Policy, error) {
 	mode, err := spec.Mode.validate("mode", ModeStrict, ModeOptional, ModePermissive)
 	if err != nil {
 		return nil, err
@@ -85,13 +86,9 @@ func NewAPIKey(spec APIKeySpec) (agentgateway.Policy, error) {
 		if _, dup := a.byHash[e.hash]; dup {
 			return nil, agentgateway.Errorf(fieldf("keys", i, ""), "duplicate key")
 		}
-		switch m := k.Metadata.(type) {
-		case nil:
+		e.metadata = maps.Clone(k.Metadata) // allowedModels is added below: the caller's map stays as given
+		if e.metadata == nil {
 			e.metadata = map[string]any{}
-		case map[string]any:
-			e.metadata = m
-		default:
-			e.metadata = map[string]any{"metadata": m}
 		}
 		if k.AllowedModels != nil {
 			models := make([]any, len(k.AllowedModels))

@@ -14,11 +14,11 @@ import (
 
 func TestAPIKey(t *testing.T) {
 	sum := sha256.Sum256([]byte("hashed-secret"))
-	p, err := policy.NewAPIKey(policy.APIKeySpec{
+	p, err := policy.NewAPIKey(policy.APIKeyConfig{
 		Mode: policy.ModeStrict,
 		Keys: []policy.APIKey{
 			{Key: "sk-alice", Metadata: map[string]any{"name": "alice", "team": map[string]any{"id": "red"}}},
-			{KeyHash: "sha256:" + hex.EncodeToString(sum[:]), Metadata: "ci", AllowedModels: []string{"gpt-4o"}},
+			{KeyHash: "sha256:" + hex.EncodeToString(sum[:]), Metadata: map[string]any{"metadata": "ci"}, AllowedModels: []string{"gpt-4o"}},
 		},
 	})
 	require.NoError(t, err)
@@ -53,7 +53,7 @@ func TestAPIKey(t *testing.T) {
 
 func TestAPIKeyLocationsAndModes(t *testing.T) {
 	keys := []policy.APIKey{{Key: "k1"}}
-	hdr, err := policy.NewAPIKey(policy.APIKeySpec{Keys: keys, Mode: policy.ModeOptional, Location: &policy.Location{Header: &policy.HeaderLocation{Name: "x-api-key"}}})
+	hdr, err := policy.NewAPIKey(policy.APIKeyConfig{Keys: keys, Mode: policy.ModeOptional, Location: &policy.Location{Header: "x-api-key"}})
 	require.NoError(t, err)
 	assert.Equal(t, 200, do(hdr, (&seen{}).handler(200, ""), req("GET", "/", "X-Api-Key", "k1")).Code)
 	assert.Equal(t, 200, do(hdr, (&seen{}).handler(200, ""), req("GET", "/")).Code, "optional: missing passes")
@@ -61,7 +61,7 @@ func TestAPIKeyLocationsAndModes(t *testing.T) {
 	assert.Equal(t, 401, w.Code, "optional: invalid is rejected")
 	assert.Contains(t, w.Header().Get("WWW-Authenticate"), "APIKey")
 
-	cookie, err := policy.NewAPIKey(policy.APIKeySpec{Keys: keys, Mode: policy.ModePermissive, Location: &policy.Location{Cookie: &policy.NamedLocation{Name: "key"}}})
+	cookie, err := policy.NewAPIKey(policy.APIKeyConfig{Keys: keys, Mode: policy.ModePermissive, Location: &policy.Location{Cookie: "key"}})
 	require.NoError(t, err)
 	var s seen
 	assert.Equal(t, 200, do(cookie, s.handler(200, ""), req("GET", "/", "Cookie", "a=b; key=k1")).Code)
@@ -71,22 +71,22 @@ func TestAPIKeyLocationsAndModes(t *testing.T) {
 	assert.Equal(t, 200, do(cookie, s.handler(200, ""), req("GET", "/", "Cookie", "key=bad")).Code, "permissive")
 	assert.Nil(t, s.st.Identity.APIKey)
 
-	expr, err := policy.NewAPIKey(policy.APIKeySpec{Keys: keys, Mode: policy.ModeStrict, Location: &policy.Location{Expression: `request.headers["x-key"]`}})
+	expr, err := policy.NewAPIKey(policy.APIKeyConfig{Keys: keys, Mode: policy.ModeStrict, Location: &policy.Location{Expression: `request.headers["x-key"]`}})
 	require.NoError(t, err)
 	assert.Equal(t, 200, do(expr, (&seen{}).handler(200, ""), req("GET", "/", "X-Key", "k1")).Code)
 	assert.Equal(t, 401, do(expr, (&seen{}).handler(200, ""), req("GET", "/")).Code)
 }
 
 func TestAPIKeyConfigErrors(t *testing.T) {
-	for field, spec := range map[string]policy.APIKeySpec{
-		"keys":                 {},
-		"keys[0].key":          {Keys: []policy.APIKey{{}}},
-		"keys[0]":              {Keys: []policy.APIKey{{Key: "a", KeyHash: "sha256:00"}}},
-		"keys[0].keyHash":      {Keys: []policy.APIKey{{KeyHash: "md5:abc"}}},
-		"keys[1]":              {Keys: []policy.APIKey{{Key: "a"}, {Key: "a"}}},
-		"mode":                 {Keys: []policy.APIKey{{Key: "a"}}, Mode: "sometimes"},
-		"location.header.name": {Keys: []policy.APIKey{{Key: "a"}}, Location: &policy.Location{Header: &policy.HeaderLocation{Name: "bad name"}}},
-		"location.expression":  {Keys: []policy.APIKey{{Key: "a"}}, Location: &policy.Location{Expression: "request.nope("}},
+	for field, spec := range map[string]policy.APIKeyConfig{
+		"keys":                {},
+		"keys[0].key":         {Keys: []policy.APIKey{{}}},
+		"keys[0]":             {Keys: []policy.APIKey{{Key: "a", KeyHash: "sha256:00"}}},
+		"keys[0].keyHash":     {Keys: []policy.APIKey{{KeyHash: "md5:abc"}}},
+		"keys[1]":             {Keys: []policy.APIKey{{Key: "a"}, {Key: "a"}}},
+		"mode":                {Keys: []policy.APIKey{{Key: "a"}}, Mode: policy.Mode(9)},
+		"location.header":     {Keys: []policy.APIKey{{Key: "a"}}, Location: &policy.Location{Header: "bad name"}},
+		"location.expression": {Keys: []policy.APIKey{{Key: "a"}}, Location: &policy.Location{Expression: "request.nope("}},
 	} {
 		_, err := policy.NewAPIKey(spec)
 		var ce *agentgateway.ConfigError

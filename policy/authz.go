@@ -7,16 +7,16 @@ import (
 	"github.com/agentgw/agentgateway/cel"
 )
 
-// AuthorizationSpec is the schema's `authorization` (RuleSet): CEL rules over the request and what
-// authentication established. The rules mean what [cel.RuleSet] says: deny wins, every require must
+// AuthorizationConfig configures CEL authorization (agentgateway's `authorization`): rules over the
+// request and what authentication established. The rules mean what [cel.RuleSet] says: deny wins, every require must
 // hold, and once there is an allow rule one must match.
-type AuthorizationSpec struct {
-	Rules []cel.Rule `json:"rules"`
+type AuthorizationConfig struct {
+	Rules []cel.Rule
 }
 
 // NewAuthorization returns the CEL authorization policy: requests the rules do not allow get 403. It
 // runs at agentgateway.PhaseAuthz, after authentication.
-func NewAuthorization(spec AuthorizationSpec) (agentgateway.Policy, error) {
+func NewAuthorization(spec AuthorizationConfig) (agentgateway.Policy, error) {
 	if len(spec.Rules) == 0 {
 		return nil, agentgateway.Errorf("rules", "at least one rule is required")
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 func TestAuthorizationPolicy(t *testing.T) {
-	p, err := policy.NewAuthorization(policy.AuthorizationSpec{Rules: []cel.Rule{
+	p, err := policy.NewAuthorization(policy.AuthorizationConfig{Rules: []cel.Rule{
 		cel.Allow(`request.method == "GET"`), cel.Allow(`identity == "alice"`), cel.Deny(`request.path.startsWith("/admin")`),
 	}})
 	require.NoError(t, err)
@@ -33,7 +33,7 @@ func TestAuthorizationPolicy(t *testing.T) {
 		"rules[0].deny":  {{Deny: `request.path + 1`}},
 		"rules[2].allow": {{Allow: "true"}, {Allow: "true"}, {Allow: `"not a bool"`}},
 	} {
-		_, err := policy.NewAuthorization(policy.AuthorizationSpec{Rules: rules})
+		_, err := policy.NewAuthorization(policy.AuthorizationConfig{Rules: rules})
 		var ce *agentgateway.ConfigError
 		require.ErrorAs(t, err, &ce, field)
 		assert.Equal(t, field, ce.Path)

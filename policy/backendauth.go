@@ -7,32 +7,31 @@ import (
 	agentgateway "github.com/agentgw/agentgateway"
 )
 
-// BackendAuthSpec is the schema's `backendAuth` for the kinds that need no cloud SDK: exactly one of
-// Passthrough and Key. The `gcp` and `aws` kinds are packages policy/gcpauth and policy/awsauth (so a
-// program that does not use them links neither Google's nor AWS's libraries); the config package wires
-// all four from the same YAML. azure, copilot, jwtSign, oauthTokenExchange and crossAppAccess are not
-// supported.
-type BackendAuthSpec struct {
+// BackendAuthConfig configures backend authentication (agentgateway's `backendAuth`) for the kinds
+// that need no cloud SDK: exactly one of Passthrough and Key. The `gcp` and `aws` kinds are packages
+// policy/gcpauth and policy/awsauth (so a program that does not use them links neither Google's nor
+// AWS's libraries); the config package wires all four from the same YAML.
+type BackendAuthConfig struct {
 	// Passthrough forwards the token a JWT policy verified.
-	Passthrough *PassthroughAuth `json:"passthrough,omitempty"`
+	Passthrough *PassthroughAuth
 	// Key sends a static secret.
-	Key *KeyAuth `json:"key,omitempty"`
+	Key *KeyAuth
 }
 
 // PassthroughAuth forwards the verified incoming JWT; Location defaults to Authorization: Bearer.
 type PassthroughAuth struct {
-	Location *Location `json:"location,omitempty"`
+	Location *Location
 }
 
-// KeyAuth sends Value at Location (default Authorization: Bearer).
+// KeyAuth sends Value (surrounding white space removed) at Location (default Authorization: Bearer).
 type KeyAuth struct {
-	Value    FileOrInline `json:"value"`
-	Location *Location    `json:"location,omitempty"`
+	Value    string
+	Location *Location
 }
 
 // NewBackendAuth returns the backend authentication policy. It writes the credential into the
 // outgoing request (after any credential the client sent at the same place is dropped).
-func NewBackendAuth(spec BackendAuthSpec) (agentgateway.Policy, error) {
+func NewBackendAuth(spec BackendAuthConfig) (agentgateway.Policy, error) {
 	n := 0
 	for _, set := range []bool{spec.Passthrough != nil, spec.Key != nil} {
 		if set {
@@ -61,14 +60,10 @@ func NewBackendAuth(spec BackendAuthSpec) (agentgateway.Policy, error) {
 		if err != nil {
 			return nil, err
 		}
-		if spec.Key.Value.IsZero() {
+		secret := strings.TrimSpace(spec.Key.Value)
+		if secret == "" {
 			return nil, agentgateway.Errorf("key.value", "required")
 		}
-		v, err := spec.Key.Value.Load()
-		if err != nil {
-			return nil, agentgateway.Errorf("key.value.file", "%w", err)
-		}
-		secret := strings.TrimSpace(string(v))
 		return agentgateway.NewPolicy(agentgateway.PhaseBackend, func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				loc.place(r, secret)

@@ -2,8 +2,6 @@ package policy_test
 
 import (
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -14,15 +12,13 @@ import (
 )
 
 func TestBackendAuthKeyAndPassthrough(t *testing.T) {
-	keyFile := filepath.Join(t.TempDir(), "key")
-	require.NoError(t, os.WriteFile(keyFile, []byte("upstream-secret\n"), 0o600))
-	p, err := policy.NewBackendAuth(policy.BackendAuthSpec{Key: &policy.KeyAuth{Value: policy.FileOrInline{File: keyFile}}})
+	p, err := policy.NewBackendAuth(policy.BackendAuthConfig{Key: &policy.KeyAuth{Value: "upstream-secret\n"}})
 	require.NoError(t, err)
 	var s seen
 	do(p, s.handler(200, ""), req("GET", "/", "Authorization", "Bearer client-token"))
 	assert.Equal(t, "Bearer upstream-secret", s.req.Header.Get("Authorization"))
 
-	p, err = policy.NewBackendAuth(policy.BackendAuthSpec{Key: &policy.KeyAuth{Value: policy.FileOrInline{Inline: "k"}, Location: &policy.Location{QueryParameter: &policy.NamedLocation{Name: "api_key"}}}})
+	p, err = policy.NewBackendAuth(policy.BackendAuthConfig{Key: &policy.KeyAuth{Value: "k", Location: &policy.Location{QueryParameter: "api_key"}}})
 	require.NoError(t, err)
 	do(p, s.handler(200, ""), req("GET", "/x?a=1"))
 	assert.Equal(t, "k", s.req.URL.Query().Get("api_key"))
@@ -31,22 +27,22 @@ func TestBackendAuthKeyAndPassthrough(t *testing.T) {
 	// Passthrough puts back the token the JWT policy verified and removed.
 	keys(t)
 	j := newJWT(t, policy.ModeStrict, rsaKey)
-	pt, err := policy.NewBackendAuth(policy.BackendAuthSpec{Passthrough: &policy.PassthroughAuth{}})
+	pt, err := policy.NewBackendAuth(policy.BackendAuthConfig{Passthrough: &policy.PassthroughAuth{}})
 	require.NoError(t, err)
 	tok := mint(t, rsaKey, claims(nil))
 	do(agentgateway.PolicyFunc(func(h http.Handler) http.Handler { return j.Wrap(pt.Wrap(h)) }), s.handler(200, ""), req("GET", "/", "Authorization", "Bearer "+tok))
 	assert.Equal(t, "Bearer "+tok, s.req.Header.Get("Authorization"))
 
-	for field, spec := range map[string]policy.BackendAuthSpec{
+	for field, spec := range map[string]policy.BackendAuthConfig{
 		"":                        {},
-		"key.value":               {Key: &policy.KeyAuth{}},
-		"key.location.expression": {Key: &policy.KeyAuth{Value: policy.FileOrInline{Inline: "k"}, Location: &policy.Location{Expression: `"x"`}}},
+		"key.value":               {Key: &policy.KeyAuth{Value: " \n"}},
+		"key.location.expression": {Key: &policy.KeyAuth{Value: "k", Location: &policy.Location{Expression: `"x"`}}},
 	} {
 		_, err := policy.NewBackendAuth(spec)
 		var ce *agentgateway.ConfigError
 		require.ErrorAs(t, err, &ce, field)
 		assert.Equal(t, field, ce.Path)
 	}
-	_, err = policy.NewBackendAuth(policy.BackendAuthSpec{Key: &policy.KeyAuth{Value: policy.FileOrInline{Inline: "k"}}, Passthrough: &policy.PassthroughAuth{}})
+	_, err = policy.NewBackendAuth(policy.BackendAuthConfig{Key: &policy.KeyAuth{Value: "k"}, Passthrough: &policy.PassthroughAuth{}})
 	assert.ErrorContains(t, err, "exactly one of passthrough, key")
 }

@@ -8,35 +8,33 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	agentgateway "github.com/agentgw/agentgateway"
 )
 
-// BackendTLSSpec is the schema's `backendTLS` (LocalBackendTLS). File fields are paths.
-type BackendTLSSpec struct {
-	// Cert and Key are the client certificate and key (PEM files) presented for mTLS.
-	Cert string `json:"cert,omitempty"`
-	Key  string `json:"key,omitempty"`
+// BackendTLSConfig configures TLS to the backend (agentgateway's `backendTLS`). Key material is PEM,
+// as read from files by the config package.
+type BackendTLSConfig struct {
+	// Cert and Key are the client certificate chain and private key (PEM) presented for mTLS; set both
+	// or neither.
+	Cert []byte
+	Key  []byte
 	// Root is a PEM bundle of CAs trusted for the backend certificate (default: the system roots).
-	Root string `json:"root,omitempty"`
+	Root []byte
 	// Hostname is the SNI and verification name (default: the request's host).
-	Hostname string `json:"hostname,omitempty"`
+	Hostname string
 	// Insecure skips certificate verification entirely. Never use it in production: anyone on the
 	// path can impersonate the backend. It is logged loudly.
-	Insecure bool `json:"insecure,omitempty"`
+	Insecure bool
 	// InsecureHost verifies the chain but not the name.
-	InsecureHost bool `json:"insecureHost,omitempty"`
+	InsecureHost bool
 	// ALPN protocols offered (default h2 and http/1.1).
-	ALPN []string `json:"alpn,omitempty"`
+	ALPN []string
 	// SubjectAltNames accepted in place of the hostname (DNS names or URIs such as spiffe://...).
-	SubjectAltNames []string `json:"subjectAltNames,omitempty"`
-	// KeyExchangeGroups and SPIFFE are not supported; setting them is a config error.
-	KeyExchangeGroups []string `json:"keyExchangeGroups,omitempty"`
-	SPIFFE            any      `json:"spiffe,omitempty"`
+	SubjectAltNames []string
 	// Logger receives the insecure warning (default slog.Default()).
-	Logger *slog.Logger `json:"-"`
+	Logger *slog.Logger
 }
 
 // BackendTLS is a compiled backend TLS policy: one *http.Transport whose connections are pooled
@@ -45,33 +43,23 @@ type BackendTLS struct {
 	transport *http.Transport
 }
 
-// NewBackendTLS builds the transport. Certificate files are read once, here.
-func NewBackendTLS(spec BackendTLSSpec) (*BackendTLS, error) {
-	if len(spec.KeyExchangeGroups) > 0 {
-		return nil, agentgateway.Errorf("keyExchangeGroups", "not supported")
-	}
-	if spec.SPIFFE != nil {
-		return nil, agentgateway.Errorf("spiffe", "not supported")
-	}
+// NewBackendTLS builds the transport; the key material is parsed here, once.
+func NewBackendTLS(spec BackendTLSConfig) (*BackendTLS, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: spec.Hostname}
-	if (spec.Cert == "") != (spec.Key == "") {
+	if (len(spec.Cert) == 0) != (len(spec.Key) == 0) {
 		return nil, agentgateway.Errorf("cert", "cert and key must be set together")
 	}
-	if spec.Cert != "" {
-		pair, err := tls.LoadX509KeyPair(spec.Cert, spec.Key)
+	if len(spec.Cert) > 0 {
+		pair, err := tls.X509KeyPair(spec.Cert, spec.Key)
 		if err != nil {
 			return nil, agentgateway.Errorf("cert", "%w", err)
 		}
 		cfg.Certificates = []tls.Certificate{pair}
 	}
-	if spec.Root != "" {
-		pem, err := os.ReadFile(spec.Root)
-		if err != nil {
-			return nil, agentgateway.Errorf("root", "%w", err)
-		}
+	if len(spec.Root) > 0 {
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, agentgateway.Errorf("root", "no PEM certificate in %s", spec.Root)
+		if !pool.AppendCertsFromPEM(spec.Root) {
+			return nil, agentgateway.Errorf("root", "no PEM certificate")
 		}
 		cfg.RootCAs = pool
 	}

@@ -67,7 +67,14 @@ func (p *pki) issue(t *testing.T, name string, client bool, dns ...string) tls.C
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
-func (p *pki) file(name string) string { return filepath.Join(p.dir, name) }
+// file returns the PEM written as name.
+func (p *pki) file(name string) []byte {
+	b, err := os.ReadFile(filepath.Join(p.dir, name))
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
 
 func TestBackendTLS(t *testing.T) {
 	p := newPKI(t)
@@ -92,45 +99,48 @@ func TestBackendTLS(t *testing.T) {
 	noop := agentgateway.PolicyFunc(func(h http.Handler) http.Handler { return h })
 	assert.Equal(t, http.StatusBadGateway, call(noop).Code, "unknown CA without the policy")
 
-	good, err := policy.NewBackendTLS(policy.BackendTLSSpec{Root: p.file("ca.pem"), Cert: p.file("client.pem"), Key: p.file("client-key.pem"), Hostname: "backend.internal"})
+	good, err := policy.NewBackendTLS(policy.BackendTLSConfig{Root: p.file("ca.pem"), Cert: p.file("client.pem"), Key: p.file("client-key.pem"), Hostname: "backend.internal"})
 	require.NoError(t, err)
 	defer good.Close()
 	w := call(good)
 	require.Equal(t, 200, w.Code, w.Body.String())
 	assert.Equal(t, "client=client", w.Body.String(), "mTLS client certificate presented")
 
-	noClient, err := policy.NewBackendTLS(policy.BackendTLSSpec{Root: p.file("ca.pem"), Hostname: "backend.internal"})
+	noClient, err := policy.NewBackendTLS(policy.BackendTLSConfig{Root: p.file("ca.pem"), Hostname: "backend.internal"})
 	require.NoError(t, err)
 	defer noClient.Close()
 	assert.Equal(t, http.StatusBadGateway, call(noClient).Code, "the server requires a client certificate")
 
-	wrongName, err := policy.NewBackendTLS(policy.BackendTLSSpec{Root: p.file("ca.pem"), Cert: p.file("client.pem"), Key: p.file("client-key.pem"), Hostname: "other.internal"})
+	wrongName, err := policy.NewBackendTLS(policy.BackendTLSConfig{Root: p.file("ca.pem"), Cert: p.file("client.pem"), Key: p.file("client-key.pem"), Hostname: "other.internal"})
 	require.NoError(t, err)
 	defer wrongName.Close()
 	assert.Equal(t, http.StatusBadGateway, call(wrongName).Code, "SNI/hostname verified")
 
-	san, err := policy.NewBackendTLS(policy.BackendTLSSpec{Root: p.file("ca.pem"), Cert: p.file("client.pem"), Key: p.file("client-key.pem"), SubjectAltNames: []string{"backend.internal"}})
+	san, err := policy.NewBackendTLS(policy.BackendTLSConfig{Root: p.file("ca.pem"), Cert: p.file("client.pem"), Key: p.file("client-key.pem"), SubjectAltNames: []string{"backend.internal"}})
 	require.NoError(t, err)
 	defer san.Close()
 	assert.Equal(t, 200, call(san).Code, "accepted SAN instead of the dialled host")
 
 	var logs bytes.Buffer
-	insecure, err := policy.NewBackendTLS(policy.BackendTLSSpec{Insecure: true, Cert: p.file("client.pem"), Key: p.file("client-key.pem"), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	insecure, err := policy.NewBackendTLS(policy.BackendTLSConfig{Insecure: true, Cert: p.file("client.pem"), Key: p.file("client-key.pem"), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	require.NoError(t, err)
 	defer insecure.Close()
 	assert.Equal(t, 200, call(insecure).Code)
 	assert.Contains(t, logs.String(), "level=WARN")
 	assert.Contains(t, logs.String(), "INSECURE")
 
-	for field, spec := range map[string]policy.BackendTLSSpec{
-		"cert":              {Cert: p.file("client.pem")},
-		"root":              {Root: p.file("missing.pem")},
-		"keyExchangeGroups": {KeyExchangeGroups: []string{"X25519"}},
-		"spiffe":            {SPIFFE: map[string]any{}},
+	for _, c := range []struct {
+		field string
+		spec  policy.BackendTLSConfig
+	}{
+		{"cert", policy.BackendTLSConfig{Cert: p.file("client.pem")}},
+		{"root", policy.BackendTLSConfig{Root: []byte("not PEM")}},
+		// A key that does not belong to the certificate is refused at the certificate.
+		{"cert", policy.BackendTLSConfig{Cert: p.file("client.pem"), Key: p.file("ca.pem")}},
 	} {
-		_, err := policy.NewBackendTLS(spec)
+		_, err := policy.NewBackendTLS(c.spec)
 		var ce *agentgateway.ConfigError
-		require.ErrorAs(t, err, &ce, field)
-		assert.Equal(t, field, ce.Path)
+		require.ErrorAs(t, err, &ce, c.field)
+		assert.Equal(t, c.field, ce.Path)
 	}
 }

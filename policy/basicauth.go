@@ -18,18 +18,18 @@ import (
 	agentgateway "github.com/agentgw/agentgateway"
 )
 
-// BasicAuthSpec configures HTTP Basic authentication against an htpasswd file (the schema's
-// `basicAuth`, LocalBasicAuth).
-type BasicAuthSpec struct {
-	// Htpasswd is the user database, inline or {file: path}. bcrypt ($2a$/$2b$/$2y$) and {SHA}
-	// entries are accepted; other schemes (plain text, crypt, MD5-apr1) are refused at load time.
-	Htpasswd FileOrInline `json:"htpasswd"`
+// BasicAuthConfig configures HTTP Basic authentication against htpasswd content (agentgateway's
+// `basicAuth`).
+type BasicAuthConfig struct {
+	// Htpasswd is the user database, in htpasswd format. bcrypt ($2a$/$2b$/$2y$) and {SHA} entries are
+	// accepted; other schemes (plain text, crypt, MD5-apr1) are refused.
+	Htpasswd []byte
 	// Realm is shown in the WWW-Authenticate challenge (default "Restricted").
-	Realm *string `json:"realm,omitempty"`
-	// Mode is strict or optional (default).
-	Mode Mode `json:"mode,omitempty"`
-	// AuthorizationLocation is where credentials are read; default Authorization with "Basic ".
-	AuthorizationLocation *Location `json:"authorizationLocation,omitempty"`
+	Realm string
+	// Mode is strict (the zero value) or optional.
+	Mode Mode
+	// Location is where credentials are read; nil means the Authorization header with "Basic ".
+	Location *Location
 }
 
 // ErrHtpasswd is wrapped by htpasswd parse errors.
@@ -56,30 +56,25 @@ type basicAuth struct {
 // NewBasicAuth returns the Basic auth policy. A bcrypt check costs milliseconds by design, so a
 // successful (user, password) pair is remembered (as a SHA-256, compared in constant time) and later
 // requests skip bcrypt; at most 4096 users are remembered. The user becomes State.Identity.Subject.
-func NewBasicAuth(spec BasicAuthSpec) (agentgateway.Policy, error) {
+func NewBasicAuth(spec BasicAuthConfig) (agentgateway.Policy, error) {
 	mode, err := spec.Mode.validate("mode", ModeStrict, ModeOptional)
 	if err != nil {
 		return nil, err
 	}
-	basic := "Basic "
-	loc, err := spec.AuthorizationLocation.compile("authorizationLocation", &Location{Header: &HeaderLocation{Name: "Authorization", Prefix: &basic}}, false)
+	loc, err := spec.Location.compile("location", &Location{Header: "Authorization", Prefix: "Basic "}, false)
 	if err != nil {
 		return nil, err
 	}
-	if spec.Htpasswd.IsZero() {
+	if len(spec.Htpasswd) == 0 {
 		return nil, agentgateway.Errorf("htpasswd", "required")
 	}
-	data, err := spec.Htpasswd.Load()
-	if err != nil {
-		return nil, agentgateway.Errorf("htpasswd.file", "%w", err)
-	}
-	users, err := ParseHtpasswd(data)
+	users, err := ParseHtpasswd(spec.Htpasswd)
 	if err != nil {
 		return nil, agentgateway.Errorf("htpasswd", "%w", err)
 	}
-	realm := "Restricted"
-	if spec.Realm != nil {
-		realm = *spec.Realm
+	realm := spec.Realm
+	if realm == "" {
+		realm = "Restricted"
 	}
 	b := &basicAuth{mode: mode, loc: loc, challenge: `Basic realm="` + sanitize(realm) + `", charset="UTF-8"`, cache: map[string][32]byte{}, users: map[string]htpasswdEntry{}}
 	for u, h := range users {

@@ -3,8 +3,6 @@ package policy_test
 import (
 	"crypto/sha1" //nolint:gosec // testing the {SHA} htpasswd scheme
 	"encoding/base64"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -27,10 +25,7 @@ func basic(user, pass string) string {
 }
 
 func TestBasicAuth(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "htpasswd")
-	require.NoError(t, os.WriteFile(file, []byte(htpasswd(t)), 0o600))
-	realm := "agents"
-	p, err := policy.NewBasicAuth(policy.BasicAuthSpec{Htpasswd: policy.FileOrInline{File: file}, Realm: &realm, Mode: policy.ModeStrict})
+	p, err := policy.NewBasicAuth(policy.BasicAuthConfig{Htpasswd: []byte(htpasswd(t)), Realm: "agents", Mode: policy.ModeStrict})
 	require.NoError(t, err)
 
 	for range 2 { // the second time is served from the verified cache
@@ -59,21 +54,22 @@ func TestBasicAuth(t *testing.T) {
 	w := do(p, (&seen{}).handler(200, ""), req("GET", "/"))
 	assert.Equal(t, 401, w.Code)
 
-	opt, err := policy.NewBasicAuth(policy.BasicAuthSpec{Htpasswd: policy.FileOrInline{Inline: htpasswd(t)}, Mode: policy.ModeOptional})
+	opt, err := policy.NewBasicAuth(policy.BasicAuthConfig{Htpasswd: []byte(htpasswd(t)), Mode: policy.ModeOptional})
 	require.NoError(t, err)
 	assert.Equal(t, 200, do(opt, (&seen{}).handler(200, ""), req("GET", "/")).Code, "optional")
 }
 
 func TestBasicAuthConfigErrors(t *testing.T) {
 	for name, c := range map[string]struct {
-		spec  policy.BasicAuthSpec
+		spec  policy.BasicAuthConfig
 		field string
 	}{
-		"missing":   {policy.BasicAuthSpec{}, "htpasswd"},
-		"plaintext": {policy.BasicAuthSpec{Htpasswd: policy.FileOrInline{Inline: "alice:secret"}}, "htpasswd"},
-		"apr1":      {policy.BasicAuthSpec{Htpasswd: policy.FileOrInline{Inline: "alice:$apr1$x$y"}}, "htpasswd"},
-		"no file":   {policy.BasicAuthSpec{Htpasswd: policy.FileOrInline{File: "/nonexistent"}}, "htpasswd.file"},
-		"mode":      {policy.BasicAuthSpec{Htpasswd: policy.FileOrInline{Inline: "a:{SHA}x"}, Mode: policy.ModePermissive}, "mode"},
+		"missing":   {policy.BasicAuthConfig{}, "htpasswd"},
+		"plaintext": {policy.BasicAuthConfig{Htpasswd: []byte("alice:secret")}, "htpasswd"},
+		"apr1":      {policy.BasicAuthConfig{Htpasswd: []byte("alice:$apr1$x$y")}, "htpasswd"},
+		"bad {SHA}": {policy.BasicAuthConfig{Htpasswd: []byte("a:{SHA}x")}, "htpasswd"},
+		"location":  {policy.BasicAuthConfig{Htpasswd: []byte("a:{SHA}x"), Location: &policy.Location{Cookie: "a b"}}, "location.cookie"},
+		"mode":      {policy.BasicAuthConfig{Htpasswd: []byte("a:{SHA}x"), Mode: policy.ModePermissive}, "mode"},
 	} {
 		_, err := policy.NewBasicAuth(c.spec)
 		var ce *agentgateway.ConfigError

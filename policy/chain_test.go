@@ -18,12 +18,12 @@ import (
 // verification); "steady" presents the same token, as a client does between refreshes.
 func BenchmarkChain(b *testing.B) {
 	keys(b)
-	cors, err := policy.NewCORS(policy.CORSSpec{AllowOrigins: []string{"https://app.example.com"}})
+	cors, err := policy.NewCORS(policy.CORSConfig{AllowOrigins: []string{"https://app.example.com"}})
 	require.NoError(b, err)
 	jwt := newJWT(b, policy.ModeStrict, rsaKey)
-	authz, err := policy.NewAuthorization(policy.AuthorizationSpec{Rules: []cel.Rule{cel.Allow(`jwt.sub == "alice" && request.method == "GET"`)}})
+	authz, err := policy.NewAuthorization(policy.AuthorizationConfig{Rules: []cel.Rule{cel.Allow(`jwt.sub == "alice" && request.method == "GET"`)}})
 	require.NoError(b, err)
-	limit, err := policy.NewLocalRateLimit(policy.LocalRateLimitSpec{Limits: []policy.RateLimit{{MaxTokens: 1 << 50, TokensPerFill: 1 << 50, FillInterval: time.Second}}})
+	limit, err := policy.NewLocalRateLimit(policy.LocalRateLimitConfig{Limits: []policy.RateLimit{{MaxTokens: 1 << 50, TokensPerFill: 1 << 50, FillInterval: time.Second}}})
 	require.NoError(b, err)
 	trivial := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
 	chain := cors.Wrap(jwt.Wrap(authz.Wrap(limit.Wrap(trivial))))
@@ -59,8 +59,8 @@ func BenchmarkChain(b *testing.B) {
 	b.Run("steady", func(b *testing.B) { run(b, chain, func(int) string { return tok }) })
 	b.Run("fresh", func(b *testing.B) {
 		// Distinct tokens beyond the cache's reach: every request verifies a signature.
-		p, err := policy.NewJWT(policy.JWTSpec{Mode: policy.ModeStrict, Issuer: "https://issuer.example", Audiences: []string{"api"},
-			JWKS: &policy.FileInlineOrRemote{Inline: jwks(b, rsaKey)}, CacheSize: -1})
+		p, err := policy.NewJWT(policy.JWTConfig{Mode: policy.ModeStrict, CacheSize: -1, Providers: []policy.JWTProvider{
+			{Issuer: "https://issuer.example", Audiences: []string{"api"}, JWKS: policy.JWKS{JSON: []byte(jwks(b, rsaKey))}}}})
 		require.NoError(b, err)
 		run(b, cors.Wrap(p.Wrap(authz.Wrap(limit.Wrap(trivial)))), func(i int) string { return toks[i%fresh] })
 	})

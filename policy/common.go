@@ -1,11 +1,9 @@
 package policy
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
-	"os"
+	"strconv"
 	"strings"
 
 	celgo "github.com/google/cel-go/cel"
@@ -16,32 +14,42 @@ import (
 )
 
 // Mode says whether an authentication policy requires a credential and what it does with a bad one.
-type Mode string
+type Mode uint8
 
 // The modes, as agentgateway defines them.
 const (
-	// ModeStrict requires a valid credential. It is what an empty Mode means in Go: adding an
-	// authentication policy never leaves a route open by omission. (agentgateway's config files default
-	// to optional; the config package applies that default when a file names no mode.)
-	ModeStrict Mode = "strict"
+	// ModeStrict requires a valid credential. It is the zero value: adding an authentication policy
+	// never leaves a route open by omission. (agentgateway's config files default to optional; the
+	// config package applies that default when a file names no mode.)
+	ModeStrict Mode = iota
 	// ModeOptional validates a credential when one is present: a missing credential passes, an
 	// invalid one is rejected.
-	ModeOptional Mode = "optional"
+	ModeOptional
 	// ModePermissive never rejects: valid credentials are recorded for later policies, missing or
 	// invalid ones are ignored.
-	ModePermissive Mode = "permissive"
+	ModePermissive
 )
 
-func (m Mode) validate(field string, allowed ...Mode) (Mode, error) {
-	if m == "" {
-		return ModeStrict, nil
+// String returns the mode as agentgateway's schema spells it ("strict", "optional", "permissive").
+func (m Mode) String() string {
+	switch m {
+	case ModeStrict:
+		return "strict"
+	case ModeOptional:
+		return "optional"
+	case ModePermissive:
+		return "permissive"
 	}
+	return "mode(" + strconv.Itoa(int(m)) + ")"
+}
+
+func (m Mode) validate(field string, allowed ...Mode) (Mode, error) {
 	for _, a := range allowed {
 		if m == a {
 			return m, nil
 		}
 	}
-	return "", agentgateway.Errorf(field, "unknown mode %q (want one of %v)", m, allowed)
+	return 0, agentgateway.Errorf(field, "unknown mode %q (want one of %v)", m, allowed)
 }
 
 // Errors wrapped by request-time failures, so callers and tests can match them.
@@ -53,31 +61,23 @@ var (
 )
 
 // Location is where a credential is read from (or, for backend auth, written to): exactly one of
-// Header, QueryParameter, Cookie and Expression (read only). The schema's AuthorizationLocation.
+// Header, QueryParameter, Cookie and Expression (read only).
 type Location struct {
-	Header         *HeaderLocation `json:"header,omitempty"`
-	QueryParameter *NamedLocation  `json:"queryParameter,omitempty"`
-	Cookie         *NamedLocation  `json:"cookie,omitempty"`
+	// Header names a request header; Prefix (e.g. "Bearer ") is stripped from its value when reading
+	// and put in front when writing. The prefix is matched case-insensitively, as auth schemes are.
+	Header string
+	Prefix string
+	// QueryParameter names a query parameter.
+	QueryParameter string
+	// Cookie names a cookie.
+	Cookie string
 	// Expression is a CEL expression returning the credential string.
-	Expression string `json:"expression,omitempty"`
-}
-
-// HeaderLocation is a header and the prefix (e.g. "Bearer ") stripped from its value; the prefix is
-// matched case-insensitively, as auth schemes are.
-type HeaderLocation struct {
-	Name   string  `json:"name"`
-	Prefix *string `json:"prefix,omitempty"`
-}
-
-// NamedLocation names a query parameter or cookie.
-type NamedLocation struct {
-	Name string `json:"name"`
+	Expression string
 }
 
 // BearerLocation is the default location: the Authorization header with the "Bearer " prefix.
 func BearerLocation() *Location {
-	p := "Bearer "
-	return &Location{Header: &HeaderLocation{Name: "Authorization", Prefix: &p}}
+	return &Location{Header: "Authorization", Prefix: "Bearer "}
 }
 
 type locKind uint8
@@ -102,29 +102,25 @@ func (l *Location) compile(field string, def *Location, writable bool) (*locator
 	}
 	n := 0
 	var c locator
-	if l.Header != nil {
+	if l.Header != "" {
 		n++
-		if !validToken(l.Header.Name) {
-			return nil, agentgateway.Errorf(field+".header.name", "invalid header name %q", l.Header.Name)
+		if !validToken(l.Header) {
+			return nil, agentgateway.Errorf(field+".header", "invalid header name %q", l.Header)
 		}
-		c = locator{kind: locHeader, name: http.CanonicalHeaderKey(l.Header.Name)}
-		if l.Header.Prefix != nil {
-			c.prefix = *l.Header.Prefix
-		}
+		c = locator{kind: locHeader, name: http.CanonicalHeaderKey(l.Header), prefix: l.Prefix}
+	} else if l.Prefix != "" {
+		return nil, agentgateway.Errorf(field+".prefix", "a prefix needs a header")
 	}
-	if l.QueryParameter != nil {
+	if l.QueryParameter != "" {
 		n++
-		if l.QueryParameter.Name == "" {
-			return nil, agentgateway.Errorf(field+".queryParameter.name", "required")
-		}
-		c = locator{kind: locQuery, name: l.QueryParameter.Name}
+		c = locator{kind: locQuery, name: l.QueryParameter}
 	}
-	if l.Cookie != nil {
+	if l.Cookie != "" {
 		n++
-		if !validToken(l.Cookie.Name) {
-			return nil, agentgateway.Errorf(field+".cookie.name", "invalid cookie name %q", l.Cookie.Name)
+		if !validToken(l.Cookie) {
+			return nil, agentgateway.Errorf(field+".cookie", "invalid cookie name %q", l.Cookie)
 		}
-		c = locator{kind: locCookie, name: l.Cookie.Name}
+		c = locator{kind: locCookie, name: l.Cookie}
 	}
 	if l.Expression != "" {
 		n++
@@ -233,131 +229,6 @@ func StripPrefix(v, prefix string) string {
 
 // validToken reports whether s is an RFC 9110 token (header names, methods).
 func validToken(s string) bool { return policyutil.ValidToken(s) }
-
-// FileOrInline is a value given inline or read from a file: in YAML either a string or {file: path}.
-type FileOrInline struct {
-	File   string
-	Inline string
-}
-
-// UnmarshalJSON accepts "inline" or {"file": "path"}.
-func (f *FileOrInline) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		*f = FileOrInline{Inline: s}
-		return nil
-	}
-	var o struct {
-		File string `json:"file"`
-	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&o); err != nil || o.File == "" {
-		return errors.New(`want a string or {file: path}`)
-	}
-	*f = FileOrInline{File: o.File}
-	return nil
-}
-
-// MarshalJSON writes the form UnmarshalJSON reads.
-func (f FileOrInline) MarshalJSON() ([]byte, error) {
-	if f.File != "" {
-		return json.Marshal(map[string]string{"file": f.File})
-	}
-	return json.Marshal(f.Inline)
-}
-
-// Load returns the value.
-func (f FileOrInline) Load() ([]byte, error) {
-	if f.File != "" {
-		return os.ReadFile(f.File)
-	}
-	return []byte(f.Inline), nil
-}
-
-// IsZero reports whether neither form is set.
-func (f FileOrInline) IsZero() bool { return f.File == "" && f.Inline == "" }
-
-// FileInlineOrRemote is a value given inline, read from a file or fetched from a URL: a string,
-// {file: path} or {url: "https://..."}.
-type FileInlineOrRemote struct {
-	File   string
-	Inline string
-	URL    string
-}
-
-// UnmarshalJSON accepts "inline", {"file": "path"} or {"url": "https://..."}.
-func (f *FileInlineOrRemote) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		*f = FileInlineOrRemote{Inline: s}
-		return nil
-	}
-	var o struct {
-		File string `json:"file"`
-		URL  string `json:"url"`
-	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&o); err != nil || (o.File == "") == (o.URL == "") {
-		return errors.New(`want a string, {file: path} or {url: "https://..."}`)
-	}
-	*f = FileInlineOrRemote{File: o.File, URL: o.URL}
-	return nil
-}
-
-// MarshalJSON writes the form UnmarshalJSON reads.
-func (f FileInlineOrRemote) MarshalJSON() ([]byte, error) {
-	switch {
-	case f.File != "":
-		return json.Marshal(map[string]string{"file": f.File})
-	case f.URL != "":
-		return json.Marshal(map[string]string{"url": f.URL})
-	}
-	return json.Marshal(f.Inline)
-}
-
-func (f FileInlineOrRemote) validate(field string) error {
-	n := 0
-	for _, s := range []string{f.File, f.Inline, f.URL} {
-		if s != "" {
-			n++
-		}
-	}
-	if n != 1 {
-		return agentgateway.Errorf(field, "set exactly one of an inline value, file or url")
-	}
-	if f.URL != "" {
-		u, err := url.Parse(f.URL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return agentgateway.Errorf(field+".url", "invalid URL %q", f.URL)
-		}
-	}
-	return nil
-}
-
-// ConfigPath prefixes the path of a *agentgateway.ConfigError returned by a constructor of this
-// package with the section's path (the config package uses it); other errors are located at prefix.
-func ConfigPath(prefix string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var ce *agentgateway.ConfigError
-	if errors.As(err, &ce) {
-		p := prefix
-		switch {
-		case ce.Path == "":
-		case p == "":
-			p = ce.Path
-		case strings.HasPrefix(ce.Path, "["):
-			p += ce.Path
-		default:
-			p += "." + ce.Path
-		}
-		return &agentgateway.ConfigError{Path: p, Err: ce.Err}
-	}
-	return &agentgateway.ConfigError{Path: prefix, Err: err}
-}
 
 func fieldf(field string, i int, sub string) string { return policyutil.Field(field, i, sub) }
 

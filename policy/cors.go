@@ -9,22 +9,23 @@ import (
 	agentgateway "github.com/agentgw/agentgateway"
 )
 
-// CORSSpec configures cross-origin resource sharing (the schema's `cors`, CorsSerde).
-type CORSSpec struct {
+// CORSConfig configures cross-origin resource sharing (agentgateway's `cors`).
+type CORSConfig struct {
 	// AllowCredentials adds `Access-Control-Allow-Credentials: true` to allowed responses.
-	AllowCredentials bool `json:"allowCredentials"`
+	AllowCredentials bool
 	// AllowHeaders are returned in Access-Control-Allow-Headers on allowed preflights; "*" allows
 	// whatever the preflight asks for.
-	AllowHeaders []string `json:"allowHeaders"`
+	AllowHeaders []string
 	// AllowMethods are returned in Access-Control-Allow-Methods on allowed preflights; "*" allows any.
-	AllowMethods []string `json:"allowMethods"`
+	AllowMethods []string
 	// AllowOrigins are the origins that get CORS headers: exact ("https://app.example.com"), "*" for
 	// any, or with a wildcard host label ("https://*.example.com", which does not match the apex).
-	AllowOrigins []string `json:"allowOrigins"`
+	AllowOrigins []string
 	// ExposeHeaders are returned in Access-Control-Expose-Headers on allowed responses.
-	ExposeHeaders []string `json:"exposeHeaders"`
-	// MaxAge is returned in Access-Control-Max-Age (whole seconds) on allowed preflights.
-	MaxAge *time.Duration `json:"maxAge,omitempty"`
+	ExposeHeaders []string
+	// MaxAge is returned in Access-Control-Max-Age (whole seconds) on allowed preflights; nil sends
+	// none (the browser's default), a zero duration tells browsers not to cache the preflight.
+	MaxAge *time.Duration
 }
 
 var star = []string{"*"}
@@ -52,7 +53,7 @@ type cors struct {
 // requests from an allowed origin get Access-Control-Allow-Origin (and credentials / expose headers)
 // on the response, overriding whatever the backend set; requests from other origins pass unchanged,
 // and the browser enforces the policy.
-func NewCORS(spec CORSSpec) (agentgateway.Policy, error) {
+func NewCORS(spec CORSConfig) (agentgateway.Policy, error) {
 	c := &cors{exact: map[string]struct{}{}, credentials: spec.AllowCredentials, methodSet: map[string]struct{}{}}
 	for i, o := range spec.AllowOrigins {
 		switch {

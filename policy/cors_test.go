@@ -15,7 +15,7 @@ import (
 
 func TestCORS(t *testing.T) {
 	maxAge := 10 * time.Minute
-	spec := policy.CORSSpec{
+	spec := policy.CORSConfig{
 		AllowOrigins:  []string{"https://app.example.com", "https://*.tenant.example"},
 		AllowMethods:  []string{"GET", "PUT", "DELETE"},
 		AllowHeaders:  []string{"Authorization", "X-Custom"},
@@ -69,7 +69,7 @@ func TestCORS(t *testing.T) {
 }
 
 func TestCORSWildcardAndOverride(t *testing.T) {
-	p, err := policy.NewCORS(policy.CORSSpec{AllowOrigins: []string{"*"}, AllowMethods: []string{"*"}, AllowHeaders: []string{"*"}})
+	p, err := policy.NewCORS(policy.CORSConfig{AllowOrigins: []string{"*"}, AllowMethods: []string{"*"}, AllowHeaders: []string{"*"}})
 	require.NoError(t, err)
 	w := do(p, http.NotFoundHandler(), req("OPTIONS", "/", "Origin", "https://x.example", "Access-Control-Request-Method", "PATCH", "Access-Control-Request-Headers", "x-a, x-b"))
 	assert.Equal(t, 200, w.Code)
@@ -88,7 +88,7 @@ func TestCORSWildcardAndOverride(t *testing.T) {
 
 func TestCORSConfigErrors(t *testing.T) {
 	neg := -time.Second
-	for field, spec := range map[string]policy.CORSSpec{
+	for field, spec := range map[string]policy.CORSConfig{
 		"allowOrigins[1]":  {AllowOrigins: []string{"https://ok.example", "https://a.*.example"}},
 		"allowOrigins[0]":  {AllowOrigins: []string{"app.example.com"}},
 		"allowMethods[0]":  {AllowMethods: []string{"GE T"}},
@@ -105,7 +105,7 @@ func TestCORSConfigErrors(t *testing.T) {
 }
 
 func BenchmarkCORSSimpleRequest(b *testing.B) {
-	p, err := policy.NewCORS(policy.CORSSpec{AllowOrigins: []string{"https://app.example.com"}, ExposeHeaders: []string{"X-Id"}})
+	p, err := policy.NewCORS(policy.CORSConfig{AllowOrigins: []string{"https://app.example.com"}, ExposeHeaders: []string{"X-Id"}})
 	require.NoError(b, err)
 	noop := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
 	h := p.Wrap(noop)

@@ -1,6 +1,9 @@
-// Package policy holds the gateway's route policies: each is a constructor that validates a Spec (the
-// serialisable form the declarative config decodes, with the agentgateway schema's field names) and
-// returns an [agentgateway.Policy] that declares its [agentgateway.Phase].
+// Package policy holds the gateway's route policies: each is a constructor that validates a Go config
+// ([CORSConfig], [JWTConfig], ...) and returns an [agentgateway.Policy] that declares its
+// [agentgateway.Phase]. The configs are plain Go: durations are time.Duration, enumerations are Go
+// types ([Mode], [RateLimitType]), key material is bytes (a JWKS, htpasswd content, PEM). The YAML
+// shape of agentgateway's schema — file references, service references, one-of objects, its
+// defaults — is the config package's business: it translates a file into these configs.
 //
 // One file per policy: cors.go, jwt.go, apikey.go, basicauth.go, authz.go, ratelimit.go, timeout.go,
 // retry.go, mirror.go, transform.go, backendtls.go, backendauth.go (passthrough and key).
@@ -20,9 +23,14 @@
 // rate-limit keys and the access log read it without parsing anything twice.
 //
 // Constructors validate everything up front and return errors that name the offending field as a
-// *agentgateway.ConfigError whose Path is relative to the spec (the config package prefixes it with the
-// section's path). Requests that fail a policy get a JSON error body with the right status (401 with
-// WWW-Authenticate, 403, 429 with Retry-After, 504), never a 500 for bad client input.
+// *agentgateway.ConfigError whose Path is relative to the config ("providers[0].jwks"; the config
+// package relocates it to the file's field). Policies with an outbound HTTP client of their own (remote
+// JWKS, ext_authz over HTTP, Google tokens, the mirror's target) implement
+// [agentgateway.Provisioner]: behind a Gateway they use its transport hook and logger unless the
+// config names its own.
+//
+// Requests that fail a policy get a JSON error body with the right status (401 with WWW-Authenticate,
+// 403, 429 with Retry-After, 504), never a 500 for bad client input.
 //
 // The gateway runs a route's policies by phase (cors, authentication, authorization, rate limit,
 // filters, transformations, timeout, retry, mirror, backend), whether they were added in Go or from a

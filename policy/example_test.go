@@ -20,7 +20,7 @@ import (
 )
 
 func ExampleNewCORS() {
-	cors, err := policy.NewCORS(policy.CORSSpec{
+	cors, err := policy.NewCORS(policy.CORSConfig{
 		AllowOrigins: []string{"https://app.example.com"},
 		AllowMethods: []string{"GET", "POST"},
 		AllowHeaders: []string{"Authorization"},
@@ -39,7 +39,7 @@ func ExampleNewCORS() {
 }
 
 func ExampleNewAPIKey() {
-	apiKey, err := policy.NewAPIKey(policy.APIKeySpec{
+	apiKey, err := policy.NewAPIKey(policy.APIKeyConfig{
 		Mode: policy.ModeStrict,
 		Keys: []policy.APIKey{{Key: "sk-123", Metadata: map[string]any{"name": "ci-bot", "tier": "gold"}}},
 	})
@@ -47,7 +47,7 @@ func ExampleNewAPIKey() {
 		panic(err)
 	}
 	// Authorization reads the identity the API key policy recorded.
-	authz, err := policy.NewAuthorization(policy.AuthorizationSpec{Rules: []cel.Rule{cel.Allow(`apiKey.tier == "gold"`)}})
+	authz, err := policy.NewAuthorization(policy.AuthorizationConfig{Rules: []cel.Rule{cel.Allow(`apiKey.tier == "gold"`)}})
 	if err != nil {
 		panic(err)
 	}
@@ -68,7 +68,7 @@ func ExampleNewAPIKey() {
 }
 
 func ExampleNewLocalRateLimit() {
-	limit, err := policy.NewLocalRateLimit(policy.LocalRateLimitSpec{Limits: []policy.RateLimit{
+	limit, err := policy.NewLocalRateLimit(policy.LocalRateLimitConfig{Limits: []policy.RateLimit{
 		{MaxTokens: 2, TokensPerFill: 1, FillInterval: time.Minute, Key: `request.headers["x-user"]`},
 	}})
 	if err != nil {
@@ -89,7 +89,7 @@ func ExampleNewLocalRateLimit() {
 }
 
 func ExampleNewTimeout() {
-	timeout, err := policy.NewTimeout(policy.TimeoutSpec{RequestTimeout: 10 * time.Millisecond})
+	timeout, err := policy.NewTimeout(policy.TimeoutConfig{RequestTimeout: 10 * time.Millisecond})
 	if err != nil {
 		panic(err)
 	}
@@ -104,11 +104,13 @@ func ExampleNewJWT() {
 	// The issuer's key pair; in production the JWKS comes from {url: https://issuer/.well-known/jwks.json}.
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: pub, KeyID: "k1", Use: "sig"}}})
-	jwt, err := policy.NewJWT(policy.JWTSpec{
-		Mode:      policy.ModeStrict,
-		Issuer:    "https://issuer.example",
-		Audiences: []string{"mcp"},
-		JWKS:      &policy.FileInlineOrRemote{Inline: string(set)},
+	jwt, err := policy.NewJWT(policy.JWTConfig{
+		Mode: policy.ModeStrict,
+		Providers: []policy.JWTProvider{{
+			Issuer:    "https://issuer.example",
+			Audiences: []string{"mcp"},
+			JWKS:      policy.JWKS{JSON: set},
+		}},
 	})
 	if err != nil {
 		panic(err)

@@ -20,9 +20,9 @@ func FuzzAuthorizationHeader(f *testing.F) {
 	}
 	keys(f)
 	jwt := newJWT(f, policy.ModeStrict, rsaKey)
-	apiKey, err := policy.NewAPIKey(policy.APIKeySpec{Mode: policy.ModeStrict, Keys: []policy.APIKey{{Key: "k"}}})
+	apiKey, err := policy.NewAPIKey(policy.APIKeyConfig{Mode: policy.ModeStrict, Keys: []policy.APIKey{{Key: "k"}}})
 	require.NoError(f, err)
-	basicAuth, err := policy.NewBasicAuth(policy.BasicAuthSpec{Mode: policy.ModeStrict, Htpasswd: policy.FileOrInline{Inline: "a:{SHA}hvfkN/qlp/zhXR3cuerq6jd2Z7g="}})
+	basicAuth, err := policy.NewBasicAuth(policy.BasicAuthConfig{Mode: policy.ModeStrict, Htpasswd: []byte("a:{SHA}hvfkN/qlp/zhXR3cuerq6jd2Z7g=")})
 	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, hdr string) {
 		for _, p := range []agentgateway.Policy{jwt, apiKey, basicAuth} {
@@ -95,13 +95,13 @@ func FuzzAPIKeyLocation(f *testing.F) {
 	f.Add("key=%zz", "key", "")
 	f.Add("", "=;=;", "\x7f")
 	locs := []*policy.Location{
-		{QueryParameter: &policy.NamedLocation{Name: "key"}},
-		{Cookie: &policy.NamedLocation{Name: "key"}},
-		{Header: &policy.HeaderLocation{Name: "x-api-key"}},
+		{QueryParameter: "key"},
+		{Cookie: "key"},
+		{Header: "x-api-key"},
 	}
 	var pols []agentgateway.Policy
 	for _, l := range locs {
-		p, err := policy.NewAPIKey(policy.APIKeySpec{Keys: []policy.APIKey{{Key: "k"}}, Location: l})
+		p, err := policy.NewAPIKey(policy.APIKeyConfig{Keys: []policy.APIKey{{Key: "k"}}, Location: l})
 		require.NoError(f, err)
 		pols = append(pols, p)
 	}

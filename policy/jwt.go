@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,50 +21,48 @@ import (
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
 	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/policy/internal/policyutil"
 )
 
-// JWTSpec configures JWT authentication (the schema's `jwtAuth`, LocalJwtConfig): either a list of
-// Providers, or the single-provider fields Issuer, Audiences, JWKS and JWTValidationOptions.
-type JWTSpec struct {
-	// Mode is strict (the default), optional or permissive; see [Mode].
-	Mode Mode `json:"mode,omitempty"`
-	// Location is where the token is read; default the Authorization header with "Bearer ".
-	Location *Location `json:"location,omitempty"`
+// JWTConfig configures JWT authentication (agentgateway's `jwtAuth`).
+type JWTConfig struct {
+	// Mode is strict (the zero value), optional or permissive; see [Mode].
+	Mode Mode
+	// Location is where the token is read; nil means the Authorization header with "Bearer ".
+	Location *Location
 	// Providers are the trusted issuers; a token is checked against the provider of its `iss`.
-	Providers []JWTProvider `json:"providers,omitempty"`
+	Providers []JWTProvider
 
-	Issuer               string                `json:"issuer,omitempty"`
-	Audiences            []string              `json:"audiences,omitempty"`
-	JWKS                 *FileInlineOrRemote   `json:"jwks,omitempty"`
-	JWTValidationOptions *JWTValidationOptions `json:"jwtValidationOptions,omitempty"`
-
-	// ClockSkew is the leeway for exp and nbf (default 30s). Go API only.
-	ClockSkew time.Duration `json:"-"`
+	// ClockSkew is the leeway for exp and nbf (default 30s).
+	ClockSkew time.Duration
 	// RefetchInterval is the minimum time between two fetches of a remote JWKS triggered by an
 	// unknown key id (default 1m); a fetched set is also refreshed when older than 10 times this.
-	// Go API only.
-	RefetchInterval time.Duration `json:"-"`
-	// HTTPClient fetches remote JWKS (default: a client with a 10s timeout). Go API only.
-	HTTPClient *http.Client `json:"-"`
-	// CacheSize bounds the verified-token cache (default 10000; negative disables it). Go API only.
-	CacheSize int `json:"-"`
+	RefetchInterval time.Duration
+	// HTTPClient fetches remote JWKS. Default: a client with a 10s timeout whose transport the
+	// gateway's [agentgateway.Services] wrap (trace propagation, client metrics).
+	HTTPClient *http.Client
+	// CacheSize bounds the verified-token cache (default 10000; negative disables it).
+	CacheSize int
 }
 
-// JWTProvider is one trusted issuer (the schema's ProviderConfig).
+// JWTProvider is one trusted issuer.
 type JWTProvider struct {
 	// Issuer must equal the token's `iss`.
-	Issuer string `json:"issuer"`
+	Issuer string
 	// Audiences: when not empty, the token's `aud` must contain one of them.
-	Audiences []string `json:"audiences,omitempty"`
-	// JWKS is the key set: inline JSON, {file: path} or {url: https://...} (fetched and cached).
-	JWKS FileInlineOrRemote `json:"jwks"`
-	// JWTValidationOptions lists claims that must be present.
-	JWTValidationOptions *JWTValidationOptions `json:"jwtValidationOptions,omitempty"`
+	Audiences []string
+	// JWKS is the provider's key set.
+	JWKS JWKS
+	// RequiredClaims lists the registered claims a token must carry (exp, nbf, aud, iss, sub, iat,
+	// jti). Nil means ["exp"]; an empty, non-nil list requires none.
+	RequiredClaims []string
 }
 
-// JWTValidationOptions lists the registered claims a token must carry (default ["exp"]).
-type JWTValidationOptions struct {
-	RequiredClaims []string `json:"requiredClaims"`
+// JWKS is a JSON Web Key Set (RFC 7517): exactly one of JSON, the set itself, and URL, where it is
+// fetched on first use and refetched when a token names a key id it does not hold.
+type JWKS struct {
+	JSON []byte
+	URL  string
 }
 
 // Algorithms accepted in a token header. Symmetric (HS*) and "none" are not: a JWKS of public keys
@@ -86,6 +84,7 @@ type jwtAuth struct {
 	loc       *locator
 	providers []*jwtProvider
 	skew      time.Duration
+	outbound  *policyutil.Outbound // the default client's transport; nil with JWTConfig.HTTPClient
 
 	// The verified-token cache: a signature check costs 30-150 µs (RSA, ECDSA, Ed25519 verification)
 	// while a client sends the same token many times. An entry is keyed by the exact token bytes, so
@@ -109,56 +108,61 @@ type verifiedToken struct {
 // request before it is forwarded (backendAuth passthrough puts it back). Failures are 401 with
 // `WWW-Authenticate: Bearer` (plus error="invalid_token" for a bad token), never 500.
 //
-// A verified token is remembered (see JWTSpec.CacheSize), so a client presenting the same token again
-// costs a map lookup instead of a signature check; the claims map is then shared by those requests
-// and must be treated as read-only.
-func NewJWT(spec JWTSpec) (agentgateway.Policy, error) {
-	j, err := newJWT(spec)
+// A verified token is remembered (see JWTConfig.CacheSize), so a client presenting the same token
+// again costs a map lookup instead of a signature check; the claims map is then shared by those
+// requests and must be treated as read-only.
+//
+// The policy implements [agentgateway.Provisioner]: behind a Gateway, remote JWKS are fetched through
+// the gateway's outbound transport hook (unless cfg.HTTPClient is set).
+func NewJWT(cfg JWTConfig) (agentgateway.Policy, error) {
+	j, err := newJWT(cfg)
 	if err != nil {
-		return nil, err
+		return nil, err // not a typed nil in the interface
 	}
-	return agentgateway.NewPolicy(agentgateway.PhaseAuthn, j.middleware), nil
+	return j, nil
 }
 
-func newJWT(spec JWTSpec) (*jwtAuth, error) {
-	mode, err := spec.Mode.validate("mode", ModeStrict, ModeOptional, ModePermissive)
+// Phase is agentgateway.PhaseAuthn.
+func (*jwtAuth) Phase() agentgateway.Phase { return agentgateway.PhaseAuthn }
+
+// Wrap authenticates requests before next.
+func (j *jwtAuth) Wrap(next http.Handler) http.Handler { return j.middleware(next) }
+
+// Provision routes JWKS fetches through the gateway's transport hook.
+func (j *jwtAuth) Provision(svc agentgateway.Services) error {
+	if j.outbound != nil {
+		j.outbound.Provision(svc)
+	}
+	return nil
+}
+
+func newJWT(cfg JWTConfig) (*jwtAuth, error) {
+	mode, err := cfg.Mode.validate("mode", ModeStrict, ModeOptional, ModePermissive)
 	if err != nil {
 		return nil, err
 	}
-	loc, err := spec.Location.compile("location", BearerLocation(), false)
+	loc, err := cfg.Location.compile("location", BearerLocation(), false)
 	if err != nil {
 		return nil, err
 	}
-	j := &jwtAuth{mode: mode, loc: loc, skew: spec.ClockSkew, cacheMax: spec.CacheSize, cache: map[string]*verifiedToken{}}
+	j := &jwtAuth{mode: mode, loc: loc, skew: cfg.ClockSkew, cacheMax: cfg.CacheSize, cache: map[string]*verifiedToken{}}
 	if j.cacheMax == 0 {
 		j.cacheMax = 10_000
 	}
 	if j.skew == 0 {
 		j.skew = 30 * time.Second
 	}
-	providers := spec.Providers
-	field := "providers"
-	single := spec.Issuer != "" || spec.JWKS != nil
-	switch {
-	case single && len(providers) > 0:
-		return nil, agentgateway.Errorf("providers", "set either providers or issuer/jwks, not both")
-	case single:
-		if spec.JWKS == nil {
-			return nil, agentgateway.Errorf("jwks", "required")
-		}
-		providers = []JWTProvider{{Issuer: spec.Issuer, Audiences: spec.Audiences, JWKS: *spec.JWKS, JWTValidationOptions: spec.JWTValidationOptions}}
-		field = ""
-	case len(providers) == 0:
+	if len(cfg.Providers) == 0 {
 		return nil, agentgateway.Errorf("providers", "at least one provider is required")
 	}
+	client := cfg.HTTPClient
+	if client == nil {
+		j.outbound = policyutil.NewOutbound(nil)
+		client = &http.Client{Timeout: 10 * time.Second, Transport: j.outbound}
+	}
 	seen := map[string]bool{}
-	for i, p := range providers {
-		at := func(sub string) string {
-			if field == "" {
-				return sub
-			}
-			return fieldf(field, i, sub)
-		}
+	for i, p := range cfg.Providers {
+		at := func(sub string) string { return fieldf("providers", i, sub) }
 		if p.Issuer == "" {
 			return nil, agentgateway.Errorf(at("issuer"), "required")
 		}
@@ -166,35 +170,31 @@ func newJWT(spec JWTSpec) (*jwtAuth, error) {
 			return nil, agentgateway.Errorf(at("issuer"), "duplicate issuer %q", p.Issuer)
 		}
 		seen[p.Issuer] = true
-		if err := p.JWKS.validate(at("jwks")); err != nil {
-			return nil, err
-		}
 		jp := &jwtProvider{issuer: p.Issuer, audiences: p.Audiences, required: []string{"exp"}}
-		if p.JWTValidationOptions != nil {
-			jp.required = p.JWTValidationOptions.RequiredClaims
+		if p.RequiredClaims != nil {
+			jp.required = p.RequiredClaims
 			for k, c := range jp.required {
 				switch c {
 				case "exp", "nbf", "aud", "iss", "sub", "iat", "jti":
 				default:
-					return nil, agentgateway.Errorf(at(fmt.Sprintf("jwtValidationOptions.requiredClaims[%d]", k)), "unknown claim %q", c)
+					return nil, agentgateway.Errorf(at(fmt.Sprintf("requiredClaims[%d]", k)), "unknown claim %q", c)
 				}
 			}
 		}
-		ks := &keySource{url: p.JWKS.URL, client: spec.HTTPClient, minRefetch: spec.RefetchInterval}
-		if ks.client == nil {
-			ks.client = &http.Client{Timeout: 10 * time.Second}
-		}
+		ks := &keySource{url: p.JWKS.URL, client: client, minRefetch: cfg.RefetchInterval}
 		if ks.minRefetch == 0 {
 			ks.minRefetch = time.Minute
 		}
-		if p.JWKS.URL == "" {
-			data := []byte(p.JWKS.Inline)
-			if p.JWKS.File != "" {
-				if data, err = os.ReadFile(p.JWKS.File); err != nil {
-					return nil, agentgateway.Errorf(at("jwks.file"), "%w", err)
-				}
+		switch {
+		case (len(p.JWKS.JSON) == 0) == (p.JWKS.URL == ""):
+			return nil, agentgateway.Errorf(at("jwks"), "set exactly one of a key set and a URL")
+		case p.JWKS.URL != "":
+			u, err := url.Parse(p.JWKS.URL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return nil, agentgateway.Errorf(at("jwks.url"), "invalid URL %q", p.JWKS.URL)
 			}
-			set, err := parseJWKS(data)
+		default:
+			set, err := parseJWKS(p.JWKS.JSON)
 			if err != nil {
 				return nil, agentgateway.Errorf(at("jwks"), "%w", err)
 			}

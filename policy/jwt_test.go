@@ -12,8 +12,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -90,8 +88,8 @@ func claims(extra map[string]any) map[string]any {
 }
 
 func newJWT(t testing.TB, mode policy.Mode, ks ...testKey) agentgateway.Policy {
-	set := policy.FileInlineOrRemote{Inline: jwks(t, ks...)}
-	p, err := policy.NewJWT(policy.JWTSpec{Mode: mode, Issuer: "https://issuer.example", Audiences: []string{"api"}, JWKS: &set})
+	p, err := policy.NewJWT(policy.JWTConfig{Mode: mode, Providers: []policy.JWTProvider{
+		{Issuer: "https://issuer.example", Audiences: []string{"api"}, JWKS: policy.JWKS{JSON: []byte(jwks(t, ks...))}}}})
 	require.NoError(t, err)
 	return p
 }
@@ -181,15 +179,12 @@ func TestJWTModes(t *testing.T) {
 
 func TestJWTProvidersAndLocations(t *testing.T) {
 	keys(t)
-	dir := t.TempDir()
-	file := filepath.Join(dir, "jwks.json")
-	require.NoError(t, os.WriteFile(file, []byte(jwks(t, ecKey)), 0o600))
-	p, err := policy.NewJWT(policy.JWTSpec{
+	p, err := policy.NewJWT(policy.JWTConfig{
 		Mode:     policy.ModeStrict,
-		Location: &policy.Location{QueryParameter: &policy.NamedLocation{Name: "token"}},
+		Location: &policy.Location{QueryParameter: "token"},
 		Providers: []policy.JWTProvider{
-			{Issuer: "https://issuer.example", JWKS: policy.FileInlineOrRemote{Inline: jwks(t, rsaKey)}},
-			{Issuer: "https://second.example", JWKS: policy.FileInlineOrRemote{File: file}, JWTValidationOptions: &policy.JWTValidationOptions{RequiredClaims: []string{"sub"}}},
+			{Issuer: "https://issuer.example", JWKS: policy.JWKS{JSON: []byte(jwks(t, rsaKey))}},
+			{Issuer: "https://second.example", JWKS: policy.JWKS{JSON: []byte(jwks(t, ecKey))}, RequiredClaims: []string{"sub"}},
 		},
 	})
 	require.NoError(t, err)
@@ -215,8 +210,8 @@ func TestJWKSRemoteRotation(t *testing.T) {
 	defer srv.Close()
 
 	build := func(interval time.Duration) agentgateway.Policy {
-		p, err := policy.NewJWT(policy.JWTSpec{Mode: policy.ModeStrict, Issuer: "https://issuer.example",
-			JWKS: &policy.FileInlineOrRemote{URL: srv.URL}, RefetchInterval: interval, HTTPClient: srv.Client()})
+		p, err := policy.NewJWT(policy.JWTConfig{Mode: policy.ModeStrict, RefetchInterval: interval, HTTPClient: srv.Client(),
+			Providers: []policy.JWTProvider{{Issuer: "https://issuer.example", JWKS: policy.JWKS{URL: srv.URL}}}})
 		require.NoError(t, err)
 		return p
 	}
@@ -246,23 +241,30 @@ func TestJWKSRemoteRotation(t *testing.T) {
 }
 
 func TestJWTConfigErrors(t *testing.T) {
-	inline := policy.FileInlineOrRemote{Inline: `{"keys":[]}`}
-	for field, spec := range map[string]policy.JWTSpec{
-		"mode":                                   {Mode: "lenient", Issuer: "i", JWKS: &inline},
-		"providers":                              {},
-		"jwks":                                   {Issuer: "i"},
-		"providers[0].issuer":                    {Providers: []policy.JWTProvider{{JWKS: inline}}},
-		"providers[0].jwks":                      {Providers: []policy.JWTProvider{{Issuer: "i", JWKS: inline}}},
-		"providers[1].issuer":                    {Providers: []policy.JWTProvider{{Issuer: "i", JWKS: policy.FileInlineOrRemote{URL: "https://x"}}, {Issuer: "i", JWKS: policy.FileInlineOrRemote{URL: "https://x"}}}},
-		"providers[0].jwks.url":                  {Providers: []policy.JWTProvider{{Issuer: "i", JWKS: policy.FileInlineOrRemote{URL: "ftp://x"}}}},
-		"providers[0].jwks.file":                 {Providers: []policy.JWTProvider{{Issuer: "i", JWKS: policy.FileInlineOrRemote{File: "/nonexistent/jwks"}}}},
-		"location":                               {Issuer: "i", JWKS: &policy.FileInlineOrRemote{URL: "https://x"}, Location: &policy.Location{}},
-		"jwtValidationOptions.requiredClaims[0]": {Issuer: "i", JWKS: &policy.FileInlineOrRemote{URL: "https://x"}, JWTValidationOptions: &policy.JWTValidationOptions{RequiredClaims: []string{"foo"}}},
+	inline := policy.JWKS{JSON: []byte(`{"keys":[]}`)}
+	remote := policy.JWKS{URL: "https://x"}
+	one := []policy.JWTProvider{{Issuer: "i", JWKS: remote}}
+	for _, c := range []struct {
+		field string
+		cfg   policy.JWTConfig
+	}{
+		{"mode", policy.JWTConfig{Mode: policy.Mode(7), Providers: one}},
+		{"providers", policy.JWTConfig{}},
+		{"providers[0].issuer", policy.JWTConfig{Providers: []policy.JWTProvider{{JWKS: inline}}}},
+		{"providers[0].jwks", policy.JWTConfig{Providers: []policy.JWTProvider{{Issuer: "i", JWKS: inline}}}},
+		{"providers[0].jwks", policy.JWTConfig{Providers: []policy.JWTProvider{{Issuer: "i"}}}},
+		{"providers[0].jwks", policy.JWTConfig{Providers: []policy.JWTProvider{{Issuer: "i", JWKS: policy.JWKS{JSON: []byte("{}"), URL: "https://x"}}}}},
+		{"providers[1].issuer", policy.JWTConfig{Providers: []policy.JWTProvider{{Issuer: "i", JWKS: remote}, {Issuer: "i", JWKS: remote}}}},
+		{"providers[0].jwks.url", policy.JWTConfig{Providers: []policy.JWTProvider{{Issuer: "i", JWKS: policy.JWKS{URL: "ftp://x"}}}}},
+		{"location", policy.JWTConfig{Providers: one, Location: &policy.Location{}}},
+		{"location.prefix", policy.JWTConfig{Providers: one, Location: &policy.Location{Prefix: "Bearer ", Cookie: "c"}}},
+		{"providers[0].requiredClaims[1]", policy.JWTConfig{Providers: []policy.JWTProvider{{Issuer: "i", JWKS: remote, RequiredClaims: []string{"sub", "foo"}}}}},
 	} {
-		_, err := policy.NewJWT(spec)
+		p, err := policy.NewJWT(c.cfg)
 		var ce *agentgateway.ConfigError
-		require.ErrorAs(t, err, &ce, field)
-		assert.Equal(t, field, ce.Path)
+		require.ErrorAs(t, err, &ce, c.field)
+		assert.Equal(t, c.field, ce.Path)
+		assert.True(t, p == nil, "no policy (not even a typed nil) with an error")
 	}
 }
 
@@ -273,8 +275,8 @@ func benchJWT(b *testing.B, k testKey) {
 }
 
 func benchJWTCache(b *testing.B, k testKey, cache int) {
-	set := policy.FileInlineOrRemote{Inline: jwks(b, k)}
-	p, err := policy.NewJWT(policy.JWTSpec{Mode: policy.ModeStrict, Issuer: "https://issuer.example", Audiences: []string{"api"}, JWKS: &set, CacheSize: cache})
+	p, err := policy.NewJWT(policy.JWTConfig{Mode: policy.ModeStrict, CacheSize: cache, Providers: []policy.JWTProvider{
+		{Issuer: "https://issuer.example", Audiences: []string{"api"}, JWKS: policy.JWKS{JSON: []byte(jwks(b, k))}}}})
 	require.NoError(b, err)
 	tok := "Bearer " + mint(b, k, claims(nil))
 	h := p.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
@@ -303,7 +305,8 @@ func TestJWKSUnreachableIs401(t *testing.T) {
 	keys(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }))
 	defer srv.Close()
-	p, err := policy.NewJWT(policy.JWTSpec{Mode: policy.ModeStrict, Issuer: "https://issuer.example", JWKS: &policy.FileInlineOrRemote{URL: srv.URL}, HTTPClient: srv.Client()})
+	p, err := policy.NewJWT(policy.JWTConfig{Mode: policy.ModeStrict, HTTPClient: srv.Client(),
+		Providers: []policy.JWTProvider{{Issuer: "https://issuer.example", JWKS: policy.JWKS{URL: srv.URL}}}})
 	require.NoError(t, err)
 	w := do(p, http.NotFoundHandler(), req("GET", "/", "Authorization", "Bearer "+mint(t, rsaKey, claims(nil))))
 	assert.Equal(t, 401, w.Code)
@@ -315,12 +318,12 @@ func TestJWKSUnreachableIs401(t *testing.T) {
 // default, tested in package config).
 func TestEmptyModeIsStrict(t *testing.T) {
 	keys(t)
-	set := policy.FileInlineOrRemote{Inline: jwks(t, rsaKey)}
-	j, err := policy.NewJWT(policy.JWTSpec{Issuer: "https://issuer.example", Audiences: []string{"api"}, JWKS: &set})
+	j, err := policy.NewJWT(policy.JWTConfig{Providers: []policy.JWTProvider{
+		{Issuer: "https://issuer.example", Audiences: []string{"api"}, JWKS: policy.JWKS{JSON: []byte(jwks(t, rsaKey))}}}})
 	require.NoError(t, err)
-	k, err := policy.NewAPIKey(policy.APIKeySpec{Keys: []policy.APIKey{{Key: "k"}}})
+	k, err := policy.NewAPIKey(policy.APIKeyConfig{Keys: []policy.APIKey{{Key: "k"}}})
 	require.NoError(t, err)
-	b, err := policy.NewBasicAuth(policy.BasicAuthSpec{Htpasswd: policy.FileOrInline{Inline: "a:{SHA}hvfkN/qlp/zhXR3cuerq6jd2Z7g="}})
+	b, err := policy.NewBasicAuth(policy.BasicAuthConfig{Htpasswd: []byte("a:{SHA}hvfkN/qlp/zhXR3cuerq6jd2Z7g=")})
 	require.NoError(t, err)
 	for name, p := range map[string]agentgateway.Policy{"jwt": j, "apiKey": k, "basicAuth": b} {
 		s := seen{}

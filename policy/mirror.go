@@ -8,32 +8,35 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	agentgateway "github.com/agentgw/agentgateway"
 )
 
-// MirrorSpec is the schema's `requestMirror` without the backend reference, which the config package
-// resolves into the Target handler.
-type MirrorSpec struct {
+// MirrorConfig configures request mirroring (agentgateway's `requestMirror`, whose backend reference
+// the config package resolves into the target handler).
+type MirrorConfig struct {
 	// Percentage is the fraction of requests mirrored, from 0.0 to 1.0.
-	Percentage float64 `json:"percentage"`
+	Percentage float64
 	// MaxConcurrent bounds mirrored requests in flight (default 64); beyond it, mirrors are dropped.
-	MaxConcurrent int `json:"-"`
+	MaxConcurrent int
 	// MaxBodyBytes is the largest request body copied to the mirror (default 64 KiB); requests with a
-	// larger body are not mirrored. Go API only.
-	MaxBodyBytes int64 `json:"-"`
-	// Timeout bounds each mirrored request (default 30s). Go API only.
-	Timeout time.Duration `json:"-"`
-	// Logger receives mirror failures at debug level (default slog.Default()).
-	Logger *slog.Logger `json:"-"`
+	// larger body are not mirrored.
+	MaxBodyBytes int64
+	// Timeout bounds each mirrored request (default 30s).
+	Timeout time.Duration
+	// Logger receives mirror failures at debug level. Default: the gateway's logger (see
+	// [Mirror.Provision]), or slog.Default() outside a Gateway.
+	Logger *slog.Logger
 }
 
 // Mirror sends copies of requests to another backend, fire-and-forget. Close waits for mirrored
 // requests in flight.
 type Mirror struct {
 	target  http.Handler
-	spec    MirrorSpec
+	cfg     MirrorConfig
+	logger  atomic.Pointer[slog.Logger]
 	sem     chan struct{}
 	wg      sync.WaitGroup
 	dropped sync.Mutex
@@ -44,26 +47,42 @@ type Mirror struct {
 // requests run on their own goroutines with a context detached from the client's, their responses are
 // discarded, and when MaxConcurrent are in flight new ones are dropped: mirroring never slows or
 // fails the main request.
-func NewMirror(spec MirrorSpec, target http.Handler) (*Mirror, error) {
-	if spec.Percentage < 0 || spec.Percentage > 1 {
+func NewMirror(cfg MirrorConfig, target http.Handler) (*Mirror, error) {
+	if cfg.Percentage < 0 || cfg.Percentage > 1 {
 		return nil, agentgateway.Errorf("percentage", "must be between 0.0 and 1.0")
 	}
 	if target == nil {
 		return nil, agentgateway.Errorf("backend", "required")
 	}
-	if spec.MaxConcurrent <= 0 {
-		spec.MaxConcurrent = 64
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = 64
 	}
-	if spec.MaxBodyBytes <= 0 {
-		spec.MaxBodyBytes = 64 << 10
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 10
 	}
-	if spec.Timeout <= 0 {
-		spec.Timeout = 30 * time.Second
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
 	}
-	if spec.Logger == nil {
-		spec.Logger = slog.Default()
+	m := &Mirror{target: target, cfg: cfg, sem: make(chan struct{}, cfg.MaxConcurrent)}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
 	}
-	return &Mirror{target: target, spec: spec, sem: make(chan struct{}, spec.MaxConcurrent)}, nil
+	m.logger.Store(logger)
+	return m, nil
+}
+
+// Provision implements [agentgateway.Provisioner]: failures are logged to the gateway's logger (unless
+// MirrorConfig.Logger is set), and the target is provisioned too when it is a Provisioner, so that a
+// mirror's outbound client goes through the gateway's transport hook like the route's own backend.
+func (m *Mirror) Provision(svc agentgateway.Services) error {
+	if m.cfg.Logger == nil && svc.Logger != nil {
+		m.logger.Store(svc.Logger)
+	}
+	if p, ok := m.target.(agentgateway.Provisioner); ok {
+		return p.Provision(svc)
+	}
+	return nil
 }
 
 // Close waits for the mirrored requests in flight.
@@ -85,7 +104,7 @@ func (*Mirror) Phase() agentgateway.Phase { return agentgateway.PhaseMirror }
 // Wrap copies each request to the mirror target.
 func (m *Mirror) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if m.spec.Percentage > 0 && (m.spec.Percentage >= 1 || rand.Float64() < m.spec.Percentage) {
+		if m.cfg.Percentage > 0 && (m.cfg.Percentage >= 1 || rand.Float64() < m.cfg.Percentage) {
 			m.mirror(r)
 		}
 		next.ServeHTTP(w, r)
@@ -95,16 +114,16 @@ func (m *Mirror) Wrap(next http.Handler) http.Handler {
 func (m *Mirror) mirror(r *http.Request) {
 	var body []byte
 	if r.Body != nil && r.Body != http.NoBody {
-		if r.ContentLength > m.spec.MaxBodyBytes {
+		if r.ContentLength > m.cfg.MaxBodyBytes {
 			return
 		}
-		buf, err := io.ReadAll(io.LimitReader(r.Body, m.spec.MaxBodyBytes+1))
+		buf, err := io.ReadAll(io.LimitReader(r.Body, m.cfg.MaxBodyBytes+1))
 		// Whatever happens, the main request gets its body back intact.
 		r.Body = struct {
 			io.Reader
 			io.Closer
 		}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
-		if err != nil || int64(len(buf)) > m.spec.MaxBodyBytes {
+		if err != nil || int64(len(buf)) > m.cfg.MaxBodyBytes {
 			return
 		}
 		body = buf
@@ -117,7 +136,7 @@ func (m *Mirror) mirror(r *http.Request) {
 		m.dropped.Unlock()
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), m.spec.Timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), m.cfg.Timeout)
 	mr := r.Clone(ctx)
 	if st := agentgateway.StateFrom(r.Context()); st != nil {
 		cp := *st // the mirror must not write into the main request's State
@@ -135,13 +154,13 @@ func (m *Mirror) mirror(r *http.Request) {
 		defer cancel()
 		defer func() {
 			if p := recover(); p != nil {
-				m.spec.Logger.Debug("request mirror panicked", "panic", p)
+				m.logger.Load().Debug("request mirror panicked", "panic", p)
 			}
 		}()
 		dw := &discardWriter{h: http.Header{}}
 		m.target.ServeHTTP(dw, mr)
 		if dw.status >= 500 {
-			m.spec.Logger.Debug("request mirror failed", "status", dw.status)
+			m.logger.Load().Debug("request mirror failed", "status", dw.status)
 		}
 	}()
 }

@@ -25,7 +25,7 @@ func TestMirror(t *testing.T) {
 		mu.Unlock()
 		w.WriteHeader(500) // failures never surface
 	})
-	m, err := policy.NewMirror(policy.MirrorSpec{Percentage: 1, MaxConcurrent: 1}, target)
+	m, err := policy.NewMirror(policy.MirrorConfig{Percentage: 1, MaxConcurrent: 1}, target)
 	require.NoError(t, err)
 	var s seen
 	w := do(m, s.handler(200, "main"), reqBody("POST", "/a", "payload"))
@@ -38,13 +38,13 @@ func TestMirror(t *testing.T) {
 	require.NoError(t, m.Close())
 	assert.Equal(t, []string{"POST /a payload"}, got)
 
-	none, err := policy.NewMirror(policy.MirrorSpec{Percentage: 0}, target)
+	none, err := policy.NewMirror(policy.MirrorConfig{Percentage: 0}, target)
 	require.NoError(t, err)
 	do(none, s.handler(200, ""), req("GET", "/"))
 	require.NoError(t, none.Close())
 	assert.Len(t, got, 1)
 
-	_, err = policy.NewMirror(policy.MirrorSpec{Percentage: 1.5}, target)
+	_, err = policy.NewMirror(policy.MirrorConfig{Percentage: 1.5}, target)
 	var ce *agentgateway.ConfigError
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, "percentage", ce.Path)

@@ -12,44 +12,56 @@ import (
 	"github.com/agentgw/agentgateway/cel"
 )
 
-// RateLimit is one token bucket (the schema's RateLimitSpec): it holds at most MaxTokens, starts
-// full, and gains TokensPerFill every FillInterval. Each request takes one token (Type "requests"),
-// or, for Type "tokens", the LLM tokens the request used are taken once it completes (a request is
+// RateLimit is one token bucket: it holds at most MaxTokens, starts full, and gains TokensPerFill
+// every FillInterval. Each request takes one token ([RateLimitRequests]), or, for
+// [RateLimitTokens], the LLM tokens the request used are taken once it completes (a request is
 // admitted while the bucket is not empty).
 type RateLimit struct {
-	MaxTokens     uint64        `json:"maxTokens"`
-	TokensPerFill uint64        `json:"tokensPerFill"`
-	FillInterval  time.Duration `json:"fillInterval"`
-	// Type is "requests" (default) or "tokens".
-	Type string `json:"type,omitempty"`
+	MaxTokens     uint64
+	TokensPerFill uint64
+	FillInterval  time.Duration
+	// Type says what the bucket counts: requests (the zero value) or LLM tokens.
+	Type RateLimitType
 	// Key, a CEL expression, gives each distinct value (a user, an API key name, a source address)
-	// its own bucket; empty means one bucket per policy (per route). Extension: not in agentgateway's
-	// schema.
-	Key string `json:"key,omitempty"`
+	// its own bucket; empty means one bucket per policy (per route).
+	Key string
+}
+
+// RateLimitType says what a [RateLimit] bucket counts.
+type RateLimitType uint8
+
+// The rate-limit types.
+const (
+	// RateLimitRequests takes one token per request.
+	RateLimitRequests RateLimitType = iota
+	// RateLimitTokens takes the LLM tokens (input plus output) a request used, once it completes.
+	RateLimitTokens
+)
+
+// String returns the type as agentgateway's schema spells it ("requests", "tokens").
+func (t RateLimitType) String() string {
+	switch t {
+	case RateLimitRequests:
+		return "requests"
+	case RateLimitTokens:
+		return "tokens"
+	}
+	return "rateLimitType(" + strconv.Itoa(int(t)) + ")"
 }
 
 // ConditionalRateLimit is a bucket applied when Condition (CEL) is true; an entry without a condition
 // is the fallback and must come last.
-// (The schema's LocalConditionalPolicy_RateLimitSpec; flat, as the config decoder wants.)
 type ConditionalRateLimit struct {
-	Condition     string        `json:"condition,omitempty"`
-	MaxTokens     uint64        `json:"maxTokens"`
-	TokensPerFill uint64        `json:"tokensPerFill"`
-	FillInterval  time.Duration `json:"fillInterval"`
-	Type          string        `json:"type,omitempty"`
-	Key           string        `json:"key,omitempty"`
+	Condition string
+	RateLimit
 }
 
-// RateLimit returns the bucket part.
-func (c ConditionalRateLimit) RateLimit() RateLimit {
-	return RateLimit{MaxTokens: c.MaxTokens, TokensPerFill: c.TokensPerFill, FillInterval: c.FillInterval, Type: c.Type, Key: c.Key}
-}
-
-// LocalRateLimitSpec is the schema's `localRateLimit`: a list of buckets that all apply (Limits), or
-// conditional buckets of which the first match applies (Conditional).
-type LocalRateLimitSpec struct {
-	Limits      []RateLimit            `json:"-"`
-	Conditional []ConditionalRateLimit `json:"conditional,omitempty"`
+// LocalRateLimitConfig configures the local rate limit (agentgateway's `localRateLimit`): buckets
+// that all apply (Limits), or conditional buckets of which the first match applies (Conditional).
+// Set one of the two.
+type LocalRateLimitConfig struct {
+	Limits      []RateLimit
+	Conditional []ConditionalRateLimit
 }
 
 // The rate-limit response headers follow draft-ietf-httpapi-ratelimit-headers-09/10, the current
@@ -174,11 +186,11 @@ func newLimiter(field string, s RateLimit, cond string) (*limiter, error) {
 	}
 	l := &limiter{max: int64(s.MaxTokens), perFill: int64(s.TokensPerFill), interval: int64(s.FillInterval), keyed: map[string]*bucket{}}
 	switch s.Type {
-	case "", "requests":
-	case "tokens":
+	case RateLimitRequests:
+	case RateLimitTokens:
 		l.tokens = true
 	default:
-		return nil, agentgateway.Errorf(field+".type", "want requests or tokens, got %q", s.Type)
+		return nil, agentgateway.Errorf(field+".type", "want requests or tokens, got %v", s.Type)
 	}
 	var err error
 	if cond != "" {
@@ -205,16 +217,16 @@ type localRateLimit struct {
 // Retry-After, RateLimit and RateLimit-Policy headers. The per-route check costs ~60 ns and no
 // allocation; keyed buckets add one CEL evaluation. Limits are per gateway replica: use
 // remoteRateLimit for limits shared across replicas.
-func NewLocalRateLimit(spec LocalRateLimitSpec) (agentgateway.Policy, error) {
+func NewLocalRateLimit(spec LocalRateLimitConfig) (agentgateway.Policy, error) {
 	p := &localRateLimit{}
 	switch {
 	case len(spec.Limits) > 0 && len(spec.Conditional) > 0:
-		return nil, agentgateway.Errorf("conditional", "set a list of limits or conditional, not both")
+		return nil, agentgateway.Errorf("conditional", "set limits or conditional, not both")
 	case len(spec.Limits) == 0 && len(spec.Conditional) == 0:
 		return nil, agentgateway.Errorf("", "at least one limit is required")
 	}
 	for i, s := range spec.Limits {
-		l, err := newLimiter(fieldf("", i, ""), s, "")
+		l, err := newLimiter(fieldf("limits", i, ""), s, "")
 		if err != nil {
 			return nil, err
 		}
@@ -224,7 +236,7 @@ func NewLocalRateLimit(spec LocalRateLimitSpec) (agentgateway.Policy, error) {
 		if s.Condition == "" && i != len(spec.Conditional)-1 {
 			return nil, agentgateway.Errorf(fieldf("conditional", i, "condition"), "only the last entry may omit the condition")
 		}
-		l, err := newLimiter(fieldf("conditional", i, ""), s.RateLimit(), s.Condition)
+		l, err := newLimiter(fieldf("conditional", i, ""), s.RateLimit, s.Condition)
 		if err != nil {
 			return nil, err
 		}

@@ -14,7 +14,7 @@ import (
 )
 
 func TestLocalRateLimit(t *testing.T) {
-	p, err := policy.NewLocalRateLimit(policy.LocalRateLimitSpec{Limits: []policy.RateLimit{{MaxTokens: 3, TokensPerFill: 1, FillInterval: time.Hour}}})
+	p, err := policy.NewLocalRateLimit(policy.LocalRateLimitConfig{Limits: []policy.RateLimit{{MaxTokens: 3, TokensPerFill: 1, FillInterval: time.Hour}}})
 	require.NoError(t, err)
 	h := p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	for i := range 3 {
@@ -31,7 +31,7 @@ func TestLocalRateLimit(t *testing.T) {
 }
 
 func TestLocalRateLimitRefills(t *testing.T) {
-	p, err := policy.NewLocalRateLimit(policy.LocalRateLimitSpec{Limits: []policy.RateLimit{{MaxTokens: 1, TokensPerFill: 1, FillInterval: 20 * time.Millisecond}}})
+	p, err := policy.NewLocalRateLimit(policy.LocalRateLimitConfig{Limits: []policy.RateLimit{{MaxTokens: 1, TokensPerFill: 1, FillInterval: 20 * time.Millisecond}}})
 	require.NoError(t, err)
 	h := p.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	call := func() int {
@@ -43,9 +43,9 @@ func TestLocalRateLimitRefills(t *testing.T) {
 }
 
 func TestLocalRateLimitPerKeyAndConditional(t *testing.T) {
-	p, err := policy.NewLocalRateLimit(policy.LocalRateLimitSpec{Conditional: []policy.ConditionalRateLimit{
-		{Condition: `request.path.startsWith("/expensive")`, MaxTokens: 1, TokensPerFill: 1, FillInterval: time.Hour, Key: `request.headers["x-user"]`},
-		{MaxTokens: 2, TokensPerFill: 1, FillInterval: time.Hour},
+	p, err := policy.NewLocalRateLimit(policy.LocalRateLimitConfig{Conditional: []policy.ConditionalRateLimit{
+		{Condition: `request.path.startsWith("/expensive")`, RateLimit: policy.RateLimit{MaxTokens: 1, TokensPerFill: 1, FillInterval: time.Hour, Key: `request.headers["x-user"]`}},
+		{RateLimit: policy.RateLimit{MaxTokens: 2, TokensPerFill: 1, FillInterval: time.Hour}},
 	}})
 	require.NoError(t, err)
 	h := p.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
@@ -61,7 +61,7 @@ func TestLocalRateLimitPerKeyAndConditional(t *testing.T) {
 }
 
 func TestLocalRateLimitTokens(t *testing.T) {
-	p, err := policy.NewLocalRateLimit(policy.LocalRateLimitSpec{Limits: []policy.RateLimit{{MaxTokens: 100, TokensPerFill: 10, FillInterval: time.Hour, Type: "tokens"}}})
+	p, err := policy.NewLocalRateLimit(policy.LocalRateLimitConfig{Limits: []policy.RateLimit{{MaxTokens: 100, TokensPerFill: 10, FillInterval: time.Hour, Type: policy.RateLimitTokens}}})
 	require.NoError(t, err)
 	llm := p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := agentgateway.StateFrom(r.Context())
@@ -77,15 +77,17 @@ func TestLocalRateLimitTokens(t *testing.T) {
 
 func TestLocalRateLimitConfigErrors(t *testing.T) {
 	ok := policy.RateLimit{MaxTokens: 1, TokensPerFill: 1, FillInterval: time.Second}
-	cok := policy.ConditionalRateLimit{MaxTokens: 1, TokensPerFill: 1, FillInterval: time.Second}
+	cok := policy.ConditionalRateLimit{RateLimit: ok}
 	cond := func(c string) policy.ConditionalRateLimit { x := cok; x.Condition = c; return x }
-	for field, spec := range map[string]policy.LocalRateLimitSpec{
+	for field, spec := range map[string]policy.LocalRateLimitConfig{
 		"":                         {},
-		"[0].fillInterval":         {Limits: []policy.RateLimit{{MaxTokens: 1, TokensPerFill: 1}}},
-		"[1].maxTokens":            {Limits: []policy.RateLimit{ok, {TokensPerFill: 1, FillInterval: time.Second}}},
-		"[0].tokensPerFill":        {Limits: []policy.RateLimit{{MaxTokens: 1, FillInterval: time.Second}}},
-		"[0].type":                 {Limits: []policy.RateLimit{{MaxTokens: 1, TokensPerFill: 1, FillInterval: time.Second, Type: "bytes"}}},
-		"[0].key":                  {Limits: []policy.RateLimit{{MaxTokens: 1, TokensPerFill: 1, FillInterval: time.Second, Key: "nope("}}},
+		"limits[0].fillInterval":   {Limits: []policy.RateLimit{{MaxTokens: 1, TokensPerFill: 1}}},
+		"limits[1].maxTokens":      {Limits: []policy.RateLimit{ok, {TokensPerFill: 1, FillInterval: time.Second}}},
+		"limits[0].tokensPerFill":  {Limits: []policy.RateLimit{{MaxTokens: 1, FillInterval: time.Second}}},
+		"limits[0].type":           {Limits: []policy.RateLimit{{MaxTokens: 1, TokensPerFill: 1, FillInterval: time.Second, Type: policy.RateLimitType(5)}}},
+		"limits[0].key":            {Limits: []policy.RateLimit{{MaxTokens: 1, TokensPerFill: 1, FillInterval: time.Second, Key: "nope("}}},
+		"conditional":              {Limits: []policy.RateLimit{ok}, Conditional: []policy.ConditionalRateLimit{cok}},
+		"conditional[0].maxTokens": {Conditional: []policy.ConditionalRateLimit{{RateLimit: policy.RateLimit{TokensPerFill: 1, FillInterval: time.Second}}}},
 		"conditional[0].condition": {Conditional: []policy.ConditionalRateLimit{cok, cok}},
 		"conditional[1].condition": {Conditional: []policy.ConditionalRateLimit{cond("true"), cond("1")}},
 	} {
@@ -97,7 +99,7 @@ func TestLocalRateLimitConfigErrors(t *testing.T) {
 }
 
 func BenchmarkLocalRateLimit(b *testing.B) {
-	p, err := policy.NewLocalRateLimit(policy.LocalRateLimitSpec{Limits: []policy.RateLimit{{MaxTokens: 1 << 50, TokensPerFill: 1 << 50, FillInterval: time.Second}}})
+	p, err := policy.NewLocalRateLimit(policy.LocalRateLimitConfig{Limits: []policy.RateLimit{{MaxTokens: 1 << 50, TokensPerFill: 1 << 50, FillInterval: time.Second}}})
 	require.NoError(b, err)
 	noop := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 	h := p.Wrap(noop)

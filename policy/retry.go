@@ -16,33 +16,34 @@ import (
 	"github.com/agentgw/agentgateway/cel"
 )
 
-// RetrySpec is the schema's `retry`, plus a retry budget and a body buffer limit (extensions).
-type RetrySpec struct {
+// RetryConfig configures retries (agentgateway's `retry`, plus a retry budget and a body buffer
+// limit).
+type RetryConfig struct {
 	// Attempts is the total number of attempts including the first (default 2, at most 255).
-	Attempts int `json:"attempts,omitempty"`
+	Attempts int
 	// Backoff is the delay before the first retry; it doubles for each further retry (at most 30s).
-	Backoff time.Duration `json:"backoff,omitempty"`
+	Backoff time.Duration
 	// Codes are the response statuses that are retried.
-	Codes []int `json:"codes"`
+	Codes []int
 	// Precondition (CEL over the request) disables retries when false, e.g. `request.method == "GET"`.
-	Precondition string `json:"precondition,omitempty"`
+	Precondition string
 	// Condition (CEL, with `response.code` and `response.headers`) retries a response when true, in
 	// addition to Codes.
-	Condition string `json:"condition,omitempty"`
+	Condition string
 	// Budget caps retries relative to traffic; nil uses the default (20% of requests, plus 10 per
-	// second). Extension: not in agentgateway's schema.
-	Budget *RetryBudget `json:"budget,omitempty"`
+	// second).
+	Budget *RetryBudget
 	// MaxBufferBytes is the largest request body buffered for replay (default 64 KiB); a larger body is
-	// streamed once and never retried. Extension.
-	MaxBufferBytes int64 `json:"maxBufferBytes,omitempty"`
+	// streamed once and never retried.
+	MaxBufferBytes int64
 }
 
 // RetryBudget is a token budget: each request deposits Ratio tokens, MinPerSecond tokens accrue each
 // second, and each retry spends one; with an empty budget, retries are skipped. It keeps a failing
 // backend from receiving a multiple of its normal load.
 type RetryBudget struct {
-	Ratio        float64 `json:"ratio"`
-	MinPerSecond float64 `json:"minPerSecond"`
+	Ratio        float64
+	MinPerSecond float64
 }
 
 type budget struct {
@@ -96,7 +97,7 @@ var ErrRetryBudget = errors.New("retry budget exhausted")
 // the attempt's status and headers are held until the policy decides, and once a response is
 // committed (its status is not retryable, or no attempts remain) it streams through untouched and is
 // never retried. The request body is replayed from a buffer of at most MaxBufferBytes.
-func NewRetry(spec RetrySpec) (agentgateway.Policy, error) {
+func NewRetry(spec RetryConfig) (agentgateway.Policy, error) {
 	rt := &retry{attempts: spec.Attempts, backoff: spec.Backoff, codes: map[int]bool{}, maxBuf: spec.MaxBufferBytes}
 	if rt.attempts == 0 {
 		rt.attempts = 2

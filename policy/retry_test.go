@@ -17,7 +17,7 @@ import (
 )
 
 func TestRetry(t *testing.T) {
-	p, err := policy.NewRetry(policy.RetrySpec{Attempts: 3, Codes: []int{503}, Backoff: time.Millisecond})
+	p, err := policy.NewRetry(policy.RetryConfig{Attempts: 3, Codes: []int{503}, Backoff: time.Millisecond})
 	require.NoError(t, err)
 	var bodies []string
 	var n int
@@ -48,7 +48,7 @@ func TestRetry(t *testing.T) {
 }
 
 func TestRetryNeverAfterStreaming(t *testing.T) {
-	p, err := policy.NewRetry(policy.RetrySpec{Attempts: 3, Codes: []int{503}, Condition: `response.code == 200 && response.headers["x-retry"] == "yes"`})
+	p, err := policy.NewRetry(policy.RetryConfig{Attempts: 3, Codes: []int{503}, Condition: `response.code == 200 && response.headers["x-retry"] == "yes"`})
 	require.NoError(t, err)
 	var n atomic.Int32
 	streaming := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -82,7 +82,7 @@ func TestRetryNeverAfterStreaming(t *testing.T) {
 
 func TestRetryLimits(t *testing.T) {
 	// Bodies above the buffer limit are streamed once, never retried.
-	p, err := policy.NewRetry(policy.RetrySpec{Attempts: 3, Codes: []int{503}, MaxBufferBytes: 4})
+	p, err := policy.NewRetry(policy.RetryConfig{Attempts: 3, Codes: []int{503}, MaxBufferBytes: 4})
 	require.NoError(t, err)
 	var n int
 	var got string
@@ -97,7 +97,7 @@ func TestRetryLimits(t *testing.T) {
 	assert.Equal(t, "0123456789", got, "the whole body still reaches the backend")
 
 	// Precondition false: no retries.
-	p, err = policy.NewRetry(policy.RetrySpec{Attempts: 3, Codes: []int{503}, Precondition: `request.method == "GET"`})
+	p, err = policy.NewRetry(policy.RetryConfig{Attempts: 3, Codes: []int{503}, Precondition: `request.method == "GET"`})
 	require.NoError(t, err)
 	n = 0
 	do(p, h, reqBody("POST", "/", "x"))
@@ -107,7 +107,7 @@ func TestRetryLimits(t *testing.T) {
 	assert.Equal(t, 3, n)
 
 	// An empty budget stops retries, and the failure is recorded.
-	p, err = policy.NewRetry(policy.RetrySpec{Attempts: 3, Codes: []int{503}, Budget: &policy.RetryBudget{}})
+	p, err = policy.NewRetry(policy.RetryConfig{Attempts: 3, Codes: []int{503}, Budget: &policy.RetryBudget{}})
 	require.NoError(t, err)
 	n = 0
 	var s seen
@@ -120,7 +120,7 @@ func TestRetryLimits(t *testing.T) {
 	assert.ErrorIs(t, st.Err, policy.ErrRetryBudget)
 	_ = s
 
-	for field, spec := range map[string]policy.RetrySpec{
+	for field, spec := range map[string]policy.RetryConfig{
 		"attempts":     {Attempts: 300, Codes: []int{503}},
 		"codes":        {Attempts: 2},
 		"codes[1]":     {Codes: []int{503, 42}},
@@ -137,7 +137,7 @@ func TestRetryLimits(t *testing.T) {
 }
 
 func TestRetrySkipsUpgrades(t *testing.T) {
-	p, err := policy.NewRetry(policy.RetrySpec{Attempts: 3, Codes: []int{503}})
+	p, err := policy.NewRetry(policy.RetryConfig{Attempts: 3, Codes: []int{503}})
 	require.NoError(t, err)
 	var n int
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n++; w.WriteHeader(503) })

@@ -9,12 +9,12 @@ import (
 	agentgateway "github.com/agentgw/agentgateway"
 )
 
-// TimeoutSpec is the schema's `timeout`.
-type TimeoutSpec struct {
+// TimeoutConfig configures request timeouts (agentgateway's `timeout`): at least one is required.
+type TimeoutConfig struct {
 	// RequestTimeout bounds the whole downstream request and response, retries included.
-	RequestTimeout time.Duration `json:"requestTimeout,omitempty"`
+	RequestTimeout time.Duration
 	// BackendRequestTimeout bounds each upstream attempt (each retry gets a fresh one).
-	BackendRequestTimeout time.Duration `json:"backendRequestTimeout,omitempty"`
+	BackendRequestTimeout time.Duration
 }
 
 type timeoutInfo struct {
@@ -28,7 +28,7 @@ type timeoutKey struct{}
 // protocol backends honour; when one expires before the response has started, the client gets 504.
 // Once a response is streaming, an expired request timeout ends the stream (the status is already
 // sent).
-func NewTimeout(spec TimeoutSpec) (agentgateway.Policy, error) {
+func NewTimeout(spec TimeoutConfig) (agentgateway.Policy, error) {
 	if spec.RequestTimeout < 0 {
 		return nil, agentgateway.Errorf("requestTimeout", "must not be negative")
 	}

@@ -29,7 +29,7 @@ var waitCtx = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 })
 
 func TestTimeout(t *testing.T) {
-	p, err := policy.NewTimeout(policy.TimeoutSpec{RequestTimeout: 30 * time.Millisecond})
+	p, err := policy.NewTimeout(policy.TimeoutConfig{RequestTimeout: 30 * time.Millisecond})
 	require.NoError(t, err)
 	w := do(p, waitCtx, req("GET", "/"))
 	assert.Equal(t, http.StatusGatewayTimeout, w.Code)
@@ -44,7 +44,7 @@ func TestTimeout(t *testing.T) {
 	silent := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	assert.Equal(t, http.StatusGatewayTimeout, do(p, silent, req("GET", "/")).Code)
 
-	for field, spec := range map[string]policy.TimeoutSpec{
+	for field, spec := range map[string]policy.TimeoutConfig{
 		"":                      {},
 		"requestTimeout":        {RequestTimeout: -1},
 		"backendRequestTimeout": {BackendRequestTimeout: -1},
@@ -57,9 +57,9 @@ func TestTimeout(t *testing.T) {
 }
 
 func TestBackendTimeoutPerAttempt(t *testing.T) {
-	to, err := policy.NewTimeout(policy.TimeoutSpec{BackendRequestTimeout: 50 * time.Millisecond, RequestTimeout: 10 * time.Second})
+	to, err := policy.NewTimeout(policy.TimeoutConfig{BackendRequestTimeout: 50 * time.Millisecond, RequestTimeout: 10 * time.Second})
 	require.NoError(t, err)
-	rt, err := policy.NewRetry(policy.RetrySpec{Attempts: 3, Codes: []int{502, 504}})
+	rt, err := policy.NewRetry(policy.RetryConfig{Attempts: 3, Codes: []int{502, 504}})
 	require.NoError(t, err)
 	var attempts atomic.Int32
 	backend := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -15,10 +15,11 @@ import (
 	"github.com/agentgw/agentgateway/policy/internal/policyutil"
 )
 
-// TransformationSpec is the schema's `transformations` (LocalTransformationConfig).
-type TransformationSpec struct {
-	Request  *Transform `json:"request,omitempty"`
-	Response *Transform `json:"response,omitempty"`
+// TransformationConfig configures CEL transformations of requests and responses (agentgateway's
+// `transformations`).
+type TransformationConfig struct {
+	Request  *Transform
+	Response *Transform
 }
 
 // Transform edits headers and the body with CEL expressions. Expressions see the usual variables
@@ -27,26 +28,24 @@ type TransformationSpec struct {
 // Operations apply in the order: set, add, remove, jsonSet, jsonRemove, body.
 type Transform struct {
 	// Set replaces headers with the values of CEL expressions.
-	Set map[string]string `json:"set,omitempty"`
+	Set map[string]string
 	// Add appends header values computed by CEL expressions.
-	Add map[string]string `json:"add,omitempty"`
+	Add map[string]string
 	// Remove deletes headers.
-	Remove []string `json:"remove,omitempty"`
+	Remove []string
 	// Body computes a replacement body: strings and bytes are used as they are, other values are
 	// JSON-encoded.
-	Body string `json:"body,omitempty"`
-	// JSONSet sets fields of a JSON object body, by dotted path, to CEL values (extension).
-	JSONSet map[string]string `json:"jsonSet,omitempty"`
-	// JSONRemove removes fields of a JSON object body by dotted path (extension).
-	JSONRemove []string `json:"jsonRemove,omitempty"`
+	Body string
+	// JSONSet sets fields of a JSON object body, by dotted path, to CEL values.
+	JSONSet map[string]string
+	// JSONRemove removes fields of a JSON object body by dotted path.
+	JSONRemove []string
 	// Replace is a CEL expression computing the whole header set (a map of name to string or list of
 	// strings); it applies before set/add/remove. Pseudo-headers (":path") are ignored.
-	Replace string `json:"replace,omitempty"`
-	// Metadata is not supported; setting it is a config error.
-	Metadata map[string]string `json:"metadata,omitempty"`
+	Replace string
 	// MaxBodyBytes bounds the body read for body and JSON edits (default 1 MiB); larger bodies pass
-	// unchanged. Extension.
-	MaxBodyBytes int64 `json:"maxBodyBytes,omitempty"`
+	// unchanged.
+	MaxBodyBytes int64
 }
 
 type namedProgram struct {
@@ -108,9 +107,6 @@ func compileTransform(field string, t *Transform, response bool) (*compiledTrans
 		}
 		return out, nil
 	}
-	if len(t.Metadata) > 0 {
-		return nil, agentgateway.Errorf(field+".metadata", "not supported")
-	}
 	var err error
 	if t.Replace != "" {
 		if c.replace, err = comp("replace", t.Replace); err != nil {
@@ -151,7 +147,7 @@ func compileTransform(field string, t *Transform, response bool) (*compiledTrans
 
 // NewTransformation returns the transformation policy. Expression failures leave the affected header
 // or field unchanged (they are not request errors).
-func NewTransformation(spec TransformationSpec) (agentgateway.Policy, error) {
+func NewTransformation(spec TransformationConfig) (agentgateway.Policy, error) {
 	req, err := compileTransform("request", spec.Request, false)
 	if err != nil {
 		return nil, err

@@ -16,7 +16,7 @@ import (
 )
 
 func TestTransformations(t *testing.T) {
-	p, err := policy.NewTransformation(policy.TransformationSpec{
+	p, err := policy.NewTransformation(policy.TransformationConfig{
 		Request: &policy.Transform{
 			Set:        map[string]string{"x-user": `identity`, "x-path": `request.path`},
 			Add:        map[string]string{"x-tag": `"gw"`},
@@ -58,17 +58,17 @@ func TestTransformations(t *testing.T) {
 	assert.JSONEq(t, `{"wrapped":{"ok":true},"len":11}`, w.Body.String())
 	assert.Equal(t, strconv.Itoa(w.Body.Len()), w.Header().Get("Content-Length"))
 
-	_, err = policy.NewTransformation(policy.TransformationSpec{Request: &policy.Transform{Set: map[string]string{"x": "nope("}}})
+	_, err = policy.NewTransformation(policy.TransformationConfig{Request: &policy.Transform{Set: map[string]string{"x": "nope("}}})
 	var ce *agentgateway.ConfigError
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, "request.set.x", ce.Path)
-	_, err = policy.NewTransformation(policy.TransformationSpec{Response: &policy.Transform{Remove: []string{"bad header"}}})
+	_, err = policy.NewTransformation(policy.TransformationConfig{Response: &policy.Transform{Remove: []string{"bad header"}}})
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, "response.remove[0]", ce.Path)
 }
 
 func TestTransformReplace(t *testing.T) {
-	p, err := policy.NewTransformation(policy.TransformationSpec{Request: &policy.Transform{
+	p, err := policy.NewTransformation(policy.TransformationConfig{Request: &policy.Transform{
 		Replace: `{"x-only": "1", "x-list": ["a", "b"], ":path": "/ignored"}`,
 		Set:     map[string]string{"x-after": `"set"`},
 	}})
@@ -77,14 +77,14 @@ func TestTransformReplace(t *testing.T) {
 	do(p, s.handler(200, ""), req("GET", "/", "X-Old", "gone"))
 	assert.Equal(t, http.Header{"X-Only": {"1"}, "X-List": {"a", "b"}, "X-After": {"set"}}, s.req.Header)
 
-	_, err = policy.NewTransformation(policy.TransformationSpec{Request: &policy.Transform{Metadata: map[string]string{"a": "1"}}})
+	_, err = policy.NewTransformation(policy.TransformationConfig{Response: &policy.Transform{Remove: []string{"x-ok", "bad name"}}})
 	var ce *agentgateway.ConfigError
 	require.ErrorAs(t, err, &ce)
-	assert.Equal(t, "request.metadata", ce.Path)
+	assert.Equal(t, "response.remove[1]", ce.Path)
 }
 
 func TestTransformHeadersOnlyStreams(t *testing.T) {
-	p, err := policy.NewTransformation(policy.TransformationSpec{Response: &policy.Transform{Add: map[string]string{"x-route": `"r1"`}}})
+	p, err := policy.NewTransformation(policy.TransformationConfig{Response: &policy.Transform{Add: map[string]string{"x-route": `"r1"`}}})
 	require.NoError(t, err)
 	srv := httptest.NewServer(p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "chunk")

@@ -21,19 +21,19 @@ import (
 	agentgateway "github.com/agentgw/agentgateway"
 )
 
-// Spec is the schema's backendAuth `aws`: requests are signed with AWS SigV4. With AccessKeyID and
-// SecretAccessKey it uses them; without, the SDK's default chain (environment, shared config, IAM
-// roles). AssumeRole is not supported.
-type Spec struct {
-	AccessKeyID     string `json:"accessKeyId,omitempty"`
-	SecretAccessKey string `json:"secretAccessKey,omitempty"`
-	SessionToken    string `json:"sessionToken,omitempty"`
-	Region          string `json:"region,omitempty"`
+// Config configures AWS Signature Version 4 signing of backend requests (the `aws` kind of
+// agentgateway's `backendAuth`). With AccessKeyID and SecretAccessKey it uses them; without, the SDK's
+// default chain (environment, shared config, IAM roles).
+type Config struct {
+	AccessKeyID     string
+	SecretAccessKey string
+	SessionToken    string
+	// Region is required with explicit credentials; otherwise the default chain's region is used.
+	Region string
 	// ServiceName is the SigV4 service, e.g. "bedrock" or "execute-api".
-	ServiceName string `json:"serviceName,omitempty"`
-	AssumeRole  any    `json:"assumeRole,omitempty"`
-	// Now overrides the signing clock (tests). Go API only.
-	Now func() time.Time `json:"-"`
+	ServiceName string
+	// Now overrides the signing clock (tests).
+	Now func() time.Time
 }
 
 // maxSignedBody is the largest body hashed into a SigV4 signature; larger bodies are sent with
@@ -41,11 +41,8 @@ type Spec struct {
 const maxSignedBody = 16 << 20
 
 // New returns the SigV4 backend authentication policy; it runs at agentgateway.PhaseBackend. Error
-// paths are relative to the `aws` object ("serviceName").
-func New(a Spec) (agentgateway.Policy, error) {
-	if a.AssumeRole != nil {
-		return nil, agentgateway.Errorf("assumeRole", "not supported")
-	}
+// paths are relative to cfg ("serviceName").
+func New(a Config) (agentgateway.Policy, error) {
 	if a.ServiceName == "" {
 		return nil, agentgateway.Errorf("serviceName", "required")
 	}

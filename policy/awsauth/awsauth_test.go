@@ -24,7 +24,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestSigV4(t *testing.T) {
 	signingTime := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	p, err := awsauth.New(awsauth.Spec{
+	p, err := awsauth.New(awsauth.Config{
 		AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", Region: "us-east-1",
 		ServiceName: "bedrock", Now: func() time.Time { return signingTime },
 	})
@@ -49,11 +49,10 @@ func TestSigV4(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	for field, spec := range map[string]awsauth.Spec{
+	for field, spec := range map[string]awsauth.Config{
 		"serviceName":     {AccessKeyID: "a", SecretAccessKey: "b", Region: "r"},
 		"secretAccessKey": {AccessKeyID: "a", ServiceName: "s"},
 		"region":          {AccessKeyID: "a", SecretAccessKey: "b", ServiceName: "s"},
-		"assumeRole":      {AssumeRole: map[string]any{"roleArn": "x"}, ServiceName: "s"},
 	} {
 		_, err := awsauth.New(spec)
 		var ce *agentgateway.ConfigError

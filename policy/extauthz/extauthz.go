@@ -6,7 +6,6 @@ package extauthz
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,44 +26,40 @@ import (
 	"github.com/agentgw/agentgateway/policy/internal/policyutil"
 )
 
-// Spec is the schema's `extAuthz`: an external authorization service called for every
+// Config configures external authorization (agentgateway's `extAuthz`): a service called for every
 // request, over the Envoy ext_authz gRPC protocol (envoy.service.auth.v3.Authorization/Check) or plain
-// HTTP. The service is given by Host ("host:port"); service and backend references are resolved by
-// the config package into Host.
-type Spec struct {
-	Host    string `json:"host,omitempty"`
-	Service any    `json:"service,omitempty"`
-	Backend string `json:"backend,omitempty"`
-	// Protocol is {grpc: {...}} (default) or {http: {...}}.
-	Protocol *Protocol `json:"protocol,omitempty"`
-	// FailureMode applies when the service cannot be reached or errs: "deny" (default, 403), "allow",
-	// or {denyWithStatus: code}.
-	FailureMode *FailureMode `json:"failureMode,omitempty"`
-	// IncludeRequestHeaders lists the request headers sent; unset, gRPC sends all and HTTP sends only
-	// Authorization.
-	IncludeRequestHeaders []string `json:"includeRequestHeaders,omitempty"`
-	// IncludeRequestBody sends (up to maxRequestBytes of) the request body.
-	IncludeRequestBody *BodyOptions `json:"includeRequestBody,omitempty"`
-	// Timeout bounds each check (default 2s); an expired check is a failure (FailureMode). Extension.
-	Timeout time.Duration `json:"timeout,omitempty"`
-	// Policies and Cache are not supported; setting them is a config error.
-	Policies any `json:"policies,omitempty"`
-	Cache    any `json:"cache,omitempty"`
-}
-
-// Protocol selects the protocol: exactly one of GRPC and HTTP (neither means gRPC).
-type Protocol struct {
-	GRPC *GRPC `json:"grpc,omitempty"`
-	HTTP *HTTP `json:"http,omitempty"`
+// HTTP.
+type Config struct {
+	// Host is the service's "host:port" (or an http:// URL, for HTTP). The config package resolves the
+	// schema's service references into it.
+	Host string
+	// GRPC configures the gRPC protocol, the default; HTTP selects plain HTTP instead. Set at most one.
+	GRPC *GRPC
+	HTTP *HTTP
+	// FailureMode applies when the service cannot be reached, errs or times out: FailClosed (the zero
+	// value) answers DenyStatus, FailOpen lets the request through.
+	FailureMode agentgateway.FailureMode
+	// DenyStatus is the status of a FailClosed answer (default 403).
+	DenyStatus int
+	// IncludeRequestHeaders lists the request headers sent; nil sends all over gRPC and only
+	// Authorization over HTTP.
+	IncludeRequestHeaders []string
+	// IncludeRequestBody sends (up to MaxRequestBytes of) the request body.
+	IncludeRequestBody *BodyOptions
+	// Timeout bounds each check (default 2s); an expired check is a failure (FailureMode).
+	Timeout time.Duration
+	// HTTPClient makes HTTP checks. Default: a client of the authorizer's own that follows no
+	// redirects, whose transport the gateway's [agentgateway.Services] wrap.
+	HTTPClient *http.Client
 }
 
 // GRPC configures the gRPC protocol.
 type GRPC struct {
 	// Context is sent as the CheckRequest's context_extensions.
-	Context map[string]string `json:"context,omitempty"`
+	Context map[string]string
 	// Metadata maps a filter_metadata namespace to a CEL expression (an object value is sent as is,
 	// any other value as {"value": v}).
-	Metadata map[string]string `json:"metadata,omitempty"`
+	Metadata map[string]string
 }
 
 // HTTP configures the HTTP protocol: the check is a request with the original method to the
@@ -72,71 +67,38 @@ type GRPC struct {
 // client (status, headers and body).
 type HTTP struct {
 	// Path is a CEL expression for the check's path.
-	Path string `json:"path,omitempty"`
+	Path string
 	// Redirect is a CEL expression for a URL the client is redirected to (302) when denied.
-	Redirect string `json:"redirect,omitempty"`
+	Redirect string
 	// Body is a CEL expression for the check's body (replacing the forwarded request body).
-	Body string `json:"body,omitempty"`
+	Body string
 	// IncludeResponseHeaders are copied from an allowing answer into the backend request.
-	IncludeResponseHeaders []string `json:"includeResponseHeaders,omitempty"`
+	IncludeResponseHeaders []string
 	// AddRequestHeaders are added to the check, values from CEL.
-	AddRequestHeaders map[string]string `json:"addRequestHeaders,omitempty"`
-	// Metadata is not supported; setting it is a config error.
-	Metadata map[string]string `json:"metadata,omitempty"`
+	AddRequestHeaders map[string]string
 }
 
 // BodyOptions controls the request body sent to the authorizer.
 type BodyOptions struct {
 	// MaxRequestBytes is the most sent (default 8192).
-	MaxRequestBytes uint32 `json:"maxRequestBytes,omitempty"`
+	MaxRequestBytes uint32
 	// AllowPartialMessage sends the first MaxRequestBytes of a larger body; otherwise a larger body is
 	// refused with 413.
-	AllowPartialMessage bool `json:"allowPartialMessage,omitempty"`
+	AllowPartialMessage bool
 	// PackAsBytes sends the body as raw_body (gRPC).
-	PackAsBytes bool `json:"packAsBytes,omitempty"`
-}
-
-// FailureMode is "allow", "deny" or {denyWithStatus: code}.
-type FailureMode struct {
-	Allow          bool
-	DenyWithStatus int
-}
-
-// UnmarshalJSON decodes the one-of.
-func (f *FailureMode) UnmarshalJSON(b []byte) error {
-	var s string
-	if json.Unmarshal(b, &s) == nil {
-		switch s {
-		case "allow":
-			*f = FailureMode{Allow: true}
-		case "deny":
-			*f = FailureMode{}
-		default:
-			return fmt.Errorf("want allow, deny or {denyWithStatus: code}, got %q", s)
-		}
-		return nil
-	}
-	var o struct {
-		DenyWithStatus int `json:"denyWithStatus"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&o); err != nil || o.DenyWithStatus < 100 || o.DenyWithStatus > 599 {
-		return errors.New("want allow, deny or {denyWithStatus: 100..599}")
-	}
-	*f = FailureMode{DenyWithStatus: o.DenyWithStatus}
-	return nil
+	PackAsBytes bool
 }
 
 // Authorizer is a compiled external authorization policy. Close releases its connection.
 type Authorizer struct {
-	spec       Spec
+	cfg        Config
 	conn       *grpc.ClientConn
 	closeOnce  sync.Once
 	closeErr   error
 	client     authv3.AuthorizationClient
 	httpClient *http.Client
-	headers    []string // canonical names to send; nil = all (gRPC)
+	outbound   *policyutil.Outbound // the default HTTP client's transport; nil otherwise
+	headers    []string             // canonical names to send; nil = all (gRPC)
 	maxBody    int64
 	metadata   []namedProgram
 	path       *cel.Program
@@ -157,53 +119,42 @@ type namedProgram struct {
 // ErrFailed is recorded in State.Err when the authorization service fails.
 var ErrFailed = errors.New("external authorization failed")
 
-// New validates spec and prepares the client (no connection is made until the first check).
-func New(spec Spec) (*Authorizer, error) {
-	x := &Authorizer{spec: spec, failStatus: http.StatusForbidden}
+// New validates cfg and prepares the client (no connection is made until the first check). The
+// Authorizer implements [agentgateway.Provisioner]: behind a Gateway, HTTP checks go through the
+// gateway's outbound transport hook (unless cfg.HTTPClient is set).
+func New(cfg Config) (*Authorizer, error) {
+	x := &Authorizer{cfg: cfg, failStatus: http.StatusForbidden}
 	switch {
-	case spec.Policies != nil:
-		return nil, agentgateway.Errorf("policies", "not supported")
-	case spec.Cache != nil:
-		return nil, agentgateway.Errorf("cache", "not supported")
-	case spec.Service != nil || spec.Backend != "":
-		return nil, agentgateway.Errorf("host", "only a host reference is supported here")
-	case spec.Host == "":
+	case cfg.Host == "":
 		return nil, agentgateway.Errorf("host", "required")
+	case !cfg.FailureMode.Valid():
+		return nil, agentgateway.Errorf("failureMode", "unknown failure mode %v", cfg.FailureMode)
+	case cfg.DenyStatus != 0 && (cfg.DenyStatus < 100 || cfg.DenyStatus > 599):
+		return nil, agentgateway.Errorf("denyStatus", "want a status between 100 and 599, got %d", cfg.DenyStatus)
+	case cfg.GRPC != nil && cfg.HTTP != nil:
+		return nil, agentgateway.Errorf("http", "set grpc or http, not both")
 	}
-	if spec.FailureMode != nil {
-		x.failAllow = spec.FailureMode.Allow
-		if spec.FailureMode.DenyWithStatus != 0 {
-			x.failStatus = spec.FailureMode.DenyWithStatus
-		}
+	x.failAllow = cfg.FailureMode == agentgateway.FailOpen
+	if cfg.DenyStatus != 0 {
+		x.failStatus = cfg.DenyStatus
 	}
-	if x.spec.Timeout <= 0 {
-		x.spec.Timeout = 2 * time.Second
+	if x.cfg.Timeout <= 0 {
+		x.cfg.Timeout = 2 * time.Second
 	}
-	for i, h := range spec.IncludeRequestHeaders {
+	for i, h := range cfg.IncludeRequestHeaders {
 		if !policyutil.ValidToken(strings.TrimPrefix(h, ":")) {
 			return nil, agentgateway.Errorf(policyutil.Field("includeRequestHeaders", i, ""), "invalid header name %q", h)
 		}
 		x.headers = append(x.headers, http.CanonicalHeaderKey(h))
 	}
-	if b := spec.IncludeRequestBody; b != nil {
+	if b := cfg.IncludeRequestBody; b != nil {
 		x.maxBody = int64(b.MaxRequestBytes)
 		if x.maxBody == 0 {
 			x.maxBody = 8192
 		}
 	}
-	p := spec.Protocol
-	if p == nil {
-		p = &Protocol{GRPC: &GRPC{}}
-	}
-	if p.GRPC != nil && p.HTTP != nil {
-		return nil, agentgateway.Errorf("protocol", "set grpc or http, not both")
-	}
 	var err error
-	if p.HTTP != nil {
-		h := p.HTTP
-		if len(h.Metadata) > 0 {
-			return nil, agentgateway.Errorf("protocol.http.metadata", "not supported")
-		}
+	if h := cfg.HTTP; h != nil {
 		if x.headers == nil {
 			x.headers = []string{"Authorization"}
 		}
@@ -213,7 +164,7 @@ func New(spec Spec) (*Authorizer, error) {
 			}
 			pr, err := cel.Compile(e, nil)
 			if err != nil {
-				return nil, agentgateway.Errorf("protocol.http."+f, "%w", err)
+				return nil, agentgateway.Errorf("http."+f, "%w", err)
 			}
 			return pr, nil
 		}
@@ -236,19 +187,23 @@ func New(spec Spec) (*Authorizer, error) {
 		for _, name := range h.IncludeResponseHeaders {
 			x.respHdrs = append(x.respHdrs, http.CanonicalHeaderKey(name))
 		}
-		x.httpClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		x.httpClient = cfg.HTTPClient
+		if x.httpClient == nil {
+			x.outbound = policyutil.NewOutbound(http.DefaultTransport.(*http.Transport).Clone())
+			x.httpClient = &http.Client{Transport: x.outbound, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		}
 		return x, nil
 	}
-	if p.GRPC != nil {
-		for _, ns := range policyutil.SortedKeys(p.GRPC.Metadata) {
-			pr, err := cel.Compile(p.GRPC.Metadata[ns], nil)
+	if g := cfg.GRPC; g != nil {
+		for _, ns := range policyutil.SortedKeys(g.Metadata) {
+			pr, err := cel.Compile(g.Metadata[ns], nil)
 			if err != nil {
-				return nil, agentgateway.Errorf("protocol.grpc.metadata."+ns, "%w", err)
+				return nil, agentgateway.Errorf("grpc.metadata."+ns, "%w", err)
 			}
 			x.metadata = append(x.metadata, namedProgram{ns, pr})
 		}
 	}
-	x.conn, err = grpc.NewClient(strings.TrimPrefix(strings.TrimPrefix(spec.Host, "http://"), "grpc://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	x.conn, err = grpc.NewClient(strings.TrimPrefix(strings.TrimPrefix(cfg.Host, "http://"), "grpc://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, agentgateway.Errorf("host", "%w", err)
 	}
@@ -256,14 +211,23 @@ func New(spec Spec) (*Authorizer, error) {
 	return x, nil
 }
 
-// Close closes the gRPC connection.
+// Close closes the gRPC connection, or the idle connections of the default HTTP client.
 func (x *Authorizer) Close() error {
 	if x.conn != nil {
 		x.closeOnce.Do(func() { x.closeErr = x.conn.Close() })
 		return x.closeErr
 	}
-	if x.httpClient != nil {
-		x.httpClient.CloseIdleConnections()
+	if x.outbound != nil {
+		x.outbound.CloseIdleConnections()
+	}
+	return nil
+}
+
+// Provision implements [agentgateway.Provisioner]: the default HTTP client's transport is wrapped by
+// the gateway's outbound hook. (gRPC checks use their own connection, which the hook does not cover.)
+func (x *Authorizer) Provision(svc agentgateway.Services) error {
+	if x.outbound != nil {
+		x.outbound.Provision(svc)
 	}
 	return nil
 }
@@ -280,7 +244,7 @@ func (x *Authorizer) readBody(r *http.Request) ([]byte, bool) {
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
 	if int64(len(buf)) > x.maxBody {
-		if x.spec.IncludeRequestBody == nil || !x.spec.IncludeRequestBody.AllowPartialMessage {
+		if x.cfg.IncludeRequestBody == nil || !x.cfg.IncludeRequestBody.AllowPartialMessage {
 			return nil, false
 		}
 		buf = buf[:x.maxBody]
@@ -310,7 +274,7 @@ func (x *Authorizer) Wrap(next http.Handler) http.Handler {
 			agentgateway.WriteError(w, http.StatusRequestEntityTooLarge, "request body too large for authorization")
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), x.spec.Timeout)
+		ctx, cancel := context.WithTimeout(r.Context(), x.cfg.Timeout)
 		defer cancel()
 		if x.client != nil {
 			x.checkGRPC(ctx, w, r, next, body)
@@ -350,7 +314,7 @@ func (x *Authorizer) checkGRPC(ctx context.Context, w http.ResponseWriter, r *ht
 		Headers: x.selectedHeaders(r), Size: r.ContentLength,
 	}
 	if body != nil {
-		if x.spec.IncludeRequestBody.PackAsBytes {
+		if x.cfg.IncludeRequestBody.PackAsBytes {
 			httpReq.RawBody = body
 		} else {
 			httpReq.Body = string(body)
@@ -358,7 +322,7 @@ func (x *Authorizer) checkGRPC(ctx context.Context, w http.ResponseWriter, r *ht
 	}
 	attrs := &authv3.AttributeContext{
 		Request:           &authv3.AttributeContext_Request{Http: httpReq},
-		ContextExtensions: x.spec.Protocol.grpcContext(),
+		ContextExtensions: x.grpcContext(),
 	}
 	if st.Source.IsValid() {
 		attrs.Source = &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
@@ -449,11 +413,11 @@ func (x *Authorizer) checkGRPC(ctx context.Context, w http.ResponseWriter, r *ht
 	next.ServeHTTP(w, r)
 }
 
-func (p *Protocol) grpcContext() map[string]string {
-	if p == nil || p.GRPC == nil {
+func (x *Authorizer) grpcContext() map[string]string {
+	if x.cfg.GRPC == nil {
 		return nil
 	}
-	return p.GRPC.Context
+	return x.cfg.GRPC.Context
 }
 
 func headerValueString(h *corev3.HeaderValue) string {
@@ -508,7 +472,7 @@ func (x *Authorizer) checkHTTP(ctx context.Context, w http.ResponseWriter, r *ht
 			body = b
 		}
 	}
-	base := x.spec.Host
+	base := x.cfg.Host
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,9 +62,9 @@ func (s *authzServer) Check(ctx context.Context, req *authv3.CheckRequest) (*aut
 func TestExtAuthzGRPC(t *testing.T) {
 	as := &authzServer{}
 	addr := policytest.StartGRPC(t, func(s *grpc.Server) { authv3.RegisterAuthorizationServer(s, as) })
-	x, err := extauthz.New(extauthz.Spec{
+	x, err := extauthz.New(extauthz.Config{
 		Host:               addr,
-		Protocol:           &extauthz.Protocol{GRPC: &extauthz.GRPC{Context: map[string]string{"route": "r1"}, Metadata: map[string]string{"gw": `{"sub": identity}`}}},
+		GRPC:               &extauthz.GRPC{Context: map[string]string{"route": "r1"}, Metadata: map[string]string{"gw": `{"sub": identity}`}},
 		IncludeRequestBody: &extauthz.BodyOptions{MaxRequestBytes: 16},
 	})
 	require.NoError(t, err)
@@ -106,14 +107,15 @@ func TestExtAuthzFailureModes(t *testing.T) {
 	require.NoError(t, lis.Close()) // nothing listens there now
 
 	for _, c := range []struct {
-		mode *extauthz.FailureMode
-		want int
+		mode   agentgateway.FailureMode
+		status int
+		want   int
 	}{
-		{nil, 403},
-		{&extauthz.FailureMode{Allow: true}, 200},
-		{&extauthz.FailureMode{DenyWithStatus: 503}, 503},
+		{agentgateway.FailClosed, 0, 403},
+		{agentgateway.FailOpen, 0, 200},
+		{agentgateway.FailClosed, 503, 503},
 	} {
-		x, err := extauthz.New(extauthz.Spec{Host: dead, FailureMode: c.mode, Timeout: 2 * time.Second})
+		x, err := extauthz.New(extauthz.Config{Host: dead, FailureMode: c.mode, DenyStatus: c.status, Timeout: 2 * time.Second})
 		require.NoError(t, err)
 		st := &agentgateway.State{}
 		r := policytest.Req("GET", "/").WithContext(agentgateway.WithState(context.Background(), st))
@@ -137,13 +139,13 @@ func TestExtAuthzHTTP(t *testing.T) {
 		_, _ = io.WriteString(w, "nope")
 	}))
 	defer authz.Close()
-	x, err := extauthz.New(extauthz.Spec{
+	x, err := extauthz.New(extauthz.Config{
 		Host: authz.URL,
-		Protocol: &extauthz.Protocol{HTTP: &extauthz.HTTP{
+		HTTP: &extauthz.HTTP{
 			Path:                   `"/check" + request.path`,
 			AddRequestHeaders:      map[string]string{"x-route": `"api"`},
 			IncludeResponseHeaders: []string{"x-user-id"},
-		}},
+		},
 	})
 	require.NoError(t, err)
 	defer x.Close()
@@ -158,13 +160,14 @@ func TestExtAuthzHTTP(t *testing.T) {
 }
 
 func TestExtAuthzConfigErrors(t *testing.T) {
-	for field, spec := range map[string]extauthz.Spec{
-		"host":                      {},
-		"cache":                     {Host: "h:1", Cache: map[string]any{}},
-		"protocol":                  {Host: "h:1", Protocol: &extauthz.Protocol{GRPC: &extauthz.GRPC{}, HTTP: &extauthz.HTTP{}}},
-		"protocol.http.path":        {Host: "h:1", Protocol: &extauthz.Protocol{HTTP: &extauthz.HTTP{Path: "("}}},
-		"protocol.grpc.metadata.ns": {Host: "h:1", Protocol: &extauthz.Protocol{GRPC: &extauthz.GRPC{Metadata: map[string]string{"ns": "nope("}}}},
-		"includeRequestHeaders[0]":  {Host: "h:1", IncludeRequestHeaders: []string{"bad header"}},
+	for field, spec := range map[string]extauthz.Config{
+		"host":                     {},
+		"http":                     {Host: "h:1", GRPC: &extauthz.GRPC{}, HTTP: &extauthz.HTTP{}},
+		"http.path":                {Host: "h:1", HTTP: &extauthz.HTTP{Path: "("}},
+		"grpc.metadata.ns":         {Host: "h:1", GRPC: &extauthz.GRPC{Metadata: map[string]string{"ns": "nope("}}},
+		"includeRequestHeaders[0]": {Host: "h:1", IncludeRequestHeaders: []string{"bad header"}},
+		"failureMode":              {Host: "h:1", FailureMode: agentgateway.FailureMode(7)},
+		"denyStatus":               {Host: "h:1", DenyStatus: 42},
 	} {
 		_, err := extauthz.New(spec)
 		var ce *agentgateway.ConfigError
@@ -172,3 +175,41 @@ func TestExtAuthzConfigErrors(t *testing.T) {
 		assert.Equal(t, field, ce.Path)
 	}
 }
+
+// Behind a Gateway, HTTP checks go through the gateway's outbound transport hook, unless the config
+// names its own client; either way the check reaches the service.
+func TestExtAuthzHTTPUsesGatewayTransport(t *testing.T) {
+	authz := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))
+	defer authz.Close()
+	for _, c := range []struct {
+		name   string
+		client *http.Client
+		want   int32
+	}{
+		{"default client", nil, 1},
+		{"own client", authz.Client(), 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var hooked atomic.Int32
+			wrap := func(rt http.RoundTripper) http.RoundTripper {
+				return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					hooked.Add(1)
+					return rt.RoundTrip(r)
+				})
+			}
+			x, err := extauthz.New(extauthz.Config{Host: authz.URL, HTTP: &extauthz.HTTP{}, HTTPClient: c.client})
+			require.NoError(t, err)
+			gw := agentgateway.New(agentgateway.WithTransportWrapper(wrap))
+			require.NoError(t, gw.Route("api").PathPrefix("/").Use(x).To(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
+			w := httptest.NewRecorder()
+			gw.ServeHTTP(w, policytest.Req("GET", "/"))
+			assert.Equal(t, 200, w.Code)
+			assert.Equal(t, c.want, hooked.Load())
+			require.NoError(t, gw.Close())
+		})
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -1,6 +1,11 @@
 package gcpauth_test
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,7 +15,6 @@ import (
 	"golang.org/x/oauth2"
 
 	agentgateway "github.com/agentgw/agentgateway"
-	"github.com/agentgw/agentgateway/policy"
 	"github.com/agentgw/agentgateway/policy/gcpauth"
 	"github.com/agentgw/agentgateway/policy/internal/policytest"
 )
@@ -26,7 +30,7 @@ func (f *fakeTokens) Token() (*oauth2.Token, error) {
 
 func TestAccessToken(t *testing.T) {
 	src := &fakeTokens{}
-	p, err := gcpauth.New(gcpauth.Spec{TokenSource: src})
+	p, err := gcpauth.New(gcpauth.Config{TokenSource: src})
 	require.NoError(t, err)
 	assert.Equal(t, agentgateway.PhaseBackend, agentgateway.PhaseOf(p))
 	var s policytest.Seen
@@ -38,9 +42,9 @@ func TestAccessToken(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	for field, spec := range map[string]gcpauth.Spec{
-		"type":       {Type: "samlToken"},
-		"credential": {Type: "idToken", Credential: &policy.FileOrInline{Inline: "{}"}},
+	for field, spec := range map[string]gcpauth.Config{
+		"type":       {Type: gcpauth.TokenType(9)},
+		"credential": {Type: gcpauth.IDToken, Credential: []byte("{}")},
 	} {
 		_, err := gcpauth.New(spec)
 		var ce *agentgateway.ConfigError
@@ -48,3 +52,33 @@ func TestConfigErrors(t *testing.T) {
 		assert.Equal(t, field, ce.Path)
 	}
 }
+
+// Behind a Gateway, token requests go through the gateway's outbound transport hook: here the hook
+// answers Google's token endpoint itself, so the test needs no network.
+func TestTokensUseGatewayTransport(t *testing.T) {
+	var asked atomic.Int32
+	wrap := func(http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			asked.Add(1)
+			body := `{"access_token":"ya29.hooked","token_type":"Bearer","expires_in":3600}`
+			return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
+				Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
+		})
+	}
+	creds := []byte(`{"type":"authorized_user","client_id":"id","client_secret":"secret","refresh_token":"refresh"}`)
+	p, err := gcpauth.New(gcpauth.Config{Credential: creds})
+	require.NoError(t, err)
+	var s policytest.Seen
+	gw := agentgateway.New(agentgateway.WithTransportWrapper(wrap))
+	require.NoError(t, gw.Route("api").PathPrefix("/").Use(p).To(s.Handler(200, "")))
+	w := httptest.NewRecorder()
+	gw.ServeHTTP(w, policytest.Req("GET", "/"))
+	require.Equal(t, 200, w.Code, w.Body.String())
+	assert.Equal(t, "Bearer ya29.hooked", s.Req.Header.Get("Authorization"))
+	assert.Equal(t, int32(1), asked.Load())
+	require.NoError(t, gw.Close())
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

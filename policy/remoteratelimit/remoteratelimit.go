@@ -25,39 +25,37 @@ import (
 	"github.com/agentgw/agentgateway/policy/internal/policyutil"
 )
 
-// Spec is the schema's `remoteRateLimit`: limits kept by a rate-limit service speaking
-// Envoy's RLS protocol (envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit), such as
-// envoyproxy/ratelimit backed by Redis, so every gateway replica shares them.
-type Spec struct {
-	Host    string `json:"host,omitempty"`
-	Service any    `json:"service,omitempty"`
-	Backend string `json:"backend,omitempty"`
+// Config configures the remote rate limit (agentgateway's `remoteRateLimit`): limits kept by a
+// rate-limit service speaking Envoy's RLS protocol
+// (envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit), such as envoyproxy/ratelimit backed
+// by Redis, so every gateway replica shares them.
+type Config struct {
+	// Host is the service's "host:port". The config package resolves the schema's service references
+	// into it.
+	Host string
 	// Domain is the RLS domain.
-	Domain string `json:"domain"`
+	Domain string
 	// Descriptors are sent in one request; each entry's value is a CEL expression. A descriptor
 	// whose expressions fail to evaluate is skipped.
-	Descriptors []Descriptor `json:"descriptors"`
-	// FailureMode is failClosed (default: 500 when the service fails) or failOpen.
-	FailureMode string `json:"failureMode,omitempty"`
-	// Timeout bounds each call (default 1s). Extension.
-	Timeout  time.Duration `json:"timeout,omitempty"`
-	Policies any           `json:"policies,omitempty"`
+	Descriptors []Descriptor
+	// FailureMode applies when the service fails: FailClosed (the zero value) answers 500, FailOpen
+	// lets the request through.
+	FailureMode agentgateway.FailureMode
+	// Timeout bounds each call (default 1s).
+	Timeout time.Duration
 }
 
-// Descriptor is one rate-limit descriptor (the schema's DescriptorEntry).
+// Descriptor is one rate-limit descriptor: request hits counted against the entries' values.
 type Descriptor struct {
-	Entries []DescriptorKV `json:"entries"`
-	// Type is "requests" (default); "tokens" is not supported here.
-	Type string `json:"type,omitempty"`
+	Entries []DescriptorKV
 	// Cost is a CEL expression for the hits this request counts for (default 1).
-	Cost          string `json:"cost,omitempty"`
-	LimitOverride string `json:"limitOverride,omitempty"`
+	Cost string
 }
 
 // DescriptorKV is a descriptor entry: Key and a CEL Value.
 type DescriptorKV struct {
-	Key   string `json:"key"`
-	Value string `json:"value"`
+	Key   string
+	Value string
 }
 
 type compiledDescriptor struct {
@@ -81,38 +79,23 @@ type Limiter struct {
 // ErrService is recorded in State.Err when the rate-limit service fails.
 var ErrService = errors.New("rate limit service failed")
 
-// New validates spec and prepares the client (connections are made on first use).
-func New(spec Spec) (*Limiter, error) {
+// New validates cfg and prepares the client (connections are made on first use).
+func New(cfg Config) (*Limiter, error) {
 	switch {
-	case spec.Policies != nil:
-		return nil, agentgateway.Errorf("policies", "not supported")
-	case spec.Service != nil || spec.Backend != "":
-		return nil, agentgateway.Errorf("host", "only a host reference is supported here")
-	case spec.Host == "":
+	case cfg.Host == "":
 		return nil, agentgateway.Errorf("host", "required")
-	case spec.Domain == "":
+	case cfg.Domain == "":
 		return nil, agentgateway.Errorf("domain", "required")
-	case len(spec.Descriptors) == 0:
+	case len(cfg.Descriptors) == 0:
 		return nil, agentgateway.Errorf("descriptors", "at least one descriptor is required")
+	case !cfg.FailureMode.Valid():
+		return nil, agentgateway.Errorf("failureMode", "unknown failure mode %v", cfg.FailureMode)
 	}
-	rl := &Limiter{domain: spec.Domain, timeout: spec.Timeout}
-	switch spec.FailureMode {
-	case "", "failClosed", "FailClosed":
-	case "failOpen", "FailOpen":
-		rl.failOpen = true
-	default:
-		return nil, agentgateway.Errorf("failureMode", "want failClosed or failOpen, got %q", spec.FailureMode)
-	}
+	rl := &Limiter{domain: cfg.Domain, timeout: cfg.Timeout, failOpen: cfg.FailureMode == agentgateway.FailOpen}
 	if rl.timeout <= 0 {
 		rl.timeout = time.Second
 	}
-	for i, d := range spec.Descriptors {
-		if d.Type != "" && d.Type != "requests" {
-			return nil, agentgateway.Errorf(policyutil.Field("descriptors", i, "type"), "only requests is supported")
-		}
-		if d.LimitOverride != "" {
-			return nil, agentgateway.Errorf(policyutil.Field("descriptors", i, "limitOverride"), "not supported")
-		}
+	for i, d := range cfg.Descriptors {
 		if len(d.Entries) == 0 {
 			return nil, agentgateway.Errorf(policyutil.Field("descriptors", i, "entries"), "at least one entry is required")
 		}
@@ -137,7 +120,7 @@ func New(spec Spec) (*Limiter, error) {
 		}
 		rl.desc = append(rl.desc, cd)
 	}
-	conn, err := grpc.NewClient(strings.TrimPrefix(spec.Host, "grpc://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(strings.TrimPrefix(cfg.Host, "grpc://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, agentgateway.Errorf("host", "%w", err)
 	}

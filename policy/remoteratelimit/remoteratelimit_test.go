@@ -61,7 +61,7 @@ func (s *rls) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitRequest) 
 func TestRemoteRateLimit(t *testing.T) {
 	svc := &rls{limit: 2, counts: map[string]uint64{}}
 	addr := policytest.StartGRPC(t, func(s *grpc.Server) { rlsv3.RegisterRateLimitServiceServer(s, svc) })
-	rl, err := remoteratelimit.New(remoteratelimit.Spec{
+	rl, err := remoteratelimit.New(remoteratelimit.Config{
 		Host: addr, Domain: "agents",
 		Descriptors: []remoteratelimit.Descriptor{{Entries: []remoteratelimit.DescriptorKV{{Key: "user", Value: `request.headers["x-user"]`}}}},
 	})
@@ -89,23 +89,23 @@ func TestRemoteRateLimitFailure(t *testing.T) {
 	require.NoError(t, err)
 	dead := lis.Addr().String()
 	require.NoError(t, lis.Close())
-	for mode, want := range map[string]int{"": 500, "failOpen": 200, "FailClosed": 500} {
-		rl, err := remoteratelimit.New(remoteratelimit.Spec{Host: dead, Domain: "d", FailureMode: mode,
+	for mode, want := range map[agentgateway.FailureMode]int{agentgateway.FailClosed: 500, agentgateway.FailOpen: 200} {
+		rl, err := remoteratelimit.New(remoteratelimit.Config{Host: dead, Domain: "d", FailureMode: mode,
 			Descriptors: []remoteratelimit.Descriptor{{Entries: []remoteratelimit.DescriptorKV{{Key: "k", Value: `"v"`}}}}})
 		require.NoError(t, err)
 		st := &agentgateway.State{}
 		r := policytest.Req("GET", "/").WithContext(agentgateway.WithState(context.Background(), st))
 		w := httptest.NewRecorder()
 		rl.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, r)
-		assert.Equal(t, want, w.Code, mode)
+		assert.Equal(t, want, w.Code, mode.String())
 		assert.ErrorIs(t, st.Err, remoteratelimit.ErrService)
 		require.NoError(t, rl.Close())
 	}
-	for field, spec := range map[string]remoteratelimit.Spec{
+	for field, spec := range map[string]remoteratelimit.Config{
 		"host":                            {Domain: "d"},
 		"domain":                          {Host: "h:1"},
 		"descriptors":                     {Host: "h:1", Domain: "d"},
-		"failureMode":                     {Host: "h:1", Domain: "d", FailureMode: "maybe", Descriptors: []remoteratelimit.Descriptor{{}}},
+		"failureMode":                     {Host: "h:1", Domain: "d", FailureMode: agentgateway.FailureMode(3), Descriptors: []remoteratelimit.Descriptor{{}}},
 		"descriptors[0].entries":          {Host: "h:1", Domain: "d", Descriptors: []remoteratelimit.Descriptor{{}}},
 		"descriptors[0].entries[0].value": {Host: "h:1", Domain: "d", Descriptors: []remoteratelimit.Descriptor{{Entries: []remoteratelimit.DescriptorKV{{Key: "k", Value: "("}}}}},
 	} {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/net/http/httpguts"
 
@@ -52,4 +53,44 @@ func HostOnly(h string) string {
 		return h[:i]
 	}
 	return h
+}
+
+// Outbound is the transport of a policy's own HTTP client (JWKS fetches, ext_authz over HTTP, token
+// sources) that the gateway's [agentgateway.Services] may wrap. The wrapping is swapped atomically, so
+// a Gateway may provision a policy again while requests use it.
+type Outbound struct {
+	base http.RoundTripper
+	cur  atomic.Pointer[roundTripper]
+}
+
+type roundTripper struct{ http.RoundTripper }
+
+// NewOutbound returns an Outbound over base (http.DefaultTransport when nil), unwrapped until
+// Provision. A policy that closes its connections passes a transport of its own.
+func NewOutbound(base http.RoundTripper) *Outbound {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	o := &Outbound{base: base}
+	o.cur.Store(&roundTripper{base})
+	return o
+}
+
+// Provision wraps the base transport with svc's hook. It is idempotent: each call wraps the base,
+// never a previous wrapping.
+func (o *Outbound) Provision(svc agentgateway.Services) {
+	o.cur.Store(&roundTripper{svc.Transport(o.base)})
+}
+
+// RoundTrip sends r through the current transport.
+func (o *Outbound) RoundTrip(r *http.Request) (*http.Response, error) {
+	return o.cur.Load().RoundTrip(r)
+}
+
+// CloseIdleConnections closes the base transport's idle connections (those of
+// http.DefaultTransport too, when that is the base: harmless, they are only idle).
+func (o *Outbound) CloseIdleConnections() {
+	if c, ok := o.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
