@@ -69,13 +69,13 @@ func BenchmarkChain(b *testing.B) {
 // BenchmarkChainWriters measures the policies that wrap the response writer — CORS, a header-only
 // response transformation, timeout and retry — around a handler that writes a small body.
 func BenchmarkChainWriters(b *testing.B) {
-	cors, err := policy.NewCORS(policy.CORSSpec{AllowOrigins: []string{"https://app.example.com"}})
+	cors, err := policy.NewCORS(policy.CORSConfig{AllowOrigins: []string{"https://app.example.com"}})
 	require.NoError(b, err)
-	tr, err := policy.NewTransformation(policy.TransformationSpec{Response: &policy.Transform{Set: map[string]string{"x-route": `"r1"`}}})
+	tr, err := policy.NewTransformation(policy.TransformationConfig{Response: &policy.Transform{Set: map[string]string{"x-route": `"r1"`}}})
 	require.NoError(b, err)
-	to, err := policy.NewTimeout(policy.TimeoutSpec{RequestTimeout: time.Minute})
+	to, err := policy.NewTimeout(policy.TimeoutConfig{RequestTimeout: time.Minute})
 	require.NoError(b, err)
-	rt, err := policy.NewRetry(policy.RetrySpec{Attempts: 2, Codes: []int{503}})
+	rt, err := policy.NewRetry(policy.RetryConfig{Attempts: 2, Codes: []int{503}})
 	require.NoError(b, err)
 	body := []byte(`{"ok":true}`)
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

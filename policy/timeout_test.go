@@ -78,7 +78,7 @@ func TestBackendTimeoutPerAttempt(t *testing.T) {
 // A connection the handler took over (a WebSocket tunnel) is not answered with a 504 when the request
 // deadline ends it: net/http would reject the write and log it.
 func TestTimeoutAfterHijack(t *testing.T) {
-	p, err := policy.NewTimeout(policy.TimeoutSpec{RequestTimeout: 20 * time.Millisecond})
+	p, err := policy.NewTimeout(policy.TimeoutConfig{RequestTimeout: 20 * time.Millisecond})
 	require.NoError(t, err)
 	var logs strings.Builder
 	var mu sync.Mutex

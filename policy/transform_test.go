@@ -104,7 +104,7 @@ func TestTransformHeadersOnlyStreams(t *testing.T) {
 // (HEAD, 304, 204). A HEAD response keeps its Content-Length: it describes the body a GET would get,
 // which the gateway never saw (it used to become 0).
 func TestTransformBodilessResponses(t *testing.T) {
-	p, err := policy.NewTransformation(policy.TransformationSpec{Response: &policy.Transform{
+	p, err := policy.NewTransformation(policy.TransformationConfig{Response: &policy.Transform{
 		Set:     map[string]string{"x-status": `string(response.code)`},
 		JSONSet: map[string]string{"added": `true`},
 	}})
