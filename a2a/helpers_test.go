@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/agentgw/agentgateway/internal/logbuf"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -105,22 +105,7 @@ func startGoAgent(t *testing.T, name string, skills ...a2a.AgentSkill) string {
 }
 
 // logBuffer collects the gateway's log lines for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type logBuffer = logbuf.Buffer
 
 // gatewayFor serves handler behind a gateway route at prefix (stripped before the handler).
 func gatewayFor(t *testing.T, prefix string, handler http.Handler, opts ...agentgateway.Option) (string, *logBuffer) {

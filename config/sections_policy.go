@@ -76,19 +76,28 @@ type fileOrInline struct {
 
 // UnmarshalJSON accepts "inline" or {"file": "path"}.
 func (f *fileOrInline) UnmarshalJSON(b []byte) error {
+	v, err := decodeSource(b, false)
+	*f = fileOrInline{File: v.File, Inline: v.Inline}
+	return err
+}
+
+// decodeSource decodes a string, {file: path} or (when allowURL) {url: ...}.
+func decodeSource(b []byte, allowURL bool) (fileInlineOrRemote, error) {
 	var s string
 	if err := unmarshalStrict(b, &s); err == nil {
-		*f = fileOrInline{Inline: s}
-		return nil
+		return fileInlineOrRemote{Inline: s}, nil
 	}
 	var o struct {
 		File string `json:"file"`
+		URL  string `json:"url"`
 	}
-	if err := unmarshalStrict(b, &o); err != nil || o.File == "" {
-		return fmt.Errorf(`want a string or {file: path}`)
+	if err := unmarshalStrict(b, &o); err != nil || (o.File == "") == (o.URL == "") || (!allowURL && o.URL != "") {
+		if allowURL {
+			return fileInlineOrRemote{}, errors.New(`want a string, {file: path} or {url: "https://..."}`)
+		}
+		return fileInlineOrRemote{}, errors.New(`want a string or {file: path}`)
 	}
-	*f = fileOrInline{File: o.File}
-	return nil
+	return fileInlineOrRemote{File: o.File, URL: o.URL}, nil
 }
 
 // load returns the value, reading the file (an error at field+".file").
@@ -109,20 +118,9 @@ type fileInlineOrRemote struct {
 
 // UnmarshalJSON accepts "inline", {"file": "path"} or {"url": "https://..."}.
 func (f *fileInlineOrRemote) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := unmarshalStrict(b, &s); err == nil {
-		*f = fileInlineOrRemote{Inline: s}
-		return nil
-	}
-	var o struct {
-		File string `json:"file"`
-		URL  string `json:"url"`
-	}
-	if err := unmarshalStrict(b, &o); err != nil || (o.File == "") == (o.URL == "") {
-		return fmt.Errorf(`want a string, {file: path} or {url: "https://..."}`)
-	}
-	*f = fileInlineOrRemote{File: o.File, URL: o.URL}
-	return nil
+	v, err := decodeSource(b, true)
+	*f = v
+	return err
 }
 
 // jwks reads the key set (a file's content is the set, as an inline value is).

@@ -1,16 +1,15 @@
 package config_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/agentgw/agentgateway/internal/logbuf"
 	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -21,28 +20,10 @@ import (
 	"github.com/agentgw/agentgateway/config"
 )
 
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+type logBuffer = logbuf.Buffer
 
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuffer) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), s)
-}
+// count reports how often s was logged.
+func count(l *logBuffer, s string) int { return strings.Count(l.String(), s) }
 
 func bodyConfig(body string) string {
 	return fmt.Sprintf("binds:\n- port: 1\n  listeners:\n  - routes:\n    - policies:\n        directResponse: {status: 200, body: %q}\n", body)
@@ -120,25 +101,25 @@ func TestWatchFileRetriesAChangeThatFailedToApply(t *testing.T) {
 	wt.failing.Store(true)
 	wt.write(t, bodyConfig("v2"))
 	// The change is retried without the file changing again, and v1 keeps serving meanwhile.
-	require.Eventually(t, func() bool { return wt.logs.count("will retry") >= 3 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return count(wt.logs, "will retry") >= 3 }, 10*time.Second, 5*time.Millisecond)
 	require.Equal(t, "bind1:v1", wt.served.Load())
 	require.Contains(t, wt.logs.String(), "address already in use")
 	// One log line per attempt (the latest may be in flight), not per poll: attempts are spaced by the
 	// back-off.
-	require.InDelta(t, int(wt.applied.Load())-1, wt.logs.count("will retry"), 1)
+	require.InDelta(t, int(wt.applied.Load())-1, count(wt.logs, "will retry"), 1)
 	wt.failing.Store(false) // the port is free now
 	wt.eventuallyServes(t, "v2")
-	require.Equal(t, 1, wt.logs.count("config reloaded"))
+	require.Equal(t, 1, count(wt.logs, "config reloaded"))
 }
 
 func TestWatchFileReportsAnInvalidChangeOnceAndRetriesOnTheNextChange(t *testing.T) {
 	wt := watch(t, "v1")
 	applied := wt.applied.Load()
 	wt.write(t, "binds: [{port: nope}]")
-	require.Eventually(t, func() bool { return wt.logs.count("config reload rejected") == 1 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return count(wt.logs, "config reload rejected") == 1 }, 10*time.Second, 5*time.Millisecond)
 	require.Contains(t, wt.logs.String(), "binds[0].port")
 	time.Sleep(100 * time.Millisecond) // many more polls of the same bad content
-	require.Equal(t, 1, wt.logs.count("config reload rejected"), "reported once")
+	require.Equal(t, 1, count(wt.logs, "config reload rejected"), "reported once")
 	require.Equal(t, applied, wt.applied.Load(), "an invalid file is never applied")
 	require.Equal(t, "bind1:v1", wt.served.Load())
 	wt.write(t, bodyConfig("v3"))

@@ -1,10 +1,9 @@
 package mcp_test
 
 import (
-	"bytes"
+	"github.com/agentgw/agentgateway/internal/logbuf"
 	"log/slog"
 	"net/http"
-	"sync"
 	"testing"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
@@ -83,19 +82,4 @@ func TestFederationLogsThroughTheGateway(t *testing.T) {
 	require.Contains(t, buf.String(), "component=mcp")
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = logbuf.Buffer

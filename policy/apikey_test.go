@@ -24,18 +24,18 @@ func TestAPIKey(t *testing.T) {
 	require.NoError(t, err)
 
 	var s seen
-	w := do(p, s.handler(200, ""), req("GET", "/", "Authorization", "Bearer sk-alice"))
+	w := do(p, s.Handler(200, ""), req("GET", "/", "Authorization", "Bearer sk-alice"))
 	require.Equal(t, 200, w.Code)
-	assert.Equal(t, "alice", s.st.Identity.Subject)
-	assert.Equal(t, "apiKey", s.st.Identity.Method)
-	assert.Equal(t, "red", s.st.Identity.APIKey["team"].(map[string]any)["id"])
-	assert.Empty(t, s.req.Header.Get("Authorization"), "key not forwarded")
+	assert.Equal(t, "alice", s.State.Identity.Subject)
+	assert.Equal(t, "apiKey", s.State.Identity.Method)
+	assert.Equal(t, "red", s.State.Identity.APIKey["team"].(map[string]any)["id"])
+	assert.Empty(t, s.Req.Header.Get("Authorization"), "key not forwarded")
 
 	s = seen{}
-	w = do(p, s.handler(200, ""), req("GET", "/", "Authorization", "bearer hashed-secret"))
+	w = do(p, s.Handler(200, ""), req("GET", "/", "Authorization", "bearer hashed-secret"))
 	require.Equal(t, 200, w.Code, "scheme is case-insensitive; hashed keys match")
-	assert.Equal(t, "ci", s.st.Identity.APIKey["metadata"])
-	assert.Equal(t, []any{"gpt-4o"}, s.st.Identity.APIKey["allowedModels"])
+	assert.Equal(t, "ci", s.State.Identity.APIKey["metadata"])
+	assert.Equal(t, []any{"gpt-4o"}, s.State.Identity.APIKey["allowedModels"])
 
 	for name, hdr := range map[string][]string{
 		"missing":      nil,
@@ -44,10 +44,10 @@ func TestAPIKey(t *testing.T) {
 		"empty":        {"Authorization", "Bearer "},
 	} {
 		s = seen{}
-		w = do(p, s.handler(200, ""), req("GET", "/", hdr...))
+		w = do(p, s.Handler(200, ""), req("GET", "/", hdr...))
 		assert.Equal(t, 401, w.Code, name)
 		assert.Contains(t, w.Header().Get("WWW-Authenticate"), "Bearer", name)
-		assert.Zero(t, s.calls, name)
+		assert.Zero(t, s.Calls, name)
 	}
 }
 
@@ -55,26 +55,26 @@ func TestAPIKeyLocationsAndModes(t *testing.T) {
 	keys := []policy.APIKey{{Key: "k1"}}
 	hdr, err := policy.NewAPIKey(policy.APIKeyConfig{Keys: keys, Mode: policy.ModeOptional, Location: &policy.Location{Header: "x-api-key"}})
 	require.NoError(t, err)
-	assert.Equal(t, 200, do(hdr, (&seen{}).handler(200, ""), req("GET", "/", "X-Api-Key", "k1")).Code)
-	assert.Equal(t, 200, do(hdr, (&seen{}).handler(200, ""), req("GET", "/")).Code, "optional: missing passes")
-	w := do(hdr, (&seen{}).handler(200, ""), req("GET", "/", "X-Api-Key", "k2"))
+	assert.Equal(t, 200, do(hdr, (&seen{}).Handler(200, ""), req("GET", "/", "X-Api-Key", "k1")).Code)
+	assert.Equal(t, 200, do(hdr, (&seen{}).Handler(200, ""), req("GET", "/")).Code, "optional: missing passes")
+	w := do(hdr, (&seen{}).Handler(200, ""), req("GET", "/", "X-Api-Key", "k2"))
 	assert.Equal(t, 401, w.Code, "optional: invalid is rejected")
 	assert.Contains(t, w.Header().Get("WWW-Authenticate"), "APIKey")
 
 	cookie, err := policy.NewAPIKey(policy.APIKeyConfig{Keys: keys, Mode: policy.ModePermissive, Location: &policy.Location{Cookie: "key"}})
 	require.NoError(t, err)
 	var s seen
-	assert.Equal(t, 200, do(cookie, s.handler(200, ""), req("GET", "/", "Cookie", "a=b; key=k1")).Code)
-	assert.NotNil(t, s.st.Identity.APIKey)
-	assert.Equal(t, "a=b", s.req.Header.Get("Cookie"), "only the key cookie is removed")
+	assert.Equal(t, 200, do(cookie, s.Handler(200, ""), req("GET", "/", "Cookie", "a=b; key=k1")).Code)
+	assert.NotNil(t, s.State.Identity.APIKey)
+	assert.Equal(t, "a=b", s.Req.Header.Get("Cookie"), "only the key cookie is removed")
 	s = seen{}
-	assert.Equal(t, 200, do(cookie, s.handler(200, ""), req("GET", "/", "Cookie", "key=bad")).Code, "permissive")
-	assert.Nil(t, s.st.Identity.APIKey)
+	assert.Equal(t, 200, do(cookie, s.Handler(200, ""), req("GET", "/", "Cookie", "key=bad")).Code, "permissive")
+	assert.Nil(t, s.State.Identity.APIKey)
 
 	expr, err := policy.NewAPIKey(policy.APIKeyConfig{Keys: keys, Mode: policy.ModeStrict, Location: &policy.Location{Expression: `request.headers["x-key"]`}})
 	require.NoError(t, err)
-	assert.Equal(t, 200, do(expr, (&seen{}).handler(200, ""), req("GET", "/", "X-Key", "k1")).Code)
-	assert.Equal(t, 401, do(expr, (&seen{}).handler(200, ""), req("GET", "/")).Code)
+	assert.Equal(t, 200, do(expr, (&seen{}).Handler(200, ""), req("GET", "/", "X-Key", "k1")).Code)
+	assert.Equal(t, 401, do(expr, (&seen{}).Handler(200, ""), req("GET", "/")).Code)
 }
 
 func TestAPIKeyConfigErrors(t *testing.T) {

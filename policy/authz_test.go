@@ -19,12 +19,12 @@ func TestAuthorizationPolicy(t *testing.T) {
 	}})
 	require.NoError(t, err)
 	var s seen
-	assert.Equal(t, 200, do(p, s.handler(200, ""), req("GET", "/")).Code)
-	w := do(p, s.handler(200, ""), req("POST", "/"))
+	assert.Equal(t, 200, do(p, s.Handler(200, ""), req("GET", "/")).Code)
+	w := do(p, s.Handler(200, ""), req("POST", "/"))
 	assert.Equal(t, http.StatusForbidden, w.Code, "deny by default: no allow rule matches")
 	assert.JSONEq(t, `{"error":{"message":"authorization denied","code":403}}`, w.Body.String())
-	assert.Equal(t, http.StatusForbidden, do(p, s.handler(200, ""), req("GET", "/admin/x")).Code, "deny wins over a matching allow")
-	assert.Equal(t, 1, s.calls, "denied requests never reach the backend")
+	assert.Equal(t, http.StatusForbidden, do(p, s.Handler(200, ""), req("GET", "/admin/x")).Code, "deny wins over a matching allow")
+	assert.Equal(t, 1, s.Calls, "denied requests never reach the backend")
 
 	for field, rules := range map[string][]cel.Rule{
 		"rules":          nil,

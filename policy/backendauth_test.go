@@ -15,14 +15,14 @@ func TestBackendAuthKeyAndPassthrough(t *testing.T) {
 	p, err := policy.NewBackendAuth(policy.BackendAuthConfig{Key: &policy.KeyAuth{Value: "upstream-secret\n"}})
 	require.NoError(t, err)
 	var s seen
-	do(p, s.handler(200, ""), req("GET", "/", "Authorization", "Bearer client-token"))
-	assert.Equal(t, "Bearer upstream-secret", s.req.Header.Get("Authorization"))
+	do(p, s.Handler(200, ""), req("GET", "/", "Authorization", "Bearer client-token"))
+	assert.Equal(t, "Bearer upstream-secret", s.Req.Header.Get("Authorization"))
 
 	p, err = policy.NewBackendAuth(policy.BackendAuthConfig{Key: &policy.KeyAuth{Value: "k", Location: &policy.Location{QueryParameter: "api_key"}}})
 	require.NoError(t, err)
-	do(p, s.handler(200, ""), req("GET", "/x?a=1"))
-	assert.Equal(t, "k", s.req.URL.Query().Get("api_key"))
-	assert.Equal(t, "1", s.req.URL.Query().Get("a"))
+	do(p, s.Handler(200, ""), req("GET", "/x?a=1"))
+	assert.Equal(t, "k", s.Req.URL.Query().Get("api_key"))
+	assert.Equal(t, "1", s.Req.URL.Query().Get("a"))
 
 	// Passthrough puts back the token the JWT policy verified and removed.
 	keys(t)
@@ -30,8 +30,8 @@ func TestBackendAuthKeyAndPassthrough(t *testing.T) {
 	pt, err := policy.NewBackendAuth(policy.BackendAuthConfig{Passthrough: &policy.PassthroughAuth{}})
 	require.NoError(t, err)
 	tok := mint(t, rsaKey, claims(nil))
-	do(agentgateway.PolicyFunc(func(h http.Handler) http.Handler { return j.Wrap(pt.Wrap(h)) }), s.handler(200, ""), req("GET", "/", "Authorization", "Bearer "+tok))
-	assert.Equal(t, "Bearer "+tok, s.req.Header.Get("Authorization"))
+	do(agentgateway.PolicyFunc(func(h http.Handler) http.Handler { return j.Wrap(pt.Wrap(h)) }), s.Handler(200, ""), req("GET", "/", "Authorization", "Bearer "+tok))
+	assert.Equal(t, "Bearer "+tok, s.Req.Header.Get("Authorization"))
 
 	for field, spec := range map[string]policy.BackendAuthConfig{
 		"":                        {},

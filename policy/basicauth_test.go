@@ -30,13 +30,13 @@ func TestBasicAuth(t *testing.T) {
 
 	for range 2 { // the second time is served from the verified cache
 		var s seen
-		w := do(p, s.handler(200, ""), req("GET", "/", "Authorization", basic("alice", "s3cret")))
+		w := do(p, s.Handler(200, ""), req("GET", "/", "Authorization", basic("alice", "s3cret")))
 		require.Equal(t, 200, w.Code)
-		assert.Equal(t, "alice", s.st.Identity.Subject)
-		assert.Equal(t, "basicAuth", s.st.Identity.Method)
-		assert.Empty(t, s.req.Header.Get("Authorization"))
+		assert.Equal(t, "alice", s.State.Identity.Subject)
+		assert.Equal(t, "basicAuth", s.State.Identity.Method)
+		assert.Empty(t, s.Req.Header.Get("Authorization"))
 	}
-	assert.Equal(t, 200, do(p, (&seen{}).handler(200, ""), req("GET", "/", "Authorization", basic("bob", "legacy"))).Code)
+	assert.Equal(t, 200, do(p, (&seen{}).Handler(200, ""), req("GET", "/", "Authorization", basic("bob", "legacy"))).Code)
 
 	for name, hdr := range map[string]string{
 		"wrong password":              basic("alice", "nope"),
@@ -47,16 +47,16 @@ func TestBasicAuth(t *testing.T) {
 		"bearer":                      "Bearer abc",
 		"empty":                       "Basic ",
 	} {
-		w := do(p, (&seen{}).handler(200, ""), req("GET", "/", "Authorization", hdr))
+		w := do(p, (&seen{}).Handler(200, ""), req("GET", "/", "Authorization", hdr))
 		assert.Equal(t, 401, w.Code, name)
 		assert.Equal(t, `Basic realm="agents", charset="UTF-8"`, w.Header().Get("WWW-Authenticate"), name)
 	}
-	w := do(p, (&seen{}).handler(200, ""), req("GET", "/"))
+	w := do(p, (&seen{}).Handler(200, ""), req("GET", "/"))
 	assert.Equal(t, 401, w.Code)
 
 	opt, err := policy.NewBasicAuth(policy.BasicAuthConfig{Htpasswd: []byte(htpasswd(t)), Mode: policy.ModeOptional})
 	require.NoError(t, err)
-	assert.Equal(t, 200, do(opt, (&seen{}).handler(200, ""), req("GET", "/")).Code, "optional")
+	assert.Equal(t, 200, do(opt, (&seen{}).Handler(200, ""), req("GET", "/")).Code, "optional")
 }
 
 func TestBasicAuthConfigErrors(t *testing.T) {

@@ -57,9 +57,9 @@ func TestCORS(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var s seen
-			w := do(p, s.handler(204, ""), c.r)
+			w := do(p, s.Handler(204, ""), c.r)
 			assert.Equal(t, c.status, w.Code)
-			assert.Equal(t, c.reached, s.calls == 1, "backend reached")
+			assert.Equal(t, c.reached, s.Calls == 1, "backend reached")
 			assert.Equal(t, c.allowOrigin, w.Header().Get("Access-Control-Allow-Origin"))
 			if c.check != nil {
 				c.check(t, w.Header())

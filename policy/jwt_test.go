@@ -100,13 +100,13 @@ func TestJWTVerifies(t *testing.T) {
 	for _, k := range []testKey{rsaKey, psKey, ecKey, edKey} {
 		t.Run(string(k.alg), func(t *testing.T) {
 			var s seen
-			w := do(p, s.handler(200, "ok"), req("GET", "/", "Authorization", "Bearer "+mint(t, k, claims(nil))))
+			w := do(p, s.Handler(200, "ok"), req("GET", "/", "Authorization", "Bearer "+mint(t, k, claims(nil))))
 			require.Equal(t, 200, w.Code, w.Body.String())
-			assert.Equal(t, "alice", s.st.Identity.Subject)
-			assert.Equal(t, "jwt", s.st.Identity.Method)
-			assert.Equal(t, "gold", s.st.Identity.JWT["org"].(map[string]any)["tier"], "nested claims kept")
-			assert.Empty(t, s.req.Header.Get("Authorization"), "token not forwarded")
-			assert.NotEmpty(t, policy.TokenFrom(s.req.Context()))
+			assert.Equal(t, "alice", s.State.Identity.Subject)
+			assert.Equal(t, "jwt", s.State.Identity.Method)
+			assert.Equal(t, "gold", s.State.Identity.JWT["org"].(map[string]any)["tier"], "nested claims kept")
+			assert.Empty(t, s.Req.Header.Get("Authorization"), "token not forwarded")
+			assert.NotEmpty(t, policy.TokenFrom(s.Req.Context()))
 		})
 	}
 }
@@ -137,9 +137,9 @@ func TestJWTRejects(t *testing.T) {
 	for name, hdr := range cases {
 		t.Run(name, func(t *testing.T) {
 			var s seen
-			w := do(p, s.handler(200, ""), req("GET", "/", "Authorization", hdr))
+			w := do(p, s.Handler(200, ""), req("GET", "/", "Authorization", hdr))
 			assert.Equal(t, 401, w.Code)
-			assert.Zero(t, s.calls)
+			assert.Zero(t, s.Calls)
 			assert.True(t, strings.HasPrefix(w.Header().Get("WWW-Authenticate"), "Bearer "), w.Header().Get("WWW-Authenticate"))
 			assert.Contains(t, w.Header().Get("WWW-Authenticate"), `error="invalid_token"`)
 			assert.Equal(t, "application/json", w.Header().Get("Content-Type"))
@@ -160,19 +160,19 @@ func TestJWTModes(t *testing.T) {
 		t.Run(string(mode), func(t *testing.T) {
 			p := newJWT(t, mode, rsaKey)
 			var s seen
-			r := do(p, s.handler(200, ""), req("GET", "/"))
+			r := do(p, s.Handler(200, ""), req("GET", "/"))
 			assert.Equal(t, w.missing, r.Code, "missing")
 			if r.Code == 401 {
 				assert.Equal(t, `Bearer realm="agentgateway"`, r.Header().Get("WWW-Authenticate"))
 			}
 			s = seen{}
-			r = do(p, s.handler(200, ""), req("GET", "/", "Authorization", bad))
+			r = do(p, s.Handler(200, ""), req("GET", "/", "Authorization", bad))
 			assert.Equal(t, w.invalid, r.Code, "invalid")
-			assert.Nil(t, s.st.Identity.JWT, "invalid claims are never recorded")
+			assert.Nil(t, s.State.Identity.JWT, "invalid claims are never recorded")
 			s = seen{}
-			r = do(p, s.handler(200, ""), req("GET", "/", "Authorization", good))
+			r = do(p, s.Handler(200, ""), req("GET", "/", "Authorization", good))
 			assert.Equal(t, 200, r.Code)
-			assert.Equal(t, "alice", s.st.Identity.Subject)
+			assert.Equal(t, "alice", s.State.Identity.Subject)
 		})
 	}
 }
@@ -189,12 +189,12 @@ func TestJWTProvidersAndLocations(t *testing.T) {
 	})
 	require.NoError(t, err)
 	var s seen
-	w := do(p, s.handler(200, ""), req("GET", "/?token="+mint(t, ecKey, claims(map[string]any{"iss": "https://second.example", "exp": nil}))+"&x=1"))
+	w := do(p, s.Handler(200, ""), req("GET", "/?token="+mint(t, ecKey, claims(map[string]any{"iss": "https://second.example", "exp": nil}))+"&x=1"))
 	require.Equal(t, 200, w.Code, w.Body.String())
-	assert.Equal(t, "x=1", s.req.URL.RawQuery, "token removed from the query")
-	w = do(p, s.handler(200, ""), req("GET", "/?token="+mint(t, ecKey, claims(map[string]any{"iss": "https://second.example", "sub": nil}))))
+	assert.Equal(t, "x=1", s.Req.URL.RawQuery, "token removed from the query")
+	w = do(p, s.Handler(200, ""), req("GET", "/?token="+mint(t, ecKey, claims(map[string]any{"iss": "https://second.example", "sub": nil}))))
 	assert.Equal(t, 401, w.Code, "required sub")
-	w = do(p, s.handler(200, ""), req("GET", "/?token="+mint(t, ecKey, claims(nil))))
+	w = do(p, s.Handler(200, ""), req("GET", "/?token="+mint(t, ecKey, claims(nil))))
 	assert.Equal(t, 401, w.Code, "an EC key is not the first provider's key")
 }
 
@@ -327,8 +327,8 @@ func TestEmptyModeIsStrict(t *testing.T) {
 	require.NoError(t, err)
 	for name, p := range map[string]agentgateway.Policy{"jwt": j, "apiKey": k, "basicAuth": b} {
 		s := seen{}
-		w := do(p, s.handler(200, ""), req("GET", "/"))
+		w := do(p, s.Handler(200, ""), req("GET", "/"))
 		require.Equal(t, http.StatusUnauthorized, w.Code, name)
-		require.Zero(t, s.calls, name)
+		require.Zero(t, s.Calls, name)
 	}
 }

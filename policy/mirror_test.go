@@ -28,10 +28,10 @@ func TestMirror(t *testing.T) {
 	m, err := policy.NewMirror(policy.MirrorConfig{Percentage: 1, MaxConcurrent: 1}, target)
 	require.NoError(t, err)
 	var s seen
-	w := do(m, s.handler(200, "main"), reqBody("POST", "/a", "payload"))
+	w := do(m, s.Handler(200, "main"), reqBody("POST", "/a", "payload"))
 	assert.Equal(t, 200, w.Code, "the main request finished while the mirror is blocked")
-	assert.Equal(t, "payload", s.body, "the main request still gets its body")
-	w = do(m, s.handler(200, "main"), reqBody("POST", "/b", "second"))
+	assert.Equal(t, "payload", s.Body, "the main request still gets its body")
+	w = do(m, s.Handler(200, "main"), reqBody("POST", "/b", "second"))
 	assert.Equal(t, 200, w.Code)
 	assert.Equal(t, int64(1), m.Dropped(), "bounded: the second mirror was dropped")
 	close(release)
@@ -40,7 +40,7 @@ func TestMirror(t *testing.T) {
 
 	none, err := policy.NewMirror(policy.MirrorConfig{Percentage: 0}, target)
 	require.NoError(t, err)
-	do(none, s.handler(200, ""), req("GET", "/"))
+	do(none, s.Handler(200, ""), req("GET", "/"))
 	require.NoError(t, none.Close())
 	assert.Len(t, got, 1)
 

@@ -1,7 +1,7 @@
 package policy_test
 
 import (
-	"bytes"
+	"github.com/agentgw/agentgateway/internal/logbuf"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -106,22 +106,7 @@ func TestMirrorProvisionedByGateway(t *testing.T) {
 	assert.Contains(t, logs.String(), "request mirror failed", "logged to the gateway's logger")
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = logbuf.Buffer
 
 // The API key policy records a copy of a key's metadata: the caller's map is not modified (it used
 // to gain allowedModels), so one map may serve several keys or policies.
@@ -131,7 +116,7 @@ func TestAPIKeyLeavesMetadataAlone(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, map[string]any{"name": "bot"}, meta)
 	var s seen
-	do(p, s.handler(200, ""), req("GET", "/", "Authorization", "Bearer k"))
-	assert.Equal(t, []any{"gpt"}, s.st.Identity.APIKey["allowedModels"])
-	assert.Equal(t, "bot", s.st.Identity.Subject)
+	do(p, s.Handler(200, ""), req("GET", "/", "Authorization", "Bearer k"))
+	assert.Equal(t, []any{"gpt"}, s.State.Identity.APIKey["allowedModels"])
+	assert.Equal(t, "bot", s.State.Identity.Subject)
 }

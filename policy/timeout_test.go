@@ -36,7 +36,7 @@ func TestTimeout(t *testing.T) {
 	assert.Contains(t, w.Body.String(), "timeout")
 
 	var s seen
-	w = do(p, s.handler(200, "fast"), req("GET", "/"))
+	w = do(p, s.Handler(200, "fast"), req("GET", "/"))
 	assert.Equal(t, 200, w.Code)
 	assert.Equal(t, "fast", w.Body.String())
 

@@ -33,9 +33,9 @@ func TestTransformations(t *testing.T) {
 	require.NoError(t, err)
 	var s seen
 	backend := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.req = r
+		s.Req = r
 		b, _ := io.ReadAll(r.Body)
-		s.body = string(b)
+		s.Body = string(b)
 		w.Header().Set("Server", "upstream")
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"ok":true}`)
@@ -47,11 +47,11 @@ func TestTransformations(t *testing.T) {
 	w := httptest.NewRecorder()
 	p.Wrap(backend).ServeHTTP(w, r)
 
-	assert.Equal(t, "alice", s.req.Header.Get("X-User"))
-	assert.Equal(t, "/v1/chat", s.req.Header.Get("X-Path"))
-	assert.Equal(t, []string{"client", "gw"}, s.req.Header.Values("X-Tag"))
-	assert.Empty(t, s.req.Header.Get("X-Secret"))
-	assert.JSONEq(t, `{"model":"gpt-mini","metadata":{"user":"alice"}}`, s.body)
+	assert.Equal(t, "alice", s.Req.Header.Get("X-User"))
+	assert.Equal(t, "/v1/chat", s.Req.Header.Get("X-Path"))
+	assert.Equal(t, []string{"client", "gw"}, s.Req.Header.Values("X-Tag"))
+	assert.Empty(t, s.Req.Header.Get("X-Secret"))
+	assert.JSONEq(t, `{"model":"gpt-mini","metadata":{"user":"alice"}}`, s.Body)
 
 	assert.Equal(t, "200", w.Header().Get("X-Status"))
 	assert.Empty(t, w.Header().Get("Server"))
@@ -74,8 +74,8 @@ func TestTransformReplace(t *testing.T) {
 	}})
 	require.NoError(t, err)
 	var s seen
-	do(p, s.handler(200, ""), req("GET", "/", "X-Old", "gone"))
-	assert.Equal(t, http.Header{"X-Only": {"1"}, "X-List": {"a", "b"}, "X-After": {"set"}}, s.req.Header)
+	do(p, s.Handler(200, ""), req("GET", "/", "X-Old", "gone"))
+	assert.Equal(t, http.Header{"X-Only": {"1"}, "X-List": {"a", "b"}, "X-After": {"set"}}, s.Req.Header)
 
 	_, err = policy.NewTransformation(policy.TransformationConfig{Response: &policy.Transform{Remove: []string{"x-ok", "bad name"}}})
 	var ce *agentgateway.ConfigError
