@@ -105,6 +105,8 @@ type HTTPBackend struct {
 	err        error
 	proxy      *proxy.Proxy
 	transports []*http.Transport // built-in transports, for Close
+	// ownTransport: HTTPBackendConfig.Transport was given, so the gateway's transport hook is not applied.
+	ownTransport bool
 }
 
 // defaultUpgrades is HTTPBackendConfig.Upgrades when nil.
@@ -155,7 +157,7 @@ func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
 			return nil, fmt.Errorf("http backend: upgrades[%d]: %w", i, ErrH2CUpgrade)
 		}
 	}
-	b := &HTTPBackend{name: cfg.Name}
+	b := &HTTPBackend{name: cfg.Name, ownTransport: cfg.Transport != nil}
 	if b.name == "" {
 		b.name = cfg.Endpoints[0]
 	}
@@ -320,6 +322,17 @@ var errNotConfigured = errors.New("http backend: not configured (use NewHTTPBack
 
 // Close closes the idle connections of the built-in transport. The backend stays usable; a custom
 // Transport is left alone.
+// Provision implements [Provisioner]: when the gateway has a transport hook
+// ([WithTransportWrapper]) and the backend was not given its own Transport, every request goes through
+// the hooked transport (the built-in HTTP/1.1 fast path, which is not a RoundTripper, is then off).
+func (b *HTTPBackend) Provision(s Services) error {
+	if b.proxy == nil || b.ownTransport {
+		return nil
+	}
+	b.proxy.WrapTransports(s.WrapTransport)
+	return nil
+}
+
 // SetEndpoints replaces the backend's endpoints in place, as an xDS or EndpointSlice update does: no
 // configuration is rebuilt, endpoints present before and after keep their pooled connections and
 // health, requests in flight finish where they started, and removed endpoints' idle connections are

@@ -1113,3 +1113,33 @@ func TestHTTPBackendSetEndpoints(t *testing.T) {
 	_, body = f.get(t, "/x")
 	require.Equal(t, "b", body, "a refused update changes nothing")
 }
+
+// The gateway's transport hook sees every request an HTTP backend forwards (trace propagation,
+// client metrics), unless the backend brought its own Transport.
+func TestHTTPBackendUsesTheGatewayTransportHook(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.Header.Get("Traceparent"))
+	}))
+	defer up.Close()
+	var hooked atomic.Int32
+	gw := agw.New(agw.WithAccessLog(false), agw.WithTransportWrapper(func(rt http.RoundTripper) http.RoundTripper {
+		return beRoundTrip(func(r *http.Request) (*http.Response, error) {
+			hooked.Add(1)
+			r = r.Clone(r.Context())
+			r.Header.Set("Traceparent", "00-hooked")
+			return rt.RoundTrip(r)
+		})
+	}))
+	be := beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}})
+	require.NoError(t, gw.Route("r").To(be))
+	srv := httptest.NewServer(gw)
+	defer srv.Close()
+	for range 3 {
+		resp, err := http.Get(srv.URL + "/x")
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, "00-hooked", string(b))
+	}
+	require.EqualValues(t, 3, hooked.Load())
+}

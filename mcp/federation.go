@@ -145,6 +145,7 @@ type Federation struct {
 	logp    atomic.Pointer[slog.Logger] // Config.Logger, else the gateway's (Provision), else slog.Default()
 	aead    cipher.AEAD
 	httpc   *http.Client
+	hooked  atomic.Pointer[http.Client] // httpc through the gateway's transport hook, when there is one
 
 	sessions  sessionTable
 	store     SessionStore // ended sessions (cfg.SessionStore or shared.ended)
@@ -164,9 +165,20 @@ func (f *Federation) logger() *slog.Logger { return f.logp.Load() }
 
 // Provision implements agentgateway.Provisioner: without a Config.Logger, the federation logs through
 // the gateway's logger.
+//
+// When the gateway has a transport hook (agentgateway.WithTransportWrapper) and the federation no
+// HTTPClient of its own, HTTP and SSE targets without their own client are reached through the hooked
+// transport (the built-in HTTP/1.1 client, not a RoundTripper, is then not used).
 func (f *Federation) Provision(s agentgateway.Services) error {
 	if f.cfg.Logger == nil && s.Logger != nil {
 		f.logp.Store(s.Logger.With("component", "mcp"))
+	}
+	if f.cfg.HTTPClient == nil {
+		if s.WrapTransport == nil {
+			f.hooked.Store(nil)
+		} else {
+			f.hooked.Store(&http.Client{Transport: s.WrapTransport(f.httpc.Transport)})
+		}
 	}
 	return nil
 }
@@ -247,6 +259,7 @@ func (f *Federation) compile() error {
 		}
 		ct.httpc = t.HTTPClient
 		if ct.httpc == nil {
+			ct.hooked = &f.hooked
 			ct.httpc = f.httpc
 			if u, err := url.Parse(t.URL); err == nil && u.Scheme == "http" && t.Transport == TransportHTTP && f.cfg.HTTPClient == nil {
 				ct.h1 = newH1Client(u, f.httpc.Transport)

@@ -4,6 +4,7 @@ import (
 	"github.com/agentgw/agentgateway/internal/logbuf"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"testing"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
@@ -83,3 +84,26 @@ func TestFederationLogsThroughTheGateway(t *testing.T) {
 }
 
 type syncBuffer = logbuf.Buffer
+
+// HTTP targets are reached through the gateway's transport hook (trace propagation, client metrics).
+func TestFederationUsesTheGatewayTransportHook(t *testing.T) {
+	up := serveHTTP(t, demoServer("a"), nil)
+	var hooked atomic.Int32
+	gw := agentgateway.New(agentgateway.WithAccessLog(false), agentgateway.WithTransportWrapper(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			hooked.Add(1)
+			return rt.RoundTrip(r)
+		})
+	}))
+	f := mcp.Federate(mcp.HTTPTarget("a", up.URL))
+	require.NoError(t, gw.Route("mcp").PathPrefix("/mcp").To(f))
+	cs := connect(t, newServer(t, gw, f).URL+"/mcp", nil)
+	res, err := cs.CallTool(ctxT(t), &sdk.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}})
+	require.NoError(t, err)
+	require.Equal(t, "a:x", text(t, res))
+	require.GreaterOrEqual(t, hooked.Load(), int32(2), "initialize and the call went through the hook")
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync/atomic"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -128,6 +129,20 @@ type target struct {
 	unrename map[string]string // exposed name → target name
 	httpc    *http.Client
 	h1       *h1Client // plain-HTTP targets without a custom client
+	// hooked, for targets without their own client, is the federation's client through the gateway's
+	// transport hook (Provision); when set it replaces httpc and h1.
+	hooked *atomic.Pointer[http.Client]
+}
+
+// client returns the net/http client for the target's requests, and the built-in HTTP/1.1 client when
+// that is to be used instead.
+func (t *target) client() (*http.Client, *h1Client) {
+	if t.hooked != nil {
+		if c := t.hooked.Load(); c != nil {
+			return c, nil
+		}
+	}
+	return t.httpc, t.h1
 }
 
 func (t *target) String() string { return t.Name }

@@ -144,8 +144,9 @@ func (c *h1Client) closeIdle() { c.rt.CloseIdleConnections() }
 func (u *httpUpstream) roundTrip(ctx context.Context, method string, h http.Header, body []byte) (*http.Response, error) {
 	var resp *http.Response
 	var err error
-	if u.t.h1 != nil {
-		resp, err = u.t.h1.do(ctx, method, h, body)
+	httpc, h1 := u.t.client()
+	if h1 != nil {
+		resp, err = h1.do(ctx, method, h, body)
 	} else {
 		var rd io.Reader
 		if body != nil {
@@ -157,7 +158,7 @@ func (u *httpUpstream) roundTrip(ctx context.Context, method string, h http.Head
 			return nil, err
 		}
 		req.Header = h
-		resp, err = u.t.httpc.Do(req)
+		resp, err = httpc.Do(req)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrTargetUnavailable, u.t.Name, err)

@@ -12,7 +12,8 @@ import (
 // go-sdk transport does the framing; target headers and the forwarded Authorization are added by a
 // round tripper.
 func (f *Federation) dialSSE(ctx context.Context, t *target) (upstream, error) {
-	rt := t.httpc.Transport
+	httpc, _ := t.client()
+	rt := httpc.Transport
 	if rt == nil {
 		rt = http.DefaultTransport
 	}

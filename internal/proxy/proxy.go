@@ -55,6 +55,9 @@ type Options struct {
 type Proxy struct {
 	bal           balancer
 	rt, upgradeRT http.RoundTripper
+	// wrapped, when set, replaces rt and upgradeRT and turns the built-in client off (see
+	// WrapTransports).
+	wrapped       atomic.Pointer[[2]http.RoundTripper]
 	flushInterval time.Duration
 	h1            *h1Client  // the built-in HTTP/1.1 client; nil when requests go to the Transport
 	scheme        string     // of every endpoint: SetEndpoints keeps it, so the client path never changes
@@ -104,6 +107,17 @@ func (p *Proxy) newEndpoint(e Endpoint) *endpoint {
 		ep.h1 = newH1Pool(p.h1, ep.Host)
 	}
 	return ep
+}
+
+// WrapTransports sends every request through wrap(Transport) (and wrap(UpgradeTransport)), for
+// telemetry that must see each outbound request; the built-in HTTP/1.1 client, which is not a
+// RoundTripper, is then not used. A nil wrap restores the plain transports. Safe while serving.
+func (p *Proxy) WrapTransports(wrap func(http.RoundTripper) http.RoundTripper) {
+	if wrap == nil {
+		p.wrapped.Store(nil)
+		return
+	}
+	p.wrapped.Store(&[2]http.RoundTripper{wrap(p.rt), wrap(p.upgradeRT)})
 }
 
 // ErrEndpoints is returned by SetEndpoints for a list it cannot take.
@@ -290,6 +304,12 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 			rt = p.upgradeRT
 		}
 		fast = p.h1 != nil && upgrade == ""
+		if w := p.wrapped.Load(); w != nil {
+			rt, fast = w[0], false
+			if upgrade != "" {
+				rt = w[1]
+			}
+		}
 		watchConns = p.watchConns
 	}
 	var x *exchange
