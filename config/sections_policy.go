@@ -193,6 +193,16 @@ func locationPath(p string) string {
 }
 
 // parseMode reads an authentication mode; the schema's default is optional.
+// authnCommon translates the mode and the credential location every authentication policy has.
+func authnCommon(bc *BuildContext, mode string, loc *locationSpec, locField string, allowed ...policy.Mode) (policy.Mode, *policy.Location, error) {
+	m, err := parseMode(bc, mode, allowed...)
+	if err != nil {
+		return m, nil, err
+	}
+	l, err := loc.location(bc, locField)
+	return m, l, err
+}
+
 func parseMode(bc *BuildContext, s string, allowed ...policy.Mode) (policy.Mode, error) {
 	if s == "" {
 		return policy.ModeOptional, nil
@@ -250,11 +260,7 @@ type jwtValidationSpec struct {
 }
 
 func buildJWT(bc *BuildContext, s jwtSpec) (agentgateway.Policy, error) {
-	mode, err := parseMode(bc, s.Mode, allModes...)
-	if err != nil {
-		return nil, err
-	}
-	loc, err := s.Location.location(bc, "location")
+	mode, loc, err := authnCommon(bc, s.Mode, s.Location, "location", allModes...)
 	if err != nil {
 		return nil, err
 	}
@@ -316,11 +322,7 @@ type apiKeyEntrySpec struct {
 }
 
 func buildAPIKey(bc *BuildContext, s apiKeySpec) (agentgateway.Policy, error) {
-	mode, err := parseMode(bc, s.Mode, allModes...)
-	if err != nil {
-		return nil, err
-	}
-	loc, err := s.Location.location(bc, "location")
+	mode, loc, err := authnCommon(bc, s.Mode, s.Location, "location", allModes...)
 	if err != nil {
 		return nil, err
 	}
@@ -354,11 +356,7 @@ type basicAuthSpec struct {
 }
 
 func buildBasicAuth(bc *BuildContext, s basicAuthSpec) (agentgateway.Policy, error) {
-	mode, err := parseMode(bc, s.Mode, policy.ModeStrict, policy.ModeOptional)
-	if err != nil {
-		return nil, err
-	}
-	loc, err := s.AuthorizationLocation.location(bc, "authorizationLocation")
+	mode, loc, err := authnCommon(bc, s.Mode, s.AuthorizationLocation, "authorizationLocation", policy.ModeStrict, policy.ModeOptional)
 	if err != nil {
 		return nil, err
 	}

@@ -2,8 +2,6 @@ package mcp
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 
@@ -49,14 +47,8 @@ func (f *Federation) Inspect(w http.ResponseWriter, r *http.Request) (*http.Requ
 	if st == nil {
 		return r, true
 	}
-	body, err := readBody(w, r, f.cfg.MaxBodyBytes)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeHTTPError(w, http.StatusRequestEntityTooLarge, nil, codeInvalidRequest, fmt.Sprintf("request body larger than %d bytes", f.cfg.MaxBodyBytes))
-		} else {
-			writeHTTPError(w, http.StatusBadRequest, nil, codeParse, "reading body: "+err.Error())
-		}
+	body := f.readPost(w, r)
+	if body == nil {
 		return nil, false
 	}
 	ib := &inspectedBody{Reader: *bytes.NewReader(body), b: body}

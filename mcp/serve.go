@@ -152,21 +152,12 @@ func (f *Federation) servePost(w http.ResponseWriter, r *http.Request) {
 	}
 	ib, inspected := r.Body.(*inspectedBody)
 	var body []byte
-	var err error
 	if inspected {
 		body = ib.b
-	} else {
-		body, err = readBody(w, r, f.cfg.MaxBodyBytes)
-	}
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeHTTPError(w, http.StatusRequestEntityTooLarge, nil, codeInvalidRequest, fmt.Sprintf("request body larger than %d bytes", f.cfg.MaxBodyBytes))
-			return
-		}
-		writeHTTPError(w, http.StatusBadRequest, nil, codeParse, "reading body: "+err.Error())
+	} else if body = f.readPost(w, r); body == nil {
 		return
 	}
+	var err error
 	out := &postReply{w: w, wantJSON: wantJSON, wantSSE: wantSSE, preferSSE: prefersSSE(accept)}
 	ctx := withClientAuth(r.Context(), r.Header.Get("Authorization"))
 	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '[' {
@@ -418,6 +409,25 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return io.ReadAll(rd)
 }
 
+// readPost reads a POST body within Config.MaxBodyBytes; on failure it answers (413 or 400) and
+// returns nil.
+func (f *Federation) readPost(w http.ResponseWriter, r *http.Request) []byte {
+	body, err := readBody(w, r, f.cfg.MaxBodyBytes)
+	if err == nil {
+		if body == nil {
+			body = []byte{}
+		}
+		return body
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		writeHTTPError(w, http.StatusRequestEntityTooLarge, nil, codeInvalidRequest, fmt.Sprintf("request body larger than %d bytes", f.cfg.MaxBodyBytes))
+	} else {
+		writeHTTPError(w, http.StatusBadRequest, nil, codeParse, "reading body: "+err.Error())
+	}
+	return nil
+}
+
 // writeHTTPError answers with an HTTP status and a JSON-RPC error body.
 func writeHTTPError(w http.ResponseWriter, status int, id []byte, code int, msg string) {
 	b := rpcmsg.Error(id, code, msg)
@@ -518,28 +528,18 @@ func (f *Federation) prefixed() bool {
 
 // resolve maps a client-facing tool or prompt name to its target and the target's own name.
 func (f *Federation) resolve(ctx context.Context, r *http.Request, st *agentgateway.State, sess *session, kind, name string) (*target, string, bool) {
-	var t *target
-	rest := name
-	switch {
-	case f.prefixed():
-		i := strings.IndexByte(name, '_')
-		if i <= 0 {
-			return nil, "", false
-		}
-		t, rest = f.byName[name[:i]], name[i+1:]
-	case len(f.targets) == 1:
-		t = f.targets[0]
-	default:
-		t = f.lookupNever(ctx, r, st, sess, kind, name)
+	if f.prefixed() || len(f.targets) == 1 {
+		return f.resolveStatic(kind, name)
 	}
+	t := f.lookupNever(ctx, r, st, sess, kind, name)
 	if t == nil {
 		return nil, "", false
 	}
 	if kind == "tool" {
-		n, ok := t.upstreamTool(rest)
+		n, ok := t.upstreamTool(name)
 		return t, n, ok
 	}
-	return t, rest, true
+	return t, name, true
 }
 
 // lookupNever finds which target serves a bare name (PrefixNever), listing once if needed.
