@@ -70,3 +70,35 @@ func ExampleNewHTTPBackend() {
 	fmt.Println(backend.BackendName(), rec.Code, rec.Body.String()[2:]) // either endpoint may answer
 	// Output: inventory 200 /v2/items/7
 }
+
+// Endpoints change in place, as an EndpointSlice or xDS update would change them: no configuration is
+// rebuilt and the next request goes to the new set.
+func ExampleHTTPBackend_SetEndpoints() {
+	upstream := func(name string) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, name) }))
+	}
+	blue, green := upstream("blue"), upstream("green")
+	defer blue.Close()
+	defer green.Close()
+
+	backend, err := agw.NewHTTPBackend(agw.HTTPBackendConfig{Endpoints: []string{blue.URL}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer backend.Close()
+	get := func() string {
+		rec := httptest.NewRecorder()
+		backend.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		return rec.Body.String()
+	}
+	fmt.Println(get())
+	if err := backend.SetEndpoints([]string{green.URL}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(get())
+	// Output:
+	// blue
+	// green
+}
