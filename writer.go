@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"unsafe"
 )
 
 // HeaderHook is called by a [HookedWriter] once per response, just before the final status line and
@@ -193,15 +192,15 @@ func (w *HookedWriter) count(n int64) {
 	}
 }
 
-// WriteString is Write for a string, without copying it when the underlying writer can take strings.
+// WriteString is Write for a string, without copying it unless a BodyHook must see it.
 func (w *HookedWriter) WriteString(s string) (int, error) {
 	if w.state == hookOpen {
 		w.decide(http.StatusOK)
 	}
 	if !w.direct() {
-		// A BodyHook, like any io.Writer, neither modifies nor keeps p: it may see the string's own
-		// bytes, without a copy.
-		return w.Write(unsafe.Slice(unsafe.StringData(s), len(s)))
+		// A BodyHook gets a copy: a hook that broke io.Writer's rule and modified p must not be able to
+		// write into a string's (possibly read-only) memory.
+		return w.Write([]byte(s))
 	}
 	n, err := io.WriteString(w.rw, s)
 	w.count(int64(n))
