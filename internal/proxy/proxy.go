@@ -44,6 +44,10 @@ type Options struct {
 	// token — when none is: it is then never tunnelled. "h2c" is never forwarded, whatever the list
 	// says: its tunnel would carry requests past the routes. Empty means no upgrades.
 	Upgrades []string
+	// MaxResponseHeaders bounds the number of field lines of a response header on every path (the
+	// built-in client checks it too, see H1Options); 0 means no bound. A response over it is answered
+	// 502 and its body is not read, so that its connection is not reused.
+	MaxResponseHeaders int
 	// WatchConns reports that Transport and UpgradeTransport are http.Transports that wrap their
 	// HTTP/1.1 connections with [WatchConn], so that the hop-by-hop fields a response nominates in a
 	// Connection field that also lists "close" are stripped on that path too (the built-in client
@@ -64,6 +68,7 @@ type Proxy struct {
 	mu            sync.Mutex // serialises SetEndpoints
 	upgrades      []string   // Options.Upgrades without h2c
 	watchConns    bool
+	maxHeaders    int
 }
 
 // New returns a Proxy for o. It panics if o has no endpoint or no transport (the caller validates).
@@ -71,7 +76,8 @@ func New(o Options) *Proxy {
 	if len(o.Endpoints) == 0 || o.Transport == nil {
 		panic("proxy: no endpoints or no transport")
 	}
-	p := &Proxy{rt: o.Transport, upgradeRT: o.UpgradeTransport, flushInterval: o.FlushInterval, watchConns: o.WatchConns}
+	p := &Proxy{rt: o.Transport, upgradeRT: o.UpgradeTransport, flushInterval: o.FlushInterval, watchConns: o.WatchConns,
+		maxHeaders: max(o.MaxResponseHeaders, 0)}
 	for _, u := range o.Upgrades {
 		if name, _, _ := strings.Cut(u, "/"); u != "" && !strings.EqualFold(name, "h2c") {
 			p.upgrades = append(p.upgrades, u)
@@ -280,6 +286,23 @@ func (b *bodyReader) Close() error {
 	return nil
 }
 
+// ErrResponseHeaderTooLarge is the cause of a 502 for an upstream response header over the limits
+// (H1Options.MaxResponseHeaderBytes, Options.MaxResponseHeaders).
+var ErrResponseHeaderTooLarge = errors.New("upstream response header too large")
+
+// tooManyFields reports whether h has more than n field lines.
+func tooManyFields(h http.Header, n int) bool {
+	if len(h) > n {
+		return true
+	}
+	for _, vv := range h {
+		if n -= len(vv); n < 0 {
+			return true
+		}
+	}
+	return false
+}
+
 var (
 	protoHTTP    = []string{"http"}
 	protoHTTPS   = []string{"https"}
@@ -293,9 +316,12 @@ var (
 
 // Serve forwards r and copies the response to w. rt overrides the proxy's transport when non-nil.
 // trustedPeer says that the connection comes from a trusted proxy, whose X-Forwarded-Proto and
-// X-Forwarded-Host are kept; otherwise they are set from this hop. A nil result means the response was
-// forwarded completely; a 5xx from the upstream is forwarded, not an error.
-func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripper, trustedPeer bool) *Error {
+// X-Forwarded-Host are kept; otherwise they are set from this hop. headerTimeout, when positive, bounds
+// the wait for the response header once the request is written (as H1Options.ResponseHeaderTimeout
+// does, for this request only; the tighter of the two applies): it never cuts a response that has
+// begun, so streams and upgrades run on. A nil result means the response was forwarded completely; a
+// 5xx from the upstream is forwarded, not an error.
+func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripper, trustedPeer bool, headerTimeout time.Duration) *Error {
 	upgrade := p.allowedUpgrade(r.Header)
 	fast, watchConns := false, false
 	if rt == nil {
@@ -336,6 +362,12 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 	if out.Body != nil {
 		body = &x.body
 	}
+	var ht *headerTimer
+	if !fast && headerTimeout > 0 {
+		ht = newHeaderTimer(headerTimeout)
+		x.out = *out.WithContext(httptrace.WithClientTrace(ht.ctx(out.Context()), &ht.trace))
+		defer ht.cancel(nil) // after the response is copied: the body is read under this context
+	}
 
 	ep, healthy := p.bal.pick(nil)
 	var resp *http.Response
@@ -344,9 +376,12 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 		ep.inflight.Add(1)
 		var err error
 		if fast {
-			resp, err = ep.h1.roundTrip(out, body)
+			resp, err = ep.h1.roundTrip(out, body, headerTimeout)
 		} else {
 			resp, err = rt.RoundTrip(out)
+			if ht != nil {
+				err = ht.stop(err)
+			}
 		}
 		if err == nil {
 			break
@@ -372,6 +407,12 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 		if v := watch.conn.connection(); v != nil {
 			resp.Header["Connection"] = v // the fields it nominates are stripped below
 		}
+	}
+	if p.maxHeaders > 0 && tooManyFields(resp.Header, p.maxHeaders) {
+		resp.Body.Close() // unread: the Transport closes the connection
+		p.bal.failure(ep)
+		return &Error{Status: http.StatusBadGateway, Msg: "upstream error",
+			Err: fmt.Errorf("%w: more than %d fields", ErrResponseHeaderTooLarge, p.maxHeaders)}
 	}
 	if resp.StatusCode < 100 {
 		// net/http reads any three digits, but cannot write a status below 100 (it would panic).
