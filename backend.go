@@ -104,10 +104,12 @@ type HTTPBackendConfig struct {
 // was sent) is retried once on another endpoint; a request the upstream received is never retried.
 //
 // Errors are answered with [WriteError] and recorded in State.Err: 502 when the upstream cannot be
-// reached or fails, 503 when no endpoint is healthy, 504 when the response header does not arrive in
-// time (HTTPBackendConfig.ResponseHeaderTimeout, or the gateway's default backend timeout, see
-// [WithDefaultBackendTimeout]) or the request's deadline passes. A client that goes away cancels the upstream request (the
-// access log shows 499). The built-in transport ignores HTTP_PROXY and friends, and passes the
+// reached or fails (or its response header is over the limits), 400 when the client's request body is
+// malformed ([ErrMalformedRequestBody]), 503 when no endpoint is healthy, 504 when the response header
+// does not arrive in time (HTTPBackendConfig.ResponseHeaderTimeout, or the gateway's default backend
+// timeout, see [WithDefaultBackendTimeout]) or the request's deadline passes. A client that goes away
+// cancels the upstream request (the access log shows 499). The built-in transport ignores HTTP_PROXY
+// and friends, and passes the
 // upstream's Content-Encoding through untouched.
 type HTTPBackend struct {
 	name       string
@@ -117,6 +119,11 @@ type HTTPBackend struct {
 	// ownTransport: HTTPBackendConfig.Transport was given, so the gateway's transport hook is not applied.
 	ownTransport bool
 }
+
+// ErrMalformedRequestBody is in State.Err when a request was answered 400 because its body could not
+// be read from the client (malformed chunked encoding, a body shorter than its Content-Length). The
+// built-in HTTP/1.1 client keeps its upstream connection when nothing of the request had been sent.
+var ErrMalformedRequestBody = proxy.ErrRequestBody
 
 // defaultUpgrades is HTTPBackendConfig.Upgrades when nil.
 var defaultUpgrades = []string{"websocket"}

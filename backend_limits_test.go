@@ -2,6 +2,7 @@ package agentgateway_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -70,4 +71,49 @@ func TestHTTPBackendResponseHeaderLimits(t *testing.T) {
 	be := beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{beHeaderUpstream(t, 101, 1, &conns)}, MaxResponseHeaders: -1})
 	resp, _ := newBeFront(t, be).get(t, "/big")
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// A client body that cannot be read (a malformed chunk size) is the client's fault: 400, not 502,
+// on both client paths. The built-in client, which had sent nothing yet, keeps its upstream
+// connection; a body that breaks off after part of it was sent costs the connection, still with 400.
+func TestHTTPBackendMalformedClientBody(t *testing.T) {
+	cases := []struct{ name, body string }{
+		{"bad first chunk size", "zz\r\nabc\r\n0\r\n\r\n"},
+		{"bad later chunk size", "3\r\nabc\r\nzz\r\n0\r\n\r\n"},
+	}
+	for _, p := range beClientPaths {
+		for _, c := range cases {
+			t.Run(p.name+"/"+c.name, func(t *testing.T) {
+				var conns, complete atomic.Int32
+				seen := map[string]bool{}
+				mu := make(chan struct{}, 1)
+				up := beUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					mu <- struct{}{}
+					if !seen[r.RemoteAddr] {
+						seen[r.RemoteAddr] = true
+						conns.Add(1)
+					}
+					<-mu
+					if _, err := io.ReadAll(r.Body); err == nil {
+						complete.Add(1)
+					}
+					_, _ = io.WriteString(w, "ok")
+				}))
+				front := newBeFront(t, beBackend(t, agw.HTTPBackendConfig{Endpoints: []string{up.URL}, StdlibHTTP1: p.stdlib}))
+				resp, _ := front.get(t, "/before")
+				require.Equal(t, http.StatusOK, resp.StatusCode)
+				<-front.states
+				out := beRawExchange(t, front.Server, "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"+c.body, 1)
+				assert.Equal(t, http.StatusBadRequest, out[0].StatusCode, beBody(t, out[0]))
+				st := front.state(t)
+				require.ErrorIs(t, st.Err, agw.ErrMalformedRequestBody)
+				resp, _ = front.get(t, "/after")
+				require.Equal(t, http.StatusOK, resp.StatusCode)
+				assert.Equal(t, int32(2), complete.Load(), "only the clean requests reached the upstream whole")
+				if !p.stdlib && c.name == "bad first chunk size" {
+					assert.Equal(t, int32(1), conns.Load(), "the clean upstream connection is kept")
+				}
+			})
+		}
+	}
 }

@@ -335,6 +335,12 @@ func (c *h1Conn) exchange(ctx context.Context, out *http.Request, body *bodyRead
 	start := c.cw.n
 	writeErr, bodyErr := c.writeRequest(out, body)
 	if bodyErr != nil {
+		if c.cw.n == start && ctx.Err() == nil {
+			// Nothing reached the upstream (the head waits in the write buffer, dropped now): the
+			// connection is as clean as it came and goes back to the pool.
+			c.finish(true)
+			return nil, false, bodyErr
+		}
 		// Reading the client's body failed: the upstream waits for the rest, which never comes.
 		_, _, err := fail(bodyErr)
 		return nil, false, err

@@ -259,6 +259,7 @@ func (x *exchange) release() {
 	x.url = url.URL{}
 	x.body.rc = nil
 	x.body.started.Store(false)
+	x.body.failed.Store(false)
 	x.xff[0], x.xfh[0] = "", ""
 	x.hdr = h
 	exchangePool.Put(x)
@@ -270,14 +271,26 @@ func (x *exchange) release() {
 type bodyReader struct {
 	rc      io.ReadCloser
 	started atomic.Bool
+	// failed records that reading the client's body failed (a malformed chunk, a body shorter than
+	// its Content-Length): the request is the client's fault, not the upstream's. Atomic: the
+	// Transport reads the body on a goroutine of its own.
+	failed atomic.Bool
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
 	if !b.started.Load() {
 		b.started.Store(true)
 	}
-	return b.rc.Read(p)
+	n, err := b.rc.Read(p)
+	if err != nil && err != io.EOF {
+		b.failed.Store(true)
+	}
+	return n, err
 }
+
+// ErrRequestBody is the cause of a 400 for a request whose body could not be read from the client
+// (malformed chunked encoding, a body shorter than its Content-Length).
+var ErrRequestBody = errors.New("malformed request body")
 
 func (b *bodyReader) Close() error {
 	if b.started.Load() {
@@ -388,6 +401,10 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 		}
 		ep.inflight.Add(-1)
 		ctxErr := r.Context().Err()
+		if ctxErr == nil && (x.body.failed.Load() || errors.Is(err, errShortBody)) {
+			// The client's body is at fault, not the upstream: no failure is counted against it.
+			return &Error{Status: http.StatusBadRequest, Msg: "malformed request body", Err: fmt.Errorf("%w: %w", ErrRequestBody, err)}
+		}
 		dial := ctxErr == nil && isDialError(err)
 		if dial {
 			p.bal.failure(ep)
