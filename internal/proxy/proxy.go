@@ -425,7 +425,7 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 			resp.Header["Connection"] = v // the fields it nominates are stripped below
 		}
 	}
-	if p.maxHeaders > 0 && tooManyFields(resp.Header, p.maxHeaders) {
+	if !fast && p.maxHeaders > 0 && tooManyFields(resp.Header, p.maxHeaders) { // the built-in client checked
 		resp.Body.Close() // unread: the Transport closes the connection
 		p.bal.failure(ep)
 		return &Error{Status: http.StatusBadGateway, Msg: "upstream error",
