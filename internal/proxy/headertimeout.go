@@ -24,7 +24,6 @@ func (headerTimeoutError) Temporary() bool { return true }
 // timeout passes after the request was written (WroteRequest), until stop. The built-in client uses a
 // read deadline instead, which costs nothing.
 type headerTimer struct {
-	trace  httptrace.ClientTrace
 	d      time.Duration
 	cancel context.CancelCauseFunc
 	mu     sync.Mutex
@@ -32,18 +31,15 @@ type headerTimer struct {
 	done   bool
 }
 
-func newHeaderTimer(d time.Duration) *headerTimer {
-	h := &headerTimer{d: d}
-	h.trace.WroteRequest = h.wrote
-	return h
-}
-
-// ctx returns the context the request is sent with; cancel must be called once the response is done.
-func (h *headerTimer) ctx(parent context.Context) context.Context {
+// start returns the context the request is sent with, bounded by d once wrote runs; cancel must be
+// called once the response is done.
+func (h *headerTimer) start(parent context.Context, d time.Duration) context.Context {
 	ctx, cancel := context.WithCancelCause(parent)
-	h.cancel = cancel
+	h.d, h.cancel = d, cancel
 	return ctx
 }
+
+func (h *headerTimer) fire() { h.cancel(ErrResponseHeaderTimeout) }
 
 // wrote (re)starts the timer: the Transport may write the request more than once (a retry on a stale
 // connection).
@@ -54,7 +50,7 @@ func (h *headerTimer) wrote(httptrace.WroteRequestInfo) {
 		return
 	}
 	if h.t == nil {
-		h.t = time.AfterFunc(h.d, func() { h.cancel(ErrResponseHeaderTimeout) })
+		h.t = time.AfterFunc(h.d, h.fire)
 	} else {
 		h.t.Reset(h.d)
 	}

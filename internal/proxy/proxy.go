@@ -240,6 +240,7 @@ type exchange struct {
 type connWatch struct {
 	trace httptrace.ClientTrace
 	conn  *watchConn
+	hdr   headerTimer // the per-request header timeout; unused when hdr.d is 0
 }
 
 func (w *connWatch) gotConn(info httptrace.GotConnInfo) {
@@ -365,21 +366,23 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 		}
 		// Otherwise the Transport gets x, which is then never reused.
 	}
-	var watch *connWatch
-	if !fast && watchConns {
+	var watch *connWatch // one trace for the Transport path: the connection watch and the header timer
+	if !fast && (watchConns || headerTimeout > 0) {
 		watch = &connWatch{}
-		watch.trace.GotConn = watch.gotConn
-		x.out = *out.WithContext(httptrace.WithClientTrace(out.Context(), &watch.trace))
+		ctx := out.Context()
+		if watchConns {
+			watch.trace.GotConn = watch.gotConn
+		}
+		if headerTimeout > 0 {
+			ctx = watch.hdr.start(ctx, headerTimeout)
+			watch.trace.WroteRequest = watch.hdr.wrote
+			defer watch.hdr.cancel(nil) // after the response is copied: the body is read under ctx
+		}
+		x.out = *out.WithContext(httptrace.WithClientTrace(ctx, &watch.trace))
 	}
 	var body *bodyReader
 	if out.Body != nil {
 		body = &x.body
-	}
-	var ht *headerTimer
-	if !fast && headerTimeout > 0 {
-		ht = newHeaderTimer(headerTimeout)
-		x.out = *out.WithContext(httptrace.WithClientTrace(ht.ctx(out.Context()), &ht.trace))
-		defer ht.cancel(nil) // after the response is copied: the body is read under this context
 	}
 
 	ep, healthy := p.bal.pick(nil)
@@ -392,8 +395,8 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 			resp, err = ep.h1.roundTrip(out, body, headerTimeout)
 		} else {
 			resp, err = rt.RoundTrip(out)
-			if ht != nil {
-				err = ht.stop(err)
+			if watch != nil && watch.hdr.d > 0 {
+				err = watch.hdr.stop(err)
 			}
 		}
 		if err == nil {
