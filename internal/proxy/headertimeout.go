@@ -56,14 +56,18 @@ func (h *headerTimer) wrote(httptrace.WroteRequestInfo) {
 	}
 }
 
-// stop ends the bound once RoundTrip has returned, and makes err say when the timer caused it.
+// stop ends the bound once RoundTrip has returned, and makes err say when the timer caused it; when
+// the timer fired, the request failed even if a response came.
 func (h *headerTimer) stop(err error) error {
 	h.mu.Lock()
 	h.done = true
 	fired := h.t != nil && !h.t.Stop()
 	h.mu.Unlock()
-	if err != nil && fired {
+	switch {
+	case fired && err != nil:
 		return fmt.Errorf("%w: %w", ErrResponseHeaderTimeout, err)
+	case fired:
+		return ErrResponseHeaderTimeout // the header came as the timer fired: the request is cancelled
 	}
 	return err
 }

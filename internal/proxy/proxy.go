@@ -396,7 +396,10 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 		} else {
 			resp, err = rt.RoundTrip(out)
 			if watch != nil && watch.hdr.d > 0 {
-				err = watch.hdr.stop(err)
+				if err = watch.hdr.stop(err); err != nil && resp != nil {
+					resp.Body.Close() // the timer fired as the header came: its context is gone
+					resp = nil
+				}
 			}
 		}
 		if err == nil {
