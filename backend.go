@@ -31,14 +31,22 @@ type HTTPBackendConfig struct {
 	// Upgrade requests (WebSocket) still use HTTP/1.1.
 	HTTP2 bool
 	// DialTimeout bounds connecting (default 10s). ResponseHeaderTimeout bounds the wait for the
-	// response header once the request is sent (default none, like net/http: LLM backends may think
-	// for minutes; bound whole requests with a route timeout policy, which cancels the request
-	// context). IdleConnTimeout closes pooled connections idle that long (default 90s).
+	// response header once the request is sent, on every route (default none here; the gateway's
+	// default backend timeout, see [WithDefaultBackendTimeout], bounds the same wait on routes without
+	// a timeout policy, and the tighter applies). IdleConnTimeout closes pooled connections idle that long (default 90s).
 	DialTimeout           time.Duration
 	ResponseHeaderTimeout time.Duration
 	IdleConnTimeout       time.Duration
 	// MaxIdleConnsPerHost is the keep-alive pool size per endpoint (default 100).
 	MaxIdleConnsPerHost int
+	// MaxResponseHeaderBytes bounds the size of an upstream response header, informational responses
+	// before it included (default [DefaultMaxResponseHeaderBytes]); MaxResponseHeaders bounds its
+	// number of field lines (default [DefaultMaxResponseHeaders]). Negative values lift the bounds
+	// (to net/http's 10 MB for the size). A response over either is answered 502 "upstream error" and
+	// its connection is not reused. They apply to every transport except a custom Transport, which
+	// keeps its own size bound (the field count is checked all the same).
+	MaxResponseHeaderBytes int64
+	MaxResponseHeaders     int
 	// EjectAfter is the number of consecutive connect errors or 5xx responses after which an endpoint
 	// is ejected from load balancing (default 5; negative disables ejection).
 	EjectAfter int
@@ -96,9 +104,12 @@ type HTTPBackendConfig struct {
 // was sent) is retried once on another endpoint; a request the upstream received is never retried.
 //
 // Errors are answered with [WriteError] and recorded in State.Err: 502 when the upstream cannot be
-// reached or fails, 503 when no endpoint is healthy, 504 when the response header does not arrive in
-// time or the request's deadline passes. A client that goes away cancels the upstream request (the
-// access log shows 499). The built-in transport ignores HTTP_PROXY and friends, and passes the
+// reached or fails (or its response header is over the limits), 400 when the client's request body is
+// malformed ([ErrMalformedRequestBody]), 503 when no endpoint is healthy, 504 when the response header
+// does not arrive in time (HTTPBackendConfig.ResponseHeaderTimeout, or the gateway's default backend
+// timeout, see [WithDefaultBackendTimeout]) or the request's deadline passes. A client that goes away
+// cancels the upstream request (the access log shows 499). The built-in transport ignores HTTP_PROXY
+// and friends, and passes the
 // upstream's Content-Encoding through untouched.
 type HTTPBackend struct {
 	name       string
@@ -108,6 +119,11 @@ type HTTPBackend struct {
 	// ownTransport: HTTPBackendConfig.Transport was given, so the gateway's transport hook is not applied.
 	ownTransport bool
 }
+
+// ErrMalformedRequestBody is in State.Err when a request was answered 400 because its body could not
+// be read from the client (malformed chunked encoding, a body shorter than its Content-Length). The
+// built-in HTTP/1.1 client keeps its upstream connection when nothing of the request had been sent.
+var ErrMalformedRequestBody = proxy.ErrRequestBody
 
 // defaultUpgrades is HTTPBackendConfig.Upgrades when nil.
 var defaultUpgrades = []string{"websocket"}
@@ -124,6 +140,26 @@ const (
 	defaultEjectFor        = 30 * time.Second
 	maxEjectFor            = 5 * time.Minute
 )
+
+// Defaults of HTTPBackendConfig's response header limits: Envoy's (60 KiB, 100 fields), with the
+// size rounded up to 64 KiB. net/http accepts 10 MB, which lets an upstream make the gateway hold
+// that much per request.
+const (
+	DefaultMaxResponseHeaderBytes = 64 << 10
+	DefaultMaxResponseHeaders     = 100
+)
+
+// headerLimits returns cfg's response header limits with the defaults applied; 0 means none.
+func headerLimits(cfg HTTPBackendConfig) (bytes int64, fields int) {
+	bytes, fields = cfg.MaxResponseHeaderBytes, cfg.MaxResponseHeaders
+	if bytes == 0 {
+		bytes = DefaultMaxResponseHeaderBytes
+	}
+	if fields == 0 {
+		fields = DefaultMaxResponseHeaders
+	}
+	return max(bytes, 0), max(fields, 0)
+}
 
 // NewHTTPBackend validates cfg and returns its backend.
 func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
@@ -182,12 +218,15 @@ func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
 		ejectFor = defaultEjectFor
 	}
 	var h1 *proxy.H1Options
+	hdrBytes, hdrFields := headerLimits(cfg)
 	if cfg.Transport == nil && !cfg.HTTP2 && !cfg.StdlibHTTP1 && eps[0].Scheme == "http" {
 		h1 = &proxy.H1Options{
-			DialTimeout:           cmpOr(cfg.DialTimeout, defaultDialTimeout),
-			ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
-			IdleConnTimeout:       cmpOr(cfg.IdleConnTimeout, defaultIdleConnTimeout),
-			MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerHost,
+			DialTimeout:            cmpOr(cfg.DialTimeout, defaultDialTimeout),
+			ResponseHeaderTimeout:  cfg.ResponseHeaderTimeout,
+			IdleConnTimeout:        cmpOr(cfg.IdleConnTimeout, defaultIdleConnTimeout),
+			MaxIdleConnsPerHost:    cfg.MaxIdleConnsPerHost,
+			MaxResponseHeaderBytes: hdrBytes,
+			MaxResponseHeaders:     hdrFields,
 		}
 	}
 	b.proxy = proxy.New(proxy.Options{
@@ -200,6 +239,8 @@ func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
 		MaxEjectFor:      maxEjectFor,
 		FlushInterval:    cfg.FlushInterval,
 		Upgrades:         upgrades,
+		// MaxResponseHeaders is checked on every path; the size bound is the transports' own.
+		MaxResponseHeaders: hdrFields,
 		// The built-in HTTP/1.1 transport shows the proxy the Connection fields net/http drops. An
 		// HTTP2 backend's is left as it is: HTTP/2 has no Connection field, and the h2 transport
 		// needs the *tls.Conn (its HTTP/1.1 fallback over TLS and the upgrades are not covered).
@@ -222,6 +263,7 @@ func newTransport(cfg HTTPBackendConfig, https, h2 bool) *http.Transport {
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true, // pass the upstream's encoding through untouched
 	}
+	t.MaxResponseHeaderBytes, _ = headerLimits(cfg) // 0 (no bound asked for) is net/http's 10 MB
 	if t.MaxIdleConnsPerHost <= 0 {
 		t.MaxIdleConnsPerHost = defaultMaxIdlePerHost
 	}
@@ -390,7 +432,11 @@ func (b *HTTPBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusInternalServerError, "invalid backend configuration")
 		return
 	}
-	e := b.proxy.Serve(w, r, UpstreamTransportFrom(r.Context()), trustedPeer(st))
+	var headerTimeout time.Duration
+	if st != nil {
+		headerTimeout = st.BackendTimeout
+	}
+	e := b.proxy.Serve(w, r, UpstreamTransportFrom(r.Context()), trustedPeer(st), headerTimeout)
 	if e == nil {
 		return
 	}

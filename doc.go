@@ -92,8 +92,10 @@
 // # Errors
 //
 // No matching route is a 404 with a small JSON body; an unreachable upstream is a 502 (503 when every
-// endpoint is ejected); an upstream timeout is a 504. Each request produces one structured access-log
-// line through log/slog.
+// endpoint is ejected); an upstream timeout is a 504, and by default an upstream that sends no response
+// header within 60s times out (WithDefaultBackendTimeout; a route's timeout policy replaces it; streams
+// that have begun are never cut by it); a malformed client body is a 400. Each request produces one
+// structured access-log line through log/slog.
 //
 // The CEL variables policies read (request.*, jwt.*, mcp.*, a2a.*, ...) are documented in package cel.
 package agentgateway

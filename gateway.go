@@ -55,6 +55,8 @@ type options struct {
 	services    Services
 	observers   []Observer
 	bindAddr    string
+	// backendTimeout is State.BackendTimeout for every request (WithDefaultBackendTimeout).
+	backendTimeout time.Duration
 }
 
 // Option configures a Gateway.
@@ -83,9 +85,29 @@ func WithDrainTimeout(d time.Duration) Option { return func(o *options) { o.drai
 // WithServerConfig lets Serve's http.Server be adjusted (timeouts, header limits, TLS) before it starts.
 func WithServerConfig(fn func(*http.Server)) Option { return func(o *options) { o.configureFn = fn } }
 
+// DefaultBackendTimeout is how long, by default, a route's backend waits for the upstream's response
+// header once the request is sent (see [WithDefaultBackendTimeout]). It is nginx's proxy_read_timeout;
+// Envoy's route timeout is 15s, too short for a non-streaming LLM completion.
+const DefaultBackendTimeout = 60 * time.Second
+
+// WithDefaultBackendTimeout sets how long an HTTP backend waits for the upstream's response header
+// once the request is sent, on routes without a timeout policy (default [DefaultBackendTimeout]; 0 or
+// less waits forever). Past it the client gets 504. It bounds the time to the response header only,
+// as Envoy's route timeout does for streams: a response that has begun — server-sent events, an MCP
+// GET stream, a WebSocket after its 101 — is never cut by it, however long it runs. A route's timeout
+// policy replaces it, for the route's requests, with its own bounds on the whole exchange. Each
+// request carries it in State.BackendTimeout.
+func WithDefaultBackendTimeout(d time.Duration) Option {
+	return func(o *options) { o.backendTimeout = max(d, 0) }
+}
+
+// DefaultBackendTimeout returns the backend timeout of routes without a timeout policy (see
+// [WithDefaultBackendTimeout]); 0 means none.
+func (g *Gateway) DefaultBackendTimeout() time.Duration { return g.opts.backendTimeout }
+
 // New returns an empty Gateway: every request gets 404 until routes are added.
 func New(opts ...Option) *Gateway {
-	g := &Gateway{opts: options{accessLog: true, drain: 30 * time.Second, rnd: rand.IntN}}
+	g := &Gateway{opts: options{accessLog: true, drain: 30 * time.Second, rnd: rand.IntN, backendTimeout: DefaultBackendTimeout}}
 	for _, o := range opts {
 		o(&g.opts)
 	}
@@ -360,6 +382,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &rc.st
 	st.Start = time.Now()
 	st.Source, st.TrustedProxy = g.source(r)
+	st.BackendTimeout = g.opts.backendTimeout
 	if r.Body != nil && r.Body != http.NoBody {
 		rc.body = countingBody{ReadCloser: r.Body, n: &st.BytesIn}
 		r.Body = &rc.body

@@ -32,6 +32,10 @@ type State struct {
 	TrustedProxy bool
 	// Start is when the gateway received the request.
 	Start time.Time
+	// BackendTimeout bounds the wait of an HTTP backend for the upstream's response header once the
+	// request is sent; 0 means no bound. The gateway sets it from [WithDefaultBackendTimeout]; a
+	// timeout policy sets it to 0, its own deadlines then bounding the request.
+	BackendTimeout time.Duration
 
 	// Identity is what authentication policies established about the caller.
 	Identity Identity

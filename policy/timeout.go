@@ -27,7 +27,8 @@ type timeoutKey struct{}
 // NewTimeout returns the timeout policy. It sets context deadlines, which the reverse proxy and the
 // protocol backends honour; when one expires before the response has started, the client gets 504.
 // Once a response is streaming, an expired request timeout ends the stream (the status is already
-// sent).
+// sent). On its route it replaces the gateway's default backend timeout
+// (agentgateway.WithDefaultBackendTimeout), which bounds the wait for the response header only.
 func NewTimeout(spec TimeoutConfig) (agentgateway.Policy, error) {
 	if spec.RequestTimeout < 0 {
 		return nil, agentgateway.Errorf("requestTimeout", "must not be negative")
@@ -41,6 +42,9 @@ func NewTimeout(spec TimeoutConfig) (agentgateway.Policy, error) {
 	return agentgateway.NewPolicy(agentgateway.PhaseTimeout, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx := r.Context()
+			if st := agentgateway.StateFrom(ctx); st != nil {
+				st.BackendTimeout = 0 // this policy's deadlines replace the gateway's default
+			}
 			if spec.RequestTimeout > 0 {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, spec.RequestTimeout)

@@ -121,3 +121,33 @@ func TestTimeoutAfterHijack(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// A route's timeout policy replaces the gateway's default backend timeout: an upstream slower than
+// the default but within the policy's bound answers.
+func TestTimeoutPolicyReplacesDefaultBackendTimeout(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(200 * time.Millisecond) // four times the default below
+		_, _ = io.WriteString(w, "thought it over")
+	}))
+	t.Cleanup(up.Close)
+	be, err := agentgateway.NewHTTPBackend(agentgateway.HTTPBackendConfig{Endpoints: []string{up.URL}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = be.Close() })
+	gw := agentgateway.New(agentgateway.WithAccessLog(false), agentgateway.WithDefaultBackendTimeout(50*time.Millisecond))
+	require.NoError(t, gw.Route("slow").PathPrefix("/slow").Policy(policy.NewTimeout(policy.TimeoutConfig{RequestTimeout: time.Minute})).To(be))
+	require.NoError(t, gw.Route("default").To(be))
+	front := httptest.NewServer(gw)
+	t.Cleanup(front.Close)
+
+	resp, err := front.Client().Get(front.URL + "/slow")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "thought it over", string(body))
+
+	resp, err = front.Client().Get(front.URL + "/other")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusGatewayTimeout, resp.StatusCode, "routes without the policy keep the default")
+}

@@ -7,8 +7,10 @@
 // an edit whose new ports cannot be bound yet is retried with back-off until it applies or the file
 // changes again. Ports bind on all interfaces, as agentgateway does; --bind-address binds one address
 // instead. An admin listener (default 127.0.0.1:15000) serves /config_dump (the effective config as
-// JSON, secrets redacted), /healthz/ready and /healthz/live. SIGINT or SIGTERM drains in-flight requests
-// and exits.
+// JSON, secrets redacted, with the data-plane defaults under "gatewayDefaults": the backend timeout
+// that bounds the wait for a response header on routes without a timeout policy, --backend-timeout,
+// default 60s, 0 for none; and the response header limits), /healthz/ready and /healthz/live. SIGINT or
+// SIGTERM drains in-flight requests and exits.
 package main
 
 import (
@@ -21,6 +23,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/agentgw/agentgateway"
 )
 
 func main() {
@@ -38,6 +42,8 @@ type flags struct {
 	logLevel   string
 	drain      time.Duration
 	pollPeriod time.Duration
+	// backendTimeout is the gateway's default backend timeout (agentgateway.WithDefaultBackendTimeout).
+	backendTimeout time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (flags, error) {
@@ -52,6 +58,8 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "how long shutdown waits for in-flight requests and streams")
+	fs.DurationVar(&f.backendTimeout, "backend-timeout", agentgateway.DefaultBackendTimeout,
+		"how long a backend waits for the upstream's response header on routes without a timeout policy (0: forever); streams are not cut")
 	fs.DurationVar(&f.pollPeriod, "watch-interval", time.Second, "how often the config file is checked for changes")
 	if err := fs.Parse(args); err != nil {
 		return f, err

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -31,7 +32,7 @@ func validate(path string) error {
 // keeps them in step with the file (config.WatchFile, Gateway.Run); this adds the admin listener.
 func serve(ctx context.Context, f flags, logger *slog.Logger) error {
 	gw := agentgateway.New(agentgateway.WithLogger(logger), agentgateway.WithDrainTimeout(f.drain),
-		agentgateway.WithBindAddress(f.bindAddr))
+		agentgateway.WithBindAddress(f.bindAddr), agentgateway.WithDefaultBackendTimeout(f.backendTimeout))
 	w, err := config.WatchFile(f.file, config.WatchOptions{Interval: f.pollPeriod, Drain: f.drain, Logger: logger},
 		func(rt *config.Runtime) error { return gw.Apply(rt.Config) })
 	if err != nil {
@@ -47,7 +48,7 @@ func serve(ctx context.Context, f flags, logger *slog.Logger) error {
 		return err
 	}
 	var ready atomic.Bool
-	admin, err := startAdmin(f, w, &ready, logger)
+	admin, err := startAdmin(f, w, gw, &ready, logger)
 	if err != nil {
 		stopPorts()
 		_ = gw.Wait()
@@ -73,7 +74,7 @@ func serve(ctx context.Context, f flags, logger *slog.Logger) error {
 	return nil
 }
 
-func startAdmin(f flags, w *config.Watcher, ready *atomic.Bool, logger *slog.Logger) (*http.Server, error) {
+func startAdmin(f flags, w *config.Watcher, gw *agentgateway.Gateway, ready *atomic.Bool, logger *slog.Logger) (*http.Server, error) {
 	addr := f.adminAddr
 	if addr == "" {
 		addr = w.File().Settings.AdminAddr
@@ -86,7 +87,7 @@ func startAdmin(f flags, w *config.Watcher, ready *atomic.Bool, logger *slog.Log
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /config_dump", func(rw http.ResponseWriter, r *http.Request) {
-		b, err := w.File().Dump()
+		b, err := dumpWithDefaults(w.File(), gw)
 		if err != nil {
 			agentgateway.WriteError(rw, http.StatusInternalServerError, err.Error())
 			return
@@ -110,4 +111,24 @@ func startAdmin(f flags, w *config.Watcher, ready *atomic.Bool, logger *slog.Log
 	go func() { _ = srv.Serve(ln) }()
 	logger.Info("admin listening", "addr", ln.Addr().String())
 	return srv, nil
+}
+
+// dumpWithDefaults is the config dump with the data-plane defaults the file does not spell out, under
+// "gatewayDefaults": they bound every route and backend that sets nothing of its own.
+func dumpWithDefaults(f *config.File, gw *agentgateway.Gateway) ([]byte, error) {
+	b, err := f.Dump()
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil || doc == nil {
+		doc = map[string]any{}
+	}
+	doc["gatewayDefaults"] = map[string]any{
+		// Bounds the wait for a response header on routes without a timeout policy; streams run on.
+		"defaultBackendTimeout":  gw.DefaultBackendTimeout().String(),
+		"maxResponseHeaderBytes": agentgateway.DefaultMaxResponseHeaderBytes,
+		"maxResponseHeaders":     agentgateway.DefaultMaxResponseHeaders,
+	}
+	return json.MarshalIndent(doc, "", "  ")
 }

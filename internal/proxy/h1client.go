@@ -36,17 +36,21 @@ type H1Options struct {
 	IdleConnTimeout time.Duration
 	// MaxIdleConnsPerHost is the keep-alive pool size per endpoint; 0 means 100.
 	MaxIdleConnsPerHost int
+	// MaxResponseHeaderBytes bounds a response header, the informational responses before it
+	// included; 0 means 10 MB (net/http's default). MaxResponseHeaders bounds its number of field
+	// lines; 0 means no bound. A response over either is an error and its connection is closed.
+	MaxResponseHeaderBytes int64
+	MaxResponseHeaders     int
 }
 
-// maxResponseHeaderBytes bounds a response header (and the informational responses before it), as
-// http.Transport's default MaxResponseHeaderBytes does.
+// maxResponseHeaderBytes is the default of H1Options.MaxResponseHeaderBytes, http.Transport's.
 const maxResponseHeaderBytes = 10 << 20
 
 // max1xx bounds the informational responses skipped before the final one, as net/http does.
 const max1xx = 5
 
 var (
-	errHeaderTooLarge = errors.New("upstream response header too large")
+	errHeaderTooLarge = ErrResponseHeaderTooLarge
 	errTooMany1xx     = errors.New("too many 1xx informational responses")
 	errBodyClosed     = errors.New("read on closed response body")
 	errSwitched       = errors.New("upstream switched protocols on a request that did not ask to upgrade")
@@ -59,6 +63,8 @@ type h1Client struct {
 	respTimeout time.Duration
 	idleTimeout time.Duration
 	maxIdle     int
+	maxHdrBytes int64
+	maxHeaders  int
 	// keepConn puts back the Connection field that net/http's parsing drops when it lists "close"
 	// (see lostConnection), for the proxy to strip the fields it nominates. H1Transport leaves it
 	// dropped, as net/http does.
@@ -71,6 +77,11 @@ func newH1Client(o H1Options) *h1Client {
 		respTimeout: max(o.ResponseHeaderTimeout, 0),
 		idleTimeout: o.IdleConnTimeout,
 		maxIdle:     o.MaxIdleConnsPerHost,
+		maxHdrBytes: o.MaxResponseHeaderBytes,
+		maxHeaders:  max(o.MaxResponseHeaders, 0),
+	}
+	if c.maxHdrBytes <= 0 {
+		c.maxHdrBytes = maxResponseHeaderBytes
 	}
 	if c.idleTimeout <= 0 {
 		c.idleTimeout = 90 * time.Second
@@ -275,7 +286,9 @@ func (c *h1Conn) abort() { c.nc.Close() }
 // roundTrip sends out on a pooled or new connection and returns the response with its header read. The
 // response body must be closed; that returns the connection to the pool when the body was read to the
 // end and the upstream allowed keep-alive. body is out's body wrapper (nil without a body).
-func (p *h1Pool) roundTrip(out *http.Request, body *bodyReader) (*http.Response, error) {
+// headerTimeout, when positive, bounds the wait for the response header of this request once it is
+// written, together with the client's ResponseHeaderTimeout (the tighter applies).
+func (p *h1Pool) roundTrip(out *http.Request, body *bodyReader, headerTimeout time.Duration) (*http.Response, error) {
 	ctx := out.Context()
 	fresh := false
 	for {
@@ -283,7 +296,7 @@ func (p *h1Pool) roundTrip(out *http.Request, body *bodyReader) (*http.Response,
 		if err != nil {
 			return nil, err
 		}
-		resp, retry, err := c.exchange(ctx, out, body)
+		resp, retry, err := c.exchange(ctx, out, body, headerTimeout)
 		if err == nil {
 			return resp, nil
 		}
@@ -298,7 +311,7 @@ func (p *h1Pool) roundTrip(out *http.Request, body *bodyReader) (*http.Response,
 // retry says whether the request may be sent again on another connection: the connection was reused,
 // the request's body was not touched, and either nothing was written or the request is idempotent and
 // the upstream closed the connection before answering.
-func (c *h1Conn) exchange(ctx context.Context, out *http.Request, body *bodyReader) (resp *http.Response, retry bool, err error) {
+func (c *h1Conn) exchange(ctx context.Context, out *http.Request, body *bodyReader, headerTimeout time.Duration) (resp *http.Response, retry bool, err error) {
 	c.bw = writerPool.Get().(*bufio.Writer)
 	c.bw.Reset(&c.cw)
 	c.br = readerPool.Get().(*bufio.Reader)
@@ -322,6 +335,12 @@ func (c *h1Conn) exchange(ctx context.Context, out *http.Request, body *bodyRead
 	start := c.cw.n
 	writeErr, bodyErr := c.writeRequest(out, body)
 	if bodyErr != nil {
+		if c.cw.n == start && ctx.Err() == nil {
+			// Nothing reached the upstream (the head waits in the write buffer, dropped now): the
+			// connection is as clean as it came and goes back to the pool.
+			c.finish(true)
+			return nil, false, bodyErr
+		}
 		// Reading the client's body failed: the upstream waits for the rest, which never comes.
 		_, _, err := fail(bodyErr)
 		return nil, false, err
@@ -335,9 +354,13 @@ func (c *h1Conn) exchange(ctx context.Context, out *http.Request, body *bodyRead
 	}
 	putWriter(c)
 
-	c.cr.limit = maxResponseHeaderBytes
-	if t := c.pool.c.respTimeout; t > 0 {
-		_ = c.nc.SetReadDeadline(time.Now().Add(t))
+	c.cr.limit = c.pool.c.maxHdrBytes
+	respTimeout := c.pool.c.respTimeout
+	if headerTimeout > 0 && (respTimeout == 0 || headerTimeout < respTimeout) {
+		respTimeout = headerTimeout
+	}
+	if respTimeout > 0 {
+		_ = c.nc.SetReadDeadline(time.Now().Add(respTimeout))
 	}
 	if _, err := c.br.Peek(1); err != nil {
 		if writeErr != nil {
@@ -374,8 +397,15 @@ func (c *h1Conn) exchange(ctx context.Context, out *http.Request, body *bodyRead
 			}
 		}
 	}
-	if c.pool.c.respTimeout > 0 {
+	if respTimeout > 0 {
 		_ = c.nc.SetReadDeadline(time.Time{})
+	}
+	if n := c.pool.c.maxHeaders; n > 0 && tooManyFields(resp.Header, n) {
+		if resp.Body != nil {
+			resp.Body.Close()
+		}
+		_, _, err = fail(fmt.Errorf("%w: more than %d fields", ErrResponseHeaderTooLarge, n))
+		return nil, false, err
 	}
 	if c.cr.scan != nil && lostConnection(resp) {
 		if v := c.scan.connection(); v != nil {

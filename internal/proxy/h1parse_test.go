@@ -97,6 +97,10 @@ func FuzzParseSimpleResponse(f *testing.F) {
 		"HTTP/1.1 200 OK\r\nContent-Length: 007\r\nx-_-y: 1\r\n\r\n1234567",
 		// The Connection field that lists close is dropped, and with it what it nominates.
 		"HTTP/1.1 200 OK\r\nConnection: close, X-Secret\r\nX-Secret: s\r\nContent-Length: 2\r\n\r\nok",
+		// Over the field count limit (MaxResponseHeaders), repeated and distinct fields.
+		"HTTP/1.1 200 OK\r\nX-A: 1\r\nX-A: 2\r\nX-B: 3\r\nX-C: 4\r\nContent-Length: 0\r\n\r\n",
+		// An unsolicited second response after the first (a desync attempt).
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil",
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s), false)
@@ -108,6 +112,18 @@ func FuzzParseSimpleResponse(f *testing.F) {
 			method = "HEAD"
 		}
 		checkParse(t, raw, method)
+		// The field count limit agrees with a plain count of the parsed header's lines.
+		if resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(raw)), nil); err == nil {
+			lines := 0
+			for _, vv := range resp.Header {
+				lines += len(vv)
+			}
+			for n := range 6 {
+				if got := tooManyFields(resp.Header, n); got != (lines > n) {
+					t.Fatalf("tooManyFields(%d) = %v with %d lines", n, got, lines)
+				}
+			}
+		}
 	})
 }
 

@@ -56,7 +56,7 @@ func (t *H1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body != nil && req.Body != http.NoBody {
 		body = &bodyReader{rc: req.Body}
 	}
-	resp, err := t.pool(req.URL.Host).roundTrip(req, body)
+	resp, err := t.pool(req.URL.Host).roundTrip(req, body, 0)
 	// The whole body is written (or abandoned) once the response header is read.
 	if req.Body != nil {
 		_ = req.Body.Close()

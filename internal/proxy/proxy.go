@@ -44,6 +44,10 @@ type Options struct {
 	// token — when none is: it is then never tunnelled. "h2c" is never forwarded, whatever the list
 	// says: its tunnel would carry requests past the routes. Empty means no upgrades.
 	Upgrades []string
+	// MaxResponseHeaders bounds the number of field lines of a response header on every path (the
+	// built-in client checks it too, see H1Options); 0 means no bound. A response over it is answered
+	// 502 and its body is not read, so that its connection is not reused.
+	MaxResponseHeaders int
 	// WatchConns reports that Transport and UpgradeTransport are http.Transports that wrap their
 	// HTTP/1.1 connections with [WatchConn], so that the hop-by-hop fields a response nominates in a
 	// Connection field that also lists "close" are stripped on that path too (the built-in client
@@ -64,6 +68,7 @@ type Proxy struct {
 	mu            sync.Mutex // serialises SetEndpoints
 	upgrades      []string   // Options.Upgrades without h2c
 	watchConns    bool
+	maxHeaders    int
 }
 
 // New returns a Proxy for o. It panics if o has no endpoint or no transport (the caller validates).
@@ -71,7 +76,8 @@ func New(o Options) *Proxy {
 	if len(o.Endpoints) == 0 || o.Transport == nil {
 		panic("proxy: no endpoints or no transport")
 	}
-	p := &Proxy{rt: o.Transport, upgradeRT: o.UpgradeTransport, flushInterval: o.FlushInterval, watchConns: o.WatchConns}
+	p := &Proxy{rt: o.Transport, upgradeRT: o.UpgradeTransport, flushInterval: o.FlushInterval, watchConns: o.WatchConns,
+		maxHeaders: max(o.MaxResponseHeaders, 0)}
 	for _, u := range o.Upgrades {
 		if name, _, _ := strings.Cut(u, "/"); u != "" && !strings.EqualFold(name, "h2c") {
 			p.upgrades = append(p.upgrades, u)
@@ -234,6 +240,7 @@ type exchange struct {
 type connWatch struct {
 	trace httptrace.ClientTrace
 	conn  *watchConn
+	hdr   headerTimer // the per-request header timeout; unused when hdr.d is 0
 }
 
 func (w *connWatch) gotConn(info httptrace.GotConnInfo) {
@@ -253,6 +260,7 @@ func (x *exchange) release() {
 	x.url = url.URL{}
 	x.body.rc = nil
 	x.body.started.Store(false)
+	x.body.failed.Store(false)
 	x.xff[0], x.xfh[0] = "", ""
 	x.hdr = h
 	exchangePool.Put(x)
@@ -264,20 +272,49 @@ func (x *exchange) release() {
 type bodyReader struct {
 	rc      io.ReadCloser
 	started atomic.Bool
+	// failed records that reading the client's body failed (a malformed chunk, a body shorter than
+	// its Content-Length): the request is the client's fault, not the upstream's. Atomic: the
+	// Transport reads the body on a goroutine of its own.
+	failed atomic.Bool
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
 	if !b.started.Load() {
 		b.started.Store(true)
 	}
-	return b.rc.Read(p)
+	n, err := b.rc.Read(p)
+	if err != nil && err != io.EOF {
+		b.failed.Store(true)
+	}
+	return n, err
 }
+
+// ErrRequestBody is the cause of a 400 for a request whose body could not be read from the client
+// (malformed chunked encoding, a body shorter than its Content-Length).
+var ErrRequestBody = errors.New("malformed request body")
 
 func (b *bodyReader) Close() error {
 	if b.started.Load() {
 		return b.rc.Close()
 	}
 	return nil
+}
+
+// ErrResponseHeaderTooLarge is the cause of a 502 for an upstream response header over the limits
+// (H1Options.MaxResponseHeaderBytes, Options.MaxResponseHeaders).
+var ErrResponseHeaderTooLarge = errors.New("upstream response header too large")
+
+// tooManyFields reports whether h has more than n field lines.
+func tooManyFields(h http.Header, n int) bool {
+	if len(h) > n {
+		return true
+	}
+	for _, vv := range h {
+		if n -= len(vv); n < 0 {
+			return true
+		}
+	}
+	return false
 }
 
 var (
@@ -293,9 +330,12 @@ var (
 
 // Serve forwards r and copies the response to w. rt overrides the proxy's transport when non-nil.
 // trustedPeer says that the connection comes from a trusted proxy, whose X-Forwarded-Proto and
-// X-Forwarded-Host are kept; otherwise they are set from this hop. A nil result means the response was
-// forwarded completely; a 5xx from the upstream is forwarded, not an error.
-func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripper, trustedPeer bool) *Error {
+// X-Forwarded-Host are kept; otherwise they are set from this hop. headerTimeout, when positive, bounds
+// the wait for the response header once the request is written (as H1Options.ResponseHeaderTimeout
+// does, for this request only; the tighter of the two applies): it never cuts a response that has
+// begun, so streams and upgrades run on. A nil result means the response was forwarded completely; a
+// 5xx from the upstream is forwarded, not an error.
+func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripper, trustedPeer bool, headerTimeout time.Duration) *Error {
 	upgrade := p.allowedUpgrade(r.Header)
 	fast, watchConns := false, false
 	if rt == nil {
@@ -326,11 +366,19 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 		}
 		// Otherwise the Transport gets x, which is then never reused.
 	}
-	var watch *connWatch
-	if !fast && watchConns {
+	var watch *connWatch // one trace for the Transport path: the connection watch and the header timer
+	if !fast && (watchConns || headerTimeout > 0) {
 		watch = &connWatch{}
-		watch.trace.GotConn = watch.gotConn
-		x.out = *out.WithContext(httptrace.WithClientTrace(out.Context(), &watch.trace))
+		ctx := out.Context()
+		if watchConns {
+			watch.trace.GotConn = watch.gotConn
+		}
+		if headerTimeout > 0 {
+			ctx = watch.hdr.start(ctx, headerTimeout)
+			watch.trace.WroteRequest = watch.hdr.wrote
+			defer watch.hdr.cancel(nil) // after the response is copied: the body is read under ctx
+		}
+		x.out = *out.WithContext(httptrace.WithClientTrace(ctx, &watch.trace))
 	}
 	var body *bodyReader
 	if out.Body != nil {
@@ -344,15 +392,25 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 		ep.inflight.Add(1)
 		var err error
 		if fast {
-			resp, err = ep.h1.roundTrip(out, body)
+			resp, err = ep.h1.roundTrip(out, body, headerTimeout)
 		} else {
 			resp, err = rt.RoundTrip(out)
+			if watch != nil && watch.hdr.d > 0 {
+				if err = watch.hdr.stop(err); err != nil && resp != nil {
+					resp.Body.Close() // the timer fired as the header came: its context is gone
+					resp = nil
+				}
+			}
 		}
 		if err == nil {
 			break
 		}
 		ep.inflight.Add(-1)
 		ctxErr := r.Context().Err()
+		if ctxErr == nil && (x.body.failed.Load() || errors.Is(err, errShortBody)) {
+			// The client's body is at fault, not the upstream: no failure is counted against it.
+			return &Error{Status: http.StatusBadRequest, Msg: "malformed request body", Err: fmt.Errorf("%w: %w", ErrRequestBody, err)}
+		}
 		dial := ctxErr == nil && isDialError(err)
 		if dial {
 			p.bal.failure(ep)
@@ -372,6 +430,12 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 		if v := watch.conn.connection(); v != nil {
 			resp.Header["Connection"] = v // the fields it nominates are stripped below
 		}
+	}
+	if !fast && p.maxHeaders > 0 && tooManyFields(resp.Header, p.maxHeaders) { // the built-in client checked
+		resp.Body.Close() // unread: the Transport closes the connection
+		p.bal.failure(ep)
+		return &Error{Status: http.StatusBadGateway, Msg: "upstream error",
+			Err: fmt.Errorf("%w: more than %d fields", ErrResponseHeaderTooLarge, p.maxHeaders)}
 	}
 	if resp.StatusCode < 100 {
 		// net/http reads any three digits, but cannot write a status below 100 (it would panic).
