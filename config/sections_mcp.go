@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -68,6 +69,8 @@ type mcpTargetSpec struct {
 			Add map[string]string `json:"add"`
 			Set map[string]string `json:"set"`
 		} `json:"requestHeaderModifier"`
+		// BackendAuth authenticates the gateway to this target; it wins over a route's backendAuth.
+		BackendAuth *backendAuthSpec `json:"backendAuth"`
 	} `json:"policies"`
 }
 
@@ -154,6 +157,16 @@ func (ts mcpTargetSpec) target(bc *BuildContext) (mcp.Target, error) {
 			return mcp.Target{}, err
 		}
 		t = mcp.SSETarget(ts.Name, u)
+	}
+	if p := ts.Policies; p != nil && p.BackendAuth != nil {
+		auth, err := buildBackendAuth(bc.At("policies.backendAuth"), *p.BackendAuth)
+		if err != nil {
+			return mcp.Target{}, err
+		}
+		if c, ok := auth.(io.Closer); ok {
+			bc.OnClose(c)
+		}
+		t.BackendAuth = auth
 	}
 	if p := ts.Policies; p != nil && p.RequestHeaderModifier != nil {
 		t.Headers = http.Header{}
