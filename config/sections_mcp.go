@@ -218,8 +218,8 @@ func buildFederation(bc *BuildContext, s mcpBackendSpec) (*mcp.Federation, error
 	return f, nil
 }
 
-// mcpShortForm is the schema's LocalSimpleMcpConfig: a federation served at /mcp (streamable HTTP)
-// and /sse (legacy HTTP+SSE) on its own port.
+// mcpShortForm is the schema's LocalSimpleMcpConfig: a federation served on every path of its own
+// port: streamable HTTP, and legacy HTTP+SSE on paths ending in /sse.
 type mcpShortForm struct {
 	Gateways               []string        `json:"gateways"`
 	Port                   *int            `json:"port"`
@@ -258,10 +258,9 @@ func buildMCPShortForm(bc *BuildContext, s mcpShortForm) ([]Bind, error) {
 	}
 	route := agentgateway.RouteConfig{
 		Name: "mcp",
-		Matches: []agentgateway.Match{
-			{Path: agentgateway.PathMatch{Type: agentgateway.PathPrefix, Value: "/mcp"}},
-			{Path: agentgateway.PathMatch{Type: agentgateway.PathPrefix, Value: "/sse"}},
-		},
+		// Every path of the port, as agentgateway serves it: a client configured with
+		// http://host:port/ works. Paths ending in /sse speak legacy HTTP+SSE (see mcp.Federation).
+		Matches: []agentgateway.Match{{Path: agentgateway.PathMatch{Type: agentgateway.PathPrefix, Value: "/"}}},
 		Policies: policies,
 		Backends: []agentgateway.WeightedBackend{{Name: "mcp", Handler: f, Weight: 1}},
 	}

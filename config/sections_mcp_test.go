@@ -126,6 +126,10 @@ func TestMCPShortFormFromYAML(t *testing.T) {
 	url := serveConfig(t, mcpShortYAML, map[string]string{"ONE": mcpUpstream(t, "one")})
 	names, _ := mcpToolNames(t, url+"/mcp")
 	assert.Equal(t, []string{"echo"}, names, "one target: bare names; the short form's policies apply")
+	for _, path := range []string{"/", "/any/path"} {
+		names, _ = mcpToolNames(t, url+path)
+		assert.Equal(t, []string{"echo"}, names, "the short form serves MCP on every path of its port: %s", path)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
