@@ -146,17 +146,19 @@ func (ts mcpTargetSpec) target(bc *BuildContext) (mcp.Target, error) {
 		t.Env, t.ClearEnv = ts.Stdio.Env, ts.Stdio.ClearEnv
 		return t, nil
 	case ts.MCP != nil:
-		u, err := ts.MCP.url(bc.At("mcp"), "/mcp")
+		u, auth, err := ts.MCP.url(bc.At("mcp"), "/mcp")
 		if err != nil {
 			return mcp.Target{}, err
 		}
 		t = mcp.HTTPTarget(ts.Name, u)
+		t.BackendAuth = auth
 	default:
-		u, err := ts.SSE.url(bc.At("sse"), "/sse")
+		u, auth, err := ts.SSE.url(bc.At("sse"), "/sse")
 		if err != nil {
 			return mcp.Target{}, err
 		}
 		t = mcp.SSETarget(ts.Name, u)
+		t.BackendAuth = auth
 	}
 	if p := ts.Policies; p != nil && p.BackendAuth != nil {
 		auth, err := buildBackendAuth(bc.At("policies.backendAuth"), *p.BackendAuth)
@@ -180,14 +182,31 @@ func (ts mcpTargetSpec) target(bc *BuildContext) (mcp.Target, error) {
 	return t, nil
 }
 
-func (h *mcpHostSpec) url(bc *BuildContext, defaultPath string) (string, error) {
-	if h.Backend != "" {
-		return "", bc.Errorf("backend", "backend references are not supported for MCP targets; use host")
-	}
-	if h.Host == "" {
-		return "", bc.Errorf("host", "a host is required")
-	}
+// url returns the target's URL and, when the target references a named backend with a backendAuth
+// policy, that policy.
+func (h *mcpHostSpec) url(bc *BuildContext, defaultPath string) (string, agentgateway.Policy, error) {
+	var auth agentgateway.Policy
 	u := h.Host
+	switch {
+	case h.Backend != "" && h.Host != "":
+		return "", nil, bc.Errorf("", "set one of host and backend")
+	case h.Backend != "":
+		host, authSpec, err := bc.namedHost("backend", h.Backend)
+		if err != nil {
+			return "", nil, err
+		}
+		if authSpec != nil {
+			if auth, err = buildBackendAuth(bc.At("backend"), *authSpec); err != nil {
+				return "", nil, err
+			}
+			if c, ok := auth.(io.Closer); ok {
+				bc.OnClose(c)
+			}
+		}
+		u = host
+	case h.Host == "":
+		return "", nil, bc.Errorf("host", "a host is required")
+	}
 	if !strings.Contains(u, "://") {
 		u = "http://" + u
 	}
@@ -201,7 +220,7 @@ func (h *mcpHostSpec) url(bc *BuildContext, defaultPath string) (string, error) 
 	case !strings.Contains(rest, "/"):
 		u += defaultPath
 	}
-	return u, nil
+	return u, auth, nil
 }
 
 func buildFederation(bc *BuildContext, s mcpBackendSpec) (*mcp.Federation, error) {

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -270,5 +271,101 @@ binds:
 	require.NotEmpty(t, seen)
 	for len(seen) > 0 {
 		assert.Equal(t, "Bearer "+tok+"|", <-seen)
+	}
+}
+
+// TestMCPNamedBackendSharedByRoutes: a top-level named MCP backend referenced by two routes is one
+// federation (one target definition, one set of upstream connections and sessions), and each route
+// keeps its own authorization.
+func TestMCPNamedBackendSharedByRoutes(t *testing.T) {
+	const yaml = `
+backends:
+- name: shared
+  mcp:
+    targets:
+    - name: one
+      mcp: {host: $ONE}
+binds:
+- port: 3000
+  listeners:
+  - routes:
+    - name: echo-only
+      matches: [{path: {pathPrefix: /echo}}]
+      policies:
+        mcpAuthorization: {rules: ['mcp.tool.name == "echo"']}
+      backends: [{backend: shared}]
+    - name: admin-only
+      matches: [{path: {pathPrefix: /admin}}]
+      policies:
+        mcpAuthorization: {rules: ['mcp.tool.name == "admin"']}
+      backends: [{backend: shared}]
+`
+	env := map[string]string{"ONE": mcpUpstream(t, "one")}
+	f, err := config.Load([]byte(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	require.NoError(t, err)
+	rt, err := f.Build(slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	routes := rt.Config.Listeners[0].Routes
+	require.Len(t, routes, 2)
+	assert.Same(t, routes[0].Backends[0].Handler, routes[1].Backends[0].Handler, "both routes share one federation")
+	require.NoError(t, rt.Close())
+
+	url := serveConfig(t, yaml, env)
+	names, _ := mcpToolNames(t, url+"/echo")
+	assert.Equal(t, []string{"echo"}, names)
+	names, _ = mcpToolNames(t, url+"/admin")
+	assert.Equal(t, []string{"admin"}, names)
+}
+
+// TestMCPTargetNamedHostBackend: an MCP target may name a top-level host backend; that backend's
+// backendAuth authenticates the target.
+func TestMCPTargetNamedHostBackend(t *testing.T) {
+	seen := make(chan string, 100)
+	const yaml = `
+backends:
+- name: up
+  host: $ONE
+  policies:
+    backendAuth: {key: {value: named-secret}}
+binds:
+- port: 3000
+  listeners:
+  - routes:
+    - backends:
+      - mcp:
+          targets:
+          - name: one
+            mcp: {backend: up}
+`
+	url := serveConfig(t, yaml, map[string]string{"ONE": recordingMCPUpstream(t, "one", seen)})
+	names, _ := mcpToolNames(t, url+"/mcp")
+	assert.Equal(t, []string{"echo"}, names)
+	require.NotEmpty(t, seen)
+	for len(seen) > 0 {
+		assert.Equal(t, "Bearer named-secret|", <-seen)
+	}
+}
+
+func TestNamedBackendErrors(t *testing.T) {
+	route := "binds:\n- port: 3000\n  listeners:\n  - routes:\n    - backends: [{backend: %s}]\n"
+	for name, c := range map[string]struct{ yaml, path string }{
+		"missing":   {fmt.Sprintf(route, "nope"), "backends[0].backend: no backend named \"nope\""},
+		"no name":   {"backends: [{host: 'a:1'}]\n", "backends[0].name"},
+		"twice":     {"backends: [{name: a, host: 'a:1'}, {name: a, host: 'b:1'}]\n", "backends[1].name"},
+		"chained":   {"backends: [{name: a, backend: b}]\n", "backends[0].backend"},
+		"mcp to ai": {"backends: [{name: a, mcp: {targets: [{name: x, mcp: {host: 'h:1'}}]}}]\n" + "binds:\n- port: 3000\n  listeners:\n  - routes:\n    - backends: [{mcp: {targets: [{name: y, mcp: {backend: a}}]}}]\n", "mcp.targets[0].mcp.backend: backend \"a\" is a mcp backend"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f, err := config.Load([]byte(c.yaml), nil)
+			if err == nil {
+				var rt *config.Runtime
+				rt, err = f.Build(slog.New(slog.DiscardHandler))
+				if rt != nil {
+					_ = rt.Close()
+				}
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), c.path)
+		})
 	}
 }
