@@ -51,7 +51,7 @@ type File struct {
 	dir   string
 	top   []Node
 	named map[string]*namedBackend // top-level `backends`, by name
-	raw any // the expanded document, for Dump
+	raw   any                      // the expanded document, for Dump
 }
 
 // Settings are the startup settings of the `config` section that this gateway honours.

@@ -279,7 +279,7 @@ func buildMCPShortForm(bc *BuildContext, s mcpShortForm) ([]Bind, error) {
 		Name: "mcp",
 		// Every path of the port, as agentgateway serves it: a client configured with
 		// http://host:port/ works. Paths ending in /sse speak legacy HTTP+SSE (see mcp.Federation).
-		Matches: []agentgateway.Match{{Path: agentgateway.PathMatch{Type: agentgateway.PathPrefix, Value: "/"}}},
+		Matches:  []agentgateway.Match{{Path: agentgateway.PathMatch{Type: agentgateway.PathPrefix, Value: "/"}}},
 		Policies: policies,
 		Backends: []agentgateway.WeightedBackend{{Name: "mcp", Handler: f, Weight: 1}},
 	}
