@@ -134,6 +134,10 @@ func (c *h1Client) do(ctx context.Context, method string, h http.Header, body []
 		req.Body = http.NoBody
 	}
 	if creds != nil {
+		if len(body) > 0 {
+			// A signing credential (aws) hashes the body without consuming it.
+			req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		}
 		creds(&req)
 	}
 	return c.rt.RoundTrip(req.WithContext(ctx))
