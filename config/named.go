@@ -112,29 +112,32 @@ func (bc *BuildContext) buildNamed(field, name string) (http.Handler, error) {
 }
 
 // namedHost returns the host of a named `host` backend, for an MCP target that references it, and
-// the backendAuth among its policies (the only policy an MCP target takes from it).
-func (bc *BuildContext) namedHost(field, name string) (string, *backendAuthSpec, error) {
+// the backendAuth among its policies (the only policy an MCP target takes from it) with the context
+// to build it in (errors at the definition's path).
+func (bc *BuildContext) namedHost(field, name string) (string, *backendAuthSpec, *BuildContext, error) {
 	nb, err := bc.namedBackend(field, name)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
+	abc := *bc
+	abc.Path, abc.Route = nb.spec.Policies.path+".backendAuth", ""
 	if nb.spec.Kind != "host" {
-		return "", nil, bc.Errorf(field, "backend %q is a %s backend; an MCP target needs a host backend", name, nb.spec.Kind)
+		return "", nil, nil, bc.Errorf(field, "backend %q is a %s backend; an MCP target needs a host backend", name, nb.spec.Kind)
 	}
 	host, err := Decode[string](nb.spec.Spec)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	if nb.spec.Policies.IsZero() {
-		return host, nil, nil
+		return host, nil, nil, nil
 	}
 	pols, err := Decode[struct {
 		BackendAuth *backendAuthSpec `json:"backendAuth"`
 	}](nb.spec.Policies)
 	if err != nil {
-		return "", nil, agentgateway.Errorf(nb.spec.Policies.path, "an MCP target takes only backendAuth from a named backend: %w", err)
+		return "", nil, nil, agentgateway.Errorf(nb.spec.Policies.path, "an MCP target takes only backendAuth from a named backend: %w", err)
 	}
-	return host, pols.BackendAuth, nil
+	return host, pols.BackendAuth, &abc, nil
 }
 
 // freshNamed returns the file's named backends with nothing built, for one Build.

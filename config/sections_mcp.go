@@ -191,12 +191,12 @@ func (h *mcpHostSpec) url(bc *BuildContext, defaultPath string) (string, agentga
 	case h.Backend != "" && h.Host != "":
 		return "", nil, bc.Errorf("", "set one of host and backend")
 	case h.Backend != "":
-		host, authSpec, err := bc.namedHost("backend", h.Backend)
+		host, authSpec, abc, err := bc.namedHost("backend", h.Backend)
 		if err != nil {
 			return "", nil, err
 		}
 		if authSpec != nil {
-			if auth, err = buildBackendAuth(bc.At("backend"), *authSpec); err != nil {
+			if auth, err = buildBackendAuth(abc, *authSpec); err != nil {
 				return "", nil, err
 			}
 			if c, ok := auth.(io.Closer); ok {
