@@ -48,9 +48,10 @@ type File struct {
 	// Settings is the `config` section (startup settings).
 	Settings Settings
 
-	dir string
-	top []Node
-	raw any // the expanded document, for Dump
+	dir   string
+	top   []Node
+	named map[string]*namedBackend // top-level `backends`, by name
+	raw   any                      // the expanded document, for Dump
 }
 
 // Settings are the startup settings of the `config` section that this gateway honours.
@@ -189,6 +190,10 @@ func Load(data []byte, lookup func(string) (string, bool)) (*File, error) {
 				errs = append(errs, err)
 			}
 			f.Binds = binds
+		case key == "backends":
+			named, nerrs := decodeNamedBackends(val)
+			errs = append(errs, nerrs...)
+			f.named = named
 		case key == "config":
 			s, err := decodeSettings(val)
 			if err != nil {
@@ -303,6 +308,7 @@ func (b *BackendSpecs) decodeNode(n *yaml.Node, path string) error {
 	for _, s := range backendTable() {
 		kinds[s.Key] = true
 	}
+	kinds["backend"] = true // a reference to a top-level named backend
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, val := n.Content[i].Value, n.Content[i+1]
 		fp := joinPath(path, key)
@@ -376,6 +382,7 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 		logger = slog.Default()
 	}
 	l := &loader{bc: NewBuildContext(f.dir, agentgateway.Services{Logger: logger})}
+	l.bc.res.named = f.freshNamed()
 	rt := &Runtime{}
 	ports := map[int]bool{}
 	var listenerPaths []string // the file path of each listener of rt.Config, to relocate compile errors
@@ -620,6 +627,17 @@ func buildPolicies(bc *BuildContext, n Node) ([]agentgateway.Policy, error) {
 }
 
 func buildBackend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
+	if b.Kind == "backend" {
+		name, err := Decode[string](b.Spec)
+		if err != nil {
+			return nil, err
+		}
+		h, err := bc.At("backend").buildNamed("", name)
+		if err != nil {
+			return nil, err
+		}
+		return wrapBackendPolicies(bc, h, b.Policies)
+	}
 	idx := slices.IndexFunc(backendTable(), func(s BackendSection) bool { return s.Key == b.Kind })
 	if idx < 0 {
 		return nil, bc.Errorf("", "a backend needs one of: %s", strings.Join(backendKeys(), ", "))
@@ -634,20 +652,25 @@ func buildBackend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
 		}
 		return nil, err
 	}
-	if !b.Policies.IsZero() {
-		pbc := *bc
-		pbc.Path = b.Policies.path
-		pols, err := buildPolicies(&pbc, b.Policies)
-		if err != nil {
-			return nil, err
-		}
-		inner := h
-		for _, p := range slices.Backward(agentgateway.SortPolicies(pols)) {
-			h = p.Wrap(h)
-		}
-		h = &policyBackend{Handler: h, inner: inner, policies: pols}
+	return wrapBackendPolicies(bc, h, b.Policies)
+}
+
+// wrapBackendPolicies wraps h in a backend entry's own policies.
+func wrapBackendPolicies(bc *BuildContext, h http.Handler, policies Node) (http.Handler, error) {
+	if policies.IsZero() {
+		return h, nil
 	}
-	return h, nil
+	pbc := *bc
+	pbc.Path = policies.path
+	pols, err := buildPolicies(&pbc, policies)
+	if err != nil {
+		return nil, err
+	}
+	inner := h
+	for _, p := range slices.Backward(agentgateway.SortPolicies(pols)) {
+		h = p.Wrap(h)
+	}
+	return &policyBackend{Handler: h, inner: inner, policies: pols}, nil
 }
 
 // policyBackend is a backend wrapped in its backend-level policies. The gateway sees only the
@@ -683,10 +706,10 @@ func simpleBackend(bc *BuildContext, ref BackendRef) (http.Handler, error) {
 		return hostBackend(bc, ref.Host)
 	case ref.Service != nil && ref.Host == "" && ref.Backend == "":
 		return serviceBackend(bc, *ref.Service)
-	case ref.Backend != "":
-		return nil, bc.Errorf("backend", "named backends are not supported; use host")
+	case ref.Backend != "" && ref.Host == "" && ref.Service == nil:
+		return bc.At("backend").buildNamed("", ref.Backend)
 	}
-	return nil, bc.Errorf("", "set exactly one of host, service")
+	return nil, bc.Errorf("", "set exactly one of host, service, backend")
 }
 
 // Dump returns the effective configuration as JSON with secrets redacted, for /config_dump.

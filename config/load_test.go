@@ -294,6 +294,11 @@ func FuzzLoad(f *testing.F) {
 	f.Add("binds: [{port: 1, listeners: [{routes: [{policies: {localRateLimit: 7, jwtAuth: {issuer: i, jwks: {file: /dev/zero}}}, backends: [{host: x}]}]}]}]")
 	f.Add("binds: [{port: 1, listeners: [{routes: [{backends: [{host: x, policies: {basicAuth: {htpasswd: {file: /dev/zero}}, backendAuth: {key: {value: {file: /dev/zero}}}}}]}]}]}]")
 	f.Add("binds: [{port: 1, listeners: [{routes: [{policies: {extAuthz: {service: {name: a/b, port: 99999}, failureMode: {denyWithStatus: 700}}}, backends: [{host: x}]}]}]}]")
+	// Named backends: shared, chained, missing, malformed, referenced from MCP targets and mirrors.
+	f.Add("backends: [{name: a, host: x}]\nbinds: [{port: 1, listeners: [{routes: [{backends: [{backend: a}, {backend: a, weight: 2}]}]}]}]")
+	f.Add("backends: [{name: a, backend: a}, {name: a}, {host: x}, 7, [1]]\nbinds: [{port: 1, listeners: [{routes: [{backends: [{backend: b}]}]}]}]")
+	f.Add("backends: [{name: {x: 1}, mcp: {targets: [{name: t, mcp: {backend: a}}]}}]\nbinds: [{port: 1, listeners: [{routes: [{policies: {requestMirror: {backend: {backend: a}, percentage: 1}}, backends: [{mcp: {targets: [{name: u, sse: {backend: a, host: y}}]}}]}]}]}]")
+	f.Add("backends: [{name: h, host: x, policies: {backendAuth: {key: {value: k}}, cors: {}}}]\nbinds: [{port: 1, listeners: [{routes: [{backends: [{mcp: {targets: [{name: u, mcp: {backend: h}}]}}]}]}]}]")
 	f.Fuzz(func(t *testing.T, doc string) {
 		file, err := config.Load([]byte(doc), func(string) (string, bool) { return "127.0.0.1:1", true })
 		if err != nil {

@@ -53,6 +53,7 @@ type BuildContext struct {
 // resources are what a build opened, shared by every context derived from its root.
 type resources struct {
 	closers []io.Closer
+	named   map[string]*namedBackend // the file's top-level backends, by name
 }
 
 // NewBuildContext returns the root context of one build: file names resolve against dir, and svc

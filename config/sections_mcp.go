@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -68,6 +69,8 @@ type mcpTargetSpec struct {
 			Add map[string]string `json:"add"`
 			Set map[string]string `json:"set"`
 		} `json:"requestHeaderModifier"`
+		// BackendAuth authenticates the gateway to this target; it wins over a route's backendAuth.
+		BackendAuth *backendAuthSpec `json:"backendAuth"`
 	} `json:"policies"`
 }
 
@@ -143,17 +146,29 @@ func (ts mcpTargetSpec) target(bc *BuildContext) (mcp.Target, error) {
 		t.Env, t.ClearEnv = ts.Stdio.Env, ts.Stdio.ClearEnv
 		return t, nil
 	case ts.MCP != nil:
-		u, err := ts.MCP.url(bc.At("mcp"), "/mcp")
+		u, auth, err := ts.MCP.url(bc.At("mcp"), "/mcp")
 		if err != nil {
 			return mcp.Target{}, err
 		}
 		t = mcp.HTTPTarget(ts.Name, u)
+		t.BackendAuth = auth
 	default:
-		u, err := ts.SSE.url(bc.At("sse"), "/sse")
+		u, auth, err := ts.SSE.url(bc.At("sse"), "/sse")
 		if err != nil {
 			return mcp.Target{}, err
 		}
 		t = mcp.SSETarget(ts.Name, u)
+		t.BackendAuth = auth
+	}
+	if p := ts.Policies; p != nil && p.BackendAuth != nil {
+		auth, err := buildBackendAuth(bc.At("policies.backendAuth"), *p.BackendAuth)
+		if err != nil {
+			return mcp.Target{}, err
+		}
+		if c, ok := auth.(io.Closer); ok {
+			bc.OnClose(c)
+		}
+		t.BackendAuth = auth
 	}
 	if p := ts.Policies; p != nil && p.RequestHeaderModifier != nil {
 		t.Headers = http.Header{}
@@ -167,14 +182,31 @@ func (ts mcpTargetSpec) target(bc *BuildContext) (mcp.Target, error) {
 	return t, nil
 }
 
-func (h *mcpHostSpec) url(bc *BuildContext, defaultPath string) (string, error) {
-	if h.Backend != "" {
-		return "", bc.Errorf("backend", "backend references are not supported for MCP targets; use host")
-	}
-	if h.Host == "" {
-		return "", bc.Errorf("host", "a host is required")
-	}
+// url returns the target's URL and, when the target references a named backend with a backendAuth
+// policy, that policy.
+func (h *mcpHostSpec) url(bc *BuildContext, defaultPath string) (string, agentgateway.Policy, error) {
+	var auth agentgateway.Policy
 	u := h.Host
+	switch {
+	case h.Backend != "" && h.Host != "":
+		return "", nil, bc.Errorf("", "set one of host and backend")
+	case h.Backend != "":
+		host, authSpec, abc, err := bc.namedHost("backend", h.Backend)
+		if err != nil {
+			return "", nil, err
+		}
+		if authSpec != nil {
+			if auth, err = buildBackendAuth(abc, *authSpec); err != nil {
+				return "", nil, err
+			}
+			if c, ok := auth.(io.Closer); ok {
+				bc.OnClose(c)
+			}
+		}
+		u = host
+	case h.Host == "":
+		return "", nil, bc.Errorf("host", "a host is required")
+	}
 	if !strings.Contains(u, "://") {
 		u = "http://" + u
 	}
@@ -188,7 +220,7 @@ func (h *mcpHostSpec) url(bc *BuildContext, defaultPath string) (string, error) 
 	case !strings.Contains(rest, "/"):
 		u += defaultPath
 	}
-	return u, nil
+	return u, auth, nil
 }
 
 func buildFederation(bc *BuildContext, s mcpBackendSpec) (*mcp.Federation, error) {
@@ -205,8 +237,8 @@ func buildFederation(bc *BuildContext, s mcpBackendSpec) (*mcp.Federation, error
 	return f, nil
 }
 
-// mcpShortForm is the schema's LocalSimpleMcpConfig: a federation served at /mcp (streamable HTTP)
-// and /sse (legacy HTTP+SSE) on its own port.
+// mcpShortForm is the schema's LocalSimpleMcpConfig: a federation served on every path of its own
+// port: streamable HTTP, and legacy HTTP+SSE on paths ending in /sse.
 type mcpShortForm struct {
 	Gateways               []string        `json:"gateways"`
 	Port                   *int            `json:"port"`
@@ -245,10 +277,9 @@ func buildMCPShortForm(bc *BuildContext, s mcpShortForm) ([]Bind, error) {
 	}
 	route := agentgateway.RouteConfig{
 		Name: "mcp",
-		Matches: []agentgateway.Match{
-			{Path: agentgateway.PathMatch{Type: agentgateway.PathPrefix, Value: "/mcp"}},
-			{Path: agentgateway.PathMatch{Type: agentgateway.PathPrefix, Value: "/sse"}},
-		},
+		// Every path of the port, as agentgateway serves it: a client configured with
+		// http://host:port/ works. Paths ending in /sse speak legacy HTTP+SSE (see mcp.Federation).
+		Matches:  []agentgateway.Match{{Path: agentgateway.PathMatch{Type: agentgateway.PathPrefix, Value: "/"}}},
 		Policies: policies,
 		Backends: []agentgateway.WeightedBackend{{Name: "mcp", Handler: f, Weight: 1}},
 	}

@@ -73,7 +73,10 @@
 //
 // CEL rules (a [cel.RuleSet], the schema's mcpAuthorization: deny wins, every require must hold, deny
 // by default once there is an allow rule) filter lists and guard calls; a denied call is answered
-// exactly like a call to an unknown name. Rules come from [Config.Authorization] and from the
+// exactly like a call to an unknown name. Calls are checked against what the target listed in the
+// session (listed once on first use, refreshed by the client's lists and the target's list_changed),
+// so a name the target does not have gets that same answer from the gateway, never the target's own,
+// and a client cannot probe which names exist. Rules come from [Config.Authorization] and from the
 // [Authorization] route policy; they see mcp.tool.*, mcp.prompt.*, mcp.resource.*, jwt.*, request.*
 // and source.* (the variable reference is package cel's documentation). Host and Origin are checked
 // (DNS-rebinding protection, 403 otherwise): the Host against [Config.AllowedHosts] (loopback names on
@@ -88,6 +91,10 @@
 // UTF-8, nesting deeper than 256). A lone case variant ("ID", "NAME") is read as the member it names,
 // as such targets do. Messages from targets go through the same checks: a JSON answer that is not one
 // valid response is an error for the client, and a streamed message with duplicate keys is dropped.
+//
+// A backendAuth policy on the route (or [Target.BackendAuth] on one target) puts its credential on
+// every request the gateway sends to HTTP and SSE targets, as it does for an HTTP backend; the
+// client's own Authorization is forwarded only with [Target.ForwardAuthorization].
 //
 // Each request fills agentgateway.State.MCP (method, session id, target, name, tool target and name)
 // for the access log, CEL and telemetry.

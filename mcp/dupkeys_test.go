@@ -191,6 +191,10 @@ func dupTarget() http.Handler {
 		case msg.Method == "initialize":
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"dup","version":"1"}}}`, msg.ID)
+		case msg.Method == "tools/list":
+			// Calls are checked against the list: the target lists what it serves.
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{"tools":[{"name":"fine","inputSchema":{"type":"object"}},{"name":"dupresp","inputSchema":{"type":"object"}},{"name":"duprequest","inputSchema":{"type":"object"}},{"name":"dupid","inputSchema":{"type":"object"}}]}}`, msg.ID)
 		case msg.Params.Name == "dupresp":
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{"content":[{"type":"text","text":"first"}]},"result":{"content":[{"type":"text","text":"second"}]}}`, msg.ID)

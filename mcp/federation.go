@@ -180,7 +180,16 @@ func (f *Federation) Provision(s agentgateway.Services) error {
 			f.hooked.Store(&http.Client{Transport: s.WrapTransport(f.httpc.Transport)})
 		}
 	}
-	return nil
+	// A target's own backend-auth policy is not on any route, so the gateway does not reach it.
+	var errs []error
+	for _, t := range f.targets {
+		if p, ok := t.BackendAuth.(agentgateway.Provisioner); ok {
+			if err := p.Provision(s); err != nil {
+				errs = append(errs, fmt.Errorf("target %q: backendAuth: %w", t.Name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Federate is shorthand for New(Config{Targets: targets}).

@@ -145,6 +145,14 @@ func (f *Federation) merged(ctx context.Context, r *http.Request, st *agentgatew
 	if err := f.fanOutErr(errs); err != nil {
 		return nil, err
 	}
+	if lk == &toolsKind || lk == &promptsKind {
+		// A client's list refreshes what calls are checked against (knows), before names are exposed.
+		for i, t := range f.targets {
+			if errs[i] == nil {
+				sess.setKnown(lk.kind, t, knownFrom(lk.kind, &pages[i]))
+			}
+		}
+	}
 	az := f.authorizer(r, st)
 	m := &listPage{Tools: []*sdk.Tool{}, Prompts: []*sdk.Prompt{}, Resources: []*sdk.Resource{}, ResourceTemplates: []*sdk.ResourceTemplate{}}
 	never := f.cfg.Prefix == PrefixNever && len(f.targets) > 1

@@ -583,7 +583,7 @@ func (f *Federation) callNamed(ctx context.Context, r *http.Request, st *agentga
 		if kind == "tool" && env.method == "tools/call" {
 			st.MCP.ToolTarget, st.MCP.ToolName = t.Name, upName
 		}
-		ok = f.authorizer(r, st).allows(kind, t.Name, upName)
+		ok = f.authorizer(r, st).allows(kind, t.Name, upName) && f.knows(ctx, sess, t, kind, upName)
 	}
 	if !ok {
 		// Denied and unknown look the same, so a client cannot probe for hidden tools.
@@ -619,7 +619,7 @@ func (f *Federation) callURI(ctx context.Context, r *http.Request, st *agentgate
 	}
 	if t != nil {
 		st.MCP.Target, st.MCP.Name = t.Name, upURI
-		if !f.authorizer(r, st).allows("resource", t.Name, upURI) {
+		if !f.authorizer(r, st).allows("resource", t.Name, upURI) || !f.knows(ctx, sess, t, "resource", upURI) {
 			t = nil
 		}
 	}
@@ -639,7 +639,7 @@ func (f *Federation) forward(ctx context.Context, sess *session, t *target, id, 
 	up, err := sess.upstream(ctx, t)
 	if err == nil {
 		var resp []byte
-		resp, err = up.call(ctx, msg, f.relayFrom(t, out.relay))
+		resp, err = up.call(ctx, msg, f.relayFrom(sess, t, out.relay))
 		if err == nil {
 			out.final(resp)
 			return nil
@@ -656,11 +656,14 @@ func (f *Federation) forward(ctx context.Context, sess *session, t *target, id, 
 // relayFrom adapts a target's server-initiated message for the client: server→client requests get
 // ids that name the target (so the answer finds its way back and ids of two targets never collide),
 // and resource URIs in updates get the target prefix.
-func (f *Federation) relayFrom(t *target, to func([]byte)) func([]byte) {
+func (f *Federation) relayFrom(sess *session, t *target, to func([]byte)) func([]byte) {
 	return func(msg []byte) {
 		env, err := parseEnvelope(msg)
 		if err != nil {
 			return
+		}
+		if kind := listChangedKind(env.method); kind != "" {
+			sess.forgetKnown(kind, t)
 		}
 		switch {
 		case env.isRequest():

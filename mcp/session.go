@@ -213,6 +213,9 @@ type session struct {
 
 	mu    sync.Mutex
 	names map[string]int // PrefixNever: exposed name → target index
+	// known is each target's list of each kind (knows), refreshed by a client's list and by the
+	// target's list_changed.
+	known map[string]*knownSet
 
 	// legacy is the SSE stream of a legacy (HTTP+SSE) client session (guarded by mu; nil once
 	// closed); isLegacy is fixed at creation.

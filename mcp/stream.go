@@ -63,7 +63,7 @@ func (f *Federation) serveGet(w http.ResponseWriter, r *http.Request) {
 				f.logger().Debug("mcp: GET stream: target unavailable", "target", t.Name, "error", err)
 				return
 			}
-			if err := up.listen(cctx, f.relayFrom(t, write)); err != nil && ctx.Err() == nil {
+			if err := up.listen(cctx, f.relayFrom(sess, t, write)); err != nil && ctx.Err() == nil {
 				f.logger().Debug("mcp: GET stream from target ended", "target", t.Name, "error", err)
 			}
 		}()
@@ -224,7 +224,7 @@ func (f *Federation) pumpLegacy(s *session) {
 			if err != nil {
 				return
 			}
-			_ = up.listen(s.ctx, f.relayFrom(t, s.sendLegacy))
+			_ = up.listen(s.ctx, f.relayFrom(s, t, s.sendLegacy))
 		}()
 	}
 	wg.Wait()

@@ -41,6 +41,10 @@ type Target struct {
 	ForwardAuthorization bool
 	// HTTPClient overrides the federation's pooled client for this target.
 	HTTPClient *http.Client
+	// BackendAuth is a backend-auth policy (policy.NewBackendAuth, gcpauth.New, ...) for this
+	// target's requests; it wins over one on the route. Without it, a backend-auth policy on the
+	// route applies to every HTTP and SSE target, as it does to an HTTP backend.
+	BackendAuth agentgateway.Policy
 
 	// Command, Args and Env start a stdio target. Env adds to the gateway's environment unless
 	// ClearEnv is set. One process runs per client session; it is started when the session opens,
@@ -132,6 +136,8 @@ type target struct {
 	// hooked, for targets without their own client, is the federation's client through the gateway's
 	// transport hook (Provision); when set it replaces httpc and h1.
 	hooked *atomic.Pointer[http.Client]
+	// authH runs BackendAuth to collect its credential (compileAuth).
+	authH http.Handler
 }
 
 // client returns the net/http client for the target's requests, and the built-in HTTP/1.1 client when
@@ -191,6 +197,7 @@ func matchAny(patterns []string, name string) bool {
 
 func compileTarget(t Target, idx int) (*target, error) {
 	ct := &target{Target: t, idx: idx}
+	ct.compileAuth()
 	if len(t.Tools.Rename) > 0 {
 		ct.unrename = make(map[string]string, len(t.Tools.Rename))
 		for from, to := range t.Tools.Rename {

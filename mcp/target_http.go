@@ -122,7 +122,7 @@ func (*bytesBody) Close() error { return nil }
 
 // do sends one request. The response body streams from the connection until it is closed, which
 // the caller must do; cancelling ctx aborts it.
-func (c *h1Client) do(ctx context.Context, method string, h http.Header, body []byte) (*http.Response, error) {
+func (c *h1Client) do(ctx context.Context, method string, h http.Header, body []byte, creds func(*http.Request)) (*http.Response, error) {
 	req := http.Request{Method: method, URL: c.url, Host: c.url.Host, Header: h,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
 	switch {
@@ -133,6 +133,13 @@ func (c *h1Client) do(ctx context.Context, method string, h http.Header, body []
 	case body != nil:
 		req.Body = http.NoBody
 	}
+	if creds != nil {
+		if len(body) > 0 {
+			// A signing credential (aws) hashes the body without consuming it.
+			req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		}
+		creds(&req)
+	}
 	return c.rt.RoundTrip(req.WithContext(ctx))
 }
 
@@ -142,11 +149,14 @@ func (c *h1Client) closeIdle() { c.rt.CloseIdleConnections() }
 // roundTrip sends one request over the target's client: the synchronous HTTP/1.1 client for plain
 // HTTP, net/http otherwise.
 func (u *httpUpstream) roundTrip(ctx context.Context, method string, h http.Header, body []byte) (*http.Response, error) {
+	creds, err := u.t.credentials(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var resp *http.Response
-	var err error
 	httpc, h1 := u.t.client()
 	if h1 != nil {
-		resp, err = h1.do(ctx, method, h, body)
+		resp, err = h1.do(ctx, method, h, body, creds)
 	} else {
 		var rd io.Reader
 		if body != nil {
@@ -158,6 +168,9 @@ func (u *httpUpstream) roundTrip(ctx context.Context, method string, h http.Head
 			return nil, err
 		}
 		req.Header = h
+		if creds != nil {
+			creds(req)
+		}
 		resp, err = httpc.Do(req)
 	}
 	if err != nil {

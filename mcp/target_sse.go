@@ -18,7 +18,12 @@ func (f *Federation) dialSSE(ctx context.Context, t *target) (upstream, error) {
 		rt = http.DefaultTransport
 	}
 	auth, _ := ctx.Value(authKey{}).(string)
-	hc := &http.Client{Transport: headerRoundTripper{rt: rt, t: t, auth: auth}}
+	// The stream's requests carry the credentials of the request that opened it.
+	creds, err := t.credentials(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hc := &http.Client{Transport: headerRoundTripper{rt: rt, t: t, auth: auth, creds: creds}}
 	// The stream outlives the request that opened it.
 	conn, err := (&sdk.SSEClientTransport{Endpoint: t.URL, HTTPClient: hc}).Connect(context.WithoutCancel(ctx))
 	if err != nil {
@@ -28,13 +33,14 @@ func (f *Federation) dialSSE(ctx context.Context, t *target) (upstream, error) {
 }
 
 type headerRoundTripper struct {
-	rt   http.RoundTripper
-	t    *target
-	auth string
+	rt    http.RoundTripper
+	t     *target
+	auth  string
+	creds func(*http.Request)
 }
 
 func (h headerRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
-	if len(h.t.Headers) == 0 && (h.auth == "" || !h.t.ForwardAuthorization) {
+	if len(h.t.Headers) == 0 && h.creds == nil && (h.auth == "" || !h.t.ForwardAuthorization) {
 		return h.rt.RoundTrip(r)
 	}
 	r = r.Clone(r.Context())
@@ -43,6 +49,9 @@ func (h headerRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	if h.t.ForwardAuthorization && h.auth != "" {
 		r.Header.Set("Authorization", h.auth)
+	}
+	if h.creds != nil {
+		h.creds(r)
 	}
 	return h.rt.RoundTrip(r)
 }

@@ -51,6 +51,7 @@ func NewBackendAuth(spec BackendAuthConfig) (agentgateway.Policy, error) {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if tok := TokenFrom(r.Context()); tok != "" {
 					loc.place(r, tok)
+					r = r.WithContext(agentgateway.WithBackendCredentials(r.Context(), func(out *http.Request) { loc.place(out, tok) }))
 				}
 				next.ServeHTTP(w, r)
 			})
@@ -64,10 +65,12 @@ func NewBackendAuth(spec BackendAuthConfig) (agentgateway.Policy, error) {
 		if secret == "" {
 			return nil, agentgateway.Errorf("key.value", "required")
 		}
+		// place is recorded for backends that build their own upstream requests (MCP targets).
+		place := func(out *http.Request) { loc.place(out, secret) }
 		return agentgateway.NewPolicy(agentgateway.PhaseBackend, func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				loc.place(r, secret)
-				next.ServeHTTP(w, r)
+				next.ServeHTTP(w, r.WithContext(agentgateway.WithBackendCredentials(r.Context(), place)))
 			})
 		}), nil
 	}

@@ -106,27 +106,59 @@ func New(a Config) (agentgateway.Policy, error) {
 					}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
 				}
 			}
-			r.Header.Del("Authorization")
-			r.Header.Set("X-Amz-Content-Sha256", payload)
 			// The signer reads the host and path from the request as the upstream will see them: the
 			// HTTP backend forwards the inbound Host and the (rewritten) path.
-			sr := r.Clone(r.Context())
-			if sr.URL.Host == "" {
-				sr.URL.Host = r.Host
+			sign := func(r *http.Request, payload string) error {
+				r.Header.Del("Authorization")
+				r.Header.Set("X-Amz-Content-Sha256", payload)
+				sr := r.Clone(r.Context())
+				if sr.URL.Host == "" {
+					sr.URL.Host = r.Host
+				}
+				if sr.URL.Scheme == "" {
+					sr.URL.Scheme = "https"
+				}
+				if err := signer.SignHTTP(r.Context(), creds, sr, payload, a.ServiceName, region, now()); err != nil {
+					return err
+				}
+				for _, h := range []string{"Authorization", "X-Amz-Date", "X-Amz-Security-Token"} {
+					if v := sr.Header.Get(h); v != "" {
+						r.Header.Set(h, v)
+					}
+				}
+				return nil
 			}
-			if sr.URL.Scheme == "" {
-				sr.URL.Scheme = "https"
-			}
-			if err := signer.SignHTTP(r.Context(), creds, sr, payload, a.ServiceName, region, now()); err != nil {
+			if err := sign(r, payload); err != nil {
 				agentgateway.WriteError(w, http.StatusInternalServerError, "signing request")
 				return
 			}
-			for _, h := range []string{"Authorization", "X-Amz-Date", "X-Amz-Security-Token"} {
-				if v := sr.Header.Get(h); v != "" {
-					r.Header.Set(h, v)
-				}
-			}
-			next.ServeHTTP(w, r)
+			// Backends that build their own upstream requests (MCP targets) sign each of them.
+			ctx := agentgateway.WithBackendCredentials(r.Context(), func(out *http.Request) {
+				_ = sign(out, outboundPayload(out))
+			})
+			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}), nil
+}
+
+// outboundPayload is the payload hash of a request the gateway built itself: its body is in memory
+// and GetBody re-reads it.
+func outboundPayload(r *http.Request) string {
+	if r.Body == nil || r.Body == http.NoBody {
+		sum := sha256.Sum256(nil)
+		return hex.EncodeToString(sum[:])
+	}
+	if r.GetBody == nil {
+		return "UNSIGNED-PAYLOAD"
+	}
+	rc, err := r.GetBody()
+	if err != nil {
+		return "UNSIGNED-PAYLOAD"
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, io.LimitReader(rc, maxSignedBody+1)); err != nil {
+		return "UNSIGNED-PAYLOAD"
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -146,8 +146,11 @@ func (a *auth) Wrap(next http.Handler) http.Handler {
 			agentgateway.WriteError(w, http.StatusBadGateway, "backend credentials unavailable")
 			return
 		}
-		r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-		next.ServeHTTP(w, r)
+		bearer := "Bearer " + tok.AccessToken
+		r.Header.Set("Authorization", bearer)
+		// Recorded for backends that build their own upstream requests (MCP targets).
+		ctx := agentgateway.WithBackendCredentials(r.Context(), func(out *http.Request) { out.Header.Set("Authorization", bearer) })
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
