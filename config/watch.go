@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -154,6 +155,11 @@ func (w *Watcher) poll() {
 		// Ticks bunch up when the poller was delayed: two reads a moment apart may both see a file
 		// that its writer has truncated but not yet written.
 		return
+	case len(bytes.TrimSpace(data)) == 0 && now.Sub(w.pendingAt) < max(10*w.opts.Interval, emptyFileSettle):
+		// An empty file is what every writer leaves between truncating and writing; on a loaded
+		// machine that moment can outlast a poll. Applying it would close every port, so it must
+		// stay empty for longer before it is believed.
+		return
 	case sum == w.rejected:
 		return
 	case sum == w.failed && now.Before(w.retryAt):
@@ -191,6 +197,10 @@ func (w *Watcher) poll() {
 	w.served, w.failed, w.rejected = sum, [32]byte{}, [32]byte{}
 	log.Info("config reloaded", "config", w.path)
 }
+
+// emptyFileSettle is the least time an emptied config file must stay empty before it is applied (a
+// variable for tests).
+var emptyFileSettle = 2 * time.Second
 
 // retire closes a replaced Runtime once the requests that may still use its policies have drained
 // (w.mu held).
