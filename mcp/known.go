@@ -129,13 +129,7 @@ func (f *Federation) knows(ctx context.Context, sess *session, t *target, kind, 
 			return true
 		}
 		var p listPage
-		lk := &toolsKind
-		switch kind {
-		case "prompt":
-			lk = &promptsKind
-		case "resource":
-			lk = &resourcesKind
-		}
+		lk := listKindOf(kind)
 		if err := f.fetchAll(ctx, t, up, lk, &p); err != nil {
 			return true
 		}

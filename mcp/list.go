@@ -29,6 +29,17 @@ var (
 	templatesKind = listKind{"resources/templates/list", "template"}
 )
 
+// listKindOf returns the list method that lists items of a kind ("tool", "prompt", "resource").
+func listKindOf(kind string) *listKind {
+	switch kind {
+	case "prompt":
+		return &promptsKind
+	case "resource":
+		return &resourcesKind
+	}
+	return &toolsKind
+}
+
 // listPage decodes one upstream page of any list method into the go-sdk item types.
 type listPage struct {
 	Tools             []*sdk.Tool             `json:"tools"`

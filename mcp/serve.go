@@ -549,13 +549,7 @@ func (f *Federation) lookupNever(ctx context.Context, r *http.Request, st *agent
 	i, ok := sess.names[key]
 	sess.mu.Unlock()
 	if !ok {
-		lk := &toolsKind
-		switch kind {
-		case "prompt":
-			lk = &promptsKind
-		case "resource":
-			lk = &resourcesKind
-		}
+		lk := listKindOf(kind)
 		if _, err := f.merged(ctx, r, st, sess, lk); err != nil {
 			return nil
 		}
