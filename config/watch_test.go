@@ -109,6 +109,9 @@ func TestWatchFileRetriesAChangeThatFailedToApply(t *testing.T) {
 	require.InDelta(t, int(wt.applied.Load())-1, count(wt.logs, "will retry"), 1)
 	wt.failing.Store(false) // the port is free now
 	wt.eventuallyServes(t, "v2")
+	// The log line follows the apply that made v2 served.
+	require.Eventually(t, func() bool { return count(wt.logs, "config reloaded") == 1 }, 10*time.Second, 5*time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // five polls: the applied change is not applied again
 	require.Equal(t, 1, count(wt.logs, "config reloaded"))
 }
 
