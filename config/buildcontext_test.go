@@ -1,10 +1,6 @@
 package config_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,10 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
-	josejwt "github.com/go-jose/go-jose/v4/jwt"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -103,18 +96,9 @@ func TestConfigFilesAreBounded(t *testing.T) {
 // Policies built from a file use the gateway's outbound transport hook once applied — on routes and
 // on backends, whose policies the gateway does not see itself.
 func TestFilePoliciesUseGatewayTransport(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	set, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k", Use: "sig"}}})
-	require.NoError(t, err)
-	jwksSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(set) }))
-	defer jwksSrv.Close()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: "k"}}, nil)
-	require.NoError(t, err)
-	tok, err := josejwt.Signed(signer).Claims(map[string]any{"iss": "https://issuer.example", "exp": time.Now().Add(time.Hour).Unix()}).Serialize()
-	require.NoError(t, err)
+	jwksURL, tok := issuerJWKS(t)
 
-	jwt := "jwtAuth: {mode: strict, issuer: https://issuer.example, jwks: {url: '" + jwksSrv.URL + "'}}"
+	jwt := "jwtAuth: {mode: strict, issuer: https://issuer.example, jwks: {url: '" + jwksURL + "'}}"
 	for name, y := range map[string]string{
 		"route":   "binds:\n- port: 3000\n  listeners:\n  - routes:\n    - policies:\n        " + jwt + "\n      backends: [{host: $UP}]\n",
 		"backend": "binds:\n- port: 3000\n  listeners:\n  - routes:\n    - backends:\n      - host: $UP\n        policies:\n          " + jwt + "\n",
@@ -126,7 +110,7 @@ func TestFilePoliciesUseGatewayTransport(t *testing.T) {
 			var hooked atomic.Int32
 			gw := agentgateway.New(agentgateway.WithLogger(slog.New(slog.DiscardHandler)), agentgateway.WithTransportWrapper(func(rt http.RoundTripper) http.RoundTripper {
 				return roundTripFunc(func(r *http.Request) (*http.Response, error) {
-					if strings.HasPrefix(jwksSrv.URL, "http://"+r.URL.Host) {
+					if strings.HasPrefix(jwksURL, "http://"+r.URL.Host) {
 						hooked.Add(1)
 					}
 					return rt.RoundTrip(r)

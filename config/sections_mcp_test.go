@@ -2,10 +2,6 @@ package config_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -15,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
-	josejwt "github.com/go-jose/go-jose/v4/jwt"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -229,16 +223,7 @@ binds:
 // TestMCPBackendAuthPassthroughFromYAML: with jwtAuth and backendAuth passthrough on an MCP route, the
 // client's verified token reaches the target (it did not before: the federation dropped it).
 func TestMCPBackendAuthPassthroughFromYAML(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	set, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k", Use: "sig"}}})
-	require.NoError(t, err)
-	jwksSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(set) }))
-	defer jwksSrv.Close()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: "k"}}, nil)
-	require.NoError(t, err)
-	tok, err := josejwt.Signed(signer).Claims(map[string]any{"iss": "https://issuer.example", "exp": time.Now().Add(time.Hour).Unix()}).Serialize()
-	require.NoError(t, err)
+	jwksURL, tok := issuerJWKS(t)
 
 	seen := make(chan string, 100)
 	yaml := `
@@ -247,7 +232,7 @@ binds:
   listeners:
   - routes:
     - policies:
-        jwtAuth: {mode: strict, issuer: https://issuer.example, jwks: {url: '` + jwksSrv.URL + `'}}
+        jwtAuth: {mode: strict, issuer: https://issuer.example, jwks: {url: '` + jwksURL + `'}}
         backendAuth: {passthrough: {}}
       backends:
       - mcp:
