@@ -95,14 +95,28 @@ type A2AState struct {
 	Skill string
 }
 
-// LLMState describes an LLM request (filled by package llm).
+// LLMState describes an LLM request (filled by package llm). Access logs, CEL (llm.*), metrics
+// (gen_ai.client.*) and traces read it; its names follow the OpenTelemetry GenAI conventions.
 type LLMState struct {
+	// Operation is gen_ai.operation.name: "chat", "embeddings", "count_tokens", ...
+	Operation string
+	// Provider is gen_ai.provider.name: "openai", "anthropic", "gcp.gemini", "gcp.vertex_ai",
+	// "aws.bedrock", "azure.ai.openai", or the configured name of an OpenAI-compatible server.
 	Provider      string
 	RequestModel  string
 	ResponseModel string
 	Streaming     bool
-	InputTokens   int64
-	OutputTokens  int64
+	// Token usage as the provider reported it, normalised: InputTokens counts every prompt token
+	// (cached ones included); CachedInputTokens and CacheCreationTokens are parts of it.
+	InputTokens         int64
+	OutputTokens        int64
+	CachedInputTokens   int64
+	CacheCreationTokens int64
+	ReasoningTokens     int64
+	// FirstToken is the time from Start to the first streamed token (0 when not streamed).
+	FirstToken time.Duration
+	// Cost is the price of the call from the model catalog (0 when unknown).
+	Cost float64
 }
 
 type stateKey struct{}
