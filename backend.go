@@ -47,6 +47,12 @@ type HTTPBackendConfig struct {
 	// keeps its own size bound (the field count is checked all the same).
 	MaxResponseHeaderBytes int64
 	MaxResponseHeaders     int
+	// BodyIdleTimeout bounds each wait for response body bytes once the header has come: an upstream
+	// that stalls mid-body for that long has the response cut (the client sees a truncated body) and
+	// its connection closed. Default [DefaultBodyIdleTimeout]; negative disables. Server-sent events
+	// and other streams count every byte, keep-alive comments included, so only a silent stream is
+	// cut. Tunnels after an upgrade (WebSocket) are not bounded.
+	BodyIdleTimeout time.Duration
 	// EjectAfter is the number of consecutive connect errors or 5xx responses after which an endpoint
 	// is ejected from load balancing (default 5; negative disables ejection).
 	EjectAfter int
@@ -124,6 +130,14 @@ type HTTPBackend struct {
 // be read from the client (malformed chunked encoding, a body shorter than its Content-Length). The
 // built-in HTTP/1.1 client keeps its upstream connection when nothing of the request had been sent.
 var ErrMalformedRequestBody = proxy.ErrRequestBody
+
+// ErrUpstreamBodyIdle is the cause recorded in State.Err when an upstream stalled mid-body for longer
+// than HTTPBackendConfig.BodyIdleTimeout.
+var ErrUpstreamBodyIdle = proxy.ErrBodyIdle
+
+// DefaultBodyIdleTimeout is the default of HTTPBackendConfig.BodyIdleTimeout: Envoy's stream idle
+// timeout.
+const DefaultBodyIdleTimeout = 5 * time.Minute
 
 // defaultUpgrades is HTTPBackendConfig.Upgrades when nil.
 var defaultUpgrades = []string{"websocket"}
@@ -219,6 +233,7 @@ func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
 	}
 	var h1 *proxy.H1Options
 	hdrBytes, hdrFields := headerLimits(cfg)
+	bodyIdle := cmpOr(cfg.BodyIdleTimeout, DefaultBodyIdleTimeout)
 	if cfg.Transport == nil && !cfg.HTTP2 && !cfg.StdlibHTTP1 && eps[0].Scheme == "http" {
 		h1 = &proxy.H1Options{
 			DialTimeout:            cmpOr(cfg.DialTimeout, defaultDialTimeout),
@@ -227,6 +242,7 @@ func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
 			MaxIdleConnsPerHost:    cfg.MaxIdleConnsPerHost,
 			MaxResponseHeaderBytes: hdrBytes,
 			MaxResponseHeaders:     hdrFields,
+			BodyIdleTimeout:        bodyIdle,
 		}
 	}
 	b.proxy = proxy.New(proxy.Options{
@@ -241,6 +257,7 @@ func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
 		Upgrades:         upgrades,
 		// MaxResponseHeaders is checked on every path; the size bound is the transports' own.
 		MaxResponseHeaders: hdrFields,
+		BodyIdleTimeout:    bodyIdle,
 		// The built-in HTTP/1.1 transport shows the proxy the Connection fields net/http drops. An
 		// HTTP2 backend's is left as it is: HTTP/2 has no Connection field, and the h2 transport
 		// needs the *tls.Conn (its HTTP/1.1 fallback over TLS and the upgrades are not covered).

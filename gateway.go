@@ -57,6 +57,7 @@ type options struct {
 	bindAddr    string
 	// backendTimeout is State.BackendTimeout for every request (WithDefaultBackendTimeout).
 	backendTimeout time.Duration
+	client         ClientTimeouts
 }
 
 // Option configures a Gateway.
@@ -107,7 +108,7 @@ func (g *Gateway) DefaultBackendTimeout() time.Duration { return g.opts.backendT
 
 // New returns an empty Gateway: every request gets 404 until routes are added.
 func New(opts ...Option) *Gateway {
-	g := &Gateway{opts: options{accessLog: true, drain: 30 * time.Second, rnd: rand.IntN, backendTimeout: DefaultBackendTimeout}}
+	g := &Gateway{opts: options{accessLog: true, drain: 30 * time.Second, rnd: rand.IntN, backendTimeout: DefaultBackendTimeout, client: DefaultClientTimeouts}}
 	for _, o := range opts {
 		o(&g.opts)
 	}
@@ -356,18 +357,8 @@ func (g *Gateway) acquire() *snapshot {
 type reqCtx struct {
 	st   State
 	w    HookedWriter // records the response into st
+	gw   guardedWriter
 	body countingBody
-}
-
-type countingBody struct {
-	io.ReadCloser
-	n *int64
-}
-
-func (b *countingBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	*b.n += int64(n)
-	return n, err
 }
 
 // ServeHTTP routes r.
@@ -383,9 +374,24 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.Start = time.Now()
 	st.Source, st.TrustedProxy = g.source(r)
 	st.BackendTimeout = g.opts.backendTimeout
+	ct := &g.opts.client
+	var rd readDeadliner
+	var wd writeDeadliner
+	if ct.WriteIdleTimeout > 0 || ct.BodyTimeout > 0 || ct.StreamIdleTimeout > 0 {
+		rd, wd = deadlines(w)
+	}
 	if r.Body != nil && r.Body != http.NoBody {
 		rc.body = countingBody{ReadCloser: r.Body, n: &st.BytesIn}
+		if known := r.ContentLength > 0; known && ct.BodyTimeout > 0 {
+			rc.body.rd, rc.body.known, rc.body.base, rc.body.rate = rd, true, ct.BodyTimeout, ct.BodyMinRate
+		} else if !known && ct.StreamIdleTimeout > 0 {
+			rc.body.rd, rc.body.base = rd, ct.StreamIdleTimeout
+		}
 		r.Body = &rc.body
+	}
+	if ct.WriteIdleTimeout > 0 {
+		rc.gw = guardedWriter{ResponseWriter: w, wd: wd, idle: ct.WriteIdleTimeout}
+		w = &rc.gw
 	}
 	rc.w.Init(w, nil, nil)
 	rc.w.rec = st

@@ -41,6 +41,9 @@ type H1Options struct {
 	// lines; 0 means no bound. A response over either is an error and its connection is closed.
 	MaxResponseHeaderBytes int64
 	MaxResponseHeaders     int
+	// BodyIdleTimeout bounds each wait for response body bytes (an upstream that sent its header and
+	// then stalls); 0 means none.
+	BodyIdleTimeout time.Duration
 }
 
 // maxResponseHeaderBytes is the default of H1Options.MaxResponseHeaderBytes, http.Transport's.
@@ -55,6 +58,9 @@ var (
 	errBodyClosed     = errors.New("read on closed response body")
 	errSwitched       = errors.New("upstream switched protocols on a request that did not ask to upgrade")
 	errShortBody      = errors.New("request body shorter than its Content-Length")
+	// ErrBodyIdle is the cause of a response cut because the upstream sent no body bytes for the
+	// body idle timeout.
+	ErrBodyIdle = errors.New("upstream response body idle")
 )
 
 // h1Client holds the settings shared by the pools of one Proxy.
@@ -65,6 +71,7 @@ type h1Client struct {
 	maxIdle     int
 	maxHdrBytes int64
 	maxHeaders  int
+	bodyIdle    time.Duration
 	// keepConn puts back the Connection field that net/http's parsing drops when it lists "close"
 	// (see lostConnection), for the proxy to strip the fields it nominates. H1Transport leaves it
 	// dropped, as net/http does.
@@ -79,6 +86,7 @@ func newH1Client(o H1Options) *h1Client {
 		maxIdle:     o.MaxIdleConnsPerHost,
 		maxHdrBytes: o.MaxResponseHeaderBytes,
 		maxHeaders:  max(o.MaxResponseHeaders, 0),
+		bodyIdle:    max(o.BodyIdleTimeout, 0),
 	}
 	if c.maxHdrBytes <= 0 {
 		c.maxHdrBytes = maxResponseHeaderBytes
@@ -584,6 +592,7 @@ type h1Response struct {
 // either a body framed by http.ReadResponse (rc) or, for a header parsed by parseSimpleResponse,
 // remain bytes straight from the connection's reader.
 type h1Body struct {
+	armed  bool // a body-idle read deadline is set on the connection
 	c      *h1Conn
 	rc     io.ReadCloser
 	remain int64
@@ -595,6 +604,13 @@ type h1Body struct {
 func (b *h1Body) Read(p []byte) (n int, err error) {
 	if b.c == nil {
 		return 0, errBodyClosed
+	}
+	if idle := b.c.pool.c.bodyIdle; idle > 0 && !b.armed && b.c.br.Buffered() < b.need(len(p)) {
+		// The bytes are not here yet: bound the wait. Responses that came with their header (most
+		// small ones) never pay for a deadline.
+		b.armed = b.c.nc.SetReadDeadline(time.Now().Add(idle)) == nil
+	} else if b.armed {
+		_ = b.c.nc.SetReadDeadline(time.Now().Add(idle))
 	}
 	if b.rc != nil {
 		n, err = b.rc.Read(p)
@@ -614,14 +630,29 @@ func (b *h1Body) Read(p []byte) (n int, err error) {
 			err = io.ErrUnexpectedEOF
 		}
 	}
+	if b.armed && err != nil {
+		_ = b.c.nc.SetReadDeadline(time.Time{}) // a pooled connection must not keep it
+		b.armed = false
+	}
 	if err == io.EOF {
 		b.eof = true
 	} else if err != nil {
-		if cerr := b.ctx.Err(); cerr != nil {
+		if isTimeout(err) {
+			err = fmt.Errorf("%w: %w", ErrBodyIdle, err)
+		} else if cerr := b.ctx.Err(); cerr != nil {
 			err = fmt.Errorf("%w: %w", cerr, err)
 		}
 	}
 	return n, err
+}
+
+// need is how many buffered bytes a read of up to n bytes can return without waiting: the rest of
+// a Content-Length body, or (chunked) anything at all.
+func (b *h1Body) need(n int) int {
+	if b.rc == nil && b.remain < int64(n) {
+		return int(b.remain)
+	}
+	return 1
 }
 
 // Close releases the connection: to the pool if the body was read to its end and the upstream keeps

@@ -48,6 +48,10 @@ type Options struct {
 	// built-in client checks it too, see H1Options); 0 means no bound. A response over it is answered
 	// 502 and its body is not read, so that its connection is not reused.
 	MaxResponseHeaders int
+	// BodyIdleTimeout bounds each wait for response body bytes on every path (the built-in client
+	// takes it from H1Options): an upstream that stalls mid-body has its response cut and its
+	// connection closed. 0 means no bound. Tunnels after an upgrade are not bounded.
+	BodyIdleTimeout time.Duration
 	// WatchConns reports that Transport and UpgradeTransport are http.Transports that wrap their
 	// HTTP/1.1 connections with [WatchConn], so that the hop-by-hop fields a response nominates in a
 	// Connection field that also lists "close" are stripped on that path too (the built-in client
@@ -69,6 +73,7 @@ type Proxy struct {
 	upgrades      []string   // Options.Upgrades without h2c
 	watchConns    bool
 	maxHeaders    int
+	bodyIdle      time.Duration
 }
 
 // New returns a Proxy for o. It panics if o has no endpoint or no transport (the caller validates).
@@ -77,7 +82,7 @@ func New(o Options) *Proxy {
 		panic("proxy: no endpoints or no transport")
 	}
 	p := &Proxy{rt: o.Transport, upgradeRT: o.UpgradeTransport, flushInterval: o.FlushInterval, watchConns: o.WatchConns,
-		maxHeaders: max(o.MaxResponseHeaders, 0)}
+		maxHeaders: max(o.MaxResponseHeaders, 0), bodyIdle: max(o.BodyIdleTimeout, 0)}
 	for _, u := range o.Upgrades {
 		if name, _, _ := strings.Cut(u, "/"); u != "" && !strings.EqualFold(name, "h2c") {
 			p.upgrades = append(p.upgrades, u)
@@ -261,6 +266,7 @@ func (x *exchange) release() {
 	x.body.rc = nil
 	x.body.started.Store(false)
 	x.body.failed.Store(false)
+	x.body.slow.Store(false)
 	x.xff[0], x.xfh[0] = "", ""
 	x.hdr = h
 	exchangePool.Put(x)
@@ -276,6 +282,8 @@ type bodyReader struct {
 	// its Content-Length): the request is the client's fault, not the upstream's. Atomic: the
 	// Transport reads the body on a goroutine of its own.
 	failed atomic.Bool
+	// slow records that the client's body stopped arriving (the gateway's client timeouts).
+	slow atomic.Bool
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
@@ -285,6 +293,9 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	if err != nil && err != io.EOF {
 		b.failed.Store(true)
+		if isTimeout(err) {
+			b.slow.Store(true)
+		}
 	}
 	return n, err
 }
@@ -380,6 +391,13 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 		}
 		x.out = *out.WithContext(httptrace.WithClientTrace(ctx, &watch.trace))
 	}
+	var idle *idleCancel // bounds the Transport's body reads; the built-in client bounds its own
+	if !fast && p.bodyIdle > 0 && upgrade == "" {
+		ctx, cancel := context.WithCancel(x.out.Context())
+		idle = &idleCancel{d: p.bodyIdle, cancel: cancel}
+		defer cancel()
+		x.out = *x.out.WithContext(ctx)
+	}
 	var body *bodyReader
 	if out.Body != nil {
 		body = &x.body
@@ -407,6 +425,10 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 		}
 		ep.inflight.Add(-1)
 		ctxErr := r.Context().Err()
+		if x.body.slow.Load() {
+			// The client's body stopped arriving (net/http then cancels the request's context too).
+			return &Error{Status: http.StatusRequestTimeout, Msg: "request body timeout", Err: fmt.Errorf("%w: %w", ErrRequestBody, err)}
+		}
 		if ctxErr == nil && (x.body.failed.Load() || errors.Is(err, errShortBody)) {
 			// The client's body is at fault, not the upstream: no failure is counted against it.
 			return &Error{Status: http.StatusBadRequest, Msg: "malformed request body", Err: fmt.Errorf("%w: %w", ErrRequestBody, err)}
@@ -451,7 +473,7 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		return p.switchProtocols(w, r, resp, upgrade)
 	}
-	return p.respond(w, r, resp)
+	return p.respond(w, r, resp, idle)
 }
 
 // retryRequest copies out with its own URL, so that a transport still holding the failed request
@@ -675,7 +697,7 @@ func responseUpgrade(h http.Header) string {
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // respond copies the response status, header, body and trailers to w.
-func (p *Proxy) respond(w http.ResponseWriter, r *http.Request, resp *http.Response) *Error {
+func (p *Proxy) respond(w http.ResponseWriter, r *http.Request, resp *http.Response, idle *idleCancel) *Error {
 	body := resp.Body
 	defer body.Close()
 	dst := w.Header()
@@ -724,9 +746,17 @@ func (p *Proxy) respond(w http.ResponseWriter, r *http.Request, resp *http.Respo
 		// Send the status and header now: a stream may not produce its first event for a while.
 		cw.flush()
 	}
+	if idle != nil {
+		idle.start()
+		defer idle.stop()
+		cw.idle = idle
+	}
 	if err := cw.copy(body); err != nil {
 		if cw.werr || r.Context().Err() == context.Canceled {
 			return &Error{Msg: "client went away", Err: err}
+		}
+		if idle != nil && idle.fired.Load() {
+			err = fmt.Errorf("%w: %w", ErrBodyIdle, err)
 		}
 		// The upstream failed or the request's deadline passed mid-body: the client is still there
 		// and must not mistake what it got for the whole response.
@@ -754,8 +784,23 @@ type copier struct {
 	w         http.ResponseWriter
 	immediate bool
 	lw        *latencyWriter
-	werr      bool // the error came from writing to the client
+	werr      bool        // the error came from writing to the client
+	idle      *idleCancel // re-armed after every read, when the Transport's reads are bounded
 }
+
+// idleCancel cancels a Transport request whose response body stalls for d.
+type idleCancel struct {
+	d      time.Duration
+	cancel context.CancelFunc
+	t      *time.Timer
+	fired  atomic.Bool
+}
+
+func (i *idleCancel) start() {
+	i.t = time.AfterFunc(i.d, func() { i.fired.Store(true); i.cancel() })
+}
+
+func (i *idleCancel) stop() { i.t.Stop() }
 
 func (c *copier) flush() {
 	if f, ok := c.w.(http.Flusher); ok {
@@ -771,6 +816,9 @@ func (c *copier) copy(src io.Reader) error {
 	buf := *bp
 	for {
 		n, rerr := src.Read(buf)
+		if c.idle != nil {
+			c.idle.t.Reset(c.idle.d)
+		}
 		if n > 0 {
 			var werr error
 			if c.lw != nil {
