@@ -44,6 +44,10 @@ type flags struct {
 	pollPeriod time.Duration
 	// backendTimeout is the gateway's default backend timeout (agentgateway.WithDefaultBackendTimeout).
 	backendTimeout time.Duration
+	// workers is GOMAXPROCS (0: the Go runtime's default, which follows the CPU quota).
+	workers int
+	// memoryTrim is how often freed heap is returned to the OS after a burst (0: never).
+	memoryTrim time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (flags, error) {
@@ -60,6 +64,9 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "how long shutdown waits for in-flight requests and streams")
 	fs.DurationVar(&f.backendTimeout, "backend-timeout", agentgateway.DefaultBackendTimeout,
 		"how long a backend waits for the upstream's response header on routes without a timeout policy (0: forever); streams are not cut")
+	fs.IntVar(&f.workers, "workers", 0, "how many OS threads run Go code at once (GOMAXPROCS); 0: the CPU quota of the container or machine")
+	fs.DurationVar(&f.memoryTrim, "memory-trim-interval", 30*time.Second,
+		"how often heap freed after a burst is returned to the OS when over 32 MiB (0: leave it to the runtime)")
 	fs.DurationVar(&f.pollPeriod, "watch-interval", time.Second, "how often the config file is checked for changes")
 	if err := fs.Parse(args); err != nil {
 		return f, err

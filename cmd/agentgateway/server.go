@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,8 +55,13 @@ func serve(ctx context.Context, f flags, logger *slog.Logger) error {
 		_ = gw.Wait()
 		return err
 	}
+	if f.workers > 0 {
+		runtime.GOMAXPROCS(f.workers)
+	}
 	var watching sync.WaitGroup
 	watching.Go(func() { w.Run(ctx) })
+	trimmer := newMemoryTrimmer(f.memoryTrim, 32<<20, logger)
+	watching.Go(func() { trimmer.run(ctx) })
 	ready.Store(true)
 	logger.Info("agentgateway ready", "config", f.file)
 

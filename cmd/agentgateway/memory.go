@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"runtime/debug"
+	"runtime/metrics"
+	"time"
+)
+
+// memoryTrimmer returns the heap a burst left free to the OS. After thousands of connections close,
+// the Go runtime keeps their pages (buffers, goroutine stacks) and gives them back only gradually, so
+// the process's RSS stays at its peak for minutes; an operator watching RSS, or a container memory
+// limit, sees a leak that is not one. Every interval, when more than threshold bytes of heap are free
+// but still held, the trimmer asks the runtime to release them (debug.FreeOSMemory: one GC, a few
+// milliseconds, and only after a burst).
+type memoryTrimmer struct {
+	interval  time.Duration
+	threshold uint64
+	logger    *slog.Logger
+	samples   []metrics.Sample
+	trims     uint64 // how many times memory was released
+	released  uint64 // bytes released by the last trim
+}
+
+const (
+	metricHeapFree     = "/memory/classes/heap/free:bytes"     // free and held by the process
+	metricHeapReleased = "/memory/classes/heap/released:bytes" // free and returned to the OS
+)
+
+func newMemoryTrimmer(interval time.Duration, threshold uint64, logger *slog.Logger) *memoryTrimmer {
+	return &memoryTrimmer{interval: interval, threshold: threshold, logger: logger,
+		samples: []metrics.Sample{{Name: metricHeapFree}, {Name: metricHeapReleased}}}
+}
+
+// run trims every interval until ctx is done.
+func (m *memoryTrimmer) run(ctx context.Context) {
+	if m.interval <= 0 {
+		return
+	}
+	t := time.NewTicker(m.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.trim()
+		}
+	}
+}
+
+// trim releases the free heap when it is over the threshold and reports whether it did.
+func (m *memoryTrimmer) trim() bool {
+	free, _ := m.read()
+	if free < m.threshold {
+		return false
+	}
+	debug.FreeOSMemory()
+	after, _ := m.read()
+	m.trims++
+	m.released = free - min(after, free)
+	m.logger.Debug("returned free memory to the OS", "bytes", m.released)
+	return true
+}
+
+func (m *memoryTrimmer) read() (free, released uint64) {
+	metrics.Read(m.samples)
+	return m.samples[0].Value.Uint64(), m.samples[1].Value.Uint64()
+}
