@@ -2,7 +2,7 @@
 GO        ?= go
 NODE_DIRS := $(patsubst %/package.json,%,$(wildcard */testdata/node/package.json))
 
-.PHONY: test deps vet fmt-check quickstart bench fuzz
+.PHONY: test deps vet fmt-check quickstart bench fuzz soak bench-proxy
 
 ## test: install test peers, vet, and run every test with the race detector
 test: deps vet fmt-check
@@ -30,6 +30,15 @@ quickstart:
 ## bench: the benchmarks whose figures the issues report (compare runs with benchstat)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.txt
+
+## soak: the load-and-fault suite against the built binary (SOAK=10m by default; not part of test)
+SOAK ?= 10m
+soak: deps
+	AGW_SOAK=$(SOAK) $(GO) test -count=1 -run '^TestSoak$$' -v -timeout 30m ./cmd/agentgateway
+
+## bench-proxy: CPU per request against nginx and Caddy, out of process (needs nginx-light caddy wrk)
+bench-proxy:
+	scripts/bench-proxy.sh
 
 ## fuzz: run every fuzz target for FUZZTIME each
 FUZZTIME ?= 30s

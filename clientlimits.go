@@ -212,3 +212,18 @@ func (g *guardedWriter) Push(target string, opts *http.PushOptions) error {
 }
 
 func (g *guardedWriter) Unwrap() http.ResponseWriter { return g.ResponseWriter }
+
+// RequestBodyStatus is the status for a failure to read a request body: 408 when the client was too
+// slow for the gateway's [ClientTimeouts], 413 for a body over an http.MaxBytesReader limit, 400
+// otherwise (a malformed or truncated body). Policies and backends that read the body use it so that
+// every path answers the same failure the same way.
+func RequestBodyStatus(err error) int {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.Is(err, ErrClientTimeout):
+		return http.StatusRequestTimeout
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
+}

@@ -423,7 +423,7 @@ func (f *Federation) readPost(w http.ResponseWriter, r *http.Request) []byte {
 	if errors.As(err, &mbe) {
 		writeHTTPError(w, http.StatusRequestEntityTooLarge, nil, codeInvalidRequest, fmt.Sprintf("request body larger than %d bytes", f.cfg.MaxBodyBytes))
 	} else {
-		writeHTTPError(w, http.StatusBadRequest, nil, codeParse, "reading body: "+err.Error())
+		writeHTTPError(w, agentgateway.RequestBodyStatus(err), nil, codeParse, "reading body: "+err.Error())
 	}
 	return nil
 }

@@ -161,7 +161,7 @@ func (rt *retry) middleware(next http.Handler) http.Handler {
 		if attempts > 1 && r.Body != nil && r.Body != http.NoBody {
 			buf, err := io.ReadAll(io.LimitReader(r.Body, rt.maxBuf+1))
 			if err != nil {
-				agentgateway.WriteError(w, http.StatusBadRequest, "reading request body")
+				agentgateway.WriteError(w, agentgateway.RequestBodyStatus(err), "reading request body")
 				return
 			}
 			if int64(len(buf)) > rt.maxBuf {

@@ -166,7 +166,7 @@ func NewTransformation(spec TransformationConfig) (agentgateway.Policy, error) {
 				if req.needsBody && r.Body != nil && r.Body != http.NoBody {
 					buf, err := io.ReadAll(io.LimitReader(r.Body, req.maxBody+1))
 					if err != nil {
-						agentgateway.WriteError(w, http.StatusBadRequest, "reading request body")
+						agentgateway.WriteError(w, agentgateway.RequestBodyStatus(err), "reading request body")
 						return
 					}
 					if int64(len(buf)) > req.maxBody {
