@@ -319,10 +319,11 @@ func (a *mcpAuth) challenge(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	h := w.Header()
 	h.Set("WWW-Authenticate", v)
-	// A browser client reads the challenge only if CORS exposes it; the cors policy, which runs
-	// first, has set Allow-Origin when the origin is allowed.
-	if h.Get("Access-Control-Allow-Origin") != "" {
-		h.Add("Access-Control-Expose-Headers", "WWW-Authenticate")
+	// A browser client reads the challenge only if CORS exposes it. The cors policy adds
+	// Allow-Origin when it writes the header, and replaces this with its exposeHeaders when it has
+	// some (list WWW-Authenticate there too).
+	if r.Header.Get("Origin") != "" {
+		h.Set("Access-Control-Expose-Headers", "WWW-Authenticate")
 	}
 	if errCode == "" {
 		msg = fmt.Errorf("%w: %s", ErrMissingCredential, msg).Error()
