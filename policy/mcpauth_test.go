@@ -3,7 +3,7 @@ package policy_test
 import (
 	"encoding/json"
 	"errors"
-		"io"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -233,11 +233,11 @@ func (f *fakeIdP) lastHit() string {
 func TestMCPAuthProviderMetadata(t *testing.T) {
 	const self = "http://gw.example/.well-known/oauth-authorization-server/mcp"
 	for _, tc := range []struct {
-		provider    policy.MCPProvider
-		issuer      string
-		clientID    string
-		fetched     string
-		check       func(t *testing.T, doc map[string]any)
+		provider policy.MCPProvider
+		issuer   string
+		clientID string
+		fetched  string
+		check    func(t *testing.T, doc map[string]any)
 	}{
 		{provider: policy.MCPProviderKeycloak, issuer: "https://kc.example/realms/mcp", fetched: "https://kc.example/realms/mcp/.well-known/openid-configuration",
 			check: func(t *testing.T, doc map[string]any) {
