@@ -103,10 +103,16 @@ type mcpAuth struct {
 	metaMu  sync.Mutex
 	metaRaw []byte
 	metaAt  time.Time
+	metaErr error // the last failed fetch, repeated for mcpMetadataRetry
 }
 
-// mcpMetadataTTL bounds how long fetched authorization-server metadata is reused.
-const mcpMetadataTTL = 5 * time.Minute
+// mcpMetadataTTL bounds how long fetched authorization-server metadata is reused; after a failed
+// fetch, requests get the same error for mcpMetadataRetry instead of each waiting on a provider that
+// is down.
+const (
+	mcpMetadataTTL   = 5 * time.Minute
+	mcpMetadataRetry = 5 * time.Second
+)
 
 // NewMCPAuthentication returns the MCP authentication policy: the MCP authorization spec as
 // agentgateway implements it, with the gateway as the OAuth resource server.
@@ -507,7 +513,11 @@ func (a *mcpAuth) metadata(ctx context.Context) (map[string]any, error) {
 	a.metaMu.Lock()
 	defer a.metaMu.Unlock()
 	if a.metaRaw == nil || time.Since(a.metaAt) > mcpMetadataTTL {
+		if a.metaErr != nil && time.Since(a.metaAt) < mcpMetadataRetry {
+			return nil, a.metaErr
+		}
 		var errs []error
+		a.metaErr = nil
 		for _, u := range a.metadataURLs() {
 			b, err := a.fetchMetadata(ctx, u)
 			if err == nil {
@@ -516,8 +526,13 @@ func (a *mcpAuth) metadata(ctx context.Context) (map[string]any, error) {
 			}
 			errs = append(errs, err)
 		}
-		if a.metaRaw == nil {
-			return nil, errors.Join(errs...)
+		if len(errs) == len(a.metadataURLs()) {
+			// Keep serving a stale document rather than none; without one, remember the failure.
+			a.metaErr, a.metaAt = errors.Join(errs...), time.Now()
+			if a.metaRaw == nil {
+				return nil, a.metaErr
+			}
+			a.metaAt = a.metaAt.Add(mcpMetadataRetry - mcpMetadataTTL) // try again after the retry delay
 		}
 	}
 	var doc map[string]any

@@ -284,3 +284,45 @@ func TestMCPAuthRefusesBadTokens(t *testing.T) {
 		t.Fatalf("valid token: status %d", resp.StatusCode)
 	}
 }
+
+// The go-sdk client's own OAuth support (auth.AuthorizationCodeHandler) completes the flow against the
+// gateway unaided: it reacts to the 401, discovers both metadata documents, runs the code flow with
+// PKCE and RFC 8707's resource parameter, and retries with the token. The only stand-in is the
+// "browser", which follows the authorization redirect.
+func TestMCPAuthGoSDKOAuthHandler(t *testing.T) {
+	m := startOIDC(t)
+	for _, p := range []policy.MCPProvider{policy.MCPProviderNone, policy.MCPProviderKeycloak} {
+		t.Run("provider="+string(p), func(t *testing.T) {
+			gwURL := startMCPGateway(t, oidcAuthConfig(m, p), nil)
+			browser := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			h, err := auth.NewAuthorizationCodeHandler(&auth.AuthorizationCodeHandlerConfig{
+				PreregisteredClient: &oauthex.ClientCredentials{ClientID: m.ClientID, ClientSecretAuth: &oauthex.ClientSecretAuth{ClientSecret: m.ClientSecret}},
+				RedirectURL:         "http://127.0.0.1/callback",
+				AuthorizationCodeFetcher: func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
+					resp, err := browser.Get(args.URL)
+					if err != nil {
+						return nil, err
+					}
+					resp.Body.Close()
+					loc, err := url.Parse(resp.Header.Get("Location"))
+					if err != nil {
+						return nil, err
+					}
+					return &auth.AuthorizationResult{Code: loc.Query().Get("code"), State: loc.Query().Get("state")}, nil
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs, err := sdk.NewClient(&sdk.Implementation{Name: "test", Version: "1.0.0"}, nil).Connect(context.Background(),
+				&sdk.StreamableClientTransport{Endpoint: gwURL + "/mcp", OAuthHandler: h, DisableStandaloneSSE: true}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.Close()
+			if got := toolNames(t, cs); !slices.Equal(got, []string{"echo", "secret"}) {
+				t.Fatalf("tools = %v", got)
+			}
+		})
+	}
+}

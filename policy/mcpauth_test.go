@@ -316,6 +316,11 @@ func TestMCPAuthProviderMetadataUnavailable(t *testing.T) {
 	w := do(p, s.Handler(200, ""), req("GET", "http://gw/.well-known/oauth-authorization-server/mcp"))
 	assert.Equal(t, http.StatusBadGateway, w.Code)
 	assert.Contains(t, w.Body.String(), "authorization server metadata")
+	// Requests right after a failure get the same answer without each waiting on the provider.
+	w = do(p, s.Handler(200, ""), req("GET", "http://gw/.well-known/oauth-authorization-server/mcp"))
+	assert.Equal(t, http.StatusBadGateway, w.Code)
+	assert.Len(t, f.hits, 1)
+	assert.Equal(t, 0, s.Calls)
 }
 
 // Registration: answered with the pre-registered client, or proxied to the provider's endpoint with
