@@ -422,8 +422,7 @@ func (a *mcpAuth) serveResourceMetadata(w http.ResponseWriter, r *http.Request) 
 	if preflightOr(w, r, http.MethodGet, http.MethodHead) {
 		return
 	}
-	rest := strings.TrimPrefix(r.URL.EscapedPath(), ProtectedResourcePath)
-	resource := a.origin(r) + rest
+	resource := a.origin(r) + pathAfter(r, ProtectedResourcePath)
 	as := a.issuer
 	if a.provider != MCPProviderNone {
 		as = resource // the gateway is the clients' authorization server, at the resource's path
@@ -455,8 +454,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(b)
 }
 
+// pathAfter is the request's path after prefix, escaped (the caller checked that the decoded path
+// starts with prefix; an escaped form such as %2F in place of its slash is not taken literally).
+func pathAfter(r *http.Request, prefix string) string {
+	if ep := r.URL.EscapedPath(); strings.HasPrefix(ep, prefix+"/") || ep == prefix {
+		return ep[len(prefix):]
+	}
+	return (&url.URL{Path: r.URL.Path[len(prefix):]}).EscapedPath()
+}
+
 func (a *mcpAuth) serveAuthorizationServer(w http.ResponseWriter, r *http.Request) {
-	p := r.URL.EscapedPath()
+	p := AuthorizationServerPath + pathAfter(r, AuthorizationServerPath)
 	switch {
 	case strings.HasSuffix(p, "/client-registration"):
 		if preflightOr(w, r, http.MethodPost) {

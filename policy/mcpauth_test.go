@@ -63,6 +63,11 @@ func TestMCPAuthResourceMetadata(t *testing.T) {
 	assert.Equal(t, "https://gw.example/docs", doc["resource_documentation"])
 	assert.NotContains(t, doc, "scopesSupported")
 
+	// An escaped slash after the prefix is read as the slash it decodes to.
+	w = do(p, s.Handler(200, ""), req("GET", "http://gw.example/.well-known/oauth-protected-resource%2Fteam/mcp"))
+	require.Equal(t, 200, w.Code)
+	assert.Equal(t, "http://gw.example/team/mcp", decodeJSON(t, w)["resource"])
+
 	// The bare form describes the origin's root resource.
 	w = do(p, s.Handler(200, ""), req("GET", "http://gw.example/.well-known/oauth-protected-resource"))
 	require.Equal(t, 200, w.Code)
