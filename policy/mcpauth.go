@@ -320,7 +320,8 @@ func (a *mcpAuth) challenge(w http.ResponseWriter, r *http.Request, status int, 
 	if desc != "" {
 		v += `, error_description="` + desc + `"`
 	}
-	if errCode == "insufficient_scope" {
+	if len(a.scopes) > 0 {
+		// The scopes to ask for (RFC 6750 §3; the MCP spec's scope selection reads it first).
 		v += `, scope="` + strings.Join(a.scopes, " ") + `"`
 	}
 	h := w.Header()

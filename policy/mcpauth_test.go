@@ -163,7 +163,11 @@ func TestMCPAuthModesAndScopes(t *testing.T) {
 	}
 	p := newMCPAuth(t, policy.MCPAuthConfig{RequiredScopes: []string{"tools:read", "tools:call"}})
 	var s seen
-	w := do(p, s.Handler(200, ""), req("POST", "http://gw/mcp", "Authorization", "Bearer "+good))
+	w := do(p, s.Handler(200, ""), req("POST", "http://gw/mcp"))
+	require.Equal(t, 401, w.Code)
+	assert.Equal(t, `Bearer resource_metadata="http://gw/.well-known/oauth-protected-resource/mcp", scope="tools:read tools:call"`, w.Header().Get("WWW-Authenticate"),
+		"the first challenge already says which scopes to ask for")
+	w = do(p, s.Handler(200, ""), req("POST", "http://gw/mcp", "Authorization", "Bearer "+good))
 	require.Equal(t, 403, w.Code)
 	chs, err := oauthex.ParseWWWAuthenticate(w.Header().Values("WWW-Authenticate"))
 	require.NoError(t, err)
