@@ -60,7 +60,8 @@ type MCPAuthConfig struct {
 	// RequiredClaims as in [JWTProvider.RequiredClaims] (nil means ["exp"]).
 	RequiredClaims []string
 	// RequiredScopes must all appear in the token's `scope` (space-separated) or `scp` claim; a token
-	// without one is refused with 403 and error="insufficient_scope" (RFC 6750 §3.1).
+	// without one is refused with 403 and error="insufficient_scope" (RFC 6750 §3.1). Every challenge
+	// lists them in its scope parameter, which MCP clients read to choose the scopes they ask for.
 	RequiredScopes []string
 
 	// Provider adapts a vendor authorization server: the gateway then serves the authorization-server

@@ -1,6 +1,7 @@
 package policy_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -500,4 +501,24 @@ func FuzzMCPAuthRequest(f *testing.F) {
 			t.Fatalf("status %d for %q %q", w.Code, path, authz)
 		}
 	})
+}
+
+// BenchmarkMCPAuthCachedToken: a request with an already-verified token costs what jwtAuth's cached
+// path costs (compare BenchmarkJWTVerifyRS256/cached).
+func BenchmarkMCPAuthCachedToken(b *testing.B) {
+	p := newMCPAuth(b, policy.MCPAuthConfig{RequiredScopes: []string{"tools:read"}})
+	tok := "Bearer " + mint(b, rsaKeyOf(b), claims(map[string]any{"scope": "openid tools:read"}))
+	h := p.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	w := &benchWriter{h: http.Header{}}
+	st := &agentgateway.State{}
+	r := req("POST", "/mcp").WithContext(agentgateway.WithState(context.Background(), st))
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Header["Authorization"] = []string{tok}
+		*st = agentgateway.State{}
+		h.ServeHTTP(w, r)
+		if w.code != 0 {
+			b.Fatal(w.code)
+		}
+	}
 }
