@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/cipher"
-	"crypto/rand"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -69,7 +70,9 @@ func (f *Federation) taskAEAD() cipher.AEAD {
 	return processTaskAEAD()
 }
 
-// sealTask returns the client-facing id of a target's task.
+// sealTask returns the client-facing id of a target's task. The id is deterministic (the nonce is a
+// MAC of the record), so a task has one id wherever it shows up (the CreateTaskResult, tasks/list,
+// status notifications), on every replica that shares the key; equal ids only reveal the same task.
 func (f *Federation) sealTask(rec taskRecord) (string, error) {
 	if rec.ID == "" || len(rec.ID) > maxUpstreamTaskID {
 		return "", fmt.Errorf("%w: target %s issued a task id of %d bytes", ErrTaskID, rec.Target, len(rec.ID))
@@ -79,11 +82,20 @@ func (f *Federation) sealTask(rec taskRecord) (string, error) {
 		return "", err
 	}
 	a := f.taskAEAD()
-	nonce := make([]byte, a.NonceSize(), a.NonceSize()+len(plain)+a.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
-		return "", err
-	}
+	mac := hmac.New(sha256.New, f.taskNonceKey())
+	mac.Write(plain)
+	nonce := mac.Sum(make([]byte, 0, sha256.Size+len(plain)+a.Overhead()))[:a.NonceSize()]
 	return base64.RawURLEncoding.EncodeToString(a.Seal(nonce, nonce, plain, taskAAD)), nil
+}
+
+// taskNonceKey is the MAC key of task id nonces, derived from the session key (never the key itself).
+func (f *Federation) taskNonceKey() []byte {
+	key := f.cfg.SessionKey
+	if len(key) == 0 || f.aead == nil {
+		key = processKey()
+	}
+	sum := sha256.Sum256(append([]byte("agw-mcp-task-nonce\x00"), key...))
+	return sum[:]
 }
 
 // openTask opens a client-facing task id.
