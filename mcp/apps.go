@@ -154,3 +154,42 @@ func (p *listPage) withToolExtras(res []byte, tools []*sdk.Tool) ([]byte, error)
 	m["tools"] = tb
 	return json.Marshal(m)
 }
+
+// readReply gives the contents of a resources/read answer the client-facing URI, so a host matches
+// what it read with what it asked for (an app's HTML under its federated ui:// URI).
+type readReply struct {
+	reply
+	t *target
+}
+
+func (r *readReply) final(msg []byte) {
+	env, err := parseEnvelope(msg)
+	if err != nil || !env.result.ok() {
+		r.reply.final(msg)
+		return
+	}
+	var res map[string]json.RawMessage
+	if json.Unmarshal(env.result.of(msg), &res) != nil {
+		r.reply.final(msg)
+		return
+	}
+	var contents []map[string]json.RawMessage
+	if json.Unmarshal(res["contents"], &contents) != nil {
+		r.reply.final(msg)
+		return
+	}
+	for _, c := range contents {
+		var uri string
+		if json.Unmarshal(c["uri"], &uri) == nil && uri != "" {
+			c["uri"] = quoted(exposedURI(r.t, uri))
+		}
+	}
+	b, err1 := json.Marshal(contents)
+	res["contents"] = b
+	out, err2 := json.Marshal(res)
+	if err1 != nil || err2 != nil {
+		r.reply.final(msg)
+		return
+	}
+	r.reply.final(splice(msg, env.result, out))
+}

@@ -632,6 +632,9 @@ func (f *Federation) callURI(ctx context.Context, r *http.Request, st *agentgate
 	if upURI != uri {
 		msg = splice(body, uriSpan, quoted(upURI))
 	}
+	if env.method == "resources/read" && f.prefixed() {
+		out = &readReply{reply: out, t: t}
+	}
 	return f.forward(ctx, sess, t, id, msg, out)
 }
 
@@ -647,7 +650,7 @@ func (f *Federation) forward(ctx context.Context, sess *session, t *target, id, 
 		}
 	}
 	f.logger().Warn("mcp: target call failed", "target", t.Name, "error", err)
-	if pr, ok := out.(*postReply); ok && errors.Is(err, ErrUpstreamSessionGone) && !f.cfg.Stateless && pr.fail(http.StatusNotFound, id, "session expired at target "+t.Name) {
+	if pr, ok := rootReply(out).(*postReply); ok && errors.Is(err, ErrUpstreamSessionGone) && !f.cfg.Stateless && pr.fail(http.StatusNotFound, id, "session expired at target "+t.Name) {
 		return err // the spec's answer for a session that is gone: the client starts a new one
 	}
 	out.final(rpcmsg.Error(id, codeInternal, err.Error()))

@@ -452,3 +452,21 @@ func withCapability(res []byte, key string, val json.RawMessage) ([]byte, error)
 	m["capabilities"] = c
 	return json.Marshal(m)
 }
+
+// wrappedReply is a reply that rewrites another's final message.
+type wrappedReply interface{ unwrap() reply }
+
+func (r *taskCallReply) unwrap() reply { return r.reply }
+func (r *taskIDReply) unwrap() reply   { return r.reply }
+func (r *readReply) unwrap() reply     { return r.reply }
+
+// rootReply is the reply at the bottom of a chain of wrappers (the POST's, for its HTTP status).
+func rootReply(r reply) reply {
+	for {
+		w, ok := r.(wrappedReply)
+		if !ok {
+			return r
+		}
+		r = w.unwrap()
+	}
+}

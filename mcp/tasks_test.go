@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -99,8 +98,7 @@ func TestTasksThroughFederation(t *testing.T) {
 	require.NoError(t, err)
 	gw := agentgateway.New()
 	require.NoError(t, gw.Route("mcp").PathPrefix("/mcp").Use(mcp.Authorization(rules)).To(f))
-	ts := startGateway(t, gw, f)
-	url := ts + "/mcp"
+	url := newServer(t, gw, f).URL + "/mcp"
 	researcher := []string{"x-role", "researcher"}
 
 	sid, initRes := initTasksSession(t, url, researcher...)
@@ -224,15 +222,4 @@ func TestTasksThroughFederation(t *testing.T) {
 	require.NoError(t, json.Unmarshal(rpcOK(t, url, sid, "tasks/cancel", fmt.Sprintf(`{"taskId":%q}`, created.Task.TaskID), researcher...), &cancelled))
 	assert.Equal(t, created.Task.TaskID, cancelled.TaskID)
 	assert.Equal(t, "cancelled", cancelled.Status)
-}
-
-// startGateway serves gw and closes it and f when the test ends.
-func startGateway(t testing.TB, gw *agentgateway.Gateway, f *mcp.Federation) string {
-	t.Helper()
-	ts := httptest.NewServer(gw)
-	t.Cleanup(func() {
-		require.NoError(t, f.Close())
-		ts.Close()
-	})
-	return ts.URL
 }
