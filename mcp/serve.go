@@ -462,7 +462,7 @@ func (f *Federation) routeResponse(ctx context.Context, sess *session, env envel
 	if err != nil {
 		return err
 	}
-	return up.send(ctx, splice(body, env.id, []byte(raw)))
+	return up.send(ctx, f.unsealRelatedTask(sess, t, splice(body, env.id, []byte(raw))))
 }
 
 // notify forwards a client notification to every open upstream session.
@@ -643,7 +643,7 @@ func (f *Federation) forward(ctx context.Context, sess *session, t *target, id, 
 	up, err := sess.upstream(ctx, t)
 	if err == nil {
 		var resp []byte
-		resp, err = up.call(ctx, msg, f.relayFrom(sess, t, out.relay))
+		resp, err = up.call(ctx, f.unsealRelatedTask(sess, t, msg), f.relayFrom(sess, t, out.relay))
 		if err == nil {
 			out.final(resp)
 			return nil

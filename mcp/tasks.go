@@ -85,7 +85,12 @@ func (f *Federation) sealTask(rec taskRecord) (string, error) {
 	mac := hmac.New(sha256.New, f.taskNonceKey())
 	mac.Write(plain)
 	nonce := mac.Sum(make([]byte, 0, sha256.Size+len(plain)+a.Overhead()))[:a.NonceSize()]
-	return base64.RawURLEncoding.EncodeToString(a.Seal(nonce, nonce, plain, taskAAD)), nil
+	id := base64.RawURLEncoding.EncodeToString(a.Seal(nonce, nonce, plain, taskAAD))
+	if len(id) > maxTaskID {
+		// Never issue an id that openTask refuses (a very long tool name).
+		return "", fmt.Errorf("%w: the task id of target %s would be %d bytes (limit %d)", ErrTaskID, rec.Target, len(id), maxTaskID)
+	}
+	return id, nil
 }
 
 // taskNonceKey is the MAC key of task id nonces, derived from the session key (never the key itself).
@@ -469,4 +474,30 @@ func rootReply(r reply) reply {
 		}
 		r = w.unwrap()
 	}
+}
+
+// unsealRelatedTask gives a client's message to target t the target's own task id where the client
+// names one of t's tasks in the related-task _meta (of params or of a result): the target ties the
+// message to its task by that id. Ids that do not open, or name another target or session, are left
+// as they are.
+func (f *Federation) unsealRelatedTask(sess *session, t *target, msg []byte) []byte {
+	if !bytes.Contains(msg, []byte(relatedTaskKey)) {
+		return msg
+	}
+	env, err := parseEnvelope(msg)
+	if err != nil {
+		return msg
+	}
+	for _, at := range []span{env.params, env.result} {
+		s := field(msg, at, "_meta", relatedTaskKey, "taskId")
+		if !s.ok() || msg[s.start] != '"' {
+			continue
+		}
+		rec, err := f.openTask(stringValue(msg, s))
+		if err != nil || rec.Target != t.Name || rec.Session != sessionBinding(sess) {
+			continue
+		}
+		return splice(msg, s, quoted(rec.ID))
+	}
+	return msg
 }
