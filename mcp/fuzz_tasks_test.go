@@ -131,3 +131,21 @@ type capture struct{ fn func([]byte) }
 
 func (c *capture) relay([]byte)     {}
 func (c *capture) final(msg []byte) { c.fn(msg) }
+
+// FuzzExposedURI: a prefixed resource URI (ui:// ones keep their scheme) always splits back into its
+// target and the target's URI, and splitting any client input never panics.
+func FuzzExposedURI(f *testing.F) {
+	for _, s := range []string{"ui://get-time/mcp-app.html", "ui://", "ui:///x", "file:///a+b", "demo://a/readme", "ui://a+b/c", "", "+", "ui:/x"} {
+		f.Add("apps", s)
+	}
+	f.Fuzz(func(t *testing.T, name, uri string) {
+		splitExposedURI(uri)
+		if name == "" || strings.ContainsAny(name, "_+/") {
+			return
+		}
+		got, up, ok := splitExposedURI(exposedURI(&target{Target: Target{Name: name}}, uri))
+		if !ok || got != name || up != uri {
+			t.Fatalf("%q %q: split back to %q %q %v", name, uri, got, up, ok)
+		}
+	})
+}
