@@ -594,6 +594,8 @@ func (f *Federation) callNamed(ctx context.Context, r *http.Request, st *agentga
 	}
 	if env.method == "tools/call" && field(body, env.params, "task").ok() {
 		out = &taskCallReply{reply: out, f: f, sess: sess, t: t, tool: upName}
+		sess.tasks.begin(t.Name, upName)
+		defer sess.tasks.end(t.Name, upName)
 	}
 	return f.forward(ctx, sess, t, id, msg, out)
 }

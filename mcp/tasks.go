@@ -124,10 +124,51 @@ func (f *Federation) openTask(id string) (taskRecord, error) {
 	return rec, nil
 }
 
-// taskTable is what a session knows of the tasks it created: target and target task id → tool.
+// taskTable is what a session knows of the tasks it created: target and target task id → tool, and
+// the task-augmented calls under way (target → tool → count).
 type taskTable struct {
-	mu    sync.Mutex
-	tools map[[2]string]string
+	mu      sync.Mutex
+	tools   map[[2]string]string
+	pending map[string]map[string]int
+}
+
+// begin and end bracket a task-augmented call: a target may announce the task (a status notification
+// on the GET stream) before the CreateTaskResult arrives, and the id it gets must be the same.
+func (tt *taskTable) begin(target, tool string) {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	if tt.pending == nil {
+		tt.pending = map[string]map[string]int{}
+	}
+	if tt.pending[target] == nil {
+		tt.pending[target] = map[string]int{}
+	}
+	tt.pending[target][tool]++
+}
+
+func (tt *taskTable) end(target, tool string) {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	if tt.pending[target][tool]--; tt.pending[target][tool] <= 0 {
+		delete(tt.pending[target], tool)
+	}
+}
+
+// toolOf returns the tool of a target's task: recorded, else the one tool of the task-augmented
+// calls under way to that target ("" when there are none, or several tools: then an early
+// announcement gets an id without the tool, which mcpAuthorization refuses).
+func (tt *taskTable) toolOf(target, id string) string {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	if tool, ok := tt.tools[[2]string{target, id}]; ok {
+		return tool
+	}
+	if p := tt.pending[target]; len(p) == 1 {
+		for tool := range p {
+			return tool
+		}
+	}
+	return ""
 }
 
 // maxSessionTasks bounds the tasks a session remembers for tasks/list (oldest entries are not
@@ -161,7 +202,7 @@ func (f *Federation) sealTaskAt(sess *session, t *target, msg []byte, s span, to
 	}
 	id := stringValue(msg, s)
 	if tool == "" {
-		tool, _ = sess.tasks.get(t.Name, id)
+		tool = sess.tasks.toolOf(t.Name, id)
 	}
 	sealed, err := f.sealTask(taskRecord{Target: t.Name, Tool: tool, ID: id, Session: sessionBinding(sess)})
 	if err != nil {

@@ -1,12 +1,15 @@
 package mcp_test
 
 import (
+	"bufio"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -134,6 +137,8 @@ func TestTasksThroughFederation(t *testing.T) {
 	}
 	require.True(t, found, "%+v", tl.Tools)
 
+	statuses := taskStatuses(t, url, sid, researcher...)
+
 	// A task-augmented call answers with a task under a gateway-issued id.
 	var created struct {
 		Task taskView `json:"task"`
@@ -212,9 +217,28 @@ func TestTasksThroughFederation(t *testing.T) {
 	require.NoError(t, json.Unmarshal(res, &out))
 	require.NotEmpty(t, out.Content)
 	assert.Contains(t, out.Content[0].Text, "Research Report: gateways")
-	if rel, ok := out.Meta["io.modelcontextprotocol/related-task"]; ok {
-		assert.Equal(t, taskID, rel.TaskID)
+	require.Contains(t, out.Meta, "io.modelcontextprotocol/related-task", "%s", res)
+	assert.Equal(t, taskID, out.Meta["io.modelcontextprotocol/related-task"].TaskID)
+
+	// The target's status notification for the finished task reaches the GET stream under the same id.
+	var seen []taskView
+	for done := false; !done; {
+		select {
+		case st := <-statuses:
+			seen = append(seen, st)
+			done = st.Status == "completed"
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no completed notifications/tasks/status on the GET stream: %+v", seen)
+		}
 	}
+	for _, st := range seen {
+		assert.Equal(t, taskID, st.TaskID, "every status of the task under its one id: %+v", seen)
+	}
+
+	// A task-augmented call of a tool whose target has no tasks is that target's to answer: the
+	// go-sdk server runs it as a plain call.
+	plain := rpcOK(t, url, sid, "tools/call", `{"name":"local_echo","arguments":{"text":"hi"},"task":{"ttl":1000}}`, researcher...)
+	assert.Contains(t, string(plain), "local:hi")
 
 	// A second task, cancelled.
 	require.NoError(t, json.Unmarshal(rpcOK(t, url, sid, "tools/call", call, researcher...), &created))
@@ -222,4 +246,49 @@ func TestTasksThroughFederation(t *testing.T) {
 	require.NoError(t, json.Unmarshal(rpcOK(t, url, sid, "tasks/cancel", fmt.Sprintf(`{"taskId":%q}`, created.Task.TaskID), researcher...), &cancelled))
 	assert.Equal(t, created.Task.TaskID, cancelled.TaskID)
 	assert.Equal(t, "cancelled", cancelled.Status)
+}
+
+// taskStatuses listens on the session's GET stream and delivers the notifications/tasks/status it
+// carries.
+func taskStatuses(t *testing.T, url, sid string, hdr ...string) <-chan taskView {
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Mcp-Session-Id", sid)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	out := make(chan taskView, 16)
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		cancel()
+		resp.Body.Close()
+		<-done
+	})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			data, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok {
+				continue
+			}
+			var m struct {
+				Method string   `json:"method"`
+				Params taskView `json:"params"`
+			}
+			if json.Unmarshal([]byte(data), &m) == nil && m.Method == "notifications/tasks/status" {
+				select {
+				case out <- m.Params:
+				default:
+				}
+			}
+		}
+	}()
+	return out
 }
