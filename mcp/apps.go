@@ -20,8 +20,9 @@ import (
 
 const uiScheme = "ui://"
 
-// legacyUIKey is the flat _meta key of the MCP Apps drafts, still sent by servers for older hosts.
-const legacyUIKey = "ui/resourceUri"
+// legacyUIKeys are flat _meta keys that link a tool to its UI resource: the MCP Apps drafts' key,
+// still sent by servers for older hosts, and the OpenAI Apps SDK's.
+var legacyUIKeys = []string{"ui/resourceUri", "openai/outputTemplate"}
 
 // exposedURI returns the client-facing URI of a target's resource when names are prefixed.
 func exposedURI(t *target, uri string) string {
@@ -77,11 +78,13 @@ func (f *Federation) exposeToolUI(t *target, tool *sdk.Tool, az *authorizer) {
 			cloned()["ui"] = nu
 		}
 	}
-	if uri, ok := tool.Meta[legacyUIKey].(string); ok {
-		if exposed, ok := expose(uri); ok {
-			cloned()[legacyUIKey] = exposed
-		} else {
-			delete(cloned(), legacyUIKey)
+	for _, key := range legacyUIKeys {
+		if uri, ok := tool.Meta[key].(string); ok {
+			if exposed, ok := expose(uri); ok {
+				cloned()[key] = exposed
+			} else {
+				delete(cloned(), key)
+			}
 		}
 	}
 	if meta != nil {

@@ -353,6 +353,9 @@ func (f *Federation) listTasks(ctx context.Context, r *http.Request, st *agentga
 			if !mine || (az != nil && (tool == "" || !az.allows("tool", t.Name, tool))) {
 				continue
 			}
+			if _, ok := t.exposeTool(tool); tool != "" && !ok {
+				continue
+			}
 			if b, err = f.sealTaskAt(sess, t, b, s, tool); err == nil {
 				perTarget[t.idx] = append(perTarget[t.idx], b)
 			}
