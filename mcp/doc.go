@@ -14,11 +14,15 @@
 //
 // # What clients see
 //
-// Tool and prompt names become "<target>_<name>" and resource URIs "<target>+<uri>" (PrefixConditional,
-// the default, keeps bare names when there is a single target; PrefixAlways and PrefixNever are the
-// other modes). Lists fan out to every target concurrently, follow each target's pages, merge, and are
-// paged to the client with the federation's own cursor. initialize answers with the lowest protocol
-// version the targets negotiated, their merged capabilities and instructions. Notifications
+// Tool and prompt names become "<target>_<name>" and resource URIs "<target>+<uri>" (ui:// URIs of MCP
+// Apps keep their scheme: "ui://<target>/<rest>", and tools' _meta.ui.resourceUri links follow; see
+// apps.go) (PrefixConditional, the default, keeps bare names when there is a single target;
+// PrefixAlways and PrefixNever are the other modes). Lists fan out to every target concurrently,
+// follow each target's pages, merge, and are paged to the client with the federation's own cursor.
+// initialize answers with the client's protocol version (each target keeps the version it negotiated;
+// the rule for a mix of old and new targets is in versions.go), the targets' merged capabilities
+// (tasks and extensions included) and instructions. MCP tasks are routed to their target under sealed,
+// session-bound task ids and covered by mcpAuthorization (tasks.go). Notifications
 // (progress, logging, list changes, resource updates) and server→client requests (sampling,
 // elicitation, roots) are relayed; server→client request ids are rewritten to "<target>/<id>", so the
 // client's answer goes back to the target that asked and ids of two targets never collide. The

@@ -50,6 +50,8 @@ type listPage struct {
 	// The target's caching hints (SEP-2549); TTLMs is nil when the target gave none.
 	TTLMs      *int   `json:"ttlMs"`
 	CacheScope string `json:"cacheScope"`
+	// extras are tool fields the go-sdk does not model (apps.go).
+	extras toolExtras
 }
 
 // mergeCache folds one page's caching hints into the list's: the shortest TTL wins, a page without a
@@ -122,6 +124,9 @@ func (f *Federation) list(ctx context.Context, r *http.Request, st *agentgateway
 		res = &sdk.ListResourceTemplatesResult{ResourceTemplates: m.ResourceTemplates[offset:end], NextCursor: next, Cacheable: cache}
 	}
 	b, err := json.Marshal(res)
+	if err == nil && lk == &toolsKind {
+		b, err = m.withToolExtras(b, m.Tools[offset:end])
+	}
 	if err != nil {
 		out.final(rpcmsg.Error(id, codeInternal, err.Error()))
 		return err
@@ -175,6 +180,7 @@ func (f *Federation) merged(ctx context.Context, r *http.Request, st *agentgatew
 		}
 		p := &pages[i]
 		m.mergeCache(p, first)
+		m.takeToolExtras(p)
 		first = false
 		for _, tool := range p.Tools {
 			if tool == nil {
@@ -188,6 +194,7 @@ func (f *Federation) merged(ctx context.Context, r *http.Request, st *agentgatew
 				tool.Description = d
 			}
 			tool.Name = f.exposeName(t, exposed)
+			f.exposeToolUI(t, tool, az)
 			m.Tools = append(m.Tools, tool)
 			noteOwner(owner, "tool:"+tool.Name, i)
 		}
@@ -264,7 +271,7 @@ func (f *Federation) exposeName(t *target, name string) string {
 
 func (f *Federation) exposeURI(t *target, uri string) string {
 	if f.prefixed() {
-		return t.Name + "+" + uri
+		return exposedURI(t, uri)
 	}
 	return uri
 }
@@ -295,6 +302,8 @@ func (f *Federation) fetchAll(ctx context.Context, t *target, up upstream, lk *l
 		if err := json.Unmarshal(env.result.of(resp), &p); err != nil {
 			return fmt.Errorf("%s: decoding result: %w", lk.method, err)
 		}
+		p.keepToolExtras(env.result.of(resp))
+		into.takeToolExtras(&p)
 		into.Tools = append(into.Tools, p.Tools...)
 		into.Prompts = append(into.Prompts, p.Prompts...)
 		into.Resources = append(into.Resources, p.Resources...)
@@ -313,7 +322,8 @@ func isMethodNotFound(resp []byte, env envelope) bool {
 }
 
 // initialize opens the client's session: every target is initialized concurrently with the client's
-// capabilities; the answer carries the lowest protocol version and the merged capabilities.
+// capabilities; the answer carries the client's protocol version (see versions.go) and the merged
+// capabilities.
 func (f *Federation) initialize(ctx context.Context, r *http.Request, st *agentgateway.State, env envelope, body []byte, legacy *session, out reply) {
 	id := env.id.of(body)
 	ver := stringField(body, env.params, "protocolVersion")
@@ -363,8 +373,10 @@ func (f *Federation) initialize(ctx context.Context, r *http.Request, st *agentg
 		return
 	}
 	res := f.mergeInitialize(ver, results)
-	sess.version = res.ProtocolVersion
 	b, err := json.Marshal(res)
+	if tc := mergeTaskCapabilities(results); err == nil && tc != nil {
+		b, err = withCapability(b, "tasks", tc)
+	}
 	if err != nil {
 		sess.close()
 		out.final(rpcmsg.Error(id, codeInternal, err.Error()))
@@ -406,9 +418,6 @@ func (f *Federation) mergeInitialize(ver string, results [][]byte) *sdk.Initiali
 		if json.Unmarshal(raw, &r) != nil {
 			continue
 		}
-		if r.ProtocolVersion != "" && r.ProtocolVersion < res.ProtocolVersion && supportedVersion(r.ProtocolVersion) {
-			res.ProtocolVersion = r.ProtocolVersion
-		}
 		if r.Instructions != "" {
 			if instructions != "" {
 				instructions += "\n\n"
@@ -446,6 +455,14 @@ func (f *Federation) mergeInitialize(ver string, results [][]byte) *sdk.Initiali
 		}
 		if c.Completions != nil {
 			caps.Completions = &sdk.CompletionCapabilities{}
+		}
+		for k, v := range c.Extensions {
+			if caps.Extensions == nil {
+				caps.Extensions = map[string]any{}
+			}
+			if _, ok := caps.Extensions[k]; !ok {
+				caps.Extensions[k] = v
+			}
 		}
 		for k, v := range c.Experimental {
 			if caps.Experimental == nil {

@@ -462,7 +462,7 @@ func (f *Federation) routeResponse(ctx context.Context, sess *session, env envel
 	if err != nil {
 		return err
 	}
-	return up.send(ctx, splice(body, env.id, []byte(raw)))
+	return up.send(ctx, f.unsealRelatedTask(sess, t, splice(body, env.id, []byte(raw))))
 }
 
 // notify forwards a client notification to every open upstream session.
@@ -514,6 +514,10 @@ func (f *Federation) dispatch(ctx context.Context, r *http.Request, st *agentgat
 		out.final(rpcmsg.Error(id, codeInvalidParams, "completion/complete: unknown ref type"))
 	case "logging/setLevel":
 		return f.broadcast(ctx, sess, env, body, out)
+	case "tasks/get", "tasks/result", "tasks/cancel":
+		return f.callTask(ctx, r, st, sess, env, body, out)
+	case "tasks/list":
+		return f.listTasks(ctx, r, st, sess, env, body, out)
 	case "initialize":
 		out.final(rpcmsg.Error(id, codeInvalidRequest, "session already initialized"))
 	default:
@@ -588,6 +592,11 @@ func (f *Federation) callNamed(ctx context.Context, r *http.Request, st *agentga
 	if upName != name {
 		msg = splice(body, nameSpan, quoted(upName))
 	}
+	if env.method == "tools/call" && field(body, env.params, "task").ok() {
+		out = &taskCallReply{reply: out, f: f, sess: sess, t: t, tool: upName}
+		sess.tasks.begin(t.Name, upName)
+		defer sess.tasks.end(t.Name, upName)
+	}
 	return f.forward(ctx, sess, t, id, msg, out)
 }
 
@@ -603,7 +612,7 @@ func (f *Federation) callURI(ctx context.Context, r *http.Request, st *agentgate
 	upURI := uri
 	switch {
 	case f.prefixed():
-		if name, rest, ok := strings.Cut(uri, "+"); ok {
+		if name, rest, ok := splitExposedURI(uri); ok {
 			t, upURI = f.byName[name], rest
 		}
 	case len(f.targets) == 1:
@@ -625,6 +634,9 @@ func (f *Federation) callURI(ctx context.Context, r *http.Request, st *agentgate
 	if upURI != uri {
 		msg = splice(body, uriSpan, quoted(upURI))
 	}
+	if env.method == "resources/read" && f.prefixed() {
+		out = &readReply{reply: out, t: t}
+	}
 	return f.forward(ctx, sess, t, id, msg, out)
 }
 
@@ -633,14 +645,14 @@ func (f *Federation) forward(ctx context.Context, sess *session, t *target, id, 
 	up, err := sess.upstream(ctx, t)
 	if err == nil {
 		var resp []byte
-		resp, err = up.call(ctx, msg, f.relayFrom(sess, t, out.relay))
+		resp, err = up.call(ctx, f.unsealRelatedTask(sess, t, msg), f.relayFrom(sess, t, out.relay))
 		if err == nil {
 			out.final(resp)
 			return nil
 		}
 	}
 	f.logger().Warn("mcp: target call failed", "target", t.Name, "error", err)
-	if pr, ok := out.(*postReply); ok && errors.Is(err, ErrUpstreamSessionGone) && !f.cfg.Stateless && pr.fail(http.StatusNotFound, id, "session expired at target "+t.Name) {
+	if pr, ok := rootReply(out).(*postReply); ok && errors.Is(err, ErrUpstreamSessionGone) && !f.cfg.Stateless && pr.fail(http.StatusNotFound, id, "session expired at target "+t.Name) {
 		return err // the spec's answer for a session that is gone: the client starts a new one
 	}
 	out.final(rpcmsg.Error(id, codeInternal, err.Error()))
@@ -664,10 +676,10 @@ func (f *Federation) relayFrom(sess *session, t *target, to func([]byte)) func([
 			msg = splice(msg, env.id, quoted(t.Name+"/"+string(env.id.of(msg))))
 		case env.method == "notifications/resources/updated" && f.prefixed():
 			if s := field(msg, env.params, "uri"); s.ok() && msg[s.start] == '"' {
-				msg = splice(msg, s, quoted(t.Name+"+"+stringValue(msg, s)))
+				msg = splice(msg, s, quoted(exposedURI(t, stringValue(msg, s))))
 			}
 		}
-		to(msg)
+		to(f.sealRelayedTask(sess, t, env.method, msg))
 	}
 }
 
@@ -818,7 +830,12 @@ func (f *Federation) initUpstream(ctx context.Context, s *session, t *target) (u
 		}
 		return nil, nil, fmt.Errorf("%w: %s: initialize: %s", ErrTargetUnavailable, t.Name, msg)
 	}
-	up.setVersion(stringField(resp, env.result, "protocolVersion"))
+	v := stringField(resp, env.result, "protocolVersion")
+	if err := checkTargetVersion(v, s.version); err != nil {
+		up.close()
+		return nil, nil, fmt.Errorf("%w: %s: %w", ErrTargetUnavailable, t.Name, err)
+	}
+	up.setVersion(v)
 	if err := up.send(ctx, rpcmsg.Request(nil, "notifications/initialized", nil)); err != nil {
 		up.close()
 		return nil, nil, err

@@ -216,6 +216,8 @@ type session struct {
 	// known is each target's list of each kind (knows), refreshed by a client's list and by the
 	// target's list_changed.
 	known map[string]*knownSet
+	// tasks are the tasks this session created (tasks.go).
+	tasks taskTable
 
 	// legacy is the SSE stream of a legacy (HTTP+SSE) client session (guarded by mu; nil once
 	// closed); isLegacy is fixed at creation.
