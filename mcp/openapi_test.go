@@ -252,8 +252,8 @@ func TestOpenAPITargetThroughGateway(t *testing.T) {
 	// Invalid arguments are a tool error (SEP-1303) and send nothing.
 	before := len(api.requests())
 	for _, args := range []map[string]any{
-		{},                                  // petId missing
-		{"petId": 7},                        // wrong type
+		{},                                   // petId missing
+		{"petId": 7},                         // wrong type
 		{"petId": "7", "unknown": "ignored"}, // (valid: extra properties are allowed)
 	} {
 		res, err = cs.CallTool(ctxT(t), &sdk.CallToolParams{Name: "pets_getPet", Arguments: args})
@@ -267,9 +267,9 @@ func TestOpenAPITargetThroughGateway(t *testing.T) {
 		assert.Contains(t, text(t, res), "invalid arguments")
 	}
 	for _, args := range []map[string]any{
-		{"body": map[string]any{"name": ""}},  // minLength
-		{"body": map[string]any{"tag": "x"}},  // name required
-		{"limit": 0},                          // not a createPet argument: body missing
+		{"body": map[string]any{"name": ""}}, // minLength
+		{"body": map[string]any{"tag": "x"}}, // name required
+		{"limit": 0},                         // not a createPet argument: body missing
 	} {
 		res, err = cs.CallTool(ctxT(t), &sdk.CallToolParams{Name: "pets_createPet", Arguments: args})
 		require.NoError(t, err)
