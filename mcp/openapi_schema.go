@@ -136,6 +136,11 @@ func (c *schemaConv) schema(s *openapi3.Schema) (map[string]any, error) {
 	if err := json.Unmarshal(b, &out); err != nil {
 		return nil, fmt.Errorf("schema: %w", err)
 	}
+	// Identifiers would move the base of the tool's own $defs references, and $schema could name a
+	// dialect to fetch: the tool schema is one 2020-12 document.
+	for _, k := range []string{"$id", "$schema", "$anchor", "$dynamicAnchor", "$dynamicRef"} {
+		delete(out, k)
+	}
 	if c.is30 {
 		c.from30(s, out)
 	}

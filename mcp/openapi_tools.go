@@ -1,6 +1,7 @@
 package mcp
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,8 +13,8 @@ import (
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/google/jsonschema-go/jsonschema"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // Spec → tools: every operation of an OpenAPI document becomes one MCP tool whose input schema has a
@@ -29,7 +30,7 @@ type restTool struct {
 	path   string // the path template, "/pets/{petId}"
 	params []restParam
 	body   *restBody
-	schema *jsonschema.Resolved
+	schema *jsonschema.Schema
 }
 
 // restParam maps a tool argument to a parameter of the request.
@@ -249,12 +250,7 @@ func convertOperation(doc *openapi3.T, path, method string, item *openapi3.PathI
 	if err != nil {
 		return nil, fmt.Errorf("input schema: %w", err)
 	}
-	var js jsonschema.Schema
-	if err := json.Unmarshal(raw, &js); err != nil {
-		return nil, fmt.Errorf("input schema: %w", err)
-	}
-	rt.schema, err = js.Resolve(nil)
-	if err != nil {
+	if rt.schema, err = compileSchema(raw); err != nil {
 		return nil, fmt.Errorf("input schema: %w", err)
 	}
 
@@ -276,6 +272,30 @@ func convertOperation(doc *openapi3.T, path, method string, item *openapi3.PathI
 		Annotations: methodAnnotations(method),
 	}
 	return rt, nil
+}
+
+// toolSchemaURL names a tool's schema while it is compiled; nothing is loaded from it.
+const toolSchemaURL = "urn:agentgateway:openapi-tool"
+
+// noLoader refuses to load schemas: a tool schema is self-contained, and a document must not make
+// the gateway fetch files or URLs ($schema, $id).
+type noLoader struct{}
+
+func (noLoader) Load(u string) (any, error) { return nil, fmt.Errorf("not loading %s", u) }
+
+// compileSchema compiles a tool's input schema (JSON Schema 2020-12) for validating arguments.
+func compileSchema(raw []byte) (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.UseLoader(noLoader{})
+	if err := c.AddResource(toolSchemaURL, doc); err != nil {
+		return nil, err
+	}
+	return c.Compile(toolSchemaURL)
 }
 
 // pickMediaType chooses the request body's representation: JSON first, then a form, then text, then

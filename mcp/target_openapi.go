@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	agentgateway "github.com/agentgw/agentgateway"
 )
@@ -202,21 +203,16 @@ func (a *openAPI) handler(t *target, rt *restTool) sdk.ToolHandler {
 		if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
 			raw = json.RawMessage("{}")
 		}
-		var inst any
-		if err := json.Unmarshal(raw, &inst); err != nil {
+		// Numbers stay as written (json.Number): 2^53+1 must reach the API unrounded.
+		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+		if err != nil {
 			return toolError("invalid arguments: %v", err), nil
 		}
-		if _, ok := inst.(map[string]any); !ok {
+		args, ok := inst.(map[string]any)
+		if !ok {
 			return toolError("invalid arguments: not an object"), nil
 		}
 		if err := rt.schema.Validate(inst); err != nil {
-			return toolError("invalid arguments: %v", err), nil
-		}
-		// Decoded again keeping numbers as written: 2^53+1 must reach the API unrounded.
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		var args map[string]any
-		if err := dec.Decode(&args); err != nil {
 			return toolError("invalid arguments: %v", err), nil
 		}
 		hreq, err := a.request(ctx, t, rt, args)
