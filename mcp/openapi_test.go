@@ -219,6 +219,10 @@ func TestOpenAPITargetThroughGateway(t *testing.T) {
 	assert.JSONEq(t, `{"id":7,"name":"rex","tag":"dog"}`, text(t, res))
 	assert.Equal(t, map[string]any{"id": float64(7), "name": "rex", "tag": "dog"}, res.StructuredContent)
 
+	res, err = cs.CallTool(ctxT(t), &sdk.CallToolParams{Name: "pets_getPet", Arguments: map[string]any{"petId": 7}})
+	require.NoError(t, err)
+	require.False(t, res.IsError, "a number for a string parameter is taken as its text: %s", text(t, res))
+
 	res, err = cs.CallTool(ctxT(t), &sdk.CallToolParams{Name: "pets_getPet", Arguments: map[string]any{"petId": "a/b"}})
 	require.NoError(t, err)
 	require.False(t, res.IsError, text(t, res))
@@ -253,7 +257,7 @@ func TestOpenAPITargetThroughGateway(t *testing.T) {
 	before := len(api.requests())
 	for _, args := range []map[string]any{
 		{},                                   // petId missing
-		{"petId": 7},                         // wrong type
+		{"petId": []string{"7"}},             // wrong type
 		{"petId": "7", "unknown": "ignored"}, // (valid: extra properties are allowed)
 	} {
 		res, err = cs.CallTool(ctxT(t), &sdk.CallToolParams{Name: "pets_getPet", Arguments: args})

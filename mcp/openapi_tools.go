@@ -40,6 +40,9 @@ type restParam struct {
 	in      string // path, query, header or cookie
 	style   string
 	explode bool
+	// stringy is set when the parameter's schema is a string: a number or boolean argument is taken
+	// as its text (clients such as the MCP inspector CLI send "7" as 7), as the request would carry it.
+	stringy bool
 }
 
 // restBody is the request body the "body" argument (prop) becomes.
@@ -207,7 +210,7 @@ func convertOperation(doc *openapi3.T, path, method string, item *openapi3.PathI
 		} else {
 			explode = style == "form"
 		}
-		rt.params = append(rt.params, restParam{prop: prop, name: pv.Name, in: pv.In, style: style, explode: explode})
+		rt.params = append(rt.params, restParam{prop: prop, name: pv.Name, in: pv.In, style: style, explode: explode, stringy: isStringSchema(sm)})
 	}
 
 	if op.RequestBody != nil && op.RequestBody.Value != nil {
@@ -272,6 +275,29 @@ func convertOperation(doc *openapi3.T, path, method string, item *openapi3.PathI
 		Annotations: methodAnnotations(method),
 	}
 	return rt, nil
+}
+
+// isStringSchema is true for a schema whose type is string (or string and null).
+func isStringSchema(s map[string]any) bool {
+	switch t := s["type"].(type) {
+	case string:
+		return t == "string"
+	case []any:
+		str := false
+		for _, e := range t {
+			switch e {
+			case "string":
+				str = true
+			case "null":
+			default:
+				return false
+			}
+		}
+		return str
+	case []string:
+		return len(t) > 0 && t[0] == "string" && (len(t) == 1 || len(t) == 2 && t[1] == "null")
+	}
+	return false
 }
 
 // toolSchemaURL names a tool's schema while it is compiled; nothing is loaded from it.

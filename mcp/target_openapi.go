@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -211,6 +212,18 @@ func (a *openAPI) handler(t *target, rt *restTool) sdk.ToolHandler {
 		args, ok := inst.(map[string]any)
 		if !ok {
 			return toolError("invalid arguments: not an object"), nil
+		}
+		for _, p := range rt.params {
+			switch v := args[p.prop].(type) {
+			case json.Number:
+				if p.stringy {
+					args[p.prop] = v.String()
+				}
+			case bool:
+				if p.stringy {
+					args[p.prop] = strconv.FormatBool(v)
+				}
+			}
 		}
 		if err := rt.schema.Validate(inst); err != nil {
 			return toolError("invalid arguments: %v", err), nil
