@@ -410,3 +410,45 @@ func TestOpenAPITargetBadSpecs(t *testing.T) {
 	defer f.Close()
 	assert.NoError(t, f.Validate(), "a relative server URL resolves against the document's location")
 }
+
+// TestOpenAPITargetRedirects: a redirect on the API's host is followed with the credentials; one to
+// another host is not followed (the 3xx is a tool error), so backend credentials never leave.
+func TestOpenAPITargetRedirects(t *testing.T) {
+	elsewhere := make(chan string, 4)
+	other := newHTTPServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere <- r.Header.Get("Authorization")
+	}))
+	var finalAuth string
+	api := newHTTPServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/away":
+			http.Redirect(w, r, other.URL+"/steal", http.StatusFound)
+		case "/here":
+			http.Redirect(w, r, "/final", http.StatusTemporaryRedirect)
+		case "/final":
+			finalAuth = r.Header.Get("Authorization")
+			_, _ = io.WriteString(w, "arrived")
+		}
+	}))
+	spec := `{"openapi":"3.0.0","info":{"title":"t","version":"1"},"paths":{
+	  "/away":{"get":{"operationId":"away","responses":{"200":{"description":"ok"}}}},
+	  "/here":{"get":{"operationId":"here","responses":{"200":{"description":"ok"}}}}}}`
+	auth, err := policy.NewBackendAuth(policy.BackendAuthConfig{Key: &policy.KeyAuth{Value: "api-secret"}})
+	require.NoError(t, err)
+	tg := mcp.OpenAPITarget("r", []byte(spec), mcp.OpenAPIBaseURL(api.URL))
+	tg.BackendAuth = auth
+	gw := gateway(t, mcp.Federate(tg))
+	cs := connect(t, gw.URL+"/mcp", nil)
+
+	res, err := cs.CallTool(ctxT(t), &sdk.CallToolParams{Name: "here"})
+	require.NoError(t, err)
+	require.False(t, res.IsError, text(t, res))
+	assert.Equal(t, "arrived", text(t, res))
+	assert.Equal(t, "Bearer api-secret", finalAuth)
+
+	res, err = cs.CallTool(ctxT(t), &sdk.CallToolParams{Name: "away"})
+	require.NoError(t, err)
+	assert.True(t, res.IsError)
+	assert.Contains(t, text(t, res), "HTTP 302")
+	assert.Empty(t, elsewhere, "the other host got no request")
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -112,7 +113,11 @@ func OpenAPITarget(name string, spec []byte, opts ...OpenAPIOption) Target {
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
-	return Target{Name: name, Transport: TransportServer, openapi: newOpenAPI(name, spec, cfg)}
+	t := Target{Name: name, Transport: TransportServer, openapi: newOpenAPI(name, spec, cfg)}
+	if t.openapi.base != nil {
+		t.URL = t.openapi.base.String() // what a backend-auth policy sees as the target
+	}
+	return t
 }
 
 func newOpenAPI(name string, spec []byte, cfg openAPIConfig) *openAPI {
@@ -248,15 +253,26 @@ func (a *openAPI) handler(t *target, rt *restTool) sdk.ToolHandler {
 }
 
 // client is the net/http client for t's REST calls: t's own (backendTLS), else the route's TLS
-// transport when the request that opened the session carried one, else the federation's.
+// transport when the request that opened the session carried one, else the federation's. Redirects
+// are followed only on the API's own host: backend credentials must not follow one elsewhere.
 func (a *openAPI) client(ctx context.Context, t *target) *http.Client {
-	if t.HTTPClient == nil {
-		if rt := agentgateway.UpstreamTransportFrom(ctx); rt != nil {
-			return &http.Client{Transport: rt}
-		}
+	var c http.Client
+	if rt := agentgateway.UpstreamTransportFrom(ctx); rt != nil && t.HTTPClient == nil {
+		c.Transport = rt
+	} else {
+		hc, _ := t.client()
+		c = *hc
 	}
-	c, _ := t.client()
-	return c
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Host != a.base.Host || req.URL.Scheme != a.base.Scheme {
+			return http.ErrUseLastResponse // the 3xx is the answer
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &c
 }
 
 // request builds the HTTP request of one call.
