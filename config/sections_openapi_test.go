@@ -145,12 +145,14 @@ func TestOpenAPITargetFromYAML(t *testing.T) {
 }
 
 // TestOpenAPITargetTLSNeedsTrust: without backendTLS, an API whose certificate the system does not
-// trust is a tool error naming the failure, not a success or a hang.
+// trust is a tool error naming the failure, not a success or a hang; a route's backendTLS policy
+// (here the short form's) applies to the REST calls as a target's does.
 func TestOpenAPITargetTLSNeedsTrust(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "notes.yaml"), []byte(notesSpec), 0o600))
 	tlsAPI := httptest.NewTLSServer(notesAPI(nil))
 	t.Cleanup(tlsAPI.Close)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsAPI.Certificate().Raw}), 0o600))
 	yaml := `
 mcp:
   port: 0
@@ -166,6 +168,12 @@ mcp:
 	require.NoError(t, err)
 	assert.True(t, res.IsError)
 	assert.Contains(t, res.Content[0].(*sdk.TextContent).Text, "certificate")
+
+	url = serveConfigIn(t, dir, yaml+"  policies:\n    backendTLS: {root: ca.pem}\n", map[string]string{"TLS_API": tlsAPI.URL})
+	_, cs = mcpToolNames(t, url)
+	res, err = cs.CallTool(ctx, &sdk.CallToolParams{Name: "getNote", Arguments: map[string]any{"id": 1}})
+	require.NoError(t, err)
+	require.False(t, res.IsError, "the route's backendTLS trusts the API: %v", res.Content)
 }
 
 func TestOpenAPITargetConfigErrors(t *testing.T) {
