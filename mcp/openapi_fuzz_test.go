@@ -120,3 +120,31 @@ func TestOpenAPIPathParamEscaping(t *testing.T) {
 		assert.Equal(t, "/v1/files/"+url.PathEscape(name), req.URL.EscapedPath(), name)
 	}
 }
+
+// TestOpenAPIVersionsSchemas: OpenAPI 3.0's nullable and boolean exclusive bounds, and 3.1's type
+// arrays, numeric bounds and const, all validate as their documents mean.
+func TestOpenAPIVersionsSchemas(t *testing.T) {
+	op := func(version, schema string) *restTool {
+		spec := `{"openapi":"` + version + `","info":{"title":"t","version":"1"},"servers":[{"url":"http://api.test"}],"paths":{"/x":{"get":{"operationId":"x","parameters":[{"name":"n","in":"query","required":true,"schema":` + schema + `}],"responses":{"200":{"description":"ok"}}}}}}`
+		a := newOpenAPI("t", []byte(spec), openAPIConfig{})
+		require.NoError(t, a.err, version)
+		require.Len(t, a.tools, 1)
+		return a.tools[0]
+	}
+	valid := func(rt *restTool, v string) bool {
+		inst, err := jsonschema.UnmarshalJSON(strings.NewReader(`{"n":` + v + `}`))
+		require.NoError(t, err)
+		return rt.schema.Validate(inst) == nil
+	}
+	v30 := op("3.0.3", `{"type":"integer","minimum":0,"exclusiveMinimum":true,"nullable":true}`)
+	v31 := op("3.1.0", `{"type":["integer","null"],"exclusiveMinimum":0}`)
+	for _, rt := range []*restTool{v30, v31} {
+		assert.True(t, valid(rt, "1"))
+		assert.True(t, valid(rt, "null"))
+		assert.False(t, valid(rt, "0"), "exclusive bound")
+		assert.False(t, valid(rt, `"1"`))
+	}
+	c := op("3.1.0", `{"const":"fixed"}`)
+	assert.True(t, valid(c, `"fixed"`))
+	assert.False(t, valid(c, `"other"`))
+}
