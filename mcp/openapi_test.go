@@ -452,3 +452,31 @@ func TestOpenAPITargetRedirects(t *testing.T) {
 	assert.Contains(t, text(t, res), "HTTP 302")
 	assert.Empty(t, elsewhere, "the other host got no request")
 }
+
+// TestOpenAPITargetStatelessRouteAuth: in a stateless federation a route's backend-auth policy reaches
+// the REST API, and a target with ForwardAuthorization (on a route without one) gets the client's own
+// Authorization.
+func TestOpenAPITargetStatelessRouteAuth(t *testing.T) {
+	api, rest := newPetAPI(t)
+	routeAuth, err := policy.NewBackendAuth(policy.BackendAuthConfig{Key: &policy.KeyAuth{Value: "route-key"}})
+	require.NoError(t, err)
+	fwd := mcp.OpenAPITarget("fwd", []byte(petstoreSpec), mcp.OpenAPIBaseURL(rest.URL))
+	fwd.ForwardAuthorization = true
+	withAuth := mcp.New(mcp.Config{Stateless: true, Targets: []mcp.Target{mcp.OpenAPITarget("pets", []byte(petstoreSpec), mcp.OpenAPIBaseURL(rest.URL))}})
+	forwarding := mcp.New(mcp.Config{Stateless: true, Targets: []mcp.Target{fwd}})
+	t.Cleanup(func() { _ = forwarding.Close() })
+	gw := agentgateway.New()
+	require.NoError(t, gw.Route("auth").PathPrefix("/auth").Use(routeAuth).To(withAuth))
+	require.NoError(t, gw.Route("fwd").PathPrefix("/fwd").To(forwarding))
+	ts := newServer(t, gw, withAuth)
+
+	for _, path := range []string{"/auth", "/fwd"} {
+		r := do(t, http.MethodPost, ts.URL+path, "", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"getPet","arguments":{"petId":"7"}}}`, "Authorization", "Bearer client-token")
+		require.Equal(t, http.StatusOK, r.status, string(r.body))
+		assert.Contains(t, string(r.body), `rex`, path)
+	}
+	reqs := api.requests()
+	require.Len(t, reqs, 2)
+	assert.Equal(t, "Bearer route-key", reqs[0].Header.Get("Authorization"))
+	assert.Equal(t, "Bearer client-token", reqs[1].Header.Get("Authorization"))
+}
