@@ -211,3 +211,42 @@ mcp:
 		})
 	}
 }
+
+// TestOpenAPITargetInlineYAML: a document given inline; "$$" writes the "$" of "$ref", as everywhere
+// in the config ($NAME is an environment variable).
+func TestOpenAPITargetInlineYAML(t *testing.T) {
+	api := httptest.NewServer(notesAPI(nil))
+	t.Cleanup(api.Close)
+	yaml := `
+mcp:
+  port: 0
+  targets:
+  - name: notes
+    openapi:
+      host: $API
+      schema: |
+        openapi: 3.0.3
+        info: {title: Notes, version: "1"}
+        paths:
+          /v2/notes/{id}:
+            get:
+              operationId: getNote
+              parameters: [{$$ref: "#/components/parameters/id"}]
+              responses: {"200": {description: ok}}
+        components:
+          parameters:
+            id: {name: id, in: path, required: true, schema: {type: integer, minimum: 1}}
+`
+	url := serveConfigIn(t, t.TempDir(), yaml, map[string]string{"API": api.URL})
+	names, cs := mcpToolNames(t, url)
+	assert.Equal(t, []string{"getNote"}, names)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "getNote", Arguments: map[string]any{"id": 5}})
+	require.NoError(t, err)
+	require.False(t, res.IsError, "%v", res.Content)
+	assert.Equal(t, "note 5", res.StructuredContent.(map[string]any)["text"])
+	res, err = cs.CallTool(ctx, &sdk.CallToolParams{Name: "getNote", Arguments: map[string]any{"id": 0}})
+	require.NoError(t, err)
+	assert.True(t, res.IsError, "the $ref'd parameter's minimum applies")
+}
