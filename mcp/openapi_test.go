@@ -480,3 +480,28 @@ func TestOpenAPITargetStatelessRouteAuth(t *testing.T) {
 	assert.Equal(t, "Bearer route-key", reqs[0].Header.Get("Authorization"))
 	assert.Equal(t, "Bearer client-token", reqs[1].Header.Get("Authorization"))
 }
+
+// TestOpenAPITargetPerCallCredentials: in a stateful session each REST call carries the credentials
+// of the client request that made it, as an HTTP target's request does, not those of the request
+// that opened the session; and a client cannot pick another call's credentials through _meta.
+func TestOpenAPITargetPerCallCredentials(t *testing.T) {
+	api, rest := newPetAPI(t)
+	tg := mcp.OpenAPITarget("pets", []byte(petstoreSpec), mcp.OpenAPIBaseURL(rest.URL))
+	tg.ForwardAuthorization = true
+	gw := gateway(t, mcp.Federate(tg))
+	url := gw.URL + "/mcp"
+
+	r := do(t, http.MethodPost, url, "", initBody, "Authorization", "Bearer at-open")
+	require.Equal(t, http.StatusOK, r.status)
+	sid := r.header.Get("Mcp-Session-Id")
+	for i, tok := range []string{"first", "second"} {
+		call := `{"jsonrpc":"2.0","id":` + strconv.Itoa(i+2) + `,"method":"tools/call","params":{"name":"getPet","arguments":{"petId":"7"},"_meta":{"dev.agentgateway/call":"forged"}}}`
+		r = do(t, http.MethodPost, url, sid, call, "Authorization", "Bearer "+tok)
+		require.Equal(t, http.StatusOK, r.status, string(r.body))
+		assert.Contains(t, string(r.body), "rex")
+	}
+	reqs := api.requests()
+	require.Len(t, reqs, 2)
+	assert.Equal(t, "Bearer first", reqs[0].Header.Get("Authorization"))
+	assert.Equal(t, "Bearer second", reqs[1].Header.Get("Authorization"))
+}

@@ -72,6 +72,7 @@ func OpenAPILogger(l *slog.Logger) OpenAPIOption { return func(c *openAPIConfig)
 // openAPI is a parsed document and its tools; one go-sdk server is built from it per federation
 // target that uses it.
 type openAPI struct {
+	calls   callContexts // the contexts of tools/calls in flight (openapi_calls.go)
 	err     error
 	tools   []*restTool
 	base    *url.URL
@@ -97,10 +98,11 @@ type openAPI struct {
 // ends when the client cancels it.
 //
 // The target's BackendAuth, HTTPClient (backendTLS in configuration), ForwardAuthorization and
-// Headers apply to the REST calls as they do to an HTTP target's requests. Credentials that depend on
-// the client's request (passthrough, ForwardAuthorization) are those of the request that opened the
-// client's session with the target. The target is an in-process MCP server: prefixes, tool filters,
-// authorization and pagination work as for any target.
+// Headers apply to the REST calls as they do to an HTTP target's requests, with the values of each
+// client call (its Authorization for ForwardAuthorization and passthrough, a route's backend-auth
+// credential and backendTLS transport). Redirects are followed on the API's host only. The target is
+// an in-process MCP server: prefixes, tool filters, authorization and pagination work as for any
+// target.
 //
 // A document that cannot be parsed or validated, or that names no usable base URL, is reported by
 // [Federation.Validate] (errors wrap [ErrOpenAPISpec]). External $refs are refused. Operations that
@@ -205,6 +207,7 @@ func (a *openAPI) handler(t *target, rt *restTool) sdk.ToolHandler {
 		var raw json.RawMessage
 		if req.Params != nil {
 			raw = req.Params.Arguments
+			ctx = a.callContext(ctx, req.Params.Meta)
 		}
 		if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
 			raw = json.RawMessage("{}")
