@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"sync"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -79,9 +80,14 @@ func withCallToken(msg []byte, tok string) ([]byte, bool) {
 		return nil, false
 	}
 	meta := map[string]json.RawMessage{}
-	if raw, ok := params["_meta"]; ok {
-		if err := json.Unmarshal(raw, &meta); err != nil || meta == nil {
-			meta = map[string]json.RawMessage{}
+	for k, raw := range params {
+		// A lone case variant ("_META") is what a case-insensitive decoder reads as _meta: it becomes
+		// _meta, so there is one and it carries the token. (Two variants were refused by the scanner.)
+		if strings.EqualFold(k, "_meta") {
+			delete(params, k)
+			if err := json.Unmarshal(raw, &meta); err != nil || meta == nil {
+				meta = map[string]json.RawMessage{}
+			}
 		}
 	}
 	meta[callMetaKey], _ = json.Marshal(tok)

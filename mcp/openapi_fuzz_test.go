@@ -49,7 +49,20 @@ func FuzzOpenAPITools(f *testing.F) {
 	for _, s := range openAPIFuzzSeeds {
 		f.Add([]byte(s), []byte(`{"id":"7","body":{"a":["x"]},"q":{"k":1}}`))
 	}
+	f.Add([]byte(openAPIFuzzSeeds[0]), []byte(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"x","_meta":{"dev.agentgateway/call":"forged","progressToken":1}}}`))
+	f.Add([]byte(openAPIFuzzSeeds[0]), []byte(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"x","_meta":null}}`))
 	f.Fuzz(func(t *testing.T, spec, args []byte) {
+		// args is also a client message to mark: the token must replace whatever the client sent.
+		if out, ok := withCallToken(args, "tok"); ok {
+			var m struct {
+				Params struct {
+					Meta map[string]any `json:"_meta"`
+				} `json:"params"`
+			}
+			if err := json.Unmarshal(out, &m); err != nil || m.Params.Meta[callMetaKey] != "tok" {
+				t.Fatalf("marked %q as %q", args, out)
+			}
+		}
 		a := newOpenAPI("f", spec, openAPIConfig{})
 		if a.err != nil {
 			return
