@@ -505,3 +505,28 @@ func TestOpenAPITargetPerCallCredentials(t *testing.T) {
 	assert.Equal(t, "Bearer first", reqs[0].Header.Get("Authorization"))
 	assert.Equal(t, "Bearer second", reqs[1].Header.Get("Authorization"))
 }
+
+// TestOpenAPITargetExactNumbers: integers beyond float64's exact range reach the API as written, in
+// the path, the query and the body.
+func TestOpenAPITargetExactNumbers(t *testing.T) {
+	var got []string
+	var mu sync.Mutex
+	rest := newHTTPServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, r.URL.RequestURI(), string(b))
+		mu.Unlock()
+	}))
+	spec := `{"openapi":"3.0.0","info":{"title":"t","version":"1"},"paths":{"/n/{n}":{"post":{"operationId":"n",
+	  "parameters":[{"name":"n","in":"path","required":true,"schema":{"type":"integer"}},{"name":"q","in":"query","schema":{"type":"integer"}}],
+	  "requestBody":{"content":{"application/json":{"schema":{"type":"object","properties":{"v":{"type":"integer"}}}}}},
+	  "responses":{"200":{"description":"ok"}}}}}}`
+	gw := gateway(t, mcp.Federate(mcp.OpenAPITarget("x", []byte(spec), mcp.OpenAPIBaseURL(rest.URL))))
+	cs := connect(t, gw.URL+"/mcp", nil)
+	res, err := cs.CallTool(ctxT(t), &sdk.CallToolParams{Name: "n", Arguments: json.RawMessage(`{"n":9007199254740993,"q":9007199254740995,"body":{"v":9007199254740997}}`)})
+	require.NoError(t, err)
+	require.False(t, res.IsError, text(t, res))
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"/n/9007199254740993?q=9007199254740995", `{"v":9007199254740997}`}, got)
+}
