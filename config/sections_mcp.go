@@ -52,7 +52,7 @@ type mcpBackendSpec struct {
 }
 
 // mcpTargetSpec is the schema's LocalMcpTarget: a name and exactly one of stdio, mcp (streamable
-// HTTP) and sse.
+// HTTP), sse and openapi (a REST API as tools, sections_openapi.go).
 type mcpTargetSpec struct {
 	Name  string `json:"name"`
 	Stdio *struct {
@@ -61,8 +61,9 @@ type mcpTargetSpec struct {
 		Env      map[string]string `json:"env"`
 		ClearEnv bool              `json:"clear_env"`
 	} `json:"stdio"`
-	MCP      *mcpHostSpec `json:"mcp"`
-	SSE      *mcpHostSpec `json:"sse"`
+	MCP      *mcpHostSpec       `json:"mcp"`
+	SSE      *mcpHostSpec       `json:"sse"`
+	OpenAPI  *openAPITargetSpec `json:"openapi"`
 	Policies *struct {
 		// RequestHeaderModifier adds or sets headers on requests to the target.
 		RequestHeaderModifier *struct {
@@ -71,6 +72,8 @@ type mcpTargetSpec struct {
 		} `json:"requestHeaderModifier"`
 		// BackendAuth authenticates the gateway to this target; it wins over a route's backendAuth.
 		BackendAuth *backendAuthSpec `json:"backendAuth"`
+		// BackendTLS is the TLS of the connections to this target.
+		BackendTLS *backendTLSSpec `json:"backendTLS"`
 	} `json:"policies"`
 }
 
@@ -128,13 +131,13 @@ func (s mcpBackendSpec) config(bc *BuildContext) (mcp.Config, error) {
 
 func (ts mcpTargetSpec) target(bc *BuildContext) (mcp.Target, error) {
 	n := 0
-	for _, set := range []bool{ts.Stdio != nil, ts.MCP != nil, ts.SSE != nil} {
+	for _, set := range []bool{ts.Stdio != nil, ts.MCP != nil, ts.SSE != nil, ts.OpenAPI != nil} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		return mcp.Target{}, bc.Errorf("", "exactly one of stdio, mcp and sse")
+		return mcp.Target{}, bc.Errorf("", "exactly one of stdio, mcp, sse and openapi")
 	}
 	var t mcp.Target
 	switch {
@@ -152,6 +155,11 @@ func (ts mcpTargetSpec) target(bc *BuildContext) (mcp.Target, error) {
 		}
 		t = mcp.HTTPTarget(ts.Name, u)
 		t.BackendAuth = auth
+	case ts.OpenAPI != nil:
+		var err error
+		if t, err = ts.OpenAPI.target(bc.At("openapi"), ts.Name); err != nil {
+			return mcp.Target{}, err
+		}
 	default:
 		u, auth, err := ts.SSE.url(bc.At("sse"), "/sse")
 		if err != nil {
@@ -169,6 +177,13 @@ func (ts mcpTargetSpec) target(bc *BuildContext) (mcp.Target, error) {
 			bc.OnClose(c)
 		}
 		t.BackendAuth = auth
+	}
+	if p := ts.Policies; p != nil && p.BackendTLS != nil {
+		c, err := tlsClient(bc.At("policies.backendTLS"), *p.BackendTLS)
+		if err != nil {
+			return mcp.Target{}, err
+		}
+		t.HTTPClient = c
 	}
 	if p := ts.Policies; p != nil && p.RequestHeaderModifier != nil {
 		t.Headers = http.Header{}

@@ -6,6 +6,7 @@
 //		mcp.HTTPTarget("github", "http://github-mcp:8080/mcp"),
 //		mcp.StdioTarget("fs", "npx", "@modelcontextprotocol/server-filesystem", "/data"),
 //		mcp.ServerTarget("local", myServer), // an in-process go-sdk *mcp.Server
+//		mcp.OpenAPITarget("pets", petstoreYAML), // a REST API: each operation a tool
 //	))
 //
 // Use [New] with a [Config] for everything else (prefix and failure modes, sessions, authorization,

@@ -56,6 +56,8 @@ type Target struct {
 
 	// Server is the in-process go-sdk server of a ServerTarget.
 	Server *sdk.Server
+	// openapi is an OpenAPITarget's document; its server is built per federation (openapi.server).
+	openapi *openAPI
 
 	// Tools filters and renames the target's tools.
 	Tools ToolFilter
@@ -112,7 +114,11 @@ func (t *Target) validate(at string) error {
 			return agentgateway.Errorf(at+".cmd", "target %q: a stdio target needs a command", t.Name)
 		}
 	case TransportServer:
-		if t.Server == nil {
+		if t.openapi != nil {
+			if err := t.openapi.validate(at, t.Name); err != nil {
+				return err
+			}
+		} else if t.Server == nil {
 			return agentgateway.Errorf(at+".server", "target %q: no server", t.Name)
 		}
 	default:
@@ -198,6 +204,9 @@ func matchAny(patterns []string, name string) bool {
 func compileTarget(t Target, idx int) (*target, error) {
 	ct := &target{Target: t, idx: idx}
 	ct.compileAuth()
+	if t.openapi != nil {
+		ct.Server = t.openapi.server(ct)
+	}
 	if len(t.Tools.Rename) > 0 {
 		ct.unrename = make(map[string]string, len(t.Tools.Rename))
 		for from, to := range t.Tools.Rename {

@@ -293,7 +293,11 @@ func (f *Federation) dial(ctx context.Context, t *target) (upstream, error) {
 			_ = ss.Close()
 			return nil, fmt.Errorf("%w: %s: %v", ErrTargetUnavailable, t.Name, err)
 		}
-		return newConnUpstream(t, conn, func() { _ = ss.Close() }), nil
+		up := newConnUpstream(t, conn, func() { _ = ss.Close() })
+		if t.openapi != nil {
+			return &openAPIUpstream{connUpstream: up, calls: &t.openapi.calls}, nil
+		}
+		return up, nil
 	case TransportStdio:
 		return f.dialStdio(ctx, t)
 	case TransportSSE:
