@@ -523,7 +523,7 @@ func (s *PinStore) Pending() []PendingChange {
 type pinState struct {
 	changes atomic.Uint64
 	mu      sync.Mutex
-	seen    map[string]string   // target\x00tool → fingerprint of the latest listed definition
+	seen    map[string]string    // target\x00tool → fingerprint of the latest listed definition
 	defs    map[string]*sdk.Tool // target\x00tool → latest listed definition
 }
 
