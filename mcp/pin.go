@@ -224,44 +224,24 @@ type PinStore struct {
 	changes atomic.Uint64
 }
 
-// pinStores are the stores opened on files in this process, by absolute path: every federation (and
-// the admin endpoint) of a process works on one copy.
-var pinStores sync.Map
-
-// OpenPins returns the store kept in the file at path, creating the file at the first pin. Federations
-// of one process that open the same path share one store. An empty path is a store in memory only,
-// new at each call. The error wraps [ErrPinFile] when the file exists but is not a valid pin file.
+// OpenPins returns a store kept in the file at path, which is created at the first pin. An empty
+// path is a store in memory only. The error wraps [ErrPinFile] when the file exists but is not a valid
+// pin file. Stores opened on one file, in one process or in several, see each other's pins.
 func OpenPins(path string) (*PinStore, error) {
+	s := &PinStore{}
 	if path == "" {
-		return newPinStore("")
+		s.doc, _ = parsePins(nil)
+		return s, nil
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("mcp: pins: %w", err)
 	}
-	if s, ok := pinStores.Load(abs); ok {
-		return s.(*PinStore), nil
-	}
-	s, err := newPinStore(abs)
+	doc, fi, err := readPins(abs)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("mcp: pins %s: %w", abs, err)
 	}
-	actual, _ := pinStores.LoadOrStore(abs, s)
-	return actual.(*PinStore), nil
-}
-
-// newPinStore opens a store of its own on path (a second replica, in tests).
-func newPinStore(path string) (*PinStore, error) {
-	s := &PinStore{path: path}
-	if path == "" {
-		s.doc, _ = parsePins(nil)
-		return s, nil
-	}
-	doc, fi, err := readPins(path)
-	if err != nil {
-		return nil, fmt.Errorf("mcp: pins %s: %w", path, err)
-	}
-	s.doc, s.stamp = doc, fi
+	s.path, s.doc, s.stamp = abs, doc, fi
 	return s, nil
 }
 
