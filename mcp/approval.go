@@ -23,8 +23,9 @@ import (
 const DefaultApprovalTimeout = 60 * time.Second
 
 // CodeApprovalDenied is the JSON-RPC error code of a tools/call that was held for approval and not
-// approved: denied, timed out, or the approval webhook failed.
-const CodeApprovalDenied = -32003
+// approved: denied, timed out, or the approval webhook failed. It is in JSON-RPC's range for
+// implementation-defined server errors, clear of the codes MCP and its SDKs give meanings to.
+const CodeApprovalDenied = -32060
 
 // ErrNotApproved is the cause of every refusal of a held call; the ones below wrap it.
 var (
