@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,6 +19,8 @@ import (
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	agentgateway "github.com/agentgw/agentgateway"
 )
 
 // PinMode is what a federation does when a target's tool no longer matches its pin (see [PinStore]).
@@ -208,7 +212,7 @@ func canonical(x any) any {
 // replaces it atomically (temporary file and rename), so gateways sharing the file (replicas) keep
 // each other's pins. A change is accepted by making it the pin: set "accepted": true in its "changed"
 // object, or copy its fingerprint and tool over the entry's and delete "changed", or call
-// [PinStore.Accept] (the binary's admin listener serves it as POST /mcp/pins/accept). Deleting a
+// [PinStore.Accept] (or POST to [PinStore.Handler], which the binary serves on its admin listener). Deleting a
 // tool's entry pins the tool afresh the next time it is listed; deleting "changed" alone rejects the
 // change (it is reported again while the tool stays changed).
 //
@@ -599,4 +603,41 @@ func (f *Federation) toolDef(t *target, tool string) *sdk.Tool {
 	f.pin.mu.Lock()
 	defer f.pin.mu.Unlock()
 	return f.pin.defs[pinKey(t.Name, tool)]
+}
+
+// Handler serves the store for operators (the binary mounts it on its admin listener at /mcp/pins):
+// GET lists the pending changes as JSON ([PendingChange]s); POST with the JSON body
+// {"target": ..., "tool": ...} accepts one (Accept). A POST must say Content-Type: application/json,
+// which a browser cannot send cross-site without a CORS preflight, so a web page cannot accept a
+// change through an operator's browser.
+func (s *PinStore) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+			pending := s.Pending()
+			if pending == nil {
+				pending = []PendingChange{}
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(pending)
+		case http.MethodPost:
+			if !isJSONType(r.Header.Get("Content-Type")) {
+				agentgateway.WriteError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+				return
+			}
+			var in struct{ Target, Tool string }
+			if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&in); err != nil || in.Target == "" || in.Tool == "" {
+				agentgateway.WriteError(w, http.StatusBadRequest, `want {"target": "...", "tool": "..."}`)
+				return
+			}
+			if err := s.Accept(in.Target, in.Tool); err != nil {
+				agentgateway.WriteError(w, http.StatusConflict, err.Error())
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			w.Header().Set("Allow", "GET, POST")
+			agentgateway.WriteError(w, http.StatusMethodNotAllowed, "method not allowed")
+		}
+	})
 }

@@ -44,6 +44,8 @@ type flags struct {
 	pollPeriod time.Duration
 	// backendTimeout is the gateway's default backend timeout (agentgateway.WithDefaultBackendTimeout).
 	backendTimeout time.Duration
+	// pins is the tool pin file of MCP backends that name none (config.File.SetMCPPins).
+	pins string
 }
 
 func parseFlags(args []string, stderr io.Writer) (flags, error) {
@@ -61,6 +63,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.DurationVar(&f.backendTimeout, "backend-timeout", agentgateway.DefaultBackendTimeout,
 		"how long a backend waits for the upstream's response header on routes without a timeout policy (0: forever); streams are not cut")
 	fs.DurationVar(&f.pollPeriod, "watch-interval", time.Second, "how often the config file is checked for changes")
+	fs.StringVar(&f.pins, "pins", "", "tool pin `file` of MCP backends that name none (rug-pull protection: review and accept changes in the file or at the admin listener's /mcp/pins)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -99,7 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if f.validate {
-		if err := validate(f.file); err != nil {
+		if err := validate(f.file, f.pins); err != nil {
 			fmt.Fprintf(stderr, "%s: invalid:\n%v\n", f.file, err)
 			return 1
 		}
