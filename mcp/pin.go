@@ -175,11 +175,15 @@ type toolDef struct {
 // annotations): JSON with sorted keys and no insignificant space, hashed with SHA-256.
 func fingerprintTool(t *sdk.Tool) toolDef {
 	v := map[string]any{"name": t.Name, "description": t.Description}
-	if t.InputSchema != nil {
-		v["inputSchema"] = canonical(t.InputSchema)
+	switch s := t.InputSchema.(type) {
+	case nil:
+	case map[string]any:
+		v["inputSchema"] = s // as decoded from a list: encoding/json writes its keys sorted
+	default:
+		v["inputSchema"] = canonical(s)
 	}
 	if t.Annotations != nil {
-		v["annotations"] = canonical(t.Annotations)
+		v["annotations"] = t.Annotations // a struct: its fields always come in one order
 	}
 	b, _ := json.Marshal(v)
 	sum := sha256.Sum256(b)
