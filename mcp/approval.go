@@ -58,7 +58,7 @@ type Approval struct {
 	Timeout time.Duration
 	// Headers are added to each webhook request (a credential for the approval service, say).
 	Headers http.Header
-	// HTTPClient sends the webhook requests (default http.DefaultClient).
+	// HTTPClient sends the webhook requests (default: the federation's pooled client).
 	HTTPClient *http.Client
 }
 
@@ -100,9 +100,6 @@ func (a *Approval) compile() (*approver, error) {
 	ap := &approver{Approval: *a}
 	if ap.Timeout <= 0 {
 		ap.Timeout = DefaultApprovalTimeout
-	}
-	if ap.HTTPClient == nil {
-		ap.HTTPClient = http.DefaultClient
 	}
 	if u, err := url.Parse(a.Webhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return ap, agentgateway.Errorf("approval.webhook", "%q is not an http(s) URL", a.Webhook)

@@ -302,6 +302,9 @@ func (f *Federation) compile() error {
 		if err != nil {
 			errs = append(errs, err)
 		}
+		if a.HTTPClient == nil {
+			a.HTTPClient = f.httpc // its idle connections close with the federation
+		}
 		f.approval = a
 	}
 	f.shared = sharedState(key)

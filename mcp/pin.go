@@ -218,7 +218,7 @@ func canonical(x any) any {
 // object, or copy its fingerprint and tool over the entry's and delete "changed", or call
 // [PinStore.Accept] (or POST to [PinStore.Handler], which the binary serves on its admin listener). Deleting a
 // tool's entry pins the tool afresh the next time it is listed; deleting "changed" alone rejects the
-// change (it is reported again while the tool stays changed).
+// change (it is recorded again while the tool stays changed).
 //
 // Pins are keyed by target name: federations that share a store should give different servers
 // different target names.
@@ -256,8 +256,8 @@ func OpenPins(path string) (*PinStore, error) {
 // Path is the file the pins are kept in ("" in memory).
 func (s *PinStore) Path() string { return s.path }
 
-// Changes counts the tool changes detected by the federations using the store since the process
-// started: each new definition of a tool counts once.
+// Changes counts the tool changes the federations using the store detected since it was opened: each
+// new definition of a tool counts once per federation.
 func (s *PinStore) Changes() uint64 { return s.changes.Load() }
 
 // readPins reads and parses the file; an absent file is an empty set of pins.
