@@ -19,7 +19,9 @@ func BenchmarkToolsListPinned(b *testing.B) {
 	for i := range 100 {
 		s.AddTool(&sdk.Tool{Name: fmt.Sprintf("tool%03d", i), Description: "does thing " + fmt.Sprint(i),
 			InputSchema: map[string]any{"type": "object", "properties": map[string]any{"a": map[string]any{"type": "string"}, "b": map[string]any{"type": "integer"}}}},
-			func(context.Context, *sdk.CallToolRequest) (*sdk.CallToolResult, error) { return &sdk.CallToolResult{}, nil })
+			func(context.Context, *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
+				return &sdk.CallToolResult{}, nil
+			})
 	}
 	up := serveHTTP(b, s, &sdk.StreamableHTTPOptions{JSONResponse: true})
 	pins, err := mcp.OpenPins(filepath.Join(b.TempDir(), "pins.json"))
