@@ -525,6 +525,9 @@ func (f *Federation) ToolChanges() uint64 { return f.pin.changes.Load() }
 // list_changed too): it records the definitions, compares them with the pins, reports changes and
 // applies the target's pin mode to the list.
 func (f *Federation) afterToolList(t *target, into *listPage) {
+	if f.cfg.Pins == nil && f.approval == nil {
+		return
+	}
 	defs := make([]toolDef, 0, len(into.Tools))
 	f.pin.mu.Lock()
 	if f.pin.seen == nil {

@@ -572,11 +572,11 @@ func (f *Federation) callNamed(ctx context.Context, r *http.Request, st *agentga
 	}
 	name := stringValue(body, nameSpan)
 	t, upName, ok := f.resolve(ctx, r, st, sess, kind, name)
-	if ok && f.pinFailed(t) != nil {
-		out.final(rpcmsg.Error(id, codeInternal, f.pinFailed(t).Error()))
-		return nil
-	}
 	if ok {
+		if err := f.pinFailed(t); err != nil {
+			out.final(rpcmsg.Error(id, codeInternal, err.Error()))
+			return nil
+		}
 		st.MCP.Target, st.MCP.Name = t.Name, upName
 		if kind == "tool" && env.method == "tools/call" {
 			st.MCP.ToolTarget, st.MCP.ToolName = t.Name, upName
