@@ -245,6 +245,9 @@ func OpenPins(path string) (*PinStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mcp: pins: %w", err)
 	}
+	if di, err := os.Stat(filepath.Dir(abs)); err != nil || !di.IsDir() {
+		return nil, fmt.Errorf("mcp: pins %s: the directory must exist", abs)
+	}
 	doc, fi, err := readPins(abs)
 	if err != nil {
 		return nil, fmt.Errorf("mcp: pins %s: %w", abs, err)

@@ -288,6 +288,8 @@ func TestPinFileErrors(t *testing.T) {
 		require.Error(t, err, name)
 		assert.True(t, errors.Is(err, mcp.ErrPinFile), "%s: %v", name, err)
 	}
+	_, err := mcp.OpenPins(filepath.Join(dir, "missing", "pins.json"))
+	require.ErrorContains(t, err, "the directory must exist")
 
 	path := filepath.Join(dir, "pins.json")
 	srv := pinServer("echoes text")
