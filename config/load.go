@@ -52,6 +52,8 @@ type File struct {
 	top   []Node
 	named map[string]*namedBackend // top-level `backends`, by name
 	raw   any                      // the expanded document, for Dump
+	// mcpPins is the pin file of MCP backends without their own (SetMCPPins).
+	mcpPins string
 }
 
 // Settings are the startup settings of the `config` section that this gateway honours.
@@ -383,6 +385,7 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 	}
 	l := &loader{bc: NewBuildContext(f.dir, agentgateway.Services{Logger: logger})}
 	l.bc.res.named = f.freshNamed()
+	l.bc.res.pins = f.mcpPins
 	rt := &Runtime{}
 	ports := map[int]bool{}
 	var listenerPaths []string // the file path of each listener of rt.Config, to relocate compile errors

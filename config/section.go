@@ -54,6 +54,7 @@ type BuildContext struct {
 type resources struct {
 	closers []io.Closer
 	named   map[string]*namedBackend // the file's top-level backends, by name
+	pins    string                   // the default MCP pin file (File.SetMCPPins)
 }
 
 // NewBuildContext returns the root context of one build: file names resolve against dir, and svc

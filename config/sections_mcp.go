@@ -36,7 +36,8 @@ var (
 )
 
 // mcpBackendSpec is the schema's LocalMcpBackend (route backend `mcp`), plus the gateway's extensions
-// sessionKey (base64), allowedHosts and allowedOrigins (mcp.Config's fields of the same names).
+// sessionKey (base64), allowedHosts and allowedOrigins (mcp.Config's fields of the same names), and
+// the extensions pins, pinning and approval (see applyMCPExtensions).
 type mcpBackendSpec struct {
 	Targets []mcpTargetSpec `json:"targets"`
 	// StatefulMode is "stateful" (default) or "stateless".
@@ -44,18 +45,23 @@ type mcpBackendSpec struct {
 	// PrefixMode is "conditional" (default), "always" or "never".
 	PrefixMode string `json:"prefixMode"`
 	// FailureMode is "failClosed" (default) or "failOpen".
-	FailureMode            string   `json:"failureMode"`
-	DNSRebindingProtection bool     `json:"dnsRebindingProtection"`
-	SessionKey             string   `json:"sessionKey"`
-	AllowedHosts           []string `json:"allowedHosts"`
-	AllowedOrigins         []string `json:"allowedOrigins"`
+	FailureMode            string           `json:"failureMode"`
+	DNSRebindingProtection bool             `json:"dnsRebindingProtection"`
+	SessionKey             string           `json:"sessionKey"`
+	AllowedHosts           []string         `json:"allowedHosts"`
+	AllowedOrigins         []string         `json:"allowedOrigins"`
+	Pins                   string           `json:"pins"`
+	Pinning                string           `json:"pinning"`
+	Approval               *mcpApprovalSpec `json:"approval"`
 }
 
 // mcpTargetSpec is the schema's LocalMcpTarget: a name and exactly one of stdio, mcp (streamable
 // HTTP), sse and openapi (a REST API as tools, sections_openapi.go).
 type mcpTargetSpec struct {
-	Name  string `json:"name"`
-	Stdio *struct {
+	Name string `json:"name"`
+	// Pinning is an extension: the target's pin mode (allow, hide, fail; see applyMCPExtensions).
+	Pinning string `json:"pinning"`
+	Stdio   *struct {
 		Cmd      string            `json:"cmd"`
 		Args     []string          `json:"args"`
 		Env      map[string]string `json:"env"`
@@ -125,6 +131,9 @@ func (s mcpBackendSpec) config(bc *BuildContext) (mcp.Config, error) {
 			return cfg, err
 		}
 		cfg.Targets = append(cfg.Targets, t)
+	}
+	if err := applyMCPExtensions(bc, &cfg, s); err != nil {
+		return cfg, err
 	}
 	return cfg, nil
 }
@@ -255,17 +264,20 @@ func buildFederation(bc *BuildContext, s mcpBackendSpec) (*mcp.Federation, error
 // mcpShortForm is the schema's LocalSimpleMcpConfig: a federation served on every path of its own
 // port: streamable HTTP, and legacy HTTP+SSE on paths ending in /sse.
 type mcpShortForm struct {
-	Gateways               []string        `json:"gateways"`
-	Port                   *int            `json:"port"`
-	Targets                []mcpTargetSpec `json:"targets"`
-	StatefulMode           string          `json:"statefulMode"`
-	PrefixMode             string          `json:"prefixMode"`
-	FailureMode            string          `json:"failureMode"`
-	DNSRebindingProtection bool            `json:"dnsRebindingProtection"`
-	Policies               Node            `json:"policies"`
-	SessionKey             string          `json:"sessionKey"`
-	AllowedHosts           []string        `json:"allowedHosts"`
-	AllowedOrigins         []string        `json:"allowedOrigins"`
+	Gateways               []string         `json:"gateways"`
+	Port                   *int             `json:"port"`
+	Targets                []mcpTargetSpec  `json:"targets"`
+	StatefulMode           string           `json:"statefulMode"`
+	PrefixMode             string           `json:"prefixMode"`
+	FailureMode            string           `json:"failureMode"`
+	DNSRebindingProtection bool             `json:"dnsRebindingProtection"`
+	Policies               Node             `json:"policies"`
+	SessionKey             string           `json:"sessionKey"`
+	AllowedHosts           []string         `json:"allowedHosts"`
+	AllowedOrigins         []string         `json:"allowedOrigins"`
+	Pins                   string           `json:"pins"`
+	Pinning                string           `json:"pinning"`
+	Approval               *mcpApprovalSpec `json:"approval"`
 }
 
 func buildMCPShortForm(bc *BuildContext, s mcpShortForm) ([]Bind, error) {
@@ -280,6 +292,7 @@ func buildMCPShortForm(bc *BuildContext, s mcpShortForm) ([]Bind, error) {
 		Targets: s.Targets, StatefulMode: s.StatefulMode, PrefixMode: s.PrefixMode, FailureMode: s.FailureMode,
 		DNSRebindingProtection: s.DNSRebindingProtection, SessionKey: s.SessionKey,
 		AllowedHosts: s.AllowedHosts, AllowedOrigins: s.AllowedOrigins,
+		Pins: s.Pins, Pinning: s.Pinning, Approval: s.Approval,
 	})
 	if err != nil {
 		return nil, err

@@ -27,6 +27,8 @@ type WatchOptions struct {
 	MaxRetryInterval time.Duration
 	// Logger receives the reload reports and is passed to Build (default slog.Default()).
 	Logger *slog.Logger
+	// MCPPins is the pin file of MCP backends that name none (see File.SetMCPPins).
+	MCPPins string
 }
 
 // Watcher keeps a config file applied: see [WatchFile].
@@ -103,6 +105,7 @@ func (w *Watcher) build(data []byte) (*File, *Runtime, error) {
 		return nil, nil, err
 	}
 	f.SetDir(filepath.Dir(w.path))
+	f.SetMCPPins(w.opts.MCPPins)
 	rt, err := f.Build(w.opts.Logger)
 	if err != nil {
 		return nil, nil, err

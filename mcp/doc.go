@@ -101,6 +101,22 @@
 // every request the gateway sends to HTTP and SSE targets, as it does for an HTTP backend; the
 // client's own Authorization is forwarded only with [Target.ForwardAuthorization].
 //
+// # Tool pinning and approval
+//
+// With [Config.Pins] (a [PinStore], usually a file: [OpenPins]) every target's tools are pinned the
+// first time they are listed: a SHA-256 fingerprint of the canonical JSON of name, description, input
+// schema and annotations. Every later list (any session, after list_changed too) is compared with the
+// pins; a changed tool is logged (names and fingerprints), counted ([Federation.ToolChanges]),
+// recorded in the file beside its pin for an operator to review, and, per [Target.OnToolChange],
+// served anyway (PinAllow), hidden and answered as unknown (PinHide), or the whole target is failed
+// (PinFail) until the change is accepted. Replicas can share the file: it is re-read when it
+// changes and merged under a lock before every write.
+//
+// [Config.Approval] holds the tools/call requests a CEL rule selects (typically destructive tools,
+// `mcp.tool.annotations.destructiveHint`) until a webhook approves them; denial, timeout and an
+// unreachable webhook refuse the call with JSON-RPC error [CodeApprovalDenied]. The client is never
+// asked, so it cannot approve its own call.
+//
 // Each request fills agentgateway.State.MCP (method, session id, target, name, tool target and name)
 // for the access log, CEL and telemetry.
 package mcp

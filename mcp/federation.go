@@ -131,6 +131,12 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger receives target failures, skips and process output (default slog.Default()).
 	Logger *slog.Logger
+	// Pins, when set, pins every target's tools at first sight and reports later changes; each
+	// target's OnToolChange says what else happens. See [PinStore].
+	Pins *PinStore
+	// Approval, when set, holds the tools/call requests it selects until its webhook approves them.
+	// See [Approval].
+	Approval *Approval
 }
 
 // Federation serves many MCP servers (targets) behind one MCP endpoint. It is an http.Handler: mount
@@ -150,6 +156,8 @@ type Federation struct {
 	sessions  sessionTable
 	store     SessionStore // ended sessions (cfg.SessionStore or shared.ended)
 	shared    *keyState    // what federations with this session key share in this process
+	pin       pinState
+	approval  *approver // compiled Config.Approval
 	closeOnce sync.Once
 	done      chan struct{}
 	wg        sync.WaitGroup
@@ -288,6 +296,16 @@ func (f *Federation) compile() error {
 			errs = append(errs, agentgateway.Errorf("sessionKey", "%v", err))
 		}
 		f.aead = aead
+	}
+	if f.cfg.Approval != nil {
+		a, err := f.cfg.Approval.compile()
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if a.HTTPClient == nil {
+			a.HTTPClient = f.httpc // its idle connections close with the federation
+		}
+		f.approval = a
 	}
 	f.shared = sharedState(key)
 	f.store = f.cfg.SessionStore

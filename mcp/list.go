@@ -278,6 +278,9 @@ func (f *Federation) exposeURI(t *target, uri string) string {
 
 // fetchAll follows a target's pages of one list.
 func (f *Federation) fetchAll(ctx context.Context, t *target, up upstream, lk *listKind, into *listPage) error {
+	if f.pinFailed(t) != nil {
+		return nil // a target failed by pinning lists nothing
+	}
 	cursor := ""
 	for range maxUpstreamPages {
 		params := []byte("{}")
@@ -310,9 +313,15 @@ func (f *Federation) fetchAll(ctx context.Context, t *target, up upstream, lk *l
 		into.ResourceTemplates = append(into.ResourceTemplates, p.ResourceTemplates...)
 		into.mergeCache(&p, cursor == "")
 		if p.NextCursor == "" || p.NextCursor == cursor {
+			if lk == &toolsKind {
+				f.afterToolList(t, into)
+			}
 			return nil
 		}
 		cursor = p.NextCursor
+	}
+	if lk == &toolsKind {
+		f.afterToolList(t, into)
 	}
 	return nil
 }

@@ -577,15 +577,23 @@ func (f *Federation) callNamed(ctx context.Context, r *http.Request, st *agentga
 	name := stringValue(body, nameSpan)
 	t, upName, ok := f.resolve(ctx, r, st, sess, kind, name)
 	if ok {
+		if err := f.pinFailed(t); err != nil {
+			out.final(rpcmsg.Error(id, codeInternal, err.Error()))
+			return nil
+		}
 		st.MCP.Target, st.MCP.Name = t.Name, upName
 		if kind == "tool" && env.method == "tools/call" {
 			st.MCP.ToolTarget, st.MCP.ToolName = t.Name, upName
 		}
-		ok = f.authorizer(r, st).allows(kind, t.Name, upName) && f.knows(ctx, sess, t, kind, upName)
+		ok = f.authorizer(r, st).allows(kind, t.Name, upName) && f.knows(ctx, sess, t, kind, upName) &&
+			(kind != "tool" || !f.pinHidden(t, upName))
 	}
 	if !ok {
 		// Denied and unknown look the same, so a client cannot probe for hidden tools.
 		out.final(rpcmsg.Error(id, codeInvalidParams, fmt.Sprintf("unknown %s %q", kind, name)))
+		return nil
+	}
+	if kind == "tool" && env.method == "tools/call" && !f.approved(ctx, r, st, sess, t, upName, env, body, out) {
 		return nil
 	}
 	msg := body
@@ -642,6 +650,10 @@ func (f *Federation) callURI(ctx context.Context, r *http.Request, st *agentgate
 
 // forward sends a request to one target and streams its answer back.
 func (f *Federation) forward(ctx context.Context, sess *session, t *target, id, msg []byte, out reply) error {
+	if err := f.pinFailed(t); err != nil {
+		out.final(rpcmsg.Error(id, codeInternal, err.Error()))
+		return nil
+	}
 	up, err := sess.upstream(ctx, t)
 	if err == nil {
 		var resp []byte

@@ -61,6 +61,9 @@ type Target struct {
 
 	// Tools filters and renames the target's tools.
 	Tools ToolFilter
+	// OnToolChange is what happens when one of the target's tools no longer matches its pin
+	// (Config.Pins): PinAllow (log and count), PinHide or PinFail.
+	OnToolChange PinMode
 }
 
 // ToolFilter selects, renames and re-describes a target's tools. Patterns are path.Match globs over the
@@ -123,6 +126,9 @@ func (t *Target) validate(at string) error {
 		}
 	default:
 		return agentgateway.Errorf(at, "target %q: unknown transport %q", t.Name, t.Transport)
+	}
+	if t.OnToolChange > PinFail {
+		return agentgateway.Errorf(at+".pinning", "target %q: unknown pin mode %v", t.Name, t.OnToolChange)
 	}
 	for _, p := range append(append([]string(nil), t.Tools.Include...), t.Tools.Exclude...) {
 		if _, err := path.Match(p, ""); err != nil {

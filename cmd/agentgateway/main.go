@@ -50,6 +50,8 @@ type flags struct {
 	workers int
 	// memoryTrim is how often freed heap is returned to the OS after a burst (0: never).
 	memoryTrim time.Duration
+	// pins is the tool pin file of MCP backends that name none (config.File.SetMCPPins).
+	pins string
 }
 
 func parseFlags(args []string, stderr io.Writer) (flags, error) {
@@ -72,6 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.DurationVar(&f.memoryTrim, "memory-trim-interval", 30*time.Second,
 		"how often heap freed after a burst is returned to the OS when over 32 MiB (0: leave it to the runtime)")
 	fs.DurationVar(&f.pollPeriod, "watch-interval", time.Second, "how often the config file is checked for changes")
+	fs.StringVar(&f.pins, "pins", "", "tool pin `file` of MCP backends that name none (rug-pull protection: review and accept changes in the file or at the admin listener's /mcp/pins)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -121,7 +124,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if f.validate {
-		if err := validate(f.file); err != nil {
+		if err := validate(f.file, f.pins); err != nil {
 			fmt.Fprintf(stderr, "%s: invalid:\n%v\n", f.file, err)
 			return 1
 		}

@@ -15,13 +15,15 @@ import (
 
 	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/config"
+	"github.com/agentgw/agentgateway/mcp"
 )
 
-func validate(path string) error {
+func validate(path, pins string) error {
 	f, err := config.LoadFile(path)
 	if err != nil {
 		return err
 	}
+	f.SetMCPPins(pins)
 	rt, err := f.Build(slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
@@ -34,7 +36,7 @@ func validate(path string) error {
 func serve(ctx context.Context, f flags, logger *slog.Logger) error {
 	gw := agentgateway.New(agentgateway.WithLogger(logger), agentgateway.WithDrainTimeout(f.drain),
 		agentgateway.WithBindAddress(f.bindAddr), agentgateway.WithDefaultBackendTimeout(f.backendTimeout))
-	w, err := config.WatchFile(f.file, config.WatchOptions{Interval: f.pollPeriod, Drain: f.drain, Logger: logger},
+	w, err := config.WatchFile(f.file, config.WatchOptions{Interval: f.pollPeriod, Drain: f.drain, Logger: logger, MCPPins: f.pins},
 		func(rt *config.Runtime) error { return gw.Apply(rt.Config) })
 	if err != nil {
 		return err
@@ -108,6 +110,13 @@ func startAdmin(f flags, w *config.Watcher, gw *agentgateway.Gateway, ready *ato
 		}
 		_, _ = rw.Write([]byte("ready\n"))
 	})
+	if f.pins != "" {
+		pins, err := mcp.OpenPins(f.pins)
+		if err != nil {
+			return nil, fmt.Errorf("--pins: %w", err)
+		}
+		mux.Handle("/mcp/pins", pins.Handler())
+	}
 	mux.HandleFunc("GET /healthz/live", func(rw http.ResponseWriter, r *http.Request) { _, _ = rw.Write([]byte("live\n")) })
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
