@@ -38,6 +38,8 @@ var policyPolicies = []PolicySection{
 		return wrapPolicy(bc)(policy.NewTimeout(policy.TimeoutConfig(s)))
 	}),
 	Policy("retry", buildRetry),
+	Policy("csrf", buildCSRF),
+	Policy("delay", buildDelay),
 	Policy("requestMirror", buildMirror),
 	Policy("transformations", buildTransformations),
 	Policy("backendTLS", buildBackendTLS),
@@ -664,6 +666,9 @@ type retrySpec struct {
 }
 
 func buildRetry(bc *BuildContext, s retrySpec) (agentgateway.Policy, error) {
+	if s.Attempts == 0 {
+		s.Attempts = 1 // the schema's default: the original request only, unless attempts says more
+	}
 	cfg := policy.RetryConfig{Attempts: s.Attempts, Backoff: s.Backoff, Codes: s.Codes, Precondition: s.Precondition, Condition: s.Condition, MaxBufferBytes: s.MaxBufferBytes}
 	if b := s.Budget; b != nil {
 		cfg.Budget = &policy.RetryBudget{Ratio: b.Ratio, MinPerSecond: b.MinPerSecond}
@@ -887,4 +892,22 @@ func buildBackendAuth(bc *BuildContext, s backendAuthSpec) (agentgateway.Policy,
 		return nil, bc.Wrap(mapPaths(err, locationPath))
 	}
 	return p, nil
+}
+
+// csrfSpec is the schema's Csrf.
+type csrfSpec struct {
+	AdditionalOrigins []string `json:"additionalOrigins"`
+}
+
+func buildCSRF(bc *BuildContext, s csrfSpec) (agentgateway.Policy, error) {
+	return wrapPolicy(bc)(policy.NewCSRF(policy.CSRFConfig{AdditionalOrigins: s.AdditionalOrigins}))
+}
+
+// delaySpec is the schema's DelayPolicy.
+type delaySpec struct {
+	Duration string `json:"duration"`
+}
+
+func buildDelay(bc *BuildContext, s delaySpec) (agentgateway.Policy, error) {
+	return wrapPolicy(bc)(policy.NewDelay(policy.DelayConfig{Duration: s.Duration}))
 }
