@@ -202,3 +202,70 @@ func buildErr(t *testing.T, yaml string) (any, error) {
 	}
 	return rt, err
 }
+
+// buffer: the request reaches the backend whole with a Content-Length; a response is held until
+// complete; bodies over the limit are refused (fail closed) or streamed (fail open).
+func TestBufferFromYAML(t *testing.T) {
+	type seen struct {
+		length int64
+		te     []string
+	}
+	got := make(chan seen, 4)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		got <- seen{r.ContentLength, r.TransferEncoding}
+		if r.URL.Path == "/big" {
+			_, _ = io.WriteString(w, strings.Repeat("z", 2048))
+			return
+		}
+		w.(http.Flusher).Flush() // a streamed answer: the buffer still sends it whole
+		_, _ = io.WriteString(w, "ok")
+	}))
+	t.Cleanup(up.Close)
+	url := serveConfig(t, `
+binds:
+- port: 3000
+  listeners:
+  - routes:
+    - name: closed
+      matches: [{path: {pathPrefix: /closed}}]
+      policies:
+        urlRewrite: {path: {prefix: /}}
+        buffer: {request: {maxBytes: 1024}, response: {maxBytes: 1024}}
+      backends: [{host: $UP}]
+    - name: open
+      policies:
+        buffer: {request: {maxBytes: 1024, failureMode: failOpen}}
+      backends: [{host: $UP}]
+`, map[string]string{"UP": strings.TrimPrefix(up.URL, "http://")})
+	post := func(path string, body io.Reader) *http.Response {
+		req, err := http.NewRequest("POST", url+path, body)
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		return resp
+	}
+	// A chunked upload arrives with its length.
+	pr, pw := io.Pipe()
+	go func() { _, _ = io.WriteString(pw, "hello"); _ = pw.Close() }()
+	resp := post("/closed/x", pr)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "ok", string(b))
+	assert.Equal(t, "2", resp.Header.Get("Content-Length"), "the buffered response has its length")
+	assert.Equal(t, seen{length: 5}, <-got)
+
+	resp = post("/closed/x", strings.NewReader(strings.Repeat("a", 2000)))
+	resp.Body.Close()
+	assert.Equal(t, 413, resp.StatusCode, "fail closed")
+	resp = post("/closed/big", strings.NewReader("x"))
+	resp.Body.Close()
+	<-got
+	assert.Equal(t, 502, resp.StatusCode, "a response over the limit is refused whole")
+
+	resp = post("/x", strings.NewReader(strings.Repeat("a", 2000)))
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode, "fail open streams it")
+	assert.Equal(t, int64(2000), (<-got).length)
+}

@@ -40,6 +40,7 @@ var policyPolicies = []PolicySection{
 	Policy("retry", buildRetry),
 	Policy("csrf", buildCSRF),
 	Policy("delay", buildDelay),
+	Policy("buffer", buildBuffer),
 	Policy("requestMirror", buildMirror),
 	Policy("transformations", buildTransformations),
 	Policy("backendTLS", buildBackendTLS),
@@ -910,4 +911,46 @@ type delaySpec struct {
 
 func buildDelay(bc *BuildContext, s delaySpec) (agentgateway.Policy, error) {
 	return wrapPolicy(bc)(policy.NewDelay(policy.DelayConfig{Duration: s.Duration}))
+}
+
+// bufferSpec is the schema's Buffer.
+type bufferSpec struct {
+	Request  *bufferBodySpec `json:"request"`
+	Response *bufferBodySpec `json:"response"`
+}
+
+// bufferBodySpec is the schema's BufferBody.
+type bufferBodySpec struct {
+	MaxBytes    int64  `json:"maxBytes"`
+	FailureMode string `json:"failureMode"`
+}
+
+func (s *bufferBodySpec) body(bc *BuildContext, path string) (*policy.BufferBody, error) {
+	if s == nil {
+		return nil, nil
+	}
+	b := &policy.BufferBody{MaxBytes: s.MaxBytes}
+	switch s.FailureMode {
+	case "", "failClosed":
+	case "failOpen":
+		b.FailOpen = true
+	default:
+		return nil, bc.Errorf(path+".failureMode", "want failClosed or failOpen, not %q", s.FailureMode)
+	}
+	return b, nil
+}
+
+func buildBuffer(bc *BuildContext, s bufferSpec) (agentgateway.Policy, error) {
+	req, err := s.Request.body(bc, "request")
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.Response.body(bc, "response")
+	if err != nil {
+		return nil, err
+	}
+	if req == nil && resp == nil {
+		return nil, bc.Errorf("", "buffer needs request, response or both")
+	}
+	return wrapPolicy(bc)(policy.NewBuffer(policy.BufferConfig{Request: req, Response: resp}))
 }
