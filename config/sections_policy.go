@@ -41,6 +41,7 @@ var policyPolicies = []PolicySection{
 	Policy("csrf", buildCSRF),
 	Policy("delay", buildDelay),
 	Policy("buffer", buildBuffer),
+	Policy("sessionAffinity", buildSessionAffinity),
 	Policy("requestMirror", buildMirror),
 	Policy("transformations", buildTransformations),
 	Policy("backendTLS", buildBackendTLS),
@@ -953,4 +954,14 @@ func buildBuffer(bc *BuildContext, s bufferSpec) (agentgateway.Policy, error) {
 		return nil, bc.Errorf("", "buffer needs request, response or both")
 	}
 	return wrapPolicy(bc)(policy.NewBuffer(policy.BufferConfig{Request: req, Response: resp}))
+}
+
+// sessionAffinitySpec is the schema's SessionAffinityPolicy (a backend policy; on a route it also
+// keeps a key on one of the route's weighted backends).
+type sessionAffinitySpec struct {
+	Source string `json:"source"`
+}
+
+func buildSessionAffinity(bc *BuildContext, s sessionAffinitySpec) (agentgateway.Policy, error) {
+	return wrapPolicy(bc)(policy.NewSessionAffinity(policy.SessionAffinityConfig{Source: s.Source}))
 }
