@@ -450,10 +450,11 @@ func (b *HTTPBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var headerTimeout time.Duration
+	var affinity uint64
 	if st != nil {
-		headerTimeout = st.BackendTimeout
+		headerTimeout, affinity = st.BackendTimeout, st.Affinity
 	}
-	e := b.proxy.Serve(w, r, UpstreamTransportFrom(r.Context()), trustedPeer(st), headerTimeout)
+	e := b.proxy.Serve(w, r, UpstreamTransportFrom(r.Context()), trustedPeer(st), headerTimeout, affinity)
 	if e == nil {
 		return
 	}

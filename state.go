@@ -36,6 +36,11 @@ type State struct {
 	// request is sent; 0 means no bound. The gateway sets it from [WithDefaultBackendTimeout]; a
 	// timeout policy sets it to 0, its own deadlines then bounding the request.
 	BackendTimeout time.Duration
+	// Affinity, when not 0, is the hash of the request's session-affinity key (a sessionAffinity
+	// policy sets it): weighted backend choice and endpoint load balancing then pick by rendezvous
+	// hashing on it, so requests with the same key go to the same backend and endpoint while those are
+	// healthy, with no state shared between replicas.
+	Affinity uint64
 
 	// Identity is what authentication policies established about the caller.
 	Identity Identity

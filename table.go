@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/agentgw/agentgateway/internal/proxy"
 )
 
 // snapshot is one compiled, immutable configuration. Requests load it once and finish on it; Apply
@@ -676,13 +679,41 @@ func newSplit(backends []WeightedBackend, total int, rnd func(int) int) *split {
 }
 
 func (s *split) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	n := s.rnd(s.total)
-	i, _ := slices.BinarySearch(s.cum, n+1)
-	b := &s.backends[i]
-	if st := StateFrom(r.Context()); st != nil {
+	st := StateFrom(r.Context())
+	var b *WeightedBackend
+	if st != nil && st.Affinity != 0 {
+		b = &s.backends[s.rendezvous(st.Affinity)]
+	} else {
+		n := s.rnd(s.total)
+		i, _ := slices.BinarySearch(s.cum, n+1)
+		b = &s.backends[i]
+	}
+	if st != nil {
 		st.Backend = b.Name
 	}
 	b.Handler.ServeHTTP(w, r)
+}
+
+// rendezvous picks a backend for an affinity hash by weighted rendezvous hashing: each backend
+// scores -ln(u)/weight for a uniform u drawn from the hash of (key, backend), and the lowest score
+// wins. A key keeps its backend while the set stays the same, and removing one backend moves only
+// the keys that were on it.
+func (s *split) rendezvous(key uint64) int {
+	best, bestScore := 0, math.Inf(1)
+	for i := range s.backends {
+		w := s.backends[i].Weight
+		if w <= 0 {
+			continue
+		}
+		id := uint64(i)
+		if name := s.backends[i].Name; name != "" {
+			id = proxy.HashString(name) // stable when a reload reorders the list
+		}
+		if score := proxy.RendezvousScore(key, id) / float64(w); score < bestScore {
+			best, bestScore = i, score
+		}
+	}
+	return best
 }
 
 // lockedRand makes a seeded rand.Rand safe for concurrent use; the default source needs no lock.

@@ -35,7 +35,7 @@ var variables = []string{"request", "source", "jwt", "apiKey", "identity", "mcp"
 var env = sync.OnceValues(func() (*celgo.Env, error) {
 	mapType := celgo.MapType(celgo.StringType, celgo.DynType)
 	opts := []celgo.EnvOption{
-		ext.Strings(), ext.Encoders(), ext.Lists(), ext.Sets(), ext.Math(),
+		ext.Strings(), ext.Encoders(), ext.Lists(), ext.Sets(), ext.Math(), celgo.Lib(agentLib{}),
 		celgo.Variable("identity", celgo.StringType),
 	}
 	for _, v := range variables {

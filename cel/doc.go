@@ -67,7 +67,26 @@
 // tool of a list at a time.
 //
 // Besides CEL's standard functions the environment has cel-go's string, encoder (base64), list, set
-// and math extensions: request.path.split("/"), base64.decode(...), sets.contains(jwt.groups, ["a"]).
+// and math extensions: request.path.split("/"), base64.decode(...), sets.contains(jwt.groups, ["a"]),
+// optional values (jwt.?role.orValue("user")), and the functions agentgateway documents:
+//
+//	function                 example                                                  result
+//	default(x, fallback)     default(request.headers["x-user-id"], "anonymous")        x, or fallback when a field or key of x is absent
+//	x.with(v, expr)          json(s).with(b, b.type == "sum" ? b.v1 + b.v2 : b.v3)     expr with v bound to x, evaluated once
+//	json(string|bytes)       json(s).user.id                                          the parsed JSON value
+//	toJson(v), to_json(v)    toJson(jwt)                                              v as a JSON string
+//	random()                 random() < 0.1                                           a double in [0, 1), new each evaluation
+//	uuid()                   uuid()                                                   a random (version 4) UUID string
+//	ip(string)               ip(source.address).family() == 4                         an IP address (IPv4-mapped IPv6 unmapped)
+//	cidr(string)             cidr("10.0.0.0/8").containsIP(source.address)            a network; containsIP takes an ip or a string
+//	isIP, isCIDR             isIP(request.headers["x-real-ip"])                       whether a string parses
+//	ip.isLoopback()          ip("127.0.0.1").isLoopback()                             true
+//	cidr.prefixLength()      cidr("10.1.0.0/16").prefixLength()                       16
+//	string(ip|cidr)          string(ip("::ffff:1.2.3.4"))                             "1.2.3.4"
+//
+// A function this environment does not know is a compile error, which a configuration reports with the
+// expression's field path. Not available yet: request.body (agentgateway buffers the body when an
+// expression reads it; here such an expression sees no body field).
 //
 // # Cost and speed
 //

@@ -221,10 +221,85 @@ func (b *BytesSpec) UnmarshalJSON(data []byte) error {
 
 func buildDirectResponse(bc *BuildContext, s DirectResponseSpec) (agentgateway.Policy, error) {
 	if len(s.Conditional) > 0 {
-		return nil, bc.Errorf("conditional", "conditional direct responses are not supported")
+		return buildConditionalDirect(bc, s)
 	}
+	respond, err := compileDirect(bc, s)
+	if err != nil {
+		return nil, err
+	}
+	return agentgateway.NewPolicy(agentgateway.PhaseFilter, func(http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { respond(w, r, cel.NewActivation(r, nil)) })
+	}), nil
+}
+
+// conditionalDirectSpec is one entry of the schema's LocalConditionalPolicies_DirectResponse.
+type conditionalDirectSpec struct {
+	Condition      string            `json:"condition"`
+	Body           BytesSpec         `json:"body"`
+	BodyExpression string            `json:"bodyExpression"`
+	Headers        map[string]string `json:"headers"`
+	Status         int               `json:"status"`
+}
+
+// buildConditionalDirect answers with the first entry whose condition holds (an entry without a
+// condition is the fallback, and must be last); a request no entry matches goes on to the backend.
+// This is fault injection: `condition: random() < 0.1` answers one request in ten with an error.
+func buildConditionalDirect(bc *BuildContext, s DirectResponseSpec) (agentgateway.Policy, error) {
+	if s.Status != 0 || len(s.Body) > 0 || s.BodyExpression != "" || len(s.Headers) > 0 {
+		return nil, bc.Errorf("conditional", "conditional replaces status, body, bodyExpression and headers")
+	}
+	var specs []conditionalDirectSpec
+	if err := unmarshalStrict(s.Conditional, &specs); err != nil {
+		return nil, bc.Errorf("conditional", "%v", err)
+	}
+	type entry struct {
+		cond    *cel.Program
+		respond func(http.ResponseWriter, *http.Request, *cel.Activation)
+	}
+	entries := make([]entry, 0, len(specs))
+	for i, c := range specs {
+		at := bc.At(fmt.Sprintf("conditional[%d]", i))
+		var e entry
+		if c.Condition != "" {
+			p, err := cel.Compile(c.Condition, celgo.BoolType)
+			if err != nil {
+				return nil, at.Errorf("condition", "%v", err)
+			}
+			e.cond = p
+		} else if i != len(specs)-1 {
+			return nil, at.Errorf("condition", "an entry without a condition is the fallback and must be last")
+		}
+		respond, err := compileDirect(at, DirectResponseSpec{Body: c.Body, BodyExpression: c.BodyExpression, Headers: c.Headers, Status: c.Status})
+		if err != nil {
+			return nil, err
+		}
+		e.respond = respond
+		entries = append(entries, e)
+	}
+	return agentgateway.NewPolicy(agentgateway.PhaseFilter, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			act := cel.NewActivation(r, nil)
+			for _, e := range entries {
+				if e.cond != nil {
+					if ok, err := e.cond.EvalBool(r.Context(), act); err != nil || !ok {
+						continue // a condition that fails to evaluate does not fire
+					}
+				}
+				e.respond(w, r, act)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}), nil
+}
+
+// compileDirect compiles one direct response into the function that writes it.
+func compileDirect(bc *BuildContext, s DirectResponseSpec) (func(http.ResponseWriter, *http.Request, *cel.Activation), error) {
 	if s.Status == 0 {
 		return nil, bc.Errorf("status", "status is required")
+	}
+	if s.Status < 100 || s.Status > 999 {
+		return nil, bc.Errorf("status", "status %d out of range", s.Status)
 	}
 	type hdr struct {
 		name string
@@ -246,45 +321,38 @@ func buildDirectResponse(bc *BuildContext, s DirectResponseSpec) (agentgateway.P
 		}
 		bodyExpr = p
 	}
-	static, err := agentgateway.Respond(agentgateway.DirectResponse{Status: s.Status, Body: s.Body})
-	if err != nil {
-		return nil, bc.Errorf("status", "%v", err)
-	}
-	if len(hdrs) == 0 && bodyExpr == nil {
-		return static, nil
-	}
-	return agentgateway.NewPolicy(agentgateway.PhaseFilter, func(http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			act := cel.NewActivation(r, nil)
-			for _, h := range hdrs {
-				if v, err := h.prg.Eval(r.Context(), act); err == nil {
-					if s, ok := v.(types.String); ok {
-						w.Header().Set(h.name, string(s))
-					}
+	static := []byte(s.Body)
+	length := strconv.Itoa(len(static))
+	return func(w http.ResponseWriter, r *http.Request, act *cel.Activation) {
+		for _, h := range hdrs {
+			if v, err := h.prg.Eval(r.Context(), act); err == nil {
+				if s, ok := v.(types.String); ok {
+					w.Header().Set(h.name, string(s))
 				}
 			}
-			body := []byte(s.Body)
-			if bodyExpr != nil {
-				v, err := bodyExpr.Eval(r.Context(), act)
-				if err != nil {
-					agentgateway.WriteError(w, http.StatusInternalServerError, "directResponse body expression failed")
-					return
-				}
-				switch x := v.Value().(type) {
-				case string:
-					body = []byte(x)
-				case []byte:
-					body = x
-				default:
-					body, _ = json.Marshal(x)
-				}
+		}
+		body, n := static, length
+		if bodyExpr != nil {
+			v, err := bodyExpr.Eval(r.Context(), act)
+			if err != nil {
+				agentgateway.WriteError(w, http.StatusInternalServerError, "directResponse body expression failed")
+				return
 			}
-			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-			if w.Header().Get("Content-Type") == "" {
-				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			switch x := v.Value().(type) {
+			case string:
+				body = []byte(x)
+			case []byte:
+				body = x
+			default:
+				body, _ = json.Marshal(x)
 			}
-			w.WriteHeader(s.Status)
-			_, _ = w.Write(body)
-		})
-	}), nil
+			n = strconv.Itoa(len(body))
+		}
+		w.Header().Set("Content-Length", n)
+		if w.Header().Get("Content-Type") == "" {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		}
+		w.WriteHeader(s.Status)
+		_, _ = w.Write(body)
+	}, nil
 }

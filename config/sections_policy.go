@@ -38,6 +38,10 @@ var policyPolicies = []PolicySection{
 		return wrapPolicy(bc)(policy.NewTimeout(policy.TimeoutConfig(s)))
 	}),
 	Policy("retry", buildRetry),
+	Policy("csrf", buildCSRF),
+	Policy("delay", buildDelay),
+	Policy("buffer", buildBuffer),
+	Policy("sessionAffinity", buildSessionAffinity),
 	Policy("requestMirror", buildMirror),
 	Policy("transformations", buildTransformations),
 	Policy("backendTLS", buildBackendTLS),
@@ -664,6 +668,9 @@ type retrySpec struct {
 }
 
 func buildRetry(bc *BuildContext, s retrySpec) (agentgateway.Policy, error) {
+	if s.Attempts == 0 {
+		s.Attempts = 1 // the schema's default: the original request only, unless attempts says more
+	}
 	cfg := policy.RetryConfig{Attempts: s.Attempts, Backoff: s.Backoff, Codes: s.Codes, Precondition: s.Precondition, Condition: s.Condition, MaxBufferBytes: s.MaxBufferBytes}
 	if b := s.Budget; b != nil {
 		cfg.Budget = &policy.RetryBudget{Ratio: b.Ratio, MinPerSecond: b.MinPerSecond}
@@ -887,4 +894,74 @@ func buildBackendAuth(bc *BuildContext, s backendAuthSpec) (agentgateway.Policy,
 		return nil, bc.Wrap(mapPaths(err, locationPath))
 	}
 	return p, nil
+}
+
+// csrfSpec is the schema's Csrf.
+type csrfSpec struct {
+	AdditionalOrigins []string `json:"additionalOrigins"`
+}
+
+func buildCSRF(bc *BuildContext, s csrfSpec) (agentgateway.Policy, error) {
+	return wrapPolicy(bc)(policy.NewCSRF(policy.CSRFConfig{AdditionalOrigins: s.AdditionalOrigins}))
+}
+
+// delaySpec is the schema's DelayPolicy.
+type delaySpec struct {
+	Duration string `json:"duration"`
+}
+
+func buildDelay(bc *BuildContext, s delaySpec) (agentgateway.Policy, error) {
+	return wrapPolicy(bc)(policy.NewDelay(policy.DelayConfig{Duration: s.Duration}))
+}
+
+// bufferSpec is the schema's Buffer.
+type bufferSpec struct {
+	Request  *bufferBodySpec `json:"request"`
+	Response *bufferBodySpec `json:"response"`
+}
+
+// bufferBodySpec is the schema's BufferBody.
+type bufferBodySpec struct {
+	MaxBytes    int64  `json:"maxBytes"`
+	FailureMode string `json:"failureMode"`
+}
+
+func (s *bufferBodySpec) body(bc *BuildContext, path string) (*policy.BufferBody, error) {
+	if s == nil {
+		return nil, nil
+	}
+	b := &policy.BufferBody{MaxBytes: s.MaxBytes}
+	switch s.FailureMode {
+	case "", "failClosed":
+	case "failOpen":
+		b.FailOpen = true
+	default:
+		return nil, bc.Errorf(path+".failureMode", "want failClosed or failOpen, not %q", s.FailureMode)
+	}
+	return b, nil
+}
+
+func buildBuffer(bc *BuildContext, s bufferSpec) (agentgateway.Policy, error) {
+	req, err := s.Request.body(bc, "request")
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.Response.body(bc, "response")
+	if err != nil {
+		return nil, err
+	}
+	if req == nil && resp == nil {
+		return nil, bc.Errorf("", "buffer needs request, response or both")
+	}
+	return wrapPolicy(bc)(policy.NewBuffer(policy.BufferConfig{Request: req, Response: resp}))
+}
+
+// sessionAffinitySpec is the schema's SessionAffinityPolicy (a backend policy; on a route it also
+// keeps a key on one of the route's weighted backends).
+type sessionAffinitySpec struct {
+	Source string `json:"source"`
+}
+
+func buildSessionAffinity(bc *BuildContext, s sessionAffinitySpec) (agentgateway.Policy, error) {
+	return wrapPolicy(bc)(policy.NewSessionAffinity(policy.SessionAffinityConfig{Source: s.Source}))
 }

@@ -12,6 +12,7 @@ type endpoint struct {
 	Endpoint
 	rawBase string  // BasePath escaped, for URL.RawPath
 	h1      *h1Pool // the built-in HTTP/1.1 client's pool for this endpoint; nil when it is off
+	id      uint64  // the hash of the endpoint's address, for session affinity
 
 	inflight atomic.Int64
 	fails    atomic.Int32 // consecutive connect errors or 5xx responses

@@ -53,7 +53,7 @@ func newH1Harness(t *testing.T, upstream string, o H1Options) *h1Harness {
 	h := &h1Harness{errs: make(chan *Error, 1000)}
 	h.p = New(Options{Endpoints: []Endpoint{ep}, Transport: countingRT{tr, &h.fallbacks}, H1: &o, EjectAfter: -1})
 	h.front = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e := h.p.Serve(w, r, nil, false, 0)
+		e := h.p.Serve(w, r, nil, false, 0, 0)
 		h.errs <- e
 		if e != nil && e.Status != 0 {
 			http.Error(w, e.Msg, e.Status)
@@ -479,7 +479,7 @@ func TestH1CancelWaitingForHeader(t *testing.T) {
 	defer cancel()
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequestWithContext(ctx, "GET", "http://front/", nil)
-	e := h.p.Serve(rec, req, nil, false, 0)
+	e := h.p.Serve(rec, req, nil, false, 0, 0)
 	require.NotNil(t, e)
 	assert.Equal(t, http.StatusGatewayTimeout, e.Status)
 	assert.ErrorIs(t, e, context.DeadlineExceeded)
@@ -600,7 +600,7 @@ func TestH1FallsBackToTransport(t *testing.T) {
 	in := httptest.NewRequest("GET", "http://front/inject", nil)
 	in.Header["X-Evil"] = []string{"a\r\nX-Injected: 1"}
 	rec := httptest.NewRecorder()
-	e := h.p.Serve(rec, in, nil, false, 0)
+	e := h.p.Serve(rec, in, nil, false, 0, 0)
 	require.NotNil(t, e)
 	assert.Equal(t, http.StatusBadGateway, e.Status)
 	assert.EqualValues(t, 3, h.fallbacks.Load())
@@ -608,7 +608,7 @@ func TestH1FallsBackToTransport(t *testing.T) {
 	// A per-request transport always wins.
 	var override atomic.Int32
 	in = httptest.NewRequest("GET", "http://front/o", nil)
-	e = h.p.Serve(httptest.NewRecorder(), in, countingRT{http.DefaultTransport, &override}, false, 0)
+	e = h.p.Serve(httptest.NewRecorder(), in, countingRT{http.DefaultTransport, &override}, false, 0, 0)
 	require.Nil(t, e)
 	assert.EqualValues(t, 1, override.Load())
 	assert.EqualValues(t, 3, h.fallbacks.Load())
@@ -747,7 +747,7 @@ func TestH1WritesWhatTheTransportWrites(t *testing.T) {
 				}
 				maps.Copy(in.Header, tt.header)
 				rec := httptest.NewRecorder()
-				require.Nil(t, p.Serve(rec, in, nil, false, 0))
+				require.Nil(t, p.Serve(rec, in, nil, false, 0, 0))
 				require.Equal(t, http.StatusOK, rec.Code)
 				select {
 				case got[i] = <-seen:

@@ -113,7 +113,7 @@ func New(o Options) *Proxy {
 }
 
 func (p *Proxy) newEndpoint(e Endpoint) *endpoint {
-	ep := &endpoint{Endpoint: e, rawBase: escapePath(e.BasePath)}
+	ep := &endpoint{Endpoint: e, rawBase: escapePath(e.BasePath), id: HashString(e.Scheme + "://" + e.Host + e.BasePath)}
 	if p.h1 != nil {
 		ep.h1 = newH1Pool(p.h1, ep.Host)
 	}
@@ -346,7 +346,7 @@ var (
 // does, for this request only; the tighter of the two applies): it never cuts a response that has
 // begun, so streams and upgrades run on. A nil result means the response was forwarded completely; a
 // 5xx from the upstream is forwarded, not an error.
-func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripper, trustedPeer bool, headerTimeout time.Duration) *Error {
+func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripper, trustedPeer bool, headerTimeout time.Duration, affinity uint64) *Error {
 	upgrade := p.allowedUpgrade(r.Header)
 	fast, watchConns := false, false
 	if rt == nil {
@@ -403,7 +403,13 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 		body = &x.body
 	}
 
-	ep, healthy := p.bal.pick(nil)
+	var ep *endpoint
+	var healthy bool
+	if affinity != 0 {
+		ep, healthy = p.bal.pickAffinity(affinity, nil)
+	} else {
+		ep, healthy = p.bal.pick(nil)
+	}
 	var resp *http.Response
 	for attempt := 0; ; attempt++ {
 		ep.setURL(out.URL, r.URL)
@@ -439,7 +445,11 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 		}
 		// A connect failure sent nothing upstream: try another endpoint once.
 		if dial && attempt == 0 && len(p.bal.endpoints()) > 1 && !x.body.started.Load() {
-			if next, h := p.bal.pick(ep); next != ep {
+			pick := p.bal.pick
+			if affinity != 0 {
+				pick = func(ex *endpoint) (*endpoint, bool) { return p.bal.pickAffinity(affinity, ex) }
+			}
+			if next, h := pick(ep); next != ep {
 				ep, healthy = next, h
 				out = retryRequest(out)
 				continue

@@ -47,7 +47,7 @@ func BenchmarkServe(b *testing.B) {
 			for b.Loop() {
 				clear(w.h)
 				w.h = make(http.Header, 4)
-				if err := p.Serve(w, req, nil, false, 0); err != nil {
+				if err := p.Serve(w, req, nil, false, 0, 0); err != nil {
 					b.Fatal(err)
 				}
 			}
