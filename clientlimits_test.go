@@ -108,7 +108,7 @@ func TestSlowRequestBodyIsCut(t *testing.T) {
 // an upstream that takes longer than the body bound to answer (after reading the body) is not cut
 // either: the bound covers only the time spent waiting for the client.
 func TestBodyBoundsDoNotCutHonestRequests(t *testing.T) {
-	ct := agw.ClientTimeouts{BodyTimeout: 200 * time.Millisecond, BodyMinRate: 1000, StreamIdleTimeout: 200 * time.Millisecond}
+	ct := agw.ClientTimeouts{BodyTimeout: 200 * time.Millisecond, BodyMinRate: 1000, StreamIdleTimeout: time.Second}
 	srv := beUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, err := io.Copy(io.Discard, r.Body)
 		if err != nil {
@@ -126,12 +126,12 @@ func TestBodyBoundsDoNotCutHonestRequests(t *testing.T) {
 	assert.Equal(t, "got 1048576", beBody(t, resp))
 	resp.Body.Close()
 
-	// A chunked body in pieces with pauses shorter than the stream idle bound: 20 pieces of 1 KiB at
-	// 100 ms (2 s in all, ten times the bound), which is slower than the min rate allows a body of
+	// A chunked body in pieces with pauses well under the stream idle bound: 30 pieces of 1 KiB at
+	// 100 ms (3 s in all, three times the bound), which is slower than the min rate allows a body of
 	// declared length to be, but streamed bodies are bounded by their idleness only.
 	pr, pw := io.Pipe()
 	go func() {
-		for range 20 {
+		for range 30 {
 			time.Sleep(100 * time.Millisecond)
 			if _, err := pw.Write(make([]byte, 1024)); err != nil {
 				return
@@ -143,7 +143,7 @@ func TestBodyBoundsDoNotCutHonestRequests(t *testing.T) {
 	require.NoError(t, err)
 	resp, err = http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	assert.Equal(t, "got 20480", beBody(t, resp))
+	assert.Equal(t, "got 30720", beBody(t, resp))
 	resp.Body.Close()
 	http.DefaultClient.CloseIdleConnections()
 }
