@@ -204,7 +204,7 @@ func TestWriteBoundDoesNotOutliveItsRequest(t *testing.T) {
 	srv := beUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(strings.Repeat("y", 256<<10)))
 	}))
-	front := clFront(t, agw.ClientTimeouts{WriteIdleTimeout: 100 * time.Millisecond, BodyTimeout: 100 * time.Millisecond},
+	front := clFront(t, agw.ClientTimeouts{WriteIdleTimeout: time.Second, BodyTimeout: time.Second},
 		agw.HTTPBackendConfig{Endpoints: []string{srv.URL}})
 	conn, br := clDial(t, front)
 	for i := range 2 {
@@ -215,7 +215,7 @@ func TestWriteBoundDoesNotOutliveItsRequest(t *testing.T) {
 		n, err := io.Copy(io.Discard, resp.Body)
 		require.NoError(t, err)
 		assert.Equal(t, int64(256<<10), n)
-		time.Sleep(300 * time.Millisecond) // longer than both bounds
+		time.Sleep(1300 * time.Millisecond) // longer than both bounds
 	}
 }
 
