@@ -9,6 +9,7 @@
 #
 #   sudo apt-get install -y nginx-light caddy wrk   # Debian packages
 #   scripts/bench-proxy.sh [rounds=5] [seconds=8] [connections=16]
+#   AGW_BIN=/tmp/old-agentgateway scripts/bench-proxy.sh   # another build of the binary
 #
 # Prints one table (median over rounds) and keeps the raw rounds in $OUT/rounds.tsv.
 set -euo pipefail
@@ -63,8 +64,9 @@ http://127.0.0.1:$CADDY {
 EOF
 caddy run --config "$OUT/Caddyfile" --adapter caddyfile >"$OUT/caddy.log" 2>&1 & CADDY_PID=$!; PIDS+=($!)
 
-# The agentgateway binary, access log on (stderr, to a file as nginx's is).
-(cd "$ROOT" && go build -o "$OUT/agentgateway" ./cmd/agentgateway)
+# The agentgateway binary, access log on (stderr, to a file as nginx's is). AGW_BIN=path measures a
+# binary built elsewhere (an older commit, for a before/after comparison).
+if [ -n "${AGW_BIN:-}" ]; then cp "$AGW_BIN" "$OUT/agentgateway"; else (cd "$ROOT" && go build -o "$OUT/agentgateway" ./cmd/agentgateway); fi
 cat >"$OUT/agw.yaml" <<EOF
 binds:
 - port: $AGW
