@@ -71,7 +71,7 @@ func (agentLib) CompileOptions() []celgo.EnvOption {
 		celgo.Function("containsIP",
 			celgo.MemberOverload("cidr_containsIP_ip", []*celgo.Type{cidrType, ipType}, celgo.BoolType,
 				celgo.BinaryBinding(func(c, i ref.Val) ref.Val {
-					return types.Bool(c.(cidrVal).p.Contains(i.(ipVal).a))
+					return types.Bool(c.(cidrVal).v.Contains(i.(ipVal).v))
 				})),
 			celgo.MemberOverload("cidr_containsIP_string", []*celgo.Type{cidrType, celgo.StringType}, celgo.BoolType,
 				celgo.BinaryBinding(func(c, s ref.Val) ref.Val {
@@ -79,27 +79,27 @@ func (agentLib) CompileOptions() []celgo.EnvOption {
 					if err != nil {
 						return types.NewErr("containsIP: %v", err)
 					}
-					return types.Bool(c.(cidrVal).p.Contains(a.Unmap()))
+					return types.Bool(c.(cidrVal).v.Contains(a.Unmap()))
 				}))),
 		celgo.Function("family",
 			celgo.MemberOverload("ip_family", []*celgo.Type{ipType}, celgo.IntType,
 				celgo.UnaryBinding(func(v ref.Val) ref.Val {
-					if v.(ipVal).a.Is4() {
+					if v.(ipVal).v.Is4() {
 						return types.Int(4)
 					}
 					return types.Int(6)
 				}))),
 		celgo.Function("isLoopback",
 			celgo.MemberOverload("ip_isLoopback", []*celgo.Type{ipType}, celgo.BoolType,
-				celgo.UnaryBinding(func(v ref.Val) ref.Val { return types.Bool(v.(ipVal).a.IsLoopback()) }))),
+				celgo.UnaryBinding(func(v ref.Val) ref.Val { return types.Bool(v.(ipVal).v.IsLoopback()) }))),
 		celgo.Function("prefixLength",
 			celgo.MemberOverload("cidr_prefixLength", []*celgo.Type{cidrType}, celgo.IntType,
-				celgo.UnaryBinding(func(v ref.Val) ref.Val { return types.Int(v.(cidrVal).p.Bits()) }))),
+				celgo.UnaryBinding(func(v ref.Val) ref.Val { return types.Int(v.(cidrVal).v.Bits()) }))),
 		celgo.Function("string",
 			celgo.Overload("string_ip", []*celgo.Type{ipType}, celgo.StringType,
-				celgo.UnaryBinding(func(v ref.Val) ref.Val { return types.String(v.(ipVal).a.String()) })),
+				celgo.UnaryBinding(func(v ref.Val) ref.Val { return types.String(v.(ipVal).v.String()) })),
 			celgo.Overload("string_cidr", []*celgo.Type{cidrType}, celgo.StringType,
-				celgo.UnaryBinding(func(v ref.Val) ref.Val { return types.String(v.(cidrVal).p.String()) }))),
+				celgo.UnaryBinding(func(v ref.Val) ref.Val { return types.String(v.(cidrVal).v.String()) }))),
 	}
 }
 
@@ -197,9 +197,9 @@ func nativeOf(v ref.Val) (any, error) {
 	case types.Bytes:
 		return []byte(x), nil
 	case ipVal:
-		return x.a.String(), nil
+		return x.v.String(), nil
 	case cidrVal:
-		return x.p.String(), nil
+		return x.v.String(), nil
 	case *types.Err:
 		return nil, x
 	}
@@ -216,16 +216,24 @@ func uuid4() string {
 
 var cryptoRead = crand.Read
 
-// ipVal and cidrVal are the opaque CEL values of ip() and cidr().
-type ipVal struct{ a netip.Addr }
-type cidrVal struct{ p netip.Prefix }
+// netVal is the opaque CEL value of ip() (netip.Addr) and cidr() (netip.Prefix).
+type netVal[T interface {
+	comparable
+	String() string
+}] struct {
+	v   T
+	typ *types.Type
+}
+
+type ipVal = netVal[netip.Addr]
+type cidrVal = netVal[netip.Prefix]
 
 func parseIP(v ref.Val) ref.Val {
 	a, err := netip.ParseAddr(string(v.(types.String)))
 	if err != nil {
 		return types.NewErr("ip: %v", err)
 	}
-	return ipVal{a.Unmap()}
+	return ipVal{a.Unmap(), ipType}
 }
 
 func parseCIDR(v ref.Val) ref.Val {
@@ -233,49 +241,30 @@ func parseCIDR(v ref.Val) ref.Val {
 	if err != nil {
 		return types.NewErr("cidr: %v", err)
 	}
-	return cidrVal{p.Masked()}
+	return cidrVal{p.Masked(), cidrType}
 }
 
-func (v ipVal) ConvertToNative(t reflect.Type) (any, error) {
+func (v netVal[T]) ConvertToNative(t reflect.Type) (any, error) {
 	if t.Kind() == reflect.String {
-		return v.a.String(), nil
+		return v.v.String(), nil
 	}
-	return nil, fmt.Errorf("ip: no conversion to %v", t)
+	return nil, fmt.Errorf("%s: no conversion to %v", v.typ.TypeName(), t)
 }
-func (v ipVal) ConvertToType(t ref.Type) ref.Val {
-	switch t {
-	case types.StringType:
-		return types.String(v.a.String())
-	case types.TypeType:
-		return ipType
-	}
-	return types.NewErr("ip: no conversion to %v", t)
-}
-func (v ipVal) Equal(o ref.Val) ref.Val {
-	w, ok := o.(ipVal)
-	return types.Bool(ok && w.a == v.a)
-}
-func (ipVal) Type() ref.Type { return ipType }
-func (v ipVal) Value() any   { return v.a }
 
-func (v cidrVal) ConvertToNative(t reflect.Type) (any, error) {
-	if t.Kind() == reflect.String {
-		return v.p.String(), nil
-	}
-	return nil, fmt.Errorf("cidr: no conversion to %v", t)
-}
-func (v cidrVal) ConvertToType(t ref.Type) ref.Val {
+func (v netVal[T]) ConvertToType(t ref.Type) ref.Val {
 	switch t {
 	case types.StringType:
-		return types.String(v.p.String())
+		return types.String(v.v.String())
 	case types.TypeType:
-		return cidrType
+		return v.typ
 	}
-	return types.NewErr("cidr: no conversion to %v", t)
+	return types.NewErr("%s: no conversion to %v", v.typ.TypeName(), t)
 }
-func (v cidrVal) Equal(o ref.Val) ref.Val {
-	w, ok := o.(cidrVal)
-	return types.Bool(ok && w.p == v.p)
+
+func (v netVal[T]) Equal(o ref.Val) ref.Val {
+	w, ok := o.(netVal[T])
+	return types.Bool(ok && w.v == v.v)
 }
-func (cidrVal) Type() ref.Type { return cidrType }
-func (v cidrVal) Value() any   { return v.p }
+
+func (v netVal[T]) Type() ref.Type { return v.typ }
+func (v netVal[T]) Value() any     { return v.v }

@@ -93,14 +93,8 @@ binds:
 	}
 	assert.Equal(t, int32(4), calls.Load(), "refused requests never reach the backend")
 
-	_, err := buildErr(t, `
-binds:
-- port: 3000
-  listeners:
-  - routes:
-    - policies:
-        csrf: {additionalOrigins: ["not a url"]}
-      backends: [{host: "127.0.0.1:1"}]
+	_, err := policyErr(t, `
+csrf: {additionalOrigins: ["not a url"]}
 `)
 	assert.ErrorContains(t, err, "policies.csrf.additionalOrigins[0]")
 }
@@ -135,14 +129,8 @@ binds:
 	assert.False(t, held("/x"))
 	assert.Equal(t, int32(1), calls.Load(), "only the undelayed request was forwarded")
 
-	_, err := buildErr(t, `
-binds:
-- port: 3000
-  listeners:
-  - routes:
-    - policies:
-        delay: {duration: 'nosuch('}
-      backends: [{host: "127.0.0.1:1"}]
+	_, err := policyErr(t, `
+delay: {duration: 'nosuch('}
 `)
 	assert.ErrorContains(t, err, "policies.delay.duration")
 }
@@ -177,26 +165,27 @@ binds:
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, int32(1), calls.Load())
 
-	_, err = buildErr(t, `
-binds:
-- port: 3000
-  listeners:
-  - routes:
-    - policies:
-        directResponse:
-          conditional:
-          - status: 500
-          - condition: "true"
-            status: 418
-      backends: [{host: "127.0.0.1:1"}]
+	_, err = policyErr(t, `
+directResponse:
+  conditional:
+  - status: 500
+  - condition: "true"
+    status: 418
 `)
 	assert.ErrorContains(t, err, "conditional[0].condition")
 }
 
-// buildErr loads and builds yaml, returning the first error.
-func buildErr(t *testing.T, yaml string) (any, error) {
+// policyErr builds a route with the given policies (YAML indented as under `policies:`) and returns
+// the error.
+func policyErr(t *testing.T, policies string) (any, error) {
 	t.Helper()
-	rt, err := build(t, yaml, nil)
+	var b strings.Builder
+	b.WriteString("binds:\n- port: 3000\n  listeners:\n  - routes:\n    - policies:\n")
+	for line := range strings.Lines(strings.TrimPrefix(policies, "\n")) {
+		b.WriteString("        " + line)
+	}
+	b.WriteString("      backends: [{host: \"127.0.0.1:1\"}]\n")
+	rt, err := build(t, b.String(), nil)
 	if rt != nil {
 		_ = rt.Close()
 	}

@@ -45,18 +45,8 @@ func servePinned(t *testing.T, dir, yaml, pins string) string {
 	t.Helper()
 	f, err := config.Load([]byte(yaml), nil)
 	require.NoError(t, err)
-	f.SetDir(dir)
 	f.SetMCPPins(pins)
-	rt, err := f.Build(slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	gw := agentgateway.New(agentgateway.WithLogger(slog.New(slog.DiscardHandler)), agentgateway.WithAccessLog(false))
-	require.NoError(t, gw.Apply(rt.Config))
-	srv := httptest.NewServer(gw.PortHandler(rt.Config.Listeners[0].Port))
-	t.Cleanup(func() {
-		_ = rt.Close()
-		srv.Close()
-	})
-	return srv.URL
+	return serveFile(t, f, dir)
 }
 
 func descriptions(t *testing.T, cs *sdk.ClientSession) map[string]string {

@@ -59,6 +59,12 @@ func serveConfigIn(t *testing.T, dir, yaml string, env map[string]string) string
 	t.Helper()
 	f, err := config.Load([]byte(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	require.NoError(t, err)
+	return serveFile(t, f, dir)
+}
+
+// serveFile builds f (its relative paths resolved against dir) and serves the port it binds.
+func serveFile(t *testing.T, f *config.File, dir string) string {
+	t.Helper()
 	f.SetDir(dir)
 	rt, err := f.Build(slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
