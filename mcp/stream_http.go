@@ -1,0 +1,158 @@
+package mcp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	rpcmsg "github.com/agentgw/agentgateway/internal/jsonrpc"
+)
+
+// After the response event of an SSE answer, the gateway reads the rest of the stream (normally
+// just the end of the chunked body) so that the upstream connection goes back to the pool instead
+// of being closed. A target that keeps streaming after its response gets at most this much.
+const (
+	drainLimit = 64 << 10
+	drainWait  = 100 * time.Millisecond
+)
+
+// streamSink receives what a target sends while answering one request.
+type streamSink struct {
+	// relay takes an intermediate message (progress, logging, a server→client request) with its
+	// SSE event id at the target ("" when the target gave none). Optional.
+	relay func(id string, msg []byte)
+	// comment is called for each keep-alive comment on the target's stream. Optional.
+	comment func()
+	// deliver takes the response. It is called before the rest of the stream is drained, so the
+	// client is not kept waiting for the target to end its stream.
+	deliver func(msg []byte)
+}
+
+// exchange sends a request to the target and passes its answer to sink. When the client goes
+// away first (ctx ends) the target is told with notifications/cancelled, so that the tool does not
+// keep running for nobody: a streamable HTTP server detaches its handlers from the POST.
+func (u *httpUpstream) exchange(ctx context.Context, msg []byte, sink *streamSink) error {
+	// Cancelled to bound the drain of the stream after the response.
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	err := u.exchangeCtx(cctx, cancel, msg, sink)
+	if err != nil && ctx.Err() != nil {
+		u.cancelUpstream(ctx, msg)
+	}
+	return err
+}
+
+func (u *httpUpstream) exchangeCtx(ctx context.Context, cancel context.CancelFunc, msg []byte, sink *streamSink) error {
+	resp, err := u.roundTrip(ctx, http.MethodPost, u.headers(ctx, true), msg)
+	if err != nil {
+		return err
+	}
+	if u.capture {
+		u.sid = resp.Header.Get("Mcp-Session-Id")
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		resp.Body.Close()
+		return fmt.Errorf("%w: %s: HTTP %d: %s", ErrTargetUnavailable, u.t.Name, resp.StatusCode, bytes.TrimSpace(b))
+	}
+	if ct := resp.Header.Get("Content-Type"); len(ct) >= 17 && strings.EqualFold(ct[:17], "text/event-stream") {
+		return u.readStream(ctx, cancel, resp.Body, sink)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxUpstreamMessage))
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrTargetUnavailable, u.t.Name, err)
+	}
+	// The body goes to the client as is: it must read as one response there too.
+	env, err := parseEnvelope(body)
+	if err == nil && !env.isResponse() {
+		err = errors.New("not a response")
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %s: invalid JSON-RPC response: %w", ErrTargetUnavailable, u.t.Name, err)
+	}
+	sink.deliver(body)
+	return nil
+}
+
+// readStream relays an SSE answer until the response arrives. When the target closes the stream
+// before answering (SEP-1699 polling), the gateway resumes it with a GET carrying Last-Event-ID, so
+// the client's stream stays open and never sees the gap.
+func (u *httpUpstream) readStream(ctx context.Context, cancel context.CancelFunc, body io.ReadCloser, sink *streamSink) error {
+	for attempt := 0; ; attempt++ {
+		var final []byte
+		lastID, err := readSSE(body, func(ev sseEvent) bool {
+			if ev.comment {
+				if sink.comment != nil {
+					sink.comment()
+				}
+				return true
+			}
+			if len(ev.data) == 0 {
+				return true // priming event
+			}
+			env, perr := parseEnvelope(ev.data)
+			if perr == nil && env.isResponse() {
+				final = ev.data
+				return false
+			}
+			if sink.relay != nil {
+				sink.relay(ev.id, ev.data)
+			}
+			return true
+		})
+		if final != nil {
+			sink.deliver(final)
+			drainStream(body, cancel)
+			return nil
+		}
+		body.Close()
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("%w: %s: %v", ErrTargetUnavailable, u.t.Name, err)
+		}
+		if lastID == "" || attempt >= 5 || ctx.Err() != nil {
+			return fmt.Errorf("%w: %s: stream ended before the response", ErrTargetUnavailable, u.t.Name)
+		}
+		h := u.headers(ctx, false)
+		h["Last-Event-Id"] = []string{lastID}
+		resp, err := u.roundTrip(ctx, http.MethodGet, h, nil)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			drain(resp)
+			return fmt.Errorf("%w: %s: resuming stream: HTTP %d", ErrTargetUnavailable, u.t.Name, resp.StatusCode)
+		}
+		body = resp.Body
+	}
+}
+
+// drainStream reads what follows the response on an SSE stream (drainLimit bytes, drainWait at
+// most) and closes it; read to its end, the stream's connection is reused. cancel aborts the
+// request, which ends a read that waits too long.
+func drainStream(body io.ReadCloser, cancel context.CancelFunc) {
+	t := time.AfterFunc(drainWait, cancel)
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, drainLimit))
+	t.Stop()
+	_ = body.Close()
+}
+
+// cancelUpstream tells the target that the client no longer waits for the request msg.
+func (u *httpUpstream) cancelUpstream(ctx context.Context, msg []byte) {
+	env, err := parseEnvelope(msg)
+	if err != nil || !env.id.ok() {
+		return
+	}
+	params := make([]byte, 0, 64)
+	params = append(params, `{"requestId":`...)
+	params = append(params, env.id.of(msg)...)
+	params = append(params, `,"reason":"client disconnected"}`...)
+	sctx, stop := context.WithTimeout(context.WithoutCancel(ctx), defaultCloseTimeout)
+	defer stop()
+	_ = u.send(sctx, rpcmsg.Request(nil, "notifications/cancelled", params)) // best effort: the target may be gone too
+}
