@@ -24,13 +24,17 @@ const (
 // streamSink receives what a target sends while answering one request.
 type streamSink struct {
 	// relay takes an intermediate message (progress, logging, a server→client request) with its
-	// SSE event id at the target ("" when the target gave none). Optional.
+	// SSE event id at the target ("" when the target gave none); msg nil is a priming event that
+	// carries only an id. Optional.
 	relay func(id string, msg []byte)
 	// comment is called for each keep-alive comment on the target's stream. Optional.
 	comment func()
 	// deliver takes the response. It is called before the rest of the stream is drained, so the
 	// client is not kept waiting for the target to end its stream.
 	deliver func(msg []byte)
+	// resumable reports whether the client can resume the stream (it was given an event id): then a
+	// client that goes away is not taken to have cancelled, as the transport specifies. Optional.
+	resumable func() bool
 }
 
 // exchange sends a request to the target and passes its answer to sink. When the client goes
@@ -41,7 +45,7 @@ func (u *httpUpstream) exchange(ctx context.Context, msg []byte, sink *streamSin
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	err := u.exchangeCtx(cctx, cancel, msg, sink)
-	if err != nil && ctx.Err() != nil {
+	if err != nil && ctx.Err() != nil && (sink.resumable == nil || !sink.resumable()) {
 		u.cancelUpstream(ctx, msg)
 	}
 	return err
@@ -94,7 +98,10 @@ func (u *httpUpstream) readStream(ctx context.Context, cancel context.CancelFunc
 				return true
 			}
 			if len(ev.data) == 0 {
-				return true // priming event
+				if ev.id != "" && sink.relay != nil {
+					sink.relay(ev.id, nil) // priming event: the id to resume the stream from
+				}
+				return true
 			}
 			env, perr := parseEnvelope(ev.data)
 			if perr == nil && env.isResponse() {

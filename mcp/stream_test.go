@@ -1,7 +1,11 @@
 package mcp_test
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -131,5 +135,233 @@ func TestClientDisconnectCancelsUpstreamCall(t *testing.T) {
 				t.Fatal("the tool kept running after the client disconnected")
 			}
 		})
+	}
+}
+
+// sseEvents reads SSE events (and comment lines, as events with comment set) from a stream.
+type rawEvent struct {
+	id, data string
+	comment  bool
+}
+
+func readEvents(t testing.TB, body io.Reader) <-chan rawEvent {
+	t.Helper()
+	ch := make(chan rawEvent, 64)
+	go func() {
+		defer close(ch)
+		sc := bufio.NewScanner(body)
+		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+		var ev rawEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if ev.id != "" || ev.data != "" {
+					ch <- ev
+				}
+				ev = rawEvent{}
+			case strings.HasPrefix(line, ":"):
+				ch <- rawEvent{comment: true}
+			case strings.HasPrefix(line, "id:"):
+				ev.id = strings.TrimSpace(line[3:])
+			case strings.HasPrefix(line, "data:"):
+				ev.data += strings.TrimPrefix(line[5:], " ")
+			}
+		}
+	}()
+	return ch
+}
+
+func nextEvent(t testing.TB, ch <-chan rawEvent) rawEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-ch:
+		require.True(t, ok, "stream ended")
+		return ev
+	case <-time.After(30 * time.Second):
+		t.Fatal("no event")
+	}
+	return rawEvent{}
+}
+
+// openStream sends a raw request and returns the response with its events; ctx ends it.
+func openStream(t testing.TB, ctx context.Context, method, url, sid, body string, hdr ...string) (*http.Response, <-chan rawEvent) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Session-Id", sid)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp, readEvents(t, resp.Body)
+}
+
+// slowSSETarget is a streamable HTTP target whose tools/call answer is an SSE stream that opens
+// with a keep-alive comment and carries the response once release is closed.
+func slowSSETarget(release <-chan struct{}) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var msg struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+		}
+		if r.Method != http.MethodPost || json.NewDecoder(r.Body).Decode(&msg) != nil {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		if msg.ID == nil {
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
+		result := `{}`
+		switch msg.Method {
+		case "initialize":
+			w.Header().Set("Mcp-Session-Id", "s1")
+			result = `{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"slow","version":"1"}}`
+		case "tools/list":
+			result = `{"tools":[{"name":"slow","inputSchema":{"type":"object"}}]}`
+		case "tools/call":
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = io.WriteString(w, ": ping\n\n")
+			w.(http.Flusher).Flush()
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+			fmt.Fprintf(w, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{\"content\":[]}}\n\n", msg.ID)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":%s}`, msg.ID, result)
+	})
+}
+
+// A long tool call gets its response headers and an SSE stream before the response, kept alive
+// with comments (the target's own, passed on, and the gateway's), so that an idle-timeout load
+// balancer in front of the gateway does not cut it.
+func TestLongCallStreamIsKeptAlive(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		keepAlive time.Duration
+		comments  int
+	}{
+		{"target's keep-alive passed on", -1, 1},           // the gateway writes none of its own
+		{"gateway's keep-alive", 10 * time.Millisecond, 3}, // and the target's
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			release := make(chan struct{})
+			up := newHTTPServer(t, slowSSETarget(release))
+			gw := gateway(t, mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("alpha", up.URL)}, SSEKeepAlive: tc.keepAlive}))
+			url := gw.URL + "/mcp"
+			sid := initSession(t, url)
+			resp, events := openStream(t, ctxT(t), http.MethodPost, url, sid, `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"slow","arguments":{}}}`)
+			// The headers came before the response, which is still held by the target.
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+			for range tc.comments {
+				require.True(t, nextEvent(t, events).comment)
+			}
+			close(release)
+			for {
+				ev := nextEvent(t, events)
+				if !ev.comment {
+					require.JSONEq(t, `{"jsonrpc":"2.0","id":7,"result":{"content":[]}}`, ev.data)
+					break
+				}
+			}
+		})
+	}
+}
+
+// resumableServer is a go-sdk server (to be served with an EventStore) whose tool "slow" sends a
+// progress notification, then answers "done" once release is closed ("cancelled" if its context
+// ends first).
+func resumableServer(release <-chan struct{}) *sdk.Server {
+	s := sdk.NewServer(&sdk.Implementation{Name: "resumable", Version: "1.0.0"}, nil)
+	s.AddTool(&sdk.Tool{Name: "slow", InputSchema: map[string]any{"type": "object"}}, func(ctx context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
+		if err := req.Session.NotifyProgress(ctx, &sdk.ProgressNotificationParams{ProgressToken: req.Params.GetProgressToken(), Progress: 1}); err != nil {
+			return nil, err
+		}
+		answer := "done"
+		select {
+		case <-release:
+		case <-ctx.Done():
+			answer = "cancelled"
+		}
+		return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: answer}}}, nil
+	})
+	return s
+}
+
+// A client whose POST stream breaks resumes it with GET and Last-Event-ID, as the streamable HTTP
+// transport specifies: the gateway's event ids name the target and the target's own event id, so
+// the resumption goes to the target that owns the stream, which replays what the client missed.
+// A client that can resume has not cancelled: the tool runs on.
+func TestResumeBrokenPostStream(t *testing.T) {
+	release := make(chan struct{})
+	up := serveHTTP(t, resumableServer(release), &sdk.StreamableHTTPOptions{EventStore: sdk.NewMemoryEventStore(nil)})
+	other := serveHTTP(t, demoServer("beta"), nil)
+	gw := gateway(t, mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("alpha", up.URL), mcp.HTTPTarget("beta", other.URL)}}))
+	url := gw.URL + "/mcp"
+	sid := initSession(t, url)
+
+	ctx, cancel := context.WithCancel(ctxT(t))
+	_, events := openStream(t, ctx, http.MethodPost, url, sid, `{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"alpha_slow","arguments":{},"_meta":{"progressToken":"p1"}}}`)
+	var last string
+	for {
+		ev := nextEvent(t, events)
+		if ev.id != "" {
+			require.True(t, strings.HasPrefix(ev.id, "alpha/"), "event id %q names the target", ev.id)
+			last = ev.id
+		}
+		if strings.Contains(ev.data, "notifications/progress") {
+			break
+		}
+	}
+	require.NotEmpty(t, last)
+	cancel() // the stream breaks
+	for range events {
+	}
+	close(release)
+
+	_, events = openStream(t, ctxT(t), http.MethodGet, url, sid, "", "Last-Event-ID", last)
+	for {
+		ev := nextEvent(t, events)
+		if ev.comment || ev.data == "" {
+			continue
+		}
+		require.True(t, strings.HasPrefix(ev.id, "alpha/"), "event id %q", ev.id)
+		var m struct {
+			ID     int                `json:"id"`
+			Result sdk.CallToolResult `json:"result"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(ev.data), &m), ev.data)
+		if m.ID == 42 {
+			require.Equal(t, "done", text(t, &m.Result))
+			break
+		}
+	}
+}
+
+// Last-Event-ID values the gateway did not issue are refused with 400.
+func TestResumeBadLastEventID(t *testing.T) {
+	up := serveHTTP(t, demoServer("alpha"), nil)
+	gw := gateway(t, mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("alpha", up.URL)}}))
+	url := gw.URL + "/mcp"
+	sid := initSession(t, url)
+	for _, id := range []string{"nope", "ghost/YQ", "alpha/!!", "alpha/", "alpha/YQ+alpha/YQ", "+alpha/YQ+alpha/Yg", "alpha/YQo"} {
+		r := do(t, http.MethodGet, url, sid, "", "Last-Event-ID", id)
+		require.Equal(t, http.StatusBadRequest, r.status, "%q: %s", id, r.body)
+		code, _ := r.rpcError(t)
+		require.Equal(t, -32600, code)
 	}
 }

@@ -192,7 +192,11 @@ func (u *httpUpstream) call(ctx context.Context, msg []byte, relay func([]byte))
 	var final []byte
 	sink := streamSink{deliver: func(b []byte) { final = b }}
 	if relay != nil {
-		sink.relay = func(_ string, b []byte) { relay(b) }
+		sink.relay = func(_ string, b []byte) {
+			if b != nil {
+				relay(b)
+			}
+		}
 	}
 	if err := u.exchange(ctx, msg, &sink); err != nil {
 		return nil, err
