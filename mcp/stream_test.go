@@ -365,3 +365,77 @@ func TestResumeBadLastEventID(t *testing.T) {
 		require.Equal(t, -32600, code)
 	}
 }
+
+// The GET stream merges every target's stream; its event ids carry each target's last event id,
+// and a client that resumes it with Last-Event-ID gets what each target sent meanwhile.
+func TestResumeBrokenGetStream(t *testing.T) {
+	s := sdk.NewServer(&sdk.Implementation{Name: "alpha", Version: "1.0.0"}, &sdk.ServerOptions{Capabilities: &sdk.ServerCapabilities{Tools: &sdk.ToolCapabilities{ListChanged: true}}})
+	store := &signalStore{MemoryEventStore: sdk.NewMemoryEventStore(nil), appended: make(chan struct{}, 100)}
+	up := serveHTTP(t, s, &sdk.StreamableHTTPOptions{EventStore: store})
+	other := serveHTTP(t, demoServer("beta"), nil)
+	gw := gateway(t, mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("alpha", up.URL), mcp.HTTPTarget("beta", other.URL)}}))
+	url := gw.URL + "/mcp"
+	sid := initSession(t, url)
+	tools := 0
+	addTool := func() {
+		tools++
+		s.AddTool(&sdk.Tool{Name: fmt.Sprintf("t%d", tools), InputSchema: map[string]any{"type": "object"}}, func(context.Context, *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
+			return &sdk.CallToolResult{}, nil
+		})
+	}
+	// waitChanged returns the event id of the next list_changed; with poll it adds tools until one
+	// arrives (the first may precede the target's stream).
+	waitChanged := func(events <-chan rawEvent, poll bool) string {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		if !poll {
+			tick.Stop()
+		}
+		for {
+			select {
+			case ev, ok := <-events:
+				require.True(t, ok, "stream ended")
+				if strings.Contains(ev.data, "notifications/tools/list_changed") {
+					require.True(t, strings.HasPrefix(ev.id, "+alpha/"), "event id %q", ev.id)
+					return ev.id
+				}
+			case <-tick.C:
+				addTool()
+			case <-time.After(30 * time.Second):
+				t.Fatal("no list_changed")
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(ctxT(t))
+	_, events := openStream(t, ctx, http.MethodGet, url, sid, "")
+	last := waitChanged(events, true)
+	cancel()
+	for range events {
+	}
+	for len(store.appended) > 0 {
+		<-store.appended
+	}
+	addTool() // while the client is away
+	select {
+	case <-store.appended: // stored at the target before the client comes back
+	case <-time.After(30 * time.Second):
+		t.Fatal("list_changed not sent")
+	}
+	_, events = openStream(t, ctxT(t), http.MethodGet, url, sid, "", "Last-Event-ID", last)
+	// Replayed: nothing else would send one.
+	require.NotEqual(t, last, waitChanged(events, false))
+}
+
+// signalStore is an EventStore that signals each list_changed it stores.
+type signalStore struct {
+	*sdk.MemoryEventStore
+	appended chan struct{}
+}
+
+func (s *signalStore) Append(ctx context.Context, sessionID, streamID string, data []byte) error {
+	err := s.MemoryEventStore.Append(ctx, sessionID, streamID, data)
+	if strings.Contains(string(data), "list_changed") {
+		s.appended <- struct{}{}
+	}
+	return err
+}
