@@ -41,9 +41,13 @@ type streamSink struct {
 // away first (ctx ends) the target is told with notifications/cancelled, so that the tool does not
 // keep running for nobody: a streamable HTTP server detaches its handlers from the POST.
 func (u *httpUpstream) exchange(ctx context.Context, msg []byte, sink *streamSink) error {
-	// Cancelled to bound the drain of the stream after the response.
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	cctx, cancel := ctx, context.CancelFunc(nil)
+	if _, h1 := u.t.client(); h1 == nil {
+		// net/http's bodies have no read deadline: cancelling the request bounds the drain of the
+		// stream after the response instead (the built-in client's bodies do have one).
+		cctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+	}
 	err := u.exchangeCtx(cctx, cancel, msg, sink)
 	if err != nil && ctx.Err() != nil && (sink.resumable == nil || !sink.resumable()) {
 		u.cancelUpstream(ctx, msg)
@@ -140,13 +144,23 @@ func (u *httpUpstream) readStream(ctx context.Context, cancel context.CancelFunc
 }
 
 // drainStream reads what follows the response on an SSE stream (drainLimit bytes, drainWait at
-// most) and closes it; read to its end, the stream's connection is reused. cancel aborts the
-// request, which ends a read that waits too long.
+// most) and closes it; read to its end, the stream's connection is reused. The wait is bounded by a
+// read deadline where the body has one (the built-in HTTP/1.1 client's: no timer or context per
+// call), else by cancel, which aborts the request; with neither the body is closed unread.
 func drainStream(body io.ReadCloser, cancel context.CancelFunc) {
-	t := time.AfterFunc(drainWait, cancel)
-	_, _ = io.Copy(io.Discard, io.LimitReader(body, drainLimit))
-	t.Stop()
-	_ = body.Close()
+	defer body.Close()
+	if d, ok := body.(interface{ SetReadDeadline(time.Time) error }); ok && d.SetReadDeadline(time.Now().Add(drainWait)) == nil {
+		_, err := io.Copy(io.Discard, io.LimitReader(body, drainLimit))
+		if err == nil {
+			_ = d.SetReadDeadline(time.Time{})
+		}
+		return
+	}
+	if cancel != nil {
+		t := time.AfterFunc(drainWait, cancel)
+		_, _ = io.Copy(io.Discard, io.LimitReader(body, drainLimit))
+		t.Stop()
+	}
 }
 
 // cancelUpstream tells the target that the client no longer waits for the request msg.

@@ -59,9 +59,18 @@ func connectNoGET(t testing.TB, url string) *sdk.ClientSession {
 // A target that answers in SSE (the go-sdk default) ends each answer with the end of its chunked
 // body; the gateway must read it, or the upstream connection is closed and every call dials anew.
 func TestSSEAnswerReusesUpstreamConnection(t *testing.T) {
+	t.Run("built-in client", func(t *testing.T) { testSSEReuse(t, nil) })
+	t.Run("net/http client", func(t *testing.T) {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		t.Cleanup(tr.CloseIdleConnections)
+		testSSEReuse(t, &http.Client{Transport: tr})
+	})
+}
+
+func testSSEReuse(t *testing.T, hc *http.Client) {
 	s := demoServer("alpha")
 	up, conns := serveCounted(t, sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s }, nil))
-	gw := gateway(t, mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("alpha", up.URL)}}))
+	gw := gateway(t, mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("alpha", up.URL)}, HTTPClient: hc}))
 	cs := connectNoGET(t, gw.URL+"/mcp")
 	params := &sdk.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hi"}}
 	for range 3 { // warm-up
@@ -438,4 +447,54 @@ func (s *signalStore) Append(ctx context.Context, sessionID, streamID string, da
 		s.appended <- struct{}{}
 	}
 	return err
+}
+
+// endlessSSETarget answers tools/call with the response event and then holds the stream open.
+func endlessSSETarget() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var msg struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+		}
+		if r.Method != http.MethodPost || json.NewDecoder(r.Body).Decode(&msg) != nil {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		if msg.ID == nil {
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
+		result := `{"content":[{"type":"text","text":"endless"}]}`
+		switch msg.Method {
+		case "initialize":
+			w.Header().Set("Mcp-Session-Id", "s1")
+			result = `{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"endless","version":"1"}}`
+		case "tools/list":
+			result = `{"tools":[{"name":"echo","inputSchema":{"type":"object"}}]}`
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprintf(w, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":%s}\n\n", msg.ID, result)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // the stream never ends
+	})
+}
+
+// The gateway reads on after an SSE answer's response only for a bounded time: a target that holds
+// the stream open does not hold the call.
+func TestSSEAnswerOfEndlessStream(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hc   *http.Client
+	}{{"built-in client", nil}, {"net/http client", &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newHTTPServer(t, endlessSSETarget())
+			gw := gateway(t, mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("alpha", up.URL)}, HTTPClient: tc.hc}))
+			cs := connectNoGET(t, gw.URL+"/mcp")
+			for range 3 {
+				res, err := cs.CallTool(ctxT(t), &sdk.CallToolParams{Name: "echo"})
+				require.NoError(t, err)
+				require.Equal(t, "endless", text(t, res))
+			}
+		})
+	}
 }
