@@ -1,6 +1,7 @@
 package mcp
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	rpcmsg "github.com/agentgw/agentgateway/internal/jsonrpc"
@@ -92,9 +94,12 @@ func (u *httpUpstream) exchangeCtx(ctx context.Context, cancel context.CancelFun
 // before answering (SEP-1699 polling), the gateway resumes it with a GET carrying Last-Event-ID, so
 // the client's stream stays open and never sees the gap.
 func (u *httpUpstream) readStream(ctx context.Context, cancel context.CancelFunc, body io.ReadCloser, sink *streamSink) error {
+	br := getSSEReader(body)
+	defer putSSEReader(br)
 	for attempt := 0; ; attempt++ {
 		var final []byte
-		lastID, err := readSSE(body, func(ev sseEvent) bool {
+		br.Reset(body)
+		lastID, err := readSSEFrom(br, func(ev sseEvent) bool {
 			if ev.comment {
 				if sink.comment != nil {
 					sink.comment()
@@ -119,7 +124,7 @@ func (u *httpUpstream) readStream(ctx context.Context, cancel context.CancelFunc
 		})
 		if final != nil {
 			sink.deliver(final)
-			drainStream(body, cancel)
+			drainStream(br, body, cancel)
 			return nil
 		}
 		body.Close()
@@ -147,20 +152,46 @@ func (u *httpUpstream) readStream(ctx context.Context, cancel context.CancelFunc
 // most) and closes it; read to its end, the stream's connection is reused. The wait is bounded by a
 // read deadline where the body has one (the built-in HTTP/1.1 client's: no timer or context per
 // call), else by cancel, which aborts the request; with neither the body is closed unread.
-func drainStream(body io.ReadCloser, cancel context.CancelFunc) {
+// br is the reader the stream was read through (what it holds is part of the rest).
+func drainStream(br *bufio.Reader, body io.ReadCloser, cancel context.CancelFunc) {
 	defer body.Close()
 	if d, ok := body.(interface{ SetReadDeadline(time.Time) error }); ok && d.SetReadDeadline(time.Now().Add(drainWait)) == nil {
-		_, err := io.Copy(io.Discard, io.LimitReader(body, drainLimit))
-		if err == nil {
+		if discardAll(br) {
 			_ = d.SetReadDeadline(time.Time{})
 		}
 		return
 	}
 	if cancel != nil {
 		t := time.AfterFunc(drainWait, cancel)
-		_, _ = io.Copy(io.Discard, io.LimitReader(body, drainLimit))
+		discardAll(br)
 		t.Stop()
 	}
+}
+
+// discardAll reads br to its end, drainLimit bytes at most; it reports whether it got there.
+func discardAll(br *bufio.Reader) bool {
+	for n := 0; n <= drainLimit; {
+		k, err := br.Discard(br.Size())
+		n += k
+		if err != nil {
+			return err == io.EOF
+		}
+	}
+	return false
+}
+
+// sseReaders recycles the buffers SSE streams are read through (one per call otherwise).
+var sseReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+func getSSEReader(r io.Reader) *bufio.Reader {
+	br := sseReaders.Get().(*bufio.Reader)
+	br.Reset(r)
+	return br
+}
+
+func putSSEReader(br *bufio.Reader) {
+	br.Reset(nil)
+	sseReaders.Put(br)
 }
 
 // cancelUpstream tells the target that the client no longer waits for the request msg.

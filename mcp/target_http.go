@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/internal/proxy"
 )
 
@@ -68,13 +70,40 @@ type httpUpstream struct {
 	ver string
 	// capture is set while initializing: the answer names the upstream session.
 	capture bool
+	// postHeader caches the headers of the session's POSTs (see headers).
+	postHeader atomic.Pointer[sessionHeader]
 }
 
 func (u *httpUpstream) alive() bool         { return true }
 func (u *httpUpstream) setVersion(v string) { u.ver = v }
 
-// headers builds the headers of a request to the target.
+// headers builds the headers of a request to the target. A POST's headers are the same for every
+// message of the session unless something per request goes in (a forwarded Authorization, backend
+// credentials) or something may change them on the way (a RoundTripper of the gateway's transport
+// hook): otherwise they are built once and shared, read-only, by the session's requests.
 func (u *httpUpstream) headers(ctx context.Context, post bool) http.Header {
+	shared := post && !u.t.ForwardAuthorization && u.t.authH == nil && agentgateway.BackendCredentialsFrom(ctx) == nil
+	if shared {
+		if _, h1 := u.t.client(); h1 == nil {
+			shared = false
+		} else if c := u.postHeader.Load(); c != nil && c.sid == u.sid && c.ver == u.ver {
+			return c.h
+		}
+	}
+	h := u.buildHeaders(ctx, post)
+	if shared && !u.capture { // not while initializing: a session only set up keeps its few bytes
+		u.postHeader.Store(&sessionHeader{sid: u.sid, ver: u.ver, h: h})
+	}
+	return h
+}
+
+// sessionHeader is the shared header of a session's POSTs, for the session id and version it names.
+type sessionHeader struct {
+	sid, ver string
+	h        http.Header
+}
+
+func (u *httpUpstream) buildHeaders(ctx context.Context, post bool) http.Header {
 	h := make(http.Header, 6+len(u.t.Headers))
 	for k, vs := range u.t.Headers {
 		h[k] = vs
@@ -257,7 +286,13 @@ type sseEvent struct {
 // readSSE reads events until fn returns false or the stream ends; it returns the last event id seen.
 // Comment lines are reported as events with comment set.
 func readSSE(r io.Reader, fn func(sseEvent) bool) (string, error) {
-	br := bufio.NewReaderSize(r, 4096)
+	br := getSSEReader(r)
+	defer putSSEReader(br)
+	return readSSEFrom(br, fn)
+}
+
+// readSSEFrom is readSSE over a buffered reader, which the caller may read on from.
+func readSSEFrom(br *bufio.Reader, fn func(sseEvent) bool) (string, error) {
 	var ev sseEvent
 	var data []byte
 	lastID := ""
