@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -497,4 +498,93 @@ func TestSSEAnswerOfEndlessStream(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cutProxy forwards TCP connections to addr until cut closes them all.
+type cutProxy struct {
+	ln    net.Listener
+	addr  string
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newCutProxy(t testing.TB, addr string) *cutProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := &cutProxy{ln: ln, addr: addr}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); p.cut(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, u)
+			p.mu.Unlock()
+			wg.Add(2)
+			go func() { defer wg.Done(); _, _ = io.Copy(u, c); u.Close() }()
+			go func() { defer wg.Done(); _, _ = io.Copy(c, u); c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *cutProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// The go-sdk client resumes a tools/call stream that breaks, through the gateway: it reconnects
+// with the last event id the gateway gave it and gets the response the target sent meanwhile.
+func TestGoSDKClientResumesThroughGateway(t *testing.T) {
+	release := make(chan struct{})
+	up := serveHTTP(t, resumableServer(release), &sdk.StreamableHTTPOptions{EventStore: sdk.NewMemoryEventStore(nil)})
+	gw := gateway(t, mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("alpha", up.URL)}}))
+	p := newCutProxy(t, strings.TrimPrefix(gw.URL, "http://"))
+	progressed := make(chan struct{}, 1)
+	c := sdk.NewClient(&sdk.Implementation{Name: "test-client", Version: "1.0.0"}, &sdk.ClientOptions{
+		ProgressNotificationHandler: func(context.Context, *sdk.ProgressNotificationClientRequest) {
+			select {
+			case progressed <- struct{}{}:
+			default:
+			}
+		},
+	})
+	cs, err := c.Connect(ctxT(t), &sdk.StreamableClientTransport{Endpoint: "http://" + p.ln.Addr().String() + "/mcp", DisableStandaloneSSE: true}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cs.Close() })
+	type result struct {
+		res *sdk.CallToolResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		params := &sdk.CallToolParams{Name: "slow", Arguments: map[string]any{}}
+		params.SetProgressToken("p1")
+		res, err := cs.CallTool(ctxT(t), params)
+		done <- result{res, err}
+	}()
+	select {
+	case <-progressed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no progress")
+	}
+	p.cut() // the stream breaks
+	close(release)
+	r := <-done
+	require.NoError(t, r.err)
+	require.Equal(t, "done", text(t, r.res))
 }
