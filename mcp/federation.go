@@ -157,6 +157,8 @@ type Federation struct {
 	closeOnce sync.Once
 	done      chan struct{}
 	wg        sync.WaitGroup
+
+	keepAlives keepAlives // of the POST answers in progress
 }
 
 var (

@@ -150,8 +150,8 @@ func (f *Federation) serveResumedPost(w http.ResponseWriter, r *http.Request, se
 	out.startSSE()
 	_ = http.NewResponseController(w).Flush()
 	out.mu.Unlock()
-	out.startKeepAlive(f.keepAliveEvery())
-	defer out.stopKeepAlive()
+	f.watchReply(out)
+	defer f.unwatchReply(out)
 	_, err = readSSE(resp.Body, func(ev sseEvent) bool {
 		switch {
 		case ev.comment:

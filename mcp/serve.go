@@ -38,9 +38,11 @@ type postReply struct {
 	mu        sync.Mutex
 	sse       bool
 	done      bool
-	gaveID    bool          // an event id went to the client (see relayID)
-	ka        *time.Timer   // the keep-alive (see startKeepAlive)
-	every     time.Duration // its interval
+	gaveID    bool // an event id went to the client (see relayID)
+	// The list of replies given keep-alives (see watchReply), guarded by Federation.keepAlives.mu.
+	kaPrev, kaNext *postReply
+	kaTick         uint64
+	kaOn           bool
 }
 
 func (o *postReply) startSSE() {
@@ -208,9 +210,9 @@ func (f *Federation) servePost(w http.ResponseWriter, r *http.Request) {
 		f.notify(ctx, sess, env, body)
 		w.WriteHeader(http.StatusAccepted)
 	default:
-		out.startKeepAlive(f.keepAliveEvery())
+		f.watchReply(out)
 		err := f.dispatch(ctx, r, st, sess, env, body, out)
-		out.stopKeepAlive()
+		f.unwatchReply(out)
 		if errors.Is(err, ErrUpstreamSessionGone) {
 			f.forgetSession(sess)
 		}

@@ -3,6 +3,7 @@ package mcp
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -25,36 +26,96 @@ func (f *Federation) keepAliveEvery() time.Duration {
 	return f.cfg.SSEKeepAlive
 }
 
-// startKeepAlive makes the reply write a keep-alive comment every d until it is done: a client
-// that accepts SSE then has the response headers and a live stream while a long call runs. The
-// caller calls stopKeepAlive before its handler returns.
-func (o *postReply) startKeepAlive(d time.Duration) {
-	if d <= 0 || !o.wantSSE {
+// keepAlives writes the keep-alive comments of the POST answers in progress: one goroutine per
+// federation, started on first use, rather than a timer per call. Replies are linked into a list
+// while they run (no allocation); each tick (every half interval) writes to those that have waited a
+// whole interval since they started or since their last keep-alive.
+type keepAlives struct {
+	mu   sync.Mutex
+	head *postReply
+	tick uint64
+	once sync.Once
+}
+
+// watchReply registers a POST answer for keep-alives until unwatchReply; it does nothing when
+// keep-alives are off or the client does not accept SSE.
+func (f *Federation) watchReply(o *postReply) {
+	every := f.keepAliveEvery()
+	if every <= 0 || !o.wantSSE {
 		return
 	}
+	k := &f.keepAlives
+	k.once.Do(func() {
+		f.wg.Add(1)
+		go f.keepAliveLoop(every)
+	})
+	k.mu.Lock()
+	o.kaTick, o.kaOn = k.tick, true
+	o.kaNext = k.head
+	if k.head != nil {
+		k.head.kaPrev = o
+	}
+	k.head = o
+	k.mu.Unlock()
+}
+
+// unwatchReply ends the reply's keep-alives; after it nothing more is written by them.
+func (f *Federation) unwatchReply(o *postReply) {
+	if o.kaOn {
+		k := &f.keepAlives
+		k.mu.Lock()
+		if o.kaPrev != nil {
+			o.kaPrev.kaNext = o.kaNext
+		} else {
+			k.head = o.kaNext
+		}
+		if o.kaNext != nil {
+			o.kaNext.kaPrev = o.kaPrev
+		}
+		o.kaPrev, o.kaNext, o.kaOn = nil, nil, false
+		k.mu.Unlock()
+	}
 	o.mu.Lock()
-	o.every = d
-	o.ka = time.AfterFunc(d, o.keepAlive)
+	o.done = true // the handler returns: nothing may be written any more
 	o.mu.Unlock()
 }
 
-func (o *postReply) stopKeepAlive() {
-	o.mu.Lock()
-	if o.ka != nil {
-		o.ka.Stop()
+func (f *Federation) keepAliveLoop(every time.Duration) {
+	defer f.wg.Done()
+	tk := time.NewTicker(max(every/2, time.Millisecond))
+	defer tk.Stop()
+	k := &f.keepAlives
+	var due []*postReply
+	for {
+		select {
+		case <-f.done:
+			return
+		case <-tk.C:
+		}
+		k.mu.Lock()
+		k.tick++
+		for o := k.head; o != nil; o = o.kaNext {
+			if k.tick-o.kaTick >= 2 {
+				o.kaTick = k.tick
+				due = append(due, o)
+			}
+		}
+		k.mu.Unlock()
+		// Written outside the list's lock: a slow client holds up only the keep-alives.
+		for i, o := range due {
+			o.keepAlive()
+			due[i] = nil
+		}
+		due = due[:0]
 	}
-	o.done = true // nothing may be written once the handler has returned
-	o.mu.Unlock()
 }
 
 func (o *postReply) keepAlive() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.done {
-		return
+	if !o.done {
+		o.writeComment()
 	}
-	o.writeComment()
-	o.ka.Reset(o.every)
 }
 
 // comment passes on a keep-alive comment of the target's stream.

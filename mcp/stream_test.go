@@ -588,3 +588,16 @@ func TestGoSDKClientResumesThroughGateway(t *testing.T) {
 	require.NoError(t, r.err)
 	require.Equal(t, "done", text(t, r.res))
 }
+
+// An idle GET stream carries the gateway's keep-alive comments.
+func TestIdleGetStreamIsKeptAlive(t *testing.T) {
+	up := serveHTTP(t, demoServer("alpha"), nil)
+	gw := gateway(t, mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("alpha", up.URL)}, SSEKeepAlive: 10 * time.Millisecond}))
+	url := gw.URL + "/mcp"
+	sid := initSession(t, url)
+	resp, events := openStream(t, ctxT(t), http.MethodGet, url, sid, "")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	for range 2 {
+		require.True(t, nextEvent(t, events).comment)
+	}
+}
