@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,6 +39,7 @@ func BenchmarkToolsCallSSE(b *testing.B) {
 		_, _ = via.CallTool(ctx, params)
 	}
 	n0 := conns.n.Load()
+	cpu0 := cpuTime()
 	var sums [2]time.Duration
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -55,4 +57,13 @@ func BenchmarkToolsCallSSE(b *testing.B) {
 	b.ReportMetric(us(sums[1]), "gateway-µs")
 	b.ReportMetric(us(sums[1]-sums[0]), "added-µs")
 	b.ReportMetric(float64(conns.n.Load()-n0)/float64(b.N), "new-conns/call")
+	// CPU time of the process (client, gateway and server) per iteration: robust on a loaded machine.
+	b.ReportMetric(us(cpuTime()-cpu0), "cpu-µs/op")
+}
+
+// cpuTime is the process's user and system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

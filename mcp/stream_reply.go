@@ -210,8 +210,12 @@ func (f *Federation) call(ctx context.Context, sess *session, t *target, up upst
 			}
 			pr.relayID(id, m)
 		},
-		comment:   pr.comment,
-		deliver:   pr.final,
+		comment: pr.comment,
+		// Flushed: the client has its response while the gateway reads the rest of the stream.
+		deliver: func(m []byte) {
+			pr.final(m)
+			_ = http.NewResponseController(pr.w).Flush()
+		},
 		resumable: pr.resumable,
 	}
 	return hu.exchange(ctx, msg, &sink)
