@@ -104,14 +104,20 @@ func (f *Federation) serveGet(w http.ResponseWriter, r *http.Request) {
 				if resumeIDs != nil {
 					last = resumeIDs[t.idx]
 				}
-				err = hu.listenFrom(cctx, last, func(id string, msg []byte) {
+				relay := func(id string, msg []byte) {
 					if msg != nil {
 						if msg = f.adapt(sess, t, msg); msg == nil {
 							return
 						}
 					}
 					writeID(t, id, msg)
-				})
+				}
+				err = hu.listenFrom(cctx, last, relay)
+				if err != nil && last != "" && ctx.Err() == nil {
+					// The target cannot resume its stream (its events expired, say): a new one.
+					f.logger().Debug("mcp: GET stream of target not resumed", "target", t.Name, "error", err)
+					err = hu.listenFrom(cctx, "", relay)
+				}
 			} else {
 				err = up.listen(cctx, f.relayFrom(sess, t, write))
 			}

@@ -202,7 +202,10 @@ func (f *Federation) call(ctx context.Context, sess *session, t *target, up upst
 					return
 				}
 			}
-			if id != "" {
+			switch {
+			case f.cfg.Stateless:
+				id = "" // no GET to resume with: the stream is not resumable
+			case id != "":
 				id = postEventID(t, id)
 			}
 			if m == nil && id == "" {

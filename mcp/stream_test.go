@@ -601,3 +601,22 @@ func TestIdleGetStreamIsKeptAlive(t *testing.T) {
 		require.True(t, nextEvent(t, events).comment)
 	}
 }
+
+// A stateless endpoint has no GET stream to resume with: it gives no event ids, and a client that
+// goes away has cancelled.
+func TestStatelessStreamHasNoEventIDs(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	up := serveHTTP(t, resumableServer(release), &sdk.StreamableHTTPOptions{EventStore: sdk.NewMemoryEventStore(nil)})
+	gw := gateway(t, mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("alpha", up.URL)}, Stateless: true}))
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	_, events := openStream(t, ctx, http.MethodPost, gw.URL+"/mcp", "", `{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"slow","arguments":{},"_meta":{"progressToken":"p1"}}}`)
+	for {
+		ev := nextEvent(t, events)
+		require.Empty(t, ev.id)
+		if strings.Contains(ev.data, "notifications/progress") {
+			break
+		}
+	}
+}
