@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	rpcmsg "github.com/agentgw/agentgateway/internal/jsonrpc"
@@ -19,9 +20,15 @@ import (
 // just the end of the chunked body) so that the upstream connection goes back to the pool instead
 // of being closed. A target that keeps streaming after its response gets at most this much.
 const (
-	drainLimit = 64 << 10
-	drainWait  = 100 * time.Millisecond
+	drainLimit       = 64 << 10
+	defaultDrainWait = 100 * time.Millisecond
 )
+
+// drainWait is the time bound of the drain (nanoseconds): defaultDrainWait, or what a test on a
+// loaded machine sets.
+var drainWait atomic.Int64
+
+func init() { drainWait.Store(int64(defaultDrainWait)) }
 
 // streamSink receives what a target sends while answering one request.
 type streamSink struct {
@@ -155,14 +162,14 @@ func (u *httpUpstream) readStream(ctx context.Context, cancel context.CancelFunc
 // br is the reader the stream was read through (what it holds is part of the rest).
 func drainStream(br *bufio.Reader, body io.ReadCloser, cancel context.CancelFunc) {
 	defer body.Close()
-	if d, ok := body.(interface{ SetReadDeadline(time.Time) error }); ok && d.SetReadDeadline(time.Now().Add(drainWait)) == nil {
+	if d, ok := body.(interface{ SetReadDeadline(time.Time) error }); ok && d.SetReadDeadline(time.Now().Add(time.Duration(drainWait.Load()))) == nil {
 		if discardAll(br) {
 			_ = d.SetReadDeadline(time.Time{})
 		}
 		return
 	}
 	if cancel != nil {
-		t := time.AfterFunc(drainWait, cancel)
+		t := time.AfterFunc(time.Duration(drainWait.Load()), cancel)
 		discardAll(br)
 		t.Stop()
 	}
