@@ -54,6 +54,20 @@
 // (each message handled as if alone, authorization included); later versions get HTTP 400 with
 // JSON-RPC error -32600.
 //
+// # Streams
+//
+// A target's SSE answer is passed on as it comes: intermediate messages, its keep-alive comments,
+// and the response, after which the gateway reads the stream to its end (bounded) so that the
+// upstream connection is pooled rather than closed. SSE streams to clients carry a keep-alive
+// comment every [Config.SSEKeepAlive] (default [DefaultSSEKeepAlive]); a POST whose answer takes
+// that long gets its headers and an SSE stream then, so that idle-timeout load balancers do not cut
+// long tool calls. Events relayed from streamable-HTTP targets carry ids that name the target and
+// its own event id ("<target>/<id>" on a POST's stream; on the merged GET stream every target's
+// last id), so a client resumes a broken stream with Last-Event-ID as the transport specifies and
+// the gateway resumes it at the target that owns it. A client that goes away during a call it
+// cannot resume (it was given no event id) has the target told with notifications/cancelled, so
+// the tool does not run on for nobody.
+//
 // # The hot path: raw pass-through
 //
 // The client-facing side is not a go-sdk Server: decoding and re-encoding every payload through the

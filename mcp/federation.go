@@ -127,6 +127,10 @@ type Config struct {
 	PageSize int
 	// MaxBodyBytes limits a client's POST body (default DefaultMaxBodyBytes); larger bodies get 413.
 	MaxBodyBytes int64
+	// SSEKeepAlive is the interval of the keep-alive comments written on SSE streams to clients
+	// (default DefaultSSEKeepAlive; negative: none). A POST whose answer takes longer gets its
+	// response headers and an SSE stream then, so idle-timeout load balancers do not cut it.
+	SSEKeepAlive time.Duration
 	// HTTPClient talks to HTTP and SSE targets (default: a pooled client of the federation's own).
 	HTTPClient *http.Client
 	// Logger receives target failures, skips and process output (default slog.Default()).
@@ -161,6 +165,8 @@ type Federation struct {
 	closeOnce sync.Once
 	done      chan struct{}
 	wg        sync.WaitGroup
+
+	keepAlives keepAlives // of the POST answers in progress
 }
 
 var (

@@ -38,6 +38,11 @@ type postReply struct {
 	mu        sync.Mutex
 	sse       bool
 	done      bool
+	gaveID    bool // an event id went to the client (see relayID)
+	// The list of replies given keep-alives (see watchReply), guarded by Federation.keepAlives.mu.
+	kaPrev, kaNext *postReply
+	kaTick         uint64
+	kaOn           bool
 }
 
 func (o *postReply) startSSE() {
@@ -205,7 +210,10 @@ func (f *Federation) servePost(w http.ResponseWriter, r *http.Request) {
 		f.notify(ctx, sess, env, body)
 		w.WriteHeader(http.StatusAccepted)
 	default:
-		if err := f.dispatch(ctx, r, st, sess, env, body, out); errors.Is(err, ErrUpstreamSessionGone) {
+		f.watchReply(out)
+		err := f.dispatch(ctx, r, st, sess, env, body, out)
+		f.unwatchReply(out)
+		if errors.Is(err, ErrUpstreamSessionGone) {
 			f.forgetSession(sess)
 		}
 	}
@@ -656,10 +664,7 @@ func (f *Federation) forward(ctx context.Context, sess *session, t *target, id, 
 	}
 	up, err := sess.upstream(ctx, t)
 	if err == nil {
-		var resp []byte
-		resp, err = up.call(ctx, f.unsealRelatedTask(sess, t, msg), f.relayFrom(sess, t, out.relay))
-		if err == nil {
-			out.final(resp)
+		if err = f.call(ctx, sess, t, up, f.unsealRelatedTask(sess, t, msg), out); err == nil {
 			return nil
 		}
 	}
@@ -676,23 +681,30 @@ func (f *Federation) forward(ctx context.Context, sess *session, t *target, id, 
 // and resource URIs in updates get the target prefix.
 func (f *Federation) relayFrom(sess *session, t *target, to func([]byte)) func([]byte) {
 	return func(msg []byte) {
-		env, err := parseEnvelope(msg)
-		if err != nil {
-			return
+		if msg = f.adapt(sess, t, msg); msg != nil {
+			to(msg)
 		}
-		if kind := listChangedKind(env.method); kind != "" {
-			sess.forgetKnown(kind, t)
-		}
-		switch {
-		case env.isRequest():
-			msg = splice(msg, env.id, quoted(t.Name+"/"+string(env.id.of(msg))))
-		case env.method == "notifications/resources/updated" && f.prefixed():
-			if s := field(msg, env.params, "uri"); s.ok() && msg[s.start] == '"' {
-				msg = splice(msg, s, quoted(exposedURI(t, stringValue(msg, s))))
-			}
-		}
-		to(f.sealRelayedTask(sess, t, env.method, msg))
 	}
+}
+
+// adapt is relayFrom's rewrite of one message; nil drops it.
+func (f *Federation) adapt(sess *session, t *target, msg []byte) []byte {
+	env, err := parseEnvelope(msg)
+	if err != nil {
+		return nil
+	}
+	if kind := listChangedKind(env.method); kind != "" {
+		sess.forgetKnown(kind, t)
+	}
+	switch {
+	case env.isRequest():
+		msg = splice(msg, env.id, quoted(t.Name+"/"+string(env.id.of(msg))))
+	case env.method == "notifications/resources/updated" && f.prefixed():
+		if s := field(msg, env.params, "uri"); s.ok() && msg[s.start] == '"' {
+			msg = splice(msg, s, quoted(exposedURI(t, stringValue(msg, s))))
+		}
+	}
+	return f.sealRelayedTask(sess, t, env.method, msg)
 }
 
 // broadcast sends a request to every target and answers with an empty result (logging/setLevel).

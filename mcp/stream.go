@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"time"
 
 	agentgateway "github.com/agentgw/agentgateway"
 )
@@ -28,6 +29,20 @@ func (f *Federation) serveGet(w http.ResponseWriter, r *http.Request) {
 	}
 	if st := agentgateway.StateFrom(r.Context()); st != nil {
 		st.MCP.SessionID = sid
+	}
+	// A client resuming a broken stream names the last event it got (see resume.go).
+	var resumeIDs []string
+	if lei := r.Header.Get("Last-Event-Id"); lei != "" {
+		ids, get, err := f.parseEventID(lei)
+		if err != nil {
+			writeHTTPError(w, http.StatusBadRequest, nil, codeInvalidRequest, err.Error())
+			return
+		}
+		if !get {
+			f.serveResumedPost(w, r, sess, ids)
+			return
+		}
+		resumeIDs = ids
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -52,6 +67,27 @@ func (f *Federation) serveGet(w http.ResponseWriter, r *http.Request) {
 			sess.touch()
 		}
 	}
+	// Each event carries every target's last event id, so that a resumed stream resumes each target.
+	cursor := make([]string, len(f.targets))
+	if resumeIDs != nil {
+		copy(cursor, resumeIDs)
+	}
+	writeID := func(t *target, id string, msg []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		if done {
+			return
+		}
+		gid := ""
+		if id != "" {
+			cursor[t.idx] = id
+			gid = getEventID(f.targets, cursor)
+		}
+		if msg != nil || gid != "" {
+			writeEventID(w, gid, msg)
+			sess.touch()
+		}
+	}
 	cctx := withClientAuth(ctx, r.Header.Get("Authorization"))
 	var wg sync.WaitGroup
 	for _, t := range f.targets {
@@ -63,12 +99,51 @@ func (f *Federation) serveGet(w http.ResponseWriter, r *http.Request) {
 				f.logger().Debug("mcp: GET stream: target unavailable", "target", t.Name, "error", err)
 				return
 			}
-			if err := up.listen(cctx, f.relayFrom(sess, t, write)); err != nil && ctx.Err() == nil {
+			if hu, ok := up.(*httpUpstream); ok {
+				var last string
+				if resumeIDs != nil {
+					last = resumeIDs[t.idx]
+				}
+				relay := func(id string, msg []byte) {
+					if msg != nil {
+						if msg = f.adapt(sess, t, msg); msg == nil {
+							return
+						}
+					}
+					writeID(t, id, msg)
+				}
+				err = hu.listenFrom(cctx, last, relay)
+				if err != nil && last != "" && ctx.Err() == nil {
+					// The target cannot resume its stream (its events expired, say): a new one.
+					f.logger().Debug("mcp: GET stream of target not resumed", "target", t.Name, "error", err)
+					err = hu.listenFrom(cctx, "", relay)
+				}
+			} else {
+				err = up.listen(cctx, f.relayFrom(sess, t, write))
+			}
+			if err != nil && ctx.Err() == nil {
 				f.logger().Debug("mcp: GET stream from target ended", "target", t.Name, "error", err)
 			}
 		}()
 	}
-	<-ctx.Done()
+	if every := f.keepAliveEvery(); every > 0 {
+		tk := time.NewTicker(every)
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				break wait
+			case <-tk.C:
+				mu.Lock()
+				_, _ = w.Write(keepAliveLine)
+				_ = http.NewResponseController(w).Flush()
+				mu.Unlock()
+			}
+		}
+		tk.Stop()
+	} else {
+		<-ctx.Done()
+	}
 	mu.Lock()
 	done = true
 	mu.Unlock()
@@ -122,6 +197,12 @@ func (f *Federation) serveLegacyStream(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write([]byte("event: endpoint\ndata: " + r.URL.Path + "?sessionId=" + id + "\n\n"))
 	_ = http.NewResponseController(w).Flush()
+	var tick <-chan time.Time
+	if every := f.keepAliveEvery(); every > 0 {
+		tk := time.NewTicker(every)
+		defer tk.Stop()
+		tick = tk.C
+	}
 	for {
 		select {
 		case msg, ok := <-ch:
@@ -129,6 +210,9 @@ func (f *Federation) serveLegacyStream(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			writeEvent(w, msg)
+		case <-tick:
+			_, _ = w.Write(keepAliveLine)
+			_ = http.NewResponseController(w).Flush()
 		case <-r.Context().Done():
 			return
 		case <-sess.ctx.Done():

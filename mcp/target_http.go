@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/internal/proxy"
 )
 
@@ -68,13 +70,40 @@ type httpUpstream struct {
 	ver string
 	// capture is set while initializing: the answer names the upstream session.
 	capture bool
+	// postHeader caches the headers of the session's POSTs (see headers).
+	postHeader atomic.Pointer[sessionHeader]
 }
 
 func (u *httpUpstream) alive() bool         { return true }
 func (u *httpUpstream) setVersion(v string) { u.ver = v }
 
-// headers builds the headers of a request to the target.
+// headers builds the headers of a request to the target. A POST's headers are the same for every
+// message of the session unless something per request goes in (a forwarded Authorization, backend
+// credentials) or something may change them on the way (a RoundTripper of the gateway's transport
+// hook): otherwise they are built once and shared, read-only, by the session's requests.
 func (u *httpUpstream) headers(ctx context.Context, post bool) http.Header {
+	shared := post && !u.t.ForwardAuthorization && u.t.authH == nil && agentgateway.BackendCredentialsFrom(ctx) == nil
+	if shared {
+		if _, h1 := u.t.client(); h1 == nil {
+			shared = false
+		} else if c := u.postHeader.Load(); c != nil && c.sid == u.sid && c.ver == u.ver {
+			return c.h
+		}
+	}
+	h := u.buildHeaders(ctx, post)
+	if shared && !u.capture { // not while initializing: a session only set up keeps its few bytes
+		u.postHeader.Store(&sessionHeader{sid: u.sid, ver: u.ver, h: h})
+	}
+	return h
+}
+
+// sessionHeader is the shared header of a session's POSTs, for the session id and version it names.
+type sessionHeader struct {
+	sid, ver string
+	h        http.Header
+}
+
+func (u *httpUpstream) buildHeaders(ctx context.Context, post bool) http.Header {
 	h := make(http.Header, 6+len(u.t.Headers))
 	for k, vs := range u.t.Headers {
 		h[k] = vs
@@ -189,78 +218,19 @@ func drain(resp *http.Response) {
 }
 
 func (u *httpUpstream) call(ctx context.Context, msg []byte, relay func([]byte)) ([]byte, error) {
-	resp, err := u.roundTrip(ctx, http.MethodPost, u.headers(ctx, true), msg)
-	if err != nil {
+	var final []byte
+	sink := streamSink{deliver: func(b []byte) { final = b }}
+	if relay != nil {
+		sink.relay = func(_ string, b []byte) {
+			if b != nil {
+				relay(b)
+			}
+		}
+	}
+	if err := u.exchange(ctx, msg, &sink); err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	if u.capture {
-		u.sid = resp.Header.Get("Mcp-Session-Id")
-	}
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, fmt.Errorf("%w: %s: HTTP %d: %s", ErrTargetUnavailable, u.t.Name, resp.StatusCode, bytes.TrimSpace(b))
-	}
-	if ct := resp.Header.Get("Content-Type"); len(ct) >= 17 && strings.EqualFold(ct[:17], "text/event-stream") {
-		return u.readStream(ctx, resp.Body, relay)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxUpstreamMessage))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrTargetUnavailable, u.t.Name, err)
-	}
-	// The body goes to the client as is: it must read as one response there too.
-	env, err := parseEnvelope(body)
-	if err == nil && !env.isResponse() {
-		err = errors.New("not a response")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: invalid JSON-RPC response: %w", ErrTargetUnavailable, u.t.Name, err)
-	}
-	return body, nil
-}
-
-// readStream relays an SSE answer until the response arrives. When the target closes the stream
-// before answering (SEP-1699 polling), the gateway resumes it with a GET carrying Last-Event-ID, so
-// the client's stream stays open and never sees the gap.
-func (u *httpUpstream) readStream(ctx context.Context, body io.ReadCloser, relay func([]byte)) ([]byte, error) {
-	for attempt := 0; ; attempt++ {
-		var final []byte
-		lastID, err := readSSE(body, func(ev sseEvent) bool {
-			if len(ev.data) == 0 {
-				return true // priming event
-			}
-			env, perr := parseEnvelope(ev.data)
-			if perr == nil && env.isResponse() {
-				final = ev.data
-				return false
-			}
-			if relay != nil {
-				relay(ev.data)
-			}
-			return true
-		})
-		body.Close()
-		if final != nil {
-			return final, nil
-		}
-		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("%w: %s: %v", ErrTargetUnavailable, u.t.Name, err)
-		}
-		if lastID == "" || attempt >= 5 || ctx.Err() != nil {
-			return nil, fmt.Errorf("%w: %s: stream ended before the response", ErrTargetUnavailable, u.t.Name)
-		}
-		h := u.headers(ctx, false)
-		h["Last-Event-Id"] = []string{lastID}
-		resp, err := u.roundTrip(ctx, http.MethodGet, h, nil)
-		if err != nil {
-			return nil, err
-		}
-		if resp.StatusCode != http.StatusOK {
-			drain(resp)
-			return nil, fmt.Errorf("%w: %s: resuming stream: HTTP %d", ErrTargetUnavailable, u.t.Name, resp.StatusCode)
-		}
-		body = resp.Body
-	}
+	return final, nil
 }
 
 func (u *httpUpstream) send(ctx context.Context, msg []byte) error {
@@ -310,11 +280,19 @@ func (u *httpUpstream) close() {
 type sseEvent struct {
 	id, event string
 	data      []byte
+	comment   bool // a comment line (": ..."), which carries nothing but keeps the stream alive
 }
 
 // readSSE reads events until fn returns false or the stream ends; it returns the last event id seen.
+// Comment lines are reported as events with comment set.
 func readSSE(r io.Reader, fn func(sseEvent) bool) (string, error) {
-	br := bufio.NewReaderSize(r, 4096)
+	br := getSSEReader(r)
+	defer putSSEReader(br)
+	return readSSEFrom(br, fn)
+}
+
+// readSSEFrom is readSSE over a buffered reader, which the caller may read on from.
+func readSSEFrom(br *bufio.Reader, fn func(sseEvent) bool) (string, error) {
 	var ev sseEvent
 	var data []byte
 	lastID := ""
@@ -339,6 +317,10 @@ func readSSE(r io.Reader, fn func(sseEvent) bool) (string, error) {
 			continue
 		}
 		if line[0] == ':' {
+			// A comment: the keep-alive of an idle stream, reported so that it can be passed on.
+			if !fn(sseEvent{comment: true}) {
+				return lastID, nil
+			}
 			continue
 		}
 		name, value, _ := bytes.Cut(line, []byte(":"))
