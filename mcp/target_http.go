@@ -12,6 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
+	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/internal/proxy"
 )
 
@@ -95,6 +98,9 @@ func (u *httpUpstream) headers(ctx context.Context, post bool) http.Header {
 		if a, ok := ctx.Value(authKey{}).(string); ok {
 			h["Authorization"] = []string{a}
 		}
+	}
+	if u.t.tracing() {
+		agentgateway.Propagator.Inject(ctx, propagation.HeaderCarrier(h))
 	}
 	return h
 }
