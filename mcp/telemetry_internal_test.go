@@ -54,6 +54,9 @@ func FuzzSetMeta(f *testing.F) {
 		`{"jsonrpc":"2.0","id":1,"method":"x","params":{"_m\u0065ta":{}}}`,
 		`{"jsonrpc":"2.0","id":1,"method":"x","params":{"_meta":{"traceparent":1}}}`,
 		`{"jsonrpc":"2.0","id":1,"method":"x","params":null}`,
+		`{"jsonrpc":"2.0","id":1,"method":"x","params":{"_Meta":{"a":1}}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"x","params":{"_meta":{"TraceParent":"x"}}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"x","PARAMS":{"a":1}}`,
 	} {
 		f.Add(s)
 	}
