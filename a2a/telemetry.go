@@ -2,6 +2,7 @@ package a2a
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,20 @@ func newTelemetry(s agentgateway.Services) *telemetry {
 			}))
 	}
 	return &telemetry{svc: s, tracer: s.Tracer(agentgateway.InstrumentationName)}
+}
+
+// Provision implements agentgateway.Provisioner: calls to each agent are traced under the gateway's
+// tracer provider, and the agents' upstream handlers are provisioned (an HTTP backend's client spans
+// and transport hook), since they are not on any route.
+func (c *CatalogHandler) Provision(s agentgateway.Services) error {
+	var errs []error
+	for _, a := range c.agents {
+		a.proxy.tel.Store(newTelemetry(s))
+		if p, ok := a.Upstream.(agentgateway.Provisioner); ok {
+			errs = append(errs, p.Provision(s))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 var noEnd = func() {}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/a2aproject/a2a-go/a2a"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/trace"
 
@@ -139,4 +140,34 @@ func TestTelemetryA2ADenialCounted(t *testing.T) {
 	p, ok := env.Find(t, "agentgateway.authz.denials", map[string]string{"agentgateway.policy": "a2aAuthz"})
 	require.True(t, ok, "%v", env.Points(t, "agentgateway.authz.denials"))
 	require.EqualValues(t, 1, p.Value)
+}
+
+// A call the catalog routes by skill runs in its client span, with the agent's HTTP backend span
+// (provisioned by the catalog, the backend being on no route) under it.
+func TestTelemetryCatalogCall(t *testing.T) {
+	env := oteltest.New(t)
+	agent := agentgateway.HTTP(startGoAgent(t, "weather", a2a.AgentSkill{ID: "forecast", Name: "Forecast", Tags: []string{"weather"}}))
+	defer agent.Close()
+	gw, _ := gatewayFor(t, "/catalog", a2agw.Catalog([]a2agw.Agent{{Name: "weather", Path: "/agents/weather", Upstream: agent}}),
+		agentgateway.WithTracerProvider(env.TP), agentgateway.WithMeterProvider(env.MP))
+	status, resp := rpc(t, gw+"/catalog/", `{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"metadata":{"skill":"forecast"},"message":{"kind":"message","messageId":"m","role":"user","parts":[{"kind":"text","text":"x"}]}}}`)
+	require.Equal(t, http.StatusOK, status, resp)
+	var srv, cl trace.SpanContext
+	var clParent trace.SpanID
+	for _, s := range env.Ended("message/send") {
+		if s.SpanKind() == trace.SpanKindServer {
+			srv = s.SpanContext()
+		} else {
+			cl, clParent = s.SpanContext(), s.Parent().SpanID()
+		}
+	}
+	require.True(t, srv.IsValid() && cl.IsValid(), env.Dump())
+	require.Equal(t, srv.SpanID(), clParent)
+	var posts int
+	for _, s := range env.Ended("POST") {
+		if s.Parent().SpanID() == cl.SpanID() {
+			posts++
+		}
+	}
+	require.Equal(t, 1, posts, env.Dump())
 }
