@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 
 	agentgateway "github.com/agentgw/agentgateway"
@@ -216,4 +217,25 @@ func TestTelemetryUnknownMethodIsOther(t *testing.T) {
 	gw.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("BREW", "/", nil))
 	_, ok := env.Find(t, "http.server.request.duration", map[string]string{"http.request.method": "_OTHER"})
 	require.True(t, ok, "%v", env.Points(t, "http.server.request.duration"))
+}
+
+// With no provider given, the gateway uses the otel globals: set after the gateway was built, they
+// receive its spans and metrics.
+func TestTelemetryGlobalProviders(t *testing.T) {
+	gw := agentgateway.New(quiet())
+	require.NoError(t, gw.Route("r").PathPrefix("/").To(named("x")))
+	env := oteltest.New(t)
+	prevTP, prevMP := otel.GetTracerProvider(), otel.GetMeterProvider()
+	otel.SetTracerProvider(env.TP)
+	otel.SetMeterProvider(env.MP)
+	t.Cleanup(func() {
+		otel.SetTracerProvider(prevTP)
+		otel.SetMeterProvider(prevMP)
+	})
+	require.True(t, gw.Services().Tracing())
+	gw.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	require.Len(t, env.Ended("GET r"), 1, env.Dump())
+	p, ok := env.Find(t, "http.server.request.duration", map[string]string{"http.route": "r"})
+	require.True(t, ok)
+	require.EqualValues(t, 1, p.Count)
 }
