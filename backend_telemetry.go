@@ -47,6 +47,14 @@ func newBackendTelemetry(s Services, name string) *backendTelemetry {
 	t.traced.Header = func(ctx context.Context, h http.Header) {
 		Propagator.Inject(ctx, propagation.HeaderCarrier(h))
 	}
+	t.traced.Attempt = func(ctx context.Context, ep string) {
+		// The last attempt's endpoint is the one that answered; earlier ones failed to connect.
+		trace.SpanFromContext(ctx).SetAttributes(attribute.String("server.address", ep))
+	}
+	t.traced.ConnectError = func(ctx context.Context, ep string) {
+		t.plain.ConnectError(ctx, ep)
+		trace.SpanFromContext(ctx).AddEvent("connect error", trace.WithAttributes(attribute.String("server.address", ep)))
+	}
 	return t
 }
 

@@ -71,6 +71,7 @@ func TestTelemetryHTTPCall(t *testing.T) {
 	cl := clients[0]
 	require.Equal(t, trace.SpanKindClient, cl.SpanKind())
 	require.Equal(t, srv.SpanContext().SpanID(), cl.Parent().SpanID())
+	require.Equal(t, up.URL, oteltest.SpanAttrs(cl)["server.address"])
 	mu.Lock()
 	require.Equal(t, "00-"+clientTraceID+"-"+cl.SpanContext().SpanID().String()+"-01", seen)
 	mu.Unlock()
@@ -129,9 +130,14 @@ func TestTelemetryConnectErrorsAndEjections(t *testing.T) {
 	p, ok = env.Find(t, "agentgateway.upstream.ejections", want)
 	require.True(t, ok, "%v", env.Points(t, "agentgateway.upstream.ejections"))
 	require.EqualValues(t, 1, p.Value)
-	// The failed client spans say so.
-	for _, s := range env.Ended("GET") {
+	// The failed client spans say so, and name the endpoint.
+	spans := env.Ended("GET")
+	require.Len(t, spans, 2, env.Dump())
+	for _, s := range spans {
 		require.Equal(t, "Error", s.Status().Code.String())
+		require.Equal(t, "http://"+dead, oteltest.SpanAttrs(s)["server.address"])
+		require.Len(t, s.Events(), 1)
+		require.Equal(t, "connect error", s.Events()[0].Name)
 	}
 	p, ok = env.Find(t, "http.server.request.duration", map[string]string{"http.response.status_code": "502", "error.type": "502"})
 	require.True(t, ok)

@@ -343,6 +343,8 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 type Hooks struct {
 	// Header adds fields (the trace context) to the header of each request sent upstream.
 	Header func(ctx context.Context, h http.Header)
+	// Attempt reports each attempt, with the endpoint it goes to.
+	Attempt func(ctx context.Context, ep string)
 	// ConnectError reports an attempt that could not connect to the endpoint ep.
 	ConnectError func(ctx context.Context, ep string)
 	// Ejected reports that this request's failure ejected the endpoint ep.
@@ -414,6 +416,9 @@ func (p *Proxy) ServeHooked(w http.ResponseWriter, r *http.Request, rt http.Roun
 	var resp *http.Response
 	for attempt := 0; ; attempt++ {
 		ep.setURL(out.URL, r.URL)
+		if hk != nil && hk.Attempt != nil {
+			hk.Attempt(r.Context(), ep.String())
+		}
 		ep.inflight.Add(1)
 		var err error
 		if fast {
