@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -124,6 +125,7 @@ type HTTPBackend struct {
 	transports []*http.Transport // built-in transports, for Close
 	// ownTransport: HTTPBackendConfig.Transport was given, so the gateway's transport hook is not applied.
 	ownTransport bool
+	tel          atomic.Pointer[backendTelemetry] // set by Provision
 }
 
 // ErrMalformedRequestBody is in State.Err when a request was answered 400 because its body could not
@@ -381,11 +383,17 @@ var errNotConfigured = errors.New("http backend: not configured (use NewHTTPBack
 
 // Close closes the idle connections of the built-in transport. The backend stays usable; a custom
 // Transport is left alone.
-// Provision implements [Provisioner]: when the gateway has a transport hook
+// Provision implements [Provisioner]: the backend records a client span per upstream call under the
+// gateway's tracer provider (its trace context goes upstream in traceparent) and counts connect errors
+// and ejections under its meter provider. When the gateway has a transport hook
 // ([WithTransportWrapper]) and the backend was not given its own Transport, every request goes through
 // the hooked transport (the built-in HTTP/1.1 fast path, which is not a RoundTripper, is then off).
 func (b *HTTPBackend) Provision(s Services) error {
-	if b.proxy == nil || b.ownTransport {
+	if b.proxy == nil {
+		return nil
+	}
+	b.tel.Store(newBackendTelemetry(s, b.name))
+	if b.ownTransport {
 		return nil
 	}
 	b.proxy.WrapTransports(s.WrapTransport)
@@ -454,7 +462,7 @@ func (b *HTTPBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if st != nil {
 		headerTimeout, affinity = st.BackendTimeout, st.Affinity
 	}
-	e := b.proxy.Serve(w, r, UpstreamTransportFrom(r.Context()), trustedPeer(st), headerTimeout, affinity)
+	e := b.forward(w, r, st, headerTimeout, affinity)
 	if e == nil {
 		return
 	}

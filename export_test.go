@@ -19,3 +19,6 @@ func CompileForBenchmark(l ListenerConfig) func(*http.Request) bool {
 
 // NormalizeEscapedPath exposes path normalization to the fuzz test.
 var NormalizeEscapedPath = normalizeEscapedPath
+
+// NewTelemetryObserver exposes the gateway's telemetry observer to benchmarks.
+func NewTelemetryObserver(svc Services) Observer { return newTelemetry(svc) }

@@ -54,6 +54,7 @@ type options struct {
 	paths       PathNormalization
 	services    Services
 	observers   []Observer
+	noTelemetry bool
 	bindAddr    string
 	// backendTimeout is State.BackendTimeout for every request (WithDefaultBackendTimeout).
 	backendTimeout time.Duration
@@ -118,6 +119,10 @@ func New(opts ...Option) *Gateway {
 	g.opts.services.Logger = g.opts.logger
 	if g.opts.accessLog {
 		g.opts.observers = append([]Observer{AccessLog(g.opts.logger)}, g.opts.observers...)
+	}
+	if !g.opts.noTelemetry {
+		// First, so that the server span is in the context every other observer sees.
+		g.opts.observers = append([]Observer{newTelemetry(g.opts.services)}, g.opts.observers...)
 	}
 	g.servers = map[*http.Server]context.CancelFunc{}
 	empty, _ := compile(Config{}, g.opts.rnd)

@@ -7,10 +7,9 @@ import (
 	"net/http"
 	"reflect"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
-	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // Services are what a Gateway lends to the backends and policies it runs: its logger, its telemetry
@@ -34,18 +33,21 @@ func (s Services) Transport(rt http.RoundTripper) http.RoundTripper {
 	return s.WrapTransport(rt)
 }
 
-// Tracer returns a tracer of the gateway's provider (a no-op one when none is configured).
+// Tracer returns a tracer of the gateway's provider (the otel global one when none is configured).
+// Check [Services.Tracing] before starting a span on a hot path.
 func (s Services) Tracer(name string) trace.Tracer {
 	if s.TracerProvider == nil {
-		return tracenoop.NewTracerProvider().Tracer(name)
+		return otel.GetTracerProvider().Tracer(name)
 	}
 	return s.TracerProvider.Tracer(name)
 }
 
-// Meter returns a meter of the gateway's provider (a no-op one when none is configured).
+// Meter returns a meter of the gateway's provider (the otel global one when none is configured: its
+// instruments forward to the provider set later with otel.SetMeterProvider). Check an instrument's
+// Enabled before building attributes on a hot path.
 func (s Services) Meter(name string) metric.Meter {
 	if s.MeterProvider == nil {
-		return metricnoop.NewMeterProvider().Meter(name)
+		return otel.GetMeterProvider().Meter(name)
 	}
 	return s.MeterProvider.Meter(name)
 }
@@ -58,12 +60,14 @@ type Provisioner interface {
 	Provision(Services) error
 }
 
-// WithTracerProvider sets the tracer provider lent to backends and policies (default: none, no-op).
+// WithTracerProvider sets the tracer provider of the gateway's spans and of its backends and policies
+// (default: the otel global provider).
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(o *options) { o.services.TracerProvider = tp }
 }
 
-// WithMeterProvider sets the meter provider lent to backends and policies (default: none, no-op).
+// WithMeterProvider sets the meter provider of the gateway's metrics and of its backends and policies
+// (default: the otel global provider).
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(o *options) { o.services.MeterProvider = mp }
 }

@@ -50,6 +50,9 @@ type State struct {
 	A2A A2AState
 	LLM LLMState
 
+	// Policy records what the policies decided (retries, rate limits, denials).
+	Policy PolicyState
+
 	// Response facts, filled by the gateway as the response is written.
 	Status   int
 	BytesIn  int64

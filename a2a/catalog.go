@@ -349,6 +349,12 @@ func (c *CatalogHandler) serveCall(w http.ResponseWriter, r *http.Request, st *a
 	up.URL.Path, up.URL.RawPath, up.URL.RawQuery = rpcPath, "", ""
 	up.Header.Del("A2A-Skill")
 	sn := &ownerSniffer{stream: call.Stream}
+	if call.Stream {
+		openStreams.Add(1)
+		defer openStreams.Add(-1)
+	}
+	up, end := target.proxy.startCall(up, st, call)
+	defer end()
 	target.proxy.forward(w, up, body, call, sn)
 	if id := sn.taskID(); id != "" {
 		c.remember(id, target)

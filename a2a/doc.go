@@ -49,6 +49,14 @@
 // upstream call. A stream is detached from the request deadline (a route timeout limits unary calls)
 // and ended instead after [StreamIdleTimeout] without an event.
 //
+// # Telemetry
+//
+// Under the gateway's tracer provider each call to the agent runs in a client span named after its
+// method (a2a.method, a2a.task.id, a2a.context.id), with the HTTP backend's span, whose context the
+// agent receives in traceparent, under it. agentgateway.a2a.streams counts the open streams; the
+// gateway records a2a.server.request.duration by a2a.method from State.A2A, and a call the proxy's
+// rules refuse in agentgateway.authz.denials (agentgateway.policy=a2aAuthz).
+//
 // # Authorization and phases
 //
 // [Handler] (and the [Wrap] policy) is an agentgateway.Inspector: behind a Gateway route the call is

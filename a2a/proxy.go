@@ -40,7 +40,8 @@ type options struct {
 	bridge          string
 	extra           map[string]bool
 	logger          *slog.Logger
-	loggerSet       bool // the Logger option was given
+	loggerSet       bool                   // the Logger option was given
+	services        *agentgateway.Services // the gateway's, once provisioned (the policy form)
 }
 
 // PublicURL makes agent cards point at u (e.g. "https://agents.example.com/theme") instead of the
@@ -153,15 +154,22 @@ type proxy struct {
 	rules []*cel.RuleSet
 	err   error
 	logp  atomic.Pointer[slog.Logger] // Logger, else the gateway's (Provision), else slog.Default()
+	tel   atomic.Pointer[telemetry]   // the gateway's providers (Provision)
 }
 
 func (p *proxy) logger() *slog.Logger { return p.logp.Load() }
 
 // Provision implements agentgateway.Provisioner: without a Logger option, the proxy logs through the
-// gateway's logger.
+// gateway's logger; it traces its calls to the agent under the gateway's tracer provider, and
+// provisions the upstream handler (an HTTP backend's client spans and transport hook).
 func (h *Handler) Provision(s agentgateway.Services) error {
 	if !h.p.o.loggerSet && s.Logger != nil {
 		h.p.logp.Store(s.Logger)
+	}
+	h.p.tel.Store(newTelemetry(s))
+	// The agent's backend is not on the route, so the gateway does not reach it.
+	if p, ok := h.p.next.(agentgateway.Provisioner); ok {
+		return p.Provision(s)
 	}
 	return nil
 }
@@ -217,6 +225,7 @@ func (l *layer) Provision(s agentgateway.Services) error {
 	if !l.o.loggerSet && s.Logger != nil {
 		l.o.logger = s.Logger
 	}
+	l.o.services = &s
 	return nil
 }
 
@@ -236,6 +245,9 @@ func (h *Handler) Inspect(w http.ResponseWriter, r *http.Request) (*http.Request
 func newProxy(next http.Handler, o options) *proxy {
 	p := &proxy{next: next, o: o}
 	p.logp.Store(o.logger)
+	if o.services != nil {
+		p.tel.Store(newTelemetry(*o.services))
+	}
 	var errs []error
 	if o.publicErr != nil {
 		errs = append(errs, o.publicErr)
@@ -417,6 +429,12 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !p.authorize(w, r, st, c) {
 		return
 	}
+	if c.Stream {
+		openStreams.Add(1)
+		defer openStreams.Add(-1)
+	}
+	r, end := p.startCall(r, st, c)
+	defer end()
 	if p.o.bridge != "" && c.info != nil && c.Version != p.o.bridge {
 		p.serveBridged(w, r, st, body, c)
 		return
@@ -441,6 +459,7 @@ func (p *proxy) authorize(w http.ResponseWriter, r *http.Request, st *agentgatew
 		return true
 	}
 	st.Err = ErrForbidden
+	st.Policy.DeniedBy = "a2aAuthz"
 	writeRPCError(w, http.StatusForbidden, c.ID, CodeForbidden, "Forbidden: "+c.Method+" is not allowed for this caller")
 	return false
 }

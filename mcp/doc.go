@@ -131,6 +131,19 @@
 // unreachable webhook refuse the call with JSON-RPC error [CodeApprovalDenied]. The client is never
 // asked, so it cannot approve its own call.
 //
+// # Telemetry
+//
+// Under the gateway's tracer and meter providers (agentgateway.Services: the otel globals unless
+// set), each request the federation sends to a target — each target of a fan-out its own — runs in
+// a client span named "{mcp.method.name} {tool or prompt}" and is recorded in
+// mcp.client.operation.duration (mcp.method.name, mcp.target, gen_ai.tool.name, error.type:
+// the JSON-RPC error code, tool_error or target_unavailable). The span's W3C trace context reaches
+// the target in params._meta (traceparent, tracestate) on every transport, and over HTTP in the
+// traceparent header too. agentgateway.mcp.sessions and agentgateway.mcp.streams count the open
+// sessions and server-sent event streams. The request's own server span and
+// mcp.server.operation.duration are the gateway's, read from State.MCP; a call refused by the
+// authorization rules is counted in agentgateway.authz.denials (agentgateway.policy=mcpAuthz).
+//
 // Each request fills agentgateway.State.MCP (method, session id, target, name, tool target and name)
 // for the access log, CEL and telemetry.
 package mcp

@@ -156,6 +156,7 @@ type Federation struct {
 	aead    cipher.AEAD
 	httpc   *http.Client
 	hooked  atomic.Pointer[http.Client] // httpc through the gateway's transport hook, when there is one
+	tel     atomic.Pointer[telemetry]   // the gateway's providers (Provision)
 
 	sessions  sessionTable
 	store     SessionStore // ended sessions (cfg.SessionStore or shared.ended)
@@ -178,7 +179,8 @@ var (
 func (f *Federation) logger() *slog.Logger { return f.logp.Load() }
 
 // Provision implements agentgateway.Provisioner: without a Config.Logger, the federation logs through
-// the gateway's logger.
+// the gateway's logger; it traces and measures its requests to targets under the gateway's tracer
+// and meter providers (see the package documentation, Telemetry).
 //
 // When the gateway has a transport hook (agentgateway.WithTransportWrapper) and the federation no
 // HTTPClient of its own, HTTP and SSE targets without their own client are reached through the hooked
@@ -187,6 +189,7 @@ func (f *Federation) Provision(s agentgateway.Services) error {
 	if f.cfg.Logger == nil && s.Logger != nil {
 		f.logp.Store(s.Logger.With("component", "mcp"))
 	}
+	f.provisionTelemetry(s)
 	if f.cfg.HTTPClient == nil {
 		if s.WrapTransport == nil {
 			f.hooked.Store(nil)
@@ -280,6 +283,7 @@ func (f *Federation) compile() error {
 			errs = append(errs, agentgateway.Errorf(at+".tools", "%v", err))
 			continue
 		}
+		ct.tel = &f.tel
 		ct.httpc = t.HTTPClient
 		if ct.httpc == nil {
 			ct.hooked = &f.hooked
@@ -344,6 +348,7 @@ func (f *Federation) BackendName() string { return "mcp" }
 func (f *Federation) Close() error {
 	f.closeOnce.Do(func() {
 		close(f.done)
+		f.stopTelemetry()
 		for _, s := range f.sessions.drain() {
 			if s.key != "" && !s.isLegacy {
 				f.shared.parked.put(s.key, s.last.Load(), time.UnixMilli(s.expires))

@@ -287,7 +287,7 @@ func (f *Federation) fetchAll(ctx context.Context, t *target, up upstream, lk *l
 		if cursor != "" {
 			params = append(append([]byte(`{"cursor":`), quoted(cursor)...), '}')
 		}
-		resp, err := up.call(ctx, rpcmsg.Request(newGatewayID(), lk.method, params), nil)
+		resp, err := callTarget(ctx, t, up, rpcmsg.Request(newGatewayID(), lk.method, params), nil)
 		if err != nil {
 			return err
 		}

@@ -593,8 +593,11 @@ func (f *Federation) callNamed(ctx context.Context, r *http.Request, st *agentga
 		if kind == "tool" && env.method == "tools/call" {
 			st.MCP.ToolTarget, st.MCP.ToolName = t.Name, upName
 		}
-		ok = f.authorizer(r, st).allows(kind, t.Name, upName) && f.knows(ctx, sess, t, kind, upName) &&
-			(kind != "tool" || !f.pinHidden(t, upName))
+		ok = f.authorizer(r, st).allows(kind, t.Name, upName)
+		if !ok {
+			st.Policy.DeniedBy = "mcpAuthz"
+		}
+		ok = ok && f.knows(ctx, sess, t, kind, upName) && (kind != "tool" || !f.pinHidden(t, upName))
 	}
 	if !ok {
 		// Denied and unknown look the same, so a client cannot probe for hidden tools.
@@ -638,7 +641,10 @@ func (f *Federation) callURI(ctx context.Context, r *http.Request, st *agentgate
 	}
 	if t != nil {
 		st.MCP.Target, st.MCP.Name = t.Name, upURI
-		if !f.authorizer(r, st).allows("resource", t.Name, upURI) || !f.knows(ctx, sess, t, "resource", upURI) {
+		if !f.authorizer(r, st).allows("resource", t.Name, upURI) {
+			st.Policy.DeniedBy = "mcpAuthz"
+			t = nil
+		} else if !f.knows(ctx, sess, t, "resource", upURI) {
 			t = nil
 		}
 	}
@@ -664,7 +670,9 @@ func (f *Federation) forward(ctx context.Context, sess *session, t *target, id, 
 	}
 	up, err := sess.upstream(ctx, t)
 	if err == nil {
-		if err = f.call(ctx, sess, t, up, f.unsealRelatedTask(sess, t, msg), out); err == nil {
+		if _, err = observeCall(ctx, t, f.unsealRelatedTask(sess, t, msg), func(ctx context.Context, msg []byte) ([]byte, error) {
+			return f.call(ctx, sess, t, up, msg, out)
+		}); err == nil {
 			return nil
 		}
 	}
@@ -711,7 +719,7 @@ func (f *Federation) adapt(sess *session, t *target, msg []byte) []byte {
 func (f *Federation) broadcast(ctx context.Context, sess *session, env envelope, body []byte, out reply) error {
 	id := env.id.of(body)
 	errs := f.fanOut(ctx, sess, func(ctx context.Context, t *target, up upstream) error {
-		resp, err := up.call(ctx, body, nil)
+		resp, err := callTarget(ctx, t, up, body, nil)
 		if err != nil {
 			return err
 		}
@@ -840,7 +848,7 @@ func (f *Federation) initUpstream(ctx context.Context, s *session, t *target) (u
 		h.capture = true
 		defer func() { h.capture = false }()
 	}
-	resp, err := up.call(ctx, rpcmsg.Request(newGatewayID(), "initialize", s.init), nil)
+	resp, err := callTarget(ctx, t, up, rpcmsg.Request(newGatewayID(), "initialize", s.init), nil)
 	if err != nil {
 		up.close()
 		return nil, nil, err

@@ -185,7 +185,8 @@ var (
 // call sends a client's request to one target and answers it through out. A streamable HTTP target
 // answering a POST in SSE gets its stream passed on: event ids (so the client can resume it through
 // the gateway), keep-alive comments, and the response as soon as it arrives.
-func (f *Federation) call(ctx context.Context, sess *session, t *target, up upstream, msg []byte, out reply) error {
+// It returns the response it passed on (for telemetry).
+func (f *Federation) call(ctx context.Context, sess *session, t *target, up upstream, msg []byte, out reply) ([]byte, error) {
 	hu, ok := up.(*httpUpstream)
 	pr, ok2 := out.(*postReply)
 	if !ok || !ok2 {
@@ -193,8 +194,9 @@ func (f *Federation) call(ctx context.Context, sess *session, t *target, up upst
 		if err == nil {
 			out.final(resp)
 		}
-		return err
+		return resp, err
 	}
+	var resp []byte
 	sink := streamSink{
 		relay: func(id string, m []byte) {
 			if m != nil {
@@ -216,10 +218,12 @@ func (f *Federation) call(ctx context.Context, sess *session, t *target, up upst
 		comment: pr.comment,
 		// Flushed: the client has its response while the gateway reads the rest of the stream.
 		deliver: func(m []byte) {
+			resp = m
 			pr.final(m)
 			_ = http.NewResponseController(pr.w).Flush()
 		},
 		resumable: pr.resumable,
 	}
-	return hu.exchange(ctx, msg, &sink)
+	err := hu.exchange(ctx, msg, &sink)
+	return resp, err
 }

@@ -148,6 +148,8 @@ type target struct {
 	// hooked, for targets without their own client, is the federation's client through the gateway's
 	// transport hook (Provision); when set it replaces httpc and h1.
 	hooked *atomic.Pointer[http.Client]
+	// tel is the federation's telemetry (Provision).
+	tel *atomic.Pointer[telemetry]
 	// authH runs BackendAuth to collect its credential (compileAuth).
 	authH http.Handler
 }

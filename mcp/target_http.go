@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/internal/proxy"
 )
@@ -82,7 +84,7 @@ func (u *httpUpstream) setVersion(v string) { u.ver = v }
 // credentials) or something may change them on the way (a RoundTripper of the gateway's transport
 // hook): otherwise they are built once and shared, read-only, by the session's requests.
 func (u *httpUpstream) headers(ctx context.Context, post bool) http.Header {
-	shared := post && !u.t.ForwardAuthorization && u.t.authH == nil && agentgateway.BackendCredentialsFrom(ctx) == nil
+	shared := post && !u.t.ForwardAuthorization && u.t.authH == nil && !u.t.tracing() && agentgateway.BackendCredentialsFrom(ctx) == nil
 	if shared {
 		if _, h1 := u.t.client(); h1 == nil {
 			shared = false
@@ -124,6 +126,9 @@ func (u *httpUpstream) buildHeaders(ctx context.Context, post bool) http.Header 
 		if a, ok := ctx.Value(authKey{}).(string); ok {
 			h["Authorization"] = []string{a}
 		}
+	}
+	if u.t.tracing() {
+		agentgateway.Propagator.Inject(ctx, propagation.HeaderCarrier(h))
 	}
 	return h
 }

@@ -29,6 +29,9 @@ func NewAuthorization(spec AuthorizationConfig) (agentgateway.Policy, error) {
 			var a cel.Activation
 			a.Reset(r, nil)
 			if !rs.Allowed(r.Context(), &a) {
+				if st := agentgateway.StateFrom(r.Context()); st != nil {
+					st.Policy.DeniedBy = "authz"
+				}
 				agentgateway.WriteError(w, http.StatusForbidden, "authorization denied")
 				return
 			}

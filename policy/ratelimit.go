@@ -251,6 +251,7 @@ func (p *localRateLimit) middleware(next http.Handler) http.Handler {
 		var lims [4]*limiter
 		used := 0
 		var act *cel.Activation
+		applied := false
 		activation := func() *cel.Activation {
 			if act == nil {
 				act = cel.NewActivation(r, nil)
@@ -272,9 +273,11 @@ func (p *localRateLimit) middleware(next http.Handler) http.Handler {
 			}
 			ok, remaining, wait := l.take(b, n)
 			if !ok {
+				recordRateLimit(r, agentgateway.RateLimitDenied)
 				tooMany(w, l, remaining, wait)
 				return false
 			}
+			applied = true
 			if l.tokens && used < len(buf) {
 				buf[used], lims[used] = b, l
 				used++
@@ -297,6 +300,9 @@ func (p *localRateLimit) middleware(next http.Handler) http.Handler {
 			}
 			break
 		}
+		if applied {
+			recordRateLimit(r, agentgateway.RateLimitAllowed)
+		}
 		next.ServeHTTP(w, r)
 		if used > 0 {
 			if st := agentgateway.StateFrom(r.Context()); st != nil {
@@ -307,6 +313,13 @@ func (p *localRateLimit) middleware(next http.Handler) http.Handler {
 			}
 		}
 	})
+}
+
+// recordRateLimit records a rate-limit decision in the request's State, for the decisions metric.
+func recordRateLimit(r *http.Request, decision string) {
+	if st := agentgateway.StateFrom(r.Context()); st != nil {
+		st.Policy.RateLimit = decision
+	}
 }
 
 func tooMany(w http.ResponseWriter, l *limiter, remaining int64, wait time.Duration) {

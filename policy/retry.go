@@ -183,7 +183,11 @@ func (rt *retry) middleware(next http.Handler) http.Handler {
 		}
 		delay := rt.backoff
 		aw := &attemptWriter{rt: rt, header: http.Header{}}
+		st := agentgateway.StateFrom(r.Context())
 		for i := 1; ; i++ {
+			if i > 1 && st != nil {
+				st.Policy.Retries++ // for the retries metric
+			}
 			ctx, cancel := attemptContext(r)
 			ar := r.Clone(ctx)
 			if body != nil {
@@ -200,7 +204,7 @@ func (rt *retry) middleware(next http.Handler) http.Handler {
 				return
 			}
 			if !rt.budget.withdraw() {
-				if st := agentgateway.StateFrom(r.Context()); st != nil {
+				if st != nil {
 					st.Err = ErrRetryBudget
 				}
 				aw.flushHeld()

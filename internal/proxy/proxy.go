@@ -347,6 +347,30 @@ var (
 // begun, so streams and upgrades run on. A nil result means the response was forwarded completely; a
 // 5xx from the upstream is forwarded, not an error.
 func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripper, trustedPeer bool, headerTimeout time.Duration, affinity uint64) *Error {
+	return p.ServeHooked(w, r, rt, trustedPeer, headerTimeout, affinity, nil)
+}
+
+// Hooks let telemetry observe a forwarded request. Every field may be nil.
+type Hooks struct {
+	// Header adds fields (the trace context) to the header of each request sent upstream.
+	Header func(ctx context.Context, h http.Header)
+	// Attempt reports each attempt, with the endpoint it goes to.
+	Attempt func(ctx context.Context, ep string)
+	// ConnectError reports an attempt that could not connect to the endpoint ep.
+	ConnectError func(ctx context.Context, ep string)
+	// Ejected reports that this request's failure ejected the endpoint ep.
+	Ejected func(ctx context.Context, ep string)
+}
+
+// failed counts a failure against ep and reports an ejection it caused to hk.
+func (p *Proxy) failed(ctx context.Context, ep *endpoint, hk *Hooks) {
+	if p.bal.failure(ep) && hk != nil && hk.Ejected != nil {
+		hk.Ejected(ctx, ep.String())
+	}
+}
+
+// ServeHooked is Serve with hooks (nil for none).
+func (p *Proxy) ServeHooked(w http.ResponseWriter, r *http.Request, rt http.RoundTripper, trustedPeer bool, headerTimeout time.Duration, affinity uint64, hk *Hooks) *Error {
 	upgrade := p.allowedUpgrade(r.Header)
 	fast, watchConns := false, false
 	if rt == nil {
@@ -371,6 +395,9 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 	}
 	x.prepare(r, upgrade, trustedPeer)
 	out := &x.out
+	if hk != nil && hk.Header != nil {
+		hk.Header(r.Context(), out.Header)
+	}
 	if fast {
 		if fast = h1Eligible(out); fast {
 			defer x.release() // the built-in client keeps nothing of the request once Serve returns
@@ -413,6 +440,9 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 	var resp *http.Response
 	for attempt := 0; ; attempt++ {
 		ep.setURL(out.URL, r.URL)
+		if hk != nil && hk.Attempt != nil {
+			hk.Attempt(r.Context(), ep.String())
+		}
 		ep.inflight.Add(1)
 		var err error
 		if fast {
@@ -441,7 +471,10 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 		}
 		dial := ctxErr == nil && isDialError(err)
 		if dial {
-			p.bal.failure(ep)
+			if hk != nil && hk.ConnectError != nil {
+				hk.ConnectError(r.Context(), ep.String())
+			}
+			p.failed(r.Context(), ep, hk)
 		}
 		// A connect failure sent nothing upstream: try another endpoint once.
 		if dial && attempt == 0 && len(p.bal.endpoints()) > 1 && !x.body.started.Load() {
@@ -465,18 +498,18 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt http.RoundTripp
 	}
 	if !fast && p.maxHeaders > 0 && tooManyFields(resp.Header, p.maxHeaders) { // the built-in client checked
 		resp.Body.Close() // unread: the Transport closes the connection
-		p.bal.failure(ep)
+		p.failed(r.Context(), ep, hk)
 		return &Error{Status: http.StatusBadGateway, Msg: "upstream error",
 			Err: fmt.Errorf("%w: more than %d fields", ErrResponseHeaderTooLarge, p.maxHeaders)}
 	}
 	if resp.StatusCode < 100 {
 		// net/http reads any three digits, but cannot write a status below 100 (it would panic).
 		resp.Body.Close()
-		p.bal.failure(ep)
+		p.failed(r.Context(), ep, hk)
 		return &Error{Status: http.StatusBadGateway, Msg: "upstream error", Err: fmt.Errorf("%w: %d", errBadStatus, resp.StatusCode)}
 	}
 	if resp.StatusCode >= 500 {
-		p.bal.failure(ep)
+		p.failed(r.Context(), ep, hk)
 	} else {
 		p.bal.success(ep, !healthy)
 	}

@@ -14,11 +14,14 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	agentgateway "github.com/agentgw/agentgateway"
@@ -98,6 +101,7 @@ type Authorizer struct {
 	client     authv3.AuthorizationClient
 	httpClient *http.Client
 	outbound   *policyutil.Outbound // the default HTTP client's transport; nil otherwise
+	callout    policyutil.Callout   // the checks' spans
 	headers    []string             // canonical names to send; nil = all (gRPC)
 	maxBody    int64
 	metadata   []namedProgram
@@ -223,9 +227,12 @@ func (x *Authorizer) Close() error {
 	return nil
 }
 
-// Provision implements [agentgateway.Provisioner]: the default HTTP client's transport is wrapped by
-// the gateway's outbound hook. (gRPC checks use their own connection, which the hook does not cover.)
+// Provision implements [agentgateway.Provisioner]: each check runs in a client span of the
+// gateway's tracer provider, whose trace context the service receives (gRPC metadata or HTTP
+// headers); the default HTTP client's transport is wrapped by the gateway's outbound hook. (gRPC
+// checks use their own connection, which the hook does not cover.)
 func (x *Authorizer) Provision(svc agentgateway.Services) error {
+	x.callout.Provision(svc)
 	if x.outbound != nil {
 		x.outbound.Provision(svc)
 	}
@@ -348,7 +355,9 @@ func (x *Authorizer) checkGRPC(ctx context.Context, w http.ResponseWriter, r *ht
 		}
 		attrs.MetadataContext = md
 	}
-	resp, err := x.client.Check(ctx, &authv3.CheckRequest{Attributes: attrs})
+	cctx, span := x.callout.Start(ctx, "ext_authz Check", attribute.String("rpc.system", "grpc"), attribute.String("server.address", x.cfg.Host))
+	resp, err := x.client.Check(grpcTraceContext(cctx), &authv3.CheckRequest{Attributes: attrs})
+	policyutil.EndSpan(span, err, attribute.Bool("agentgateway.authz.allowed", err == nil && codes.Code(resp.GetStatus().GetCode()) == codes.OK))
 	if err != nil {
 		x.fail(w, r, next, err)
 		return
@@ -363,6 +372,7 @@ func (x *Authorizer) checkGRPC(ctx context.Context, w http.ResponseWriter, r *ht
 		if s := int(d.GetStatus().GetCode()); s >= 200 && s <= 599 {
 			status = s
 		}
+		st.Policy.DeniedBy = "extAuthz"
 		h := w.Header()
 		for _, o := range d.GetHeaders() {
 			applyHeaderOption(h, o)
@@ -411,6 +421,14 @@ func (x *Authorizer) checkGRPC(ctx context.Context, w http.ResponseWriter, r *ht
 		st.Identity.Method = "extAuthz"
 	}
 	next.ServeHTTP(w, r)
+}
+
+// grpcTraceContext adds the trace context of ctx to the call's outgoing gRPC metadata.
+func grpcTraceContext(ctx context.Context) context.Context {
+	for k, v := range policyutil.Outgoing(ctx) {
+		ctx = metadata.AppendToOutgoingContext(ctx, k, v)
+	}
+	return ctx
 }
 
 func (x *Authorizer) grpcContext() map[string]string {
@@ -476,8 +494,10 @@ func (x *Authorizer) checkHTTP(ctx context.Context, w http.ResponseWriter, r *ht
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
 	}
-	req, err := http.NewRequestWithContext(ctx, r.Method, strings.TrimSuffix(base, "/")+path, bytes.NewReader(body))
+	cctx, span := x.callout.Start(ctx, "ext_authz "+r.Method, attribute.String("server.address", x.cfg.Host))
+	req, err := http.NewRequestWithContext(cctx, r.Method, strings.TrimSuffix(base, "/")+path, bytes.NewReader(body))
 	if err != nil {
+		policyutil.EndSpan(span, err)
 		x.fail(w, r, next, err)
 		return
 	}
@@ -492,7 +512,16 @@ func (x *Authorizer) checkHTTP(ctx context.Context, w http.ResponseWriter, r *ht
 		}
 	}
 	req.Header.Set("X-Forwarded-Host", r.Host)
+	for k, v := range policyutil.Outgoing(cctx) {
+		req.Header.Set(k, v)
+	}
 	resp, err := x.httpClient.Do(req)
+	if err != nil {
+		policyutil.EndSpan(span, err)
+	} else {
+		policyutil.EndSpan(span, nil, attribute.Int("http.response.status_code", resp.StatusCode),
+			attribute.Bool("agentgateway.authz.allowed", resp.StatusCode >= 200 && resp.StatusCode < 300))
+	}
 	if err != nil {
 		x.fail(w, r, next, err)
 		return
@@ -515,6 +544,9 @@ func (x *Authorizer) checkHTTP(ctx context.Context, w http.ResponseWriter, r *ht
 		}
 		next.ServeHTTP(w, r)
 		return
+	}
+	if st := agentgateway.StateFrom(r.Context()); st != nil {
+		st.Policy.DeniedBy = "extAuthz"
 	}
 	if x.redirect != nil {
 		if loc, err := x.redirect.EvalString(ctx, act); err == nil && loc != "" {

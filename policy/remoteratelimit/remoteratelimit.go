@@ -13,11 +13,14 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	rlcommon "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
 	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	agentgateway "github.com/agentgw/agentgateway"
@@ -74,6 +77,7 @@ type Limiter struct {
 	client    rlsv3.RateLimitServiceClient
 	failOpen  bool
 	timeout   time.Duration
+	callout   policyutil.Callout // the calls' spans
 }
 
 // ErrService is recorded in State.Err when the rate-limit service fails.
@@ -134,6 +138,13 @@ func (rl *Limiter) Close() error {
 	return rl.closeErr
 }
 
+// Provision implements [agentgateway.Provisioner]: each call to the service runs in a client span of
+// the gateway's tracer provider, whose trace context the service receives in gRPC metadata.
+func (rl *Limiter) Provision(svc agentgateway.Services) error {
+	rl.callout.Provision(svc)
+	return nil
+}
+
 // Phase is agentgateway.PhaseRateLimit.
 func (*Limiter) Phase() agentgateway.Phase { return agentgateway.PhaseRateLimit }
 
@@ -171,13 +182,20 @@ func (rl *Limiter) Wrap(next http.Handler) http.Handler {
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), rl.timeout)
+		ctx, span := rl.callout.Start(ctx, "ratelimit ShouldRateLimit", attribute.String("rpc.system", "grpc"),
+			attribute.String("agentgateway.ratelimit.domain", rl.domain))
+		for k, v := range policyutil.Outgoing(ctx) {
+			ctx = metadata.AppendToOutgoingContext(ctx, k, v)
+		}
 		resp, err := rl.client.ShouldRateLimit(ctx, req)
+		policyutil.EndSpan(span, err, attribute.String("agentgateway.ratelimit.code", resp.GetOverallCode().String()))
 		cancel()
+		st := agentgateway.StateFrom(r.Context())
 		if err != nil || resp.GetOverallCode() == rlsv3.RateLimitResponse_UNKNOWN {
 			if err == nil {
 				err = errors.New("unknown response code")
 			}
-			if st := agentgateway.StateFrom(r.Context()); st != nil {
+			if st != nil {
 				st.Err = fmt.Errorf("%w: %v", ErrService, err)
 			}
 			if rl.failOpen {
@@ -193,6 +211,9 @@ func (rl *Limiter) Wrap(next http.Handler) http.Handler {
 			}
 		}
 		if resp.GetOverallCode() == rlsv3.RateLimitResponse_OVER_LIMIT {
+			if st != nil {
+				st.Policy.RateLimit = agentgateway.RateLimitDenied
+			}
 			h := w.Header()
 			for _, hv := range resp.GetResponseHeadersToAdd() {
 				if policyutil.ValidToken(hv.GetKey()) {
@@ -212,6 +233,9 @@ func (rl *Limiter) Wrap(next http.Handler) http.Handler {
 			}
 			agentgateway.WriteError(w, http.StatusTooManyRequests, "rate limit exceeded")
 			return
+		}
+		if st != nil {
+			st.Policy.RateLimit = agentgateway.RateLimitAllowed
 		}
 		next.ServeHTTP(w, r)
 	})
