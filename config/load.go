@@ -47,17 +47,13 @@ type File struct {
 	Binds []BindSpec
 	// Settings is the `config` section (startup settings).
 	Settings Settings
+	// Frontend is the `frontendPolicies` section (access log, tracing, HTTP settings).
+	Frontend FrontendPolicies
 
 	dir   string
 	top   []Node
 	named map[string]*namedBackend // top-level `backends`, by name
 	raw   any                      // the expanded document, for Dump
-}
-
-// Settings are the startup settings of the `config` section that this gateway honours.
-type Settings struct {
-	// AdminAddr is the admin listener address (default 127.0.0.1:15000).
-	AdminAddr string `json:"adminAddr"`
 }
 
 // BindSpec is one entry of `binds`.
@@ -200,6 +196,12 @@ func Load(data []byte, lookup func(string) (string, bool)) (*File, error) {
 				errs = append(errs, err)
 			}
 			f.Settings = s
+		case key == "frontendPolicies":
+			fp, err := decodeFrontendPolicies(val)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			f.Frontend = fp
 		case tops[key]:
 			f.top = append(f.top, Node{n: val, path: key})
 		case slices.Contains(schemaTop, key):
@@ -218,23 +220,6 @@ func Load(data []byte, lookup func(string) (string, bool)) (*File, error) {
 		return nil, err
 	}
 	return f, nil
-}
-
-// decodeSettings reads the `config` section: the keys this gateway honours, and a warning-free pass
-// over the rest of agentgateway's startup settings, which have no meaning here.
-func decodeSettings(n *yaml.Node) (Settings, error) {
-	var s Settings
-	if n.Kind != yaml.MappingNode {
-		return s, errAt("config", n, "want an object")
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == "adminAddr" {
-			if err := decodeValue(n.Content[i+1], reflectValue(&s.AdminAddr), "config.adminAddr"); err != nil {
-				return s, err
-			}
-		}
-	}
-	return s, nil
 }
 
 func (b *BindSpec) validate(path string) []error {
@@ -383,6 +368,10 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 	}
 	l := &loader{bc: NewBuildContext(f.dir, agentgateway.Services{Logger: logger})}
 	l.bc.res.named = f.freshNamed()
+	l.bc.MCPSessionKey, _ = f.Settings.SessionKey() // validated by Load
+	if f.Settings.MCP != nil {
+		l.bc.MCPSessionTimeout = f.Settings.MCP.SessionTTL
+	}
 	rt := &Runtime{}
 	ports := map[int]bool{}
 	var listenerPaths []string // the file path of each listener of rt.Config, to relocate compile errors

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	agentgateway "github.com/agentgw/agentgateway"
 )
@@ -46,6 +47,10 @@ type BuildContext struct {
 	// ResolveService turns a service reference into "host:port". Nil resolves by DNS name: the
 	// hostname part of Name ("namespace/hostname" or "hostname") and Port.
 	ResolveService func(ServiceRef) (string, error)
+	// MCPSessionKey and MCPSessionTimeout are config.session.key and config.mcp.sessionTtl: the
+	// defaults of MCP backends that set no key and timeout of their own.
+	MCPSessionKey     []byte
+	MCPSessionTimeout time.Duration
 
 	res *resources
 }
