@@ -42,7 +42,9 @@ func NewAccessLog(l *slog.Logger, opts AccessLogOptions) *AccessLogger {
 func (a *AccessLogger) SetOptions(opts AccessLogOptions) { a.opts.Store(&opts) }
 
 // Start implements Observer.
-func (*AccessLogger) Start(ctx context.Context, _ *http.Request, _ *State) context.Context { return ctx }
+func (*AccessLogger) Start(ctx context.Context, _ *http.Request, _ *State) context.Context {
+	return ctx
+}
 
 // End implements Observer: it writes the request's line.
 func (a *AccessLogger) End(ctx context.Context, r *http.Request, st *State) {

@@ -425,4 +425,3 @@ func (s *Settings) MeterProvider() (*Metrics, error) {
 	return &Metrics{Provider: sdkmetric.NewMeterProvider(opts...), Registry: reg,
 		Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}, nil
 }
-
