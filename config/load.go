@@ -342,7 +342,11 @@ type Runtime struct {
 	Config agentgateway.Config
 
 	closers []io.Closer
+	file    *File
 }
+
+// File returns the file the Runtime was built from (its settings, access log and tracing options).
+func (rt *Runtime) File() *File { return rt.file }
 
 // Close releases what Build opened (not the backends, which the Gateway closes when it retires them).
 func (rt *Runtime) Close() error {
@@ -372,7 +376,7 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 	if f.Settings.MCP != nil {
 		l.bc.MCPSessionTimeout = f.Settings.MCP.SessionTTL
 	}
-	rt := &Runtime{}
+	rt := &Runtime{file: f}
 	ports := map[int]bool{}
 	var listenerPaths []string // the file path of each listener of rt.Config, to relocate compile errors
 	for i, b := range f.Binds {

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/config"
 )
 
 func main() {
@@ -38,12 +39,16 @@ type flags struct {
 	validate   bool
 	bindAddr   string
 	adminAddr  string
+	statsAddr  string
+	readyAddr  string
 	logFormat  string
 	logLevel   string
 	drain      time.Duration
 	pollPeriod time.Duration
 	// backendTimeout is the gateway's default backend timeout (agentgateway.WithDefaultBackendTimeout).
 	backendTimeout time.Duration
+	// set records the flags given on the command line: they win over the config file's settings.
+	set map[string]bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (flags, error) {
@@ -55,34 +60,51 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.BoolVar(&f.validate, "validate", false, "validate the config file and exit")
 	fs.StringVar(&f.bindAddr, "bind-address", "", "address to bind the config's ports on (default: all interfaces)")
 	fs.StringVar(&f.adminAddr, "admin-addr", "", "admin listener address (default: config.adminAddr or 127.0.0.1:15000; \"off\" disables)")
-	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
-	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "how long shutdown waits for in-flight requests and streams")
+	fs.StringVar(&f.statsAddr, "stats-addr", "", "Prometheus /metrics address (default: config.statsAddr or 127.0.0.1:15020; \"off\" disables)")
+	fs.StringVar(&f.readyAddr, "readiness-addr", "", "/healthz/ready address (default: config.readinessAddr or 127.0.0.1:15021; \"off\" disables)")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json (default: config.logging.format)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error (default: config.logging.level)")
+	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "how long shutdown waits for in-flight requests and streams (default: config.connectionTerminationDeadline)")
 	fs.DurationVar(&f.backendTimeout, "backend-timeout", agentgateway.DefaultBackendTimeout,
 		"how long a backend waits for the upstream's response header on routes without a timeout policy (0: forever); streams are not cut")
 	fs.DurationVar(&f.pollPeriod, "watch-interval", time.Second, "how often the config file is checked for changes")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
+	f.set = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
 	if f.file == "" {
 		return f, fmt.Errorf("-f config.yaml is required")
 	}
 	return f, nil
 }
 
-func newLogger(f flags, w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
+// newLogger makes the process logger: format and level from the flags when given, else from
+// config.logging, else text and info. The level is a LevelVar so that /logging can change it.
+func newLogger(f flags, s config.Settings, w io.Writer) (*slog.Logger, *slog.LevelVar, error) {
+	level := new(slog.LevelVar)
+	format := f.logFormat
+	if l := s.Logging; l != nil && !f.set["log-format"] && l.Format != "" {
+		format = l.Format
+	}
+	switch {
+	case f.set["log-level"] || s.Logging == nil || !s.Logging.Level.Set:
+		lv, err := config.ParseLogLevel(f.logLevel)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--log-level: %w", err)
+		}
+		level.Set(lv)
+	default:
+		level.Set(s.Logging.Level.Level)
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	switch f.logFormat {
+	switch format {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(slog.NewJSONHandler(w, opts)), level, nil
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(slog.NewTextHandler(w, opts)), level, nil
 	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", f.logFormat)
+	return nil, nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -93,11 +115,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	logger, err := newLogger(f, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "agentgateway:", err)
-		return 2
-	}
 	if f.validate {
 		if err := validate(f.file); err != nil {
 			fmt.Fprintf(stderr, "%s: invalid:\n%v\n", f.file, err)
@@ -106,7 +123,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: valid\n", f.file)
 		return 0
 	}
-	if err := serve(ctx, f, logger); err != nil {
+	// The settings that shape the process (logging, telemetry, listeners) are read at start; an
+	// unreadable or invalid file is reported by serve, with the logger the flags describe.
+	var settings config.Settings
+	if file, err := config.LoadFile(f.file); err == nil {
+		settings = file.Settings
+	}
+	logger, level, err := newLogger(f, settings, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "agentgateway:", err)
+		return 2
+	}
+	if err := serve(ctx, f, logger, level); err != nil {
 		logger.Error("starting", "error", err)
 		return 1
 	}

@@ -75,6 +75,8 @@ type gateway struct {
 	file   string
 	port   int
 	admin  string
+	stats  string
+	ready  string
 	cancel context.CancelFunc
 	done   chan int
 	stderr *syncBuffer
@@ -82,17 +84,20 @@ type gateway struct {
 
 type syncBuffer = logbuf.Buffer
 
-func start(t *testing.T, cfg string, port int) *gateway {
+func start(t *testing.T, cfg string, port int, extra ...string) *gateway {
 	t.Helper()
 	dir := t.TempDir()
 	g := &gateway{t: t, file: filepath.Join(dir, "config.yaml"), port: port, stderr: &syncBuffer{}, done: make(chan int, 1)}
 	require.NoError(t, os.WriteFile(g.file, []byte(cfg), 0o600))
 	g.admin = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	g.stats = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	g.ready = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
 	go func() {
-		g.done <- run(ctx, []string{"-f", g.file, "--bind-address", "127.0.0.1", "--admin-addr", g.admin,
-			"--watch-interval", "20ms", "--drain-timeout", "5s"}, io.Discard, g.stderr)
+		args := append([]string{"-f", g.file, "--bind-address", "127.0.0.1", "--admin-addr", g.admin,
+			"--stats-addr", g.stats, "--readiness-addr", g.ready, "--watch-interval", "20ms", "--drain-timeout", "5s"}, extra...)
+		g.done <- run(ctx, args, io.Discard, g.stderr)
 	}()
 	require.Eventually(t, func() bool {
 		resp, err := http.Get("http://" + g.admin + "/healthz/ready")
