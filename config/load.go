@@ -705,9 +705,11 @@ func simpleBackend(bc *BuildContext, ref BackendRef) (http.Handler, error) {
 	return nil, bc.Errorf("", "set exactly one of host, service, backend")
 }
 
-// Dump returns the effective configuration as JSON with secrets redacted, for /config_dump.
+// Dump returns the effective configuration as JSON with secrets redacted, for /config_dump: values of
+// secret-looking keys, of sensitive headers (config.sensitiveHeaders and the defaults) wherever a
+// header map names them, and of the OTLP export headers.
 func (f *File) Dump() ([]byte, error) {
-	return json.MarshalIndent(redact(f.raw, ""), "", "  ")
+	return json.MarshalIndent(redactHeaders(redact(f.raw, ""), "", f.Settings.SensitiveHeaderSet()), "", "  ")
 }
 
 var secretKey = regexp.MustCompile(`(?i)(password|secret|token|credential|apikey|privatekey|^key$|^keys$|authorization)`)

@@ -410,7 +410,11 @@ func (s *Settings) MeterProvider() (*Metrics, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	opts := []sdkmetric.Option{sdkmetric.WithReader(exp)}
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(attribute.String("service.name", "agentgateway")))
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	opts := []sdkmetric.Option{sdkmetric.WithReader(exp), sdkmetric.WithResource(res)}
 	if s.Histograms == "native" {
 		opts = append(opts, sdkmetric.WithView(sdkmetric.NewView(
 			sdkmetric.Instrument{Kind: sdkmetric.InstrumentKindHistogram},

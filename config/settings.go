@@ -359,3 +359,29 @@ func (s *Settings) StatsListen() string { return addrOr(s.StatsAddr, DefaultStat
 
 // ReadinessListen returns the /healthz/ready address (see AdminListen).
 func (s *Settings) ReadinessListen() string { return addrOr(s.ReadinessAddr, DefaultReadinessAddr) }
+
+// redactHeaders replaces the values of sensitive header names (any case) and of config.tracing.headers.
+func redactHeaders(x any, path string, sensitive map[string]bool) any {
+	switch x := x.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, v := range x {
+			p := joinPath(path, k)
+			_, isStr := v.(string)
+			switch {
+			case isStr && (sensitive[strings.ToLower(k)] || path == "config.tracing.headers"):
+				out[k] = "[redacted]"
+			default:
+				out[k] = redactHeaders(v, p, sensitive)
+			}
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, v := range x {
+			out[i] = redactHeaders(v, path, sensitive)
+		}
+		return out
+	}
+	return x
+}

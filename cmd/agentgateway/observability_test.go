@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func mcpServer(t *testing.T) string {
+	s := sdk.NewServer(&sdk.Implementation{Name: "up", Version: "1"}, nil)
+	s.AddTool(&sdk.Tool{Name: "echo", InputSchema: map[string]any{"type": "object"}}, func(context.Context, *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
+		return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: "echoed"}}}, nil
+	})
+	ts := httptest.NewServer(sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s }, &sdk.StreamableHTTPOptions{JSONResponse: true}))
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+const observedTmpl = `
+config:
+  sensitiveHeaders: [x-secret]
+  logging:
+    format: json
+    filter: 'request.path != "/quiet"'
+    fields:
+      add:
+        team: 'request.headers["x-team"]'
+        secret: 'request.headers["x-secret"]'
+binds:
+- port: %d
+  listeners:
+  - routes:
+    - name: mcp
+      matches: [{path: {pathPrefix: /mcp}}]
+      backends:
+      - mcp:
+          targets:
+          - name: up
+            mcp: {host: "%s"}
+    - name: plain
+      policies:
+        requestHeaderModifier: {set: {x-secret: "do-not-dump"}}
+        directResponse: {status: 200, body: ok}
+`
+
+func accessLines(t *testing.T, stderr string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, l := range strings.Split(stderr, "\n") {
+		if !strings.Contains(l, `"msg":"request"`) {
+			continue
+		}
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &m), l)
+		out = append(out, m)
+	}
+	return out
+}
+
+// The binary with a config section: JSON access log lines with the MCP fields and the CEL fields
+// (sensitive headers redacted, the filter honoured), /metrics parsed as Prometheus text during an MCP
+// call, /stats, /logging, pprof and /config_dump with the sensitive header redacted.
+func TestBinaryObservability(t *testing.T) {
+	port := freePort(t)
+	g := start(t, fmt.Sprintf(observedTmpl, port, mcpServer(t)), port)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	hc := &http.Client{Transport: headerRT{"X-Team": "red", "X-Secret": "hunter2"}}
+	cs, err := sdk.NewClient(&sdk.Implementation{Name: "c", Version: "1"}, nil).Connect(ctx,
+		&sdk.StreamableClientTransport{Endpoint: g.url("/mcp"), HTTPClient: hc, DisableStandaloneSSE: true}, nil)
+	require.NoError(t, err)
+	defer cs.Close()
+	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "echo"})
+	require.NoError(t, err)
+	require.Equal(t, "echoed", res.Content[0].(*sdk.TextContent).Text)
+
+	// /metrics on the stats listener, scraped while the session is open.
+	resp, body := get(t, http.DefaultClient, "http://"+g.stats+"/metrics")
+	require.Equal(t, 200, resp.StatusCode)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	require.NoError(t, err, body)
+	require.Contains(t, fams, "target_info", "the SDK meter provider of the config serves /metrics")
+	var service string
+	for _, l := range fams["target_info"].Metric[0].Label {
+		if l.GetName() == "service_name" {
+			service = l.GetValue()
+		}
+	}
+	assert.Equal(t, "agentgateway", service)
+
+	_, _ = get(t, http.DefaultClient, g.url("/quiet"))
+	_, _ = get(t, http.DefaultClient, g.url("/plain"))
+	var lines []map[string]any
+	require.Eventually(t, func() bool {
+		lines = accessLines(t, g.stderr.String())
+		return len(lines) > 0 && lines[len(lines)-1]["path"] == "/plain"
+	}, 5*time.Second, 20*time.Millisecond)
+	var call map[string]any
+	for _, l := range lines {
+		require.NotEqual(t, "/quiet", l["path"], "config.logging.filter drops the line")
+		if l["mcp.method"] == "tools/call" {
+			call = l
+		}
+	}
+	require.NotNil(t, call, "a line for the tools/call: %v", lines)
+	assert.Equal(t, "echo", call["mcp.tool.name"])
+	assert.Equal(t, "red", call["team"])
+	assert.Equal(t, "[redacted]", call["secret"])
+	assert.Len(t, call["mcp.session"], 12)
+	assert.NotContains(t, g.stderr.String(), "hunter2", "a sensitive header never reaches the log")
+
+	// /stats counts what was served.
+	_, body = get(t, http.DefaultClient, "http://"+g.admin+"/stats")
+	var stats struct {
+		Requests int64
+		MCP      struct{ ToolCalls int64 }
+		Routes   map[string]struct{ Requests int64 }
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &stats))
+	assert.GreaterOrEqual(t, stats.Requests, int64(4))
+	assert.EqualValues(t, 1, stats.MCP.ToolCalls)
+	assert.EqualValues(t, 2, stats.Routes["plain"].Requests)
+
+	// /config_dump hides the sensitive header's value.
+	_, body = get(t, http.DefaultClient, "http://"+g.admin+"/config_dump")
+	assert.NotContains(t, body, "do-not-dump")
+	assert.Contains(t, body, "x-secret")
+
+	// pprof and readiness.
+	resp, _ = get(t, http.DefaultClient, "http://"+g.admin+"/debug/pprof/")
+	assert.Equal(t, 200, resp.StatusCode)
+	resp, _ = get(t, http.DefaultClient, "http://"+g.ready+"/healthz/ready")
+	assert.Equal(t, 200, resp.StatusCode)
+
+	// /logging reads and sets the level; at "error" the access log (info) stops.
+	_, body = get(t, http.DefaultClient, "http://"+g.admin+"/logging")
+	assert.JSONEq(t, `{"level":"info"}`, body)
+	resp, err = http.Post("http://"+g.admin+"/logging?level=loud", "", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	resp, err = http.Post("http://"+g.admin+"/logging", "application/json", strings.NewReader(`{"level":"error"}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	_, body = get(t, http.DefaultClient, "http://"+g.admin+"/logging")
+	assert.JSONEq(t, `{"level":"error"}`, body)
+	before := len(accessLines(t, g.stderr.String()))
+	_, _ = get(t, http.DefaultClient, g.url("/plain"))
+	time.Sleep(50 * time.Millisecond)
+	assert.Len(t, accessLines(t, g.stderr.String()), before, "no access line at level error")
+}
+
+type headerRT map[string]string
+
+func (h headerRT) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range h {
+		r.Header.Set(k, v)
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// A config key that is misspelt or not supported stops the binary (and --validate) with its path.
+func TestBinaryRejectsConfigKeys(t *testing.T) {
+	for name, c := range map[string]struct{ yaml, want string }{
+		"misspelt":    {"config:\n  logging: {formt: json}\n", `config.logging.formt: unknown field`},
+		"unsupported": {"config:\n  xdsAddress: https://istiod:15012\n", `config.xdsAddress: config.xdsAddress is not supported yet`},
+		"frontend":    {"frontendPolicies:\n  proxyProtocol: {}\n", `frontendPolicies.proxyProtocol: frontendPolicies.proxyProtocol is not supported yet`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "c.yaml")
+			require.NoError(t, os.WriteFile(file, []byte(c.yaml), 0o600))
+			var out, errb bytes.Buffer
+			require.Equal(t, 1, run(context.Background(), []string{"-f", file, "--validate"}, &out, &errb))
+			assert.Contains(t, errb.String(), c.want)
+			errb.Reset()
+			require.Equal(t, 1, run(context.Background(), []string{"-f", file, "--admin-addr", "off", "--stats-addr", "off", "--readiness-addr", "off"}, &out, &errb))
+			assert.Contains(t, errb.String(), c.want)
+		})
+	}
+}
