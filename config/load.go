@@ -30,7 +30,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -139,16 +138,12 @@ func LoadFile(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	f, err := Load(data, os.LookupEnv)
-	if err != nil {
-		return nil, err
-	}
-	f.dir = filepath.Dir(path)
-	return f, nil
+	return Load(data, os.LookupEnv)
 }
 
-// SetDir sets the directory that relative file names in the config are resolved against (LoadFile sets
-// it to the file's directory).
+// SetDir sets the directory that relative file names in the config (certificates, JWKS, htpasswd,
+// OpenAPI specs) are resolved against. The default is the working directory, as agentgateway resolves
+// them, whatever directory the config file is in.
 func (f *File) SetDir(dir string) { f.dir = dir }
 
 // Load parses a config document, expanding $VAR and ${VAR} in string values with lookup (os.LookupEnv

@@ -34,7 +34,8 @@ type BuildContext struct {
 	// Path is the field path of what is being built ("binds[0].listeners[0].routes[2].policies.cors");
 	// errors made with Errorf and Wrap are located under it.
 	Path string
-	// Dir is the directory that relative file names resolve against (the config file's).
+	// Dir is the directory that relative file names resolve against (the working directory for a
+	// config file, as in agentgateway).
 	Dir string
 	// Route is the name of the route being built ("" for top-level sections).
 	Route string
@@ -130,7 +131,7 @@ func joinField(path, field string) string {
 	return path + "." + field
 }
 
-// File resolves a file name from the config against the config's directory.
+// File resolves a file name from the config against Dir.
 func (bc *BuildContext) File(name string) string {
 	if name == "" || filepath.IsAbs(name) {
 		return name

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -102,7 +101,6 @@ func (w *Watcher) build(data []byte) (*File, *Runtime, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	f.SetDir(filepath.Dir(w.path))
 	rt, err := f.Build(w.opts.Logger)
 	if err != nil {
 		return nil, nil, err

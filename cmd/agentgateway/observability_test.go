@@ -196,3 +196,32 @@ func TestBinaryRejectsConfigKeys(t *testing.T) {
 		})
 	}
 }
+
+// Relative file names in a config resolve against the working directory, as agentgateway documents,
+// not against the config file's directory; --validate opens the listener certificate, so a config
+// that validates also starts.
+func TestRelativePathsResolveAgainstWorkingDirectory(t *testing.T) {
+	certFile, keyFile, _ := selfSigned(t)
+	work := filepath.Dir(certFile)
+	confDir := t.TempDir() // the config lives elsewhere
+	cfg := func(cert string) string {
+		file := filepath.Join(confDir, "c.yaml")
+		require.NoError(t, os.WriteFile(file, []byte(fmt.Sprintf(`
+binds:
+- port: 8443
+  listeners:
+  - protocol: HTTPS
+    tls: {cert: %s, key: %s}
+    routes:
+    - policies: {directResponse: {status: 200}}
+`, cert, filepath.Base(keyFile))), 0o600))
+		return file
+	}
+	t.Chdir(work)
+	var out, errb bytes.Buffer
+	require.Equal(t, 0, run(context.Background(), []string{"-f", cfg(filepath.Base(certFile)), "--validate"}, &out, &errb), errb.String())
+	errb.Reset()
+	require.Equal(t, 1, run(context.Background(), []string{"-f", cfg("missing.pem"), "--validate"}, &out, &errb))
+	assert.Contains(t, errb.String(), "binds[0].listeners[0].tls.cert")
+	assert.Contains(t, errb.String(), "missing.pem")
+}
