@@ -6,11 +6,20 @@
 // A reload is all or nothing: an invalid edit is reported once and the last good config keeps serving;
 // an edit whose new ports cannot be bound yet is retried with back-off until it applies or the file
 // changes again. Ports bind on all interfaces, as agentgateway does; --bind-address binds one address
-// instead. An admin listener (default 127.0.0.1:15000) serves /config_dump (the effective config as
-// JSON, secrets redacted, with the data-plane defaults under "gatewayDefaults": the backend timeout
-// that bounds the wait for a response header on routes without a timeout policy, --backend-timeout,
-// default 60s, 0 for none; and the response header limits), /healthz/ready and /healthz/live. SIGINT or
-// SIGTERM drains in-flight requests and exits.
+// instead.
+//
+// The file's `config` section sets up the process: the admin listener (config.adminAddr, default
+// 127.0.0.1:15000) serves /config_dump (the effective config as JSON, secrets and sensitive headers
+// redacted, with the data-plane defaults under "gatewayDefaults": the backend timeout that bounds the
+// wait for a response header on routes without a timeout policy, --backend-timeout, default 60s, 0 for
+// none; and the response header limits), /logging (GET shows the level, POST/PUT ?level=debug sets it),
+// /stats (a JSON summary), /debug/pprof/ and /healthz/ready and /healthz/live; config.statsAddr
+// (127.0.0.1:15020) serves Prometheus /metrics; config.readinessAddr (127.0.0.1:15021) serves
+// /healthz/ready. config.tracing (or frontendPolicies.tracing) exports spans over OTLP; config.logging
+// and frontendPolicies.accessLog shape the log and the access log. Flags given on the command line win
+// over the file. The config section and frontendPolicies.tracing/http are read at start; a reload
+// applies the access log's filter and fields and the log level. SIGINT or SIGTERM drains in-flight
+// requests (config.connectionTerminationDeadline or --drain-timeout) and exits.
 package main
 
 import (
