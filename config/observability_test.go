@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
 	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/config"
@@ -237,4 +239,69 @@ func TestMeterProviderPrometheus(t *testing.T) {
 	assert.NotContains(t, fams, "dropped_total")
 	require.Contains(t, fams, "latency")
 	assert.NotEmpty(t, fams["latency"].Metric[0].GetHistogram().GetBucket())
+}
+
+// otlpHTTP: the exporter of otlpProtocol: http posts protobuf to the configured path with the headers.
+func TestTracingExportsOverOTLPHTTP(t *testing.T) {
+	type got struct {
+		path, tenant string
+		req          collectortrace.ExportTraceServiceRequest
+	}
+	ch := make(chan got, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var g got
+		g.path, g.tenant = r.URL.Path, r.Header.Get("X-Tenant")
+		b, _ := io.ReadAll(r.Body)
+		if err := proto.Unmarshal(b, &g.req); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		ch <- g
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		b, _ = proto.Marshal(&collectortrace.ExportTraceServiceResponse{})
+		_, _ = w.Write(b)
+	}))
+	defer srv.Close()
+	f, err := config.Load([]byte(`
+config:
+  tracing:
+    otlpEndpoint: `+srv.URL+`
+    otlpProtocol: http
+    path: /custom/traces
+    headers: {x-tenant: acme}
+    randomSampling: 1
+`), nil)
+	require.NoError(t, err)
+	tp, err := f.TracerProvider(context.Background())
+	require.NoError(t, err)
+	_, span := tp.Tracer("t").Start(context.Background(), "op")
+	span.End()
+	require.NoError(t, tp.Shutdown(context.Background()))
+	g := <-ch
+	assert.Equal(t, "/custom/traces", g.path)
+	assert.Equal(t, "acme", g.tenant)
+	assert.Equal(t, "op", g.req.ResourceSpans[0].ScopeSpans[0].Spans[0].Name)
+}
+
+// /config_dump never shows the values of sensitive headers (configured or default) nor the OTLP
+// export headers.
+func TestDumpRedactsSensitiveHeaders(t *testing.T) {
+	f, err := config.Load([]byte(`
+config:
+  sensitiveHeaders: [X-Tenant-Id]
+  tracing: {otlpEndpoint: 'h:1', headers: {x-honeycomb-team: hc-secret}}
+binds:
+- port: 1
+  listeners:
+  - routes:
+    - policies:
+        requestHeaderModifier: {set: {x-tenant-id: tok-secret, x-plain: visible}}
+      backends: [{host: "127.0.0.1:1"}]
+`), nil)
+	require.NoError(t, err)
+	d, err := f.Dump()
+	require.NoError(t, err)
+	assert.NotContains(t, string(d), "tok-secret")
+	assert.NotContains(t, string(d), "hc-secret")
+	assert.Contains(t, string(d), "visible")
 }
