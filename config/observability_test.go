@@ -245,14 +245,13 @@ func TestMeterProviderPrometheus(t *testing.T) {
 func TestTracingExportsOverOTLPHTTP(t *testing.T) {
 	type got struct {
 		path, tenant string
-		req          collectortrace.ExportTraceServiceRequest
+		req          *collectortrace.ExportTraceServiceRequest
 	}
 	ch := make(chan got, 4)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var g got
-		g.path, g.tenant = r.URL.Path, r.Header.Get("X-Tenant")
+		g := got{path: r.URL.Path, tenant: r.Header.Get("X-Tenant"), req: &collectortrace.ExportTraceServiceRequest{}}
 		b, _ := io.ReadAll(r.Body)
-		if err := proto.Unmarshal(b, &g.req); err != nil {
+		if err := proto.Unmarshal(b, g.req); err != nil {
 			http.Error(w, err.Error(), 400)
 			return
 		}
@@ -304,4 +303,45 @@ binds:
 	assert.NotContains(t, string(d), "tok-secret")
 	assert.NotContains(t, string(d), "hc-secret")
 	assert.Contains(t, string(d), "visible")
+}
+
+// frontendPolicies.tracing: the collector given as host, resources evaluated once (service.name
+// overridden), attributes added per request, and removed attributes gone.
+func TestFrontendTracing(t *testing.T) {
+	rec, addr := startReceiver(t)
+	f, err := config.Load([]byte(`
+frontendPolicies:
+  tracing:
+    host: `+addr+`
+    randomSampling: true
+    resources: {service.name: '"edge-gw"'}
+    attributes: {route.method: 'request.method'}
+    remove: [drop.me]
+`), nil)
+	require.NoError(t, err)
+	tp, err := f.TracerProvider(context.Background())
+	require.NoError(t, err)
+	fields, err := f.SpanFields()
+	require.NoError(t, err)
+	ctx, span := tp.Tracer("t").Start(context.Background(), "req")
+	span.SetAttributes(attribute.String("drop.me", "x"))
+	r := httptest.NewRequest("PATCH", "/", nil)
+	st := &agentgateway.State{}
+	fields.End(ctx, r, st)
+	span.End()
+	require.NoError(t, tp.Shutdown(context.Background()))
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	require.Len(t, rec.reqs, 1)
+	rs := rec.reqs[0].ResourceSpans[0]
+	attrs := map[string]string{}
+	for _, kv := range rs.ScopeSpans[0].Spans[0].Attributes {
+		attrs[kv.Key] = kv.Value.GetStringValue()
+	}
+	assert.Equal(t, map[string]string{"route.method": "PATCH"}, attrs)
+	res := map[string]string{}
+	for _, kv := range rs.Resource.Attributes {
+		res[kv.Key] = kv.Value.GetStringValue()
+	}
+	assert.Equal(t, "edge-gw", res["service.name"])
 }

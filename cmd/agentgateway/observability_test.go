@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -224,4 +225,64 @@ binds:
 	require.Equal(t, 1, run(context.Background(), []string{"-f", cfg("missing.pem"), "--validate"}, &out, &errb))
 	assert.Contains(t, errb.String(), "binds[0].listeners[0].tls.cert")
 	assert.Contains(t, errb.String(), "missing.pem")
+}
+
+// config.connectionTerminationDeadline bounds the drain on shutdown (no --drain-timeout given), and
+// config.logging.level sets the level (warn: no access lines).
+func TestConnectionTerminationDeadlineAndLevelFromConfig(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	started := make(chan struct{}, 1)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	port := freePort(t)
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(fmt.Sprintf(`
+config:
+  connectionTerminationDeadline: 200ms
+  logging: {level: warn}
+binds:
+- port: %d
+  listeners:
+  - routes:
+    - backends: [{host: "%s"}]
+`, port, strings.TrimPrefix(slow.URL, "http://"))), 0o600))
+	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"-f", file, "--bind-address", "127.0.0.1", "--admin-addr", admin,
+			"--stats-addr", "off", "--readiness-addr", "off"}, io.Discard, stderr)
+	}()
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + admin + "/healthz/ready")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == 200
+	}, 10*time.Second, 20*time.Millisecond, "never ready: %s", stderr)
+	go func() {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/slow", port))
+		if err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-started
+	cancel()
+	select {
+	case code := <-done:
+		require.Equal(t, 0, code)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the drain outlived config.connectionTerminationDeadline (200ms) by far")
+	}
+	assert.Contains(t, stderr.String(), "drain deadline passed")
+	assert.NotContains(t, stderr.String(), `msg=request`, "logging.level warn drops info lines")
 }
