@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	celgo "github.com/google/cel-go/cel"
 	"go.opentelemetry.io/otel/attribute"
@@ -74,11 +75,20 @@ func (e celEval) activation(r *http.Request, st *agentgateway.State, needRespons
 	if needRequest {
 		r = e.redacted(r)
 	}
-	a := cel.NewActivation(r, st)
+	a := activations.Get().(*cel.Activation)
+	a.Reset(r, st)
 	if needResponse {
 		a.Extra = map[string]any{"response": map[string]any{"code": st.Status}}
 	}
 	return a
+}
+
+// activations recycles the per-request CEL activations of the access log and span fields.
+var activations = sync.Pool{New: func() any { return new(cel.Activation) }}
+
+func release(a *cel.Activation) {
+	a.Reset(nil, nil) // drop the request so the pool does not keep it alive
+	activations.Put(a)
 }
 
 func (e celEval) redacted(r *http.Request) *http.Request {
@@ -155,10 +165,12 @@ func (f *File) AccessLogOptions() (agentgateway.AccessLogOptions, error) {
 		progs = append(progs, namedProgram{name, p})
 	}
 	ev := celEval{sensitive: f.Settings.SensitiveHeaderSet()}
+	filtersUseResponse := slices.ContainsFunc(filters, func(p *cel.Program) bool { return p.Uses("response") })
 	if len(filters) > 0 {
 		opts.Filter = func(ctx context.Context, r *http.Request, st *agentgateway.State) bool {
+			a := ev.activation(r, st, filtersUseResponse, false)
+			defer release(a)
 			for _, p := range filters {
-				a := ev.activation(r, st, p.Uses("response"), false)
 				// A filter that fails to evaluate (a missing header, say) drops the line, as in agentgateway.
 				if ok, err := p.EvalBool(ctx, a); err != nil || !ok {
 					return false
@@ -171,6 +183,7 @@ func (f *File) AccessLogOptions() (agentgateway.AccessLogOptions, error) {
 		needResp, needReq := uses(progs, nil, "response"), uses(progs, nil, "request")
 		opts.Fields = func(ctx context.Context, r *http.Request, st *agentgateway.State, attrs []slog.Attr) []slog.Attr {
 			a := ev.activation(r, st, needResp, needReq)
+			defer release(a)
 			for _, p := range progs {
 				v, err := p.prg.Eval(ctx, a)
 				if err != nil {
@@ -232,6 +245,7 @@ func (s *spanFields) End(ctx context.Context, r *http.Request, st *agentgateway.
 		return
 	}
 	a := s.ev.activation(r, st, s.needResp, s.needReq)
+	defer release(a)
 	for _, p := range s.progs {
 		v, err := p.prg.Eval(ctx, a)
 		if err != nil {
