@@ -90,13 +90,11 @@ func start(t *testing.T, cfg string, port int, extra ...string) *gateway {
 	g := &gateway{t: t, file: filepath.Join(dir, "config.yaml"), port: port, stderr: &syncBuffer{}, done: make(chan int, 1)}
 	require.NoError(t, os.WriteFile(g.file, []byte(cfg), 0o600))
 	g.admin = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	g.stats = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	g.ready = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
 	go func() {
 		args := append([]string{"-f", g.file, "--bind-address", "127.0.0.1", "--admin-addr", g.admin,
-			"--stats-addr", g.stats, "--readiness-addr", g.ready, "--watch-interval", "20ms", "--drain-timeout", "5s"}, extra...)
+			"--stats-addr", "127.0.0.1:0", "--readiness-addr", "127.0.0.1:0", "--watch-interval", "20ms", "--drain-timeout", "5s"}, extra...)
 		g.done <- run(ctx, args, io.Discard, g.stderr)
 	}()
 	require.Eventually(t, func() bool {
@@ -107,8 +105,24 @@ func start(t *testing.T, cfg string, port int, extra ...string) *gateway {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	}, 10*time.Second, 20*time.Millisecond, "gateway never became ready: %s", g.stderr)
+	// The stats and readiness listeners bind port 0 (a port picked in advance could be one the config
+	// binds); their log lines tell where they are.
+	g.stats, g.ready = listenedAt(g.stderr.String(), "stats"), listenedAt(g.stderr.String(), "readiness")
 	t.Cleanup(g.stop)
 	return g
+}
+
+// listenedAt finds the address in the `<name> listening addr=...` log line.
+func listenedAt(log, name string) string {
+	if _, rest, ok := strings.Cut(log, "msg=\""+name+" listening\" addr="); ok { // text
+		addr, _, _ := strings.Cut(rest, "\n")
+		return strings.TrimSpace(addr)
+	}
+	if _, rest, ok := strings.Cut(log, `"msg":"`+name+` listening","addr":"`); ok { // JSON
+		addr, _, _ := strings.Cut(rest, `"`)
+		return addr
+	}
+	return ""
 }
 
 func (g *gateway) stop() {
