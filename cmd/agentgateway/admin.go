@@ -88,6 +88,9 @@ func reloadSettings(old, nf *config.File, level *slog.LevelVar, logger *slog.Log
 	if n.Logging != nil && n.Logging.Level.Set && (o.Logging == nil || o.Logging.Level != n.Logging.Level) {
 		level.Set(n.Logging.Level.Level)
 	}
+	if o.Logging != nil && n.Logging != nil && o.Logging.Format != n.Logging.Format {
+		logger.Warn("config reload: config.logging.format takes effect at the next start")
+	}
 	// The access log's filter and fields are swapped by the caller; the log level just above.
 	o.Logging, n.Logging = nil, nil
 	if !reflect.DeepEqual(o, n) {
