@@ -758,3 +758,11 @@ func redactAll(x any) any {
 	}
 	return x
 }
+
+// Health reports the endpoint health of the backend inside the policies (nil when it has none).
+func (b *policyBackend) Health() []agentgateway.EndpointHealth {
+	if h, ok := b.inner.(agentgateway.HealthReporter); ok {
+		return h.Health()
+	}
+	return nil
+}

@@ -179,7 +179,9 @@ func (a *admin) mux() *http.ServeMux {
 	mux.HandleFunc("POST /logging", a.setLevel)
 	mux.HandleFunc("PUT /logging", a.setLevel)
 	mux.HandleFunc("GET /stats", func(rw http.ResponseWriter, r *http.Request) {
-		writeJSON(rw, http.StatusOK, a.stats.snapshot())
+		snap := a.stats.snapshot()
+		snap["upstreams"] = upstreamHealth(a.gw.Config())
+		writeJSON(rw, http.StatusOK, snap)
 	})
 	// pprof on the admin listener only (never DefaultServeMux, which the data plane does not use either).
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -303,6 +305,24 @@ func (s *stats) End(_ context.Context, _ *http.Request, st *agentgateway.State) 
 	if failed {
 		rs.errors.Add(1)
 	}
+}
+
+// upstreamHealth lists the endpoints of every route backend that reports health, keyed
+// "listener/route/backends[i]"; a backend shared by routes appears under each.
+func upstreamHealth(cfg agentgateway.Config) map[string][]agentgateway.EndpointHealth {
+	out := map[string][]agentgateway.EndpointHealth{}
+	for _, l := range cfg.Listeners {
+		for _, r := range l.Routes {
+			for i, b := range r.Backends {
+				if h, ok := b.Handler.(agentgateway.HealthReporter); ok {
+					if eps := h.Health(); len(eps) > 0 {
+						out[fmt.Sprintf("%s/%s/backends[%d]", l.Name, r.Name, i)] = eps
+					}
+				}
+			}
+		}
+	}
+	return out
 }
 
 func (s *stats) snapshot() map[string]any {

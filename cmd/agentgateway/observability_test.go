@@ -286,3 +286,41 @@ binds:
 	assert.Contains(t, stderr.String(), "drain deadline passed")
 	assert.NotContains(t, stderr.String(), `msg=request`, "logging.level warn drops info lines")
 }
+
+// /stats reports upstream health: an endpoint that refuses connections is ejected after the
+// backend's consecutive failures, and shows healthy: false; a working one stays healthy.
+func TestStatsUpstreamHealth(t *testing.T) {
+	dead := fmt.Sprintf("127.0.0.1:%d", freePort(t)) // nothing listens there
+	up := upstream(t, "up")
+	port := freePort(t)
+	g := start(t, fmt.Sprintf(`
+binds:
+- port: %d
+  listeners:
+  - name: main
+    routes:
+    - name: dead
+      matches: [{path: {pathPrefix: /dead}}]
+      backends: [{host: "%s"}]
+    - name: live
+      backends: [{host: "%s"}]
+`, port, dead, up), port)
+	for range 6 {
+		resp, _ := get(t, http.DefaultClient, g.url("/dead"))
+		require.GreaterOrEqual(t, resp.StatusCode, 500)
+	}
+	_, _ = get(t, http.DefaultClient, g.url("/live"))
+	_, body := get(t, http.DefaultClient, "http://"+g.admin+"/stats")
+	var stats struct {
+		Upstreams map[string][]struct {
+			Endpoint string
+			Healthy  bool
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &stats), body)
+	require.Len(t, stats.Upstreams["main/dead/backends[0]"], 1, body)
+	assert.False(t, stats.Upstreams["main/dead/backends[0]"][0].Healthy, body)
+	assert.Contains(t, stats.Upstreams["main/dead/backends[0]"][0].Endpoint, dead)
+	require.Len(t, stats.Upstreams["main/live/backends[0]"], 1, body)
+	assert.True(t, stats.Upstreams["main/live/backends[0]"][0].Healthy)
+}
