@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
-	"time"
 )
 
 // Observer watches every request a Gateway serves; telemetry (metrics, traces) and the access log are
@@ -28,42 +27,9 @@ func WithObserver(obs ...Observer) Option {
 
 // AccessLog returns the observer that writes one line per request to l at Info level: method, path,
 // status, duration, listener, route, backend, source, byte counts, identity, the protocol sections
-// (mcp.*, a2a.*, llm.*) and the error. A Gateway has one by default (see [WithAccessLog]).
-func AccessLog(l *slog.Logger) Observer { return accessLog{l} }
-
-type accessLog struct{ l *slog.Logger }
-
-func (accessLog) Start(ctx context.Context, _ *http.Request, _ *State) context.Context { return ctx }
-
-func (a accessLog) End(ctx context.Context, r *http.Request, st *State) {
-	if !a.l.Enabled(ctx, slog.LevelInfo) {
-		return
-	}
-	attrs := make([]slog.Attr, 0, 16)
-	attrs = append(attrs,
-		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
-		slog.Int("status", st.Status),
-		slog.Duration("duration", time.Since(st.Start)),
-		slog.String("listener", st.Listener),
-		slog.String("route", st.Route),
-		slog.String("backend", st.Backend),
-		slog.String("source", st.Source.String()),
-		slog.Int64("bytes_in", st.BytesIn),
-		slog.Int64("bytes_out", st.BytesOut),
-	)
-	if st.Identity.Subject != "" {
-		attrs = append(attrs, slog.String("identity", st.Identity.Subject))
-	}
-	// Each protocol section describes itself; an empty one adds nothing.
-	attrs = st.MCP.AppendLogAttrs(attrs)
-	attrs = st.A2A.AppendLogAttrs(attrs)
-	attrs = st.LLM.AppendLogAttrs(attrs)
-	if st.Err != nil {
-		attrs = append(attrs, slog.String("error", st.Err.Error()))
-	}
-	a.l.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
-}
+// (mcp.*, a2a.*, gen_ai.*), the trace id when a span is recording, and the error. A Gateway has one by
+// default (see [WithAccessLog]); [NewAccessLog] makes one with a filter and extra fields.
+func AccessLog(l *slog.Logger) Observer { return NewAccessLog(l, AccessLogOptions{}) }
 
 // AppendLogAttrs appends the set fields with the keys of the CEL reference ("mcp.method",
 // "mcp.tool.name", ...); the session id, a bearer credential, only as a fingerprint ("mcp.session").
@@ -99,13 +65,24 @@ func (a A2AState) AppendLogAttrs(attrs []slog.Attr) []slog.Attr {
 	return attrs
 }
 
-// AppendLogAttrs appends provider, model and token counts when a provider served the request.
+// AppendLogAttrs appends, when a provider served the request, the OpenTelemetry GenAI names:
+// gen_ai.provider.name, gen_ai.request.model, gen_ai.response.model, the token usage and the cost.
 func (l LLMState) AppendLogAttrs(attrs []slog.Attr) []slog.Attr {
 	if l.Provider == "" {
 		return attrs
 	}
-	return append(attrs, slog.String("llm.provider", l.Provider), slog.String("llm.model", l.RequestModel),
-		slog.Int64("llm.input_tokens", l.InputTokens), slog.Int64("llm.output_tokens", l.OutputTokens))
+	attrs = append(attrs, slog.String("gen_ai.provider.name", l.Provider), slog.String("gen_ai.request.model", l.RequestModel))
+	if l.Operation != "" {
+		attrs = append(attrs, slog.String("gen_ai.operation.name", l.Operation))
+	}
+	if l.ResponseModel != "" {
+		attrs = append(attrs, slog.String("gen_ai.response.model", l.ResponseModel))
+	}
+	attrs = append(attrs, slog.Int64("gen_ai.usage.input_tokens", l.InputTokens), slog.Int64("gen_ai.usage.output_tokens", l.OutputTokens))
+	if l.Cost != 0 {
+		attrs = append(attrs, slog.Float64("gen_ai.usage.cost", l.Cost))
+	}
+	return attrs
 }
 
 // fingerprint is a short, stable, non-reversible tag for a secret-bearing value.

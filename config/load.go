@@ -30,7 +30,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -47,6 +46,8 @@ type File struct {
 	Binds []BindSpec
 	// Settings is the `config` section (startup settings).
 	Settings Settings
+	// Frontend is the `frontendPolicies` section (access log, tracing, HTTP settings).
+	Frontend FrontendPolicies
 
 	dir   string
 	top   []Node
@@ -54,12 +55,6 @@ type File struct {
 	raw   any                      // the expanded document, for Dump
 	// mcpPins is the pin file of MCP backends without their own (SetMCPPins).
 	mcpPins string
-}
-
-// Settings are the startup settings of the `config` section that this gateway honours.
-type Settings struct {
-	// AdminAddr is the admin listener address (default 127.0.0.1:15000).
-	AdminAddr string `json:"adminAddr"`
 }
 
 // BindSpec is one entry of `binds`.
@@ -145,16 +140,12 @@ func LoadFile(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	f, err := Load(data, os.LookupEnv)
-	if err != nil {
-		return nil, err
-	}
-	f.dir = filepath.Dir(path)
-	return f, nil
+	return Load(data, os.LookupEnv)
 }
 
-// SetDir sets the directory that relative file names in the config are resolved against (LoadFile sets
-// it to the file's directory).
+// SetDir sets the directory that relative file names in the config (certificates, JWKS, htpasswd,
+// OpenAPI specs) are resolved against. The default is the working directory, as agentgateway resolves
+// them, whatever directory the config file is in.
 func (f *File) SetDir(dir string) { f.dir = dir }
 
 // Load parses a config document, expanding $VAR and ${VAR} in string values with lookup (os.LookupEnv
@@ -202,6 +193,12 @@ func Load(data []byte, lookup func(string) (string, bool)) (*File, error) {
 				errs = append(errs, err)
 			}
 			f.Settings = s
+		case key == "frontendPolicies":
+			fp, err := decodeFrontendPolicies(val)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			f.Frontend = fp
 		case tops[key]:
 			f.top = append(f.top, Node{n: val, path: key})
 		case slices.Contains(schemaTop, key):
@@ -220,23 +217,6 @@ func Load(data []byte, lookup func(string) (string, bool)) (*File, error) {
 		return nil, err
 	}
 	return f, nil
-}
-
-// decodeSettings reads the `config` section: the keys this gateway honours, and a warning-free pass
-// over the rest of agentgateway's startup settings, which have no meaning here.
-func decodeSettings(n *yaml.Node) (Settings, error) {
-	var s Settings
-	if n.Kind != yaml.MappingNode {
-		return s, errAt("config", n, "want an object")
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == "adminAddr" {
-			if err := decodeValue(n.Content[i+1], reflectValue(&s.AdminAddr), "config.adminAddr"); err != nil {
-				return s, err
-			}
-		}
-	}
-	return s, nil
 }
 
 func (b *BindSpec) validate(path string) []error {
@@ -359,7 +339,11 @@ type Runtime struct {
 	Config agentgateway.Config
 
 	closers []io.Closer
+	file    *File
 }
+
+// File returns the file the Runtime was built from (its settings, access log and tracing options).
+func (rt *Runtime) File() *File { return rt.file }
 
 // Close releases what Build opened (not the backends, which the Gateway closes when it retires them).
 func (rt *Runtime) Close() error {
@@ -386,7 +370,11 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 	l := &loader{bc: NewBuildContext(f.dir, agentgateway.Services{Logger: logger})}
 	l.bc.res.named = f.freshNamed()
 	l.bc.res.pins = f.mcpPins
-	rt := &Runtime{}
+	l.bc.MCPSessionKey, _ = f.Settings.SessionKey() // validated by Load
+	if f.Settings.MCP != nil {
+		l.bc.MCPSessionTimeout = f.Settings.MCP.SessionTTL
+	}
+	rt := &Runtime{file: f}
 	ports := map[int]bool{}
 	var listenerPaths []string // the file path of each listener of rt.Config, to relocate compile errors
 	for i, b := range f.Binds {
@@ -715,9 +703,11 @@ func simpleBackend(bc *BuildContext, ref BackendRef) (http.Handler, error) {
 	return nil, bc.Errorf("", "set exactly one of host, service, backend")
 }
 
-// Dump returns the effective configuration as JSON with secrets redacted, for /config_dump.
+// Dump returns the effective configuration as JSON with secrets redacted, for /config_dump: values of
+// secret-looking keys, of sensitive headers (config.sensitiveHeaders and the defaults) wherever a
+// header map names them, and of the OTLP export headers.
 func (f *File) Dump() ([]byte, error) {
-	return json.MarshalIndent(redact(f.raw, ""), "", "  ")
+	return json.MarshalIndent(redactHeaders(redact(f.raw, ""), "", f.Settings.SensitiveHeaderSet()), "", "  ")
 }
 
 var secretKey = regexp.MustCompile(`(?i)(password|secret|token|credential|apikey|privatekey|^key$|^keys$|authorization)`)
@@ -770,4 +760,12 @@ func redactAll(x any) any {
 		return "[redacted]"
 	}
 	return x
+}
+
+// Health reports the endpoint health of the backend inside the policies (nil when it has none).
+func (b *policyBackend) Health() []agentgateway.EndpointHealth {
+	if h, ok := b.inner.(agentgateway.HealthReporter); ok {
+		return h.Health()
+	}
+	return nil
 }

@@ -299,12 +299,26 @@ func FuzzLoad(f *testing.F) {
 	f.Add("backends: [{name: a, backend: a}, {name: a}, {host: x}, 7, [1]]\nbinds: [{port: 1, listeners: [{routes: [{backends: [{backend: b}]}]}]}]")
 	f.Add("backends: [{name: {x: 1}, mcp: {targets: [{name: t, mcp: {backend: a}}]}}]\nbinds: [{port: 1, listeners: [{routes: [{policies: {requestMirror: {backend: {backend: a}, percentage: 1}}, backends: [{mcp: {targets: [{name: u, sse: {backend: a, host: y}}]}}]}]}]}]")
 	f.Add("backends: [{name: h, host: x, policies: {backendAuth: {key: {value: k}}, cors: {}}}]\nbinds: [{port: 1, listeners: [{routes: [{backends: [{mcp: {targets: [{name: u, mcp: {backend: h}}]}}]}]}]}]")
+	// The config section and frontendPolicies: one-of scalars, lists where objects go, CEL, nulls.
+	f.Add("config: {logging: {level: [info, [debug]], format: json, filter: 'response.code > 1', fields: {add: {a: 'request.headers[\"x\"]'}, remove: [source]}}}")
+	f.Add("config: {tracing: {otlpEndpoint: 'h:1', randomSampling: [1], clientSampling: .nan, fields: {add: {x: '('}}}, session: {key: ''}, mcp: {sessionTtl: -1s}}")
+	f.Add("config: {tracing: {otlpEndpoint: 'h:1', randomSampling: '1e-400', clientSampling: {a: 1}}, histograms: [classic], sensitiveHeaders: [{}, ' ']}")
+	f.Add("config: {logging: {level: 'info,,=x'}, metrics: {fields: {add: null}, remove: [null]}, xdsAddress: 1, adminAddr: [1]}")
+	f.Add("frontendPolicies: {accessLog: {add: {a: 'mcp.tool.name'}}, logging: null, tracing: {host: h, attributes: {a: '1'}, resources: {service.name: '\"x\" + 1'}}, http: {http2WindowSize: 4294967296}}")
+	f.Add("frontendPolicies: [1]\nconfig: null")
 	f.Fuzz(func(t *testing.T, doc string) {
 		file, err := config.Load([]byte(doc), func(string) (string, bool) { return "127.0.0.1:1", true })
 		if err != nil {
 			require.ErrorIs(t, err, agentgateway.ErrInvalidConfig, fmt.Sprintf("%q", doc))
 			return
 		}
+		// What a valid file's settings compile to never fails or panics.
+		_, err = file.AccessLogOptions()
+		require.NoError(t, err, "%q", doc)
+		_, err = file.SpanFields()
+		require.NoError(t, err, "%q", doc)
+		_, err = file.Dump()
+		require.NoError(t, err)
 		rt, err := file.Build(slog.New(slog.DiscardHandler))
 		if err != nil {
 			return

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	agentgateway "github.com/agentgw/agentgateway"
 )
@@ -33,7 +34,8 @@ type BuildContext struct {
 	// Path is the field path of what is being built ("binds[0].listeners[0].routes[2].policies.cors");
 	// errors made with Errorf and Wrap are located under it.
 	Path string
-	// Dir is the directory that relative file names resolve against (the config file's).
+	// Dir is the directory that relative file names resolve against (the working directory for a
+	// config file, as in agentgateway).
 	Dir string
 	// Route is the name of the route being built ("" for top-level sections).
 	Route string
@@ -46,6 +48,10 @@ type BuildContext struct {
 	// ResolveService turns a service reference into "host:port". Nil resolves by DNS name: the
 	// hostname part of Name ("namespace/hostname" or "hostname") and Port.
 	ResolveService func(ServiceRef) (string, error)
+	// MCPSessionKey and MCPSessionTimeout are config.session.key and config.mcp.sessionTtl: the
+	// defaults of MCP backends that set no key and timeout of their own.
+	MCPSessionKey     []byte
+	MCPSessionTimeout time.Duration
 
 	res *resources
 }
@@ -126,7 +132,7 @@ func joinField(path, field string) string {
 	return path + "." + field
 }
 
-// File resolves a file name from the config against the config's directory.
+// File resolves a file name from the config against Dir.
 func (bc *BuildContext) File(name string) string {
 	if name == "" || filepath.IsAbs(name) {
 		return name

@@ -125,6 +125,10 @@ func (s mcpBackendSpec) config(bc *BuildContext) (mcp.Config, error) {
 		}
 		cfg.SessionKey = key
 	}
+	if cfg.SessionKey == nil {
+		cfg.SessionKey = bc.MCPSessionKey // config.session.key; sessionKey above is the MCP-only alias
+	}
+	cfg.SessionTimeout = bc.MCPSessionTimeout
 	for i, ts := range s.Targets {
 		t, err := ts.target(bc.At(fmt.Sprintf("targets[%d]", i)))
 		if err != nil {

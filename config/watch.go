@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -104,7 +103,6 @@ func (w *Watcher) build(data []byte) (*File, *Runtime, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	f.SetDir(filepath.Dir(w.path))
 	f.SetMCPPins(w.opts.MCPPins)
 	rt, err := f.Build(w.opts.Logger)
 	if err != nil {

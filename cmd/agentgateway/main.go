@@ -6,11 +6,20 @@
 // A reload is all or nothing: an invalid edit is reported once and the last good config keeps serving;
 // an edit whose new ports cannot be bound yet is retried with back-off until it applies or the file
 // changes again. Ports bind on all interfaces, as agentgateway does; --bind-address binds one address
-// instead. An admin listener (default 127.0.0.1:15000) serves /config_dump (the effective config as
-// JSON, secrets redacted, with the data-plane defaults under "gatewayDefaults": the backend timeout
-// that bounds the wait for a response header on routes without a timeout policy, --backend-timeout,
-// default 60s, 0 for none; and the response header limits), /healthz/ready and /healthz/live. SIGINT or
-// SIGTERM drains in-flight requests and exits.
+// instead.
+//
+// The file's `config` section sets up the process: the admin listener (config.adminAddr, default
+// 127.0.0.1:15000) serves /config_dump (the effective config as JSON, secrets and sensitive headers
+// redacted, with the data-plane defaults under "gatewayDefaults": the backend timeout that bounds the
+// wait for a response header on routes without a timeout policy, --backend-timeout, default 60s, 0 for
+// none; and the response header limits), /logging (GET shows the level, POST/PUT ?level=debug sets it),
+// /stats (a JSON summary), /debug/pprof/ and /healthz/ready and /healthz/live; config.statsAddr
+// (127.0.0.1:15020) serves Prometheus /metrics; config.readinessAddr (127.0.0.1:15021) serves
+// /healthz/ready. config.tracing (or frontendPolicies.tracing) exports spans over OTLP; config.logging
+// and frontendPolicies.accessLog shape the log and the access log. Flags given on the command line win
+// over the file. The config section and frontendPolicies.tracing/http are read at start; a reload
+// applies the access log's filter and fields and the log level. SIGINT or SIGTERM drains in-flight
+// requests (config.connectionTerminationDeadline or --drain-timeout) and exits.
 package main
 
 import (
@@ -25,6 +34,7 @@ import (
 	"time"
 
 	"github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/config"
 )
 
 func main() {
@@ -38,6 +48,8 @@ type flags struct {
 	validate   bool
 	bindAddr   string
 	adminAddr  string
+	statsAddr  string
+	readyAddr  string
 	logFormat  string
 	logLevel   string
 	drain      time.Duration
@@ -52,6 +64,8 @@ type flags struct {
 	memoryTrim time.Duration
 	// pins is the tool pin file of MCP backends that name none (config.File.SetMCPPins).
 	pins string
+	// set records the flags given on the command line: they win over the config file's settings.
+	set map[string]bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (flags, error) {
@@ -63,9 +77,11 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.BoolVar(&f.validate, "validate", false, "validate the config file and exit")
 	fs.StringVar(&f.bindAddr, "bind-address", "", "address to bind the config's ports on (default: all interfaces)")
 	fs.StringVar(&f.adminAddr, "admin-addr", "", "admin listener address (default: config.adminAddr or 127.0.0.1:15000; \"off\" disables)")
-	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
-	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "how long shutdown waits for in-flight requests and streams")
+	fs.StringVar(&f.statsAddr, "stats-addr", "", "Prometheus /metrics address (default: config.statsAddr or 127.0.0.1:15020; \"off\" disables)")
+	fs.StringVar(&f.readyAddr, "readiness-addr", "", "/healthz/ready address (default: config.readinessAddr or 127.0.0.1:15021; \"off\" disables)")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json (default: config.logging.format)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error (default: config.logging.level)")
+	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "how long shutdown waits for in-flight requests and streams (default: config.connectionTerminationDeadline)")
 	fs.DurationVar(&f.backendTimeout, "backend-timeout", agentgateway.DefaultBackendTimeout,
 		"how long a backend waits for the upstream's response header on routes without a timeout policy (0: forever); streams are not cut")
 	fs.BoolVar(&f.logDrop, "log-drop-when-full", false,
@@ -78,25 +94,40 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
+	f.set = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
 	if f.file == "" {
 		return f, fmt.Errorf("-f config.yaml is required")
 	}
 	return f, nil
 }
 
-func newLogger(f flags, w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
+// newLogger makes the process logger: format and level from the flags when given, else from
+// config.logging, else text and info. The level is a LevelVar so that /logging can change it.
+func newLogger(f flags, s config.Settings, w io.Writer) (*slog.Logger, *slog.LevelVar, error) {
+	level := new(slog.LevelVar)
+	format := f.logFormat
+	if l := s.Logging; l != nil && !f.set["log-format"] && l.Format != "" {
+		format = l.Format
+	}
+	switch {
+	case f.set["log-level"] || s.Logging == nil || !s.Logging.Level.Set:
+		lv, err := config.ParseLogLevel(f.logLevel)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--log-level: %w", err)
+		}
+		level.Set(lv)
+	default:
+		level.Set(s.Logging.Level.Level)
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	switch f.logFormat {
+	switch format {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(slog.NewJSONHandler(w, opts)), level, nil
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(slog.NewTextHandler(w, opts)), level, nil
 	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", f.logFormat)
+	return nil, nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -106,6 +137,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "agentgateway:", err)
 		}
 		return 2
+	}
+	if f.validate {
+		if err := validate(f.file, f.pins); err != nil {
+			fmt.Fprintf(stderr, "%s: invalid:\n%v\n", f.file, err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s: valid\n", f.file)
+		return 0
+	}
+	// The settings that shape the process (logging, telemetry, listeners) are read at start; an
+	// unreadable or invalid file is reported by serve, with the logger the flags describe.
+	var settings config.Settings
+	if file, err := config.LoadFile(f.file); err == nil {
+		settings = file.Settings
 	}
 	// Logs, the access log above all, go through a buffer flushed by a goroutine of its own: a write
 	// system call per request line was a tenth of the gateway's CPU. Close flushes it on exit.
@@ -118,20 +163,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "agentgateway: %d log lines dropped (--log-drop-when-full)\n", n)
 		}
 	}()
-	logger, err := newLogger(f, lw)
+	logger, level, err := newLogger(f, settings, lw)
 	if err != nil {
 		fmt.Fprintln(stderr, "agentgateway:", err)
 		return 2
 	}
-	if f.validate {
-		if err := validate(f.file, f.pins); err != nil {
-			fmt.Fprintf(stderr, "%s: invalid:\n%v\n", f.file, err)
-			return 1
-		}
-		fmt.Fprintf(stdout, "%s: valid\n", f.file)
-		return 0
-	}
-	if err := serve(ctx, f, logger); err != nil {
+	if err := serve(ctx, f, logger, level); err != nil {
 		logger.Error("starting", "error", err)
 		return 1
 	}

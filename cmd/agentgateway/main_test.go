@@ -75,6 +75,8 @@ type gateway struct {
 	file   string
 	port   int
 	admin  string
+	stats  string
+	ready  string
 	cancel context.CancelFunc
 	done   chan int
 	stderr *syncBuffer
@@ -82,7 +84,7 @@ type gateway struct {
 
 type syncBuffer = logbuf.Buffer
 
-func start(t *testing.T, cfg string, port int) *gateway {
+func start(t *testing.T, cfg string, port int, extra ...string) *gateway {
 	t.Helper()
 	dir := t.TempDir()
 	g := &gateway{t: t, file: filepath.Join(dir, "config.yaml"), port: port, stderr: &syncBuffer{}, done: make(chan int, 1)}
@@ -91,8 +93,9 @@ func start(t *testing.T, cfg string, port int) *gateway {
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
 	go func() {
-		g.done <- run(ctx, []string{"-f", g.file, "--bind-address", "127.0.0.1", "--admin-addr", g.admin,
-			"--watch-interval", "20ms", "--drain-timeout", "5s"}, io.Discard, g.stderr)
+		args := append([]string{"-f", g.file, "--bind-address", "127.0.0.1", "--admin-addr", g.admin,
+			"--stats-addr", "127.0.0.1:0", "--readiness-addr", "127.0.0.1:0", "--watch-interval", "20ms", "--drain-timeout", "5s"}, extra...)
+		g.done <- run(ctx, args, io.Discard, g.stderr)
 	}()
 	require.Eventually(t, func() bool {
 		resp, err := http.Get("http://" + g.admin + "/healthz/ready")
@@ -102,8 +105,27 @@ func start(t *testing.T, cfg string, port int) *gateway {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	}, 10*time.Second, 20*time.Millisecond, "gateway never became ready: %s", g.stderr)
+	// The stats and readiness listeners bind port 0 (a port picked in advance could be one the config
+	// binds); their log lines tell where they are. Logs are buffered (LogWriter): wait for the line the
+	// binary writes once everything listens.
+	require.Eventually(t, func() bool { return strings.Contains(g.stderr.String(), "agentgateway ready") },
+		10*time.Second, 10*time.Millisecond, "no ready line: %s", g.stderr)
+	g.stats, g.ready = listenedAt(g.stderr.String(), "stats"), listenedAt(g.stderr.String(), "readiness")
 	t.Cleanup(g.stop)
 	return g
+}
+
+// listenedAt finds the address in the `<name> listening addr=...` log line.
+func listenedAt(log, name string) string {
+	if _, rest, ok := strings.Cut(log, "msg=\""+name+" listening\" addr="); ok { // text
+		addr, _, _ := strings.Cut(rest, "\n")
+		return strings.TrimSpace(addr)
+	}
+	if _, rest, ok := strings.Cut(log, `"msg":"`+name+` listening","addr":"`); ok { // JSON
+		addr, _, _ := strings.Cut(rest, `"`)
+		return addr
+	}
+	return ""
 }
 
 func (g *gateway) stop() {

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync"
 	"time"
 )
 
@@ -18,6 +20,7 @@ type memoryTrimmer struct {
 	interval  time.Duration
 	threshold uint64
 	logger    *slog.Logger
+	mu        sync.Mutex // trim runs on the ticker goroutine, stats on admin requests
 	samples   []metrics.Sample
 	trims     uint64 // how many times memory was released
 	released  uint64 // bytes released by the last trim
@@ -52,6 +55,8 @@ func (m *memoryTrimmer) run(ctx context.Context) {
 
 // trim releases the free heap when it is over the threshold and reports whether it did.
 func (m *memoryTrimmer) trim() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	free, _ := m.read()
 	if free < m.threshold {
 		return false
@@ -62,6 +67,24 @@ func (m *memoryTrimmer) trim() bool {
 	m.released = free - min(after, free)
 	m.logger.Debug("returned free memory to the OS", "bytes", m.released)
 	return true
+}
+
+// stats is the process's memory and worker figures for /stats.
+func (m *memoryTrimmer) stats() map[string]any {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	free, released := m.read()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return map[string]any{
+		"workers":           runtime.GOMAXPROCS(0),
+		"goroutines":        runtime.NumGoroutine(),
+		"heapInUseBytes":    ms.HeapInuse,
+		"heapFreeBytes":     free,
+		"heapReleasedBytes": released,
+		"memoryTrims":       m.trims,
+		"lastTrimBytes":     m.released,
+	}
 }
 
 func (m *memoryTrimmer) read() (free, released uint64) {

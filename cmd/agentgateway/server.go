@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/config"
@@ -32,12 +28,53 @@ func validate(path, pins string) error {
 }
 
 // serve runs the standalone gateway until ctx is cancelled: the library binds the config's ports and
-// keeps them in step with the file (config.WatchFile, Gateway.Run); this adds the admin listener.
-func serve(ctx context.Context, f flags, logger *slog.Logger) error {
-	gw := agentgateway.New(agentgateway.WithLogger(logger), agentgateway.WithDrainTimeout(f.drain),
-		agentgateway.WithBindAddress(f.bindAddr), agentgateway.WithDefaultBackendTimeout(f.backendTimeout))
-	w, err := config.WatchFile(f.file, config.WatchOptions{Interval: f.pollPeriod, Drain: f.drain, Logger: logger, MCPPins: f.pins},
-		func(rt *config.Runtime) error { return gw.Apply(rt.Config) })
+// keeps them in step with the file (config.WatchFile, Gateway.Run); this adds the telemetry the
+// file's config section asks for and the admin, stats and readiness listeners.
+func serve(ctx context.Context, f flags, logger *slog.Logger, level *slog.LevelVar) error {
+	first, err := config.LoadFile(f.file)
+	if err != nil {
+		return err
+	}
+	settings := first.Settings
+	drain := f.drain
+	if d := settings.ConnectionTerminationDeadline; d > 0 && !f.set["drain-timeout"] {
+		drain = d
+	}
+	tel, err := startTelemetry(ctx, first, f)
+	if err != nil {
+		return err
+	}
+	defer tel.shutdown(logger)
+	alOpts, err := first.AccessLogOptions()
+	if err != nil {
+		return err
+	}
+	accessLog := agentgateway.NewAccessLog(logger, alOpts)
+	stats := newStats()
+	opts := []agentgateway.Option{agentgateway.WithLogger(logger), agentgateway.WithDrainTimeout(drain),
+		agentgateway.WithBindAddress(f.bindAddr), agentgateway.WithDefaultBackendTimeout(f.backendTimeout),
+		agentgateway.WithAccessLog(false), agentgateway.WithObserver(stats, accessLog)}
+	opts = append(opts, tel.options...)
+	if fn := first.Frontend.ServerConfig(); fn != nil {
+		opts = append(opts, agentgateway.WithServerConfig(fn))
+	}
+	gw := agentgateway.New(opts...)
+	var current atomic.Pointer[config.File]
+	current.Store(first)
+	w, err := config.WatchFile(f.file, config.WatchOptions{Interval: f.pollPeriod, Drain: drain, Logger: logger, MCPPins: f.pins},
+		func(rt *config.Runtime) error {
+			nf := rt.File()
+			al, err := nf.AccessLogOptions()
+			if err != nil {
+				return err
+			}
+			if err := gw.Apply(rt.Config); err != nil {
+				return err
+			}
+			accessLog.SetOptions(al)
+			reloadSettings(current.Swap(nf), nf, level, logger)
+			return nil
+		})
 	if err != nil {
 		return err
 	}
@@ -51,81 +88,46 @@ func serve(ctx context.Context, f flags, logger *slog.Logger) error {
 		return err
 	}
 	var ready atomic.Bool
-	admin, err := startAdmin(f, w, gw, &ready, logger)
+	a := &admin{file: w.File, gw: gw, ready: &ready, level: level, stats: stats, logger: logger}
+	if f.pins != "" {
+		pins, err := mcp.OpenPins(f.pins)
+		if err != nil {
+			stopPorts()
+			_ = gw.Wait()
+			return fmt.Errorf("--pins: %w", err)
+		}
+		a.pins = pins.Handler()
+	}
+	if f.workers > 0 {
+		runtime.GOMAXPROCS(f.workers)
+	}
+	trimmer := newMemoryTrimmer(f.memoryTrim, 32<<20, logger)
+	a.memory = trimmer
+	servers, err := a.start(f, settings, tel.metrics)
 	if err != nil {
 		stopPorts()
 		_ = gw.Wait()
 		return err
 	}
-	if f.workers > 0 {
-		runtime.GOMAXPROCS(f.workers)
-	}
 	var watching sync.WaitGroup
 	watching.Go(func() { w.Run(ctx) })
-	trimmer := newMemoryTrimmer(f.memoryTrim, 32<<20, logger)
 	watching.Go(func() { trimmer.run(ctx) })
 	ready.Store(true)
 	logger.Info("agentgateway ready", "config", f.file)
 
 	<-ctx.Done()
 	ready.Store(false)
-	logger.Info("shutting down: draining", "timeout", f.drain)
+	logger.Info("shutting down: draining", "timeout", drain)
 	watching.Wait()
-	if admin != nil {
-		dctx, cancel := context.WithTimeout(context.Background(), f.drain)
-		defer cancel()
-		_ = admin.Shutdown(dctx)
+	dctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	for _, srv := range servers {
+		_ = srv.Shutdown(dctx)
 	}
 	if err := gw.Wait(); err != nil {
 		logger.Warn("drain deadline passed; open requests were cancelled", "error", err)
 	}
 	return nil
-}
-
-func startAdmin(f flags, w *config.Watcher, gw *agentgateway.Gateway, ready *atomic.Bool, logger *slog.Logger) (*http.Server, error) {
-	addr := f.adminAddr
-	if addr == "" {
-		addr = w.File().Settings.AdminAddr
-	}
-	if addr == "" {
-		addr = "127.0.0.1:15000"
-	}
-	if addr == "off" {
-		return nil, nil
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /config_dump", func(rw http.ResponseWriter, r *http.Request) {
-		b, err := dumpWithDefaults(w.File(), gw)
-		if err != nil {
-			agentgateway.WriteError(rw, http.StatusInternalServerError, err.Error())
-			return
-		}
-		rw.Header().Set("Content-Type", "application/json")
-		_, _ = rw.Write(bytes.TrimSpace(b))
-	})
-	mux.HandleFunc("GET /healthz/ready", func(rw http.ResponseWriter, r *http.Request) {
-		if !ready.Load() {
-			http.Error(rw, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = rw.Write([]byte("ready\n"))
-	})
-	if f.pins != "" {
-		pins, err := mcp.OpenPins(f.pins)
-		if err != nil {
-			return nil, fmt.Errorf("--pins: %w", err)
-		}
-		mux.Handle("/mcp/pins", pins.Handler())
-	}
-	mux.HandleFunc("GET /healthz/live", func(rw http.ResponseWriter, r *http.Request) { _, _ = rw.Write([]byte("live\n")) })
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("admin listener: %w", err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	logger.Info("admin listening", "addr", ln.Addr().String())
-	return srv, nil
 }
 
 // dumpWithDefaults is the config dump with the data-plane defaults the file does not spell out, under

@@ -1,0 +1,30 @@
+package agentgateway
+
+// EndpointHealth is the passive-health state of one endpoint of a backend (see HTTPBackendConfig's
+// EjectAfter): what an admin page shows as upstream health.
+type EndpointHealth struct {
+	Endpoint string `json:"endpoint"`
+	// Healthy is false while the endpoint is ejected from load balancing.
+	Healthy  bool  `json:"healthy"`
+	InFlight int64 `json:"inFlight"`
+	// ConsecutiveFailures counts connect errors and 5xx responses since the last success.
+	ConsecutiveFailures int `json:"consecutiveFailures"`
+}
+
+// HealthReporter is implemented by backends that report the health of their endpoints.
+type HealthReporter interface {
+	Health() []EndpointHealth
+}
+
+// Health reports the passive-health state of each endpoint. It only reads atomics.
+func (b *HTTPBackend) Health() []EndpointHealth {
+	if b.proxy == nil {
+		return nil
+	}
+	hs := b.proxy.Health()
+	out := make([]EndpointHealth, len(hs))
+	for i, h := range hs {
+		out[i] = EndpointHealth{Endpoint: h.Endpoint.String(), Healthy: h.Healthy, InFlight: h.InFlight, ConsecutiveFailures: int(h.Fails)}
+	}
+	return out
+}

@@ -1,0 +1,191 @@
+package config
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	agentgateway "github.com/agentgw/agentgateway"
+)
+
+// FrontendPolicies is the `frontendPolicies` section: the policies that apply to all traffic. The
+// access log (accessLog, or its alias logging), tracing and http are honoured; the other keys of the
+// schema's LocalFrontendPolicies are rejected as not supported yet.
+type FrontendPolicies struct {
+	// AccessLog adds fields to, removes fields from and filters the access log.
+	AccessLog *AccessLogPolicy `json:"accessLog"`
+	// Tracing exports the request spans to an OTLP collector.
+	Tracing *FrontendTracing `json:"tracing"`
+	// HTTP tunes the HTTP server of every port.
+	HTTP *FrontendHTTP `json:"http"`
+}
+
+// AccessLogPolicy is the schema's LoggingPolicy.
+type AccessLogPolicy struct {
+	// Filter is a CEL expression; requests for which it is false are not logged.
+	Filter string `json:"filter"`
+	// Add maps field names to CEL expressions computed per request.
+	Add map[string]string `json:"add"`
+	// Remove names fields to leave out.
+	Remove []string `json:"remove"`
+}
+
+// FrontendTracing is the schema's TracingConfig, with the collector given as host.
+type FrontendTracing struct {
+	// Host is the collector, "host:port" or a URL.
+	Host string `json:"host"`
+	// Protocol is "grpc" (default) or "http"; Path the OTLP/HTTP path (default /v1/traces).
+	Protocol string `json:"protocol"`
+	Path     string `json:"path"`
+	// Attributes are span attributes computed by CEL per request.
+	Attributes map[string]string `json:"attributes"`
+	// Resources are resource attributes (service.name, ...) computed by CEL once.
+	Resources map[string]string `json:"resources"`
+	// Remove names span attributes to leave out.
+	Remove []string `json:"remove"`
+	// RandomSampling and ClientSampling as in config.tracing.
+	RandomSampling *Sampling `json:"randomSampling"`
+	ClientSampling *Sampling `json:"clientSampling"`
+}
+
+// FrontendHTTP is the schema's FrontendHTTP: the settings Go's HTTP server has.
+type FrontendHTTP struct {
+	HTTP1IdleTimeout          time.Duration `json:"http1IdleTimeout"`
+	HTTP2WindowSize           uint32        `json:"http2WindowSize"`
+	HTTP2ConnectionWindowSize uint32        `json:"http2ConnectionWindowSize"`
+	HTTP2FrameSize            uint32        `json:"http2FrameSize"`
+	HTTP2MaxHeaderSize        uint32        `json:"http2MaxHeaderSize"`
+	HTTP2KeepaliveInterval    time.Duration `json:"http2KeepaliveInterval"`
+	HTTP2KeepaliveTimeout     time.Duration `json:"http2KeepaliveTimeout"`
+}
+
+// Keys of the schema that are recognised but not supported yet, per object.
+var (
+	unsupportedFrontend  = []string{"tls", "tcp", "networkAuthorization", "networkExtAuthz", "proxy", "proxyProtocol", "connect"}
+	unsupportedAccessLog = []string{"otlp", "database"}
+	unsupportedTracing   = []string{"service", "backend", "policies", "filter"}
+	unsupportedHTTP      = []string{"maxBufferSize", "http1MaxHeaders", "http1HeaderCase", "maxConnectionDuration"}
+)
+
+// dropUnsupported returns n without the keys in unsupported, and an error at each one it dropped.
+func dropUnsupported(n *yaml.Node, path string, unsupported []string) (*yaml.Node, []error) {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return n, nil
+	}
+	var errs []error
+	kept := *n
+	kept.Content = nil
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key := n.Content[i].Value
+		if slices.Contains(unsupported, key) {
+			errs = append(errs, unsupportedAt(joinPath(path, key), n.Content[i]))
+			continue
+		}
+		kept.Content = append(kept.Content, n.Content[i], n.Content[i+1])
+	}
+	return &kept, errs
+}
+
+func mapValue(n *yaml.Node, key string) (*yaml.Node, int) {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil, -1
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1], i + 1
+		}
+	}
+	return nil, -1
+}
+
+func decodeFrontendPolicies(n *yaml.Node) (FrontendPolicies, error) {
+	const path = "frontendPolicies"
+	var fp FrontendPolicies
+	if n.Tag == "!!null" {
+		return fp, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return fp, errAt(path, n, "want an object, got %s", kindName(n))
+	}
+	kept, errs := dropUnsupported(n, path, unsupportedFrontend)
+	// logging is the schema's other name for accessLog.
+	if _, li := mapValue(kept, "logging"); li >= 0 {
+		if _, ai := mapValue(kept, "accessLog"); ai >= 0 {
+			errs = append(errs, errAt(path+".logging", kept.Content[li-1], "set accessLog or logging, not both"))
+		}
+		renamed := *kept.Content[li-1]
+		renamed.Value = "accessLog"
+		kept.Content[li-1] = &renamed
+	}
+	for key, unsupported := range map[string][]string{"accessLog": unsupportedAccessLog, "tracing": unsupportedTracing, "http": unsupportedHTTP} {
+		if v, i := mapValue(kept, key); i >= 0 {
+			nv, e := dropUnsupported(v, path+"."+key, unsupported)
+			errs = append(errs, e...)
+			kept.Content[i] = nv
+		}
+	}
+	if err := decodeValue(kept, reflectValue(&fp), path); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		errs = append(errs, fp.validate()...)
+	}
+	return fp, errors.Join(errs...)
+}
+
+func (fp *FrontendPolicies) validate() []error {
+	var errs []error
+	if a := fp.AccessLog; a != nil {
+		if a.Filter != "" {
+			if _, err := compileLogFilter(a.Filter); err != nil {
+				errs = append(errs, agentgateway.Errorf("frontendPolicies.accessLog.filter", "%v", err))
+			}
+		}
+		errs = append(errs, compileFields("frontendPolicies.accessLog", &FieldsSettings{Add: a.Add})...)
+	}
+	if t := fp.Tracing; t != nil {
+		if t.Host == "" {
+			errs = append(errs, agentgateway.Errorf("frontendPolicies.tracing.host", "required (the OTLP collector)"))
+		}
+		switch t.Protocol {
+		case "", "grpc", "http":
+		default:
+			errs = append(errs, agentgateway.Errorf("frontendPolicies.tracing.protocol", "unknown protocol %q (grpc, http)", t.Protocol))
+		}
+		errs = append(errs, compileFields("frontendPolicies.tracing.attributes", &FieldsSettings{Add: t.Attributes})...)
+		if _, err := t.resourceAttrs(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// ServerConfig returns the function that applies frontendPolicies.http to each HTTP server of the
+// gateway (agentgateway.WithServerConfig), or nil when the section is absent. It is read at start.
+func (fp *FrontendPolicies) ServerConfig() func(*http.Server) {
+	h := fp.HTTP
+	if h == nil {
+		return nil
+	}
+	return func(s *http.Server) {
+		if h.HTTP1IdleTimeout > 0 {
+			s.IdleTimeout = h.HTTP1IdleTimeout
+		}
+		if h.HTTP2MaxHeaderSize > 0 {
+			s.MaxHeaderBytes = int(h.HTTP2MaxHeaderSize)
+		}
+		if h.HTTP2WindowSize|h.HTTP2ConnectionWindowSize|h.HTTP2FrameSize > 0 || h.HTTP2KeepaliveInterval|h.HTTP2KeepaliveTimeout > 0 {
+			if s.HTTP2 == nil {
+				s.HTTP2 = &http.HTTP2Config{}
+			}
+			s.HTTP2.MaxReceiveBufferPerStream = int(h.HTTP2WindowSize)
+			s.HTTP2.MaxReceiveBufferPerConnection = int(h.HTTP2ConnectionWindowSize)
+			s.HTTP2.MaxReadFrameSize = int(h.HTTP2FrameSize)
+			s.HTTP2.SendPingTimeout = h.HTTP2KeepaliveInterval
+			s.HTTP2.PingTimeout = h.HTTP2KeepaliveTimeout
+		}
+	}
+}
