@@ -14,9 +14,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"sync/atomic"
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // Gateway is an http.Handler that routes each request to a route's policies and backend.
@@ -55,6 +56,8 @@ type options struct {
 	services    Services
 	observers   []Observer
 	noTelemetry bool
+	// metricFields adds per-request attributes to http.server.request.duration (WithMetricFields).
+	metricFields func(*http.Request, *State) []attribute.KeyValue
 	bindAddr    string
 	// backendTimeout is State.BackendTimeout for every request (WithDefaultBackendTimeout).
 	backendTimeout time.Duration
@@ -122,7 +125,9 @@ func New(opts ...Option) *Gateway {
 	}
 	if !g.opts.noTelemetry {
 		// First, so that the server span is in the context every other observer sees.
-		g.opts.observers = append([]Observer{newTelemetry(g.opts.services)}, g.opts.observers...)
+		t := newTelemetry(g.opts.services)
+		t.fields = g.opts.metricFields
+		g.opts.observers = append([]Observer{t}, g.opts.observers...)
 	}
 	g.servers = map[*http.Server]context.CancelFunc{}
 	empty, _ := compile(Config{}, g.opts.rnd)

@@ -49,6 +49,14 @@ func (s Services) Tracing() bool {
 // or off. Backends and policies still use the providers in [Services].
 func WithTelemetry(on bool) Option { return func(o *options) { o.noTelemetry = !on } }
 
+// WithMetricFields adds the attributes fields returns for a finished request to its
+// http.server.request.duration point (agentgateway's config.metrics.fields.add). Each distinct set of
+// values is a time series of its own: return values of low cardinality (a tenant, a model family),
+// never ids. fields runs only while a meter records the metric.
+func WithMetricFields(fields func(r *http.Request, st *State) []attribute.KeyValue) Option {
+	return func(o *options) { o.metricFields = fields }
+}
+
 // Bucket boundaries the semantic conventions advise for their histograms.
 var (
 	httpDurationBuckets  = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
@@ -65,6 +73,7 @@ func MCPDurationBuckets() []float64 { return append([]float64(nil), rpcDurationB
 type telemetry struct {
 	svc    Services
 	tracer trace.Tracer
+	fields func(*http.Request, *State) []attribute.KeyValue // WithMetricFields
 
 	httpDur   metric.Float64Histogram
 	mcpDur    metric.Float64Histogram
@@ -153,6 +162,12 @@ func (t *telemetry) End(ctx context.Context, r *http.Request, st *State) {
 	}
 	if t.httpDur.Enabled(ctx) {
 		set := t.httpSet(r.Method, st)
+		if t.fields != nil {
+			if extra := t.fields(r, st); len(extra) > 0 {
+				// A set of its own: the cached one is shared by every request of the route.
+				set = attribute.NewSet(append(set.ToSlice(), extra...)...)
+			}
+		}
 		t.httpDur.Record(ctx, since(), metric.WithAttributeSet(set))
 	}
 	if st.MCP.Method != "" && t.mcpDur.Enabled(ctx) {

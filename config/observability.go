@@ -255,6 +255,37 @@ func (s *spanFields) End(ctx context.Context, r *http.Request, st *agentgateway.
 	}
 }
 
+// MetricFields returns config.metrics.fields.add as the function [agentgateway.WithMetricFields]
+// takes (nil when there are none): each field is a CEL expression over the finished request, its
+// value the attribute's (as a string); a field that fails to evaluate is left out of that point.
+func (f *File) MetricFields() (func(*http.Request, *agentgateway.State) []attribute.KeyValue, error) {
+	m := f.Settings.Metrics
+	if m == nil || m.Fields == nil || len(m.Fields.Add) == 0 {
+		return nil, nil
+	}
+	var progs []namedProgram
+	for _, name := range sortedKeys(m.Fields.Add) {
+		p, err := compileField(m.Fields.Add[name])
+		if err != nil {
+			return nil, agentgateway.Errorf("config.metrics.fields.add."+name, "%v", err)
+		}
+		progs = append(progs, namedProgram{name, p})
+	}
+	ev := celEval{sensitive: f.Settings.SensitiveHeaderSet()}
+	needReq, needResp := uses(progs, nil, "request"), uses(progs, nil, "response")
+	return func(r *http.Request, st *agentgateway.State) []attribute.KeyValue {
+		a := ev.activation(r, st, needResp, needReq)
+		defer release(a)
+		kv := make([]attribute.KeyValue, 0, len(progs))
+		for _, p := range progs {
+			if v, err := p.prg.Eval(r.Context(), a); err == nil {
+				kv = append(kv, attribute.String(p.name, fmt.Sprint(cel.Native(v))))
+			}
+		}
+		return kv
+	}, nil
+}
+
 // tracingTarget is the exporter configuration of config.tracing or frontendPolicies.tracing.
 type tracingTarget struct {
 	endpoint, protocol, path string

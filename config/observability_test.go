@@ -345,3 +345,65 @@ frontendPolicies:
 	}
 	assert.Equal(t, "edge-gw", res["service.name"])
 }
+
+// config.metrics.fields.add: each request's http.server.request.duration point carries the CEL
+// fields, as the binary wires them (the file's MeterProvider and MetricFields into the gateway).
+func TestMetricFieldsReachPrometheus(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	defer up.Close()
+	f, err := config.Load([]byte(`
+config:
+  metrics:
+    fields:
+      add:
+        tenant: 'default(request.headers["x-tenant"], "none")'
+binds:
+- port: 3000
+  listeners:
+  - routes:
+    - name: api
+      backends: [{host: "`+strings.TrimPrefix(up.URL, "http://")+`"}]
+`), nil)
+	require.NoError(t, err)
+	m, err := f.Settings.MeterProvider()
+	require.NoError(t, err)
+	defer func() { _ = m.Provider.Shutdown(context.Background()) }()
+	fields, err := f.MetricFields()
+	require.NoError(t, err)
+	rt, err := f.Build(slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	defer rt.Close()
+	gw := agentgateway.New(agentgateway.WithAccessLog(false), agentgateway.WithMeterProvider(m.Provider),
+		agentgateway.WithMetricFields(fields))
+	require.NoError(t, gw.Apply(rt.Config))
+	front := httptest.NewServer(gw.PortHandler(3000))
+	defer front.Close()
+	for _, tenant := range []string{"acme", "acme", ""} {
+		req, _ := http.NewRequest("GET", front.URL+"/x", nil)
+		if tenant != "" {
+			req.Header.Set("X-Tenant", tenant)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	metrics := httptest.NewServer(m.Handler)
+	defer metrics.Close()
+	resp, err := http.Get(metrics.URL)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	require.NoError(t, err)
+	fam := fams["http_server_request_duration_seconds"]
+	require.NotNil(t, fam, "the gateway's request metric is exported")
+	counts := map[string]uint64{}
+	for _, mm := range fam.Metric {
+		for _, l := range mm.Label {
+			if l.GetName() == "tenant" {
+				counts[l.GetValue()] += mm.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	assert.Equal(t, map[string]uint64{"acme": 2, "none": 1}, counts)
+}

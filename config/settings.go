@@ -101,7 +101,8 @@ type LoggingSettings struct {
 type MetricsSettings struct {
 	// Remove names metrics (instrument names) that are not collected.
 	Remove []string `json:"remove"`
-	// Fields.Add is rejected as not supported yet (per-request metric attributes).
+	// Fields.Add are attributes computed by CEL for each request's http.server.request.duration point
+	// (see [File.MetricFields]).
 	Fields *struct {
 		Add map[string]string `json:"add"`
 	} `json:"fields"`
@@ -310,9 +311,8 @@ func (s *Settings) validate() []error {
 			errs = append(errs, compileFields("config.logging.fields", l.Fields)...)
 		}
 	}
-	if m := s.Metrics; m != nil && m.Fields != nil && len(m.Fields.Add) > 0 {
-		errs = append(errs, &agentgateway.ConfigError{Path: "config.metrics.fields.add",
-			Err: fmt.Errorf("per-request metric attributes are %w", ErrUnsupported)})
+	if m := s.Metrics; m != nil && m.Fields != nil {
+		errs = append(errs, compileFields("config.metrics.fields", &FieldsSettings{Add: m.Fields.Add})...)
 	}
 	return errs
 }

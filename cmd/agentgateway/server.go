@@ -55,6 +55,13 @@ func serve(ctx context.Context, f flags, logger *slog.Logger, level *slog.LevelV
 		agentgateway.WithBindAddress(f.bindAddr), agentgateway.WithDefaultBackendTimeout(f.backendTimeout),
 		agentgateway.WithAccessLog(false), agentgateway.WithObserver(stats, accessLog)}
 	opts = append(opts, tel.options...)
+	metricFields, err := first.MetricFields()
+	if err != nil {
+		return err
+	}
+	if metricFields != nil {
+		opts = append(opts, agentgateway.WithMetricFields(metricFields))
+	}
 	if fn := first.Frontend.ServerConfig(); fn != nil {
 		opts = append(opts, agentgateway.WithServerConfig(fn))
 	}
