@@ -58,7 +58,7 @@ type options struct {
 	noTelemetry bool
 	// metricFields adds per-request attributes to http.server.request.duration (WithMetricFields).
 	metricFields func(*http.Request, *State) []attribute.KeyValue
-	bindAddr    string
+	bindAddr     string
 	// backendTimeout is State.BackendTimeout for every request (WithDefaultBackendTimeout).
 	backendTimeout time.Duration
 	client         ClientTimeouts
