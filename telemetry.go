@@ -142,6 +142,7 @@ func (t *telemetry) Start(ctx context.Context, r *http.Request, _ *State) contex
 		return ctx
 	}
 	ctx = Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
+	ctx = context.WithValue(ctx, samplingRequestKey{}, r) // for samplers that decide by the request
 	ctx, _ = t.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
 		attribute.String("http.request.method", httpMethod(r.Method)),
 		attribute.String("url.path", r.URL.Path),
@@ -400,4 +401,14 @@ func protoVersion(r *http.Request) string {
 		return "1.0"
 	}
 	return "1.1"
+}
+
+type samplingRequestKey struct{}
+
+// SamplingRequest returns the request whose server span is being started, for a trace sampler
+// (sdktrace.Sampler) that decides by the request — agentgateway's CEL randomSampling, say: the
+// sampler gets the span's parent context, which carries it. nil elsewhere.
+func SamplingRequest(ctx context.Context) *http.Request {
+	r, _ := ctx.Value(samplingRequestKey{}).(*http.Request)
+	return r
 }

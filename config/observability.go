@@ -286,27 +286,65 @@ func (f *File) MetricFields() (func(*http.Request, *agentgateway.State) []attrib
 	}, nil
 }
 
+// sampler is the trace sampler of a sampling setting: a fixed ratio (def when s is nil), or the CEL
+// expression's answer for each request.
+func (s *Sampling) sampler(def float64, sensitive map[string]bool) sdktrace.Sampler {
+	switch {
+	case s == nil:
+		return sdktrace.TraceIDRatioBased(def)
+	case s.Expr == nil:
+		return sdktrace.TraceIDRatioBased(s.Ratio)
+	}
+	return &celSampler{prg: s.Expr, ev: celEval{sensitive: sensitive}}
+}
+
+// celSampler samples a request by a CEL expression: true/false, or a ratio applied to the trace id
+// (so that every replica decides alike for one trace). A request the expression cannot judge is not
+// sampled.
+type celSampler struct {
+	prg *cel.Program
+	ev  celEval
+}
+
+func (c *celSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	ratio := 0.0
+	if r := agentgateway.SamplingRequest(p.ParentContext); r != nil {
+		a := c.ev.activation(r, agentgateway.StateFrom(p.ParentContext), false, c.prg.Uses("request"))
+		if v, err := c.prg.Eval(p.ParentContext, a); err == nil {
+			switch x := cel.Native(v).(type) {
+			case bool:
+				if x {
+					ratio = 1
+				}
+			case float64:
+				ratio = x
+			case int64:
+				ratio = float64(x)
+			}
+		}
+		release(a)
+	}
+	return sdktrace.TraceIDRatioBased(min(max(ratio, 0), 1)).ShouldSample(p)
+}
+
+func (c *celSampler) Description() string { return "CELSampler{" + c.prg.String() + "}" }
+
 // tracingTarget is the exporter configuration of config.tracing or frontendPolicies.tracing.
 type tracingTarget struct {
 	endpoint, protocol, path string
 	headers                  map[string]string
-	random, client           float64
+	random, client           *Sampling // nil: never (random) and always (client)
 	remove                   []string
 	resources                []attribute.KeyValue
 }
 
 func (f *File) tracingTarget() (*tracingTarget, error) {
-	t := &tracingTarget{client: 1}
+	t := &tracingTarget{}
 	switch {
 	case f.Frontend.Tracing != nil:
 		ft := f.Frontend.Tracing
 		t.endpoint, t.protocol, t.path, t.remove = ft.Host, ft.Protocol, ft.Path, ft.Remove
-		if ft.RandomSampling != nil {
-			t.random = ft.RandomSampling.Ratio
-		}
-		if ft.ClientSampling != nil {
-			t.client = ft.ClientSampling.Ratio
-		}
+		t.random, t.client = ft.RandomSampling, ft.ClientSampling
 		res, err := ft.resourceAttrs()
 		if err != nil {
 			return nil, err
@@ -315,12 +353,7 @@ func (f *File) tracingTarget() (*tracingTarget, error) {
 	case f.Settings.Tracing != nil:
 		st := f.Settings.Tracing
 		t.endpoint, t.protocol, t.path, t.headers = st.OTLPEndpoint, st.OTLPProtocol, st.Path, st.Headers
-		if st.RandomSampling != nil {
-			t.random = st.RandomSampling.Ratio
-		}
-		if st.ClientSampling != nil {
-			t.client = st.ClientSampling.Ratio
-		}
+		t.random, t.client = st.RandomSampling, st.ClientSampling
 		if st.Fields != nil {
 			t.remove = st.Fields.Remove
 		}
@@ -369,8 +402,9 @@ func (f *File) TracerProvider(ctx context.Context) (*sdktrace.TracerProvider, er
 	if err != nil {
 		return nil, fmt.Errorf("tracing: %w", err)
 	}
-	sampler := sdktrace.ParentBased(sdktrace.TraceIDRatioBased(t.random),
-		sdktrace.WithRemoteParentSampled(sdktrace.TraceIDRatioBased(t.client)))
+	sensitive := f.Settings.SensitiveHeaderSet()
+	sampler := sdktrace.ParentBased(t.random.sampler(0, sensitive),
+		sdktrace.WithRemoteParentSampled(t.client.sampler(1, sensitive)))
 	filtered := &filteringExporter{SpanExporter: exp, remove: t.remove, sensitive: f.Settings.SensitiveHeaderSet()}
 	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(filtered), sdktrace.WithResource(res), sdktrace.WithSampler(sampler)), nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
@@ -406,4 +407,50 @@ binds:
 		}
 	}
 	assert.Equal(t, map[string]uint64{"acme": 2, "none": 1}, counts)
+}
+
+// randomSampling as a CEL expression decides per request, through a gateway: requests the expression
+// selects are traced, others are not.
+func TestTracingSamplingByCEL(t *testing.T) {
+	f, err := config.Load([]byte(`
+config:
+  tracing: {otlpEndpoint: "127.0.0.1:1", randomSampling: 'request.headers["x-trace"] == "yes"'}
+binds:
+- port: 3000
+  listeners:
+  - routes:
+    - policies:
+        directResponse: {status: 200, body: ok}
+`), nil)
+	require.NoError(t, err)
+	tp, err := f.TracerProvider(context.Background())
+	require.NoError(t, err)
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	rec := tracetest.NewSpanRecorder()
+	tp.RegisterSpanProcessor(rec)
+	rt, err := f.Build(slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	defer rt.Close()
+	gw := agentgateway.New(agentgateway.WithAccessLog(false), agentgateway.WithTracerProvider(tp))
+	require.NoError(t, gw.Apply(rt.Config))
+	front := httptest.NewServer(gw.PortHandler(3000))
+	defer front.Close()
+	for _, v := range []string{"yes", "no", "", "yes"} {
+		req, _ := http.NewRequest("GET", front.URL+"/"+v, nil)
+		req.Header.Set("X-Trace", v)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	var paths []string
+	for _, s := range rec.Ended() {
+		if s.SpanKind() == trace.SpanKindServer {
+			for _, a := range s.Attributes() {
+				if a.Key == "url.path" {
+					paths = append(paths, a.Value.AsString())
+				}
+			}
+		}
+	}
+	assert.Equal(t, []string{"/yes", "/yes"}, paths)
 }

@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/cel"
 )
 
 // Settings are the startup settings of the `config` section (the schema's RawConfig). Every key of
@@ -111,8 +112,11 @@ type MetricsSettings struct {
 // Sampling is the schema's StringBoolFloat for a sampling rate: a bool, a number in [0, 1], or a
 // string holding one of those.
 type Sampling struct {
-	// Ratio is the sampled share, 0 to 1.
+	// Ratio is the sampled share, 0 to 1 (when Expr is nil).
 	Ratio float64
+	// Expr, when set, is a CEL expression over the request that returns the ratio (a number) or
+	// whether to sample (a bool), evaluated for each request that starts a span.
+	Expr *cel.Program
 }
 
 func (s *Sampling) decodeNode(n *yaml.Node, path string) error {
@@ -129,8 +133,13 @@ func (s *Sampling) decodeNode(n *yaml.Node, path string) error {
 	}
 	f, err := strconv.ParseFloat(v, 64)
 	if err != nil {
-		// agentgateway evaluates a string as CEL; only constant rates are supported here.
-		return errAt(path, n, "%q: sampling by CEL expression is not supported yet; use true, false or a ratio between 0 and 1", v)
+		// agentgateway evaluates any other string as CEL over the request.
+		p, cerr := cel.Compile(v, nil)
+		if cerr != nil {
+			return errAt(path, n, "neither true, false, a ratio nor a CEL expression: %v", cerr)
+		}
+		s.Expr = p
+		return nil
 	}
 	if !(f >= 0 && f <= 1) {
 		return errAt(path, n, "ratio %v out of range [0, 1]", f)
