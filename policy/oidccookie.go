@@ -62,7 +62,13 @@ func (c *cookieCodec) open(name, value string, v any) error {
 	if len(name)+1+len(value) > maxCookieBytes {
 		return fmt.Errorf("%w: too large", ErrSessionCookie)
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(value)
+	// One encoding per value: the decoder alone would skip CR/LF and accept non-canonical last bits.
+	for i := 0; i < len(value); i++ {
+		if b := value[i]; !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-' || b == '_') {
+			return fmt.Errorf("%w: not base64url", ErrSessionCookie)
+		}
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(value)
 	if err != nil {
 		return fmt.Errorf("%w: not base64url", ErrSessionCookie)
 	}
