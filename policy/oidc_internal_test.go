@@ -80,8 +80,13 @@ func TestOIDCExpiredSession(t *testing.T) {
 	if w := serve("cors"); w.Code != http.StatusUnauthorized {
 		t.Fatalf("expired session, script: %d", w.Code)
 	}
-	if w := serve("navigate"); w.Code != http.StatusFound || !strings.HasPrefix(w.Header().Get("Location"), "https://idp.example/auth?") {
+	w := serve("navigate")
+	if w.Code != http.StatusFound || !strings.HasPrefix(w.Header().Get("Location"), "https://idp.example/auth?") {
 		t.Fatalf("expired session, navigation: %d %q", w.Code, w.Header().Get("Location"))
+	}
+	// An https redirect URI makes the cookies Secure.
+	if c := w.Header().Get("Set-Cookie"); !strings.Contains(c, "; Secure") || !strings.Contains(c, "Path=/cb") {
+		t.Fatalf("login cookie %q", c)
 	}
 }
 
