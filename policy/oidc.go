@@ -344,13 +344,24 @@ func newOIDC(cfg OIDCConfig) (*oidcAuth, error) {
 	if o.codec, err = newCookieCodec(key); err != nil {
 		return nil, agentgateway.Errorf("cookieKey", "%w", err)
 	}
-	if explicit {
+	switch {
+	case explicit:
 		// Nothing to discover: build the provider now, so configuration errors surface at startup.
-		p, err := o.newProvider(o.explicit)
-		if err != nil {
+		if o.prov, err = o.newProvider(o.explicit); err != nil {
 			return nil, err
 		}
-		o.prov = p
+	case len(o.discoveryJSON) > 0:
+		meta, err := o.discover(context.Background()) // a document given inline: no network
+		if err == nil {
+			o.prov, err = o.newProvider(meta)
+		}
+		if err != nil {
+			var fe *agentgateway.ConfigError
+			if errors.As(err, &fe) {
+				return nil, err
+			}
+			return nil, agentgateway.Errorf("discovery", "%w", err)
+		}
 	}
 	return o, nil
 }
@@ -637,6 +648,8 @@ func (o *oidcAuth) callback(w http.ResponseWriter, r *http.Request) {
 	var lerr error
 	if state == "" {
 		lerr = errors.New("missing state")
+	} else if !isBase64URL(state) {
+		lerr = errors.New("state mismatch") // not one the gateway generated
 	} else {
 		name := o.loginCookie(state)
 		if c, err := r.Cookie(name); err != nil {

@@ -307,6 +307,9 @@ func TestOIDCStateChecked(t *testing.T) {
 		other, _ := cookiejar.New(nil) // login CSRF: the victim's browser never started this login
 		check(t, other, cb.String(), http.StatusBadRequest, "no login in progress")
 	})
+	t.Run("foreign state", func(t *testing.T) {
+		check(t, nil, gw+"/oauth/callback?code=x&state=a%3Bb%3Dc", http.StatusBadRequest, "state mismatch")
+	})
 	t.Run("missing state", func(t *testing.T) {
 		check(t, nil, gw+"/oauth/callback?code=x", http.StatusBadRequest, "missing state")
 	})
@@ -502,4 +505,23 @@ func TestOIDCConfigErrors(t *testing.T) {
 	}
 	_, err := policy.NewOIDC(base)
 	require.NoError(t, err, "discovery waits for the first request")
+}
+
+// A discovery document given in the config is checked at startup.
+func TestOIDCInlineDiscoveryCheckedAtStartup(t *testing.T) {
+	base := policy.OIDCConfig{Issuer: "https://idp.example", ClientID: "c", ClientSecret: "s", RedirectURI: "https://app.example/cb"}
+	for doc, msg := range map[string]string{
+		`{`: "invalid discovery document",
+		`{"issuer":"https://other.example","authorization_endpoint":"https://idp.example/a","token_endpoint":"https://idp.example/t","jwks_uri":"https://idp.example/k"}`: `names issuer "https://other.example"`,
+		`{"issuer":"https://idp.example","token_endpoint":"https://idp.example/t","jwks_uri":"https://idp.example/k"}`:                                                    "invalid authorization_endpoint",
+		`{"issuer":"https://idp.example","authorization_endpoint":"https://idp.example/a","token_endpoint":"https://idp.example/t"}`:                                      "invalid jwks_uri",
+	} {
+		cfg := base
+		cfg.DiscoveryJSON = []byte(doc)
+		_, err := policy.NewOIDC(cfg)
+		var ce *agentgateway.ConfigError
+		require.ErrorAs(t, err, &ce, doc)
+		require.Equal(t, "discovery", ce.Path)
+		require.Contains(t, err.Error(), msg)
+	}
 }

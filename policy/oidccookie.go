@@ -63,10 +63,8 @@ func (c *cookieCodec) open(name, value string, v any) error {
 		return fmt.Errorf("%w: too large", ErrSessionCookie)
 	}
 	// One encoding per value: the decoder alone would skip CR/LF and accept non-canonical last bits.
-	for i := 0; i < len(value); i++ {
-		if b := value[i]; !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-' || b == '_') {
-			return fmt.Errorf("%w: not base64url", ErrSessionCookie)
-		}
+	if !isBase64URL(value) {
+		return fmt.Errorf("%w: not base64url", ErrSessionCookie)
 	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(value)
 	if err != nil {
@@ -100,4 +98,14 @@ type oidcLogin struct {
 	Verifier string `json:"v"` // PKCE code verifier
 	Nonce    string `json:"n"`
 	Return   string `json:"r"` // same-origin path to go back to
+}
+
+// isBase64URL reports whether s uses only the unpadded base64url alphabet.
+func isBase64URL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-' || b == '_') {
+			return false
+		}
+	}
+	return true
 }
