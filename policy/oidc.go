@@ -128,7 +128,17 @@ type oidcAuth struct {
 	prov    *oidcProvider
 	provErr error
 	provAt  time.Time
+
+	// Opened sessions, keyed by a hash of the cookie value: a browser sends the same cookie with every
+	// request, and opening it (AES-GCM, then JSON) costs more than the rest of the policy. Only the
+	// exact bytes that were authenticated can hit; expiry is checked on every hit. The claims maps are
+	// shared by the requests of a session and treated as read-only.
+	cacheMu sync.RWMutex
+	cache   map[[32]byte]*oidcSession
 }
+
+// oidcSessionCacheSize bounds the opened-session cache.
+const oidcSessionCacheSize = 4096
 
 // oidcMetadata is the part of an OpenID Provider's metadata (OpenID Connect Discovery 1.0 §3) the
 // policy uses.
@@ -245,7 +255,7 @@ func newOIDC(cfg OIDCConfig) (*oidcAuth, error) {
 		callbackPath: ru.Path, secure: ru.Scheme == "https", postLogout: cfg.PostLogoutRedirectURI,
 		sessionTTL: cfg.SessionTTL, loginTTL: cfg.LoginTTL, skew: cfg.ClockSkew, client: cfg.HTTPClient,
 		discoveryURL: cfg.DiscoveryURL, discoveryJSON: cfg.DiscoveryJSON, jwks: cfg.JWKS, now: time.Now,
-		authStyle: cfg.TokenEndpointAuth,
+		authStyle: cfg.TokenEndpointAuth, cache: map[[32]byte]*oidcSession{},
 	}
 	if o.callbackPath == "" {
 		o.callbackPath = "/"
@@ -510,23 +520,42 @@ func (o *oidcAuth) session(r *http.Request) (*oidcSession, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMissingCredential, err)
 	}
-	var s oidcSession
-	if err := o.codec.open(o.cookieName, c.Value, &s); err != nil {
-		return nil, err
+	key := sha256.Sum256([]byte(c.Value))
+	o.cacheMu.RLock()
+	s := o.cache[key]
+	o.cacheMu.RUnlock()
+	if s == nil {
+		s = &oidcSession{}
+		if err := o.codec.open(o.cookieName, c.Value, s); err != nil {
+			return nil, err
+		}
+		if s.Claims == nil {
+			return nil, fmt.Errorf("%w: no claims", ErrSessionCookie)
+		}
+		o.cacheMu.Lock()
+		if len(o.cache) >= oidcSessionCacheSize {
+			now := o.now().Unix()
+			for k, old := range o.cache { // drop expired entries, or arbitrary ones down to 3/4
+				if now >= old.Exp || len(o.cache) >= oidcSessionCacheSize*3/4 {
+					delete(o.cache, k)
+				}
+			}
+		}
+		o.cache[key] = s
+		o.cacheMu.Unlock()
 	}
 	if o.now().Unix() >= s.Exp {
 		return nil, fmt.Errorf("%w: expired", ErrSessionCookie)
 	}
-	if s.Claims == nil {
-		return nil, fmt.Errorf("%w: no claims", ErrSessionCookie)
-	}
-	return &s, nil
+	return s, nil
 }
 
 // stripCookies removes the policy's own cookies from the request: they are the gateway's, not the
 // backend's.
 func (o *oidcAuth) stripCookies(r *http.Request) {
-	if _, err := r.Cookie(o.cookieName); err != nil {
+	lines := r.Header["Cookie"]
+	if len(lines) == 1 && !strings.Contains(lines[0], ";") {
+		delete(r.Header, "Cookie") // the session cookie alone, as usual: nothing else to keep
 		return
 	}
 	cs := r.Cookies()

@@ -133,3 +133,38 @@ func FuzzOIDCCookie(f *testing.F) {
 		_ = c.open(name, value, &l)
 	})
 }
+
+// BenchmarkOIDCSession measures what a logged-in request costs: opening the session cookie
+// (AES-GCM, JSON) and filling State.Identity.
+func BenchmarkOIDCSession(b *testing.B) {
+	o, err := newOIDC(OIDCConfig{
+		Issuer: "https://idp.example", ClientID: "c", ClientSecret: "s", RedirectURI: "https://app.example/cb",
+		AuthorizationEndpoint: "https://idp.example/auth", TokenEndpoint: "https://idp.example/token",
+		JWKS: JWKS{URL: "https://idp.example/jwks"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	claims := map[string]any{"iss": "https://idp.example", "sub": "alice", "aud": "c", "email": "alice@example.com",
+		"exp": 2e9, "iat": 1e9, "groups": []any{"eng", "ops"}, "name": "Alice Example"}
+	v, err := o.codec.seal(o.cookieName, oidcSession{Exp: 2e9, Claims: claims, IDToken: strings.Repeat("x", 800)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	for _, bc := range []struct {
+		name string
+		h    http.Handler
+	}{{"direct", next}, {"oidc", o.Wrap(next)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := httptest.NewRequest(http.MethodGet, "https://app.example/page", nil)
+			r.AddCookie(&http.Cookie{Name: o.cookieName, Value: v})
+			w := httptest.NewRecorder()
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				r.Header.Set("Cookie", o.cookieName+"="+v)
+				bc.h.ServeHTTP(w, r)
+			}
+		})
+	}
+}
