@@ -66,7 +66,7 @@ type State struct {
 type Identity struct {
 	// Subject is the principal's name: the JWT "sub", the API key's name, or the basic-auth user.
 	Subject string
-	// Method names the policy that set Subject ("jwt", "apiKey", "basicAuth", "extAuthz").
+	// Method names the policy that set Subject ("jwt", "oidc", "apiKey", "basicAuth", "extAuthz").
 	Method string
 	// JWT holds the verified claims of a JWT, nested objects included (CEL: jwt.*).
 	JWT map[string]any

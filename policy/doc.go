@@ -6,7 +6,8 @@
 // defaults — is the config package's business: it translates a file into these configs.
 //
 // One file per policy: cors.go, jwt.go, mcpauth.go (`mcpAuthentication`: the gateway as the OAuth
-// resource server of the MCP authorization spec, verifying tokens as jwt.go does), apikey.go, basicauth.go, authz.go, ratelimit.go, timeout.go,
+// resource server of the MCP authorization spec, verifying tokens as jwt.go does), oidc.go (`oidc`: browser
+// login as an OpenID Connect relying party, with an encrypted session cookie), apikey.go, basicauth.go, authz.go, ratelimit.go, timeout.go,
 // retry.go, mirror.go, transform.go, backendtls.go, backendauth.go (passthrough and key).
 //
 // Policies that need a heavy client live in subpackages, so that importing policy (for CORS, say)
