@@ -56,6 +56,10 @@ type options struct {
 	services    Services
 	observers   []Observer
 	noTelemetry bool
+	// maxReqHeaders and maxConnAge are the frontend bounds (WithMaxRequestHeaders,
+	// WithMaxConnectionDuration).
+	maxReqHeaders int
+	maxConnAge    time.Duration
 	// metricFields adds per-request attributes to http.server.request.duration (WithMetricFields).
 	metricFields func(*http.Request, *State) []attribute.KeyValue
 	bindAddr     string
@@ -414,6 +418,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(ctx)
 	defer g.finish(w, r, st)
 
+	if (g.opts.maxReqHeaders > 0 || g.opts.maxConnAge > 0) && !g.frontendLimits(w, r) {
+		return
+	}
 	if err := g.opts.paths.normalizeURL(r.URL); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -614,6 +621,9 @@ func (g *Gateway) NewServer() *http.Server {
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetHTTP2(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
+	if g.opts.maxConnAge > 0 {
+		srv.ConnContext = connContext
+	}
 	if g.opts.configureFn != nil {
 		g.opts.configureFn(srv)
 	}

@@ -53,6 +53,8 @@ type FrontendTracing struct {
 
 // FrontendHTTP is the schema's FrontendHTTP: the settings Go's HTTP server has.
 type FrontendHTTP struct {
+	HTTP1MaxHeaders           int           `json:"http1MaxHeaders"`
+	MaxConnectionDuration     time.Duration `json:"maxConnectionDuration"`
 	HTTP1IdleTimeout          time.Duration `json:"http1IdleTimeout"`
 	HTTP2WindowSize           uint32        `json:"http2WindowSize"`
 	HTTP2ConnectionWindowSize uint32        `json:"http2ConnectionWindowSize"`
@@ -67,7 +69,8 @@ var (
 	unsupportedFrontend  = []string{"tls", "tcp", "networkAuthorization", "networkExtAuthz", "proxy", "proxyProtocol", "connect"}
 	unsupportedAccessLog = []string{"otlp", "database"}
 	unsupportedTracing   = []string{"service", "backend", "policies", "filter"}
-	unsupportedHTTP      = []string{"maxBufferSize", "http1MaxHeaders", "http1HeaderCase", "maxConnectionDuration"}
+	// http1HeaderCase: net/http writes header names in canonical case and keeps no other.
+	unsupportedHTTP = []string{"maxBufferSize", "http1HeaderCase"}
 )
 
 // dropUnsupported returns n without the keys in unsupported, and an error at each one it dropped.
@@ -161,6 +164,23 @@ func (fp *FrontendPolicies) validate() []error {
 		}
 	}
 	return errs
+}
+
+// Options returns the gateway options of frontendPolicies.http that bound requests and connections
+// (http1MaxHeaders, maxConnectionDuration).
+func (fp *FrontendPolicies) Options() []agentgateway.Option {
+	h := fp.HTTP
+	if h == nil {
+		return nil
+	}
+	var opts []agentgateway.Option
+	if h.HTTP1MaxHeaders > 0 {
+		opts = append(opts, agentgateway.WithMaxRequestHeaders(h.HTTP1MaxHeaders))
+	}
+	if h.MaxConnectionDuration > 0 {
+		opts = append(opts, agentgateway.WithMaxConnectionDuration(h.MaxConnectionDuration))
+	}
+	return opts
 }
 
 // ServerConfig returns the function that applies frontendPolicies.http to each HTTP server of the

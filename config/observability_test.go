@@ -454,3 +454,35 @@ binds:
 	}
 	assert.Equal(t, []string{"/yes", "/yes"}, paths)
 }
+
+// frontendPolicies.http.http1MaxHeaders and maxConnectionDuration become gateway options.
+func TestFrontendHTTPLimits(t *testing.T) {
+	f, err := config.Load([]byte(`
+frontendPolicies:
+  http: {http1MaxHeaders: 4, maxConnectionDuration: 1m}
+binds:
+- port: 3000
+  listeners:
+  - routes:
+    - policies:
+        directResponse: {status: 200, body: ok}
+`), nil)
+	require.NoError(t, err)
+	opts := f.Frontend.Options()
+	require.Len(t, opts, 2)
+	rt, err := f.Build(slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	defer rt.Close()
+	gw := agentgateway.New(append(opts, agentgateway.WithAccessLog(false))...)
+	require.NoError(t, gw.Apply(rt.Config))
+	front := httptest.NewServer(gw.PortHandler(3000))
+	defer front.Close()
+	req, _ := http.NewRequest("GET", front.URL+"/", nil)
+	for _, h := range []string{"A", "B", "C", "D", "E"} {
+		req.Header.Set("X-"+h, "1")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode)
+}

@@ -183,7 +183,7 @@ func TestSettingsErrors(t *testing.T) {
 		"accessLog filter CEL":   {"frontendPolicies:\n  accessLog: {filter: '('}\n", `frontendPolicies.accessLog.filter:`},
 		"tracing service":        {"frontendPolicies:\n  tracing: {service: {name: a, port: 1}}\n", `frontendPolicies.tracing.service: frontendPolicies.tracing.service is not supported yet`},
 		"tracing no host":        {"frontendPolicies:\n  tracing: {attributes: {a: '\"b\"'}}\n", `frontendPolicies.tracing.host: required`},
-		"http unsupported":       {"frontendPolicies:\n  http: {maxConnectionDuration: 1m}\n", `frontendPolicies.http.maxConnectionDuration: frontendPolicies.http.maxConnectionDuration is not supported yet`},
+		"http unsupported":       {"frontendPolicies:\n  http: {http1HeaderCase: preserve}\n", `frontendPolicies.http.http1HeaderCase: frontendPolicies.http.http1HeaderCase is not supported yet`},
 		"http wrong type":        {"frontendPolicies:\n  http: {http2WindowSize: -1}\n", `frontendPolicies.http.http2WindowSize: want a non-negative integer`},
 		"sensitive header empty": {"config:\n  sensitiveHeaders: ['']\n", `config.sensitiveHeaders[0]: invalid header name`},
 	} {

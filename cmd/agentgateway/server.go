@@ -62,6 +62,7 @@ func serve(ctx context.Context, f flags, logger *slog.Logger, level *slog.LevelV
 	if metricFields != nil {
 		opts = append(opts, agentgateway.WithMetricFields(metricFields))
 	}
+	opts = append(opts, first.Frontend.Options()...)
 	if fn := first.Frontend.ServerConfig(); fn != nil {
 		opts = append(opts, agentgateway.WithServerConfig(fn))
 	}

@@ -408,7 +408,7 @@ func (c *h1Conn) exchange(ctx context.Context, out *http.Request, body *bodyRead
 	if respTimeout > 0 {
 		_ = c.nc.SetReadDeadline(time.Time{})
 	}
-	if n := c.pool.c.maxHeaders; n > 0 && tooManyFields(resp.Header, n) {
+	if n := c.pool.c.maxHeaders; n > 0 && TooManyFields(resp.Header, n) {
 		if resp.Body != nil {
 			resp.Body.Close()
 		}

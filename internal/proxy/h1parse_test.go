@@ -119,8 +119,8 @@ func FuzzParseSimpleResponse(f *testing.F) {
 				lines += len(vv)
 			}
 			for n := range 6 {
-				if got := tooManyFields(resp.Header, n); got != (lines > n) {
-					t.Fatalf("tooManyFields(%d) = %v with %d lines", n, got, lines)
+				if got := TooManyFields(resp.Header, n); got != (lines > n) {
+					t.Fatalf("TooManyFields(%d) = %v with %d lines", n, got, lines)
 				}
 			}
 		}

@@ -315,8 +315,8 @@ func (b *bodyReader) Close() error {
 // (H1Options.MaxResponseHeaderBytes, Options.MaxResponseHeaders).
 var ErrResponseHeaderTooLarge = errors.New("upstream response header too large")
 
-// tooManyFields reports whether h has more than n field lines.
-func tooManyFields(h http.Header, n int) bool {
+// TooManyFields reports whether h has more than n field lines (a field with two values is two).
+func TooManyFields(h http.Header, n int) bool {
 	if len(h) > n {
 		return true
 	}
@@ -496,7 +496,7 @@ func (p *Proxy) ServeHooked(w http.ResponseWriter, r *http.Request, rt http.Roun
 			resp.Header["Connection"] = v // the fields it nominates are stripped below
 		}
 	}
-	if !fast && p.maxHeaders > 0 && tooManyFields(resp.Header, p.maxHeaders) { // the built-in client checked
+	if !fast && p.maxHeaders > 0 && TooManyFields(resp.Header, p.maxHeaders) { // the built-in client checked
 		resp.Body.Close() // unread: the Transport closes the connection
 		p.failed(r.Context(), ep, hk)
 		return &Error{Status: http.StatusBadGateway, Msg: "upstream error",
