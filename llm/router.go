@@ -196,17 +196,20 @@ type candidate struct {
 // resolve lists the candidates for a requested model, in the order to try them.
 func (r *Router) resolve(name string) []candidate {
 	if v, ok := r.virtual[name]; ok {
-		return v.order()
+		return v.order(name)
 	}
 	if e, model := r.match(name, false); e != nil {
 		return []candidate{{e, model}}
+	}
+	if v, ok := r.virtual["*"]; ok {
+		return v.order(name)
 	}
 	return nil
 }
 
 // order is the try order of a virtual model: failover by priority group, weighted by a weighted
 // shuffle; evicted targets go last (tried only when nothing else is left).
-func (v *virtual) order() []candidate {
+func (v *virtual) order(requested string) []candidate {
 	idx := make([]int, len(v.targets))
 	for i := range idx {
 		idx[i] = i
@@ -230,6 +233,11 @@ func (v *virtual) order() []candidate {
 	var evicted []candidate
 	for _, i := range idx {
 		c := candidate{v.entries[i], v.models[i]}
+		if v.name == "*" {
+			// A catch-all (the route backend ai with groups) sends the client's model unless
+			// the target names one.
+			c.model = v.entries[i].upstreamModel(requested)
+		}
 		if v.entries[i].health.evicted(now) {
 			evicted = append(evicted, c)
 			continue
