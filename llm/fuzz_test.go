@@ -56,8 +56,10 @@ func fuzzRequest(f *testing.F, from llm.Format, seeds ...string) {
 	})
 }
 
-func FuzzOpenAIRequest(f *testing.F)    { fuzzRequest(f, llm.OpenAIChat{}, "openai_request.json") }
-func FuzzAnthropicRequest(f *testing.F) { fuzzRequest(f, llm.AnthropicMessages{}, "anthropic_request.json") }
+func FuzzOpenAIRequest(f *testing.F) { fuzzRequest(f, llm.OpenAIChat{}, "openai_request.json") }
+func FuzzAnthropicRequest(f *testing.F) {
+	fuzzRequest(f, llm.AnthropicMessages{}, "anthropic_request.json")
+}
 
 // fuzzResponse: any provider answer decodes or fails cleanly, and encodes as valid JSON in both
 // client formats.
@@ -77,8 +79,10 @@ func fuzzResponse(f *testing.F, from llm.Provider, seeds ...string) {
 	})
 }
 
-func FuzzOpenAIResponse(f *testing.F)    { fuzzResponse(f, llm.OpenAIChat{}, "openai_response.json") }
-func FuzzAnthropicResponse(f *testing.F) { fuzzResponse(f, llm.AnthropicMessages{}, "anthropic_response.json") }
+func FuzzOpenAIResponse(f *testing.F) { fuzzResponse(f, llm.OpenAIChat{}, "openai_response.json") }
+func FuzzAnthropicResponse(f *testing.F) {
+	fuzzResponse(f, llm.AnthropicMessages{}, "anthropic_response.json")
+}
 
 // fuzzStream: any byte stream from a provider ends (EOF) within a bounded number of events, and the
 // client-format output is well-formed SSE whose data lines are JSON (or [DONE]).

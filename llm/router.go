@@ -692,16 +692,25 @@ func (c *call) streamNative(resp *http.Response, p Provider) {
 	dropUsage := openai && !c.in.peek.IncludeUsage
 	var u Usage
 	model := ""
+	complete := false // the provider ended the stream properly ([DONE], a finish reason, message_stop, error)
 	for {
 		name, data, err := sse.Next()
 		if err != nil {
-			if err != io.EOF {
-				c.w.Write(c.format().(streamErrorer).streamError(&Error{Status: 502, Kind: ErrAPI, Message: "the provider's stream failed", Err: err}))
+			if err != io.EOF || !complete {
+				e := &Error{Status: 502, Kind: ErrAPI, Message: "the provider's stream ended early", Err: fmt.Errorf("%w: %w", ErrUpstream, io.ErrUnexpectedEOF)}
+				if err != io.EOF {
+					e.Message, e.Err = "the provider's stream failed", fmt.Errorf("%w: %w", ErrUpstream, err)
+				}
+				c.st.Err = e
+				_, _ = c.w.Write(c.format().(streamErrorer).streamError(e))
 			}
 			break
 		}
 		raw := sse.Raw()
 		if openai {
+			if string(data) == "[DONE]" || bytes.Contains(data, []byte(`"finish_reason":"`)) || bytes.HasPrefix(data, []byte(`{"error"`)) {
+				complete = true
+			}
 			if bytes.Contains(data, []byte(`"usage":{`)) {
 				var ch oaChunk
 				if json.Unmarshal(data, &ch) == nil {
@@ -727,6 +736,8 @@ func (c *call) streamNative(resp *http.Response, p Provider) {
 			}
 		} else {
 			switch string(name) {
+			case "message_stop", "error":
+				complete = true
 			case "message_start", "message_delta":
 				var ev struct {
 					Message *struct {

@@ -35,7 +35,6 @@ func pair(t *testing.T, wire string) (*stub, string, func() agentgateway.LLMStat
 	return s, u, func() agentgateway.LLMState { return st().LLM }
 }
 
-
 func oaClient(base string) openai.Client {
 	return openai.NewClient(option.WithBaseURL(base+"/v1/"), option.WithAPIKey("client-key"), option.WithMaxRetries(0))
 }
