@@ -469,30 +469,40 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 		return nil, false
 	}
 	fast := p.Wire() == f.Name()
-	var body []byte
-	if fast {
+	// Defaults and overrides are fields of the client's request, applied before any translation.
+	src := c.in.body
+	fields := len(cand.entry.defaults) > 0 || len(cand.entry.overrides) > 0
+	if fields {
 		var err error
-		if body, err = rewriteNative(c.in.body, f.Name(), cand.model, c.in.peek, op); err != nil {
-			return asError(err), false
-		}
-	} else {
-		if c.decoded == nil {
-			d, err := f.DecodeRequest(c.in.body)
-			if err != nil {
-				return asError(err), false
-			}
-			c.decoded = d
-		}
-		out := *c.decoded
-		out.Model = cand.model
-		var err error
-		if body, err = p.EncodeRequest(&out); err != nil {
+		if src, err = applyFields(src, cand.entry.defaults, cand.entry.overrides); err != nil {
 			return asError(err), false
 		}
 	}
-	if len(cand.entry.defaults) > 0 || len(cand.entry.overrides) > 0 {
+	var body []byte
+	if fast {
 		var err error
-		if body, err = applyFields(body, cand.entry.defaults, cand.entry.overrides); err != nil {
+		if body, err = rewriteNative(src, f.Name(), cand.model, c.in.peek, op); err != nil {
+			return asError(err), false
+		}
+	} else {
+		decoded := c.decoded
+		if decoded == nil || fields {
+			d, err := f.DecodeRequest(src)
+			if err != nil {
+				return asError(err), false
+			}
+			decoded = d
+			if !fields {
+				c.decoded = d
+			}
+		}
+		if c.decoded == nil {
+			c.decoded = decoded // the stream encoder reads the client's options from it
+		}
+		out := *decoded
+		out.Model = cand.model
+		var err error
+		if body, err = p.EncodeRequest(&out); err != nil {
 			return asError(err), false
 		}
 	}
