@@ -1,0 +1,29 @@
+// Package llm is the gateway's LLM layer: it routes, translates and accounts calls from OpenAI and
+// Anthropic clients to model providers.
+//
+// # Design
+//
+// Every call goes through one provider-neutral representation: [Request], [Response], [Event] (a
+// stream) and [Error]. A [Format] is one client-facing API — it decodes the client's request and
+// encodes responses, stream events and errors back in the client's wire format; a [Provider] is one
+// upstream API — it encodes requests and decodes responses, streams and errors. A client of format F
+// reaching a provider of wire W goes F.DecodeRequest → W.EncodeRequest → upstream → W.DecodeResponse
+// (or W.NewStreamDecoder) → F.EncodeResponse (or F.NewStreamEncoder). When F and W are the same wire
+// the request bytes pass with only the model rewritten and the answer passes unchanged, its usage
+// read on the way (the fast path).
+//
+// Client APIs served by a [Router], under any route prefix:
+//
+//	POST .../v1/chat/completions        OpenAI Chat Completions (streaming and not)
+//	POST .../v1/messages                Anthropic Messages (streaming and not)
+//	POST .../v1/messages/count_tokens   Anthropic token count (forwarded to Anthropic, else estimated)
+//	GET  .../v1/models                  the configured public models and virtual models
+//
+// Errors always reach the client in its own format: an Anthropic client gets an Anthropic error object
+// (mid-stream: an "error" event), an OpenAI client an OpenAI error object (mid-stream: a data event
+// holding it). Malformed JSON is 400, an unknown model 404, an oversized body 413.
+//
+// Each request fills agentgateway.State.LLM (operation, provider, request and response model,
+// streaming, normalised token usage, time to first token) before the route's policies run (the
+// Router is an agentgateway.Inspector) and as the answer passes.
+package llm
