@@ -74,7 +74,7 @@ binds:
   - routes:
     - backends: [{host: "127.0.0.1:$UP"}]
 EOF
-"$OUT/agentgateway" -f "$OUT/agw.yaml" --bind-address 127.0.0.1 --admin-addr off 2>"$OUT/agw-access.log" & AGW_PID=$!; PIDS+=($!)
+"$OUT/agentgateway" -f "$OUT/agw.yaml" --bind-address 127.0.0.1 --admin-addr off --stats-addr off --readiness-addr off 2>"$OUT/agw-access.log" & AGW_PID=$!; PIDS+=($!)
 
 # The 30-line httputil.ReverseProxy people start from, with a log line per request.
 mkdir -p "$OUT/hu"

@@ -48,7 +48,7 @@ mcp:
 	done := make(chan int, 1)
 	stderr := &syncBuffer{}
 	go func() {
-		done <- run(ctx, []string{"-f", cfg, "--pins", pins, "--bind-address", "127.0.0.1", "--admin-addr", admin, "--drain-timeout", "1s"}, io.Discard, stderr)
+		done <- run(ctx, []string{"-f", cfg, "--pins", pins, "--bind-address", "127.0.0.1", "--admin-addr", admin, "--stats-addr", "off", "--readiness-addr", "off", "--drain-timeout", "1s"}, io.Discard, stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()

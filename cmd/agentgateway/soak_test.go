@@ -75,7 +75,7 @@ func TestSoak(t *testing.T) {
 	require.NoError(t, err)
 	defer logf.Close()
 	cmd := exec.Command(bin, "-f", cfgPath, "--bind-address", "127.0.0.1", "--admin-addr", admin,
-		"--watch-interval", "500ms")
+		"--stats-addr", "off", "--readiness-addr", "off", "--watch-interval", "500ms")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	require.NoError(t, cmd.Start())
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()

@@ -168,7 +168,7 @@ func run(calls, rounds int, bin string) error {
 		return err
 	}
 	defer logf.Close()
-	gw := &proc{cmd: exec.Command(bin, "-f", cfg, "--bind-address", "127.0.0.1", "--admin-addr", "off")}
+	gw := &proc{cmd: exec.Command(bin, "-f", cfg, "--bind-address", "127.0.0.1", "--admin-addr", "off", "--stats-addr", "off", "--readiness-addr", "off")}
 	gw.cmd.Stdout, gw.cmd.Stderr = logf, logf
 	if err := gw.cmd.Start(); err != nil {
 		return err
