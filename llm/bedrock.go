@@ -533,3 +533,9 @@ func (*BedrockConverse) DecodeError(status int, body []byte) *Error {
 	}
 	return e
 }
+
+// NewBedrockConverse returns the Bedrock provider of region with the default credential chain (for
+// [Custom]; [Bedrock] is the usual way).
+func NewBedrockConverse(region string) *BedrockConverse {
+	return &BedrockConverse{Region: region, signer: v4.NewSigner()}
+}

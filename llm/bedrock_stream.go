@@ -74,7 +74,7 @@ func (d *bdStreamDecoder) message() (eventstream.Message, error) {
 			return eventstream.Message{}, io.EOF
 		}
 		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+			return eventstream.Message{}, fmt.Errorf("%w: %w", ErrEventStream, io.ErrUnexpectedEOF)
 		}
 		return eventstream.Message{}, err
 	}
