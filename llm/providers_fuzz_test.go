@@ -73,7 +73,7 @@ func FuzzBedrockStream(f *testing.F) {
 		bad[20] ^= 0xff // a header byte: the message CRC fails
 		f.Add(bad)
 	}
-	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0}) // 4 GB message claimed
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0})   // 4 GB message claimed
 	f.Add([]byte{0, 0, 0, 16, 0, 0, 0, 32, 0, 0, 0, 0, 0, 0, 0, 0}) // headers longer than the message
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := llm.NewBedrockConverse("us-east-1")

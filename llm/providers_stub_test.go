@@ -94,7 +94,7 @@ type turn struct {
 // --- Gemini ---
 
 func (s *provStub) gemini(w http.ResponseWriter, r *http.Request, req map[string]any) {
-	if r.Header.Get("x-goog-api-key") != "gk-up" {
+	if r.Header.Get("x-goog-api-key") != "gk-up" && r.Header.Get("Authorization") != "Bearer ya29.test-token" {
 		w.WriteHeader(401)
 		io.WriteString(w, `{"error":{"code":401,"message":"API key not valid. Please pass a valid API key.","status":"UNAUTHENTICATED"}}`)
 		return
