@@ -121,28 +121,7 @@ func TestAzureOpenAI(t *testing.T) {
 // Anthropic body without model and with anthropic_version) and the OpenAI SDK reaches Gemini on
 // Vertex (publishers/google), both with the OAuth2 access token from the token source.
 func TestVertex(t *testing.T) {
-	claude, claudeURL := newRecorder(t, func(w http.ResponseWriter, r *http.Request, body map[string]any) {
-		if r.Header.Get("Authorization") != "Bearer ya29.test-token" {
-			w.WriteHeader(401)
-			io.WriteString(w, `{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}`)
-			return
-		}
-		if strings.HasSuffix(r.URL.Path, ":streamRawPredict") {
-			w.Header().Set("Content-Type", "text/event-stream")
-			for _, e := range [][2]string{
-				{"message_start", `{"type":"message_start","message":{"id":"msg_v","type":"message","role":"assistant","model":"claude-sonnet-4","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":9,"output_tokens":1}}}`},
-				{"content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`},
-				{"content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello Vertex"}}`},
-				{"content_block_stop", `{"type":"content_block_stop","index":0}`},
-				{"message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":3}}`},
-				{"message_stop", `{"type":"message_stop"}`}} {
-				fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e[0], e[1])
-			}
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"id":"msg_v","type":"message","role":"assistant","model":"claude-sonnet-4","content":[{"type":"text","text":"Hello Vertex"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":9,"output_tokens":3}}`)
-	})
+	claude, claudeURL := newRecorder(t, anthropicStubAnswer)
 	gm := newProvStub(t, "gemini")
 	ts := llm.GoogleTokenSource(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "ya29.test-token"}))
 	r, err := llm.New(
@@ -190,4 +169,29 @@ func TestVertex(t *testing.T) {
 	if os.Err() != nil || text != "Hello from gemini" || path != "/v1/projects/proj/locations/global/publishers/google/models/gemini-2.5-flash:streamGenerateContent?alt=sse" {
 		t.Errorf("gemini on vertex: %q %v path %q", text, os.Err(), path)
 	}
+}
+
+// anthropicStubAnswer answers an Anthropic Messages request (or Vertex rawPredict) with "Hello
+// Vertex", streamed when the path or body asks for it; it wants the bearer token ya29.test-token.
+func anthropicStubAnswer(w http.ResponseWriter, r *http.Request, body map[string]any) {
+	if r.Header.Get("Authorization") != "Bearer ya29.test-token" {
+		w.WriteHeader(401)
+		io.WriteString(w, `{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}`)
+		return
+	}
+	if strings.HasSuffix(r.URL.Path, ":streamRawPredict") || body["stream"] == true {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, e := range [][2]string{
+			{"message_start", `{"type":"message_start","message":{"id":"msg_v","type":"message","role":"assistant","model":"claude-sonnet-4","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":9,"output_tokens":1}}}`},
+			{"content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`},
+			{"content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello Vertex"}}`},
+			{"content_block_stop", `{"type":"content_block_stop","index":0}`},
+			{"message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":3}}`},
+			{"message_stop", `{"type":"message_stop"}`}} {
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e[0], e[1])
+		}
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, `{"id":"msg_v","type":"message","role":"assistant","model":"claude-sonnet-4","content":[{"type":"text","text":"Hello Vertex"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":9,"output_tokens":3}}`)
 }

@@ -82,3 +82,28 @@ func FuzzBedrockStream(f *testing.F) {
 		_ = p.DecodeError(400, data)
 	})
 }
+
+// FuzzResponsesRequest feeds arbitrary bodies to the Responses API request decoder: it answers a
+// request or an *llm.Error of status 400, never panics.
+func FuzzResponsesRequest(f *testing.F) {
+	if b, err := os.ReadFile(filepath.Join("testdata", "providers", "client_responses.json")); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte(`{"model":"m","input":"hi"}`))
+	f.Add([]byte(`{"model":"m","input":[{"type":"function_call","arguments":"{"}]}`))
+	f.Add([]byte(`{"model":"m","input":[{"type":"function_call_output","output":[{"type":"input_image"}]}]}`))
+	f.Add([]byte(`{"model":"m","input":[],"tool_choice":{"type":"function"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := llm.OpenAIResponses{}.DecodeRequest(data)
+		if err != nil {
+			var e *llm.Error
+			if !errors.As(err, &e) || e.Status != 400 {
+				t.Fatalf("error %v is not a 400 *llm.Error", err)
+			}
+			return
+		}
+		// Whatever decoded must encode for every provider without panicking.
+		_, _ = llm.GeminiAPI{}.EncodeRequest(r)
+		_, _ = llm.NewBedrockConverse("us-east-1").EncodeRequest(r)
+	})
+}

@@ -284,6 +284,8 @@ func classify(r *http.Request) (endpoint, bool) {
 	switch {
 	case strings.HasSuffix(p, "/chat/completions"):
 		return endpoint{OpChat, OpenAIChat{}}, true
+	case strings.HasSuffix(p, "/responses"): // OpenAI Responses (responses.go)
+		return endpoint{OpChat, OpenAIResponses{}}, true
 	case strings.HasSuffix(p, "/messages/count_tokens"):
 		return endpoint{OpCountTokens, AnthropicMessages{}}, true
 	case strings.HasSuffix(p, "/messages"):
