@@ -41,8 +41,7 @@ var _ Provider = (*BedrockConverse)(nil)
 // Bedrock is AWS Bedrock's Converse API in region (bedrock-runtime.{region}.amazonaws.com). Credentials
 // come from [AWSCredentials], else the AWS SDK's default chain, looked up at the first call.
 func Bedrock(region string, opts ...UpstreamOption) *Upstream {
-	p := &BedrockConverse{Region: region, signer: v4.NewSigner()}
-	u := newUpstream(p, "aws.bedrock", "", opts)
+	u := newUpstream(NewBedrockConverse(region), "aws.bedrock", "", opts)
 	if region == "" {
 		u.errs = append(u.errs, fmt.Errorf("bedrock: region is required"))
 	}
