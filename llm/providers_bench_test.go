@@ -34,10 +34,12 @@ func BenchmarkProviderTranslation(b *testing.B) {
 	answers := map[string][]byte{
 		"gemini":  []byte(`{"candidates":[{"content":{"role":"model","parts":[{"text":"` + strings.Repeat("sunny and mild ", 20) + `"}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":500,"candidatesTokenCount":60,"totalTokenCount":560},"modelVersion":"gemini-2.5-flash","responseId":"r1"}`),
 		"bedrock": []byte(`{"output":{"message":{"role":"assistant","content":[{"text":"` + strings.Repeat("sunny and mild ", 20) + `"}]}},"stopReason":"end_turn","usage":{"inputTokens":500,"outputTokens":60,"totalTokens":560}}`),
+		// The existing OpenAI->Anthropic translation, as the baseline of the same run.
+		"anthropic": []byte(`{"id":"msg_1","type":"message","role":"assistant","model":"claude","content":[{"type":"text","text":"` + strings.Repeat("sunny and mild ", 20) + `"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":500,"output_tokens":60}}`),
 	}
-	providers := map[string]llm.Provider{"gemini": llm.GeminiAPI{}, "bedrock": llm.NewBedrockConverse("us-east-1")}
+	providers := map[string]llm.Provider{"gemini": llm.GeminiAPI{}, "bedrock": llm.NewBedrockConverse("us-east-1"), "anthropic": llm.AnthropicMessages{}}
 	f := llm.OpenAIChat{}
-	for _, name := range []string{"gemini", "bedrock"} {
+	for _, name := range []string{"anthropic", "gemini", "bedrock"} {
 		p := providers[name]
 		b.Run("openai_to_"+name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -87,9 +89,17 @@ func BenchmarkProviderStreamChunk(b *testing.B) {
 	}
 	frame("contentBlockStop", `{"contentBlockIndex":0}`)
 	frame("messageStop", `{"stopReason":"end_turn"}`)
-	streams := map[string][]byte{"gemini": gm.Bytes(), "bedrock": bd.Bytes()}
-	providers := map[string]llm.Provider{"gemini": llm.GeminiAPI{}, "bedrock": llm.NewBedrockConverse("us-east-1")}
-	for _, name := range []string{"gemini", "bedrock"} {
+	// The existing Anthropic SSE stream, as the baseline of the same run.
+	var an bytes.Buffer
+	an.WriteString("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"c\",\"content\":[],\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n")
+	an.WriteString("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&an, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"token %d \"}}\n\n", i)
+	}
+	an.WriteString("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":9}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
+	streams := map[string][]byte{"gemini": gm.Bytes(), "bedrock": bd.Bytes(), "anthropic": an.Bytes()}
+	providers := map[string]llm.Provider{"gemini": llm.GeminiAPI{}, "bedrock": llm.NewBedrockConverse("us-east-1"), "anthropic": llm.AnthropicMessages{}}
+	for _, name := range []string{"anthropic", "gemini", "bedrock"} {
 		b.Run(name+"_to_openai", func(b *testing.B) {
 			b.ReportAllocs()
 			req := &llm.Request{Model: "m"}
