@@ -292,11 +292,11 @@ func policyTable() []PolicySection {
 }
 
 func backendTable() []BackendSection {
-	return concat(coreBackends, mcpBackends, a2aBackends)
+	return concat(coreBackends, mcpBackends, a2aBackends, llmBackends)
 }
 
 func topTable() []TopSection {
-	return concat(coreTop, mcpTop)
+	return concat(coreTop, mcpTop, llmTop)
 }
 
 func concat[T any](lists ...[]T) []T {

@@ -285,9 +285,12 @@ func (b *anBlock) part() (Part, error) {
 		}
 		return Part{}, fmt.Errorf("image source type %q is not supported", b.Source.Type)
 	case "tool_use":
-		args := b.Input
+		args := bytes.TrimSpace(b.Input)
 		if len(args) == 0 || string(args) == "null" {
 			args = json.RawMessage("{}")
+		}
+		if args[0] != '{' {
+			return Part{}, fmt.Errorf("tool_use input must be an object")
 		}
 		return Part{Type: PartToolCall, ToolCallID: b.ID, ToolName: b.Name, Arguments: args, CacheControl: b.Cache}, nil
 	case "tool_result":

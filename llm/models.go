@@ -17,6 +17,9 @@ func (r *Router) serveModels(w http.ResponseWriter, f Format) {
 		}
 	}
 	for name := range r.virtual {
+		if name == "*" {
+			continue
+		}
 		list = append(list, entry{name, "agentgateway"})
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].id < list[j].id })

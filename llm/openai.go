@@ -1035,6 +1035,11 @@ func (d *oaStreamDecoder) read() error {
 			b, ok := d.tools[ti]
 			if !ok {
 				d.closeText()
+				// OpenAI streams tool calls one after the other: a new one ends the previous.
+				for _, ob := range d.openTools {
+					d.push(Event{Type: EventBlockStop, Index: ob})
+				}
+				d.openTools = d.openTools[:0]
 				b = d.next
 				d.next++
 				d.tools[ti] = b

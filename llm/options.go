@@ -208,12 +208,14 @@ func As(upstreamModel string) ModelOption { return func(m *ModelEntry) { m.model
 // Visible sets the model's visibility (default Public).
 func Visible(v Visibility) ModelOption { return func(m *ModelEntry) { m.visibility = v } }
 
-// Defaults sets request fields (in the provider's format) that the request does not set.
+// Defaults sets top-level fields of the client's request that it does not set (before any
+// translation, so "temperature" or "max_tokens" work whatever the provider).
 func Defaults(fields map[string]any) ModelOption {
 	return func(m *ModelEntry) { m.defaults = merged(m.defaults, fields) }
 }
 
-// Overrides sets request fields (in the provider's format), replacing the client's values.
+// Overrides sets top-level fields of the client's request, replacing the client's values (a nil
+// value removes the field).
 func Overrides(fields map[string]any) ModelOption {
 	return func(m *ModelEntry) { m.overrides = merged(m.overrides, fields) }
 }

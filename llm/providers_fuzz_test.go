@@ -11,10 +11,10 @@ import (
 	"github.com/agentgw/agentgateway/llm"
 )
 
-// fuzzStream drains a provider stream decoder through both client encoders and checks that it
+// provFuzzStream drains a provider stream decoder through both client encoders and checks that it
 // ends: after a bounded number of events, with EventEnd or EventError last, then io.EOF (or a read
 // error), never a panic.
-func fuzzStream(t *testing.T, p llm.Provider, data []byte) {
+func provFuzzStream(t *testing.T, p llm.Provider, data []byte) {
 	dec := p.NewStreamDecoder(bytes.NewReader(data))
 	req := &llm.Request{Model: "m", IncludeUsage: true}
 	encs := []llm.StreamEncoder{llm.OpenAIChat{}.NewStreamEncoder(req), llm.AnthropicMessages{}.NewStreamEncoder(req)}
@@ -56,7 +56,7 @@ func FuzzGeminiStream(f *testing.F) {
 	f.Add([]byte("data: {\"candidates\":[]}\n\ndata: [1,2]\n\n"))
 	f.Add([]byte("data: {\"promptFeedback\":{\"blockReason\":\"SAFETY\"}}\n\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fuzzStream(t, llm.GeminiAPI{}, data)
+		provFuzzStream(t, llm.GeminiAPI{}, data)
 		_, _ = llm.GeminiAPI{}.DecodeResponse(data)
 		_ = llm.GeminiAPI{}.DecodeError(400, data)
 	})
@@ -77,7 +77,7 @@ func FuzzBedrockStream(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 16, 0, 0, 0, 32, 0, 0, 0, 0, 0, 0, 0, 0}) // headers longer than the message
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := llm.NewBedrockConverse("us-east-1")
-		fuzzStream(t, p, data)
+		provFuzzStream(t, p, data)
 		_, _ = p.DecodeResponse(data)
 		_ = p.DecodeError(400, data)
 	})

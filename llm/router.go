@@ -196,17 +196,20 @@ type candidate struct {
 // resolve lists the candidates for a requested model, in the order to try them.
 func (r *Router) resolve(name string) []candidate {
 	if v, ok := r.virtual[name]; ok {
-		return v.order()
+		return v.order(name)
 	}
 	if e, model := r.match(name, false); e != nil {
 		return []candidate{{e, model}}
+	}
+	if v, ok := r.virtual["*"]; ok {
+		return v.order(name)
 	}
 	return nil
 }
 
 // order is the try order of a virtual model: failover by priority group, weighted by a weighted
 // shuffle; evicted targets go last (tried only when nothing else is left).
-func (v *virtual) order() []candidate {
+func (v *virtual) order(requested string) []candidate {
 	idx := make([]int, len(v.targets))
 	for i := range idx {
 		idx[i] = i
@@ -230,6 +233,11 @@ func (v *virtual) order() []candidate {
 	var evicted []candidate
 	for _, i := range idx {
 		c := candidate{v.entries[i], v.models[i]}
+		if v.name == "*" {
+			// A catch-all (the route backend ai with groups) sends the client's model unless
+			// the target names one.
+			c.model = v.entries[i].upstreamModel(requested)
+		}
 		if v.entries[i].health.evicted(now) {
 			evicted = append(evicted, c)
 			continue
@@ -463,30 +471,40 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 		return nil, false
 	}
 	fast := p.Wire() == f.Name()
-	var body []byte
-	if fast {
+	// Defaults and overrides are fields of the client's request, applied before any translation.
+	src := c.in.body
+	fields := len(cand.entry.defaults) > 0 || len(cand.entry.overrides) > 0
+	if fields {
 		var err error
-		if body, err = rewriteNative(c.in.body, f.Name(), cand.model, c.in.peek, op); err != nil {
-			return asError(err), false
-		}
-	} else {
-		if c.decoded == nil {
-			d, err := f.DecodeRequest(c.in.body)
-			if err != nil {
-				return asError(err), false
-			}
-			c.decoded = d
-		}
-		out := *c.decoded
-		out.Model = cand.model
-		var err error
-		if body, err = p.EncodeRequest(&out); err != nil {
+		if src, err = applyFields(src, cand.entry.defaults, cand.entry.overrides); err != nil {
 			return asError(err), false
 		}
 	}
-	if len(cand.entry.defaults) > 0 || len(cand.entry.overrides) > 0 {
+	var body []byte
+	if fast {
 		var err error
-		if body, err = applyFields(body, cand.entry.defaults, cand.entry.overrides); err != nil {
+		if body, err = rewriteNative(src, f.Name(), cand.model, c.in.peek, op); err != nil {
+			return asError(err), false
+		}
+	} else {
+		decoded := c.decoded
+		if decoded == nil || fields {
+			d, err := f.DecodeRequest(src)
+			if err != nil {
+				return asError(err), false
+			}
+			decoded = d
+			if !fields {
+				c.decoded = d
+			}
+		}
+		if c.decoded == nil {
+			c.decoded = decoded // the stream encoder reads the client's options from it
+		}
+		out := *decoded
+		out.Model = cand.model
+		var err error
+		if body, err = p.EncodeRequest(&out); err != nil {
 			return asError(err), false
 		}
 	}
@@ -693,16 +711,25 @@ func (c *call) streamNative(resp *http.Response, p Provider) {
 	dropUsage := openai && !c.in.peek.IncludeUsage
 	var u Usage
 	model := ""
+	complete := false // the provider ended the stream properly ([DONE], a finish reason, message_stop, error)
 	for {
 		name, data, err := sse.Next()
 		if err != nil {
-			if err != io.EOF {
-				c.w.Write(c.format().(streamErrorer).streamError(&Error{Status: 502, Kind: ErrAPI, Message: "the provider's stream failed", Err: err}))
+			if err != io.EOF || !complete {
+				e := &Error{Status: 502, Kind: ErrAPI, Message: "the provider's stream ended early", Err: fmt.Errorf("%w: %w", ErrUpstream, io.ErrUnexpectedEOF)}
+				if err != io.EOF {
+					e.Message, e.Err = "the provider's stream failed", fmt.Errorf("%w: %w", ErrUpstream, err)
+				}
+				c.st.Err = e
+				_, _ = c.w.Write(c.format().(streamErrorer).streamError(e))
 			}
 			break
 		}
 		raw := sse.Raw()
 		if openai {
+			if string(data) == "[DONE]" || bytes.Contains(data, []byte(`"finish_reason":"`)) || bytes.HasPrefix(data, []byte(`{"error"`)) {
+				complete = true
+			}
 			if bytes.Contains(data, []byte(`"usage":{`)) {
 				var ch oaChunk
 				if json.Unmarshal(data, &ch) == nil {
@@ -728,6 +755,8 @@ func (c *call) streamNative(resp *http.Response, p Provider) {
 			}
 		} else {
 			switch string(name) {
+			case "message_stop", "error":
+				complete = true
 			case "message_start", "message_delta":
 				var ev struct {
 					Message *struct {

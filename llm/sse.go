@@ -29,26 +29,29 @@ func newSSEReader(r io.Reader, keepRaw bool) *sseReader {
 	return &sseReader{r: bufio.NewReaderSize(r, 16<<10), keep: keepRaw}
 }
 
-// Next returns the next event's name and data (both valid until the next call). It returns io.EOF
-// at the end of input; a final event without its blank line is still returned first.
+// Next returns the next event's name and data (both valid until the next call). Events without a
+// data field are skipped. It returns io.EOF at the end of input; a final event without its blank
+// line is still returned first.
 func (s *sseReader) Next() (event, data []byte, err error) {
 	s.event, s.data, s.raw = s.event[:0], s.data[:0], s.raw[:0]
-	hasData, hasAny := false, false
+	hasData := false
 	for {
 		line, err := s.readLine()
 		if err != nil {
-			if err == io.EOF && hasAny {
+			if err == io.EOF && hasData {
 				return s.event, s.data, nil
 			}
 			return nil, nil, err
 		}
 		if len(line) == 0 {
-			if !hasAny {
-				continue // blank lines between events
+			if !hasData {
+				// As the SSE spec has it, an event without data is not dispatched (comments,
+				// keep-alives, blank lines between events).
+				s.event, s.raw = s.event[:0], s.raw[:0]
+				continue
 			}
 			return s.event, s.data, nil
 		}
-		hasAny = true
 		if line[0] == ':' {
 			continue
 		}

@@ -228,6 +228,7 @@ type Error struct {
 	Err error
 }
 
+// Error implements error.
 func (e *Error) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("llm: %s (%d): %s: %v", e.Kind, e.Status, e.Message, e.Err)
@@ -235,6 +236,7 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("llm: %s (%d): %s", e.Kind, e.Status, e.Message)
 }
 
+// Unwrap returns the cause, so errors.Is(err, ErrUnknownModel) and the like match.
 func (e *Error) Unwrap() error { return e.Err }
 
 // Errors the router reports; match them with errors.Is on the *Error it answers with.

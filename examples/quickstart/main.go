@@ -1,6 +1,6 @@
 // Command quickstart runs a gateway on 127.0.0.1:8080 with embedded demo backends — an HTTP echo
-// service, an MCP federation of two in-process servers and an A2A agent — and prints curl lines to
-// try. It needs no API keys and no external service:
+// service, an MCP federation of two in-process servers, an A2A agent and an LLM route to an
+// in-process demo model — and prints curl lines to try. It needs no API keys and no external service:
 //
 //	go run ./examples/quickstart
 package main
@@ -87,6 +87,7 @@ func newGateway(logger *slog.Logger) (*agentgateway.Gateway, []string, func(), e
 	}
 	lines = append(lines, addMCPDemo(gw)...)
 	lines = append(lines, addA2ADemo(gw)...)
+	lines = append(lines, addLLMDemo(gw)...)
 	if err := gw.Err(); err != nil {
 		return nil, nil, nil, err
 	}
