@@ -96,11 +96,13 @@ type llmParamsSpec struct {
 	AzureResourceType string        `json:"azureResourceType"`
 	AzureAPIVersion   string        `json:"azureApiVersion"`
 	AzureProjectName  string        `json:"azureProjectName"`
-	BaseURL           string        `json:"baseUrl"`
-	HostOverride      string        `json:"hostOverride"`
-	PathOverride      string        `json:"pathOverride"`
-	PathPrefix        *string       `json:"pathPrefix"`
-	Tokenize          bool          `json:"tokenize"`
+	// Bedrock guardrail of an ai backend's provider.bedrock (not a LocalLLMParams field).
+	bedrockGuardrailID, bedrockGuardrailVersion string
+	BaseURL                                     string  `json:"baseUrl"`
+	HostOverride                                string  `json:"hostOverride"`
+	PathOverride                                string  `json:"pathOverride"`
+	PathPrefix                                  *string `json:"pathPrefix"`
+	Tokenize                                    bool    `json:"tokenize"`
 }
 
 // headerModSpec is the schema's HeaderModifier (add and set become set; remove is not supported).
@@ -236,12 +238,14 @@ func upstreamFor(bc *BuildContext, kind llmProviderKind, params llmParamsSpec, a
 	if params.Model != "" {
 		opts = append(opts, llm.UpstreamModel(params.Model))
 	}
-	for f, v := range map[string]string{"params.awsRegion": params.AWSRegion, "params.vertexRegion": params.VertexRegion,
-		"params.vertexProject": params.VertexProject, "params.azureResourceName": params.AzureResourceName,
-		"params.azureResourceType": params.AzureResourceType, "params.azureApiVersion": params.AzureAPIVersion,
-		"params.azureProjectName": params.AzureProjectName} {
-		if v != "" {
-			return nil, bc.Errorf(f, "not supported yet")
+	if !cloudProviders[kind.Name] { // the cloud kinds read these params (sections_llm_providers.go)
+		for f, v := range map[string]string{"params.awsRegion": params.AWSRegion, "params.vertexRegion": params.VertexRegion,
+			"params.vertexProject": params.VertexProject, "params.azureResourceName": params.AzureResourceName,
+			"params.azureResourceType": params.AzureResourceType, "params.azureApiVersion": params.AzureAPIVersion,
+			"params.azureProjectName": params.AzureProjectName} {
+			if v != "" {
+				return nil, bc.Errorf(f, "not supported yet")
+			}
 		}
 	}
 	if params.BaseURL != "" {
@@ -293,7 +297,9 @@ func upstreamFor(bc *BuildContext, kind llmProviderKind, params llmParamsSpec, a
 		return llm.OpenAI(opts...), nil
 	case name == "anthropic":
 		return llm.Anthropic(opts...), nil
-	case name == "gemini" || name == "vertex" || name == "bedrock" || name == "azure" || name == "copilot":
+	case cloudProviders[name]:
+		return cloudUpstream(bc, name, params, opts)
+	case name == "copilot":
 		return nil, bc.Errorf("provider", "%s is not supported yet", name)
 	case presets[name][0] != "":
 		p := presets[name]
@@ -586,7 +592,12 @@ func aiUpstream(bc *BuildContext, p aiProviderSpec) (*llm.Upstream, error) {
 			if err := json.Unmarshal([]byte(`{"custom":`+string(v)+`}`), &kind); err != nil {
 				return nil, bc.Errorf("provider.custom", "%v", err)
 			}
-		case "gemini", "vertex", "bedrock", "azure", "copilot":
+		case "gemini", "vertex", "bedrock", "azure":
+			if err := cloudProviderParams(bc, k, v, &params); err != nil {
+				return nil, err
+			}
+			kind.Name = k
+		case "copilot":
 			return nil, bc.Errorf("provider."+k, "not supported yet")
 		default:
 			return nil, bc.Errorf("provider", "unknown provider kind %q", k)

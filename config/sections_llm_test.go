@@ -203,12 +203,12 @@ binds:
 // their path with "not supported yet".
 func TestLLMConfigErrors(t *testing.T) {
 	for _, c := range []struct{ yaml, path string }{
-		{"llm:\n  models:\n  - {name: g, provider: gemini}\n", "llm.models[0].provider"},
+		{"llm:\n  models:\n  - {name: g, provider: copilot}\n", "llm.models[0].provider"},
 		{"llm:\n  models:\n  - {name: g, provider: openai, guardrails: {}}\n", "llm.models[0].guardrails"},
 		{"llm:\n  models:\n  - {name: g, provider: openai, params: {awsRegion: us-east-1}}\n", "llm.models[0].params.awsRegion"},
 		{"llm:\n  models:\n  - {name: g, provider: {reference: nope}}\n", "llm.models[0].provider.reference"},
 		{"llm:\n  models:\n  - {name: g, provider: openai}\n  virtualModels:\n  - {name: v, routing: {conditional: {}}}\n", "llm.virtualModels[0].routing.conditional"},
-		{"binds:\n- port: 3000\n  listeners:\n  - routes:\n    - backends:\n      - ai: {name: b, provider: {bedrock: {}}}\n", "binds[0].listeners[0].routes[0].backends[0].ai.provider.bedrock"},
+		{"binds:\n- port: 3000\n  listeners:\n  - routes:\n    - backends:\n      - ai: {name: b, provider: {copilot: {}}}\n", "binds[0].listeners[0].routes[0].backends[0].ai.provider.copilot"},
 	} {
 		_, err := build(t, c.yaml, nil)
 		require.Error(t, err, c.yaml)

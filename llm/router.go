@@ -292,6 +292,8 @@ func classify(r *http.Request) (endpoint, bool) {
 	switch {
 	case strings.HasSuffix(p, "/chat/completions"):
 		return endpoint{OpChat, OpenAIChat{}}, true
+	case strings.HasSuffix(p, "/responses"): // OpenAI Responses (responses.go)
+		return endpoint{OpChat, OpenAIResponses{}}, true
 	case strings.HasSuffix(p, "/messages/count_tokens"):
 		return endpoint{OpCountTokens, AnthropicMessages{}}, true
 	case strings.HasSuffix(p, "/messages"):
@@ -508,7 +510,7 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 	}
 	ctx, cancel := context.WithCancel(c.req.Context())
 	defer cancel()
-	ureq, err := http.NewRequestWithContext(ctx, http.MethodPost, up.url(op), bytes.NewReader(body))
+	ureq, err := http.NewRequestWithContext(ctx, http.MethodPost, up.urlFor(op, cand.model, c.in.peek.Stream), bytes.NewReader(body))
 	if err != nil {
 		return &Error{Status: 502, Kind: ErrAPI, Message: "bad upstream URL", Err: err}, false
 	}
@@ -532,6 +534,10 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 	}
 	if c.in.peek.Stream {
 		ureq.Header.Set("Accept", "text/event-stream")
+	}
+	// Providers that sign over the final request (AWS SigV4) or fetch a token do it last.
+	if err := signRequest(p, ureq, body); err != nil {
+		return &Error{Status: 502, Kind: ErrAPI, Message: "signing the provider request failed", Err: fmt.Errorf("%w: %w", ErrUpstream, err)}, false
 	}
 	timeout := c.r.timeout
 	if timeout == 0 {
@@ -588,7 +594,7 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 		c.forwardPlain(resp)
 		return nil, false
 	}
-	if c.in.peek.Stream && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+	if c.in.peek.Stream && isUpstreamStream(p, resp.Header) {
 		if fast {
 			c.streamNative(resp, p)
 		} else {
@@ -612,6 +618,9 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 	pr, err := p.DecodeResponse(raw)
 	if err != nil {
 		return &Error{Status: 502, Kind: ErrAPI, Message: "the provider's answer could not be read", Err: fmt.Errorf("%w: %w", ErrUpstream, err)}, false
+	}
+	if pr.Model == "" {
+		pr.Model = cand.model // Bedrock answers do not name the model
 	}
 	c.account(pr.Model, pr.Usage)
 	if c.decoded != nil && c.in.peek.Stream {
