@@ -86,30 +86,12 @@ func fixedTarget(delay time.Duration) http.Handler {
 	tools := `{"tools":[` +
 		`{"name":"a","inputSchema":{"type":"object"}},{"name":"b","inputSchema":{"type":"object"}},` +
 		`{"name":"c","inputSchema":{"type":"object"}},{"name":"d","inputSchema":{"type":"object"}}]}`
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var msg struct {
-			ID     json.RawMessage `json:"id"`
-			Method string          `json:"method"`
-		}
-		if r.Method != http.MethodPost || json.NewDecoder(r.Body).Decode(&msg) != nil {
-			w.WriteHeader(http.StatusMethodNotAllowed)
-			return
-		}
-		if msg.ID == nil {
-			w.WriteHeader(http.StatusAccepted)
-			return
-		}
-		result := `{}`
-		switch msg.Method {
-		case "initialize":
-			w.Header().Set("Mcp-Session-Id", "s1")
-			result = `{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"fixed","version":"1"}}`
-		case "tools/list":
+	return scriptedTarget("fixed", func(_ http.ResponseWriter, _ *http.Request, _ json.RawMessage, method string) (string, bool) {
+		if method == "tools/list" {
 			time.Sleep(delay)
-			result = tools
+			return tools, false
 		}
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":%s}`, msg.ID, result)
+		return `{}`, false
 	})
 }
 

@@ -2,6 +2,8 @@ package mcp_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -174,4 +176,36 @@ func newHTTPServer(t testing.TB, h http.Handler) *httptest.Server {
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
 	return ts
+}
+
+// scriptedTarget is a minimal streamable-HTTP MCP target for tests that need to control the wire: it
+// accepts notifications, answers initialize (session "s1", the tools capability), and asks answer for
+// every other request, which either writes the reply itself (written) or returns the JSON result to
+// send.
+func scriptedTarget(name string, answer func(w http.ResponseWriter, r *http.Request, id json.RawMessage, method string) (result string, written bool)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var msg struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+		}
+		if r.Method != http.MethodPost || json.NewDecoder(r.Body).Decode(&msg) != nil {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		if msg.ID == nil {
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
+		result := `{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"` + name + `","version":"1"}}`
+		if msg.Method == "initialize" {
+			w.Header().Set("Mcp-Session-Id", "s1")
+		} else {
+			var written bool
+			if result, written = answer(w, r, msg.ID, msg.Method); written {
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":%s}`, msg.ID, result)
+	})
 }

@@ -220,26 +220,10 @@ func openStream(t testing.TB, ctx context.Context, method, url, sid, body string
 // slowSSETarget is a streamable HTTP target whose tools/call answer is an SSE stream that opens
 // with a keep-alive comment and carries the response once release is closed.
 func slowSSETarget(release <-chan struct{}) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var msg struct {
-			ID     json.RawMessage `json:"id"`
-			Method string          `json:"method"`
-		}
-		if r.Method != http.MethodPost || json.NewDecoder(r.Body).Decode(&msg) != nil {
-			w.WriteHeader(http.StatusMethodNotAllowed)
-			return
-		}
-		if msg.ID == nil {
-			w.WriteHeader(http.StatusAccepted)
-			return
-		}
-		result := `{}`
-		switch msg.Method {
-		case "initialize":
-			w.Header().Set("Mcp-Session-Id", "s1")
-			result = `{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"slow","version":"1"}}`
+	return scriptedTarget("slow", func(w http.ResponseWriter, r *http.Request, id json.RawMessage, method string) (string, bool) {
+		switch method {
 		case "tools/list":
-			result = `{"tools":[{"name":"slow","inputSchema":{"type":"object"}}]}`
+			return `{"tools":[{"name":"slow","inputSchema":{"type":"object"}}]}`, false
 		case "tools/call":
 			w.Header().Set("Content-Type", "text/event-stream")
 			_, _ = io.WriteString(w, ": ping\n\n")
@@ -247,13 +231,12 @@ func slowSSETarget(release <-chan struct{}) http.Handler {
 			select {
 			case <-release:
 			case <-r.Context().Done():
-				return
+				return "", true
 			}
-			fmt.Fprintf(w, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{\"content\":[]}}\n\n", msg.ID)
-			return
+			fmt.Fprintf(w, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{\"content\":[]}}\n\n", id)
+			return "", true
 		}
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":%s}`, msg.ID, result)
+		return `{}`, false
 	})
 }
 
