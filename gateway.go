@@ -55,6 +55,7 @@ type options struct {
 	services    Services
 	observers   []Observer
 	bindAddr    string
+	listen      func(port int) (net.Listener, error) // WithListenFunc; nil binds bindAddr:port
 	// backendTimeout is State.BackendTimeout for every request (WithDefaultBackendTimeout).
 	backendTimeout time.Duration
 	client         ClientTimeouts
