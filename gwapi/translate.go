@@ -145,6 +145,7 @@ func translate(snap *Snapshot, opts Options, tr *transports) *Result {
 		cfg := agentgateway.Config{}
 		for _, l := range gs.listeners {
 			if l.cfg != nil {
+				l.cfg.Routes = append(l.cfg.Routes, noRoute())
 				cfg.Listeners = append(cfg.Listeners, *l.cfg)
 			}
 		}
@@ -532,6 +533,15 @@ func wrap(ps []agentgateway.Policy, h http.Handler) http.Handler {
 	return h
 }
 
+// noRoute answers requests no rule matches with 404, after every rule (it is last and matches
+// nothing in particular). The body is plain text, as clients of Gateway API implementations expect:
+// a JSON content type on a bodiless HEAD answer breaks those that parse JSON answers.
+func noRoute() agentgateway.RouteConfig {
+	p, _ := agentgateway.Respond(agentgateway.DirectResponse{Status: http.StatusNotFound, Body: []byte("no route matched\n"),
+		Header: http.Header{"Content-Type": {"text/plain; charset=utf-8"}}})
+	return agentgateway.RouteConfig{Name: "gwapi/no-route", Policies: []agentgateway.Policy{p}}
+}
+
 func respond500(msg string) agentgateway.Policy {
 	p, _ := agentgateway.Respond(agentgateway.DirectResponse{Status: http.StatusInternalServerError, Body: []byte(msg + "\n")})
 	return p
@@ -685,8 +695,49 @@ func corsPolicy(c *gwv1.HTTPCORSFilter) (agentgateway.Policy, error) {
 		age = 5 * time.Second // the CRD default
 	}
 	cfg.MaxAge = &age
-	return policy.NewCORS(cfg)
+	p, err := policy.NewCORS(cfg)
+	if err != nil || len(cfg.ExposeHeaders) == 0 {
+		return p, err
+	}
+	// Gateway API also lists the exposed headers on allowed preflight answers.
+	expose := strings.Join(cfg.ExposeHeaders, ", ")
+	return agentgateway.NewPolicy(agentgateway.PhaseOf(p), func(next http.Handler) http.Handler {
+		inner := p.Wrap(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				w = &exposeWriter{ResponseWriter: w, expose: expose}
+			}
+			inner.ServeHTTP(w, r)
+		})
+	}), nil
 }
+
+// exposeWriter adds Access-Control-Expose-Headers to an allowed preflight answer.
+type exposeWriter struct {
+	http.ResponseWriter
+	expose string
+	done   bool
+}
+
+func (e *exposeWriter) WriteHeader(code int) {
+	if !e.done {
+		e.done = true
+		h := e.Header()
+		if h.Get("Access-Control-Allow-Origin") != "" && h.Get("Access-Control-Expose-Headers") == "" {
+			h.Set("Access-Control-Expose-Headers", e.expose)
+		}
+	}
+	e.ResponseWriter.WriteHeader(code)
+}
+
+func (e *exposeWriter) Write(b []byte) (int, error) {
+	if !e.done {
+		e.WriteHeader(http.StatusOK)
+	}
+	return e.ResponseWriter.Write(b)
+}
+
+func (e *exposeWriter) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 
 func parseDuration(d *gwv1.Duration) time.Duration {
 	if d == nil {
