@@ -14,7 +14,9 @@ import (
 	"github.com/agentgw/agentgateway/gwapi"
 )
 
-type recordingPlane struct{ applied map[types.NamespacedName]*agentgateway.Config }
+type recordingPlane struct {
+	applied map[types.NamespacedName]*agentgateway.Config
+}
 
 func (p *recordingPlane) Apply(k types.NamespacedName, cfg *agentgateway.Config) error {
 	p.applied[k] = cfg
