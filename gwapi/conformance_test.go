@@ -317,28 +317,41 @@ func TestGatewayAPIConformance(t *testing.T) {
 	setupTime := time.Since(setupStart)
 
 	only := os.Getenv("AGW_GWAPI_RUN") // a comma-separated subset, for debugging
-	var passed, failed, skipped []string
-	for _, ct := range selected {
-		if only != "" && !slices.Contains(strings.Split(only, ","), ct.ShortName) {
-			continue
-		}
-		ok := t.Run(ct.ShortName, func(t *testing.T) {
-			for _, f := range ct.Features {
-				if !s.SupportedFeatures.Has(f) {
-					skipped = append(skipped, ct.ShortName)
-					t.Skipf("feature %s not supported", f)
-				}
+	var (
+		mu                      sync.Mutex
+		passed, failed, skipped []string
+	)
+	// The group returns only once every test has finished, the parallel ones (which run after their
+	// parent's function returns) included; the cluster and gateways stay up until then.
+	t.Run("suite", func(t *testing.T) {
+		for _, ct := range selected {
+			if only != "" && !slices.Contains(strings.Split(only, ","), ct.ShortName) {
+				continue
 			}
-			ct.Run(t, s)
-		})
-		switch {
-		case slices.Contains(skipped, ct.ShortName):
-		case ok:
-			passed = append(passed, ct.ShortName)
-		default:
-			failed = append(failed, ct.ShortName)
+			t.Run(ct.ShortName, func(t *testing.T) {
+				t.Cleanup(func() { // after the test and its subtests
+					mu.Lock()
+					defer mu.Unlock()
+					switch {
+					case t.Skipped():
+						skipped = append(skipped, ct.ShortName)
+					case t.Failed():
+						failed = append(failed, ct.ShortName)
+					default:
+						passed = append(passed, ct.ShortName)
+					}
+				})
+				for _, f := range ct.Features {
+					if !s.SupportedFeatures.Has(f) {
+						t.Skipf("feature %s not supported", f)
+					}
+				}
+				ct.Run(t, s)
+			})
 		}
-	}
+	})
+	slices.Sort(failed)
+	slices.Sort(skipped)
 	total := len(selected)
 	summary := fmt.Sprintf("gateway-api conformance: %s %d/%d passed (%d failed, %d skipped; suite %s, setup %s, last translation %s)\n",
 		family, len(passed), total, len(failed), len(skipped), time.Since(start).Round(time.Second), setupTime.Round(time.Millisecond), ctl.TranslateTime)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -90,7 +91,14 @@ func translate(snap *Snapshot, opts Options, tr *transports) *Result {
 		services: map[types.NamespacedName]*corev1.Service{}, slices: map[types.NamespacedName][]*discoveryv1.EndpointSlice{},
 		secrets: map[types.NamespacedName]*corev1.Secret{}, transports: tr}
 	for i := range snap.Namespaces {
-		t.nsLabels[snap.Namespaces[i].Name] = snap.Namespaces[i].Labels
+		ns := &snap.Namespaces[i]
+		l := maps.Clone(ns.Labels)
+		if l == nil {
+			l = map[string]string{}
+		}
+		// The API server sets this label on every namespace; selectors commonly use it.
+		l[corev1.LabelMetadataName] = ns.Name
+		t.nsLabels[ns.Name] = l
 	}
 	for i := range snap.Services {
 		s := &snap.Services[i]
