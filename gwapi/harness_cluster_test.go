@@ -126,10 +126,22 @@ func newAPIServer(s *runtime.Scheme) client.WithWatch {
 			if err := c.Patch(ctx, obj, patch, opts...); err != nil {
 				return err
 			}
-			oldGen := old.GetGeneration()
-			bump(old, obj)
-			if obj.GetGeneration() != oldGen {
-				return c.Update(ctx, obj)
+			// Bump the generation if the patch changed the spec; a status write racing in between
+			// makes the update conflict, so retry on the latest object.
+			for range 10 {
+				oldGen := old.GetGeneration()
+				bump(old, obj)
+				if obj.GetGeneration() == oldGen {
+					return nil
+				}
+				err := c.Update(ctx, obj)
+				if !apierrors.IsConflict(err) {
+					return err
+				}
+				if err := c.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+					return err
+				}
+				obj.SetGeneration(oldGen)
 			}
 			return nil
 		},

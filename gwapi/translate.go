@@ -69,6 +69,8 @@ const (
 	kindSecret   = "Secret"
 )
 
+var errRefNotPermitted = errors.New("no ReferenceGrant permits the reference")
+
 // translator carries the indexes of one translation.
 type translator struct {
 	opts       Options
@@ -251,6 +253,9 @@ func (t *translator) gateway(gw *gwv1.Gateway) *gatewayState {
 			tc, err := t.listenerTLS(gw, l)
 			if err != nil {
 				resolved, resolvedReason, msg = false, string(gwv1.ListenerReasonInvalidCertificateRef), err.Error()
+				if errors.Is(err, errRefNotPermitted) {
+					resolvedReason = string(gwv1.ListenerReasonRefNotPermitted)
+				}
 			}
 			lc.TLS = tc
 		}
@@ -291,7 +296,7 @@ func (t *translator) listenerTLS(gw *gwv1.Gateway, l *gwv1.Listener) (*tls.Confi
 		if ref.Namespace != nil && string(*ref.Namespace) != gw.Namespace {
 			ns = string(*ref.Namespace)
 			if !t.granted(groupGateway, kindGateway, gw.Namespace, "", kindSecret, ns, string(ref.Name)) {
-				return nil, fmt.Errorf("certificateRef %s/%s is not permitted by a ReferenceGrant", ns, ref.Name)
+				return nil, fmt.Errorf("certificateRef %s/%s: %w", ns, ref.Name, errRefNotPermitted)
 			}
 		}
 		s := t.secrets[nn(ns, string(ref.Name))]
