@@ -64,7 +64,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer c.tr.close()
 	for {
 		if err := c.Sync(ctx); err != nil && ctx.Err() == nil {
-			c.logger().Warn("gwapi sync", "error", err)
+			c.logger().Debug("gwapi sync", "error", err)
 		}
 		select {
 		case <-ctx.Done():

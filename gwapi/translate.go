@@ -6,8 +6,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"maps"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -182,6 +182,7 @@ type gatewayState struct {
 
 type listenerState struct {
 	spec     *gwv1.Listener
+	accepted bool                         // routes attach (and count) even when refs do not resolve
 	cfg      *agentgateway.ListenerConfig // nil when the listener cannot be programmed
 	kinds    []gwv1.RouteGroupKind
 	attached int32
@@ -190,10 +191,27 @@ type listenerState struct {
 
 func (gs *gatewayState) status(opts Options) gwv1.GatewayStatus {
 	gen := gs.gw.Generation
-	st := gwv1.GatewayStatus{Conditions: []metav1.Condition{
-		cond(string(gwv1.GatewayConditionAccepted), true, string(gwv1.GatewayReasonAccepted), "accepted", gen),
-		cond(string(gwv1.GatewayConditionProgrammed), true, string(gwv1.GatewayReasonProgrammed), "programmed", gen),
-	}}
+	accepted, programmed := 0, 0
+	for _, l := range gs.listeners {
+		if l.accepted {
+			accepted++
+		}
+		if l.cfg != nil {
+			programmed++
+		}
+	}
+	acc := cond(string(gwv1.GatewayConditionAccepted), true, string(gwv1.GatewayReasonAccepted), "accepted", gen)
+	switch {
+	case accepted == 0 && len(gs.listeners) > 0:
+		acc = cond(string(gwv1.GatewayConditionAccepted), false, string(gwv1.GatewayReasonListenersNotValid), "no listener is valid", gen)
+	case accepted < len(gs.listeners):
+		acc = cond(string(gwv1.GatewayConditionAccepted), true, string(gwv1.GatewayReasonListenersNotValid), "some listeners are not valid", gen)
+	}
+	prog := cond(string(gwv1.GatewayConditionProgrammed), true, string(gwv1.GatewayReasonProgrammed), "programmed", gen)
+	if programmed == 0 && len(gs.listeners) > 0 {
+		prog = cond(string(gwv1.GatewayConditionProgrammed), false, string(gwv1.GatewayReasonInvalid), "no listener could be programmed", gen)
+	}
+	st := gwv1.GatewayStatus{Conditions: []metav1.Condition{acc, prog}}
 	if opts.Addresses != nil {
 		st.Addresses = opts.Addresses(gs.gw)
 	}
@@ -259,6 +277,7 @@ func (t *translator) gateway(gw *gwv1.Gateway) *gatewayState {
 			}
 			lc.TLS = tc
 		}
+		ls.accepted = accepted
 		if accepted && resolved {
 			ls.cfg = lc
 		} else if accepted && lc.TLS != nil {
@@ -393,7 +412,7 @@ func (t *translator) attach(r *gwv1.HTTPRoute, gateways map[types.NamespacedName
 				continue
 			}
 			matched = append(matched, ls)
-			if ls.cfg == nil || !slices.Contains(ls.kinds, httpKind) && !containsKind(ls.kinds) || !t.allowed(gs.gw, ls.spec, r.Namespace) {
+			if !ls.accepted || !containsKind(ls.kinds) || !t.allowed(gs.gw, ls.spec, r.Namespace) {
 				continue
 			}
 			permitted = append(permitted, ls)
@@ -415,6 +434,9 @@ func (t *translator) attach(r *gwv1.HTTPRoute, gateways map[types.NamespacedName
 			for _, ls := range hostOK {
 				hosts, _ := intersect(ls.spec.Hostname, r.Spec.Hostnames)
 				ls.attached++
+				if ls.cfg == nil {
+					continue // attached, but the listener serves nothing until its refs resolve
+				}
 				// Built per listener: a redirect without port or scheme names the listener's port.
 				built, _, _, _ := t.routeRules(r, int(ls.spec.Port))
 				for _, rc := range built {

@@ -284,3 +284,54 @@ func TestExampleManifestServes(t *testing.T) {
 	gw.PortHandler(8080).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://other.example.com/api", nil))
 	require.Equal(t, http.StatusNotFound, rec.Code, "the route's hostname restricts it")
 }
+
+// A listener whose certificate does not resolve still counts the routes attached to it but serves
+// nothing; a Gateway without a valid listener is not accepted.
+func TestListenerStatusWithUnresolvedRefs(t *testing.T) {
+	snap, err := gwapi.DecodeManifests(strings.NewReader(`
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: agw}
+spec: {controllerName: agentgateway.dev/gwapi}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: tls, namespace: infra}
+spec:
+  gatewayClassName: agw
+  listeners:
+  - {name: https, protocol: HTTPS, port: 443, tls: {certificateRefs: [{name: missing}]}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: udp, namespace: infra}
+spec:
+  gatewayClassName: agw
+  listeners:
+  - {name: u, protocol: UDP, port: 53}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: infra}
+spec:
+  parentRefs: [{name: tls}]
+`))
+	require.NoError(t, err)
+	res := gwapi.Translate(snap, gwapi.Options{ControllerName: "agentgateway.dev/gwapi"})
+	st := res.Gateways[types.NamespacedName{Namespace: "infra", Name: "tls"}]
+	require.Len(t, st.Listeners, 1)
+	require.Equal(t, int32(1), st.Listeners[0].AttachedRoutes)
+	conds := map[string]v1.Condition{}
+	for _, c := range st.Listeners[0].Conditions {
+		conds[c.Type] = c
+	}
+	require.Equal(t, v1.ConditionFalse, conds["ResolvedRefs"].Status)
+	require.Equal(t, "InvalidCertificateRef", conds["ResolvedRefs"].Reason)
+	require.Equal(t, v1.ConditionFalse, conds["Programmed"].Status)
+	require.Empty(t, res.Configs[types.NamespacedName{Namespace: "infra", Name: "tls"}].Listeners, "nothing is served without a certificate")
+
+	udp := res.Gateways[types.NamespacedName{Namespace: "infra", Name: "udp"}]
+	require.Equal(t, v1.ConditionFalse, udp.Conditions[0].Status)
+	require.Equal(t, "ListenersNotValid", udp.Conditions[0].Reason)
+	require.Equal(t, "UnsupportedProtocol", udp.Listeners[0].Conditions[0].Reason)
+}
