@@ -13,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -64,7 +65,12 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer c.tr.close()
 	for {
 		if err := c.Sync(ctx); err != nil && ctx.Err() == nil {
-			c.logger().Debug("gwapi sync", "error", err)
+			// A status write that lost a race with another writer is retried on the next poll.
+			if apierrors.IsConflict(err) {
+				c.logger().Debug("gwapi sync", "error", err)
+			} else {
+				c.logger().Warn("gwapi sync", "error", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
