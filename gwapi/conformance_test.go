@@ -354,7 +354,7 @@ func TestGatewayAPIConformance(t *testing.T) {
 	slices.Sort(skipped)
 	total := len(selected)
 	summary := fmt.Sprintf("gateway-api conformance: %s %d/%d passed (%d failed, %d skipped; suite %s, setup %s, last translation %s)\n",
-		family, len(passed), total, len(failed), len(skipped), time.Since(start).Round(time.Second), setupTime.Round(time.Millisecond), ctl.TranslateTime)
+		family, len(passed), total, len(failed), len(skipped), time.Since(start).Round(time.Second), setupTime.Round(time.Millisecond), ctl.TranslateTime())
 	fmt.Print(summary)
 	if path := os.Getenv("AGW_GWAPI_REPORT"); path != "" && only == "" && family == "HTTPRoute" {
 		// make test prints this file: go test shows a passing package's output only with -v.

@@ -48,10 +48,16 @@ type Controller struct {
 	tr       *transports
 	lastHash uint64
 	applied  map[types.NamespacedName]bool
-	mu       sync.Mutex
-	last     *Result
-	// TranslateTime is the duration of the last translation, for reporting.
-	TranslateTime time.Duration
+	mu        sync.Mutex // guards what other goroutines read: last, translate
+	last      *Result
+	translate time.Duration
+}
+
+// TranslateTime reports how long the last translation took.
+func (c *Controller) TranslateTime() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.translate
 }
 
 // Run polls until ctx ends.
@@ -102,7 +108,7 @@ func (c *Controller) Sync(ctx context.Context) error {
 	}
 	start := time.Now()
 	res := translate(snap, c.Options, c.tr)
-	c.TranslateTime = time.Since(start)
+	took := time.Since(start)
 	var errs []error
 	seen := map[types.NamespacedName]bool{}
 	for k, cfg := range res.Configs {
@@ -118,7 +124,7 @@ func (c *Controller) Sync(ctx context.Context) error {
 	}
 	c.applied = seen
 	c.mu.Lock()
-	c.last, c.lastHash = res, h
+	c.last, c.lastHash, c.translate = res, h, took
 	c.mu.Unlock()
 	errs = append(errs, c.writeStatus(ctx, snap, res))
 	return errors.Join(errs...)
