@@ -45,9 +45,9 @@ type Controller struct {
 	Interval time.Duration
 	Logger   *slog.Logger
 
-	tr       *transports
-	lastHash uint64
-	applied  map[types.NamespacedName]bool
+	tr        *transports
+	lastHash  uint64
+	applied   map[types.NamespacedName]bool
 	mu        sync.Mutex // guards what other goroutines read: last, translate
 	last      *Result
 	translate time.Duration
