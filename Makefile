@@ -5,8 +5,11 @@ NODE_DIRS := $(patsubst %/package.json,%,$(wildcard */testdata/node/package.json
 .PHONY: test deps vet fmt-check quickstart bench fuzz soak bench-proxy
 
 ## test: install test peers, vet, and run every test with the race detector
+GWAPI_REPORT := $(or $(TMPDIR),/tmp)/agentgateway-gwapi-conformance.txt
 test: deps vet fmt-check
-	AGW_INTEROP=1 $(GO) test -race -count=1 -timeout 15m ./...
+	@rm -f $(GWAPI_REPORT)
+	AGW_INTEROP=1 AGW_GWAPI_REPORT=$(GWAPI_REPORT) $(GO) test -race -count=1 -timeout 15m ./...
+	@cat $(GWAPI_REPORT) 2>/dev/null || true
 
 ## deps: Go modules (pinned by go.sum) and npm test peers (pinned by package-lock.json)
 deps:

@@ -63,6 +63,7 @@ type options struct {
 	// metricFields adds per-request attributes to http.server.request.duration (WithMetricFields).
 	metricFields func(*http.Request, *State) []attribute.KeyValue
 	bindAddr     string
+	listen       func(port int) (net.Listener, error) // WithListenFunc; nil binds bindAddr:port
 	// backendTimeout is State.BackendTimeout for every request (WithDefaultBackendTimeout).
 	backendTimeout time.Duration
 	client         ClientTimeouts

@@ -17,6 +17,20 @@ import (
 // the default "" binds all interfaces.
 func WithBindAddress(host string) Option { return func(o *options) { o.bindAddr = host } }
 
+// WithListenFunc makes [Gateway.Run] obtain the socket for each configured port from listen instead of
+// binding bindAddr:port, so that an embedder (a test harness, a socket-activation wrapper) decides where
+// a configured port really listens; requests are still served as arriving on port.
+func WithListenFunc(listen func(port int) (net.Listener, error)) Option {
+	return func(o *options) { o.listen = listen }
+}
+
+func (g *Gateway) listen(port int) (net.Listener, error) {
+	if g.opts.listen != nil {
+		return g.opts.listen(port)
+	}
+	return net.Listen("tcp", net.JoinHostPort(g.opts.bindAddr, strconv.Itoa(port)))
+}
+
 // ErrRunning is returned by Start and Run while the gateway's ports are already being served.
 var ErrRunning = errors.New("agentgateway: already running")
 
@@ -126,7 +140,7 @@ func (g *Gateway) bind(s *snapshot) (func(), error) {
 	slices.Sort(ports)
 	fresh := make([]*boundPort, 0, len(ports))
 	for _, p := range ports {
-		ln, err := net.Listen("tcp", net.JoinHostPort(g.opts.bindAddr, strconv.Itoa(p)))
+		ln, err := g.listen(p)
 		if err != nil {
 			for _, bp := range fresh {
 				_ = bp.ln.Close()

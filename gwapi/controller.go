@@ -1,0 +1,310 @@
+package gwapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"reflect"
+	"sort"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	agentgateway "github.com/agentgw/agentgateway"
+)
+
+// Cluster is what the controller needs from Kubernetes: reading objects and writing their status.
+// A controller-runtime client (real cluster) and its fake (tests) both satisfy it.
+type Cluster interface {
+	client.Reader
+	Status() client.SubResourceWriter
+}
+
+// DataPlane receives the configuration of each Gateway; a nil config means the Gateway is gone.
+type DataPlane interface {
+	Apply(gateway types.NamespacedName, cfg *agentgateway.Config) error
+}
+
+// Controller keeps data planes and statuses in step with the cluster by polling it. Polling (rather
+// than a controller-runtime manager) lets it run on any [Cluster], the fake client included.
+type Controller struct {
+	Cluster   Cluster
+	DataPlane DataPlane
+	Options   Options
+	// Interval between polls (default 100ms).
+	Interval time.Duration
+	Logger   *slog.Logger
+
+	tr        *transports
+	lastHash  uint64
+	applied   map[types.NamespacedName]bool
+	mu        sync.Mutex // guards what other goroutines read: last, translate
+	last      *Result
+	translate time.Duration
+}
+
+// TranslateTime reports how long the last translation took.
+func (c *Controller) TranslateTime() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.translate
+}
+
+// Run polls until ctx ends.
+func (c *Controller) Run(ctx context.Context) error {
+	iv := c.Interval
+	if iv <= 0 {
+		iv = 100 * time.Millisecond
+	}
+	tk := time.NewTicker(iv)
+	defer tk.Stop()
+	defer c.tr.close()
+	for {
+		if err := c.Sync(ctx); err != nil && ctx.Err() == nil {
+			// A status write that lost a race with another writer is retried on the next poll.
+			if apierrors.IsConflict(err) {
+				c.logger().Debug("gwapi sync", "error", err)
+			} else {
+				c.logger().Warn("gwapi sync", "error", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tk.C:
+		}
+	}
+}
+
+func (c *Controller) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.Default()
+}
+
+// Sync reads the cluster once, reprograms the data planes if the inputs changed, and writes statuses.
+func (c *Controller) Sync(ctx context.Context) error {
+	if c.tr == nil {
+		c.tr = newTransports(c.Options.DialContext)
+	}
+	snap, err := ReadSnapshot(ctx, c.Cluster)
+	if err != nil {
+		return err
+	}
+	h := fingerprint(snap)
+	if h == c.lastHash && c.last != nil {
+		return c.writeStatus(ctx, snap, c.last)
+	}
+	start := time.Now()
+	res := translate(snap, c.Options, c.tr)
+	took := time.Since(start)
+	var errs []error
+	seen := map[types.NamespacedName]bool{}
+	for k, cfg := range res.Configs {
+		seen[k] = true
+		if err := c.DataPlane.Apply(k, &cfg); err != nil {
+			errs = append(errs, fmt.Errorf("gateway %s: %w", k, err))
+		}
+	}
+	for k := range c.applied {
+		if !seen[k] {
+			_ = c.DataPlane.Apply(k, nil)
+		}
+	}
+	c.applied = seen
+	c.mu.Lock()
+	c.last, c.lastHash, c.translate = res, h, took
+	c.mu.Unlock()
+	errs = append(errs, c.writeStatus(ctx, snap, res))
+	return errors.Join(errs...)
+}
+
+// ReadSnapshot lists the objects a translation reads.
+func ReadSnapshot(ctx context.Context, r client.Reader) (*Snapshot, error) {
+	var (
+		gcs  gwv1.GatewayClassList
+		gws  gwv1.GatewayList
+		hrs  gwv1.HTTPRouteList
+		rgs  gwv1.ReferenceGrantList
+		svcs corev1.ServiceList
+		eps  discoveryv1.EndpointSliceList
+		nss  corev1.NamespaceList
+		secs corev1.SecretList
+	)
+	for _, l := range []client.ObjectList{&gcs, &gws, &hrs, &rgs, &svcs, &eps, &nss, &secs} {
+		if err := r.List(ctx, l); err != nil {
+			return nil, fmt.Errorf("gwapi: listing %T: %w", l, err)
+		}
+	}
+	return &Snapshot{GatewayClasses: gcs.Items, Gateways: gws.Items, HTTPRoutes: hrs.Items, ReferenceGrants: rgs.Items,
+		Services: svcs.Items, EndpointSlices: eps.Items, Namespaces: nss.Items, Secrets: secs.Items}, nil
+}
+
+// fingerprint identifies the inputs of a translation: generations of Gateway API objects (their
+// status writes must not retrigger it) and resource versions of the rest.
+func fingerprint(s *Snapshot) uint64 {
+	var keys []string
+	add := func(kind string, m metav1.Object, v string) {
+		keys = append(keys, kind+"/"+m.GetNamespace()+"/"+m.GetName()+"/"+v+"/"+string(m.GetUID()))
+	}
+	gen := func(m metav1.Object) string { return fmt.Sprint(m.GetGeneration(), m.GetResourceVersion() == "") }
+	for i := range s.GatewayClasses {
+		add("gc", &s.GatewayClasses[i], gen(&s.GatewayClasses[i])+string(s.GatewayClasses[i].Spec.ControllerName))
+	}
+	for i := range s.Gateways {
+		add("gw", &s.Gateways[i], gen(&s.Gateways[i])+fmt.Sprint(s.Gateways[i].Spec))
+	}
+	for i := range s.HTTPRoutes {
+		add("hr", &s.HTTPRoutes[i], gen(&s.HTTPRoutes[i])+s.HTTPRoutes[i].CreationTimestamp.String())
+	}
+	for i := range s.ReferenceGrants {
+		add("rg", &s.ReferenceGrants[i], s.ReferenceGrants[i].ResourceVersion)
+	}
+	for i := range s.Services {
+		add("svc", &s.Services[i], s.Services[i].ResourceVersion)
+	}
+	for i := range s.EndpointSlices {
+		add("es", &s.EndpointSlices[i], s.EndpointSlices[i].ResourceVersion)
+	}
+	for i := range s.Namespaces {
+		add("ns", &s.Namespaces[i], fmt.Sprint(s.Namespaces[i].Labels))
+	}
+	for i := range s.Secrets {
+		add("sec", &s.Secrets[i], s.Secrets[i].ResourceVersion)
+	}
+	sort.Strings(keys)
+	h := fnv.New64a()
+	for _, k := range keys {
+		_, _ = h.Write([]byte(k))
+		_, _ = h.Write([]byte{0})
+	}
+	return h.Sum64()
+}
+
+// mergeConditions keeps lastTransitionTime of conditions whose status did not change.
+func mergeConditions(old, cur []metav1.Condition) []metav1.Condition {
+	now := metav1.Now()
+	out := make([]metav1.Condition, 0, len(cur))
+	for _, c := range cur {
+		if o := meta.FindStatusCondition(old, c.Type); o != nil && o.Status == c.Status {
+			c.LastTransitionTime = o.LastTransitionTime
+		} else {
+			c.LastTransitionTime = now
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func sameConditions(a, b []metav1.Condition) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		x.LastTransitionTime, y.LastTransitionTime = metav1.Time{}, metav1.Time{}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// writeStatus writes the statuses of res that differ from the objects' current ones.
+func (c *Controller) writeStatus(ctx context.Context, snap *Snapshot, res *Result) error {
+	var errs []error
+	for i := range snap.GatewayClasses {
+		gc := &snap.GatewayClasses[i]
+		st, ok := res.GatewayClasses[gc.Name]
+		if !ok || sameConditions(gc.Status.Conditions, st.Conditions) {
+			continue
+		}
+		gc.Status.Conditions = mergeConditions(gc.Status.Conditions, st.Conditions)
+		errs = append(errs, c.Cluster.Status().Update(ctx, gc))
+	}
+	for i := range snap.Gateways {
+		gw := &snap.Gateways[i]
+		st, ok := res.Gateways[nn(gw.Namespace, gw.Name)]
+		if !ok {
+			continue
+		}
+		for j := range st.Listeners {
+			var old []metav1.Condition
+			for _, ol := range gw.Status.Listeners {
+				if ol.Name == st.Listeners[j].Name {
+					old = ol.Conditions
+				}
+			}
+			st.Listeners[j].Conditions = mergeConditions(old, st.Listeners[j].Conditions)
+		}
+		st.Conditions = mergeConditions(gw.Status.Conditions, st.Conditions)
+		if gatewayStatusEqual(gw.Status, st) {
+			continue
+		}
+		gw.Status = st
+		errs = append(errs, c.Cluster.Status().Update(ctx, gw))
+	}
+	for i := range snap.HTTPRoutes {
+		r := &snap.HTTPRoutes[i]
+		mine := res.HTTPRoutes[nn(r.Namespace, r.Name)]
+		var parents []gwv1.RouteParentStatus
+		for _, p := range r.Status.Parents {
+			if p.ControllerName != c.Options.ControllerName {
+				parents = append(parents, p) // another controller's
+			}
+		}
+		for _, p := range mine {
+			for _, op := range r.Status.Parents {
+				if op.ControllerName == p.ControllerName && reflect.DeepEqual(op.ParentRef, p.ParentRef) {
+					p.Conditions = mergeConditions(op.Conditions, p.Conditions)
+				}
+			}
+			if p.Conditions[0].LastTransitionTime.IsZero() {
+				p.Conditions = mergeConditions(nil, p.Conditions)
+			}
+			parents = append(parents, p)
+		}
+		if routeParentsEqual(r.Status.Parents, parents) {
+			continue
+		}
+		r.Status.Parents = parents
+		errs = append(errs, c.Cluster.Status().Update(ctx, r))
+	}
+	return errors.Join(errs...)
+}
+
+func gatewayStatusEqual(a, b gwv1.GatewayStatus) bool {
+	if !sameConditions(a.Conditions, b.Conditions) || !reflect.DeepEqual(a.Addresses, b.Addresses) || len(a.Listeners) != len(b.Listeners) {
+		return false
+	}
+	for i := range a.Listeners {
+		x, y := a.Listeners[i], b.Listeners[i]
+		if x.Name != y.Name || x.AttachedRoutes != y.AttachedRoutes || !reflect.DeepEqual(x.SupportedKinds, y.SupportedKinds) || !sameConditions(x.Conditions, y.Conditions) {
+			return false
+		}
+	}
+	return true
+}
+
+func routeParentsEqual(a, b []gwv1.RouteParentStatus) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ControllerName != b[i].ControllerName || !reflect.DeepEqual(a[i].ParentRef, b[i].ParentRef) || !sameConditions(a[i].Conditions, b[i].Conditions) {
+			return false
+		}
+	}
+	return true
+}

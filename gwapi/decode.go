@@ -1,0 +1,110 @@
+package gwapi
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// ErrDecode marks manifests that cannot be read.
+var ErrDecode = errors.New("gwapi: decoding manifests")
+
+// DecodeManifests reads multi-document Kubernetes YAML (or JSON) into a Snapshot, so that a
+// configuration written as Gateway API objects can be served without a cluster. Objects without a
+// namespace are put in "default". Kinds the translator does not read are an error.
+func DecodeManifests(r io.Reader) (*Snapshot, error) {
+	snap := &Snapshot{}
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(r))
+	for i := 0; ; i++ {
+		doc, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			return snap, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: document %d: %w", ErrDecode, i, err)
+		}
+		if len(bytes.TrimSpace(doc)) == 0 {
+			continue
+		}
+		var head struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+		}
+		if err := yaml.Unmarshal(doc, &head); err != nil {
+			return nil, fmt.Errorf("%w: document %d: %w", ErrDecode, i, err)
+		}
+		if err := decodeInto(snap, head.APIVersion, head.Kind, doc); err != nil {
+			return nil, fmt.Errorf("%w: document %d (%s %s): %w", ErrDecode, i, head.APIVersion, head.Kind, err)
+		}
+	}
+}
+
+func decodeInto(snap *Snapshot, apiVersion, kind string, doc []byte) error {
+	strict := func(v any) error { return yaml.UnmarshalStrict(doc, v) }
+	var err error
+	switch apiVersion + "/" + kind {
+	case gwv1.GroupVersion.String() + "/GatewayClass":
+		var o gwv1.GatewayClass
+		if err = strict(&o); err == nil {
+			snap.GatewayClasses = append(snap.GatewayClasses, o)
+		}
+	case gwv1.GroupVersion.String() + "/Gateway":
+		var o gwv1.Gateway
+		if err = strict(&o); err == nil {
+			defaultNS(&o.Namespace)
+			snap.Gateways = append(snap.Gateways, o)
+		}
+	case gwv1.GroupVersion.String() + "/HTTPRoute":
+		var o gwv1.HTTPRoute
+		if err = strict(&o); err == nil {
+			defaultNS(&o.Namespace)
+			snap.HTTPRoutes = append(snap.HTTPRoutes, o)
+		}
+	case gwv1.GroupVersion.String() + "/ReferenceGrant", gwv1.GroupName + "/v1beta1/ReferenceGrant":
+		var o gwv1.ReferenceGrant
+		if err = strict(&o); err == nil {
+			defaultNS(&o.Namespace)
+			snap.ReferenceGrants = append(snap.ReferenceGrants, o)
+		}
+	case "v1/Service":
+		var o corev1.Service
+		if err = strict(&o); err == nil {
+			defaultNS(&o.Namespace)
+			snap.Services = append(snap.Services, o)
+		}
+	case "discovery.k8s.io/v1/EndpointSlice":
+		var o discoveryv1.EndpointSlice
+		if err = strict(&o); err == nil {
+			defaultNS(&o.Namespace)
+			snap.EndpointSlices = append(snap.EndpointSlices, o)
+		}
+	case "v1/Namespace":
+		var o corev1.Namespace
+		if err = strict(&o); err == nil {
+			snap.Namespaces = append(snap.Namespaces, o)
+		}
+	case "v1/Secret":
+		var o corev1.Secret
+		if err = strict(&o); err == nil {
+			defaultNS(&o.Namespace)
+			snap.Secrets = append(snap.Secrets, o)
+		}
+	default:
+		return ErrUnsupported
+	}
+	return err
+}
+
+func defaultNS(ns *string) {
+	if *ns == "" {
+		*ns = "default"
+	}
+}
