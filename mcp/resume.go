@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync/atomic"
 
 	agentgateway "github.com/agentgw/agentgateway"
 )
@@ -46,6 +48,19 @@ func getEventID(targets []*target, ids []string) string {
 	return b.String()
 }
 
+// primes reports whether a client at protocol version v expects priming events (2025-11-25 up to the
+// session-less 2026-07-28, which has no resumable streams).
+func primes(v string) bool { return v >= "2025-11-25" && v < "2026-07-28" }
+
+// primeCount makes every priming event's id unique within the process.
+var primeCount atomic.Uint64
+
+// primeSuffix is the part of a priming event's id that only makes it fresh: "+~" and a counter.
+// parseEventID ignores it.
+func primeSuffix() string {
+	return "+~" + strconv.FormatUint(primeCount.Add(1), 36)
+}
+
 // parseEventID reads an id the gateway issued: the target ids it names, indexed like f.targets,
 // and whether it is the GET stream's.
 func (f *Federation) parseEventID(s string) (ids []string, get bool, err error) {
@@ -55,6 +70,9 @@ func (f *Federation) parseEventID(s string) (ids []string, get bool, err error) 
 	ids = make([]string, len(f.targets))
 	n := 0
 	for part := range strings.SplitSeq(s, "+") {
+		if rest, ok := strings.CutPrefix(part, "~"); ok && get && rest != "" && !strings.Contains(rest, "/") {
+			continue // a priming event's freshness counter
+		}
 		name, enc, ok := strings.Cut(part, "/")
 		t := f.byName[name]
 		if !ok || t == nil {

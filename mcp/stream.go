@@ -55,6 +55,12 @@ func (f *Federation) serveGet(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
+	if primes(sess.version) {
+		// A priming event (SEP-1699): an id the client can resume from before any message, fresh on
+		// every (re)connection, so that a client whose stream a config reload or a proxy cut counts
+		// the reconnection as progress instead of giving the session up.
+		writeEventID(w, getEventID(f.targets, resumeIDs)+primeSuffix(), nil)
+	}
 	_ = http.NewResponseController(w).Flush()
 
 	var mu sync.Mutex

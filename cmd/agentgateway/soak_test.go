@@ -337,6 +337,7 @@ type soakStats struct {
 	mu           sync.Mutex
 	lat          map[string][]time.Duration
 	fails        map[string]int
+	sampled      map[string]int
 	samples      []string
 	upstreamDown atomic.Bool
 	expected     atomic.Int64 // HTTP failures while an upstream endpoint was down
@@ -347,7 +348,7 @@ type soakStats struct {
 }
 
 func newSoakStats() *soakStats {
-	return &soakStats{lat: map[string][]time.Duration{}, fails: map[string]int{}}
+	return &soakStats{lat: map[string][]time.Duration{}, fails: map[string]int{}, sampled: map[string]int{}}
 }
 
 func (s *soakStats) record(kind string, f func() error) {
@@ -363,7 +364,8 @@ func (s *soakStats) record(kind string, f func() error) {
 		return
 	}
 	s.fails[kind]++
-	if len(s.samples) < 10 {
+	if s.sampled[kind] < 4 { // a few of each kind, so that one kind's failures do not hide another's
+		s.sampled[kind]++
 		s.samples = append(s.samples, fmt.Sprintf("%s (endpoint down: %v): %v", kind, down, err))
 	}
 	if down && kind == "http" {
