@@ -55,7 +55,7 @@ func TestTelemetryHTTPCall(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 
-	servers := env.Ended("GET api")
+	servers := env.AwaitEnded(t, "GET api", 1)
 	require.Len(t, servers, 1, env.Dump())
 	srv := servers[0]
 	require.Equal(t, trace.SpanKindServer, srv.SpanKind())

@@ -98,7 +98,7 @@ func TestTelemetryA2AStream(t *testing.T) {
 	require.Len(t, events, 4)
 	require.Contains(t, events[2], "echo: hello")
 
-	spans := env.Ended("message/stream")
+	spans := env.AwaitEnded(t, "message/stream", 2)
 	var srv, cl trace.SpanContext
 	var clParent trace.SpanID
 	for _, s := range spans {
@@ -154,7 +154,7 @@ func TestTelemetryCatalogCall(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, resp)
 	var srv, cl trace.SpanContext
 	var clParent trace.SpanID
-	for _, s := range env.Ended("message/send") {
+	for _, s := range env.AwaitEnded(t, "message/send", 2) {
 		if s.SpanKind() == trace.SpanKindServer {
 			srv = s.SpanContext()
 		} else {

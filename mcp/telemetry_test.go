@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
@@ -97,18 +98,26 @@ func TestTelemetryFederatedToolCall(t *testing.T) {
 		res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: target + "_trace"})
 		require.NoError(t, err)
 		got := res.Content[0].(*sdk.TextContent).Text
-		calls := env.Ended("tools/call trace")
 		var cl, srv trace.SpanContext
-		for _, s := range calls {
+		// The server span ends when the gateway's handler returns, which may be just after the client
+		// has read the answer.
+		require.Eventually(t, func() bool {
+			cl, srv = trace.SpanContext{}, trace.SpanContext{}
+			for _, s := range env.Ended("tools/call trace") {
+				if s.SpanKind() == trace.SpanKindClient {
+					cl = s.SpanContext()
+				} else {
+					srv = s.SpanContext()
+				}
+			}
+			return cl.IsValid() && srv.IsValid()
+		}, 10*time.Second, 5*time.Millisecond, "%s", env.Dump())
+		for _, s := range env.Ended("tools/call trace") {
 			if s.SpanKind() == trace.SpanKindClient {
-				cl = s.SpanContext()
 				require.Equal(t, target, oteltest.SpanAttrs(s)["mcp.target"])
 				require.Equal(t, "trace", oteltest.SpanAttrs(s)["gen_ai.tool.name"])
-			} else {
-				srv = s.SpanContext()
 			}
 		}
-		require.True(t, cl.IsValid() && srv.IsValid(), env.Dump())
 		require.Equal(t, srv.TraceID(), cl.TraceID())
 		want := fmt.Sprintf("00-%s-%s-01", cl.TraceID(), cl.SpanID())
 		require.Contains(t, got, "meta="+want, target)

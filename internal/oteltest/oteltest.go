@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -128,6 +129,17 @@ func (e *Env) Ended(name string) []sdktrace.ReadOnlySpan {
 		}
 	}
 	return out
+}
+
+// AwaitEnded is Ended once at least n spans of that name have ended: a server span ends when the
+// gateway's handler returns, which may be just after the client has read the whole answer.
+func (e *Env) AwaitEnded(t testing.TB, name string, n int) []sdktrace.ReadOnlySpan {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(e.Ended(name)) < n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return e.Ended(name)
 }
 
 // Dump describes the ended spans, for failure messages.
