@@ -132,44 +132,7 @@ func TestOpenAIClientToProviders(t *testing.T) {
 				t.Errorf("stream state %+v", g)
 			}
 
-			for _, streamed := range []bool{false, true} {
-				params := openai.ChatCompletionNewParams{Model: "m", Tools: []openai.ChatCompletionToolUnionParam{provWeatherTool},
-					Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("weather in Paris?")}}
-				var msg openai.ChatCompletionMessage
-				var finish string
-				if streamed {
-					stream := c.Chat.Completions.NewStreaming(ctx, params)
-					acc := openai.ChatCompletionAccumulator{}
-					for stream.Next() {
-						acc.AddChunk(stream.Current())
-					}
-					if err := stream.Err(); err != nil {
-						t.Fatal(err)
-					}
-					msg, finish = acc.Choices[0].Message, acc.Choices[0].FinishReason
-				} else {
-					resp, err := c.Chat.Completions.New(ctx, params)
-					if err != nil {
-						t.Fatal(err)
-					}
-					msg, finish = resp.Choices[0].Message, resp.Choices[0].FinishReason
-				}
-				if len(msg.ToolCalls) != 1 || msg.ToolCalls[0].Function.Name != "get_weather" || finish != "tool_calls" || msg.ToolCalls[0].ID == "" {
-					t.Fatalf("streamed=%v: tool calls %+v finish %q", streamed, msg.ToolCalls, finish)
-				}
-				var args map[string]string
-				if err := json.Unmarshal([]byte(msg.ToolCalls[0].Function.Arguments), &args); err != nil || args["city"] != "Paris" {
-					t.Fatalf("streamed=%v: arguments %q", streamed, msg.ToolCalls[0].Function.Arguments)
-				}
-				params.Messages = append(params.Messages, msg.ToParam(), openai.ToolMessage("sunny, 21C", msg.ToolCalls[0].ID))
-				resp, err := c.Chat.Completions.New(ctx, params)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got := resp.Choices[0].Message.Content; got != "Weather: sunny, 21C" {
-					t.Errorf("streamed=%v: final answer %q", streamed, got)
-				}
-			}
+			openaiToolRoundTrip(t, ctx, c, provWeatherTool)
 			body, _, _ = s.last()
 			hist, _ := json.Marshal(body)
 			switch wire {
@@ -232,51 +195,7 @@ func TestAnthropicClientToProviders(t *testing.T) {
 				t.Errorf("stream state %+v", g)
 			}
 
-			for _, streamed := range []bool{false, true} {
-				params := anthropic.MessageNewParams{Model: "m", MaxTokens: 100, Tools: []anthropic.ToolUnionParam{provANWeatherTool},
-					Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("weather in Paris?"))}}
-				var m anthropic.Message
-				if streamed {
-					stream := c.Messages.NewStreaming(ctx, params)
-					for stream.Next() {
-						if err := m.Accumulate(stream.Current()); err != nil {
-							t.Fatal(err)
-						}
-					}
-					if err := stream.Err(); err != nil {
-						t.Fatal(err)
-					}
-				} else {
-					r, err := c.Messages.New(ctx, params)
-					if err != nil {
-						t.Fatal(err)
-					}
-					m = *r
-				}
-				var use *anthropic.ToolUseBlock
-				for _, b := range m.Content {
-					if b.Type == "tool_use" {
-						tu := b.AsToolUse()
-						use = &tu
-					}
-				}
-				if use == nil || use.Name != "get_weather" || m.StopReason != "tool_use" {
-					t.Fatalf("streamed=%v: no tool call: %+v", streamed, m)
-				}
-				var args map[string]string
-				if err := json.Unmarshal(use.Input, &args); err != nil || args["city"] != "Paris" {
-					t.Fatalf("streamed=%v: input %s", streamed, use.Input)
-				}
-				params.Messages = append(params.Messages, m.ToParam(),
-					anthropic.NewUserMessage(anthropic.NewToolResultBlock(use.ID, "sunny, 21C", false)))
-				final, err := c.Messages.New(ctx, params)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(final.Content) == 0 || final.Content[len(final.Content)-1].Text != "Weather: sunny, 21C" {
-					t.Errorf("streamed=%v: final %+v", streamed, final.Content)
-				}
-			}
+			anthropicToolRoundTrip(t, ctx, c, provANWeatherTool)
 		})
 	}
 }
