@@ -193,9 +193,22 @@ func (g *guardedWriter) ReadFrom(src io.Reader) (int64, error) {
 
 func (g *guardedWriter) FlushError() error {
 	if !g.arm() {
-		return http.NewResponseController(g.ResponseWriter).Flush()
+		return g.flush()
 	}
-	return g.disarm(http.NewResponseController(g.ResponseWriter).Flush())
+	return g.disarm(g.flush())
+}
+
+// flush flushes net/http's writer directly (an SSE stream flushes per event: no ResponseController
+// allocation when the writer is net/http's own).
+func (g *guardedWriter) flush() error {
+	switch f := g.ResponseWriter.(type) {
+	case interface{ FlushError() error }:
+		return f.FlushError()
+	case http.Flusher:
+		f.Flush()
+		return nil
+	}
+	return http.NewResponseController(g.ResponseWriter).Flush()
 }
 
 func (g *guardedWriter) Flush() { _ = g.FlushError() }
