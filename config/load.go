@@ -762,6 +762,9 @@ func redactAll(x any) any {
 	return x
 }
 
+// Unwrap returns the backend inside the policies, for callers that look for what it implements.
+func (b *policyBackend) Unwrap() http.Handler { return b.inner }
+
 // Health reports the endpoint health of the backend inside the policies (nil when it has none).
 func (b *policyBackend) Health() []agentgateway.EndpointHealth {
 	if h, ok := b.inner.(agentgateway.HealthReporter); ok {

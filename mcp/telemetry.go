@@ -246,3 +246,7 @@ func setMeta(msg []byte, k, v string) []byte {
 func isEmptyObject(b []byte) bool {
 	return len(bytes.TrimSpace(b[1:len(b)-1])) == 0
 }
+
+// OpenSessions reports the federation's live client sessions and their open server-sent event
+// streams (the figures of the agentgateway.mcp.sessions and .streams gauges), for status pages.
+func (f *Federation) OpenSessions() (sessions, streams int64) { return f.sessions.counts() }

@@ -183,6 +183,8 @@ func (a *admin) mux() *http.ServeMux {
 	mux.HandleFunc("GET /stats", func(rw http.ResponseWriter, r *http.Request) {
 		snap := a.stats.snapshot()
 		snap["upstreams"] = upstreamHealth(a.gw.Config())
+		sessions, streams := openMCPSessions(a.gw.Config())
+		snap["mcpSessions"] = map[string]int64{"open": sessions, "streams": streams}
 		if a.memory != nil {
 			snap["process"] = a.memory.stats()
 		}
@@ -331,6 +333,36 @@ func upstreamHealth(cfg agentgateway.Config) map[string][]agentgateway.EndpointH
 		}
 	}
 	return out
+}
+
+// openMCPSessions sums the open sessions and streams of the MCP federations the routes serve (a
+// federation shared by several routes counted once).
+func openMCPSessions(cfg agentgateway.Config) (sessions, streams int64) {
+	type counter interface{ OpenSessions() (int64, int64) }
+	seen := map[counter]bool{}
+	for _, l := range cfg.Listeners {
+		for _, r := range l.Routes {
+			for _, b := range r.Backends {
+				h := b.Handler
+				for h != nil {
+					if c, ok := h.(counter); ok {
+						if !seen[c] {
+							seen[c] = true
+							n, s := c.OpenSessions()
+							sessions, streams = sessions+n, streams+s
+						}
+						break
+					}
+					u, ok := h.(interface{ Unwrap() http.Handler })
+					if !ok {
+						break
+					}
+					h = u.Unwrap()
+				}
+			}
+		}
+	}
+	return sessions, streams
 }
 
 func (s *stats) snapshot() map[string]any {

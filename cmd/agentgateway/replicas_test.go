@@ -75,6 +75,9 @@ binds:
 		return err
 	}
 	require.NoError(t, call())
+	resp, body := get(t, http.DefaultClient, "http://"+a.admin+"/stats")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, body, `"mcpSessions":{"open":1,`, "/stats counts the open MCP session")
 	sw.to.Store(host(b))
 	require.NoError(t, call(), "the second binary continues the session the first opened")
 	sw.to.Store(host(other))
