@@ -165,17 +165,10 @@ type anResponse struct {
 
 // Peek implements [Format].
 func (AnthropicMessages) Peek(body []byte) (Peek, error) {
-	var p struct {
-		Model  *string `json:"model"`
-		Stream bool    `json:"stream"`
-	}
-	if err := json.Unmarshal(body, &p); err != nil {
-		return Peek{}, malformed(err)
-	}
-	if p.Model == nil || *p.Model == "" {
-		return Peek{}, &Error{Status: 400, Kind: ErrInvalidRequest, Message: "model: Field required", Param: "model", Err: ErrMalformedRequest}
-	}
-	return Peek{Model: *p.Model, Stream: p.Stream}, nil
+	p, _, err := peekRequest(body, func() *Error {
+		return &Error{Status: 400, Kind: ErrInvalidRequest, Message: "model: Field required", Param: "model", Err: ErrMalformedRequest}
+	})
+	return p, err
 }
 
 // DecodeRequest implements [Format].
@@ -694,12 +687,7 @@ func (AnthropicMessages) DecodeResponse(body []byte) (*Response, error) {
 
 // Usage implements [Provider].
 func (AnthropicMessages) Usage(body []byte) (string, Usage) {
-	var in struct {
-		Model string   `json:"model"`
-		Usage *anUsage `json:"usage"`
-	}
-	_ = json.Unmarshal(body, &in)
-	return in.Model, in.Usage.usage()
+	return usageOf(body, (*anUsage).usage)
 }
 
 // DecodeError implements [Provider].

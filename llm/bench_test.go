@@ -61,7 +61,9 @@ func direct(b *testing.B, rt http.RoundTripper, body []byte) {
 func serve(b *testing.B, r http.Handler, path string, body []byte) {
 	b.ReportAllocs()
 	for b.Loop() {
-		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+		// Built like direct's request: httptest.NewRequest parses a request text through a bufio
+		// reader, a cost no served request has.
+		req, _ := http.NewRequest(http.MethodPost, "http://gateway"+path, bytes.NewReader(body))
 		w := httptest.NewRecorder()
 		r.ServeHTTP(w, req)
 		if w.Code != 200 {

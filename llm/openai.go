@@ -3,12 +3,15 @@ package llm
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/agentgw/agentgateway/internal/jsonscan"
 )
 
 // OpenAIChat is the OpenAI Chat Completions wire (POST /v1/chat/completions), both as a client
@@ -199,24 +202,19 @@ type oaError struct {
 
 // Peek implements [Format].
 func (OpenAIChat) Peek(body []byte) (Peek, error) {
-	var p struct {
-		Model         *string `json:"model"`
-		Stream        bool    `json:"stream"`
-		StreamOptions *struct {
-			IncludeUsage bool `json:"include_usage"`
-		} `json:"stream_options"`
+	p, t, err := peekRequest(body, func() *Error {
+		return &Error{Status: 400, Kind: ErrInvalidRequest, Message: "you must provide a model parameter", Param: "model", Err: ErrMalformedRequest}
+	})
+	if err != nil || isNull(body, t.streamOptions) {
+		return p, err
 	}
-	if err := json.Unmarshal(body, &p); err != nil {
+	if !jsonscan.IsObject(body, t.streamOptions) {
+		return Peek{}, malformed(errors.New("stream_options: want an object"))
+	}
+	if p.IncludeUsage, err = scanBool(body, jsonscan.Field(body, t.streamOptions, "include_usage"), "stream_options.include_usage"); err != nil {
 		return Peek{}, malformed(err)
 	}
-	if p.Model == nil || *p.Model == "" {
-		return Peek{}, &Error{Status: 400, Kind: ErrInvalidRequest, Message: "you must provide a model parameter", Param: "model", Err: ErrMalformedRequest}
-	}
-	out := Peek{Model: *p.Model, Stream: p.Stream}
-	if p.StreamOptions != nil {
-		out.IncludeUsage = p.StreamOptions.IncludeUsage
-	}
-	return out, nil
+	return p, nil
 }
 
 func malformed(err error) *Error {
@@ -850,12 +848,7 @@ func (OpenAIChat) DecodeResponse(body []byte) (*Response, error) {
 
 // Usage implements [Provider].
 func (OpenAIChat) Usage(body []byte) (string, Usage) {
-	var in struct {
-		Model string   `json:"model"`
-		Usage *oaUsage `json:"usage"`
-	}
-	_ = json.Unmarshal(body, &in)
-	return in.Model, in.Usage.usage()
+	return usageOf(body, (*oaUsage).usage)
 }
 
 // DecodeError implements [Provider].

@@ -68,17 +68,11 @@ type rsContent struct {
 
 // Peek implements [Format].
 func (OpenAIResponses) Peek(body []byte) (Peek, error) {
-	var p struct {
-		Model  *string `json:"model"`
-		Stream bool    `json:"stream"`
-	}
-	if err := json.Unmarshal(body, &p); err != nil {
-		return Peek{}, malformed(err)
-	}
-	if p.Model == nil || *p.Model == "" {
-		return Peek{}, &Error{Status: 400, Kind: ErrInvalidRequest, Message: "Missing required parameter: 'model'.", Param: "model", Err: ErrMalformedRequest}
-	}
-	return Peek{Model: *p.Model, Stream: p.Stream, IncludeUsage: true}, nil
+	p, _, err := peekRequest(body, func() *Error {
+		return &Error{Status: 400, Kind: ErrInvalidRequest, Message: "Missing required parameter: 'model'.", Param: "model", Err: ErrMalformedRequest}
+	})
+	p.IncludeUsage = err == nil
+	return p, err
 }
 
 // DecodeRequest implements [Format].

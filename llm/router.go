@@ -351,7 +351,7 @@ func (r *Router) read(req *http.Request) *inspected {
 	if ep.op == OpModels || req.Method != http.MethodPost {
 		return in
 	}
-	body, err := io.ReadAll(io.LimitReader(req.Body, r.maxBody+1))
+	body, err := readBody(req.Body, req.ContentLength, r.maxBody)
 	if err != nil {
 		in.err = &Error{Status: 400, Kind: ErrInvalidRequest, Message: "reading the request body failed", Err: fmt.Errorf("%w: %w", ErrMalformedRequest, err)}
 		return in
