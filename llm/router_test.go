@@ -137,9 +137,15 @@ func TestBadInput(t *testing.T) {
 		{"/v1/chat/completions", `{"model":`, 400, `"type":"invalid_request_error"`},
 		{"/v1/chat/completions", `{"messages":[]}`, 400, `"param":"model"`},
 		{"/v1/chat/completions", `{"model":"gpt-9","messages":[]}`, 404, `"code":"model_not_found"`},
+		// The model routed on must be the one the provider reads: a second "model" is refused.
+		{"/v1/chat/completions", `{"model":"m","messages":[],"Model":"gpt-9"}`, 400, `duplicate`},
+		{"/v1/chat/completions", `{"model":7,"messages":[]}`, 400, `"type":"invalid_request_error"`},
+		{"/v1/chat/completions", `{"model":"m","stream":"yes","messages":[]}`, 400, `stream`},
+		{"/v1/chat/completions", `{"model":"m","stream":true,"stream_options":{"include_usage":1},"messages":[]}`, 400, `include_usage`},
 		{"/v1/chat/completions", big, 413, `"error":{`},
 		{"/v1/chat/completions", `{"model":"m","messages":[{"role":"wizard","content":"x"}]}`, 200, `Hello`}, // same wire: the provider judges
 		{"/v1/messages", `[1,2]`, 400, `{"error":{"message":"malformed JSON body`},
+		{"/v1/messages", `{"model":"m","model":"gpt-9","max_tokens":1,"messages":[]}`, 400, `duplicate`},
 		{"/v1/messages", `{"model":"gpt-9","max_tokens":1,"messages":[]}`, 404, `"type":"not_found_error"`},
 		{"/v1/messages", big, 413, `"type":"request_too_large"`},
 		{"/v1/messages", `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"unknown"}]}]}`, 400, `"type":"invalid_request_error"`},
