@@ -775,6 +775,18 @@ func (d *anStreamDecoder) Next() (Event, error) {
 		if len(data) == 0 {
 			continue
 		}
+		if i, s, args, ok := anDelta(data); ok {
+			if s == "" {
+				continue // as convert: an empty delta says nothing
+			}
+			ev := Event{Type: EventDelta, Index: i, PartType: d.kinds[i]}
+			if args {
+				ev.Arguments = s
+			} else {
+				ev.Text = s
+			}
+			return ev, nil
+		}
 		d.ev.Message, d.ev.ContentBlock, d.ev.Delta, d.ev.Usage, d.ev.Error = nil, nil, nil, nil, nil
 		d.ev.Type, d.ev.Index = "", 0
 		if err := json.Unmarshal(data, &d.ev); err != nil {

@@ -516,14 +516,22 @@ type oaStreamEncoder struct {
 
 // chunk appends one chat.completion.chunk with the given choice delta (raw JSON) and finish reason.
 func (e *oaStreamEncoder) chunk(dst []byte, delta string, finish string) []byte {
+	return e.chunkClose(append(e.chunkOpen(dst), delta...), finish)
+}
+
+// chunkOpen appends a chunk up to its delta object, which the caller appends in place (a streamed
+// token costs no allocation); chunkClose ends it.
+func (e *oaStreamEncoder) chunkOpen(dst []byte) []byte {
 	dst = append(dst, `data: {"id":`...)
 	dst = strconv.AppendQuote(dst, e.id)
 	dst = append(dst, `,"object":"chat.completion.chunk","created":`...)
 	dst = strconv.AppendInt(dst, e.created, 10)
 	dst = append(dst, `,"model":`...)
 	dst = appendJSONString(dst, e.model)
-	dst = append(dst, `,"choices":[{"index":0,"delta":`...)
-	dst = append(dst, delta...)
+	return append(dst, `,"choices":[{"index":0,"delta":`...)
+}
+
+func (e *oaStreamEncoder) chunkClose(dst []byte, finish string) []byte {
 	dst = append(dst, `,"logprobs":null,"finish_reason":`...)
 	if finish == "" {
 		dst = append(dst, "null"...)
@@ -582,17 +590,17 @@ func (e *oaStreamEncoder) Encode(dst []byte, ev *Event) []byte {
 		dst = e.start(dst)
 		switch {
 		case ev.Arguments != "":
-			d := make([]byte, 0, 64+len(ev.Arguments))
-			d = append(d, `{"tool_calls":[{"index":`...)
-			d = strconv.AppendInt(d, int64(e.toolIndex[ev.Index]), 10)
-			d = append(d, `,"function":{"arguments":`...)
-			d = appendJSONString(d, ev.Arguments)
-			d = append(d, `}}]}`...)
-			return e.chunk(dst, string(d), "")
+			dst = append(e.chunkOpen(dst), `{"tool_calls":[{"index":`...)
+			dst = strconv.AppendInt(dst, int64(e.toolIndex[ev.Index]), 10)
+			dst = append(dst, `,"function":{"arguments":`...)
+			dst = appendJSONString(dst, ev.Arguments)
+			return e.chunkClose(append(dst, `}}]}`...), "")
 		case ev.Text != "" && ev.PartType == PartThinking:
-			return e.chunk(dst, string(appendJSONString([]byte(`{"reasoning_content":`), ev.Text))+"}", "")
+			dst = appendJSONString(append(e.chunkOpen(dst), `{"reasoning_content":`...), ev.Text)
+			return e.chunkClose(append(dst, '}'), "")
 		case ev.Text != "":
-			return e.chunk(dst, string(appendJSONString([]byte(`{"content":`), ev.Text))+"}", "")
+			dst = appendJSONString(append(e.chunkOpen(dst), `{"content":`...), ev.Text)
+			return e.chunkClose(append(dst, '}'), "")
 		}
 		return dst
 	case EventFinish:
