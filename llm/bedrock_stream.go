@@ -32,6 +32,7 @@ type bdStreamDecoder struct {
 	dec     *eventstream.Decoder
 	buf     []byte
 	queue   []Event
+	head    int // next event of queue to return
 	started bool
 	ended   bool
 	stopped bool
@@ -42,11 +43,11 @@ type bdStreamDecoder struct {
 	open    []int
 }
 
-func (d *bdStreamDecoder) buffered() int { return d.r.Buffered() + len(d.queue) }
+func (d *bdStreamDecoder) buffered() int { return d.r.Buffered() + len(d.queue) - d.head }
 
 // Next implements [StreamDecoder].
 func (d *bdStreamDecoder) Next() (Event, error) {
-	for len(d.queue) == 0 {
+	for d.head == len(d.queue) {
 		if d.ended {
 			return Event{}, io.EOF
 		}
@@ -54,8 +55,10 @@ func (d *bdStreamDecoder) Next() (Event, error) {
 			return Event{}, err
 		}
 	}
-	ev := d.queue[0]
-	d.queue = d.queue[1:]
+	ev := d.queue[d.head]
+	if d.head++; d.head == len(d.queue) {
+		d.queue, d.head = d.queue[:0], 0 // drained: the next message's events reuse the array
+	}
 	return ev, nil
 }
 
@@ -143,6 +146,13 @@ func (d *bdStreamDecoder) read() error {
 			return nil
 		}
 		return err
+	}
+	if header(m, ":event-type") == "contentBlockDelta" && header(m, ":message-type") == "event" {
+		if cbi, text, ok := bdTextDelta(m.Payload); ok {
+			i := d.block(cbi, PartText, Event{})
+			d.push(Event{Type: EventDelta, Index: i, PartType: PartText, Text: text})
+			return nil
+		}
 	}
 	var ev bdStreamEvent
 	if len(m.Payload) > 0 {

@@ -462,6 +462,7 @@ func (GeminiAPI) NewStreamDecoder(r io.Reader) StreamDecoder {
 type gmStreamDecoder struct {
 	sse      *sseReader
 	queue    []Event
+	head     int // next event of queue to return
 	started  bool
 	ended    bool
 	next     int
@@ -472,11 +473,11 @@ type gmStreamDecoder struct {
 	finished bool
 }
 
-func (d *gmStreamDecoder) buffered() int { return d.sse.r.Buffered() + len(d.queue) }
+func (d *gmStreamDecoder) buffered() int { return d.sse.r.Buffered() + len(d.queue) - d.head }
 
 // Next implements [StreamDecoder].
 func (d *gmStreamDecoder) Next() (Event, error) {
-	for len(d.queue) == 0 {
+	for d.head == len(d.queue) {
 		if d.ended {
 			return Event{}, io.EOF
 		}
@@ -484,8 +485,10 @@ func (d *gmStreamDecoder) Next() (Event, error) {
 			return Event{}, err
 		}
 	}
-	ev := d.queue[0]
-	d.queue = d.queue[1:]
+	ev := d.queue[d.head]
+	if d.head++; d.head == len(d.queue) {
+		d.queue, d.head = d.queue[:0], 0 // drained: the next chunk's events reuse the array
+	}
 	return ev, nil
 }
 
@@ -527,18 +530,20 @@ func (d *gmStreamDecoder) read() error {
 	if len(data) == 0 {
 		return nil
 	}
-	var c gmResponse
-	if err := json.Unmarshal(data, &c); err != nil {
-		d.fail("malformed stream event from the provider", err)
-		return nil
-	}
-	var ge struct {
+	// One decode reads a chunk or an error object (an error can arrive mid-stream).
+	var ce struct {
+		gmResponse
 		Error *struct {
 			Code    int    `json:"code"`
 			Message string `json:"message"`
 		} `json:"error"`
 	}
-	if json.Unmarshal(data, &ge) == nil && ge.Error != nil {
+	if err := json.Unmarshal(data, &ce); err != nil {
+		d.fail("malformed stream event from the provider", err)
+		return nil
+	}
+	c, ge := &ce.gmResponse, &ce
+	if ge.Error != nil {
 		status := ge.Error.Code
 		if status < 400 || status > 599 {
 			status = 502

@@ -57,3 +57,34 @@ func smallInt(b []byte) (int, bool) {
 	}
 	return n, true
 }
+
+// bdTextDelta reads a Bedrock contentBlockDelta payload whose delta is text only
+// ({"contentBlockIndex":0,"delta":{"text":"..."}}, with any other top-level member, such as the
+// "p" padding, ignored). ok is false for every other payload.
+func bdTextDelta(payload []byte) (index int, text string, ok bool) {
+	var idx, delta jsonscan.Span
+	if _, err := jsonscan.Scan(payload, func(k jsonscan.Key, v jsonscan.Span) {
+		switch {
+		case k.Matches("contentBlockIndex"):
+			idx = v
+		case k.Matches("delta"):
+			delta = v
+		}
+	}); err != nil || !jsonscan.IsObject(payload, delta) {
+		return 0, "", false
+	}
+	if index, ok = smallInt(idx.In(payload)); !ok {
+		return 0, "", false
+	}
+	var value jsonscan.Span
+	for k, v := range jsonscan.Members(payload, delta) {
+		if !k.Matches("text") || value.Found() {
+			return 0, "", false // a tool or reasoning delta, or something new: decoded in full
+		}
+		value = v
+	}
+	if !jsonscan.IsString(payload, value) {
+		return 0, "", false
+	}
+	return index, jsonscan.Unquote(payload, value), true
+}

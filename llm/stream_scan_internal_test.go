@@ -64,3 +64,31 @@ func TestAnthropicDeltaFallsBack(t *testing.T) {
 		t.Errorf("got %d %q %v %v", i, text, args, ok)
 	}
 }
+
+// FuzzBedrockTextDelta: whenever the scanner reads a Converse delta as text, encoding/json reads
+// the same block index and text, and no other kind of delta.
+func FuzzBedrockTextDelta(f *testing.F) {
+	for _, s := range []string{
+		`{"contentBlockIndex":0,"delta":{"text":"Hello"},"p":"abcdefgh"}`,
+		`{"contentBlockIndex":2,"delta":{"toolUse":{"input":"{\"a\""}}}`,
+		`{"contentBlockIndex":0,"delta":{"text":"a","reasoningContent":{"text":"b"}}}`,
+		`{"ContentBlockIndex":1,"Delta":{"TEXT":"x\u0041"}}`,
+		`{"contentBlockIndex":0,"delta":{"text":null}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		i, text, ok := bdTextDelta(data)
+		if !ok {
+			return
+		}
+		var ev bdStreamEvent
+		if err := json.Unmarshal(data, &ev); err != nil {
+			t.Fatalf("scanner took %q, encoding/json refuses it: %v", data, err)
+		}
+		d := ev.Delta
+		if d == nil || d.Text == nil || *d.Text != text || ev.ContentBlockIndex != i || d.ToolUse != nil || d.ReasoningContent != nil {
+			t.Fatalf("%q: scanner read (%d, %q), encoding/json %+v", data, i, text, ev)
+		}
+	})
+}
