@@ -50,7 +50,8 @@ type RouteConfig struct {
 	// Policies run in front of the backend, ordered by [Phase] (outermost first) and, within a phase,
 	// in the order given.
 	Policies []Policy
-	// Backends receive the requests, split by weight when there are several.
+	// Backends receive the requests, split by weight when there are several. An attempt that a retry
+	// policy repeats goes to another backend of weight, when there is one.
 	Backends []WeightedBackend
 }
 

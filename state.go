@@ -41,6 +41,9 @@ type State struct {
 	// hashing on it, so requests with the same key go to the same backend and endpoint while those are
 	// healthy, with no state shared between replicas.
 	Affinity uint64
+	// picked is 1 + the index of the backend a weighted split last chose for this request, so that
+	// a retried attempt goes to another backend.
+	picked int
 
 	// Identity is what authentication policies established about the caller.
 	Identity Identity

@@ -680,18 +680,37 @@ func newSplit(backends []WeightedBackend, total int, rnd func(int) int) *split {
 
 func (s *split) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := StateFrom(r.Context())
-	var b *WeightedBackend
-	if st != nil && st.Affinity != 0 {
-		b = &s.backends[s.rendezvous(st.Affinity)]
-	} else {
-		n := s.rnd(s.total)
-		i, _ := slices.BinarySearch(s.cum, n+1)
-		b = &s.backends[i]
+	var i int
+	switch {
+	case st != nil && st.Affinity != 0:
+		i = s.rendezvous(st.Affinity)
+	case st != nil && st.Policy.Retries > 0 && st.picked > 0:
+		i = s.other(st.picked - 1)
+	default:
+		i, _ = slices.BinarySearch(s.cum, s.rnd(s.total)+1)
 	}
+	b := &s.backends[i]
 	if st != nil {
-		st.Backend = b.Name
+		st.Backend, st.picked = b.Name, i+1
 	}
 	b.Handler.ServeHTTP(w, r)
+}
+
+// other picks a backend by weight among all but prev, for a retried attempt: the one that just
+// failed is the likeliest to fail again (a stopped upstream, an overloaded one). With no other
+// backend of weight, prev it is.
+func (s *split) other(prev int) int {
+	w := s.backends[prev].Weight
+	if s.total-w <= 0 {
+		return prev
+	}
+	// Draw in the total without prev's range, then step over that range.
+	n := s.rnd(s.total - w)
+	if n >= s.cum[prev]-w {
+		n += w
+	}
+	i, _ := slices.BinarySearch(s.cum, n+1)
+	return i
 }
 
 // rendezvous picks a backend for an affinity hash by weighted rendezvous hashing: each backend

@@ -144,3 +144,35 @@ func TestRetrySkipsUpgrades(t *testing.T) {
 	assert.Equal(t, 503, do(p, h, req("GET", "/ws", "Connection", "Upgrade", "Upgrade", "websocket")).Code)
 	assert.Equal(t, 1, n)
 }
+
+// TestRetryGoesToAnotherBackend: on a route that splits traffic over several backends, a retried
+// attempt goes to a backend other than the one that just failed, so a stopped upstream costs no
+// request while another is up (with two equal backends a random second pick would fail one request
+// in four).
+func TestRetryGoesToAnotherBackend(t *testing.T) {
+	var downHits, upHits atomic.Int32
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		downHits.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(down.Close)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upHits.Add(1)
+		_, _ = io.WriteString(w, "up")
+	}))
+	t.Cleanup(up.Close)
+	rp, err := policy.NewRetry(policy.RetryConfig{Attempts: 2, Codes: []int{503}, Budget: &policy.RetryBudget{Ratio: 1}})
+	require.NoError(t, err)
+	gw := agentgateway.New(agentgateway.WithAccessLog(false))
+	require.NoError(t, gw.Route("split").PathPrefix("/").Use(rp).ToWeighted(
+		agentgateway.WeightedBackend{Name: "down", Handler: agentgateway.HTTP(down.URL), Weight: 1},
+		agentgateway.WeightedBackend{Name: "up", Handler: agentgateway.HTTP(up.URL), Weight: 1},
+		agentgateway.WeightedBackend{Name: "idle", Handler: agentgateway.HTTP(down.URL), Weight: 0}))
+	for range 200 {
+		w := httptest.NewRecorder()
+		gw.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+		require.Equal(t, http.StatusOK, w.Code)
+	}
+	assert.Greater(t, downHits.Load(), int32(50), "first attempts still split by weight")
+	assert.Equal(t, int32(200), upHits.Load())
+}
