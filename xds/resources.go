@@ -120,8 +120,8 @@ func FromYAML(data []byte) (*Resources, error) {
 	for i, b := range binds {
 		bm, _ := b.(map[string]any)
 		port, ok := bm["port"].(float64)
-		if !ok || port != float64(int(port)) {
-			fail("binds[%d].port: want a port number", i)
+		if !ok || port != float64(int(port)) || port < 1 || port > 65535 {
+			fail("binds[%d].port: want a port number (1-65535)", i)
 			continue
 		}
 		for _, key := range sortedKeys(bm) {
