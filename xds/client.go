@@ -43,6 +43,9 @@ type ClientOptions struct {
 	// is drawn at random between half and all of the current bound (jitter), which doubles after each
 	// failed attempt and resets once a stream delivered a response.
 	MinBackoff, MaxBackoff time.Duration
+	// Settle is how long a response whose config does not build waits for the responses that may
+	// complete it before it is NACKed (default 200ms; see [Client]).
+	Settle time.Duration
 	// Dir is the directory relative file names in the config resolve against (default ".").
 	Dir string
 	// MCPPins is the pin file of MCP backends that name none (config.File.SetMCPPins).
@@ -59,8 +62,9 @@ type ClientOptions struct {
 // Client is a data plane's xDS client: it subscribes to every resource type over Delta ADS,
 // compiles the resources it holds into a config after each response (config.Load and Build, as for a
 // file) and hands the Runtime to its apply function (typically Gateway.Apply). A response whose
-// config does not build or apply is NACKed with the error, and the last good config keeps serving;
-// the next response is compiled with it, so a later fix applies. The stream reconnects with
+// config does not build or apply is NACKed with the error (after waiting [ClientOptions.Settle] for the
+// rest of a change that spans several resource types), and the last good config keeps serving; the
+// next response is compiled with it, so a later fix applies. The stream reconnects with
 // exponential back-off and jitter until Run's context is cancelled.
 type Client struct {
 	addr  string
@@ -103,6 +107,9 @@ func NewClient(addr string, opts ClientOptions, apply func(*config.Runtime) erro
 	}
 	if opts.MaxBackoff < opts.MinBackoff {
 		opts.MaxBackoff = max(30*time.Second, opts.MinBackoff)
+	}
+	if opts.Settle <= 0 {
+		opts.Settle = 200 * time.Millisecond
 	}
 	if opts.Lookup == nil {
 		opts.Lookup = os.LookupEnv
@@ -188,27 +195,95 @@ func (c *Client) stream(ctx context.Context) (got bool, err error) {
 			return false, err
 		}
 	}
-	for {
-		resp, err := st.Recv()
-		if err != nil {
-			return got, err
+	// Recv runs on its own goroutine so that a verdict can wait for the responses that follow.
+	type received struct {
+		resp *discovery.DeltaDiscoveryResponse
+		err  error
+	}
+	recv := make(chan received)
+	go func() {
+		for {
+			resp, err := st.Recv()
+			select {
+			case recv <- received{resp, err}:
+			case <-sctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
 		}
+	}()
+	verdict := func(nonces []*discovery.DeltaDiscoveryResponse, nack string) error {
+		for _, r := range nonces {
+			req := &discovery.DeltaDiscoveryRequest{TypeUrl: r.GetTypeUrl(), ResponseNonce: r.GetNonce()}
+			if nack != "" {
+				req.ErrorDetail = &status.Status{Code: 3 /* INVALID_ARGUMENT */, Message: nack}
+			}
+			if err := st.Send(req); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// held are the responses whose config did not build yet, waiting out the settle time: one change
+	// reaches a client as a response per type, and the server sends a type's next response only after
+	// the client answered its last, so the parts of a change (a route and the backend it no longer
+	// needs) can arrive out of order. The verdict on them all is given when the resources build, or
+	// as a NACK once no response fixed them within the settle time.
+	var held []*discovery.DeltaDiscoveryResponse
+	var heldErr string
+	var settle <-chan time.Time
+	for {
+		var r received
+		select {
+		case <-sctx.Done():
+			return got, sctx.Err()
+		case r = <-recv:
+		case <-settle:
+			c.opts.Logger.Error("xds: update rejected; still serving the last good config", "error", heldErr)
+			if err := verdict(held, heldErr); err != nil {
+				return got, err
+			}
+			held, heldErr, settle = nil, "", nil
+			continue
+		}
+		if r.err != nil {
+			return got, r.err
+		}
+		resp := r.resp
 		if !got {
 			c.opts.Logger.Info("xds: connected to the control plane", "address", c.addr)
 		}
 		got = true
-		ack := &discovery.DeltaDiscoveryRequest{TypeUrl: resp.GetTypeUrl(), ResponseNonce: resp.GetNonce()}
-		if err := c.handle(resp); err != nil {
-			ack.ErrorDetail = &status.Status{Code: 3 /* INVALID_ARGUMENT */, Message: err.Error()}
+		if err := c.take(resp); err != nil {
+			// A malformed response is rejected on its own, at once.
+			c.opts.Logger.Error("xds: response rejected", "type", resp.GetTypeUrl(), "error", err)
+			if err := verdict([]*discovery.DeltaDiscoveryResponse{resp}, err.Error()); err != nil {
+				return got, err
+			}
+			continue
 		}
-		if err := st.Send(ack); err != nil {
-			return got, err
+		held = append(held, resp)
+		err := c.compile()
+		switch {
+		case err == nil:
+			if err := verdict(held, ""); err != nil {
+				return got, err
+			}
+			held, heldErr, settle = nil, "", nil
+		default:
+			heldErr = err.Error()
+			if settle == nil {
+				settle = time.After(c.opts.Settle)
+			}
 		}
 	}
 }
 
-// handle takes one response into the received state and applies the config it makes.
-func (c *Client) handle(resp *discovery.DeltaDiscoveryResponse) error {
+// take decodes one response into the received state. It returns an error, changing nothing, when
+// the response is malformed.
+func (c *Client) take(resp *discovery.DeltaDiscoveryResponse) error {
 	t := resp.GetTypeUrl()
 	if _, ok := c.received[t]; !ok {
 		return fmt.Errorf("%w: unknown type %s", ErrInvalidResource, t)
@@ -236,16 +311,17 @@ func (c *Client) handle(resp *discovery.DeltaDiscoveryResponse) error {
 		delete(c.versions[t], name)
 	}
 	c.synced[t] = true
-	for _, tt := range TypeURLs {
-		if !c.synced[tt] {
-			return nil // the initial state is not complete yet
-		}
-	}
-	return c.compile()
+	return nil
 }
 
-// compile builds the received resources and applies them when they differ from what is served.
+// compile builds the received resources and applies them when they differ from what is served
+// (nothing before every type's first response arrived: the initial state is not complete).
 func (c *Client) compile() error {
+	for _, t := range TypeURLs {
+		if !c.synced[t] {
+			return nil
+		}
+	}
 	doc, loc, err := fromIndex(c.received).Document()
 	if err == nil && bytes.Equal(doc, c.applied) {
 		return nil
@@ -263,7 +339,6 @@ func (c *Client) compile() error {
 		if retry {
 			c.rejected = nil
 		}
-		c.opts.Logger.Error("xds: update rejected; still serving the last good config", "error", msg)
 		return errors.New(msg)
 	}
 	c.applied, c.rejected, c.rejErr = doc, nil, ""

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,6 +23,8 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
+
+	"github.com/agentgw/agentgateway/xds"
 )
 
 // proc is a binary started by a test, with its log.
@@ -311,4 +316,38 @@ func tail(s string) string {
 		return "..." + s[len(s)-4000:]
 	}
 	return s
+}
+
+// In-process, under the race detector and goleak: the binary's data-plane mode takes its routes from
+// an xds.Server, applies a change, and shuts down cleanly; a bootstrap file that also routes is
+// refused.
+func TestXDSDataPlaneInProcess(t *testing.T) {
+	srv := xds.NewServer(xds.ServerOptions{Logger: slog.New(slog.DiscardHandler)})
+	port := freePort(t)
+	routes := func(body string) []byte {
+		return fmt.Appendf(nil, "binds:\n- port: %d\n  listeners:\n  - routes:\n    - policies: {directResponse: {status: 200, body: %s}}\n", port, body)
+	}
+	require.NoError(t, srv.SetYAML(routes("one")))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		require.NoError(t, <-served)
+	}()
+	g := start(t, fmt.Sprintf("config:\n  xdsAddress: %s\n  gateway: gw\n", ln.Addr()), port)
+	_, body := get(t, http.DefaultClient, g.url("/"))
+	require.Equal(t, "one", body)
+	require.NoError(t, srv.SetYAML(routes("two")))
+	require.Eventually(t, func() bool { _, b := get(t, http.DefaultClient, g.url("/")); return b == "two" }, 10*time.Second, 10*time.Millisecond)
+	g.stop()
+	http.DefaultClient.CloseIdleConnections()
+
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	require.NoError(t, os.WriteFile(file, append([]byte("config:\n  xdsAddress: 127.0.0.1:1\n  gateway: gw\n"), routes("x")...), 0o600))
+	var errb bytes.Buffer
+	require.Equal(t, 1, run(context.Background(), []string{"-f", file, "--admin-addr", "off", "--stats-addr", "off", "--readiness-addr", "off"}, io.Discard, &errb))
+	require.Contains(t, errb.String(), "the file must not have binds")
 }
