@@ -44,6 +44,18 @@ type Settings struct {
 	Logging *LoggingSettings `json:"logging"`
 	// Metrics configures which metrics are collected.
 	Metrics *MetricsSettings `json:"metrics"`
+	// XDSAddress is the xDS control plane the routing config comes from (host:port, http://host:port
+	// or https://host:port); the file then holds only startup settings (see package xds).
+	XDSAddress string `json:"xdsAddress"`
+	// XDSAuthToken is sent to the control plane as a bearer token; a control plane served by this
+	// binary (--xds-serve) requires it.
+	XDSAuthToken string `json:"xdsAuthToken"`
+	// Gateway names this gateway to the control plane (required with XDSAddress).
+	Gateway string `json:"gateway"`
+	// Namespace is the gateway's namespace, part of its xDS node id.
+	Namespace string `json:"namespace"`
+	// ClusterID is the xDS node's cluster (default "Kubernetes").
+	ClusterID string `json:"clusterId"`
 }
 
 // SessionSettings is the schema's RawSession.
@@ -220,8 +232,7 @@ const (
 // is never silently dropped.
 var UnsupportedSettings = []string{
 	"enableIpv6", "dns", "localXdsPath", "modelCatalog", "database", "storage", "caAddress", "caAuthToken",
-	"xdsAddress", "xdsAuthToken", "spiffe", "namespace", "gateway", "trustDomain", "additionalTrustDomains",
-	"skipValidateTrustDomain", "serviceAccount", "clusterId", "network", "standardAttributes",
+	"spiffe", "trustDomain", "additionalTrustDomains", "skipValidateTrustDomain", "serviceAccount", "network", "standardAttributes",
 	"customFunctions", "connectionMinTerminationDeadline", "workerThreads", "backend", "hbone",
 }
 
@@ -279,6 +290,9 @@ func (s *Settings) validate() []error {
 	}
 	if s.ConnectionTerminationDeadline < 0 {
 		bad("config.connectionTerminationDeadline", "must not be negative")
+	}
+	if s.XDSAddress != "" && s.Gateway == "" {
+		bad("config.gateway", "is required when config.xdsAddress is set (it names this gateway to the control plane)")
 	}
 	switch s.Histograms {
 	case "", "classic", "native":

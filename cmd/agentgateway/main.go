@@ -2,6 +2,12 @@
 //
 //	agentgateway -f config.yaml              serve, hot-reloading the file when it changes
 //	agentgateway -f config.yaml --validate   check the file and exit (non-zero, with the field path, when bad)
+//	agentgateway -f config.yaml --xds-serve :15010   serve the file's routing config to data planes over xDS
+//
+// With config.xdsAddress (and config.gateway) in the file, the routing config comes from that xDS
+// control plane instead: the file keeps only the process settings, /healthz/ready answers 503 until
+// the first config arrived, and an update the gateway cannot build is NACKed while the last good one
+// keeps serving.
 //
 // A reload is all or nothing: an invalid edit is reported once and the last good config keeps serving;
 // an edit whose new ports cannot be bound yet is retried with back-off until it applies or the file
@@ -64,6 +70,8 @@ type flags struct {
 	memoryTrim time.Duration
 	// pins is the tool pin file of MCP backends that name none (config.File.SetMCPPins).
 	pins string
+	// xdsServe, when set, runs an xDS control plane on this address serving the file.
+	xdsServe string
 	// set records the flags given on the command line: they win over the config file's settings.
 	set map[string]bool
 }
@@ -90,6 +98,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.DurationVar(&f.memoryTrim, "memory-trim-interval", 30*time.Second,
 		"how often heap freed after a burst is returned to the OS when over 32 MiB (0: leave it to the runtime)")
 	fs.DurationVar(&f.pollPeriod, "watch-interval", time.Second, "how often the config file is checked for changes")
+	fs.StringVar(&f.xdsServe, "xds-serve", "", "run an xDS control plane on this `address` that serves the config file to data planes (and pushes its changes) instead of serving it")
 	fs.StringVar(&f.pins, "pins", "", "tool pin `file` of MCP backends that name none (rug-pull protection: review and accept changes in the file or at the admin listener's /mcp/pins)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
@@ -168,7 +177,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "agentgateway:", err)
 		return 2
 	}
-	if err := serve(ctx, f, logger, level); err != nil {
+	serveFn := serve
+	if f.xdsServe != "" {
+		serveFn = func(ctx context.Context, f flags, logger *slog.Logger, _ *slog.LevelVar) error {
+			return serveControlPlane(ctx, f, logger)
+		}
+	}
+	if err := serveFn(ctx, f, logger, level); err != nil {
 		logger.Error("starting", "error", err)
 		return 1
 	}

@@ -69,22 +69,32 @@ func serve(ctx context.Context, f flags, logger *slog.Logger, level *slog.LevelV
 	gw := agentgateway.New(opts...)
 	var current atomic.Pointer[config.File]
 	current.Store(first)
-	w, err := config.WatchFile(f.file, config.WatchOptions{Interval: f.pollPeriod, Drain: drain, Logger: logger, MCPPins: f.pins},
-		func(rt *config.Runtime) error {
-			nf := rt.File()
-			al, err := nf.AccessLogOptions()
-			if err != nil {
-				return err
-			}
-			if err := gw.Apply(rt.Config); err != nil {
-				return err
-			}
-			accessLog.SetOptions(al)
-			reloadSettings(current.Swap(nf), nf, level, logger)
-			return nil
-		})
-	if err != nil {
+	apply := func(rt *config.Runtime) error {
+		nf := rt.File()
+		al, err := nf.AccessLogOptions()
+		if err != nil {
+			return err
+		}
+		if err := gw.Apply(rt.Config); err != nil {
+			return err
+		}
+		accessLog.SetOptions(al)
+		reloadSettings(current.Swap(nf), nf, level, logger)
+		return nil
+	}
+	var w source
+	xc, err := newXDSSource(first, f, drain, logger, apply)
+	switch {
+	case err != nil:
 		return err
+	case xc != nil:
+		w = xdsSource{Client: xc, bootstrap: first}
+	default:
+		fw, err := config.WatchFile(f.file, config.WatchOptions{Interval: f.pollPeriod, Drain: drain, Logger: logger, MCPPins: f.pins}, apply)
+		if err != nil {
+			return err
+		}
+		w = fw
 	}
 	defer func() {
 		_ = gw.Close()
@@ -120,8 +130,20 @@ func serve(ctx context.Context, f flags, logger *slog.Logger, level *slog.LevelV
 	var watching sync.WaitGroup
 	watching.Go(func() { w.Run(ctx) })
 	watching.Go(func() { trimmer.run(ctx) })
-	ready.Store(true)
-	logger.Info("agentgateway ready", "config", f.file)
+	if xc == nil {
+		ready.Store(true)
+		logger.Info("agentgateway ready", "config", f.file)
+	} else {
+		// Not ready until the control plane's first config is served.
+		watching.Go(func() {
+			select {
+			case <-xc.Ready():
+				ready.Store(true)
+				logger.Info("agentgateway ready", "xds", first.Settings.XDSAddress)
+			case <-ctx.Done():
+			}
+		})
+	}
 
 	<-ctx.Done()
 	ready.Store(false)
