@@ -415,7 +415,17 @@ func (g *Gateway) dialTCP(ctx context.Context, b TCPBackend, info *ConnInfo) (ne
 	if err != nil || b.TLS == nil {
 		return up, err
 	}
-	tc := tls.Client(up, b.TLS)
+	cfg := b.TLS
+	if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+		// Verify the name the backend was dialled by: its address, or for a computed target the
+		// connection's own server name.
+		cfg = cfg.Clone()
+		cfg.ServerName = hostOf(b.Address)
+		if b.Address == "" {
+			cfg.ServerName = info.Hostname
+		}
+	}
+	tc := tls.Client(up, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		_ = up.Close()
 		return nil, err
