@@ -308,7 +308,9 @@ func connActivation(c *agentgateway.ConnInfo) *cel.Activation {
 	if c.Destination.Addr().IsValid() {
 		dst["address"] = c.Destination.Addr().String()
 	}
-	return &cel.Activation{State: &agentgateway.State{Source: c.Source}, Extra: map[string]any{"destination": dst}}
+	a := cel.NewActivation(nil, &agentgateway.State{Source: c.Source})
+	a.Extra = map[string]any{"destination": dst}
+	return a
 }
 
 // dynamicTarget compiles a dynamic TCP backend's target: expr, or the connection's hostname on its
