@@ -203,6 +203,7 @@ func (g *Gateway) applyLocked(cfg Config) error {
 	if err != nil {
 		return err
 	}
+	g.tuneTLS(s)
 	// While Run serves, the new ports are bound before the swap, so a port that cannot be bound leaves
 	// everything as it was.
 	serve, err := g.bindNew(s)

@@ -22,8 +22,8 @@ func FuzzProxyHeader(f *testing.F) {
 	f.Add([]byte("PROXY TCP4 ::1 5.6.7.8 1 2\r\n"), byte(1))
 	f.Add([]byte("PROXY TCP4 1.2.3.4 5.6.7.8 1 2"+string(bytes.Repeat([]byte(" "), 120))+"\r\n"), byte(1))
 	f.Add(append([]byte("\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c"), 1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 0, 2), byte(0))
-	f.Add(append([]byte("\r\n\r\n\x00\r\nQUIT\n\x21\x21\x00\x04"), 1, 2, 3, 4), byte(0))        // short IPv6 block
-	f.Add(append([]byte("\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00"), "GET"...), byte(0))           // LOCAL
+	f.Add(append([]byte("\r\n\r\n\x00\r\nQUIT\n\x21\x21\x00\x04"), 1, 2, 3, 4), byte(0))          // short IPv6 block
+	f.Add(append([]byte("\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00"), "GET"...), byte(0))            // LOCAL
 	f.Add(append([]byte("\r\n\r\n\x00\r\nQUIT\n\x21\x11\xff\xff"), 1, 2, 3, 4), byte(0))          // longer than the buffer
 	f.Add(append([]byte("\r\n\r\n\x00\r\nQUIT\n\x31\x11\x00\x0c"), make([]byte, 12)...), byte(0)) // version 3
 	f.Add([]byte("GET / HTTP/1.1\r\n"), byte(3))

@@ -409,3 +409,34 @@ func TestDialThroughConnect(t *testing.T) {
 	_, err = agentgateway.DialThroughConnect(context.Background(), proxy, "127.0.0.1:"+echoPort, nil)
 	require.ErrorIs(t, err, agentgateway.ErrTunnelRefused)
 }
+
+// TestTLSTerminationThenTCP: a TLS listener with TLS settings terminates the client's TLS and proxies
+// the plaintext to its route; WithFrontendTLS's minimum version applies to that handshake and to
+// HTTPS listeners alike.
+func TestTLSTerminationThenTCP(t *testing.T) {
+	tcpPort, httpsPort := freePort(t), freePort(t)
+	cert, pool := certFor(t, "db.test")
+	term := tcpListener("term", tcpPort, agentgateway.ProtocolTLS, tcpRoute("echo", echoServer(t)))
+	term.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	web := listener("web", httpsPort, "/")
+	web.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	gw := agentgateway.New(quiet(), agentgateway.WithBindAddress("127.0.0.1"),
+		agentgateway.WithFrontendTLS(agentgateway.FrontendTLS{MinVersion: tls.VersionTLS13}))
+	require.NoError(t, gw.Apply(agentgateway.Config{Listeners: []agentgateway.ListenerConfig{term, web}}))
+	start(t, gw)
+	c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", tcpPort), &tls.Config{ServerName: "db.test", RootCAs: pool})
+	require.NoError(t, err)
+	_, _ = io.WriteString(c, "plaintext behind TLS")
+	_ = c.CloseWrite()
+	got, err := io.ReadAll(c)
+	c.Close()
+	require.NoError(t, err)
+	require.Equal(t, "plaintext behind TLS", string(got))
+	for _, port := range []int{tcpPort, httpsPort} {
+		_, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{ServerName: "db.test", RootCAs: pool, MaxVersion: tls.VersionTLS12})
+		require.Error(t, err, "TLS 1.2 refused on port %d", port)
+	}
+	c, err = tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", httpsPort), &tls.Config{ServerName: "db.test", RootCAs: pool})
+	require.NoError(t, err)
+	c.Close()
+}

@@ -146,17 +146,22 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 // acceptLoop accepts the port's connections and serves each in its own goroutine, so that reading a
 // PROXY header or a ClientHello never holds up the next accept.
 func (g *Gateway) acceptLoop(bp *boundPort) {
+	var backoff time.Duration
 	for {
 		c, err := bp.raw.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(5 * time.Millisecond)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				_ = bp.http.Close()
+				return
 			}
-			_ = bp.http.Close()
-			return
+			// Out of file descriptors and the like: wait and retry, as net/http does, rather than
+			// stop serving the port.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			g.opts.logger.Warn("accepting a connection", "port", bp.port, "error", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
 		}
+		backoff = 0
 		if k := g.opts.keepAlive; k != nil {
 			if tc, ok := c.(*net.TCPConn); ok {
 				_ = tc.SetKeepAliveConfig(*k)
@@ -194,8 +199,13 @@ func (g *Gateway) serveConn(bp *boundPort, c net.Conn, via *tunnelTarget) {
 	info := &ConnInfo{Port: bp.port}
 	conn := &l4Conn{Conn: c}
 	var br *bufio.Reader
+	// Bound the reading of what the gateway inspects (PROXY header, ClientHello) and the TLS handshake.
 	deadline := time.Now().Add(g.handshakeTimeout())
-	_ = c.SetReadDeadline(deadline)
+	peek := pp.sni != nil || (pp.https && g.opts.netAuthz != nil)
+	inspect := peek || (g.opts.proxy != nil && via == nil)
+	if inspect {
+		_ = c.SetReadDeadline(deadline)
+	}
 	if g.opts.proxy != nil && via == nil {
 		br = bufio.NewReaderSize(c, peekBufferSize)
 		h, err := readProxyHeader(br, *g.opts.proxy)
@@ -217,7 +227,7 @@ func (g *Gateway) serveConn(bp *boundPort, c net.Conn, via *tunnelTarget) {
 		}
 	}
 	var target sniTarget
-	if pp.sni != nil || (pp.https && g.opts.netAuthz != nil) {
+	if peek {
 		if br == nil {
 			br = bufio.NewReaderSize(c, peekBufferSize)
 		}
@@ -248,7 +258,9 @@ func (g *Gateway) serveConn(bp *boundPort, c net.Conn, via *tunnelTarget) {
 	var l4 *l4Listener
 	switch {
 	case pp.connect || (pp.http && pp.sni == nil) || target.https != nil:
-		_ = c.SetReadDeadline(time.Time{})
+		if inspect {
+			_ = c.SetReadDeadline(time.Time{})
+		}
 		hc := net.Conn(conn)
 		if pp.https && !pp.connect {
 			hs := &handshake{}
@@ -284,7 +296,7 @@ func (g *Gateway) serveConn(bp *boundPort, c net.Conn, via *tunnelTarget) {
 	info.Route = route.name
 	down := net.Conn(conn)
 	if l4.tls != nil {
-		tc := tls.Server(conn, g.frontTLSConfig(l4.tls))
+		tc := tls.Server(conn, l4.tls)
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		err := tc.HandshakeContext(ctx)
 		cancel()
@@ -294,7 +306,9 @@ func (g *Gateway) serveConn(bp *boundPort, c net.Conn, via *tunnelTarget) {
 		}
 		down = tc
 	}
-	_ = c.SetReadDeadline(time.Time{})
+	if inspect {
+		_ = c.SetReadDeadline(time.Time{})
+	}
 	g.proxyTCP(bp, down, info, route)
 }
 
@@ -305,13 +319,39 @@ func (g *Gateway) handshakeTimeout() time.Duration {
 	return DefaultTLSHandshakeTimeout
 }
 
-// frontTLSConfig applies WithFrontendTLS to a listener's TLS settings.
-func (g *Gateway) frontTLSConfig(base *tls.Config) *tls.Config {
-	f := &g.opts.frontTLS
-	if f.MinVersion == 0 && f.MaxVersion == 0 && len(f.CipherSuites) == 0 && len(f.ALPN) == 0 && len(f.CurvePreferences) == 0 {
-		return base
+// tuneTLS applies WithFrontendTLS to the TLS settings of a new snapshot's listeners (copies that
+// compile made), once, before the snapshot serves.
+func (g *Gateway) tuneTLS(s *snapshot) {
+	for _, idx := range s.tlsByPort {
+		seen := map[*compiledListener]bool{}
+		each := func(l *compiledListener) {
+			if !seen[l] && l.tls != nil {
+				seen[l] = true
+				g.frontTLSConfig(l.tls)
+			}
+		}
+		for _, l := range idx.exact {
+			each(l)
+		}
+		for _, w := range idx.wildcard {
+			each(w.v)
+		}
+		if idx.hasAny {
+			each(idx.any)
+		}
 	}
-	c := base.Clone()
+	for _, pp := range s.plans {
+		for _, l := range pp.names {
+			if l.tls != nil {
+				g.frontTLSConfig(l.tls)
+			}
+		}
+	}
+}
+
+// frontTLSConfig applies WithFrontendTLS to c in place.
+func (g *Gateway) frontTLSConfig(c *tls.Config) {
+	f := &g.opts.frontTLS
 	if f.MinVersion != 0 {
 		c.MinVersion = f.MinVersion
 	}
@@ -330,7 +370,6 @@ func (g *Gateway) frontTLSConfig(base *tls.Config) *tls.Config {
 			c.CurvePreferences[i] = tls.CurveID(v)
 		}
 	}
-	return c
 }
 
 // proxyTCP connects down to a backend of route and copies bytes both ways until both sides have
