@@ -73,7 +73,7 @@ func TestEveryRawConfigKeyIsHonouredOrRefused(t *testing.T) {
 	}
 	// frontendPolicies: every key is a field or refused too.
 	fp := defs["LocalFrontendPolicies"]["properties"].(map[string]any)
-	fields := append(jsonNames(reflect.TypeFor[config.FrontendPolicies]()), "logging")
+	fields := append(jsonNames(reflect.TypeFor[config.FrontendPolicies]()), "logging", "proxy") // aliases
 	for key := range fp {
 		if !slices.Contains(fields, key) {
 			_, err := config.Load([]byte("frontendPolicies:\n  "+key+": {}\n"), nil)
