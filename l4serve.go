@@ -22,6 +22,14 @@ type connSet struct {
 	conns  map[net.Conn]struct{}
 	closed bool
 	wg     sync.WaitGroup
+	// ctx is cancelled at the drain deadline, so that dials and handshakes in progress stop too.
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func newConnSet() connSet {
+	ctx, cancel := context.WithCancel(context.Background())
+	return connSet{ctx: ctx, cancel: cancel}
 }
 
 func (s *connSet) add(c net.Conn) bool {
@@ -54,9 +62,11 @@ func (s *connSet) drain(ctx context.Context) error {
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		s.cancel()
 		return nil
 	case <-ctx.Done():
 	}
+	s.cancel()
 	s.mu.Lock()
 	for c := range s.conns {
 		_ = c.Close()
@@ -251,7 +261,7 @@ func (g *Gateway) serveConn(bp *boundPort, c net.Conn, via *tunnelTarget) {
 	if br != nil && br.Buffered() > 0 {
 		conn.Conn = &prefixConn{Conn: c, prefix: mustPeek(br)}
 	}
-	if g.opts.netAuthz != nil && !g.opts.netAuthz(context.Background(), info) {
+	if g.opts.netAuthz != nil && !g.opts.netAuthz(bp.l4.ctx, info) {
 		g.opts.logger.Warn("connection denied by network authorization", "port", bp.port, "source", info.Source.String(), "destination", info.Destination.String(), "sni", info.Hostname)
 		return
 	}
@@ -267,7 +277,7 @@ func (g *Gateway) serveConn(bp *boundPort, c net.Conn, via *tunnelTarget) {
 			tc := tls.Server(&handshakeConn{Conn: conn, hs: hs}, &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 				return g.tlsForClient(bp.port, hello, hs)
 			}})
-			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			ctx, cancel := context.WithDeadline(bp.l4.ctx, deadline)
 			err := tc.HandshakeContext(ctx)
 			cancel()
 			if err != nil {
@@ -297,7 +307,7 @@ func (g *Gateway) serveConn(bp *boundPort, c net.Conn, via *tunnelTarget) {
 	down := net.Conn(conn)
 	if l4.tls != nil {
 		tc := tls.Server(conn, l4.tls)
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		ctx, cancel := context.WithDeadline(bp.l4.ctx, deadline)
 		err := tc.HandshakeContext(ctx)
 		cancel()
 		if err != nil {
@@ -382,7 +392,7 @@ func (g *Gateway) proxyTCP(bp *boundPort, down net.Conn, info *ConnInfo, route *
 		g.opts.logger.Warn("closing connection: every backend of the TCP route has weight 0", "route", route.name)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), g.opts.tcp.Connect)
+	ctx, cancel := context.WithTimeout(bp.l4.ctx, g.opts.tcp.Connect)
 	up, err := g.dialTCP(ctx, b, info)
 	cancel()
 	if err != nil {

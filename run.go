@@ -145,7 +145,7 @@ func (g *Gateway) bind(s *snapshot) (func(), error) {
 	slices.Sort(ports)
 	fresh := make([]*boundPort, 0, len(ports))
 	for _, p := range ports {
-		bp := &boundPort{port: p, internal: s.plans[p].internal}
+		bp := &boundPort{port: p, internal: s.plans[p].internal, l4: newConnSet()}
 		if !bp.internal {
 			ln, err := g.listen(p)
 			if err != nil {
