@@ -11,8 +11,10 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -439,4 +441,76 @@ func TestTLSTerminationThenTCP(t *testing.T) {
 	c, err = tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", httpsPort), &tls.Config{ServerName: "db.test", RootCAs: pool})
 	require.NoError(t, err)
 	c.Close()
+}
+
+// flakyListener fails its first Accept with a non-timeout error (as EMFILE does).
+type flakyListener struct {
+	net.Listener
+	once sync.Once
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	var err error
+	l.once.Do(func() { err = &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)} })
+	if err != nil {
+		return nil, err
+	}
+	return l.Listener.Accept()
+}
+
+// TestTransientAcceptErrorKeepsServing: an accept error other than the listener being closed (out of
+// file descriptors) is retried; the port goes on serving.
+func TestTransientAcceptErrorKeepsServing(t *testing.T) {
+	var addr string
+	gw := agentgateway.New(quiet(), agentgateway.WithListenFunc(func(int) (net.Listener, error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		addr = ln.Addr().String()
+		return &flakyListener{Listener: ln}, nil
+	}))
+	require.NoError(t, gw.Apply(agentgateway.Config{Listeners: []agentgateway.ListenerConfig{listener("l", 8080, "/")}}))
+	start(t, gw)
+	status, body := fetch(t, http.DefaultClient, "http://"+addr+"/")
+	require.Equal(t, 200, status, body)
+}
+
+// TestConnectModes: WithConnectMode decides what HTTP ports do with CONNECT: deny answers 405, tunnel
+// terminates it as a CONNECT port does (here into a TCP listener's port), and route (the default)
+// routes it like any request.
+func TestConnectModes(t *testing.T) {
+	for _, tc := range []struct {
+		mode agentgateway.ConnectMode
+		want int
+	}{{agentgateway.ConnectDeny, 405}, {agentgateway.ConnectTunnel, 200}, {agentgateway.ConnectRoute, 200}} {
+		httpPort, tcpPort := freePort(t), freePort(t)
+		gw := agentgateway.New(quiet(), agentgateway.WithBindAddress("127.0.0.1"), agentgateway.WithConnectMode(tc.mode))
+		require.NoError(t, gw.Apply(agentgateway.Config{Listeners: []agentgateway.ListenerConfig{
+			listener("web", httpPort, "/"),
+			tcpListener("tcp", tcpPort, agentgateway.ProtocolTCP, tcpRoute("echo", echoServer(t))),
+		}}))
+		ctx, cancel := context.WithCancel(context.Background())
+		require.NoError(t, gw.Start(ctx))
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", httpPort))
+		require.NoError(t, err)
+		fmt.Fprintf(c, "CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", tcpPort, tcpPort)
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
+		require.NoError(t, err)
+		require.Equal(t, tc.want, resp.StatusCode, "mode %d", tc.mode)
+		if tc.mode == agentgateway.ConnectTunnel {
+			_, _ = io.WriteString(c, "through the tunnel\n")
+			line, err := br.ReadString('\n')
+			require.NoError(t, err)
+			require.Equal(t, "through the tunnel\n", line)
+		}
+		if tc.mode == agentgateway.ConnectRoute {
+			b, _ := io.ReadAll(resp.Body)
+			require.Equal(t, "web", string(b), "routed to the listener's route")
+		}
+		c.Close()
+		cancel()
+		require.NoError(t, gw.Wait())
+	}
 }
