@@ -445,11 +445,11 @@ func (g *Gateway) proxyTCP(bp *boundPort, down net.Conn, info *ConnInfo, route *
 	go copyHalf(down, up, &out)
 	wg.Wait()
 	closeBoth()
-	if g.opts.accessLog {
-		g.opts.logger.Info("tcp connection", "listener", info.Listener, "route", route.name, "backend", b.Name,
-			"src.addr", info.Source.String(), "dst.addr", info.Destination.String(), "sni", info.Hostname,
-			"bytes_in", in.Load(), "bytes_out", out.Load(), "duration", time.Since(start).Round(time.Millisecond))
-	}
+	// One line per TCP connection, whatever logs HTTP requests (the built-in access log or an observer):
+	// nothing else records L4 traffic.
+	g.opts.logger.Info("tcp connection", "listener", info.Listener, "route", route.name, "backend", b.Name,
+		"src.addr", info.Source.String(), "dst.addr", info.Destination.String(), "sni", info.Hostname,
+		"bytes_in", in.Load(), "bytes_out", out.Load(), "duration", time.Since(start).Round(time.Millisecond))
 }
 
 func (g *Gateway) dialTCP(ctx context.Context, b TCPBackend, info *ConnInfo) (net.Conn, error) {

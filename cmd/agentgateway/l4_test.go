@@ -94,6 +94,10 @@ binds:
 	out, err := run("-k", "https://www.allowed.test/")
 	require.NoError(t, err, g.stderr.String())
 	require.Equal(t, "passed through", out)
+	require.Eventually(t, func() bool {
+		log := g.stderr.String()
+		return strings.Contains(log, "tcp connection") && strings.Contains(log, "bytes_in=") && strings.Contains(log, "sni=www.allowed.test")
+	}, 5*time.Second, 20*time.Millisecond, "a log line with the connection's byte counts: %s", g.stderr)
 	out, err = run("--cacert", caCert, "https://inspect.test/path")
 	require.NoError(t, err, g.stderr.String())
 	require.Equal(t, "intercepted /path checked", out)
