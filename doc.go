@@ -44,6 +44,14 @@
 // keeps the bound ports in step with each [Gateway.Apply], all or nothing: a port that cannot be bound
 // fails the Apply and changes nothing.
 //
+// Run also serves layer 4: listeners with [ProtocolTCP] proxy bytes to a weighted [TCPBackend], and
+// [ProtocolTLS] listeners route TLS by the ClientHello's SNI, passing it through or terminating it
+// ([TCPRouteConfig]); a [PortConfig] with [TunnelConnect] makes a port an HTTP CONNECT egress proxy
+// whose tunnels re-enter the target port's listeners (internal ports too), where a [CertMinter] can
+// intercept TLS for clients that trust the operator's CA. Connection-level options read PROXY protocol
+// headers ([WithProxyProtocol]), authorize connections before any HTTP ([WithNetworkAuthorization]) and
+// tune every TLS handshake ([WithFrontendTLS]).
+//
 // # Routing
 //
 // Routes match on hostnames (exact or "*.example.com"), path (exact, segment-wise prefix, or RE2
