@@ -797,41 +797,60 @@ func buildBackendTLS(bc *BuildContext, s backendTLSSpec) (agentgateway.Policy, e
 
 // --- backendAuth ---
 
-// backendAuthSpec is the schema's BackendAuth: exactly one of passthrough, key, gcp and aws (azure,
-// jwtSign and the token exchanges are not supported). The cloud kinds are packages of their own, so
-// that package policy links no cloud SDK.
+// backendAuthSpec is the schema's BackendAuth: exactly one of passthrough, key (or the key
+// shorthand), gcp, aws, jwtSign, oauthTokenExchange and crossAppAccess, plus optional credentials
+// (azure and copilot are not supported). The cloud kinds are packages of their own, so that package
+// policy links no cloud SDK.
 type backendAuthSpec struct {
 	Passthrough *struct {
 		Location *locationSpec `json:"location"`
 	} `json:"passthrough"`
-	Key *struct {
-		Value    fileOrInline  `json:"value"`
-		Location *locationSpec `json:"location"`
-	} `json:"key"`
+	Key *keyAuthSpec `json:"key"`
 	GCP *struct {
 		Type       string        `json:"type"`
 		Audience   string        `json:"audience"`
 		Credential *fileOrInline `json:"credential"`
 	} `json:"gcp"`
 	AWS *struct {
-		AccessKeyID     string `json:"accessKeyId"`
-		SecretAccessKey string `json:"secretAccessKey"`
-		SessionToken    string `json:"sessionToken"`
-		Region          string `json:"region"`
-		ServiceName     string `json:"serviceName"`
-		AssumeRole      any    `json:"assumeRole"`
+		AccessKeyID     string          `json:"accessKeyId"`
+		SecretAccessKey string          `json:"secretAccessKey"`
+		SessionToken    string          `json:"sessionToken"`
+		Region          string          `json:"region"`
+		ServiceName     string          `json:"serviceName"`
+		AssumeRole      *assumeRoleSpec `json:"assumeRole"`
 	} `json:"aws"`
+	Azure              any                 `json:"azure"`
+	JWTSign            *jwtSignSpec        `json:"jwtSign"`
+	OAuthTokenExchange *tokenExchangeSpec  `json:"oauthTokenExchange"`
+	CrossAppAccess     *crossAppAccessSpec `json:"crossAppAccess"`
+	Credentials        []credentialSpec    `json:"credentials"`
 }
 
 func buildBackendAuth(bc *BuildContext, s backendAuthSpec) (agentgateway.Policy, error) {
 	n := 0
-	for _, set := range []bool{s.Passthrough != nil, s.Key != nil, s.GCP != nil, s.AWS != nil} {
+	for _, set := range []bool{s.Passthrough != nil, s.Key != nil, s.GCP != nil, s.AWS != nil, s.Azure != nil, s.JWTSign != nil, s.OAuthTokenExchange != nil, s.CrossAppAccess != nil} {
 		if set {
 			n++
 		}
 	}
-	if n != 1 {
-		return nil, bc.Errorf("", "set exactly one of passthrough, key, gcp, aws")
+	switch {
+	case n == 0 && len(s.Credentials) > 0:
+		return withCredentials(bc, nil, s.Credentials)
+	case n != 1:
+		return nil, bc.Errorf("", "set exactly one of passthrough, key, gcp, aws, jwtSign, oauthTokenExchange, crossAppAccess")
+	case s.Azure != nil:
+		return nil, bc.Errorf("azure", "not supported")
+	}
+	p, err := buildBackendAuthKind(bc, s)
+	if err != nil {
+		return nil, err
+	}
+	return withCredentials(bc, p, s.Credentials)
+}
+
+func buildBackendAuthKind(bc *BuildContext, s backendAuthSpec) (agentgateway.Policy, error) {
+	if p, ok, err := buildTokenAuth(bc, s); ok {
+		return p, err
 	}
 	switch {
 	case s.GCP != nil:
@@ -863,7 +882,7 @@ func buildBackendAuth(bc *BuildContext, s backendAuthSpec) (agentgateway.Policy,
 	case s.AWS != nil:
 		a := s.AWS
 		if a.AssumeRole != nil {
-			return nil, bc.Errorf("aws.assumeRole", "not supported")
+			return buildAssumeRole(bc, s)
 		}
 		p, err := awsauth.New(awsauth.Config{AccessKeyID: a.AccessKeyID, SecretAccessKey: a.SecretAccessKey, SessionToken: a.SessionToken, Region: a.Region, ServiceName: a.ServiceName})
 		if err != nil {
