@@ -30,7 +30,7 @@ const DefaultCostLimit = 1_000_000
 // few MiB.
 const MaxInputSize = 4 << 20
 
-var variables = []string{"request", "source", "jwt", "apiKey", "identity", "mcp", "a2a", "llm"}
+var variables = []string{"request", "source", "jwt", "apiKey", "identity", "mcp", "a2a", "llm", "extauthz"}
 
 var env = sync.OnceValues(func() (*celgo.Env, error) {
 	mapType := celgo.MapType(celgo.StringType, celgo.DynType)
@@ -338,6 +338,11 @@ func (a *Activation) ResolveName(name string) (any, bool) {
 		return &a.views[viewA2A], true
 	case "llm":
 		return &a.views[viewLLM], true
+	case "extauthz":
+		if st.Identity.ExtAuthz == nil {
+			return empty, true
+		}
+		return st.Identity.ExtAuthz, true
 	}
 	return nil, false
 }

@@ -383,7 +383,7 @@ func buildBasicAuth(bc *BuildContext, s basicAuthSpec) (agentgateway.Policy, err
 // --- extAuthz ---
 
 // extAuthzSpec is the schema's ExtAuthz. Only a host, or a service resolved to one, is supported as
-// the target; policies and cache are not supported.
+// the target; policies are not supported.
 type extAuthzSpec struct {
 	Host                  string                `json:"host"`
 	Service               *ServiceRef           `json:"service"`
@@ -398,7 +398,11 @@ type extAuthzSpec struct {
 	} `json:"includeRequestBody"`
 	Timeout  time.Duration `json:"timeout"`
 	Policies any           `json:"policies"`
-	Cache    any           `json:"cache"`
+	Cache    *struct {
+		Key        []string `json:"key"`
+		TTL        string   `json:"ttl"`
+		MaxEntries *int     `json:"maxEntries"`
+	} `json:"cache"`
 }
 
 // extAuthzProtocolSpec is {grpc: {...}} (the default) or {http: {...}}.
@@ -451,12 +455,16 @@ func buildExtAuthz(bc *BuildContext, s extAuthzSpec) (agentgateway.Policy, error
 	switch {
 	case s.Policies != nil:
 		return nil, bc.Errorf("policies", "not supported")
-	case s.Cache != nil:
-		return nil, bc.Errorf("cache", "not supported")
 	case s.Backend != "":
 		return nil, bc.Errorf("host", "only a host reference is supported here")
 	}
 	cfg := extauthz.Config{Host: s.Host, IncludeRequestHeaders: s.IncludeRequestHeaders, Timeout: s.Timeout}
+	if c := s.Cache; c != nil && (c.MaxEntries == nil || *c.MaxEntries > 0) { // maxEntries 0: no cache
+		cfg.Cache = &extauthz.Cache{Key: c.Key, TTL: c.TTL}
+		if c.MaxEntries != nil {
+			cfg.Cache.MaxEntries = *c.MaxEntries
+		}
+	}
 	if b := s.IncludeRequestBody; b != nil {
 		cfg.IncludeRequestBody = &extauthz.BodyOptions{MaxRequestBytes: b.MaxRequestBytes, AllowPartialMessage: b.AllowPartialMessage, PackAsBytes: b.PackAsBytes}
 	}
@@ -474,11 +482,9 @@ func buildExtAuthz(bc *BuildContext, s extAuthzSpec) (agentgateway.Policy, error
 		switch {
 		case p.GRPC != nil && p.HTTP != nil:
 			return nil, bc.Errorf("protocol", "set grpc or http, not both")
-		case p.HTTP != nil && len(p.HTTP.Metadata) > 0:
-			return nil, bc.Errorf("protocol.http.metadata", "not supported")
 		case p.HTTP != nil:
 			h := p.HTTP
-			cfg.HTTP = &extauthz.HTTP{Path: h.Path, Redirect: h.Redirect, Body: h.Body, IncludeResponseHeaders: h.IncludeResponseHeaders, AddRequestHeaders: h.AddRequestHeaders}
+			cfg.HTTP = &extauthz.HTTP{Path: h.Path, Redirect: h.Redirect, Body: h.Body, IncludeResponseHeaders: h.IncludeResponseHeaders, AddRequestHeaders: h.AddRequestHeaders, Metadata: h.Metadata}
 		case p.GRPC != nil:
 			cfg.GRPC = &extauthz.GRPC{Context: p.GRPC.Context, Metadata: p.GRPC.Metadata}
 		}
