@@ -77,4 +77,3 @@ func TestAssumeRole(t *testing.T) {
 		assert.Equal(t, field, ce.Path)
 	}
 }
-
