@@ -10,6 +10,7 @@ import (
 	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/policy"
 	"github.com/agentgw/agentgateway/policy/awsauth"
+	"github.com/agentgw/agentgateway/policy/azureauth"
 )
 
 // keyAuthSpec is backendAuth's key: the schema's shorthand (a FileOrInline, sent as a bearer token)
@@ -400,6 +401,56 @@ func buildAssumeRole(bc *BuildContext, s backendAuthSpec) (agentgateway.Policy, 
 		Region: a.Region, ServiceName: a.ServiceName, AssumeRole: ar})
 	if err != nil {
 		return nil, bc.At("aws").Wrap(err)
+	}
+	return p, nil
+}
+
+// azureAuthSpec is the schema's AzureAuth.
+type azureAuthSpec struct {
+	ExplicitConfig *struct {
+		ClientSecret *struct {
+			TenantID     string `json:"tenant_id"`
+			ClientID     string `json:"client_id"`
+			ClientSecret string `json:"client_secret"`
+		} `json:"clientSecret"`
+		ManagedIdentity *struct {
+			UserAssignedIdentity *struct {
+				ClientID   string `json:"clientId"`
+				ObjectID   string `json:"objectId"`
+				ResourceID string `json:"resourceId"`
+			} `json:"userAssignedIdentity"`
+		} `json:"managedIdentity"`
+		WorkloadIdentity *struct{} `json:"workloadIdentity"`
+	} `json:"explicitConfig"`
+	DeveloperImplicit *struct{} `json:"developerImplicit"`
+	Implicit          *struct{} `json:"implicit"`
+}
+
+func buildAzureAuth(bc *BuildContext, a *azureAuthSpec) (agentgateway.Policy, error) {
+	var cfg azureauth.Config
+	switch {
+	case a.DeveloperImplicit != nil:
+		return nil, bc.Errorf("azure.developerImplicit", "not supported (developer tool credentials); use implicit or explicitConfig")
+	case a.Implicit != nil:
+		cfg.Implicit = true
+	case a.ExplicitConfig != nil:
+		e := a.ExplicitConfig
+		if c := e.ClientSecret; c != nil {
+			cfg.ClientSecret = &azureauth.ClientSecret{TenantID: c.TenantID, ClientID: c.ClientID, Secret: c.ClientSecret}
+		}
+		if m := e.ManagedIdentity; m != nil {
+			cfg.ManagedIdentity = &azureauth.ManagedIdentity{}
+			if u := m.UserAssignedIdentity; u != nil {
+				*cfg.ManagedIdentity = azureauth.ManagedIdentity{ClientID: u.ClientID, ObjectID: u.ObjectID, ResourceID: u.ResourceID}
+			}
+		}
+		if e.WorkloadIdentity != nil {
+			cfg.WorkloadIdentity = &azureauth.WorkloadIdentity{}
+		}
+	}
+	p, err := azureauth.New(cfg)
+	if err != nil {
+		return nil, bc.At("azure").Wrap(err)
 	}
 	return p, nil
 }

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -220,11 +221,58 @@ func TestBackendAuthYAMLErrors(t *testing.T) {
 		"backendAuth: {oauthTokenExchange: {host: h, grantType: password}}":                                                 "policies.backendAuth.oauthTokenExchange.grantType",
 		"backendAuth: {oauthTokenExchange: {host: h, clientAuth: {clientId: a}}}":                                           "policies.backendAuth.oauthTokenExchange.clientAuth.clientSecret",
 		"backendAuth: {crossAppAccess: {identityProvider: {host: h}, resourceAuthorizationServer: {host: h}, audience: a}}": "policies.backendAuth.crossAppAccess.identityProvider.clientAuth",
-		"backendAuth: {azure: {implicit: {}}}":                                                                              "policies.backendAuth.azure",
+		"backendAuth: {azure: {developerImplicit: {}}}":                                                                     "policies.backendAuth.azure.developerImplicit",
+		"backendAuth: {azure: {explicitConfig: {clientSecret: {tenant_id: t, client_id: c, client_secret: ''}}}}":           "policies.backendAuth.azure.explicitConfig.clientSecret.client_secret",
 		"backendAuth: {aws: {serviceName: s, region: r, assumeRole: {roleArn: a, sessionName: 'bad name'}}}":                "policies.backendAuth.aws.assumeRole.sessionName",
 	} {
 		_, err := build(t, "binds: [{port: 1, listeners: [{routes: [{backends: [{host: x}], policies: {"+yaml+"}}]}]}]", nil)
 		require.Error(t, err, yaml)
 		assert.Contains(t, err.Error(), path, yaml)
 	}
+}
+
+// TestAzureBackendAuthFromYAML: azure explicitConfig.clientSecret gets a client-credentials token from
+// the Entra endpoint (AZURE_AUTHORITY_HOST, run here) and sends it upstream.
+func TestAzureBackendAuthFromYAML(t *testing.T) {
+	var form url.Values
+	var path string
+	entra := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		form, path = r.PostForm, r.URL.Path
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"access_token":"entra-token","token_type":"Bearer","expires_in":3599}`)
+	}))
+	defer entra.Close()
+	t.Setenv("AZURE_AUTHORITY_HOST", entra.URL)
+	var got atomic.Value
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got.Store(r.Header.Get("Authorization")) }))
+	defer up.Close()
+	rt, err := build(t, `
+binds:
+- port: 3000
+  listeners:
+  - routes:
+    - policies:
+        backendAuth:
+          azure:
+            explicitConfig:
+              clientSecret: {tenant_id: contoso, client_id: app-1, client_secret: shh}
+      backends: [{host: $UP}]
+`, map[string]string{"UP": strings.TrimPrefix(up.URL, "http://")})
+	require.NoError(t, err)
+	defer rt.Close()
+	gw := agentgateway.New(agentgateway.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, gw.Apply(rt.Config))
+	srv := httptest.NewServer(gw.PortHandler(3000))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "Bearer entra-token", got.Load())
+	assert.Equal(t, "/contoso/oauth2/v2.0/token", path)
+	assert.Equal(t, "client_credentials", form.Get("grant_type"))
+	assert.Equal(t, "app-1", form.Get("client_id"))
+	assert.Equal(t, "shh", form.Get("client_secret"))
+	assert.Equal(t, "https://cognitiveservices.azure.com/.default", form.Get("scope"))
 }

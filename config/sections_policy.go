@@ -804,8 +804,8 @@ func buildBackendTLS(bc *BuildContext, s backendTLSSpec) (agentgateway.Policy, e
 // --- backendAuth ---
 
 // backendAuthSpec is the schema's BackendAuth: exactly one of passthrough, key (or the key
-// shorthand), gcp, aws, jwtSign, oauthTokenExchange and crossAppAccess, plus optional credentials
-// (azure and copilot are not supported). The cloud kinds are packages of their own, so that package
+// shorthand), gcp, aws, azure, jwtSign, oauthTokenExchange and crossAppAccess, plus optional
+// credentials (copilot and azure developerImplicit are not supported). The cloud kinds are packages of their own, so that package
 // policy links no cloud SDK.
 type backendAuthSpec struct {
 	Passthrough *struct {
@@ -825,7 +825,7 @@ type backendAuthSpec struct {
 		ServiceName     string          `json:"serviceName"`
 		AssumeRole      *assumeRoleSpec `json:"assumeRole"`
 	} `json:"aws"`
-	Azure              any                 `json:"azure"`
+	Azure              *azureAuthSpec      `json:"azure"`
 	JWTSign            *jwtSignSpec        `json:"jwtSign"`
 	OAuthTokenExchange *tokenExchangeSpec  `json:"oauthTokenExchange"`
 	CrossAppAccess     *crossAppAccessSpec `json:"crossAppAccess"`
@@ -843,9 +843,7 @@ func buildBackendAuth(bc *BuildContext, s backendAuthSpec) (agentgateway.Policy,
 	case n == 0 && len(s.Credentials) > 0:
 		return withCredentials(bc, nil, s.Credentials)
 	case n != 1:
-		return nil, bc.Errorf("", "set exactly one of passthrough, key, gcp, aws, jwtSign, oauthTokenExchange, crossAppAccess")
-	case s.Azure != nil:
-		return nil, bc.Errorf("azure", "not supported")
+		return nil, bc.Errorf("", "set exactly one of passthrough, key, gcp, aws, azure, jwtSign, oauthTokenExchange, crossAppAccess")
 	}
 	p, err := buildBackendAuthKind(bc, s)
 	if err != nil {
@@ -859,6 +857,8 @@ func buildBackendAuthKind(bc *BuildContext, s backendAuthSpec) (agentgateway.Pol
 		return p, err
 	}
 	switch {
+	case s.Azure != nil:
+		return buildAzureAuth(bc, s.Azure)
 	case s.GCP != nil:
 		g := s.GCP
 		cfg := gcpauth.Config{Audience: g.Audience}
