@@ -262,15 +262,21 @@ func (c *tokenClient) exchange(ctx context.Context, form url.Values) (string, ti
 	if len(b) > maxTokenResponse {
 		return "", 0, fmt.Errorf("%w: answer larger than %d bytes", ErrTokenEndpoint, maxTokenResponse)
 	}
+	return parseTokenResponse(resp.StatusCode, resp.Header.Get("Content-Type"), b)
+}
+
+// parseTokenResponse reads a token endpoint's answer: the token and its lifetime (0 when not said),
+// a refusedError for a 4xx, an ErrTokenEndpoint error for anything else unusable.
+func parseTokenResponse(status int, contentType string, b []byte) (string, time.Duration, error) {
 	var tr tokenResponse
 	jsonErr := json.Unmarshal(b, &tr)
-	if resp.StatusCode != http.StatusOK {
-		if resp.StatusCode >= 400 && resp.StatusCode < 500 {
-			return "", 0, &refusedError{status: resp.StatusCode, code: tr.Error, desc: tr.ErrorDesc}
+	if status != http.StatusOK {
+		if status >= 400 && status < 500 {
+			return "", 0, &refusedError{status: status, code: tr.Error, desc: tr.ErrorDesc}
 		}
-		return "", 0, fmt.Errorf("%w: status %d", ErrTokenEndpoint, resp.StatusCode)
+		return "", 0, fmt.Errorf("%w: status %d", ErrTokenEndpoint, status)
 	}
-	if ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); jsonErr != nil || (ct != "" && ct != "application/json") {
+	if ct, _, _ := mime.ParseMediaType(contentType); jsonErr != nil || (ct != "" && ct != "application/json") {
 		return "", 0, fmt.Errorf("%w: not a JSON token response (%s)", ErrTokenEndpoint, ct)
 	}
 	if tr.AccessToken == "" {
