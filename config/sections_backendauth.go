@@ -346,12 +346,31 @@ func withCredentials(bc *BuildContext, main agentgateway.Policy, creds []credent
 		}
 		pols = append(pols, p)
 	}
-	return agentgateway.NewPolicy(agentgateway.PhaseBackend, func(next http.Handler) http.Handler {
+	return &credentialsPolicy{Policy: agentgateway.NewPolicy(agentgateway.PhaseBackend, func(next http.Handler) http.Handler {
 		for i := len(pols) - 1; i >= 0; i-- {
 			next = pols[i].Wrap(next)
 		}
 		return next
-	}), nil
+	}), pols: pols}, nil
+}
+
+// credentialsPolicy is a backendAuth kind plus its credentials; Provision reaches the kind (token
+// exchanges trace their calls and use the gateway's transport hook).
+type credentialsPolicy struct {
+	agentgateway.Policy
+	pols []agentgateway.Policy
+}
+
+// Provision implements agentgateway.Provisioner.
+func (c *credentialsPolicy) Provision(svc agentgateway.Services) error {
+	for _, p := range c.pols {
+		if pr, ok := p.(agentgateway.Provisioner); ok {
+			if err := pr.Provision(svc); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // assumeRoleSpec is the schema's AwsAssumeRole.
@@ -454,3 +473,6 @@ func buildAzureAuth(bc *BuildContext, a *azureAuthSpec) (agentgateway.Policy, er
 	}
 	return p, nil
 }
+
+// Phase is agentgateway.PhaseBackend.
+func (c *credentialsPolicy) Phase() agentgateway.Phase { return agentgateway.PhaseBackend }
