@@ -5,10 +5,13 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -346,4 +349,30 @@ func TestBackendAuthCrossAppAccess(t *testing.T) {
 	assert.Equal(t, 1, ras.calls(), "cached")
 	_, err = policy.NewBackendAuth(policy.BackendAuthConfig{CrossAppAccess: &policy.CrossAppAccess{}})
 	assert.ErrorContains(t, err, "audience")
+}
+
+// TestPrivateKeyJWTCertificateHeaders: with a certificate, the client assertion announces it as
+// x5t#S256 (the leaf's SHA-256 thumbprint) or x5c (the chain, standard base64 DER).
+func TestPrivateKeyJWTCertificateHeaders(t *testing.T) {
+	k := newRSA(t)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gateway"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	require.NoError(t, err)
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	ts := newTokenServer(t, func(url.Values) map[string]any { return map[string]any{"access_token": "a"} })
+	for header, want := range map[string]any{
+		"x5t#S256": base64.RawURLEncoding.EncodeToString(func() []byte { s := sha256.Sum256(der); return s[:] }()),
+		"x5c":      []any{base64.StdEncoding.EncodeToString(der)},
+	} {
+		p, err := policy.NewBackendAuth(policy.BackendAuthConfig{TokenExchange: &policy.OAuthTokenExchange{TokenURL: ts.URL, ClientAuth: &policy.ClientAuth{
+			Method: "privateKeyJwt", ClientID: "c", AssertionAudience: "aud", SigningKey: policy.KeySource{PEM: pemKey(t, k)}, Certificate: certPEM, CertificateHeader: header}}})
+		require.NoError(t, err)
+		var s seen
+		do(p, s.Handler(200, ""), req("GET", "/", "Authorization", "Bearer "+header))
+		_, hdr := verify(t, ts.form(ts.calls()-1).Get("client_assertion"), "RS256", &k.PublicKey)
+		assert.Equal(t, want, hdr[header], header)
+	}
+	_, err = policy.NewBackendAuth(policy.BackendAuthConfig{TokenExchange: &policy.OAuthTokenExchange{TokenURL: ts.URL, ClientAuth: &policy.ClientAuth{
+		Method: "privateKeyJwt", ClientID: "c", AssertionAudience: "aud", SigningKey: policy.KeySource{PEM: pemKey(t, k)}, Certificate: certPEM}}})
+	assert.ErrorContains(t, err, "certificateHeader")
 }
