@@ -77,6 +77,9 @@ type Identity struct {
 	APIKey map[string]any
 	// Headers are identity headers an external authorizer asked to add (extAuthz).
 	Headers map[string]string
+	// ExtAuthz is the dynamic metadata an external authorizer returned (CEL: extauthz.*): the gRPC
+	// CheckResponse's dynamic_metadata, or the HTTP protocol's metadata expressions.
+	ExtAuthz map[string]any
 }
 
 // MCPState describes an MCP request (filled by package mcp).

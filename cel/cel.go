@@ -30,7 +30,7 @@ const DefaultCostLimit = 1_000_000
 // few MiB.
 const MaxInputSize = 4 << 20
 
-var variables = []string{"request", "source", "jwt", "apiKey", "identity", "mcp", "a2a", "llm"}
+var variables = []string{"request", "source", "jwt", "apiKey", "identity", "mcp", "a2a", "llm", "extauthz"}
 
 var env = sync.OnceValues(func() (*celgo.Env, error) {
 	mapType := celgo.MapType(celgo.StringType, celgo.DynType)
@@ -38,6 +38,7 @@ var env = sync.OnceValues(func() (*celgo.Env, error) {
 		ext.Strings(), ext.Encoders(), ext.Lists(), ext.Sets(), ext.Math(), celgo.Lib(agentLib{}),
 		celgo.Variable("identity", celgo.StringType),
 	}
+	opts = append(opts, formFunctions()...)
 	for _, v := range variables {
 		if v != "identity" {
 			opts = append(opts, celgo.Variable(v, mapType))
@@ -167,11 +168,14 @@ func compile(e *celgo.Env, expr string, want *celgo.Type) (*Program, error) {
 			p.uses[root] = true
 		}
 	}
+	if p.uses["request"] && readsBody(ast.NativeRep().Expr()) {
+		p.uses[RequestBody] = true
+	}
 	return p, nil
 }
 
 // Uses reports whether the expression references the variable (e.g. "mcp"), so callers can skip
-// work an expression does not need.
+// work an expression does not need; [RequestBody] reports whether it reads the request body.
 func (p *Program) Uses(variable string) bool { return p.uses[variable] }
 
 // CostTracked reports whether the cost limit is enforced at run time (the static estimate could not
@@ -263,6 +267,8 @@ type Activation struct {
 	State   *agentgateway.State
 	// Extra adds or overrides variables (a policy's own attributes).
 	Extra map[string]any
+	// MaxBodyBytes bounds the body buffered for request.body (0: DefaultMaxBodyBytes).
+	MaxBodyBytes int64
 
 	views [numViews]view
 	query url.Values
@@ -283,7 +289,7 @@ func (a *Activation) Reset(r *http.Request, st *agentgateway.State) {
 	if st == nil && r != nil {
 		st = agentgateway.StateFrom(r.Context())
 	}
-	*a = Activation{Request: r, State: st}
+	*a = Activation{Request: r, State: st, MaxBodyBytes: a.MaxBodyBytes}
 	for i := range a.views {
 		a.views[i] = view{a: a, kind: viewKind(i)}
 	}
@@ -338,6 +344,11 @@ func (a *Activation) ResolveName(name string) (any, bool) {
 		return &a.views[viewA2A], true
 	case "llm":
 		return &a.views[viewLLM], true
+	case "extauthz":
+		if st.Identity.ExtAuthz == nil {
+			return empty, true
+		}
+		return st.Identity.ExtAuthz, true
 	}
 	return nil, false
 }

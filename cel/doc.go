@@ -22,6 +22,10 @@
 //	request.headers     map     request.headers["x-team"] == "red"; names are looked up in any case,
 //	                            several values are joined with ","
 //	request.query       map     request.query["stream"] == "true"; the first value of each parameter
+//	request.body        string  json(request.body).model == "gpt-4o": the body, buffered (up to
+//	                            Activation.MaxBodyBytes, default 2 MiB) only when an expression names
+//	                            it and replayed to the upstream unchanged; larger, it is an evaluation
+//	                            error wrapping ErrBodyTooLarge (the authorization policy answers 413)
 //
 //	source              map     the client, after trusted proxies (see agentgateway.WithTrustedProxies)
 //	source.address      string  "203.0.113.7" ("" when unknown)
@@ -62,6 +66,9 @@
 //	llm.outputTokens    int
 //	llm.totalTokens     int     inputTokens + outputTokens
 //
+//	extauthz            map     what an extAuthz policy's service returned: the gRPC CheckResponse's
+//	                            dynamic_metadata, or the values of protocol.http.metadata; extauthz.user
+//
 // A policy may add variables of its own with [CompileWith] and [Activation.Extra] (the retry
 // condition's `response`, say); Extra also overrides a variable, which is how package mcp evaluates one
 // tool of a list at a time.
@@ -83,10 +90,11 @@
 //	ip.isLoopback()          ip("127.0.0.1").isLoopback()                             true
 //	cidr.prefixLength()      cidr("10.1.0.0/16").prefixLength()                       16
 //	string(ip|cidr)          string(ip("::ffff:1.2.3.4"))                             "1.2.3.4"
+//	form(string|bytes)       form(request.body).grant_type == "client_credentials"    a url-encoded form: each key's first value
 //
 // A function this environment does not know is a compile error, which a configuration reports with the
-// expression's field path. Not available yet: request.body (agentgateway buffers the body when an
-// expression reads it; here such an expression sees no body field).
+// expression's field path. Whether an expression reads the body is known when it is compiled
+// (Program.Uses(RequestBody)); one that does not costs nothing more (BenchmarkRuleWithoutBody).
 //
 // # Cost and speed
 //

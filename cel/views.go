@@ -68,6 +68,9 @@ func (v *view) lookup(key string) (ref.Val, bool) {
 			return &a.views[viewHeaders], true
 		case "query":
 			return &a.views[viewQuery], true
+		case "body":
+			// Read (and buffered) only here, so expressions that do not name it cost nothing.
+			return a.bodyValue(), true
 		}
 	case viewHeaders:
 		if r == nil {

@@ -294,6 +294,14 @@ func FuzzLoad(f *testing.F) {
 	f.Add("binds: [{port: 1, listeners: [{routes: [{policies: {localRateLimit: 7, jwtAuth: {issuer: i, jwks: {file: /dev/zero}}}, backends: [{host: x}]}]}]}]")
 	f.Add("binds: [{port: 1, listeners: [{routes: [{backends: [{host: x, policies: {basicAuth: {htpasswd: {file: /dev/zero}}, backendAuth: {key: {value: {file: /dev/zero}}}}}]}]}]}]")
 	f.Add("binds: [{port: 1, listeners: [{routes: [{policies: {extAuthz: {service: {name: a/b, port: 99999}, failureMode: {denyWithStatus: 700}}}, backends: [{host: x}]}]}]}]")
+	// backendAuth's one-of shapes (key shorthand, session names, token endpoints), extAuthz cache, aws backends.
+	f.Add("binds: [{port: 1, listeners: [{routes: [{policies: {backendAuth: {key: {file: /dev/zero}, credentials: [{key: 1}, {location: {header: {name: ''}}, key: x}]}}, backends: [{host: x}]}]}]}]")
+	f.Add("binds: [{port: 1, listeners: [{routes: [{policies: {backendAuth: {jwtSign: {signingKey: {file: /dev/zero}, claims: {exp: 1}, ttl: -1s}}}, backends: [{host: x}]}]}]}]")
+	f.Add("binds: [{port: 1, listeners: [{routes: [{policies: {backendAuth: {oauthTokenExchange: {host: 'h:1', path: x, clientAuth: {method: privateKeyJwt, clientId: c, signingKey: '-----BEGIN PRIVATE KEY-----', assertionAudience: a}, cache: {maxEntries: -1}}}}, backends: [{host: x}]}]}]}]")
+	f.Add("binds: [{port: 1, listeners: [{routes: [{policies: {backendAuth: {crossAppAccess: {identityProvider: {service: {name: a, port: 0}, clientAuth: {}}, resourceAuthorizationServer: {backend: b}, audience: [1]}}}, backends: [{host: x}]}]}]}]")
+	f.Add("binds: [{port: 1, listeners: [{routes: [{policies: {backendAuth: {aws: {region: r, serviceName: s, assumeRole: {roleArn: a, sessionName: {expression: '('}, tags: [{key: '', value: v, expression: e}]}}}}, backends: [{host: x}]}]}]}]")
+	f.Add("binds: [{port: 1, listeners: [{routes: [{policies: {backendAuth: {azure: {explicitConfig: {managedIdentity: {userAssignedIdentity: {clientId: a, objectId: b}}}}}}, backends: [{host: x}]}]}]}]")
+	f.Add("binds: [{port: 1, listeners: [{routes: [{policies: {extAuthz: {host: h, cache: {key: [], ttl: '1', maxEntries: 0}, protocol: {http: {metadata: {a: 'response.body'}}}}}, backends: [{aws: {agentCore: {agentRuntimeArn: 'arn:aws:bedrock-agentcore:r:1:runtime/x', qualifier: [1]}}}]}]}]}]")
 	// Named backends: shared, chained, missing, malformed, referenced from MCP targets and mirrors.
 	f.Add("backends: [{name: a, host: x}]\nbinds: [{port: 1, listeners: [{routes: [{backends: [{backend: a}, {backend: a, weight: 2}]}]}]}]")
 	f.Add("backends: [{name: a, backend: a}, {name: a}, {host: x}, 7, [1]]\nbinds: [{port: 1, listeners: [{routes: [{backends: [{backend: b}]}]}]}]")

@@ -299,7 +299,7 @@ func policyTable() []PolicySection {
 }
 
 func backendTable() []BackendSection {
-	return concat(coreBackends, mcpBackends, a2aBackends, llmBackends)
+	return concat(coreBackends, mcpBackends, a2aBackends, llmBackends, awsBackends)
 }
 
 func topTable() []TopSection {

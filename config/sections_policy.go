@@ -383,7 +383,7 @@ func buildBasicAuth(bc *BuildContext, s basicAuthSpec) (agentgateway.Policy, err
 // --- extAuthz ---
 
 // extAuthzSpec is the schema's ExtAuthz. Only a host, or a service resolved to one, is supported as
-// the target; policies and cache are not supported.
+// the target; policies are not supported.
 type extAuthzSpec struct {
 	Host                  string                `json:"host"`
 	Service               *ServiceRef           `json:"service"`
@@ -398,7 +398,11 @@ type extAuthzSpec struct {
 	} `json:"includeRequestBody"`
 	Timeout  time.Duration `json:"timeout"`
 	Policies any           `json:"policies"`
-	Cache    any           `json:"cache"`
+	Cache    *struct {
+		Key        []string `json:"key"`
+		TTL        string   `json:"ttl"`
+		MaxEntries *int     `json:"maxEntries"`
+	} `json:"cache"`
 }
 
 // extAuthzProtocolSpec is {grpc: {...}} (the default) or {http: {...}}.
@@ -451,12 +455,16 @@ func buildExtAuthz(bc *BuildContext, s extAuthzSpec) (agentgateway.Policy, error
 	switch {
 	case s.Policies != nil:
 		return nil, bc.Errorf("policies", "not supported")
-	case s.Cache != nil:
-		return nil, bc.Errorf("cache", "not supported")
 	case s.Backend != "":
 		return nil, bc.Errorf("host", "only a host reference is supported here")
 	}
 	cfg := extauthz.Config{Host: s.Host, IncludeRequestHeaders: s.IncludeRequestHeaders, Timeout: s.Timeout}
+	if c := s.Cache; c != nil && (c.MaxEntries == nil || *c.MaxEntries > 0) { // maxEntries 0: no cache
+		cfg.Cache = &extauthz.Cache{Key: c.Key, TTL: c.TTL}
+		if c.MaxEntries != nil {
+			cfg.Cache.MaxEntries = *c.MaxEntries
+		}
+	}
 	if b := s.IncludeRequestBody; b != nil {
 		cfg.IncludeRequestBody = &extauthz.BodyOptions{MaxRequestBytes: b.MaxRequestBytes, AllowPartialMessage: b.AllowPartialMessage, PackAsBytes: b.PackAsBytes}
 	}
@@ -474,11 +482,9 @@ func buildExtAuthz(bc *BuildContext, s extAuthzSpec) (agentgateway.Policy, error
 		switch {
 		case p.GRPC != nil && p.HTTP != nil:
 			return nil, bc.Errorf("protocol", "set grpc or http, not both")
-		case p.HTTP != nil && len(p.HTTP.Metadata) > 0:
-			return nil, bc.Errorf("protocol.http.metadata", "not supported")
 		case p.HTTP != nil:
 			h := p.HTTP
-			cfg.HTTP = &extauthz.HTTP{Path: h.Path, Redirect: h.Redirect, Body: h.Body, IncludeResponseHeaders: h.IncludeResponseHeaders, AddRequestHeaders: h.AddRequestHeaders}
+			cfg.HTTP = &extauthz.HTTP{Path: h.Path, Redirect: h.Redirect, Body: h.Body, IncludeResponseHeaders: h.IncludeResponseHeaders, AddRequestHeaders: h.AddRequestHeaders, Metadata: h.Metadata}
 		case p.GRPC != nil:
 			cfg.GRPC = &extauthz.GRPC{Context: p.GRPC.Context, Metadata: p.GRPC.Metadata}
 		}
@@ -797,43 +803,62 @@ func buildBackendTLS(bc *BuildContext, s backendTLSSpec) (agentgateway.Policy, e
 
 // --- backendAuth ---
 
-// backendAuthSpec is the schema's BackendAuth: exactly one of passthrough, key, gcp and aws (azure,
-// jwtSign and the token exchanges are not supported). The cloud kinds are packages of their own, so
-// that package policy links no cloud SDK.
+// backendAuthSpec is the schema's BackendAuth: exactly one of passthrough, key (or the key
+// shorthand), gcp, aws, azure, jwtSign, oauthTokenExchange and crossAppAccess, plus optional
+// credentials (copilot and azure developerImplicit are not supported). The cloud kinds are packages of their own, so that package
+// policy links no cloud SDK.
 type backendAuthSpec struct {
 	Passthrough *struct {
 		Location *locationSpec `json:"location"`
 	} `json:"passthrough"`
-	Key *struct {
-		Value    fileOrInline  `json:"value"`
-		Location *locationSpec `json:"location"`
-	} `json:"key"`
+	Key *keyAuthSpec `json:"key"`
 	GCP *struct {
 		Type       string        `json:"type"`
 		Audience   string        `json:"audience"`
 		Credential *fileOrInline `json:"credential"`
 	} `json:"gcp"`
 	AWS *struct {
-		AccessKeyID     string `json:"accessKeyId"`
-		SecretAccessKey string `json:"secretAccessKey"`
-		SessionToken    string `json:"sessionToken"`
-		Region          string `json:"region"`
-		ServiceName     string `json:"serviceName"`
-		AssumeRole      any    `json:"assumeRole"`
+		AccessKeyID     string          `json:"accessKeyId"`
+		SecretAccessKey string          `json:"secretAccessKey"`
+		SessionToken    string          `json:"sessionToken"`
+		Region          string          `json:"region"`
+		ServiceName     string          `json:"serviceName"`
+		AssumeRole      *assumeRoleSpec `json:"assumeRole"`
 	} `json:"aws"`
+	Azure              *azureAuthSpec      `json:"azure"`
+	JWTSign            *jwtSignSpec        `json:"jwtSign"`
+	OAuthTokenExchange *tokenExchangeSpec  `json:"oauthTokenExchange"`
+	CrossAppAccess     *crossAppAccessSpec `json:"crossAppAccess"`
+	Credentials        []credentialSpec    `json:"credentials"`
 }
 
 func buildBackendAuth(bc *BuildContext, s backendAuthSpec) (agentgateway.Policy, error) {
 	n := 0
-	for _, set := range []bool{s.Passthrough != nil, s.Key != nil, s.GCP != nil, s.AWS != nil} {
+	for _, set := range []bool{s.Passthrough != nil, s.Key != nil, s.GCP != nil, s.AWS != nil, s.Azure != nil, s.JWTSign != nil, s.OAuthTokenExchange != nil, s.CrossAppAccess != nil} {
 		if set {
 			n++
 		}
 	}
-	if n != 1 {
-		return nil, bc.Errorf("", "set exactly one of passthrough, key, gcp, aws")
+	switch {
+	case n == 0 && len(s.Credentials) > 0:
+		return withCredentials(bc, nil, s.Credentials)
+	case n != 1:
+		return nil, bc.Errorf("", "set exactly one of passthrough, key, gcp, aws, azure, jwtSign, oauthTokenExchange, crossAppAccess")
+	}
+	p, err := buildBackendAuthKind(bc, s)
+	if err != nil {
+		return nil, err
+	}
+	return withCredentials(bc, p, s.Credentials)
+}
+
+func buildBackendAuthKind(bc *BuildContext, s backendAuthSpec) (agentgateway.Policy, error) {
+	if p, ok, err := buildTokenAuth(bc, s); ok {
+		return p, err
 	}
 	switch {
+	case s.Azure != nil:
+		return buildAzureAuth(bc, s.Azure)
 	case s.GCP != nil:
 		g := s.GCP
 		cfg := gcpauth.Config{Audience: g.Audience}
@@ -863,7 +888,7 @@ func buildBackendAuth(bc *BuildContext, s backendAuthSpec) (agentgateway.Policy,
 	case s.AWS != nil:
 		a := s.AWS
 		if a.AssumeRole != nil {
-			return nil, bc.Errorf("aws.assumeRole", "not supported")
+			return buildAssumeRole(bc, s)
 		}
 		p, err := awsauth.New(awsauth.Config{AccessKeyID: a.AccessKeyID, SecretAccessKey: a.SecretAccessKey, SessionToken: a.SessionToken, Region: a.Region, ServiceName: a.ServiceName})
 		if err != nil {

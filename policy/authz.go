@@ -24,8 +24,13 @@ func NewAuthorization(spec AuthorizationConfig) (agentgateway.Policy, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Only rules that read request.body make the policy buffer it (known from the compiled rules).
+	readsBody := rs.Uses(cel.RequestBody)
 	return agentgateway.NewPolicy(agentgateway.PhaseAuthz, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if readsBody && !cel.PrepareBody(w, r, 0) {
+				return
+			}
 			var a cel.Activation
 			a.Reset(r, nil)
 			if !rs.Allowed(r.Context(), &a) {

@@ -8,7 +8,7 @@ import (
 )
 
 // BackendAuthConfig configures backend authentication (agentgateway's `backendAuth`) for the kinds
-// that need no cloud SDK: exactly one of Passthrough and Key. The `gcp` and `aws` kinds are packages
+// that need no cloud SDK: exactly one of Passthrough, Key, JWTSign, TokenExchange and CrossAppAccess. The `gcp` and `aws` kinds are packages
 // policy/gcpauth and policy/awsauth (so a program that does not use them links neither Google's nor
 // AWS's libraries); the config package wires all four from the same YAML.
 type BackendAuthConfig struct {
@@ -16,6 +16,12 @@ type BackendAuthConfig struct {
 	Passthrough *PassthroughAuth
 	// Key sends a static secret.
 	Key *KeyAuth
+	// JWTSign signs a short-lived JWT per request.
+	JWTSign *JWTSignAuth
+	// TokenExchange obtains a token for each caller by RFC 8693 token exchange or RFC 7523 JWT bearer grant.
+	TokenExchange *OAuthTokenExchange
+	// CrossAppAccess obtains a token for each caller by the Identity Assertion JWT Authorization Grant.
+	CrossAppAccess *CrossAppAccess
 }
 
 // PassthroughAuth forwards the verified incoming JWT; Location defaults to Authorization: Bearer.
@@ -30,18 +36,29 @@ type KeyAuth struct {
 }
 
 // NewBackendAuth returns the backend authentication policy. It writes the credential into the
-// outgoing request (after any credential the client sent at the same place is dropped).
+// outgoing request (after any credential the client sent at the same place is dropped). The token
+// exchange kinds return a policy that implements [agentgateway.Provisioner] and io.Closer.
 func NewBackendAuth(spec BackendAuthConfig) (agentgateway.Policy, error) {
 	n := 0
-	for _, set := range []bool{spec.Passthrough != nil, spec.Key != nil} {
+	for _, set := range []bool{spec.Passthrough != nil, spec.Key != nil, spec.JWTSign != nil, spec.TokenExchange != nil, spec.CrossAppAccess != nil} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		return nil, agentgateway.Errorf("", "set exactly one of passthrough, key")
+		return nil, agentgateway.Errorf("", "set exactly one of passthrough, key, jwtSign, oauthTokenExchange, crossAppAccess")
 	}
 	switch {
+	case spec.JWTSign != nil:
+		a, err := newJWTSignAuth(spec.JWTSign)
+		if err != nil {
+			return nil, err
+		}
+		return a.policy(), nil
+	case spec.TokenExchange != nil:
+		return newOAuthTokenExchange(spec.TokenExchange)
+	case spec.CrossAppAccess != nil:
+		return newCrossAppAccess(spec.CrossAppAccess)
 	case spec.Passthrough != nil:
 		loc, err := spec.Passthrough.Location.compile("passthrough.location", BearerLocation(), true)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -32,6 +33,9 @@ type Config struct {
 	Region string
 	// ServiceName is the SigV4 service, e.g. "bedrock" or "execute-api".
 	ServiceName string
+	// AssumeRole, when set, signs with the credentials of this role, assumed with the credentials
+	// above (or the default chain's).
+	AssumeRole *AssumeRole
 	// Now overrides the signing clock (tests).
 	Now func() time.Time
 }
@@ -47,6 +51,7 @@ func New(a Config) (agentgateway.Policy, error) {
 		return nil, agentgateway.Errorf("serviceName", "required")
 	}
 	var provider aws.CredentialsProvider
+	var base aws.Config
 	region := a.Region
 	switch {
 	case (a.AccessKeyID == "") != (a.SecretAccessKey == ""):
@@ -56,12 +61,14 @@ func New(a Config) (agentgateway.Policy, error) {
 		if region == "" {
 			return nil, agentgateway.Errorf("region", "required with explicit credentials")
 		}
+		base = aws.Config{Region: region, Credentials: provider}
 	default:
 		cfg, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion(region))
 		if err != nil {
 			return nil, agentgateway.Errorf("", "loading the default AWS configuration: %w", err)
 		}
 		provider = cfg.Credentials
+		base = cfg
 		if region == "" {
 			region = cfg.Region
 		}
@@ -70,6 +77,15 @@ func New(a Config) (agentgateway.Policy, error) {
 		}
 	}
 	cache := aws.NewCredentialsCache(provider)
+	credsFor := func(r *http.Request) (aws.Credentials, error) { return cache.Retrieve(r.Context()) }
+	if a.AssumeRole != nil {
+		base.Region = region
+		rs, err := newRoleSessions(a.AssumeRole, base)
+		if err != nil {
+			return nil, err
+		}
+		credsFor = func(r *http.Request) (aws.Credentials, error) { return rs.credentials(r.Context(), r) }
+	}
 	signer := v4.NewSigner()
 	now := a.Now
 	if now == nil {
@@ -77,10 +93,14 @@ func New(a Config) (agentgateway.Policy, error) {
 	}
 	return agentgateway.NewPolicy(agentgateway.PhaseBackend, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			creds, err := cache.Retrieve(r.Context())
+			creds, err := credsFor(r)
 			if err != nil {
 				if st := agentgateway.StateFrom(r.Context()); st != nil {
 					st.Err = fmt.Errorf("aws credentials: %w", err)
+				}
+				if errors.Is(err, ErrInvalidSession) {
+					agentgateway.WriteError(w, http.StatusBadRequest, "the request gives no valid AWS session name or tag")
+					return
 				}
 				agentgateway.WriteError(w, http.StatusBadGateway, "backend credentials unavailable")
 				return

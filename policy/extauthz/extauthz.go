@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
+	celgo "github.com/google/cel-go/cel"
 	"go.opentelemetry.io/otel/attribute"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -54,6 +56,8 @@ type Config struct {
 	// HTTPClient makes HTTP checks. Default: a client of the authorizer's own that follows no
 	// redirects, whose transport the gateway's [agentgateway.Services] wrap.
 	HTTPClient *http.Client
+	// Cache, when set, reuses decisions for requests with the same key.
+	Cache *Cache
 }
 
 // GRPC configures the gRPC protocol.
@@ -79,6 +83,9 @@ type HTTP struct {
 	IncludeResponseHeaders []string
 	// AddRequestHeaders are added to the check, values from CEL.
 	AddRequestHeaders map[string]string
+	// Metadata are CEL expressions evaluated on an allowing answer (the variable `response` holds
+	// its code, headers and body); their values are the `extauthz` variable of later CEL.
+	Metadata map[string]string
 }
 
 // BodyOptions controls the request body sent to the authorizer.
@@ -110,8 +117,10 @@ type Authorizer struct {
 	body       *cel.Program
 	addHeaders []namedProgram
 	respHdrs   []string
+	respMeta   []namedProgram
 	failStatus int
 	failAllow  bool
+	cache      *decisionCache
 }
 
 // namedProgram is an expression and the header or namespace its value goes to.
@@ -139,6 +148,13 @@ func New(cfg Config) (*Authorizer, error) {
 		return nil, agentgateway.Errorf("http", "set grpc or http, not both")
 	}
 	x.failAllow = cfg.FailureMode == agentgateway.FailOpen
+	if cfg.Cache != nil {
+		c, err := newDecisionCache(cfg.Cache)
+		if err != nil {
+			return nil, err
+		}
+		x.cache = c
+	}
 	if cfg.DenyStatus != 0 {
 		x.failStatus = cfg.DenyStatus
 	}
@@ -190,6 +206,13 @@ func New(cfg Config) (*Authorizer, error) {
 		}
 		for _, name := range h.IncludeResponseHeaders {
 			x.respHdrs = append(x.respHdrs, http.CanonicalHeaderKey(name))
+		}
+		for _, name := range policyutil.SortedKeys(h.Metadata) {
+			pr, err := cel.CompileWith(h.Metadata[name], nil, responseVar)
+			if err != nil {
+				return nil, agentgateway.Errorf("http.metadata."+name, "%w", err)
+			}
+			x.respMeta = append(x.respMeta, namedProgram{name, pr})
 		}
 		x.httpClient = cfg.HTTPClient
 		if x.httpClient == nil {
@@ -273,22 +296,134 @@ func (x *Authorizer) fail(w http.ResponseWriter, r *http.Request, next http.Hand
 // Phase is agentgateway.PhaseAuthn.
 func (*Authorizer) Phase() agentgateway.Phase { return agentgateway.PhaseAuthn }
 
-// Wrap asks the authorization service about each request.
+// Wrap asks the authorization service about each request (or reuses a cached decision).
 func (x *Authorizer) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var key string
+		cacheable := false
+		if x.cache != nil {
+			key, cacheable = x.cache.key(r)
+			if cacheable {
+				if d, ok := x.cache.get(key); ok {
+					x.apply(d, w, r, next)
+					return
+				}
+			}
+		}
 		body, ok := x.readBody(r)
 		if !ok {
 			agentgateway.WriteError(w, http.StatusRequestEntityTooLarge, "request body too large for authorization")
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), x.cfg.Timeout)
-		defer cancel()
+		var d *decision
+		var err error
 		if x.client != nil {
-			x.checkGRPC(ctx, w, r, next, body)
+			d, err = x.checkGRPC(ctx, r, body)
 		} else {
-			x.checkHTTP(ctx, w, r, next, body)
+			d, err = x.checkHTTP(ctx, r, body)
 		}
+		cancel()
+		if err != nil {
+			x.fail(w, r, next, err)
+			return
+		}
+		if cacheable {
+			d.cacheKey = key
+		}
+		x.apply(d, w, r, next)
 	})
+}
+
+// decision is what the authorization service answered, in a form that can be applied again to
+// another request (the cache).
+type decision struct {
+	allow bool
+	// allow: request mutations, response headers, metadata
+	headers     []*corev3.HeaderValueOption
+	remove      []string
+	querySet    []*corev3.QueryParameter
+	queryRemove []string
+	respAdd     []*corev3.HeaderValueOption
+	metadata    map[string]any
+	// deny: the answer to the client (or a redirect)
+	status   int
+	header   http.Header
+	body     []byte
+	redirect string
+	// cacheKey, when set, stores the decision once applied (its TTL is evaluated then).
+	cacheKey string
+}
+
+// apply carries the decision out: a denial answers the client, an allow mutates the request and
+// calls next.
+func (x *Authorizer) apply(d *decision, w http.ResponseWriter, r *http.Request, next http.Handler) {
+	st, r := policyutil.StateOf(r)
+	if !d.allow {
+		st.Policy.DeniedBy = "extAuthz"
+		if d.metadata != nil {
+			st.Identity.ExtAuthz = d.metadata
+		}
+		if d.cacheKey != "" {
+			x.cache.put(d.cacheKey, d, r, st)
+		}
+		if d.redirect != "" {
+			http.Redirect(w, r, d.redirect, http.StatusFound)
+			return
+		}
+		h := w.Header()
+		for k, vs := range d.header {
+			h[k] = vs
+		}
+		if d.body == nil {
+			agentgateway.WriteError(w, d.status, "denied by external authorization")
+			return
+		}
+		h.Set("Content-Length", fmt.Sprint(len(d.body)))
+		w.WriteHeader(d.status)
+		_, _ = w.Write(d.body)
+		return
+	}
+	for _, o := range d.headers {
+		applyHeaderOption(r.Header, o)
+		if st.Identity.Headers == nil {
+			st.Identity.Headers = map[string]string{}
+		}
+		st.Identity.Headers[o.GetHeader().GetKey()] = headerValueString(o.GetHeader())
+	}
+	for _, k := range d.remove {
+		r.Header.Del(k)
+	}
+	if len(d.querySet) > 0 || len(d.queryRemove) > 0 {
+		q := r.URL.Query()
+		for _, k := range d.queryRemove {
+			q.Del(k)
+		}
+		for _, p := range d.querySet {
+			q.Set(p.GetKey(), p.GetValue())
+		}
+		u := *r.URL
+		u.RawQuery = q.Encode()
+		r.URL = &u
+	}
+	if len(d.respAdd) > 0 {
+		add := d.respAdd
+		w = agentgateway.OnWriteHeader(w, func(h http.Header, _ int) {
+			for _, o := range add {
+				applyHeaderOption(h, o)
+			}
+		})
+	}
+	if d.metadata != nil {
+		st.Identity.ExtAuthz = d.metadata
+	}
+	if st.Identity.Method == "" {
+		st.Identity.Method = "extAuthz"
+	}
+	if d.cacheKey != "" {
+		x.cache.put(d.cacheKey, d, r, st)
+	}
+	next.ServeHTTP(w, r)
 }
 
 func (x *Authorizer) selectedHeaders(r *http.Request) map[string]string {
@@ -310,8 +445,11 @@ func (x *Authorizer) selectedHeaders(r *http.Request) map[string]string {
 	return out
 }
 
-func (x *Authorizer) checkGRPC(ctx context.Context, w http.ResponseWriter, r *http.Request, next http.Handler, body []byte) {
-	st, r := policyutil.StateOf(r)
+func (x *Authorizer) checkGRPC(ctx context.Context, r *http.Request, body []byte) (*decision, error) {
+	st := agentgateway.StateFrom(r.Context())
+	if st == nil {
+		st = &agentgateway.State{}
+	}
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
@@ -354,73 +492,48 @@ func (x *Authorizer) checkGRPC(ctx context.Context, w http.ResponseWriter, r *ht
 			}
 		}
 		attrs.MetadataContext = md
+	} else if claims := st.Identity.JWT; claims != nil && (x.cfg.GRPC == nil || x.cfg.GRPC.Metadata == nil) {
+		// As Envoy's jwt_authn filter would publish them, for authorizers written against Envoy.
+		if s, err := structpb.NewStruct(map[string]any{"jwt_payload": claims}); err == nil {
+			attrs.MetadataContext = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{"envoy.filters.http.jwt_authn": s}}
+		}
 	}
 	cctx, span := x.callout.Start(ctx, "ext_authz Check", attribute.String("rpc.system", "grpc"), attribute.String("server.address", x.cfg.Host))
 	resp, err := x.client.Check(grpcTraceContext(cctx), &authv3.CheckRequest{Attributes: attrs})
 	policyutil.EndSpan(span, err, attribute.Bool("agentgateway.authz.allowed", err == nil && codes.Code(resp.GetStatus().GetCode()) == codes.OK))
 	if err != nil {
-		x.fail(w, r, next, err)
-		return
+		return nil, err
+	}
+	var meta map[string]any
+	if dm := resp.GetDynamicMetadata(); dm != nil && len(dm.GetFields()) > 0 {
+		meta = dm.AsMap()
 	}
 	if code := codes.Code(resp.GetStatus().GetCode()); code != codes.OK {
 		if er := resp.GetErrorResponse(); er != nil {
-			x.fail(w, r, next, fmt.Errorf("service error: %s", er.GetBody()))
-			return
+			return nil, fmt.Errorf("service error: %s", er.GetBody())
 		}
 		d := resp.GetDeniedResponse()
-		status := http.StatusForbidden
+		out := &decision{status: http.StatusForbidden, header: http.Header{}, metadata: meta}
 		if s := int(d.GetStatus().GetCode()); s >= 200 && s <= 599 {
-			status = s
+			out.status = s
 		}
-		st.Policy.DeniedBy = "extAuthz"
-		h := w.Header()
 		for _, o := range d.GetHeaders() {
-			applyHeaderOption(h, o)
+			applyHeaderOption(out.header, o)
 		}
 		if b := d.GetBody(); b != "" {
-			h.Set("Content-Length", fmt.Sprint(len(b)))
-			w.WriteHeader(status)
-			_, _ = io.WriteString(w, b)
-			return
+			out.body = []byte(b)
 		}
-		agentgateway.WriteError(w, status, "denied by external authorization")
-		return
+		return out, nil
 	}
+	out := &decision{allow: true, metadata: meta}
 	if ok := resp.GetOkResponse(); ok != nil {
-		for _, o := range ok.GetHeaders() {
-			applyHeaderOption(r.Header, o)
-			if st.Identity.Headers == nil {
-				st.Identity.Headers = map[string]string{}
-			}
-			st.Identity.Headers[o.GetHeader().GetKey()] = headerValueString(o.GetHeader())
-		}
-		for _, k := range ok.GetHeadersToRemove() {
-			r.Header.Del(k)
-		}
-		if len(ok.GetQueryParametersToSet()) > 0 || len(ok.GetQueryParametersToRemove()) > 0 {
-			q := r.URL.Query()
-			for _, k := range ok.GetQueryParametersToRemove() {
-				q.Del(k)
-			}
-			for _, p := range ok.GetQueryParametersToSet() {
-				q.Set(p.GetKey(), p.GetValue())
-			}
-			u := *r.URL
-			u.RawQuery = q.Encode()
-			r.URL = &u
-		}
-		if add := ok.GetResponseHeadersToAdd(); len(add) > 0 {
-			w = agentgateway.OnWriteHeader(w, func(h http.Header, _ int) {
-				for _, o := range add {
-					applyHeaderOption(h, o)
-				}
-			})
-		}
+		out.headers = ok.GetHeaders()
+		out.remove = ok.GetHeadersToRemove()
+		out.querySet = ok.GetQueryParametersToSet()
+		out.queryRemove = ok.GetQueryParametersToRemove()
+		out.respAdd = ok.GetResponseHeadersToAdd()
 	}
-	if st.Identity.Method == "" {
-		st.Identity.Method = "extAuthz"
-	}
-	next.ServeHTTP(w, r)
+	return out, nil
 }
 
 // grpcTraceContext adds the trace context of ctx to the call's outgoing gRPC metadata.
@@ -477,7 +590,13 @@ func applyHeaderOption(h http.Header, o *corev3.HeaderValueOption) {
 
 var hopHeaders = map[string]bool{"Connection": true, "Keep-Alive": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true, "Te": true, "Trailer": true, "Proxy-Connection": true}
 
-func (x *Authorizer) checkHTTP(ctx context.Context, w http.ResponseWriter, r *http.Request, next http.Handler, body []byte) {
+// responseVar is the `response` variable of the HTTP protocol's metadata expressions.
+var responseVar = celgo.Variable("response", celgo.MapType(celgo.StringType, celgo.DynType))
+
+// maxAuthzResponse bounds the authorization service's answer body that is read.
+const maxAuthzResponse = 64 << 10
+
+func (x *Authorizer) checkHTTP(ctx context.Context, r *http.Request, body []byte) (*decision, error) {
 	act := cel.NewActivation(r, nil)
 	path := r.URL.RequestURI()
 	if x.path != nil {
@@ -498,8 +617,7 @@ func (x *Authorizer) checkHTTP(ctx context.Context, w http.ResponseWriter, r *ht
 	req, err := http.NewRequestWithContext(cctx, r.Method, strings.TrimSuffix(base, "/")+path, bytes.NewReader(body))
 	if err != nil {
 		policyutil.EndSpan(span, err)
-		x.fail(w, r, next, err)
-		return
+		return nil, err
 	}
 	for _, k := range x.headers {
 		if vs := r.Header.Values(k); len(vs) > 0 {
@@ -518,48 +636,56 @@ func (x *Authorizer) checkHTTP(ctx context.Context, w http.ResponseWriter, r *ht
 	resp, err := x.httpClient.Do(req)
 	if err != nil {
 		policyutil.EndSpan(span, err)
-	} else {
-		policyutil.EndSpan(span, nil, attribute.Int("http.response.status_code", resp.StatusCode),
-			attribute.Bool("agentgateway.authz.allowed", resp.StatusCode >= 200 && resp.StatusCode < 300))
+		return nil, err
 	}
-	if err != nil {
-		x.fail(w, r, next, err)
-		return
-	}
+	policyutil.EndSpan(span, nil, attribute.Int("http.response.status_code", resp.StatusCode),
+		attribute.Bool("agentgateway.authz.allowed", resp.StatusCode >= 200 && resp.StatusCode < 300))
 	defer resp.Body.Close()
+	respBody, err := io.ReadAll(io.LimitReader(resp.Body, maxAuthzResponse))
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer: %w", err)
+	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		st, r := policyutil.StateOf(r)
+		d := &decision{allow: true}
 		for _, k := range x.respHdrs {
-			if vs := resp.Header.Values(k); len(vs) > 0 {
-				r.Header[k] = vs
-				if st.Identity.Headers == nil {
-					st.Identity.Headers = map[string]string{}
+			for i, v := range resp.Header.Values(k) {
+				action := corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD
+				if i == 0 {
+					action = corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
 				}
-				st.Identity.Headers[k] = strings.Join(vs, ",")
+				d.headers = append(d.headers, &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: k, Value: v}, AppendAction: action})
 			}
 		}
-		if st.Identity.Method == "" {
-			st.Identity.Method = "extAuthz"
+		if len(x.respMeta) > 0 {
+			headers := make(map[string]any, len(resp.Header))
+			for k, vs := range resp.Header {
+				headers[strings.ToLower(k)] = strings.Join(vs, ",")
+			}
+			ract := cel.NewActivation(r, nil)
+			ract.Extra = map[string]any{"response": map[string]any{"code": resp.StatusCode, "headers": headers, "body": string(respBody)}}
+			d.metadata = map[string]any{}
+			for _, m := range x.respMeta {
+				v, err := m.p.Eval(ctx, ract)
+				if err != nil {
+					slog.Debug("extAuthz metadata expression failed", "name", m.name, "err", err)
+					continue
+				}
+				d.metadata[m.name] = cel.Native(v)
+			}
 		}
-		next.ServeHTTP(w, r)
-		return
+		return d, nil
 	}
-	if st := agentgateway.StateFrom(r.Context()); st != nil {
-		st.Policy.DeniedBy = "extAuthz"
-	}
-	if x.redirect != nil {
+	d := &decision{status: resp.StatusCode, header: http.Header{}, body: respBody}
+	if x.redirect != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
 		if loc, err := x.redirect.EvalString(ctx, act); err == nil && loc != "" {
-			http.Redirect(w, r, loc, http.StatusFound)
-			return
+			d.redirect = loc
+			return d, nil
 		}
 	}
-	h := w.Header()
 	for k, vs := range resp.Header {
 		if !hopHeaders[k] {
-			h[k] = vs
+			d.header[k] = vs
 		}
 	}
-	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, io.LimitReader(resp.Body, 64<<10))
+	return d, nil
 }
