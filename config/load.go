@@ -55,6 +55,12 @@ type File struct {
 	raw   any                      // the expanded document, for Dump
 	// mcpPins is the pin file of MCP backends without their own (SetMCPPins).
 	mcpPins string
+	// agentgateway's newer schema (sections_gateways.go): named gateways, the routes attached to
+	// them, the gateway references of the short forms, and the static services (sections_services.go).
+	gateways  []gatewaySpec
+	routes    []attachedRouteSpec
+	shortRefs map[string]shortFormRef
+	services  *serviceCatalog
 }
 
 // BindSpec is one entry of `binds`.
@@ -199,10 +205,14 @@ func Load(data []byte, lookup func(string) (string, bool)) (*File, error) {
 				errs = append(errs, err)
 			}
 			f.Frontend = fp
+		case newSchemaKeys[key]:
+			errs = append(errs, f.decodeNewSchema(key, val)...)
 		case tops[key]:
+			val, serrs := f.decodeShortFormRefs(key, val)
+			errs = append(errs, serrs...)
 			f.top = append(f.top, Node{n: val, path: key})
 		case slices.Contains(schemaTop, key):
-			errs = append(errs, errAt(key, root.Content[i], "the %q section is not supported by this gateway", key))
+			errs = append(errs, refuse(key, key))
 		default:
 			errs = append(errs, errAt(key, root.Content[i], "unknown field %q", key))
 		}
@@ -210,6 +220,7 @@ func Load(data []byte, lookup func(string) (string, bool)) (*File, error) {
 	for i, b := range f.Binds {
 		errs = append(errs, b.validate(fmt.Sprintf("binds[%d]", i))...)
 	}
+	errs = append(errs, f.finishNewSchema()...)
 	var raw any
 	_ = root.Decode(&raw)
 	f.raw = normalize(raw)
@@ -244,39 +255,42 @@ func (b *BindSpec) validate(path string) []error {
 			errs = append(errs, agentgateway.Errorf(lp+".protocol", "protocol %q is not supported (HTTP, HTTPS)", l.Protocol))
 		}
 		if !l.TCPRoutes.IsZero() {
-			errs = append(errs, agentgateway.Errorf(lp+".tcpRoutes", "TCP routes are not supported"))
-		}
-		if !l.Policies.IsZero() {
-			errs = append(errs, agentgateway.Errorf(lp+".policies", "listener policies are not supported; put them on routes"))
+			errs = append(errs, refuse(lp+".tcpRoutes", "listener.tcpRoutes"))
 		}
 		for k, r := range l.Routes {
-			rp := fmt.Sprintf("%s.routes[%d]", lp, k)
-			for m, mt := range r.Matches {
-				if mt.Path != nil {
-					n := 0
-					for _, p := range []*string{mt.Path.Exact, mt.Path.PathPrefix, mt.Path.Regex} {
-						if p != nil {
-							n++
-						}
-					}
-					if n != 1 {
-						errs = append(errs, agentgateway.Errorf(fmt.Sprintf("%s.matches[%d].path", rp, m), "set exactly one of exact, pathPrefix, regex"))
-					}
-				}
-				for h, v := range slices.Concat(mt.Headers, mt.Query) {
-					if (v.Value.Exact == nil) == (v.Value.Regex == nil) {
-						kind, idx := "headers", h
-						if h >= len(mt.Headers) {
-							kind, idx = "query", h-len(mt.Headers)
-						}
-						errs = append(errs, agentgateway.Errorf(fmt.Sprintf("%s.matches[%d].%s[%d].value", rp, m, kind, idx), "set exactly one of exact, regex"))
-					}
+			errs = append(errs, validateRoute(r, fmt.Sprintf("%s.routes[%d]", lp, k))...)
+		}
+	}
+	return errs
+}
+
+// validateRoute checks a route's matches and that it has somewhere to send requests.
+func validateRoute(r RouteSpec, rp string) []error {
+	var errs []error
+	for m, mt := range r.Matches {
+		if mt.Path != nil {
+			n := 0
+			for _, p := range []*string{mt.Path.Exact, mt.Path.PathPrefix, mt.Path.Regex} {
+				if p != nil {
+					n++
 				}
 			}
-			if len(r.Backends) == 0 && r.Policies.IsZero() {
-				errs = append(errs, agentgateway.Errorf(rp+".backends", "a route needs backends (or a directResponse / requestRedirect policy)"))
+			if n != 1 {
+				errs = append(errs, agentgateway.Errorf(fmt.Sprintf("%s.matches[%d].path", rp, m), "set exactly one of exact, pathPrefix, regex"))
 			}
 		}
+		for h, v := range slices.Concat(mt.Headers, mt.Query) {
+			if (v.Value.Exact == nil) == (v.Value.Regex == nil) {
+				kind, idx := "headers", h
+				if h >= len(mt.Headers) {
+					kind, idx = "query", h-len(mt.Headers)
+				}
+				errs = append(errs, agentgateway.Errorf(fmt.Sprintf("%s.matches[%d].%s[%d].value", rp, m, kind, idx), "set exactly one of exact, regex"))
+			}
+		}
+	}
+	if len(r.Backends) == 0 && r.Policies.IsZero() {
+		errs = append(errs, agentgateway.Errorf(rp+".backends", "a route needs backends (or a directResponse / requestRedirect policy)"))
 	}
 	return errs
 }
@@ -308,7 +322,7 @@ func (b *BackendSpecs) decodeNode(n *yaml.Node, path string) error {
 				return errAt(fp, n.Content[i], "a backend has one kind; found %q and %q", b.Kind, key)
 			}
 			if !kinds[key] {
-				return errAt(fp, n.Content[i], "backend kind %q is not supported by this gateway", key)
+				return refuse(fp, "backend."+key)
 			}
 			b.Kind, b.Spec = key, Node{n: val, path: fp}
 		default:
@@ -358,6 +372,9 @@ func (rt *Runtime) Close() error {
 type loader struct {
 	bc   *BuildContext
 	errs []error
+	// listenerPols are the policies of listeners (by index in Config.Listeners) that every route
+	// attached to them runs first (sections_gateways.go).
+	listenerPols map[int][]agentgateway.Policy
 }
 
 // Build compiles the file into runtime objects, loading HTTPS listeners' certificates (a bad one is an
@@ -370,6 +387,7 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 	l := &loader{bc: NewBuildContext(f.dir, agentgateway.Services{Logger: logger})}
 	l.bc.res.named = f.freshNamed()
 	l.bc.res.pins = f.mcpPins
+	l.bc.res.services = f.services
 	l.bc.MCPSessionKey, _ = f.Settings.SessionKey() // validated by Load
 	if f.Settings.MCP != nil {
 		l.bc.MCPSessionTimeout = f.Settings.MCP.SessionTTL
@@ -391,13 +409,18 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 			lp := fmt.Sprintf("%s.listeners[%d]", bp, j)
 			rt.Config.Listeners = append(rt.Config.Listeners, l.listener(port, ls, lp))
 			listenerPaths = append(listenerPaths, lp)
+			l.listenerPolicies(len(rt.Config.Listeners)-1, ls.Policies)
 		}
 	}
+	gi := l.gateways(f, &rt.Config, ports, &listenerPaths)
 	for _, n := range f.top {
 		sec := l.top(n.path)
 		binds, err := sec.Build(l.bc.At(n.path), n)
 		if err != nil {
 			l.errs = append(l.errs, err)
+			continue
+		}
+		if l.attachShortForm(f, n.path, binds, &rt.Config, gi) {
 			continue
 		}
 		for _, b := range binds {
@@ -411,6 +434,8 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 			}
 		}
 	}
+	l.attachedRoutes(f, &rt.Config, gi)
+	l.applyListenerPolicies(&rt.Config)
 	if len(l.errs) == 0 {
 		// Matches, hostnames and backends are checked by the same compiler Apply uses, so a file that
 		// builds always applies; its errors are moved onto the file's paths.
@@ -593,7 +618,7 @@ func buildPolicies(bc *BuildContext, n Node) ([]agentgateway.Policy, error) {
 		fp := joinPath(n.path, key)
 		idx := slices.IndexFunc(table, func(s PolicySection) bool { return s.Key == key })
 		if idx < 0 {
-			errs = append(errs, errAt(fp, n.n.Content[i], "unknown or unsupported policy %q", key))
+			errs = append(errs, unknownPolicy(fp, key, n.n.Content[i]))
 			continue
 		}
 		if val.Tag == "!!null" {

@@ -226,7 +226,7 @@ binds:
 		"unknown top-level": {`
 bindz: []`, `bindz: unknown field "bindz"`},
 		"unsupported top-level": {`
-workloads: []`, `workloads: the "workloads" section is not supported`},
+ui: {}`, `ui: ui is not supported yet: there is no web UI`},
 		"duplicate port": {`
 binds:
 - port: 1

@@ -61,6 +61,8 @@ type resources struct {
 	closers []io.Closer
 	named   map[string]*namedBackend // the file's top-level backends, by name
 	pins    string                   // the default MCP pin file (File.SetMCPPins)
+	// services are the file's static `services` with their `workloads` (sections_services.go).
+	services *serviceCatalog
 }
 
 // NewBuildContext returns the root context of one build: file names resolve against dir, and svc

@@ -50,6 +50,9 @@ func hostBackend(bc *BuildContext, host string) (http.Handler, error) {
 // serviceBackend resolves a service reference with the context's resolver, by default by DNS name:
 // `name` is "namespace/hostname" or a hostname, as the schema's NamespacedHostname.
 func serviceBackend(bc *BuildContext, s ServiceRef) (http.Handler, error) {
+	if h, ok, err := catalogBackend(bc, s); ok { // a service of the file's `services`
+		return h, err
+	}
 	if bc.ResolveService == nil {
 		host := s.Name
 		if _, h, ok := strings.Cut(s.Name, "/"); ok {
