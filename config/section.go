@@ -301,7 +301,7 @@ func policyTable() []PolicySection {
 }
 
 func backendTable() []BackendSection {
-	return concat(coreBackends, mcpBackends, a2aBackends, llmBackends)
+	return concat(coreBackends, mcpBackends, a2aBackends, llmBackends, dynamicBackends)
 }
 
 func topTable() []TopSection {
