@@ -72,9 +72,9 @@ func NewDynamicBackend(cfg DynamicBackendConfig) (*DynamicBackend, error) {
 		}
 	}
 	tr := &http.Transport{
-		DialContext:           d.DialContext,
-		MaxIdleConnsPerHost:   defaultMaxIdlePerHost,
-		IdleConnTimeout:       defaultIdleConnTimeout,
+		DialContext:         d.DialContext,
+		MaxIdleConnsPerHost: defaultMaxIdlePerHost,
+		IdleConnTimeout:     defaultIdleConnTimeout,
 	}
 	inner, err := NewHTTPBackend(HTTPBackendConfig{
 		Name:       name,
