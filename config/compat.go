@@ -248,7 +248,7 @@ var Compatibility = []CompatRow{
 	{"backendPolicies.backendTunnel", NotSupported, "tunnelling upstream connections through a proxy is not implemented"},
 	{"backendPolicies.responseHeaderModifier", Supported, ""},
 	{"backendPolicies.requestRedirect", Supported, ""},
-	{"backendPolicies.health", SupportedWithDifferences, "passive outlier detection per endpoint of host and service backends: unhealthyExpression, eviction.consecutiveFailures and duration; healthThreshold/restoreHealth scores are not kept"},
+	{"backendPolicies.health", SupportedWithDifferences, "passive outlier detection on the endpoints of host and service backends: unhealthyExpression (CEL on response.code/headers; default 5xx), eviction.consecutiveFailures and eviction.duration; the health scores (eviction.healthThreshold, restoreHealth) are refused"},
 	{"backendPolicies.extAuthz", Supported, ""},
 	{"backendPolicies.authorization", Supported, ""},
 	{"backendPolicies.mcpAuthorization", Supported, ""},

@@ -648,6 +648,9 @@ func buildBackend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
 		if err != nil {
 			return nil, err
 		}
+		if _, hs, _ := takeHealth(b.Policies, ""); hs != nil {
+			return nil, agentgateway.Errorf(b.Policies.path+".health", "health configures the backend's endpoints: put it on the definition of backend %q", name)
+		}
 		h, err := bc.At("backend").buildNamed("", name)
 		if err != nil {
 			return nil, err
@@ -658,8 +661,13 @@ func buildBackend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
 	if idx < 0 {
 		return nil, bc.Errorf("", "a backend needs one of: %s", strings.Join(backendKeys(), ", "))
 	}
+	policies, hs, err := takeHealth(b.Policies, b.Spec.path)
+	if err != nil {
+		return nil, err
+	}
 	sub := *bc
 	sub.Path = b.Spec.path
+	sub.health = hs
 	h, err := backendTable()[idx].Build(&sub, b.Spec)
 	if err != nil {
 		var ce *agentgateway.ConfigError
@@ -668,7 +676,10 @@ func buildBackend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
 		}
 		return nil, err
 	}
-	return wrapBackendPolicies(bc, h, b.Policies)
+	if hs != nil && !hs.used {
+		return nil, agentgateway.Errorf(b.Policies.path+".health", "health applies to host and service backends (their endpoints), not to %s", b.Kind)
+	}
+	return wrapBackendPolicies(bc, h, policies)
 }
 
 // wrapBackendPolicies wraps h in a backend entry's own policies.

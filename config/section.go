@@ -54,6 +54,8 @@ type BuildContext struct {
 	MCPSessionTimeout time.Duration
 
 	res *resources
+	// health is the `health` policy of the backend being built (sections_health.go).
+	health *healthSpec
 }
 
 // resources are what a build opened, shared by every context derived from its root.

@@ -40,7 +40,11 @@ func hostBackend(bc *BuildContext, host string) (http.Handler, error) {
 	if host == "" {
 		return nil, bc.Errorf("", "host is empty")
 	}
-	b, err := agentgateway.NewHTTPBackend(agentgateway.HTTPBackendConfig{Name: host, Endpoints: []string{host}})
+	cfg := agentgateway.HTTPBackendConfig{Name: host, Endpoints: []string{host}}
+	if err := applyHealth(bc, &cfg); err != nil {
+		return nil, err
+	}
+	b, err := agentgateway.NewHTTPBackend(cfg)
 	if err != nil {
 		return nil, bc.Errorf("", "%v", err)
 	}

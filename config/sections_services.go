@@ -229,11 +229,18 @@ func catalogBackend(bc *BuildContext, ref ServiceRef) (h http.Handler, handled b
 	}
 	if len(eps) == 0 {
 		// A service scaled to nothing is valid config; its requests get 503, as with every endpoint ejected.
+		if err := applyHealth(bc, &agentgateway.HTTPBackendConfig{}); err != nil {
+			return nil, true, err
+		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			agentgateway.WriteError(w, http.StatusServiceUnavailable, "service "+ref.Name+" has no healthy endpoints")
 		}), true, nil
 	}
-	b, err := agentgateway.NewHTTPBackend(agentgateway.HTTPBackendConfig{Name: ref.Name, Endpoints: eps, HTTP2: h2})
+	cfg := agentgateway.HTTPBackendConfig{Name: ref.Name, Endpoints: eps, HTTP2: h2}
+	if err := applyHealth(bc, &cfg); err != nil {
+		return nil, true, err
+	}
+	b, err := agentgateway.NewHTTPBackend(cfg)
 	if err != nil {
 		return nil, true, bc.Errorf("", "%w", err)
 	}
