@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -236,7 +237,7 @@ var Compatibility = []CompatRow{
 	{"backend.ai", Supported, ""},
 	{"backend.aws", NotSupported, "AWS AgentCore backends are not implemented"},
 	{"backend.routeGroup", NotSupported, "route delegation is not implemented"},
-	{"backend.invalid", SupportedWithDifferences, "answers 500, as a backend that failed to resolve"},
+	{"backend.invalid", NotSupported, "a control plane's placeholder for a backend that failed to resolve; meaningless in a file"},
 
 	// backend policies
 	{"backendPolicies.requestHeaderModifier", Supported, ""},
@@ -317,11 +318,12 @@ func refusal(key string) string {
 }
 
 // unknownPolicy is the error for a policy key the policy table has no row for: the compatibility
-// table's refusal when the schema has the key, "unknown" otherwise.
-func unknownPolicy(path, key string, n *yaml.Node) error {
-	for _, k := range []string{"policies." + key, "backendPolicies." + key} {
-		if r, ok := compatRow(k); ok && r.Support == NotSupported {
-			return refuse(path, k)
+// table's refusal (of bc's section, else of route policies) when the schema has the key, "unknown"
+// otherwise.
+func unknownPolicy(bc *BuildContext, path, key string, n *yaml.Node) error {
+	for _, sec := range []string{bc.policyRows, "policies"} {
+		if r, ok := compatRow(sec + "." + key); ok && r.Support == NotSupported {
+			return refuse(path, r.Key)
 		}
 	}
 	return errAt(path, n, "unknown or unsupported policy %q", key)
@@ -331,6 +333,30 @@ func unknownPolicy(path, key string, n *yaml.Node) error {
 func refuseValue(path, key, value string) error {
 	r, _ := compatRow(key)
 	return &agentgateway.ConfigError{Path: path, Err: refusalError(fmt.Sprintf("%s %q is not supported yet (%s)", key, value, r.Note))}
+}
+
+// decodeNode decodes a listener's or gateway's tls: the schema's keys this gateway has no field for are
+// refused in the compatibility table's words, the rest decode strictly.
+func (t *TLSSpec) decodeNode(n *yaml.Node, path string) error {
+	if n.Kind == yaml.MappingNode {
+		fields := structFields(reflect.TypeFor[TLSSpec]())
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			if _, ok := fields[k]; ok {
+				continue
+			}
+			if r, ok := compatRow("tls." + k); ok && r.Support == NotSupported {
+				return refuse(joinPath(path, k), "tls."+k)
+			}
+		}
+	}
+	type plain TLSSpec
+	var p plain
+	if err := decodeValue(n, reflectValue(&p), path); err != nil {
+		return err
+	}
+	*t = TLSSpec(p)
+	return nil
 }
 
 // CompatibilityMarkdown renders the table as docs/compatibility.md holds it.

@@ -238,10 +238,10 @@ func (b *BindSpec) validate(path string) []error {
 		errs = append(errs, agentgateway.Errorf(path+".port", "port %d out of range", *b.Port))
 	}
 	if b.Mode != "" && b.Mode != "standard" {
-		errs = append(errs, agentgateway.Errorf(path+".mode", "mode %q is not supported", b.Mode))
+		errs = append(errs, refuseValue(path+".mode", "binds.mode", b.Mode))
 	}
 	if b.TunnelProtocol != "" && !strings.EqualFold(b.TunnelProtocol, "direct") {
-		errs = append(errs, agentgateway.Errorf(path+".tunnelProtocol", "tunnel protocol %q is not supported", b.TunnelProtocol))
+		errs = append(errs, refuseValue(path+".tunnelProtocol", "binds.tunnelProtocol", b.TunnelProtocol))
 	}
 	for j, l := range b.Listeners {
 		lp := fmt.Sprintf("%s.listeners[%d]", path, j)
@@ -252,7 +252,7 @@ func (b *BindSpec) validate(path string) []error {
 				errs = append(errs, agentgateway.Errorf(lp+".tls", "HTTPS needs tls.cert and tls.key"))
 			}
 		default:
-			errs = append(errs, agentgateway.Errorf(lp+".protocol", "protocol %q is not supported (HTTP, HTTPS)", l.Protocol))
+			errs = append(errs, refuseValue(lp+".protocol", "listener.protocol", l.Protocol))
 		}
 		if !l.TCPRoutes.IsZero() {
 			errs = append(errs, refuse(lp+".tcpRoutes", "listener.tcpRoutes"))
@@ -322,7 +322,11 @@ func (b *BackendSpecs) decodeNode(n *yaml.Node, path string) error {
 				return errAt(fp, n.Content[i], "a backend has one kind; found %q and %q", b.Kind, key)
 			}
 			if !kinds[key] {
-				return refuse(fp, "backend."+key)
+				sec := "backend." // a route's backend, or a top-level named one
+				if strings.HasPrefix(path, "backends[") {
+					sec = "backends."
+				}
+				return refuse(fp, sec+key)
 			}
 			b.Kind, b.Spec = key, Node{n: val, path: fp}
 		default:
@@ -409,7 +413,7 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 			lp := fmt.Sprintf("%s.listeners[%d]", bp, j)
 			rt.Config.Listeners = append(rt.Config.Listeners, l.listener(port, ls, lp))
 			listenerPaths = append(listenerPaths, lp)
-			l.listenerPolicies(len(rt.Config.Listeners)-1, ls.Policies)
+			l.listenerPolicies(len(rt.Config.Listeners)-1, ls.Policies, "")
 		}
 	}
 	gi := l.gateways(f, &rt.Config, ports, &listenerPaths)
@@ -618,7 +622,7 @@ func buildPolicies(bc *BuildContext, n Node) ([]agentgateway.Policy, error) {
 		fp := joinPath(n.path, key)
 		idx := slices.IndexFunc(table, func(s PolicySection) bool { return s.Key == key })
 		if idx < 0 {
-			errs = append(errs, unknownPolicy(fp, key, n.n.Content[i]))
+			errs = append(errs, unknownPolicy(bc, fp, key, n.n.Content[i]))
 			continue
 		}
 		if val.Tag == "!!null" {
@@ -689,6 +693,7 @@ func wrapBackendPolicies(bc *BuildContext, h http.Handler, policies Node) (http.
 	}
 	pbc := *bc
 	pbc.Path = policies.path
+	pbc.policyRows = "backendPolicies"
 	pols, err := buildPolicies(&pbc, policies)
 	if err != nil {
 		return nil, err

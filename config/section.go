@@ -56,6 +56,9 @@ type BuildContext struct {
 	res *resources
 	// health is the `health` policy of the backend being built (sections_health.go).
 	health *healthSpec
+	// policyRows is the compatibility table section whose words refuse an unsupported policy key
+	// ("policies" when empty; "backendPolicies", "gateways", "gatewayListener").
+	policyRows string
 }
 
 // resources are what a build opened, shared by every context derived from its root.

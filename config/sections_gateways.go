@@ -432,7 +432,7 @@ func (l *loader) gateways(f *File, cfg *agentgateway.Config, ports map[int]bool,
 			l.errs = append(l.errs, agentgateway.Errorf(g.path+".port", "port %d is bound twice", port))
 		}
 		ports[port] = true
-		add := func(name, hostname string, tls *TLSSpec, pols Node, path string) int {
+		add := func(name, hostname string, tls *TLSSpec, pols Node, path, rows string) int {
 			lc := agentgateway.ListenerConfig{Name: name, Port: port}
 			if hostname != "" {
 				lc.Hostnames = []string{hostname}
@@ -443,15 +443,15 @@ func (l *loader) gateways(f *File, cfg *agentgateway.Config, ports map[int]bool,
 			cfg.Listeners = append(cfg.Listeners, lc)
 			*paths = append(*paths, path)
 			idx := len(cfg.Listeners) - 1
-			l.listenerPolicies(idx, pols)
+			l.listenerPolicies(idx, pols, rows)
 			return idx
 		}
 		if len(g.Listeners) == 0 {
-			gi[g.Name] = []int{add(g.Name, "", g.TLS, g.Policies, g.path)}
+			gi[g.Name] = []int{add(g.Name, "", g.TLS, g.Policies, g.path, "gateways")}
 			continue
 		}
 		for _, ls := range g.Listeners {
-			idx := add(g.Name+"/"+ls.Name, ls.Hostname, ls.TLS, ls.Policies, ls.path)
+			idx := add(g.Name+"/"+ls.Name, ls.Hostname, ls.TLS, ls.Policies, ls.path, "gatewayListener")
 			gi[g.Name] = append(gi[g.Name], idx)
 			if ls.Name != "" {
 				gi[g.Name+"/"+ls.Name] = []int{idx}
@@ -463,7 +463,7 @@ func (l *loader) gateways(f *File, cfg *agentgateway.Config, ports map[int]bool,
 
 // listenerPolicies builds the policies of the listener at index idx (a gateway's inline ones or a
 // bind listener's `policies`) for applyListenerPolicies.
-func (l *loader) listenerPolicies(idx int, n Node) {
+func (l *loader) listenerPolicies(idx int, n Node, rows string) {
 	if n.IsZero() {
 		return
 	}
@@ -476,7 +476,9 @@ func (l *loader) listenerPolicies(idx int, n Node) {
 			}
 		}
 	}
-	pols, err := buildPolicies(l.bc.At(n.path), n)
+	pbc := l.bc.At(n.path)
+	pbc.policyRows = rows
+	pols, err := buildPolicies(pbc, n)
 	if err != nil {
 		l.errs = append(l.errs, err)
 		return

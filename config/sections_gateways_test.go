@@ -1,11 +1,15 @@
 package config_test
 
 import (
+	"crypto/sha1"
+	"crypto/tls"
+	"encoding/base64"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -18,9 +22,16 @@ import (
 // servePorts builds the config and serves each port it binds with a server of its own; it returns the
 // URL of each port.
 func servePorts(t *testing.T, yaml string, env map[string]string) map[int]string {
+	return servePortsIn(t, ".", yaml, env)
+}
+
+// servePortsIn is servePorts with file names resolved against dir; ports whose listeners have TLS
+// serve HTTPS.
+func servePortsIn(t *testing.T, dir, yaml string, env map[string]string) map[int]string {
 	t.Helper()
 	f, err := config.Load([]byte(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	require.NoError(t, err)
+	f.SetDir(dir)
 	rt, err := f.Build(slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	gw := agentgateway.New(agentgateway.WithLogger(slog.New(slog.DiscardHandler)), agentgateway.WithAccessLog(false))
@@ -30,7 +41,13 @@ func servePorts(t *testing.T, yaml string, env map[string]string) map[int]string
 		if _, ok := urls[l.Port]; ok {
 			continue
 		}
-		srv := httptest.NewServer(gw.PortHandler(l.Port))
+		srv := httptest.NewUnstartedServer(gw.PortHandler(l.Port))
+		if l.TLS != nil {
+			srv.TLS = l.TLS.Clone()
+			srv.StartTLS()
+		} else {
+			srv.Start()
+		}
 		t.Cleanup(srv.Close)
 		urls[l.Port] = srv.URL
 	}
@@ -49,7 +66,15 @@ func get(t *testing.T, url, host string, hdr ...string) (int, string) {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	return send(t, req)
+}
+
+// insecure trusts any certificate: the HTTPS tests serve self-signed ones.
+var insecure = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+
+func send(t *testing.T, req *http.Request) (int, string) {
+	t.Helper()
+	resp, err := insecure.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
@@ -264,4 +289,110 @@ mcp:
 
 	names, _ := mcpToolNames(t, urls[3000]+"/mcp")
 	assert.NotEmpty(t, names)
+}
+
+// Every gateway policy, set on a gateway (HTTPS) and on a gateway listener (HTTPS), runs for the
+// routes attached to it: cors answers preflights, jwtAuth and basicAuth demand credentials, extAuthz
+// asks its server, authorization denies, transformations set a header the upstream sees.
+func TestGatewayPoliciesServed(t *testing.T) {
+	dir := t.TempDir()
+	writeCert(t, dir, "gw")
+	jwks, token := issuerJWKS(t)
+	var authzCalls atomic.Int32
+	authz := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		authzCalls.Add(1)
+		if r.Header.Get("X-Deny") != "" {
+			w.WriteHeader(http.StatusForbidden)
+		}
+	}))
+	t.Cleanup(authz.Close)
+	var fromGateway atomic.Value
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fromGateway.Store(r.Header.Get("X-From-Gateway"))
+		_, _ = io.WriteString(w, "ok")
+	}))
+	t.Cleanup(up.Close)
+	sum := sha1.Sum([]byte("pw"))
+	htpasswd := "a:{SHA}" + base64.StdEncoding.EncodeToString(sum[:])
+	pols := func(indent string) string {
+		return strings.ReplaceAll(`
+cors: {allowOrigins: ["https://app.example.com"], allowMethods: [GET]}
+jwtAuth: {mode: strict, issuer: https://issuer.example, jwks: {url: $JWKS}}
+extAuthz: {host: $AUTHZ, protocol: {http: {}}, includeRequestHeaders: [x-deny]}
+authorization: {rules: [{deny: 'request.headers["x-block"] == "1"'}]}
+transformations: {request: {set: {x-from-gateway: '"yes"'}}}`, "\n", "\n"+indent)
+	}
+	yaml := `
+gateways:
+  default:
+    port: 3000
+    tls: {cert: gw.crt, key: gw.key}` + pols("    ") + `
+  split:
+    port: 3001
+    listeners:
+    - name: l
+      hostname: l.example.com` + pols("      ") + `
+    - name: basic
+      basicAuth: {mode: strict, htpasswd: "` + htpasswd + `"}
+  basic:
+    port: 3002
+    basicAuth: {mode: strict, htpasswd: "` + htpasswd + `"}
+  secure:
+    port: 3003
+    listeners:
+    - name: s
+      protocol: HTTPS
+      tls: {cert: gw.crt, key: gw.key}
+routes:
+- gateways: [default, split, basic, secure/s]
+  backends: [{host: $UP}]
+`
+	urls := servePortsIn(t, dir, yaml, map[string]string{"JWKS": jwks, "AUTHZ": strings.TrimPrefix(authz.URL, "http://"), "UP": strings.TrimPrefix(up.URL, "http://")})
+	for _, port := range []int{3000, 3001} {
+		url := urls[port]
+		req := func(method string, hdr ...string) *http.Request {
+			r, _ := http.NewRequest(method, url+"/x", nil)
+			r.Host = "l.example.com"
+			for i := 0; i+1 < len(hdr); i += 2 {
+				r.Header.Set(hdr[i], hdr[i+1])
+			}
+			return r
+		}
+		resp, err := insecure.Do(req("OPTIONS", "Origin", "https://app.example.com", "Access-Control-Request-Method", "GET"))
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, "https://app.example.com", resp.Header.Get("Access-Control-Allow-Origin"), "cors, port %d", port)
+		code, _ := send(t, req("GET"))
+		assert.Equal(t, 401, code, "jwtAuth, port %d", port)
+		bearer := "Bearer " + token
+		calls := authzCalls.Load()
+		code, _ = send(t, req("GET", "Authorization", bearer, "X-Deny", "1"))
+		assert.Equal(t, 403, code, "extAuthz, port %d", port)
+		assert.Greater(t, authzCalls.Load(), calls)
+		code, _ = send(t, req("GET", "Authorization", bearer, "X-Block", "1"))
+		assert.Equal(t, 403, code, "authorization, port %d", port)
+		code, body := send(t, req("GET", "Authorization", bearer))
+		assert.Equal(t, 200, code, "port %d", port)
+		assert.Equal(t, "ok", body)
+		assert.Equal(t, "yes", fromGateway.Load(), "transformations, port %d", port)
+	}
+	require.True(t, strings.HasPrefix(urls[3000], "https://"), "gateway tls")
+	require.True(t, strings.HasPrefix(urls[3003], "https://"), "gateway listener tls")
+	code, body := get(t, urls[3003]+"/x", "")
+	assert.Equal(t, 200, code)
+	assert.Equal(t, "ok", body)
+	for _, c := range []struct {
+		port int
+		host string
+	}{{3002, ""}, {3001, "other.example.com"}} {
+		r, _ := http.NewRequest("GET", urls[c.port]+"/x", nil)
+		r.Host = c.host
+		code, _ := send(t, r)
+		assert.Equal(t, 401, code, "basicAuth, port %d", c.port)
+		r, _ = http.NewRequest("GET", urls[c.port]+"/x", nil)
+		r.Host = c.host
+		r.SetBasicAuth("a", "pw")
+		code, _ = send(t, r)
+		assert.Equal(t, 200, code, "basicAuth, port %d", c.port)
+	}
 }
