@@ -65,7 +65,7 @@ var Compatibility = []CompatRow{
 	{"workloads", SupportedWithDifferences, "static endpoints of `services`: workloadIps at the target port; healthy ones only; mesh fields refused"},
 	{"services", SupportedWithDifferences, "`service:` backends naming namespace/hostname use the file's workloads (HTTP/2 for appProtocols Http2/Grpc); other names resolve by DNS"},
 	{"backends", Supported, ""},
-	{"routeGroups", NotSupported, "route delegation (routeGroup backends) is not implemented; list the routes on the listener or top-level routes"},
+	{"routeGroups", SupportedWithDifferences, "expanded when the file is built: each child route takes the parent's matches intersected with its own (regex paths cannot be combined), its hostnames narrowed, and its policies over the parent's key by key"},
 	{"gateways", Supported, ""},
 	{"routes", Supported, ""},
 	{"tcpRoutes", NotSupported, whyL4},
@@ -236,7 +236,7 @@ var Compatibility = []CompatRow{
 	{"backend.mcp", Supported, ""},
 	{"backend.ai", Supported, ""},
 	{"backend.aws", NotSupported, "AWS AgentCore backends are not implemented"},
-	{"backend.routeGroup", NotSupported, "route delegation is not implemented"},
+	{"backend.routeGroup", SupportedWithDifferences, "the route's only backend, without policies (see routeGroups)"},
 	{"backend.invalid", NotSupported, "a control plane's placeholder for a backend that failed to resolve; meaningless in a file"},
 
 	// backend policies

@@ -100,7 +100,7 @@ func TestCompatibilityMatchesTheCode(t *testing.T) {
 	for _, s := range policyTable() {
 		policies[s.Key] = true
 	}
-	kinds := map[string]bool{"backend": true, "weight": true, "policies": true, "name": true}
+	kinds := map[string]bool{"backend": true, "weight": true, "policies": true, "name": true, "routeGroup": true}
 	for _, s := range backendTable() {
 		kinds[s.Key] = true
 	}

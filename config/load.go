@@ -59,6 +59,8 @@ type File struct {
 	// them, the gateway references of the short forms, and the static services (sections_services.go).
 	gateways  []gatewaySpec
 	routes    []attachedRouteSpec
+	// routeGroups are the targets of routeGroup backends (sections_routegroups.go).
+	routeGroups []routeGroupSpec
 	shortRefs map[string]shortFormRef
 	services  *serviceCatalog
 }
@@ -304,7 +306,8 @@ func (b *BackendSpecs) decodeNode(n *yaml.Node, path string) error {
 	for _, s := range backendTable() {
 		kinds[s.Key] = true
 	}
-	kinds["backend"] = true // a reference to a top-level named backend
+	kinds["backend"] = true    // a reference to a top-level named backend
+	kinds["routeGroup"] = true // delegation to a route group, expanded at build (sections_routegroups.go)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, val := n.Content[i].Value, n.Content[i+1]
 		fp := joinPath(path, key)
@@ -379,6 +382,7 @@ type loader struct {
 	// listenerPols are the policies of listeners (by index in Config.Listeners) that every route
 	// attached to them runs first (sections_gateways.go).
 	listenerPols map[int][]agentgateway.Policy
+	file         *File
 }
 
 // Build compiles the file into runtime objects, loading HTTPS listeners' certificates (a bad one is an
@@ -388,7 +392,7 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	l := &loader{bc: NewBuildContext(f.dir, agentgateway.Services{Logger: logger})}
+	l := &loader{bc: NewBuildContext(f.dir, agentgateway.Services{Logger: logger}), file: f}
 	l.bc.res.named = f.freshNamed()
 	l.bc.res.pins = f.mcpPins
 	l.bc.res.services = f.services
@@ -542,7 +546,7 @@ func (l *loader) listener(port int, ls ListenerSpec, path string) agentgateway.L
 		lc.TLS = l.serverTLS(*ls.TLS, path+".tls")
 	}
 	for i, rs := range ls.Routes {
-		lc.Routes = append(lc.Routes, l.route(rs, fmt.Sprintf("%s.routes[%d]", path, i), i))
+		lc.Routes = append(lc.Routes, l.routesOf(l.file, rs, fmt.Sprintf("%s.routes[%d]", path, i), i)...)
 	}
 	return lc
 }

@@ -18,7 +18,7 @@ import (
 // gateway phase: before route selection, here before the route's policies; see gatewayPolicyKeys).
 
 // newSchemaKeys are the top-level keys of the newer schema that Load hands to decodeNewSchema.
-var newSchemaKeys = map[string]bool{"gateways": true, "routes": true, "services": true, "workloads": true}
+var newSchemaKeys = map[string]bool{"gateways": true, "routes": true, "services": true, "workloads": true, "routeGroups": true}
 
 // decodeNewSchema decodes one top-level key of newSchemaKeys into f.
 func (f *File) decodeNewSchema(key string, val *yaml.Node) []error {
@@ -30,6 +30,23 @@ func (f *File) decodeNewSchema(key string, val *yaml.Node) []error {
 	case "routes":
 		rs, errs := decodeAttachedRoutes(val)
 		f.routes = rs
+		return errs
+	case "routeGroups":
+		gs, err := Decode[[]routeGroupSpec](Node{n: val, path: key})
+		if err != nil {
+			return []error{err}
+		}
+		var errs []error
+		for i, g := range gs {
+			gp := fmt.Sprintf("routeGroups[%d]", i)
+			if g.Name == "" {
+				errs = append(errs, agentgateway.Errorf(gp+".name", "a route group needs a name"))
+			}
+			for j, r := range g.Routes {
+				errs = append(errs, validateRoute(r, fmt.Sprintf("%s.routes[%d]", gp, j))...)
+			}
+		}
+		f.routeGroups = gs
 		return errs
 	case "services", "workloads":
 		if f.services == nil {
@@ -524,11 +541,10 @@ func (l *loader) attachedRoutes(f *File, cfg *agentgateway.Config, gi gatewayInd
 			l.errs = append(l.errs, err)
 			continue
 		}
-		rc := l.route(ar.Route, ar.path, len(f.Binds)*1000+i)
 		if ar.Route.Name == "" {
-			rc.Name = fmt.Sprintf("routes%d", i)
+			ar.Route.Name = fmt.Sprintf("routes%d", i)
 		}
-		attach(cfg, idxs, rc)
+		attach(cfg, idxs, l.routesOf(f, ar.Route, ar.path, i)...)
 	}
 }
 
