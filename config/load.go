@@ -57,12 +57,12 @@ type File struct {
 	mcpPins string
 	// agentgateway's newer schema (sections_gateways.go): named gateways, the routes attached to
 	// them, the gateway references of the short forms, and the static services (sections_services.go).
-	gateways  []gatewaySpec
-	routes    []attachedRouteSpec
+	gateways []gatewaySpec
+	routes   []attachedRouteSpec
 	// routeGroups are the targets of routeGroup backends (sections_routegroups.go).
 	routeGroups []routeGroupSpec
-	shortRefs map[string]shortFormRef
-	services  *serviceCatalog
+	shortRefs   map[string]shortFormRef
+	services    *serviceCatalog
 }
 
 // BindSpec is one entry of `binds`.
