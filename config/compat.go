@@ -61,7 +61,7 @@ var Compatibility = []CompatRow{
 	{"config", Supported, ""},
 	{"binds", Supported, ""},
 	{"frontendPolicies", Supported, ""},
-	{"policies", NotSupported, "targeted policies (name/target/phase): put policies inline on gateways, listeners, routes and backends"},
+	{"policies", SupportedWithDifferences, "route targets (merged under the route's own policies) and gateway targets in the gateway phase (gateway or listener policies); backend and listenerSet targets and route-phase gateway targets are refused"},
 	{"workloads", SupportedWithDifferences, "static endpoints of `services`: workloadIps at the target port; healthy ones only; mesh fields refused"},
 	{"services", SupportedWithDifferences, "`service:` backends naming namespace/hostname use the file's workloads (HTTP/2 for appProtocols Http2/Grpc); other names resolve by DNS"},
 	{"backends", Supported, ""},

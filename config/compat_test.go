@@ -85,6 +85,7 @@ var servedBy = map[string][]string{
 	"gateways":         {"TestGatewaysAndAttachedRoutesServed"},
 	"routes":           {"TestGatewaysAndAttachedRoutesServed"},
 	"routeGroups":      {"TestRouteGroupsServed"},
+	"policies":         {"TestTargetedPoliciesServed"},
 	"llm":              {"TestLLMShortForm", "TestShortFormsAttachToGateways"},
 	"mcp":              {"TestMCPShortFormFromYAML", "TestShortFormsAttachToGateways"},
 

@@ -61,8 +61,10 @@ type File struct {
 	routes   []attachedRouteSpec
 	// routeGroups are the targets of routeGroup backends (sections_routegroups.go).
 	routeGroups []routeGroupSpec
-	shortRefs   map[string]shortFormRef
-	services    *serviceCatalog
+	// targeted is the top-level `policies` list (sections_targeted.go).
+	targeted  *yaml.Node
+	shortRefs map[string]shortFormRef
+	services  *serviceCatalog
 }
 
 // BindSpec is one entry of `binds`.

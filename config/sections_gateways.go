@@ -18,7 +18,7 @@ import (
 // gateway phase: before route selection, here before the route's policies; see gatewayPolicyKeys).
 
 // newSchemaKeys are the top-level keys of the newer schema that Load hands to decodeNewSchema.
-var newSchemaKeys = map[string]bool{"gateways": true, "routes": true, "services": true, "workloads": true, "routeGroups": true}
+var newSchemaKeys = map[string]bool{"gateways": true, "routes": true, "services": true, "workloads": true, "routeGroups": true, "policies": true}
 
 // decodeNewSchema decodes one top-level key of newSchemaKeys into f.
 func (f *File) decodeNewSchema(key string, val *yaml.Node) []error {
@@ -31,6 +31,9 @@ func (f *File) decodeNewSchema(key string, val *yaml.Node) []error {
 		rs, errs := decodeAttachedRoutes(val)
 		f.routes = rs
 		return errs
+	case "policies":
+		f.targeted = val // attached to their targets once every section is decoded
+		return nil
 	case "routeGroups":
 		gs, err := Decode[[]routeGroupSpec](Node{n: val, path: key})
 		if err != nil {
@@ -57,12 +60,17 @@ func (f *File) decodeNewSchema(key string, val *yaml.Node) []error {
 	return nil
 }
 
-// finishNewSchema checks what needs the whole file: the references between services and workloads.
+// finishNewSchema does what needs the whole file: the references between services and workloads,
+// and the top-level policies' targets.
 func (f *File) finishNewSchema() []error {
+	var errs []error
 	if f.services != nil {
-		return f.services.link()
+		errs = append(errs, f.services.link()...)
 	}
-	return nil
+	if f.targeted != nil {
+		errs = append(errs, f.applyTargetedPolicies(f.targeted)...)
+	}
+	return errs
 }
 
 // shortFormRef is where a short form (`mcp`, `llm`) attaches: its gateway references, and whether it
