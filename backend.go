@@ -61,6 +61,9 @@ type HTTPBackendConfig struct {
 	// without a success in between stays out twice as long each time, up to 5 minutes (or EjectFor if
 	// that is longer).
 	EjectFor time.Duration
+	// Unhealthy, when set, decides whether a response counts toward EjectAfter (by default a 5xx
+	// does); connect errors always count. r is the client's request. It runs on every response.
+	Unhealthy func(r *http.Request, resp *http.Response) bool
 	// FlushInterval controls how the response body is flushed to the client. Zero flushes streams —
 	// server-sent events and responses of unknown length — after every write, and leaves responses of
 	// known length to the server's buffering. A positive value flushes at most that often instead
@@ -255,6 +258,7 @@ func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
 		EjectAfter:       ejectAfter,
 		EjectFor:         ejectFor,
 		MaxEjectFor:      maxEjectFor,
+		Unhealthy:        cfg.Unhealthy,
 		FlushInterval:    cfg.FlushInterval,
 		Upgrades:         upgrades,
 		// MaxResponseHeaders is checked on every path; the size bound is the transports' own.

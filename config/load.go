@@ -55,6 +55,16 @@ type File struct {
 	raw   any                      // the expanded document, for Dump
 	// mcpPins is the pin file of MCP backends without their own (SetMCPPins).
 	mcpPins string
+	// agentgateway's newer schema (sections_gateways.go): named gateways, the routes attached to
+	// them, the gateway references of the short forms, and the static services (sections_services.go).
+	gateways []gatewaySpec
+	routes   []attachedRouteSpec
+	// routeGroups are the targets of routeGroup backends (sections_routegroups.go).
+	routeGroups []routeGroupSpec
+	// targeted is the top-level `policies` list (sections_targeted.go).
+	targeted  *yaml.Node
+	shortRefs map[string]shortFormRef
+	services  *serviceCatalog
 }
 
 // BindSpec is one entry of `binds`.
@@ -210,10 +220,14 @@ func Load(data []byte, lookup func(string) (string, bool)) (*File, error) {
 				errs = append(errs, err)
 			}
 			f.Frontend = fp
+		case newSchemaKeys[key]:
+			errs = append(errs, f.decodeNewSchema(key, val)...)
 		case tops[key]:
+			val, serrs := f.decodeShortFormRefs(key, val)
+			errs = append(errs, serrs...)
 			f.top = append(f.top, Node{n: val, path: key})
 		case slices.Contains(schemaTop, key):
-			errs = append(errs, errAt(key, root.Content[i], "the %q section is not supported by this gateway", key))
+			errs = append(errs, refuse(key, key))
 		default:
 			errs = append(errs, errAt(key, root.Content[i], "unknown field %q", key))
 		}
@@ -221,6 +235,7 @@ func Load(data []byte, lookup func(string) (string, bool)) (*File, error) {
 	for i, b := range f.Binds {
 		errs = append(errs, b.validate(fmt.Sprintf("binds[%d]", i))...)
 	}
+	errs = append(errs, f.finishNewSchema()...)
 	var raw any
 	_ = root.Decode(&raw)
 	f.raw = normalize(raw)
@@ -241,37 +256,40 @@ func (b *BindSpec) validate(path string) []error {
 	for j, l := range b.Listeners {
 		lp := fmt.Sprintf("%s.listeners[%d]", path, j)
 		errs = append(errs, validateListenerProtocol(l, lp)...)
-		if !l.Policies.IsZero() {
-			errs = append(errs, agentgateway.Errorf(lp+".policies", "listener policies are not supported; put them on routes"))
-		}
 		for k, r := range l.Routes {
-			rp := fmt.Sprintf("%s.routes[%d]", lp, k)
-			for m, mt := range r.Matches {
-				if mt.Path != nil {
-					n := 0
-					for _, p := range []*string{mt.Path.Exact, mt.Path.PathPrefix, mt.Path.Regex} {
-						if p != nil {
-							n++
-						}
-					}
-					if n != 1 {
-						errs = append(errs, agentgateway.Errorf(fmt.Sprintf("%s.matches[%d].path", rp, m), "set exactly one of exact, pathPrefix, regex"))
-					}
-				}
-				for h, v := range slices.Concat(mt.Headers, mt.Query) {
-					if (v.Value.Exact == nil) == (v.Value.Regex == nil) {
-						kind, idx := "headers", h
-						if h >= len(mt.Headers) {
-							kind, idx = "query", h-len(mt.Headers)
-						}
-						errs = append(errs, agentgateway.Errorf(fmt.Sprintf("%s.matches[%d].%s[%d].value", rp, m, kind, idx), "set exactly one of exact, regex"))
-					}
+			errs = append(errs, validateRoute(r, fmt.Sprintf("%s.routes[%d]", lp, k))...)
+		}
+	}
+	return errs
+}
+
+// validateRoute checks a route's matches and that it has somewhere to send requests.
+func validateRoute(r RouteSpec, rp string) []error {
+	var errs []error
+	for m, mt := range r.Matches {
+		if mt.Path != nil {
+			n := 0
+			for _, p := range []*string{mt.Path.Exact, mt.Path.PathPrefix, mt.Path.Regex} {
+				if p != nil {
+					n++
 				}
 			}
-			if len(r.Backends) == 0 && r.Policies.IsZero() {
-				errs = append(errs, agentgateway.Errorf(rp+".backends", "a route needs backends (or a directResponse / requestRedirect policy)"))
+			if n != 1 {
+				errs = append(errs, agentgateway.Errorf(fmt.Sprintf("%s.matches[%d].path", rp, m), "set exactly one of exact, pathPrefix, regex"))
 			}
 		}
+		for h, v := range slices.Concat(mt.Headers, mt.Query) {
+			if (v.Value.Exact == nil) == (v.Value.Regex == nil) {
+				kind, idx := "headers", h
+				if h >= len(mt.Headers) {
+					kind, idx = "query", h-len(mt.Headers)
+				}
+				errs = append(errs, agentgateway.Errorf(fmt.Sprintf("%s.matches[%d].%s[%d].value", rp, m, kind, idx), "set exactly one of exact, regex"))
+			}
+		}
+	}
+	if len(r.Backends) == 0 && r.Policies.IsZero() {
+		errs = append(errs, agentgateway.Errorf(rp+".backends", "a route needs backends (or a directResponse / requestRedirect policy)"))
 	}
 	return errs
 }
@@ -285,7 +303,8 @@ func (b *BackendSpecs) decodeNode(n *yaml.Node, path string) error {
 	for _, s := range backendTable() {
 		kinds[s.Key] = true
 	}
-	kinds["backend"] = true // a reference to a top-level named backend
+	kinds["backend"] = true    // a reference to a top-level named backend
+	kinds["routeGroup"] = true // delegation to a route group, expanded at build (sections_routegroups.go)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, val := n.Content[i].Value, n.Content[i+1]
 		fp := joinPath(path, key)
@@ -303,7 +322,11 @@ func (b *BackendSpecs) decodeNode(n *yaml.Node, path string) error {
 				return errAt(fp, n.Content[i], "a backend has one kind; found %q and %q", b.Kind, key)
 			}
 			if !kinds[key] {
-				return errAt(fp, n.Content[i], "backend kind %q is not supported by this gateway", key)
+				sec := "backend." // a route's backend, or a top-level named one
+				if strings.HasPrefix(path, "backends[") {
+					sec = "backends."
+				}
+				return refuse(fp, sec+key)
 			}
 			b.Kind, b.Spec = key, Node{n: val, path: fp}
 		default:
@@ -353,6 +376,10 @@ func (rt *Runtime) Close() error {
 type loader struct {
 	bc   *BuildContext
 	errs []error
+	// listenerPols are the policies of listeners (by index in Config.Listeners) that every route
+	// attached to them runs first (sections_gateways.go).
+	listenerPols map[int][]agentgateway.Policy
+	file         *File
 }
 
 // Build compiles the file into runtime objects, loading HTTPS listeners' certificates (a bad one is an
@@ -362,9 +389,10 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	l := &loader{bc: NewBuildContext(f.dir, agentgateway.Services{Logger: logger})}
+	l := &loader{bc: NewBuildContext(f.dir, agentgateway.Services{Logger: logger}), file: f}
 	l.bc.res.named = f.freshNamed()
 	l.bc.res.pins = f.mcpPins
+	l.bc.res.services = f.services
 	l.bc.MCPSessionKey, _ = f.Settings.SessionKey() // validated by Load
 	if f.Settings.MCP != nil {
 		l.bc.MCPSessionTimeout = f.Settings.MCP.SessionTTL
@@ -389,13 +417,18 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 			lp := fmt.Sprintf("%s.listeners[%d]", bp, j)
 			rt.Config.Listeners = append(rt.Config.Listeners, l.listener(port, ls, lp))
 			listenerPaths = append(listenerPaths, lp)
+			l.listenerPolicies(len(rt.Config.Listeners)-1, ls.Policies, "")
 		}
 	}
+	gi := l.gateways(f, &rt.Config, ports, &listenerPaths)
 	for _, n := range f.top {
 		sec := l.top(n.path)
 		binds, err := sec.Build(l.bc.At(n.path), n)
 		if err != nil {
 			l.errs = append(l.errs, err)
+			continue
+		}
+		if l.attachShortForm(f, n.path, binds, &rt.Config, gi) {
 			continue
 		}
 		for _, b := range binds {
@@ -409,6 +442,8 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 			}
 		}
 	}
+	l.attachedRoutes(f, &rt.Config, gi)
+	l.applyListenerPolicies(&rt.Config)
 	if len(l.errs) == 0 {
 		// Matches, hostnames and backends are checked by the same compiler Apply uses, so a file that
 		// builds always applies; its errors are moved onto the file's paths.
@@ -518,7 +553,7 @@ func (l *loader) listener(port int, ls ListenerSpec, path string) agentgateway.L
 		lc.TLS = l.serverTLS(*ls.TLS, path+".tls")
 	}
 	for i, rs := range ls.Routes {
-		lc.Routes = append(lc.Routes, l.route(rs, fmt.Sprintf("%s.routes[%d]", path, i), i))
+		lc.Routes = append(lc.Routes, l.routesOf(l.file, rs, fmt.Sprintf("%s.routes[%d]", path, i), i)...)
 	}
 	return lc
 }
@@ -598,7 +633,7 @@ func buildPolicies(bc *BuildContext, n Node) ([]agentgateway.Policy, error) {
 		fp := joinPath(n.path, key)
 		idx := slices.IndexFunc(table, func(s PolicySection) bool { return s.Key == key })
 		if idx < 0 {
-			errs = append(errs, errAt(fp, n.n.Content[i], "unknown or unsupported policy %q", key))
+			errs = append(errs, unknownPolicy(bc, fp, key, n.n.Content[i]))
 			continue
 		}
 		if val.Tag == "!!null" {
@@ -628,6 +663,9 @@ func buildBackend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
 		if err != nil {
 			return nil, err
 		}
+		if _, hs, _ := takeHealth(b.Policies, ""); hs != nil {
+			return nil, agentgateway.Errorf(b.Policies.path+".health", "health configures the backend's endpoints: put it on the definition of backend %q", name)
+		}
 		h, err := bc.At("backend").buildNamed("", name)
 		if err != nil {
 			return nil, err
@@ -638,8 +676,13 @@ func buildBackend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
 	if idx < 0 {
 		return nil, bc.Errorf("", "a backend needs one of: %s", strings.Join(backendKeys(), ", "))
 	}
+	policies, hs, err := takeHealth(b.Policies, b.Spec.path)
+	if err != nil {
+		return nil, err
+	}
 	sub := *bc
 	sub.Path = b.Spec.path
+	sub.health = hs
 	h, err := backendTable()[idx].Build(&sub, b.Spec)
 	if err != nil {
 		var ce *agentgateway.ConfigError
@@ -648,7 +691,10 @@ func buildBackend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
 		}
 		return nil, err
 	}
-	return wrapBackendPolicies(bc, h, b.Policies)
+	if hs != nil && !hs.used {
+		return nil, agentgateway.Errorf(b.Policies.path+".health", "health applies to host and service backends (their endpoints), not to %s", b.Kind)
+	}
+	return wrapBackendPolicies(bc, h, policies)
 }
 
 // wrapBackendPolicies wraps h in a backend entry's own policies.
@@ -658,6 +704,7 @@ func wrapBackendPolicies(bc *BuildContext, h http.Handler, policies Node) (http.
 	}
 	pbc := *bc
 	pbc.Path = policies.path
+	pbc.policyRows = "backendPolicies"
 	pols, err := buildPolicies(&pbc, policies)
 	if err != nil {
 		return nil, err

@@ -226,7 +226,7 @@ binds:
 		"unknown top-level": {`
 bindz: []`, `bindz: unknown field "bindz"`},
 		"unsupported top-level": {`
-workloads: []`, `workloads: the "workloads" section is not supported`},
+ui: {}`, `ui: ui is not supported yet: there is no web UI`},
 		"duplicate port": {`
 binds:
 - port: 1
@@ -314,6 +314,13 @@ func FuzzLoad(f *testing.F) {
 	f.Add("config: {logging: {level: 'info,,=x'}, metrics: {fields: {add: null}, remove: [null]}, xdsAddress: 1, adminAddr: [1]}")
 	f.Add("frontendPolicies: {accessLog: {add: {a: 'mcp.tool.name'}}, logging: null, tracing: {host: h, attributes: {a: '1'}, resources: {service.name: '\"x\" + 1'}}, http: {http2WindowSize: 4294967296}}")
 	f.Add("frontendPolicies: [1]\nconfig: null")
+	// agentgateway's newer schema: gateways, attached routes, short forms by reference, services,
+	// dynamic targets and health.
+	f.Add("gateways: {default: {port: 1, apiKey: {keys: [{key: k}]}, listeners: [{name: a}, {name: a}]}, '': {port: 0}, x/y: 1}\nroutes: [{gateways: [default/a, nosuch, ''], backends: [{host: x}]}, 7]\nmcp: {gateways: [1], port: 2, targets: []}\nllm: {gateways: default, models: []}")
+	f.Add("gateways: {default: {port: 1, protocol: TLS, tls: {cert: c, key: k, minTLSVersion: x}}}\nroutes: {}\nbinds: [{port: 1, listeners: [{policies: {timeout: 1, cors: null}}]}]")
+	f.Add("services: [{namespace: n, hostname: h, ports: {'0': -1, x: 1}, appProtocols: {'80': Http3}, vips: [nope]}]\nworkloads: [{workloadIps: ['::1', x], status: Sick, services: {n/h: {'80': 0}}}]\nbinds: [{port: 1, listeners: [{routes: [{backends: [{service: {name: n/h, port: 80}}]}]}]}]")
+	f.Add("policies: [{name: p, target: {route: {name: r}}, policy: {cors: {}}}, {name: q, target: {gateway: {gatewayName: g}}, phase: gateway, policy: 1}]\nrouteGroups: [{name: g, routes: [{matches: [{path: {exact: /a}}], backends: [{routeGroup: g}]}]}]\nbinds: [{port: 1, listeners: [{routes: [{name: r, matches: [{path: {pathPrefix: /a}, method: GET}], backends: [{routeGroup: g}]}]}]}]")
+	f.Add("binds: [{port: 1, listeners: [{routes: [{backends: [{dynamic: {target: '1 +'}}, {dynamic: {target: 'request.host', allowPrivate: true}}, {host: x, policies: {health: {unhealthyExpression: 'response.code', eviction: {duration: -1s, consecutiveFailures: 0, restoreHealth: 1}}}}]}]}]}]")
 	f.Fuzz(func(t *testing.T, doc string) {
 		file, err := config.Load([]byte(doc), func(string) (string, bool) { return "127.0.0.1:1", true })
 		if err != nil {

@@ -54,6 +54,11 @@ type BuildContext struct {
 	MCPSessionTimeout time.Duration
 
 	res *resources
+	// health is the `health` policy of the backend being built (sections_health.go).
+	health *healthSpec
+	// policyRows is the compatibility table section whose words refuse an unsupported policy key
+	// ("policies" when empty; "backendPolicies", "gateways", "gatewayListener").
+	policyRows string
 }
 
 // resources are what a build opened, shared by every context derived from its root.
@@ -61,6 +66,8 @@ type resources struct {
 	closers []io.Closer
 	named   map[string]*namedBackend // the file's top-level backends, by name
 	pins    string                   // the default MCP pin file (File.SetMCPPins)
+	// services are the file's static `services` with their `workloads` (sections_services.go).
+	services *serviceCatalog
 }
 
 // NewBuildContext returns the root context of one build: file names resolve against dir, and svc
@@ -299,7 +306,7 @@ func policyTable() []PolicySection {
 }
 
 func backendTable() []BackendSection {
-	return concat(coreBackends, mcpBackends, a2aBackends, llmBackends, awsBackends)
+	return concat(coreBackends, mcpBackends, a2aBackends, llmBackends, awsBackends, dynamicBackends)
 }
 
 func topTable() []TopSection {

@@ -40,7 +40,11 @@ func hostBackend(bc *BuildContext, host string) (http.Handler, error) {
 	if host == "" {
 		return nil, bc.Errorf("", "host is empty")
 	}
-	b, err := agentgateway.NewHTTPBackend(agentgateway.HTTPBackendConfig{Name: host, Endpoints: []string{host}})
+	cfg := agentgateway.HTTPBackendConfig{Name: host, Endpoints: []string{host}}
+	if err := applyHealth(bc, &cfg); err != nil {
+		return nil, err
+	}
+	b, err := agentgateway.NewHTTPBackend(cfg)
 	if err != nil {
 		return nil, bc.Errorf("", "%v", err)
 	}
@@ -50,6 +54,9 @@ func hostBackend(bc *BuildContext, host string) (http.Handler, error) {
 // serviceBackend resolves a service reference with the context's resolver, by default by DNS name:
 // `name` is "namespace/hostname" or a hostname, as the schema's NamespacedHostname.
 func serviceBackend(bc *BuildContext, s ServiceRef) (http.Handler, error) {
+	if h, ok, err := catalogBackend(bc, s); ok { // a service of the file's `services`
+		return h, err
+	}
 	if bc.ResolveService == nil {
 		host := s.Name
 		if _, h, ok := strings.Cut(s.Name, "/"); ok {

@@ -496,7 +496,7 @@ func buildLLMShortForm(bc *BuildContext, s llmShortForm) ([]Bind, error) {
 		return nil, bc.Errorf("gateways", "gateways are not supported; use port")
 	}
 	if !s.TLS.IsZero() {
-		return nil, bc.Errorf("tls", "not supported yet")
+		return nil, refuse(joinField(bc.Path, "tls"), "llm.tls")
 	}
 	r, err := buildLLMRouter(bc, s)
 	if err != nil {

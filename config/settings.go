@@ -270,7 +270,7 @@ func decodeSettings(n *yaml.Node) (Settings, error) {
 }
 
 func unsupportedAt(path string, n *yaml.Node) error {
-	e := errAt(path, n, "%s is not supported yet by this gateway", path).(*agentgateway.ConfigError)
+	e := errAt(path, n, "%s", refusal(path)).(*agentgateway.ConfigError) // the compatibility table's words
 	e.Err = fmt.Errorf("%w: %w", e.Err, ErrUnsupported)
 	return e
 }

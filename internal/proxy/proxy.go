@@ -52,6 +52,9 @@ type Options struct {
 	// takes it from H1Options): an upstream that stalls mid-body has its response cut and its
 	// connection closed. 0 means no bound. Tunnels after an upgrade are not bounded.
 	BodyIdleTimeout time.Duration
+	// Unhealthy, when set, decides whether a response counts as a failure of its endpoint (for
+	// ejection) instead of its status being 5xx. Connect errors always count.
+	Unhealthy func(r *http.Request, resp *http.Response) bool
 	// WatchConns reports that Transport and UpgradeTransport are http.Transports that wrap their
 	// HTTP/1.1 connections with [WatchConn], so that the hop-by-hop fields a response nominates in a
 	// Connection field that also lists "close" are stripped on that path too (the built-in client
@@ -74,6 +77,7 @@ type Proxy struct {
 	watchConns    bool
 	maxHeaders    int
 	bodyIdle      time.Duration
+	unhealthy     func(*http.Request, *http.Response) bool // Options.Unhealthy
 }
 
 // New returns a Proxy for o. It panics if o has no endpoint or no transport (the caller validates).
@@ -82,7 +86,7 @@ func New(o Options) *Proxy {
 		panic("proxy: no endpoints or no transport")
 	}
 	p := &Proxy{rt: o.Transport, upgradeRT: o.UpgradeTransport, flushInterval: o.FlushInterval, watchConns: o.WatchConns,
-		maxHeaders: max(o.MaxResponseHeaders, 0), bodyIdle: max(o.BodyIdleTimeout, 0)}
+		maxHeaders: max(o.MaxResponseHeaders, 0), bodyIdle: max(o.BodyIdleTimeout, 0), unhealthy: o.Unhealthy}
 	for _, u := range o.Upgrades {
 		if name, _, _ := strings.Cut(u, "/"); u != "" && !strings.EqualFold(name, "h2c") {
 			p.upgrades = append(p.upgrades, u)
@@ -508,7 +512,7 @@ func (p *Proxy) ServeHooked(w http.ResponseWriter, r *http.Request, rt http.Roun
 		p.failed(r.Context(), ep, hk)
 		return &Error{Status: http.StatusBadGateway, Msg: "upstream error", Err: fmt.Errorf("%w: %d", errBadStatus, resp.StatusCode)}
 	}
-	if resp.StatusCode >= 500 {
+	if p.unhealthy != nil && p.unhealthy(r, resp) || p.unhealthy == nil && resp.StatusCode >= 500 {
 		p.failed(r.Context(), ep, hk)
 	} else {
 		p.bal.success(ep, !healthy)

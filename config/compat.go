@@ -1,0 +1,370 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	agentgateway "github.com/agentgw/agentgateway"
+)
+
+// Support says how this gateway serves a key of agentgateway's schema.
+type Support int
+
+// The three answers of the compatibility table.
+const (
+	Supported Support = iota
+	SupportedWithDifferences
+	NotSupported
+)
+
+func (s Support) String() string {
+	switch s {
+	case Supported:
+		return "supported"
+	case SupportedWithDifferences:
+		return "supported with differences"
+	}
+	return "not supported"
+}
+
+// CompatRow is one key of agentgateway's schema (config.json) and how it is served here.
+type CompatRow struct {
+	// Key names the key by where it is in the schema: "<section>.<key>", the section being one of
+	// "" (top level), config, frontendPolicies, binds, listener (binds[].listeners[]), gateways,
+	// gatewayListener (gateways.*.listeners[]), tls (a listener's or gateway's tls), route (a route,
+	// listed or top-level), policies (a route's), backend (a route backend's kind), backendPolicies,
+	// backends (top-level named backends), mcp, llm, services, workloads.
+	Key     string
+	Support Support
+	// Note says what differs (SupportedWithDifferences) or why it is not supported; refusals quote it.
+	Note string
+}
+
+// Reasons shared by many rows.
+const (
+	whyMesh    = "mesh and control-plane settings (xDS, SPIFFE, HBONE, Istio identities): this gateway is configured by its file, Go or Gateway API"
+	whyStore   = "no database or model catalog storage"
+	whyL4      = "TCP/TLS passthrough listeners and tcpRoutes are not served by the HTTP gateway"
+	whyLabel   = "accepted as a label; it changes nothing here"
+	whyUI      = "there is no web UI; the admin listener serves /config_dump, /stats and /logging"
+	whyExtProc = "Envoy ext_proc is not implemented"
+)
+
+// Compatibility is the compatibility table: one row per key of agentgateway's schema. Refusals of keys
+// marked NotSupported quote the row's note (see refuse), and docs/compatibility.md is generated from
+// it (TestCompatibilityDoc), so the documentation, `--validate` and startup say the same thing.
+var Compatibility = []CompatRow{
+	// top level
+	{"config", Supported, ""},
+	{"binds", Supported, ""},
+	{"frontendPolicies", Supported, ""},
+	{"policies", SupportedWithDifferences, "route targets (merged under the route's own policies) and gateway targets in the gateway phase (gateway or listener policies); backend and listenerSet targets and route-phase gateway targets are refused"},
+	{"workloads", SupportedWithDifferences, "static endpoints of `services`: workloadIps at the target port; healthy ones only; mesh fields refused"},
+	{"services", SupportedWithDifferences, "`service:` backends naming namespace/hostname use the file's workloads (HTTP/2 for appProtocols Http2/Grpc); other names resolve by DNS"},
+	{"backends", Supported, ""},
+	{"routeGroups", SupportedWithDifferences, "expanded when the file is built: each child route takes the parent's matches intersected with its own (regex paths cannot be combined), its hostnames narrowed, and its policies over the parent's key by key"},
+	{"gateways", Supported, ""},
+	{"routes", Supported, ""},
+	{"tcpRoutes", NotSupported, whyL4},
+	{"llm", Supported, ""},
+	{"mcp", Supported, ""},
+	{"ui", NotSupported, whyUI},
+
+	// config (RawConfig)
+	{"config.enableIpv6", NotSupported, "DNS resolution uses the system resolver for both families"},
+	{"config.dns", NotSupported, "DNS resolution uses the system resolver"},
+	{"config.localXdsPath", NotSupported, whyMesh},
+	{"config.modelCatalog", NotSupported, whyStore},
+	{"config.database", NotSupported, whyStore},
+	{"config.storage", NotSupported, whyStore},
+	{"config.caAddress", NotSupported, whyMesh},
+	{"config.caAuthToken", NotSupported, whyMesh},
+	{"config.xdsAddress", NotSupported, whyMesh},
+	{"config.xdsAuthToken", NotSupported, whyMesh},
+	{"config.spiffe", NotSupported, whyMesh},
+	{"config.namespace", NotSupported, whyMesh},
+	{"config.gateway", NotSupported, whyMesh},
+	{"config.trustDomain", NotSupported, whyMesh},
+	{"config.additionalTrustDomains", NotSupported, whyMesh},
+	{"config.skipValidateTrustDomain", NotSupported, whyMesh},
+	{"config.serviceAccount", NotSupported, whyMesh},
+	{"config.clusterId", NotSupported, whyMesh},
+	{"config.network", NotSupported, whyMesh},
+	{"config.adminAddr", Supported, ""},
+	{"config.standardAttributes", NotSupported, "telemetry attribute sets are fixed (OpenTelemetry semantic conventions)"},
+	{"config.statsAddr", Supported, ""},
+	{"config.histograms", SupportedWithDifferences, "classic or native; not both"},
+	{"config.readinessAddr", Supported, ""},
+	{"config.session", Supported, ""},
+	{"config.mcp", Supported, ""},
+	{"config.sensitiveHeaders", Supported, ""},
+	{"config.customFunctions", NotSupported, "CEL functions are the built-in set"},
+	{"config.connectionTerminationDeadline", Supported, ""},
+	{"config.connectionMinTerminationDeadline", NotSupported, "draining waits up to connectionTerminationDeadline"},
+	{"config.workerThreads", NotSupported, "the Go runtime schedules (GOMAXPROCS)"},
+	{"config.tracing", Supported, ""},
+	{"config.logging", SupportedWithDifferences, "no per-module log levels, no logging.database"},
+	{"config.metrics", Supported, ""},
+	{"config.backend", NotSupported, "upstream connection tuning is per backend (Go API)"},
+	{"config.hbone", NotSupported, whyMesh},
+
+	// frontendPolicies
+	{"frontendPolicies.http", SupportedWithDifferences, "maxBufferSize: each buffering policy has its own bound; http1HeaderCase: net/http writes canonical case only"},
+	{"frontendPolicies.tls", NotSupported, "listener TLS settings beyond cert/key/root are not implemented"},
+	{"frontendPolicies.tcp", NotSupported, "TCP keepalive settings are Go's defaults"},
+	{"frontendPolicies.networkAuthorization", NotSupported, "connection-level CEL authorization is not implemented; use route authorization"},
+	{"frontendPolicies.networkExtAuthz", NotSupported, "connection-level external authorization is not implemented; use extAuthz"},
+	{"frontendPolicies.proxy", NotSupported, "PROXY protocol input is not implemented"},
+	{"frontendPolicies.proxyProtocol", NotSupported, "PROXY protocol input is not implemented"},
+	{"frontendPolicies.connect", NotSupported, "CONNECT termination is not implemented"},
+	{"frontendPolicies.accessLog", SupportedWithDifferences, "no otlp or database sinks"},
+	{"frontendPolicies.logging", SupportedWithDifferences, "as accessLog"},
+	{"frontendPolicies.tracing", SupportedWithDifferences, "no service, backend, policies or filter"},
+
+	// binds[]
+	{"binds.port", Supported, ""},
+	{"binds.listeners", Supported, ""},
+	{"binds.tunnelProtocol", SupportedWithDifferences, "direct only"},
+	{"binds.mode", SupportedWithDifferences, "standard only"},
+
+	// binds[].listeners[]
+	{"listener.name", Supported, ""},
+	{"listener.namespace", SupportedWithDifferences, whyLabel},
+	{"listener.hostname", Supported, ""},
+	{"listener.protocol", SupportedWithDifferences, "HTTP and HTTPS"},
+	{"listener.tls", SupportedWithDifferences, "cert, key and root (client certificates)"},
+	{"listener.routes", Supported, ""},
+	{"listener.tcpRoutes", NotSupported, whyL4},
+	{"listener.policies", SupportedWithDifferences, "run for every route of the listener before the route's policies; a request no route matches gets 404 without them"},
+
+	// tls (listeners and gateways)
+	{"tls.mode", NotSupported, "static certificates only"},
+	{"tls.cert", Supported, ""},
+	{"tls.key", Supported, ""},
+	{"tls.root", Supported, ""},
+	{"tls.spiffe", NotSupported, whyMesh},
+	{"tls.cipherSuites", NotSupported, "Go's TLS cipher suites"},
+	{"tls.minTLSVersion", NotSupported, "TLS 1.2 minimum"},
+	{"tls.minTlsVersion", NotSupported, "TLS 1.2 minimum"},
+	{"tls.maxTLSVersion", NotSupported, "TLS 1.3 maximum"},
+	{"tls.maxTlsVersion", NotSupported, "TLS 1.3 maximum"},
+	{"tls.keyExchangeGroups", NotSupported, "Go's key exchange groups"},
+
+	// gateways.<name>
+	{"gateways.port", Supported, ""},
+	{"gateways.protocol", SupportedWithDifferences, "HTTP and HTTPS; TCP and TLS gateways are refused (" + whyL4 + ")"},
+	{"gateways.listeners", Supported, ""},
+	{"gateways.tls", SupportedWithDifferences, "cert, key and root"},
+	{"gateways.oidc", SupportedWithDifferences, "as the oidc route policy, for every route attached to the gateway"},
+	{"gateways.jwtAuth", SupportedWithDifferences, "for every route attached to the gateway, before the route's policies"},
+	{"gateways.authorization", SupportedWithDifferences, "for every route attached to the gateway, before the route's policies"},
+	{"gateways.extAuthz", SupportedWithDifferences, "for every route attached to the gateway, before the route's policies"},
+	{"gateways.extProc", NotSupported, whyExtProc},
+	{"gateways.cors", SupportedWithDifferences, "for every route attached to the gateway, before the route's policies"},
+	{"gateways.transformations", SupportedWithDifferences, "for every route attached to the gateway, before the route's policies"},
+	{"gateways.basicAuth", SupportedWithDifferences, "for every route attached to the gateway, before the route's policies"},
+	{"gateways.apiKey", SupportedWithDifferences, "for every route attached to the gateway, before the route's policies"},
+
+	// gateways.<name>.listeners[]
+	{"gatewayListener.name", Supported, ""},
+	{"gatewayListener.hostname", Supported, ""},
+	{"gatewayListener.protocol", SupportedWithDifferences, "HTTP and HTTPS"},
+	{"gatewayListener.tls", SupportedWithDifferences, "cert, key and root"},
+	{"gatewayListener.oidc", SupportedWithDifferences, "as gateways.oidc"},
+	{"gatewayListener.jwtAuth", SupportedWithDifferences, "as gateways.jwtAuth"},
+	{"gatewayListener.authorization", SupportedWithDifferences, "as gateways.authorization"},
+	{"gatewayListener.extAuthz", SupportedWithDifferences, "as gateways.extAuthz"},
+	{"gatewayListener.extProc", NotSupported, whyExtProc},
+	{"gatewayListener.cors", SupportedWithDifferences, "as gateways.cors"},
+	{"gatewayListener.transformations", SupportedWithDifferences, "as gateways.transformations"},
+	{"gatewayListener.basicAuth", SupportedWithDifferences, "as gateways.basicAuth"},
+	{"gatewayListener.apiKey", SupportedWithDifferences, "as gateways.apiKey"},
+
+	// routes (binds[].listeners[].routes[] and top-level routes[])
+	{"route.gateways", Supported, ""},
+	{"route.name", Supported, ""},
+	{"route.namespace", SupportedWithDifferences, whyLabel},
+	{"route.ruleName", SupportedWithDifferences, whyLabel},
+	{"route.hostnames", Supported, ""},
+	{"route.matches", Supported, ""},
+	{"route.policies", Supported, ""},
+	{"route.backends", Supported, ""},
+
+	// route policies
+	{"policies.requestHeaderModifier", Supported, ""},
+	{"policies.responseHeaderModifier", Supported, ""},
+	{"policies.requestRedirect", Supported, ""},
+	{"policies.urlRewrite", SupportedWithDifferences, "authority full or host only"},
+	{"policies.requestMirror", Supported, ""},
+	{"policies.directResponse", Supported, ""},
+	{"policies.cors", Supported, ""},
+	{"policies.mcpAuthorization", Supported, ""},
+	{"policies.mcpGuardrails", NotSupported, "MCP guardrail webhooks are not implemented"},
+	{"policies.authorization", Supported, ""},
+	{"policies.mcpAuthentication", SupportedWithDifferences, "no relaySigningKey; the gateway is the issuer of adapted metadata"},
+	{"policies.a2a", Supported, ""},
+	{"policies.ai", NotSupported, "route-level ai policies (prompt guards, enrichment) are not implemented; use llm: policies"},
+	{"policies.backendTLS", SupportedWithDifferences, "no keyExchangeGroups or spiffe"},
+	{"policies.backendTunnel", NotSupported, "tunnelling upstream connections through a proxy is not implemented"},
+	{"policies.backendAuth", SupportedWithDifferences, "passthrough, key, gcp and aws"},
+	{"policies.localRateLimit", Supported, ""},
+	{"policies.remoteRateLimit", Supported, ""},
+	{"policies.jwtAuth", Supported, ""},
+	{"policies.oidc", SupportedWithDifferences, "fetch/XHR requests get 401; sessions sealed with a per-process key"},
+	{"policies.basicAuth", Supported, ""},
+	{"policies.apiKey", Supported, ""},
+	{"policies.extAuthz", Supported, ""},
+	{"policies.extProc", NotSupported, whyExtProc},
+	{"policies.transformations", Supported, ""},
+	{"policies.csrf", Supported, ""},
+	{"policies.buffer", Supported, ""},
+	{"policies.timeout", Supported, ""},
+	{"policies.retry", Supported, ""},
+	{"policies.delay", SupportedWithDifferences, "at most 5 minutes"},
+
+	// route backends: weight, policies and the kinds
+	{"backend.weight", Supported, ""},
+	{"backend.policies", Supported, ""},
+	{"backend.service", Supported, ""},
+	{"backend.backend", Supported, ""},
+	{"backend.host", Supported, ""},
+	{"backend.internal", NotSupported, "the admin service is not routable from listeners"},
+	{"backend.dynamic", SupportedWithDifferences, "target is a CEL expression giving host:port per request; loopback, private and link-local targets are refused (502) unless allowPrivate is set"},
+	{"backend.mcp", Supported, ""},
+	{"backend.ai", Supported, ""},
+	{"backend.aws", NotSupported, "AWS AgentCore backends are not implemented"},
+	{"backend.routeGroup", SupportedWithDifferences, "the route's only backend, without policies (see routeGroups)"},
+	{"backend.invalid", NotSupported, "a control plane's placeholder for a backend that failed to resolve; meaningless in a file"},
+
+	// backend policies
+	{"backendPolicies.requestHeaderModifier", Supported, ""},
+	{"backendPolicies.transformations", Supported, ""},
+	{"backendPolicies.backendTLS", SupportedWithDifferences, "as policies.backendTLS"},
+	{"backendPolicies.backendAuth", SupportedWithDifferences, "as policies.backendAuth"},
+	{"backendPolicies.http", NotSupported, "HTTP version and request timeout per backend: use route timeout and the Go API's HTTP2"},
+	{"backendPolicies.tcp", NotSupported, "TCP keepalive settings are Go's defaults"},
+	{"backendPolicies.backendTunnel", NotSupported, "tunnelling upstream connections through a proxy is not implemented"},
+	{"backendPolicies.responseHeaderModifier", Supported, ""},
+	{"backendPolicies.requestRedirect", Supported, ""},
+	{"backendPolicies.health", SupportedWithDifferences, "passive outlier detection on the endpoints of host and service backends: unhealthyExpression (CEL on response.code/headers; default 5xx), eviction.consecutiveFailures and eviction.duration; the health scores (eviction.healthThreshold, restoreHealth) are refused"},
+	{"backendPolicies.extAuthz", Supported, ""},
+	{"backendPolicies.authorization", Supported, ""},
+	{"backendPolicies.mcpAuthorization", Supported, ""},
+	{"backendPolicies.mcpGuardrails", NotSupported, "MCP guardrail webhooks are not implemented"},
+	{"backendPolicies.a2a", Supported, ""},
+	{"backendPolicies.inferenceRouting", NotSupported, "endpoint pickers (Inference Extension) are served through Gateway API translation only"},
+	{"backendPolicies.sessionAffinity", Supported, ""},
+	{"backendPolicies.ai", NotSupported, "backend-level ai policies are not implemented; use llm: policies"},
+
+	// top-level backends[]
+	{"backends.name", Supported, ""},
+	{"backends.policies", Supported, ""},
+	{"backends.host", Supported, ""},
+	{"backends.internal", NotSupported, "the admin service is not routable from listeners"},
+	{"backends.mcp", Supported, ""},
+	{"backends.ai", Supported, ""},
+	{"backends.aws", NotSupported, "AWS AgentCore backends are not implemented"},
+
+	// short forms
+	{"mcp.gateways", Supported, ""},
+	{"mcp.port", Supported, ""},
+	{"mcp.targets", Supported, ""},
+	{"mcp.statefulMode", Supported, ""},
+	{"mcp.prefixMode", Supported, ""},
+	{"mcp.failureMode", Supported, ""},
+	{"mcp.dnsRebindingProtection", Supported, ""},
+	{"mcp.policies", Supported, ""},
+	{"llm.gateways", Supported, ""},
+	{"llm.port", Supported, ""},
+	{"llm.tls", NotSupported, "deprecated in the schema: attach llm to an HTTPS gateway instead"},
+	{"llm.providers", Supported, ""},
+	{"llm.models", SupportedWithDifferences, "no guardrails, passthrough, transformation, promptCaching, matches or health per model"},
+	{"llm.virtualModels", SupportedWithDifferences, "failover and weighted; no conditional routing"},
+	{"llm.policies", Supported, ""},
+}
+
+// compatRow returns the row of key.
+func compatRow(key string) (CompatRow, bool) {
+	for _, r := range Compatibility {
+		if r.Key == key {
+			return r, true
+		}
+	}
+	return CompatRow{}, false
+}
+
+// refuse is the error for a key the table marks NotSupported, at path, in the table's words (wrapping
+// ErrUnsupported).
+func refuse(path, key string) error {
+	return &agentgateway.ConfigError{Path: path, Err: refusalError(refusal(key))}
+}
+
+// refusalError is a refusal's sentence; it matches ErrUnsupported.
+type refusalError string
+
+func (e refusalError) Error() string        { return string(e) }
+func (e refusalError) Is(target error) bool { return target == ErrUnsupported }
+
+// refusal is the sentence a refusal of key says: "<key> is not supported yet: <note>".
+func refusal(key string) string {
+	r, ok := compatRow(key)
+	if !ok || r.Note == "" {
+		return key + " is not supported yet"
+	}
+	return key + " is not supported yet: " + r.Note
+}
+
+// unknownPolicy is the error for a policy key the policy table has no row for: the compatibility
+// table's refusal (of bc's section, else of route policies) when the schema has the key, "unknown"
+// otherwise.
+func unknownPolicy(bc *BuildContext, path, key string, n *yaml.Node) error {
+	for _, sec := range []string{bc.policyRows, "policies"} {
+		if r, ok := compatRow(sec + "." + key); ok && r.Support == NotSupported {
+			return refuse(path, r.Key)
+		}
+	}
+	return errAt(path, n, "unknown or unsupported policy %q", key)
+}
+
+// refuseValue is the error for a value of key that is not supported (the row's note says which are).
+func refuseValue(path, key, value string) error {
+	r, _ := compatRow(key)
+	return &agentgateway.ConfigError{Path: path, Err: refusalError(fmt.Sprintf("%s %q is not supported yet (%s)", key, value, r.Note))}
+}
+
+// decodeNode decodes a listener's or gateway's tls: the schema's keys this gateway has no field for are
+// refused in the compatibility table's words, the rest decode strictly.
+func (t *TLSSpec) decodeNode(n *yaml.Node, path string) error {
+	if n.Kind == yaml.MappingNode {
+		fields := structFields(reflect.TypeFor[TLSSpec]())
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			if _, ok := fields[k]; ok {
+				continue
+			}
+			if r, ok := compatRow("tls." + k); ok && r.Support == NotSupported {
+				return refuse(joinPath(path, k), "tls."+k)
+			}
+		}
+	}
+	type plain TLSSpec
+	var p plain
+	if err := decodeValue(n, reflectValue(&p), path); err != nil {
+		return err
+	}
+	*t = TLSSpec(p)
+	return nil
+}
+
+// CompatibilityMarkdown renders the table as docs/compatibility.md holds it.
+func CompatibilityMarkdown() string {
+	var b strings.Builder
+	b.WriteString("| key | support | differences / why not |\n|---|---|---|\n")
+	for _, r := range Compatibility {
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", r.Key, r.Support, strings.ReplaceAll(r.Note, "|", "\\|"))
+	}
+	return b.String()
+}
