@@ -61,6 +61,7 @@
 //	llm.inputTokens     int
 //	llm.outputTokens    int
 //	llm.totalTokens     int     inputTokens + outputTokens
+//	llm.cost            double  price of the call from the model catalog (0 when unpriced)
 //
 // A policy may add variables of its own with [CompileWith] and [Activation.Extra] (the retry
 // condition's `response`, say); Extra also overrides a variable, which is how package mcp evaluates one

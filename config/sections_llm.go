@@ -483,7 +483,7 @@ func buildLLMRouter(bc *BuildContext, s llmShortForm) (*llm.Router, error) {
 			return nil, vbc.Errorf("routing", "set exactly one of failover, weighted")
 		}
 	}
-	opts = append(opts, llm.Logger(bc.Logger))
+	opts = append(opts, llm.Logger(bc.Logger), llm.ModelCatalog(bc.LLMCatalog))
 	r, err := llm.New(opts...)
 	if err != nil {
 		return nil, bc.Wrap(err)
@@ -640,7 +640,7 @@ func buildAIBackend(bc *BuildContext, s aiBackendSpec) (http.Handler, error) {
 		}
 		opts = append(opts, llm.Failover("*", targets...))
 	}
-	opts = append(opts, llm.Logger(bc.Logger))
+	opts = append(opts, llm.Logger(bc.Logger), llm.ModelCatalog(bc.LLMCatalog))
 	r, err := llm.New(opts...)
 	if err != nil {
 		return nil, bc.Wrap(err)

@@ -44,6 +44,9 @@ type Settings struct {
 	Logging *LoggingSettings `json:"logging"`
 	// Metrics configures which metrics are collected.
 	Metrics *MetricsSettings `json:"metrics"`
+	// ModelCatalog prices LLM calls (llm.Catalog); entries merge in order, later ones winning. Unlike
+	// the other settings it is applied on every reload (sections_llm_catalog.go).
+	ModelCatalog []ModelCatalogSource `json:"modelCatalog"`
 }
 
 // SessionSettings is the schema's RawSession.
@@ -219,7 +222,7 @@ const (
 // DNS and upstream tuning, ...); a config that sets one is rejected at config.<key>, so that a setting
 // is never silently dropped.
 var UnsupportedSettings = []string{
-	"enableIpv6", "dns", "localXdsPath", "modelCatalog", "database", "storage", "caAddress", "caAuthToken",
+	"enableIpv6", "dns", "localXdsPath", "database", "storage", "caAddress", "caAuthToken",
 	"xdsAddress", "xdsAuthToken", "spiffe", "namespace", "gateway", "trustDomain", "additionalTrustDomains",
 	"skipValidateTrustDomain", "serviceAccount", "clusterId", "network", "standardAttributes",
 	"customFunctions", "connectionMinTerminationDeadline", "workerThreads", "backend", "hbone",

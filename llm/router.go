@@ -54,6 +54,8 @@ type Router struct {
 	mu      sync.Mutex
 	wrapped map[*Upstream]http.RoundTripper
 	wrap    func(http.RoundTripper) http.RoundTripper
+
+	catalog atomic.Pointer[Catalog] // prices for State.LLM.Cost (catalog.go)
 }
 
 type virtual struct {
@@ -428,6 +430,7 @@ type call struct {
 	in  *inspected
 
 	decoded *Request // the client's request decoded once, for translation
+	sent    string   // the model sent to the provider, for pricing (catalog.go)
 }
 
 func (c *call) format() Format { return c.in.ep.format }
@@ -464,6 +467,7 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 	up := cand.entry.upstream
 	p := up.provider
 	c.st.LLM.Provider = p.Name()
+	c.sent = cand.model
 	op := c.in.ep.op
 	f := c.format()
 	if op == OpCountTokens && p.Path(OpCountTokens) == "" {
@@ -679,6 +683,7 @@ func (c *call) account(model string, u Usage) {
 	l := &c.st.LLM
 	l.InputTokens, l.OutputTokens = u.InputTokens, u.OutputTokens
 	l.CachedInputTokens, l.CacheCreationTokens, l.ReasoningTokens = u.CachedInputTokens, u.CacheCreationTokens, u.ReasoningTokens
+	l.Cost = c.cost()
 }
 
 func (c *call) firstToken() {
