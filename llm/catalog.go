@@ -90,9 +90,15 @@ func ParseCatalog(data []byte) (*Catalog, error) {
 	}
 	c := &Catalog{Providers: make(map[string]map[string]ModelPrice, len(raw.Providers))}
 	for pname, p := range raw.Providers {
+		if pname == "" {
+			return nil, fmt.Errorf("%w: providers: empty provider name", ErrCatalog)
+		}
 		models := make(map[string]ModelPrice, len(p.Models))
 		for mname, m := range p.Models {
 			path := "providers." + pname + ".models." + mname
+			if mname == "" {
+				return nil, fmt.Errorf("%w: providers.%s.models: empty model name", ErrCatalog, pname)
+			}
 			var mp ModelPrice
 			if m.Rates != nil {
 				mp.Rates = m.Rates.rates()

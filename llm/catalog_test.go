@@ -238,7 +238,9 @@ func TestParseCatalogErrors(t *testing.T) {
 		`providers: {openai: {models: {m: {tiers: [{rates: {input: "1"}}]}}}}`:                                    "contextOver and rates",
 		`providers: {openai: {models: {m: {tiers: [{contextOver: -1, rates: {}}]}}}}`:                             "must not be negative",
 		`providers: {openai: {models: {m: {tiers: [{contextOver: 5, rates: {}}, {contextOver: 5, rates: {}}]}}}}`: "two tiers",
-		`[1, 2]`: "cannot unmarshal",
+		`[1, 2]`:                                                   "cannot unmarshal",
+		`{"providers":{"":{"models":{"m":{}}}}}`:                   "empty provider name",
+		`{"providers":{"a":{"models":{"":{}}}}}`:                   "empty model name",
 		`providers: {openai: {models: {m: {rates: {input: "1"}}}}`: "did not find",
 	} {
 		_, err := llm.ParseCatalog([]byte(doc))

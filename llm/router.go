@@ -404,11 +404,15 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			writeError(w, in.ep.format, &Error{Status: 405, Kind: ErrInvalidRequest, Message: "use GET"})
 			return
 		}
-		r.serveModels(w, in.ep.format)
+		r.serveModels(w, in.ep.format, modelFilter(st)) // an API key's allowedModels (allowed.go)
 		return
 	}
 	if req.Method != http.MethodPost {
 		writeError(w, in.ep.format, &Error{Status: 405, Kind: ErrInvalidRequest, Message: "use POST"})
+		return
+	}
+	if e := checkAllowed(st, in.peek.Model); e != nil { // an API key's allowedModels (allowed.go)
+		writeError(w, in.ep.format, e)
 		return
 	}
 	cands := r.resolve(in.peek.Model)
