@@ -341,6 +341,7 @@ func fillRequestState(st *agentgateway.State, in *inspected) {
 	st.LLM.Operation = string(in.ep.op)
 	st.LLM.RequestModel = in.peek.Model
 	st.LLM.Streaming = in.peek.Stream
+	fillBudgetState(st, in) // what token budgets need before the call (budget.go)
 }
 
 // read reads and peeks a POST body; nil for requests that are not LLM calls.
