@@ -61,3 +61,37 @@ func TestLocalRateLimitTokensEstimate(t *testing.T) {
 	code, _ = call(1000, 0)
 	assert.Equal(t, 200, code)
 }
+
+// BenchmarkTokenBudget measures the token budget's check and settlement around an LLM call against
+// no policy: one route-wide bucket, and buckets keyed per user by a CEL expression.
+func BenchmarkTokenBudget(b *testing.B) {
+	backend := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := agentgateway.StateFrom(r.Context())
+		st.LLM.InputTokens, st.LLM.OutputTokens = 120, 30
+	})
+	mk := func(key string) http.Handler {
+		p, err := policy.NewLocalRateLimit(policy.LocalRateLimitConfig{Limits: []policy.RateLimit{{
+			MaxTokens: 1 << 50, TokensPerFill: 1 << 50, FillInterval: time.Second, Type: policy.RateLimitTokens, Key: key}}})
+		require.NoError(b, err)
+		return p.Wrap(backend)
+	}
+	r := req("POST", "/v1/chat/completions", "X-User", "alice")
+	st := &agentgateway.State{}
+	r = r.WithContext(agentgateway.WithState(r.Context(), st))
+	w := &benchWriter{h: http.Header{}}
+	for _, c := range []struct {
+		name string
+		h    http.Handler
+	}{{"none", backend}, {"tokens", mk("")}, {"tokens-keyed", mk(`request.headers["x-user"]`)}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				st.LLM = agentgateway.LLMState{InputTokensEstimate: 100}
+				c.h.ServeHTTP(w, r)
+			}
+			if w.code != 0 {
+				b.Fatal(w.code)
+			}
+		})
+	}
+}
