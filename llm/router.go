@@ -19,6 +19,7 @@ import (
 	"time"
 
 	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/cel"
 )
 
 // DefaultMaxBodyBytes bounds a request body unless [MaxBodyBytes] says otherwise.
@@ -61,8 +62,9 @@ type Router struct {
 type virtual struct {
 	name, kind string
 	targets    []Target
-	entries    []*ModelEntry // resolved target entries, parallel to targets
-	models     []string      // upstream model per target
+	entries    []*ModelEntry  // resolved target entries, parallel to targets
+	models     []string       // upstream model per target
+	when       []*cel.Program // conditional: each target's condition, nil for the default (conditional.go)
 }
 
 var (
@@ -416,7 +418,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeError(w, in.ep.format, e)
 		return
 	}
-	cands := r.resolve(in.peek.Model)
+	cands := r.resolveRequest(req, st, in.peek.Model) // by request for conditional virtual models
 	if len(cands) == 0 {
 		writeError(w, in.ep.format, &Error{Status: 404, Kind: ErrNotFound, Param: "model",
 			Message: fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", in.peek.Model), Err: ErrUnknownModel})
