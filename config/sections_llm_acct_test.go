@@ -3,6 +3,7 @@ package config_test
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -139,5 +140,105 @@ func TestModelCatalogYAMLErrors(t *testing.T) {
 		require.True(t, errors.As(err, &ce), "%v", err)
 		assert.Equal(t, "config.modelCatalog[0].file", ce.Path)
 		assert.ErrorIs(t, err, want)
+	}
+}
+
+// TestLLMGovernanceYAML: through config.Load, the llm short form's policies enforce API keys'
+// allowedModels (403 in the client's format, filtered /v1/models; an empty list allows nothing), a
+// token budget keyed by API key (429 in the client's format with Retry-After), and a conditional
+// virtual model routes by header and by the caller's key metadata.
+func TestLLMGovernanceYAML(t *testing.T) {
+	oa := newLLMStub(t, "openai", false)
+	srv, _ := serveLLMConfig(t, t.TempDir(), `
+llm:
+  models:
+  - {name: fast, provider: openai, params: {model: small, baseUrl: $OPENAI_URL/v1, apiKey: k}}
+  - {name: big, provider: openai, params: {model: large, baseUrl: $OPENAI_URL/v1, apiKey: k}}
+  virtualModels:
+  - name: auto
+    routing:
+      conditional:
+        targets:
+        - {when: 'request.headers["x-tier"] == "premium"', model: big}
+        - {when: 'apiKey.team == "research"', model: big}
+        - {model: fast}
+  policies:
+    apiKey:
+      mode: strict
+      keys:
+      - {key: k-limited, metadata: {name: limited}, allowedModels: [fast, "au*"]}
+      - {key: k-none, metadata: {name: none}, allowedModels: []}
+      - {key: k-research, metadata: {name: research, team: research}}
+    localRateLimit:
+    - {maxTokens: 40, tokensPerFill: 40, fillInterval: 1h, type: tokens, key: 'apiKey.name'}
+`, map[string]string{"OPENAI_URL": oa.URL})
+
+	do := func(method, path, key, body string, hdr ...string) (int, http.Header, string) {
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = io.Copy(&b, resp.Body)
+		return resp.StatusCode, resp.Header, b.String()
+	}
+	chatBody := func(model string) string {
+		return `{"model":"` + model + `","messages":[{"role":"user","content":"hi"}]}`
+	}
+	upstream := func() any { req, _, _ := oa.last(); return req["model"] }
+
+	// allowedModels.
+	status, _, body := do("POST", "/v1/chat/completions", "k-limited", chatBody("big"))
+	assert.Equal(t, 403, status, body)
+	assert.Contains(t, body, `"permission_error"`)
+	status, _, body = do("POST", "/v1/messages", "k-none", `{"model":"fast","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`)
+	assert.Equal(t, 403, status, body)
+	assert.Contains(t, body, `"type":"error"`, "an Anthropic client gets an Anthropic error")
+	_, _, body = do("GET", "/v1/models", "k-limited", "")
+	assert.Contains(t, body, `"fast"`)
+	assert.Contains(t, body, `"auto"`)
+	assert.NotContains(t, body, `"big"`)
+
+	// Conditional routing: by header, by key metadata, else the default.
+	status, _, body = do("POST", "/v1/chat/completions", "k-limited", chatBody("auto"), "X-Tier", "premium")
+	require.Equal(t, 200, status, body)
+	assert.Equal(t, "large", upstream())
+	status, _, body = do("POST", "/v1/chat/completions", "k-limited", chatBody("auto"))
+	require.Equal(t, 200, status, body)
+	assert.Equal(t, "small", upstream())
+	status, _, body = do("POST", "/v1/chat/completions", "k-research", chatBody("auto"))
+	require.Equal(t, 200, status, body)
+	assert.Equal(t, "large", upstream())
+
+	// The token budget of k-limited (40; each call uses 5 tokens here) runs out; k-research has its own.
+	var hdr http.Header
+	for i := 0; i < 20 && status != 429; i++ {
+		status, hdr, body = do("POST", "/v1/chat/completions", "k-limited", chatBody("fast"))
+	}
+	require.Equal(t, 429, status, body)
+	assert.Contains(t, body, `"rate_limit_error"`)
+	assert.NotEmpty(t, hdr.Get("Retry-After"))
+	status, _, body = do("POST", "/v1/chat/completions", "k-research", chatBody("fast"))
+	assert.Equal(t, 200, status, body)
+}
+
+// TestConditionalYAMLErrors: a condition that does not compile is reported at its path.
+func TestConditionalYAMLErrors(t *testing.T) {
+	for yaml, path := range map[string]string{
+		"llm:\n  models:\n  - {name: g, provider: openai}\n  virtualModels:\n  - {name: v, routing: {conditional: {targets: [{when: 'true', model: g}, {when: 'nope(', model: g}]}}}\n": "llm.virtualModels[0].routing.conditional.targets[1].when",
+		"llm:\n  models:\n  - {name: g, provider: openai}\n  virtualModels:\n  - {name: v, routing: {conditional: {targets: [{model: g}, {when: 'true', model: g}]}}}\n":                "llm.virtualModels[0].routing.conditional.targets[0].when",
+		"llm:\n  models:\n  - {name: g, provider: openai}\n  virtualModels:\n  - {name: v, routing: {conditional: {targets: []}}}\n":                                                    "llm.virtualModels[0].routing.conditional.targets",
+		"llm:\n  models:\n  - {name: g, provider: openai}\n  virtualModels:\n  - {name: v, routing: {conditional: {targets: [{model: g}]}, failover: {targets: [{model: g}]}}}\n":       "llm.virtualModels[0].routing",
+	} {
+		_, err := build(t, yaml, nil)
+		var ce *agentgateway.ConfigError
+		if assert.True(t, errors.As(err, &ce), "%s: %v", yaml, err) {
+			assert.Equal(t, path, ce.Path, yaml)
+		}
 	}
 }
