@@ -897,20 +897,40 @@ func (c *call) countTokensLocally() {
 }
 
 // EstimateTokens estimates the tokens of a request body: about one token per four bytes of JSON
-// string content (text, arguments, schemas), never less than 1.
+// string content (text, arguments, schemas; an escape sequence counts as one), never less than 1.
+// It runs on every LLM request (token budgets charge it up front), so it scans with bytes.IndexByte
+// and bytes.Count rather than byte by byte.
 func EstimateTokens(body []byte) int {
 	n := 0
-	in := false
-	for i := 0; i < len(body); i++ {
-		switch b := body[i]; {
-		case b == '\\' && in:
-			i++
-			n++
-		case b == '"':
-			in = !in
-		case in:
-			n++
+	for {
+		i := bytes.IndexByte(body, '"')
+		if i < 0 {
+			break
 		}
+		body = body[i+1:] // inside a string: find its closing quote, skipping escaped ones
+		end := 0
+		for {
+			j := bytes.IndexByte(body[end:], '"')
+			if j < 0 {
+				end = len(body)
+				break
+			}
+			end += j
+			k := end
+			for k > 0 && body[k-1] == '\\' {
+				k--
+			}
+			if (end-k)%2 == 0 {
+				break
+			}
+			end++ // an escaped quote
+		}
+		span := body[:end]
+		n += len(span) - bytes.Count(span, []byte{'\\'})
+		if end < len(body) {
+			end++
+		}
+		body = body[end:]
 	}
 	return max(1, (n+3)/4)
 }
