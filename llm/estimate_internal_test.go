@@ -28,3 +28,17 @@ func BenchmarkEstimateTokens(b *testing.B) {
 		EstimateTokens(body)
 	}
 }
+
+// FuzzEstimateTokens: the estimate never panics, is at least 1 and at most a token per four bytes
+// of the body (rounded up).
+func FuzzEstimateTokens(f *testing.F) {
+	f.Add([]byte(`{"t":"a\"b\\"}`))
+	f.Add([]byte(`"\\\\\"`))
+	f.Add([]byte(`""""\`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		n := EstimateTokens(body)
+		if n < 1 || n > max(1, (len(body)+3)/4) {
+			t.Fatalf("EstimateTokens(%q) = %d", body, n)
+		}
+	})
+}
