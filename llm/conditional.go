@@ -73,3 +73,12 @@ func (r *Router) resolveRequest(req *http.Request, st *agentgateway.State, name 
 	}
 	return nil
 }
+
+// defaultTarget is the conditional model's default target (none when every target has a condition),
+// for callers that resolve a model by name alone.
+func (v *virtual) defaultTarget() []candidate {
+	if n := len(v.when); n > 0 && v.when[n-1] == nil {
+		return []candidate{{v.entries[n-1], v.models[n-1]}}
+	}
+	return nil
+}

@@ -214,6 +214,9 @@ func (r *Router) resolve(name string) []candidate {
 // order is the try order of a virtual model: failover by priority group, weighted by a weighted
 // shuffle; evicted targets go last (tried only when nothing else is left).
 func (v *virtual) order(requested string) []candidate {
+	if v.kind == "conditional" {
+		return v.defaultTarget() // without the request only the default applies (conditional.go)
+	}
 	idx := make([]int, len(v.targets))
 	for i := range idx {
 		idx[i] = i
