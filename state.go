@@ -2,6 +2,7 @@ package agentgateway
 
 import (
 	"context"
+	"net/http"
 	"net/netip"
 	"time"
 )
@@ -131,6 +132,12 @@ type LLMState struct {
 	FirstToken time.Duration
 	// Cost is the price of the call from the model catalog (0 when unknown).
 	Cost float64
+	// InputTokensEstimate is the router's estimate of the prompt's tokens, made before the call:
+	// token budgets (localRateLimit type tokens) charge it up front and settle with the real usage.
+	InputTokensEstimate int64
+	// WriteError, set by the LLM router, answers an error the gateway makes (a policy's 429, say)
+	// in the client's API format (OpenAI, Anthropic, ...), so that its SDK sees its own error type.
+	WriteError func(w http.ResponseWriter, status int, message string)
 }
 
 type stateKey struct{}

@@ -107,7 +107,7 @@ func TestViewsBehaveAsMaps(t *testing.T) {
 	r.Header["lowercase-raw"] = []string{"raw"}
 	st := &agentgateway.State{Source: netip.MustParseAddrPort("[::1]:99")}
 	st.MCP = agentgateway.MCPState{Method: "resources/read", Name: "file:///a", Target: "fs"}
-	st.LLM = agentgateway.LLMState{InputTokens: 3, OutputTokens: 4, Streaming: true}
+	st.LLM = agentgateway.LLMState{InputTokens: 3, OutputTokens: 4, Streaming: true, Cost: 0.25}
 	cases := map[string]bool{
 		`request.headers["x-multi"] == "1,2"`:                                                     true,
 		`request.headers["X-MULTI"] == "1,2"`:                                                     true,
@@ -121,6 +121,7 @@ func TestViewsBehaveAsMaps(t *testing.T) {
 		`source == {"address": "::1", "port": 99}`:                                                true,
 		`mcp.resource.uri == "file:///a" && mcp.resource.target == "fs" && mcp.prompt.name == ""`: true,
 		`llm.totalTokens == 7 && llm.streaming`:                                                   true,
+		`llm.cost == 0.25 && llm.cost > 0.0`:                                                      true,
 		`mcp.tool == {"name": "", "target": ""}`:                                                  true,
 		`type(request) == map`:                                                                    true,
 	}

@@ -65,6 +65,7 @@
 //	llm.inputTokens     int
 //	llm.outputTokens    int
 //	llm.totalTokens     int     inputTokens + outputTokens
+//	llm.cost            double  price of the call from the model catalog (0 when unpriced)
 //
 //	extauthz            map     what an extAuthz policy's service returned: the gRPC CheckResponse's
 //	                            dynamic_metadata, or the values of protocol.http.metadata; extauthz.user

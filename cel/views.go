@@ -167,6 +167,8 @@ func (v *view) lookup(key string) (ref.Val, bool) {
 			return types.Int(l.OutputTokens), true
 		case "totalTokens":
 			return types.Int(l.InputTokens + l.OutputTokens), true
+		case "cost":
+			return types.Double(l.Cost), true
 		}
 	}
 	return nil, false
@@ -242,7 +244,7 @@ func (v *view) native() map[string]any {
 	case viewA2A:
 		keys = []string{"method", "taskId", "contextId", "skill", "version"}
 	case viewLLM:
-		keys = []string{"provider", "requestModel", "responseModel", "streaming", "inputTokens", "outputTokens", "totalTokens"}
+		keys = []string{"provider", "requestModel", "responseModel", "streaming", "inputTokens", "outputTokens", "totalTokens", "cost"}
 	}
 	m := make(map[string]any, len(keys))
 	for _, k := range keys {

@@ -397,6 +397,11 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 	if f.Settings.MCP != nil {
 		l.bc.MCPSessionTimeout = f.Settings.MCP.SessionTTL
 	}
+	if cat, err := buildModelCatalog(l.bc, f.Settings.ModelCatalog); err != nil {
+		l.errs = append(l.errs, err)
+	} else {
+		l.bc.LLMCatalog = cat
+	}
 	rt := &Runtime{file: f}
 	ports := map[int]bool{}
 	var listenerPaths []string // the file path of each listener of rt.Config, to relocate compile errors

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/llm"
 )
 
 // BuildContext is what a builder gets besides its own spec: the field path its errors are reported
@@ -52,6 +53,8 @@ type BuildContext struct {
 	// defaults of MCP backends that set no key and timeout of their own.
 	MCPSessionKey     []byte
 	MCPSessionTimeout time.Duration
+	// LLMCatalog is config.modelCatalog: the prices LLM backends record costs with (nil: none).
+	LLMCatalog *llm.Catalog
 
 	res *resources
 	// health is the `health` policy of the backend being built (sections_health.go).

@@ -459,17 +459,20 @@ func buildLLMRouter(bc *BuildContext, s llmShortForm) (*llm.Router, error) {
 	}
 	for i, v := range s.VirtualModels {
 		vbc := bc.At(fmt.Sprintf("virtualModels[%d]", i))
-		if err := notYet(vbc.At("routing"), map[string]Node{"conditional": v.Routing.Conditional}); err != nil {
-			return nil, err
-		}
 		switch {
-		case v.Routing.Failover != nil && v.Routing.Weighted == nil:
+		case !v.Routing.Conditional.IsZero() && v.Routing.Failover == nil && v.Routing.Weighted == nil:
+			opt, err := conditionalVirtual(vbc, v.Name, v.Routing.Conditional) // sections_llm_conditional.go
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, opt)
+		case v.Routing.Failover != nil && v.Routing.Weighted == nil && v.Routing.Conditional.IsZero():
 			var ts []llm.Target
 			for _, t := range v.Routing.Failover.Targets {
 				ts = append(ts, llm.Target{Model: t.Model, Priority: t.Priority})
 			}
 			opts = append(opts, llm.Failover(v.Name, ts...))
-		case v.Routing.Weighted != nil && v.Routing.Failover == nil:
+		case v.Routing.Weighted != nil && v.Routing.Failover == nil && v.Routing.Conditional.IsZero():
 			var ts []llm.Target
 			for _, t := range v.Routing.Weighted.Targets {
 				w := 1
@@ -480,10 +483,10 @@ func buildLLMRouter(bc *BuildContext, s llmShortForm) (*llm.Router, error) {
 			}
 			opts = append(opts, llm.Weighted(v.Name, ts...))
 		default:
-			return nil, vbc.Errorf("routing", "set exactly one of failover, weighted")
+			return nil, vbc.Errorf("routing", "set exactly one of failover, weighted, conditional")
 		}
 	}
-	opts = append(opts, llm.Logger(bc.Logger))
+	opts = append(opts, llm.Logger(bc.Logger), llm.ModelCatalog(bc.LLMCatalog))
 	r, err := llm.New(opts...)
 	if err != nil {
 		return nil, bc.Wrap(err)
@@ -640,7 +643,7 @@ func buildAIBackend(bc *BuildContext, s aiBackendSpec) (http.Handler, error) {
 		}
 		opts = append(opts, llm.Failover("*", targets...))
 	}
-	opts = append(opts, llm.Logger(bc.Logger))
+	opts = append(opts, llm.Logger(bc.Logger), llm.ModelCatalog(bc.LLMCatalog))
 	r, err := llm.New(opts...)
 	if err != nil {
 		return nil, bc.Wrap(err)

@@ -207,7 +207,6 @@ func TestLLMConfigErrors(t *testing.T) {
 		{"llm:\n  models:\n  - {name: g, provider: openai, guardrails: {}}\n", "llm.models[0].guardrails"},
 		{"llm:\n  models:\n  - {name: g, provider: openai, params: {awsRegion: us-east-1}}\n", "llm.models[0].params.awsRegion"},
 		{"llm:\n  models:\n  - {name: g, provider: {reference: nope}}\n", "llm.models[0].provider.reference"},
-		{"llm:\n  models:\n  - {name: g, provider: openai}\n  virtualModels:\n  - {name: v, routing: {conditional: {}}}\n", "llm.virtualModels[0].routing.conditional"},
 		{"binds:\n- port: 3000\n  listeners:\n  - routes:\n    - backends:\n      - ai: {name: b, provider: {copilot: {}}}\n", "binds[0].listeners[0].routes[0].backends[0].ai.provider.copilot"},
 	} {
 		_, err := build(t, c.yaml, nil)

@@ -56,6 +56,9 @@ type Settings struct {
 	Namespace string `json:"namespace"`
 	// ClusterID is the xDS node's cluster (default "Kubernetes").
 	ClusterID string `json:"clusterId"`
+	// ModelCatalog prices LLM calls (llm.Catalog); entries merge in order, later ones winning. Unlike
+	// the other settings it is applied on every reload (sections_llm_catalog.go).
+	ModelCatalog []ModelCatalogSource `json:"modelCatalog"`
 }
 
 // SessionSettings is the schema's RawSession.
@@ -231,7 +234,7 @@ const (
 // DNS and upstream tuning, ...); a config that sets one is rejected at config.<key>, so that a setting
 // is never silently dropped.
 var UnsupportedSettings = []string{
-	"enableIpv6", "dns", "localXdsPath", "modelCatalog", "database", "storage", "caAddress", "caAuthToken",
+	"enableIpv6", "dns", "localXdsPath", "database", "storage", "caAddress", "caAuthToken",
 	"spiffe", "trustDomain", "additionalTrustDomains", "skipValidateTrustDomain", "serviceAccount", "network", "standardAttributes",
 	"customFunctions", "connectionMinTerminationDeadline", "workerThreads", "backend", "hbone",
 }

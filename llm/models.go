@@ -7,17 +7,18 @@ import (
 )
 
 // serveModels answers GET .../v1/models with the public models that have a fixed name (patterns
-// cannot be enumerated) and the virtual models, in the client's format.
-func (r *Router) serveModels(w http.ResponseWriter, f Format) {
+// cannot be enumerated) and the virtual models, in the client's format; keep, when not nil, says
+// which the caller may see.
+func (r *Router) serveModels(w http.ResponseWriter, f Format, keep func(string) bool) {
 	type entry struct{ id, owner string }
 	var list []entry
 	for name, e := range r.exact {
-		if e.visibility == Public {
+		if e.visibility == Public && (keep == nil || keep(name)) {
 			list = append(list, entry{name, e.upstream.name})
 		}
 	}
 	for name := range r.virtual {
-		if name == "*" {
+		if name == "*" || (keep != nil && !keep(name)) {
 			continue
 		}
 		list = append(list, entry{name, "agentgateway"})

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/cel"
 )
 
 // DefaultMaxBodyBytes bounds a request body unless [MaxBodyBytes] says otherwise.
@@ -54,13 +55,16 @@ type Router struct {
 	mu      sync.Mutex
 	wrapped map[*Upstream]http.RoundTripper
 	wrap    func(http.RoundTripper) http.RoundTripper
+
+	catalog atomic.Pointer[Catalog] // prices for State.LLM.Cost (catalog.go)
 }
 
 type virtual struct {
 	name, kind string
 	targets    []Target
-	entries    []*ModelEntry // resolved target entries, parallel to targets
-	models     []string      // upstream model per target
+	entries    []*ModelEntry  // resolved target entries, parallel to targets
+	models     []string       // upstream model per target
+	when       []*cel.Program // conditional: each target's condition, nil for the default (conditional.go)
 }
 
 var (
@@ -210,6 +214,9 @@ func (r *Router) resolve(name string) []candidate {
 // order is the try order of a virtual model: failover by priority group, weighted by a weighted
 // shuffle; evicted targets go last (tried only when nothing else is left).
 func (v *virtual) order(requested string) []candidate {
+	if v.kind == "conditional" {
+		return v.defaultTarget() // without the request only the default applies (conditional.go)
+	}
 	idx := make([]int, len(v.targets))
 	for i := range idx {
 		idx[i] = i
@@ -339,6 +346,7 @@ func fillRequestState(st *agentgateway.State, in *inspected) {
 	st.LLM.Operation = string(in.ep.op)
 	st.LLM.RequestModel = in.peek.Model
 	st.LLM.Streaming = in.peek.Stream
+	fillBudgetState(st, in) // what token budgets need before the call (budget.go)
 }
 
 // read reads and peeks a POST body; nil for requests that are not LLM calls.
@@ -402,14 +410,18 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			writeError(w, in.ep.format, &Error{Status: 405, Kind: ErrInvalidRequest, Message: "use GET"})
 			return
 		}
-		r.serveModels(w, in.ep.format)
+		r.serveModels(w, in.ep.format, modelFilter(st)) // an API key's allowedModels (allowed.go)
 		return
 	}
 	if req.Method != http.MethodPost {
 		writeError(w, in.ep.format, &Error{Status: 405, Kind: ErrInvalidRequest, Message: "use POST"})
 		return
 	}
-	cands := r.resolve(in.peek.Model)
+	if e := checkAllowed(st, in.peek.Model); e != nil { // an API key's allowedModels (allowed.go)
+		writeError(w, in.ep.format, e)
+		return
+	}
+	cands := r.resolveRequest(req, st, in.peek.Model) // by request for conditional virtual models
 	if len(cands) == 0 {
 		writeError(w, in.ep.format, &Error{Status: 404, Kind: ErrNotFound, Param: "model",
 			Message: fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", in.peek.Model), Err: ErrUnknownModel})
@@ -428,6 +440,7 @@ type call struct {
 	in  *inspected
 
 	decoded *Request // the client's request decoded once, for translation
+	sent    string   // the model sent to the provider, for pricing (catalog.go)
 }
 
 func (c *call) format() Format { return c.in.ep.format }
@@ -464,6 +477,7 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 	up := cand.entry.upstream
 	p := up.provider
 	c.st.LLM.Provider = p.Name()
+	c.sent = cand.model
 	op := c.in.ep.op
 	f := c.format()
 	if op == OpCountTokens && p.Path(OpCountTokens) == "" {
@@ -679,6 +693,7 @@ func (c *call) account(model string, u Usage) {
 	l := &c.st.LLM
 	l.InputTokens, l.OutputTokens = u.InputTokens, u.OutputTokens
 	l.CachedInputTokens, l.CacheCreationTokens, l.ReasoningTokens = u.CachedInputTokens, u.CacheCreationTokens, u.ReasoningTokens
+	l.Cost = c.cost()
 }
 
 func (c *call) firstToken() {
@@ -885,20 +900,40 @@ func (c *call) countTokensLocally() {
 }
 
 // EstimateTokens estimates the tokens of a request body: about one token per four bytes of JSON
-// string content (text, arguments, schemas), never less than 1.
+// string content (text, arguments, schemas; an escape sequence counts as one), never less than 1.
+// It runs on every LLM request (token budgets charge it up front), so it scans with bytes.IndexByte
+// and bytes.Count rather than byte by byte.
 func EstimateTokens(body []byte) int {
 	n := 0
-	in := false
-	for i := 0; i < len(body); i++ {
-		switch b := body[i]; {
-		case b == '\\' && in:
-			i++
-			n++
-		case b == '"':
-			in = !in
-		case in:
-			n++
+	for {
+		i := bytes.IndexByte(body, '"')
+		if i < 0 {
+			break
 		}
+		body = body[i+1:] // inside a string: find its closing quote, skipping escaped ones
+		end := 0
+		for {
+			j := bytes.IndexByte(body[end:], '"')
+			if j < 0 {
+				end = len(body)
+				break
+			}
+			end += j
+			k := end
+			for k > 0 && body[k-1] == '\\' {
+				k--
+			}
+			if (end-k)%2 == 0 {
+				break
+			}
+			end++ // an escaped quote
+		}
+		span := body[:end]
+		n += len(span) - bytes.Count(span, []byte{'\\'})
+		if end < len(body) {
+			end++
+		}
+		body = body[end:]
 	}
 	return max(1, (n+3)/4)
 }

@@ -14,8 +14,10 @@ import (
 
 // RateLimit is one token bucket: it holds at most MaxTokens, starts full, and gains TokensPerFill
 // every FillInterval. Each request takes one token ([RateLimitRequests]), or, for
-// [RateLimitTokens], the LLM tokens the request used are taken once it completes (a request is
-// admitted while the bucket is not empty).
+// [RateLimitTokens], LLM tokens: the LLM backend's estimate of the prompt
+// (State.LLM.InputTokensEstimate) is taken before the call — a request is admitted while the bucket
+// holds that many, or is full — and the charge is settled with the tokens the call really used
+// (input plus output, streamed answers included) once it completes.
 type RateLimit struct {
 	MaxTokens     uint64
 	TokensPerFill uint64
@@ -34,7 +36,8 @@ type RateLimitType uint8
 const (
 	// RateLimitRequests takes one token per request.
 	RateLimitRequests RateLimitType = iota
-	// RateLimitTokens takes the LLM tokens (input plus output) a request used, once it completes.
+	// RateLimitTokens takes the estimated prompt tokens before an LLM call and settles with the
+	// tokens (input plus output) it used once it completes.
 	RateLimitTokens
 )
 
@@ -108,13 +111,14 @@ func (l *limiter) refill(b *bucket, now int64) {
 	}
 }
 
-// take removes n tokens if available (n 0 checks that the bucket is not empty). It returns the
-// remaining tokens, and on refusal the wait until enough are available.
+// take removes n tokens if available (n 0 checks that the bucket is not empty; n over the bucket's
+// size asks for a full bucket, so that no request is refused forever). It returns the remaining
+// tokens, and on refusal the wait until enough are available.
 func (l *limiter) take(b *bucket, n int64) (ok bool, remaining int64, wait time.Duration) {
 	now := monoNow()
 	b.mu.Lock()
 	l.refill(b, now)
-	need := max(n, 1)
+	need := min(max(n, 1), l.max)
 	if b.tokens >= need {
 		b.tokens -= n
 		remaining = b.tokens
@@ -130,11 +134,14 @@ func (l *limiter) take(b *bucket, n int64) (ok bool, remaining int64, wait time.
 }
 
 // debit takes n tokens after the fact (LLM token limits), letting the bucket go negative down to
-// -max so that a burst is paid for by later requests.
+// -max so that a burst is paid for by later requests; a negative n refunds an over-estimate.
 func (l *limiter) debit(b *bucket, n int64) {
+	if n == 0 {
+		return
+	}
 	b.mu.Lock()
 	l.refill(b, monoNow())
-	b.tokens = max(b.tokens-n, -l.max)
+	b.tokens = min(max(b.tokens-n, -l.max), l.max)
 	b.mu.Unlock()
 }
 
@@ -249,7 +256,9 @@ func (p *localRateLimit) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var buf [4]*bucket
 		var lims [4]*limiter
+		var charged [4]int64 // the estimate each token bucket was charged up front
 		used := 0
+		st := agentgateway.StateFrom(r.Context())
 		var act *cel.Activation
 		applied := false
 		activation := func() *cel.Activation {
@@ -270,16 +279,19 @@ func (p *localRateLimit) middleware(next http.Handler) http.Handler {
 			var n int64 = 1
 			if l.tokens {
 				n = 0
+				if st != nil {
+					n = min(st.LLM.InputTokensEstimate, l.max)
+				}
 			}
 			ok, remaining, wait := l.take(b, n)
 			if !ok {
 				recordRateLimit(r, agentgateway.RateLimitDenied)
-				tooMany(w, l, remaining, wait)
+				tooMany(w, st, l, remaining, wait)
 				return false
 			}
 			applied = true
 			if l.tokens && used < len(buf) {
-				buf[used], lims[used] = b, l
+				buf[used], lims[used], charged[used] = b, l, n
 				used++
 			}
 			return true
@@ -304,12 +316,11 @@ func (p *localRateLimit) middleware(next http.Handler) http.Handler {
 			recordRateLimit(r, agentgateway.RateLimitAllowed)
 		}
 		next.ServeHTTP(w, r)
-		if used > 0 {
-			if st := agentgateway.StateFrom(r.Context()); st != nil {
-				n := st.LLM.InputTokens + st.LLM.OutputTokens
-				for i := 0; i < used; i++ {
-					lims[i].debit(buf[i], n)
-				}
+		if used > 0 && st != nil {
+			// Settle: the real usage replaces the estimate (a failed call, with no usage, is refunded).
+			n := st.LLM.InputTokens + st.LLM.OutputTokens
+			for i := 0; i < used; i++ {
+				lims[i].debit(buf[i], n-charged[i])
 			}
 		}
 	})
@@ -322,7 +333,7 @@ func recordRateLimit(r *http.Request, decision string) {
 	}
 }
 
-func tooMany(w http.ResponseWriter, l *limiter, remaining int64, wait time.Duration) {
+func tooMany(w http.ResponseWriter, st *agentgateway.State, l *limiter, remaining int64, wait time.Duration) {
 	secs := int64((wait + time.Second - 1) / time.Second)
 	if secs < 1 {
 		secs = 1
@@ -332,5 +343,14 @@ func tooMany(w http.ResponseWriter, l *limiter, remaining int64, wait time.Durat
 	h["Retry-After"] = []string{s}
 	h["Ratelimit-Policy"] = []string{l.policyHeader}
 	h["Ratelimit"] = []string{`"local";r=` + strconv.FormatInt(remaining, 10) + ";t=" + s}
+	if st != nil && st.LLM.WriteError != nil {
+		// An LLM client gets the error object its SDK understands (OpenAI, Anthropic, ...).
+		msg := "rate limit exceeded"
+		if l.tokens {
+			msg = "token rate limit exceeded"
+		}
+		st.LLM.WriteError(w, http.StatusTooManyRequests, msg)
+		return
+	}
 	agentgateway.WriteError(w, http.StatusTooManyRequests, "rate limit exceeded")
 }
