@@ -271,7 +271,8 @@ func (r *Router) govern(req *http.Request, st *agentgateway.State, in *inspected
 	}
 	gc.caching = eff.PromptCaching
 	f := in.ep.format
-	if len(eff.Defaults)+len(eff.Overrides)+len(eff.transforms) > 0 || eff.Prompts != nil || len(gc.guard.Request) > 0 {
+	_, aliased := eff.ModelAliases[in.peek.Model]
+	if aliased || len(eff.Defaults)+len(eff.Overrides)+len(eff.transforms) > 0 || eff.Prompts != nil || len(gc.guard.Request) > 0 {
 		doc, err := parseDoc(in.body)
 		if err != nil {
 			return nil, err
@@ -286,6 +287,11 @@ func (r *Router) govern(req *http.Request, st *agentgateway.State, in *inspected
 				delete(doc, t.field)
 			} else {
 				doc[t.field] = nv
+			}
+		}
+		if m, ok := doc["model"].(string); ok {
+			if to, ok := eff.ModelAliases[m]; ok && to != "" {
+				doc["model"] = to // the body names the model: a same-wire call sends it as is
 			}
 		}
 		if eff.Prompts != nil {
