@@ -21,15 +21,15 @@ var llmPolicies = []PolicySection{
 
 // aiPolicySpec is the schema's Policy (the `ai` route policy).
 type aiPolicySpec struct {
-	PromptGuard          *promptGuardSpec       `json:"promptGuard"`
-	Defaults             map[string]any         `json:"defaults"`
-	Overrides            map[string]any         `json:"overrides"`
-	Transformations      map[string]string      `json:"transformations"`
-	FinalTransformations Node                   `json:"finalTransformations"`
-	Prompts              *promptsSpec           `json:"prompts"`
-	ModelAliases         map[string]string      `json:"modelAliases"`
-	PromptCaching        *promptCachingSpec     `json:"promptCaching"`
-	Routes               map[string]any `json:"routes"`
+	PromptGuard          *promptGuardSpec   `json:"promptGuard"`
+	Defaults             map[string]any     `json:"defaults"`
+	Overrides            map[string]any     `json:"overrides"`
+	Transformations      map[string]string  `json:"transformations"`
+	FinalTransformations Node               `json:"finalTransformations"`
+	Prompts              *promptsSpec       `json:"prompts"`
+	ModelAliases         map[string]string  `json:"modelAliases"`
+	PromptCaching        *promptCachingSpec `json:"promptCaching"`
+	Routes               map[string]any     `json:"routes"`
 }
 
 // promptGuardSpec is the schema's PromptGuard.
@@ -105,13 +105,13 @@ type webhookSpec struct {
 type moderationSpec struct {
 	Model    string `json:"model"`
 	Policies *struct {
-		BackendAuth           *llmAuthSpec   `json:"backendAuth"`
-		RequestHeaderModifier Node           `json:"requestHeaderModifier"`
-		Transformations       Node           `json:"transformations"`
-		BackendTLS            Node           `json:"backendTLS"`
-		HTTP                  Node           `json:"http"`
-		TCP                   Node           `json:"tcp"`
-		BackendTunnel         Node           `json:"backendTunnel"`
+		BackendAuth           *llmAuthSpec `json:"backendAuth"`
+		RequestHeaderModifier Node         `json:"requestHeaderModifier"`
+		Transformations       Node         `json:"transformations"`
+		BackendTLS            Node         `json:"backendTLS"`
+		HTTP                  Node         `json:"http"`
+		TCP                   Node         `json:"tcp"`
+		BackendTunnel         Node         `json:"backendTunnel"`
 	} `json:"policies"`
 }
 

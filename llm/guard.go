@@ -167,7 +167,9 @@ func compileRule(r Rule) (*rule, error) {
 
 // runeSet adds the runes re can match to ranges; it reports true when re can match any rune.
 func runeSet(re *syntax.Regexp, ranges *[]unicode.Range32) bool {
-	add := func(lo, hi rune) { *ranges = append(*ranges, unicode.Range32{Lo: uint32(lo), Hi: uint32(hi), Stride: 1}) }
+	add := func(lo, hi rune) {
+		*ranges = append(*ranges, unicode.Range32{Lo: uint32(lo), Hi: uint32(hi), Stride: 1})
+	}
 	switch re.Op {
 	case syntax.OpLiteral:
 		for _, r := range re.Rune {
