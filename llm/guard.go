@@ -97,6 +97,8 @@ type rule struct {
 	name   string
 	re     *regexp.Regexp
 	check  func(string) bool // extra validation (Luhn), nil for none
+	// may is a cheap prefilter: false when s cannot contain a match (the regexp is skipped).
+	may    func(s string) bool
 	mask   string
 	chars  *unicode.RangeTable
 	any    bool // the pattern can match any rune
@@ -106,12 +108,28 @@ type rule struct {
 var builtins = map[string]struct {
 	expr, mask string
 	check      func(string) bool
+	may        func(string) bool
 }{
-	"email":       {`[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}`, "<EMAIL_ADDRESS>", nil},
-	"ssn":         {`\b\d{3}[- ]\d{2}[- ]\d{4}\b`, "<SSN>", nil},
-	"creditCard":  {`\b\d(?:[ -]?\d){12,18}\b`, "<CREDIT_CARD>", luhn},
-	"phoneNumber": {`(?:\+[1-9]\d{0,2}[ .-]?)?(?:\(\d{3}\)|\b\d{3})[ .-]?\d{3}[ .-]\d{4}\b|\+[1-9]\d{7,14}\b`, "<PHONE_NUMBER>", nil},
-	"caSin":       {`\b\d{3}[- ]\d{3}[- ]\d{3}\b`, "<CA_SIN>", luhn},
+	"email":       {`[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}`, "<EMAIL_ADDRESS>", nil, func(s string) bool { return strings.IndexByte(s, '@') >= 0 }},
+	"ssn":         {`\b\d{3}[- ]\d{2}[- ]\d{4}\b`, "<SSN>", nil, digits(9)},
+	"creditCard":  {`\b\d(?:[ -]?\d){12,18}\b`, "<CREDIT_CARD>", luhn, digits(13)},
+	"phoneNumber": {`(?:\+[1-9]\d{0,2}[ .-]?)?(?:\(\d{3}\)|\b\d{3})[ .-]?\d{3}[ .-]\d{4}\b|\+[1-9]\d{7,14}\b`, "<PHONE_NUMBER>", nil, digits(8)},
+	"caSin":       {`\b\d{3}[- ]\d{3}[- ]\d{3}\b`, "<CA_SIN>", luhn, digits(9)},
+}
+
+// digits is a prefilter: s holds at least n ASCII digits.
+func digits(n int) func(string) bool {
+	return func(s string) bool {
+		c := 0
+		for i := 0; i < len(s); i++ {
+			if s[i] >= '0' && s[i] <= '9' {
+				if c++; c >= n {
+					return true
+				}
+			}
+		}
+		return false
+	}
 }
 
 // luhn reports whether the digits of s pass the Luhn checksum.
@@ -143,7 +161,7 @@ func compileRule(r Rule) (*rule, error) {
 		if !ok {
 			return nil, fmt.Errorf("unknown builtin %q (want email, ssn, creditCard, phoneNumber or caSin)", r.builtin)
 		}
-		expr, out.mask, out.check, out.name = b.expr, b.mask, b.check, r.builtin
+		expr, out.mask, out.check, out.may, out.name = b.expr, b.mask, b.check, b.may, r.builtin
 	case r.pattern != "" && r.builtin == "":
 		out.mask, out.name = "<MASKED>", "pattern"
 	default:
@@ -350,6 +368,9 @@ type match struct {
 func (g *Guard) findMatches(s string, dst []match) []match {
 	dst = dst[:0]
 	for _, r := range g.rules {
+		if r.may != nil && !r.may(s) {
+			continue
+		}
 		for _, loc := range r.re.FindAllStringIndex(s, -1) {
 			if r.check != nil && !r.check(s[loc[0]:loc[1]]) {
 				continue
