@@ -101,6 +101,7 @@ type rule struct {
 	may    func(s string) bool
 	mask   string
 	chars  *unicode.RangeTable
+	ascii  [utf8.RuneSelf]bool // chars, for ASCII runes
 	any    bool // the pattern can match any rune
 	maxLen int
 }
@@ -179,6 +180,9 @@ func compileRule(r Rule) (*rule, error) {
 	var ranges []unicode.Range32
 	out.any = runeSet(parsed, &ranges)
 	out.chars = &unicode.RangeTable{R32: normalizeRanges(ranges)}
+	for c := rune(0); c < utf8.RuneSelf; c++ {
+		out.ascii[c] = unicode.Is(out.chars, c)
+	}
 	out.maxLen = maxRunes(parsed)
 	return out, nil
 }
@@ -371,11 +375,31 @@ func (g *Guard) findMatches(s string, dst []match) []match {
 		if r.may != nil && !r.may(s) {
 			continue
 		}
-		for _, loc := range r.re.FindAllStringIndex(s, -1) {
-			if r.check != nil && !r.check(s[loc[0]:loc[1]]) {
-				continue
+		if r.any {
+			dst = r.appendMatches(dst, s, 0, len(s))
+			continue
+		}
+		// A match lies within one run of the runes the pattern can match: run the regexp only on
+		// runs that pass the prefilter (with a rune of context each side for \b).
+		for i := 0; i < len(s); {
+			start := i
+			for i < len(s) {
+				c, size := rune(s[i]), 1
+				if c >= utf8.RuneSelf {
+					c, size = utf8.DecodeRuneInString(s[i:])
+				}
+				if !r.has(c) {
+					break
+				}
+				i += size
 			}
-			dst = append(dst, match{loc[0], loc[1], r})
+			if i > start && (r.may == nil || r.may(s[start:i])) {
+				dst = r.appendMatches(dst, s, start, i)
+			}
+			if i == start {
+				_, size := utf8.DecodeRuneInString(s[i:])
+				i += size
+			}
 		}
 	}
 	if len(dst) < 2 {
@@ -395,6 +419,35 @@ func (g *Guard) findMatches(s string, dst []match) []match {
 		out = append(out, m)
 	}
 	return out
+}
+
+func (r *rule) has(c rune) bool {
+	if c < utf8.RuneSelf {
+		return r.ascii[c]
+	}
+	return unicode.Is(r.chars, c)
+}
+
+// appendMatches appends the matches of r within s[start:end], the regexp seeing a rune of context
+// on each side.
+func (r *rule) appendMatches(dst []match, s string, start, end int) []match {
+	lo, hi := start, end
+	if lo > 0 {
+		_, size := utf8.DecodeLastRuneInString(s[:lo])
+		lo -= size
+	}
+	if hi < len(s) {
+		_, size := utf8.DecodeRuneInString(s[hi:])
+		hi += size
+	}
+	for _, loc := range r.re.FindAllStringIndex(s[lo:hi], -1) {
+		a, b := lo+loc[0], lo+loc[1]
+		if a < start || b > end || (r.check != nil && !r.check(s[a:b])) {
+			continue
+		}
+		dst = append(dst, match{a, b, r})
+	}
+	return dst
 }
 
 // applyMasks returns s with the matches replaced by their rules' placeholders.
