@@ -25,7 +25,7 @@ type aiPolicySpec struct {
 	Defaults             map[string]any     `json:"defaults"`
 	Overrides            map[string]any     `json:"overrides"`
 	Transformations      map[string]string  `json:"transformations"`
-	FinalTransformations Node               `json:"finalTransformations"`
+	FinalTransformations map[string]string  `json:"finalTransformations"`
 	Prompts              *promptsSpec       `json:"prompts"`
 	ModelAliases         map[string]string  `json:"modelAliases"`
 	PromptCaching        *promptCachingSpec `json:"promptCaching"`
@@ -161,13 +161,11 @@ func (s *promptCachingSpec) build(bc *BuildContext) (llm.PromptCaching, error) {
 }
 
 func buildAIPolicy(bc *BuildContext, s aiPolicySpec) (agentgateway.Policy, error) {
-	if !s.FinalTransformations.IsZero() {
-		return nil, bc.Errorf("finalTransformations", "not supported yet")
-	}
 	if len(s.Routes) > 0 {
 		return nil, bc.Errorf("routes", "not supported yet")
 	}
-	p := llm.AIPolicy{Defaults: s.Defaults, Overrides: s.Overrides, Transformations: s.Transformations, ModelAliases: s.ModelAliases}
+	p := llm.AIPolicy{Defaults: s.Defaults, Overrides: s.Overrides, Transformations: s.Transformations,
+		FinalTransformations: s.FinalTransformations, ModelAliases: s.ModelAliases}
 	if s.PromptGuard != nil {
 		pg, err := buildPromptGuard(bc.At("promptGuard"), *s.PromptGuard)
 		if err != nil {

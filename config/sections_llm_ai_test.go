@@ -145,7 +145,7 @@ llm:
 func TestAIPolicyConfigErrors(t *testing.T) {
 	route := "binds:\n- port: 3000\n  listeners:\n  - routes:\n    - backends:\n      - ai: {name: o, provider: {openAI: {}}}\n      policies:\n        ai: %s\n"
 	for _, c := range []struct{ ai, path, msg string }{
-		{`{finalTransformations: {a: "1"}}`, "policies.ai.finalTransformations", "not supported yet"},
+		{`{finalTransformations: {a: "1 +"}}`, "policies.ai", "finalTransformations.a"},
 		{`{routes: {"/x": completions}}`, "policies.ai.routes", "not supported yet"},
 		{`{promptGuard: {request: [{googleModelArmor: {templateId: t, projectId: p}}]}}`, "policies.ai.promptGuard.request[0].googleModelArmor", "not supported yet"},
 		{`{promptGuard: {request: [{regex: {rules: [{builtin: iban}]}}]}}`, "policies.ai.promptGuard", "unknown builtin"},

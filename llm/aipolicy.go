@@ -75,7 +75,10 @@ type AIPolicy struct {
 	// Transformations sets top-level request fields to the value of CEL expressions (evaluated
 	// against the request, llm.* included); a null result removes the field.
 	Transformations map[string]string
-	Prompts         *Prompts
+	// FinalTransformations is Transformations applied to the request as encoded for the provider
+	// (its own field names: "max_tokens" for Anthropic, "inferenceConfig" for Bedrock, ...).
+	FinalTransformations map[string]string
+	Prompts              *Prompts
 	// ModelAliases rewrites the requested model before routing.
 	ModelAliases  map[string]string
 	PromptCaching *PromptCaching
@@ -84,7 +87,7 @@ type AIPolicy struct {
 // compiledPolicy is a validated AIPolicy.
 type compiledPolicy struct {
 	AIPolicy
-	transforms []transform
+	transforms, final []transform
 }
 
 type transform struct {
@@ -123,6 +126,14 @@ func (p AIPolicy) compile() (*compiledPolicy, error) {
 			continue
 		}
 		c.transforms = append(c.transforms, transform{field, prg})
+	}
+	for field, expr := range p.FinalTransformations {
+		prg, err := cel.Compile(expr, nil)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("finalTransformations.%s: %w", field, err))
+			continue
+		}
+		c.final = append(c.final, transform{field, prg})
 	}
 	if pr := p.Prompts; pr != nil {
 		for i, m := range append(append([]PromptMessage{}, pr.Prepend...), pr.Append...) {
@@ -227,6 +238,7 @@ type govCall struct {
 	st        *agentgateway.State
 	guard     PromptGuard
 	caching   *PromptCaching
+	final     []transform
 	hasPolicy bool
 }
 
@@ -259,6 +271,9 @@ func (r *Router) govern(req *http.Request, st *agentgateway.State, in *inspected
 		if l.transforms != nil {
 			eff.transforms = l.transforms
 		}
+		if l.final != nil {
+			eff.final = l.final
+		}
 		if l.Prompts != nil {
 			eff.Prompts = l.Prompts
 		}
@@ -269,7 +284,7 @@ func (r *Router) govern(req *http.Request, st *agentgateway.State, in *inspected
 			eff.PromptCaching = l.PromptCaching
 		}
 	}
-	gc.caching = eff.PromptCaching
+	gc.caching, gc.final = eff.PromptCaching, eff.final
 	f := in.ep.format
 	_, aliased := eff.ModelAliases[in.peek.Model]
 	if aliased || len(eff.Defaults)+len(eff.Overrides)+len(eff.transforms) > 0 || eff.Prompts != nil || len(gc.guard.Request) > 0 {
@@ -278,16 +293,8 @@ func (r *Router) govern(req *http.Request, st *agentgateway.State, in *inspected
 			return nil, err
 		}
 		setFields(doc, eff.Defaults, eff.Overrides)
-		for _, t := range eff.transforms {
-			v, err := t.prg.Eval(req.Context(), cel.NewActivation(req, st))
-			if err != nil {
-				return nil, &Error{Status: 500, Kind: ErrAPI, Message: fmt.Sprintf("transformation of %q failed", t.field), Err: err}
-			}
-			if nv := cel.Native(v); nv == nil {
-				delete(doc, t.field)
-			} else {
-				doc[t.field] = nv
-			}
+		if e := gc.transform(doc, eff.transforms); e != nil {
+			return nil, e
 		}
 		if m, ok := doc["model"].(string); ok {
 			if to, ok := eff.ModelAliases[m]; ok && to != "" {
@@ -315,6 +322,41 @@ func (r *Router) govern(req *http.Request, st *agentgateway.State, in *inspected
 		in.peek.Model = to
 	}
 	return gc, nil
+}
+
+// transform sets the fields computed by CEL expressions on a request document.
+func (gc *govCall) transform(doc map[string]any, ts []transform) *Error {
+	for _, t := range ts {
+		v, err := t.prg.Eval(gc.req.Context(), cel.NewActivation(gc.req, gc.st))
+		if err != nil {
+			return &Error{Status: 500, Kind: ErrAPI, Message: fmt.Sprintf("transformation of %q failed", t.field), Err: err}
+		}
+		if nv := cel.Native(v); nv == nil {
+			delete(doc, t.field)
+		} else {
+			doc[t.field] = nv
+		}
+	}
+	return nil
+}
+
+// finalRequest applies the final transformations to the body encoded for the provider.
+func (gc *govCall) finalRequest(body []byte) ([]byte, *Error) {
+	if gc == nil || len(gc.final) == 0 {
+		return body, nil
+	}
+	doc, e := parseDoc(body)
+	if e != nil {
+		return nil, e
+	}
+	if e := gc.transform(doc, gc.final); e != nil {
+		return nil, e
+	}
+	out, err := marshalDoc(doc)
+	if err != nil {
+		return nil, asError(err)
+	}
+	return out, nil
 }
 
 // modelRequest runs a model's own request guards on the body about to be sent.
@@ -351,8 +393,13 @@ func (gc *govCall) responseGuards(e *ModelEntry, stream bool) []*Guard {
 	return out
 }
 
-// guardResponse applies response guards to a complete answer.
-func (gc *govCall) guardResponse(ctx context.Context, guards []*Guard, pr *Response) *Error {
+// guardResponse applies response guards to a complete answer; changed reports a masked text.
+func (gc *govCall) guardResponse(ctx context.Context, guards []*Guard, pr *Response) (changed bool, _ *Error) {
+	set := func(i int, text string) {
+		if pr.Parts[i].Text != text {
+			pr.Parts[i].Text, changed = text, true
+		}
+	}
 	for _, g := range guards {
 		var idx []int
 		var texts []string
@@ -362,28 +409,28 @@ func (gc *govCall) guardResponse(ctx context.Context, guards []*Guard, pr *Respo
 			}
 		}
 		if len(texts) == 0 {
-			return nil
+			return changed, nil
 		}
 		switch g.kind {
 		case kindRegex:
 			for k, t := range texts {
 				out, rejected := g.regexText(t)
 				if rejected {
-					return rejectionError(g)
+					return changed, rejectionError(g)
 				}
-				pr.Parts[idx[k]].Text = out
+				set(idx[k], out)
 			}
 		case kindWebhook:
 			out, e := g.webhook.judgeChoices(ctx, gc.req, g, texts)
 			if e != nil {
-				return e
+				return changed, e
 			}
 			for k := range out {
-				pr.Parts[idx[k]].Text = out[k]
+				set(idx[k], out[k])
 			}
 		}
 	}
-	return nil
+	return changed, nil
 }
 
 // judgeResponseText runs a buffering (webhook) guard on one streamed text block.

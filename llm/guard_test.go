@@ -371,6 +371,8 @@ func TestAIPolicyShapesRequest(t *testing.T) {
 		Defaults:        map[string]any{"temperature": 0.5, "top_p": 0.9},
 		Overrides:       map[string]any{"max_tokens": 77},
 		Transformations: map[string]string{"user": `"u-" + request.headers["x-user"]`},
+		// after translation: a field of the provider's format the client's cannot carry
+		FinalTransformations: map[string]string{"top_k": "5"},
 		Prompts: &llm.Prompts{Prepend: []llm.PromptMessage{{Role: "system", Content: "Be brief."}},
 			Append: []llm.PromptMessage{{Role: "user", Content: "Answer in French."}}},
 		ModelAliases:  map[string]string{"fast": "claude-real"},
@@ -407,6 +409,7 @@ func TestAIPolicyShapesRequest(t *testing.T) {
 	check("temperature", m["temperature"], `0.1`)
 	check("top_p", m["top_p"], `0.9`)
 	check("max_tokens", m["max_tokens"], `77`)
+	check("top_k", m["top_k"], `5`)
 	check("metadata", m["metadata"], `{"user_id":"u-ann"}`)
 	check("system", m["system"], `[{"text":"Be brief.","type":"text"},{"cache_control":{"type":"ephemeral"},"text":"You help.","type":"text"}]`)
 	// Anthropic merges consecutive user turns: the appended prompt joins the client's.
@@ -416,3 +419,43 @@ func TestAIPolicyShapesRequest(t *testing.T) {
 }
 
 func optionHeader(k, v string) option.RequestOption { return option.WithHeader(k, v) }
+
+// TestGuardKeepsNativeAnswer: a same-wire answer that no response guard changes reaches the client
+// byte for byte (fields the neutral form does not model included); a masked one is re-encoded
+// from the neutral form.
+func TestGuardKeepsNativeAnswer(t *testing.T) {
+	s := newStub(t, "openai")
+	r, err := llm.New(llm.Model("m", llm.OpenAI(llm.BaseURL(s.srv.URL+"/v1"), llm.APIKey("k"))),
+		llm.Govern(llm.AIPolicy{PromptGuard: &llm.PromptGuard{Response: []*llm.Guard{llm.Regex(llm.Mask, llm.Pattern("openai"))}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := gateway(t, r)
+	resp, err := http.Post(base+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	msg := got["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)
+	if msg["content"] != "Hello from <MASKED>" {
+		t.Fatalf("masked answer: %v", got)
+	}
+	r2, err := llm.New(llm.Model("m", llm.OpenAI(llm.BaseURL(s.srv.URL+"/v1"), llm.APIKey("k"))),
+		llm.Govern(llm.AIPolicy{PromptGuard: &llm.PromptGuard{Response: []*llm.Guard{llm.Regex(llm.Mask, llm.Builtin("email"))}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base2, _ := gateway(t, r2)
+	resp, err = http.Post(base2+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	_ = json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if got["system_fingerprint"] != "fp_1" || got["service_tier"] != "default" {
+		t.Fatalf("unchanged answer lost its fields: %v", got)
+	}
+}

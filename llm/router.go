@@ -542,6 +542,12 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 			return asError(err), false
 		}
 	}
+	if op == OpChat { // governance hook: final transformations, on the provider's own format
+		var gerr *Error
+		if body, gerr = c.gov.finalRequest(body); gerr != nil {
+			return gerr, false
+		}
+	}
 	ctx, cancel := context.WithCancel(c.req.Context())
 	defer cancel()
 	ureq, err := http.NewRequestWithContext(ctx, http.MethodPost, up.urlFor(op, cand.model, c.in.peek.Stream), bytes.NewReader(body))
@@ -667,8 +673,15 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 	}
 	c.account(pr.Model, pr.Usage)
 	if len(guards) > 0 {
-		if e := c.gov.guardResponse(c.req.Context(), guards, pr); e != nil {
+		changed, e := c.gov.guardResponse(c.req.Context(), guards, pr)
+		if e != nil {
 			return e, false
+		}
+		if fast && !changed && !c.in.peek.Stream { // nothing masked: the provider's own bytes
+			c.w.Header().Set("Content-Type", "application/json")
+			c.w.WriteHeader(http.StatusOK)
+			_, _ = c.w.Write(raw)
+			return nil, false
 		}
 	}
 	if c.decoded != nil && c.in.peek.Stream {
