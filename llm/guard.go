@@ -94,15 +94,15 @@ func Pattern(expr string) Rule { return Rule{pattern: expr} }
 // rule is a compiled Rule with what the stream scanner needs to know of it: the runes a match can
 // contain and its longest match in runes (-1: unbounded).
 type rule struct {
-	name   string
-	re     *regexp.Regexp
-	check  func(string) bool // extra validation (Luhn), nil for none
+	name  string
+	re    *regexp.Regexp
+	check func(string) bool // extra validation (Luhn), nil for none
 	// may is a cheap prefilter: false when s cannot contain a match (the regexp is skipped).
 	may    func(s string) bool
 	mask   string
 	chars  *unicode.RangeTable
 	ascii  [utf8.RuneSelf]bool // chars, for ASCII runes
-	any    bool // the pattern can match any rune
+	any    bool                // the pattern can match any rune
 	maxLen int
 }
 
