@@ -320,9 +320,6 @@ func buildGuard(bc *BuildContext, s guardSpec, request bool) (*llm.Guard, error)
 }
 
 func buildWebhookGuard(bc *BuildContext, s webhookSpec) (*llm.Guard, error) {
-	if len(s.Headers) > 0 {
-		return nil, bc.Errorf("headers", "not supported yet (CEL-computed webhook headers)")
-	}
 	var g *llm.Guard
 	switch t := s.Target; {
 	case t.Host != "" && t.Service == nil && t.Backend == "":
@@ -345,6 +342,9 @@ func buildWebhookGuard(bc *BuildContext, s webhookSpec) (*llm.Guard, error) {
 		g = llm.Webhook("http://" + t.Backend).ViaHandler(h)
 	default:
 		return nil, bc.Errorf("target", "set exactly one of host, service, backend")
+	}
+	for name, expr := range s.Headers {
+		g = g.HeaderExpr(name, expr)
 	}
 	for i, f := range s.ForwardHeaderMatches {
 		fbc := bc.At(fmt.Sprintf("forwardHeaderMatches[%d]", i))

@@ -87,7 +87,7 @@ func TestLLMGuardrails(t *testing.T) {
 	wh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
 		w.Header().Set("Content-Type", "application/json")
-		if r.URL.Path == "/request" {
+		if r.URL.Path == "/v2/check" && r.Header.Get("X-Model") == "guarded" {
 			fmt.Fprint(w, `{"action":{"body":"webhook says no","status_code":451}}`)
 			return
 		}
@@ -116,7 +116,10 @@ llm:
     params: {baseUrl: $OA/v1}
     guardrails:
       request:
-      - webhook: {target: {host: $WH}, failureMode: failClosed}
+      - webhook:
+          target: {host: $WH}
+          failureMode: failClosed
+          headers: {x-model: 'llm.requestModel', ":path": '"/v2/check"'}
   - name: claude
     provider: {reference: claude}
 `
@@ -151,7 +154,7 @@ func TestAIPolicyConfigErrors(t *testing.T) {
 		{`{promptGuard: {request: [{regex: {rules: [{builtin: iban}]}}]}}`, "policies.ai.promptGuard", "unknown builtin"},
 		{`{promptGuard: {request: [{regex: {rules: [{pattern: "("}]}}]}}`, "policies.ai.promptGuard", "pattern"},
 		{`{promptGuard: {response: [{openAIModeration: {}}]}}`, "policies.ai.promptGuard.response[0]", "request guards only"},
-		{`{promptGuard: {request: [{webhook: {target: {host: "h:1"}, headers: {x: "1"}}}]}}`, "policies.ai.promptGuard.request[0].webhook.headers", "not supported yet"},
+		{`{promptGuard: {request: [{webhook: {target: {host: "h:1"}, headers: {x: "1 +"}}}]}}`, "policies.ai.promptGuard", "webhook.headers.x"},
 		{`{promptGuard: {streaming: Sometimes}}`, "policies.ai.promptGuard.streaming", "Enabled"},
 		{`{transformations: {user: "request.("}}`, "policies.ai", "transformations.user"},
 		{`{promptCaching: {minTokens: -1}}`, "policies.ai.promptCaching", ""},

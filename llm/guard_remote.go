@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/agentgw/agentgateway/cel"
 )
 
 // webhookGuard calls a guardrail webhook (agentgateway's Guardrail Webhook API): POST {url}/request
@@ -22,8 +24,16 @@ type webhookGuard struct {
 	url     string
 	rt      http.RoundTripper
 	headers http.Header
+	exprs   []headerExpr
 	forward []forwardHeader
 	timeout time.Duration
+}
+
+// headerExpr is a webhook header computed by a CEL expression over the client's request; the
+// pseudo-headers :path, :method and :authority replace the call's path, method and host.
+type headerExpr struct {
+	name string
+	prg  *cel.Program
 }
 
 type forwardHeader struct {
@@ -98,6 +108,30 @@ func (g *Guard) Header(name, value string) *Guard {
 		}
 		g.webhook.headers.Set(name, value)
 	}
+	return g
+}
+
+// HeaderExpr sets a header of every webhook call to the value of a CEL expression evaluated
+// against the client's request (request.*, jwt.*, llm.*). name may be :path (replacing the default
+// /request or /response), :method or :authority.
+func (g *Guard) HeaderExpr(name, expr string) *Guard {
+	if g.webhook == nil {
+		return g
+	}
+	prg, err := cel.Compile(expr, nil)
+	if err != nil {
+		g.err = errors.Join(g.err, fmt.Errorf("webhook.headers.%s: %w", name, err))
+		return g
+	}
+	switch {
+	case name == ":path" || name == ":method" || name == ":authority":
+	case strings.HasPrefix(name, ":"):
+		g.err = errors.Join(g.err, fmt.Errorf("webhook.headers.%s: want a header name, :path, :method or :authority", name))
+		return g
+	default:
+		name = http.CanonicalHeaderKey(name)
+	}
+	g.webhook.exprs = append(g.webhook.exprs, headerExpr{name, prg})
 	return g
 }
 
@@ -176,8 +210,18 @@ func writeRejectionHeaders(h http.Header, r *Rejection) []byte {
 
 const defaultGuardTimeout = 10 * time.Second
 
+// webhookTarget is where one remote guard call goes.
+type webhookTarget struct {
+	method, url, host string
+}
+
 // post sends a JSON call of a remote guard and decodes the answer into out.
 func postJSON(ctx context.Context, rt http.RoundTripper, timeout time.Duration, url string, hdr http.Header, in, out any) error {
+	return sendJSON(ctx, rt, timeout, webhookTarget{http.MethodPost, url, ""}, hdr, in, out)
+}
+
+func sendJSON(ctx context.Context, rt http.RoundTripper, timeout time.Duration, c webhookTarget, hdr http.Header, in, out any) error {
+	url := c.url
 	body, err := json.Marshal(in)
 	if err != nil {
 		return err
@@ -187,9 +231,12 @@ func postJSON(ctx context.Context, rt http.RoundTripper, timeout time.Duration, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, c.method, url, bytes.NewReader(body))
 	if err != nil {
 		return err
+	}
+	if c.host != "" {
+		req.Host = c.host
 	}
 	for k, v := range hdr {
 		req.Header[k] = v
@@ -236,6 +283,32 @@ type whAnswer struct {
 	} `json:"action"`
 }
 
+// send calls the webhook at path (/request or /response) unless an expression says otherwise.
+func (w *webhookGuard) send(ctx context.Context, client *http.Request, path string, in, out any) error {
+	c := webhookTarget{http.MethodPost, w.url + path, ""}
+	h := w.headersFor(client)
+	if len(w.exprs) > 0 {
+		act := cel.NewActivation(client, nil)
+		for _, e := range w.exprs {
+			v, err := e.prg.EvalString(ctx, act)
+			if err != nil {
+				return fmt.Errorf("webhook header %s: %w", e.name, err)
+			}
+			switch e.name {
+			case ":path":
+				c.url = w.url + "/" + strings.TrimPrefix(v, "/")
+			case ":method":
+				c.method = v
+			case ":authority":
+				c.host = v
+			default:
+				h.Set(e.name, v)
+			}
+		}
+	}
+	return sendJSON(ctx, w.rt, w.timeout, c, h, in, out)
+}
+
 func (w *webhookGuard) headersFor(client *http.Request) http.Header {
 	h := http.Header{}
 	if client != nil {
@@ -257,7 +330,7 @@ func (w *webhookGuard) headersFor(client *http.Request) http.Header {
 func (w *webhookGuard) judgeMessages(ctx context.Context, client *http.Request, g *Guard, msgs []whMessage) ([]string, *Error) {
 	var ans whAnswer
 	in := map[string]any{"body": map[string]any{"messages": msgs}}
-	if err := postJSON(ctx, w.rt, w.timeout, w.url+"/request", w.headersFor(client), in, &ans); err != nil {
+	if err := w.send(ctx, client, "/request", in, &ans); err != nil {
 		return nil, failed(g, err)
 	}
 	return w.verdict(g, ans, len(msgs), func(body json.RawMessage) ([]string, error) {
@@ -283,7 +356,7 @@ func (w *webhookGuard) judgeChoices(ctx context.Context, client *http.Request, g
 	}
 	var ans whAnswer
 	in := map[string]any{"body": map[string]any{"choices": choices}}
-	if err := postJSON(ctx, w.rt, w.timeout, w.url+"/response", w.headersFor(client), in, &ans); err != nil {
+	if err := w.send(ctx, client, "/response", in, &ans); err != nil {
 		return nil, failed(g, err)
 	}
 	return w.verdict(g, ans, len(texts), func(body json.RawMessage) ([]string, error) {
