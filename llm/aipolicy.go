@@ -237,6 +237,7 @@ type govCall struct {
 	req       *http.Request
 	st        *agentgateway.State
 	guard     PromptGuard
+	streamed  []*Guard // the response guards of layers that guard streams
 	caching   *PromptCaching
 	final     []transform
 	hasPolicy bool
@@ -260,7 +261,9 @@ func (r *Router) govern(req *http.Request, st *agentgateway.State, in *inspected
 		if pg := l.PromptGuard; pg != nil {
 			gc.guard.Request = append(gc.guard.Request, pg.Request...)
 			gc.guard.Response = append(gc.guard.Response, pg.Response...)
-			gc.guard.PassStreams = gc.guard.PassStreams || pg.PassStreams
+			if !pg.PassStreams {
+				gc.streamed = append(gc.streamed, pg.Response...)
+			}
 		}
 		if l.Defaults != nil {
 			eff.Defaults = l.Defaults
@@ -383,9 +386,9 @@ func (gc *govCall) responseGuards(e *ModelEntry, stream bool) []*Guard {
 	if gc == nil {
 		return nil
 	}
-	var out []*Guard
-	if !(stream && gc.guard.PassStreams) {
-		out = gc.guard.Response
+	out := gc.guard.Response
+	if stream {
+		out = gc.streamed
 	}
 	if e.gov != nil && e.gov.guard != nil && !(stream && e.gov.guard.PassStreams) && len(e.gov.guard.Response) > 0 {
 		out = append(out[:len(out):len(out)], e.gov.guard.Response...)

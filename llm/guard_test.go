@@ -459,3 +459,42 @@ func TestGuardKeepsNativeAnswer(t *testing.T) {
 		t.Fatalf("unchanged answer lost its fields: %v", got)
 	}
 }
+
+// TestGuardStreamingPerLayer: a layer whose guards pass streams (agentgateway's streaming:
+// Disabled) does not switch off another layer's stream guards.
+func TestGuardStreamingPerLayer(t *testing.T) {
+	ctx := context.Background()
+	s := newTextStub(t, "openai", splitCard...)
+	r, err := llm.New(llm.Model("m", s.upstream()), llm.Govern(llm.AIPolicy{PromptGuard: &llm.PromptGuard{
+		Response: []*llm.Guard{llm.Regex(llm.Mask, llm.Builtin("creditCard"))}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := llm.NewAIPolicy(llm.AIPolicy{PromptGuard: &llm.PromptGuard{PassStreams: true,
+		Response: []*llm.Guard{llm.Regex(llm.Mask, llm.Builtin("email"))}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := agentgateway.New(agentgateway.WithAccessLog(false))
+	if err := gw.Route("llm").PathPrefix("/").Use(pol).To(r); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw)
+	t.Cleanup(srv.Close)
+	c := oaClient(srv.URL)
+	params := openai.ChatCompletionNewParams{Model: "m", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("x")}}
+	st := c.Chat.Completions.NewStreaming(ctx, params)
+	var got strings.Builder
+	for st.Next() {
+		if ch := st.Current(); len(ch.Choices) > 0 {
+			got.WriteString(ch.Choices[0].Delta.Content)
+		}
+	}
+	if want := "Your card is <CREDIT_CARD> and your mail is bob@example.com. Bye"; st.Err() != nil || got.String() != want {
+		t.Fatalf("stream = %q, %v; want %q", got.String(), st.Err(), want)
+	}
+	resp, err := c.Chat.Completions.New(ctx, params)
+	if err != nil || resp.Choices[0].Message.Content != maskedCard {
+		t.Fatalf("answer = %+v, %v", resp, err)
+	}
+}
