@@ -35,6 +35,8 @@ type llmShortForm struct {
 	Models        []llmModelSpec    `json:"models"`
 	VirtualModels []llmVirtualSpec  `json:"virtualModels"`
 	Policies      Node              `json:"policies"`
+
+	guard *llm.PromptGuard // policies.guardrails (sections_llm_ai.go)
 }
 
 // llmProviderSpec is the schema's LocalLLMProvider.
@@ -382,7 +384,7 @@ func buildLLMRouter(bc *BuildContext, s llmShortForm) (*llm.Router, error) {
 		var hdr *headerModSpec
 		if d := p.Defaults; d != nil {
 			if err := notYet(pbc.At("defaults"), map[string]Node{"transformation": d.Transformation, "responseHeaders": d.ResponseHeaders,
-				"backendTLS": d.BackendTLS, "tls": d.TLS, "health": d.Health, "backendTunnel": d.BackendTunnel, "promptCaching": d.PromptCaching}); err != nil {
+				"backendTLS": d.BackendTLS, "tls": d.TLS, "health": d.Health, "backendTunnel": d.BackendTunnel}); err != nil {
 				return nil, err
 			}
 			auth, hdr = d.Auth, d.RequestHeaders
@@ -405,17 +407,21 @@ func buildLLMRouter(bc *BuildContext, s llmShortForm) (*llm.Router, error) {
 		if err := notYet(mbc, map[string]Node{"passthrough": m.Passthrough, "authorization": m.Authorization,
 			"transformation": m.Transformation, "finalTransformation": m.FinalTransformation, "responseHeaders": m.ResponseHeaders,
 			"backendTLS": m.BackendTLS, "tls": m.TLS, "health": m.Health, "backendTunnel": m.BackendTunnel,
-			"guardrails": m.Guardrails, "promptCaching": m.PromptCaching, "matches": m.Matches}); err != nil {
+			"matches": m.Matches}); err != nil {
 			return nil, err
 		}
 		var mopts []llm.ModelOption
 		var up *llm.Upstream
+		var providerCaching Node
 		if ref := m.Provider.Reference; ref != "" {
 			p, ok := providers[ref]
 			if !ok {
 				return nil, mbc.Errorf("provider.reference", "no provider named %q", ref)
 			}
 			up = p.up
+			if p.spec.Defaults != nil {
+				providerCaching = p.spec.Defaults.PromptCaching
+			}
 			if d := p.spec.Defaults; d != nil {
 				mopts = append(mopts, llm.Defaults(d.Defaults), llm.Overrides(d.Overrides))
 			}
@@ -444,6 +450,11 @@ func buildLLMRouter(bc *BuildContext, s llmShortForm) (*llm.Router, error) {
 			return nil, mbc.Errorf("visibility", "want public or internal, got %q", m.Visibility)
 		}
 		mopts = append(mopts, llm.Defaults(m.Defaults), llm.Overrides(m.Overrides))
+		gopts, err := modelGovernance(mbc, m.Guardrails, m.PromptCaching, providerCaching) // sections_llm_ai.go
+		if err != nil {
+			return nil, err
+		}
+		mopts = append(mopts, gopts...)
 		if h := m.RequestHeaders; h != nil {
 			if len(h.Remove) > 0 {
 				return nil, mbc.Errorf("requestHeaders.remove", "not supported yet")
@@ -486,6 +497,9 @@ func buildLLMRouter(bc *BuildContext, s llmShortForm) (*llm.Router, error) {
 			return nil, vbc.Errorf("routing", "set exactly one of failover, weighted, conditional")
 		}
 	}
+	if s.guard != nil {
+		opts = append(opts, llm.Govern(llm.AIPolicy{PromptGuard: s.guard}))
+	}
 	opts = append(opts, llm.Logger(bc.Logger), llm.ModelCatalog(bc.LLMCatalog))
 	r, err := llm.New(opts...)
 	if err != nil {
@@ -501,6 +515,11 @@ func buildLLMShortForm(bc *BuildContext, s llmShortForm) ([]Bind, error) {
 	if !s.TLS.IsZero() {
 		return nil, refuse(joinField(bc.Path, "tls"), "llm.tls")
 	}
+	rest, guard, err := splitLLMPolicies(bc.At("policies"), s.Policies)
+	if err != nil {
+		return nil, err
+	}
+	s.Policies, s.guard = rest, guard
 	r, err := buildLLMRouter(bc, s)
 	if err != nil {
 		return nil, err

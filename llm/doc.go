@@ -26,4 +26,14 @@
 // Each request fills agentgateway.State.LLM (operation, provider, request and response model,
 // streaming, normalised token usage, time to first token) before the route's policies run (the
 // Router is an agentgateway.Inspector) and as the answer passes.
+//
+// # Governance
+//
+// An [AIPolicy] (agentgateway's `ai` policy) governs calls: [PromptGuard] guards ([Regex] with
+// built-in PII patterns, [Webhook], [Moderation]) that mask or reject requests and answers — streamed
+// answers too, a match split over deltas included, holding back only the tail that may still be part
+// of one — plus request field defaults, overrides and CEL transformations, prompt enrichment, model
+// aliases and prompt-cache markers. Apply it to every call with [Govern], to a route or backend with
+// [NewAIPolicy], or per model with [ModelGuardrails] and [ModelPromptCaching]. A rejection reaches the
+// client in its own format with the guard's status.
 package llm

@@ -197,6 +197,7 @@ type ModelEntry struct {
 	overrides  map[string]any
 	headers    http.Header
 	health     health
+	gov        *modelGov // guards and prompt caching of this model (aipolicy.go)
 }
 
 // ModelOption configures a model entry.

@@ -52,6 +52,11 @@ type Router struct {
 	rt      http.RoundTripper
 	logger  *slog.Logger
 
+	// gov is the router's own ai policy and modelGov whether models have guards or caching
+	// (aipolicy.go).
+	gov      *compiledPolicy
+	modelGov bool
+
 	mu      sync.Mutex
 	wrapped map[*Upstream]http.RoundTripper
 	wrap    func(http.RoundTripper) http.RoundTripper
@@ -101,6 +106,10 @@ func New(opts ...Option) (*Router, error) {
 		r.exact[m.pattern] = m
 	}
 	sort.SliceStable(r.patterns, func(i, j int) bool { return len(r.patterns[i].pattern) > len(r.patterns[j].pattern) })
+	if err := checkModelGov(r.models); err != nil {
+		return nil, err
+	}
+	r.modelGov = hasModelGov(r.models)
 	for _, v := range r.virtuals {
 		if _, dup := r.virtual[v.name]; dup {
 			return nil, fmt.Errorf("llm: virtual model %q is configured twice", v.name)
@@ -417,7 +426,15 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeError(w, in.ep.format, &Error{Status: 405, Kind: ErrInvalidRequest, Message: "use POST"})
 		return
 	}
-	if e := checkAllowed(st, in.peek.Model); e != nil { // an API key's allowedModels (allowed.go)
+	// Governance hook (aipolicy.go): the ai policy's model aliases, request fields, prompts and
+	// request guards, applied to the client's body before routing.
+	gc, gerr := r.govern(req, st, in)
+	if gerr != nil {
+		st.Err = gerr
+		writeError(w, in.ep.format, gerr)
+		return
+	}
+	if e := checkAllowed(st, in.peek.Model); e != nil { // an API key's allowedModels (allowed.go), after aliases
 		writeError(w, in.ep.format, e)
 		return
 	}
@@ -427,7 +444,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			Message: fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", in.peek.Model), Err: ErrUnknownModel})
 		return
 	}
-	c := &call{r: r, w: w, req: req, st: st, in: in}
+	c := &call{r: r, w: w, req: req, st: st, in: in, gov: gc}
 	c.run(cands)
 }
 
@@ -441,6 +458,7 @@ type call struct {
 
 	decoded *Request // the client's request decoded once, for translation
 	sent    string   // the model sent to the provider, for pricing (catalog.go)
+	gov     *govCall // governance of the call, nil when none applies (aipolicy.go)
 }
 
 func (c *call) format() Format { return c.in.ep.format }
@@ -494,11 +512,24 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 			return asError(err), false
 		}
 	}
+	// Governance hook: the model's own request guards (aipolicy.go).
+	if e := cand.entry.gov; e != nil && e.guard != nil && len(e.guard.Request) > 0 {
+		var gerr *Error
+		if src, gerr = c.gov.modelRequest(cand.entry, f.Name(), src); gerr != nil {
+			return gerr, false
+		}
+		fields = true // decode this body, not the one cached for other candidates
+	}
 	var body []byte
 	if fast {
 		var err error
 		if body, err = rewriteNative(src, f.Name(), cand.model, c.in.peek, op); err != nil {
 			return asError(err), false
+		}
+		if pc := c.gov.cachingFor(cand.entry); pc != nil && f.Name() == "anthropic" && op == OpChat {
+			if body, err = cacheNative(pc, body); err != nil {
+				return asError(err), false
+			}
 		}
 	} else {
 		decoded := c.decoded
@@ -517,9 +548,18 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 		}
 		out := *decoded
 		out.Model = cand.model
+		if op == OpChat {
+			cacheMarkers(c.gov.cachingFor(cand.entry), src, &out) // governance hook: prompt caching
+		}
 		var err error
 		if body, err = p.EncodeRequest(&out); err != nil {
 			return asError(err), false
+		}
+	}
+	if op == OpChat { // governance hook: final transformations, on the provider's own format
+		var gerr *Error
+		if body, gerr = c.gov.finalRequest(body); gerr != nil {
+			return gerr, false
 		}
 	}
 	ctx, cancel := context.WithCancel(c.req.Context())
@@ -608,11 +648,20 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 		c.forwardPlain(resp)
 		return nil, false
 	}
+	// Governance hook: response guards make even a same-wire answer go through the neutral form.
+	guards := c.gov.responseGuards(cand.entry, c.in.peek.Stream)
+	if len(guards) > 0 && c.decoded == nil {
+		d, err := f.DecodeRequest(src)
+		if err != nil {
+			return asError(err), false
+		}
+		c.decoded = d
+	}
 	if c.in.peek.Stream && isUpstreamStream(p, resp.Header) {
-		if fast {
+		if fast && len(guards) == 0 {
 			c.streamNative(resp, p)
 		} else {
-			c.streamTranslated(resp, p)
+			c.streamTranslated(resp, p, guards)
 		}
 		return nil, false
 	}
@@ -621,7 +670,7 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 		e := &Error{Status: 502, Kind: ErrAPI, Message: "reading the provider's answer failed", Err: fmt.Errorf("%w: %w", ErrUpstream, err)}
 		return e, false
 	}
-	if fast {
+	if fast && len(guards) == 0 {
 		model, u := p.Usage(raw)
 		c.account(model, u)
 		c.w.Header().Set("Content-Type", "application/json")
@@ -637,6 +686,18 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 		pr.Model = cand.model // Bedrock answers do not name the model
 	}
 	c.account(pr.Model, pr.Usage)
+	if len(guards) > 0 {
+		changed, e := c.gov.guardResponse(c.req.Context(), guards, pr)
+		if e != nil {
+			return e, false
+		}
+		if fast && !changed && !c.in.peek.Stream { // nothing masked: the provider's own bytes
+			c.w.Header().Set("Content-Type", "application/json")
+			c.w.WriteHeader(http.StatusOK)
+			_, _ = c.w.Write(raw)
+			return nil, false
+		}
+	}
 	if c.decoded != nil && c.in.peek.Stream {
 		// The client asked for a stream the provider did not give: replay the answer as one.
 		c.replayAsStream(pr)
@@ -815,7 +876,7 @@ func (AnthropicMessages) streamError(e *Error) []byte {
 }
 
 // streamTranslated decodes the provider's stream and encodes it in the client's format.
-func (c *call) streamTranslated(resp *http.Response, p Provider) {
+func (c *call) streamTranslated(resp *http.Response, p Provider, guards []*Guard) {
 	sseHeaders(c.w)
 	rc := http.NewResponseController(c.w)
 	dec := p.NewStreamDecoder(resp.Body)
@@ -824,6 +885,10 @@ func (c *call) streamTranslated(resp *http.Response, p Provider) {
 	var u Usage
 	model := ""
 	buf := make([]byte, 0, 1024)
+	var sg *streamGuard
+	if len(guards) > 0 {
+		sg = newStreamGuard(c.req.Context(), c.gov, guards)
+	}
 	for {
 		ev, err := dec.Next()
 		if err == io.EOF {
@@ -842,6 +907,30 @@ func (c *call) streamTranslated(resp *http.Response, p Provider) {
 			c.firstToken()
 		case EventError:
 			c.st.Err = ev.Err
+		}
+		if sg != nil {
+			// Governance hook: response guards see each event; masked text may be held back a little.
+			evs, gerr := sg.process(&ev)
+			if gerr != nil {
+				c.st.Err = gerr
+				buf = enc.Encode(buf[:0], &Event{Type: EventError, Err: gerr})
+				_, _ = c.w.Write(buf)
+				break
+			}
+			buf = buf[:0]
+			for i := range evs {
+				buf = enc.Encode(buf, &evs[i])
+			}
+			if len(buf) > 0 {
+				if _, werr := c.w.Write(buf); werr != nil {
+					break
+				}
+				_ = rc.Flush()
+			}
+			if ev.Type == EventError || ev.Type == EventEnd || err != nil {
+				break
+			}
+			continue
 		}
 		buf = enc.Encode(buf[:0], &ev)
 		if len(buf) > 0 {
@@ -942,6 +1031,13 @@ func EstimateTokens(body []byte) int {
 func writeError(w http.ResponseWriter, f Format, e *Error) {
 	setRetryAfter(w.Header(), e)
 	w.Header().Set("Content-Type", "application/json")
+	if rej := rejectionOf(e); rej != nil { // a guard's rejection: its headers, maybe its own body
+		if raw := writeRejectionHeaders(w.Header(), rej); raw != nil {
+			w.WriteHeader(e.Status)
+			_, _ = w.Write(raw)
+			return
+		}
+	}
 	status := e.Status
 	if status < 400 || status > 599 {
 		status = kindStatus(e.Kind)
