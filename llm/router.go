@@ -289,6 +289,11 @@ type endpoint struct {
 // classify maps a request path (under any prefix) to its operation and client format.
 func classify(r *http.Request) (endpoint, bool) {
 	p := strings.TrimSuffix(r.URL.Path, "/")
+	if strings.IndexByte(p, ':') >= 0 { // Gemini: models/{model}:{method} (gemini_format.go)
+		if ep, ok := classifyGemini(r, p); ok {
+			return ep, true
+		}
+	}
 	switch {
 	case strings.HasSuffix(p, "/chat/completions"):
 		return endpoint{OpChat, OpenAIChat{}}, true
@@ -301,6 +306,9 @@ func classify(r *http.Request) (endpoint, bool) {
 	case strings.HasSuffix(p, "/models"):
 		if r.Header.Get("anthropic-version") != "" || r.Header.Get("x-api-key") != "" {
 			return endpoint{OpModels, AnthropicMessages{}}, true
+		}
+		if isGeminiClient(r, p) {
+			return endpoint{OpModels, GeminiNative{}}, true
 		}
 		return endpoint{OpModels, OpenAIChat{}}, true
 	}
@@ -507,6 +515,9 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 		if body, err = p.EncodeRequest(&out); err != nil {
 			return asError(err), false
 		}
+		if op == OpCountTokens && p.Wire() == "anthropic" {
+			body = countTokensBody(body) // a translated count (Gemini :countTokens) to Anthropic
+		}
 	}
 	ctx, cancel := context.WithCancel(c.req.Context())
 	defer cancel()
@@ -591,6 +602,11 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 	cand.entry.health.ok()
 	c.st.LLM.ResponseModel = cand.model
 	if op == OpCountTokens {
+		if _, ok := f.(countAnswerer); ok {
+			raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+			c.answerCount(resp, raw)
+			return nil, false
+		}
 		c.forwardPlain(resp)
 		return nil, false
 	}
@@ -801,7 +817,7 @@ func (AnthropicMessages) streamError(e *Error) []byte {
 
 // streamTranslated decodes the provider's stream and encodes it in the client's format.
 func (c *call) streamTranslated(resp *http.Response, p Provider) {
-	sseHeaders(c.w)
+	streamHeaders(c.w, c.format())
 	rc := http.NewResponseController(c.w)
 	dec := p.NewStreamDecoder(resp.Body)
 	enc := c.format().NewStreamEncoder(c.decoded)
@@ -850,7 +866,7 @@ func (d *anStreamDecoder) buffered() int { return d.sse.r.Buffered() + len(d.pen
 
 // replayAsStream writes a complete response as the client's stream.
 func (c *call) replayAsStream(pr *Response) {
-	sseHeaders(c.w)
+	streamHeaders(c.w, c.format())
 	enc := c.format().NewStreamEncoder(c.decoded)
 	var buf []byte
 	buf = enc.Encode(buf, &Event{Type: EventStart, ID: pr.ID, Model: pr.Model, Usage: Usage{InputTokens: pr.Usage.InputTokens, CachedInputTokens: pr.Usage.CachedInputTokens, CacheCreationTokens: pr.Usage.CacheCreationTokens}})
@@ -879,9 +895,7 @@ func (c *call) replayAsStream(pr *Response) {
 func (c *call) countTokensLocally() {
 	n := EstimateTokens(c.in.body)
 	c.st.LLM.InputTokens = int64(n)
-	c.w.Header().Set("Content-Type", "application/json")
-	c.w.WriteHeader(http.StatusOK)
-	fmt.Fprintf(c.w, `{"input_tokens":%d}`, n)
+	writeCount(c.w, c.format(), int64(n))
 }
 
 // EstimateTokens estimates the tokens of a request body: about one token per four bytes of JSON
