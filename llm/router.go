@@ -297,6 +297,8 @@ func classify(r *http.Request) (endpoint, bool) {
 	switch {
 	case strings.HasSuffix(p, "/chat/completions"):
 		return endpoint{OpChat, OpenAIChat{}}, true
+	case strings.HasSuffix(p, "/embeddings"): // OpenAI embeddings (embeddings.go)
+		return endpoint{OpEmbeddings, OpenAIChat{}}, true
 	case strings.HasSuffix(p, "/responses"): // OpenAI Responses (responses.go)
 		return endpoint{OpChat, OpenAIResponses{}}, true
 	case strings.HasSuffix(p, "/messages/count_tokens"):
@@ -474,6 +476,9 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 	c.st.LLM.Provider = p.Name()
 	op := c.in.ep.op
 	f := c.format()
+	if op == OpEmbeddings {
+		return c.embed(cand, final) // embeddings.go
+	}
 	if op == OpCountTokens && p.Path(OpCountTokens) == "" {
 		c.countTokensLocally()
 		return nil, false
