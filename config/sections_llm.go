@@ -402,7 +402,7 @@ func buildLLMRouter(bc *BuildContext, s llmShortForm) (*llm.Router, error) {
 		if m.Name == "" {
 			return nil, mbc.Errorf("name", "a name is required")
 		}
-		if err := notYet(mbc, map[string]Node{"passthrough": m.Passthrough, "authorization": m.Authorization,
+		if err := notYet(mbc, map[string]Node{"authorization": m.Authorization,
 			"transformation": m.Transformation, "finalTransformation": m.FinalTransformation, "responseHeaders": m.ResponseHeaders,
 			"backendTLS": m.BackendTLS, "tls": m.TLS, "health": m.Health, "backendTunnel": m.BackendTunnel,
 			"guardrails": m.Guardrails, "promptCaching": m.PromptCaching, "matches": m.Matches}); err != nil {
@@ -444,6 +444,13 @@ func buildLLMRouter(bc *BuildContext, s llmShortForm) (*llm.Router, error) {
 			return nil, mbc.Errorf("visibility", "want public or internal, got %q", m.Visibility)
 		}
 		mopts = append(mopts, llm.Defaults(m.Defaults), llm.Overrides(m.Overrides))
+		if !m.Passthrough.IsZero() {
+			mode, err := Decode[string](m.Passthrough)
+			if err != nil || (mode != "detect" && mode != "opaque") {
+				return nil, mbc.Errorf("passthrough", "want detect or opaque")
+			}
+			mopts = append(mopts, llm.Passthrough(llm.PassthroughMode(mode)))
+		}
 		if h := m.RequestHeaders; h != nil {
 			if len(h.Remove) > 0 {
 				return nil, mbc.Errorf("requestHeaders.remove", "not supported yet")

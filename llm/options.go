@@ -197,6 +197,8 @@ type ModelEntry struct {
 	overrides  map[string]any
 	headers    http.Header
 	health     health
+	// passthrough forwards requests unchanged (passthrough.go).
+	passthrough PassthroughMode
 }
 
 // ModelOption configures a model entry.

@@ -476,6 +476,9 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 	c.st.LLM.Provider = p.Name()
 	op := c.in.ep.op
 	f := c.format()
+	if cand.entry.passthrough != "" {
+		return c.passthrough(cand, final) // passthrough.go
+	}
 	if op == OpEmbeddings {
 		return c.embed(cand, final) // embeddings.go
 	}
