@@ -207,7 +207,7 @@ func (c *call) sendRaw(cand candidate, target string, body []byte, final bool) (
 	for k, v := range cand.entry.headers {
 		ureq.Header[k] = v
 	}
-	if err := signRequest(p, ureq, body); err != nil {
+	if err := up.sign(ureq, body); err != nil {
 		return nil, &Error{Status: 502, Kind: ErrAPI, Message: "signing the provider request failed", Err: fmt.Errorf("%w: %w", ErrUpstream, err)}, false
 	}
 	timeout := c.r.timeout

@@ -29,6 +29,8 @@ type Upstream struct {
 	headers  http.Header
 	rt       http.RoundTripper
 	errs     []error
+	// auth is a cloud credential applied last (cloudauth.go).
+	auth func(*http.Request, []byte) error
 
 	scheme, hostport, basePath string // resolved by finish
 }

@@ -107,7 +107,7 @@ func (c *call) passthrough(cand candidate, final bool) (*Error, bool) {
 	for k, v := range cand.entry.headers {
 		ureq.Header[k] = v
 	}
-	if err := signRequest(p, ureq, c.in.body); err != nil {
+	if err := up.sign(ureq, c.in.body); err != nil {
 		return &Error{Status: 502, Kind: ErrAPI, Message: "signing the provider request failed", Err: fmt.Errorf("%w: %w", ErrUpstream, err)}, false
 	}
 	timeout := c.r.timeout

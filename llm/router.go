@@ -555,7 +555,7 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 		ureq.Header.Set("Accept", "text/event-stream")
 	}
 	// Providers that sign over the final request (AWS SigV4) or fetch a token do it last.
-	if err := signRequest(p, ureq, body); err != nil {
+	if err := up.sign(ureq, body); err != nil { // cloudauth.go
 		return &Error{Status: 502, Kind: ErrAPI, Message: "signing the provider request failed", Err: fmt.Errorf("%w: %w", ErrUpstream, err)}, false
 	}
 	timeout := c.r.timeout
