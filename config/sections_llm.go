@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -153,6 +154,7 @@ type llmAuthSpec struct {
 	Key         *fileOrInline
 	Passthrough bool
 	Other       string
+	otherRaw    json.RawMessage // the aws, gcp or azure object (sections_llm_auth.go)
 }
 
 func (a *llmAuthSpec) UnmarshalJSON(b []byte) error {
@@ -178,7 +180,7 @@ func (a *llmAuthSpec) UnmarshalJSON(b []byte) error {
 			}
 			a.Key = &f
 		default:
-			a.Other = k
+			a.Other, a.otherRaw = k, v
 		}
 	}
 	return nil
@@ -270,7 +272,11 @@ func upstreamFor(bc *BuildContext, kind llmProviderKind, params llmParamsSpec, a
 	if auth != nil {
 		switch {
 		case auth.Other != "":
-			return nil, bc.Errorf("auth."+auth.Other, "not supported yet for LLM providers")
+			opt, err := cloudAuth(bc, auth.Other, auth.otherRaw)
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, opt)
 		case auth.Passthrough:
 			opts = append(opts, llm.PassthroughKey())
 		case auth.Key != nil:
@@ -502,8 +508,12 @@ func buildLLMShortForm(bc *BuildContext, s llmShortForm) ([]Bind, error) {
 	if !s.Gateways.IsZero() {
 		return nil, bc.Errorf("gateways", "gateways are not supported; use port")
 	}
+	var serverTLS *tls.Config // sections_llm_serve.go
 	if !s.TLS.IsZero() {
-		return nil, bc.Errorf("tls", "not supported yet")
+		var err error
+		if serverTLS, err = llmServerTLS(bc, s.TLS); err != nil {
+			return nil, err
+		}
 	}
 	r, err := buildLLMRouter(bc, s)
 	if err != nil {
@@ -525,7 +535,7 @@ func buildLLMShortForm(bc *BuildContext, s llmShortForm) ([]Bind, error) {
 		Policies: policies,
 		Backends: []agentgateway.WeightedBackend{{Name: "llm", Handler: r, Weight: 1}},
 	}
-	return []Bind{{Port: port, Listeners: []agentgateway.ListenerConfig{{Name: "llm", Port: port, Routes: []agentgateway.RouteConfig{route}}}}}, nil
+	return []Bind{{Port: port, Listeners: []agentgateway.ListenerConfig{{Name: "llm", Port: port, TLS: serverTLS, Routes: []agentgateway.RouteConfig{route}}}}}, nil
 }
 
 // aiBackendSpec is the schema's LocalAIBackend: one named provider or groups of them.
