@@ -51,8 +51,17 @@ func native(p Provider, f Format, model string) bool {
 	return false
 }
 
-// passthrough serves one candidate of a passthrough model; results as attempt's.
-func (c *call) passthrough(cand candidate, final bool) (*Error, bool) {
+// sameGemini reports whether a Gemini client's call goes to a Gemini provider as it is: the body
+// unchanged (so fields the internal form does not carry, like safetySettings, reach the provider),
+// the model in the path replaced, usage still read.
+func (c *call) sameGemini(cand candidate) bool {
+	_, ok := c.format().(GeminiNative)
+	return ok && len(cand.entry.defaults) == 0 && len(cand.entry.overrides) == 0 && native(cand.entry.upstream.provider, c.format(), cand.model)
+}
+
+// passthrough forwards one candidate's call unchanged, reading model and usage when detect is set;
+// results as attempt's.
+func (c *call) passthrough(cand candidate, final, detect bool) (*Error, bool) {
 	up := cand.entry.upstream
 	p := up.provider
 	f := c.format()
@@ -158,7 +167,7 @@ func (c *call) passthrough(cand candidate, final bool) (*Error, bool) {
 		h[k] = v
 	}
 	c.w.WriteHeader(resp.StatusCode)
-	detect := cand.entry.passthrough == PassthroughDetect && resp.StatusCode < 400
+	detect = detect && resp.StatusCode < 400
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") && !strings.HasPrefix(ct, "application/vnd.amazon.eventstream") && !(c.in.peek.Stream && f.Name() == "gemini") {
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
 		_, _ = c.w.Write(raw)

@@ -187,3 +187,41 @@ func TestPassthroughWrongFormat(t *testing.T) {
 		t.Error("the request reached the provider")
 	}
 }
+
+// TestGeminiToGeminiUnchanged: a Gemini client's call to a Gemini provider keeps its body byte for
+// byte (safetySettings and other fields the translation does not carry survive), only the model in
+// the path changes, and usage is still read, streamed or not.
+func TestGeminiToGeminiUnchanged(t *testing.T) {
+	for _, tc := range []struct{ name, path, ct, answer, wantURI string }{
+		{"plain", "/v1beta/models/g:generateContent", "application/json",
+			`{"candidates":[{"content":{"role":"model","parts":[{"text":"Hi"}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":2,"totalTokenCount":6},"modelVersion":"gemini-2.5-flash-001"}`,
+			"/v1beta/models/gemini-2.5-flash:generateContent"},
+		{"sse", "/v1beta/models/g:streamGenerateContent?alt=sse", "text/event-stream", gmStreamSSE, "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, base := newRawStub(t, tc.ct, tc.answer)
+			r, err := llm.New(llm.Model("g", llm.Gemini(llm.BaseURL(base+"/v1beta"), llm.APIKey("k")), llm.As("gemini-2.5-flash")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			url, state := gateway(t, r)
+			in := `{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"safetySettings":[{"category":"HARM_CATEGORY_HARASSMENT","threshold":"BLOCK_NONE"}],"cachedContent":"cachedContents/x"}`
+			resp, err := http.Post(url+tc.path, "application/json", strings.NewReader(in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(got) != tc.answer {
+				t.Errorf("answer changed: %d %s", resp.StatusCode, got)
+			}
+			body, uri, hdr := s.got()
+			if body != in || uri != tc.wantURI || hdr.Get("x-goog-api-key") != "k" {
+				t.Errorf("request: %s %s %v", uri, body, hdr)
+			}
+			if st := state(); st.LLM.InputTokens != 4 || st.LLM.OutputTokens != 2 || st.LLM.Provider != "gcp.gemini" {
+				t.Errorf("state %+v", st.LLM)
+			}
+		})
+	}
+}

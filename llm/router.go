@@ -476,8 +476,8 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 	c.st.LLM.Provider = p.Name()
 	op := c.in.ep.op
 	f := c.format()
-	if cand.entry.passthrough != "" {
-		return c.passthrough(cand, final) // passthrough.go
+	if mode := cand.entry.passthrough; mode != "" || c.sameGemini(cand) {
+		return c.passthrough(cand, final, mode != PassthroughOpaque) // passthrough.go
 	}
 	if op == OpEmbeddings {
 		return c.embed(cand, final) // embeddings.go
