@@ -455,6 +455,7 @@ type gmStreamEncoder struct {
 	sse        bool
 	n          int // elements written (array form)
 	model, id  string
+	tail       []byte // the end of a text chunk: modelVersion and responseId, encoded once
 	calls      map[int]*gmPendingCall
 	finish     StopReason
 	usage      Usage
@@ -486,6 +487,40 @@ func (s *gmStreamEncoder) chunk(dst []byte, parts []gmPart, finish string, usage
 	return s.frame(dst, out)
 }
 
+// textChunk is chunk for one text part, written without reflection: text deltas are most of a
+// stream.
+func (s *gmStreamEncoder) textChunk(dst []byte, text string) []byte {
+	if s.tail == nil {
+		s.tail = append(s.tail, `]},"index":0}]`...)
+		if s.model != "" {
+			s.tail = append(s.tail, `,"modelVersion":`...)
+			s.tail = appendJSONString(s.tail, s.model)
+		}
+		if s.id != "" {
+			s.tail = append(s.tail, `,"responseId":`...)
+			s.tail = appendJSONString(s.tail, s.id)
+		}
+		s.tail = append(s.tail, '}')
+	}
+	switch {
+	case s.sse:
+		dst = append(dst, "data: "...)
+	case s.n == 0:
+		dst = append(dst, '[')
+	default:
+		dst = append(dst, ",\r\n"...)
+	}
+	s.n++
+	dst = append(dst, `{"candidates":[{"content":{"role":"model","parts":[{"text":`...)
+	dst = appendJSONString(dst, text)
+	dst = append(dst, '}')
+	dst = append(dst, s.tail...)
+	if s.sse {
+		dst = append(dst, '\n', '\n')
+	}
+	return dst
+}
+
 // Encode implements [StreamEncoder].
 func (s *gmStreamEncoder) Encode(dst []byte, ev *Event) []byte {
 	if s.done {
@@ -495,6 +530,7 @@ func (s *gmStreamEncoder) Encode(dst []byte, ev *Event) []byte {
 	case EventStart:
 		s.model, s.id = ev.Model, ev.ID
 		s.usage.merge(ev.Usage)
+		s.tail = nil
 	case EventBlockStart:
 		if ev.PartType == PartToolCall {
 			s.calls[ev.Index] = &gmPendingCall{id: ev.ToolCallID, name: ev.ToolName}
@@ -513,7 +549,7 @@ func (s *gmStreamEncoder) Encode(dst []byte, ev *Event) []byte {
 				dst = s.chunk(dst, []gmPart{{Text: ev.Text, Thought: true, ThoughtSignature: ev.Signature}}, "", nil)
 			}
 		case ev.Text != "":
-			dst = s.chunk(dst, []gmPart{{Text: ev.Text}}, "", nil)
+			dst = s.textChunk(dst, ev.Text)
 		}
 	case EventBlockStop:
 		if c := s.calls[ev.Index]; c != nil {
