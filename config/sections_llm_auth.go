@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -28,15 +29,43 @@ func cloudAuth(bc *BuildContext, kind string, raw json.RawMessage) (llm.Upstream
 		if err := unmarshalStrict(raw, &a); err != nil {
 			return nil, bc.Errorf(field, "%v", err)
 		}
-		if a.AssumeRole != nil && string(a.AssumeRole) != "null" {
-			return nil, bc.Errorf(field+".assumeRole", "not supported yet")
-		}
 		if (a.AccessKeyID == "") != (a.SecretAccessKey == "") {
 			return nil, bc.Errorf(field, "set both accessKeyId and secretAccessKey, or neither (the default credential chain)")
 		}
 		var creds aws.CredentialsProvider
 		if a.AccessKeyID != "" {
 			creds = credentials.NewStaticCredentialsProvider(a.AccessKeyID, a.SecretAccessKey, a.SessionToken)
+		}
+		if a.AssumeRole != nil && string(a.AssumeRole) != "null" {
+			if a.AccessKeyID != "" {
+				return nil, bc.Errorf(field+".assumeRole", "assumeRole goes with the implicit credentials (no accessKeyId)")
+			}
+			var r struct {
+				RoleArn     string          `json:"roleArn"`
+				SessionName json.RawMessage `json:"sessionName"`
+				Tags        []struct {
+					Key        string          `json:"key"`
+					Value      *string         `json:"value"`
+					Expression json.RawMessage `json:"expression"`
+				} `json:"tags"`
+			}
+			if err := unmarshalStrict(a.AssumeRole, &r); err != nil || r.RoleArn == "" {
+				return nil, bc.Errorf(field+".assumeRole", "want {roleArn, sessionName, tags}: roleArn is required")
+			}
+			var session string
+			if len(r.SessionName) > 0 && string(r.SessionName) != "null" {
+				if err := json.Unmarshal(r.SessionName, &session); err != nil {
+					return nil, bc.Errorf(field+".assumeRole.sessionName", "only a static name is supported yet (not an expression)")
+				}
+			}
+			tags := map[string]string{}
+			for i, t := range r.Tags {
+				if t.Value == nil || (len(t.Expression) > 0 && string(t.Expression) != "null") {
+					return nil, bc.Errorf(fmt.Sprintf("%s.assumeRole.tags[%d]", field, i), "only static values are supported yet")
+				}
+				tags[t.Key] = *t.Value
+			}
+			creds = llm.AWSAssumeRole(nil, a.Region, r.RoleArn, session, tags)
 		}
 		return llm.AWSSigV4(creds, a.Region, a.ServiceName), nil
 	case "gcp":

@@ -19,6 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/oauth2/google"
@@ -352,4 +355,48 @@ func (m *managedIdentity) Token() (*oauth2.Token, error) {
 		tok.Expiry = time.Unix(n, 0)
 	}
 	return tok, nil
+}
+
+// AWSAssumeRole returns the credentials of roleARN, assumed through STS (in region, or the
+// environment's) with base credentials (nil: the SDK's default chain), refreshed before they
+// expire. sessionName and tags are the AssumeRole RoleSessionName and session tags (optional).
+// Nothing is looked up until the first request.
+func AWSAssumeRole(base aws.CredentialsProvider, region, roleARN, sessionName string, tags map[string]string) aws.CredentialsProvider {
+	return &assumeRole{base: base, region: region, arn: roleARN, session: sessionName, tags: tags}
+}
+
+type assumeRole struct {
+	base                 aws.CredentialsProvider
+	region, arn, session string
+	tags                 map[string]string
+	mu                   sync.Mutex
+	creds                aws.CredentialsProvider
+}
+
+// Retrieve implements aws.CredentialsProvider.
+func (a *assumeRole) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	a.mu.Lock()
+	if a.creds == nil {
+		var opts []func(*awsconfig.LoadOptions) error
+		if a.region != "" {
+			opts = append(opts, awsconfig.WithRegion(a.region))
+		}
+		if a.base != nil {
+			opts = append(opts, awsconfig.WithCredentialsProvider(a.base))
+		}
+		cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+		if err != nil {
+			a.mu.Unlock()
+			return aws.Credentials{}, fmt.Errorf("assume role %s: loading the AWS configuration: %w", a.arn, err)
+		}
+		a.creds = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), a.arn, func(o *stscreds.AssumeRoleOptions) {
+			o.RoleSessionName = a.session
+			for k, v := range a.tags {
+				o.Tags = append(o.Tags, ststypes.Tag{Key: aws.String(k), Value: aws.String(v)})
+			}
+		}))
+	}
+	c := a.creds
+	a.mu.Unlock()
+	return c.Retrieve(ctx)
 }

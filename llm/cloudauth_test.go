@@ -262,3 +262,53 @@ func TestAWSSigV4AnyProvider(t *testing.T) {
 		t.Error("SigV4 without a service name accepted for a non-Bedrock provider")
 	}
 }
+
+// TestAWSAssumeRole: AssumeRole credentials: STS gets AssumeRole for the role, with the session
+// name and tags, signed by the base credentials; provider requests are signed with the temporary
+// credentials (their key ID and session token), and the role is assumed once for several calls.
+func TestAWSAssumeRole(t *testing.T) {
+	var stsCalls atomic.Int32
+	stsSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stsCalls.Add(1)
+		_ = r.ParseForm()
+		if err := want(r.Form, "Action", "AssumeRole", "RoleArn", "arn:aws:iam::123456789012:role/llm", "RoleSessionName", "gw",
+			"Tags.member.1.Key", "team", "Tags.member.1.Value", "blue"); err != nil || !strings.Contains(r.Header.Get("Authorization"), "Credential="+testAccessKey+"/") {
+			t.Errorf("STS request: %v %v", err, r.Header.Get("Authorization"))
+			w.WriteHeader(400)
+			return
+		}
+		w.Header().Set("Content-Type", "text/xml")
+		io.WriteString(w, `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials>`+
+			`<AccessKeyId>ASIATEMPKEY</AccessKeyId><SecretAccessKey>temp-secret</SecretAccessKey><SessionToken>temp-token</SessionToken>`+
+			`<Expiration>2099-01-01T00:00:00Z</Expiration></Credentials><AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/llm/gw</Arn>`+
+			`<AssumedRoleId>AROA:gw</AssumedRoleId></AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></AssumeRoleResponse>`)
+	}))
+	t.Cleanup(stsSrv.Close)
+	t.Setenv("AWS_ENDPOINT_URL_STS", stsSrv.URL)
+	var bad atomic.Int32
+	_, base := newRecorder(t, func(w http.ResponseWriter, r *http.Request, body map[string]any) {
+		if !strings.Contains(r.Header.Get("Authorization"), "Credential=ASIATEMPKEY/") || r.Header.Get("X-Amz-Security-Token") != "temp-token" {
+			bad.Add(1)
+			w.WriteHeader(403)
+			return
+		}
+		openaiStubAnswer(w, r, body)
+	})
+	creds := llm.AWSAssumeRole(credentials.NewStaticCredentialsProvider(testAccessKey, testSecretKey, ""), testRegion,
+		"arn:aws:iam::123456789012:role/llm", "gw", map[string]string{"team": "blue"})
+	r, err := llm.New(llm.Model("m", llm.OpenAICompatible("apigw", base+"/v1", llm.AWSSigV4(creds, testRegion, "execute-api"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, _ := serveLLM(t, r)
+	c := openai.NewClient(option.WithBaseURL(url+"/v1"), option.WithAPIKey("client"), option.WithMaxRetries(0))
+	for range 2 {
+		if _, err := c.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: "m",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if bad.Load() != 0 || stsCalls.Load() != 1 {
+		t.Errorf("%d bad signatures, %d STS calls", bad.Load(), stsCalls.Load())
+	}
+}
