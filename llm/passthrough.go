@@ -39,6 +39,10 @@ func native(p Provider, f Format, model string) bool {
 	if p.Wire() != "" && p.Wire() == f.Name() {
 		return true
 	}
+	if f.Name() == "openai-responses" { // OpenAI and Azure serve /responses (stateful features need passthrough)
+		_, ok := p.(openAIEmbedPather)
+		return ok && p.Wire() == "openai"
+	}
 	if f.Name() != "gemini" {
 		return false
 	}
@@ -79,6 +83,12 @@ func (c *call) passthrough(cand candidate, final, detect bool) (*Error, bool) {
 			return &Error{Status: 400, Kind: ErrInvalidRequest, Message: fmt.Sprintf("provider %s has no embeddings API", p.Name()), Err: ErrUnsupported}, false
 		}
 		target = up.scheme + "://" + up.hostport + up.basePath + ep.embedPath(cand.model)
+	case f.Name() == "openai-responses":
+		path := "/responses"
+		if az, ok := p.(AzureOpenAIChat); ok {
+			path = az.pathWith("/responses", cand.model)
+		}
+		target = up.scheme + "://" + up.hostport + up.basePath + path
 	case op == OpCountTokens && f.Name() == "gemini":
 		target = up.scheme + "://" + up.hostport + up.basePath + strings.Replace(up.provider.(modelPather).PathFor(OpChat, cand.model, false), ":generateContent", ":countTokens", 1)
 	case op == OpCountTokens && p.Path(OpCountTokens) == "":
@@ -189,6 +199,10 @@ func (c *call) passthrough(cand candidate, final, detect bool) (*Error, bool) {
 				}
 				_ = json.Unmarshal(raw, &n)
 				c.st.LLM.InputTokens = max(n.InputTokens, n.TotalTokens)
+			case f.Name() == "openai-responses":
+				var r rsUsageBody
+				_ = json.Unmarshal(raw, &r)
+				c.account(r.Model, r.usage())
 			default:
 				model, u := p.Usage(raw)
 				c.account(model, u)
@@ -288,6 +302,19 @@ func (c *call) detectStream(r io.Reader, wire string) {
 			case "content_block_delta":
 				c.firstToken()
 			}
+		case "openai-responses":
+			switch string(name) {
+			case "response.output_text.delta", "response.function_call_arguments.delta":
+				c.firstToken()
+			case "response.completed", "response.incomplete", "response.failed":
+				var ev struct {
+					Response rsUsageBody `json:"response"`
+				}
+				if json.Unmarshal(data, &ev) == nil {
+					model = ev.Response.Model
+					u = ev.Response.usage()
+				}
+			}
 		case "gemini":
 			var ch gmResponse
 			if json.Unmarshal(data, &ch) == nil {
@@ -305,4 +332,29 @@ func (c *call) detectStream(r io.Reader, wire string) {
 	}
 	_, _ = io.Copy(io.Discard, r) // the rest still reaches the client through the tee
 	c.account(model, u)
+}
+
+// rsUsageBody is the model and usage of a Responses API answer.
+type rsUsageBody struct {
+	Model string `json:"model"`
+	Usage *struct {
+		InputTokens        int64 `json:"input_tokens"`
+		OutputTokens       int64 `json:"output_tokens"`
+		InputTokensDetails struct {
+			CachedTokens int64 `json:"cached_tokens"`
+		} `json:"input_tokens_details"`
+		OutputTokensDetails struct {
+			ReasoningTokens int64 `json:"reasoning_tokens"`
+		} `json:"output_tokens_details"`
+	} `json:"usage"`
+}
+
+// usage normalises: the Responses API counts as Usage does (cached within input, reasoning within
+// output).
+func (b rsUsageBody) usage() Usage {
+	u := b.Usage
+	if u == nil {
+		return Usage{}
+	}
+	return Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, CachedInputTokens: u.InputTokensDetails.CachedTokens, ReasoningTokens: u.OutputTokensDetails.ReasoningTokens}
 }

@@ -16,9 +16,10 @@ func FuzzDetectStream(f *testing.F) {
 	f.Add(uint8(2), []byte("data: {\"candidates\":[{}],\"usageMetadata\":{\"promptTokenCount\":3}}\r\n\r\n"))
 	f.Add(uint8(3), []byte("[{\"usageMetadata\":{\"promptTokenCount\":3}}\n,\r\n{\"modelVersion\":\"x\"}]"))
 	f.Add(uint8(3), []byte("[{\"usageMetadata\""))
+	f.Add(uint8(4), []byte("event: response.completed\ndata: {\"response\":{\"usage\":{\"input_tokens\":1,\"output_tokens_details\":null}}}\n\n"))
 	f.Fuzz(func(t *testing.T, kind uint8, stream []byte) {
-		wires := []string{"openai", "anthropic", "gemini", "gemini"}
-		k := int(kind) % 4
+		wires := []string{"openai", "anthropic", "gemini", "gemini", "openai-responses"}
+		k := int(kind) % 5
 		st := &agentgateway.State{}
 		var fm Format = OpenAIChat{}
 		switch k {
@@ -28,6 +29,8 @@ func FuzzDetectStream(f *testing.F) {
 			fm = GeminiNative{Model: "m", Stream: true, SSE: true}
 		case 3:
 			fm = GeminiNative{Model: "m", Stream: true}
+		case 4:
+			fm = OpenAIResponses{}
 		}
 		c := &call{st: st, in: &inspected{ep: endpoint{OpChat, fm}}}
 		c.detectStream(bytes.NewReader(stream), wires[k])

@@ -225,3 +225,41 @@ func TestGeminiToGeminiUnchanged(t *testing.T) {
 		})
 	}
 }
+
+// TestPassthroughResponses: an OpenAI Responses client on a detect model reaches the provider's
+// /responses unchanged (stateful fields such as previous_response_id and store survive, which the
+// translated path cannot keep), and usage is read from the answer and from response.completed.
+func TestPassthroughResponses(t *testing.T) {
+	const plain = `{"id":"resp_2","object":"response","status":"completed","model":"gpt-5-2025","output":[],"usage":{"input_tokens":30,"input_tokens_details":{"cached_tokens":10},"output_tokens":8,"output_tokens_details":{"reasoning_tokens":3},"total_tokens":38}}`
+	const stream = "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_2\",\"model\":\"gpt-5-2025\"}}\n\n" +
+		"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"Hi\"}\n\n" +
+		"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":" + plain + "}\n\n"
+	for name, tc := range map[string]struct{ ct, answer, body string }{
+		"plain":  {"application/json", plain, `{"model":"m","input":"again","previous_response_id":"resp_1","store":true}`},
+		"stream": {"text/event-stream", stream, `{"model":"m","input":"again","previous_response_id":"resp_1","stream":true}`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, base := newRawStub(t, tc.ct, tc.answer)
+			r, err := llm.New(llm.Model("m", llm.OpenAI(llm.BaseURL(base+"/v1"), llm.APIKey("k")), llm.Passthrough(llm.PassthroughDetect)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			url, state := gateway(t, r)
+			resp, err := http.Post(url+"/v1/responses", "application/json", strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(got) != tc.answer {
+				t.Errorf("answer changed: %d %s", resp.StatusCode, got)
+			}
+			if body, uri, _ := s.got(); body != tc.body || uri != "/v1/responses" {
+				t.Errorf("request: %s %s", uri, body)
+			}
+			if st := state(); st.LLM.InputTokens != 30 || st.LLM.OutputTokens != 8 || st.LLM.CachedInputTokens != 10 || st.LLM.ReasoningTokens != 3 || st.LLM.ResponseModel != "gpt-5-2025" {
+				t.Errorf("state %+v", st.LLM)
+			}
+		})
+	}
+}
