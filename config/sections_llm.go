@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -155,6 +156,7 @@ type llmAuthSpec struct {
 	Key         *fileOrInline
 	Passthrough bool
 	Other       string
+	otherRaw    json.RawMessage // the aws, gcp or azure object (sections_llm_auth.go)
 }
 
 func (a *llmAuthSpec) UnmarshalJSON(b []byte) error {
@@ -180,7 +182,7 @@ func (a *llmAuthSpec) UnmarshalJSON(b []byte) error {
 			}
 			a.Key = &f
 		default:
-			a.Other = k
+			a.Other, a.otherRaw = k, v
 		}
 	}
 	return nil
@@ -272,7 +274,11 @@ func upstreamFor(bc *BuildContext, kind llmProviderKind, params llmParamsSpec, a
 	if auth != nil {
 		switch {
 		case auth.Other != "":
-			return nil, bc.Errorf("auth."+auth.Other, "not supported yet for LLM providers")
+			opt, err := cloudAuth(bc, auth.Other, auth.otherRaw)
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, opt)
 		case auth.Passthrough:
 			opts = append(opts, llm.PassthroughKey())
 		case auth.Key != nil:
@@ -404,7 +410,7 @@ func buildLLMRouter(bc *BuildContext, s llmShortForm) (*llm.Router, error) {
 		if m.Name == "" {
 			return nil, mbc.Errorf("name", "a name is required")
 		}
-		if err := notYet(mbc, map[string]Node{"passthrough": m.Passthrough, "authorization": m.Authorization,
+		if err := notYet(mbc, map[string]Node{"authorization": m.Authorization,
 			"transformation": m.Transformation, "finalTransformation": m.FinalTransformation, "responseHeaders": m.ResponseHeaders,
 			"backendTLS": m.BackendTLS, "tls": m.TLS, "health": m.Health, "backendTunnel": m.BackendTunnel,
 			"matches": m.Matches}); err != nil {
@@ -455,6 +461,13 @@ func buildLLMRouter(bc *BuildContext, s llmShortForm) (*llm.Router, error) {
 			return nil, err
 		}
 		mopts = append(mopts, gopts...)
+		if !m.Passthrough.IsZero() {
+			mode, err := Decode[string](m.Passthrough)
+			if err != nil || (mode != "detect" && mode != "opaque") {
+				return nil, mbc.Errorf("passthrough", "want detect or opaque")
+			}
+			mopts = append(mopts, llm.Passthrough(llm.PassthroughMode(mode)))
+		}
 		if h := m.RequestHeaders; h != nil {
 			if len(h.Remove) > 0 {
 				return nil, mbc.Errorf("requestHeaders.remove", "not supported yet")
@@ -512,8 +525,12 @@ func buildLLMShortForm(bc *BuildContext, s llmShortForm) ([]Bind, error) {
 	if !s.Gateways.IsZero() {
 		return nil, bc.Errorf("gateways", "gateways are not supported; use port")
 	}
+	var serverTLS *tls.Config // sections_llm_serve.go
 	if !s.TLS.IsZero() {
-		return nil, refuse(joinField(bc.Path, "tls"), "llm.tls")
+		var err error
+		if serverTLS, err = llmServerTLS(bc, s.TLS); err != nil {
+			return nil, err
+		}
 	}
 	rest, guard, err := splitLLMPolicies(bc.At("policies"), s.Policies)
 	if err != nil {
@@ -540,7 +557,7 @@ func buildLLMShortForm(bc *BuildContext, s llmShortForm) ([]Bind, error) {
 		Policies: policies,
 		Backends: []agentgateway.WeightedBackend{{Name: "llm", Handler: r, Weight: 1}},
 	}
-	return []Bind{{Port: port, Listeners: []agentgateway.ListenerConfig{{Name: "llm", Port: port, Routes: []agentgateway.RouteConfig{route}}}}}, nil
+	return []Bind{{Port: port, Listeners: []agentgateway.ListenerConfig{{Name: "llm", Port: port, TLS: serverTLS, Routes: []agentgateway.RouteConfig{route}}}}}, nil
 }
 
 // aiBackendSpec is the schema's LocalAIBackend: one named provider or groups of them.

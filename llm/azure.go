@@ -73,6 +73,11 @@ func (a AzureOpenAIChat) PathFor(op Operation, model string, stream bool) string
 	if rest == "" {
 		return ""
 	}
+	return a.pathWith(rest, model)
+}
+
+// pathWith is the Azure path of an OpenAI operation path (rest: "/chat/completions", "/embeddings").
+func (a AzureOpenAIChat) pathWith(rest, model string) string {
 	var p string
 	switch {
 	case a.ResourceType != AzureOpenAIResource:

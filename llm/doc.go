@@ -1,5 +1,5 @@
-// Package llm is the gateway's LLM layer: it routes, translates and accounts calls from OpenAI and
-// Anthropic clients to model providers.
+// Package llm is the gateway's LLM layer: it routes, translates and accounts calls from OpenAI,
+// Anthropic and Gemini clients to model providers.
 //
 // # Design
 //
@@ -17,7 +17,16 @@
 //	POST .../v1/chat/completions        OpenAI Chat Completions (streaming and not)
 //	POST .../v1/messages                Anthropic Messages (streaming and not)
 //	POST .../v1/messages/count_tokens   Anthropic token count (forwarded to Anthropic, else estimated)
-//	GET  .../v1/models                  the configured public models and virtual models
+//	POST .../v1/responses               OpenAI Responses (stateless)
+//	POST .../v1/embeddings              OpenAI embeddings (OpenAI-compatible, Azure, Gemini, Vertex, Bedrock Titan/Cohere)
+//	POST .../models/{m}:generateContent        Gemini (see [GeminiNative])
+//	POST .../models/{m}:streamGenerateContent  Gemini streams: ?alt=sse, else a JSON array
+//	POST .../models/{m}:countTokens            Gemini token count
+//	GET  .../v1/models                  the configured public models and virtual models (Gemini form under v1beta)
+//
+// A model may be [Passthrough]: its requests and answers pass byte for byte, with usage still read
+// (detect) or not (opaque). Upstreams authenticate with keys, the client's key, or cloud credentials:
+// [AzureEntra], [GoogleCredentials], [AWSSigV4], [BearerToken].
 //
 // Errors always reach the client in its own format: an Anthropic client gets an Anthropic error object
 // (mid-stream: an "error" event), an OpenAI client an OpenAI error object (mid-stream: a data event

@@ -25,7 +25,13 @@ func (r *Router) serveModels(w http.ResponseWriter, f Format, keep func(string) 
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].id < list[j].id })
 	var body []byte
-	if f.Name() == "anthropic" {
+	if f.Name() == "gemini" {
+		ids := make([]string, 0, len(list))
+		for _, e := range list {
+			ids = append(ids, e.id)
+		}
+		body = geminiModelList(ids)
+	} else if f.Name() == "anthropic" {
 		data := make([]map[string]any, 0, len(list))
 		for _, e := range list {
 			data = append(data, map[string]any{"type": "model", "id": e.id, "display_name": e.id, "created_at": "1970-01-01T00:00:00Z"})

@@ -29,6 +29,8 @@ type Upstream struct {
 	headers  http.Header
 	rt       http.RoundTripper
 	errs     []error
+	// auth is a cloud credential applied last (cloudauth.go).
+	auth func(*http.Request, []byte) error
 
 	scheme, hostport, basePath string // resolved by finish
 }
@@ -198,6 +200,8 @@ type ModelEntry struct {
 	headers    http.Header
 	health     health
 	gov        *modelGov // guards and prompt caching of this model (aipolicy.go)
+	// passthrough forwards requests unchanged (passthrough.go).
+	passthrough PassthroughMode
 }
 
 // ModelOption configures a model entry.

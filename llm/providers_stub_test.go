@@ -151,7 +151,10 @@ func (s *provStub) gemini(w http.ResponseWriter, r *http.Request, req map[string
 
 // verifySigV4 recomputes the request's SigV4 signature with the static test credentials, at the
 // time the request names, and compares it with the one sent.
-func verifySigV4(r *http.Request, body []byte) error {
+func verifySigV4(r *http.Request, body []byte) error { return verifySigV4For(r, body, "bedrock") }
+
+// verifySigV4For verifies a SigV4 signature for service.
+func verifySigV4For(r *http.Request, body []byte, service string) error {
 	auth := r.Header.Get("Authorization")
 	if !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 Credential="+testAccessKey+"/") {
 		return fmt.Errorf("authorization %q is not a SigV4 signature with the test key", auth)
@@ -181,7 +184,7 @@ func verifySigV4(r *http.Request, body []byte) error {
 	cl.URL.Scheme, cl.URL.Host = "http", r.Host
 	cl.Body = io.NopCloser(bytes.NewReader(body))
 	creds := aws.Credentials{AccessKeyID: testAccessKey, SecretAccessKey: testSecretKey}
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, cl, payload, "bedrock", testRegion, t); err != nil {
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, cl, payload, service, testRegion, t); err != nil {
 		return err
 	}
 	if got := cl.Header.Get("Authorization"); got != auth {

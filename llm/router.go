@@ -305,9 +305,16 @@ type endpoint struct {
 // classify maps a request path (under any prefix) to its operation and client format.
 func classify(r *http.Request) (endpoint, bool) {
 	p := strings.TrimSuffix(r.URL.Path, "/")
+	if strings.IndexByte(p, ':') >= 0 { // Gemini: models/{model}:{method} (gemini_format.go)
+		if ep, ok := classifyGemini(r, p); ok {
+			return ep, true
+		}
+	}
 	switch {
 	case strings.HasSuffix(p, "/chat/completions"):
 		return endpoint{OpChat, OpenAIChat{}}, true
+	case strings.HasSuffix(p, "/embeddings"): // OpenAI embeddings (embeddings.go)
+		return endpoint{OpEmbeddings, OpenAIChat{}}, true
 	case strings.HasSuffix(p, "/responses"): // OpenAI Responses (responses.go)
 		return endpoint{OpChat, OpenAIResponses{}}, true
 	case strings.HasSuffix(p, "/messages/count_tokens"):
@@ -317,6 +324,9 @@ func classify(r *http.Request) (endpoint, bool) {
 	case strings.HasSuffix(p, "/models"):
 		if r.Header.Get("anthropic-version") != "" || r.Header.Get("x-api-key") != "" {
 			return endpoint{OpModels, AnthropicMessages{}}, true
+		}
+		if isGeminiClient(r, p) {
+			return endpoint{OpModels, GeminiNative{}}, true
 		}
 		return endpoint{OpModels, OpenAIChat{}}, true
 	}
@@ -498,6 +508,12 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 	c.sent = cand.model
 	op := c.in.ep.op
 	f := c.format()
+	if mode := cand.entry.passthrough; mode != "" || c.sameGemini(cand) {
+		return c.passthrough(cand, final, mode != PassthroughOpaque) // passthrough.go
+	}
+	if op == OpEmbeddings {
+		return c.embed(cand, final) // embeddings.go
+	}
 	if op == OpCountTokens && p.Path(OpCountTokens) == "" {
 		c.countTokensLocally()
 		return nil, false
@@ -555,6 +571,9 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 		if body, err = p.EncodeRequest(&out); err != nil {
 			return asError(err), false
 		}
+		if op == OpCountTokens && p.Wire() == "anthropic" {
+			body = countTokensBody(body) // a translated count (Gemini :countTokens) to Anthropic
+		}
 	}
 	if op == OpChat { // governance hook: final transformations, on the provider's own format
 		var gerr *Error
@@ -590,7 +609,7 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 		ureq.Header.Set("Accept", "text/event-stream")
 	}
 	// Providers that sign over the final request (AWS SigV4) or fetch a token do it last.
-	if err := signRequest(p, ureq, body); err != nil {
+	if err := up.sign(ureq, body); err != nil { // cloudauth.go
 		return &Error{Status: 502, Kind: ErrAPI, Message: "signing the provider request failed", Err: fmt.Errorf("%w: %w", ErrUpstream, err)}, false
 	}
 	timeout := c.r.timeout
@@ -645,6 +664,11 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 	cand.entry.health.ok()
 	c.st.LLM.ResponseModel = cand.model
 	if op == OpCountTokens {
+		if _, ok := f.(countAnswerer); ok {
+			raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+			c.answerCount(resp, raw)
+			return nil, false
+		}
 		c.forwardPlain(resp)
 		return nil, false
 	}
@@ -877,7 +901,7 @@ func (AnthropicMessages) streamError(e *Error) []byte {
 
 // streamTranslated decodes the provider's stream and encodes it in the client's format.
 func (c *call) streamTranslated(resp *http.Response, p Provider, guards []*Guard) {
-	sseHeaders(c.w)
+	streamHeaders(c.w, c.format())
 	rc := http.NewResponseController(c.w)
 	dec := p.NewStreamDecoder(resp.Body)
 	enc := c.format().NewStreamEncoder(c.decoded)
@@ -954,7 +978,7 @@ func (d *anStreamDecoder) buffered() int { return d.sse.r.Buffered() + len(d.pen
 
 // replayAsStream writes a complete response as the client's stream.
 func (c *call) replayAsStream(pr *Response) {
-	sseHeaders(c.w)
+	streamHeaders(c.w, c.format())
 	enc := c.format().NewStreamEncoder(c.decoded)
 	var buf []byte
 	buf = enc.Encode(buf, &Event{Type: EventStart, ID: pr.ID, Model: pr.Model, Usage: Usage{InputTokens: pr.Usage.InputTokens, CachedInputTokens: pr.Usage.CachedInputTokens, CacheCreationTokens: pr.Usage.CacheCreationTokens}})
@@ -983,9 +1007,7 @@ func (c *call) replayAsStream(pr *Response) {
 func (c *call) countTokensLocally() {
 	n := EstimateTokens(c.in.body)
 	c.st.LLM.InputTokens = int64(n)
-	c.w.Header().Set("Content-Type", "application/json")
-	c.w.WriteHeader(http.StatusOK)
-	fmt.Fprintf(c.w, `{"input_tokens":%d}`, n)
+	writeCount(c.w, c.format(), int64(n))
 }
 
 // EstimateTokens estimates the tokens of a request body: about one token per four bytes of JSON
