@@ -359,22 +359,23 @@ func (g *Gateway) tuneTLS(s *snapshot) {
 	}
 }
 
-// frontTLSConfig applies WithFrontendTLS to c in place.
+// frontTLSConfig applies WithFrontendTLS to c in place. A listener's own settings win: the frontend
+// only raises its minimum version, only lowers its maximum, and fills suites and groups it left unset.
 func (g *Gateway) frontTLSConfig(c *tls.Config) {
 	f := &g.opts.frontTLS
-	if f.MinVersion != 0 {
+	if f.MinVersion > c.MinVersion {
 		c.MinVersion = f.MinVersion
 	}
-	if f.MaxVersion != 0 {
+	if f.MaxVersion != 0 && (c.MaxVersion == 0 || f.MaxVersion < c.MaxVersion) {
 		c.MaxVersion = f.MaxVersion
 	}
-	if len(f.CipherSuites) > 0 {
+	if len(f.CipherSuites) > 0 && len(c.CipherSuites) == 0 {
 		c.CipherSuites = f.CipherSuites
 	}
-	if len(f.ALPN) > 0 {
+	if len(f.ALPN) > 0 { // listeners have no ALPN setting of their own (theirs is a default)
 		c.NextProtos = f.ALPN
 	}
-	if len(f.CurvePreferences) > 0 {
+	if len(f.CurvePreferences) > 0 && len(c.CurvePreferences) == 0 {
 		c.CurvePreferences = make([]tls.CurveID, len(f.CurvePreferences))
 		for i, v := range f.CurvePreferences {
 			c.CurvePreferences[i] = tls.CurveID(v)
