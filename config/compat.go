@@ -47,7 +47,7 @@ type CompatRow struct {
 const (
 	whyMesh    = "mesh and control-plane settings (xDS, SPIFFE, HBONE, Istio identities): this gateway is configured by its file, Go or Gateway API"
 	whyStore   = "no database or model catalog storage"
-	whyL4      = "TCP/TLS passthrough listeners and tcpRoutes are not served by the HTTP gateway"
+	whyL4      = "top-level tcpRoutes and TCP/TLS gateways are not compiled yet: put tcpRoutes on a bind's TCP or TLS listener"
 	whyLabel   = "accepted as a label; it changes nothing here"
 	whyUI      = "there is no web UI; the admin listener serves /config_dump, /stats and /logging"
 	whyExtProc = "Envoy ext_proc is not implemented"
@@ -77,21 +77,21 @@ var Compatibility = []CompatRow{
 	{"config.enableIpv6", NotSupported, "DNS resolution uses the system resolver for both families"},
 	{"config.dns", NotSupported, "DNS resolution uses the system resolver"},
 	{"config.localXdsPath", NotSupported, whyMesh},
-	{"config.modelCatalog", NotSupported, whyStore},
+	{"config.modelCatalog", Supported, ""},
 	{"config.database", NotSupported, whyStore},
 	{"config.storage", NotSupported, whyStore},
 	{"config.caAddress", NotSupported, whyMesh},
 	{"config.caAuthToken", NotSupported, whyMesh},
-	{"config.xdsAddress", NotSupported, whyMesh},
-	{"config.xdsAuthToken", NotSupported, whyMesh},
+	{"config.xdsAddress", SupportedWithDifferences, "from an xDS control plane serving this gateway's own resource types (package xds, `--xds-serve`), not agentgateway's protos"},
+	{"config.xdsAuthToken", SupportedWithDifferences, "from an xDS control plane serving this gateway's own resource types (package xds, `--xds-serve`), not agentgateway's protos"},
 	{"config.spiffe", NotSupported, whyMesh},
-	{"config.namespace", NotSupported, whyMesh},
-	{"config.gateway", NotSupported, whyMesh},
+	{"config.namespace", SupportedWithDifferences, "from an xDS control plane serving this gateway's own resource types (package xds, `--xds-serve`), not agentgateway's protos"},
+	{"config.gateway", SupportedWithDifferences, "from an xDS control plane serving this gateway's own resource types (package xds, `--xds-serve`), not agentgateway's protos"},
 	{"config.trustDomain", NotSupported, whyMesh},
 	{"config.additionalTrustDomains", NotSupported, whyMesh},
 	{"config.skipValidateTrustDomain", NotSupported, whyMesh},
 	{"config.serviceAccount", NotSupported, whyMesh},
-	{"config.clusterId", NotSupported, whyMesh},
+	{"config.clusterId", SupportedWithDifferences, "from an xDS control plane serving this gateway's own resource types (package xds, `--xds-serve`), not agentgateway's protos"},
 	{"config.network", NotSupported, whyMesh},
 	{"config.adminAddr", Supported, ""},
 	{"config.standardAttributes", NotSupported, "telemetry attribute sets are fixed (OpenTelemetry semantic conventions)"},
@@ -113,13 +113,13 @@ var Compatibility = []CompatRow{
 
 	// frontendPolicies
 	{"frontendPolicies.http", SupportedWithDifferences, "maxBufferSize: each buffering policy has its own bound; http1HeaderCase: net/http writes canonical case only"},
-	{"frontendPolicies.tls", NotSupported, "listener TLS settings beyond cert/key/root are not implemented"},
-	{"frontendPolicies.tcp", NotSupported, "TCP keepalive settings are Go's defaults"},
-	{"frontendPolicies.networkAuthorization", NotSupported, "connection-level CEL authorization is not implemented; use route authorization"},
+	{"frontendPolicies.tls", SupportedWithDifferences, "read at start; TLS 1.3 suites are always on (Go); a listener's own versions, suites and groups win"},
+	{"frontendPolicies.tcp", SupportedWithDifferences, "keepalives; read at start"},
+	{"frontendPolicies.networkAuthorization", SupportedWithDifferences, "read at start; evaluated once per connection (and per connection a CONNECT tunnel re-enters)"},
 	{"frontendPolicies.networkExtAuthz", NotSupported, "connection-level external authorization is not implemented; use extAuthz"},
-	{"frontendPolicies.proxy", NotSupported, "PROXY protocol input is not implemented"},
-	{"frontendPolicies.proxyProtocol", NotSupported, "PROXY protocol input is not implemented"},
-	{"frontendPolicies.connect", NotSupported, "CONNECT termination is not implemented"},
+	{"frontendPolicies.proxy", SupportedWithDifferences, "as proxyProtocol"},
+	{"frontendPolicies.proxyProtocol", SupportedWithDifferences, "read at start"},
+	{"frontendPolicies.connect", SupportedWithDifferences, "read at start"},
 	{"frontendPolicies.accessLog", SupportedWithDifferences, "no otlp or database sinks"},
 	{"frontendPolicies.logging", SupportedWithDifferences, "as accessLog"},
 	{"frontendPolicies.tracing", SupportedWithDifferences, "no service, backend, policies or filter"},
@@ -127,31 +127,31 @@ var Compatibility = []CompatRow{
 	// binds[]
 	{"binds.port", Supported, ""},
 	{"binds.listeners", Supported, ""},
-	{"binds.tunnelProtocol", SupportedWithDifferences, "direct only"},
-	{"binds.mode", SupportedWithDifferences, "standard only"},
+	{"binds.tunnelProtocol", SupportedWithDifferences, "direct and connect (a CONNECT target no listener or route would take is refused with 403 at CONNECT time); no HBONE or proxy tunnels"},
+	{"binds.mode", SupportedWithDifferences, "standard and internal (reached through CONNECT); no internal wildcard binds"},
 
 	// binds[].listeners[]
 	{"listener.name", Supported, ""},
 	{"listener.namespace", SupportedWithDifferences, whyLabel},
 	{"listener.hostname", Supported, ""},
-	{"listener.protocol", SupportedWithDifferences, "HTTP and HTTPS"},
-	{"listener.tls", SupportedWithDifferences, "cert, key and root (client certificates)"},
+	{"listener.protocol", SupportedWithDifferences, "HTTP, HTTPS, TCP and TLS; no HBONE"},
+	{"listener.tls", SupportedWithDifferences, "see the tls rows"},
 	{"listener.routes", Supported, ""},
-	{"listener.tcpRoutes", NotSupported, whyL4},
+	{"listener.tcpRoutes", Supported, ""},
 	{"listener.policies", SupportedWithDifferences, "run for every route of the listener before the route's policies; a request no route matches gets 404 without them"},
 
 	// tls (listeners and gateways)
-	{"tls.mode", NotSupported, "static certificates only"},
+	{"tls.mode", Supported, ""},
 	{"tls.cert", Supported, ""},
 	{"tls.key", Supported, ""},
 	{"tls.root", Supported, ""},
 	{"tls.spiffe", NotSupported, whyMesh},
-	{"tls.cipherSuites", NotSupported, "Go's TLS cipher suites"},
-	{"tls.minTLSVersion", NotSupported, "TLS 1.2 minimum"},
-	{"tls.minTlsVersion", NotSupported, "TLS 1.2 minimum"},
-	{"tls.maxTLSVersion", NotSupported, "TLS 1.3 maximum"},
-	{"tls.maxTlsVersion", NotSupported, "TLS 1.3 maximum"},
-	{"tls.keyExchangeGroups", NotSupported, "Go's key exchange groups"},
+	{"tls.cipherSuites", Supported, ""},
+	{"tls.minTLSVersion", Supported, ""},
+	{"tls.minTlsVersion", Supported, ""},
+	{"tls.maxTLSVersion", Supported, ""},
+	{"tls.maxTlsVersion", Supported, ""},
+	{"tls.keyExchangeGroups", Supported, ""},
 
 	// gateways.<name>
 	{"gateways.port", Supported, ""},
@@ -206,10 +206,10 @@ var Compatibility = []CompatRow{
 	{"policies.authorization", Supported, ""},
 	{"policies.mcpAuthentication", SupportedWithDifferences, "no relaySigningKey; the gateway is the issuer of adapted metadata"},
 	{"policies.a2a", Supported, ""},
-	{"policies.ai", NotSupported, "route-level ai policies (prompt guards, enrichment) are not implemented; use llm: policies"},
+	{"policies.ai", SupportedWithDifferences, "no `routes`; guards regex, webhook and openAIModeration (bedrockGuardrails, googleModelArmor and azureContentSafety are refused)"},
 	{"policies.backendTLS", SupportedWithDifferences, "no keyExchangeGroups or spiffe"},
 	{"policies.backendTunnel", NotSupported, "tunnelling upstream connections through a proxy is not implemented"},
-	{"policies.backendAuth", SupportedWithDifferences, "passthrough, key, gcp and aws"},
+	{"policies.backendAuth", SupportedWithDifferences, "no copilot or azure developerImplicit; token endpoints by host or service, not by backend or with policies; no actorToken.enforceMayAct"},
 	{"policies.localRateLimit", Supported, ""},
 	{"policies.remoteRateLimit", Supported, ""},
 	{"policies.jwtAuth", Supported, ""},
@@ -235,7 +235,7 @@ var Compatibility = []CompatRow{
 	{"backend.dynamic", SupportedWithDifferences, "target is a CEL expression giving host:port per request; loopback, private and link-local targets are refused (502) unless allowPrivate is set"},
 	{"backend.mcp", Supported, ""},
 	{"backend.ai", Supported, ""},
-	{"backend.aws", NotSupported, "AWS AgentCore backends are not implemented"},
+	{"backend.aws", SupportedWithDifferences, "agentCore; a route's backendAuth aws signs when it names serviceName bedrock-agentcore"},
 	{"backend.routeGroup", SupportedWithDifferences, "the route's only backend, without policies (see routeGroups)"},
 	{"backend.invalid", NotSupported, "a control plane's placeholder for a backend that failed to resolve; meaningless in a file"},
 
@@ -257,7 +257,7 @@ var Compatibility = []CompatRow{
 	{"backendPolicies.a2a", Supported, ""},
 	{"backendPolicies.inferenceRouting", NotSupported, "endpoint pickers (Inference Extension) are served through Gateway API translation only"},
 	{"backendPolicies.sessionAffinity", Supported, ""},
-	{"backendPolicies.ai", NotSupported, "backend-level ai policies are not implemented; use llm: policies"},
+	{"backendPolicies.ai", SupportedWithDifferences, "as policies.ai"},
 
 	// top-level backends[]
 	{"backends.name", Supported, ""},
@@ -266,7 +266,7 @@ var Compatibility = []CompatRow{
 	{"backends.internal", NotSupported, "the admin service is not routable from listeners"},
 	{"backends.mcp", Supported, ""},
 	{"backends.ai", Supported, ""},
-	{"backends.aws", NotSupported, "AWS AgentCore backends are not implemented"},
+	{"backends.aws", SupportedWithDifferences, "as backend.aws"},
 
 	// short forms
 	{"mcp.gateways", Supported, ""},
@@ -279,10 +279,10 @@ var Compatibility = []CompatRow{
 	{"mcp.policies", Supported, ""},
 	{"llm.gateways", Supported, ""},
 	{"llm.port", Supported, ""},
-	{"llm.tls", NotSupported, "deprecated in the schema: attach llm to an HTTPS gateway instead"},
+	{"llm.tls", SupportedWithDifferences, "static certificate, client CA, min/max version; no spiffe, dynamicCa, cipher suites or groups"},
 	{"llm.providers", Supported, ""},
-	{"llm.models", SupportedWithDifferences, "no guardrails, passthrough, transformation, promptCaching, matches or health per model"},
-	{"llm.virtualModels", SupportedWithDifferences, "failover and weighted; no conditional routing"},
+	{"llm.models", SupportedWithDifferences, "guardrails, passthrough and promptCaching per model; no transformation, matches or health"},
+	{"llm.virtualModels", Supported, ""},
 	{"llm.policies", Supported, ""},
 }
 

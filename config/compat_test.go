@@ -227,12 +227,38 @@ var servedBy = map[string][]string{
 	"llm.models":                 {"TestLLMShortForm"},
 	"llm.virtualModels":          {"TestLLMShortForm"},
 	"llm.policies":               {"TestLLMShortForm"},
+	"config.modelCatalog":                   {"TestModelCatalogYAML"},
+	"config.xdsAddress":                     {"TestXDSControlPlaneAndTwoReplicas", "TestXDSDataPlaneInProcess"},
+	"config.xdsAuthToken":                   {"TestXDSControlPlaneAndTwoReplicas"},
+	"config.namespace":                      {"TestXDSControlPlaneAndTwoReplicas"},
+	"config.gateway":                        {"TestXDSControlPlaneAndTwoReplicas"},
+	"frontendPolicies.tls":                  {"TestTLSSettingsFromYAML"},
+	"frontendPolicies.tcp":                  {"TestTLSSettingsFromYAML"},
+	"frontendPolicies.networkAuthorization": {"TestProxyProtocolAndNetworkAuthorizationFromYAML"},
+	"frontendPolicies.proxy":                {"TestProxyProtocolThroughTheBinary"},
+	"frontendPolicies.proxyProtocol":        {"TestProxyProtocolAndNetworkAuthorizationFromYAML"},
+	"frontendPolicies.connect":              {"TestFrontendConnectModeFromYAML"},
+	"listener.tcpRoutes":                    {"TestTCPRouteFromYAML"},
+	"tls.mode":                              {"TestConnectEgressWithDynamicCA"},
+	"tls.cipherSuites":                      {"TestTLSSettingsFromYAML"},
+	"tls.minTLSVersion":                     {"TestTLSSettingsFromYAML"},
+	"tls.minTlsVersion":                     {"TestTLSSettingsFromYAML"},
+	"tls.maxTLSVersion":                     {"TestTLSSettingsFromYAML"},
+	"tls.maxTlsVersion":                     {"TestTLSSettingsFromYAML"},
+	"tls.keyExchangeGroups":                 {"TestTLSSettingsFromYAML"},
+	"policies.ai":                           {"TestAIRoutePolicy"},
+	"backendPolicies.ai":                    {"TestAIRoutePolicy"},
+	"backend.aws":                           {"TestAgentCoreBackendFromYAML"},
+	"backends.aws":                          {"TestAgentCoreBackendFromYAML"},
+	"llm.tls":                               {"TestLLMShortFormTLS"},
+
 }
 
 // notYetServed are supported rows without a test that serves them from a config file yet, with why;
 // the list may only shrink.
 var notYetServed = map[string]string{
 	"policies.remoteRateLimit": "served by package remoteratelimit's tests against a gRPC rate-limit service; no YAML-level test runs one",
+	"config.clusterId":         "only sent as the xDS node's cluster; no test reads it back at a control plane",
 }
 
 // Every row the table says is served names tests that exist and serve it (see servedBy).

@@ -102,7 +102,6 @@ type TLSSpec struct {
 	MaxTLSVersion     string   `json:"maxTLSVersion"`
 	MaxTlsVersion     string   `json:"maxTlsVersion"`
 	KeyExchangeGroups []string `json:"keyExchangeGroups"`
-	SPIFFE            any      `json:"spiffe"`
 }
 
 // RouteSpec is one route of a listener.

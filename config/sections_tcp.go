@@ -95,9 +95,6 @@ func validateListenerProtocol(l ListenerSpec, lp string) []error {
 		if t.Mode != "" && t.Mode != "static" && t.Mode != "dynamicCa" {
 			errs = append(errs, agentgateway.Errorf(lp+".tls.mode", "unknown mode %q (static, dynamicCa)", t.Mode))
 		}
-		if t.SPIFFE != nil {
-			errs = append(errs, agentgateway.Errorf(lp+".tls.spiffe", "SPIFFE identities are not supported"))
-		}
 		if t.MinTLSVersion != "" && t.MinTlsVersion != "" {
 			errs = append(errs, agentgateway.Errorf(lp+".tls", "set minTLSVersion or minTlsVersion, not both"))
 		}

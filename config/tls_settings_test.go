@@ -1,8 +1,10 @@
 package config_test
 
 import (
+	"bufio"
 	"crypto/tls"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -60,4 +62,28 @@ binds:
 	require.Error(t, err, "a suite outside cipherSuites is refused")
 	_, err = get(loose, &tls.Config{MaxVersion: tls.VersionTLS11, MinVersion: tls.VersionTLS10})
 	require.True(t, err != nil && strings.Contains(err.Error(), "version"), "frontend minVersion TLS_V1_2: %v", err)
+}
+
+// TestFrontendConnectModeFromYAML: frontendPolicies.connect decides what a CONNECT on an HTTP port
+// gets: deny answers 405, route sends it through the routes like any request.
+func TestFrontendConnectModeFromYAML(t *testing.T) {
+	for mode, want := range map[string]string{"deny": "405", "route": "200"} {
+		port := freeTCPPort(t)
+		runYAML(t, `
+frontendPolicies:
+  connect: {mode: `+mode+`}
+binds:
+- port: `+port+`
+  listeners:
+  - routes: [{policies: {directResponse: {body: routed, status: 200}}}]
+`, nil)
+		c, err := net.Dial("tcp", "127.0.0.1:"+port)
+		require.NoError(t, err)
+		_, err = io.WriteString(c, "CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n")
+		require.NoError(t, err)
+		line, err := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		require.NoError(t, err)
+		require.Contains(t, line, " "+want+" ", "mode %s: %q", mode, line)
+	}
 }
