@@ -136,18 +136,19 @@ func ReadSnapshot(ctx context.Context, r client.Reader) (*Snapshot, error) {
 		gcs  gwv1.GatewayClassList
 		gws  gwv1.GatewayList
 		hrs  gwv1.HTTPRouteList
+		grs  gwv1.GRPCRouteList
 		rgs  gwv1.ReferenceGrantList
 		svcs corev1.ServiceList
 		eps  discoveryv1.EndpointSliceList
 		nss  corev1.NamespaceList
 		secs corev1.SecretList
 	)
-	for _, l := range []client.ObjectList{&gcs, &gws, &hrs, &rgs, &svcs, &eps, &nss, &secs} {
+	for _, l := range []client.ObjectList{&gcs, &gws, &hrs, &grs, &rgs, &svcs, &eps, &nss, &secs} {
 		if err := r.List(ctx, l); err != nil {
 			return nil, fmt.Errorf("gwapi: listing %T: %w", l, err)
 		}
 	}
-	return &Snapshot{GatewayClasses: gcs.Items, Gateways: gws.Items, HTTPRoutes: hrs.Items, ReferenceGrants: rgs.Items,
+	return &Snapshot{GatewayClasses: gcs.Items, Gateways: gws.Items, HTTPRoutes: hrs.Items, GRPCRoutes: grs.Items, ReferenceGrants: rgs.Items,
 		Services: svcs.Items, EndpointSlices: eps.Items, Namespaces: nss.Items, Secrets: secs.Items}, nil
 }
 
@@ -167,6 +168,9 @@ func fingerprint(s *Snapshot) uint64 {
 	}
 	for i := range s.HTTPRoutes {
 		add("hr", &s.HTTPRoutes[i], gen(&s.HTTPRoutes[i])+s.HTTPRoutes[i].CreationTimestamp.String())
+	}
+	for i := range s.GRPCRoutes {
+		add("grpc", &s.GRPCRoutes[i], gen(&s.GRPCRoutes[i])+s.GRPCRoutes[i].CreationTimestamp.String())
 	}
 	for i := range s.ReferenceGrants {
 		add("rg", &s.ReferenceGrants[i], s.ReferenceGrants[i].ResourceVersion)
@@ -257,31 +261,40 @@ func (c *Controller) writeStatus(ctx context.Context, snap *Snapshot, res *Resul
 	}
 	for i := range snap.HTTPRoutes {
 		r := &snap.HTTPRoutes[i]
-		mine := res.HTTPRoutes[nn(r.Namespace, r.Name)]
-		var parents []gwv1.RouteParentStatus
-		for _, p := range r.Status.Parents {
-			if p.ControllerName != c.Options.ControllerName {
-				parents = append(parents, p) // another controller's
-			}
-		}
-		for _, p := range mine {
-			for _, op := range r.Status.Parents {
-				if op.ControllerName == p.ControllerName && reflect.DeepEqual(op.ParentRef, p.ParentRef) {
-					p.Conditions = mergeConditions(op.Conditions, p.Conditions)
-				}
-			}
-			if p.Conditions[0].LastTransitionTime.IsZero() {
-				p.Conditions = mergeConditions(nil, p.Conditions)
-			}
-			parents = append(parents, p)
-		}
-		if routeParentsEqual(r.Status.Parents, parents) {
-			continue
-		}
-		r.Status.Parents = parents
-		errs = append(errs, c.Cluster.Status().Update(ctx, r))
+		errs = append(errs, c.writeRouteStatus(ctx, r, &r.Status.RouteStatus, res.HTTPRoutes[nn(r.Namespace, r.Name)]))
+	}
+	for i := range snap.GRPCRoutes {
+		r := &snap.GRPCRoutes[i]
+		errs = append(errs, c.writeRouteStatus(ctx, r, &r.Status.RouteStatus, res.GRPCRoutes[nn(r.Namespace, r.Name)]))
 	}
 	return errors.Join(errs...)
+}
+
+// writeRouteStatus replaces this controller's parents in a route's status (st, inside obj) with
+// mine, keeping other controllers' parents, and writes it if it changed.
+func (c *Controller) writeRouteStatus(ctx context.Context, obj client.Object, st *gwv1.RouteStatus, mine []gwv1.RouteParentStatus) error {
+	var parents []gwv1.RouteParentStatus
+	for _, p := range st.Parents {
+		if p.ControllerName != c.Options.ControllerName {
+			parents = append(parents, p) // another controller's
+		}
+	}
+	for _, p := range mine {
+		for _, op := range st.Parents {
+			if op.ControllerName == p.ControllerName && reflect.DeepEqual(op.ParentRef, p.ParentRef) {
+				p.Conditions = mergeConditions(op.Conditions, p.Conditions)
+			}
+		}
+		if p.Conditions[0].LastTransitionTime.IsZero() {
+			p.Conditions = mergeConditions(nil, p.Conditions)
+		}
+		parents = append(parents, p)
+	}
+	if routeParentsEqual(st.Parents, parents) {
+		return nil
+	}
+	st.Parents = parents
+	return c.Cluster.Status().Update(ctx, obj)
 }
 
 func gatewayStatusEqual(a, b gwv1.GatewayStatus) bool {

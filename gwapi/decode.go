@@ -68,6 +68,12 @@ func decodeInto(snap *Snapshot, apiVersion, kind string, doc []byte) error {
 			defaultNS(&o.Namespace)
 			snap.HTTPRoutes = append(snap.HTTPRoutes, o)
 		}
+	case gwv1.GroupVersion.String() + "/GRPCRoute":
+		var o gwv1.GRPCRoute
+		if err = strict(&o); err == nil {
+			defaultNS(&o.Namespace)
+			snap.GRPCRoutes = append(snap.GRPCRoutes, o)
+		}
 	case gwv1.GroupVersion.String() + "/ReferenceGrant", gwv1.GroupName + "/v1beta1/ReferenceGrant":
 		var o gwv1.ReferenceGrant
 		if err = strict(&o); err == nil {

@@ -156,6 +156,7 @@ type echoPod struct {
 	http     net.Listener
 	h2c      net.Listener
 	srvs     []*http.Server
+	stopGRPC func()
 	mu       sync.Mutex
 	logs     []logLine
 	retries  map[string]int
@@ -166,7 +167,9 @@ type logLine struct {
 	text string
 }
 
-func startEchoPod(ns, name string) (*echoPod, error) {
+// startEchoPod starts a pod's servers; a gRPC pod (echo-basic's GRPC_ECHO_SERVER) serves the gRPC
+// echo service on its HTTP port instead.
+func startEchoPod(ns, name string, grpcEcho bool) (*echoPod, error) {
 	p := &echoPod{ns: ns, name: name, retries: map[string]int{}}
 	var err error
 	if p.http, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
@@ -192,8 +195,13 @@ func startEchoPod(ns, name string) (*echoPod, error) {
 		}
 		p.echo(w, r)
 	})}
-	p.srvs = []*http.Server{h1, h2}
-	go func() { _ = h1.Serve(p.http) }()
+	p.srvs = []*http.Server{h2}
+	if grpcEcho {
+		p.stopGRPC = serveGRPC(p.http, ns, name)
+	} else {
+		p.srvs = append(p.srvs, h1)
+		go func() { _ = h1.Serve(p.http) }()
+	}
 	go func() { _ = h2.Serve(p.h2c) }()
 	return p, nil
 }
@@ -201,6 +209,9 @@ func startEchoPod(ns, name string) (*echoPod, error) {
 func (p *echoPod) close() {
 	for _, s := range p.srvs {
 		_ = s.Close()
+	}
+	if p.stopGRPC != nil {
+		p.stopGRPC()
 	}
 }
 
@@ -377,7 +388,7 @@ func (cl *cluster) kubelet(ctx context.Context) {
 			if cl.pod(d.Namespace, name) != nil {
 				continue
 			}
-			ep, err := startEchoPod(d.Namespace, name)
+			ep, err := startEchoPod(d.Namespace, name, isGRPCEcho(&d))
 			if err != nil {
 				continue
 			}
@@ -461,6 +472,18 @@ func (cl *cluster) endpoints(ctx context.Context) {
 			_ = cl.c.Update(ctx, &cur)
 		}
 	}
+}
+
+// isGRPCEcho reports whether a Deployment runs echo-basic as its gRPC echo server.
+func isGRPCEcho(d *appsv1.Deployment) bool {
+	for _, c := range d.Spec.Template.Spec.Containers {
+		for _, e := range c.Env {
+			if e.Name == "GRPC_ECHO_SERVER" && e.Value != "" && e.Value != "0" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func wsEcho(w http.ResponseWriter, r *http.Request) {

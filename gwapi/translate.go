@@ -30,6 +30,7 @@ type Snapshot struct {
 	GatewayClasses  []gwv1.GatewayClass
 	Gateways        []gwv1.Gateway
 	HTTPRoutes      []gwv1.HTTPRoute
+	GRPCRoutes      []gwv1.GRPCRoute
 	ReferenceGrants []gwv1.ReferenceGrant
 	Services        []corev1.Service
 	EndpointSlices  []discoveryv1.EndpointSlice
@@ -56,6 +57,8 @@ type Result struct {
 	Gateways       map[types.NamespacedName]gwv1.GatewayStatus
 	// HTTPRoutes holds, per route, only the parents this controller manages.
 	HTTPRoutes map[types.NamespacedName][]gwv1.RouteParentStatus
+	// GRPCRoutes is the same for GRPCRoutes.
+	GRPCRoutes map[types.NamespacedName][]gwv1.RouteParentStatus
 }
 
 // ErrUnsupported marks Gateway API features this translator does not implement.
@@ -65,6 +68,7 @@ const (
 	groupGateway = gwv1.GroupName
 	kindGateway  = "Gateway"
 	kindHTTP     = "HTTPRoute"
+	kindGRPC     = "GRPCRoute"
 	kindService  = "Service"
 	kindSecret   = "Secret"
 )
@@ -118,7 +122,8 @@ func translate(snap *Snapshot, opts Options, tr *transports) *Result {
 		t.secrets[nn(s.Namespace, s.Name)] = s
 	}
 	res := &Result{Configs: map[types.NamespacedName]agentgateway.Config{}, GatewayClasses: map[string]gwv1.GatewayClassStatus{},
-		Gateways: map[types.NamespacedName]gwv1.GatewayStatus{}, HTTPRoutes: map[types.NamespacedName][]gwv1.RouteParentStatus{}}
+		Gateways: map[types.NamespacedName]gwv1.GatewayStatus{}, HTTPRoutes: map[types.NamespacedName][]gwv1.RouteParentStatus{},
+		GRPCRoutes: map[types.NamespacedName][]gwv1.RouteParentStatus{}}
 	ours := map[string]bool{}
 	for i := range snap.GatewayClasses {
 		gc := &snap.GatewayClasses[i]
@@ -147,10 +152,11 @@ func translate(snap *Snapshot, opts Options, tr *transports) *Result {
 		gateways[nn(gw.Namespace, gw.Name)] = t.gateway(gw)
 	}
 	for _, r := range routes {
-		if ps := t.attach(r, gateways); len(ps) > 0 {
+		if ps := t.attach(httpRouteObj(t, r), gateways); len(ps) > 0 {
 			res.HTTPRoutes[nn(r.Namespace, r.Name)] = ps
 		}
 	}
+	t.attachGRPC(res, gateways)
 	for k, gs := range gateways {
 		cfg := agentgateway.Config{}
 		for _, l := range gs.listeners {
@@ -222,7 +228,10 @@ func (gs *gatewayState) status(opts Options) gwv1.GatewayStatus {
 	return st
 }
 
-var httpKind = gwv1.RouteGroupKind{Group: ptr(gwv1.Group(groupGateway)), Kind: kindHTTP}
+var (
+	httpKind = gwv1.RouteGroupKind{Group: ptr(gwv1.Group(groupGateway)), Kind: kindHTTP}
+	grpcKind = gwv1.RouteGroupKind{Group: ptr(gwv1.Group(groupGateway)), Kind: kindGRPC}
+)
 
 func ptr[T any](v T) *T { return &v }
 
@@ -242,10 +251,10 @@ func (t *translator) gateway(gw *gwv1.Gateway) *gatewayState {
 		default:
 			accepted, acceptReason, msg = false, string(gwv1.ListenerReasonUnsupportedProtocol), fmt.Sprintf("protocol %s is not supported", l.Protocol)
 		}
-		// Route kinds: HTTPRoute only; naming others makes ResolvedRefs false.
+		// Route kinds: HTTPRoute and GRPCRoute; naming others makes ResolvedRefs false.
 		if l.AllowedRoutes == nil || len(l.AllowedRoutes.Kinds) == 0 {
 			if accepted {
-				ls.kinds = []gwv1.RouteGroupKind{httpKind}
+				ls.kinds = []gwv1.RouteGroupKind{httpKind, grpcKind}
 			}
 		} else {
 			for _, k := range l.AllowedRoutes.Kinds {
@@ -253,9 +262,12 @@ func (t *translator) gateway(gw *gwv1.Gateway) *gatewayState {
 				if k.Group != nil {
 					g = string(*k.Group)
 				}
-				if g == groupGateway && k.Kind == kindHTTP && accepted {
+				switch {
+				case g == groupGateway && k.Kind == kindHTTP && accepted:
 					ls.kinds = append(ls.kinds, httpKind)
-				} else {
+				case g == groupGateway && k.Kind == kindGRPC && accepted:
+					ls.kinds = append(ls.kinds, grpcKind)
+				default:
 					resolved, resolvedReason, msg = false, string(gwv1.ListenerReasonInvalidRouteKinds), fmt.Sprintf("route kind %s/%s is not supported", g, k.Kind)
 				}
 			}
@@ -376,12 +388,27 @@ func (t *translator) allowed(gw *gwv1.Gateway, l *gwv1.Listener, routeNS string)
 	}
 }
 
+// routeObj is what attachment needs from a route of any kind.
+type routeObj struct {
+	kind       string
+	meta       *metav1.ObjectMeta
+	parentRefs []gwv1.ParentReference
+	hostnames  []gwv1.Hostname
+	// rules builds the route's rules for a listener port, with the ResolvedRefs outcome.
+	rules func(port int) ([]agentgateway.RouteConfig, bool, string, string)
+}
+
+func httpRouteObj(t *translator, r *gwv1.HTTPRoute) routeObj {
+	return routeObj{kind: kindHTTP, meta: &r.ObjectMeta, parentRefs: r.Spec.ParentRefs, hostnames: r.Spec.Hostnames,
+		rules: func(port int) ([]agentgateway.RouteConfig, bool, string, string) { return t.routeRules(r, port) }}
+}
+
 // attach resolves a route's parentRefs against the Gateways, adds its rules to the listeners it
 // attaches to, and returns the route's parent statuses.
-func (t *translator) attach(r *gwv1.HTTPRoute, gateways map[types.NamespacedName]*gatewayState) []gwv1.RouteParentStatus {
+func (t *translator) attach(r routeObj, gateways map[types.NamespacedName]*gatewayState) []gwv1.RouteParentStatus {
 	var out []gwv1.RouteParentStatus
-	_, resolvedOK, resolvedReason, resolvedMsg := t.routeRules(r, 0)
-	for _, pr := range r.Spec.ParentRefs {
+	_, resolvedOK, resolvedReason, resolvedMsg := r.rules(0)
+	for _, pr := range r.parentRefs {
 		group, kind := groupGateway, kindGateway
 		if pr.Group != nil {
 			group = string(*pr.Group)
@@ -392,7 +419,7 @@ func (t *translator) attach(r *gwv1.HTTPRoute, gateways map[types.NamespacedName
 		if group != groupGateway || kind != kindGateway {
 			continue
 		}
-		ns := r.Namespace
+		ns := r.meta.Namespace
 		if pr.Namespace != nil {
 			ns = string(*pr.Namespace)
 		}
@@ -412,15 +439,15 @@ func (t *translator) attach(r *gwv1.HTTPRoute, gateways map[types.NamespacedName
 				continue
 			}
 			matched = append(matched, ls)
-			if !ls.accepted || !containsKind(ls.kinds) || !t.allowed(gs.gw, ls.spec, r.Namespace) {
+			if !ls.accepted || !containsKind(ls.kinds, r.kind) || !t.allowed(gs.gw, ls.spec, r.meta.Namespace) {
 				continue
 			}
 			permitted = append(permitted, ls)
-			if _, ok := intersect(ls.spec.Hostname, r.Spec.Hostnames); ok {
+			if _, ok := intersect(ls.spec.Hostname, r.hostnames); ok {
 				hostOK = append(hostOK, ls)
 			}
 		}
-		gen := r.Generation
+		gen := r.meta.Generation
 		var accepted metav1.Condition
 		switch {
 		case len(matched) == 0:
@@ -432,13 +459,13 @@ func (t *translator) attach(r *gwv1.HTTPRoute, gateways map[types.NamespacedName
 		default:
 			accepted = cond(string(gwv1.RouteConditionAccepted), true, string(gwv1.RouteReasonAccepted), "accepted", gen)
 			for _, ls := range hostOK {
-				hosts, _ := intersect(ls.spec.Hostname, r.Spec.Hostnames)
+				hosts, _ := intersect(ls.spec.Hostname, r.hostnames)
 				ls.attached++
 				if ls.cfg == nil {
 					continue // attached, but the listener serves nothing until its refs resolve
 				}
 				// Built per listener: a redirect without port or scheme names the listener's port.
-				built, _, _, _ := t.routeRules(r, int(ls.spec.Port))
+				built, _, _, _ := r.rules(int(ls.spec.Port))
 				for _, rc := range built {
 					rc.Hostnames = hosts
 					ls.cfg.Routes = append(ls.cfg.Routes, rc)
@@ -451,9 +478,9 @@ func (t *translator) attach(r *gwv1.HTTPRoute, gateways map[types.NamespacedName
 	return out
 }
 
-func containsKind(kinds []gwv1.RouteGroupKind) bool {
+func containsKind(kinds []gwv1.RouteGroupKind, kind string) bool {
 	return slices.ContainsFunc(kinds, func(k gwv1.RouteGroupKind) bool {
-		return k.Kind == kindHTTP && (k.Group == nil || *k.Group == groupGateway)
+		return string(k.Kind) == kind && (k.Group == nil || *k.Group == groupGateway)
 	})
 }
 
@@ -521,7 +548,7 @@ func (t *translator) routeRules(r *gwv1.HTTPRoute, port int) ([]agentgateway.Rou
 		for _, m := range rule.Matches {
 			rc.Matches = append(rc.Matches, match(m))
 		}
-		ps, err := t.filters(r, rule.Filters, port)
+		ps, err := t.filters(kindHTTP, r.Namespace, rule.Filters, port)
 		if err != nil {
 			rc.Policies = []agentgateway.Policy{respond500(err.Error())}
 			out = append(out, rc)
@@ -539,14 +566,14 @@ func (t *translator) routeRules(r *gwv1.HTTPRoute, port int) ([]agentgateway.Rou
 			if br.Weight != nil {
 				w = int(*br.Weight)
 			}
-			h, rerr := t.backend(r.Namespace, br.BackendObjectReference)
+			h, rerr := t.backend(kindHTTP, r.Namespace, br.BackendObjectReference, false)
 			if rerr != nil {
 				fail(rerr)
 				h = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 					agentgateway.WriteError(w, http.StatusInternalServerError, "invalid backend")
 				})
 			} else if len(br.Filters) > 0 {
-				bps, err := t.filters(r, br.Filters, port)
+				bps, err := t.filters(kindHTTP, r.Namespace, br.Filters, port)
 				if err != nil {
 					fail(&refError{string(gwv1.RouteReasonUnsupportedValue), err.Error()})
 				}
@@ -636,7 +663,7 @@ func pathModifier(p *gwv1.HTTPPathModifier) *agentgateway.PathModifier {
 }
 
 // filters translates a list of HTTPRoute filters into policies.
-func (t *translator) filters(r *gwv1.HTTPRoute, fs []gwv1.HTTPRouteFilter, port int) ([]agentgateway.Policy, error) {
+func (t *translator) filters(fromKind, ns string, fs []gwv1.HTTPRouteFilter, port int) ([]agentgateway.Policy, error) {
 	var out []agentgateway.Policy
 	add := func(p agentgateway.Policy, err error) error {
 		if err != nil {
@@ -678,7 +705,7 @@ func (t *translator) filters(r *gwv1.HTTPRoute, fs []gwv1.HTTPRouteFilter, port 
 			}
 			err = add(agentgateway.Rewrite(u))
 		case f.Type == gwv1.HTTPRouteFilterRequestMirror && f.RequestMirror != nil:
-			h, rerr := t.backend(r.Namespace, f.RequestMirror.BackendRef)
+			h, rerr := t.backend(fromKind, ns, f.RequestMirror.BackendRef, fromKind == kindGRPC)
 			if rerr != nil {
 				return nil, fmt.Errorf("mirror backend: %s", rerr.msg)
 			}
@@ -827,8 +854,9 @@ func retryPolicy(r *gwv1.HTTPRouteRetry) agentgateway.Policy {
 // refError is an unresolvable backendRef, with the ResolvedRefs reason it causes.
 type refError struct{ reason, msg string }
 
-// backend resolves a backendRef to a proxy over the Service's ready endpoints.
-func (t *translator) backend(routeNS string, ref gwv1.BackendObjectReference) (http.Handler, *refError) {
+// backend resolves a backendRef of a route of kind fromKind to a proxy over the Service's ready
+// endpoints; forceH2C speaks h2c whatever the Service's appProtocol (gRPC backends).
+func (t *translator) backend(fromKind, routeNS string, ref gwv1.BackendObjectReference, forceH2C bool) (http.Handler, *refError) {
 	group, kind := "", kindService
 	if ref.Group != nil {
 		group = string(*ref.Group)
@@ -842,7 +870,7 @@ func (t *translator) backend(routeNS string, ref gwv1.BackendObjectReference) (h
 	ns := routeNS
 	if ref.Namespace != nil && string(*ref.Namespace) != routeNS {
 		ns = string(*ref.Namespace)
-		if !t.granted(groupGateway, kindHTTP, routeNS, "", kindService, ns, string(ref.Name)) {
+		if !t.granted(groupGateway, fromKind, routeNS, "", kindService, ns, string(ref.Name)) {
 			return nil, &refError{string(gwv1.RouteReasonRefNotPermitted), fmt.Sprintf("no ReferenceGrant lets %s refer to service %s/%s", routeNS, ns, ref.Name)}
 		}
 	}
@@ -885,7 +913,7 @@ func (t *translator) backend(routeNS string, ref gwv1.BackendObjectReference) (h
 		}), nil
 	}
 	slices.Sort(eps)
-	h2c := sp.AppProtocol != nil && *sp.AppProtocol == "kubernetes.io/h2c"
+	h2c := forceH2C || (sp.AppProtocol != nil && *sp.AppProtocol == "kubernetes.io/h2c")
 	cfg := agentgateway.HTTPBackendConfig{Name: name, Endpoints: eps, HTTP2: h2c, EjectAfter: -1}
 	cfg.Transport = t.transports.get(h2c)
 	b, err := agentgateway.NewHTTPBackend(cfg)
