@@ -16,11 +16,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	agentgateway "github.com/agentgw/agentgateway"
+	agwv1a1 "github.com/agentgw/agentgateway/gwapi/apis/v1alpha1"
 )
 
 // Cluster is what the controller needs from Kubernetes: reading objects and writing their status.
@@ -148,8 +150,26 @@ func ReadSnapshot(ctx context.Context, r client.Reader) (*Snapshot, error) {
 			return nil, fmt.Errorf("gwapi: listing %T: %w", l, err)
 		}
 	}
-	return &Snapshot{GatewayClasses: gcs.Items, Gateways: gws.Items, HTTPRoutes: hrs.Items, GRPCRoutes: grs.Items, ReferenceGrants: rgs.Items,
-		Services: svcs.Items, EndpointSlices: eps.Items, Namespaces: nss.Items, Secrets: secs.Items}, nil
+	snap := &Snapshot{GatewayClasses: gcs.Items, Gateways: gws.Items, HTTPRoutes: hrs.Items, GRPCRoutes: grs.Items, ReferenceGrants: rgs.Items,
+		Services: svcs.Items, EndpointSlices: eps.Items, Namespaces: nss.Items, Secrets: secs.Items}
+	// agentgateway's own kinds are optional: a cluster without their CRDs (or a client whose scheme
+	// lacks them) translates without them.
+	var (
+		bes agwv1a1.AgentgatewayBackendList
+		pos agwv1a1.AgentgatewayPolicyList
+	)
+	for _, l := range []client.ObjectList{&bes, &pos} {
+		if err := r.List(ctx, l); err != nil && !optionalKindMissing(err) {
+			return nil, fmt.Errorf("gwapi: listing %T: %w", l, err)
+		}
+	}
+	snap.Backends, snap.Policies = bes.Items, pos.Items
+	return snap, nil
+}
+
+// optionalKindMissing reports whether a List failed because the kind is not installed or not known.
+func optionalKindMissing(err error) bool {
+	return meta.IsNoMatchError(err) || runtime.IsNotRegisteredError(err) || apierrors.IsNotFound(err)
 }
 
 // fingerprint identifies the inputs of a translation: generations of Gateway API objects (their
@@ -171,6 +191,12 @@ func fingerprint(s *Snapshot) uint64 {
 	}
 	for i := range s.GRPCRoutes {
 		add("grpc", &s.GRPCRoutes[i], gen(&s.GRPCRoutes[i])+s.GRPCRoutes[i].CreationTimestamp.String())
+	}
+	for i := range s.Backends {
+		add("agbe", &s.Backends[i], gen(&s.Backends[i]))
+	}
+	for i := range s.Policies {
+		add("agpo", &s.Policies[i], gen(&s.Policies[i]))
 	}
 	for i := range s.ReferenceGrants {
 		add("rg", &s.ReferenceGrants[i], s.ReferenceGrants[i].ResourceVersion)
@@ -267,7 +293,41 @@ func (c *Controller) writeStatus(ctx context.Context, snap *Snapshot, res *Resul
 		r := &snap.GRPCRoutes[i]
 		errs = append(errs, c.writeRouteStatus(ctx, r, &r.Status.RouteStatus, res.GRPCRoutes[nn(r.Namespace, r.Name)]))
 	}
+	for i := range snap.Policies {
+		p := &snap.Policies[i]
+		errs = append(errs, c.writePolicyStatus(ctx, p, res.Policies[nn(p.Namespace, p.Name)]))
+	}
 	return errors.Join(errs...)
+}
+
+// writePolicyStatus replaces this controller's ancestors in a policy's status, keeping others'.
+func (c *Controller) writePolicyStatus(ctx context.Context, p *agwv1a1.AgentgatewayPolicy, mine []gwv1.PolicyAncestorStatus) error {
+	var out []gwv1.PolicyAncestorStatus
+	for _, a := range p.Status.Ancestors {
+		if a.ControllerName != c.Options.ControllerName {
+			out = append(out, a)
+		}
+	}
+	for _, a := range mine {
+		var old []metav1.Condition
+		for _, oa := range p.Status.Ancestors {
+			if oa.ControllerName == a.ControllerName && reflect.DeepEqual(oa.AncestorRef, a.AncestorRef) {
+				old = oa.Conditions
+			}
+		}
+		a.Conditions = mergeConditions(old, a.Conditions)
+		out = append(out, a)
+	}
+	same := len(out) == len(p.Status.Ancestors)
+	for i := 0; same && i < len(out); i++ {
+		x, y := out[i], p.Status.Ancestors[i]
+		same = x.ControllerName == y.ControllerName && reflect.DeepEqual(x.AncestorRef, y.AncestorRef) && sameConditions(x.Conditions, y.Conditions)
+	}
+	if same {
+		return nil
+	}
+	p.Status.Ancestors = out
+	return c.Cluster.Status().Update(ctx, p)
 }
 
 // writeRouteStatus replaces this controller's parents in a route's status (st, inside obj) with

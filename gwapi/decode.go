@@ -12,6 +12,8 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
+
+	agwv1a1 "github.com/agentgw/agentgateway/gwapi/apis/v1alpha1"
 )
 
 // ErrDecode marks manifests that cannot be read.
@@ -91,6 +93,18 @@ func decodeInto(snap *Snapshot, apiVersion, kind string, doc []byte) error {
 		if err = strict(&o); err == nil {
 			defaultNS(&o.Namespace)
 			snap.EndpointSlices = append(snap.EndpointSlices, o)
+		}
+	case agwv1a1.GroupVersion.String() + "/" + agwv1a1.KindBackend:
+		var o agwv1a1.AgentgatewayBackend
+		if err = strict(&o); err == nil {
+			defaultNS(&o.Namespace)
+			snap.Backends = append(snap.Backends, o)
+		}
+	case agwv1a1.GroupVersion.String() + "/" + agwv1a1.KindPolicy:
+		var o agwv1a1.AgentgatewayPolicy
+		if err = strict(&o); err == nil {
+			defaultNS(&o.Namespace)
+			snap.Policies = append(snap.Policies, o)
 		}
 	case "v1/Namespace":
 		var o corev1.Namespace

@@ -66,7 +66,7 @@ func (t *translator) grpcRules(r *gwv1.GRPCRoute, port int) ([]agentgateway.Rout
 			out = append(out, rc)
 			continue
 		}
-		rc.Policies = ps
+		rc.Policies = append(t.attachedPolicies(kindGRPC, r.Namespace, r.Name, ruleName(rule.Name)), ps...)
 		for _, br := range rule.BackendRefs {
 			w := 1
 			if br.Weight != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	agentgateway "github.com/agentgw/agentgateway"
+	agwv1a1 "github.com/agentgw/agentgateway/gwapi/apis/v1alpha1"
 	"github.com/agentgw/agentgateway/policy"
 )
 
@@ -36,6 +38,9 @@ type Snapshot struct {
 	EndpointSlices  []discoveryv1.EndpointSlice
 	Namespaces      []corev1.Namespace
 	Secrets         []corev1.Secret
+	// agentgateway's own resources (gwapi/apis/v1alpha1).
+	Backends []agwv1a1.AgentgatewayBackend
+	Policies []agwv1a1.AgentgatewayPolicy
 }
 
 // Options parameterise a translation.
@@ -47,6 +52,8 @@ type Options struct {
 	// DialContext, when set, connects to backend endpoints ("podIP:port") instead of the host
 	// network, e.g. to reach in-process pods in tests.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Logger is given to the MCP federations of AgentgatewayBackends (default slog.Default()).
+	Logger *slog.Logger
 }
 
 // Result is a translation: the data-plane configuration of each accepted Gateway and the statuses
@@ -59,6 +66,8 @@ type Result struct {
 	HTTPRoutes map[types.NamespacedName][]gwv1.RouteParentStatus
 	// GRPCRoutes is the same for GRPCRoutes.
 	GRPCRoutes map[types.NamespacedName][]gwv1.RouteParentStatus
+	// Policies holds the ancestor statuses of each AgentgatewayPolicy.
+	Policies map[types.NamespacedName][]gwv1.PolicyAncestorStatus
 }
 
 // ErrUnsupported marks Gateway API features this translator does not implement.
@@ -84,6 +93,8 @@ type translator struct {
 	slices     map[types.NamespacedName][]*discoveryv1.EndpointSlice
 	secrets    map[types.NamespacedName]*corev1.Secret
 	transports *transports
+	agwBuilt   map[types.NamespacedName]builtBackend
+	policies   map[policyTarget][]agentgateway.Policy
 }
 
 // Translate turns a snapshot into data-plane configurations and statuses. It never fails as a whole:
@@ -95,7 +106,8 @@ func Translate(snap *Snapshot, opts Options) *Result {
 func translate(snap *Snapshot, opts Options, tr *transports) *Result {
 	t := &translator{opts: opts, snap: snap, nsLabels: map[string]map[string]string{},
 		services: map[types.NamespacedName]*corev1.Service{}, slices: map[types.NamespacedName][]*discoveryv1.EndpointSlice{},
-		secrets: map[types.NamespacedName]*corev1.Secret{}, transports: tr}
+		secrets: map[types.NamespacedName]*corev1.Secret{}, transports: tr,
+		agwBuilt: map[types.NamespacedName]builtBackend{}, policies: map[policyTarget][]agentgateway.Policy{}}
 	for i := range snap.Namespaces {
 		ns := &snap.Namespaces[i]
 		l := maps.Clone(ns.Labels)
@@ -123,7 +135,8 @@ func translate(snap *Snapshot, opts Options, tr *transports) *Result {
 	}
 	res := &Result{Configs: map[types.NamespacedName]agentgateway.Config{}, GatewayClasses: map[string]gwv1.GatewayClassStatus{},
 		Gateways: map[types.NamespacedName]gwv1.GatewayStatus{}, HTTPRoutes: map[types.NamespacedName][]gwv1.RouteParentStatus{},
-		GRPCRoutes: map[types.NamespacedName][]gwv1.RouteParentStatus{}}
+		GRPCRoutes: map[types.NamespacedName][]gwv1.RouteParentStatus{}, Policies: map[types.NamespacedName][]gwv1.PolicyAncestorStatus{}}
+	t.indexPolicies(res)
 	ours := map[string]bool{}
 	for i := range snap.GatewayClasses {
 		gc := &snap.GatewayClasses[i]
@@ -466,8 +479,12 @@ func (t *translator) attach(r routeObj, gateways map[types.NamespacedName]*gatew
 				}
 				// Built per listener: a redirect without port or scheme names the listener's port.
 				built, _, _, _ := r.rules(int(ls.spec.Port))
+				gwPolicies := t.attachedPolicies(kindGateway, gs.gw.Namespace, gs.gw.Name, string(ls.spec.Name))
 				for _, rc := range built {
 					rc.Hostnames = hosts
+					if len(gwPolicies) > 0 {
+						rc.Policies = append(slices.Clone(gwPolicies), rc.Policies...)
+					}
 					ls.cfg.Routes = append(ls.cfg.Routes, rc)
 				}
 			}
@@ -554,7 +571,7 @@ func (t *translator) routeRules(r *gwv1.HTTPRoute, port int) ([]agentgateway.Rou
 			out = append(out, rc)
 			continue
 		}
-		rc.Policies = ps
+		rc.Policies = append(t.attachedPolicies(kindHTTP, r.Namespace, r.Name, ruleName(rule.Name)), ps...)
 		if p := timeoutPolicy(rule.Timeouts); p != nil {
 			rc.Policies = append(rc.Policies, p)
 		}
@@ -584,6 +601,13 @@ func (t *translator) routeRules(r *gwv1.HTTPRoute, port int) ([]agentgateway.Rou
 		out = append(out, rc)
 	}
 	return out, ok, reason, msg
+}
+
+func ruleName(n *gwv1.SectionName) string {
+	if n == nil {
+		return ""
+	}
+	return string(*n)
 }
 
 // wrap puts policies in front of a handler in phase order, as a route would.
@@ -863,6 +887,9 @@ func (t *translator) backend(fromKind, routeNS string, ref gwv1.BackendObjectRef
 	}
 	if ref.Kind != nil {
 		kind = string(*ref.Kind)
+	}
+	if group == agwv1a1.GroupName && kind == agwv1a1.KindBackend {
+		return t.agwBackend(fromKind, routeNS, ref)
 	}
 	if group != "" || kind != kindService {
 		return nil, &refError{string(gwv1.RouteReasonInvalidKind), fmt.Sprintf("backend kind %s/%s is not supported", group, kind)}
