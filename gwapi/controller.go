@@ -22,6 +22,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	agentgateway "github.com/agentgw/agentgateway"
+	infv1 "github.com/agentgw/agentgateway/gwapi/apis/inference/v1"
 	agwv1a1 "github.com/agentgw/agentgateway/gwapi/apis/v1alpha1"
 )
 
@@ -164,6 +165,18 @@ func ReadSnapshot(ctx context.Context, r client.Reader) (*Snapshot, error) {
 		}
 	}
 	snap.Backends, snap.Policies = bes.Items, pos.Items
+	var pools infv1.InferencePoolList
+	if err := r.List(ctx, &pools); err != nil && !optionalKindMissing(err) {
+		return nil, fmt.Errorf("gwapi: listing %T: %w", &pools, err)
+	}
+	if snap.InferencePools = pools.Items; len(pools.Items) > 0 {
+		// Pods are read only when a pool needs them: listing every Pod is costly on a large cluster.
+		var pods corev1.PodList
+		if err := r.List(ctx, &pods); err != nil {
+			return nil, fmt.Errorf("gwapi: listing %T: %w", &pods, err)
+		}
+		snap.Pods = pods.Items
+	}
 	return snap, nil
 }
 
@@ -197,6 +210,12 @@ func fingerprint(s *Snapshot) uint64 {
 	}
 	for i := range s.Policies {
 		add("agpo", &s.Policies[i], gen(&s.Policies[i]))
+	}
+	for i := range s.InferencePools {
+		add("pool", &s.InferencePools[i], gen(&s.InferencePools[i]))
+	}
+	for i := range s.Pods {
+		add("pod", &s.Pods[i], s.Pods[i].ResourceVersion)
 	}
 	for i := range s.ReferenceGrants {
 		add("rg", &s.ReferenceGrants[i], s.ReferenceGrants[i].ResourceVersion)

@@ -13,6 +13,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 
+	infv1 "github.com/agentgw/agentgateway/gwapi/apis/inference/v1"
 	agwv1a1 "github.com/agentgw/agentgateway/gwapi/apis/v1alpha1"
 )
 
@@ -105,6 +106,18 @@ func decodeInto(snap *Snapshot, apiVersion, kind string, doc []byte) error {
 		if err = strict(&o); err == nil {
 			defaultNS(&o.Namespace)
 			snap.Policies = append(snap.Policies, o)
+		}
+	case infv1.GroupVersion.String() + "/" + infv1.KindInferencePool:
+		var o infv1.InferencePool
+		if err = strict(&o); err == nil {
+			defaultNS(&o.Namespace)
+			snap.InferencePools = append(snap.InferencePools, o)
+		}
+	case "v1/Pod":
+		var o corev1.Pod
+		if err = strict(&o); err == nil {
+			defaultNS(&o.Namespace)
+			snap.Pods = append(snap.Pods, o)
 		}
 	case "v1/Namespace":
 		var o corev1.Namespace

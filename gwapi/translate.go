@@ -23,6 +23,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	agentgateway "github.com/agentgw/agentgateway"
+	infv1 "github.com/agentgw/agentgateway/gwapi/apis/inference/v1"
 	agwv1a1 "github.com/agentgw/agentgateway/gwapi/apis/v1alpha1"
 	"github.com/agentgw/agentgateway/policy"
 )
@@ -41,6 +42,9 @@ type Snapshot struct {
 	// agentgateway's own resources (gwapi/apis/v1alpha1).
 	Backends []agwv1a1.AgentgatewayBackend
 	Policies []agwv1a1.AgentgatewayPolicy
+	// Inference Extension pools and the Pods they select.
+	InferencePools []infv1.InferencePool
+	Pods           []corev1.Pod
 }
 
 // Options parameterise a translation.
@@ -94,6 +98,7 @@ type translator struct {
 	secrets    map[types.NamespacedName]*corev1.Secret
 	transports *transports
 	agwBuilt   map[types.NamespacedName]builtBackend
+	poolBuilt  map[types.NamespacedName]builtBackend
 	policies   map[policyTarget][]agentgateway.Policy
 }
 
@@ -107,7 +112,7 @@ func translate(snap *Snapshot, opts Options, tr *transports) *Result {
 	t := &translator{opts: opts, snap: snap, nsLabels: map[string]map[string]string{},
 		services: map[types.NamespacedName]*corev1.Service{}, slices: map[types.NamespacedName][]*discoveryv1.EndpointSlice{},
 		secrets: map[types.NamespacedName]*corev1.Secret{}, transports: tr,
-		agwBuilt: map[types.NamespacedName]builtBackend{}, policies: map[policyTarget][]agentgateway.Policy{}}
+		agwBuilt: map[types.NamespacedName]builtBackend{}, poolBuilt: map[types.NamespacedName]builtBackend{}, policies: map[policyTarget][]agentgateway.Policy{}}
 	for i := range snap.Namespaces {
 		ns := &snap.Namespaces[i]
 		l := maps.Clone(ns.Labels)
@@ -890,6 +895,9 @@ func (t *translator) backend(fromKind, routeNS string, ref gwv1.BackendObjectRef
 	}
 	if group == agwv1a1.GroupName && kind == agwv1a1.KindBackend {
 		return t.agwBackend(fromKind, routeNS, ref)
+	}
+	if group == infv1.GroupName && kind == infv1.KindInferencePool {
+		return t.inferencePool(fromKind, routeNS, ref)
 	}
 	if group != "" || kind != kindService {
 		return nil, &refError{string(gwv1.RouteReasonInvalidKind), fmt.Sprintf("backend kind %s/%s is not supported", group, kind)}

@@ -245,6 +245,9 @@ func (p *Pool) pick(ctx context.Context, r *http.Request, body []byte) (pickResu
 	var streamed []byte
 	for !gotHeaders || !gotBody {
 		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) && gotHeaders {
+			break // a picker that answered the headers and leaves the body as it is
+		}
 		if err != nil {
 			return res, fmt.Errorf("%w: %w", ErrPicker, err)
 		}
