@@ -67,6 +67,13 @@ type options struct {
 	// backendTimeout is State.BackendTimeout for every request (WithDefaultBackendTimeout).
 	backendTimeout time.Duration
 	client         ClientTimeouts
+	// L4 and listener-level traffic (tcp.go, frontend_l4.go).
+	tcp         TCPTimeouts
+	proxy       *ProxyProtocol
+	netAuthz    func(context.Context, *ConnInfo) bool
+	frontTLS    FrontendTLS
+	keepAlive   *net.KeepAliveConfig
+	connectMode ConnectMode
 }
 
 // Option configures a Gateway.
@@ -117,7 +124,7 @@ func (g *Gateway) DefaultBackendTimeout() time.Duration { return g.opts.backendT
 
 // New returns an empty Gateway: every request gets 404 until routes are added.
 func New(opts ...Option) *Gateway {
-	g := &Gateway{opts: options{accessLog: true, drain: 30 * time.Second, rnd: rand.IntN, backendTimeout: DefaultBackendTimeout, client: DefaultClientTimeouts}}
+	g := &Gateway{opts: options{accessLog: true, drain: 30 * time.Second, rnd: rand.IntN, backendTimeout: DefaultBackendTimeout, client: DefaultClientTimeouts, tcp: DefaultTCPTimeouts}}
 	for _, o := range opts {
 		o(&g.opts)
 	}
@@ -196,6 +203,7 @@ func (g *Gateway) applyLocked(cfg Config) error {
 	if err != nil {
 		return err
 	}
+	g.tuneTLS(s)
 	// While Run serves, the new ports are bound before the swap, so a port that cannot be bound leaves
 	// everything as it was.
 	serve, err := g.bindNew(s)

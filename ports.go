@@ -116,6 +116,9 @@ func (c *compiler) tlsIndexes(cfg Config, ls []*compiledListener) map[int]*hostI
 	for i := range cfg.Listeners {
 		lc := &cfg.Listeners[i]
 		path := fmt.Sprintf("listeners[%d]", i)
+		if lc.Protocol != ProtocolHTTP {
+			continue
+		}
 		if lc.TLS == nil {
 			if secure[lc.Port] && lc.Port != 0 {
 				c.errf(path+".tls", "port %d mixes plain and TLS listeners", lc.Port)

@@ -11,6 +11,8 @@ import (
 // decodes YAML into, and what [Gateway.Apply] compiles into the immutable routing table.
 type Config struct {
 	Listeners []ListenerConfig
+	// Ports sets how ports are served beyond their listeners (CONNECT tunnels, internal ports).
+	Ports []PortConfig
 }
 
 // Validate compiles the configuration without applying it and reports every problem, with field paths
@@ -37,6 +39,10 @@ type ListenerConfig struct {
 	// GetConfigForClient, if set, is called with the handshake's ClientHelloInfo.
 	TLS    *tls.Config
 	Routes []RouteConfig
+	// Protocol is what the listener accepts: HTTP routes (the zero value), or TCP and TLS routes.
+	Protocol ListenerProtocol
+	// TCPRoutes serve a TCP or TLS listener's connections; an HTTP listener has none.
+	TCPRoutes []TCPRouteConfig
 }
 
 // RouteConfig is one route: which requests it takes, what runs in front of the backend, and the backend.

@@ -38,16 +38,21 @@ var ErrRunning = errors.New("agentgateway: already running")
 type runState struct {
 	active bool
 	ports  map[int]*boundPort
+	look   sync.RWMutex   // also held (write) while ports changes, so CONNECT can look a port up without mu
 	wg     sync.WaitGroup // serving and draining goroutines
 	done   chan struct{}  // closed once the ports of the last Start have drained
 	err    error          // the drain's outcome, for Wait
 }
 
 type boundPort struct {
-	port   int
-	ln     *portListener
-	srv    *http.Server
-	cancel context.CancelFunc // the server's base context: cancels requests still open at the drain deadline
+	port     int
+	internal bool         // not bound: served only by CONNECT re-entry
+	raw      net.Listener // the socket; nil for an internal port
+	ln       *portListener
+	http     *chanListener // what srv serves: the connections serveConn found to be HTTP
+	l4       connSet       // connections served outside srv (TCP and TLS routes, being inspected)
+	srv      *http.Server
+	cancel   context.CancelFunc // the server's base context: cancels requests still open at the drain deadline
 }
 
 // Run serves the ports the listeners name until ctx is cancelled, then drains in-flight requests and
@@ -131,31 +136,34 @@ func (g *Gateway) bindNew(s *snapshot) (func(), error) {
 }
 
 func (g *Gateway) bind(s *snapshot) (func(), error) {
-	ports := make([]int, 0, len(s.byPort))
-	for p := range s.byPort {
-		if _, ok := g.run.ports[p]; !ok {
+	ports := make([]int, 0, len(s.plans))
+	for p, pp := range s.plans {
+		if bp, ok := g.run.ports[p]; !ok || bp.internal != pp.internal {
 			ports = append(ports, p)
 		}
 	}
 	slices.Sort(ports)
 	fresh := make([]*boundPort, 0, len(ports))
 	for _, p := range ports {
-		ln, err := g.listen(p)
-		if err != nil {
-			for _, bp := range fresh {
-				_ = bp.ln.Close()
+		bp := &boundPort{port: p, internal: s.plans[p].internal}
+		if !bp.internal {
+			ln, err := g.listen(p)
+			if err != nil {
+				for _, bp := range fresh {
+					_ = bp.ln.Close()
+				}
+				return nil, fmt.Errorf("agentgateway: binding port %d: %w", p, err)
 			}
-			return nil, fmt.Errorf("agentgateway: binding port %d: %w", p, err)
+			bp.raw = ln
 		}
-		fresh = append(fresh, &boundPort{port: p, ln: &portListener{Listener: ln, g: g, port: p}})
+		bp.ln = &portListener{bp: bp}
+		fresh = append(fresh, bp)
 	}
 	return func() {
-		for _, bp := range fresh {
-			g.run.ports[bp.port] = bp
-			g.servePort(bp, s.tlsByPort[bp.port] != nil)
-		}
+		g.run.look.Lock()
+		defer g.run.look.Unlock()
 		for p, bp := range g.run.ports {
-			if _, ok := s.byPort[p]; !ok {
+			if pp, ok := s.plans[p]; !ok || pp.internal != bp.internal {
 				delete(g.run.ports, p)
 				_ = bp.ln.Close() // at once, so that a later Apply can bind the port again
 				g.opts.logger.Info("port no longer configured; draining", "port", p)
@@ -165,6 +173,10 @@ func (g *Gateway) bind(s *snapshot) (func(), error) {
 					_ = g.drainPort(bp)
 				}()
 			}
+		}
+		for _, bp := range fresh {
+			g.run.ports[bp.port] = bp
+			g.servePort(bp, s.tlsByPort[bp.port] != nil)
 		}
 	}, nil
 }
@@ -177,6 +189,7 @@ func (g *Gateway) servePort(bp *boundPort, secure bool) {
 	bp.cancel = g.servers[srv]
 	delete(g.servers, srv)
 	g.srvMu.Unlock()
+	srv.Handler = g.serveRunHTTP(bp.port, srv.Handler)
 	connContext := srv.ConnContext
 	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
 		if connContext != nil {
@@ -194,15 +207,27 @@ func (g *Gateway) servePort(bp *boundPort, secure bool) {
 	// stop net/http from setting up HTTP/2 for the TLS connections Accept hands it.
 	srv.TLSConfig = nil
 	bp.srv = srv
+	var addr net.Addr = internalAddr(bp.port)
+	if bp.raw != nil {
+		addr = bp.raw.Addr()
+	}
+	bp.http = newChanListener(addr)
 	g.run.wg.Add(1)
 	go func() {
 		defer g.run.wg.Done()
-		err := srv.Serve(bp.ln)
+		err := srv.Serve(bp.http)
 		if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			g.opts.logger.Error("serving", "port", bp.port, "error", err)
 		}
 	}()
-	g.opts.logger.Info("listening", "addr", bp.ln.Addr().String(), "tls", secure)
+	if bp.raw != nil {
+		g.run.wg.Add(1)
+		go func() {
+			defer g.run.wg.Done()
+			g.acceptLoop(bp)
+		}()
+		g.opts.logger.Info("listening", "addr", addr.String(), "tls", secure)
+	}
 }
 
 // drainPort waits for the port's requests and streams to finish, up to the drain timeout, then cancels
@@ -210,20 +235,24 @@ func (g *Gateway) servePort(bp *boundPort, secure bool) {
 func (g *Gateway) drainPort(bp *boundPort) error {
 	ctx, cancel := context.WithTimeout(context.Background(), g.opts.drain)
 	defer cancel()
+	l4 := make(chan error, 1)
+	go func() { l4 <- bp.l4.drain(ctx) }()
 	err := bp.srv.Shutdown(ctx)
 	if err != nil {
 		bp.cancel()
 		_ = bp.srv.Close()
 	}
 	bp.cancel()
-	return err
+	return errors.Join(err, <-l4)
 }
 
 // stop ends a Start: every port stops accepting at once and drains.
 func (g *Gateway) stop(done chan struct{}) {
 	g.mu.Lock()
+	g.run.look.Lock()
 	ports := g.run.ports
 	g.run.ports, g.run.active = nil, false
+	g.run.look.Unlock()
 	for _, bp := range ports {
 		_ = bp.ln.Close()
 	}
@@ -252,30 +281,23 @@ func (g *Gateway) stop(done chan struct{}) {
 	g.mu.Unlock()
 }
 
-// portListener is a port Run bound. Each connection is wrapped in TLS when the port's listeners have
-// TLS at the moment it is accepted, so a reload can turn TLS on or off without rebinding the port.
+// portListener closes a bound port once: its socket (stopping the accept loop) and the HTTP server's
+// listener.
 type portListener struct {
-	net.Listener
-	g    *Gateway
-	port int
+	bp   *boundPort
 	once sync.Once
 }
 
-func (l *portListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil || l.g.snap.Load().tlsByPort[l.port] == nil {
-		return c, err
-	}
-	hc := &handshakeConn{Conn: c, hs: &handshake{}}
-	return tls.Server(hc, &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-		return l.g.tlsForClient(l.port, hello, hc.hs)
-	}}), nil
-}
-
-// Close closes the socket once; http.Server closes it again on Shutdown.
 func (l *portListener) Close() error {
 	err := error(nil)
-	l.once.Do(func() { err = l.Listener.Close() })
+	l.once.Do(func() {
+		if l.bp.raw != nil {
+			err = l.bp.raw.Close()
+		}
+		if l.bp.http != nil {
+			_ = l.bp.http.Close()
+		}
+	})
 	return err
 }
 

@@ -28,8 +28,10 @@ type snapshot struct {
 	anyPort *hostIndex[*compiledListener]
 	// tlsByPort indexes each TLS port's listeners by hostname, to pick a certificate by SNI.
 	tlsByPort map[int]*hostIndex[*compiledListener]
-	closers   []io.Closer
-	inflight  atomic.Int64
+	// plans says how each port is served (l4.go): HTTP, TCP and TLS listeners, CONNECT, internal.
+	plans    map[int]*portPlan
+	closers  []io.Closer
+	inflight atomic.Int64
 }
 
 type compiledListener struct {
@@ -226,6 +228,7 @@ func compile(cfg Config, rnd func(int) int) (*snapshot, error) {
 		port int
 		cfg  *ListenerConfig
 		path string
+		idx  int // in cfg.Listeners
 	}
 	var all []portListener
 	names := map[string]bool{}
@@ -240,9 +243,12 @@ func compile(cfg Config, rnd func(int) int) (*snapshot, error) {
 			c.errf(path+".name", "duplicate listener %q on port %d", lc.Name, lc.Port)
 		}
 		names[key] = true
+		if lc.Protocol != ProtocolHTTP {
+			continue // TCP and TLS listeners are compiled by l4Plans
+		}
 		c.addHosts(lc.Hostnames, path+".hostnames", func(string) {}, func(string) {}, func() {})
 		l := c.listener(lc, path)
-		all = append(all, portListener{l, lc.Port, lc, path})
+		all = append(all, portListener{l, lc.Port, lc, path, i})
 	}
 	build := func(port int) *hostIndex[*compiledListener] {
 		idx := &hostIndex[*compiledListener]{exact: map[string]*compiledListener{}}
@@ -282,11 +288,12 @@ func compile(cfg Config, rnd func(int) int) (*snapshot, error) {
 			}
 		}
 	}
-	compiled := make([]*compiledListener, len(all))
-	for i, pl := range all {
-		compiled[i] = pl.l
+	compiled := make([]*compiledListener, len(cfg.Listeners))
+	for _, pl := range all {
+		compiled[pl.idx] = pl.l
 	}
 	s.tlsByPort = c.tlsIndexes(cfg, compiled)
+	s.plans = c.l4Plans(cfg, compiled, s)
 	for cl := range c.closer {
 		s.closers = append(s.closers, cl)
 	}

@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/cel"
 )
 
 // FrontendPolicies is the `frontendPolicies` section: the policies that apply to all traffic. The
@@ -21,6 +22,15 @@ type FrontendPolicies struct {
 	Tracing *FrontendTracing `json:"tracing"`
 	// HTTP tunes the HTTP server of every port.
 	HTTP *FrontendHTTP `json:"http"`
+	// TLS, TCP, NetworkAuthorization, ProxyProtocol (alias proxy) and Connect are the connection-level
+	// policies (frontend_l4.go); they are read at start.
+	TLS                  *FrontendTLSSpec          `json:"tls"`
+	TCP                  *FrontendTCPSpec          `json:"tcp"`
+	NetworkAuthorization *NetworkAuthorizationSpec `json:"networkAuthorization"`
+	ProxyProtocol        *ProxyProtocolSpec        `json:"proxyProtocol"`
+	Connect              *ConnectSpec              `json:"connect"`
+
+	netRules *cel.RuleSet
 }
 
 // AccessLogPolicy is the schema's LoggingPolicy.
@@ -66,7 +76,7 @@ type FrontendHTTP struct {
 
 // Keys of the schema that are recognised but not supported yet, per object.
 var (
-	unsupportedFrontend  = []string{"tls", "tcp", "networkAuthorization", "networkExtAuthz", "proxy", "proxyProtocol", "connect"}
+	unsupportedFrontend  = []string{"networkExtAuthz"}
 	unsupportedAccessLog = []string{"otlp", "database"}
 	unsupportedTracing   = []string{"service", "backend", "policies", "filter"}
 	// http1HeaderCase: net/http writes header names in canonical case and keeps no other.
@@ -114,14 +124,16 @@ func decodeFrontendPolicies(n *yaml.Node) (FrontendPolicies, error) {
 		return fp, errAt(path, n, "want an object, got %s", kindName(n))
 	}
 	kept, errs := dropUnsupported(n, path, unsupportedFrontend)
-	// logging is the schema's other name for accessLog.
-	if _, li := mapValue(kept, "logging"); li >= 0 {
-		if _, ai := mapValue(kept, "accessLog"); ai >= 0 {
-			errs = append(errs, errAt(path+".logging", kept.Content[li-1], "set accessLog or logging, not both"))
+	// logging is the schema's other name for accessLog, proxy for proxyProtocol.
+	for alias, key := range map[string]string{"logging": "accessLog", "proxy": "proxyProtocol"} {
+		if _, li := mapValue(kept, alias); li >= 0 {
+			if _, ai := mapValue(kept, key); ai >= 0 {
+				errs = append(errs, errAt(path+"."+alias, kept.Content[li-1], "set %s or %s, not both", key, alias))
+			}
+			renamed := *kept.Content[li-1]
+			renamed.Value = key
+			kept.Content[li-1] = &renamed
 		}
-		renamed := *kept.Content[li-1]
-		renamed.Value = "accessLog"
-		kept.Content[li-1] = &renamed
 	}
 	for key, unsupported := range map[string][]string{"accessLog": unsupportedAccessLog, "tracing": unsupportedTracing, "http": unsupportedHTTP} {
 		if v, i := mapValue(kept, key); i >= 0 {
@@ -135,6 +147,7 @@ func decodeFrontendPolicies(n *yaml.Node) (FrontendPolicies, error) {
 	}
 	if len(errs) == 0 {
 		errs = append(errs, fp.validate()...)
+		errs = append(errs, fp.validateL4()...)
 	}
 	return fp, errors.Join(errs...)
 }
@@ -169,11 +182,11 @@ func (fp *FrontendPolicies) validate() []error {
 // Options returns the gateway options of frontendPolicies.http that bound requests and connections
 // (http1MaxHeaders, maxConnectionDuration).
 func (fp *FrontendPolicies) Options() []agentgateway.Option {
+	opts := fp.l4Options()
 	h := fp.HTTP
 	if h == nil {
-		return nil
+		return opts
 	}
-	var opts []agentgateway.Option
 	if h.HTTP1MaxHeaders > 0 {
 		opts = append(opts, agentgateway.WithMaxRequestHeaders(h.HTTP1MaxHeaders))
 	}

@@ -67,21 +67,32 @@ type BindSpec struct {
 
 // ListenerSpec is one entry of `binds[].listeners`.
 type ListenerSpec struct {
-	Name      string      `json:"name"`
-	Namespace string      `json:"namespace"`
-	Hostname  string      `json:"hostname"`
-	Protocol  string      `json:"protocol"`
-	TLS       *TLSSpec    `json:"tls"`
-	Routes    []RouteSpec `json:"routes"`
-	TCPRoutes Node        `json:"tcpRoutes"`
-	Policies  Node        `json:"policies"`
+	Name      string         `json:"name"`
+	Namespace string         `json:"namespace"`
+	Hostname  string         `json:"hostname"`
+	Protocol  string         `json:"protocol"`
+	TLS       *TLSSpec       `json:"tls"`
+	Routes    []RouteSpec    `json:"routes"`
+	TCPRoutes []TCPRouteSpec `json:"tcpRoutes"`
+	Policies  Node           `json:"policies"`
 }
 
-// TLSSpec is a listener's server certificate (HTTPS listeners).
+// TLSSpec is a listener's server TLS (HTTPS and terminating TLS listeners), the schema's
+// LocalTLSServerConfig.
 type TLSSpec struct {
 	Cert string `json:"cert"`
 	Key  string `json:"key"`
 	Root string `json:"root"`
+	// Mode is "static" (cert is the leaf) or "dynamicCa" (cert and key are a CA that signs a leaf for
+	// each SNI).
+	Mode              string   `json:"mode"`
+	CipherSuites      []string `json:"cipherSuites"`
+	MinTLSVersion     string   `json:"minTLSVersion"`
+	MinTlsVersion     string   `json:"minTlsVersion"`
+	MaxTLSVersion     string   `json:"maxTLSVersion"`
+	MaxTlsVersion     string   `json:"maxTlsVersion"`
+	KeyExchangeGroups []string `json:"keyExchangeGroups"`
+	SPIFFE            any      `json:"spiffe"`
 }
 
 // RouteSpec is one route of a listener.
@@ -226,26 +237,10 @@ func (b *BindSpec) validate(path string) []error {
 	} else if *b.Port < 1 || *b.Port > 65535 {
 		errs = append(errs, agentgateway.Errorf(path+".port", "port %d out of range", *b.Port))
 	}
-	if b.Mode != "" && b.Mode != "standard" {
-		errs = append(errs, agentgateway.Errorf(path+".mode", "mode %q is not supported", b.Mode))
-	}
-	if b.TunnelProtocol != "" && !strings.EqualFold(b.TunnelProtocol, "direct") {
-		errs = append(errs, agentgateway.Errorf(path+".tunnelProtocol", "tunnel protocol %q is not supported", b.TunnelProtocol))
-	}
+	errs = append(errs, b.validateMode(path)...)
 	for j, l := range b.Listeners {
 		lp := fmt.Sprintf("%s.listeners[%d]", path, j)
-		switch strings.ToUpper(l.Protocol) {
-		case "", "HTTP":
-		case "HTTPS":
-			if l.TLS == nil || l.TLS.Cert == "" || l.TLS.Key == "" {
-				errs = append(errs, agentgateway.Errorf(lp+".tls", "HTTPS needs tls.cert and tls.key"))
-			}
-		default:
-			errs = append(errs, agentgateway.Errorf(lp+".protocol", "protocol %q is not supported (HTTP, HTTPS)", l.Protocol))
-		}
-		if !l.TCPRoutes.IsZero() {
-			errs = append(errs, agentgateway.Errorf(lp+".tcpRoutes", "TCP routes are not supported"))
-		}
+		errs = append(errs, validateListenerProtocol(l, lp)...)
 		if !l.Policies.IsZero() {
 			errs = append(errs, agentgateway.Errorf(lp+".policies", "listener policies are not supported; put them on routes"))
 		}
@@ -387,6 +382,9 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 			l.errs = append(l.errs, agentgateway.Errorf(bp+".port", "port %d is bound twice", port))
 		}
 		ports[port] = true
+		if pc, ok := b.portConfig(port); ok {
+			rt.Config.Ports = append(rt.Config.Ports, pc)
+		}
 		for j, ls := range b.Listeners {
 			lp := fmt.Sprintf("%s.listeners[%d]", bp, j)
 			rt.Config.Listeners = append(rt.Config.Listeners, l.listener(port, ls, lp))
@@ -472,6 +470,9 @@ func (l *loader) serverTLS(t TLSSpec, path string) *tls.Config {
 		return nil
 	}
 	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+	if !l.tlsOptions(tc, t, path) {
+		return nil
+	}
 	if t.Root != "" {
 		pem := read(t.Root, "root")
 		if pem == nil {
@@ -508,6 +509,10 @@ func (l *loader) listener(port int, ls ListenerSpec, path string) agentgateway.L
 	lc := agentgateway.ListenerConfig{Name: name, Port: port}
 	if ls.Hostname != "" {
 		lc.Hostnames = []string{ls.Hostname}
+	}
+	if p := strings.ToUpper(ls.Protocol); p == "TCP" || p == "TLS" {
+		l.l4Listener(&lc, ls, path)
+		return lc
 	}
 	if ls.TLS != nil && strings.EqualFold(ls.Protocol, "HTTPS") {
 		lc.TLS = l.serverTLS(*ls.TLS, path+".tls")
