@@ -3,6 +3,7 @@ package gwapi
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -37,21 +38,37 @@ func DecodeManifests(r io.Reader) (*Snapshot, error) {
 		if len(bytes.TrimSpace(doc)) == 0 {
 			continue
 		}
+		// YAML is parsed once (the costly part); kind and object are read from its JSON form.
+		js, err := yaml.YAMLToJSONStrict(doc)
+		if err != nil {
+			return nil, fmt.Errorf("%w: document %d: %w", ErrDecode, i, err)
+		}
 		var head struct {
 			APIVersion string `json:"apiVersion"`
 			Kind       string `json:"kind"`
 		}
-		if err := yaml.Unmarshal(doc, &head); err != nil {
+		if err := json.Unmarshal(js, &head); err != nil {
 			return nil, fmt.Errorf("%w: document %d: %w", ErrDecode, i, err)
 		}
-		if err := decodeInto(snap, head.APIVersion, head.Kind, doc); err != nil {
+		if err := decodeInto(snap, head.APIVersion, head.Kind, js); err != nil {
 			return nil, fmt.Errorf("%w: document %d (%s %s): %w", ErrDecode, i, head.APIVersion, head.Kind, err)
 		}
 	}
 }
 
+// decodeInto decodes one document's JSON, refusing unknown fields.
 func decodeInto(snap *Snapshot, apiVersion, kind string, doc []byte) error {
-	strict := func(v any) error { return yaml.UnmarshalStrict(doc, v) }
+	strict := func(v any) error {
+		d := json.NewDecoder(bytes.NewReader(doc))
+		d.DisallowUnknownFields()
+		if err := d.Decode(v); err != nil {
+			return err
+		}
+		if d.More() {
+			return errors.New("trailing data after the object")
+		}
+		return nil
+	}
 	var err error
 	switch apiVersion + "/" + kind {
 	case gwv1.GroupVersion.String() + "/GatewayClass":
