@@ -53,6 +53,7 @@ var expectedPass = []string{
 	"HTTPRouteBackendRequestHeaderModifier",
 	"HTTPRouteCORS",
 	"HTTPRouteCrossNamespace",
+	"HTTPRouteDisallowedKind",
 	"HTTPRouteExactPathMatching",
 	"HTTPRouteHTTPSListener",
 	"HTTPRouteHTTPSListenerDetectMisdirectedRequests",
@@ -109,9 +110,7 @@ var expectedPass = []string{
 const defaultFamilies = "HTTPRoute,GRPC"
 
 // knownFailing are run and reported but not required, each with the reason.
-var knownFailing = map[string]string{
-	"HTTPRouteDisallowedKind": "skipped: needs the TLSRoute feature (TLS listeners and TLSRoute are not implemented)",
-}
+var knownFailing = map[string]string{}
 
 // network maps the Gateways' fake status addresses ("192.0.2.N:port") to the loopback sockets the
 // data plane really listens on.
@@ -298,7 +297,8 @@ func TestGatewayAPIConformance(t *testing.T) {
 	timeouts.TestIsolation = 0
 
 	supported := features.SetsToNamesSet(features.GatewayCoreFeatures, features.HTTPRouteCoreFeatures,
-		features.HTTPRouteExtendedFeatures, features.ReferenceGrantCoreFeatures, features.GRPCRouteCoreFeatures, features.GRPCRouteExtendedFeatures).Insert(features.SupportGatewayPort8080, features.SupportGatewayHTTPSListenerDetectMisdirectedRequests)
+		features.HTTPRouteExtendedFeatures, features.ReferenceGrantCoreFeatures, features.GRPCRouteCoreFeatures, features.GRPCRouteExtendedFeatures,
+		features.TLSRouteCoreFeatures).Insert(features.SupportGatewayPort8080, features.SupportGatewayHTTPSListenerDetectMisdirectedRequests)
 	grpcc := &grpcClient{net: nw, conns: map[[2]string]*grpc.ClientConn{}}
 	defer grpcc.Close()
 	dtr := &roundtripper.DefaultRoundTripper{TimeoutConfig: timeouts, CustomDialContext: nw.dial}

@@ -156,15 +156,18 @@ func ReadSnapshot(ctx context.Context, r client.Reader) (*Snapshot, error) {
 	// agentgateway's own kinds are optional: a cluster without their CRDs (or a client whose scheme
 	// lacks them) translates without them.
 	var (
-		bes agwv1a1.AgentgatewayBackendList
-		pos agwv1a1.AgentgatewayPolicyList
+		bes  agwv1a1.AgentgatewayBackendList
+		pos  agwv1a1.AgentgatewayPolicyList
+		tlss gwv1.TLSRouteList
+		tcps gwv1.TCPRouteList
 	)
-	for _, l := range []client.ObjectList{&bes, &pos} {
+	// TLSRoute and TCPRoute are in Gateway API's experimental channel: optional too.
+	for _, l := range []client.ObjectList{&bes, &pos, &tlss, &tcps} {
 		if err := r.List(ctx, l); err != nil && !optionalKindMissing(err) {
 			return nil, fmt.Errorf("gwapi: listing %T: %w", l, err)
 		}
 	}
-	snap.Backends, snap.Policies = bes.Items, pos.Items
+	snap.Backends, snap.Policies, snap.TLSRoutes, snap.TCPRoutes = bes.Items, pos.Items, tlss.Items, tcps.Items
 	var pools infv1.InferencePoolList
 	if err := r.List(ctx, &pools); err != nil && !optionalKindMissing(err) {
 		return nil, fmt.Errorf("gwapi: listing %T: %w", &pools, err)
@@ -204,6 +207,12 @@ func fingerprint(s *Snapshot) uint64 {
 	}
 	for i := range s.GRPCRoutes {
 		add("grpc", &s.GRPCRoutes[i], gen(&s.GRPCRoutes[i])+s.GRPCRoutes[i].CreationTimestamp.String())
+	}
+	for i := range s.TLSRoutes {
+		add("tls", &s.TLSRoutes[i], gen(&s.TLSRoutes[i])+s.TLSRoutes[i].CreationTimestamp.String())
+	}
+	for i := range s.TCPRoutes {
+		add("tcp", &s.TCPRoutes[i], gen(&s.TCPRoutes[i])+s.TCPRoutes[i].CreationTimestamp.String())
 	}
 	for i := range s.Backends {
 		add("agbe", &s.Backends[i], gen(&s.Backends[i]))
@@ -311,6 +320,14 @@ func (c *Controller) writeStatus(ctx context.Context, snap *Snapshot, res *Resul
 	for i := range snap.GRPCRoutes {
 		r := &snap.GRPCRoutes[i]
 		errs = append(errs, c.writeRouteStatus(ctx, r, &r.Status.RouteStatus, res.GRPCRoutes[nn(r.Namespace, r.Name)]))
+	}
+	for i := range snap.TLSRoutes {
+		r := &snap.TLSRoutes[i]
+		errs = append(errs, c.writeRouteStatus(ctx, r, &r.Status.RouteStatus, res.TLSRoutes[nn(r.Namespace, r.Name)]))
+	}
+	for i := range snap.TCPRoutes {
+		r := &snap.TCPRoutes[i]
+		errs = append(errs, c.writeRouteStatus(ctx, r, &r.Status.RouteStatus, res.TCPRoutes[nn(r.Namespace, r.Name)]))
 	}
 	for i := range snap.Policies {
 		p := &snap.Policies[i]

@@ -94,6 +94,18 @@ func decodeInto(snap *Snapshot, apiVersion, kind string, doc []byte) error {
 			defaultNS(&o.Namespace)
 			snap.GRPCRoutes = append(snap.GRPCRoutes, o)
 		}
+	case gwv1.GroupVersion.String() + "/TLSRoute":
+		var o gwv1.TLSRoute
+		if err = strict(&o); err == nil {
+			defaultNS(&o.Namespace)
+			snap.TLSRoutes = append(snap.TLSRoutes, o)
+		}
+	case gwv1.GroupVersion.String() + "/TCPRoute":
+		var o gwv1.TCPRoute
+		if err = strict(&o); err == nil {
+			defaultNS(&o.Namespace)
+			snap.TCPRoutes = append(snap.TCPRoutes, o)
+		}
 	case gwv1.GroupVersion.String() + "/ReferenceGrant", gwv1.GroupName + "/v1beta1/ReferenceGrant":
 		var o gwv1.ReferenceGrant
 		if err = strict(&o); err == nil {

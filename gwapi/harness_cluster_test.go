@@ -81,7 +81,7 @@ func specOf(s *runtime.Scheme, obj client.Object) []byte {
 // creationTimestamp on create and bumps generation when a write changes the spec.
 func newAPIServer(s *runtime.Scheme) client.WithWatch {
 	base := fake.NewClientBuilder().WithScheme(s).WithStatusSubresource(
-		&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}, &gwv1.GRPCRoute{}, &gwv1.ListenerSet{},
+		&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}, &gwv1.GRPCRoute{}, &gwv1.ListenerSet{}, &gwv1.TLSRoute{}, &gwv1.TCPRoute{},
 		&gwv1a2.TCPRoute{}, &gwv1a2.TLSRoute{}, &gwv1a2.UDPRoute{}, &corev1.Pod{}, &appsv1.Deployment{},
 	).Build()
 	existing := func(ctx context.Context, c client.WithWatch, obj client.Object) (client.Object, error) {

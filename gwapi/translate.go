@@ -34,6 +34,8 @@ type Snapshot struct {
 	Gateways        []gwv1.Gateway
 	HTTPRoutes      []gwv1.HTTPRoute
 	GRPCRoutes      []gwv1.GRPCRoute
+	TLSRoutes       []gwv1.TLSRoute
+	TCPRoutes       []gwv1.TCPRoute
 	ReferenceGrants []gwv1.ReferenceGrant
 	Services        []corev1.Service
 	EndpointSlices  []discoveryv1.EndpointSlice
@@ -68,8 +70,10 @@ type Result struct {
 	Gateways       map[types.NamespacedName]gwv1.GatewayStatus
 	// HTTPRoutes holds, per route, only the parents this controller manages.
 	HTTPRoutes map[types.NamespacedName][]gwv1.RouteParentStatus
-	// GRPCRoutes is the same for GRPCRoutes.
+	// GRPCRoutes, TLSRoutes and TCPRoutes are the same for those kinds.
 	GRPCRoutes map[types.NamespacedName][]gwv1.RouteParentStatus
+	TLSRoutes  map[types.NamespacedName][]gwv1.RouteParentStatus
+	TCPRoutes  map[types.NamespacedName][]gwv1.RouteParentStatus
 	// Policies holds the ancestor statuses of each AgentgatewayPolicy.
 	Policies map[types.NamespacedName][]gwv1.PolicyAncestorStatus
 }
@@ -82,6 +86,8 @@ const (
 	kindGateway  = "Gateway"
 	kindHTTP     = "HTTPRoute"
 	kindGRPC     = "GRPCRoute"
+	kindTLS      = "TLSRoute"
+	kindTCP      = "TCPRoute"
 	kindService  = "Service"
 	kindSecret   = "Secret"
 )
@@ -140,7 +146,8 @@ func translate(snap *Snapshot, opts Options, tr *transports) *Result {
 	}
 	res := &Result{Configs: map[types.NamespacedName]agentgateway.Config{}, GatewayClasses: map[string]gwv1.GatewayClassStatus{},
 		Gateways: map[types.NamespacedName]gwv1.GatewayStatus{}, HTTPRoutes: map[types.NamespacedName][]gwv1.RouteParentStatus{},
-		GRPCRoutes: map[types.NamespacedName][]gwv1.RouteParentStatus{}, Policies: map[types.NamespacedName][]gwv1.PolicyAncestorStatus{}}
+		GRPCRoutes: map[types.NamespacedName][]gwv1.RouteParentStatus{}, TLSRoutes: map[types.NamespacedName][]gwv1.RouteParentStatus{},
+		TCPRoutes: map[types.NamespacedName][]gwv1.RouteParentStatus{}, Policies: map[types.NamespacedName][]gwv1.PolicyAncestorStatus{}}
 	t.indexPolicies(res)
 	ours := map[string]bool{}
 	for i := range snap.GatewayClasses {
@@ -175,11 +182,14 @@ func translate(snap *Snapshot, opts Options, tr *transports) *Result {
 		}
 	}
 	t.attachGRPC(res, gateways)
+	t.attachL4(res, gateways)
 	for k, gs := range gateways {
 		cfg := agentgateway.Config{}
 		for _, l := range gs.listeners {
 			if l.cfg != nil {
-				l.cfg.Routes = append(l.cfg.Routes, noRoute())
+				if l.cfg.Protocol == agentgateway.ProtocolHTTP {
+					l.cfg.Routes = append(l.cfg.Routes, noRoute())
+				}
 				cfg.Listeners = append(cfg.Listeners, *l.cfg)
 			}
 		}
@@ -249,6 +259,8 @@ func (gs *gatewayState) status(opts Options) gwv1.GatewayStatus {
 var (
 	httpKind = gwv1.RouteGroupKind{Group: ptr(gwv1.Group(groupGateway)), Kind: kindHTTP}
 	grpcKind = gwv1.RouteGroupKind{Group: ptr(gwv1.Group(groupGateway)), Kind: kindGRPC}
+	tlsKind  = gwv1.RouteGroupKind{Group: ptr(gwv1.Group(groupGateway)), Kind: kindTLS}
+	tcpKind  = gwv1.RouteGroupKind{Group: ptr(gwv1.Group(groupGateway)), Kind: kindTCP}
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -264,15 +276,22 @@ func (t *translator) gateway(gw *gwv1.Gateway) *gatewayState {
 		accepted, resolved := true, true
 		acceptReason, resolvedReason := string(gwv1.ListenerReasonAccepted), string(gwv1.ListenerReasonResolvedRefs)
 		msg := ""
+		lc := &agentgateway.ListenerConfig{Name: string(l.Name), Port: int(l.Port)}
+		var kinds []gwv1.RouteGroupKind // what the protocol carries
 		switch l.Protocol {
 		case gwv1.HTTPProtocolType, gwv1.HTTPSProtocolType:
+			kinds = []gwv1.RouteGroupKind{httpKind, grpcKind}
+		case gwv1.TLSProtocolType:
+			kinds, lc.Protocol = []gwv1.RouteGroupKind{tlsKind}, agentgateway.ProtocolTLS
+		case gwv1.TCPProtocolType:
+			kinds, lc.Protocol = []gwv1.RouteGroupKind{tcpKind}, agentgateway.ProtocolTCP
 		default:
 			accepted, acceptReason, msg = false, string(gwv1.ListenerReasonUnsupportedProtocol), fmt.Sprintf("protocol %s is not supported", l.Protocol)
 		}
-		// Route kinds: HTTPRoute and GRPCRoute; naming others makes ResolvedRefs false.
+		// Route kinds: those the protocol carries; naming others makes ResolvedRefs false.
 		if l.AllowedRoutes == nil || len(l.AllowedRoutes.Kinds) == 0 {
 			if accepted {
-				ls.kinds = []gwv1.RouteGroupKind{httpKind, grpcKind}
+				ls.kinds = kinds
 			}
 		} else {
 			for _, k := range l.AllowedRoutes.Kinds {
@@ -280,24 +299,25 @@ func (t *translator) gateway(gw *gwv1.Gateway) *gatewayState {
 				if k.Group != nil {
 					g = string(*k.Group)
 				}
+				i := slices.IndexFunc(kinds, func(c gwv1.RouteGroupKind) bool { return g == groupGateway && c.Kind == k.Kind })
 				switch {
-				case g == groupGateway && k.Kind == kindHTTP && accepted:
-					ls.kinds = append(ls.kinds, httpKind)
-				case g == groupGateway && k.Kind == kindGRPC && accepted:
-					ls.kinds = append(ls.kinds, grpcKind)
-				default:
-					resolved, resolvedReason, msg = false, string(gwv1.ListenerReasonInvalidRouteKinds), fmt.Sprintf("route kind %s/%s is not supported", g, k.Kind)
+				case i >= 0 && accepted:
+					ls.kinds = append(ls.kinds, kinds[i])
+				case i < 0:
+					resolved, resolvedReason, msg = false, string(gwv1.ListenerReasonInvalidRouteKinds), fmt.Sprintf("route kind %s/%s is not supported on a %s listener", g, k.Kind, l.Protocol)
 				}
 			}
 		}
 		if ls.kinds == nil {
 			ls.kinds = []gwv1.RouteGroupKind{}
 		}
-		lc := &agentgateway.ListenerConfig{Name: string(l.Name), Port: int(l.Port)}
 		if l.Hostname != nil {
 			lc.Hostnames = []string{string(*l.Hostname)}
 		}
-		if accepted && l.Protocol == gwv1.HTTPSProtocolType {
+		// TLS listeners terminate unless the mode is Passthrough, which forwards the client's own session.
+		terminate := l.Protocol == gwv1.HTTPSProtocolType ||
+			(l.Protocol == gwv1.TLSProtocolType && l.TLS != nil && (l.TLS.Mode == nil || *l.TLS.Mode == gwv1.TLSModeTerminate))
+		if accepted && terminate {
 			tc, err := t.listenerTLS(gw, l)
 			if err != nil {
 				resolved, resolvedReason, msg = false, string(gwv1.ListenerReasonInvalidCertificateRef), err.Error()
@@ -414,6 +434,8 @@ type routeObj struct {
 	hostnames  []gwv1.Hostname
 	// rules builds the route's rules for a listener port, with the ResolvedRefs outcome.
 	rules func(port int) ([]agentgateway.RouteConfig, bool, string, string)
+	// l4rules, set instead of rules for TLSRoutes and TCPRoutes, builds their TCP routes.
+	l4rules func() ([]agentgateway.TCPRouteConfig, bool, string, string)
 }
 
 func httpRouteObj(t *translator, r *gwv1.HTTPRoute) routeObj {
@@ -425,7 +447,16 @@ func httpRouteObj(t *translator, r *gwv1.HTTPRoute) routeObj {
 // attaches to, and returns the route's parent statuses.
 func (t *translator) attach(r routeObj, gateways map[types.NamespacedName]*gatewayState) []gwv1.RouteParentStatus {
 	var out []gwv1.RouteParentStatus
-	_, resolvedOK, resolvedReason, resolvedMsg := r.rules(0)
+	var (
+		resolvedOK                  bool
+		resolvedReason, resolvedMsg string
+		l4                          []agentgateway.TCPRouteConfig
+	)
+	if r.l4rules != nil {
+		l4, resolvedOK, resolvedReason, resolvedMsg = r.l4rules()
+	} else {
+		_, resolvedOK, resolvedReason, resolvedMsg = r.rules(0)
+	}
 	for _, pr := range r.parentRefs {
 		group, kind := groupGateway, kindGateway
 		if pr.Group != nil {
@@ -481,6 +512,15 @@ func (t *translator) attach(r routeObj, gateways map[types.NamespacedName]*gatew
 				ls.attached++
 				if ls.cfg == nil {
 					continue // attached, but the listener serves nothing until its refs resolve
+				}
+				if r.l4rules != nil {
+					for _, rc := range l4 {
+						if ls.cfg.Protocol == agentgateway.ProtocolTLS {
+							rc.Hostnames = hosts
+						}
+						ls.cfg.TCPRoutes = append(ls.cfg.TCPRoutes, rc)
+					}
+					continue
 				}
 				// Built per listener: a redirect without port or scheme names the listener's port.
 				built, _, _, _ := r.rules(int(ls.spec.Port))
