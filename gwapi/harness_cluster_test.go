@@ -38,12 +38,15 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwv1a2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
 	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
+
+	infv1 "github.com/agentgw/agentgateway/gwapi/apis/inference/v1"
+	agwv1a1 "github.com/agentgw/agentgateway/gwapi/apis/v1alpha1"
 )
 
 func newScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme,
-		gwv1.Install, gwv1b1.Install, gwv1a2.Install} {
+		gwv1.Install, gwv1b1.Install, gwv1a2.Install, agwv1a1.AddToScheme, infv1.AddToScheme} {
 		if err := add(s); err != nil {
 			panic(err)
 		}
@@ -81,7 +84,7 @@ func specOf(s *runtime.Scheme, obj client.Object) []byte {
 // creationTimestamp on create and bumps generation when a write changes the spec.
 func newAPIServer(s *runtime.Scheme) client.WithWatch {
 	base := fake.NewClientBuilder().WithScheme(s).WithStatusSubresource(
-		&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}, &gwv1.GRPCRoute{}, &gwv1.ListenerSet{}, &gwv1.TLSRoute{}, &gwv1.TCPRoute{},
+		&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}, &gwv1.GRPCRoute{}, &gwv1.ListenerSet{}, &gwv1.TLSRoute{}, &gwv1.TCPRoute{}, &agwv1a1.AgentgatewayPolicy{},
 		&gwv1a2.TCPRoute{}, &gwv1a2.TLSRoute{}, &gwv1a2.UDPRoute{}, &corev1.Pod{}, &appsv1.Deployment{},
 	).Build()
 	existing := func(ctx context.Context, c client.WithWatch, obj client.Object) (client.Object, error) {
