@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -284,4 +285,34 @@ spec:
 	require.Len(t, st, 1)
 	require.Equal(t, metav1.ConditionFalse, st[0].Conditions[0].Status)
 	require.Contains(t, st[0].Conditions[0].Message, "Fortnights")
+}
+
+// The example in examples/gatewayapi/mcp.yaml (Gateway + HTTPRoute + MCP AgentgatewayBackend +
+// policy) is served: an MCP client lists both targets' tools through the Gateway.
+func TestExampleMCPManifestServes(t *testing.T) {
+	b, err := os.ReadFile("../examples/gatewayapi/mcp.yaml")
+	require.NoError(t, err)
+	manifests := strings.ReplaceAll(string(b), "namespace: demo", "namespace: infra")
+	manifests = strings.ReplaceAll(manifests, "name: agents\n  namespace", "name: gw\n  namespace")
+	manifests = strings.ReplaceAll(manifests, "- name: agents", "- name: gw")
+	res, url := serveManifests(t, manifests, mcpServer("upstream"))
+	require.Equal(t, "True", string(routeCond(t, res, "infra", "mcp", "Accepted").Status))
+	st := res.Policies[types.NamespacedName{Namespace: "infra", Name: "mcp-limits"}]
+	require.Len(t, st, 1)
+	require.Equal(t, metav1.ConditionTrue, st[0].Conditions[0].Status)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cs, err := sdk.NewClient(&sdk.Implementation{Name: "t", Version: "1"}, nil).Connect(ctx,
+		&sdk.StreamableClientTransport{Endpoint: url + "/mcp", MaxRetries: -1, DisableStandaloneSSE: true}, nil)
+	require.NoError(t, err)
+	defer func() { _ = cs.Close() }()
+	list, err := cs.ListTools(ctx, nil)
+	require.NoError(t, err)
+	var names []string
+	for _, tl := range list.Tools {
+		names = append(names, tl.Name)
+	}
+	sort.Strings(names)
+	require.Equal(t, []string{"everything_echo", "fetch_echo"}, names)
 }
