@@ -19,6 +19,7 @@ import (
 
 	"github.com/go-logr/logr"
 	xws "golang.org/x/net/websocket"
+	"google.golang.org/grpc"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/kubernetes"
@@ -52,6 +53,7 @@ var expectedPass = []string{
 	"HTTPRouteBackendRequestHeaderModifier",
 	"HTTPRouteCORS",
 	"HTTPRouteCrossNamespace",
+	"HTTPRouteDisallowedKind",
 	"HTTPRouteExactPathMatching",
 	"HTTPRouteHTTPSListener",
 	"HTTPRouteHTTPSListenerDetectMisdirectedRequests",
@@ -97,12 +99,18 @@ var expectedPass = []string{
 	"HTTPRouteTimeoutBackendRequest",
 	"HTTPRouteTimeoutRequest",
 	"HTTPRouteWeight",
+	"GRPCExactMethodMatching",
+	"GRPCRouteHeaderMatching",
+	"GRPCRouteListenerHostnameMatching",
+	"GRPCRouteNamedRule",
+	"GRPCRouteWeight",
 }
 
+// defaultFamilies are the test families make test runs (name prefixes of the suite's tests).
+const defaultFamilies = "HTTPRoute,GRPC"
+
 // knownFailing are run and reported but not required, each with the reason.
-var knownFailing = map[string]string{
-	"HTTPRouteDisallowedKind": "skipped: needs the TLSRoute feature (TLS listeners and TLSRoute are not implemented)",
-}
+var knownFailing = map[string]string{}
 
 // network maps the Gateways' fake status addresses ("192.0.2.N:port") to the loopback sockets the
 // data plane really listens on.
@@ -289,25 +297,37 @@ func TestGatewayAPIConformance(t *testing.T) {
 	timeouts.TestIsolation = 0
 
 	supported := features.SetsToNamesSet(features.GatewayCoreFeatures, features.HTTPRouteCoreFeatures,
-		features.HTTPRouteExtendedFeatures, features.ReferenceGrantCoreFeatures).Insert(features.SupportGatewayPort8080, features.SupportGatewayHTTPSListenerDetectMisdirectedRequests)
+		features.HTTPRouteExtendedFeatures, features.ReferenceGrantCoreFeatures, features.GRPCRouteCoreFeatures, features.GRPCRouteExtendedFeatures,
+		features.TLSRouteCoreFeatures).Insert(features.SupportGatewayPort8080, features.SupportGatewayHTTPSListenerDetectMisdirectedRequests)
+	grpcc := &grpcClient{net: nw, conns: map[[2]string]*grpc.ClientConn{}}
+	defer grpcc.Close()
 	dtr := &roundtripper.DefaultRoundTripper{TimeoutConfig: timeouts, CustomDialContext: nw.dial}
 	s, err := suite.NewConformanceTestSuite(suite.ConformanceOptions{
 		ConfigurableOptions: suite.ConfigurableOptions{
 			GatewayClassName: className, SupportedFeatures: supported.UnsortedList(), CleanupBaseResources: false,
 			TimeoutConfig: timeouts, AllowCRDsMismatch: true, CleanupTestResources: true,
 		},
-		Client: api, Clientset: cs, RoundTripper: &h2RoundTripper{dtr, nw}, WebSocketDialer: wsDialer{nw},
+		Client: api, Clientset: cs, GRPCClient: grpcc, RoundTripper: &h2RoundTripper{dtr, nw}, WebSocketDialer: wsDialer{nw},
 		ManifestFS: []fs.FS{&conformance.Manifests},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// AGW_GWAPI_SUITE=Gateway (say) measures another family of the suite instead, without the
-	// expected-pass check.
-	family := cmp.Or(os.Getenv("AGW_GWAPI_SUITE"), "HTTPRoute")
+	// AGW_GWAPI_SUITE=Gateway (say) measures other families of the suite instead (comma-separated
+	// name prefixes), without the expected-pass check.
+	familyList := cmp.Or(os.Getenv("AGW_GWAPI_SUITE"), defaultFamilies)
+	families := strings.Split(familyList, ",")
+	familyOf := func(name string) string {
+		for _, f := range families {
+			if strings.HasPrefix(name, f) {
+				return f
+			}
+		}
+		return ""
+	}
 	var selected []suite.ConformanceTest
 	for _, ct := range conftests.ConformanceTests {
-		if strings.HasPrefix(ct.ShortName, family) {
+		if familyOf(ct.ShortName) != "" {
 			selected = append(selected, ct)
 		}
 	}
@@ -352,18 +372,36 @@ func TestGatewayAPIConformance(t *testing.T) {
 	})
 	slices.Sort(failed)
 	slices.Sort(skipped)
-	total := len(selected)
-	summary := fmt.Sprintf("gateway-api conformance: %s %d/%d passed (%d failed, %d skipped; suite %s, setup %s, last translation %s)\n",
-		family, len(passed), total, len(failed), len(skipped), time.Since(start).Round(time.Second), setupTime.Round(time.Millisecond), ctl.TranslateTime())
-	fmt.Print(summary)
-	if path := os.Getenv("AGW_GWAPI_REPORT"); path != "" && only == "" && family == "HTTPRoute" {
+	var summary strings.Builder
+	for _, f := range families {
+		total, p, fl, sk := 0, 0, 0, 0
+		for _, ct := range selected {
+			if familyOf(ct.ShortName) != f {
+				continue
+			}
+			total++
+			switch {
+			case slices.Contains(passed, ct.ShortName):
+				p++
+			case slices.Contains(failed, ct.ShortName):
+				fl++
+			case slices.Contains(skipped, ct.ShortName):
+				sk++
+			}
+		}
+		fmt.Fprintf(&summary, "gateway-api conformance: %s %d/%d passed (%d failed, %d skipped)\n", f, p, total, fl, sk)
+	}
+	fmt.Fprintf(&summary, "gateway-api conformance: suite %s, setup %s, last translation %s\n",
+		time.Since(start).Round(time.Second), setupTime.Round(time.Millisecond), ctl.TranslateTime())
+	fmt.Print(summary.String())
+	if path := os.Getenv("AGW_GWAPI_REPORT"); path != "" && only == "" && familyList == defaultFamilies {
 		// make test prints this file: go test shows a passing package's output only with -v.
-		if err := os.WriteFile(path, []byte(summary), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(summary.String()), 0o644); err != nil {
 			t.Error(err)
 		}
 	}
-	t.Logf("gateway-api conformance: %s %d/%d passed; failed: %v; skipped: %v", family, len(passed), total, failed, skipped)
-	if only != "" || family != "HTTPRoute" {
+	t.Logf("gateway-api conformance: %s; failed: %v; skipped: %v", familyList, failed, skipped)
+	if only != "" || familyList != defaultFamilies {
 		return
 	}
 	for name, why := range knownFailing {

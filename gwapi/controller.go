@@ -16,11 +16,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	agentgateway "github.com/agentgw/agentgateway"
+	infv1 "github.com/agentgw/agentgateway/gwapi/apis/inference/v1"
+	agwv1a1 "github.com/agentgw/agentgateway/gwapi/apis/v1alpha1"
 )
 
 // Cluster is what the controller needs from Kubernetes: reading objects and writing their status.
@@ -136,19 +139,53 @@ func ReadSnapshot(ctx context.Context, r client.Reader) (*Snapshot, error) {
 		gcs  gwv1.GatewayClassList
 		gws  gwv1.GatewayList
 		hrs  gwv1.HTTPRouteList
+		grs  gwv1.GRPCRouteList
 		rgs  gwv1.ReferenceGrantList
 		svcs corev1.ServiceList
 		eps  discoveryv1.EndpointSliceList
 		nss  corev1.NamespaceList
 		secs corev1.SecretList
 	)
-	for _, l := range []client.ObjectList{&gcs, &gws, &hrs, &rgs, &svcs, &eps, &nss, &secs} {
+	for _, l := range []client.ObjectList{&gcs, &gws, &hrs, &grs, &rgs, &svcs, &eps, &nss, &secs} {
 		if err := r.List(ctx, l); err != nil {
 			return nil, fmt.Errorf("gwapi: listing %T: %w", l, err)
 		}
 	}
-	return &Snapshot{GatewayClasses: gcs.Items, Gateways: gws.Items, HTTPRoutes: hrs.Items, ReferenceGrants: rgs.Items,
-		Services: svcs.Items, EndpointSlices: eps.Items, Namespaces: nss.Items, Secrets: secs.Items}, nil
+	snap := &Snapshot{GatewayClasses: gcs.Items, Gateways: gws.Items, HTTPRoutes: hrs.Items, GRPCRoutes: grs.Items, ReferenceGrants: rgs.Items,
+		Services: svcs.Items, EndpointSlices: eps.Items, Namespaces: nss.Items, Secrets: secs.Items}
+	// agentgateway's own kinds are optional: a cluster without their CRDs (or a client whose scheme
+	// lacks them) translates without them.
+	var (
+		bes  agwv1a1.AgentgatewayBackendList
+		pos  agwv1a1.AgentgatewayPolicyList
+		tlss gwv1.TLSRouteList
+		tcps gwv1.TCPRouteList
+	)
+	// TLSRoute and TCPRoute are in Gateway API's experimental channel: optional too.
+	for _, l := range []client.ObjectList{&bes, &pos, &tlss, &tcps} {
+		if err := r.List(ctx, l); err != nil && !optionalKindMissing(err) {
+			return nil, fmt.Errorf("gwapi: listing %T: %w", l, err)
+		}
+	}
+	snap.Backends, snap.Policies, snap.TLSRoutes, snap.TCPRoutes = bes.Items, pos.Items, tlss.Items, tcps.Items
+	var pools infv1.InferencePoolList
+	if err := r.List(ctx, &pools); err != nil && !optionalKindMissing(err) {
+		return nil, fmt.Errorf("gwapi: listing %T: %w", &pools, err)
+	}
+	if snap.InferencePools = pools.Items; len(pools.Items) > 0 {
+		// Pods are read only when a pool needs them: listing every Pod is costly on a large cluster.
+		var pods corev1.PodList
+		if err := r.List(ctx, &pods); err != nil {
+			return nil, fmt.Errorf("gwapi: listing %T: %w", &pods, err)
+		}
+		snap.Pods = pods.Items
+	}
+	return snap, nil
+}
+
+// optionalKindMissing reports whether a List failed because the kind is not installed or not known.
+func optionalKindMissing(err error) bool {
+	return meta.IsNoMatchError(err) || runtime.IsNotRegisteredError(err) || apierrors.IsNotFound(err)
 }
 
 // fingerprint identifies the inputs of a translation: generations of Gateway API objects (their
@@ -167,6 +204,27 @@ func fingerprint(s *Snapshot) uint64 {
 	}
 	for i := range s.HTTPRoutes {
 		add("hr", &s.HTTPRoutes[i], gen(&s.HTTPRoutes[i])+s.HTTPRoutes[i].CreationTimestamp.String())
+	}
+	for i := range s.GRPCRoutes {
+		add("grpc", &s.GRPCRoutes[i], gen(&s.GRPCRoutes[i])+s.GRPCRoutes[i].CreationTimestamp.String())
+	}
+	for i := range s.TLSRoutes {
+		add("tls", &s.TLSRoutes[i], gen(&s.TLSRoutes[i])+s.TLSRoutes[i].CreationTimestamp.String())
+	}
+	for i := range s.TCPRoutes {
+		add("tcp", &s.TCPRoutes[i], gen(&s.TCPRoutes[i])+s.TCPRoutes[i].CreationTimestamp.String())
+	}
+	for i := range s.Backends {
+		add("agbe", &s.Backends[i], gen(&s.Backends[i]))
+	}
+	for i := range s.Policies {
+		add("agpo", &s.Policies[i], gen(&s.Policies[i]))
+	}
+	for i := range s.InferencePools {
+		add("pool", &s.InferencePools[i], gen(&s.InferencePools[i]))
+	}
+	for i := range s.Pods {
+		add("pod", &s.Pods[i], s.Pods[i].ResourceVersion)
 	}
 	for i := range s.ReferenceGrants {
 		add("rg", &s.ReferenceGrants[i], s.ReferenceGrants[i].ResourceVersion)
@@ -257,31 +315,82 @@ func (c *Controller) writeStatus(ctx context.Context, snap *Snapshot, res *Resul
 	}
 	for i := range snap.HTTPRoutes {
 		r := &snap.HTTPRoutes[i]
-		mine := res.HTTPRoutes[nn(r.Namespace, r.Name)]
-		var parents []gwv1.RouteParentStatus
-		for _, p := range r.Status.Parents {
-			if p.ControllerName != c.Options.ControllerName {
-				parents = append(parents, p) // another controller's
-			}
-		}
-		for _, p := range mine {
-			for _, op := range r.Status.Parents {
-				if op.ControllerName == p.ControllerName && reflect.DeepEqual(op.ParentRef, p.ParentRef) {
-					p.Conditions = mergeConditions(op.Conditions, p.Conditions)
-				}
-			}
-			if p.Conditions[0].LastTransitionTime.IsZero() {
-				p.Conditions = mergeConditions(nil, p.Conditions)
-			}
-			parents = append(parents, p)
-		}
-		if routeParentsEqual(r.Status.Parents, parents) {
-			continue
-		}
-		r.Status.Parents = parents
-		errs = append(errs, c.Cluster.Status().Update(ctx, r))
+		errs = append(errs, c.writeRouteStatus(ctx, r, &r.Status.RouteStatus, res.HTTPRoutes[nn(r.Namespace, r.Name)]))
+	}
+	for i := range snap.GRPCRoutes {
+		r := &snap.GRPCRoutes[i]
+		errs = append(errs, c.writeRouteStatus(ctx, r, &r.Status.RouteStatus, res.GRPCRoutes[nn(r.Namespace, r.Name)]))
+	}
+	for i := range snap.TLSRoutes {
+		r := &snap.TLSRoutes[i]
+		errs = append(errs, c.writeRouteStatus(ctx, r, &r.Status.RouteStatus, res.TLSRoutes[nn(r.Namespace, r.Name)]))
+	}
+	for i := range snap.TCPRoutes {
+		r := &snap.TCPRoutes[i]
+		errs = append(errs, c.writeRouteStatus(ctx, r, &r.Status.RouteStatus, res.TCPRoutes[nn(r.Namespace, r.Name)]))
+	}
+	for i := range snap.Policies {
+		p := &snap.Policies[i]
+		errs = append(errs, c.writePolicyStatus(ctx, p, res.Policies[nn(p.Namespace, p.Name)]))
 	}
 	return errors.Join(errs...)
+}
+
+// writePolicyStatus replaces this controller's ancestors in a policy's status, keeping others'.
+func (c *Controller) writePolicyStatus(ctx context.Context, p *agwv1a1.AgentgatewayPolicy, mine []gwv1.PolicyAncestorStatus) error {
+	var out []gwv1.PolicyAncestorStatus
+	for _, a := range p.Status.Ancestors {
+		if a.ControllerName != c.Options.ControllerName {
+			out = append(out, a)
+		}
+	}
+	for _, a := range mine {
+		var old []metav1.Condition
+		for _, oa := range p.Status.Ancestors {
+			if oa.ControllerName == a.ControllerName && reflect.DeepEqual(oa.AncestorRef, a.AncestorRef) {
+				old = oa.Conditions
+			}
+		}
+		a.Conditions = mergeConditions(old, a.Conditions)
+		out = append(out, a)
+	}
+	same := len(out) == len(p.Status.Ancestors)
+	for i := 0; same && i < len(out); i++ {
+		x, y := out[i], p.Status.Ancestors[i]
+		same = x.ControllerName == y.ControllerName && reflect.DeepEqual(x.AncestorRef, y.AncestorRef) && sameConditions(x.Conditions, y.Conditions)
+	}
+	if same {
+		return nil
+	}
+	p.Status.Ancestors = out
+	return c.Cluster.Status().Update(ctx, p)
+}
+
+// writeRouteStatus replaces this controller's parents in a route's status (st, inside obj) with
+// mine, keeping other controllers' parents, and writes it if it changed.
+func (c *Controller) writeRouteStatus(ctx context.Context, obj client.Object, st *gwv1.RouteStatus, mine []gwv1.RouteParentStatus) error {
+	var parents []gwv1.RouteParentStatus
+	for _, p := range st.Parents {
+		if p.ControllerName != c.Options.ControllerName {
+			parents = append(parents, p) // another controller's
+		}
+	}
+	for _, p := range mine {
+		for _, op := range st.Parents {
+			if op.ControllerName == p.ControllerName && reflect.DeepEqual(op.ParentRef, p.ParentRef) {
+				p.Conditions = mergeConditions(op.Conditions, p.Conditions)
+			}
+		}
+		if p.Conditions[0].LastTransitionTime.IsZero() {
+			p.Conditions = mergeConditions(nil, p.Conditions)
+		}
+		parents = append(parents, p)
+	}
+	if routeParentsEqual(st.Parents, parents) {
+		return nil
+	}
+	st.Parents = parents
+	return c.Cluster.Status().Update(ctx, obj)
 }
 
 func gatewayStatusEqual(a, b gwv1.GatewayStatus) bool {

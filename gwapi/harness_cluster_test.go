@@ -38,12 +38,15 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwv1a2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
 	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
+
+	infv1 "github.com/agentgw/agentgateway/gwapi/apis/inference/v1"
+	agwv1a1 "github.com/agentgw/agentgateway/gwapi/apis/v1alpha1"
 )
 
 func newScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme,
-		gwv1.Install, gwv1b1.Install, gwv1a2.Install} {
+		gwv1.Install, gwv1b1.Install, gwv1a2.Install, agwv1a1.AddToScheme, infv1.AddToScheme} {
 		if err := add(s); err != nil {
 			panic(err)
 		}
@@ -81,7 +84,7 @@ func specOf(s *runtime.Scheme, obj client.Object) []byte {
 // creationTimestamp on create and bumps generation when a write changes the spec.
 func newAPIServer(s *runtime.Scheme) client.WithWatch {
 	base := fake.NewClientBuilder().WithScheme(s).WithStatusSubresource(
-		&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}, &gwv1.GRPCRoute{}, &gwv1.ListenerSet{},
+		&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}, &gwv1.GRPCRoute{}, &gwv1.ListenerSet{}, &gwv1.TLSRoute{}, &gwv1.TCPRoute{}, &agwv1a1.AgentgatewayPolicy{},
 		&gwv1a2.TCPRoute{}, &gwv1a2.TLSRoute{}, &gwv1a2.UDPRoute{}, &corev1.Pod{}, &appsv1.Deployment{},
 	).Build()
 	existing := func(ctx context.Context, c client.WithWatch, obj client.Object) (client.Object, error) {
@@ -156,6 +159,7 @@ type echoPod struct {
 	http     net.Listener
 	h2c      net.Listener
 	srvs     []*http.Server
+	stopGRPC func()
 	mu       sync.Mutex
 	logs     []logLine
 	retries  map[string]int
@@ -166,7 +170,9 @@ type logLine struct {
 	text string
 }
 
-func startEchoPod(ns, name string) (*echoPod, error) {
+// startEchoPod starts a pod's servers; a gRPC pod (echo-basic's GRPC_ECHO_SERVER) serves the gRPC
+// echo service on its HTTP port instead.
+func startEchoPod(ns, name string, grpcEcho bool) (*echoPod, error) {
 	p := &echoPod{ns: ns, name: name, retries: map[string]int{}}
 	var err error
 	if p.http, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
@@ -192,8 +198,13 @@ func startEchoPod(ns, name string) (*echoPod, error) {
 		}
 		p.echo(w, r)
 	})}
-	p.srvs = []*http.Server{h1, h2}
-	go func() { _ = h1.Serve(p.http) }()
+	p.srvs = []*http.Server{h2}
+	if grpcEcho {
+		p.stopGRPC = serveGRPC(p.http, ns, name)
+	} else {
+		p.srvs = append(p.srvs, h1)
+		go func() { _ = h1.Serve(p.http) }()
+	}
 	go func() { _ = h2.Serve(p.h2c) }()
 	return p, nil
 }
@@ -201,6 +212,9 @@ func startEchoPod(ns, name string) (*echoPod, error) {
 func (p *echoPod) close() {
 	for _, s := range p.srvs {
 		_ = s.Close()
+	}
+	if p.stopGRPC != nil {
+		p.stopGRPC()
 	}
 }
 
@@ -377,7 +391,7 @@ func (cl *cluster) kubelet(ctx context.Context) {
 			if cl.pod(d.Namespace, name) != nil {
 				continue
 			}
-			ep, err := startEchoPod(d.Namespace, name)
+			ep, err := startEchoPod(d.Namespace, name, isGRPCEcho(&d))
 			if err != nil {
 				continue
 			}
@@ -461,6 +475,18 @@ func (cl *cluster) endpoints(ctx context.Context) {
 			_ = cl.c.Update(ctx, &cur)
 		}
 	}
+}
+
+// isGRPCEcho reports whether a Deployment runs echo-basic as its gRPC echo server.
+func isGRPCEcho(d *appsv1.Deployment) bool {
+	for _, c := range d.Spec.Template.Spec.Containers {
+		for _, e := range c.Env {
+			if e.Name == "GRPC_ECHO_SERVER" && e.Value != "" && e.Value != "0" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func wsEcho(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"net/http"
@@ -22,6 +23,8 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	agentgateway "github.com/agentgw/agentgateway"
+	infv1 "github.com/agentgw/agentgateway/gwapi/apis/inference/v1"
+	agwv1a1 "github.com/agentgw/agentgateway/gwapi/apis/v1alpha1"
 	"github.com/agentgw/agentgateway/policy"
 )
 
@@ -30,11 +33,20 @@ type Snapshot struct {
 	GatewayClasses  []gwv1.GatewayClass
 	Gateways        []gwv1.Gateway
 	HTTPRoutes      []gwv1.HTTPRoute
+	GRPCRoutes      []gwv1.GRPCRoute
+	TLSRoutes       []gwv1.TLSRoute
+	TCPRoutes       []gwv1.TCPRoute
 	ReferenceGrants []gwv1.ReferenceGrant
 	Services        []corev1.Service
 	EndpointSlices  []discoveryv1.EndpointSlice
 	Namespaces      []corev1.Namespace
 	Secrets         []corev1.Secret
+	// agentgateway's own resources (gwapi/apis/v1alpha1).
+	Backends []agwv1a1.AgentgatewayBackend
+	Policies []agwv1a1.AgentgatewayPolicy
+	// Inference Extension pools and the Pods they select.
+	InferencePools []infv1.InferencePool
+	Pods           []corev1.Pod
 }
 
 // Options parameterise a translation.
@@ -46,6 +58,8 @@ type Options struct {
 	// DialContext, when set, connects to backend endpoints ("podIP:port") instead of the host
 	// network, e.g. to reach in-process pods in tests.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Logger is given to the MCP federations of AgentgatewayBackends (default slog.Default()).
+	Logger *slog.Logger
 }
 
 // Result is a translation: the data-plane configuration of each accepted Gateway and the statuses
@@ -56,6 +70,12 @@ type Result struct {
 	Gateways       map[types.NamespacedName]gwv1.GatewayStatus
 	// HTTPRoutes holds, per route, only the parents this controller manages.
 	HTTPRoutes map[types.NamespacedName][]gwv1.RouteParentStatus
+	// GRPCRoutes, TLSRoutes and TCPRoutes are the same for those kinds.
+	GRPCRoutes map[types.NamespacedName][]gwv1.RouteParentStatus
+	TLSRoutes  map[types.NamespacedName][]gwv1.RouteParentStatus
+	TCPRoutes  map[types.NamespacedName][]gwv1.RouteParentStatus
+	// Policies holds the ancestor statuses of each AgentgatewayPolicy.
+	Policies map[types.NamespacedName][]gwv1.PolicyAncestorStatus
 }
 
 // ErrUnsupported marks Gateway API features this translator does not implement.
@@ -65,6 +85,9 @@ const (
 	groupGateway = gwv1.GroupName
 	kindGateway  = "Gateway"
 	kindHTTP     = "HTTPRoute"
+	kindGRPC     = "GRPCRoute"
+	kindTLS      = "TLSRoute"
+	kindTCP      = "TCPRoute"
 	kindService  = "Service"
 	kindSecret   = "Secret"
 )
@@ -80,6 +103,9 @@ type translator struct {
 	slices     map[types.NamespacedName][]*discoveryv1.EndpointSlice
 	secrets    map[types.NamespacedName]*corev1.Secret
 	transports *transports
+	agwBuilt   map[types.NamespacedName]builtBackend
+	poolBuilt  map[types.NamespacedName]builtBackend
+	policies   map[policyTarget][]agentgateway.Policy
 }
 
 // Translate turns a snapshot into data-plane configurations and statuses. It never fails as a whole:
@@ -91,7 +117,8 @@ func Translate(snap *Snapshot, opts Options) *Result {
 func translate(snap *Snapshot, opts Options, tr *transports) *Result {
 	t := &translator{opts: opts, snap: snap, nsLabels: map[string]map[string]string{},
 		services: map[types.NamespacedName]*corev1.Service{}, slices: map[types.NamespacedName][]*discoveryv1.EndpointSlice{},
-		secrets: map[types.NamespacedName]*corev1.Secret{}, transports: tr}
+		secrets: map[types.NamespacedName]*corev1.Secret{}, transports: tr,
+		agwBuilt: map[types.NamespacedName]builtBackend{}, poolBuilt: map[types.NamespacedName]builtBackend{}, policies: map[policyTarget][]agentgateway.Policy{}}
 	for i := range snap.Namespaces {
 		ns := &snap.Namespaces[i]
 		l := maps.Clone(ns.Labels)
@@ -118,7 +145,10 @@ func translate(snap *Snapshot, opts Options, tr *transports) *Result {
 		t.secrets[nn(s.Namespace, s.Name)] = s
 	}
 	res := &Result{Configs: map[types.NamespacedName]agentgateway.Config{}, GatewayClasses: map[string]gwv1.GatewayClassStatus{},
-		Gateways: map[types.NamespacedName]gwv1.GatewayStatus{}, HTTPRoutes: map[types.NamespacedName][]gwv1.RouteParentStatus{}}
+		Gateways: map[types.NamespacedName]gwv1.GatewayStatus{}, HTTPRoutes: map[types.NamespacedName][]gwv1.RouteParentStatus{},
+		GRPCRoutes: map[types.NamespacedName][]gwv1.RouteParentStatus{}, TLSRoutes: map[types.NamespacedName][]gwv1.RouteParentStatus{},
+		TCPRoutes: map[types.NamespacedName][]gwv1.RouteParentStatus{}, Policies: map[types.NamespacedName][]gwv1.PolicyAncestorStatus{}}
+	t.indexPolicies(res)
 	ours := map[string]bool{}
 	for i := range snap.GatewayClasses {
 		gc := &snap.GatewayClasses[i]
@@ -147,15 +177,19 @@ func translate(snap *Snapshot, opts Options, tr *transports) *Result {
 		gateways[nn(gw.Namespace, gw.Name)] = t.gateway(gw)
 	}
 	for _, r := range routes {
-		if ps := t.attach(r, gateways); len(ps) > 0 {
+		if ps := t.attach(httpRouteObj(t, r), gateways); len(ps) > 0 {
 			res.HTTPRoutes[nn(r.Namespace, r.Name)] = ps
 		}
 	}
+	t.attachGRPC(res, gateways)
+	t.attachL4(res, gateways)
 	for k, gs := range gateways {
 		cfg := agentgateway.Config{}
 		for _, l := range gs.listeners {
 			if l.cfg != nil {
-				l.cfg.Routes = append(l.cfg.Routes, noRoute())
+				if l.cfg.Protocol == agentgateway.ProtocolHTTP {
+					l.cfg.Routes = append(l.cfg.Routes, noRoute())
+				}
 				cfg.Listeners = append(cfg.Listeners, *l.cfg)
 			}
 		}
@@ -222,7 +256,12 @@ func (gs *gatewayState) status(opts Options) gwv1.GatewayStatus {
 	return st
 }
 
-var httpKind = gwv1.RouteGroupKind{Group: ptr(gwv1.Group(groupGateway)), Kind: kindHTTP}
+var (
+	httpKind = gwv1.RouteGroupKind{Group: ptr(gwv1.Group(groupGateway)), Kind: kindHTTP}
+	grpcKind = gwv1.RouteGroupKind{Group: ptr(gwv1.Group(groupGateway)), Kind: kindGRPC}
+	tlsKind  = gwv1.RouteGroupKind{Group: ptr(gwv1.Group(groupGateway)), Kind: kindTLS}
+	tcpKind  = gwv1.RouteGroupKind{Group: ptr(gwv1.Group(groupGateway)), Kind: kindTCP}
+)
 
 func ptr[T any](v T) *T { return &v }
 
@@ -237,15 +276,22 @@ func (t *translator) gateway(gw *gwv1.Gateway) *gatewayState {
 		accepted, resolved := true, true
 		acceptReason, resolvedReason := string(gwv1.ListenerReasonAccepted), string(gwv1.ListenerReasonResolvedRefs)
 		msg := ""
+		lc := &agentgateway.ListenerConfig{Name: string(l.Name), Port: int(l.Port)}
+		var kinds []gwv1.RouteGroupKind // what the protocol carries
 		switch l.Protocol {
 		case gwv1.HTTPProtocolType, gwv1.HTTPSProtocolType:
+			kinds = []gwv1.RouteGroupKind{httpKind, grpcKind}
+		case gwv1.TLSProtocolType:
+			kinds, lc.Protocol = []gwv1.RouteGroupKind{tlsKind}, agentgateway.ProtocolTLS
+		case gwv1.TCPProtocolType:
+			kinds, lc.Protocol = []gwv1.RouteGroupKind{tcpKind}, agentgateway.ProtocolTCP
 		default:
 			accepted, acceptReason, msg = false, string(gwv1.ListenerReasonUnsupportedProtocol), fmt.Sprintf("protocol %s is not supported", l.Protocol)
 		}
-		// Route kinds: HTTPRoute only; naming others makes ResolvedRefs false.
+		// Route kinds: those the protocol carries; naming others makes ResolvedRefs false.
 		if l.AllowedRoutes == nil || len(l.AllowedRoutes.Kinds) == 0 {
 			if accepted {
-				ls.kinds = []gwv1.RouteGroupKind{httpKind}
+				ls.kinds = kinds
 			}
 		} else {
 			for _, k := range l.AllowedRoutes.Kinds {
@@ -253,21 +299,25 @@ func (t *translator) gateway(gw *gwv1.Gateway) *gatewayState {
 				if k.Group != nil {
 					g = string(*k.Group)
 				}
-				if g == groupGateway && k.Kind == kindHTTP && accepted {
-					ls.kinds = append(ls.kinds, httpKind)
-				} else {
-					resolved, resolvedReason, msg = false, string(gwv1.ListenerReasonInvalidRouteKinds), fmt.Sprintf("route kind %s/%s is not supported", g, k.Kind)
+				i := slices.IndexFunc(kinds, func(c gwv1.RouteGroupKind) bool { return g == groupGateway && c.Kind == k.Kind })
+				switch {
+				case i >= 0 && accepted:
+					ls.kinds = append(ls.kinds, kinds[i])
+				case i < 0:
+					resolved, resolvedReason, msg = false, string(gwv1.ListenerReasonInvalidRouteKinds), fmt.Sprintf("route kind %s/%s is not supported on a %s listener", g, k.Kind, l.Protocol)
 				}
 			}
 		}
 		if ls.kinds == nil {
 			ls.kinds = []gwv1.RouteGroupKind{}
 		}
-		lc := &agentgateway.ListenerConfig{Name: string(l.Name), Port: int(l.Port)}
 		if l.Hostname != nil {
 			lc.Hostnames = []string{string(*l.Hostname)}
 		}
-		if accepted && l.Protocol == gwv1.HTTPSProtocolType {
+		// TLS listeners terminate unless the mode is Passthrough, which forwards the client's own session.
+		terminate := l.Protocol == gwv1.HTTPSProtocolType ||
+			(l.Protocol == gwv1.TLSProtocolType && l.TLS != nil && (l.TLS.Mode == nil || *l.TLS.Mode == gwv1.TLSModeTerminate))
+		if accepted && terminate {
 			tc, err := t.listenerTLS(gw, l)
 			if err != nil {
 				resolved, resolvedReason, msg = false, string(gwv1.ListenerReasonInvalidCertificateRef), err.Error()
@@ -376,12 +426,38 @@ func (t *translator) allowed(gw *gwv1.Gateway, l *gwv1.Listener, routeNS string)
 	}
 }
 
+// routeObj is what attachment needs from a route of any kind.
+type routeObj struct {
+	kind       string
+	meta       *metav1.ObjectMeta
+	parentRefs []gwv1.ParentReference
+	hostnames  []gwv1.Hostname
+	// rules builds the route's rules for a listener port, with the ResolvedRefs outcome.
+	rules func(port int) ([]agentgateway.RouteConfig, bool, string, string)
+	// l4rules, set instead of rules for TLSRoutes and TCPRoutes, builds their TCP routes.
+	l4rules func() ([]agentgateway.TCPRouteConfig, bool, string, string)
+}
+
+func httpRouteObj(t *translator, r *gwv1.HTTPRoute) routeObj {
+	return routeObj{kind: kindHTTP, meta: &r.ObjectMeta, parentRefs: r.Spec.ParentRefs, hostnames: r.Spec.Hostnames,
+		rules: func(port int) ([]agentgateway.RouteConfig, bool, string, string) { return t.routeRules(r, port) }}
+}
+
 // attach resolves a route's parentRefs against the Gateways, adds its rules to the listeners it
 // attaches to, and returns the route's parent statuses.
-func (t *translator) attach(r *gwv1.HTTPRoute, gateways map[types.NamespacedName]*gatewayState) []gwv1.RouteParentStatus {
+func (t *translator) attach(r routeObj, gateways map[types.NamespacedName]*gatewayState) []gwv1.RouteParentStatus {
 	var out []gwv1.RouteParentStatus
-	_, resolvedOK, resolvedReason, resolvedMsg := t.routeRules(r, 0)
-	for _, pr := range r.Spec.ParentRefs {
+	var (
+		resolvedOK                  bool
+		resolvedReason, resolvedMsg string
+		l4                          []agentgateway.TCPRouteConfig
+	)
+	if r.l4rules != nil {
+		l4, resolvedOK, resolvedReason, resolvedMsg = r.l4rules()
+	} else {
+		_, resolvedOK, resolvedReason, resolvedMsg = r.rules(0)
+	}
+	for _, pr := range r.parentRefs {
 		group, kind := groupGateway, kindGateway
 		if pr.Group != nil {
 			group = string(*pr.Group)
@@ -392,7 +468,7 @@ func (t *translator) attach(r *gwv1.HTTPRoute, gateways map[types.NamespacedName
 		if group != groupGateway || kind != kindGateway {
 			continue
 		}
-		ns := r.Namespace
+		ns := r.meta.Namespace
 		if pr.Namespace != nil {
 			ns = string(*pr.Namespace)
 		}
@@ -412,15 +488,15 @@ func (t *translator) attach(r *gwv1.HTTPRoute, gateways map[types.NamespacedName
 				continue
 			}
 			matched = append(matched, ls)
-			if !ls.accepted || !containsKind(ls.kinds) || !t.allowed(gs.gw, ls.spec, r.Namespace) {
+			if !ls.accepted || !containsKind(ls.kinds, r.kind) || !t.allowed(gs.gw, ls.spec, r.meta.Namespace) {
 				continue
 			}
 			permitted = append(permitted, ls)
-			if _, ok := intersect(ls.spec.Hostname, r.Spec.Hostnames); ok {
+			if _, ok := intersect(ls.spec.Hostname, r.hostnames); ok {
 				hostOK = append(hostOK, ls)
 			}
 		}
-		gen := r.Generation
+		gen := r.meta.Generation
 		var accepted metav1.Condition
 		switch {
 		case len(matched) == 0:
@@ -432,15 +508,28 @@ func (t *translator) attach(r *gwv1.HTTPRoute, gateways map[types.NamespacedName
 		default:
 			accepted = cond(string(gwv1.RouteConditionAccepted), true, string(gwv1.RouteReasonAccepted), "accepted", gen)
 			for _, ls := range hostOK {
-				hosts, _ := intersect(ls.spec.Hostname, r.Spec.Hostnames)
+				hosts, _ := intersect(ls.spec.Hostname, r.hostnames)
 				ls.attached++
 				if ls.cfg == nil {
 					continue // attached, but the listener serves nothing until its refs resolve
 				}
+				if r.l4rules != nil {
+					for _, rc := range l4 {
+						if ls.cfg.Protocol == agentgateway.ProtocolTLS {
+							rc.Hostnames = hosts
+						}
+						ls.cfg.TCPRoutes = append(ls.cfg.TCPRoutes, rc)
+					}
+					continue
+				}
 				// Built per listener: a redirect without port or scheme names the listener's port.
-				built, _, _, _ := t.routeRules(r, int(ls.spec.Port))
+				built, _, _, _ := r.rules(int(ls.spec.Port))
+				gwPolicies := t.attachedPolicies(kindGateway, gs.gw.Namespace, gs.gw.Name, string(ls.spec.Name))
 				for _, rc := range built {
 					rc.Hostnames = hosts
+					if len(gwPolicies) > 0 {
+						rc.Policies = append(slices.Clone(gwPolicies), rc.Policies...)
+					}
 					ls.cfg.Routes = append(ls.cfg.Routes, rc)
 				}
 			}
@@ -451,9 +540,9 @@ func (t *translator) attach(r *gwv1.HTTPRoute, gateways map[types.NamespacedName
 	return out
 }
 
-func containsKind(kinds []gwv1.RouteGroupKind) bool {
+func containsKind(kinds []gwv1.RouteGroupKind, kind string) bool {
 	return slices.ContainsFunc(kinds, func(k gwv1.RouteGroupKind) bool {
-		return k.Kind == kindHTTP && (k.Group == nil || *k.Group == groupGateway)
+		return string(k.Kind) == kind && (k.Group == nil || *k.Group == groupGateway)
 	})
 }
 
@@ -521,13 +610,13 @@ func (t *translator) routeRules(r *gwv1.HTTPRoute, port int) ([]agentgateway.Rou
 		for _, m := range rule.Matches {
 			rc.Matches = append(rc.Matches, match(m))
 		}
-		ps, err := t.filters(r, rule.Filters, port)
+		ps, err := t.filters(kindHTTP, r.Namespace, rule.Filters, port)
 		if err != nil {
 			rc.Policies = []agentgateway.Policy{respond500(err.Error())}
 			out = append(out, rc)
 			continue
 		}
-		rc.Policies = ps
+		rc.Policies = append(t.attachedPolicies(kindHTTP, r.Namespace, r.Name, ruleName(rule.Name)), ps...)
 		if p := timeoutPolicy(rule.Timeouts); p != nil {
 			rc.Policies = append(rc.Policies, p)
 		}
@@ -539,14 +628,14 @@ func (t *translator) routeRules(r *gwv1.HTTPRoute, port int) ([]agentgateway.Rou
 			if br.Weight != nil {
 				w = int(*br.Weight)
 			}
-			h, rerr := t.backend(r.Namespace, br.BackendObjectReference)
+			h, rerr := t.backend(kindHTTP, r.Namespace, br.BackendObjectReference, false)
 			if rerr != nil {
 				fail(rerr)
 				h = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 					agentgateway.WriteError(w, http.StatusInternalServerError, "invalid backend")
 				})
 			} else if len(br.Filters) > 0 {
-				bps, err := t.filters(r, br.Filters, port)
+				bps, err := t.filters(kindHTTP, r.Namespace, br.Filters, port)
 				if err != nil {
 					fail(&refError{string(gwv1.RouteReasonUnsupportedValue), err.Error()})
 				}
@@ -557,6 +646,13 @@ func (t *translator) routeRules(r *gwv1.HTTPRoute, port int) ([]agentgateway.Rou
 		out = append(out, rc)
 	}
 	return out, ok, reason, msg
+}
+
+func ruleName(n *gwv1.SectionName) string {
+	if n == nil {
+		return ""
+	}
+	return string(*n)
 }
 
 // wrap puts policies in front of a handler in phase order, as a route would.
@@ -636,7 +732,7 @@ func pathModifier(p *gwv1.HTTPPathModifier) *agentgateway.PathModifier {
 }
 
 // filters translates a list of HTTPRoute filters into policies.
-func (t *translator) filters(r *gwv1.HTTPRoute, fs []gwv1.HTTPRouteFilter, port int) ([]agentgateway.Policy, error) {
+func (t *translator) filters(fromKind, ns string, fs []gwv1.HTTPRouteFilter, port int) ([]agentgateway.Policy, error) {
 	var out []agentgateway.Policy
 	add := func(p agentgateway.Policy, err error) error {
 		if err != nil {
@@ -678,7 +774,7 @@ func (t *translator) filters(r *gwv1.HTTPRoute, fs []gwv1.HTTPRouteFilter, port 
 			}
 			err = add(agentgateway.Rewrite(u))
 		case f.Type == gwv1.HTTPRouteFilterRequestMirror && f.RequestMirror != nil:
-			h, rerr := t.backend(r.Namespace, f.RequestMirror.BackendRef)
+			h, rerr := t.backend(fromKind, ns, f.RequestMirror.BackendRef, fromKind == kindGRPC)
 			if rerr != nil {
 				return nil, fmt.Errorf("mirror backend: %s", rerr.msg)
 			}
@@ -827,8 +923,9 @@ func retryPolicy(r *gwv1.HTTPRouteRetry) agentgateway.Policy {
 // refError is an unresolvable backendRef, with the ResolvedRefs reason it causes.
 type refError struct{ reason, msg string }
 
-// backend resolves a backendRef to a proxy over the Service's ready endpoints.
-func (t *translator) backend(routeNS string, ref gwv1.BackendObjectReference) (http.Handler, *refError) {
+// backend resolves a backendRef of a route of kind fromKind to a proxy over the Service's ready
+// endpoints; forceH2C speaks h2c whatever the Service's appProtocol (gRPC backends).
+func (t *translator) backend(fromKind, routeNS string, ref gwv1.BackendObjectReference, forceH2C bool) (http.Handler, *refError) {
 	group, kind := "", kindService
 	if ref.Group != nil {
 		group = string(*ref.Group)
@@ -836,13 +933,19 @@ func (t *translator) backend(routeNS string, ref gwv1.BackendObjectReference) (h
 	if ref.Kind != nil {
 		kind = string(*ref.Kind)
 	}
+	if group == agwv1a1.GroupName && kind == agwv1a1.KindBackend {
+		return t.agwBackend(fromKind, routeNS, ref)
+	}
+	if group == infv1.GroupName && kind == infv1.KindInferencePool {
+		return t.inferencePool(fromKind, routeNS, ref)
+	}
 	if group != "" || kind != kindService {
 		return nil, &refError{string(gwv1.RouteReasonInvalidKind), fmt.Sprintf("backend kind %s/%s is not supported", group, kind)}
 	}
 	ns := routeNS
 	if ref.Namespace != nil && string(*ref.Namespace) != routeNS {
 		ns = string(*ref.Namespace)
-		if !t.granted(groupGateway, kindHTTP, routeNS, "", kindService, ns, string(ref.Name)) {
+		if !t.granted(groupGateway, fromKind, routeNS, "", kindService, ns, string(ref.Name)) {
 			return nil, &refError{string(gwv1.RouteReasonRefNotPermitted), fmt.Sprintf("no ReferenceGrant lets %s refer to service %s/%s", routeNS, ns, ref.Name)}
 		}
 	}
@@ -885,7 +988,7 @@ func (t *translator) backend(routeNS string, ref gwv1.BackendObjectReference) (h
 		}), nil
 	}
 	slices.Sort(eps)
-	h2c := sp.AppProtocol != nil && *sp.AppProtocol == "kubernetes.io/h2c"
+	h2c := forceH2C || (sp.AppProtocol != nil && *sp.AppProtocol == "kubernetes.io/h2c")
 	cfg := agentgateway.HTTPBackendConfig{Name: name, Endpoints: eps, HTTP2: h2c, EjectAfter: -1}
 	cfg.Transport = t.transports.get(h2c)
 	b, err := agentgateway.NewHTTPBackend(cfg)

@@ -17,6 +17,9 @@ type transports struct {
 	once sync.Once
 	h1   http.RoundTripper
 	h2c  http.RoundTripper
+
+	mu   sync.Mutex
+	keys map[string][]byte // MCP session keys by backend
 }
 
 func newTransports(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *transports {

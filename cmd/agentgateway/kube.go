@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/config"
+	"github.com/agentgw/agentgateway/gwapi"
+)
+
+// kubeFlags are the flags of `agentgateway kube`.
+type kubeFlags struct {
+	kubeconfig     string
+	controllerName string
+	address        string
+	bindAddr       string
+	logLevel       string
+	drain          time.Duration
+}
+
+func parseKubeFlags(args []string, stderr io.Writer) (kubeFlags, error) {
+	var f kubeFlags
+	fs := flag.NewFlagSet("agentgateway kube", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
+	fs.StringVar(&f.controllerName, "controller-name", "agentgateway.dev/gwapi", "GatewayClass spec.controllerName this gateway serves")
+	fs.StringVar(&f.address, "address", os.Getenv("POD_IP"), "address reported in Gateway status (default: $POD_IP)")
+	fs.StringVar(&f.bindAddr, "bind-address", "", "address to bind the Gateways' listener ports on (default: all interfaces)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
+	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "how long a removed Gateway's in-flight requests may take")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		return f, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if f.address != "" && net.ParseIP(f.address) == nil {
+		return f, fmt.Errorf("--address %q is not an IP address", f.address)
+	}
+	return f, nil
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		return clientcmd.BuildConfigFromFlags("", kubeconfig)
+	}
+	return ctrlconfig.GetConfig()
+}
+
+// runKube is `agentgateway kube`: serve the cluster's Gateways of this controller's GatewayClasses,
+// configured from Gateway API objects and agentgateway's own resources (gwapi.RunKube).
+func runKube(ctx context.Context, args []string, stderr io.Writer) int {
+	f, err := parseKubeFlags(args, stderr)
+	if err != nil {
+		if err != flag.ErrHelp {
+			fmt.Fprintln(stderr, "agentgateway kube:", err)
+		}
+		return 2
+	}
+	level, err := config.ParseLogLevel(f.logLevel)
+	if err != nil {
+		fmt.Fprintln(stderr, "agentgateway kube: --log-level:", err)
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	rc, err := restConfig(f.kubeconfig)
+	if err != nil {
+		logger.Error("kubernetes config", "error", err)
+		return 1
+	}
+	opts := gwapi.Options{ControllerName: gwv1.GatewayController(f.controllerName), Logger: logger}
+	if f.address != "" {
+		typ := gwv1.IPAddressType
+		opts.Addresses = func(*gwv1.Gateway) []gwv1.GatewayStatusAddress {
+			return []gwv1.GatewayStatusAddress{{Type: &typ, Value: f.address}}
+		}
+	}
+	err = gwapi.RunKube(ctx, gwapi.KubeOptions{RestConfig: rc, Options: opts, Logger: logger,
+		GatewayOptions: func(gw types.NamespacedName) []agentgateway.Option {
+			o := []agentgateway.Option{agentgateway.WithLogger(logger.With("gateway", gw.String())), agentgateway.WithDrainTimeout(f.drain)}
+			if f.bindAddr != "" {
+				o = append(o, agentgateway.WithBindAddress(f.bindAddr))
+			}
+			return o
+		}})
+	if err != nil {
+		logger.Error("kube", "error", err)
+		return 1
+	}
+	return 0
+}

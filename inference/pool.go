@@ -1,0 +1,362 @@
+// Package inference serves a Gateway API Inference Extension InferencePool: for each request the
+// gateway asks the pool's endpoint picker (EPP) which model server should take it, over the Envoy
+// ext_proc gRPC protocol the Endpoint Picker Protocol is built on, and proxies the request there.
+//
+// The exchange follows the protocol: the request headers (with pseudo-headers) and the buffered
+// body are sent as ext_proc request_headers and request_body messages, with the pool's endpoints as
+// the subset hint (metadata namespace "envoy.lb.subset_hint", key
+// "x-gateway-destination-endpoint-subset"); the picker answers with the chosen "ip:port" (or a
+// comma-separated list, first preferred) in the dynamic metadata namespace "envoy.lb" under key
+// "x-gateway-destination-endpoint", or in the header of that name. Header and body mutations it
+// returns are applied to the request, and an immediate response it returns is the answer. A chosen
+// endpoint that is not a member of the pool is refused, so a picker cannot steer traffic elsewhere.
+package inference
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	agentgateway "github.com/agentgw/agentgateway"
+)
+
+// Names of the Endpoint Picker Protocol.
+const (
+	// DestinationKey names the chosen endpoint, in metadata namespace [MetadataNamespace] and as a header.
+	DestinationKey = "x-gateway-destination-endpoint"
+	// MetadataNamespace is the dynamic metadata namespace the picker answers in.
+	MetadataNamespace = "envoy.lb"
+	// SubsetKey lists the candidate endpoints, in metadata namespace [SubsetNamespace].
+	SubsetKey       = "x-gateway-destination-endpoint-subset"
+	SubsetNamespace = "envoy.lb.subset_hint"
+)
+
+// DefaultMaxBodyBytes bounds the request body the pool buffers for the picker.
+const DefaultMaxBodyBytes = 8 << 20
+
+// DefaultPickTimeout bounds one exchange with the picker.
+const DefaultPickTimeout = 10 * time.Second
+
+// ErrPicker marks a failed exchange with the endpoint picker (unreachable, error, no usable answer).
+var ErrPicker = errors.New("inference: endpoint picker")
+
+// PoolConfig configures a [Pool].
+type PoolConfig struct {
+	// Name is recorded as the backend name (State.Backend).
+	Name string
+	// Endpoints are the pool's model servers, "ip:port"; at least one.
+	Endpoints []string
+	// Picker is the endpoint picker.
+	Picker PickerConfig
+	// Transport reaches the endpoints (default: each endpoint's own pooled transport).
+	Transport http.RoundTripper
+	// MaxBodyBytes bounds the buffered request body (default [DefaultMaxBodyBytes]); larger ones get 413.
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+}
+
+// PickerConfig says how to reach the endpoint picker and what to do when it fails.
+type PickerConfig struct {
+	// Address is the picker's gRPC "host:port".
+	Address string
+	// FailOpen sends the request to a random pool endpoint when the picker fails; otherwise
+	// (FailClose, the Inference Extension's default) the request is answered 503.
+	FailOpen bool
+	// Timeout bounds each exchange (default [DefaultPickTimeout]).
+	Timeout time.Duration
+	// TLS, if set, speaks TLS to the picker; nil is plaintext (h2c).
+	TLS *tls.Config
+	// DialContext, if set, opens the connection to the picker.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Pool is the handler of an InferencePool. It is an io.Closer: Close releases the picker connection.
+type Pool struct {
+	name      string
+	endpoints []string
+	backends  map[string]http.Handler
+	cfg       PickerConfig
+	conn      *grpc.ClientConn
+	client    extprocv3.ExternalProcessorClient
+	maxBody   int64
+	logger    *slog.Logger
+}
+
+// NewPool builds a pool handler; the picker is dialled lazily.
+func NewPool(cfg PoolConfig) (*Pool, error) {
+	if len(cfg.Endpoints) == 0 {
+		return nil, fmt.Errorf("inference: pool %q has no endpoints", cfg.Name)
+	}
+	if cfg.Picker.Address == "" {
+		return nil, fmt.Errorf("inference: pool %q has no endpoint picker address", cfg.Name)
+	}
+	p := &Pool{name: cfg.Name, cfg: cfg.Picker, backends: map[string]http.Handler{}, maxBody: cfg.MaxBodyBytes, logger: cfg.Logger}
+	if p.maxBody <= 0 {
+		p.maxBody = DefaultMaxBodyBytes
+	}
+	if p.cfg.Timeout <= 0 {
+		p.cfg.Timeout = DefaultPickTimeout
+	}
+	if p.logger == nil {
+		p.logger = slog.Default()
+	}
+	for _, ep := range cfg.Endpoints {
+		if _, ok := p.backends[ep]; ok {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(ep); err != nil {
+			return nil, fmt.Errorf("inference: pool %q: endpoint %q: %w", cfg.Name, ep, err)
+		}
+		b, err := agentgateway.NewHTTPBackend(agentgateway.HTTPBackendConfig{Name: cfg.Name, Endpoints: []string{ep}, Transport: cfg.Transport, EjectAfter: -1})
+		if err != nil {
+			return nil, fmt.Errorf("inference: pool %q: %w", cfg.Name, err)
+		}
+		p.backends[ep] = b
+		p.endpoints = append(p.endpoints, ep)
+	}
+	creds := insecure.NewCredentials()
+	if cfg.Picker.TLS != nil {
+		creds = credentials.NewTLS(cfg.Picker.TLS)
+	}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	if d := cfg.Picker.DialContext; d != nil {
+		opts = append(opts, grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) { return d(ctx, "tcp", addr) }))
+	}
+	conn, err := grpc.NewClient("passthrough:///"+cfg.Picker.Address, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("inference: pool %q: picker %s: %w", cfg.Name, cfg.Picker.Address, err)
+	}
+	p.conn, p.client = conn, extprocv3.NewExternalProcessorClient(conn)
+	return p, nil
+}
+
+// BackendName names the pool in State.Backend and the access log.
+func (p *Pool) BackendName() string { return p.name }
+
+// Close releases the picker connection.
+func (p *Pool) Close() error { return p.conn.Close() }
+
+// ServeHTTP picks an endpoint for the request and proxies it there.
+func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, p.maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			agentgateway.WriteError(w, http.StatusRequestEntityTooLarge, "request body too large")
+			return
+		}
+		agentgateway.WriteError(w, http.StatusBadRequest, "reading request body")
+		return
+	}
+	out := r.Clone(r.Context())
+	res, err := p.pick(r.Context(), out, body)
+	switch {
+	case err == nil && res.immediate != nil:
+		res.immediate.write(w)
+		return
+	case err != nil && p.cfg.FailOpen:
+		p.logger.Warn("endpoint picker failed; failing open", "pool", p.name, "error", err)
+		res = pickResult{endpoint: p.endpoints[rand.IntN(len(p.endpoints))], body: body}
+	case err != nil:
+		p.logger.Warn("endpoint picker failed; failing closed", "pool", p.name, "error", err)
+		agentgateway.WriteError(w, http.StatusServiceUnavailable, "no endpoint available")
+		return
+	}
+	out.Body = io.NopCloser(bytes.NewReader(res.body))
+	out.ContentLength = int64(len(res.body))
+	out.Header.Del("Content-Length")
+	out.Header.Del(DestinationKey)
+	if res.bodyChanged {
+		out.Header.Set("Content-Length", strconv.Itoa(len(res.body)))
+	}
+	p.backends[res.endpoint].ServeHTTP(w, out)
+}
+
+type pickResult struct {
+	endpoint    string
+	body        []byte
+	bodyChanged bool
+	immediate   *immediate
+}
+
+type immediate struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (im *immediate) write(w http.ResponseWriter) {
+	for k, vs := range im.header {
+		w.Header()[k] = vs
+	}
+	w.WriteHeader(im.status)
+	_, _ = w.Write(im.body)
+}
+
+// pick runs one ext_proc exchange; it applies the picker's header mutations to r.
+func (p *Pool) pick(ctx context.Context, r *http.Request, body []byte) (pickResult, error) {
+	res := pickResult{body: body}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	stream, err := p.client.Process(ctx)
+	if err != nil {
+		return res, fmt.Errorf("%w: %w", ErrPicker, err)
+	}
+	subset := make([]any, len(p.endpoints))
+	for i, ep := range p.endpoints {
+		subset[i] = ep
+	}
+	hint, err := structpb.NewStruct(map[string]any{SubsetKey: subset})
+	if err != nil {
+		return res, fmt.Errorf("%w: %w", ErrPicker, err)
+	}
+	headers := &extprocv3.ProcessingRequest{
+		Request:         &extprocv3.ProcessingRequest_RequestHeaders{RequestHeaders: &extprocv3.HttpHeaders{Headers: headerMap(r), EndOfStream: len(body) == 0}},
+		MetadataContext: &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{SubsetNamespace: hint}},
+	}
+	if err := stream.Send(headers); err != nil {
+		return res, fmt.Errorf("%w: sending headers: %w", ErrPicker, err)
+	}
+	if len(body) > 0 {
+		if err := stream.Send(&extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestBody{RequestBody: &extprocv3.HttpBody{Body: body, EndOfStream: true}}}); err != nil {
+			return res, fmt.Errorf("%w: sending body: %w", ErrPicker, err)
+		}
+	}
+	_ = stream.CloseSend()
+	var dest string
+	gotHeaders, gotBody := false, len(body) == 0
+	var streamed []byte
+	for !gotHeaders || !gotBody {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) && gotHeaders {
+			break // a picker that answered the headers and leaves the body as it is
+		}
+		if err != nil {
+			return res, fmt.Errorf("%w: %w", ErrPicker, err)
+		}
+		if d := metadataDestination(resp.GetDynamicMetadata()); d != "" {
+			dest = d
+		}
+		var common *extprocv3.CommonResponse
+		switch m := resp.Response.(type) {
+		case *extprocv3.ProcessingResponse_ImmediateResponse:
+			res.immediate = toImmediate(m.ImmediateResponse)
+			return res, nil
+		case *extprocv3.ProcessingResponse_RequestHeaders:
+			gotHeaders, common = true, m.RequestHeaders.GetResponse()
+		case *extprocv3.ProcessingResponse_RequestBody:
+			common = m.RequestBody.GetResponse()
+			switch bm := common.GetBodyMutation().GetMutation().(type) {
+			case *extprocv3.BodyMutation_Body:
+				res.body, res.bodyChanged, gotBody = bm.Body, true, true
+			case *extprocv3.BodyMutation_ClearBody:
+				res.body, res.bodyChanged, gotBody = nil, true, true
+			case *extprocv3.BodyMutation_StreamedResponse:
+				streamed = append(streamed, bm.StreamedResponse.GetBody()...)
+				if bm.StreamedResponse.GetEndOfStream() {
+					res.body, res.bodyChanged, gotBody = streamed, true, true
+				}
+			default:
+				gotBody = true
+			}
+		default:
+			return res, fmt.Errorf("%w: unexpected %T", ErrPicker, resp.Response)
+		}
+		if d := applyHeaderMutation(r, common.GetHeaderMutation()); d != "" && dest == "" {
+			dest = d
+		}
+	}
+	for cand := range strings.SplitSeq(dest, ",") {
+		cand = strings.TrimSpace(cand)
+		if _, ok := p.backends[cand]; ok {
+			res.endpoint = cand
+			return res, nil
+		}
+	}
+	if dest == "" {
+		return res, fmt.Errorf("%w: no %s in the answer", ErrPicker, DestinationKey)
+	}
+	return res, fmt.Errorf("%w: chose %q, which is not an endpoint of the pool", ErrPicker, dest)
+}
+
+func headerMap(r *http.Request) *corev3.HeaderMap {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	hm := &corev3.HeaderMap{Headers: []*corev3.HeaderValue{
+		{Key: ":method", RawValue: []byte(r.Method)},
+		{Key: ":path", RawValue: []byte(r.URL.RequestURI())},
+		{Key: ":authority", RawValue: []byte(r.Host)},
+		{Key: ":scheme", RawValue: []byte(scheme)},
+	}}
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			hm.Headers = append(hm.Headers, &corev3.HeaderValue{Key: strings.ToLower(k), RawValue: []byte(v)})
+		}
+	}
+	return hm
+}
+
+func metadataDestination(md *structpb.Struct) string {
+	return md.GetFields()[MetadataNamespace].GetStructValue().GetFields()[DestinationKey].GetStringValue()
+}
+
+func headerValue(h *corev3.HeaderValue) string {
+	if len(h.GetRawValue()) > 0 {
+		return string(h.GetRawValue())
+	}
+	return h.GetValue()
+}
+
+// applyHeaderMutation applies the picker's header changes (pseudo-headers and framing headers
+// excepted) and returns the destination header if it set one.
+func applyHeaderMutation(r *http.Request, m *extprocv3.HeaderMutation) string {
+	dest := ""
+	for _, o := range m.GetSetHeaders() {
+		k, v := o.GetHeader().GetKey(), headerValue(o.GetHeader())
+		switch lk := strings.ToLower(k); {
+		case lk == DestinationKey:
+			dest = v
+		case strings.HasPrefix(lk, ":"), lk == "content-length", lk == "transfer-encoding", lk == "host":
+		default:
+			r.Header.Set(k, v)
+		}
+	}
+	for _, k := range m.GetRemoveHeaders() {
+		if !strings.HasPrefix(k, ":") {
+			r.Header.Del(k)
+		}
+	}
+	return dest
+}
+
+func toImmediate(ir *extprocv3.ImmediateResponse) *immediate {
+	im := &immediate{status: int(ir.GetStatus().GetCode()), header: http.Header{}, body: ir.GetBody()}
+	if im.status < 200 || im.status > 599 {
+		im.status = http.StatusServiceUnavailable
+	}
+	for _, o := range ir.GetHeaders().GetSetHeaders() {
+		if k := o.GetHeader().GetKey(); k != "" && !strings.HasPrefix(k, ":") {
+			im.header.Set(k, headerValue(o.GetHeader()))
+		}
+	}
+	return im
+}
