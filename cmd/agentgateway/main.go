@@ -140,9 +140,6 @@ func newLogger(f flags, s config.Settings, w io.Writer) (*slog.Logger, *slog.Lev
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "kube" {
-		return runKube(ctx, args[1:], stderr) // kube.go: Gateway API objects from a cluster
-	}
 	f, err := parseFlags(args, stderr)
 	if err != nil {
 		if err != flag.ErrHelp {

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -46,11 +47,43 @@ type SessionTag struct {
 // ErrInvalidSession is wrapped by the errors of a session name or tag value that STS would refuse.
 var ErrInvalidSession = errors.New("invalid AWS session name or tag")
 
+// STS's patterns for session names and tags, checked rune by rune: as regular expressions with
+// bounded repetition of Unicode classes they compile to about 15 MB of program at start-up.
 var (
-	sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
-	tagKeyRE      = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$`)
-	tagValueRE    = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$`)
+	sessionNameRE = runePattern{min: 2, max: 64, ok: func(r rune) bool {
+		return r < utf8.RuneSelf && (r == '_' || r == '+' || r == '=' || r == ',' || r == '.' || r == '@' || r == '-' ||
+			'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+	}}
+	tagKeyRE   = runePattern{min: 1, max: 128, ok: tagRune}
+	tagValueRE = runePattern{min: 0, max: 256, ok: tagRune}
 )
+
+// runePattern matches strings of min to max runes, each accepted by ok.
+type runePattern struct {
+	min, max int
+	ok       func(rune) bool
+}
+
+// MatchString reports whether s is valid UTF-8 of min..max runes that ok all accepts.
+func (p runePattern) MatchString(s string) bool {
+	n := 0
+	for _, r := range s {
+		if r == utf8.RuneError || !p.ok(r) {
+			return false
+		}
+		n++
+	}
+	return n >= p.min && n <= p.max
+}
+
+// tagRune is [\p{L}\p{Z}\p{N}_.:/=+\-@], STS's tag alphabet.
+func tagRune(r rune) bool {
+	switch r {
+	case '_', '.', ':', '/', '=', '+', '-', '@':
+		return true
+	}
+	return unicode.IsLetter(r) || unicode.In(r, unicode.Z) || unicode.IsNumber(r)
+}
 
 // roleSessions is the compiled assumeRole: an STS client and one cached credentials provider per
 // distinct session (name and tags).

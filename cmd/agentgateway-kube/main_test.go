@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"go.uber.org/goleak"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,21 +11,21 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// `agentgateway kube` refuses bad flags with usage exit 2 and an unreadable kubeconfig with exit 1
+// `agentgateway-kube` refuses bad flags with usage exit 2 and an unreadable kubeconfig with exit 1
 // and the reason, before touching any cluster.
 func TestKubeSubcommandErrors(t *testing.T) {
 	var stderr bytes.Buffer
-	require.Equal(t, 2, run(context.Background(), []string{"kube", "--address", "not-an-ip"}, &bytes.Buffer{}, &stderr))
+	require.Equal(t, 2, runKube(context.Background(), []string{"--address", "not-an-ip"}, &stderr))
 	require.Contains(t, stderr.String(), `--address "not-an-ip" is not an IP address`)
 
 	stderr.Reset()
-	require.Equal(t, 2, run(context.Background(), []string{"kube", "extra"}, &bytes.Buffer{}, &stderr))
+	require.Equal(t, 2, runKube(context.Background(), []string{"extra"}, &stderr))
 	require.Contains(t, stderr.String(), "unexpected arguments")
 
 	stderr.Reset()
 	bad := filepath.Join(t.TempDir(), "kubeconfig")
 	require.NoError(t, os.WriteFile(bad, []byte("not: [a kubeconfig"), 0o600))
-	require.Equal(t, 1, run(context.Background(), []string{"kube", "--kubeconfig", bad}, &bytes.Buffer{}, &stderr))
+	require.Equal(t, 1, runKube(context.Background(), []string{"--kubeconfig", bad}, &stderr))
 	require.Contains(t, stderr.String(), "kubernetes config")
 }
 
@@ -35,3 +36,5 @@ func TestKubeFlagsDefaults(t *testing.T) {
 	require.Equal(t, "agentgateway.dev/gwapi", f.controllerName)
 	require.Equal(t, "10.1.2.3", f.address, "the status address defaults to the pod's IP")
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
