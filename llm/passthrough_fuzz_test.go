@@ -32,7 +32,7 @@ func FuzzDetectStream(f *testing.F) {
 		case 4:
 			fm = OpenAIResponses{}
 		}
-		c := &call{st: st, in: &inspected{ep: endpoint{OpChat, fm}}}
+		c := &call{r: &Router{}, st: st, in: &inspected{ep: endpoint{OpChat, fm}}}
 		c.detectStream(bytes.NewReader(stream), wires[k])
 	})
 }
