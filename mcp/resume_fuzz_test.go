@@ -22,6 +22,9 @@ func FuzzEventID(f *testing.F) {
 		var again string
 		if get {
 			again = getEventID(fed.targets, ids)
+			if again == "" {
+				again = primeSuffix() // a priming event sent before any target gave an id
+			}
 		} else {
 			for i, id := range ids {
 				if id != "" {
