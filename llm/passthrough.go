@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
-	"sync/atomic"
-	"time"
 )
 
 // PassthroughMode is the schema's LocalLLMPassthrough: how a model's requests are forwarded.
@@ -129,30 +126,9 @@ func (c *call) passthrough(cand candidate, final, detect bool) (*Error, bool) {
 	if err := up.sign(ureq, c.in.body); err != nil {
 		return &Error{Status: 502, Kind: ErrAPI, Message: "signing the provider request failed", Err: fmt.Errorf("%w: %w", ErrUpstream, err)}, false
 	}
-	timeout := c.r.timeout
-	if timeout == 0 {
-		timeout = c.st.BackendTimeout
-	}
-	var timedOut atomic.Bool
-	var timer *time.Timer
-	if timeout > 0 {
-		timer = time.AfterFunc(timeout, func() { timedOut.Store(true); cancel() })
-	}
-	resp, err := c.r.transport(up).RoundTrip(ureq)
-	if timer != nil && !timer.Stop() && err == nil {
-		resp.Body.Close()
-		err = context.DeadlineExceeded
-	}
-	if err != nil {
-		if c.req.Context().Err() != nil {
-			return &Error{Status: 499, Kind: ErrAPI, Message: "client went away", Err: err}, false
-		}
-		e := &Error{Status: 502, Kind: ErrAPI, Message: "the provider could not be reached", Err: fmt.Errorf("%w: %w", ErrUpstream, err)}
-		if timedOut.Load() || errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
-			e = &Error{Status: 504, Kind: ErrTimeout, Message: "the provider did not answer in time", Err: fmt.Errorf("%w: %w", ErrUpstream, err)}
-		}
-		cand.entry.health.fail(0)
-		return e, true
+	resp, e, retry := c.send(ureq, up, cand, cancel)
+	if e != nil {
+		return e, retry
 	}
 	defer resp.Body.Close()
 	if retryable(resp.StatusCode) {

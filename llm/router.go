@@ -612,31 +612,9 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 	if err := up.sign(ureq, body); err != nil { // cloudauth.go
 		return &Error{Status: 502, Kind: ErrAPI, Message: "signing the provider request failed", Err: fmt.Errorf("%w: %w", ErrUpstream, err)}, false
 	}
-	timeout := c.r.timeout
-	if timeout == 0 {
-		timeout = c.st.BackendTimeout
-	}
-	var timedOut atomic.Bool
-	var timer *time.Timer
-	if timeout > 0 {
-		timer = time.AfterFunc(timeout, func() { timedOut.Store(true); cancel() })
-	}
-	resp, err := c.r.transport(up).RoundTrip(ureq)
-	if timer != nil && !timer.Stop() && err == nil {
-		// The timer fired as the header came: treat as a timeout, the context is cancelled.
-		resp.Body.Close()
-		err = context.DeadlineExceeded
-	}
-	if err != nil {
-		if c.req.Context().Err() != nil {
-			return &Error{Status: 499, Kind: ErrAPI, Message: "client went away", Err: err}, false
-		}
-		e := &Error{Status: 502, Kind: ErrAPI, Message: "the provider could not be reached", Err: fmt.Errorf("%w: %w", ErrUpstream, err)}
-		if timedOut.Load() || errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
-			e = &Error{Status: 504, Kind: ErrTimeout, Message: "the provider did not answer in time", Err: fmt.Errorf("%w: %w", ErrUpstream, err)}
-		}
-		cand.entry.health.fail(0)
-		return e, true
+	resp, e, retry := c.send(ureq, up, cand, cancel)
+	if e != nil {
+		return e, retry
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
@@ -1119,4 +1097,38 @@ func applyFields(body []byte, defaults, overrides map[string]any) ([]byte, error
 		m[k] = b
 	}
 	return json.Marshal(m)
+}
+
+// send sends ureq to the provider within the call's timeout (the router's, else the route's backend
+// timeout; cancel ends ureq's context). A failure to get an answer is a 499 when the client went
+// away, a 504 on the timeout, else a 502, and counts against the candidate's health; retry says
+// whether another candidate may be tried.
+func (c *call) send(ureq *http.Request, up *Upstream, cand candidate, cancel context.CancelFunc) (resp *http.Response, _ *Error, retry bool) {
+	timeout := c.r.timeout
+	if timeout == 0 {
+		timeout = c.st.BackendTimeout
+	}
+	var timedOut atomic.Bool
+	var timer *time.Timer
+	if timeout > 0 {
+		timer = time.AfterFunc(timeout, func() { timedOut.Store(true); cancel() })
+	}
+	resp, err := c.r.transport(up).RoundTrip(ureq)
+	if timer != nil && !timer.Stop() && err == nil {
+		// The timer fired as the header came: treat as a timeout, the context is cancelled.
+		resp.Body.Close()
+		err = context.DeadlineExceeded
+	}
+	if err == nil {
+		return resp, nil, false
+	}
+	if c.req.Context().Err() != nil {
+		return nil, &Error{Status: 499, Kind: ErrAPI, Message: "client went away", Err: err}, false
+	}
+	e := &Error{Status: 502, Kind: ErrAPI, Message: "the provider could not be reached", Err: fmt.Errorf("%w: %w", ErrUpstream, err)}
+	if timedOut.Load() || errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+		e = &Error{Status: 504, Kind: ErrTimeout, Message: "the provider did not answer in time", Err: fmt.Errorf("%w: %w", ErrUpstream, err)}
+	}
+	cand.entry.health.fail(0)
+	return nil, e, true
 }
