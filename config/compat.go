@@ -255,7 +255,7 @@ var Compatibility = []CompatRow{
 	{"backendPolicies.mcpAuthorization", Supported, ""},
 	{"backendPolicies.mcpGuardrails", NotSupported, "MCP guardrail webhooks are not implemented"},
 	{"backendPolicies.a2a", Supported, ""},
-	{"backendPolicies.inferenceRouting", NotSupported, "endpoint pickers (Inference Extension) are served through Gateway API translation only"},
+	{"backendPolicies.inferenceRouting", SupportedWithDifferences, "on service backends of the file's services, destinationMode validated, failing closed (503) when the picker fails; no passthrough mode"},
 	{"backendPolicies.sessionAffinity", Supported, ""},
 	{"backendPolicies.ai", SupportedWithDifferences, "as policies.ai"},
 

@@ -251,6 +251,7 @@ var servedBy = map[string][]string{
 	"backend.aws":                           {"TestAgentCoreBackendFromYAML"},
 	"backends.aws":                          {"TestAgentCoreBackendFromYAML"},
 	"llm.tls":                               {"TestLLMShortFormTLS"},
+	"backendPolicies.inferenceRouting":      {"TestInferenceRoutingFromYAML"},
 }
 
 // notYetServed are supported rows without a test that serves them from a config file yet, with why;

@@ -684,9 +684,13 @@ func buildBackend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	policies, ir, err := takeInference(policies, b.Spec.path)
+	if err != nil {
+		return nil, err
+	}
 	sub := *bc
 	sub.Path = b.Spec.path
-	sub.health = hs
+	sub.health, sub.inference = hs, ir
 	h, err := backendTable()[idx].Build(&sub, b.Spec)
 	if err != nil {
 		var ce *agentgateway.ConfigError
@@ -694,6 +698,9 @@ func buildBackend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
 			err = &agentgateway.ConfigError{Path: b.Spec.path, Err: err}
 		}
 		return nil, err
+	}
+	if ir != nil && !ir.used {
+		return nil, agentgateway.Errorf(ir.at, "inferenceRouting applies to service backends (the picker chooses among their endpoints), not to %s", b.Kind)
 	}
 	if hs != nil && !hs.used {
 		return nil, agentgateway.Errorf(b.Policies.path+".health", "health applies to host and service backends (their endpoints), not to %s", b.Kind)

@@ -59,6 +59,8 @@ type BuildContext struct {
 	res *resources
 	// health is the `health` policy of the backend being built (sections_health.go).
 	health *healthSpec
+	// inference is the `inferenceRouting` policy of the backend being built (sections_inference.go).
+	inference *inferenceSpec
 	// policyRows is the compatibility table section whose words refuse an unsupported policy key
 	// ("policies" when empty; "backendPolicies", "gateways", "gatewayListener").
 	policyRows string

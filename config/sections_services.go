@@ -236,6 +236,9 @@ func catalogBackend(bc *BuildContext, ref ServiceRef) (h http.Handler, handled b
 			agentgateway.WriteError(w, http.StatusServiceUnavailable, "service "+ref.Name+" has no healthy endpoints")
 		}), true, nil
 	}
+	if h, ok, err := inferencePool(bc, ref.Name, eps); ok { // an endpoint picker chooses (sections_inference.go)
+		return h, true, err
+	}
 	cfg := agentgateway.HTTPBackendConfig{Name: ref.Name, Endpoints: eps, HTTP2: h2}
 	if err := applyHealth(bc, &cfg); err != nil {
 		return nil, true, err
