@@ -47,7 +47,6 @@ type CompatRow struct {
 const (
 	whyMesh    = "mesh and control-plane settings (xDS, SPIFFE, HBONE, Istio identities): this gateway is configured by its file, Go or Gateway API"
 	whyStore   = "no database or model catalog storage"
-	whyL4      = "top-level tcpRoutes and TCP/TLS gateways are not compiled yet: put tcpRoutes on a bind's TCP or TLS listener"
 	whyLabel   = "accepted as a label; it changes nothing here"
 	whyUI      = "there is no web UI; the admin listener serves /config_dump, /stats and /logging"
 	whyExtProc = "Envoy ext_proc is not implemented"
@@ -68,7 +67,7 @@ var Compatibility = []CompatRow{
 	{"routeGroups", SupportedWithDifferences, "expanded when the file is built: each child route takes the parent's matches intersected with its own (regex paths cannot be combined), its hostnames narrowed, and its policies over the parent's key by key"},
 	{"gateways", Supported, ""},
 	{"routes", Supported, ""},
-	{"tcpRoutes", NotSupported, whyL4},
+	{"tcpRoutes", Supported, ""},
 	{"llm", Supported, ""},
 	{"mcp", Supported, ""},
 	{"ui", NotSupported, whyUI},
@@ -155,7 +154,7 @@ var Compatibility = []CompatRow{
 
 	// gateways.<name>
 	{"gateways.port", Supported, ""},
-	{"gateways.protocol", SupportedWithDifferences, "HTTP and HTTPS; TCP and TLS gateways are refused (" + whyL4 + ")"},
+	{"gateways.protocol", SupportedWithDifferences, "HTTP, HTTPS, TCP and TLS (passed through without tls, terminated with it); no HBONE"},
 	{"gateways.listeners", Supported, ""},
 	{"gateways.tls", SupportedWithDifferences, "cert, key and root"},
 	{"gateways.oidc", SupportedWithDifferences, "as the oidc route policy, for every route attached to the gateway"},
@@ -171,7 +170,7 @@ var Compatibility = []CompatRow{
 	// gateways.<name>.listeners[]
 	{"gatewayListener.name", Supported, ""},
 	{"gatewayListener.hostname", Supported, ""},
-	{"gatewayListener.protocol", SupportedWithDifferences, "HTTP and HTTPS"},
+	{"gatewayListener.protocol", SupportedWithDifferences, "as gateways.protocol"},
 	{"gatewayListener.tls", SupportedWithDifferences, "cert, key and root"},
 	{"gatewayListener.oidc", SupportedWithDifferences, "as gateways.oidc"},
 	{"gatewayListener.jwtAuth", SupportedWithDifferences, "as gateways.jwtAuth"},

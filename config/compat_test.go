@@ -252,6 +252,7 @@ var servedBy = map[string][]string{
 	"backends.aws":                          {"TestAgentCoreBackendFromYAML"},
 	"llm.tls":                               {"TestLLMShortFormTLS"},
 	"backendPolicies.inferenceRouting":      {"TestInferenceRoutingFromYAML"},
+	"tcpRoutes":                             {"TestTopLevelTCPRoutesFromYAML"},
 }
 
 // notYetServed are supported rows without a test that serves them from a config file yet, with why;

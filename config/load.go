@@ -59,6 +59,8 @@ type File struct {
 	// them, the gateway references of the short forms, and the static services (sections_services.go).
 	gateways []gatewaySpec
 	routes   []attachedRouteSpec
+	// tcpRoutes are top-level TCP routes attached to TCP and TLS gateways.
+	tcpRoutes []attachedTCPRouteSpec
 	// routeGroups are the targets of routeGroup backends (sections_routegroups.go).
 	routeGroups []routeGroupSpec
 	// targeted is the top-level `policies` list (sections_targeted.go).

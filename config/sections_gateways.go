@@ -18,7 +18,7 @@ import (
 // gateway phase: before route selection, here before the route's policies; see gatewayPolicyKeys).
 
 // newSchemaKeys are the top-level keys of the newer schema that Load hands to decodeNewSchema.
-var newSchemaKeys = map[string]bool{"gateways": true, "routes": true, "services": true, "workloads": true, "routeGroups": true, "policies": true}
+var newSchemaKeys = map[string]bool{"gateways": true, "routes": true, "tcpRoutes": true, "services": true, "workloads": true, "routeGroups": true, "policies": true}
 
 // decodeNewSchema decodes one top-level key of newSchemaKeys into f.
 func (f *File) decodeNewSchema(key string, val *yaml.Node) []error {
@@ -30,6 +30,10 @@ func (f *File) decodeNewSchema(key string, val *yaml.Node) []error {
 	case "routes":
 		rs, errs := decodeAttachedRoutes(val)
 		f.routes = rs
+		return errs
+	case "tcpRoutes":
+		rs, errs := decodeAttachedTCPRoutes(val)
+		f.tcpRoutes = rs
 		return errs
 	case "policies":
 		f.targeted = val // attached to their targets once every section is decoded
@@ -322,8 +326,8 @@ func decodeGatewayListener(n *yaml.Node, path string) (gatewayListenerSpec, erro
 	return l, joinErrs(errs)
 }
 
-// checkGatewayProtocol: HTTP, or HTTPS when tls is set (the default then); TCP and TLS gateways
-// carry tcpRoutes, which are not served here.
+// checkGatewayProtocol: HTTP, or HTTPS when tls is set (the default then); TCP and TLS gateways carry
+// tcpRoutes.
 func checkGatewayProtocol(proto string, tls *TLSSpec, path string) error {
 	switch strings.ToUpper(proto) {
 	case "":
@@ -335,8 +339,13 @@ func checkGatewayProtocol(proto string, tls *TLSSpec, path string) error {
 		if tls == nil {
 			return agentgateway.Errorf(path+".tls", "HTTPS needs tls.cert and tls.key")
 		}
-	case "TCP", "TLS":
-		return refuseValue(path+".protocol", "gateways.protocol", proto)
+	case "TCP":
+		if tls != nil {
+			return agentgateway.Errorf(path+".tls", "tls needs protocol TLS or HTTPS")
+		}
+		return nil
+	case "TLS":
+		return nil // passed through without tls, terminated with it (cert and key checked below)
 	default:
 		return agentgateway.Errorf(path+".protocol", "protocol %q is not one of HTTP, HTTPS, TCP, TLS", proto)
 	}
@@ -457,10 +466,16 @@ func (l *loader) gateways(f *File, cfg *agentgateway.Config, ports map[int]bool,
 			l.errs = append(l.errs, agentgateway.Errorf(g.path+".port", "port %d is bound twice", port))
 		}
 		ports[port] = true
-		add := func(name, hostname string, tls *TLSSpec, pols Node, path, rows string) int {
+		add := func(name, hostname, proto string, tls *TLSSpec, pols Node, path, rows string) int {
 			lc := agentgateway.ListenerConfig{Name: name, Port: port}
 			if hostname != "" {
 				lc.Hostnames = []string{hostname}
+			}
+			switch strings.ToUpper(proto) {
+			case "TCP":
+				lc.Protocol = agentgateway.ProtocolTCP
+			case "TLS":
+				lc.Protocol = agentgateway.ProtocolTLS
 			}
 			if tls != nil {
 				lc.TLS = l.serverTLS(*tls, path+".tls")
@@ -472,11 +487,11 @@ func (l *loader) gateways(f *File, cfg *agentgateway.Config, ports map[int]bool,
 			return idx
 		}
 		if len(g.Listeners) == 0 {
-			gi[g.Name] = []int{add(g.Name, "", g.TLS, g.Policies, g.path, "gateways")}
+			gi[g.Name] = []int{add(g.Name, "", g.Protocol, g.TLS, g.Policies, g.path, "gateways")}
 			continue
 		}
 		for _, ls := range g.Listeners {
-			idx := add(g.Name+"/"+ls.Name, ls.Hostname, ls.TLS, ls.Policies, ls.path, "gatewayListener")
+			idx := add(g.Name+"/"+ls.Name, ls.Hostname, ls.Protocol, ls.TLS, ls.Policies, ls.path, "gatewayListener")
 			gi[g.Name] = append(gi[g.Name], idx)
 			if ls.Name != "" {
 				gi[g.Name+"/"+ls.Name] = []int{idx}
@@ -552,8 +567,76 @@ func (l *loader) attachedRoutes(f *File, cfg *agentgateway.Config, gi gatewayInd
 		if ar.Route.Name == "" {
 			ar.Route.Name = fmt.Sprintf("routes%d", i)
 		}
+		for _, idx := range idxs {
+			if cfg.Listeners[idx].Protocol != agentgateway.ProtocolHTTP {
+				l.errs = append(l.errs, agentgateway.Errorf(ar.path+".gateways", "listener %q is TCP or TLS: attach tcpRoutes to it, routes to HTTP and HTTPS gateways", cfg.Listeners[idx].Name))
+			}
+		}
 		attach(cfg, idxs, l.routesOf(f, ar.Route, ar.path, i)...)
 	}
+	for i, tr := range f.tcpRoutes {
+		idxs, err := gi.resolve(tr.Gateways, tr.path+".gateways")
+		if err != nil {
+			l.errs = append(l.errs, err)
+			continue
+		}
+		rc := l.tcpRoute(tr.Route, tr.path, i)
+		for _, idx := range idxs {
+			lc := &cfg.Listeners[idx]
+			if lc.Protocol == agentgateway.ProtocolHTTP {
+				l.errs = append(l.errs, agentgateway.Errorf(tr.path+".gateways", "listener %q is HTTP or HTTPS: tcpRoutes attach to TCP and TLS gateways", lc.Name))
+				continue
+			}
+			lc.TCPRoutes = append(lc.TCPRoutes, rc)
+		}
+	}
+}
+
+// attachedTCPRouteSpec is one entry of top-level `tcpRoutes` (the schema's LocalAttachedTCPRoute).
+type attachedTCPRouteSpec struct {
+	Gateways []string
+	Route    TCPRouteSpec
+	path     string
+}
+
+// decodeAttachedTCPRoutes decodes top-level `tcpRoutes`: a TCP route and the gateways it attaches to.
+func decodeAttachedTCPRoutes(n *yaml.Node) ([]attachedTCPRouteSpec, []error) {
+	if n.Tag == "!!null" {
+		return nil, nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil, []error{errAt("tcpRoutes", n, "want a list, got %s", kindName(n))}
+	}
+	var out []attachedTCPRouteSpec
+	var errs []error
+	for i, rn := range n.Content {
+		rp := fmt.Sprintf("tcpRoutes[%d]", i)
+		if rn.Kind != yaml.MappingNode {
+			errs = append(errs, errAt(rp, rn, "want an object, got %s", kindName(rn)))
+			continue
+		}
+		tr := attachedTCPRouteSpec{path: rp}
+		rest := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: rn.Line}
+		for j := 0; j+1 < len(rn.Content); j += 2 {
+			if rn.Content[j].Value == "gateways" {
+				refs, err := gatewayRefs(rn.Content[j+1], rp+".gateways")
+				if err != nil {
+					errs = append(errs, err)
+				}
+				tr.Gateways = refs
+				continue
+			}
+			rest.Content = append(rest.Content, rn.Content[j], rn.Content[j+1])
+		}
+		rs, err := Decode[TCPRouteSpec](Node{n: rest, path: rp})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		tr.Route = rs
+		out = append(out, tr)
+	}
+	return out, errs
 }
 
 func joinErrs(errs []error) error {

@@ -150,9 +150,9 @@ routes:
 binds: [{port: 3000, listeners: [{routes: [{backends: [{host: "127.0.0.1:1"}]}]}]}]
 gateways: {default: {port: 3000}}
 `, `gateways.default.port: port 3000 is bound twice`},
-		"tcp gateway": {`
-gateways: {default: {port: 3000, protocol: TCP}}
-`, `gateways.default.protocol: gateways.protocol "TCP" is not supported yet`},
+		"unknown protocol": {`
+gateways: {default: {port: 3000, protocol: HBONE}}
+`, `gateways.default.protocol: protocol "HBONE" is not one of HTTP, HTTPS, TCP, TLS`},
 		"listeners and tls": {`
 gateways: {default: {port: 3000, tls: {cert: a, key: b}, listeners: [{name: x}]}}
 `, `gateways.default.listeners: with listeners, only port may be set`},

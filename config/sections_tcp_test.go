@@ -308,3 +308,65 @@ func writeLeaf(t *testing.T, dir string) [2]string {
 	require.NoError(t, os.WriteFile(k, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600))
 	return [2]string{c, k}
 }
+
+// TestTopLevelTCPRoutesFromYAML: agentgateway's newer schema for L4: top-level tcpRoutes attach to
+// TCP and TLS gateways; a TLS gateway without tls passes TLS through by SNI; routes and tcpRoutes
+// refuse gateways of the other kind.
+func TestTopLevelTCPRoutesFromYAML(t *testing.T) {
+	tcpPort, tlsPort := freeTCPPort(t), freeTCPPort(t)
+	backend := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "tls backend") }))
+	t.Cleanup(backend.Close)
+	runYAML(t, `
+gateways:
+  plain: {port: $TCP, protocol: TCP}
+  sni: {port: $TLS, protocol: TLS}
+tcpRoutes:
+- name: echo
+  gateways: [plain]
+  backends: [{host: $ECHO}]
+- name: secure
+  gateways: [sni]
+  hostnames: [secure.test]
+  backends: [{host: $TLSUP}]
+`, map[string]string{"TCP": tcpPort, "TLS": tlsPort, "ECHO": tcpEcho(t), "TLSUP": strings.TrimPrefix(backend.URL, "https://")})
+	c, err := net.Dial("tcp", "127.0.0.1:"+tcpPort)
+	require.NoError(t, err)
+	_, _ = io.WriteString(c, "hello gateway")
+	_ = c.(*net.TCPConn).CloseWrite()
+	got, err := io.ReadAll(c)
+	c.Close()
+	require.NoError(t, err)
+	require.Equal(t, "hello gateway", string(got))
+
+	tr := &http.Transport{DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := tls.Dial("tcp", "127.0.0.1:"+tlsPort, &tls.Config{ServerName: "secure.test", InsecureSkipVerify: true,
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				if !cs.PeerCertificates[0].Equal(backend.Certificate()) {
+					return fmt.Errorf("not the backend's own certificate")
+				}
+				return nil
+			}})
+		return conn, err
+	}}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get("https://secure.test/")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, "tls backend", string(body), "passed through by SNI: the client saw the backend's certificate")
+
+	for name, c := range map[string]struct{ yaml, want string }{
+		"tcpRoute on HTTP": {"gateways: {web: {port: 3000}}\ntcpRoutes: [{gateways: [web], backends: [{host: 'a:1'}]}]\n", `tcpRoutes[0].gateways: listener "web" is HTTP or HTTPS`},
+		"route on TCP":     {"gateways: {raw: {port: 3000, protocol: TCP}}\nroutes: [{gateways: [raw], backends: [{host: 'a:1'}]}]\n", `routes[0].gateways: listener "raw" is TCP or TLS`},
+		"tls on TCP":       {"gateways: {raw: {port: 3000, protocol: TCP, tls: {cert: c, key: k}}}\n", `gateways.raw.tls: tls needs protocol TLS or HTTPS`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f, err := config.Load([]byte(c.yaml), nil)
+			if err == nil {
+				_, err = f.Build(slog.New(slog.DiscardHandler))
+			}
+			require.Error(t, err)
+			require.Contains(t, err.Error(), c.want)
+		})
+	}
+}
