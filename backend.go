@@ -31,6 +31,11 @@ type HTTPBackendConfig struct {
 	// HTTP2 speaks HTTP/2 to the upstream: h2c (prior knowledge) for http endpoints, h2 for https ones.
 	// Upgrade requests (WebSocket) still use HTTP/1.1.
 	HTTP2 bool
+	// Dial, when set, opens the upstream connections in place of a direct TCP connection
+	// (backendTunnel: through an HTTP CONNECT proxy, see [DialThroughConnect]); TLS to https endpoints
+	// runs over it, and DialTimeout bounds it. Such a backend is served by net/http's client, not the
+	// built-in HTTP/1.1 one.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// DialTimeout bounds connecting (default 10s). ResponseHeaderTimeout bounds the wait for the
 	// response header once the request is sent, on every route (default none here; the gateway's
 	// default backend timeout, see [WithDefaultBackendTimeout], bounds the same wait on routes without
@@ -239,7 +244,7 @@ func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
 	var h1 *proxy.H1Options
 	hdrBytes, hdrFields := headerLimits(cfg)
 	bodyIdle := cmpOr(cfg.BodyIdleTimeout, DefaultBodyIdleTimeout)
-	if cfg.Transport == nil && !cfg.HTTP2 && !cfg.StdlibHTTP1 && eps[0].Scheme == "http" {
+	if cfg.Transport == nil && !cfg.HTTP2 && !cfg.StdlibHTTP1 && cfg.Dial == nil && eps[0].Scheme == "http" {
 		h1 = &proxy.H1Options{
 			DialTimeout:            cmpOr(cfg.DialTimeout, defaultDialTimeout),
 			ResponseHeaderTimeout:  cfg.ResponseHeaderTimeout,
@@ -276,9 +281,17 @@ func newTransport(cfg HTTPBackendConfig, https, h2 bool) *http.Transport {
 	dialTimeout := cmpOr(cfg.DialTimeout, defaultDialTimeout)
 	respTimeout := max(cfg.ResponseHeaderTimeout, 0)
 	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	dial := dialer.DialContext
+	if cfg.Dial != nil {
+		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+			defer cancel()
+			return cfg.Dial(ctx, network, addr)
+		}
+	}
 	t := &http.Transport{
 		Proxy:                 nil, // a gateway does not obey HTTP_PROXY from its environment
-		DialContext:           dialer.DialContext,
+		DialContext:           dial,
 		TLSHandshakeTimeout:   dialTimeout,
 		MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerHost,
 		IdleConnTimeout:       cmpOr(cfg.IdleConnTimeout, defaultIdleConnTimeout),
@@ -304,7 +317,7 @@ func newTransport(cfg HTTPBackendConfig, https, h2 bool) *http.Transport {
 	default:
 		t.Protocols.SetHTTP1(true)
 		if !cfg.HTTP2 {
-			watchConns(t, dialer, https)
+			watchConns(t, dial, https)
 		}
 	}
 	return t
@@ -313,10 +326,10 @@ func newTransport(cfg HTTPBackendConfig, https, h2 bool) *http.Transport {
 // watchConns has t, an HTTP/1.1-only transport, read its responses through proxy.WatchConn (see
 // proxy.Options.WatchConns). For https it does the TLS handshake itself, as t would (the endpoint's
 // host as ServerName unless set, no ALPN, TLSHandshakeTimeout), so that the wrapper sees plain text.
-func watchConns(t *http.Transport, d *net.Dialer, https bool) {
+func watchConns(t *http.Transport, dial func(ctx context.Context, network, addr string) (net.Conn, error), https bool) {
 	if !https {
 		t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := d.DialContext(ctx, network, addr)
+			c, err := dial(ctx, network, addr)
 			if err != nil {
 				return nil, err
 			}
@@ -326,7 +339,7 @@ func watchConns(t *http.Transport, d *net.Dialer, https bool) {
 	}
 	base, timeout := t.TLSClientConfig, t.TLSHandshakeTimeout
 	t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		raw, err := d.DialContext(ctx, network, addr)
+		raw, err := dial(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}

@@ -49,8 +49,8 @@ func DialThroughConnect(ctx context.Context, proxy, target string, header http.H
 		_ = c.Close()
 		return nil, fmt.Errorf("agentgateway: CONNECT to %s via %s: %w", target, proxy, err)
 	}
-	_ = resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
+		_ = resp.Body.Close()
 		_ = c.Close()
 		return nil, fmt.Errorf("%w: CONNECT to %s via %s: %s", ErrTunnelRefused, target, proxy, resp.Status)
 	}
@@ -58,6 +58,8 @@ func DialThroughConnect(ctx context.Context, proxy, target string, header http.H
 		_ = c.Close()
 		return nil, fmt.Errorf("agentgateway: CONNECT to %s via %s: %w", target, proxy, context.Cause(ctx))
 	}
+	// A 2xx answer to CONNECT has no body: framing headers in it are ignored (RFC 9110 §9.3.6; Go's
+	// own server sends Transfer-Encoding: chunked), and what follows is the tunnel.
 	_ = c.SetDeadline(time.Time{})
 	if br.Buffered() > 0 {
 		return &prefixConn{Conn: c, prefix: mustPeek(br)}, nil

@@ -121,7 +121,7 @@ func TestCompatibilityMatchesTheCode(t *testing.T) {
 		case "policies":
 			assert.Equal(t, policies[name], served, r.Key)
 		case "backendPolicies":
-			assert.Equal(t, policies[name] || name == "health" || name == "inferenceRouting", served, r.Key)
+			assert.Equal(t, policies[name] || name == "health" || name == "inferenceRouting" || name == "backendTunnel", served, r.Key)
 		case "backend", "backends":
 			assert.Equal(t, kinds[name], served, r.Key)
 		case "config":

@@ -253,6 +253,7 @@ var servedBy = map[string][]string{
 	"llm.tls":                               {"TestLLMShortFormTLS"},
 	"backendPolicies.inferenceRouting":      {"TestInferenceRoutingFromYAML"},
 	"tcpRoutes":                             {"TestTopLevelTCPRoutesFromYAML"},
+	"backendPolicies.backendTunnel":         {"TestBackendTunnelFromYAML"},
 }
 
 // notYetServed are supported rows without a test that serves them from a config file yet, with why;

@@ -690,9 +690,13 @@ func buildBackend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	policies, tp, err := takeTunnel(policies, b.Spec.path)
+	if err != nil {
+		return nil, err
+	}
 	sub := *bc
 	sub.Path = b.Spec.path
-	sub.health, sub.inference = hs, ir
+	sub.health, sub.inference, sub.tunnel = hs, ir, tp
 	h, err := backendTable()[idx].Build(&sub, b.Spec)
 	if err != nil {
 		var ce *agentgateway.ConfigError
@@ -700,6 +704,9 @@ func buildBackend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
 			err = &agentgateway.ConfigError{Path: b.Spec.path, Err: err}
 		}
 		return nil, err
+	}
+	if tp != nil && !tp.used {
+		return nil, agentgateway.Errorf(tp.at, "backendTunnel applies to host and service backends (how they connect), not to %s", b.Kind)
 	}
 	if ir != nil && !ir.used {
 		return nil, agentgateway.Errorf(ir.at, "inferenceRouting applies to service backends (the picker chooses among their endpoints), not to %s", b.Kind)

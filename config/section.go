@@ -61,6 +61,8 @@ type BuildContext struct {
 	health *healthSpec
 	// inference is the `inferenceRouting` policy of the backend being built (sections_inference.go).
 	inference *inferenceSpec
+	// tunnel is the `backendTunnel` policy of the backend being built (sections_backendtunnel.go).
+	tunnel *tunnelPolicy
 	// policyRows is the compatibility table section whose words refuse an unsupported policy key
 	// ("policies" when empty; "backendPolicies", "gateways", "gatewayListener").
 	policyRows string

@@ -44,6 +44,9 @@ func hostBackend(bc *BuildContext, host string) (http.Handler, error) {
 	if err := applyHealth(bc, &cfg); err != nil {
 		return nil, err
 	}
+	if err := applyTunnel(bc, &cfg); err != nil {
+		return nil, err
+	}
 	b, err := agentgateway.NewHTTPBackend(cfg)
 	if err != nil {
 		return nil, bc.Errorf("", "%v", err)

@@ -232,6 +232,9 @@ func catalogBackend(bc *BuildContext, ref ServiceRef) (h http.Handler, handled b
 		if err := applyHealth(bc, &agentgateway.HTTPBackendConfig{}); err != nil {
 			return nil, true, err
 		}
+		if err := applyTunnel(bc, &agentgateway.HTTPBackendConfig{}); err != nil {
+			return nil, true, err
+		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			agentgateway.WriteError(w, http.StatusServiceUnavailable, "service "+ref.Name+" has no healthy endpoints")
 		}), true, nil
@@ -241,6 +244,9 @@ func catalogBackend(bc *BuildContext, ref ServiceRef) (h http.Handler, handled b
 	}
 	cfg := agentgateway.HTTPBackendConfig{Name: ref.Name, Endpoints: eps, HTTP2: h2}
 	if err := applyHealth(bc, &cfg); err != nil {
+		return nil, true, err
+	}
+	if err := applyTunnel(bc, &cfg); err != nil {
 		return nil, true, err
 	}
 	b, err := agentgateway.NewHTTPBackend(cfg)

@@ -267,24 +267,9 @@ func (l *loader) tcpBackend(bc *BuildContext, bs TCPBackendSpec, routeTLS *tls.C
 
 // tunnel makes b dial through the CONNECT proxy of t.
 func (l *loader) tunnel(bc *BuildContext, t *TunnelSpec, b *agentgateway.TCPBackend) error {
-	if !t.Policies.IsZero() {
-		return bc.Errorf("policies", "policies for the tunnel proxy are not supported")
-	}
-	var proxy string
-	switch r := t.Proxy; {
-	case r.Host != "" && r.Service == nil && r.Backend == "":
-		proxy = r.Host
-	case r.Service != nil && r.Host == "" && r.Backend == "":
-		hp, err := bc.Service("proxy.service", *r.Service)
-		if err != nil {
-			return err
-		}
-		proxy = hp
-	default:
-		return bc.Errorf("proxy", "set exactly one of host, service")
-	}
-	if _, _, err := net.SplitHostPort(proxy); err != nil {
-		return bc.Errorf("proxy.host", "want host:port: %v", err)
+	proxy, err := tunnelProxy(bc, t)
+	if err != nil {
+		return err
 	}
 	direct, addr := b.Dial, b.Address
 	if direct != nil {
@@ -294,6 +279,30 @@ func (l *loader) tunnel(bc *BuildContext, t *TunnelSpec, b *agentgateway.TCPBack
 		return agentgateway.DialThroughConnect(ctx, proxy, addr, nil)
 	}
 	return nil
+}
+
+// tunnelProxy is the host:port of a backendTunnel's HTTP CONNECT proxy.
+func tunnelProxy(bc *BuildContext, t *TunnelSpec) (string, error) {
+	if !t.Policies.IsZero() {
+		return "", bc.Errorf("policies", "policies for the tunnel proxy are not supported")
+	}
+	var proxy string
+	switch r := t.Proxy; {
+	case r.Host != "" && r.Service == nil && r.Backend == "":
+		proxy = r.Host
+	case r.Service != nil && r.Host == "" && r.Backend == "":
+		hp, err := bc.Service("proxy.service", *r.Service)
+		if err != nil {
+			return "", err
+		}
+		proxy = hp
+	default:
+		return "", bc.Errorf("proxy", "set exactly one of host, service")
+	}
+	if _, _, err := net.SplitHostPort(proxy); err != nil {
+		return "", bc.Errorf("proxy.host", "want host:port: %v", err)
+	}
+	return proxy, nil
 }
 
 var connVars = []celgo.EnvOption{celgo.Variable("destination", celgo.MapType(celgo.StringType, celgo.DynType))}
