@@ -72,6 +72,8 @@ type FrontendHTTP struct {
 	HTTP2MaxHeaderSize        uint32        `json:"http2MaxHeaderSize"`
 	HTTP2KeepaliveInterval    time.Duration `json:"http2KeepaliveInterval"`
 	HTTP2KeepaliveTimeout     time.Duration `json:"http2KeepaliveTimeout"`
+	// MaxBufferSize is the default bound of the policies that buffer a body (BuildContext.MaxBufferSize).
+	MaxBufferSize int64 `json:"maxBufferSize"`
 }
 
 // Keys of the schema that are recognised but not supported yet, per object.
@@ -80,7 +82,7 @@ var (
 	unsupportedAccessLog = []string{"otlp", "database"}
 	unsupportedTracing   = []string{"service", "backend", "policies", "filter"}
 	// http1HeaderCase: net/http writes header names in canonical case and keeps no other.
-	unsupportedHTTP = []string{"maxBufferSize", "http1HeaderCase"}
+	unsupportedHTTP = []string{"http1HeaderCase"}
 )
 
 // dropUnsupported returns n without the keys in unsupported, and an error at each one it dropped.

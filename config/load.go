@@ -395,6 +395,12 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 	l.bc.res.pins = f.mcpPins
 	l.bc.res.services = f.services
 	l.bc.MCPSessionKey, _ = f.Settings.SessionKey() // validated by Load
+	if h := f.Frontend.HTTP; h != nil {
+		if h.MaxBufferSize < 0 {
+			l.errs = append(l.errs, agentgateway.Errorf("frontendPolicies.http.maxBufferSize", "must not be negative"))
+		}
+		l.bc.MaxBufferSize = max(h.MaxBufferSize, 0)
+	}
 	if f.Settings.MCP != nil {
 		l.bc.MCPSessionTimeout = f.Settings.MCP.SessionTTL
 	}

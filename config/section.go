@@ -55,6 +55,10 @@ type BuildContext struct {
 	MCPSessionTimeout time.Duration
 	// LLMCatalog is config.modelCatalog: the prices LLM backends record costs with (nil: none).
 	LLMCatalog *llm.Catalog
+	// MaxBufferSize is frontendPolicies.http.maxBufferSize: the default bound of the policies that
+	// buffer a body (retry's replay buffer, buffer, transformations, extAuthz's includeRequestBody)
+	// when they set none of their own; 0 leaves each its own default.
+	MaxBufferSize int64
 
 	res *resources
 	// health is the `health` policy of the backend being built (sections_health.go).

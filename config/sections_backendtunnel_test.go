@@ -13,20 +13,18 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// connectProxy is an HTTP CONNECT proxy that records the targets it was asked for.
+// connectProxy is an HTTP CONNECT proxy that records the targets it was asked for. Its tunnels are
+// closed when the test ends.
 func connectProxy(t *testing.T) (addr string, targets func() []string) {
 	t.Helper()
 	var mu sync.Mutex
 	var seen []string
-	var wg sync.WaitGroup
+	var conns []net.Conn
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodConnect {
 			http.Error(w, "CONNECT only", http.StatusMethodNotAllowed)
 			return
 		}
-		mu.Lock()
-		seen = append(seen, r.Host)
-		mu.Unlock()
 		up, err := net.Dial("tcp", r.Host)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
@@ -40,11 +38,21 @@ func connectProxy(t *testing.T) (addr string, targets func() []string) {
 			up.Close()
 			return
 		}
-		wg.Add(2)
-		go func() { defer wg.Done(); _, _ = io.Copy(up, down); up.Close() }()
-		go func() { defer wg.Done(); _, _ = io.Copy(down, up); down.Close() }()
+		mu.Lock()
+		seen = append(seen, r.Host)
+		conns = append(conns, up, down)
+		mu.Unlock()
+		go func() { _, _ = io.Copy(up, down); up.Close() }()
+		go func() { _, _ = io.Copy(down, up); down.Close() }()
 	}))
-	t.Cleanup(func() { srv.Close(); wg.Wait() })
+	t.Cleanup(func() {
+		srv.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
 	return strings.TrimPrefix(srv.URL, "http://"), func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), seen...) }
 }
 

@@ -2,9 +2,11 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -466,7 +468,11 @@ func buildExtAuthz(bc *BuildContext, s extAuthzSpec) (agentgateway.Policy, error
 		}
 	}
 	if b := s.IncludeRequestBody; b != nil {
-		cfg.IncludeRequestBody = &extauthz.BodyOptions{MaxRequestBytes: b.MaxRequestBytes, AllowPartialMessage: b.AllowPartialMessage, PackAsBytes: b.PackAsBytes}
+		max := b.MaxRequestBytes
+		if max == 0 && bc.MaxBufferSize > 0 {
+			max = uint32(min(bc.MaxBufferSize, math.MaxUint32))
+		}
+		cfg.IncludeRequestBody = &extauthz.BodyOptions{MaxRequestBytes: max, AllowPartialMessage: b.AllowPartialMessage, PackAsBytes: b.PackAsBytes}
 	}
 	if s.Service != nil {
 		host, err := bc.Service("service", *s.Service)
@@ -677,7 +683,7 @@ func buildRetry(bc *BuildContext, s retrySpec) (agentgateway.Policy, error) {
 	if s.Attempts == 0 {
 		s.Attempts = 1 // the schema's default: the original request only, unless attempts says more
 	}
-	cfg := policy.RetryConfig{Attempts: s.Attempts, Backoff: s.Backoff, Codes: s.Codes, Precondition: s.Precondition, Condition: s.Condition, MaxBufferBytes: s.MaxBufferBytes}
+	cfg := policy.RetryConfig{Attempts: s.Attempts, Backoff: s.Backoff, Codes: s.Codes, Precondition: s.Precondition, Condition: s.Condition, MaxBufferBytes: cmp.Or(s.MaxBufferBytes, bc.MaxBufferSize)}
 	if b := s.Budget; b != nil {
 		cfg.Budget = &policy.RetryBudget{Ratio: b.Ratio, MinPerSecond: b.MinPerSecond}
 	}
@@ -734,7 +740,7 @@ func (t *transformSpec) transform(bc *BuildContext, field string) (*policy.Trans
 	if len(t.Metadata) > 0 {
 		return nil, bc.Errorf(field+".metadata", "not supported")
 	}
-	return &policy.Transform{Set: t.Set, Add: t.Add, Remove: t.Remove, Body: t.Body, JSONSet: t.JSONSet, JSONRemove: t.JSONRemove, Replace: t.Replace, MaxBodyBytes: t.MaxBodyBytes}, nil
+	return &policy.Transform{Set: t.Set, Add: t.Add, Remove: t.Remove, Body: t.Body, JSONSet: t.JSONSet, JSONRemove: t.JSONRemove, Replace: t.Replace, MaxBodyBytes: cmp.Or(t.MaxBodyBytes, bc.MaxBufferSize)}, nil
 }
 
 func buildTransformations(bc *BuildContext, s transformationSpec) (agentgateway.Policy, error) {
@@ -955,7 +961,7 @@ func (s *bufferBodySpec) body(bc *BuildContext, path string) (*policy.BufferBody
 	if s == nil {
 		return nil, nil
 	}
-	b := &policy.BufferBody{MaxBytes: s.MaxBytes}
+	b := &policy.BufferBody{MaxBytes: cmp.Or(s.MaxBytes, bc.MaxBufferSize)}
 	switch s.FailureMode {
 	case "", "failClosed":
 	case "failOpen":
