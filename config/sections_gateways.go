@@ -32,7 +32,7 @@ func (f *File) decodeNewSchema(key string, val *yaml.Node) []error {
 		f.routes = rs
 		return errs
 	case "tcpRoutes":
-		rs, errs := decodeAttachedTCPRoutes(val)
+		rs, errs := decodeAttached[TCPRouteSpec](val, "tcpRoutes", nil)
 		f.tcpRoutes = rs
 		return errs
 	case "policies":
@@ -154,12 +154,16 @@ type gatewayListenerSpec struct {
 	path     string
 }
 
-// attachedRouteSpec is one entry of top-level `routes` (the schema's LocalAttachedRoute).
-type attachedRouteSpec struct {
+// attached is one entry of top-level `routes` or `tcpRoutes`: a route and the gateways (or
+// "gateway/listener"s) it attaches to.
+type attached[R any] struct {
 	Gateways []string
-	Route    RouteSpec
+	Route    R
 	path     string
 }
+
+// attachedRouteSpec is one entry of top-level `routes` (the schema's LocalAttachedRoute).
+type attachedRouteSpec = attached[RouteSpec]
 
 // gatewayRefs decodes the schema's LocalGatewayRefs: a string or a list of strings.
 func gatewayRefs(n *yaml.Node, path string) ([]string, error) {
@@ -357,21 +361,27 @@ func checkGatewayProtocol(proto string, tls *TLSSpec, path string) error {
 
 // decodeAttachedRoutes reads top-level `routes`.
 func decodeAttachedRoutes(n *yaml.Node) ([]attachedRouteSpec, []error) {
+	return decodeAttached(n, "routes", func(rs RouteSpec, rp string) []error { return validateRoute(rs, rp) })
+}
+
+// decodeAttached decodes a top-level list of routes of type R (key "routes" or "tcpRoutes"), each with
+// the gateways it attaches to.
+func decodeAttached[R any](n *yaml.Node, key string, validate func(R, string) []error) ([]attached[R], []error) {
 	if n.Tag == "!!null" {
 		return nil, nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		return nil, []error{errAt("routes", n, "want a list, got %s", kindName(n))}
+		return nil, []error{errAt(key, n, "want a list, got %s", kindName(n))}
 	}
-	var out []attachedRouteSpec
+	var out []attached[R]
 	var errs []error
 	for i, rn := range n.Content {
-		rp := fmt.Sprintf("routes[%d]", i)
+		rp := fmt.Sprintf("%s[%d]", key, i)
 		if rn.Kind != yaml.MappingNode {
 			errs = append(errs, errAt(rp, rn, "want an object, got %s", kindName(rn)))
 			continue
 		}
-		ar := attachedRouteSpec{path: rp}
+		ar := attached[R]{path: rp}
 		rest := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: rn.Line}
 		for j := 0; j+1 < len(rn.Content); j += 2 {
 			if rn.Content[j].Value == "gateways" {
@@ -384,13 +394,15 @@ func decodeAttachedRoutes(n *yaml.Node) ([]attachedRouteSpec, []error) {
 			}
 			rest.Content = append(rest.Content, rn.Content[j], rn.Content[j+1])
 		}
-		rs, err := Decode[RouteSpec](Node{n: rest, path: rp})
+		rs, err := Decode[R](Node{n: rest, path: rp})
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		ar.Route = rs
-		errs = append(errs, validateRoute(rs, rp)...)
+		if validate != nil {
+			errs = append(errs, validate(rs, rp)...)
+		}
 		out = append(out, ar)
 	}
 	return out, errs
@@ -593,51 +605,7 @@ func (l *loader) attachedRoutes(f *File, cfg *agentgateway.Config, gi gatewayInd
 }
 
 // attachedTCPRouteSpec is one entry of top-level `tcpRoutes` (the schema's LocalAttachedTCPRoute).
-type attachedTCPRouteSpec struct {
-	Gateways []string
-	Route    TCPRouteSpec
-	path     string
-}
-
-// decodeAttachedTCPRoutes decodes top-level `tcpRoutes`: a TCP route and the gateways it attaches to.
-func decodeAttachedTCPRoutes(n *yaml.Node) ([]attachedTCPRouteSpec, []error) {
-	if n.Tag == "!!null" {
-		return nil, nil
-	}
-	if n.Kind != yaml.SequenceNode {
-		return nil, []error{errAt("tcpRoutes", n, "want a list, got %s", kindName(n))}
-	}
-	var out []attachedTCPRouteSpec
-	var errs []error
-	for i, rn := range n.Content {
-		rp := fmt.Sprintf("tcpRoutes[%d]", i)
-		if rn.Kind != yaml.MappingNode {
-			errs = append(errs, errAt(rp, rn, "want an object, got %s", kindName(rn)))
-			continue
-		}
-		tr := attachedTCPRouteSpec{path: rp}
-		rest := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: rn.Line}
-		for j := 0; j+1 < len(rn.Content); j += 2 {
-			if rn.Content[j].Value == "gateways" {
-				refs, err := gatewayRefs(rn.Content[j+1], rp+".gateways")
-				if err != nil {
-					errs = append(errs, err)
-				}
-				tr.Gateways = refs
-				continue
-			}
-			rest.Content = append(rest.Content, rn.Content[j], rn.Content[j+1])
-		}
-		rs, err := Decode[TCPRouteSpec](Node{n: rest, path: rp})
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		tr.Route = rs
-		out = append(out, tr)
-	}
-	return out, errs
-}
+type attachedTCPRouteSpec = attached[TCPRouteSpec]
 
 func joinErrs(errs []error) error {
 	var out []error
