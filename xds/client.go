@@ -44,7 +44,9 @@ type ClientOptions struct {
 	// failed attempt and resets once a stream delivered a response.
 	MinBackoff, MaxBackoff time.Duration
 	// Settle is how long a response whose config does not build waits for the responses that may
-	// complete it before it is NACKed (default 200ms; see [Client]).
+	// complete it before it is NACKed (default 1s; see [Client]). A change's parts normally arrive within
+	// milliseconds, but a type's next response waits for the ACK of its last, which can take longer
+	// on a busy machine; a NACK that comes too early is logged by the control plane for nothing.
 	Settle time.Duration
 	// Dir is the directory relative file names in the config resolve against (default ".").
 	Dir string
@@ -109,7 +111,7 @@ func NewClient(addr string, opts ClientOptions, apply func(*config.Runtime) erro
 		opts.MaxBackoff = max(30*time.Second, opts.MinBackoff)
 	}
 	if opts.Settle <= 0 {
-		opts.Settle = 200 * time.Millisecond
+		opts.Settle = time.Second
 	}
 	if opts.Lookup == nil {
 		opts.Lookup = os.LookupEnv
