@@ -28,3 +28,10 @@ func (b *HTTPBackend) Health() []EndpointHealth {
 	}
 	return out
 }
+
+// Available reports whether some endpoint takes traffic, that is, not every one is ejected by passive
+// health checking. A route that splits traffic over several backends sends none to a backend that
+// reports false while another takes traffic.
+func (b *HTTPBackend) Available() bool {
+	return b.proxy == nil || b.proxy.Available()
+}

@@ -57,7 +57,8 @@ type RouteConfig struct {
 	// in the order given.
 	Policies []Policy
 	// Backends receive the requests, split by weight when there are several. An attempt that a retry
-	// policy repeats goes to another backend of weight, when there is one.
+	// policy repeats goes to another backend of weight, when there is one; a backend whose endpoints
+	// are all ejected (see [HTTPBackend.Available]) gets no traffic while another takes it.
 	Backends []WeightedBackend
 }
 

@@ -692,15 +692,58 @@ func (s *split) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case st != nil && st.Affinity != 0:
 		i = s.rendezvous(st.Affinity)
 	case st != nil && st.Policy.Retries > 0 && st.picked > 0:
-		i = s.other(st.picked - 1)
+		prev := st.picked - 1
+		if i = s.other(prev); !s.available(i) {
+			if j := s.availablePick(prev); j >= 0 {
+				i = j
+			}
+		}
 	default:
-		i, _ = slices.BinarySearch(s.cum, s.rnd(s.total)+1)
+		if i, _ = slices.BinarySearch(s.cum, s.rnd(s.total)+1); !s.available(i) {
+			if j := s.availablePick(i); j >= 0 {
+				i = j
+			}
+		}
 	}
 	b := &s.backends[i]
 	if st != nil {
 		st.Backend, st.picked = b.Name, i+1
 	}
 	b.Handler.ServeHTTP(w, r)
+}
+
+// availability is implemented by backends that know when none of their endpoints takes traffic
+// (HTTPBackend: every endpoint ejected by passive health checking).
+type availability interface{ Available() bool }
+
+func (s *split) available(i int) bool {
+	a, ok := s.backends[i].Handler.(availability)
+	return !ok || a.Available()
+}
+
+// availablePick draws by weight among the backends other than skip that take traffic; -1 when there
+// is none (the pick then stands: its backend answers for itself).
+func (s *split) availablePick(skip int) int {
+	total := 0
+	for j, b := range s.backends {
+		if j != skip && b.Weight > 0 && s.available(j) {
+			total += b.Weight
+		}
+	}
+	if total == 0 {
+		return -1
+	}
+	n := s.rnd(total)
+	for j, b := range s.backends {
+		if j == skip || b.Weight <= 0 || !s.available(j) {
+			continue
+		}
+		if n < b.Weight {
+			return j
+		}
+		n -= b.Weight
+	}
+	return -1
 }
 
 // other picks a backend by weight among all but prev, for a retried attempt: the one that just

@@ -368,3 +368,35 @@ func BenchmarkApply(b *testing.B) {
 		}
 	}
 }
+
+// TestSplitSkipsEjectedBackend: once passive health checking has ejected every endpoint of one of a
+// route's backends, the split sends it nothing while another backend takes traffic; without any retry,
+// only the requests that led to the ejection fail.
+func TestSplitSkipsEjectedBackend(t *testing.T) {
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
+	t.Cleanup(down.Close)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "up") }))
+	t.Cleanup(up.Close)
+	mk := func(u string) *agentgateway.HTTPBackend {
+		b, err := agentgateway.NewHTTPBackend(agentgateway.HTTPBackendConfig{Endpoints: []string{u}, EjectAfter: 3})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = b.Close() })
+		return b
+	}
+	downB, upB := mk(down.URL), mk(up.URL)
+	gw := agentgateway.New(quiet(), agentgateway.WithRandSource(seed(7)))
+	require.NoError(t, gw.Route("split").PathPrefix("/").ToWeighted(
+		agentgateway.WeightedBackend{Name: "down", Handler: downB, Weight: 1},
+		agentgateway.WeightedBackend{Name: "up", Handler: upB, Weight: 1}))
+	failed := 0
+	for range 100 {
+		w := httptest.NewRecorder()
+		gw.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+		if w.Code != http.StatusOK {
+			failed++
+		}
+	}
+	assert.Equal(t, 3, failed, "the three failures that ejected the endpoint, then none")
+	assert.False(t, downB.Available())
+	assert.True(t, upB.Available())
+}

@@ -163,9 +163,13 @@ func TestRetryGoesToAnotherBackend(t *testing.T) {
 	t.Cleanup(up.Close)
 	rp, err := policy.NewRetry(policy.RetryConfig{Attempts: 2, Codes: []int{503}, Budget: &policy.RetryBudget{Ratio: 1}})
 	require.NoError(t, err)
+	// Ejection off: the down backend keeps being picked first, so every request exercises the retry.
+	downBackend, err := agentgateway.NewHTTPBackend(agentgateway.HTTPBackendConfig{Endpoints: []string{down.URL}, EjectAfter: -1})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = downBackend.Close() })
 	gw := agentgateway.New(agentgateway.WithAccessLog(false))
 	require.NoError(t, gw.Route("split").PathPrefix("/").Use(rp).ToWeighted(
-		agentgateway.WeightedBackend{Name: "down", Handler: agentgateway.HTTP(down.URL), Weight: 1},
+		agentgateway.WeightedBackend{Name: "down", Handler: downBackend, Weight: 1},
 		agentgateway.WeightedBackend{Name: "up", Handler: agentgateway.HTTP(up.URL), Weight: 1},
 		agentgateway.WeightedBackend{Name: "idle", Handler: agentgateway.HTTP(down.URL), Weight: 0}))
 	for range 200 {

@@ -175,3 +175,23 @@ func (b *balancer) failure(e *endpoint) bool {
 	}
 	return true
 }
+
+// Available reports whether some endpoint takes traffic (is not ejected). It reads no clock while no
+// endpoint is ejected.
+func (p *Proxy) Available() bool {
+	b := &p.bal
+	if b.ejected.Load() == 0 {
+		return true
+	}
+	set := b.set.Load()
+	if set == nil {
+		return false
+	}
+	now := b.clock()
+	for _, e := range *set {
+		if b.healthy(e, now) {
+			return true
+		}
+	}
+	return false
+}
