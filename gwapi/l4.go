@@ -72,7 +72,7 @@ func (t *translator) l4Rules(kind string, meta interface {
 			if br.Weight != nil {
 				w = max(int(*br.Weight), 0)
 			}
-			eps, rerr := t.serviceEndpoints(kind, meta.GetNamespace(), br.BackendObjectReference)
+			eps, _, rerr := t.serviceEndpoints(kind, meta.GetNamespace(), br.BackendObjectReference)
 			if rerr != nil && ok {
 				ok, reason, msg = false, rerr.reason, rerr.msg
 			}
@@ -101,24 +101,25 @@ func (t *translator) dialEndpoints(eps []string) func(ctx context.Context, _ *ag
 	}
 }
 
-// serviceEndpoints resolves an L4 backendRef to the ready endpoints of a Service port.
-func (t *translator) serviceEndpoints(fromKind, routeNS string, ref gwv1.BackendObjectReference) ([]string, *refError) {
+// serviceEndpoints resolves a backendRef to a Service: the ready endpoints (sorted) of the port it
+// names, and that port. HTTP, gRPC and L4 routes share it.
+func (t *translator) serviceEndpoints(fromKind, routeNS string, ref gwv1.BackendObjectReference) ([]string, *corev1.ServicePort, *refError) {
 	if (ref.Group != nil && *ref.Group != "") || (ref.Kind != nil && *ref.Kind != kindService) {
-		return nil, &refError{string(gwv1.RouteReasonInvalidKind), fmt.Sprintf("backend kind %v/%v is not supported", deref(ref.Group), deref(ref.Kind))}
+		return nil, nil, &refError{string(gwv1.RouteReasonInvalidKind), fmt.Sprintf("backend kind %v/%v is not supported", deref(ref.Group), deref(ref.Kind))}
 	}
 	ns := routeNS
 	if ref.Namespace != nil && string(*ref.Namespace) != routeNS {
 		ns = string(*ref.Namespace)
 		if !t.granted(groupGateway, fromKind, routeNS, "", kindService, ns, string(ref.Name)) {
-			return nil, &refError{string(gwv1.RouteReasonRefNotPermitted), fmt.Sprintf("no ReferenceGrant lets %s refer to service %s/%s", routeNS, ns, ref.Name)}
+			return nil, nil, &refError{string(gwv1.RouteReasonRefNotPermitted), fmt.Sprintf("no ReferenceGrant lets %s refer to service %s/%s", routeNS, ns, ref.Name)}
 		}
 	}
 	svc := t.services[nn(ns, string(ref.Name))]
 	if svc == nil {
-		return nil, &refError{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("service %s/%s not found", ns, ref.Name)}
+		return nil, nil, &refError{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("service %s/%s not found", ns, ref.Name)}
 	}
 	if ref.Port == nil {
-		return nil, &refError{string(gwv1.RouteReasonUnsupportedValue), "backendRef to a Service needs a port"}
+		return nil, nil, &refError{string(gwv1.RouteReasonUnsupportedValue), "backendRef to a Service needs a port"}
 	}
 	var sp *corev1.ServicePort
 	for i := range svc.Spec.Ports {
@@ -127,7 +128,7 @@ func (t *translator) serviceEndpoints(fromKind, routeNS string, ref gwv1.Backend
 		}
 	}
 	if sp == nil {
-		return nil, &refError{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("service %s/%s has no port %d", ns, ref.Name, *ref.Port)}
+		return nil, nil, &refError{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("service %s/%s has no port %d", ns, ref.Name, *ref.Port)}
 	}
 	var eps []string
 	for _, es := range t.slices[nn(ns, svc.Name)] {
@@ -146,7 +147,7 @@ func (t *translator) serviceEndpoints(fromKind, routeNS string, ref gwv1.Backend
 		}
 	}
 	slices.Sort(eps)
-	return eps, nil
+	return eps, sp, nil
 }
 
 func deref[T any](p *T) any {

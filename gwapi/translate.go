@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -939,55 +938,20 @@ func (t *translator) backend(fromKind, routeNS string, ref gwv1.BackendObjectRef
 	if group == infv1.GroupName && kind == infv1.KindInferencePool {
 		return t.inferencePool(fromKind, routeNS, ref)
 	}
-	if group != "" || kind != kindService {
-		return nil, &refError{string(gwv1.RouteReasonInvalidKind), fmt.Sprintf("backend kind %s/%s is not supported", group, kind)}
+	eps, sp, rerr := t.serviceEndpoints(fromKind, routeNS, ref) // l4.go
+	if rerr != nil {
+		return nil, rerr
 	}
 	ns := routeNS
-	if ref.Namespace != nil && string(*ref.Namespace) != routeNS {
+	if ref.Namespace != nil {
 		ns = string(*ref.Namespace)
-		if !t.granted(groupGateway, fromKind, routeNS, "", kindService, ns, string(ref.Name)) {
-			return nil, &refError{string(gwv1.RouteReasonRefNotPermitted), fmt.Sprintf("no ReferenceGrant lets %s refer to service %s/%s", routeNS, ns, ref.Name)}
-		}
 	}
-	svc := t.services[nn(ns, string(ref.Name))]
-	if svc == nil {
-		return nil, &refError{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("service %s/%s not found", ns, ref.Name)}
-	}
-	if ref.Port == nil {
-		return nil, &refError{string(gwv1.RouteReasonUnsupportedValue), "backendRef to a Service needs a port"}
-	}
-	var sp *corev1.ServicePort
-	for i := range svc.Spec.Ports {
-		if svc.Spec.Ports[i].Port == int32(*ref.Port) {
-			sp = &svc.Spec.Ports[i]
-		}
-	}
-	if sp == nil {
-		return nil, &refError{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("service %s/%s has no port %d", ns, ref.Name, *ref.Port)}
-	}
-	var eps []string
-	for _, es := range t.slices[nn(ns, svc.Name)] {
-		for _, p := range es.Ports {
-			if p.Port == nil || (p.Name == nil && sp.Name != "") || (p.Name != nil && *p.Name != sp.Name) {
-				continue
-			}
-			for _, e := range es.Endpoints {
-				if e.Conditions.Ready != nil && !*e.Conditions.Ready {
-					continue
-				}
-				for _, a := range e.Addresses {
-					eps = append(eps, net.JoinHostPort(a, strconv.Itoa(int(*p.Port))))
-				}
-			}
-		}
-	}
-	name := fmt.Sprintf("%s/%s:%d", ns, svc.Name, *ref.Port)
+	name := fmt.Sprintf("%s/%s:%d", ns, ref.Name, *ref.Port)
 	if len(eps) == 0 {
 		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			agentgateway.WriteError(w, http.StatusServiceUnavailable, "no ready endpoints for "+name)
 		}), nil
 	}
-	slices.Sort(eps)
 	h2c := forceH2C || (sp.AppProtocol != nil && *sp.AppProtocol == "kubernetes.io/h2c")
 	cfg := agentgateway.HTTPBackendConfig{Name: name, Endpoints: eps, HTTP2: h2c, EjectAfter: -1}
 	cfg.Transport = t.transports.get(h2c)
