@@ -537,6 +537,15 @@ func (e *anStreamEncoder) frame(dst []byte, name string, index int, key, raw str
 
 // EncodeRequest implements [Provider].
 func (AnthropicMessages) EncodeRequest(req *Request) ([]byte, error) {
+	if b, ok := appendANRequest(make([]byte, 0, anRequestSize(req)), req); ok {
+		return b, nil
+	}
+	return encodeANRequestStd(req)
+}
+
+// encodeANRequestStd is the encoding/json encoder of the request, for what appendANRequest does
+// not take (and the reference it is fuzzed against).
+func encodeANRequestStd(req *Request) ([]byte, error) {
 	out := anRequest{Model: req.Model, MaxTokens: req.MaxTokens, Temperature: req.Temperature, TopP: req.TopP, TopK: req.TopK,
 		StopSequences: req.Stop, Stream: req.Stream}
 	if out.MaxTokens <= 0 {

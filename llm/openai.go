@@ -638,20 +638,7 @@ func (e *oaStreamEncoder) Encode(dst []byte, ev *Event) []byte {
 }
 
 // appendJSONString appends s as a JSON string (encoding/json's escaping, without HTML escaping).
-func appendJSONString(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
-			var buf bytes.Buffer
-			enc := json.NewEncoder(&buf)
-			enc.SetEscapeHTML(false)
-			_ = enc.Encode(s)
-			return append(dst, bytes.TrimRight(buf.Bytes(), "\n")...)
-		}
-	}
-	dst = append(dst, '"')
-	dst = append(dst, s...)
-	return append(dst, '"')
-}
+func appendJSONString(dst []byte, s string) []byte { return appendJSONStr(dst, s, false) }
 
 // --- Provider ---
 

@@ -1,0 +1,144 @@
+package llm
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// The hand-written encoders and decoders of the translation hot path are checked against the
+// encoding/json code they replace: same bytes out, same requests and responses in.
+
+// stdString is encoding/json's encoding of s, with or without HTML escaping.
+func stdString(s string, html bool) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(html)
+	_ = enc.Encode(s)
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+var trickyStrings = []string{
+	"", "plain", `quote " backslash \ slash /`, "\x00\x01\b\f\n\r\t\x1f\x7f", "<script>&amp;</script>",
+	"line\u2028para\u2029end", "bad \xff\xfe utf8 \xc3", "emoji 😀 é ü", "\xed\xa0\x80 surrogate bytes",
+	"trailing \xe2\x80", "\u2027\u202a",
+}
+
+func TestAppendJSONStrMatchesEncodingJSON(t *testing.T) {
+	for _, s := range trickyStrings {
+		for _, html := range []bool{false, true} {
+			if got, want := appendJSONStr(nil, s, html), stdString(s, html); !bytes.Equal(got, want) {
+				t.Errorf("appendJSONStr(%q, html=%v) = %s, encoding/json %s", s, html, got, want)
+			}
+		}
+		if got, want := appendJSONString(nil, s), stdString(s, false); !bytes.Equal(got, want) {
+			t.Errorf("appendJSONString(%q) = %s, encoding/json %s", s, got, want)
+		}
+	}
+}
+
+func FuzzJSONString(f *testing.F) {
+	for _, s := range trickyStrings {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, html := range []bool{false, true} {
+			if got, want := appendJSONStr(nil, s, html), stdString(s, html); !bytes.Equal(got, want) {
+				t.Fatalf("appendJSONStr(%q, html=%v) = %s, encoding/json %s", s, html, got, want)
+			}
+		}
+		raw := []byte(s)
+		got, err := appendRawJSON(nil, raw, true)
+		want, werr := json.Marshal(json.RawMessage(raw))
+		if len(raw) == 0 {
+			want, werr = []byte("null"), nil
+		}
+		if (err == nil) != (werr == nil) || err == nil && !bytes.Equal(got, want) {
+			t.Fatalf("appendRawJSON(%q) = %s, %v; encoding/json %s, %v", s, got, err, want, werr)
+		}
+	})
+}
+
+// fuzzRequests are requests built from fuzz input: decoded by both client formats, and one made
+// with s in every string and raw member.
+func fuzzRequests(body []byte, s string) []*Request {
+	var out []*Request
+	for _, f := range []Format{OpenAIChat{}, AnthropicMessages{}} {
+		if r, err := f.DecodeRequest(body); err == nil {
+			out = append(out, r)
+		}
+	}
+	raw := json.RawMessage(s)
+	temp := float64(len(s)) / 7
+	k := len(s)
+	out = append(out, &Request{
+		Model: s, System: []Part{{Type: PartText, Text: s}, {Type: PartText, Text: "b", CacheControl: raw}},
+		Messages: []Message{
+			{Role: RoleUser, Parts: []Part{{Type: PartText, Text: s}, {Type: PartImage, URL: s, MediaType: s, Data: s}}},
+			{Role: RoleAssistant, Parts: []Part{{Type: PartThinking, Text: s, Signature: s}, {Type: PartToolCall, ToolCallID: s, ToolName: s, Arguments: raw, CacheControl: raw}}},
+			{Role: RoleTool, Parts: []Part{{Type: PartToolResult, ToolCallID: s, Content: []Part{{Type: PartText, Text: s}}}}},
+			{Role: RoleUser, Parts: []Part{{Type: PartText, Text: s, CacheControl: raw}, {Type: PartRedactedThinking, Data: s}}},
+			{Role: RoleTool, Parts: []Part{{Type: PartToolResult, ToolCallID: s, IsError: true, Content: []Part{{Type: PartImage, Data: s}, {Type: PartText}}}}},
+		},
+		Tools:      []Tool{{Name: s, Description: s, Parameters: raw, CacheControl: raw}, {Name: "t"}},
+		ToolChoice: &ToolChoice{Mode: ToolChoiceTool, Name: s, DisableParallel: true},
+		MaxTokens:  len(s) - 3, Temperature: &temp, TopP: &temp, TopK: &k, Stop: []string{s, ""}, Stream: len(s)%2 == 0,
+		Thinking: &Thinking{Effort: s}, User: s,
+	})
+	return out
+}
+
+func readInput(f *testing.F, name string) []byte {
+	b, err := os.ReadFile(filepath.Join("testdata", "input", name))
+	if err != nil {
+		f.Fatal(err)
+	}
+	return b
+}
+
+// FuzzANRequestEncoder: whenever the hand-written Anthropic request encoder answers, its bytes are
+// encoding/json's.
+func FuzzANRequestEncoder(f *testing.F) {
+	f.Add(readInput(f, "openai_request.json"), `{"type":"ephemeral"}`)
+	f.Add(readInput(f, "anthropic_request.json"), "<&>\u2028 x")
+	f.Add([]byte(`{"model":"m","messages":[{"role":"tool","content":"a","tool_call_id":"1"},{"role":"user","content":"b"},{"role":"tool","content":"c"}]}`), `{ "a" : [1, 2] }`)
+	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":""},{"role":"assistant","reasoning_content":"r"}],"tool_choice":"none"}`), "")
+	f.Add([]byte(`{"model":"m","messages":[],"temperature":1e-7,"top_p":1e21,"max_tokens":-4,"reasoning_effort":"high"}`), "null")
+	f.Fuzz(func(t *testing.T, body []byte, s string) {
+		for _, req := range fuzzRequests(body, s) {
+			got, ok := appendANRequest(nil, req)
+			want, err := encodeANRequestStd(req)
+			if !ok {
+				continue
+			}
+			if err != nil {
+				t.Fatalf("encoding/json fails (%v) where the fast encoder answers %s", err, got)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("fast encoder differs:\n got %s\nwant %s", got, want)
+			}
+		}
+	})
+}
+
+func TestANRequestEncoderGivesUp(t *testing.T) {
+	nan := 0.0
+	nan /= nan
+	for name, req := range map[string]*Request{
+		"array arguments": {Model: "m", Messages: []Message{{Role: RoleAssistant, Parts: []Part{{Type: PartToolCall, ToolName: "t", Arguments: json.RawMessage(`[1]`)}}}}},
+		"invalid cache":   {Model: "m", Tools: []Tool{{Name: "t", CacheControl: json.RawMessage(`{`)}}},
+		"NaN":             {Model: "m", Temperature: &nan},
+		"unknown part":    {Model: "m", Messages: []Message{{Role: RoleUser, Parts: []Part{{Type: "video"}}}}},
+	} {
+		if b, ok := appendANRequest(nil, req); ok {
+			t.Errorf("%s: fast encoder answered %s", name, b)
+		}
+		_, errStd := encodeANRequestStd(req)
+		_, err := AnthropicMessages{}.EncodeRequest(req)
+		if (err == nil) != (errStd == nil) {
+			t.Errorf("%s: EncodeRequest error %v, encoding/json encoder %v", name, err, errStd)
+		}
+	}
+}
