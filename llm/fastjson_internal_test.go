@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -139,6 +140,51 @@ func TestANRequestEncoderGivesUp(t *testing.T) {
 		_, err := AnthropicMessages{}.EncodeRequest(req)
 		if (err == nil) != (errStd == nil) {
 			t.Errorf("%s: EncodeRequest error %v, encoding/json encoder %v", name, err, errStd)
+		}
+	}
+}
+
+// FuzzOARequestDecoder: whenever the scanner-based OpenAI request decoder answers, encoding/json
+// decodes the body into the same request.
+func FuzzOARequestDecoder(f *testing.F) {
+	f.Add(readInput(f, "openai_request.json"))
+	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":[]},{"role":"system","content":null},{"role":"assistant","content":"","tool_calls":[{"id":"1","function":{"name":"f","arguments":" "}}]}],"stop":[]}`))
+	f.Add([]byte(`{"MODEL":"m","Messages":[{"rOle":"tool","content":"x","tool_call_id":"1"}],"stop":"s","n":1,"max_tokens":5,"max_completion_tokens":null,"tool_choice":{"type":"function","function":{"name":"f"}}}`))
+	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":"\ud800 \u00e9 <&>"}],"tools":[{"type":"function","function":{"name":"t","parameters":null,"strict":true}}],"parallel_tool_calls":false,"stream":true,"stream_options":{"include_usage":true}}`))
+	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":"a"}],"model":"n"}`))
+	f.Add([]byte(`{"model":"m","temperature":1e400,"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA","detail":"low"}}]}]}`))
+	f.Add([]byte(`{"model":"m","max_tokens":1.0,"messages":[{"role":"user","content":"a"}]}`))
+	f.Add([]byte(`{"model":"m","ſtream":true,"messages":[{"role":"user","content":"a","refusal":1}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, ok := decodeOARequestFast(body)
+		want, err := decodeOARequestStd(body)
+		if !ok {
+			return
+		}
+		if err != nil {
+			t.Fatalf("encoding/json refuses the body (%v); the fast decoder answers %+v", err, got)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("fast decoder differs:\n got %#v\nwant %#v", got, want)
+		}
+	})
+}
+
+// TestFastPathsTaken: ordinary requests and answers take the hand-written paths (the differential
+// fuzz targets would pass vacuously otherwise).
+func TestFastPathsTaken(t *testing.T) {
+	for _, name := range []string{"openai_request.json"} {
+		body, err := os.ReadFile(filepath.Join("testdata", "input", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, ok := decodeOARequestFast(body)
+		if !ok {
+			t.Fatalf("%s: the fast decoder gave up", name)
+		}
+		req.Model = "upstream"
+		if _, ok := appendANRequest(nil, req); !ok {
+			t.Fatalf("%s: the fast Anthropic encoder gave up", name)
 		}
 	}
 }

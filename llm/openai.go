@@ -227,6 +227,15 @@ func invalid(format string, args ...any) *Error {
 
 // DecodeRequest implements [Format].
 func (OpenAIChat) DecodeRequest(body []byte) (*Request, error) {
+	if req, ok := decodeOARequestFast(body); ok {
+		return req, nil
+	}
+	return decodeOARequestStd(body)
+}
+
+// decodeOARequestStd decodes the request with encoding/json: what decodeOARequestFast does not take,
+// and the reference it is fuzzed against.
+func decodeOARequestStd(body []byte) (*Request, error) {
 	var in oaRequest
 	if err := json.Unmarshal(body, &in); err != nil {
 		return nil, malformed(err)
