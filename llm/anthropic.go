@@ -673,6 +673,15 @@ func budgetForEffort(effort string) int {
 
 // DecodeResponse implements [Provider].
 func (AnthropicMessages) DecodeResponse(body []byte) (*Response, error) {
+	if resp, ok := decodeANResponseFast(body); ok {
+		return resp, nil
+	}
+	return decodeANResponseStd(body)
+}
+
+// decodeANResponseStd decodes the answer with encoding/json: what decodeANResponseFast does not
+// take, and the reference it is fuzzed against.
+func decodeANResponseStd(body []byte) (*Response, error) {
 	var in anResponse
 	if err := json.Unmarshal(body, &in); err != nil {
 		return nil, fmt.Errorf("llm: anthropic response: %w", err)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -187,4 +188,106 @@ func TestFastPathsTaken(t *testing.T) {
 			t.Fatalf("%s: the fast Anthropic encoder gave up", name)
 		}
 	}
+	body, err := os.ReadFile(filepath.Join("testdata", "input", "anthropic_response.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := decodeANResponseFast(body); !ok {
+		t.Fatal("anthropic_response.json: the fast decoder gave up")
+	}
+}
+
+// FuzzANResponseDecoder: whenever the scanner-based Anthropic answer decoder answers, encoding/json
+// decodes the body into the same response.
+func FuzzANResponseDecoder(f *testing.F) {
+	f.Add(readInput(f, "anthropic_response.json"))
+	f.Add([]byte(`{"id":"m","content":[{"type":"text","text":"a"},{"type":"server_tool_use","id":"x"},{"type":"tool_use","id":"t","name":"n","input":null},{"type":"thinking","thinking":"t","signature":"s"}],"stop_reason":null,"stop_sequence":"x","usage":{"input_tokens":3,"cache_read_input_tokens":2}}`))
+	f.Add([]byte(`{"id":"m","content":[{"type":"tool_result","content":[{"type":"text","text":"a"}],"is_error":true},{"type":"image","source":{"type":"url","url":"u"}}],"stop_reason":""}`))
+	f.Add([]byte(`{"id":"m","content":[null],"usage":{"input_tokens":1.5}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, ok := decodeANResponseFast(body)
+		want, err := decodeANResponseStd(body)
+		if !ok {
+			return
+		}
+		if err != nil {
+			t.Fatalf("encoding/json refuses the body (%v); the fast decoder answers %+v", err, got)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("fast decoder differs:\n got %#v\nwant %#v", got, want)
+		}
+	})
+}
+
+// FuzzOAResponseEncoder: the hand-written OpenAI answer encoder writes encoding/json's bytes.
+func FuzzOAResponseEncoder(f *testing.F) {
+	f.Add(readInput(f, "anthropic_response.json"), "a<b>&c", 3)
+	f.Add([]byte(`{"id":"m","content":[{"type":"tool_use","id":"t","name":"n","input":{"a":1}},{"type":"text","text":""}]}`), "\xe2\x80\xa8\"", 1)
+	f.Add([]byte(`{}`), "\xc3\xa9 split", 1)
+	f.Fuzz(func(t *testing.T, body []byte, s string, cut int) {
+		var resps []*Response
+		if r, err := decodeANResponseStd(body); err == nil {
+			resps = append(resps, r)
+		}
+		if cut < 0 || cut > len(s) {
+			cut = len(s) / 2
+		}
+		resps = append(resps, &Response{ID: s, Model: s, StopReason: StopReason(s), Parts: []Part{
+			{Type: PartThinking, Text: s[:cut]}, {Type: PartText, Text: s[:cut]}, {Type: PartThinking, Text: s[cut:]},
+			{Type: PartToolCall, ToolCallID: s, ToolName: s[cut:], Arguments: []byte(s)}, {Type: PartText, Text: s[cut:]},
+		}, Usage: Usage{InputTokens: int64(len(s)), OutputTokens: int64(cut), CachedInputTokens: -1, ReasoningTokens: 7}},
+			&Response{Parts: []Part{{Type: PartToolCall, Arguments: []byte(s)}, {Type: PartText, Text: s[:cut]}}})
+		for _, r := range resps {
+			r.Created = 1700000000
+			got, _ := OpenAIChat{}.EncodeResponse(r)
+			want, err := encodeOAResponseStd(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("fast encoder differs:\n got %s\nwant %s", got, want)
+			}
+		}
+	})
+}
+
+// encodeOAResponseStd is the encoding/json encoder appendOAResponse replaced: the reference of
+// FuzzOAResponseEncoder.
+func encodeOAResponseStd(resp *Response) ([]byte, error) {
+	type choice struct {
+		Index        int             `json:"index"`
+		Message      oaMessage       `json:"message"`
+		Logprobs     json.RawMessage `json:"logprobs"`
+		FinishReason string          `json:"finish_reason"`
+	}
+	out := struct {
+		ID      string   `json:"id"`
+		Object  string   `json:"object"`
+		Created int64    `json:"created"`
+		Model   string   `json:"model"`
+		Choices []choice `json:"choices"`
+		Usage   *oaUsage `json:"usage"`
+	}{ID: resp.ID, Object: "chat.completion", Created: created(resp.Created), Model: resp.Model, Usage: toOAUsage(resp.Usage)}
+	msg := oaMessage{Role: "assistant"}
+	var text, thinking strings.Builder
+	for _, p := range resp.Parts {
+		switch p.Type {
+		case PartText:
+			text.WriteString(p.Text)
+		case PartThinking:
+			thinking.WriteString(p.Text)
+		case PartToolCall:
+			tc := oaToolCall{ID: p.ToolCallID, Type: "function"}
+			tc.Function.Name, tc.Function.Arguments = p.ToolName, string(p.Arguments)
+			msg.ToolCalls = append(msg.ToolCalls, tc)
+		}
+	}
+	if text.Len() > 0 || len(msg.ToolCalls) == 0 {
+		msg.Content, _ = json.Marshal(text.String())
+	} else {
+		msg.Content = json.RawMessage("null")
+	}
+	msg.ReasoningContent = thinking.String()
+	out.Choices = []choice{{Message: msg, Logprobs: json.RawMessage("null"), FinishReason: finishReason(resp.StopReason)}}
+	return json.Marshal(out)
 }

@@ -427,42 +427,8 @@ func stopFromFinish(s string) StopReason {
 
 // EncodeResponse implements [Format].
 func (OpenAIChat) EncodeResponse(resp *Response) ([]byte, error) {
-	type choice struct {
-		Index        int             `json:"index"`
-		Message      oaMessage       `json:"message"`
-		Logprobs     json.RawMessage `json:"logprobs"`
-		FinishReason string          `json:"finish_reason"`
-	}
-	out := struct {
-		ID      string   `json:"id"`
-		Object  string   `json:"object"`
-		Created int64    `json:"created"`
-		Model   string   `json:"model"`
-		Choices []choice `json:"choices"`
-		Usage   *oaUsage `json:"usage"`
-	}{ID: resp.ID, Object: "chat.completion", Created: created(resp.Created), Model: resp.Model, Usage: toOAUsage(resp.Usage)}
-	msg := oaMessage{Role: "assistant"}
-	var text, thinking strings.Builder
-	for _, p := range resp.Parts {
-		switch p.Type {
-		case PartText:
-			text.WriteString(p.Text)
-		case PartThinking:
-			thinking.WriteString(p.Text)
-		case PartToolCall:
-			tc := oaToolCall{ID: p.ToolCallID, Type: "function"}
-			tc.Function.Name, tc.Function.Arguments = p.ToolName, string(p.Arguments)
-			msg.ToolCalls = append(msg.ToolCalls, tc)
-		}
-	}
-	if text.Len() > 0 || len(msg.ToolCalls) == 0 {
-		msg.Content, _ = json.Marshal(text.String())
-	} else {
-		msg.Content = json.RawMessage("null")
-	}
-	msg.ReasoningContent = thinking.String()
-	out.Choices = []choice{{Message: msg, Logprobs: json.RawMessage("null"), FinishReason: finishReason(resp.StopReason)}}
-	return json.Marshal(out)
+	n := 320 + len(resp.ID) + len(resp.Model) + partsSize(resp.Parts)
+	return appendOAResponse(make([]byte, 0, n+n/16), resp, created(resp.Created)), nil
 }
 
 func created(t int64) int64 {
