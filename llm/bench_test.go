@@ -48,6 +48,7 @@ func benchRouter(b *testing.B, up *llm.Upstream) *llm.Router {
 // sent, its answer copied to the client).
 func direct(b *testing.B, rt http.RoundTripper, body []byte) {
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		req, _ := http.NewRequest(http.MethodPost, "http://upstream/v1/chat/completions", bytes.NewReader(body))
 		resp, _ := rt.RoundTrip(req)
@@ -60,6 +61,7 @@ func direct(b *testing.B, rt http.RoundTripper, body []byte) {
 
 func serve(b *testing.B, r http.Handler, path string, body []byte) {
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		// Built like direct's request: httptest.NewRequest parses a request text through a bufio
 		// reader, a cost no served request has.

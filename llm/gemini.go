@@ -471,6 +471,7 @@ type gmStreamDecoder struct {
 	calls    int
 	finish   string
 	finished bool
+	scratch  gmScratch
 }
 
 func (d *gmStreamDecoder) buffered() int { return d.sse.r.Buffered() + len(d.queue) - d.head }
@@ -530,27 +531,11 @@ func (d *gmStreamDecoder) read() error {
 	if len(data) == 0 {
 		return nil
 	}
-	// One decode reads a chunk or an error object (an error can arrive mid-stream).
-	var ce struct {
-		gmResponse
-		Error *struct {
-			Code    int    `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(data, &ce); err != nil {
-		d.fail("malformed stream event from the provider", err)
-		return nil
-	}
-	c, ge := &ce.gmResponse, &ce
-	if ge.Error != nil {
-		status := ge.Error.Code
-		if status < 400 || status > 599 {
-			status = 502
+	c, ok := scanGeminiChunk(data, &d.scratch)
+	if !ok {
+		if c = d.decodeChunk(data); c == nil {
+			return nil
 		}
-		d.push(Event{Type: EventError, Err: &Error{Status: status, Kind: statusKind(status), Message: ge.Error.Message}})
-		d.ended = true
-		return nil
 	}
 	if !d.started {
 		d.started = true
@@ -573,6 +558,32 @@ func (d *gmStreamDecoder) read() error {
 		d.push(Event{Type: EventUsage, Usage: c.UsageMetadata.usage()})
 	}
 	return nil
+}
+
+// decodeChunk decodes a chunk scanGeminiChunk did not take with encoding/json: one decode reads a
+// chunk or an error object (an error can arrive mid-stream). It returns nil when the stream failed.
+func (d *gmStreamDecoder) decodeChunk(data []byte) *gmResponse {
+	var ce struct {
+		gmResponse
+		Error *struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(data, &ce); err != nil {
+		d.fail("malformed stream event from the provider", err)
+		return nil
+	}
+	if ce.Error != nil {
+		status := ce.Error.Code
+		if status < 400 || status > 599 {
+			status = 502
+		}
+		d.push(Event{Type: EventError, Err: &Error{Status: status, Kind: statusKind(status), Message: ce.Error.Message}})
+		d.ended = true
+		return nil
+	}
+	return &ce.gmResponse
 }
 
 func (d *gmStreamDecoder) part(p gmPart) {

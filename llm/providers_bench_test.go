@@ -44,6 +44,7 @@ func BenchmarkProviderTranslation(b *testing.B) {
 		b.Run("openai_to_"+name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(req)))
+			defer reportCPU(b)()
 			for b.Loop() {
 				r, err := f.DecodeRequest(req)
 				if err != nil {
@@ -105,6 +106,7 @@ func BenchmarkProviderStreamChunk(b *testing.B) {
 			req := &llm.Request{Model: "m"}
 			buf := make([]byte, 0, 1024)
 			chunks := 0
+			cpu := cpuTime()
 			for b.Loop() {
 				dec := llm.Provider(providers[name]).NewStreamDecoder(bytes.NewReader(streams[name]))
 				e := llm.OpenAIChat{}.NewStreamEncoder(req)
@@ -121,6 +123,7 @@ func BenchmarkProviderStreamChunk(b *testing.B) {
 				chunks += n
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(chunks), "ns/chunk")
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(chunks), "cpu-ns/chunk")
 		})
 	}
 }
