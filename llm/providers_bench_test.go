@@ -1,6 +1,7 @@
 package llm_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -74,22 +75,7 @@ func BenchmarkProviderStreamChunk(b *testing.B) {
 		fmt.Fprintf(&gm, "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"token %d \"}]},\"index\":0}],\"modelVersion\":\"gemini-2.5-flash\",\"responseId\":\"r1\"}\r\n\r\n", i)
 	}
 	gm.WriteString("data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\".\"}]},\"finishReason\":\"STOP\",\"index\":0}]}\r\n\r\n")
-	var bd bytes.Buffer
-	enc := eventstream.NewEncoder()
-	frame := func(ev, payload string) {
-		var m eventstream.Message
-		m.Headers.Set(":event-type", eventstream.StringValue(ev))
-		m.Headers.Set(":content-type", eventstream.StringValue("application/json"))
-		m.Headers.Set(":message-type", eventstream.StringValue("event"))
-		m.Payload = []byte(payload)
-		_ = enc.Encode(&bd, m)
-	}
-	frame("messageStart", `{"role":"assistant"}`)
-	for i := 0; i < n; i++ {
-		frame("contentBlockDelta", fmt.Sprintf(`{"contentBlockIndex":0,"delta":{"text":"token %d "}}`, i))
-	}
-	frame("contentBlockStop", `{"contentBlockIndex":0}`)
-	frame("messageStop", `{"stopReason":"end_turn"}`)
+	bd := bedrockFrames(n)
 	// The existing Anthropic SSE stream, as the baseline of the same run.
 	var an bytes.Buffer
 	an.WriteString("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"c\",\"content\":[],\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n")
@@ -98,7 +84,7 @@ func BenchmarkProviderStreamChunk(b *testing.B) {
 		fmt.Fprintf(&an, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"token %d \"}}\n\n", i)
 	}
 	an.WriteString("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":9}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
-	streams := map[string][]byte{"gemini": gm.Bytes(), "bedrock": bd.Bytes(), "anthropic": an.Bytes()}
+	streams := map[string][]byte{"gemini": gm.Bytes(), "bedrock": bd, "anthropic": an.Bytes()}
 	providers := map[string]llm.Provider{"gemini": llm.GeminiAPI{}, "bedrock": llm.NewBedrockConverse("us-east-1"), "anthropic": llm.AnthropicMessages{}}
 	for _, name := range []string{"anthropic", "gemini", "bedrock"} {
 		b.Run(name+"_to_openai", func(b *testing.B) {
@@ -126,4 +112,51 @@ func BenchmarkProviderStreamChunk(b *testing.B) {
 			b.ReportMetric(float64(cpuTime()-cpu)/float64(chunks), "cpu-ns/chunk")
 		})
 	}
+}
+
+// bedrockFrames is a ConverseStream answer of n text deltas, as AWS event-stream messages.
+func bedrockFrames(n int) []byte {
+	var bd bytes.Buffer
+	enc := eventstream.NewEncoder()
+	frame := func(ev, payload string) {
+		var m eventstream.Message
+		m.Headers.Set(":event-type", eventstream.StringValue(ev))
+		m.Headers.Set(":content-type", eventstream.StringValue("application/json"))
+		m.Headers.Set(":message-type", eventstream.StringValue("event"))
+		m.Payload = []byte(payload)
+		_ = enc.Encode(&bd, m)
+	}
+	frame("messageStart", `{"role":"assistant"}`)
+	for i := 0; i < n; i++ {
+		frame("contentBlockDelta", fmt.Sprintf(`{"contentBlockIndex":0,"delta":{"text":"token %d "}}`, i))
+	}
+	frame("contentBlockStop", `{"contentBlockIndex":0}`)
+	frame("messageStop", `{"stopReason":"end_turn"}`)
+	return bd.Bytes()
+}
+
+// BenchmarkBedrockFrame is the AWS SDK's share of a Bedrock chunk: its eventstream Decoder alone
+// reading the frames of BenchmarkProviderStreamChunk/bedrock_to_openai (the payload buffer reused),
+// the floor of what the gateway's per-chunk cost can be while the SDK does the framing.
+func BenchmarkBedrockFrame(b *testing.B) {
+	const n = 256
+	stream := bedrockFrames(n)
+	b.ReportAllocs()
+	dec := eventstream.NewDecoder()
+	var buf []byte
+	frames := 0
+	cpu := cpuTime()
+	for b.Loop() {
+		r := bufio.NewReaderSize(bytes.NewReader(stream), 16<<10)
+		for {
+			m, err := dec.Decode(r, buf[:0])
+			if err != nil {
+				break
+			}
+			buf = m.Payload
+			frames++
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(frames), "ns/frame")
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(frames), "cpu-ns/frame")
 }
