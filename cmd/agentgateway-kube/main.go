@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -36,6 +37,10 @@ type kubeFlags struct {
 	bindAddr       string
 	logLevel       string
 	drain          time.Duration
+	// Leader election: one replica writes statuses, every replica serves.
+	leaderElect   bool
+	leaderElectNS string
+	leaderElectID string
 }
 
 func parseKubeFlags(args []string, stderr io.Writer) (kubeFlags, error) {
@@ -48,6 +53,9 @@ func parseKubeFlags(args []string, stderr io.Writer) (kubeFlags, error) {
 	fs.StringVar(&f.bindAddr, "bind-address", "", "address to bind the Gateways' listener ports on (default: all interfaces)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "how long a removed Gateway's in-flight requests may take")
+	fs.BoolVar(&f.leaderElect, "leader-elect", false, "elect one replica (a coordination.k8s.io Lease) to write statuses; every replica serves traffic")
+	fs.StringVar(&f.leaderElectNS, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's namespace; required out of cluster)")
+	fs.StringVar(&f.leaderElectID, "leader-election-id", gwapi.DefaultLeaderElectionID, "name of the leader-election Lease")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -57,7 +65,36 @@ func parseKubeFlags(args []string, stderr io.Writer) (kubeFlags, error) {
 	if f.address != "" && net.ParseIP(f.address) == nil {
 		return f, fmt.Errorf("--address %q is not an IP address", f.address)
 	}
+	if !f.leaderElect && (f.leaderElectNS != "" || f.leaderElectID != gwapi.DefaultLeaderElectionID) {
+		return f, errors.New("--leader-election-namespace and --leader-election-id need --leader-elect")
+	}
+	if f.leaderElect && f.leaderElectID == "" {
+		return f, errors.New("--leader-election-id is empty")
+	}
 	return f, nil
+}
+
+// kubeOptions are the options RunKube gets from the flags.
+func kubeOptions(f kubeFlags, rc *rest.Config, logger *slog.Logger) gwapi.KubeOptions {
+	opts := gwapi.Options{ControllerName: gwv1.GatewayController(f.controllerName), Logger: logger}
+	if f.address != "" {
+		typ := gwv1.IPAddressType
+		opts.Addresses = func(*gwv1.Gateway) []gwv1.GatewayStatusAddress {
+			return []gwv1.GatewayStatusAddress{{Type: &typ, Value: f.address}}
+		}
+	}
+	ko := gwapi.KubeOptions{RestConfig: rc, Options: opts, Logger: logger,
+		GatewayOptions: func(gw types.NamespacedName) []agentgateway.Option {
+			o := []agentgateway.Option{agentgateway.WithLogger(logger.With("gateway", gw.String())), agentgateway.WithDrainTimeout(f.drain)}
+			if f.bindAddr != "" {
+				o = append(o, agentgateway.WithBindAddress(f.bindAddr))
+			}
+			return o
+		}}
+	if f.leaderElect {
+		ko.LeaderElection = &gwapi.LeaderElection{Namespace: f.leaderElectNS, ID: f.leaderElectID}
+	}
+	return ko
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {
@@ -95,22 +132,7 @@ func runKube(ctx context.Context, args []string, stderr io.Writer) int {
 		logger.Error("kubernetes config", "error", err)
 		return 1
 	}
-	opts := gwapi.Options{ControllerName: gwv1.GatewayController(f.controllerName), Logger: logger}
-	if f.address != "" {
-		typ := gwv1.IPAddressType
-		opts.Addresses = func(*gwv1.Gateway) []gwv1.GatewayStatusAddress {
-			return []gwv1.GatewayStatusAddress{{Type: &typ, Value: f.address}}
-		}
-	}
-	err = gwapi.RunKube(ctx, gwapi.KubeOptions{RestConfig: rc, Options: opts, Logger: logger,
-		GatewayOptions: func(gw types.NamespacedName) []agentgateway.Option {
-			o := []agentgateway.Option{agentgateway.WithLogger(logger.With("gateway", gw.String())), agentgateway.WithDrainTimeout(f.drain)}
-			if f.bindAddr != "" {
-				o = append(o, agentgateway.WithBindAddress(f.bindAddr))
-			}
-			return o
-		}})
-	if err != nil {
+	if err := gwapi.RunKube(ctx, kubeOptions(f, rc, logger)); err != nil {
 		logger.Error("kube", "error", err)
 		return 1
 	}
