@@ -47,6 +47,9 @@ type Controller struct {
 	// Interval between polls (default 100ms).
 	Interval time.Duration
 	Logger   *slog.Logger
+	// Publish, when set, receives each new translation after the data planes got it, e.g. to serve
+	// its [SchemaDocument] to remote data planes over xDS. An error is retried on the next poll.
+	Publish func(*Result) error
 	// Leader, when set, reports whether this replica may write statuses. Every replica programs its
 	// data planes; only the elected one writes, so replicas do not fight over status (each would
 	// report its own address, bumping resourceVersions forever). Nil means always.
@@ -130,6 +133,12 @@ func (c *Controller) Sync(ctx context.Context) error {
 		}
 	}
 	c.applied = seen
+	if c.Publish != nil {
+		if err := c.Publish(res); err != nil {
+			errs = append(errs, fmt.Errorf("publishing: %w", err))
+			h = 0 // not published: translate again next poll
+		}
+	}
 	c.mu.Lock()
 	c.last, c.lastHash, c.translate = res, h, took
 	c.mu.Unlock()
