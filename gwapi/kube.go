@@ -52,6 +52,12 @@ type KubeOptions struct {
 	// is programmed within one interval.
 	Interval time.Duration
 	Logger   *slog.Logger
+	// Publish, when set, receives every new translation (see [Controller].Publish), e.g.
+	// PublishXDS to serve it to remote data planes.
+	Publish func(*Result) error
+	// NoDataPlane runs no data plane in this process: it is a control plane only (statuses and
+	// Publish), the Gateways being served by remote data planes.
+	NoDataPlane bool
 	// LeaderElection, when set, elects one replica (through a coordination.k8s.io Lease) to write
 	// statuses; every replica serves traffic.
 	LeaderElection *LeaderElection
@@ -83,6 +89,11 @@ func managerOptions(ko KubeOptions, scheme *runtime.Scheme, logger *slog.Logger)
 	}
 	return o
 }
+
+// noDataPlane is the DataPlane of a control-plane-only process.
+type noDataPlane struct{}
+
+func (noDataPlane) Apply(types.NamespacedName, *agentgateway.Config) error { return nil }
 
 // servingRunnable runs on every replica, leader or not: the data plane must serve everywhere.
 type servingRunnable struct{ manager.RunnableFunc }
@@ -135,9 +146,13 @@ func RunKube(ctx context.Context, ko KubeOptions) error {
 		ko.Interval = 200 * time.Millisecond
 	}
 	rt := &Runtime{Options: ko.GatewayOptions}
+	var plane DataPlane = rt
+	if ko.NoDataPlane {
+		plane = noDataPlane{}
+	}
 	// Without leader election the manager closes Elected at start, so the gate is always open.
-	ctl := &Controller{Cluster: mgr.GetClient(), DataPlane: rt, Options: ko.Options, Interval: ko.Interval, Logger: logger,
-		Leader: elected(mgr.Elected())}
+	ctl := &Controller{Cluster: mgr.GetClient(), DataPlane: plane, Options: ko.Options, Interval: ko.Interval, Logger: logger,
+		Leader: elected(mgr.Elected()), Publish: ko.Publish}
 	if err := mgr.Add(servingRunnable{func(ctx context.Context) error {
 		// The cache is synced before runnables start, so the first translation sees the cluster.
 		err := ctl.Run(ctx)
