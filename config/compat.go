@@ -254,7 +254,7 @@ var Compatibility = []CompatRow{
 	{"backendPolicies.mcpAuthorization", Supported, ""},
 	{"backendPolicies.mcpGuardrails", NotSupported, "MCP guardrail webhooks are not implemented"},
 	{"backendPolicies.a2a", Supported, ""},
-	{"backendPolicies.inferenceRouting", SupportedWithDifferences, "on service backends of the file's services, destinationMode validated, failing closed (503) when the picker fails; no passthrough mode"},
+	{"backendPolicies.inferenceRouting", SupportedWithDifferences, "on service backends of the file's services, destinationMode validated or passthrough (the picker's ip:port trusted without the service's endpoints; IP literals only), failing closed (503) when the picker fails"},
 	{"backendPolicies.sessionAffinity", Supported, ""},
 	{"backendPolicies.ai", SupportedWithDifferences, "as policies.ai"},
 

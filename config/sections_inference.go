@@ -53,9 +53,7 @@ func takeInference(policies Node, specPath string) (Node, *inferenceSpec, error)
 			return policies, nil, err
 		}
 		switch s.DestinationMode {
-		case "", "validated":
-		case "passthrough":
-			return policies, nil, refuseField(fp+".destinationMode", "backendPolicies.inferenceRouting")
+		case "", "validated", "passthrough":
 		default:
 			return policies, nil, agentgateway.Errorf(fp+".destinationMode", "unknown mode %q (validated, passthrough)", s.DestinationMode)
 		}
@@ -80,6 +78,21 @@ func takeInference(policies Node, specPath string) (Node, *inferenceSpec, error)
 	return Node{n: &rest, path: policies.path}, out, nil
 }
 
+// inferencePassthrough reports whether the backend being built trusts its picker's choices, so that it
+// needs no local endpoints.
+func inferencePassthrough(bc *BuildContext) bool {
+	s := bc.inference
+	return s != nil && s.path == bc.Path && s.DestinationMode == "passthrough"
+}
+
+// inferenceIdle marks the backend's inferenceRouting as applied when the service has no endpoints for
+// a validated picker to choose from (the backend answers 503 without asking it).
+func inferenceIdle(bc *BuildContext) {
+	if s := bc.inference; s != nil && s.path == bc.Path {
+		s.used = true
+	}
+}
+
 // inferencePool builds the endpoint-picked backend over a service's endpoints when the backend being
 // built has inferenceRouting; ok is false when it has none.
 func inferencePool(bc *BuildContext, name string, endpoints []string) (h http.Handler, ok bool, err error) {
@@ -95,8 +108,10 @@ func inferencePool(bc *BuildContext, name string, endpoints []string) (h http.Ha
 		}
 	}
 	// FailClose, the Inference Extension's default: the schema has no failure mode for it.
+	// passthrough: the picker's "ip:port" is trusted even when it is not one of the service's
+	// endpoints (the picker knows model servers this gateway does not).
 	p, err := inference.NewPool(inference.PoolConfig{Name: name, Endpoints: endpoints, Logger: bc.Logger,
-		Picker: inference.PickerConfig{Address: addr}})
+		Passthrough: s.DestinationMode == "passthrough", Picker: inference.PickerConfig{Address: addr}})
 	if err != nil {
 		return nil, true, agentgateway.Errorf(s.at, "%w", err)
 	}

@@ -108,10 +108,10 @@ binds:
 
 func TestInferenceRoutingErrors(t *testing.T) {
 	for name, c := range map[string]struct{ yaml, want string }{
-		"passthrough": {`
+		"unknown mode": {`
 services: [{name: s, namespace: ns, hostname: h, vips: [], ports: {80: 80}}]
-binds: [{port: 3000, listeners: [{routes: [{backends: [{service: {name: ns/h, port: 80}, policies: {inferenceRouting: {endpointPicker: {host: "127.0.0.1:9002"}, destinationMode: passthrough}}}]}]}]}]
-`, `inferenceRouting.destinationMode: not supported yet`},
+binds: [{port: 3000, listeners: [{routes: [{backends: [{service: {name: ns/h, port: 80}, policies: {inferenceRouting: {endpointPicker: {host: "127.0.0.1:9002"}, destinationMode: trusting}}}]}]}]}]
+`, `inferenceRouting.destinationMode: unknown mode "trusting"`},
 		"host backend": {`
 binds: [{port: 3000, listeners: [{routes: [{backends: [{host: "127.0.0.1:80", policies: {inferenceRouting: {endpointPicker: {host: "127.0.0.1:9002"}}}}]}]}]}]
 `, `inferenceRouting applies to service backends`},
@@ -128,4 +128,57 @@ binds: [{port: 3000, listeners: [{routes: [{backends: [{host: "127.0.0.1:80", po
 			assert.Contains(t, err.Error(), c.want)
 		})
 	}
+}
+
+// destinationMode passthrough trusts the picker: a workload the service does not list is served
+// (the same choice validated mode refuses), and a service with no local workloads still asks the
+// picker instead of answering 503.
+func TestInferenceRoutingPassthroughFromYAML(t *testing.T) {
+	a, b := echoUpstream(t, "a"), echoUpstream(t, "b")
+	_, pa, _ := net.SplitHostPort(a)
+	epp := &headerEPP{endpoints: map[string]string{"a": a, "outside": b, "name": "models.example:80"}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := grpc.NewServer()
+	extprocv3.RegisterExternalProcessorServer(srv, epp)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(srv.Stop)
+	yaml := `
+services:
+- {name: models, namespace: default, hostname: models.default.svc.cluster.local, vips: [], ports: {8000: 8000}}
+- {name: empty, namespace: default, hostname: empty.default.svc.cluster.local, vips: [], ports: {8000: 8000}}
+workloads:
+- {name: a, namespace: default, workloadIps: [127.0.0.1], services: {"default/models.default.svc.cluster.local": {8000: $PA}}}
+binds:
+- port: 3000
+  listeners:
+  - routes:
+    - matches: [{path: {pathPrefix: /empty}}]
+      backends:
+      - service: {name: default/empty.default.svc.cluster.local, port: 8000}
+        policies:
+          inferenceRouting: {endpointPicker: {host: $EPP}, destinationMode: $MODE}
+    - backends:
+      - service: {name: default/models.default.svc.cluster.local, port: 8000}
+        policies:
+          inferenceRouting: {endpointPicker: {host: $EPP}, destinationMode: $MODE}
+`
+	pass := servePorts(t, yaml, map[string]string{"PA": pa, "EPP": ln.Addr().String(), "MODE": "passthrough"})[3000]
+	code, body := get(t, pass+"/v1/completions", "", "X-Want", "a")
+	require.Equal(t, 200, code, body)
+	assert.Equal(t, "a /v1/completions", body)
+	code, body = get(t, pass+"/v1/completions", "", "X-Want", "outside")
+	require.Equal(t, 200, code, body)
+	assert.Equal(t, "b /v1/completions", body, "passthrough honours a choice outside the service")
+	code, body = get(t, pass+"/empty/x", "", "X-Want", "outside")
+	require.Equal(t, 200, code, body)
+	assert.Equal(t, "b /empty/x", body, "no local workloads: the picker still chooses")
+	code, _ = get(t, pass+"/v1/completions", "", "X-Want", "name")
+	assert.Equal(t, 503, code, "a host name is not an ip:port")
+
+	validated := servePorts(t, yaml, map[string]string{"PA": pa, "EPP": ln.Addr().String(), "MODE": "validated"})[3000]
+	code, _ = get(t, validated+"/v1/completions", "", "X-Want", "outside")
+	assert.Equal(t, 503, code, "validated refuses the same choice")
+	code, _ = get(t, validated+"/empty/x", "", "X-Want", "outside")
+	assert.Equal(t, 503, code, "validated: no workloads, no endpoints")
 }

@@ -227,8 +227,10 @@ func catalogBackend(bc *BuildContext, ref ServiceRef) (h http.Handler, handled b
 	if err != nil {
 		return nil, true, bc.Errorf("", "%w", err)
 	}
-	if len(eps) == 0 {
+	if len(eps) == 0 && !inferencePassthrough(bc) {
 		// A service scaled to nothing is valid config; its requests get 503, as with every endpoint ejected.
+		// A validated picker has nothing to choose from either.
+		inferenceIdle(bc)
 		if err := applyHealth(bc, &agentgateway.HTTPBackendConfig{}); err != nil {
 			return nil, true, err
 		}

@@ -397,7 +397,11 @@ func (t *translator) trafficPolicies(p *agwv1a1.AgentgatewayPolicy) ([]agentgate
 		}
 		out = append(out, tp)
 	}
-	return out, nil
+	sp, err := t.schemaPolicies(p)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, sp...), nil
 }
 
 func localRateLimit(l agwv1a1.LocalRateLimit) (policy.RateLimit, error) {

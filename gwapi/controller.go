@@ -47,6 +47,13 @@ type Controller struct {
 	// Interval between polls (default 100ms).
 	Interval time.Duration
 	Logger   *slog.Logger
+	// Publish, when set, receives each new translation after the data planes got it, e.g. to serve
+	// its [SchemaDocument] to remote data planes over xDS. An error is retried on the next poll.
+	Publish func(*Result) error
+	// Leader, when set, reports whether this replica may write statuses. Every replica programs its
+	// data planes; only the elected one writes, so replicas do not fight over status (each would
+	// report its own address, bumping resourceVersions forever). Nil means always.
+	Leader func() bool
 
 	tr        *transports
 	lastHash  uint64
@@ -107,7 +114,7 @@ func (c *Controller) Sync(ctx context.Context) error {
 	}
 	h := fingerprint(snap)
 	if h == c.lastHash && c.last != nil {
-		return c.writeStatus(ctx, snap, c.last)
+		return c.maybeWriteStatus(ctx, snap, c.last)
 	}
 	start := time.Now()
 	res := translate(snap, c.Options, c.tr)
@@ -126,11 +133,25 @@ func (c *Controller) Sync(ctx context.Context) error {
 		}
 	}
 	c.applied = seen
+	if c.Publish != nil {
+		if err := c.Publish(res); err != nil {
+			errs = append(errs, fmt.Errorf("publishing: %w", err))
+			h = 0 // not published: translate again next poll
+		}
+	}
 	c.mu.Lock()
 	c.last, c.lastHash, c.translate = res, h, took
 	c.mu.Unlock()
-	errs = append(errs, c.writeStatus(ctx, snap, res))
+	errs = append(errs, c.maybeWriteStatus(ctx, snap, res))
 	return errors.Join(errs...)
+}
+
+// maybeWriteStatus writes statuses only on the leader (see Controller.Leader).
+func (c *Controller) maybeWriteStatus(ctx context.Context, snap *Snapshot, res *Result) error {
+	if c.Leader != nil && !c.Leader() {
+		return nil
+	}
+	return c.writeStatus(ctx, snap, res)
 }
 
 // ReadSnapshot lists the objects a translation reads.

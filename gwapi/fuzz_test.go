@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/config"
 	"github.com/agentgw/agentgateway/gwapi"
 )
 
@@ -73,6 +74,26 @@ kind: InferencePool
 metadata: {name: p}
 spec: {selector: {matchLabels: {}}, targetPorts: [{number: -1}], endpointPickerRef: {name: e}}
 `)
+	// Schema-bodied policy fields (compiled by package config) with bodies it must refuse, and a route
+	// the schema document renders (its document is loaded and built too).
+	f.Add(base + `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: infra}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - matches: [{path: {type: RegularExpression, value: "(("}, queryParams: [{name: "", value: x}], method: "BREW"}]
+    filters: [{type: URLRewrite, urlRewrite: {path: {type: ReplaceFullPath}}}]
+    backendRefs: [{name: echo, port: 80, weight: 0}]
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: p, namespace: infra}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}]
+  traffic: {jwtAuthentication: {jwks: "{"}, authorization: {rules: ["request.path +"]}, retry: [1], headerModifiers: {request: {set: 3}}, extAuth: {}, transformation: null}
+`)
 	f.Add("apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec: {gatewayClassName: agw, listeners: [{name: a, protocol: HTTPS, port: 0, hostname: '*'}]}\n")
 	gw := agentgateway.New(agentgateway.WithLogger(slog.New(slog.DiscardHandler)))
 	f.Cleanup(func() { _ = gw.Close() })
@@ -98,6 +119,17 @@ spec: {selector: {matchLabels: {}}, targetPorts: [{number: -1}], endpointPickerR
 		}
 		for _, cfg := range res.Configs {
 			_ = gw.Apply(cfg) // invalid configurations are refused, never a panic
+		}
+		// The schema document of any translation is valid JSON that package config loads or refuses
+		// with an error, never a panic.
+		doc, err := gwapi.SchemaDocument(res)
+		if err != nil {
+			t.Fatalf("schema document: %v", err)
+		}
+		if cf, err := config.Load(doc, nil); err == nil {
+			if rt, err := cf.Build(slog.New(slog.DiscardHandler)); err == nil {
+				_ = rt.Close()
+			}
 		}
 	})
 }

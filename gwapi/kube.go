@@ -1,6 +1,7 @@
 package gwapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -50,6 +52,64 @@ type KubeOptions struct {
 	// is programmed within one interval.
 	Interval time.Duration
 	Logger   *slog.Logger
+	// Publish, when set, receives every new translation (see [Controller].Publish), e.g.
+	// PublishXDS to serve it to remote data planes.
+	Publish func(*Result) error
+	// NoDataPlane runs no data plane in this process: it is a control plane only (statuses and
+	// Publish), the Gateways being served by remote data planes.
+	NoDataPlane bool
+	// LeaderElection, when set, elects one replica (through a coordination.k8s.io Lease) to write
+	// statuses; every replica serves traffic.
+	LeaderElection *LeaderElection
+}
+
+// LeaderElection configures the Lease that elects the status-writing replica.
+type LeaderElection struct {
+	// Namespace of the Lease; empty means the namespace the pod runs in (required out of cluster).
+	Namespace string
+	// ID names the Lease (default "agentgateway-kube-leader").
+	ID string
+}
+
+// DefaultLeaderElectionID names the Lease when [LeaderElection].ID is empty.
+const DefaultLeaderElectionID = "agentgateway-kube-leader"
+
+// managerOptions are the controller-runtime manager's options for ko.
+func managerOptions(ko KubeOptions, scheme *runtime.Scheme, logger *slog.Logger) manager.Options {
+	o := manager.Options{Scheme: scheme, Logger: logr.FromSlogHandler(logger.Handler()),
+		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"}
+	if le := ko.LeaderElection; le != nil {
+		o.LeaderElection = true
+		o.LeaderElectionResourceLock = resourcelock.LeasesResourceLock
+		o.LeaderElectionNamespace = le.Namespace
+		o.LeaderElectionID = cmp.Or(le.ID, DefaultLeaderElectionID)
+		// A replica that stops (rollout, scale-down) hands the Lease over at once instead of
+		// leaving statuses unwritten for a lease duration.
+		o.LeaderElectionReleaseOnCancel = true
+	}
+	return o
+}
+
+// noDataPlane is the DataPlane of a control-plane-only process.
+type noDataPlane struct{}
+
+func (noDataPlane) Apply(types.NamespacedName, *agentgateway.Config) error { return nil }
+
+// servingRunnable runs on every replica, leader or not: the data plane must serve everywhere.
+type servingRunnable struct{ manager.RunnableFunc }
+
+func (servingRunnable) NeedLeaderElection() bool { return false }
+
+// elected reports whether ch (the manager's Elected channel) is closed.
+func elected(ch <-chan struct{}) func() bool {
+	return func() bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
 }
 
 // ErrKube marks failures to run against a cluster.
@@ -78,8 +138,7 @@ func RunKube(ctx context.Context, ko KubeOptions) error {
 	if err != nil {
 		return err
 	}
-	mgr, err := manager.New(ko.RestConfig, manager.Options{Scheme: scheme, Logger: logr.FromSlogHandler(logger.Handler()),
-		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
+	mgr, err := manager.New(ko.RestConfig, managerOptions(ko, scheme, logger))
 	if err != nil {
 		return fmt.Errorf("%w: manager: %w", ErrKube, err)
 	}
@@ -87,15 +146,22 @@ func RunKube(ctx context.Context, ko KubeOptions) error {
 		ko.Interval = 200 * time.Millisecond
 	}
 	rt := &Runtime{Options: ko.GatewayOptions}
-	ctl := &Controller{Cluster: mgr.GetClient(), DataPlane: rt, Options: ko.Options, Interval: ko.Interval, Logger: logger}
-	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+	var plane DataPlane = rt
+	if ko.NoDataPlane {
+		plane = noDataPlane{}
+	}
+	// Without leader election the manager closes Elected at start, so the gate is always open.
+	ctl := &Controller{Cluster: mgr.GetClient(), DataPlane: plane, Options: ko.Options, Interval: ko.Interval, Logger: logger,
+		Leader: elected(mgr.Elected()), Publish: ko.Publish}
+	if err := mgr.Add(servingRunnable{func(ctx context.Context) error {
 		// The cache is synced before runnables start, so the first translation sees the cluster.
 		err := ctl.Run(ctx)
 		return errors.Join(err, rt.Close())
-	})); err != nil {
+	}}); err != nil {
 		return fmt.Errorf("%w: %w", ErrKube, err)
 	}
-	logger.Info("watching Kubernetes", "host", ko.RestConfig.Host, "controllerName", ko.Options.ControllerName)
+	logger.Info("watching Kubernetes", "host", ko.RestConfig.Host, "controllerName", ko.Options.ControllerName,
+		"leaderElection", ko.LeaderElection != nil)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("%w: %w", ErrKube, err)
 	}

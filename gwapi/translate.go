@@ -75,6 +75,11 @@ type Result struct {
 	TCPRoutes  map[types.NamespacedName][]gwv1.RouteParentStatus
 	// Policies holds the ancestor statuses of each AgentgatewayPolicy.
 	Policies map[types.NamespacedName][]gwv1.PolicyAncestorStatus
+
+	// The translation's state, from which [SchemaDocument] renders the same attachments as schema
+	// objects.
+	t        *translator
+	gateways map[types.NamespacedName]*gatewayState
 }
 
 // ErrUnsupported marks Gateway API features this translator does not implement.
@@ -182,6 +187,7 @@ func translate(snap *Snapshot, opts Options, tr *transports) *Result {
 	}
 	t.attachGRPC(res, gateways)
 	t.attachL4(res, gateways)
+	res.t, res.gateways = t, gateways
 	for k, gs := range gateways {
 		cfg := agentgateway.Config{}
 		for _, l := range gs.listeners {
@@ -220,6 +226,14 @@ type listenerState struct {
 	kinds    []gwv1.RouteGroupKind
 	attached int32
 	conds    []metav1.Condition
+	// httpRoutes are the HTTPRoutes programmed on the listener, in precedence order, with the
+	// hostnames each serves there (for SchemaDocument).
+	httpRoutes []attachedHTTP
+}
+
+type attachedHTTP struct {
+	route *gwv1.HTTPRoute
+	hosts []string
 }
 
 func (gs *gatewayState) status(opts Options) gwv1.GatewayStatus {
@@ -428,6 +442,7 @@ func (t *translator) allowed(gw *gwv1.Gateway, l *gwv1.Listener, routeNS string)
 // routeObj is what attachment needs from a route of any kind.
 type routeObj struct {
 	kind       string
+	http       *gwv1.HTTPRoute // set for HTTPRoutes
 	meta       *metav1.ObjectMeta
 	parentRefs []gwv1.ParentReference
 	hostnames  []gwv1.Hostname
@@ -438,7 +453,7 @@ type routeObj struct {
 }
 
 func httpRouteObj(t *translator, r *gwv1.HTTPRoute) routeObj {
-	return routeObj{kind: kindHTTP, meta: &r.ObjectMeta, parentRefs: r.Spec.ParentRefs, hostnames: r.Spec.Hostnames,
+	return routeObj{kind: kindHTTP, http: r, meta: &r.ObjectMeta, parentRefs: r.Spec.ParentRefs, hostnames: r.Spec.Hostnames,
 		rules: func(port int) ([]agentgateway.RouteConfig, bool, string, string) { return t.routeRules(r, port) }}
 }
 
@@ -520,6 +535,9 @@ func (t *translator) attach(r routeObj, gateways map[types.NamespacedName]*gatew
 						ls.cfg.TCPRoutes = append(ls.cfg.TCPRoutes, rc)
 					}
 					continue
+				}
+				if r.http != nil {
+					ls.httpRoutes = append(ls.httpRoutes, attachedHTTP{route: r.http, hosts: hosts})
 				}
 				// Built per listener: a redirect without port or scheme names the listener's port.
 				built, _, _, _ := r.rules(int(ls.spec.Port))

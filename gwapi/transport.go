@@ -18,8 +18,9 @@ type transports struct {
 	h1   http.RoundTripper
 	h2c  http.RoundTripper
 
-	mu   sync.Mutex
-	keys map[string][]byte // MCP session keys by backend
+	mu       sync.Mutex
+	keys     map[string][]byte           // MCP session keys by backend
+	policies map[string]compiledPolicies // AgentgatewayPolicy schema fields by policy (policy_schema.go)
 }
 
 func newTransports(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *transports {
@@ -43,8 +44,9 @@ func (t *transports) get(h2c bool) http.RoundTripper {
 	return t.h1
 }
 
-// close drops idle pooled connections.
+// close drops idle pooled connections and closes compiled policies.
 func (t *transports) close() {
+	t.closePolicies()
 	if t == nil || t.h1 == nil {
 		return
 	}

@@ -9,11 +9,14 @@
 // comma-separated list, first preferred) in the dynamic metadata namespace "envoy.lb" under key
 // "x-gateway-destination-endpoint", or in the header of that name. Header and body mutations it
 // returns are applied to the request, and an immediate response it returns is the answer. A chosen
-// endpoint that is not a member of the pool is refused, so a picker cannot steer traffic elsewhere.
+// endpoint that is not a member of the pool is refused, so a picker cannot steer traffic elsewhere,
+// unless the pool is in passthrough mode ([PoolConfig].Passthrough), which trusts the picker with any
+// "ip:port" (agentgateway's inferenceRouting destinationMode passthrough).
 package inference
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -25,6 +28,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -61,8 +65,12 @@ var ErrPicker = errors.New("inference: endpoint picker")
 type PoolConfig struct {
 	// Name is recorded as the backend name (State.Backend).
 	Name string
-	// Endpoints are the pool's model servers, "ip:port"; at least one.
+	// Endpoints are the pool's model servers, "ip:port"; at least one unless Passthrough is set.
 	Endpoints []string
+	// Passthrough trusts the picker's choice without checking it against Endpoints: any "ip:port"
+	// (an IP literal, not a name) it picks is proxied to. For pickers that know model servers the
+	// gateway does not (schema destinationMode passthrough); the default refuses such choices.
+	Passthrough bool
 	// Picker is the endpoint picker.
 	Picker PickerConfig
 	// Transport reaches the endpoints (default: each endpoint's own pooled transport).
@@ -97,17 +105,27 @@ type Pool struct {
 	client    extprocv3.ExternalProcessorClient
 	maxBody   int64
 	logger    *slog.Logger
+
+	passthrough bool
+	transport   http.RoundTripper
+	dynMu       sync.Mutex
+	dynamic     map[string]*agentgateway.HTTPBackend // passthrough choices outside endpoints
 }
+
+// maxDynamicBackends bounds the passthrough backends a pool keeps, so a picker naming ever-new
+// addresses cannot grow the gateway's memory (or its idle connections) without bound.
+const maxDynamicBackends = 64
 
 // NewPool builds a pool handler; the picker is dialled lazily.
 func NewPool(cfg PoolConfig) (*Pool, error) {
-	if len(cfg.Endpoints) == 0 {
+	if len(cfg.Endpoints) == 0 && !cfg.Passthrough {
 		return nil, fmt.Errorf("inference: pool %q has no endpoints", cfg.Name)
 	}
 	if cfg.Picker.Address == "" {
 		return nil, fmt.Errorf("inference: pool %q has no endpoint picker address", cfg.Name)
 	}
-	p := &Pool{name: cfg.Name, cfg: cfg.Picker, backends: map[string]http.Handler{}, maxBody: cfg.MaxBodyBytes, logger: cfg.Logger}
+	p := &Pool{name: cfg.Name, cfg: cfg.Picker, backends: map[string]http.Handler{}, maxBody: cfg.MaxBodyBytes, logger: cfg.Logger,
+		passthrough: cfg.Passthrough, transport: cfg.Transport, dynamic: map[string]*agentgateway.HTTPBackend{}}
 	if p.maxBody <= 0 {
 		p.maxBody = DefaultMaxBodyBytes
 	}
@@ -150,8 +168,49 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 // BackendName names the pool in State.Backend and the access log.
 func (p *Pool) BackendName() string { return p.name }
 
-// Close releases the picker connection.
-func (p *Pool) Close() error { return p.conn.Close() }
+// Close releases the picker connection (and passthrough backends' idle connections).
+func (p *Pool) Close() error {
+	p.dynMu.Lock()
+	for _, b := range p.dynamic {
+		_ = b.Close()
+	}
+	p.dynamic = map[string]*agentgateway.HTTPBackend{}
+	p.dynMu.Unlock()
+	return p.conn.Close()
+}
+
+// dynamicBackend returns the passthrough backend of addr, an "ip:port" outside the pool's endpoints.
+func (p *Pool) dynamicBackend(addr string) (http.Handler, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if net.ParseIP(host) == nil {
+		return nil, fmt.Errorf("%q is not an IP address", host)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return nil, fmt.Errorf("bad port %q", port)
+	}
+	p.dynMu.Lock()
+	defer p.dynMu.Unlock()
+	if b := p.dynamic[addr]; b != nil {
+		return b, nil
+	}
+	if len(p.dynamic) >= maxDynamicBackends {
+		// Evict one; requests in flight on it finish, its idle connections close.
+		for k, b := range p.dynamic {
+			_ = b.Close()
+			delete(p.dynamic, k)
+			break
+		}
+	}
+	b, err := agentgateway.NewHTTPBackend(agentgateway.HTTPBackendConfig{Name: p.name, Endpoints: []string{net.JoinHostPort(host, port)}, Transport: p.transport, EjectAfter: -1})
+	if err != nil {
+		return nil, err
+	}
+	p.dynamic[addr] = b
+	return b, nil
+}
 
 // ServeHTTP picks an endpoint for the request and proxies it there.
 func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -171,9 +230,10 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case err == nil && res.immediate != nil:
 		res.immediate.write(w)
 		return
-	case err != nil && p.cfg.FailOpen:
+	case err != nil && p.cfg.FailOpen && len(p.endpoints) > 0:
 		p.logger.Warn("endpoint picker failed; failing open", "pool", p.name, "error", err)
-		res = pickResult{endpoint: p.endpoints[rand.IntN(len(p.endpoints))], body: body}
+		ep := p.endpoints[rand.IntN(len(p.endpoints))]
+		res = pickResult{endpoint: ep, backend: p.backends[ep], body: body}
 	case err != nil:
 		p.logger.Warn("endpoint picker failed; failing closed", "pool", p.name, "error", err)
 		agentgateway.WriteError(w, http.StatusServiceUnavailable, "no endpoint available")
@@ -186,11 +246,12 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if res.bodyChanged {
 		out.Header.Set("Content-Length", strconv.Itoa(len(res.body)))
 	}
-	p.backends[res.endpoint].ServeHTTP(w, out)
+	res.backend.ServeHTTP(w, out)
 }
 
 type pickResult struct {
 	endpoint    string
+	backend     http.Handler
 	body        []byte
 	bodyChanged bool
 	immediate   *immediate
@@ -223,13 +284,17 @@ func (p *Pool) pick(ctx context.Context, r *http.Request, body []byte) (pickResu
 	for i, ep := range p.endpoints {
 		subset[i] = ep
 	}
-	hint, err := structpb.NewStruct(map[string]any{SubsetKey: subset})
-	if err != nil {
-		return res, fmt.Errorf("%w: %w", ErrPicker, err)
-	}
 	headers := &extprocv3.ProcessingRequest{
-		Request:         &extprocv3.ProcessingRequest_RequestHeaders{RequestHeaders: &extprocv3.HttpHeaders{Headers: headerMap(r), EndOfStream: len(body) == 0}},
-		MetadataContext: &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{SubsetNamespace: hint}},
+		Request: &extprocv3.ProcessingRequest_RequestHeaders{RequestHeaders: &extprocv3.HttpHeaders{Headers: headerMap(r), EndOfStream: len(body) == 0}},
+	}
+	// The subset hint is optional in the protocol: a passthrough pool that knows no endpoints sends
+	// none, leaving the choice to the picker.
+	if len(subset) > 0 {
+		hint, err := structpb.NewStruct(map[string]any{SubsetKey: subset})
+		if err != nil {
+			return res, fmt.Errorf("%w: %w", ErrPicker, err)
+		}
+		headers.MetadataContext = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{SubsetNamespace: hint}}
 	}
 	if err := stream.Send(headers); err != nil {
 		return res, fmt.Errorf("%w: sending headers: %w", ErrPicker, err)
@@ -283,15 +348,27 @@ func (p *Pool) pick(ctx context.Context, r *http.Request, body []byte) (pickResu
 			dest = d
 		}
 	}
+	var badPass error
 	for cand := range strings.SplitSeq(dest, ",") {
 		cand = strings.TrimSpace(cand)
-		if _, ok := p.backends[cand]; ok {
-			res.endpoint = cand
+		if b, ok := p.backends[cand]; ok {
+			res.endpoint, res.backend = cand, b
 			return res, nil
 		}
+		if p.passthrough && cand != "" {
+			b, err := p.dynamicBackend(cand)
+			if err == nil {
+				res.endpoint, res.backend = cand, b
+				return res, nil
+			}
+			badPass = cmp.Or(badPass, fmt.Errorf("%w: chose %q: %w", ErrPicker, cand, err))
+		}
 	}
-	if dest == "" {
+	switch {
+	case dest == "":
 		return res, fmt.Errorf("%w: no %s in the answer", ErrPicker, DestinationKey)
+	case badPass != nil:
+		return res, badPass
 	}
 	return res, fmt.Errorf("%w: chose %q, which is not an endpoint of the pool", ErrPicker, dest)
 }

@@ -3,6 +3,7 @@ package inference_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -217,4 +219,60 @@ func TestPickerDownFailOpenAndFailClosed(t *testing.T) {
 	closed := newPool(t, eps, down, false)
 	code, _, _ := call(t, closed, "a")
 	require.Equal(t, http.StatusServiceUnavailable, code)
+}
+
+// Passthrough (destinationMode passthrough) trusts the picker: a model server the pool does not
+// list is served; with no endpoints known locally no subset hint is offered; a choice that is not
+// an "ip:port" is still a picker failure (503), never a DNS lookup.
+func TestPassthroughTrustsThePicker(t *testing.T) {
+	eps := modelServers(t)
+	var outside atomic.Value
+	outside.Store(eps[2])
+	e := &epp{choose: func(string, []string) string { return outside.Load().(string) }}
+	addr := startEPP(t, e)
+	p, err := inference.NewPool(inference.PoolConfig{Name: "pool", Endpoints: eps[:1], Passthrough: true, Logger: slog.New(slog.DiscardHandler),
+		Picker: inference.PickerConfig{Address: addr, Timeout: 5 * time.Second}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	for range 2 {
+		code, s, body := call(t, p, "a")
+		require.Equal(t, http.StatusOK, code, body)
+		require.Equal(t, "ms-2", s.Server, "the picker's choice outside the pool is honoured")
+		require.Equal(t, "a-served", s.Model)
+	}
+	outside.Store("models.example:80")
+	code, _, _ := call(t, p, "a")
+	require.Equal(t, http.StatusServiceUnavailable, code, "a name is not an ip:port")
+
+	outside.Store(eps[1])
+	none, err := inference.NewPool(inference.PoolConfig{Name: "pool", Passthrough: true, Logger: slog.New(slog.DiscardHandler),
+		Picker: inference.PickerConfig{Address: addr, FailOpen: true, Timeout: 5 * time.Second}})
+	require.NoError(t, err, "a passthrough pool needs no local endpoints")
+	t.Cleanup(func() { _ = none.Close() })
+	code, s, body := call(t, none, "b")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Equal(t, "ms-1", s.Server)
+	e.mu.Lock()
+	require.Equal(t, "", e.seen[len(e.seen)-1], "no subset hint without local endpoints")
+	e.mu.Unlock()
+
+	_, err = inference.NewPool(inference.PoolConfig{Name: "pool", Picker: inference.PickerConfig{Address: addr}})
+	require.ErrorContains(t, err, "no endpoints", "validated mode still needs endpoints")
+}
+
+// A passthrough pool keeps a bounded number of backends for outside choices however many distinct
+// addresses its picker names.
+func TestPassthroughBackendsAreBounded(t *testing.T) {
+	var n atomic.Int32
+	// Every request names a new address (port 9 on loopback: nothing listens, the proxy answers 502).
+	e := &epp{choose: func(string, []string) string { return fmt.Sprintf("127.0.%d.%d:9", n.Load()/250, 1+n.Add(1)%250) }}
+	p, err := inference.NewPool(inference.PoolConfig{Name: "pool", Passthrough: true, Logger: slog.New(slog.DiscardHandler),
+		Picker: inference.PickerConfig{Address: startEPP(t, e), Timeout: 5 * time.Second}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	for range 100 {
+		code, _, body := call(t, p, "a")
+		require.Equal(t, http.StatusBadGateway, code, "the choice is tried, not refused: %s", body)
+	}
+	require.LessOrEqual(t, inference.DynamicBackends(p), 64)
 }

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -26,6 +27,7 @@ import (
 	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/config"
 	"github.com/agentgw/agentgateway/gwapi"
+	"github.com/agentgw/agentgateway/xds"
 )
 
 // kubeFlags are the flags of `agentgateway-kube`.
@@ -36,6 +38,13 @@ type kubeFlags struct {
 	bindAddr       string
 	logLevel       string
 	drain          time.Duration
+	// Leader election: one replica writes statuses, every replica serves.
+	leaderElect   bool
+	leaderElectNS string
+	leaderElectID string
+	// xdsServe: serve the translation over xDS to remote data planes instead of serving locally.
+	xdsServe     string
+	xdsAuthToken string
 }
 
 func parseKubeFlags(args []string, stderr io.Writer) (kubeFlags, error) {
@@ -48,6 +57,11 @@ func parseKubeFlags(args []string, stderr io.Writer) (kubeFlags, error) {
 	fs.StringVar(&f.bindAddr, "bind-address", "", "address to bind the Gateways' listener ports on (default: all interfaces)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "how long a removed Gateway's in-flight requests may take")
+	fs.StringVar(&f.xdsServe, "xds-serve", "", "serve the Gateways' configuration over xDS on this `address` to data planes (agentgateway with config.xdsAddress) instead of serving them in this process")
+	fs.StringVar(&f.xdsAuthToken, "xds-auth-token", os.Getenv("XDS_AUTH_TOKEN"), "bearer token data planes must present to --xds-serve (default: $XDS_AUTH_TOKEN)")
+	fs.BoolVar(&f.leaderElect, "leader-elect", false, "elect one replica (a coordination.k8s.io Lease) to write statuses; every replica serves traffic")
+	fs.StringVar(&f.leaderElectNS, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's namespace; required out of cluster)")
+	fs.StringVar(&f.leaderElectID, "leader-election-id", gwapi.DefaultLeaderElectionID, "name of the leader-election Lease")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -57,7 +71,52 @@ func parseKubeFlags(args []string, stderr io.Writer) (kubeFlags, error) {
 	if f.address != "" && net.ParseIP(f.address) == nil {
 		return f, fmt.Errorf("--address %q is not an IP address", f.address)
 	}
+	if !f.leaderElect && (f.leaderElectNS != "" || f.leaderElectID != gwapi.DefaultLeaderElectionID) {
+		return f, errors.New("--leader-election-namespace and --leader-election-id need --leader-elect")
+	}
+	if f.xdsServe != "" {
+		if _, _, err := net.SplitHostPort(f.xdsServe); err != nil {
+			return f, fmt.Errorf("--xds-serve %q: %w", f.xdsServe, err)
+		}
+	}
+	if f.leaderElect && f.leaderElectID == "" {
+		return f, errors.New("--leader-election-id is empty")
+	}
 	return f, nil
+}
+
+// kubeOptions are the options RunKube gets from the flags.
+func kubeOptions(f kubeFlags, rc *rest.Config, logger *slog.Logger) gwapi.KubeOptions {
+	opts := gwapi.Options{ControllerName: gwv1.GatewayController(f.controllerName), Logger: logger}
+	if f.address != "" {
+		typ := gwv1.IPAddressType
+		opts.Addresses = func(*gwv1.Gateway) []gwv1.GatewayStatusAddress {
+			return []gwv1.GatewayStatusAddress{{Type: &typ, Value: f.address}}
+		}
+	}
+	ko := gwapi.KubeOptions{RestConfig: rc, Options: opts, Logger: logger,
+		GatewayOptions: func(gw types.NamespacedName) []agentgateway.Option {
+			o := []agentgateway.Option{agentgateway.WithLogger(logger.With("gateway", gw.String())), agentgateway.WithDrainTimeout(f.drain)}
+			if f.bindAddr != "" {
+				o = append(o, agentgateway.WithBindAddress(f.bindAddr))
+			}
+			return o
+		}}
+	if f.leaderElect {
+		ko.LeaderElection = &gwapi.LeaderElection{Namespace: f.leaderElectNS, ID: f.leaderElectID}
+	}
+	return ko
+}
+
+// controlPlane starts the xDS server of --xds-serve on ln and sets ko to publish to it with no
+// local data plane. It returns when ctx ends and the server stopped.
+func controlPlane(ctx context.Context, ln net.Listener, token string, ko *gwapi.KubeOptions, logger *slog.Logger) <-chan error {
+	srv := xds.NewServer(xds.ServerOptions{Logger: logger, AuthToken: token})
+	ko.Publish, ko.NoDataPlane = gwapi.PublishXDS(srv), true
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	logger.Info("serving xDS", "address", ln.Addr().String())
+	return done
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {
@@ -95,22 +154,20 @@ func runKube(ctx context.Context, args []string, stderr io.Writer) int {
 		logger.Error("kubernetes config", "error", err)
 		return 1
 	}
-	opts := gwapi.Options{ControllerName: gwv1.GatewayController(f.controllerName), Logger: logger}
-	if f.address != "" {
-		typ := gwv1.IPAddressType
-		opts.Addresses = func(*gwv1.Gateway) []gwv1.GatewayStatusAddress {
-			return []gwv1.GatewayStatusAddress{{Type: &typ, Value: f.address}}
+	ko := kubeOptions(f, rc, logger)
+	var xdsDone <-chan error
+	if f.xdsServe != "" {
+		ln, err := net.Listen("tcp", f.xdsServe)
+		if err != nil {
+			logger.Error("--xds-serve", "error", err)
+			return 1
 		}
+		xctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		xdsDone = controlPlane(xctx, ln, f.xdsAuthToken, &ko, logger)
+		defer func() { cancel(); <-xdsDone }()
 	}
-	err = gwapi.RunKube(ctx, gwapi.KubeOptions{RestConfig: rc, Options: opts, Logger: logger,
-		GatewayOptions: func(gw types.NamespacedName) []agentgateway.Option {
-			o := []agentgateway.Option{agentgateway.WithLogger(logger.With("gateway", gw.String())), agentgateway.WithDrainTimeout(f.drain)}
-			if f.bindAddr != "" {
-				o = append(o, agentgateway.WithBindAddress(f.bindAddr))
-			}
-			return o
-		}})
-	if err != nil {
+	if err := gwapi.RunKube(ctx, ko); err != nil {
 		logger.Error("kube", "error", err)
 		return 1
 	}

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
@@ -167,13 +168,40 @@ type AgentgatewayPolicySpec struct {
 	Traffic    *TrafficPolicy                                   `json:"traffic,omitempty"`
 }
 
-// TrafficPolicy is the request-level policy set this implementation supports (agentgateway's
-// spec.traffic minus JWT, ext_authz, transformations and the rest, which are not translated yet).
+// TrafficPolicy is the request-level policy set this implementation supports.
+//
+// The fields after Timeouts hold agentgateway's config-schema objects as they are (the bodies of a
+// standalone config's route `policies`: jwtAuth, extAuthz, authorization, retry, the header
+// modifiers, transformations, basicAuth, csrf), compiled by package config, so that a file, xDS and
+// Kubernetes share one implementation of each policy.
 type TrafficPolicy struct {
 	CORS                 *gwv1.HTTPCORSFilter  `json:"cors,omitempty"`
 	RateLimit            *RateLimit            `json:"rateLimit,omitempty"`
 	APIKeyAuthentication *APIKeyAuthentication `json:"apiKeyAuthentication,omitempty"`
 	Timeouts             *Timeouts             `json:"timeouts,omitempty"`
+
+	// JWTAuthentication is the schema's jwtAuth (mode, providers with issuer, audiences, jwks).
+	JWTAuthentication *apiextensionsv1.JSON `json:"jwtAuthentication,omitempty"`
+	// ExtAuth is the schema's extAuthz (an ext_authz gRPC or HTTP service).
+	ExtAuth *apiextensionsv1.JSON `json:"extAuth,omitempty"`
+	// Authorization is the schema's authorization (CEL allow/deny rules).
+	Authorization *apiextensionsv1.JSON `json:"authorization,omitempty"`
+	// Retry is the schema's retry (attempts, backoff, codes).
+	Retry *apiextensionsv1.JSON `json:"retry,omitempty"`
+	// HeaderModifiers modify request and response headers.
+	HeaderModifiers *HeaderModifiers `json:"headerModifiers,omitempty"`
+	// Transformation is the schema's transformations (CEL request/response rewrites).
+	Transformation *apiextensionsv1.JSON `json:"transformation,omitempty"`
+	// BasicAuthentication is the schema's basicAuth.
+	BasicAuthentication *apiextensionsv1.JSON `json:"basicAuthentication,omitempty"`
+	// CSRF is the schema's csrf.
+	CSRF *apiextensionsv1.JSON `json:"csrf,omitempty"`
+}
+
+// HeaderModifiers hold the schema's HeaderModifier (set, add, remove) for each direction.
+type HeaderModifiers struct {
+	Request  *apiextensionsv1.JSON `json:"request,omitempty"`
+	Response *apiextensionsv1.JSON `json:"response,omitempty"`
 }
 
 // RateLimit holds local (per replica) token buckets, all of which apply.

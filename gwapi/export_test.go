@@ -1,0 +1,4 @@
+package gwapi
+
+// ManagerOptions exposes managerOptions to the external tests.
+var ManagerOptions = managerOptions
