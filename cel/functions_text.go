@@ -1,6 +1,8 @@
 package cel
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -49,6 +51,17 @@ func textFunctions() []celgo.EnvOption {
 					}
 					return types.String(s)
 				}))),
+		// base64.encode(s): agentgateway also encodes a string (cel-go's encoder takes bytes).
+		celgo.Function("base64.encode",
+			celgo.Overload("base64_encode_string", []*celgo.Type{celgo.StringType}, celgo.StringType,
+				celgo.UnaryBinding(func(v ref.Val) ref.Val {
+					return types.String(base64.StdEncoding.EncodeToString([]byte(v.(types.String))))
+				}))),
+		// unvalidatedJwtPayload(token): the claims of a JWT's payload, its signature NOT checked (for
+		// tokens the gateway itself just obtained, e.g. from a token endpoint).
+		celgo.Function("unvalidatedJwtPayload",
+			celgo.Overload("unvalidatedJwtPayload_string", []*celgo.Type{celgo.StringType}, celgo.DynType,
+				celgo.UnaryBinding(jwtPayload))),
 		// form.encode(m): m as an application/x-www-form-urlencoded body, keys sorted; a list value
 		// repeats its key.
 		celgo.Function("form.encode",
@@ -157,4 +170,26 @@ func formValue(v ref.Val) string {
 		return ""
 	}
 	return fmt.Sprint(v.Value())
+}
+
+// ToJSON encodes a value an expression returned as JSON: maps as objects, lists as arrays (an empty
+// list as []), null as null. An error value is returned as the error.
+func ToJSON(v ref.Val) ([]byte, error) {
+	native, err := nativeOf(v)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(native)
+}
+
+func jwtPayload(v ref.Val) ref.Val {
+	parts := strings.Split(string(v.(types.String)), ".")
+	if len(parts) != 3 {
+		return types.NewErr("unvalidatedJwtPayload: not a JWT (want three dot-separated parts)")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return types.NewErr("unvalidatedJwtPayload: payload: %v", err)
+	}
+	return parseJSON(b)
 }

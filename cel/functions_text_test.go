@@ -24,6 +24,8 @@ func TestTextFunctions(t *testing.T) {
 		{`"none".regexReplace("x", "y")`, "none"},
 		{`url.encode("-----BEGIN CERT-----\nAB+/=")`, "-----BEGIN+CERT-----%0AAB%2B%2F%3D"},
 		{`url.decode(url.encode("a b&c"))`, "a b&c"},
+		{`base64.encode("a:b") + base64.encode(b"a")`, "YTpiYQ=="},
+		{`unvalidatedJwtPayload("eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6NX0.sig").sub`, "alice"},
 		{`form.encode({"grant_type": "urn:x", "scope": ["a", "b"], "n": 2})`, "grant_type=urn%3Ax&n=2&scope=a&scope=b"},
 	}
 	for _, c := range cases {
@@ -33,7 +35,7 @@ func TestTextFunctions(t *testing.T) {
 		require.NoError(t, err, c.expr)
 		assert.Equal(t, c.want, got, c.expr)
 	}
-	for _, bad := range []string{`"x".regexReplaceAll("(", "y")`, `url.decode("%zz")`} {
+	for _, bad := range []string{`"x".regexReplaceAll("(", "y")`, `url.decode("%zz")`, `unvalidatedJwtPayload("a.b")`, `unvalidatedJwtPayload("a.!!.c")`} {
 		p, err := Compile(bad, nil)
 		require.NoError(t, err, bad)
 		_, err = p.EvalString(context.Background(), NewActivation(r, nil))
