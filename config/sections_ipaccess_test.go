@@ -78,7 +78,7 @@ func TestIPAccessControlServed(t *testing.T) {
 		"xff trusted hops": {"        allow: [\"203.0.113.0/24\"]\n        xffNumTrustedHops: 2", []req{
 			{"10.0.0.9:1", "1.1.1.1, 203.0.113.9, 10.0.0.2", 200},
 			{"10.0.0.9:1", "203.0.113.9, 1.1.1.1, 10.0.0.2", 403},
-			{"203.0.113.1:1", "", 200},       // no header: the connection's IP
+			{"203.0.113.1:1", "", 200},        // no header: the connection's IP
 			{"203.0.113.1:1", "garbage", 200}, // unparsable: the connection's IP
 			{"8.8.8.8:1", "", 403},
 		}},
@@ -143,10 +143,10 @@ binds:
 
 func TestIPAccessControlConfigErrors(t *testing.T) {
 	for acl, path := range map[string]string{
-		`        allow: ["10.0.0.0/33"]`:   "ipAccessControl.allow[0]",
-		`        deny: ["nope"]`:           "ipAccessControl.deny[0]",
-		`        xffNumTrustedHops: -1`:    "ipAccessControl.xffNumTrustedHops",
-		`        maxXffLength: -2`:         "ipAccessControl.maxXffLength",
+		`        allow: ["10.0.0.0/33"]`:  "ipAccessControl.allow[0]",
+		`        deny: ["nope"]`:          "ipAccessControl.deny[0]",
+		`        xffNumTrustedHops: -1`:   "ipAccessControl.xffNumTrustedHops",
+		`        maxXffLength: -2`:        "ipAccessControl.maxXffLength",
 		`        enforceFullChain: "yes"`: "ipAccessControl",
 	} {
 		f, err := config.Load([]byte(strings.ReplaceAll(listenerACL(acl), "UPSTREAM", "127.0.0.1:1")), nil)
