@@ -39,6 +39,7 @@ var env = sync.OnceValues(func() (*celgo.Env, error) {
 		celgo.Variable("identity", celgo.StringType),
 	}
 	opts = append(opts, formFunctions()...)
+	opts = append(opts, textFunctions()...)
 	for _, v := range variables {
 		if v != "identity" {
 			opts = append(opts, celgo.Variable(v, mapType))

@@ -92,6 +92,13 @@
 //	cidr.prefixLength()      cidr("10.1.0.0/16").prefixLength()                       16
 //	string(ip|cidr)          string(ip("::ffff:1.2.3.4"))                             "1.2.3.4"
 //	form(string|bytes)       form(request.body).grant_type == "client_credentials"    a url-encoded form: each key's first value
+//	unvalidatedJwtPayload(s) unvalidatedJwtPayload(tok).exp                            a JWT's claims, its signature NOT verified
+//	base64.encode(string)    base64.encode("user:pass")                               also takes a string (cel-go's takes bytes)
+//	form.encode(map)         form.encode({"grant_type": "x", "scope": ["a", "b"]})    a url-encoded form, keys sorted, lists repeated
+//	url.encode, url.decode   url.encode(source.certificate)                           query (percent) encoding and its inverse
+//	m.merge(o)               mcp.params.merge({"arguments": {}})                      m with o's entries added; o wins for a key in both
+//	s.regexReplace(re, r)    s.regexReplace("key=(\\w+)", "k:$1")                      s with the first match of re replaced ($1 names a group)
+//	s.regexReplaceAll(re, r) s.regexReplaceAll("[0-9]", "#")                          s with every match of re replaced
 //
 // A function this environment does not know is a compile error, which a configuration reports with the
 // expression's field path. Whether an expression reads the body is known when it is compiled

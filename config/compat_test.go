@@ -166,6 +166,7 @@ var servedBy = map[string][]string{
 	"policies.directResponse":         {"TestSampleConfig", "TestConditionalDirectResponseFromYAML"},
 	"policies.cors":                   {"TestPolicySectionsFromYAML"},
 	"policies.mcpAuthorization":       {"TestMCPBackendFromYAML"},
+	"policies.mcpGuardrails":          {"TestMCPGuardrailsServed", "TestMCPGuardrailsFailClosed"},
 	"policies.authorization":          {"TestPolicySectionsFromYAML"},
 	"policies.mcpAuthentication":      {"TestMCPAuthenticationFromYAML", "TestMCPAuthenticationThroughTheBinary"},
 	"policies.a2a":                    {"TestA2APolicyFromYAML"},
@@ -204,6 +205,7 @@ var servedBy = map[string][]string{
 	"backendPolicies.extAuthz":               {"TestBackendPoliciesServed"},
 	"backendPolicies.authorization":          {"TestBackendPoliciesServed"},
 	"backendPolicies.mcpAuthorization":       {"TestBackendPoliciesServed"},
+	"backendPolicies.mcpGuardrails":          {"TestMCPGuardrailsBackendPolicy"},
 	"backendPolicies.a2a":                    {"TestA2AAuthorizationFromYAML"},
 	"backendPolicies.sessionAffinity":        {"TestBackendPoliciesServed"},
 

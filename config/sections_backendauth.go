@@ -207,6 +207,8 @@ type crossAppEndpointSpec struct {
 	Path       string          `json:"path"`
 	Policies   any             `json:"policies"`
 	ClientAuth *clientAuthSpec `json:"clientAuth"`
+	// TokenEndpointPath is the newer name of Path (sections_crossapp.go).
+	TokenEndpointPath string `json:"tokenEndpointPath"`
 }
 
 // crossAppAccessSpec is the schema's CrossAppAccessAuth.
@@ -275,7 +277,11 @@ func buildTokenAuth(bc *BuildContext, s backendAuthSpec) (agentgateway.Policy, b
 			spec  crossAppEndpointSpec
 			dst   *policy.TokenEndpoint
 		}{{f + ".identityProvider", x.IdentityProvider, &ca.IdentityProvider}, {f + ".resourceAuthorizationServer", x.ResourceAuthorizationServer, &ca.ResourceAuthorizationServer}} {
-			u, err := endpointSpec{e.spec.Host, e.spec.Service, e.spec.Backend, e.spec.Path, e.spec.Policies}.url(bc, e.field)
+			es, err := crossAppEndpoint(bc, e.field, e.spec)
+			if err != nil {
+				return nil, true, err
+			}
+			u, err := es.url(bc, e.field)
 			if err != nil {
 				return nil, true, err
 			}

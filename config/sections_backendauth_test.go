@@ -78,7 +78,7 @@ binds:
       policies:
         backendAuth:
           crossAppAccess:
-            identityProvider: {host: $TOKEN, path: /idp, clientAuth: {clientId: agent, clientSecret: idp-secret}}
+            identityProvider: {host: $TOKEN, tokenEndpointPath: /idp, clientAuth: {clientId: agent, clientSecret: idp-secret}}
             resourceAuthorizationServer: {host: $TOKEN, path: /ras, clientAuth: {method: clientSecretPost, clientId: agent, clientSecret: {file: secret.txt}}}
             audience: https://ras.example
             scopes: [todo.read]

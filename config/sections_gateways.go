@@ -130,7 +130,7 @@ func (l *loader) attachShortForm(f *File, key string, binds []Bind, cfg *agentga
 
 // gatewayPolicyKeys are the schema's LocalGatewayPolicy keys: the policies a gateway, a gateway
 // listener or a bind listener (`policies`) may carry.
-var gatewayPolicyKeys = []string{"oidc", "jwtAuth", "authorization", "extAuthz", "extProc", "cors", "transformations", "basicAuth", "apiKey"}
+var gatewayPolicyKeys = []string{"oidc", "jwtAuth", "authorization", "extAuthz", "extProc", "cors", "transformations", "basicAuth", "apiKey", "ipAccessControl"}
 
 // gatewaySpec is one entry of `gateways` (the schema's LocalGateway), with its inline policies kept
 // undecoded until Build.
@@ -551,12 +551,13 @@ const gatewayPhaseOffset = 1000
 func (l *loader) applyListenerPolicies(cfg *agentgateway.Config) {
 	for idx, pols := range l.listenerPols {
 		lc := &cfg.Listeners[idx]
-		var pre []agentgateway.Policy
-		for _, p := range pols {
-			pre = append(pre, agentgateway.At(agentgateway.PhaseOf(p)-gatewayPhaseOffset, p))
-		}
 		for i := range lc.Routes {
-			lc.Routes[i].Policies = append(slices.Clone(pre), lc.Routes[i].Policies...)
+			lpols, rpols := mergeIPAccess(pols, lc.Routes[i].Policies) // sections_ipaccess.go
+			var pre []agentgateway.Policy
+			for _, p := range lpols {
+				pre = append(pre, agentgateway.At(agentgateway.PhaseOf(p)-gatewayPhaseOffset, p))
+			}
+			lc.Routes[i].Policies = append(pre, rpols...)
 		}
 	}
 }

@@ -24,6 +24,7 @@ var (
 			}
 			return mcp.Authorization(rules), nil
 		}),
+		Policy("mcpGuardrails", buildMCPGuardrails), // sections_mcpguard.go
 	}
 	mcpBackends = []BackendSection{
 		Backend("mcp", func(bc *BuildContext, s mcpBackendSpec) (http.Handler, error) {

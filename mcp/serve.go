@@ -494,6 +494,19 @@ func (f *Federation) notify(ctx context.Context, sess *session, env envelope, bo
 // dispatch answers one client request.
 func (f *Federation) dispatch(ctx context.Context, r *http.Request, st *agentgateway.State, sess *session, env envelope, body []byte, out reply) error {
 	id := env.id.of(body)
+	out = withResponseGuard(ctx, r, st, env.method, out)
+	if !guardedElsewhere(env.method) {
+		msg, err := guardRequest(ctx, r, st, env.method, body)
+		if err != nil {
+			rejectGuarded(st, id, err, out)
+			return nil
+		}
+		if !bytes.Equal(msg, body) {
+			if e, perr := parseEnvelope(msg); perr == nil {
+				env, body, id = e, msg, e.id.of(msg)
+			}
+		}
+	}
 	switch env.method {
 	case "ping":
 		out.final(rpcmsg.Result(id, []byte("{}")))
@@ -611,6 +624,11 @@ func (f *Federation) callNamed(ctx context.Context, r *http.Request, st *agentga
 	if upName != name {
 		msg = splice(body, nameSpan, quoted(upName))
 	}
+	msg, err := guardRequest(ctx, r, st, env.method, msg)
+	if err != nil {
+		rejectGuarded(st, id, err, out)
+		return nil
+	}
 	if env.method == "tools/call" && field(body, env.params, "task").ok() {
 		out = &taskCallReply{reply: out, f: f, sess: sess, t: t, tool: upName}
 		sess.tasks.begin(t.Name, upName)
@@ -655,6 +673,11 @@ func (f *Federation) callURI(ctx context.Context, r *http.Request, st *agentgate
 	msg := body
 	if upURI != uri {
 		msg = splice(body, uriSpan, quoted(upURI))
+	}
+	msg, err := guardRequest(ctx, r, st, env.method, msg)
+	if err != nil {
+		rejectGuarded(st, id, err, out)
+		return nil
 	}
 	if env.method == "resources/read" && f.prefixed() {
 		out = &readReply{reply: out, t: t}
