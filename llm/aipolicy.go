@@ -114,6 +114,8 @@ func (p AIPolicy) compile() (*compiledPolicy, error) {
 				errs = append(errs, fmt.Errorf("promptGuard.response[%d]: %w", i, g.err))
 			case g.kind == kindModeration:
 				errs = append(errs, fmt.Errorf("promptGuard.response[%d]: moderation applies to requests only", i))
+			case g.kind == kindAzureContentSafety && g.cloud.svc.(*azureGuard).analyze == nil:
+				errs = append(errs, fmt.Errorf("promptGuard.response[%d]: azureContentSafety detectJailbreak applies to requests only; set analyzeText", i))
 			case len(g.scopes) > 0:
 				errs = append(errs, fmt.Errorf("promptGuard.response[%d]: scope applies to request guards only", i))
 			}
@@ -431,17 +433,31 @@ func (gc *govCall) guardResponse(ctx context.Context, guards []*Guard, pr *Respo
 			for k := range out {
 				set(idx[k], out[k])
 			}
+		case kindBedrockGuardrails, kindModelArmor, kindAzureContentSafety:
+			out, e := g.cloud.judge(ctx, g, texts, true)
+			if e != nil {
+				return changed, e
+			}
+			for k := range out {
+				set(idx[k], out[k])
+			}
 		}
 	}
 	return changed, nil
 }
 
-// judgeResponseText runs a buffering (webhook) guard on one streamed text block.
+// judgeResponseText runs a buffering (webhook or cloud) guard on one streamed text block.
 func (gc *govCall) judgeResponseText(ctx context.Context, g *Guard, text string) (string, *Error) {
-	if text == "" || g.webhook == nil {
+	if text == "" || (g.webhook == nil && g.cloud == nil) {
 		return text, nil
 	}
-	out, e := g.webhook.judgeChoices(ctx, gc.req, g, []string{text})
+	var out []string
+	var e *Error
+	if g.cloud != nil {
+		out, e = g.cloud.judge(ctx, g, []string{text}, true)
+	} else {
+		out, e = g.webhook.judgeChoices(ctx, gc.req, g, []string{text})
+	}
 	if e != nil {
 		return "", e
 	}
