@@ -82,12 +82,17 @@ type AIPolicy struct {
 	// ModelAliases rewrites the requested model before routing.
 	ModelAliases  map[string]string
 	PromptCaching *PromptCaching
+	// Routes sets the API a path serves, by path suffix ("*" for any path; the longest suffix
+	// wins): which paths are chat completions, messages, embeddings, passthrough, ... (ai_routes.go).
+	// A path no suffix matches keeps its default API.
+	Routes map[string]RouteType
 }
 
 // compiledPolicy is a validated AIPolicy.
 type compiledPolicy struct {
 	AIPolicy
 	transforms, final []transform
+	routes            []routeRule
 }
 
 type transform struct {
@@ -145,6 +150,13 @@ func (p AIPolicy) compile() (*compiledPolicy, error) {
 				errs = append(errs, fmt.Errorf("prompts: message %d: role %q: want system, user or assistant", i, m.Role))
 			}
 		}
+	}
+	if len(p.Routes) > 0 {
+		rs, err := compileRoutes(p.Routes)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		c.routes = rs
 	}
 	if pc := p.PromptCaching; pc != nil && (pc.MinTokens < 0 || pc.CacheMessageOffset < 0) {
 		errs = append(errs, errors.New("promptCaching: minTokens and cacheMessageOffset must not be negative"))

@@ -427,6 +427,10 @@ func asError(err error) *Error {
 // ServeHTTP implements http.Handler.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	in, _ := req.Context().Value(inspectedKey{}).(*inspected)
+	in, done := r.routed(w, req, in) // the ai policy's routes (ai_routes.go)
+	if done {
+		return
+	}
 	if in == nil {
 		in = r.read(req)
 		if in == nil {
