@@ -389,8 +389,8 @@ func buildLLMRouter(bc *BuildContext, s llmShortForm) (*llm.Router, error) {
 		var auth *llmAuthSpec
 		var hdr *headerModSpec
 		if d := p.Defaults; d != nil {
-			if err := notYet(pbc.At("defaults"), map[string]Node{"transformation": d.Transformation, "responseHeaders": d.ResponseHeaders,
-				"backendTLS": d.BackendTLS, "tls": d.TLS, "health": d.Health, "backendTunnel": d.BackendTunnel}); err != nil {
+			if err := notYet(pbc.At("defaults"), map[string]Node{"responseHeaders": d.ResponseHeaders,
+				"backendTLS": d.BackendTLS, "tls": d.TLS, "backendTunnel": d.BackendTunnel}); err != nil {
 				return nil, err
 			}
 			auth, hdr = d.Auth, d.RequestHeaders
@@ -411,14 +411,13 @@ func buildLLMRouter(bc *BuildContext, s llmShortForm) (*llm.Router, error) {
 			return nil, mbc.Errorf("name", "a name is required")
 		}
 		if err := notYet(mbc, map[string]Node{"authorization": m.Authorization,
-			"transformation": m.Transformation, "finalTransformation": m.FinalTransformation, "responseHeaders": m.ResponseHeaders,
-			"backendTLS": m.BackendTLS, "tls": m.TLS, "health": m.Health, "backendTunnel": m.BackendTunnel,
-			"matches": m.Matches}); err != nil {
+			"finalTransformation": m.FinalTransformation, "responseHeaders": m.ResponseHeaders,
+			"backendTLS": m.BackendTLS, "tls": m.TLS, "backendTunnel": m.BackendTunnel}); err != nil {
 			return nil, err
 		}
 		var mopts []llm.ModelOption
 		var up *llm.Upstream
-		var providerCaching Node
+		var providerCaching, providerXform, providerHealth Node
 		if ref := m.Provider.Reference; ref != "" {
 			p, ok := providers[ref]
 			if !ok {
@@ -427,6 +426,7 @@ func buildLLMRouter(bc *BuildContext, s llmShortForm) (*llm.Router, error) {
 			up = p.up
 			if p.spec.Defaults != nil {
 				providerCaching = p.spec.Defaults.PromptCaching
+				providerXform, providerHealth = p.spec.Defaults.Transformation, p.spec.Defaults.Health
 			}
 			if d := p.spec.Defaults; d != nil {
 				mopts = append(mopts, llm.Defaults(d.Defaults), llm.Overrides(d.Overrides))
@@ -456,6 +456,11 @@ func buildLLMRouter(bc *BuildContext, s llmShortForm) (*llm.Router, error) {
 			return nil, mbc.Errorf("visibility", "want public or internal, got %q", m.Visibility)
 		}
 		mopts = append(mopts, llm.Defaults(m.Defaults), llm.Overrides(m.Overrides))
+		xopts, err := modelExtras(mbc, m.Transformation, m.Matches, m.Health, providerXform, providerHealth) // sections_llm_models.go
+		if err != nil {
+			return nil, err
+		}
+		mopts = append(mopts, xopts...)
 		gopts, err := modelGovernance(mbc, m.Guardrails, m.PromptCaching, providerCaching) // sections_llm_ai.go
 		if err != nil {
 			return nil, err

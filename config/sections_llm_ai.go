@@ -41,14 +41,14 @@ type promptGuardSpec struct {
 
 // guardSpec is the schema's RequestGuard / ResponseGuard (scope only on requests).
 type guardSpec struct {
-	Rejection          *rejectionSpec  `json:"rejection"`
-	Scope              []string        `json:"scope"`
-	Regex              *regexSpec      `json:"regex"`
-	Webhook            *webhookSpec    `json:"webhook"`
-	OpenAIModeration   *moderationSpec `json:"openAIModeration"`
-	BedrockGuardrails  Node            `json:"bedrockGuardrails"`
-	GoogleModelArmor   Node            `json:"googleModelArmor"`
-	AzureContentSafety Node            `json:"azureContentSafety"`
+	Rejection          *rejectionSpec    `json:"rejection"`
+	Scope              []string          `json:"scope"`
+	Regex              *regexSpec        `json:"regex"`
+	Webhook            *webhookSpec      `json:"webhook"`
+	OpenAIModeration   *moderationSpec   `json:"openAIModeration"`
+	BedrockGuardrails  *bedrockGuardSpec `json:"bedrockGuardrails"`
+	GoogleModelArmor   *modelArmorSpec   `json:"googleModelArmor"`
+	AzureContentSafety *azureSafetySpec  `json:"azureContentSafety"`
 }
 
 type rejectionSpec struct {
@@ -230,25 +230,26 @@ func buildPromptGuard(bc *BuildContext, s promptGuardSpec) (llm.PromptGuard, err
 }
 
 func buildGuard(bc *BuildContext, s guardSpec, request bool) (*llm.Guard, error) {
-	if err := notYet(bc, map[string]Node{"bedrockGuardrails": s.BedrockGuardrails, "googleModelArmor": s.GoogleModelArmor,
-		"azureContentSafety": s.AzureContentSafety}); err != nil {
-		return nil, err
-	}
 	n := 0
-	for _, set := range []bool{s.Regex != nil, s.Webhook != nil, s.OpenAIModeration != nil} {
+	for _, set := range []bool{s.Regex != nil, s.Webhook != nil, s.OpenAIModeration != nil, s.BedrockGuardrails != nil,
+		s.GoogleModelArmor != nil, s.AzureContentSafety != nil} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		kinds := "regex, webhook, openAIModeration"
+		kinds := "regex, webhook, openAIModeration, bedrockGuardrails, googleModelArmor, azureContentSafety"
 		if !request {
-			kinds = "regex, webhook"
+			kinds = "regex, webhook, bedrockGuardrails, googleModelArmor, azureContentSafety"
 		}
 		return nil, bc.Errorf("", "set exactly one of %s", kinds)
 	}
-	var g *llm.Guard
+	g, err := buildCloudGuard(bc, s, request)
+	if err != nil {
+		return nil, err
+	}
 	switch {
+	case g != nil:
 	case s.Regex != nil:
 		var rules []llm.Rule
 		for i, r := range s.Regex.Rules {

@@ -204,7 +204,6 @@ binds:
 func TestLLMConfigErrors(t *testing.T) {
 	for _, c := range []struct{ yaml, path string }{
 		{"llm:\n  models:\n  - {name: g, provider: copilot}\n", "llm.models[0].provider"},
-		{"llm:\n  models:\n  - {name: g, provider: openai, guardrails: {request: [{bedrockGuardrails: {guardrailIdentifier: a, guardrailVersion: '1', region: r}}]}}\n", "llm.models[0].guardrails.request[0].bedrockGuardrails"},
 		{"llm:\n  models:\n  - {name: g, provider: openai, params: {awsRegion: us-east-1}}\n", "llm.models[0].params.awsRegion"},
 		{"llm:\n  models:\n  - {name: g, provider: {reference: nope}}\n", "llm.models[0].provider.reference"},
 		{"binds:\n- port: 3000\n  listeners:\n  - routes:\n    - backends:\n      - ai: {name: b, provider: {copilot: {}}}\n", "binds[0].listeners[0].routes[0].backends[0].ai.provider.copilot"},

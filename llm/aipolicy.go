@@ -82,12 +82,17 @@ type AIPolicy struct {
 	// ModelAliases rewrites the requested model before routing.
 	ModelAliases  map[string]string
 	PromptCaching *PromptCaching
+	// Routes sets the API a path serves, by path suffix ("*" for any path; the longest suffix
+	// wins): which paths are chat completions, messages, embeddings, passthrough, ... (ai_routes.go).
+	// A path no suffix matches keeps its default API.
+	Routes map[string]RouteType
 }
 
 // compiledPolicy is a validated AIPolicy.
 type compiledPolicy struct {
 	AIPolicy
 	transforms, final []transform
+	routes            []routeRule
 }
 
 type transform struct {
@@ -114,6 +119,8 @@ func (p AIPolicy) compile() (*compiledPolicy, error) {
 				errs = append(errs, fmt.Errorf("promptGuard.response[%d]: %w", i, g.err))
 			case g.kind == kindModeration:
 				errs = append(errs, fmt.Errorf("promptGuard.response[%d]: moderation applies to requests only", i))
+			case g.kind == kindAzureContentSafety && g.cloud.svc.(*azureGuard).analyze == nil:
+				errs = append(errs, fmt.Errorf("promptGuard.response[%d]: azureContentSafety detectJailbreak applies to requests only; set analyzeText", i))
 			case len(g.scopes) > 0:
 				errs = append(errs, fmt.Errorf("promptGuard.response[%d]: scope applies to request guards only", i))
 			}
@@ -143,6 +150,13 @@ func (p AIPolicy) compile() (*compiledPolicy, error) {
 				errs = append(errs, fmt.Errorf("prompts: message %d: role %q: want system, user or assistant", i, m.Role))
 			}
 		}
+	}
+	if len(p.Routes) > 0 {
+		rs, err := compileRoutes(p.Routes)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		c.routes = rs
 	}
 	if pc := p.PromptCaching; pc != nil && (pc.MinTokens < 0 || pc.CacheMessageOffset < 0) {
 		errs = append(errs, errors.New("promptCaching: minTokens and cacheMessageOffset must not be negative"))
@@ -431,17 +445,31 @@ func (gc *govCall) guardResponse(ctx context.Context, guards []*Guard, pr *Respo
 			for k := range out {
 				set(idx[k], out[k])
 			}
+		case kindBedrockGuardrails, kindModelArmor, kindAzureContentSafety:
+			out, e := g.cloud.judge(ctx, g, texts, true)
+			if e != nil {
+				return changed, e
+			}
+			for k := range out {
+				set(idx[k], out[k])
+			}
 		}
 	}
 	return changed, nil
 }
 
-// judgeResponseText runs a buffering (webhook) guard on one streamed text block.
+// judgeResponseText runs a buffering (webhook or cloud) guard on one streamed text block.
 func (gc *govCall) judgeResponseText(ctx context.Context, g *Guard, text string) (string, *Error) {
-	if text == "" || g.webhook == nil {
+	if text == "" || (g.webhook == nil && g.cloud == nil) {
 		return text, nil
 	}
-	out, e := g.webhook.judgeChoices(ctx, gc.req, g, []string{text})
+	var out []string
+	var e *Error
+	if g.cloud != nil {
+		out, e = g.cloud.judge(ctx, g, []string{text}, true)
+	} else {
+		out, e = g.webhook.judgeChoices(ctx, gc.req, g, []string{text})
+	}
 	if e != nil {
 		return "", e
 	}

@@ -53,6 +53,11 @@ func Conditional(name string, targets ...CondTarget) Option {
 // resolveRequest is resolve for a request: a conditional virtual model picks its target by the
 // request; every other model resolves by name alone.
 func (r *Router) resolveRequest(req *http.Request, st *agentgateway.State, name string) []candidate {
+	if len(r.matched) > 0 { // entries with request matches (model_match.go)
+		if c := r.resolveMatched(req, name); c != nil {
+			return c
+		}
+	}
 	v, ok := r.virtual[name]
 	if !ok || v.kind != "conditional" {
 		return r.resolve(name)

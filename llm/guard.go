@@ -22,6 +22,7 @@ type Guard struct {
 	rules      []*rule
 	webhook    *webhookGuard
 	moderation *moderationGuard
+	cloud      *cloudGuard
 	scopes     []Scope
 	rejection  Rejection
 	failOpen   bool
@@ -34,6 +35,9 @@ const (
 	kindRegex guardKind = iota + 1
 	kindWebhook
 	kindModeration
+	kindBedrockGuardrails
+	kindModelArmor
+	kindAzureContentSafety
 )
 
 // Action is what a regex guard does with a match.
@@ -343,6 +347,8 @@ func (g *Guard) Timeout(d time.Duration) *Guard {
 		g.webhook.timeout = d
 	case g.moderation != nil:
 		g.moderation.timeout = d
+	case g.cloud != nil:
+		g.cloud.timeout = d
 	}
 	return g
 }

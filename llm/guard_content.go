@@ -253,6 +253,21 @@ func (gc *govCall) guardRequest(ctx context.Context, format string, doc map[stri
 					slots[i].set(out[k])
 				}
 			}
+		case kindBedrockGuardrails, kindModelArmor, kindAzureContentSafety:
+			texts := make([]string, len(in))
+			for k, i := range in {
+				texts[k] = slots[i].text
+			}
+			out, e := g.cloud.judge(ctx, g, texts, false)
+			if e != nil {
+				return e
+			}
+			for k, i := range in {
+				if out != nil && out[k] != slots[i].text {
+					slots[i].text = out[k]
+					slots[i].set(out[k])
+				}
+			}
 		case kindModeration:
 			texts := make([]string, 0, len(in))
 			for _, i := range in {

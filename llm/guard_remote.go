@@ -84,24 +84,41 @@ func (g *Guard) Model(model string) *Guard {
 }
 
 // Endpoint sets the moderation API's base URL (default "https://api.openai.com/v1"; the request
-// goes to base+"/moderations").
+// goes to base+"/moderations"), or a cloud guard's scheme://host[:port] (default the service's).
 func (g *Guard) Endpoint(base string) *Guard {
-	if g.moderation != nil {
+	switch {
+	case g.moderation != nil:
 		g.moderation.base = strings.TrimSuffix(base, "/")
+	case g.cloud != nil:
+		b, err := cloudBase(base)
+		if err != nil {
+			g.err = errors.Join(g.err, err)
+			return g
+		}
+		g.cloud.base = b
 	}
 	return g
 }
 
-// Key sets the moderation API key.
+// Key sets the moderation API key, or a cloud guard's key (as [Guard.Credentials] with [APIKey]).
 func (g *Guard) Key(key string) *Guard {
+	if g.cloud != nil {
+		return g.Credentials(APIKey(key))
+	}
 	if g.moderation != nil {
 		g.moderation.key = key
 	}
 	return g
 }
 
-// Header sets a header on every webhook call.
+// Header sets a header on every webhook or cloud guard call.
 func (g *Guard) Header(name, value string) *Guard {
+	if g.cloud != nil {
+		if g.cloud.headers == nil {
+			g.cloud.headers = http.Header{}
+		}
+		g.cloud.headers.Set(name, value)
+	}
 	if g.webhook != nil {
 		if g.webhook.headers == nil {
 			g.webhook.headers = http.Header{}
@@ -144,13 +161,16 @@ func (g *Guard) ForwardHeader(name string, match func(value string) bool) *Guard
 	return g
 }
 
-// Via sends the webhook or moderation calls through rt (default http.DefaultTransport).
+// Via sends the webhook, moderation or cloud guard calls through rt (default
+// http.DefaultTransport).
 func (g *Guard) Via(rt http.RoundTripper) *Guard {
 	switch {
 	case g.webhook != nil:
 		g.webhook.rt = rt
 	case g.moderation != nil:
 		g.moderation.rt = rt
+	case g.cloud != nil:
+		g.cloud.rt = rt
 	}
 	return g
 }

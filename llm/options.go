@@ -202,6 +202,10 @@ type ModelEntry struct {
 	gov        *modelGov // guards and prompt caching of this model (aipolicy.go)
 	// passthrough forwards requests unchanged (passthrough.go).
 	passthrough PassthroughMode
+	// matches, xforms: the entry's request matches and CEL transformations (model_match.go).
+	matches [][]headerMatcher
+	xforms  []transform
+	err     error
 }
 
 // ModelOption configures a model entry.

@@ -44,6 +44,7 @@ type Router struct {
 	models   []*ModelEntry
 	exact    map[string]*ModelEntry
 	patterns []*ModelEntry // longest first
+	matched  []*ModelEntry // entries with request matches, in configuration order (model_match.go)
 	virtuals []*virtual
 	virtual  map[string]*virtual
 
@@ -88,6 +89,9 @@ func New(opts ...Option) (*Router, error) {
 	if len(r.models) == 0 {
 		return nil, errors.New("llm: no models")
 	}
+	if err := checkModelOptions(r.models); err != nil {
+		return nil, err
+	}
 	seen := map[*Upstream]bool{}
 	for _, m := range r.models {
 		if !seen[m.upstream] {
@@ -95,6 +99,10 @@ func New(opts ...Option) (*Router, error) {
 			if err := m.upstream.finish(); err != nil {
 				return nil, fmt.Errorf("llm: model %q: %w", m.pattern, err)
 			}
+		}
+		if len(m.matches) > 0 { // model_match.go: chosen by request, before the others
+			r.matched = append(r.matched, m)
+			continue
 		}
 		if strings.HasSuffix(m.pattern, "*") {
 			r.patterns = append(r.patterns, m)
@@ -268,6 +276,7 @@ type health struct {
 	mu       sync.Mutex
 	failures int
 	until    time.Time
+	policy   *ModelHealthPolicy // nil: the default (model_match.go)
 }
 
 func (h *health) evicted(now time.Time) bool {
@@ -280,9 +289,19 @@ func (h *health) fail(retryAfter time.Duration) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.failures++
-	d := time.Second << min(h.failures-1, 6)
+	n := h.failures
+	if p := h.policy; p != nil && p.ConsecutiveFailures > 1 {
+		if n < p.ConsecutiveFailures {
+			return // not evicted yet
+		}
+		n -= p.ConsecutiveFailures - 1
+	}
+	d := time.Second << min(n-1, 6)
 	if d > time.Minute {
 		d = time.Minute
+	}
+	if p := h.policy; p != nil && p.EvictFor > 0 {
+		d = p.EvictFor
 	}
 	if retryAfter > 0 {
 		d = min(retryAfter, 5*time.Minute)
@@ -408,6 +427,10 @@ func asError(err error) *Error {
 // ServeHTTP implements http.Handler.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	in, _ := req.Context().Value(inspectedKey{}).(*inspected)
+	in, done := r.routed(w, req, in) // the ai policy's routes (ai_routes.go)
+	if done {
+		return
+	}
 	if in == nil {
 		in = r.read(req)
 		if in == nil {
@@ -528,6 +551,13 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 			return asError(err), false
 		}
 	}
+	if len(cand.entry.xforms) > 0 { // the model's CEL transformations (model_match.go)
+		var e *Error
+		if src, e = c.applyTransforms(cand.entry, src); e != nil {
+			return e, false
+		}
+		fields = true
+	}
 	// Governance hook: the model's own request guards (aipolicy.go).
 	if e := cand.entry.gov; e != nil && e.guard != nil && len(e.guard.Request) > 0 {
 		var gerr *Error
@@ -622,11 +652,9 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 		e := p.DecodeError(resp.StatusCode, raw)
 		e.RetryAfter = retryAfter(resp.Header)
 		e.Err = fmt.Errorf("%w: provider answered %d", ErrUpstream, resp.StatusCode)
-		if retryable(resp.StatusCode) {
-			cand.entry.health.fail(e.RetryAfter)
-			if !final {
-				return e, true
-			}
+		cand.entry.health.observe(ureq, resp, e.RetryAfter)
+		if retryable(resp.StatusCode) && !final {
+			return e, true
 		}
 		c.st.Status = resp.StatusCode
 		if fast {
@@ -639,7 +667,7 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 		}
 		return e, false
 	}
-	cand.entry.health.ok()
+	cand.entry.health.observe(ureq, resp, 0)
 	c.st.LLM.ResponseModel = cand.model
 	if op == OpCountTokens {
 		if _, ok := f.(countAnswerer); ok {
