@@ -66,6 +66,15 @@ type HTTPBackendConfig struct {
 	// without a success in between stays out twice as long each time, up to 5 minutes (or EjectFor if
 	// that is longer).
 	EjectFor time.Duration
+	// EjectBelowHealth, when positive (up to 1), also ejects an endpoint on a failure that finds its
+	// health score below it, whichever of the two comes first; with a negative EjectAfter it is the
+	// only trigger. The score is a moving average of the endpoint's outcomes (1 a success, 0 a
+	// failure, the newest weighing 0.3) and starts at 1, so a threshold of 0.5 ejects on the third
+	// failure in a row of a healthy endpoint, and sooner when successes and failures alternate.
+	EjectBelowHealth float64
+	// RestoreHealth, when set, is the health score (0..1) an endpoint gets back when its ejection
+	// ends; nil leaves its score as it was, so with EjectBelowHealth one more failure ejects it again.
+	RestoreHealth *float64
 	// Unhealthy, when set, decides whether a response counts toward EjectAfter (by default a 5xx
 	// does); connect errors always count. r is the client's request. It runs on every response.
 	Unhealthy func(r *http.Request, resp *http.Response) bool
@@ -204,6 +213,12 @@ func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
 	if cfg.TLS != nil && eps[0].Scheme != "https" && cfg.Transport == nil {
 		return nil, errors.New("http backend: TLS is set but the endpoints are not https")
 	}
+	if h := cfg.EjectBelowHealth; !(h >= 0 && h <= 1) {
+		return nil, fmt.Errorf("http backend: EjectBelowHealth %v is not between 0 and 1", h)
+	}
+	if h := cfg.RestoreHealth; h != nil && !(*h >= 0 && *h <= 1) {
+		return nil, fmt.Errorf("http backend: RestoreHealth %v is not between 0 and 1", *h)
+	}
 	upgrades := cfg.Upgrades
 	if upgrades == nil {
 		upgrades = defaultUpgrades
@@ -263,6 +278,8 @@ func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
 		EjectAfter:       ejectAfter,
 		EjectFor:         ejectFor,
 		MaxEjectFor:      maxEjectFor,
+		EjectBelowHealth: cfg.EjectBelowHealth,
+		RestoreHealth:    cfg.RestoreHealth,
 		Unhealthy:        cfg.Unhealthy,
 		FlushInterval:    cfg.FlushInterval,
 		Upgrades:         upgrades,

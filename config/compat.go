@@ -248,7 +248,7 @@ var Compatibility = []CompatRow{
 	{"backendPolicies.backendTunnel", SupportedWithDifferences, "on host and service backends (net/http's client then connects, through the proxy's CONNECT) and tcpRoutes backends; no policies for the proxy"},
 	{"backendPolicies.responseHeaderModifier", Supported, ""},
 	{"backendPolicies.requestRedirect", Supported, ""},
-	{"backendPolicies.health", SupportedWithDifferences, "passive outlier detection on the endpoints of host and service backends: unhealthyExpression (CEL on response.code/headers; default 5xx), eviction.consecutiveFailures and eviction.duration; the health scores (eviction.healthThreshold, restoreHealth) are refused"},
+	{"backendPolicies.health", SupportedWithDifferences, "passive outlier detection on the endpoints of host and service backends: unhealthyExpression (CEL on response.code/headers; default 5xx), eviction.consecutiveFailures, healthThreshold (per-endpoint health score, a moving average weighing the newest outcome 0.3), restoreHealth and duration; repeated ejections double the duration up to 5 minutes (agentgateway multiplies it by the ejection count)"},
 	{"backendPolicies.extAuthz", Supported, ""},
 	{"backendPolicies.authorization", Supported, ""},
 	{"backendPolicies.mcpAuthorization", Supported, ""},

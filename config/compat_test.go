@@ -200,7 +200,7 @@ var servedBy = map[string][]string{
 	"backendPolicies.backendAuth":            {"TestMCPBackendAuthFromYAML"},
 	"backendPolicies.responseHeaderModifier": {"TestBackendPoliciesServed"},
 	"backendPolicies.requestRedirect":        {"TestBackendPoliciesServed"},
-	"backendPolicies.health":                 {"TestBackendHealthEvictsByExpression"},
+	"backendPolicies.health":                 {"TestBackendHealthEvictsByExpression", "TestBackendHealthScoreEvictsAndRestores"},
 	"backendPolicies.extAuthz":               {"TestBackendPoliciesServed"},
 	"backendPolicies.authorization":          {"TestBackendPoliciesServed"},
 	"backendPolicies.mcpAuthorization":       {"TestBackendPoliciesServed"},
