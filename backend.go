@@ -43,6 +43,9 @@ type HTTPBackendConfig struct {
 	DialTimeout           time.Duration
 	ResponseHeaderTimeout time.Duration
 	IdleConnTimeout       time.Duration
+	// KeepAlive sets the TCP keepalive probes of upstream connections (nil: probes after 30s idle,
+	// Go's dialer otherwise). Enable false with negative Idle, Interval and Count turns them off.
+	KeepAlive *net.KeepAliveConfig
 	// MaxIdleConnsPerHost is the keep-alive pool size per endpoint (default 100).
 	MaxIdleConnsPerHost int
 	// MaxResponseHeaderBytes bounds the size of an upstream response header, informational responses
@@ -268,6 +271,7 @@ func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
 			MaxResponseHeaderBytes: hdrBytes,
 			MaxResponseHeaders:     hdrFields,
 			BodyIdleTimeout:        bodyIdle,
+			KeepAlive:              cfg.KeepAlive,
 		}
 	}
 	b.proxy = proxy.New(proxy.Options{
@@ -298,6 +302,7 @@ func newTransport(cfg HTTPBackendConfig, https, h2 bool) *http.Transport {
 	dialTimeout := cmpOr(cfg.DialTimeout, defaultDialTimeout)
 	respTimeout := max(cfg.ResponseHeaderTimeout, 0)
 	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	setKeepAlive(dialer, cfg.KeepAlive)
 	dial := dialer.DialContext
 	if cfg.Dial != nil {
 		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -527,4 +532,15 @@ func WithUpstreamTransport(ctx context.Context, rt http.RoundTripper) context.Co
 func UpstreamTransportFrom(ctx context.Context) http.RoundTripper {
 	rt, _ := ctx.Value(upstreamTransportKey{}).(http.RoundTripper)
 	return rt
+}
+
+// setKeepAlive applies ka (when set) to d: probes as it says, or none when it disables them.
+func setKeepAlive(d *net.Dialer, ka *net.KeepAliveConfig) {
+	if ka == nil {
+		return
+	}
+	d.KeepAliveConfig = *ka
+	if !ka.Enable {
+		d.KeepAlive = -1 // with Enable false, a negative KeepAlive turns the probes off
+	}
 }

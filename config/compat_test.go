@@ -200,6 +200,8 @@ var servedBy = map[string][]string{
 	"backendPolicies.backendAuth":            {"TestMCPBackendAuthFromYAML"},
 	"backendPolicies.responseHeaderModifier": {"TestBackendPoliciesServed"},
 	"backendPolicies.requestRedirect":        {"TestBackendPoliciesServed"},
+	"backendPolicies.http":                   {"TestBackendHTTPVersionFromYAML", "TestBackendRequestTimeoutFromYAML"},
+	"backendPolicies.tcp":                    {"TestBackendConnectTimeoutFromYAML", "TestBackendKeepalivesFromYAML"},
 	"backendPolicies.health":                 {"TestBackendHealthEvictsByExpression", "TestBackendHealthScoreEvictsAndRestores"},
 	"backendPolicies.extAuthz":               {"TestBackendPoliciesServed"},
 	"backendPolicies.authorization":          {"TestBackendPoliciesServed"},
