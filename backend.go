@@ -43,6 +43,9 @@ type HTTPBackendConfig struct {
 	DialTimeout           time.Duration
 	ResponseHeaderTimeout time.Duration
 	IdleConnTimeout       time.Duration
+	// KeepAlive sets the TCP keepalive probes of upstream connections (nil: probes after 30s idle,
+	// Go's dialer otherwise). Enable false with negative Idle, Interval and Count turns them off.
+	KeepAlive *net.KeepAliveConfig
 	// MaxIdleConnsPerHost is the keep-alive pool size per endpoint (default 100).
 	MaxIdleConnsPerHost int
 	// MaxResponseHeaderBytes bounds the size of an upstream response header, informational responses
@@ -66,6 +69,15 @@ type HTTPBackendConfig struct {
 	// without a success in between stays out twice as long each time, up to 5 minutes (or EjectFor if
 	// that is longer).
 	EjectFor time.Duration
+	// EjectBelowHealth, when positive (up to 1), also ejects an endpoint on a failure that finds its
+	// health score below it, whichever of the two comes first; with a negative EjectAfter it is the
+	// only trigger. The score is a moving average of the endpoint's outcomes (1 a success, 0 a
+	// failure, the newest weighing 0.3) and starts at 1, so a threshold of 0.5 ejects on the third
+	// failure in a row of a healthy endpoint, and sooner when successes and failures alternate.
+	EjectBelowHealth float64
+	// RestoreHealth, when set, is the health score (0..1) an endpoint gets back when its ejection
+	// ends; nil leaves its score as it was, so with EjectBelowHealth one more failure ejects it again.
+	RestoreHealth *float64
 	// Unhealthy, when set, decides whether a response counts toward EjectAfter (by default a 5xx
 	// does); connect errors always count. r is the client's request. It runs on every response.
 	Unhealthy func(r *http.Request, resp *http.Response) bool
@@ -204,6 +216,12 @@ func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
 	if cfg.TLS != nil && eps[0].Scheme != "https" && cfg.Transport == nil {
 		return nil, errors.New("http backend: TLS is set but the endpoints are not https")
 	}
+	if h := cfg.EjectBelowHealth; !(h >= 0 && h <= 1) {
+		return nil, fmt.Errorf("http backend: EjectBelowHealth %v is not between 0 and 1", h)
+	}
+	if h := cfg.RestoreHealth; h != nil && !(*h >= 0 && *h <= 1) {
+		return nil, fmt.Errorf("http backend: RestoreHealth %v is not between 0 and 1", *h)
+	}
 	upgrades := cfg.Upgrades
 	if upgrades == nil {
 		upgrades = defaultUpgrades
@@ -253,6 +271,7 @@ func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
 			MaxResponseHeaderBytes: hdrBytes,
 			MaxResponseHeaders:     hdrFields,
 			BodyIdleTimeout:        bodyIdle,
+			KeepAlive:              cfg.KeepAlive,
 		}
 	}
 	b.proxy = proxy.New(proxy.Options{
@@ -263,6 +282,8 @@ func NewHTTPBackend(cfg HTTPBackendConfig) (*HTTPBackend, error) {
 		EjectAfter:       ejectAfter,
 		EjectFor:         ejectFor,
 		MaxEjectFor:      maxEjectFor,
+		EjectBelowHealth: cfg.EjectBelowHealth,
+		RestoreHealth:    cfg.RestoreHealth,
 		Unhealthy:        cfg.Unhealthy,
 		FlushInterval:    cfg.FlushInterval,
 		Upgrades:         upgrades,
@@ -281,6 +302,7 @@ func newTransport(cfg HTTPBackendConfig, https, h2 bool) *http.Transport {
 	dialTimeout := cmpOr(cfg.DialTimeout, defaultDialTimeout)
 	respTimeout := max(cfg.ResponseHeaderTimeout, 0)
 	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	setKeepAlive(dialer, cfg.KeepAlive)
 	dial := dialer.DialContext
 	if cfg.Dial != nil {
 		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -510,4 +532,15 @@ func WithUpstreamTransport(ctx context.Context, rt http.RoundTripper) context.Co
 func UpstreamTransportFrom(ctx context.Context) http.RoundTripper {
 	rt, _ := ctx.Value(upstreamTransportKey{}).(http.RoundTripper)
 	return rt
+}
+
+// setKeepAlive applies ka (when set) to d: probes as it says, or none when it disables them.
+func setKeepAlive(d *net.Dialer, ka *net.KeepAliveConfig) {
+	if ka == nil {
+		return
+	}
+	d.KeepAliveConfig = *ka
+	if !ka.Enable {
+		d.KeepAlive = -1 // with Enable false, a negative KeepAlive turns the probes off
+	}
 }

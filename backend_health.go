@@ -9,6 +9,9 @@ type EndpointHealth struct {
 	InFlight int64 `json:"inFlight"`
 	// ConsecutiveFailures counts connect errors and 5xx responses since the last success.
 	ConsecutiveFailures int `json:"consecutiveFailures"`
+	// HealthScore is a moving average of the endpoint's outcomes (1 success, 0 failure; the newest
+	// weighs 0.3): 1 is healthy. See HTTPBackendConfig.EjectBelowHealth.
+	HealthScore float64 `json:"healthScore"`
 }
 
 // HealthReporter is implemented by backends that report the health of their endpoints.
@@ -24,7 +27,7 @@ func (b *HTTPBackend) Health() []EndpointHealth {
 	hs := b.proxy.Health()
 	out := make([]EndpointHealth, len(hs))
 	for i, h := range hs {
-		out[i] = EndpointHealth{Endpoint: h.Endpoint.String(), Healthy: h.Healthy, InFlight: h.InFlight, ConsecutiveFailures: int(h.Fails)}
+		out[i] = EndpointHealth{Endpoint: h.Endpoint.String(), Healthy: h.Healthy, InFlight: h.InFlight, ConsecutiveFailures: int(h.Fails), HealthScore: h.Score}
 	}
 	return out
 }

@@ -121,7 +121,7 @@ func TestCompatibilityMatchesTheCode(t *testing.T) {
 		case "policies":
 			assert.Equal(t, policies[name], served, r.Key)
 		case "backendPolicies":
-			assert.Equal(t, policies[name] || name == "health" || name == "inferenceRouting" || name == "backendTunnel", served, r.Key)
+			assert.Equal(t, policies[name] || slices.Contains(backendShapingKeys, name), served, r.Key)
 		case "backend", "backends":
 			assert.Equal(t, kinds[name], served, r.Key)
 		case "config":
@@ -155,3 +155,7 @@ func TestCompatibilityDoc(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, strings.HasSuffix(string(b), want), "docs/compatibility.md is out of date: run AGW_UPDATE_COMPAT=1 go test ./config -run TestCompatibilityDoc")
 }
+
+// backendShapingKeys are the backend policies taken out of a backend's policies and handed to its
+// builder, as they shape the backend itself rather than wrap it.
+var backendShapingKeys = []string{"health", "inferenceRouting", "backendTunnel", "http", "tcp"}

@@ -678,6 +678,9 @@ func buildBackend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
 		if _, hs, _ := takeHealth(b.Policies, ""); hs != nil {
 			return nil, agentgateway.Errorf(b.Policies.path+".health", "health configures the backend's endpoints: put it on the definition of backend %q", name)
 		}
+		if _, cp, _ := takeConn(b.Policies, ""); cp != nil {
+			return nil, agentgateway.Errorf(cp.at, "http and tcp configure the backend's connections: put them on the definition of backend %q", name)
+		}
 		h, err := bc.At("backend").buildNamed("", name)
 		if err != nil {
 			return nil, err
@@ -700,9 +703,13 @@ func buildBackend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	policies, cp, err := takeConn(policies, b.Spec.path)
+	if err != nil {
+		return nil, err
+	}
 	sub := *bc
 	sub.Path = b.Spec.path
-	sub.health, sub.inference, sub.tunnel = hs, ir, tp
+	sub.health, sub.inference, sub.tunnel, sub.conn = hs, ir, tp, cp
 	h, err := backendTable()[idx].Build(&sub, b.Spec)
 	if err != nil {
 		var ce *agentgateway.ConfigError
@@ -719,6 +726,12 @@ func buildBackend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
 	}
 	if hs != nil && !hs.used {
 		return nil, agentgateway.Errorf(b.Policies.path+".health", "health applies to host and service backends (their endpoints), not to %s", b.Kind)
+	}
+	if cp != nil && !cp.used {
+		return nil, agentgateway.Errorf(cp.at, "http and tcp apply to host and service backends (their connections), not to %s", b.Kind)
+	}
+	if h, err = wrapConn(cp, h); err != nil {
+		return nil, err
 	}
 	return wrapBackendPolicies(bc, h, policies)
 }

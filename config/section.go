@@ -67,6 +67,8 @@ type BuildContext struct {
 	inference *inferenceSpec
 	// tunnel is the `backendTunnel` policy of the backend being built (sections_backendtunnel.go).
 	tunnel *tunnelPolicy
+	// conn is the `http` and `tcp` policies of the backend being built (sections_backendconn.go).
+	conn *connPolicy
 	// policyRows is the compatibility table section whose words refuse an unsupported policy key
 	// ("policies" when empty; "backendPolicies", "gateways", "gatewayListener").
 	policyRows string

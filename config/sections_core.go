@@ -47,6 +47,7 @@ func hostBackend(bc *BuildContext, host string) (http.Handler, error) {
 	if err := applyTunnel(bc, &cfg); err != nil {
 		return nil, err
 	}
+	applyConn(bc, &cfg)
 	b, err := agentgateway.NewHTTPBackend(cfg)
 	if err != nil {
 		return nil, bc.Errorf("", "%v", err)

@@ -55,10 +55,10 @@ func takeHealth(policies Node, specPath string) (Node, *healthSpec, error) {
 		}
 		if e := s.Eviction; e != nil {
 			switch {
-			case e.RestoreHealth != nil:
-				return policies, nil, refuseField(fp+".eviction.restoreHealth", "backendPolicies.health")
-			case e.HealthThreshold != nil:
-				return policies, nil, refuseField(fp+".eviction.healthThreshold", "backendPolicies.health")
+			case e.RestoreHealth != nil && !(*e.RestoreHealth >= 0 && *e.RestoreHealth <= 1):
+				return policies, nil, agentgateway.Errorf(fp+".eviction.restoreHealth", "must be between 0.0 and 1.0")
+			case e.HealthThreshold != nil && !(*e.HealthThreshold >= 0 && *e.HealthThreshold <= 1):
+				return policies, nil, agentgateway.Errorf(fp+".eviction.healthThreshold", "must be between 0.0 and 1.0")
 			case e.ConsecutiveFailures != nil && *e.ConsecutiveFailures < 1:
 				return policies, nil, agentgateway.Errorf(fp+".eviction.consecutiveFailures", "want at least 1")
 			case e.Duration < 0:
@@ -91,6 +91,13 @@ func applyHealth(bc *BuildContext, cfg *agentgateway.HTTPBackendConfig) error {
 		if e.ConsecutiveFailures != nil {
 			cfg.EjectAfter = *e.ConsecutiveFailures
 		}
+		if e.HealthThreshold != nil {
+			cfg.EjectBelowHealth = *e.HealthThreshold
+			if e.ConsecutiveFailures == nil {
+				cfg.EjectAfter = -1 // the score alone decides, as in agentgateway
+			}
+		}
+		cfg.RestoreHealth = e.RestoreHealth
 		cfg.EjectFor = e.Duration
 	}
 	if hs.UnhealthyExpression == "" {

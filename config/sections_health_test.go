@@ -63,9 +63,6 @@ func TestBackendHealthEvictsByExpression(t *testing.T) {
 
 func TestBackendHealthErrors(t *testing.T) {
 	cases := map[string]struct{ yaml, want string }{
-		"scores refused": {`
-binds: [{port: 3000, listeners: [{routes: [{backends: [{host: "127.0.0.1:1", policies: {health: {eviction: {healthThreshold: 0.5}}}}]}]}]}]
-`, `policies.health.eviction.healthThreshold: not supported yet`},
 		"bad expression": {`
 binds: [{port: 3000, listeners: [{routes: [{backends: [{host: "127.0.0.1:1", policies: {health: {unhealthyExpression: "response.code +"}}}]}]}]}]
 `, `policies.health.unhealthyExpression`},

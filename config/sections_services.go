@@ -237,6 +237,7 @@ func catalogBackend(bc *BuildContext, ref ServiceRef) (h http.Handler, handled b
 		if err := applyTunnel(bc, &agentgateway.HTTPBackendConfig{}); err != nil {
 			return nil, true, err
 		}
+		applyConn(bc, &agentgateway.HTTPBackendConfig{})
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			agentgateway.WriteError(w, http.StatusServiceUnavailable, "service "+ref.Name+" has no healthy endpoints")
 		}), true, nil
@@ -251,6 +252,7 @@ func catalogBackend(bc *BuildContext, ref ServiceRef) (h http.Handler, handled b
 	if err := applyTunnel(bc, &cfg); err != nil {
 		return nil, true, err
 	}
+	applyConn(bc, &cfg)
 	b, err := agentgateway.NewHTTPBackend(cfg)
 	if err != nil {
 		return nil, true, bc.Errorf("", "%w", err)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"math"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,10 @@ type endpoint struct {
 	ejections    atomic.Int32
 	ejectedAt    atomic.Int64 // clock() at the last ejection
 	ejectedUntil atomic.Int64 // clock() until which the endpoint takes no traffic; 0 when healthy
+	// damage is 1 minus the endpoint's health score, as float64 bits: the score is a moving average
+	// of its outcomes (1 a success, 0 a failure), kept as damage so that the zero value is a fresh,
+	// healthy endpoint and a healthy endpoint's successes write nothing.
+	damage atomic.Uint64
 }
 
 // balancer picks endpoints by power of two choices on in-flight requests, skipping ejected endpoints.
@@ -30,6 +35,11 @@ type balancer struct {
 	ejectAfter int32
 	ejectFor   time.Duration
 	maxEject   time.Duration
+	// healthBelow, when positive, ejects an endpoint on a failure that finds its health score under
+	// it (in addition to ejectAfter). restoreHealth, when not negative, is the score an endpoint gets
+	// back when its ejection ends.
+	healthBelow   float64
+	restoreHealth float64
 	// ejected is the number of endpoints whose ejection may still be in force; while it is 0 the
 	// clock is never read.
 	ejected atomic.Int32
@@ -52,8 +62,44 @@ func (b *balancer) healthy(e *endpoint, now int64) bool {
 	// The ejection has run out: let traffic back in. Only one caller wins the swap and decrements.
 	if e.ejectedUntil.CompareAndSwap(u, 0) {
 		b.ejected.Add(-1)
+		b.restored(e)
 	}
 	return true
+}
+
+// healthAlpha is the weight of the newest outcome in an endpoint's health score (agentgateway's).
+const healthAlpha = 0.3
+
+// score returns e's health score, between 0 and 1.
+func (e *endpoint) score() float64 { return 1 - math.Float64frombits(e.damage.Load()) }
+
+// record folds an outcome into e's health score. A success of a fully healthy endpoint writes nothing.
+func (e *endpoint) record(ok bool) {
+	x := 1.0
+	if ok {
+		x = 0
+	}
+	for {
+		old := e.damage.Load()
+		d := math.Float64frombits(old)
+		if ok && old == 0 {
+			return
+		}
+		nd := healthAlpha*x + (1-healthAlpha)*d
+		if nd < 1e-9 {
+			nd = 0 // back to exactly healthy, so that successes stop writing
+		}
+		if e.damage.CompareAndSwap(old, math.Float64bits(nd)) {
+			return
+		}
+	}
+}
+
+// restored sets the health score of an endpoint whose ejection just ended to restoreHealth, if set.
+func (b *balancer) restored(e *endpoint) {
+	if b.restoreHealth >= 0 {
+		e.damage.Store(math.Float64bits(1 - b.restoreHealth))
+	}
 }
 
 // pick returns the endpoint for the next attempt, never exclude (unless it is the only one), and
@@ -138,24 +184,32 @@ func (b *balancer) pickSlow(exclude *endpoint) (*endpoint, bool) {
 // endpoint because every endpoint was ejected: its success ends the ejection at once. (A request that
 // was merely in flight when its endpoint was ejected does not.)
 func (b *balancer) success(e *endpoint, restore bool) {
+	if restore {
+		if u := e.ejectedUntil.Load(); u != 0 && e.ejectedUntil.CompareAndSwap(u, 0) {
+			b.ejected.Add(-1)
+			b.restored(e)
+		}
+	}
+	e.record(true)
 	if e.fails.Load() != 0 {
 		e.fails.Store(0)
 	}
 	if e.ejections.Load() != 0 {
 		e.ejections.Store(0)
 	}
-	if restore {
-		if u := e.ejectedUntil.Load(); u != 0 && e.ejectedUntil.CompareAndSwap(u, 0) {
-			b.ejected.Add(-1)
-		}
-	}
 }
 
 // failure records a connect error or a 5xx response and ejects the endpoint after ejectAfter of them
-// in a row. Each ejection that follows another without a success in between doubles the period, up to
-// maxEject. It reports whether this call ejected the endpoint.
+// in a row, or (with healthBelow) when the endpoint's health score was already under healthBelow
+// before this failure: whichever comes first. Each ejection that follows another without a success in
+// between doubles the period, up to maxEject. It reports whether this call ejected the endpoint.
 func (b *balancer) failure(e *endpoint) bool {
-	if b.ejectAfter <= 0 || e.fails.Add(1) < b.ejectAfter {
+	before := e.score()
+	e.record(false)
+	n := e.fails.Add(1)
+	byCount := b.ejectAfter > 0 && n >= b.ejectAfter
+	byScore := b.healthBelow > 0 && before < b.healthBelow
+	if !byCount && !byScore {
 		return false
 	}
 	now := b.clock()

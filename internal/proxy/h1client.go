@@ -44,6 +44,9 @@ type H1Options struct {
 	// BodyIdleTimeout bounds each wait for response body bytes (an upstream that sent its header and
 	// then stalls); 0 means none.
 	BodyIdleTimeout time.Duration
+	// KeepAlive, when set, configures the TCP keepalive probes of the connections (nil: probes after
+	// 30s idle). With Enable false the probes are off.
+	KeepAlive *net.KeepAliveConfig
 }
 
 // maxResponseHeaderBytes is the default of H1Options.MaxResponseHeaderBytes, http.Transport's.
@@ -87,6 +90,12 @@ func newH1Client(o H1Options) *h1Client {
 		maxHdrBytes: o.MaxResponseHeaderBytes,
 		maxHeaders:  max(o.MaxResponseHeaders, 0),
 		bodyIdle:    max(o.BodyIdleTimeout, 0),
+	}
+	if ka := o.KeepAlive; ka != nil {
+		c.dialer.KeepAliveConfig = *ka
+		if !ka.Enable {
+			c.dialer.KeepAlive = -1 // with Enable false, a negative KeepAlive turns the probes off
+		}
 	}
 	if c.maxHdrBytes <= 0 {
 		c.maxHdrBytes = maxResponseHeaderBytes

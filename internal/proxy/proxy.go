@@ -30,6 +30,12 @@ type Options struct {
 	EjectAfter  int
 	EjectFor    time.Duration
 	MaxEjectFor time.Duration
+	// EjectBelowHealth, when positive, also ejects an endpoint on a failure that finds its health
+	// score (a moving average of its outcomes, 1 healthy .. 0 failing, weight 0.3 on the newest)
+	// below it. RestoreHealth, when set, is the score an endpoint gets back when its ejection ends
+	// (nil leaves the score as it was).
+	EjectBelowHealth float64
+	RestoreHealth    *float64
 	// FlushInterval: see agentgateway.HTTPBackendConfig.
 	FlushInterval time.Duration
 	// H1, when set and every endpoint is http, sends plain HTTP/1.1 requests with the built-in client
@@ -100,6 +106,12 @@ func New(o Options) *Proxy {
 		ejectFor:   o.EjectFor,
 		maxEject:   o.MaxEjectFor,
 		clock:      monotonic,
+
+		healthBelow:   o.EjectBelowHealth,
+		restoreHealth: -1,
+	}
+	if o.RestoreHealth != nil {
+		p.bal.restoreHealth = min(max(*o.RestoreHealth, 0), 1)
 	}
 	p.scheme = o.Endpoints[0].Scheme
 	// The built-in client serves plain-HTTP endpoints only, and all of them or none: a request that
