@@ -2,7 +2,7 @@
 GO        ?= go
 NODE_DIRS := $(patsubst %/package.json,%,$(wildcard */testdata/node/package.json))
 
-.PHONY: test deps vet fmt-check quickstart bench fuzz soak bench-proxy
+.PHONY: test deps vet fmt-check quickstart bench fuzz soak bench-proxy build
 
 ## test: install test peers, vet, and run every test with the race detector
 GWAPI_REPORT := $(or $(TMPDIR),/tmp)/agentgateway-gwapi-conformance.txt
@@ -10,6 +10,12 @@ test: deps vet fmt-check
 	@rm -f $(GWAPI_REPORT)
 	AGW_INTEROP=1 AGW_GWAPI_REPORT=$(GWAPI_REPORT) $(GO) test -race -count=1 -timeout 15m ./...
 	@cat $(GWAPI_REPORT) 2>/dev/null || true
+
+## build: the release binary (bin/agentgateway): no symbol table or DWARF (-s -w) and no build-machine
+## paths (-trimpath): ~30% smaller file; what the process maps and touches (text, rodata, pclntab) is
+## the same, so its resident memory is too
+build:
+	$(GO) build -trimpath -ldflags='-s -w' -o bin/agentgateway ./cmd/agentgateway
 
 ## deps: Go modules (pinned by go.sum) and npm test peers (pinned by package-lock.json)
 deps:

@@ -1,5 +1,5 @@
-// Package xds configures gateways from an xDS control plane: a [Server] (go-control-plane's Delta ADS
-// server, one LinearCache per resource type behind a MuxCache) serves a configuration given as a config
+// Package xds configures gateways from an xDS control plane: a [Server] (a Delta ADS server of its own,
+// ads.go: go-control-plane's would link every Envoy resource type into the binary) serves a configuration given as a config
 // file ([Server.SetYAML]) or as [Resources] built in Go; a [Client] in each data plane subscribes,
 // compiles every update with package config (the same Load and Build as a file) and applies it with
 // Gateway.Apply, NACKing an update that does not build while the last good config keeps serving.

@@ -12,17 +12,14 @@ import (
 	"sync"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // ServerOptions tunes [NewServer].
@@ -34,19 +31,21 @@ type ServerOptions struct {
 	AuthToken string
 }
 
-// Server is an xDS control plane serving agentgateway resources over Delta ADS (go-control-plane's
-// server, one LinearCache per type URL behind a MuxCache). Give it a configuration with [Server.Set]
-// or [Server.SetYAML]; every connected data plane gets the changes.
+// Server is an xDS control plane serving agentgateway resources over Delta ADS (ads.go: its own
+// small server, not go-control-plane's, whose snapshot caches link every Envoy resource type into
+// the binary). Give it a configuration with [Server.Set] or [Server.SetYAML]; every connected data
+// plane gets the changes.
 type Server struct {
-	opts   ServerOptions
-	caches map[string]*cachev3.LinearCache
-	mux    *cachev3.MuxCache
+	opts ServerOptions
 
-	setMu sync.Mutex // one Set at a time: its two phases must not interleave with another's
+	setMu sync.Mutex // one Set at a time
 
-	mu      sync.Mutex
-	streams map[int64]*NodeStatus
-	nacks   []NACK
+	mu        sync.Mutex
+	resources map[string]map[string]served // type URL -> name -> resource
+	watchers  map[int64]chan struct{}      // stream -> wake-up on a change
+	nextID    int64
+	streams   map[int64]*NodeStatus
+	nacks     []NACK
 }
 
 // NodeStatus is what the server knows of one connected data plane.
@@ -72,17 +71,10 @@ func NewServer(opts ServerOptions) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{opts: opts, caches: map[string]*cachev3.LinearCache{}, streams: map[int64]*NodeStatus{}}
-	caches := map[string]cachev3.Cache{}
+	s := &Server{opts: opts, resources: map[string]map[string]served{}, watchers: map[int64]chan struct{}{},
+		streams: map[int64]*NodeStatus{}}
 	for _, t := range TypeURLs {
-		lc := cachev3.NewLinearCache(t)
-		s.caches[t] = lc
-		caches[t] = lc
-	}
-	s.mux = &cachev3.MuxCache{
-		Classify:      func(r *cachev3.Request) string { return r.GetTypeUrl() },
-		ClassifyDelta: func(r *cachev3.DeltaRequest) string { return r.GetTypeUrl() },
-		Caches:        caches,
+		s.resources[t] = map[string]served{}
 	}
 	return s
 }
@@ -104,42 +96,36 @@ func (s *Server) Set(r *Resources) error {
 	if err != nil {
 		return err
 	}
+	next := make(map[string]map[string]served, len(TypeURLs))
+	for _, t := range TypeURLs {
+		next[t] = make(map[string]served, len(idx[t]))
+		for name, m := range idx[t] {
+			// Deterministic: a Struct's fields are a map, and the version is a hash of these bytes.
+			a := new(anypb.Any)
+			if err := anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true}); err != nil {
+				return fmt.Errorf("xds: encoding %s %q: %w", shortType(t), name, err)
+			}
+			next[t][name] = served{res: a, version: versionOf(a)}
+		}
+	}
 	s.setMu.Lock()
 	defer s.setMu.Unlock()
-	deletes := map[string][]string{}
-	for _, t := range TypeURLs {
-		cur := s.caches[t].GetResources()
-		update := map[string]types.Resource{}
-		for name, m := range idx[t] {
-			if old, ok := cur[name]; !ok || !proto.Equal(old, m) {
-				update[name] = proto.Clone(m)
-			}
-		}
-		for name := range cur {
-			if _, keep := idx[t][name]; !keep {
-				deletes[t] = append(deletes[t], name)
-			}
-		}
-		if len(update) > 0 {
-			if err := s.caches[t].UpdateResources(update, nil); err != nil {
-				return fmt.Errorf("xds: updating %s: %w", shortType(t), err)
-			}
+	s.mu.Lock()
+	s.resources = next
+	for _, w := range s.watchers {
+		select {
+		case w <- struct{}{}:
+		default: // already woken
 		}
 	}
-	for _, t := range slices.Backward(TypeURLs) {
-		if len(deletes[t]) > 0 {
-			if err := s.caches[t].UpdateResources(nil, deletes[t]); err != nil {
-				return fmt.Errorf("xds: removing %s: %w", shortType(t), err)
-			}
-		}
-	}
+	s.mu.Unlock()
 	return nil
 }
 
 // Register adds the Aggregated Discovery Service to a gRPC server the caller runs. Install
 // [Server.StreamInterceptor] on it when AuthToken is set.
 func (s *Server) Register(g *grpc.Server) {
-	discovery.RegisterAggregatedDiscoveryServiceServer(g, serverv3.NewServer(context.Background(), s.mux, s.callbacks()))
+	discovery.RegisterAggregatedDiscoveryServiceServer(g, ads{s: s})
 }
 
 // StreamInterceptor checks the bearer token of each stream (a no-op without AuthToken).
@@ -200,57 +186,6 @@ func (s *Server) NACKs() []NACK {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.nacks)
-}
-
-func (s *Server) callbacks() serverv3.CallbackFuncs {
-	log := s.opts.Logger
-	return serverv3.CallbackFuncs{
-		StreamOpenFunc: func(context.Context, int64, string) error {
-			// agentgateway speaks Delta ADS only; a state-of-the-world client gets a clear error.
-			return status.Error(codes.Unimplemented, "xds: only Delta ADS (DeltaAggregatedResources) is served")
-		},
-		DeltaStreamOpenFunc: func(ctx context.Context, id int64, _ string) error {
-			s.mu.Lock()
-			s.streams[id] = &NodeStatus{Connected: time.Now()}
-			s.mu.Unlock()
-			log.Debug("xds: stream opened", "stream", id, "peer", peerOf(ctx))
-			return nil
-		},
-		DeltaStreamClosedFunc: func(id int64, node *corev3.Node) {
-			s.mu.Lock()
-			delete(s.streams, id)
-			s.mu.Unlock()
-			log.Info("xds: stream closed", "stream", id, "node", node.GetId())
-		},
-		StreamDeltaRequestFunc: func(id int64, req *discovery.DeltaDiscoveryRequest) error {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			st := s.streams[id]
-			if st == nil {
-				st = &NodeStatus{Connected: time.Now()}
-				s.streams[id] = st
-			}
-			if n := req.GetNode(); n != nil && st.ID == "" {
-				st.ID, st.Cluster = n.GetId(), n.GetCluster()
-				log.Info("xds: data plane connected", "stream", id, "node", st.ID, "cluster", st.Cluster)
-			}
-			switch {
-			case req.GetErrorDetail() != nil:
-				msg := req.GetErrorDetail().GetMessage()
-				st.LastNACK = msg
-				s.nacks = append(s.nacks, NACK{Node: st.ID, TypeURL: req.GetTypeUrl(), Error: msg, At: time.Now()})
-				if len(s.nacks) > 100 {
-					s.nacks = slices.Delete(s.nacks, 0, len(s.nacks)-100)
-				}
-				log.Warn("xds: NACK", "node", st.ID, "type", shortType(req.GetTypeUrl()), "nonce", req.GetResponseNonce(), "error", msg)
-			case req.GetResponseNonce() != "":
-				st.ACKs++
-				st.LastNACK = ""
-				log.Debug("xds: ACK", "node", st.ID, "type", shortType(req.GetTypeUrl()), "nonce", req.GetResponseNonce())
-			}
-			return nil
-		},
-	}
 }
 
 func peerOf(ctx context.Context) string {

@@ -36,11 +36,14 @@ func newMemoryTrimmer(interval time.Duration, threshold uint64, logger *slog.Log
 		samples: []metrics.Sample{{Name: metricHeapFree}, {Name: metricHeapReleased}}}
 }
 
-// run trims every interval until ctx is done.
+// run trims every interval until ctx is done. It first returns what start-up left free: package
+// initialisation and the first config build allocate several times the heap that stays live (the
+// garbage of parsing and compiling), and the runtime would otherwise keep those pages for minutes.
 func (m *memoryTrimmer) run(ctx context.Context) {
 	if m.interval <= 0 {
 		return
 	}
+	m.release()
 	t := time.NewTicker(m.interval)
 	defer t.Stop()
 	for {
@@ -61,12 +64,24 @@ func (m *memoryTrimmer) trim() bool {
 	if free < m.threshold {
 		return false
 	}
+	m.releaseLocked(free)
+	return true
+}
+
+// release returns the free heap to the OS whatever its size.
+func (m *memoryTrimmer) release() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	free, _ := m.read()
+	m.releaseLocked(free)
+}
+
+func (m *memoryTrimmer) releaseLocked(free uint64) {
 	debug.FreeOSMemory()
 	after, _ := m.read()
 	m.trims++
 	m.released = free - min(after, free)
 	m.logger.Debug("returned free memory to the OS", "bytes", m.released)
-	return true
 }
 
 // stats is the process's memory and worker figures for /stats.
