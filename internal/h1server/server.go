@@ -156,7 +156,7 @@ type conn struct {
 	lastPost bool
 	rerr     error // the connection's read error, once the watch read got one
 	start    int   // where in buf the bytes after the last request began
-	served   int // requests served
+	served   int   // requests served
 	bw       *bufio.Writer
 	pre      []byte // response body held back until the framing is decided
 
