@@ -212,14 +212,18 @@ func (c *conn) end(close bool) {
 // error means fall back (a head net/http must see), and an error ends the connection.
 func (c *conn) readHead() (int, error) {
 	c.start = c.r
+	skip := c.lastPost
 	for {
-		if c.lastPost {
-			// RFC 9112 2.2: tolerate the CRLF some clients send after a POST body, as net/http does.
+		if skip && c.w-c.start >= 4 {
+			// RFC 9112 2.2: tolerate the CRLF some clients send after a POST body, as net/http does
+			// (among the first 4 bytes).
+			skip = false
 			for i := 0; i < 4 && c.r < c.w && (c.buf[c.r] == '\r' || c.buf[c.r] == '\n'); i++ {
 				c.r++
 			}
 		}
-		if c.r < c.w {
+		// (After a first request, net/http waits for 4 bytes before it parses a head.)
+		if c.r < c.w && (c.served == 0 || c.w-c.start >= 4) {
 			if n := headEnd(c.buf[c.r:c.w]); n > 0 {
 				return n, nil
 			}
