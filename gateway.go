@@ -52,6 +52,7 @@ type options struct {
 	rnd         func(int) int
 	drain       time.Duration
 	configureFn func(*http.Server)
+	h1server    bool // WithHTTP1Server
 	paths       PathNormalization
 	services    Services
 	observers   []Observer

@@ -286,6 +286,11 @@ func (g *Gateway) serveConn(bp *boundPort, c net.Conn, via *tunnelTarget) {
 			}
 			hc = tc
 		}
+		if bp.lean != nil && hc == net.Conn(conn) && !pp.connect {
+			handedOff = true
+			go bp.lean.ServeConn(hc)
+			return
+		}
 		if bp.http.push(hc) {
 			handedOff = true
 		}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/agentgw/agentgateway/internal/h1server"
 )
 
 // WithBindAddress sets the host that [Gateway.Run] binds the listeners' ports on, e.g. "127.0.0.1";
@@ -52,6 +54,7 @@ type boundPort struct {
 	http     *chanListener // what srv serves: the connections serveConn found to be HTTP
 	l4       connSet       // connections served outside srv (TCP and TLS routes, being inspected)
 	srv      *http.Server
+	lean     *h1server.Server   // serves the port's cleartext HTTP/1.1 connections (WithHTTP1Server)
 	cancel   context.CancelFunc // the server's base context: cancels requests still open at the drain deadline
 }
 
@@ -212,6 +215,9 @@ func (g *Gateway) servePort(bp *boundPort, secure bool) {
 		addr = bp.raw.Addr()
 	}
 	bp.http = newChanListener(addr)
+	if g.opts.h1server && !secure {
+		bp.lean = g.newLeanServer(bp, srv)
+	}
 	g.run.wg.Add(1)
 	go func() {
 		defer g.run.wg.Done()
@@ -237,7 +243,20 @@ func (g *Gateway) drainPort(bp *boundPort) error {
 	defer cancel()
 	l4 := make(chan error, 1)
 	go func() { l4 <- bp.l4.drain(ctx) }()
-	err := bp.srv.Shutdown(ctx)
+	lean := make(chan error, 1)
+	go func() {
+		if bp.lean == nil {
+			lean <- nil
+			return
+		}
+		err := bp.lean.Shutdown(ctx)
+		if err != nil {
+			bp.cancel()
+			_ = bp.lean.Close()
+		}
+		lean <- err
+	}()
+	err := errors.Join(bp.srv.Shutdown(ctx), <-lean)
 	if err != nil {
 		bp.cancel()
 		_ = bp.srv.Close()

@@ -53,7 +53,8 @@ func serve(ctx context.Context, f flags, logger *slog.Logger, level *slog.LevelV
 	stats := newStats()
 	opts := []agentgateway.Option{agentgateway.WithLogger(logger), agentgateway.WithDrainTimeout(drain),
 		agentgateway.WithBindAddress(f.bindAddr), agentgateway.WithDefaultBackendTimeout(f.backendTimeout),
-		agentgateway.WithAccessLog(false), agentgateway.WithObserver(stats, accessLog)}
+		agentgateway.WithAccessLog(false), agentgateway.WithObserver(stats, accessLog),
+		agentgateway.WithHTTP1Server(f.http1)}
 	opts = append(opts, tel.options...)
 	metricFields, err := first.MetricFields()
 	if err != nil {
