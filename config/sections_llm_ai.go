@@ -46,6 +46,7 @@ type guardSpec struct {
 	Regex              *regexSpec      `json:"regex"`
 	Webhook            *webhookSpec    `json:"webhook"`
 	OpenAIModeration   *moderationSpec `json:"openAIModeration"`
+	PromptInjection    *injectionSpec  `json:"promptInjection"`
 	BedrockGuardrails  Node            `json:"bedrockGuardrails"`
 	GoogleModelArmor   Node            `json:"googleModelArmor"`
 	AzureContentSafety Node            `json:"azureContentSafety"`
@@ -235,13 +236,13 @@ func buildGuard(bc *BuildContext, s guardSpec, request bool) (*llm.Guard, error)
 		return nil, err
 	}
 	n := 0
-	for _, set := range []bool{s.Regex != nil, s.Webhook != nil, s.OpenAIModeration != nil} {
+	for _, set := range []bool{s.Regex != nil, s.Webhook != nil, s.OpenAIModeration != nil, s.PromptInjection != nil} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		kinds := "regex, webhook, openAIModeration"
+		kinds := "regex, webhook, openAIModeration, promptInjection"
 		if !request {
 			kinds = "regex, webhook"
 		}
@@ -272,6 +273,15 @@ func buildGuard(bc *BuildContext, s guardSpec, request bool) (*llm.Guard, error)
 			return nil, err
 		}
 		g = w
+	case s.PromptInjection != nil:
+		if !request {
+			return nil, bc.Errorf("promptInjection", "applies to request guards only")
+		}
+		pi, err := s.PromptInjection.build(bc.At("promptInjection"))
+		if err != nil {
+			return nil, err
+		}
+		g = pi
 	case s.OpenAIModeration != nil:
 		if !request {
 			return nil, bc.Errorf("openAIModeration", "applies to request guards only")

@@ -114,6 +114,8 @@ func (p AIPolicy) compile() (*compiledPolicy, error) {
 				errs = append(errs, fmt.Errorf("promptGuard.response[%d]: %w", i, g.err))
 			case g.kind == kindModeration:
 				errs = append(errs, fmt.Errorf("promptGuard.response[%d]: moderation applies to requests only", i))
+			case g.kind == kindInjection:
+				errs = append(errs, fmt.Errorf("promptGuard.response[%d]: promptInjection applies to requests only", i))
 			case len(g.scopes) > 0:
 				errs = append(errs, fmt.Errorf("promptGuard.response[%d]: scope applies to request guards only", i))
 			}

@@ -253,6 +253,12 @@ func (gc *govCall) guardRequest(ctx context.Context, format string, doc map[stri
 					slots[i].set(out[k])
 				}
 			}
+		case kindInjection:
+			for _, i := range in {
+				if g.injected(slots[i].text) {
+					return rejectionError(g)
+				}
+			}
 		case kindModeration:
 			texts := make([]string, 0, len(in))
 			for _, i := range in {
