@@ -101,6 +101,10 @@ type webhookSpec struct {
 		} `json:"value"`
 	} `json:"forwardHeaderMatches"`
 	FailureMode string `json:"failureMode"`
+	// messageFormat raw, path and minSizeBytes: sections_llm_rawhook.go.
+	MessageFormat string `json:"messageFormat"`
+	Path          string `json:"path"`
+	MinSizeBytes  *int   `json:"minSizeBytes"`
 }
 
 type moderationSpec struct {
@@ -378,8 +382,16 @@ func buildWebhookGuard(bc *BuildContext, s webhookSpec) (*llm.Guard, error) {
 		}
 		g = g.ForwardHeader(f.Name, match)
 	}
+	g, raw, err := rawWebhook(bc, s, g)
+	if err != nil {
+		return nil, err
+	}
 	switch s.FailureMode {
-	case "", "failClosed":
+	case "":
+		if raw { // a raw processor (compression) is an optimisation: by default it fails open
+			g = g.FailOpen()
+		}
+	case "failClosed":
 	case "failOpen":
 		g = g.FailOpen()
 	default:

@@ -114,6 +114,8 @@ func (p AIPolicy) compile() (*compiledPolicy, error) {
 				errs = append(errs, fmt.Errorf("promptGuard.response[%d]: %w", i, g.err))
 			case g.kind == kindModeration:
 				errs = append(errs, fmt.Errorf("promptGuard.response[%d]: moderation applies to requests only", i))
+			case g.webhook != nil && g.webhook.raw != nil:
+				errs = append(errs, fmt.Errorf("promptGuard.response[%d]: messageFormat raw applies to request guards only", i))
 			case g.kind == kindInjection:
 				errs = append(errs, fmt.Errorf("promptGuard.response[%d]: promptInjection applies to requests only", i))
 			case len(g.scopes) > 0:
@@ -243,6 +245,7 @@ type govCall struct {
 	caching   *PromptCaching
 	final     []transform
 	hasPolicy bool
+	bodyLen   int // size of the body the request guards inspect (raw webhooks skip small ones)
 }
 
 // govern applies the effective policy to a request before routing: model aliases, request fields,
@@ -309,6 +312,7 @@ func (r *Router) govern(req *http.Request, st *agentgateway.State, in *inspected
 		if eff.Prompts != nil {
 			enrich(f.Name(), doc, eff.Prompts)
 		}
+		gc.bodyLen = len(in.body)
 		if e := gc.guardRequest(req.Context(), f.Name(), doc, gc.guard.Request); e != nil {
 			return nil, e
 		}
@@ -373,6 +377,7 @@ func (gc *govCall) modelRequest(e *ModelEntry, format string, body []byte) ([]by
 	if err != nil {
 		return nil, err
 	}
+	gc.bodyLen = len(body)
 	if e := gc.guardRequest(gc.req.Context(), format, doc, e.gov.guard.Request); e != nil {
 		return nil, e
 	}
