@@ -684,6 +684,9 @@ func buildAIBackend(bc *BuildContext, s aiBackendSpec) (http.Handler, error) {
 		}
 		opts = append(opts, llm.Failover("*", targets...))
 	}
+	if m := aiPinnedModel(s); m != "" {
+		opts = append(opts, llm.DefaultModel(m))
+	}
 	opts = append(opts, llm.Logger(bc.Logger), llm.ModelCatalog(bc.LLMCatalog))
 	r, err := llm.New(opts...)
 	if err != nil {

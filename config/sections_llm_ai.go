@@ -46,6 +46,7 @@ type guardSpec struct {
 	Regex              *regexSpec        `json:"regex"`
 	Webhook            *webhookSpec      `json:"webhook"`
 	OpenAIModeration   *moderationSpec   `json:"openAIModeration"`
+	PromptInjection    *injectionSpec    `json:"promptInjection"`
 	BedrockGuardrails  *bedrockGuardSpec `json:"bedrockGuardrails"`
 	GoogleModelArmor   *modelArmorSpec   `json:"googleModelArmor"`
 	AzureContentSafety *azureSafetySpec  `json:"azureContentSafety"`
@@ -100,6 +101,10 @@ type webhookSpec struct {
 		} `json:"value"`
 	} `json:"forwardHeaderMatches"`
 	FailureMode string `json:"failureMode"`
+	// messageFormat raw, path and minSizeBytes: sections_llm_rawhook.go.
+	MessageFormat string `json:"messageFormat"`
+	Path          string `json:"path"`
+	MinSizeBytes  *int   `json:"minSizeBytes"`
 }
 
 type moderationSpec struct {
@@ -231,14 +236,14 @@ func buildPromptGuard(bc *BuildContext, s promptGuardSpec) (llm.PromptGuard, err
 
 func buildGuard(bc *BuildContext, s guardSpec, request bool) (*llm.Guard, error) {
 	n := 0
-	for _, set := range []bool{s.Regex != nil, s.Webhook != nil, s.OpenAIModeration != nil, s.BedrockGuardrails != nil,
-		s.GoogleModelArmor != nil, s.AzureContentSafety != nil} {
+	for _, set := range []bool{s.Regex != nil, s.Webhook != nil, s.OpenAIModeration != nil, s.PromptInjection != nil,
+		s.BedrockGuardrails != nil, s.GoogleModelArmor != nil, s.AzureContentSafety != nil} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		kinds := "regex, webhook, openAIModeration, bedrockGuardrails, googleModelArmor, azureContentSafety"
+		kinds := "regex, webhook, openAIModeration, promptInjection, bedrockGuardrails, googleModelArmor, azureContentSafety"
 		if !request {
 			kinds = "regex, webhook, bedrockGuardrails, googleModelArmor, azureContentSafety"
 		}
@@ -273,6 +278,15 @@ func buildGuard(bc *BuildContext, s guardSpec, request bool) (*llm.Guard, error)
 			return nil, err
 		}
 		g = w
+	case s.PromptInjection != nil:
+		if !request {
+			return nil, bc.Errorf("promptInjection", "applies to request guards only")
+		}
+		pi, err := s.PromptInjection.build(bc.At("promptInjection"))
+		if err != nil {
+			return nil, err
+		}
+		g = pi
 	case s.OpenAIModeration != nil:
 		if !request {
 			return nil, bc.Errorf("openAIModeration", "applies to request guards only")
@@ -369,8 +383,16 @@ func buildWebhookGuard(bc *BuildContext, s webhookSpec) (*llm.Guard, error) {
 		}
 		g = g.ForwardHeader(f.Name, match)
 	}
+	g, raw, err := rawWebhook(bc, s, g)
+	if err != nil {
+		return nil, err
+	}
 	switch s.FailureMode {
-	case "", "failClosed":
+	case "":
+		if raw { // a raw processor (compression) is an optimisation: by default it fails open
+			g = g.FailOpen()
+		}
+	case "failClosed":
 	case "failOpen":
 		g = g.FailOpen()
 	default:

@@ -121,6 +121,10 @@ func (p AIPolicy) compile() (*compiledPolicy, error) {
 				errs = append(errs, fmt.Errorf("promptGuard.response[%d]: moderation applies to requests only", i))
 			case g.kind == kindAzureContentSafety && g.cloud.svc.(*azureGuard).analyze == nil:
 				errs = append(errs, fmt.Errorf("promptGuard.response[%d]: azureContentSafety detectJailbreak applies to requests only; set analyzeText", i))
+			case g.webhook != nil && g.webhook.raw != nil:
+				errs = append(errs, fmt.Errorf("promptGuard.response[%d]: messageFormat raw applies to request guards only", i))
+			case g.kind == kindInjection:
+				errs = append(errs, fmt.Errorf("promptGuard.response[%d]: promptInjection applies to requests only", i))
 			case len(g.scopes) > 0:
 				errs = append(errs, fmt.Errorf("promptGuard.response[%d]: scope applies to request guards only", i))
 			}
@@ -255,6 +259,7 @@ type govCall struct {
 	caching   *PromptCaching
 	final     []transform
 	hasPolicy bool
+	bodyLen   int // size of the body the request guards inspect (raw webhooks skip small ones)
 }
 
 // govern applies the effective policy to a request before routing: model aliases, request fields,
@@ -321,6 +326,7 @@ func (r *Router) govern(req *http.Request, st *agentgateway.State, in *inspected
 		if eff.Prompts != nil {
 			enrich(f.Name(), doc, eff.Prompts)
 		}
+		gc.bodyLen = len(in.body)
 		if e := gc.guardRequest(req.Context(), f.Name(), doc, gc.guard.Request); e != nil {
 			return nil, e
 		}
@@ -385,6 +391,7 @@ func (gc *govCall) modelRequest(e *ModelEntry, format string, body []byte) ([]by
 	if err != nil {
 		return nil, err
 	}
+	gc.bodyLen = len(body)
 	if e := gc.guardRequest(gc.req.Context(), format, doc, e.gov.guard.Request); e != nil {
 		return nil, e
 	}

@@ -26,6 +26,7 @@ type Guard struct {
 	scopes     []Scope
 	rejection  Rejection
 	failOpen   bool
+	threshold  float64 // promptInjection (guard_injection.go)
 	err        error
 }
 

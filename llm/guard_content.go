@@ -217,6 +217,16 @@ func (gc *govCall) guardRequest(ctx context.Context, format string, doc map[stri
 	}
 	slots := collectSlots(format, doc)
 	for _, g := range guards {
+		if g.kind == kindWebhook && g.webhook.raw != nil { // a raw processor sees every message
+			changed, e := g.webhook.processRaw(ctx, gc, g, doc, gc.bodyLen)
+			if e != nil {
+				return e
+			}
+			if changed { // later guards inspect the new messages
+				slots = collectSlots(format, doc)
+			}
+			continue
+		}
 		var in []int
 		for i, s := range slots {
 			if g.inScope(s.scope) {
@@ -266,6 +276,12 @@ func (gc *govCall) guardRequest(ctx context.Context, format string, doc map[stri
 				if out != nil && out[k] != slots[i].text {
 					slots[i].text = out[k]
 					slots[i].set(out[k])
+				}
+			}
+		case kindInjection:
+			for _, i := range in {
+				if g.injected(slots[i].text) {
+					return rejectionError(g)
 				}
 			}
 		case kindModeration:

@@ -27,6 +27,7 @@ type webhookGuard struct {
 	exprs   []headerExpr
 	forward []forwardHeader
 	timeout time.Duration
+	raw     *rawProcessor // messageFormat raw (guard_raw.go)
 }
 
 // headerExpr is a webhook header computed by a CEL expression over the client's request; the

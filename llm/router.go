@@ -48,10 +48,11 @@ type Router struct {
 	virtuals []*virtual
 	virtual  map[string]*virtual
 
-	maxBody int64
-	timeout time.Duration
-	rt      http.RoundTripper
-	logger  *slog.Logger
+	maxBody      int64
+	timeout      time.Duration
+	defaultModel string // a request naming no model is routed as this one (defaultmodel.go)
+	rt           http.RoundTripper
+	logger       *slog.Logger
 
 	// gov is the router's own ai policy and modelGov whether models have guards or caching
 	// (aipolicy.go).
@@ -405,6 +406,9 @@ func (r *Router) read(req *http.Request) *inspected {
 	if int64(len(body)) > r.maxBody {
 		in.err = &Error{Status: 413, Kind: ErrRequestTooLarge, Message: fmt.Sprintf("request body larger than %d bytes", r.maxBody), Err: ErrBodyTooLarge}
 		return in
+	}
+	if r.defaultModel != "" && bodyNamesModel(ep.format) {
+		body = withDefaultModel(body, r.defaultModel)
 	}
 	in.body = body
 	p, err := ep.format.Peek(body)
