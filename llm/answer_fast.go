@@ -48,7 +48,7 @@ func decodeANResponseFast(body []byte) (*Response, bool) {
 			content = v
 		case k.Matches("stop_reason"):
 			if !d.null(v) {
-				resp.StopReason = StopReason(d.str(v))
+				resp.StopReason = StopReason(d.enum(v, "end_turn", "max_tokens", "tool_use", "stop_sequence", "pause_turn", "refusal"))
 			}
 		case k.Matches("stop_sequence"):
 			resp.StopSequence = d.str(v)
@@ -103,7 +103,7 @@ func (d *scanDec) anBlock(e jsonscan.Span) anBlock {
 	for k, v := range jsonscan.Members(d.b, e) {
 		switch {
 		case k.Matches("type"):
-			b.Type = d.str(v)
+			b.Type = d.enum(v, "text", "tool_use", "thinking", "redacted_thinking", "tool_result", "image")
 		case k.Matches("text"):
 			b.Text = d.str(v)
 		case k.Matches("source"):

@@ -45,22 +45,24 @@ func FuzzJSONString(f *testing.F) {
 	for _, s := range trickyStrings {
 		f.Add(s)
 	}
-	f.Fuzz(func(t *testing.T, s string) {
-		for _, html := range []bool{false, true} {
-			if got, want := appendJSONStr(nil, s, html), stdString(s, html); !bytes.Equal(got, want) {
-				t.Fatalf("appendJSONStr(%q, html=%v) = %s, encoding/json %s", s, html, got, want)
-			}
+	f.Fuzz(checkJSONString)
+}
+
+func checkJSONString(t *testing.T, s string) {
+	for _, html := range []bool{false, true} {
+		if got, want := appendJSONStr(nil, s, html), stdString(s, html); !bytes.Equal(got, want) {
+			t.Fatalf("appendJSONStr(%q, html=%v) = %s, encoding/json %s", s, html, got, want)
 		}
-		raw := []byte(s)
-		got, err := appendRawJSON(nil, raw, true)
-		want, werr := json.Marshal(json.RawMessage(raw))
-		if len(raw) == 0 {
-			want, werr = []byte("null"), nil
-		}
-		if (err == nil) != (werr == nil) || err == nil && !bytes.Equal(got, want) {
-			t.Fatalf("appendRawJSON(%q) = %s, %v; encoding/json %s, %v", s, got, err, want, werr)
-		}
-	})
+	}
+	raw := []byte(s)
+	got, err := appendRawJSON(nil, raw, true)
+	want, werr := json.Marshal(json.RawMessage(raw))
+	if len(raw) == 0 {
+		want, werr = []byte("null"), nil
+	}
+	if (err == nil) != (werr == nil) || err == nil && !bytes.Equal(got, want) {
+		t.Fatalf("appendRawJSON(%q) = %s, %v; encoding/json %s, %v", s, got, err, want, werr)
+	}
 }
 
 // fuzzRequests are requests built from fuzz input: decoded by both client formats, and one made
@@ -108,21 +110,23 @@ func FuzzANRequestEncoder(f *testing.F) {
 	f.Add([]byte(`{"model":"m","messages":[{"role":"tool","content":"a","tool_call_id":"1"},{"role":"user","content":"b"},{"role":"tool","content":"c"}]}`), `{ "a" : [1, 2] }`)
 	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":""},{"role":"assistant","reasoning_content":"r"}],"tool_choice":"none"}`), "")
 	f.Add([]byte(`{"model":"m","messages":[],"temperature":1e-7,"top_p":1e21,"max_tokens":-4,"reasoning_effort":"high"}`), "null")
-	f.Fuzz(func(t *testing.T, body []byte, s string) {
-		for _, req := range fuzzRequests(body, s) {
-			got, ok := appendANRequest(nil, req)
-			want, err := encodeANRequestStd(req)
-			if !ok {
-				continue
-			}
-			if err != nil {
-				t.Fatalf("encoding/json fails (%v) where the fast encoder answers %s", err, got)
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("fast encoder differs:\n got %s\nwant %s", got, want)
-			}
+	f.Fuzz(checkANRequestEncoder)
+}
+
+func checkANRequestEncoder(t *testing.T, body []byte, s string) {
+	for _, req := range fuzzRequests(body, s) {
+		got, ok := appendANRequest(nil, req)
+		want, err := encodeANRequestStd(req)
+		if !ok {
+			continue
 		}
-	})
+		if err != nil {
+			t.Fatalf("encoding/json fails (%v) where the fast encoder answers %s", err, got)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("fast encoder differs:\n got %s\nwant %s", got, want)
+		}
+	}
 }
 
 func TestANRequestEncoderGivesUp(t *testing.T) {
@@ -156,19 +160,21 @@ func FuzzOARequestDecoder(f *testing.F) {
 	f.Add([]byte(`{"model":"m","temperature":1e400,"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA","detail":"low"}}]}]}`))
 	f.Add([]byte(`{"model":"m","max_tokens":1.0,"messages":[{"role":"user","content":"a"}]}`))
 	f.Add([]byte(`{"model":"m","ſtream":true,"messages":[{"role":"user","content":"a","refusal":1}]}`))
-	f.Fuzz(func(t *testing.T, body []byte) {
-		got, ok := decodeOARequestFast(body)
-		want, err := decodeOARequestStd(body)
-		if !ok {
-			return
-		}
-		if err != nil {
-			t.Fatalf("encoding/json refuses the body (%v); the fast decoder answers %+v", err, got)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("fast decoder differs:\n got %#v\nwant %#v", got, want)
-		}
-	})
+	f.Fuzz(checkOARequestDecoder)
+}
+
+func checkOARequestDecoder(t *testing.T, body []byte) {
+	got, ok := decodeOARequestFast(body)
+	want, err := decodeOARequestStd(body)
+	if !ok {
+		return
+	}
+	if err != nil {
+		t.Fatalf("encoding/json refuses the body (%v); the fast decoder answers %+v", err, got)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("fast decoder differs:\n got %#v\nwant %#v", got, want)
+	}
 }
 
 // TestFastPathsTaken: ordinary requests and answers take the hand-written paths (the differential
@@ -204,19 +210,21 @@ func FuzzANResponseDecoder(f *testing.F) {
 	f.Add([]byte(`{"id":"m","content":[{"type":"text","text":"a"},{"type":"server_tool_use","id":"x"},{"type":"tool_use","id":"t","name":"n","input":null},{"type":"thinking","thinking":"t","signature":"s"}],"stop_reason":null,"stop_sequence":"x","usage":{"input_tokens":3,"cache_read_input_tokens":2}}`))
 	f.Add([]byte(`{"id":"m","content":[{"type":"tool_result","content":[{"type":"text","text":"a"}],"is_error":true},{"type":"image","source":{"type":"url","url":"u"}}],"stop_reason":""}`))
 	f.Add([]byte(`{"id":"m","content":[null],"usage":{"input_tokens":1.5}}`))
-	f.Fuzz(func(t *testing.T, body []byte) {
-		got, ok := decodeANResponseFast(body)
-		want, err := decodeANResponseStd(body)
-		if !ok {
-			return
-		}
-		if err != nil {
-			t.Fatalf("encoding/json refuses the body (%v); the fast decoder answers %+v", err, got)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("fast decoder differs:\n got %#v\nwant %#v", got, want)
-		}
-	})
+	f.Fuzz(checkANResponseDecoder)
+}
+
+func checkANResponseDecoder(t *testing.T, body []byte) {
+	got, ok := decodeANResponseFast(body)
+	want, err := decodeANResponseStd(body)
+	if !ok {
+		return
+	}
+	if err != nil {
+		t.Fatalf("encoding/json refuses the body (%v); the fast decoder answers %+v", err, got)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("fast decoder differs:\n got %#v\nwant %#v", got, want)
+	}
 }
 
 // FuzzOAResponseEncoder: the hand-written OpenAI answer encoder writes encoding/json's bytes.
@@ -224,31 +232,33 @@ func FuzzOAResponseEncoder(f *testing.F) {
 	f.Add(readInput(f, "anthropic_response.json"), "a<b>&c", 3)
 	f.Add([]byte(`{"id":"m","content":[{"type":"tool_use","id":"t","name":"n","input":{"a":1}},{"type":"text","text":""}]}`), "\xe2\x80\xa8\"", 1)
 	f.Add([]byte(`{}`), "\xc3\xa9 split", 1)
-	f.Fuzz(func(t *testing.T, body []byte, s string, cut int) {
-		var resps []*Response
-		if r, err := decodeANResponseStd(body); err == nil {
-			resps = append(resps, r)
+	f.Fuzz(checkOAResponseEncoder)
+}
+
+func checkOAResponseEncoder(t *testing.T, body []byte, s string, cut int) {
+	var resps []*Response
+	if r, err := decodeANResponseStd(body); err == nil {
+		resps = append(resps, r)
+	}
+	if cut < 0 || cut > len(s) {
+		cut = len(s) / 2
+	}
+	resps = append(resps, &Response{ID: s, Model: s, StopReason: StopReason(s), Parts: []Part{
+		{Type: PartThinking, Text: s[:cut]}, {Type: PartText, Text: s[:cut]}, {Type: PartThinking, Text: s[cut:]},
+		{Type: PartToolCall, ToolCallID: s, ToolName: s[cut:], Arguments: []byte(s)}, {Type: PartText, Text: s[cut:]},
+	}, Usage: Usage{InputTokens: int64(len(s)), OutputTokens: int64(cut), CachedInputTokens: -1, ReasoningTokens: 7}},
+		&Response{Parts: []Part{{Type: PartToolCall, Arguments: []byte(s)}, {Type: PartText, Text: s[:cut]}}})
+	for _, r := range resps {
+		r.Created = 1700000000
+		got, _ := OpenAIChat{}.EncodeResponse(r)
+		want, err := encodeOAResponseStd(r)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if cut < 0 || cut > len(s) {
-			cut = len(s) / 2
+		if !bytes.Equal(got, want) {
+			t.Fatalf("fast encoder differs:\n got %s\nwant %s", got, want)
 		}
-		resps = append(resps, &Response{ID: s, Model: s, StopReason: StopReason(s), Parts: []Part{
-			{Type: PartThinking, Text: s[:cut]}, {Type: PartText, Text: s[:cut]}, {Type: PartThinking, Text: s[cut:]},
-			{Type: PartToolCall, ToolCallID: s, ToolName: s[cut:], Arguments: []byte(s)}, {Type: PartText, Text: s[cut:]},
-		}, Usage: Usage{InputTokens: int64(len(s)), OutputTokens: int64(cut), CachedInputTokens: -1, ReasoningTokens: 7}},
-			&Response{Parts: []Part{{Type: PartToolCall, Arguments: []byte(s)}, {Type: PartText, Text: s[:cut]}}})
-		for _, r := range resps {
-			r.Created = 1700000000
-			got, _ := OpenAIChat{}.EncodeResponse(r)
-			want, err := encodeOAResponseStd(r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("fast encoder differs:\n got %s\nwant %s", got, want)
-			}
-		}
-	})
+	}
 }
 
 // encodeOAResponseStd is the encoding/json encoder appendOAResponse replaced: the reference of

@@ -108,7 +108,7 @@ func decodeOARequestFast(body []byte) (*Request, bool) {
 		for k, v := range jsonscan.Members(body, e) {
 			switch {
 			case k.Matches("type"):
-				typ = d.str(v)
+				typ = d.enum(v, "function")
 			case k.Matches("function"):
 				if !d.object(v) {
 					continue
@@ -158,7 +158,7 @@ func decodeOARequestFast(body []byte) (*Request, bool) {
 
 func (d *scanDec) oaToolChoice(v jsonscan.Span) (*ToolChoice, bool) {
 	if jsonscan.IsString(d.b, v) {
-		switch d.str(v) {
+		switch d.enum(v, "auto", "none", "required") {
 		case "auto":
 			return &ToolChoice{Mode: ToolChoiceAuto}, true
 		case "none":
@@ -207,7 +207,7 @@ func (d *scanDec) oaMessages(req *Request, v jsonscan.Span) bool {
 		for k, v := range jsonscan.Members(d.b, e) {
 			switch {
 			case k.Matches("role"):
-				role = d.str(v)
+				role = d.enum(v, "user", "assistant", "system", "tool", "developer")
 			case k.Matches("content"):
 				content = v
 			case k.Matches("name"):
@@ -312,7 +312,7 @@ func (d *scanDec) oaContent(v jsonscan.Span) []Part {
 		for k, v := range jsonscan.Members(d.b, e) {
 			switch {
 			case k.Matches("type"):
-				typ = d.str(v)
+				typ = d.enum(v, "text", "image_url")
 			case k.Matches("text"):
 				text = d.str(v)
 			case k.Matches("image_url"):

@@ -37,6 +37,19 @@ func (d *scanDec) str(v jsonscan.Span) string {
 	return jsonscan.Unquote(d.b, v)
 }
 
+// enum reads a string that is usually one of lits, returning the literal itself then: a role or a
+// type is compared, not kept, and need not be allocated.
+func (d *scanDec) enum(v jsonscan.Span, lits ...string) string {
+	if raw, ok := jsonscan.RawString(d.b, v); ok {
+		for _, l := range lits {
+			if string(raw) == l {
+				return l
+			}
+		}
+	}
+	return d.str(v)
+}
+
 // checkStr checks that v is a string or null without reading it.
 func (d *scanDec) checkStr(v jsonscan.Span) {
 	if !d.null(v) && !jsonscan.IsString(d.b, v) {

@@ -1,7 +1,10 @@
 package llm
 
 import (
+	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 )
@@ -41,25 +44,27 @@ func FuzzGeminiChunkScan(f *testing.F) {
 	f.Add([]byte(`{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":{}}}]}}]}`), []byte(`{"error":{"code":429,"message":"quota"}}`))
 	f.Add([]byte(`{"candidates":[],"usageMetadata":null,"CANDIDATES":[]}`), []byte(`{"candidates":[{"content":null,"index":"0"}]}`))
 	f.Add([]byte(`{"candidates":[{"content":{"parts":null,"role":"user"},"index":1}],"modelVersion":"\u0067"}`), []byte(`[1]`))
-	f.Fuzz(func(t *testing.T, a, b []byte) {
-		var s gmScratch
-		for _, data := range [][]byte{a, b} {
-			got, ok := scanGeminiChunk(data, &s)
-			if !ok {
-				continue
-			}
-			var ce struct {
-				gmResponse
-				Error *struct{} `json:"error"`
-			}
-			if err := json.Unmarshal(data, &ce); err != nil || ce.Error != nil {
-				t.Fatalf("scanned %s, but encoding/json: %v, error object %v", data, err, ce.Error != nil)
-			}
-			if g, w := gmNormal(got), gmNormal(&ce.gmResponse); !reflect.DeepEqual(g, w) {
-				t.Fatalf("%s:\n got %+v\nwant %+v", data, g, w)
-			}
+	f.Fuzz(checkGeminiChunkScan)
+}
+
+func checkGeminiChunkScan(t *testing.T, a, b []byte) {
+	var s gmScratch
+	for _, data := range [][]byte{a, b} {
+		got, ok := scanGeminiChunk(data, &s)
+		if !ok {
+			continue
 		}
-	})
+		var ce struct {
+			gmResponse
+			Error *struct{} `json:"error"`
+		}
+		if err := json.Unmarshal(data, &ce); err != nil || ce.Error != nil {
+			t.Fatalf("scanned %s, but encoding/json: %v, error object %v", data, err, ce.Error != nil)
+		}
+		if g, w := gmNormal(got), gmNormal(&ce.gmResponse); !reflect.DeepEqual(g, w) {
+			t.Fatalf("%s:\n got %+v\nwant %+v", data, g, w)
+		}
+	}
 }
 
 // TestStreamScanTaken: the text chunks of an ordinary stream take the scanner path.
@@ -72,5 +77,38 @@ func TestStreamScanTaken(t *testing.T) {
 		if _, ok := scanGeminiChunk([]byte(c), &s); !ok {
 			t.Errorf("scanner gave up on %s", c)
 		}
+	}
+}
+
+// TestFastMatchesStdOnTestdata runs the differential checks of the fuzz targets over every request,
+// answer and stream of the test data (golden outputs included: they are valid inputs too).
+func TestFastMatchesStdOnTestdata(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*", "*"))
+	more, _ := filepath.Glob(filepath.Join("testdata", "*", "*", "*"))
+	files = append(files, more...)
+	n := 0
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			continue // a directory
+		}
+		n++
+		t.Run(name, func(t *testing.T) {
+			checkOARequestDecoder(t, b)
+			checkANRequestEncoder(t, b, string(b))
+			checkANResponseDecoder(t, b)
+			checkOAResponseEncoder(t, b, string(b), len(b)/3)
+			// every SSE data line of a stream, and each pair of consecutive ones
+			var prev []byte
+			for _, line := range bytes.Split(b, []byte("\n")) {
+				if data, ok := bytes.CutPrefix(bytes.TrimRight(line, "\r"), []byte("data: ")); ok {
+					checkGeminiChunkScan(t, prev, data)
+					prev = data
+				}
+			}
+		})
+	}
+	if n < 20 {
+		t.Fatalf("only %d test data files found", n)
 	}
 }
