@@ -112,6 +112,10 @@ func TestInferenceRoutingErrors(t *testing.T) {
 services: [{name: s, namespace: ns, hostname: h, vips: [], ports: {80: 80}}]
 binds: [{port: 3000, listeners: [{routes: [{backends: [{service: {name: ns/h, port: 80}, policies: {inferenceRouting: {endpointPicker: {host: "127.0.0.1:9002"}, destinationMode: passthrough}}}]}]}]}]
 `, `inferenceRouting.destinationMode: not supported yet`},
+		"service without workloads": {`
+services: [{name: s, namespace: ns, hostname: h, vips: [], ports: {80: 80}}]
+binds: [{port: 3000, listeners: [{routes: [{backends: [{service: {name: ns/h, port: 80}, policies: {inferenceRouting: {endpointPicker: {host: "127.0.0.1:9002"}}}}]}]}]}]
+`, `inferenceRouting: service ns/h has no workloads`},
 		"host backend": {`
 binds: [{port: 3000, listeners: [{routes: [{backends: [{host: "127.0.0.1:80", policies: {inferenceRouting: {endpointPicker: {host: "127.0.0.1:9002"}}}}]}]}]}]
 `, `inferenceRouting applies to service backends`},

@@ -540,6 +540,9 @@ type rateLimitSpec struct {
 	FillInterval  time.Duration `json:"fillInterval"`
 	Type          string        `json:"type"`
 	Key           string        `json:"key"`
+	// Limit and Unit are the newer short form (limit 50, unit seconds): see rateLimitUnit.
+	Limit uint64 `json:"limit"`
+	Unit  string `json:"unit"`
 }
 
 // conditionalRateLimitSpec is a bucket with the CEL condition that selects it.
@@ -550,9 +553,14 @@ type conditionalRateLimitSpec struct {
 	FillInterval  time.Duration `json:"fillInterval"`
 	Type          string        `json:"type"`
 	Key           string        `json:"key"`
+	Limit         uint64        `json:"limit"`
+	Unit          string        `json:"unit"`
 }
 
 func (r rateLimitSpec) limit(bc *BuildContext, field string) (policy.RateLimit, error) {
+	if err := r.applyUnit(bc, field); err != nil { // sections_ratelimit_unit.go
+		return policy.RateLimit{}, err
+	}
 	out := policy.RateLimit{MaxTokens: r.MaxTokens, TokensPerFill: r.TokensPerFill, FillInterval: r.FillInterval, Key: r.Key}
 	switch r.Type {
 	case "", "requests":
@@ -574,7 +582,7 @@ func buildLocalRateLimit(bc *BuildContext, s localRateLimitSpec) (agentgateway.P
 		cfg.Limits = append(cfg.Limits, l)
 	}
 	for i, c := range s.conditional {
-		l, err := rateLimitSpec{c.MaxTokens, c.TokensPerFill, c.FillInterval, c.Type, c.Key}.limit(bc, fmt.Sprintf("conditional[%d]", i))
+		l, err := rateLimitSpec{MaxTokens: c.MaxTokens, TokensPerFill: c.TokensPerFill, FillInterval: c.FillInterval, Type: c.Type, Key: c.Key, Limit: c.Limit, Unit: c.Unit}.limit(bc, fmt.Sprintf("conditional[%d]", i))
 		if err != nil {
 			return nil, err
 		}

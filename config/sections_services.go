@@ -227,6 +227,12 @@ func catalogBackend(bc *BuildContext, ref ServiceRef) (h http.Handler, handled b
 	if err != nil {
 		return nil, true, bc.Errorf("", "%w", err)
 	}
+	if len(eps) == 0 && bc.inference != nil && bc.inference.path == bc.Path {
+		// Say why, rather than let the policy be reported as on the wrong kind of backend: the picker's
+		// choices are validated against the service's workloads, and this service has none.
+		bc.inference.used = true
+		return nil, true, agentgateway.Errorf(bc.inference.at, "service %s has no workloads, so no endpoint the picker chooses could be validated (destinationMode passthrough is not supported)", ref.Name)
+	}
 	if len(eps) == 0 {
 		// A service scaled to nothing is valid config; its requests get 503, as with every endpoint ejected.
 		if err := applyHealth(bc, &agentgateway.HTTPBackendConfig{}); err != nil {
