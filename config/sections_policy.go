@@ -405,6 +405,10 @@ type extAuthzSpec struct {
 		TTL        string   `json:"ttl"`
 		MaxEntries *int     `json:"maxEntries"`
 	} `json:"cache"`
+	// The older flat form of the http protocol's settings (sections_extauthz_compat.go).
+	Path                   string   `json:"path"`
+	Redirect               string   `json:"redirect"`
+	IncludeResponseHeaders []string `json:"includeResponseHeaders"`
 }
 
 // extAuthzProtocolSpec is {grpc: {...}} (the default) or {http: {...}}.
@@ -413,14 +417,17 @@ type extAuthzProtocolSpec struct {
 		Context  map[string]string `json:"context"`
 		Metadata map[string]string `json:"metadata"`
 	} `json:"grpc"`
-	HTTP *struct {
-		Path                   string            `json:"path"`
-		Redirect               string            `json:"redirect"`
-		Body                   string            `json:"body"`
-		IncludeResponseHeaders []string          `json:"includeResponseHeaders"`
-		AddRequestHeaders      map[string]string `json:"addRequestHeaders"`
-		Metadata               map[string]string `json:"metadata"`
-	} `json:"http"`
+	HTTP *extAuthzHTTPSpec `json:"http"`
+}
+
+// extAuthzHTTPSpec is the http protocol's settings.
+type extAuthzHTTPSpec struct {
+	Path                   string            `json:"path"`
+	Redirect               string            `json:"redirect"`
+	Body                   string            `json:"body"`
+	IncludeResponseHeaders []string          `json:"includeResponseHeaders"`
+	AddRequestHeaders      map[string]string `json:"addRequestHeaders"`
+	Metadata               map[string]string `json:"metadata"`
 }
 
 // extAuthzFailureSpec is "allow", "deny" or {denyWithStatus: code}.
@@ -433,7 +440,7 @@ type extAuthzFailureSpec struct {
 func (f *extAuthzFailureSpec) UnmarshalJSON(b []byte) error {
 	var s string
 	if unmarshalStrict(b, &s) == nil {
-		switch s {
+		switch strings.ToLower(s) { // the published examples also write Deny / Allow
 		case "allow":
 			*f = extAuthzFailureSpec{Mode: agentgateway.FailOpen}
 		case "deny":
@@ -454,6 +461,9 @@ func (f *extAuthzFailureSpec) UnmarshalJSON(b []byte) error {
 }
 
 func buildExtAuthz(bc *BuildContext, s extAuthzSpec) (agentgateway.Policy, error) {
+	if err := s.flatHTTP(bc); err != nil {
+		return nil, err
+	}
 	switch {
 	case s.Policies != nil:
 		return nil, bc.Errorf("policies", "not supported")
