@@ -405,6 +405,10 @@ type extAuthzSpec struct {
 		TTL        string   `json:"ttl"`
 		MaxEntries *int     `json:"maxEntries"`
 	} `json:"cache"`
+	// The older flat form of the http protocol's settings (sections_extauthz_compat.go).
+	Path                   string   `json:"path"`
+	Redirect               string   `json:"redirect"`
+	IncludeResponseHeaders []string `json:"includeResponseHeaders"`
 }
 
 // extAuthzProtocolSpec is {grpc: {...}} (the default) or {http: {...}}.
@@ -413,14 +417,17 @@ type extAuthzProtocolSpec struct {
 		Context  map[string]string `json:"context"`
 		Metadata map[string]string `json:"metadata"`
 	} `json:"grpc"`
-	HTTP *struct {
-		Path                   string            `json:"path"`
-		Redirect               string            `json:"redirect"`
-		Body                   string            `json:"body"`
-		IncludeResponseHeaders []string          `json:"includeResponseHeaders"`
-		AddRequestHeaders      map[string]string `json:"addRequestHeaders"`
-		Metadata               map[string]string `json:"metadata"`
-	} `json:"http"`
+	HTTP *extAuthzHTTPSpec `json:"http"`
+}
+
+// extAuthzHTTPSpec is the http protocol's settings.
+type extAuthzHTTPSpec struct {
+	Path                   string            `json:"path"`
+	Redirect               string            `json:"redirect"`
+	Body                   string            `json:"body"`
+	IncludeResponseHeaders []string          `json:"includeResponseHeaders"`
+	AddRequestHeaders      map[string]string `json:"addRequestHeaders"`
+	Metadata               map[string]string `json:"metadata"`
 }
 
 // extAuthzFailureSpec is "allow", "deny" or {denyWithStatus: code}.
@@ -433,7 +440,7 @@ type extAuthzFailureSpec struct {
 func (f *extAuthzFailureSpec) UnmarshalJSON(b []byte) error {
 	var s string
 	if unmarshalStrict(b, &s) == nil {
-		switch s {
+		switch strings.ToLower(s) { // the published examples also write Deny / Allow
 		case "allow":
 			*f = extAuthzFailureSpec{Mode: agentgateway.FailOpen}
 		case "deny":
@@ -454,6 +461,9 @@ func (f *extAuthzFailureSpec) UnmarshalJSON(b []byte) error {
 }
 
 func buildExtAuthz(bc *BuildContext, s extAuthzSpec) (agentgateway.Policy, error) {
+	if err := s.flatHTTP(bc); err != nil {
+		return nil, err
+	}
 	switch {
 	case s.Policies != nil:
 		return nil, bc.Errorf("policies", "not supported")
@@ -540,6 +550,9 @@ type rateLimitSpec struct {
 	FillInterval  time.Duration `json:"fillInterval"`
 	Type          string        `json:"type"`
 	Key           string        `json:"key"`
+	// Limit and Unit are the newer short form (limit 50, unit seconds): see rateLimitUnit.
+	Limit uint64 `json:"limit"`
+	Unit  string `json:"unit"`
 }
 
 // conditionalRateLimitSpec is a bucket with the CEL condition that selects it.
@@ -550,9 +563,14 @@ type conditionalRateLimitSpec struct {
 	FillInterval  time.Duration `json:"fillInterval"`
 	Type          string        `json:"type"`
 	Key           string        `json:"key"`
+	Limit         uint64        `json:"limit"`
+	Unit          string        `json:"unit"`
 }
 
 func (r rateLimitSpec) limit(bc *BuildContext, field string) (policy.RateLimit, error) {
+	if err := r.applyUnit(bc, field); err != nil { // sections_ratelimit_unit.go
+		return policy.RateLimit{}, err
+	}
 	out := policy.RateLimit{MaxTokens: r.MaxTokens, TokensPerFill: r.TokensPerFill, FillInterval: r.FillInterval, Key: r.Key}
 	switch r.Type {
 	case "", "requests":
@@ -574,7 +592,7 @@ func buildLocalRateLimit(bc *BuildContext, s localRateLimitSpec) (agentgateway.P
 		cfg.Limits = append(cfg.Limits, l)
 	}
 	for i, c := range s.conditional {
-		l, err := rateLimitSpec{c.MaxTokens, c.TokensPerFill, c.FillInterval, c.Type, c.Key}.limit(bc, fmt.Sprintf("conditional[%d]", i))
+		l, err := rateLimitSpec{MaxTokens: c.MaxTokens, TokensPerFill: c.TokensPerFill, FillInterval: c.FillInterval, Type: c.Type, Key: c.Key, Limit: c.Limit, Unit: c.Unit}.limit(bc, fmt.Sprintf("conditional[%d]", i))
 		if err != nil {
 			return nil, err
 		}

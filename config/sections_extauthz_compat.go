@@ -1,0 +1,58 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// UnmarshalJSON reads the protocol as an object ({grpc: {...}} or {http: {...}}) or, as older configs
+// write it, as a bare name: "grpc" or "http" with default settings.
+func (p *extAuthzProtocolSpec) UnmarshalJSON(b []byte) error {
+	var name string
+	if json.Unmarshal(b, &name) == nil {
+		switch name {
+		case "http":
+			*p = extAuthzProtocolSpec{HTTP: &extAuthzHTTPSpec{}}
+		case "grpc":
+			*p = extAuthzProtocolSpec{GRPC: &struct {
+				Context  map[string]string `json:"context"`
+				Metadata map[string]string `json:"metadata"`
+			}{}}
+		default:
+			return fmt.Errorf("want grpc, http or an object, got %q", name)
+		}
+		return nil
+	}
+	type plain extAuthzProtocolSpec
+	return unmarshalStrict(b, (*plain)(p))
+}
+
+// flatHTTP moves the older flat http settings (path, redirect and includeResponseHeaders next to
+// protocol: http) into the http protocol; they mean nothing for grpc.
+func (s *extAuthzSpec) flatHTTP(bc *BuildContext) error {
+	if s.Path == "" && s.Redirect == "" && s.IncludeResponseHeaders == nil {
+		return nil
+	}
+	if s.Protocol == nil || s.Protocol.HTTP == nil {
+		return bc.Errorf("protocol", "path, redirect and includeResponseHeaders need protocol http")
+	}
+	h := s.Protocol.HTTP
+	for _, f := range []struct {
+		name     string
+		flat, in bool
+	}{{"path", s.Path != "", h.Path != ""}, {"redirect", s.Redirect != "", h.Redirect != ""}, {"includeResponseHeaders", s.IncludeResponseHeaders != nil, h.IncludeResponseHeaders != nil}} {
+		if f.flat && f.in {
+			return bc.Errorf(f.name, "set under protocol.http or here, not both")
+		}
+	}
+	if s.Path != "" {
+		h.Path = s.Path
+	}
+	if s.Redirect != "" {
+		h.Redirect = s.Redirect
+	}
+	if s.IncludeResponseHeaders != nil {
+		h.IncludeResponseHeaders = s.IncludeResponseHeaders
+	}
+	return nil
+}
