@@ -205,7 +205,7 @@ var Compatibility = []CompatRow{
 	{"policies.authorization", Supported, ""},
 	{"policies.mcpAuthentication", SupportedWithDifferences, "no relaySigningKey; the gateway is the issuer of adapted metadata"},
 	{"policies.a2a", Supported, ""},
-	{"policies.ai", SupportedWithDifferences, "no `routes`; guards regex, webhook (also messageFormat raw, request side), openAIModeration and promptInjection (bedrockGuardrails, googleModelArmor and azureContentSafety are refused)"},
+	{"policies.ai", SupportedWithDifferences, "guards regex, webhook (also messageFormat raw, request side), openAIModeration, promptInjection (requests), bedrockGuardrails, googleModelArmor and azureContentSafety (their policies: backendAuth only; endpoints from AWS_ENDPOINT_URL_BEDROCK_RUNTIME and CLOUDSDK_API_ENDPOINT_OVERRIDES_MODELARMOR; detectJailbreak on requests only); routes: completions, messages, responses, embeddings, models, anthropicTokenCount, passthrough and detect (realtime, rerank, generateContent, geminiCountTokens refused), a path no suffix matches keeps its default API, and a route policy's routes apply after the route's policies ran on the default classification"},
 	{"policies.backendTLS", SupportedWithDifferences, "no keyExchangeGroups or spiffe"},
 	{"policies.backendTunnel", NotSupported, "set backendTunnel on the route's backends (their policies), where it decides how each connects"},
 	{"policies.backendAuth", SupportedWithDifferences, "no copilot or azure developerImplicit; token endpoints by host or service, not by backend or with policies; no actorToken.enforceMayAct"},
@@ -280,7 +280,7 @@ var Compatibility = []CompatRow{
 	{"llm.port", Supported, ""},
 	{"llm.tls", SupportedWithDifferences, "static certificate, client CA, min/max version; no spiffe, dynamicCa, cipher suites or groups"},
 	{"llm.providers", Supported, ""},
-	{"llm.models", SupportedWithDifferences, "guardrails, passthrough and promptCaching per model; no transformation, matches or health"},
+	{"llm.models", SupportedWithDifferences, "guardrails, passthrough, promptCaching, transformation, matches (headers; entries with matches are not virtual-model targets) and health (unhealthyExpression, eviction.consecutiveFailures and duration; health scores refused) per model; no authorization, finalTransformation, responseHeaders, backendTLS, tls or backendTunnel"},
 	{"llm.virtualModels", Supported, ""},
 	{"llm.policies", Supported, ""},
 }

@@ -29,7 +29,7 @@ type aiPolicySpec struct {
 	Prompts              *promptsSpec       `json:"prompts"`
 	ModelAliases         map[string]string  `json:"modelAliases"`
 	PromptCaching        *promptCachingSpec `json:"promptCaching"`
-	Routes               map[string]any     `json:"routes"`
+	Routes               map[string]string  `json:"routes"`
 }
 
 // promptGuardSpec is the schema's PromptGuard.
@@ -166,11 +166,12 @@ func (s *promptCachingSpec) build(bc *BuildContext) (llm.PromptCaching, error) {
 }
 
 func buildAIPolicy(bc *BuildContext, s aiPolicySpec) (agentgateway.Policy, error) {
-	if len(s.Routes) > 0 {
-		return nil, bc.Errorf("routes", "not supported yet")
+	routes, err := aiRoutes(bc, s.Routes) // sections_llm_routes.go
+	if err != nil {
+		return nil, err
 	}
 	p := llm.AIPolicy{Defaults: s.Defaults, Overrides: s.Overrides, Transformations: s.Transformations,
-		FinalTransformations: s.FinalTransformations, ModelAliases: s.ModelAliases}
+		FinalTransformations: s.FinalTransformations, ModelAliases: s.ModelAliases, Routes: routes}
 	if s.PromptGuard != nil {
 		pg, err := buildPromptGuard(bc.At("promptGuard"), *s.PromptGuard)
 		if err != nil {

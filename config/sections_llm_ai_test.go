@@ -149,8 +149,8 @@ func TestAIPolicyConfigErrors(t *testing.T) {
 	route := "binds:\n- port: 3000\n  listeners:\n  - routes:\n    - backends:\n      - ai: {name: o, provider: {openAI: {}}}\n      policies:\n        ai: %s\n"
 	for _, c := range []struct{ ai, path, msg string }{
 		{`{finalTransformations: {a: "1 +"}}`, "policies.ai", "finalTransformations.a"},
-		{`{routes: {"/x": completions}}`, "policies.ai.routes", "not supported yet"},
-		{`{promptGuard: {request: [{googleModelArmor: {templateId: t, projectId: p}}]}}`, "policies.ai.promptGuard.request[0].googleModelArmor", "not supported yet"},
+		{`{routes: {"/x": realtime}}`, "policies.ai.routes./x", "not supported yet"},
+		{`{promptGuard: {request: [{googleModelArmor: {templateId: t, projectId: p, policies: {backendTLS: {insecure: true}}}}]}}`, "policies.ai.promptGuard.request[0].googleModelArmor.policies.backendTLS", "not supported yet"},
 		{`{promptGuard: {request: [{regex: {rules: [{builtin: iban}]}}]}}`, "policies.ai.promptGuard", "unknown builtin"},
 		{`{promptGuard: {request: [{regex: {rules: [{pattern: "("}]}}]}}`, "policies.ai.promptGuard", "pattern"},
 		{`{promptGuard: {response: [{openAIModeration: {}}]}}`, "policies.ai.promptGuard.response[0]", "request guards only"},

@@ -39,10 +39,14 @@
 // # Governance
 //
 // An [AIPolicy] (agentgateway's `ai` policy) governs calls: [PromptGuard] guards ([Regex] with
-// built-in PII patterns, [Webhook], [Moderation]) that mask or reject requests and answers — streamed
+// built-in PII patterns, [Webhook], [Moderation], and the cloud services [BedrockGuardrails],
+// [GoogleModelArmor] and [AzureContentSafety]) that mask or reject requests and answers — streamed
 // answers too, a match split over deltas included, holding back only the tail that may still be part
 // of one — plus request field defaults, overrides and CEL transformations, prompt enrichment, model
 // aliases and prompt-cache markers. Apply it to every call with [Govern], to a route or backend with
 // [NewAIPolicy], or per model with [ModelGuardrails] and [ModelPromptCaching]. A rejection reaches the
-// client in its own format with the guard's status.
+// client in its own format with the guard's status. [AIPolicy.Routes] says which API each request
+// path serves (or that it passes through, with usage read by detect — AWS event streams included);
+// model entries can be chosen by request headers ([MatchHeaders]), compute request fields with CEL
+// ([Transform]) and be evicted by a health policy ([Health]).
 package llm

@@ -13,9 +13,11 @@ import (
 )
 
 // Guard is one prompt guard (the schema's RequestGuard / ResponseGuard): a regex guard that masks
-// or rejects, a webhook that passes, masks or rejects, or OpenAI moderation that rejects flagged
-// content. Build one with [Regex], [Webhook] or [Moderation] and refine it with its methods; a
-// Guard is immutable once a router or policy uses it.
+// or rejects, a webhook that passes, masks or rejects, OpenAI moderation that rejects flagged
+// content, or a cloud content-safety service (Bedrock Guardrails, Model Armor, Azure Content
+// Safety). Build one with [Regex], [Webhook], [Moderation], [BedrockGuardrails],
+// [GoogleModelArmor] or [AzureContentSafety] and refine it with its methods; a Guard is immutable
+// once a router or policy uses it.
 type Guard struct {
 	kind       guardKind
 	action     Action
@@ -337,11 +339,11 @@ func (g *Guard) Rejecting(r Rejection) *Guard {
 	return g
 }
 
-// FailOpen lets content through when the webhook or moderation call fails. By default a guard fails
-// closed: the call is answered 503 with cause [ErrGuardFailed].
+// FailOpen lets content through when the webhook, moderation or cloud guard call fails. By default
+// a guard fails closed: the call is answered 503 with cause [ErrGuardFailed].
 func (g *Guard) FailOpen() *Guard { g.failOpen = true; return g }
 
-// Timeout bounds a webhook or moderation call (default 10 s).
+// Timeout bounds a webhook, moderation or cloud guard call (default 10 s).
 func (g *Guard) Timeout(d time.Duration) *Guard {
 	switch {
 	case g.webhook != nil:

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"unicode/utf8"
 )
 
 // azureGuard calls Azure AI Content Safety: POST /contentsafety/text:analyze (harm categories and
@@ -83,8 +84,48 @@ func (*azureGuard) name() string { return "azure content safety" }
 
 func (a *azureGuard) defaultBase() string { return a.base }
 
+// The services' limits on one text, in characters: longer texts are judged in pieces.
+const (
+	azureAnalyzeLimit   = 10000
+	azureJailbreakLimit = 1000
+)
+
+// runeChunks splits s into pieces of at most n runes.
+func runeChunks(s string, n int) []string {
+	var out []string
+	for len(s) > 0 {
+		i, runes := 0, 0
+		for i < len(s) && runes < n {
+			_, size := utf8.DecodeRuneInString(s[i:])
+			i += size
+			runes++
+		}
+		out = append(out, s[:i])
+		s = s[i:]
+	}
+	return out
+}
+
 func (a *azureGuard) assess(ctx context.Context, c *cloudGuard, texts []string, output bool) ([]string, bool, error) {
 	text := strings.Join(texts, "\n")
+	for _, piece := range runeChunks(text, azureAnalyzeLimit) {
+		if blocked, err := a.analyzeText(ctx, c, piece); err != nil || blocked {
+			return nil, blocked, err
+		}
+	}
+	if a.jailbreak == nil || output {
+		return nil, false, nil
+	}
+	for _, piece := range runeChunks(text, azureJailbreakLimit) {
+		if blocked, err := a.detectJailbreak(ctx, c, piece); err != nil || blocked {
+			return nil, blocked, err
+		}
+	}
+	return nil, false, nil
+}
+
+// analyzeText runs Analyze Text on one piece (no call when analyzeText is not configured).
+func (a *azureGuard) analyzeText(ctx context.Context, c *cloudGuard, text string) (bool, error) {
 	if an := a.analyze; an != nil {
 		in := map[string]any{"text": text}
 		if len(an.BlocklistNames) > 0 {
@@ -99,38 +140,41 @@ func (a *azureGuard) assess(ctx context.Context, c *cloudGuard, texts []string, 
 			} `json:"categoriesAnalysis"`
 		}
 		if err := c.post(ctx, "/contentsafety/text:analyze?api-version="+url.QueryEscape(orDefault(an.APIVersion, DefaultAzureAnalyzeVersion)), in, &ans); err != nil {
-			return nil, false, err
+			return false, err
 		}
 		threshold := 2
 		if an.SeverityThreshold != nil {
 			threshold = *an.SeverityThreshold
 		}
 		if len(ans.BlocklistsMatch) > 0 {
-			return nil, true, nil
+			return true, nil
 		}
 		for _, ca := range ans.CategoriesAnalysis {
 			if ca.Severity >= threshold {
-				return nil, true, nil
+				return true, nil
 			}
 		}
 	}
-	if j := a.jailbreak; j != nil && !output {
+	return false, nil
+}
+
+// detectJailbreak runs Detect Jailbreak on one piece.
+func (a *azureGuard) detectJailbreak(ctx context.Context, c *cloudGuard, text string) (bool, error) {
+	if j := a.jailbreak; j != nil {
 		var ans struct {
 			JailbreakAnalysis *struct {
 				Detected bool `json:"detected"`
 			} `json:"jailbreakAnalysis"`
 		}
 		if err := c.post(ctx, "/contentsafety/text:detectJailbreak?api-version="+url.QueryEscape(orDefault(j.APIVersion, DefaultAzureJailbreakVersion)), map[string]string{"text": text}, &ans); err != nil {
-			return nil, false, err
+			return false, err
 		}
 		if ans.JailbreakAnalysis == nil {
-			return nil, false, errors.New("answer has no jailbreakAnalysis")
+			return false, errors.New("answer has no jailbreakAnalysis")
 		}
-		if ans.JailbreakAnalysis.Detected {
-			return nil, true, nil
-		}
+		return ans.JailbreakAnalysis.Detected, nil
 	}
-	return nil, false, nil
+	return false, nil
 }
 
 func orDefault(s, def string) string {

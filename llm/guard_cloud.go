@@ -101,19 +101,33 @@ func (c *cloudGuard) post(ctx context.Context, path string, in, out any) error {
 
 // judge runs the guard on texts: the masked texts (nil: unchanged), a rejection, or the failure.
 func (c *cloudGuard) judge(ctx context.Context, g *Guard, texts []string, output bool) ([]string, *Error) {
-	if len(texts) == 0 {
+	// Empty texts (an assistant turn with only tool calls) are not sent: the services refuse them.
+	var idx []int
+	var sent []string
+	for i, t := range texts {
+		if t != "" {
+			idx, sent = append(idx, i), append(sent, t)
+		}
+	}
+	if len(sent) == 0 {
 		return nil, nil
 	}
-	masked, blocked, err := c.svc.assess(ctx, c, texts, output)
+	masked, blocked, err := c.svc.assess(ctx, c, sent, output)
 	switch {
 	case err != nil:
 		return nil, failed(g, fmt.Errorf("%s: %w", c.svc.name(), err))
 	case blocked:
 		return nil, rejectionError(g)
-	case masked != nil && len(masked) != len(texts):
-		return nil, failed(g, fmt.Errorf("%s masked %d texts, want %d", c.svc.name(), len(masked), len(texts)))
+	case masked == nil:
+		return nil, nil
+	case len(masked) != len(sent):
+		return nil, failed(g, fmt.Errorf("%s masked %d texts, want %d", c.svc.name(), len(masked), len(sent)))
 	}
-	return masked, nil
+	out := append([]string(nil), texts...)
+	for k, i := range idx {
+		out[i] = masked[k]
+	}
+	return out, nil
 }
 
 // Credentials authenticates a cloud guard's calls the way opt authenticates an upstream: one of

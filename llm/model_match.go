@@ -194,4 +194,3 @@ func checkModelOptions(models []*ModelEntry) error {
 	}
 	return errors.Join(errs...)
 }
-
