@@ -101,7 +101,7 @@ var servedBy = map[string][]string{
 	"config.logging":                       {"TestAccessLogFromConfig"},
 	"config.metrics":                       {"TestMetricFieldsReachPrometheus"},
 
-	"frontendPolicies.http":      {"TestFrontendHTTPLimits", "TestFrontendMaxBufferSizeFromYAML"},
+	"frontendPolicies.http":      {"TestFrontendHTTPLimits", "TestFrontendMaxBufferSizeFromYAML", "TestFrontendMaxBufferSizeBoundsCELBody"},
 	"frontendPolicies.accessLog": {"TestAccessLogFromConfig"},
 	"frontendPolicies.logging":   {"TestAccessLogFromConfig"},
 	"frontendPolicies.tracing":   {"TestFrontendTracing"},

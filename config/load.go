@@ -456,6 +456,7 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 	}
 	l.attachedRoutes(f, &rt.Config, gi)
 	l.applyListenerPolicies(&rt.Config)
+	l.applyMaxBufferSize(&rt.Config)
 	if len(l.errs) == 0 {
 		// Matches, hostnames and backends are checked by the same compiler Apply uses, so a file that
 		// builds always applies; its errors are moved onto the file's paths.
