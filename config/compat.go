@@ -207,7 +207,7 @@ var Compatibility = []CompatRow{
 	{"policies.a2a", Supported, ""},
 	{"policies.ai", SupportedWithDifferences, "no `routes`; guards regex, webhook and openAIModeration (bedrockGuardrails, googleModelArmor and azureContentSafety are refused)"},
 	{"policies.backendTLS", SupportedWithDifferences, "no keyExchangeGroups or spiffe"},
-	{"policies.backendTunnel", NotSupported, "set backendTunnel on the route's backends (their policies), where it decides how each connects"},
+	{"policies.backendTunnel", SupportedWithDifferences, "on routes (listed, top-level and in routeGroups): applies to the route's host and service backends that set none of their own; refused for backend references and kinds that do not dial (mcp, ai, dynamic), and on gateway or targeted policies"},
 	{"policies.backendAuth", SupportedWithDifferences, "no copilot or azure developerImplicit; token endpoints by host or service, not by backend or with policies; no actorToken.enforceMayAct"},
 	{"policies.localRateLimit", Supported, ""},
 	{"policies.remoteRateLimit", Supported, ""},

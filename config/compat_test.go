@@ -170,6 +170,7 @@ var servedBy = map[string][]string{
 	"policies.mcpAuthentication":      {"TestMCPAuthenticationFromYAML", "TestMCPAuthenticationThroughTheBinary"},
 	"policies.a2a":                    {"TestA2APolicyFromYAML"},
 	"policies.backendTLS":             {"TestOpenAPITargetFromYAML"},
+	"policies.backendTunnel":          {"TestRouteBackendTunnelFromYAML"},
 	"policies.backendAuth":            {"TestMCPBackendAuthFromYAML", "TestMCPBackendAuthPassthroughFromYAML"},
 	"policies.localRateLimit":         {"TestPolicySectionsFromYAML"},
 	"policies.jwtAuth":                {"TestPolicySectionsFromYAML"},

@@ -582,7 +582,12 @@ func (l *loader) route(rs RouteSpec, path string, idx int) agentgateway.RouteCon
 	}
 	rbc := l.bc.At(path)
 	rbc.Route = name
-	pols, err := buildPolicies(rbc.At("policies"), rs.Policies)
+	routePols, rtp, err := takeRouteTunnel(rs.Policies)
+	if err != nil {
+		l.errs = append(l.errs, err)
+	}
+	rbc.routeTunnel = rtp
+	pols, err := buildPolicies(rbc.At("policies"), routePols)
 	if err != nil {
 		l.errs = append(l.errs, err)
 	}
@@ -679,6 +684,9 @@ func buildBackend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
 		if _, hs, _ := takeHealth(b.Policies, ""); hs != nil {
 			return nil, agentgateway.Errorf(b.Policies.path+".health", "health configures the backend's endpoints: put it on the definition of backend %q", name)
 		}
+		if bc.routeTunnel != nil {
+			return nil, agentgateway.Errorf(bc.routeTunnel.at, "the route's backendTunnel cannot change how backend %q connects (a reference): put backendTunnel on its definition", name)
+		}
 		if _, cp, _ := takeConn(b.Policies, ""); cp != nil {
 			return nil, agentgateway.Errorf(cp.at, "http and tcp configure the backend's connections: put them on the definition of backend %q", name)
 		}
@@ -703,6 +711,9 @@ func buildBackend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
 	policies, tp, err := takeTunnel(policies, b.Spec.path)
 	if err != nil {
 		return nil, err
+	}
+	if tp == nil && bc.routeTunnel != nil { // the route's, unless the backend sets its own
+		tp = &tunnelPolicy{spec: bc.routeTunnel.spec, path: b.Spec.path, at: bc.routeTunnel.at}
 	}
 	policies, cp, err := takeConn(policies, b.Spec.path)
 	if err != nil {
