@@ -115,7 +115,7 @@ var Compatibility = []CompatRow{
 	{"frontendPolicies.tls", SupportedWithDifferences, "read at start; TLS 1.3 suites are always on (Go); a listener's own versions, suites and groups win"},
 	{"frontendPolicies.tcp", SupportedWithDifferences, "keepalives; read at start"},
 	{"frontendPolicies.networkAuthorization", SupportedWithDifferences, "read at start; evaluated once per connection (and per connection a CONNECT tunnel re-enters)"},
-	{"frontendPolicies.networkExtAuthz", NotSupported, "connection-level external authorization is not implemented; use extAuthz"},
+	{"frontendPolicies.networkExtAuthz", SupportedWithDifferences, "read at start; an Envoy ext_authz gRPC Check per connection (and per connection a CONNECT tunnel re-enters), after networkAuthorization, with source, destination, SNI (or CONNECT host) and grpc.context; a denial closes the connection; failureMode allow or deny; host only (no service, backend or policies), no http protocol, request headers/body, metadata or cache (a connection has no request)"},
 	{"frontendPolicies.proxy", SupportedWithDifferences, "as proxyProtocol"},
 	{"frontendPolicies.proxyProtocol", SupportedWithDifferences, "read at start"},
 	{"frontendPolicies.connect", SupportedWithDifferences, "read at start"},

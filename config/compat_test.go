@@ -101,10 +101,11 @@ var servedBy = map[string][]string{
 	"config.logging":                       {"TestAccessLogFromConfig"},
 	"config.metrics":                       {"TestMetricFieldsReachPrometheus"},
 
-	"frontendPolicies.http":      {"TestFrontendHTTPLimits", "TestFrontendMaxBufferSizeFromYAML", "TestFrontendMaxBufferSizeBoundsCELBody"},
-	"frontendPolicies.accessLog": {"TestAccessLogFromConfig"},
-	"frontendPolicies.logging":   {"TestAccessLogFromConfig"},
-	"frontendPolicies.tracing":   {"TestFrontendTracing"},
+	"frontendPolicies.networkExtAuthz": {"TestNetworkExtAuthzFromYAML", "TestNetworkExtAuthzFailureMode"},
+	"frontendPolicies.http":            {"TestFrontendHTTPLimits", "TestFrontendMaxBufferSizeFromYAML", "TestFrontendMaxBufferSizeBoundsCELBody"},
+	"frontendPolicies.accessLog":       {"TestAccessLogFromConfig"},
+	"frontendPolicies.logging":         {"TestAccessLogFromConfig"},
+	"frontendPolicies.tracing":         {"TestFrontendTracing"},
 
 	"binds.port":           {"TestSampleConfig"},
 	"binds.listeners":      {"TestSampleConfig"},
