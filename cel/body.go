@@ -2,6 +2,7 @@ package cel
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,22 @@ const RequestBody = "request.body"
 // larger than the limit; the body is then forwarded unchanged and unbuffered.
 var ErrBodyTooLarge = errors.New("request body too large to buffer")
 
+type maxBodyKey struct{}
+
+// WithMaxBodyBytes returns ctx with n as the bound of the body buffered for `request.body` of requests
+// carrying it, where the caller sets none of its own (the gateway's frontendPolicies.http.maxBufferSize).
+func WithMaxBodyBytes(ctx context.Context, n int64) context.Context {
+	return context.WithValue(ctx, maxBodyKey{}, n)
+}
+
+// maxBodyBytes is the bound for r when the caller gave none: r's context's, else DefaultMaxBodyBytes.
+func maxBodyBytes(r *http.Request) int64 {
+	if n, ok := r.Context().Value(maxBodyKey{}).(int64); ok && n > 0 {
+		return n
+	}
+	return DefaultMaxBodyBytes
+}
+
 // replayBody is a buffered request body: the upstream reads the same bytes.
 type replayBody struct {
 	data []byte
@@ -36,7 +53,8 @@ type replayBody struct {
 func (b *replayBody) Read(p []byte) (int, error) { return b.r.Read(p) }
 func (b *replayBody) Close() error               { return b.c.Close() }
 
-// BufferBody reads r's body (at most limit bytes; 0 means DefaultMaxBodyBytes) so that expressions
+// BufferBody reads r's body (at most limit bytes; 0 means the bound of r's context, see
+// [WithMaxBodyBytes], else DefaultMaxBodyBytes) so that expressions
 // can read it, and puts it back for the upstream unchanged. A larger body is put back as it was and
 // ErrBodyTooLarge returned. A body buffered before is not read again.
 func BufferBody(r *http.Request, limit int64) ([]byte, error) {
@@ -47,7 +65,7 @@ func BufferBody(r *http.Request, limit int64) ([]byte, error) {
 		return b.data, nil
 	}
 	if limit <= 0 {
-		limit = DefaultMaxBodyBytes
+		limit = maxBodyBytes(r)
 	}
 	if r.ContentLength > limit {
 		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrBodyTooLarge, r.ContentLength, limit)

@@ -268,7 +268,8 @@ type Activation struct {
 	State   *agentgateway.State
 	// Extra adds or overrides variables (a policy's own attributes).
 	Extra map[string]any
-	// MaxBodyBytes bounds the body buffered for request.body (0: DefaultMaxBodyBytes).
+	// MaxBodyBytes bounds the body buffered for request.body (0: the request context's bound, see
+	// [WithMaxBodyBytes], else DefaultMaxBodyBytes).
 	MaxBodyBytes int64
 
 	views [numViews]view

@@ -23,7 +23,7 @@
 //	                            several values are joined with ","
 //	request.query       map     request.query["stream"] == "true"; the first value of each parameter
 //	request.body        string  json(request.body).model == "gpt-4o": the body, buffered (up to
-//	                            Activation.MaxBodyBytes, default 2 MiB) only when an expression names
+//	                            Activation.MaxBodyBytes, else WithMaxBodyBytes, default 2 MiB) only when an expression names
 //	                            it and replayed to the upstream unchanged; larger, it is an evaluation
 //	                            error wrapping ErrBodyTooLarge (the authorization policy answers 413)
 //

@@ -111,11 +111,11 @@ var Compatibility = []CompatRow{
 	{"config.hbone", NotSupported, whyMesh},
 
 	// frontendPolicies
-	{"frontendPolicies.http", SupportedWithDifferences, "maxBufferSize is the default bound of retry's replay buffer, buffer, transformations and extAuthz's includeRequestBody (CEL request.body keeps 2 MiB); http1HeaderCase: net/http writes canonical case only"},
+	{"frontendPolicies.http", SupportedWithDifferences, "maxBufferSize is the default bound of retry's replay buffer, buffer, transformations, extAuthz's includeRequestBody and CEL request.body (2 MiB when unset); http1HeaderCase: net/http writes canonical case only"},
 	{"frontendPolicies.tls", SupportedWithDifferences, "read at start; TLS 1.3 suites are always on (Go); a listener's own versions, suites and groups win"},
 	{"frontendPolicies.tcp", SupportedWithDifferences, "keepalives; read at start"},
 	{"frontendPolicies.networkAuthorization", SupportedWithDifferences, "read at start; evaluated once per connection (and per connection a CONNECT tunnel re-enters)"},
-	{"frontendPolicies.networkExtAuthz", NotSupported, "connection-level external authorization is not implemented; use extAuthz"},
+	{"frontendPolicies.networkExtAuthz", SupportedWithDifferences, "read at start; an Envoy ext_authz gRPC Check per connection (and per connection a CONNECT tunnel re-enters), after networkAuthorization, with source, destination, SNI (or CONNECT host) and grpc.context; a denial closes the connection; failureMode allow or deny; host only (no service, backend or policies), no http protocol, request headers/body, metadata or cache (a connection has no request)"},
 	{"frontendPolicies.proxy", SupportedWithDifferences, "as proxyProtocol"},
 	{"frontendPolicies.proxyProtocol", SupportedWithDifferences, "read at start"},
 	{"frontendPolicies.connect", SupportedWithDifferences, "read at start"},
@@ -207,7 +207,7 @@ var Compatibility = []CompatRow{
 	{"policies.a2a", Supported, ""},
 	{"policies.ai", SupportedWithDifferences, "guards regex, webhook (also messageFormat raw, request side), openAIModeration, promptInjection (requests), bedrockGuardrails, googleModelArmor and azureContentSafety (their policies: backendAuth only; endpoints from AWS_ENDPOINT_URL_BEDROCK_RUNTIME and CLOUDSDK_API_ENDPOINT_OVERRIDES_MODELARMOR; detectJailbreak on requests only); routes: completions, messages, responses, embeddings, models, anthropicTokenCount, passthrough and detect (realtime, rerank, generateContent, geminiCountTokens refused), a path no suffix matches keeps its default API, and a route policy's routes apply after the route's policies ran on the default classification"},
 	{"policies.backendTLS", SupportedWithDifferences, "no keyExchangeGroups or spiffe"},
-	{"policies.backendTunnel", NotSupported, "set backendTunnel on the route's backends (their policies), where it decides how each connects"},
+	{"policies.backendTunnel", SupportedWithDifferences, "on routes (listed, top-level and in routeGroups): applies to the route's host and service backends that set none of their own; refused for backend references and kinds that do not dial (mcp, ai, dynamic), and on gateway or targeted policies"},
 	{"policies.backendAuth", SupportedWithDifferences, "no copilot or azure developerImplicit; token endpoints by host or service, not by backend or with policies; no actorToken.enforceMayAct"},
 	{"policies.localRateLimit", Supported, ""},
 	{"policies.remoteRateLimit", Supported, ""},

@@ -101,10 +101,11 @@ var servedBy = map[string][]string{
 	"config.logging":                       {"TestAccessLogFromConfig"},
 	"config.metrics":                       {"TestMetricFieldsReachPrometheus"},
 
-	"frontendPolicies.http":      {"TestFrontendHTTPLimits", "TestFrontendMaxBufferSizeFromYAML"},
-	"frontendPolicies.accessLog": {"TestAccessLogFromConfig"},
-	"frontendPolicies.logging":   {"TestAccessLogFromConfig"},
-	"frontendPolicies.tracing":   {"TestFrontendTracing"},
+	"frontendPolicies.networkExtAuthz": {"TestNetworkExtAuthzFromYAML", "TestNetworkExtAuthzFailureMode"},
+	"frontendPolicies.http":            {"TestFrontendHTTPLimits", "TestFrontendMaxBufferSizeFromYAML", "TestFrontendMaxBufferSizeBoundsCELBody"},
+	"frontendPolicies.accessLog":       {"TestAccessLogFromConfig"},
+	"frontendPolicies.logging":         {"TestAccessLogFromConfig"},
+	"frontendPolicies.tracing":         {"TestFrontendTracing"},
 
 	"binds.port":           {"TestSampleConfig"},
 	"binds.listeners":      {"TestSampleConfig"},
@@ -171,6 +172,7 @@ var servedBy = map[string][]string{
 	"policies.mcpAuthentication":      {"TestMCPAuthenticationFromYAML", "TestMCPAuthenticationThroughTheBinary"},
 	"policies.a2a":                    {"TestA2APolicyFromYAML"},
 	"policies.backendTLS":             {"TestOpenAPITargetFromYAML"},
+	"policies.backendTunnel":          {"TestRouteBackendTunnelFromYAML"},
 	"policies.backendAuth":            {"TestMCPBackendAuthFromYAML", "TestMCPBackendAuthPassthroughFromYAML"},
 	"policies.localRateLimit":         {"TestPolicySectionsFromYAML"},
 	"policies.jwtAuth":                {"TestPolicySectionsFromYAML"},

@@ -29,8 +29,12 @@ type FrontendPolicies struct {
 	NetworkAuthorization *NetworkAuthorizationSpec `json:"networkAuthorization"`
 	ProxyProtocol        *ProxyProtocolSpec        `json:"proxyProtocol"`
 	Connect              *ConnectSpec              `json:"connect"`
+	// NetworkExtAuthz asks an Envoy ext_authz gRPC service about every connection
+	// (frontend_netextauthz.go); read at start.
+	NetworkExtAuthz *extAuthzSpec `json:"networkExtAuthz"`
 
 	netRules *cel.RuleSet
+	netExt   *netExtAuthz
 }
 
 // AccessLogPolicy is the schema's LoggingPolicy.
@@ -78,7 +82,7 @@ type FrontendHTTP struct {
 
 // Keys of the schema that are recognised but not supported yet, per object.
 var (
-	unsupportedFrontend  = []string{"networkExtAuthz"}
+	unsupportedFrontend  []string
 	unsupportedAccessLog = []string{"otlp", "database"}
 	unsupportedTracing   = []string{"service", "backend", "policies", "filter"}
 	// http1HeaderCase: net/http writes header names in canonical case and keeps no other.
@@ -150,6 +154,10 @@ func decodeFrontendPolicies(n *yaml.Node) (FrontendPolicies, error) {
 	if len(errs) == 0 {
 		errs = append(errs, fp.validate()...)
 		errs = append(errs, fp.validateL4()...)
+		if s := fp.NetworkExtAuthz; s != nil {
+			_, e := netExtAuthzConfig(s)
+			errs = append(errs, e...)
+		}
 	}
 	return fp, errors.Join(errs...)
 }

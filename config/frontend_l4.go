@@ -1,7 +1,6 @@
 package config
 
 import (
-	"context"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -258,10 +257,8 @@ func (fp *FrontendPolicies) l4Options() []agentgateway.Option {
 		}
 		opts = append(opts, agentgateway.WithTCPKeepAlive(cfg))
 	}
-	if rs := fp.netRules; rs != nil {
-		opts = append(opts, agentgateway.WithNetworkAuthorization(func(ctx context.Context, c *agentgateway.ConnInfo) bool {
-			return rs.Allowed(ctx, connActivation(c))
-		}))
+	if allow := fp.connAuthorizer(); allow != nil {
+		opts = append(opts, agentgateway.WithNetworkAuthorization(allow))
 	}
 	if p := fp.ProxyProtocol; p != nil {
 		pp := agentgateway.ProxyProtocol{Optional: p.Mode == "optional"}

@@ -456,6 +456,7 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 	}
 	l.attachedRoutes(f, &rt.Config, gi)
 	l.applyListenerPolicies(&rt.Config)
+	l.applyMaxBufferSize(&rt.Config)
 	if len(l.errs) == 0 {
 		// Matches, hostnames and backends are checked by the same compiler Apply uses, so a file that
 		// builds always applies; its errors are moved onto the file's paths.
@@ -581,7 +582,12 @@ func (l *loader) route(rs RouteSpec, path string, idx int) agentgateway.RouteCon
 	}
 	rbc := l.bc.At(path)
 	rbc.Route = name
-	pols, err := buildPolicies(rbc.At("policies"), rs.Policies)
+	routePols, rtp, err := takeRouteTunnel(rs.Policies)
+	if err != nil {
+		l.errs = append(l.errs, err)
+	}
+	rbc.routeTunnel = rtp
+	pols, err := buildPolicies(rbc.At("policies"), routePols)
 	if err != nil {
 		l.errs = append(l.errs, err)
 	}
@@ -678,6 +684,9 @@ func buildBackend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
 		if _, hs, _ := takeHealth(b.Policies, ""); hs != nil {
 			return nil, agentgateway.Errorf(b.Policies.path+".health", "health configures the backend's endpoints: put it on the definition of backend %q", name)
 		}
+		if bc.routeTunnel != nil {
+			return nil, agentgateway.Errorf(bc.routeTunnel.at, "the route's backendTunnel cannot change how backend %q connects (a reference): put backendTunnel on its definition", name)
+		}
 		if _, cp, _ := takeConn(b.Policies, ""); cp != nil {
 			return nil, agentgateway.Errorf(cp.at, "http and tcp configure the backend's connections: put them on the definition of backend %q", name)
 		}
@@ -702,6 +711,9 @@ func buildBackend(bc *BuildContext, b BackendSpecs) (http.Handler, error) {
 	policies, tp, err := takeTunnel(policies, b.Spec.path)
 	if err != nil {
 		return nil, err
+	}
+	if tp == nil && bc.routeTunnel != nil { // the route's, unless the backend sets its own
+		tp = &tunnelPolicy{spec: bc.routeTunnel.spec, path: b.Spec.path, at: bc.routeTunnel.at}
 	}
 	policies, cp, err := takeConn(policies, b.Spec.path)
 	if err != nil {

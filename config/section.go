@@ -67,6 +67,9 @@ type BuildContext struct {
 	inference *inferenceSpec
 	// tunnel is the `backendTunnel` policy of the backend being built (sections_backendtunnel.go).
 	tunnel *tunnelPolicy
+	// routeTunnel is the `backendTunnel` of the route whose backends are being built: theirs unless
+	// they set their own.
+	routeTunnel *tunnelPolicy
 	// conn is the `http` and `tcp` policies of the backend being built (sections_backendconn.go).
 	conn *connPolicy
 	// policyRows is the compatibility table section whose words refuse an unsupported policy key

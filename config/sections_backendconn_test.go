@@ -180,7 +180,7 @@ func TestBackendKeepalivesFromYAML(t *testing.T) {
 
 func TestBackendConnErrors(t *testing.T) {
 	cases := map[string]struct{ yaml, want string }{
-		"bad version": {oneBackend("127.0.0.1:1", `{http: {version: HTTP/3}}`), `policies.http.version: want HTTP/1.1 or HTTP/2, got "HTTP/3"`},
+		"bad version":      {oneBackend("127.0.0.1:1", `{http: {version: HTTP/3}}`), `policies.http.version: want HTTP/1.1 or HTTP/2, got "HTTP/3"`},
 		"negative timeout": {oneBackend("127.0.0.1:1", `{http: {requestTimeout: -1s}}`), `policies.http.requestTimeout: must not be negative`},
 		"not a host backend": {`
 binds: [{port: 3000, listeners: [{routes: [{backends: [{dynamic: {}, policies: {tcp: {connectTimeout: 1s, keepalives: {}}}}]}]}]}]

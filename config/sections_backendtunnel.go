@@ -66,3 +66,9 @@ func applyTunnel(bc *BuildContext, cfg *agentgateway.HTTPBackendConfig) error {
 	}
 	return nil
 }
+
+// takeRouteTunnel removes `backendTunnel` from a route's policies: in agentgateway a backend policy
+// set on a route applies to the route's backends, so it becomes each backend's (see buildBackend).
+func takeRouteTunnel(policies Node) (Node, *tunnelPolicy, error) {
+	return takeTunnel(policies, "")
+}

@@ -177,7 +177,7 @@ func TestSettingsErrors(t *testing.T) {
 		"sampling range":         {"config:\n  tracing: {otlpEndpoint: x:1, randomSampling: 2}\n", `config.tracing.randomSampling: ratio 2 out of range`},
 		"histograms both":        {"config:\n  histograms: both\n", `config.histograms: "both" is not supported yet`},
 		"metric fields":          {"config:\n  metrics: {fields: {add: {a: 'nosuch('}}}\n", `config.metrics.fields.add.a`},
-		"frontend unsupported":   {"frontendPolicies:\n  networkExtAuthz: {}\n", `frontendPolicies.networkExtAuthz: frontendPolicies.networkExtAuthz is not supported yet`},
+		"networkExtAuthz host":   {"frontendPolicies:\n  networkExtAuthz: {}\n", `frontendPolicies.networkExtAuthz.host: required`},
 		"frontend misspelt":      {"frontendPolicies:\n  accesLog: {}\n", `frontendPolicies.accesLog: unknown field "accesLog"`},
 		"accessLog otlp":         {"frontendPolicies:\n  accessLog: {otlp: {host: x}}\n", `frontendPolicies.accessLog.otlp: frontendPolicies.accessLog.otlp is not supported yet`},
 		"accessLog and logging":  {"frontendPolicies:\n  accessLog: {}\n  logging: {}\n", `frontendPolicies.logging: set accessLog or logging, not both`},

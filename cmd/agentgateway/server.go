@@ -99,6 +99,7 @@ func serve(ctx context.Context, f flags, logger *slog.Logger, level *slog.LevelV
 	}
 	defer func() {
 		_ = gw.Close()
+		_ = first.Frontend.Close() // networkExtAuthz's connection
 		_ = w.Close()
 	}()
 	portsCtx, stopPorts := context.WithCancel(ctx)
