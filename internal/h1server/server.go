@@ -158,7 +158,8 @@ type conn struct {
 	start    int   // where in buf the bytes after the last request began
 	served   int   // requests served
 	bw       *bufio.Writer
-	pre      []byte // response body held back until the framing is decided
+	raw      *rawReader // the watch read's way, when c is a TCP connection
+	pre      []byte     // response body held back until the framing is decided
 
 	// The watch: a read kept pending while a handler runs, to notice a client that goes away.
 	watching bool               // a watch read was started for the current request
@@ -176,7 +177,8 @@ func newConn(s *Server, c net.Conn) *conn {
 	if s.ConnContext != nil {
 		ctx = s.ConnContext(ctx, c)
 	}
-	return &conn{s: s, rwc: c, ctx: ctx, remote: c.RemoteAddr().String(), buf: make([]byte, bufSize), bw: bufio.NewWriterSize(c, bufSize)}
+	return &conn{s: s, rwc: c, ctx: ctx, remote: c.RemoteAddr().String(), buf: make([]byte, bufSize),
+		bw: bufio.NewWriterSize(c, bufSize), raw: newRawReader(c)}
 }
 
 // loop serves requests until the connection ends or is handed to Fallback.
@@ -328,7 +330,7 @@ func (c *conn) serveOne() (step, bool) {
 	}
 	delete(req.Header, "Host") // as net/http's server does
 	req = req.WithContext(ctx)
-	w := &response{c: c, req: req, header: make(http.Header), cl: -1, closeAfter: h.close}
+	w := &response{c: c, req: req, header: make(http.Header), cl: -1, closeAfter: h.close || h.wantsClose}
 	var b *body
 	if h.contentLength > 0 {
 		b = &body{c: c, remain: h.contentLength}
@@ -437,7 +439,13 @@ func (c *conn) watch() {
 }
 
 func (c *conn) watchRead() {
-	n, err := c.rwc.Read(c.buf[c.w:])
+	var n int
+	var err error
+	if c.raw != nil {
+		n, err = c.raw.Read(c.buf[c.w:])
+	} else {
+		n, err = c.rwc.Read(c.buf[c.w:])
+	}
 	c.w += n
 	if err != nil && n > 0 {
 		err = nil // serve what came; the error comes again on the next read
