@@ -142,10 +142,6 @@ func (c *l4Conn) LocalAddr() net.Addr {
 
 func (c *l4Conn) CloseWrite() error { return closeWrite(c.Conn) }
 
-// NetConn returns the connection underneath (internal/h1server reads a TCP connection's socket
-// directly when nothing is replayed in between).
-func (c *l4Conn) NetConn() net.Conn { return c.Conn }
-
 func addrPortOf(a net.Addr) netip.AddrPort {
 	switch a := a.(type) {
 	case *net.TCPAddr:

@@ -158,8 +158,7 @@ type conn struct {
 	start    int   // where in buf the bytes after the last request began
 	served   int   // requests served
 	bw       *bufio.Writer
-	raw      *rawReader // the watch read's way, when c is a TCP connection
-	pre      []byte     // response body held back until the framing is decided
+	pre      []byte // response body held back until the framing is decided
 
 	// The watch: a read kept pending while a handler runs, to notice a client that goes away.
 	watching bool               // a watch read was started for the current request
@@ -178,7 +177,7 @@ func newConn(s *Server, c net.Conn) *conn {
 		ctx = s.ConnContext(ctx, c)
 	}
 	return &conn{s: s, rwc: c, ctx: ctx, remote: c.RemoteAddr().String(), buf: make([]byte, bufSize),
-		bw: bufio.NewWriterSize(c, bufSize), raw: newRawReader(c)}
+		bw: bufio.NewWriterSize(c, bufSize)}
 }
 
 // loop serves requests until the connection ends or is handed to Fallback.
@@ -439,13 +438,9 @@ func (c *conn) watch() {
 }
 
 func (c *conn) watchRead() {
-	var n int
-	var err error
-	if c.raw != nil {
-		n, err = c.raw.Read(c.buf[c.w:])
-	} else {
-		n, err = c.rwc.Read(c.buf[c.w:])
-	}
+	// (Waiting for readability before the first read, to save the read that returns EAGAIN, is not
+	// sound: RawConn.Read resets the poller's readiness, and the request may already have come.)
+	n, err := c.rwc.Read(c.buf[c.w:])
 	c.w += n
 	if err != nil && n > 0 {
 		err = nil // serve what came; the error comes again on the next read
