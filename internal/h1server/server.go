@@ -349,6 +349,9 @@ func (c *conn) serveOne() (step, bool) {
 	if !panicked {
 		w.finish()
 	}
+	if w.writeDeadline {
+		_ = c.rwc.SetWriteDeadline(time.Time{})
+	}
 	cancel()
 	return c.afterHandler(panicked || w.closeAfter || w.failed)
 }
