@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -24,7 +25,8 @@ type head struct {
 	header         http.Header
 	host           string
 	contentLength  int64 // 0 when absent
-	close          bool  // Connection: close
+	close          bool  // Connection: close (http.Request.Close)
+	wantsClose     bool  // the connection closes after the response: net/http also finds "close" between spaces in the first Connection value
 }
 
 // headEnd finds the end of the request head in b: the index just past the empty line. A bare LF
@@ -138,6 +140,9 @@ func parseHead(b []byte, maxHeaders int) (head, verdict) {
 			if httpguts.HeaderValuesContainsToken([]string{v}, "close") {
 				h.close = true
 			}
+			if len(h.header[k]) == 0 && spaceToken(v, "close") {
+				h.wantsClose = true
+			}
 		case "Transfer-Encoding", "Expect", "Upgrade", "Trailer", "Pragma", "Http2-Settings":
 			return h, fallback
 		}
@@ -148,6 +153,18 @@ func parseHead(b []byte, maxHeaders int) (head, verdict) {
 		return h, fallback
 	}
 	return h, accepted
+}
+
+// spaceToken reports whether tok is in v, case-insensitively, between the start or end of v, commas,
+// spaces or tabs (net/http's looser reading of Connection for its close-after-reply decision).
+func spaceToken(v, tok string) bool {
+	boundary := func(b byte) bool { return b == ' ' || b == ',' || b == '\t' }
+	for i := 0; i+len(tok) <= len(v); i++ {
+		if (i == 0 || boundary(v[i-1])) && (i+len(tok) == len(v) || boundary(v[i+len(tok)])) && strings.EqualFold(v[i:i+len(tok)], tok) {
+			return true
+		}
+	}
+	return false
 }
 
 // cutCRLF splits s at its first line end, which must be CRLF: a bare CR or LF is not served here.

@@ -32,6 +32,8 @@ type response struct {
 	failed      bool // writing to the client failed
 	done        bool // the handler returned
 	trailers    []string
+	// writeDeadline: the handler set one; it is cleared after the response, as net/http does.
+	writeDeadline bool
 }
 
 func (w *response) Header() http.Header { return w.header }
@@ -314,7 +316,10 @@ func (w *response) FlushError() error {
 func (w *response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDeadline(t) }
 
 // SetWriteDeadline sets the connection's write deadline (http.ResponseController).
-func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
+func (w *response) SetWriteDeadline(t time.Time) error {
+	w.writeDeadline = true
+	return w.c.rwc.SetWriteDeadline(t)
+}
 
 // EnableFullDuplex is a no-op: the request body may always be read while the response is written.
 func (w *response) EnableFullDuplex() error { return nil }

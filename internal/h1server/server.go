@@ -176,7 +176,8 @@ func newConn(s *Server, c net.Conn) *conn {
 	if s.ConnContext != nil {
 		ctx = s.ConnContext(ctx, c)
 	}
-	return &conn{s: s, rwc: c, ctx: ctx, remote: c.RemoteAddr().String(), buf: make([]byte, bufSize), bw: bufio.NewWriterSize(c, bufSize)}
+	return &conn{s: s, rwc: c, ctx: ctx, remote: c.RemoteAddr().String(), buf: make([]byte, bufSize),
+		bw: bufio.NewWriterSize(c, bufSize)}
 }
 
 // loop serves requests until the connection ends or is handed to Fallback.
@@ -328,7 +329,7 @@ func (c *conn) serveOne() (step, bool) {
 	}
 	delete(req.Header, "Host") // as net/http's server does
 	req = req.WithContext(ctx)
-	w := &response{c: c, req: req, header: make(http.Header), cl: -1, closeAfter: h.close}
+	w := &response{c: c, req: req, header: make(http.Header), cl: -1, closeAfter: h.close || h.wantsClose}
 	var b *body
 	if h.contentLength > 0 {
 		b = &body{c: c, remain: h.contentLength}
@@ -347,6 +348,9 @@ func (c *conn) serveOne() (step, bool) {
 	}
 	if !panicked {
 		w.finish()
+	}
+	if w.writeDeadline {
+		_ = c.rwc.SetWriteDeadline(time.Time{})
 	}
 	cancel()
 	return c.afterHandler(panicked || w.closeAfter || w.failed)
@@ -437,6 +441,8 @@ func (c *conn) watch() {
 }
 
 func (c *conn) watchRead() {
+	// (Waiting for readability before the first read, to save the read that returns EAGAIN, is not
+	// sound: RawConn.Read resets the poller's readiness, and the request may already have come.)
 	n, err := c.rwc.Read(c.buf[c.w:])
 	c.w += n
 	if err != nil && n > 0 {

@@ -349,3 +349,23 @@ func TestNoBodyResponses(t *testing.T) {
 	_, body = read(t, br, "GET")
 	assert.Equal(t, "hello", body)
 }
+
+// A write deadline a handler sets (http.ResponseController, the gateway's write idle timeout) does not
+// outlive its response: the next response on the connection is written.
+func TestWriteDeadlineClearedAfterResponse(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/1" {
+			require.NoError(t, http.NewResponseController(w).SetWriteDeadline(time.Now().Add(20*time.Millisecond)))
+		}
+		io.WriteString(w, r.URL.Path)
+	})
+	_, addr := start(t, h, nil, nil)
+	c, br := dial(t, addr)
+	send(t, c, "GET /1 HTTP/1.1\r\nHost: a\r\n\r\n")
+	_, body := read(t, br, "GET")
+	assert.Equal(t, "/1", body)
+	time.Sleep(50 * time.Millisecond) // past the first response's deadline (not a timing assertion)
+	send(t, c, "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+	_, body = read(t, br, "GET")
+	assert.Equal(t, "/2", body)
+}
