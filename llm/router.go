@@ -584,6 +584,11 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 		if body, gerr = c.gov.finalRequest(body); gerr != nil {
 			return gerr, false
 		}
+		if len(up.meta) > 0 { // Bedrock requestMetadata (reqmeta.go)
+			if body, gerr = up.withMetadata(c.req, c.st, body); gerr != nil {
+				return gerr, false
+			}
+		}
 	}
 	ctx, cancel := context.WithCancel(c.req.Context())
 	defer cancel()
