@@ -233,7 +233,7 @@ var Compatibility = []CompatRow{
 	{"backend.internal", NotSupported, "the admin service is not routable from listeners"},
 	{"backend.dynamic", SupportedWithDifferences, "target is a CEL expression giving host:port per request; loopback, private and link-local targets are refused (502) unless allowPrivate is set"},
 	{"backend.mcp", Supported, ""},
-	{"backend.ai", SupportedWithDifferences, "the backend's own aws.assumeRole takes a static sessionName and static tags only (no CEL expressions)"},
+	{"backend.ai", Supported, ""},
 	{"backend.aws", SupportedWithDifferences, "agentCore; a route's backendAuth aws signs when it names serviceName bedrock-agentcore"},
 	{"backend.routeGroup", SupportedWithDifferences, "the route's only backend, without policies (see routeGroups)"},
 	{"backend.invalid", NotSupported, "a control plane's placeholder for a backend that failed to resolve; meaningless in a file"},

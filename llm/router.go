@@ -590,7 +590,7 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 			}
 		}
 	}
-	ctx, cancel := context.WithCancel(c.req.Context())
+	ctx, cancel := context.WithCancel(context.WithValue(c.req.Context(), clientRequestKey{}, c.req)) // awsrequest.go
 	defer cancel()
 	ureq, err := http.NewRequestWithContext(ctx, http.MethodPost, up.urlFor(op, cand.model, c.in.peek.Stream), bytes.NewReader(body))
 	if err != nil {
