@@ -101,11 +101,12 @@ type llmParamsSpec struct {
 	AzureProjectName  string        `json:"azureProjectName"`
 	// Bedrock guardrail of an ai backend's provider.bedrock (not a LocalLLMParams field).
 	bedrockGuardrailID, bedrockGuardrailVersion string
-	BaseURL                                     string  `json:"baseUrl"`
-	HostOverride                                string  `json:"hostOverride"`
-	PathOverride                                string  `json:"pathOverride"`
-	PathPrefix                                  *string `json:"pathPrefix"`
-	Tokenize                                    bool    `json:"tokenize"`
+	bedrockMetadata                             *[]llm.MetadataEntry // provider.bedrock.requestMetadata (a pointer: the struct is compared)
+	BaseURL                                     string               `json:"baseUrl"`
+	HostOverride                                string               `json:"hostOverride"`
+	PathOverride                                string               `json:"pathOverride"`
+	PathPrefix                                  *string              `json:"pathPrefix"`
+	Tokenize                                    bool                 `json:"tokenize"`
 }
 
 // headerModSpec is the schema's HeaderModifier (add and set become set; remove is not supported).

@@ -94,7 +94,7 @@ llm:
 // their path, and incomplete credentials are errors.
 func TestLLMCloudAuthErrors(t *testing.T) {
 	for _, c := range []struct{ auth, path string }{
-		{`{aws: {assumeRole: {roleArn: arn, sessionName: {expression: jwt.sub}}}}`, "auth.aws.assumeRole.sessionName"},
+		{`{aws: {assumeRole: {roleArn: arn, sessionName: {expression: 'nope(('}}}}`, "auth.aws.assumeRole.sessionName.expression"},
 		{`{aws: {assumeRole: {sessionName: s}}}`, "auth.aws.assumeRole"},
 		{`{aws: {accessKeyId: AKID}}`, "auth.aws"},
 		{`{gcp: {type: idToken}}`, "auth.gcp.type"},

@@ -2,7 +2,6 @@ package config
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -53,19 +52,29 @@ func cloudAuth(bc *BuildContext, kind string, raw json.RawMessage) (llm.Upstream
 				return nil, bc.Errorf(field+".assumeRole", "want {roleArn, sessionName, tags}: roleArn is required")
 			}
 			var session string
+			var dynamic bool // a CEL session name or tag: credentials per caller (sections_llm_awsrole.go)
 			if len(r.SessionName) > 0 && string(r.SessionName) != "null" {
 				if err := json.Unmarshal(r.SessionName, &session); err != nil {
-					return nil, bc.Errorf(field+".assumeRole.sessionName", "only a static name is supported yet (not an expression)")
+					dynamic = true
 				}
 			}
 			tags := map[string]string{}
-			for i, t := range r.Tags {
+			for _, t := range r.Tags {
 				if t.Value == nil || (len(t.Expression) > 0 && string(t.Expression) != "null") {
-					return nil, bc.Errorf(fmt.Sprintf("%s.assumeRole.tags[%d]", field, i), "only static values are supported yet")
+					dynamic = true
+					continue
 				}
 				tags[t.Key] = *t.Value
 			}
-			creds = llm.AWSAssumeRole(nil, a.Region, r.RoleArn, session, tags)
+			if dynamic {
+				c, err := llmRoleCredentials(bc, field, a.AssumeRole, a.Region)
+				if err != nil {
+					return nil, err
+				}
+				creds = c
+			} else {
+				creds = llm.AWSAssumeRole(nil, a.Region, r.RoleArn, session, tags)
+			}
 		}
 		return llm.AWSSigV4(creds, a.Region, a.ServiceName), nil
 	case "gcp":

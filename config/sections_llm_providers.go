@@ -26,6 +26,9 @@ func cloudUpstream(bc *BuildContext, name string, params llmParamsSpec, opts []l
 		if params.AWSRegion == "" {
 			return nil, bc.Errorf("params.awsRegion", "required for bedrock")
 		}
+		if params.bedrockMetadata != nil {
+			opts = append(opts, llm.RequestMetadata(*params.bedrockMetadata...))
+		}
 		if params.bedrockGuardrailID != "" {
 			opts = append(opts, llm.BedrockGuardrail(params.bedrockGuardrailID, params.bedrockGuardrailVersion))
 		}
@@ -52,6 +55,11 @@ func cloudProviderParams(bc *BuildContext, kind string, raw json.RawMessage, par
 		ResourceType        string `json:"resourceType"`
 		APIVersion          string `json:"apiVersion"`
 		ProjectName         string `json:"projectName"`
+		RequestMetadata     []struct {
+			Key        string `json:"key"`
+			Value      string `json:"value"`
+			Expression string `json:"expression"`
+		} `json:"requestMetadata"`
 	}
 	if err := unmarshalStrict(raw, &c); err != nil {
 		return bc.Errorf("provider."+kind, "%v", err)
@@ -74,6 +82,16 @@ func cloudProviderParams(bc *BuildContext, kind string, raw json.RawMessage, par
 	}
 	required := map[string][]string{"vertex": {"projectId"}, "bedrock": {"region"}, "azure": {"resourceName", "resourceType"}}[kind]
 	values := map[string]string{"projectId": c.ProjectID, "region": c.Region, "resourceName": c.ResourceName, "resourceType": c.ResourceType}
+	if len(c.RequestMetadata) > 0 {
+		if kind != "bedrock" {
+			return bc.Errorf("provider."+kind+".requestMetadata", "unknown field for %s", kind)
+		}
+		meta := make([]llm.MetadataEntry, len(c.RequestMetadata))
+		for i, m := range c.RequestMetadata {
+			meta[i] = llm.MetadataEntry{Key: m.Key, Value: m.Value, Expression: m.Expression}
+		}
+		params.bedrockMetadata = &meta
+	}
 	for _, f := range required {
 		if values[f] == "" {
 			return bc.Errorf("provider."+kind+"."+f, "required")

@@ -130,7 +130,7 @@ func AWSSigV4(creds aws.CredentialsProvider, region, service string) UpstreamOpt
 	return func(u *Upstream) {
 		if b, ok := u.provider.(*BedrockConverse); ok && (service == "" || service == "bedrock") && (region == "" || region == b.Region) {
 			if creds != nil {
-				b.creds = aws.NewCredentialsCache(creds)
+				b.creds = cachedCreds(creds) // awsrequest.go
 			}
 			return
 		}
@@ -143,7 +143,7 @@ func AWSSigV4(creds aws.CredentialsProvider, region, service string) UpstreamOpt
 		}
 		s := &sigV4{service: service, region: region}
 		if creds != nil {
-			s.creds = aws.NewCredentialsCache(creds)
+			s.creds = cachedCreds(creds)
 		}
 		u.keySet = true
 		u.auth = s.sign

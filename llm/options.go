@@ -31,6 +31,8 @@ type Upstream struct {
 	errs     []error
 	// auth is a cloud credential applied last (cloudauth.go).
 	auth func(*http.Request, []byte) error
+	// meta is Bedrock's requestMetadata, set on each chat call (reqmeta.go).
+	meta []metaEntry
 
 	scheme, hostport, basePath string // resolved by finish
 }

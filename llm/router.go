@@ -614,8 +614,13 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 		if body, gerr = c.gov.finalRequest(body); gerr != nil {
 			return gerr, false
 		}
+		if len(up.meta) > 0 { // Bedrock requestMetadata (reqmeta.go)
+			if body, gerr = up.withMetadata(c.req, c.st, body); gerr != nil {
+				return gerr, false
+			}
+		}
 	}
-	ctx, cancel := context.WithCancel(c.req.Context())
+	ctx, cancel := context.WithCancel(context.WithValue(c.req.Context(), clientRequestKey{}, c.req)) // awsrequest.go
 	defer cancel()
 	ureq, err := http.NewRequestWithContext(ctx, http.MethodPost, up.urlFor(op, cand.model, c.in.peek.Stream), bytes.NewReader(body))
 	if err != nil {
