@@ -205,7 +205,7 @@ var Compatibility = []CompatRow{
 	{"policies.authorization", Supported, ""},
 	{"policies.mcpAuthentication", SupportedWithDifferences, "no relaySigningKey; the gateway is the issuer of adapted metadata"},
 	{"policies.a2a", Supported, ""},
-	{"policies.ai", SupportedWithDifferences, "no `routes`; guards regex, webhook (also messageFormat raw, request side), openAIModeration and promptInjection (bedrockGuardrails, googleModelArmor and azureContentSafety are refused)"},
+	{"policies.ai", SupportedWithDifferences, "no `routes` (`models` is served); guards regex, webhook (also messageFormat raw, request side), openAIModeration and promptInjection (bedrockGuardrails, googleModelArmor and azureContentSafety are refused)"},
 	{"policies.backendTLS", SupportedWithDifferences, "no keyExchangeGroups or spiffe"},
 	{"policies.backendTunnel", NotSupported, "set backendTunnel on the route's backends (their policies), where it decides how each connects"},
 	{"policies.backendAuth", SupportedWithDifferences, "no copilot or azure developerImplicit; token endpoints by host or service, not by backend or with policies; no actorToken.enforceMayAct"},

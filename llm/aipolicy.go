@@ -82,6 +82,8 @@ type AIPolicy struct {
 	// ModelAliases rewrites the requested model before routing.
 	ModelAliases  map[string]string
 	PromptCaching *PromptCaching
+	// Models, when not nil, is what GET /v1/models lists (declared_models.go).
+	Models []DeclaredModel
 }
 
 // compiledPolicy is a validated AIPolicy.
@@ -98,6 +100,11 @@ type transform struct {
 func (p AIPolicy) compile() (*compiledPolicy, error) {
 	c := &compiledPolicy{AIPolicy: p}
 	var errs []error
+	for i, m := range p.Models {
+		if m.ID == "" {
+			errs = append(errs, fmt.Errorf("models[%d].id: required", i))
+		}
+	}
 	if pg := p.PromptGuard; pg != nil {
 		for i, g := range pg.Request {
 			if g == nil {
