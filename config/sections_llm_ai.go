@@ -30,6 +30,11 @@ type aiPolicySpec struct {
 	ModelAliases         map[string]string  `json:"modelAliases"`
 	PromptCaching        *promptCachingSpec `json:"promptCaching"`
 	Routes               map[string]string  `json:"routes"`
+	Models               []struct {
+		ID      string `json:"id"`
+		OwnedBy string `json:"ownedBy"`
+		Created int64  `json:"created"`
+	} `json:"models"`
 }
 
 // promptGuardSpec is the schema's PromptGuard.
@@ -172,6 +177,12 @@ func buildAIPolicy(bc *BuildContext, s aiPolicySpec) (agentgateway.Policy, error
 	}
 	p := llm.AIPolicy{Defaults: s.Defaults, Overrides: s.Overrides, Transformations: s.Transformations,
 		FinalTransformations: s.FinalTransformations, ModelAliases: s.ModelAliases, Routes: routes}
+	if s.Models != nil {
+		p.Models = make([]llm.DeclaredModel, len(s.Models))
+		for i, m := range s.Models {
+			p.Models[i] = llm.DeclaredModel{ID: m.ID, OwnedBy: m.OwnedBy, Created: m.Created}
+		}
+	}
 	if s.PromptGuard != nil {
 		pg, err := buildPromptGuard(bc.At("promptGuard"), *s.PromptGuard)
 		if err != nil {

@@ -86,6 +86,8 @@ type AIPolicy struct {
 	// wins): which paths are chat completions, messages, embeddings, passthrough, ... (ai_routes.go).
 	// A path no suffix matches keeps its default API.
 	Routes map[string]RouteType
+	// Models, when not nil, is what GET /v1/models lists (declared_models.go).
+	Models []DeclaredModel
 }
 
 // compiledPolicy is a validated AIPolicy.
@@ -103,6 +105,11 @@ type transform struct {
 func (p AIPolicy) compile() (*compiledPolicy, error) {
 	c := &compiledPolicy{AIPolicy: p}
 	var errs []error
+	for i, m := range p.Models {
+		if m.ID == "" {
+			errs = append(errs, fmt.Errorf("models[%d].id: required", i))
+		}
+	}
 	if pg := p.PromptGuard; pg != nil {
 		for i, g := range pg.Request {
 			if g == nil {

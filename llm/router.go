@@ -456,6 +456,10 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			writeError(w, in.ep.format, &Error{Status: 405, Kind: ErrInvalidRequest, Message: "use GET"})
 			return
 		}
+		if ms := r.declaredModels(req); ms != nil { // an ai policy's declared models
+			serveDeclared(w, in.ep.format, ms, modelFilter(st))
+			return
+		}
 		r.serveModels(w, in.ep.format, modelFilter(st)) // an API key's allowedModels (allowed.go)
 		return
 	}
