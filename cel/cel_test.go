@@ -118,7 +118,7 @@ func TestViewsBehaveAsMaps(t *testing.T) {
 		`"x-multi" in request.headers`:                                                            true,
 		`request.headers.exists(k, k == "x-multi")`:                                               true,
 		`size(request.query) == 2`:                                                                true,
-		`source == {"address": "::1", "port": 99}`:                                                true,
+		`source == {"address": "::1", "port": 99, "certificate": ""}`:                             true,
 		`mcp.resource.uri == "file:///a" && mcp.resource.target == "fs" && mcp.prompt.name == ""`: true,
 		`llm.totalTokens == 7 && llm.streaming`:                                                   true,
 		`llm.cost == 0.25 && llm.cost > 0.0`:                                                      true,

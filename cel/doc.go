@@ -30,6 +30,7 @@
 //	source              map     the client, after trusted proxies (see agentgateway.WithTrustedProxies)
 //	source.address      string  "203.0.113.7" ("" when unknown)
 //	source.port         int     51234
+//	source.certificate  string  the client's TLS certificate (PEM) when a listener verified one, else ""
 //
 //	jwt                 map     the claims of the JWT a jwtAuth policy verified, nested objects
 //	                            included: jwt.sub == "alice", "admin" in jwt.groups, jwt.org.id == "o1"

@@ -3,7 +3,9 @@ package cel
 import (
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -192,4 +194,13 @@ func jwtPayload(v ref.Val) ref.Val {
 		return types.NewErr("unvalidatedJwtPayload: payload: %v", err)
 	}
 	return parseJSON(b)
+}
+
+// clientCertPEM is the leaf certificate a TLS client presented (source.certificate), PEM-encoded; ""
+// without one.
+func clientCertPEM(r *http.Request) string {
+	if r == nil || r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return ""
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.TLS.PeerCertificates[0].Raw}))
 }

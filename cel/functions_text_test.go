@@ -2,7 +2,10 @@ package cel
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -41,4 +44,19 @@ func TestTextFunctions(t *testing.T) {
 		_, err = p.EvalString(context.Background(), NewActivation(r, nil))
 		assert.Error(t, err, bad)
 	}
+}
+
+// source.certificate is the client's verified certificate in PEM (examples/mtls forwards
+// url.encode(source.certificate) to the app), and "" on a connection without one.
+func TestSourceCertificate(t *testing.T) {
+	p, err := Compile(`url.encode(source.certificate)`, nil)
+	require.NoError(t, err)
+	r := httptest.NewRequest("GET", "/", nil)
+	got, err := p.EvalString(context.Background(), NewActivation(r, nil))
+	require.NoError(t, err)
+	assert.Equal(t, "", got)
+	r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{{Raw: []byte{1, 2, 3}}}}
+	got, err = p.EvalString(context.Background(), NewActivation(r, nil))
+	require.NoError(t, err)
+	assert.Equal(t, url.QueryEscape("-----BEGIN CERTIFICATE-----\nAQID\n-----END CERTIFICATE-----\n"), got)
 }

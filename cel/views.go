@@ -96,6 +96,8 @@ func (v *view) lookup(key string) (ref.Val, bool) {
 			return str(st.Source.Addr().String()), true
 		case "port":
 			return types.Int(st.Source.Port()), true
+		case "certificate":
+			return str(clientCertPEM(r)), true
 		}
 	case viewMCP:
 		m := &st.MCP
@@ -232,7 +234,7 @@ func (v *view) native() map[string]any {
 	var keys []string
 	switch v.kind {
 	case viewSource:
-		keys = []string{"address", "port"}
+		keys = []string{"address", "port", "certificate"}
 	case viewMCP:
 		keys = []string{"method", "methodName", "sessionId", "target", "tool", "prompt", "resource"}
 	case viewMCPTool:

@@ -221,6 +221,9 @@ type crossAppAccessSpec struct {
 	AccessTokenScopes           *[]string            `json:"accessTokenScopes"`
 	SubjectToken                *tokenSourceSpec     `json:"subjectToken"`
 	Cache                       *tokenCacheSpec      `json:"cache"`
+	// IDP and ResourceAS are the older names of the two endpoints (sections_crossapp.go).
+	IDP        *crossAppEndpointSpec `json:"idp"`
+	ResourceAS *crossAppEndpointSpec `json:"resourceAs"`
 }
 
 // buildTokenAuth builds the jwtSign, oauthTokenExchange and crossAppAccess kinds (ok false: s is

@@ -83,6 +83,16 @@ binds:
             audience: https://ras.example
             scopes: [todo.read]
       backends: [{host: $UP}]
+    - name: xaa-older-names
+      matches: [{path: {pathPrefix: /oldxaa}}]
+      policies:
+        backendAuth:
+          xaa:
+            idp: {host: $TOKEN, tokenEndpointPath: /idp, clientAuth: {clientId: agent, clientSecret: idp-secret}}
+            resourceAs: {host: $TOKEN, tokenEndpointPath: /ras, clientAuth: {clientId: agent, clientSecret: other}}
+            audience: https://ras.example
+            scopes: [todo.write]
+      backends: [{host: $UP}]
     - name: aws
       matches: [{path: {pathPrefix: /aws}}]
       policies:
@@ -203,6 +213,10 @@ func TestBackendAuthFromYAML(t *testing.T) {
 	assert.Equal(t, "urn:ietf:params:oauth:grant-type:jwt-bearer", forms["/ras"].Get("grant_type"))
 	assert.Equal(t, "file-secret", forms["/ras"].Get("client_secret"))
 	assert.Equal(t, "todo.read", forms["/ras"].Get("scope"), "accessTokenScopes inherit scopes")
+	// backendAuth.xaa {idp, resourceAs} (agentgateway's identity-assertion example) is crossAppAccess.
+	assert.Equal(t, "Bearer at-jag", call("/oldxaa", "Authorization", "Bearer id-token-2").Get("Authorization"))
+	assert.Equal(t, "id-token-2", forms["/idp"].Get("subject_token"))
+	assert.Equal(t, "todo.write", forms["/ras"].Get("scope"))
 
 	h = call("/aws", "X-User", "alice")
 	require.Len(t, sts.Calls(), 1)

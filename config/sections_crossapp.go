@@ -29,3 +29,32 @@ func crossAppEndpoint(bc *BuildContext, field string, s crossAppEndpointSpec) (e
 	}
 	return e, nil
 }
+
+// olderCrossAppNames reads backendAuth.xaa {idp, resourceAs, ...}, the names agentgateway's
+// identity-assertion example uses, as crossAppAccess {identityProvider, resourceAuthorizationServer}.
+func (s *backendAuthSpec) olderCrossAppNames(bc *BuildContext) error {
+	if s.XAA != nil {
+		if s.CrossAppAccess != nil {
+			return bc.Errorf("xaa", "xaa is another name of crossAppAccess: set one")
+		}
+		s.CrossAppAccess, s.XAA = s.XAA, nil
+	}
+	x := s.CrossAppAccess
+	if x == nil {
+		return nil
+	}
+	for _, f := range []struct {
+		old, name string
+		from      **crossAppEndpointSpec
+		to        *crossAppEndpointSpec
+	}{{"idp", "identityProvider", &x.IDP, &x.IdentityProvider}, {"resourceAs", "resourceAuthorizationServer", &x.ResourceAS, &x.ResourceAuthorizationServer}} {
+		if *f.from == nil {
+			continue
+		}
+		if f.to.Host != "" || f.to.Service != nil || f.to.Backend != "" || f.to.ClientAuth != nil {
+			return bc.Errorf("crossAppAccess."+f.old, "%s is another name of %s: set one", f.old, f.name)
+		}
+		*f.to, *f.from = **f.from, nil
+	}
+	return nil
+}

@@ -854,9 +854,14 @@ type backendAuthSpec struct {
 	OAuthTokenExchange *tokenExchangeSpec  `json:"oauthTokenExchange"`
 	CrossAppAccess     *crossAppAccessSpec `json:"crossAppAccess"`
 	Credentials        []credentialSpec    `json:"credentials"`
+	// XAA is an older name of CrossAppAccess (sections_crossapp.go).
+	XAA *crossAppAccessSpec `json:"xaa"`
 }
 
 func buildBackendAuth(bc *BuildContext, s backendAuthSpec) (agentgateway.Policy, error) {
+	if err := s.olderCrossAppNames(bc); err != nil {
+		return nil, err
+	}
 	n := 0
 	for _, set := range []bool{s.Passthrough != nil, s.Key != nil, s.GCP != nil, s.AWS != nil, s.Azure != nil, s.JWTSign != nil, s.OAuthTokenExchange != nil, s.CrossAppAccess != nil} {
 		if set {
