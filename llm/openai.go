@@ -498,7 +498,7 @@ func (e *oaStreamEncoder) chunk(dst []byte, delta string, finish string) []byte 
 // token costs no allocation); chunkClose ends it.
 func (e *oaStreamEncoder) chunkOpen(dst []byte) []byte {
 	dst = append(dst, `data: {"id":`...)
-	dst = strconv.AppendQuote(dst, e.id)
+	dst = appendJSONString(dst, e.id)
 	dst = append(dst, `,"object":"chat.completion.chunk","created":`...)
 	dst = strconv.AppendInt(dst, e.created, 10)
 	dst = append(dst, `,"model":`...)
@@ -511,7 +511,7 @@ func (e *oaStreamEncoder) chunkClose(dst []byte, finish string) []byte {
 	if finish == "" {
 		dst = append(dst, "null"...)
 	} else {
-		dst = strconv.AppendQuote(dst, finish)
+		dst = appendJSONString(dst, finish)
 	}
 	return append(dst, "}]}\n\n"...)
 }
@@ -598,7 +598,7 @@ func (e *oaStreamEncoder) Encode(dst []byte, ev *Event) []byte {
 		if e.includeUsage {
 			u, _ := json.Marshal(toOAUsage(e.usage))
 			dst = append(dst, `data: {"id":`...)
-			dst = strconv.AppendQuote(dst, e.id)
+			dst = appendJSONString(dst, e.id)
 			dst = append(dst, `,"object":"chat.completion.chunk","created":`...)
 			dst = strconv.AppendInt(dst, e.created, 10)
 			dst = append(dst, `,"model":`...)
