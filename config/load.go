@@ -659,7 +659,12 @@ func buildPolicies(bc *BuildContext, n Node) ([]agentgateway.Policy, error) {
 		}
 		sub := *bc
 		sub.Path = fp
-		p, err := table[idx].Build(&sub, Node{n: val, path: fp})
+		build := table[idx].Build
+		if conditionalKeys[key] && isConditional(val) {
+			sec := table[idx]
+			build = func(bc *BuildContext, n Node) (agentgateway.Policy, error) { return buildConditional(bc, sec, n) }
+		}
+		p, err := build(&sub, Node{n: val, path: fp})
 		if err != nil {
 			var ce *agentgateway.ConfigError
 			if !errors.As(err, &ce) {
