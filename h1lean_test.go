@@ -85,6 +85,17 @@ func TestHTTP1ServerProxies(t *testing.T) {
 		t.Fatal("the upstream request was not cancelled when the client went away")
 	}
 
+	// HTTP/2 with prior knowledge (h2c) reaches net/http, which serves it.
+	h2 := &http.Transport{Protocols: new(http.Protocols)}
+	h2.Protocols.SetUnencryptedHTTP2(true)
+	defer h2.CloseIdleConnections()
+	res, err = (&http.Client{Transport: h2}).Get("http://" + addr + "/h2")
+	require.NoError(t, err)
+	b, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	assert.Equal(t, "HTTP/2.0", res.Proto)
+	assert.Equal(t, "GET /h2 ", string(b))
+
 	// Plain keep-alive requests through a client, then the drain (start's cleanup) must be clean.
 	client := &http.Client{}
 	defer client.CloseIdleConnections()

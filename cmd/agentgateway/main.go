@@ -93,8 +93,8 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "how long shutdown waits for in-flight requests and streams (default: config.connectionTerminationDeadline)")
 	fs.DurationVar(&f.backendTimeout, "backend-timeout", agentgateway.DefaultBackendTimeout,
 		"how long a backend waits for the upstream's response header on routes without a timeout policy (0: forever); streams are not cut")
-	fs.BoolVar(&f.http1, "http1-server", false,
-		"serve cleartext HTTP/1.1 with the gateway's lean server loop (less CPU per request); other protocols and unusual requests stay on net/http")
+	fs.BoolVar(&f.http1, "http1-server", true,
+		"serve cleartext HTTP/1.1 with the gateway's lean server loop (less CPU per request); other protocols and unusual requests stay on net/http (false: net/http serves everything)")
 	fs.BoolVar(&f.logDrop, "log-drop-when-full", false,
 		"when the log destination falls behind, drop (and count) log lines instead of slowing requests down")
 	fs.IntVar(&f.workers, "workers", 0, "how many OS threads run Go code at once (GOMAXPROCS); 0: the CPU quota of the container or machine")
