@@ -208,7 +208,7 @@ var Compatibility = []CompatRow{
 	{"policies.ai", SupportedWithDifferences, "no `routes`; guards regex, webhook and openAIModeration (bedrockGuardrails, googleModelArmor and azureContentSafety are refused)"},
 	{"policies.backendTLS", SupportedWithDifferences, "no keyExchangeGroups or spiffe"},
 	{"policies.backendTunnel", SupportedWithDifferences, "on routes (listed, top-level and in routeGroups): applies to the route's host and service backends that set none of their own; refused for backend references and kinds that do not dial (mcp, ai, dynamic), and on gateway or targeted policies"},
-	{"policies.backendAuth", SupportedWithDifferences, "no copilot or azure developerImplicit; token endpoints by host or service, not by backend or with policies; no actorToken.enforceMayAct"},
+	{"policies.backendAuth", SupportedWithDifferences, "no copilot or azure developerImplicit; token endpoints by host or service, not by backend or with policies; actorToken.enforceMayAct checks the subject JWT's may_act claims against the actor JWT's (unverified; the token endpoint verifies) and answers 403"},
 	{"policies.localRateLimit", Supported, ""},
 	{"policies.remoteRateLimit", Supported, ""},
 	{"policies.jwtAuth", Supported, ""},
