@@ -111,7 +111,7 @@ var Compatibility = []CompatRow{
 	{"config.hbone", NotSupported, whyMesh},
 
 	// frontendPolicies
-	{"frontendPolicies.http", SupportedWithDifferences, "maxBufferSize is the default bound of retry's replay buffer, buffer, transformations, extAuthz's includeRequestBody and CEL request.body (2 MiB when unset); http1HeaderCase: net/http writes canonical case only"},
+	{"frontendPolicies.http", SupportedWithDifferences, "maxBufferSize is the default bound of retry's replay buffer, buffer, transformations, extAuthz's includeRequestBody and CEL request.body (2 MiB when unset); http1HeaderCase is refused: agentgateway's meaning is the case of HTTP/1 response header names (lowercase by default, or preserve), but net/http writes the names it adds itself (Date, Content-Length, Transfer-Encoding) in canonical case and policies look names up canonically, so neither lowercase nor preserve can be honoured for every header"},
 	{"frontendPolicies.tls", SupportedWithDifferences, "read at start; TLS 1.3 suites are always on (Go); a listener's own versions, suites and groups win"},
 	{"frontendPolicies.tcp", SupportedWithDifferences, "keepalives; read at start"},
 	{"frontendPolicies.networkAuthorization", SupportedWithDifferences, "read at start; evaluated once per connection (and per connection a CONNECT tunnel re-enters)"},
