@@ -111,7 +111,7 @@ var Compatibility = []CompatRow{
 	{"config.hbone", NotSupported, whyMesh},
 
 	// frontendPolicies
-	{"frontendPolicies.http", SupportedWithDifferences, "maxBufferSize is the default bound of retry's replay buffer, buffer, transformations, extAuthz's includeRequestBody and CEL request.body (2 MiB when unset); http1HeaderCase: net/http writes canonical case only"},
+	{"frontendPolicies.http", SupportedWithDifferences, "maxBufferSize is the default bound of retry's replay buffer, buffer, transformations, extAuthz's includeRequestBody and CEL request.body (2 MiB when unset); http1HeaderCase is refused: agentgateway's meaning is the case of HTTP/1 response header names (lowercase by default, or preserve), but net/http writes the names it adds itself (Date, Content-Length, Transfer-Encoding) in canonical case and policies look names up canonically, so neither lowercase nor preserve can be honoured for every header"},
 	{"frontendPolicies.tls", SupportedWithDifferences, "read at start; TLS 1.3 suites are always on (Go); a listener's own versions, suites and groups win"},
 	{"frontendPolicies.tcp", SupportedWithDifferences, "keepalives; read at start"},
 	{"frontendPolicies.networkAuthorization", SupportedWithDifferences, "read at start; evaluated once per connection (and per connection a CONNECT tunnel re-enters)"},
@@ -208,7 +208,7 @@ var Compatibility = []CompatRow{
 	{"policies.ai", SupportedWithDifferences, "`models` (declared, listed by GET /v1/models); guards regex, webhook (also messageFormat raw, request side), openAIModeration, promptInjection (requests), bedrockGuardrails, googleModelArmor and azureContentSafety (their policies: backendAuth only; endpoints from AWS_ENDPOINT_URL_BEDROCK_RUNTIME and CLOUDSDK_API_ENDPOINT_OVERRIDES_MODELARMOR; detectJailbreak on requests only); routes: completions, messages, responses, embeddings, models, anthropicTokenCount, passthrough and detect (realtime, rerank, generateContent, geminiCountTokens refused), a path no suffix matches keeps its default API, and a route policy's routes apply after the route's policies ran on the default classification"},
 	{"policies.backendTLS", SupportedWithDifferences, "no keyExchangeGroups or spiffe"},
 	{"policies.backendTunnel", SupportedWithDifferences, "on routes (listed, top-level and in routeGroups): applies to the route's host and service backends that set none of their own; refused for backend references and kinds that do not dial (mcp, ai, dynamic), and on gateway or targeted policies"},
-	{"policies.backendAuth", SupportedWithDifferences, "no copilot or azure developerImplicit; token endpoints by host or service, not by backend or with policies; no actorToken.enforceMayAct"},
+	{"policies.backendAuth", SupportedWithDifferences, "no copilot or azure developerImplicit; token endpoints by host or service, not by backend or with policies; actorToken.enforceMayAct checks the subject JWT's may_act claims against the actor JWT's (unverified; the token endpoint verifies) and answers 403"},
 	{"policies.localRateLimit", Supported, ""},
 	{"policies.remoteRateLimit", Supported, ""},
 	{"policies.jwtAuth", Supported, ""},

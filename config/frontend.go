@@ -85,7 +85,9 @@ var (
 	unsupportedFrontend  []string
 	unsupportedAccessLog = []string{"otlp", "database"}
 	unsupportedTracing   = []string{"service", "backend", "policies", "filter"}
-	// http1HeaderCase: net/http writes header names in canonical case and keeps no other.
+	// http1HeaderCase (the case of HTTP/1 response header names: lowercase, or preserve): net/http writes
+	// the names it adds (Date, Content-Length, Transfer-Encoding) in canonical case, and policies look
+	// names up canonically, so it cannot be honoured for every header.
 	unsupportedHTTP = []string{"http1HeaderCase"}
 )
 

@@ -159,14 +159,14 @@ func (t *tokenSourceSpec) source(bc *BuildContext, field string) (*policy.TokenS
 	if t == nil {
 		return nil, nil
 	}
-	if t.EnforceMayAct {
-		return nil, bc.Errorf(joinField(field, "enforceMayAct"), "not supported")
+	if t.EnforceMayAct && !strings.HasSuffix(field, "actorToken") {
+		return nil, bc.Errorf(joinField(field, "enforceMayAct"), "applies to actorToken")
 	}
 	loc, err := t.Source.location(bc, joinField(field, "source"))
 	if err != nil {
 		return nil, err
 	}
-	return &policy.TokenSource{Location: loc, TokenType: t.TokenType}, nil
+	return &policy.TokenSource{Location: loc, TokenType: t.TokenType, EnforceMayAct: t.EnforceMayAct}, nil
 }
 
 // jwtSignSpec is the schema's JwtSignAuth.

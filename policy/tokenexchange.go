@@ -56,6 +56,9 @@ type TokenSource struct {
 	// Location defaults to Authorization: Bearer; an Expression is allowed.
 	Location  *Location
 	TokenType string
+	// EnforceMayAct, on an ActorToken, requires the subject token's RFC 8693 may_act claim to name
+	// the actor before anything is exchanged (see checkMayAct); otherwise the caller gets 403.
+	EnforceMayAct bool
 }
 
 // TokenCache bounds the cache of exchanged tokens: MaxEntries (nil: 8192; 0 disables) and DefaultTTL
@@ -439,6 +442,7 @@ type tokenAuth struct {
 	subjType string
 	actor    *locator
 	actType  string
+	mayAct   bool // ActorToken.EnforceMayAct
 	place    *locator
 	cache    *tokenCache
 	params   []namedExpr
@@ -489,6 +493,15 @@ func (t *tokenAuth) Wrap(next http.Handler) http.Handler {
 			if actor, _ = t.actor.extract(r); actor == "" {
 				agentgateway.WriteError(w, http.StatusUnauthorized, "an actor token is required")
 				return
+			}
+			if t.mayAct {
+				if err := checkMayAct(subject, actor); err != nil {
+					if st := agentgateway.StateFrom(r.Context()); st != nil {
+						st.Err = fmt.Errorf("backendAuth: %w", err)
+					}
+					agentgateway.WriteError(w, http.StatusForbidden, "the actor may not act for the subject")
+					return
+				}
 			}
 		}
 		var extra url.Values
@@ -577,6 +590,7 @@ func newOAuthTokenExchange(spec *OAuthTokenExchange) (*tokenAuth, error) {
 		if t.actor, t.actType, err = compileSubject(field+".actorToken", a, TokenTypeAccessToken); err != nil {
 			return nil, err
 		}
+		t.mayAct = a.EnforceMayAct
 	}
 	if t.place, err = spec.Location.compile(field+".authorizationLocation", BearerLocation(), true); err != nil {
 		return nil, err

@@ -183,7 +183,7 @@ func TestBinaryRejectsConfigKeys(t *testing.T) {
 	for name, c := range map[string]struct{ yaml, want string }{
 		"misspelt":    {"config:\n  logging: {formt: json}\n", `config.logging.formt: unknown field`},
 		"unsupported": {"config:\n  caAddress: https://istiod:15012\n", `config.caAddress: config.caAddress is not supported yet`},
-		"frontend":    {"frontendPolicies:\n  networkExtAuthz: {}\n", `frontendPolicies.networkExtAuthz: frontendPolicies.networkExtAuthz is not supported yet`},
+		"frontend":    {"frontendPolicies:\n  http: {http1HeaderCase: preserve}\n", `frontendPolicies.http.http1HeaderCase: frontendPolicies.http.http1HeaderCase is not supported yet`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "c.yaml")
