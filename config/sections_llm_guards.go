@@ -47,6 +47,9 @@ type azureSafetySpec struct {
 	DetectJailbreak *struct {
 		APIVersion string `json:"apiVersion"`
 	} `json:"detectJailbreak"`
+	// SeverityThreshold is the flat form agentgateway's published example writes: analyzeText with
+	// this threshold.
+	SeverityThreshold *int `json:"severityThreshold"`
 }
 
 // buildCloudGuard builds the cloud guard s sets (nil when it sets none).
@@ -77,6 +80,12 @@ func buildCloudGuard(bc *BuildContext, s guardSpec, request bool) (*llm.Guard, e
 		if x := a.AnalyzeText; x != nil {
 			at = &llm.AzureAnalyzeText{SeverityThreshold: x.SeverityThreshold, APIVersion: x.APIVersion,
 				BlocklistNames: x.BlocklistNames, HaltOnBlocklistHit: x.HaltOnBlocklistHit}
+		}
+		if a.SeverityThreshold != nil {
+			if at != nil {
+				return nil, bc.Errorf(field+".severityThreshold", "set it in analyzeText or here, not both")
+			}
+			at = &llm.AzureAnalyzeText{SeverityThreshold: a.SeverityThreshold}
 		}
 		if x := a.DetectJailbreak; x != nil {
 			if !request {

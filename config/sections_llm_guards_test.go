@@ -140,3 +140,40 @@ binds:
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "applies to request guards only")
 }
+
+// The flat azureContentSafety form of agentgateway's published example (severityThreshold beside
+// endpoint) is analyzeText with that threshold.
+func TestAzureContentSafetyFlatThreshold(t *testing.T) {
+	az := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct{ Text string }
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		sev := 2
+		if strings.Contains(in.Text, "hateful") {
+			sev = 4
+		}
+		fmt.Fprintf(w, `{"blocklistsMatch":[],"categoriesAnalysis":[{"category":"Hate","severity":%d}]}`, sev)
+	}))
+	t.Cleanup(az.Close)
+	oa := newLLMStub(t, "openai", false)
+	srv, _ := serveRuntime(t, `
+binds:
+- port: 3000
+  listeners:
+  - routes:
+    - backends:
+      - ai: {name: openai, provider: {openAI: {}}, hostOverride: $OA}
+      policies:
+        ai:
+          promptGuard:
+            request:
+            - azureContentSafety: {endpoint: $AZ, severityThreshold: 4, policies: {backendAuth: {key: k}}}
+`, map[string]string{"OA": strings.TrimPrefix(oa.URL, "http://"), "AZ": az.URL})
+	status, body := chat(t, srv.URL, "/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"mild words"}]}`)
+	assert.Equal(t, 200, status, body)
+	status, body = chat(t, srv.URL, "/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"hateful words"}]}`)
+	assert.NotEqual(t, 200, status, body)
+
+	_, err := build(t, "binds: [{port: 1, listeners: [{routes: [{backends: [{ai: {name: o, provider: {openAI: {}}}}], policies: {ai: {promptGuard: {request: [{azureContentSafety: {endpoint: h, severityThreshold: 1, analyzeText: {}}}]}}}}]}]}]", nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "azureContentSafety.severityThreshold")
+}
