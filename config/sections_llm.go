@@ -291,8 +291,8 @@ func upstreamFor(bc *BuildContext, kind llmProviderKind, params llmParamsSpec, a
 		}
 	}
 	if headers != nil {
-		if len(headers.Remove) > 0 {
-			return nil, bc.Errorf("requestHeaders.remove", "not supported yet")
+		for _, k := range headers.Remove {
+			opts = append(opts, llm.RemoveUpstreamHeader(k))
 		}
 		for k, v := range headers.Add {
 			opts = append(opts, llm.UpstreamHeader(k, v))
@@ -475,8 +475,8 @@ func buildLLMRouter(bc *BuildContext, s llmShortForm) (*llm.Router, error) {
 			mopts = append(mopts, llm.Passthrough(llm.PassthroughMode(mode)))
 		}
 		if h := m.RequestHeaders; h != nil {
-			if len(h.Remove) > 0 {
-				return nil, mbc.Errorf("requestHeaders.remove", "not supported yet")
+			for _, k := range h.Remove {
+				mopts = append(mopts, llm.RemoveRequestHeader(k))
 			}
 			for k, v := range h.Add {
 				mopts = append(mopts, llm.RequestHeader(k, v))

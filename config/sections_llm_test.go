@@ -106,6 +106,8 @@ llm:
       set: {X-Team: blue}
   - name: claude-*
     provider: {reference: claude}
+    requestHeaders:
+      remove: [anthropic-beta]
   - name: down
     provider: openai
     visibility: internal
@@ -136,6 +138,15 @@ func TestLLMShortForm(t *testing.T) {
 	assert.Equal(t, "Bearer sk-cfg", hdr.Get("Authorization"))
 	assert.Equal(t, "blue", hdr.Get("X-Team"))
 	assert.Equal(t, "/v1/chat/completions", path)
+
+	mreq, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/messages", strings.NewReader(`{"model":"claude-haiku","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`))
+	mreq.Header.Set("anthropic-beta", "tools-2024")
+	mresp, err := http.DefaultClient.Do(mreq)
+	require.NoError(t, err)
+	mresp.Body.Close()
+	require.Equal(t, 200, mresp.StatusCode)
+	_, hdr, _ = an.last()
+	assert.Empty(t, hdr.Get("anthropic-beta"), "requestHeaders.remove takes a header off the provider request")
 
 	status, body = chat(t, srv.URL, "/v1/chat/completions", `{"model":"claude-haiku","messages":[{"role":"user","content":"hi"}]}`)
 	require.Equal(t, 200, status, body)
@@ -216,3 +227,4 @@ func TestLLMConfigErrors(t *testing.T) {
 		}
 	}
 }
+

@@ -268,12 +268,7 @@ func (c *call) forwardAsIs(cand candidate, final, detect bool) (*Error, bool) {
 	if ctype != "" {
 		ureq.Header.Set("Content-Type", ctype)
 	}
-	for k, v := range up.headers {
-		ureq.Header[k] = v
-	}
-	for k, v := range cand.entry.headers {
-		ureq.Header[k] = v
-	}
+	setProviderHeaders(ureq.Header, up, cand.entry)
 	if err := up.sign(ureq, c.in.body); err != nil {
 		return &Error{Status: 502, Kind: ErrAPI, Message: "signing the provider request failed", Err: fmt.Errorf("%w: %w", ErrUpstream, err)}, false
 	}

@@ -201,12 +201,7 @@ func (c *call) sendRaw(cand candidate, target string, body []byte, final bool) (
 		key = clientKey(c.req.Header)
 	}
 	p.SetHeaders(ureq.Header, key)
-	for k, v := range up.headers {
-		ureq.Header[k] = v
-	}
-	for k, v := range cand.entry.headers {
-		ureq.Header[k] = v
-	}
+	setProviderHeaders(ureq.Header, up, cand.entry)
 	if err := up.sign(ureq, body); err != nil {
 		return nil, &Error{Status: 502, Kind: ErrAPI, Message: "signing the provider request failed", Err: fmt.Errorf("%w: %w", ErrUpstream, err)}, false
 	}

@@ -27,6 +27,7 @@ type Upstream struct {
 	passKey  bool
 	model    string
 	headers  http.Header
+	removed  []string // header names taken off the provider request (RemoveUpstreamHeader)
 	rt       http.RoundTripper
 	errs     []error
 	// auth is a cloud credential applied last (cloudauth.go).
@@ -125,6 +126,11 @@ func UpstreamHeader(name, value string) UpstreamOption {
 	}
 }
 
+// RemoveUpstreamHeader takes name off this upstream's requests, after every header the gateway set.
+func RemoveUpstreamHeader(name string) UpstreamOption {
+	return func(u *Upstream) { u.removed = append(u.removed, http.CanonicalHeaderKey(name)) }
+}
+
 // Transport sends this upstream's requests through rt (default: the router's).
 func Transport(rt http.RoundTripper) UpstreamOption { return func(u *Upstream) { u.rt = rt } }
 
@@ -200,6 +206,7 @@ type ModelEntry struct {
 	defaults   map[string]any
 	overrides  map[string]any
 	headers    http.Header
+	removed    []string // RemoveRequestHeader
 	health     health
 	gov        *modelGov // guards and prompt caching of this model (aipolicy.go)
 	// passthrough forwards requests unchanged (passthrough.go).
@@ -238,6 +245,29 @@ func RequestHeader(name, value string) ModelOption {
 			m.headers = http.Header{}
 		}
 		m.headers.Set(name, value)
+	}
+}
+
+// RemoveRequestHeader takes name off the provider requests of this model, after every header the
+// gateway set (agentgateway's requestHeaders.remove).
+func RemoveRequestHeader(name string) ModelOption {
+	return func(m *ModelEntry) { m.removed = append(m.removed, http.CanonicalHeaderKey(name)) }
+}
+
+// setProviderHeaders applies the upstream's and then the model's headers to a provider request;
+// removals come last, so they also take off what the gateway set.
+func setProviderHeaders(h http.Header, up *Upstream, m *ModelEntry) {
+	for k, v := range up.headers {
+		h[k] = v
+	}
+	for k, v := range m.headers {
+		h[k] = v
+	}
+	for _, k := range up.removed {
+		delete(h, k)
+	}
+	for _, k := range m.removed {
+		delete(h, k)
 	}
 }
 

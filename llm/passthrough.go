@@ -117,12 +117,7 @@ func (c *call) passthrough(cand candidate, final, detect bool) (*Error, bool) {
 		}
 	}
 	p.SetHeaders(ureq.Header, key)
-	for k, v := range up.headers {
-		ureq.Header[k] = v
-	}
-	for k, v := range cand.entry.headers {
-		ureq.Header[k] = v
-	}
+	setProviderHeaders(ureq.Header, up, cand.entry)
 	if err := up.sign(ureq, c.in.body); err != nil {
 		return &Error{Status: 502, Kind: ErrAPI, Message: "signing the provider request failed", Err: fmt.Errorf("%w: %w", ErrUpstream, err)}, false
 	}

@@ -642,12 +642,7 @@ func (c *call) attempt(cand candidate, final bool) (*Error, bool) {
 		}
 	}
 	p.SetHeaders(ureq.Header, key)
-	for k, v := range up.headers {
-		ureq.Header[k] = v
-	}
-	for k, v := range cand.entry.headers {
-		ureq.Header[k] = v
-	}
+	setProviderHeaders(ureq.Header, up, cand.entry)
 	if c.in.peek.Stream {
 		ureq.Header.Set("Accept", "text/event-stream")
 	}
