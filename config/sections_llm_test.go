@@ -227,4 +227,3 @@ func TestLLMConfigErrors(t *testing.T) {
 		}
 	}
 }
-
