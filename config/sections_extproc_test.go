@@ -239,3 +239,24 @@ routes:
 	_, body = call(t, "POST", urls[3001]+"/other", "secret")
 	assert.Equal(t, "processed= secret= body=secret", body, "no entry matches: not processed")
 }
+
+// TestExtProcInLLMPolicies: agentgateway's semantic-routing example shape, llm.policies.extProc: the
+// processor sees each call and may answer in the provider's place.
+func TestExtProcInLLMPolicies(t *testing.T) {
+	_, ep := startProcessor(t)
+	oa := newLLMStub(t, "openai", false)
+	srv, _ := serveRuntime(t, `
+llm:
+  port: 4100
+  models:
+  - {name: m, provider: openai, params: {baseUrl: $OA/v1, apiKey: k}}
+  policies:
+    extProc: {host: $EP, processingOptions: {requestBodyMode: none}}
+`, map[string]string{"OA": oa.URL, "EP": ep})
+	resp, body := call(t, "POST", srv.URL+"/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"hi"}]}`, "Content-Type", "application/json")
+	require.Equal(t, 200, resp.StatusCode, body)
+	assert.Equal(t, "yes", resp.Header.Get("X-Resp-Processed"), "the processor saw the exchange")
+	resp, body = call(t, "POST", srv.URL+"/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"hi"}]}`, "Content-Type", "application/json", "X-Case", "deny")
+	assert.Equal(t, 403, resp.StatusCode)
+	assert.Equal(t, "denied by processor", body, "the processor answers in the provider's place")
+}
