@@ -16,6 +16,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"golang.org/x/net/http/httpguts"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -78,8 +79,9 @@ func HeaderValue(h *corev3.HeaderValue) string {
 	return h.GetValue()
 }
 
-// ApplyHeaderMutation applies m to h. Pseudo-headers and the framing headers (content-length,
-// transfer-encoding, host) are never set from the processor: the gateway owns framing. Every set
+// ApplyHeaderMutation applies m to h. Pseudo-headers, the framing headers (content-length,
+// transfer-encoding, host) and invalid names or values are never set from the processor: the
+// gateway owns framing. Every set
 // header's lower-cased name is passed to intercept first, which returns true to consume it (the
 // picker's destination header is not forwarded); intercept may be nil.
 func ApplyHeaderMutation(h http.Header, m *extprocv3.HeaderMutation, intercept func(name, value string) bool) {
@@ -92,6 +94,8 @@ func ApplyHeaderMutation(h http.Header, m *extprocv3.HeaderMutation, intercept f
 		switch {
 		case lk == "" || strings.HasPrefix(lk, ":"), lk == "content-length", lk == "transfer-encoding", lk == "host":
 			continue
+		case !httpguts.ValidHeaderFieldName(k) || !httpguts.ValidHeaderFieldValue(v):
+			continue // would be refused upstream or split a response header
 		}
 		if appendAction(o) {
 			h.Add(k, v)
