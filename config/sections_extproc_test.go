@@ -29,6 +29,7 @@ type testProcessor struct {
 	mu       sync.Mutex
 	metadata map[string]any
 	open     int
+	seen     int // request header messages
 	ended    chan struct{} // a hung stream's context was cancelled
 }
 
@@ -47,6 +48,9 @@ func (p *testProcessor) Process(s grpc.BidiStreamingServer[extprocv3.ProcessingR
 		var resp *extprocv3.ProcessingResponse
 		switch m := req.Request.(type) {
 		case *extprocv3.ProcessingRequest_RequestHeaders:
+			p.mu.Lock()
+			p.seen++
+			p.mu.Unlock()
 			if md := req.GetMetadataContext().GetFilterMetadata()["test"]; md != nil {
 				p.mu.Lock()
 				p.metadata = md.AsMap()
@@ -259,4 +263,24 @@ llm:
 	resp, body = call(t, "POST", srv.URL+"/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"hi"}]}`, "Content-Type", "application/json", "X-Case", "deny")
 	assert.Equal(t, 403, resp.StatusCode)
 	assert.Equal(t, "denied by processor", body, "the processor answers in the provider's place")
+}
+
+// TestExtProcInMCPPolicies: mcp.policies.extProc sees every MCP request and the session still works
+// through it (the processor's response header mutation does not disturb the stream).
+func TestExtProcInMCPPolicies(t *testing.T) {
+	p, ep := startProcessor(t)
+	url := serveConfig(t, `
+mcp:
+  port: 0
+  targets:
+  - name: one
+    mcp: {host: $ONE}
+  policies:
+    extProc: {host: $EP, processingOptions: {requestBodyMode: none}}
+`, map[string]string{"ONE": mcpUpstream(t, "one"), "EP": ep})
+	names, _ := mcpToolNames(t, url+"/mcp")
+	assert.Equal(t, []string{"admin", "echo"}, names)
+	p.mu.Lock()
+	assert.Positive(t, p.seen, "the processor saw the MCP requests")
+	p.mu.Unlock()
 }
