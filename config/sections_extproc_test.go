@@ -29,7 +29,7 @@ type testProcessor struct {
 	mu       sync.Mutex
 	metadata map[string]any
 	open     int
-	seen     int // request header messages
+	seen     int           // request header messages
 	ended    chan struct{} // a hung stream's context was cancelled
 }
 
