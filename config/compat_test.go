@@ -182,7 +182,7 @@ var servedBy = map[string][]string{
 	"policies.basicAuth":              {"TestGatewayPoliciesServed"},
 	"policies.apiKey":                 {"TestListenerPoliciesRunBeforeRoutePolicies"},
 	"policies.extAuthz":               {"TestGatewayPoliciesServed", "TestBackendPoliciesServed"},
-	"policies.extProc":                {"TestExtProcServed", "TestExtProcClientDisconnectEndsStream", "TestExtProcInLLMPolicies"},
+	"policies.extProc":                {"TestExtProcServed", "TestExtProcClientDisconnectEndsStream", "TestExtProcInLLMPolicies", "TestExtProcInMCPPolicies", "TestExtProcBackendTLS"},
 	"policies.transformations":        {"TestPolicySectionsFromYAML"},
 	"policies.csrf":                   {"TestCSRFFromYAML"},
 	"policies.buffer":                 {"TestBufferFromYAML"},

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
 // testProcessor is an Envoy ext_proc server driven by the request's x-case header:
@@ -283,4 +285,42 @@ mcp:
 	p.mu.Lock()
 	assert.Positive(t, p.seen, "the processor saw the MCP requests")
 	p.mu.Unlock()
+}
+
+// TestExtProcBackendTLS: policies.backendTLS secures the connection to the processor; without the
+// processor's root the handshake fails and failClosed answers 500.
+func TestExtProcBackendTLS(t *testing.T) {
+	dir := t.TempDir()
+	writeCert(t, dir, "proc.example.com")
+	creds, err := credentials.NewServerTLSFromFile(filepath.Join(dir, "proc.example.com.crt"), filepath.Join(dir, "proc.example.com.key"))
+	require.NoError(t, err)
+	p := &testProcessor{ended: make(chan struct{}, 4)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := grpc.NewServer(grpc.Creds(creds))
+	extprocv3.RegisterExternalProcessorServer(srv, p)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(srv.Stop)
+	yaml := `
+binds:
+- port: 3000
+  listeners:
+  - routes:
+    - backends: [{host: $UP}]
+      policies:
+        extProc:
+          host: $EP
+          policies: {backendTLS: {root: $ROOT, hostname: proc.example.com}}
+`
+	env := map[string]string{"UP": extProcEcho(t), "EP": ln.Addr().String(), "ROOT": "proc.example.com.crt"}
+	url := servePortsIn(t, dir, yaml, env)[3000]
+	resp, body := call(t, "GET", url+"/", "", "X-Secret", "1")
+	assert.Equal(t, 200, resp.StatusCode, body)
+	assert.Equal(t, "processed=yes secret= body=", body)
+
+	writeCert(t, dir, "other.example.com")
+	env["ROOT"] = "other.example.com.crt"
+	url = servePortsIn(t, dir, yaml, env)[3000]
+	resp, _ = call(t, "GET", url+"/", "")
+	assert.Equal(t, 500, resp.StatusCode, "an untrusted processor is a failure")
 }
