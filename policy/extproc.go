@@ -449,18 +449,14 @@ func (w *extProcWriter) decide(status int) {
 	s.end()
 	switch {
 	case err != nil:
-		if !s.x.fail(w.ResponseWriter, w.r, err) {
-			w.discard = true
+		if !w.fail(err) {
 			return
 		}
 	case resp == nil:
 	default:
 		switch m := resp.Response.(type) {
 		case *extprocv3.ProcessingResponse_ImmediateResponse:
-			h := w.Header()
-			for k := range h {
-				delete(h, k)
-			}
+			clear(w.Header())
 			extproc.ToImmediate(m.ImmediateResponse).Write(w.ResponseWriter)
 			w.discard = true
 			return
@@ -475,13 +471,22 @@ func (w *extProcWriter) decide(status int) {
 				return false
 			})
 		default:
-			if !s.x.fail(w.ResponseWriter, w.r, fmt.Errorf("%w: unexpected %T in the response phase", ErrExtProc, resp.Response)) {
-				w.discard = true
+			if !w.fail(fmt.Errorf("%w: unexpected %T in the response phase", ErrExtProc, resp.Response)) {
 				return
 			}
 		}
 	}
 	w.ResponseWriter.WriteHeader(status)
+}
+
+// fail handles a response-phase failure; it reports whether the upstream's response goes on. Failing
+// closed drops the upstream's headers too: its Content-Length does not describe the error's body.
+func (w *extProcWriter) fail(err error) bool {
+	if w.s.x.cfg.FailureMode != agentgateway.FailOpen {
+		clear(w.Header())
+		w.discard = true
+	}
+	return w.s.x.fail(w.ResponseWriter, w.r, err)
 }
 
 // WriteHeader sends the status to the processor first.

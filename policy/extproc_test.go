@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -46,9 +47,11 @@ func newExtProc(t *testing.T, cfg policy.ExtProcConfig, run func(procStream) err
 // bodyUpstream answers "body=<body> len=<Content-Length>" with status 201 and header X-Up.
 var bodyUpstream = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(r.Body)
+	out := "body=" + string(b) + " len=" + r.Header.Get("Content-Length")
 	w.Header().Set("X-Up", "1")
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.WriteHeader(201)
-	_, _ = io.WriteString(w, "body="+string(b)+" len="+r.Header.Get("Content-Length"))
+	_, _ = io.WriteString(w, out)
 })
 
 func headersOK() *extprocv3.ProcessingResponse {
@@ -132,6 +135,8 @@ func TestExtProcResponsePhaseFailure(t *testing.T) {
 	rec := policytest.Do(newExtProc(t, policy.ExtProcConfig{}, run), bodyUpstream, policytest.Req("GET", "/"))
 	assert.Equal(t, 500, rec.Code)
 	assert.NotContains(t, rec.Body.String(), "body=")
+	assert.Empty(t, rec.Header().Get("X-Up"), "the upstream's headers are dropped")
+	assert.NotEqual(t, "11", rec.Header().Get("Content-Length"), "the upstream's framing is dropped")
 	rec = policytest.Do(newExtProc(t, policy.ExtProcConfig{FailureMode: agentgateway.FailOpen}, run), bodyUpstream, policytest.Req("GET", "/"))
 	assert.Equal(t, 201, rec.Code)
 	assert.Equal(t, "body= len=", rec.Body.String())
