@@ -7,6 +7,7 @@ import (
 
 	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/policy"
+	"github.com/agentgw/agentgateway/policy/extproc"
 )
 
 // extProcPolicies is the extProc route policy (also accepted on gateways, listeners, llm.policies
@@ -71,16 +72,16 @@ func buildExtProc(bc *BuildContext, s extProcSpec) (agentgateway.Policy, error) 
 			s.RequestAttributes != nil || s.ResponseAttributes != nil || s.ProcessingOptions != nil {
 			return nil, bc.Errorf("conditional", "conditional replaces the other fields")
 		}
-		entries := make([]policy.ConditionalExtProc, len(s.Conditional))
+		entries := make([]extproc.Conditional, len(s.Conditional))
 		for i, c := range s.Conditional {
 			cfg, err := extProcConfig(bc.At(fmt.Sprintf("conditional[%d]", i)), extProcSpec{Host: c.Host, Service: c.Service, Backend: c.Backend, Policies: c.Policies,
 				FailureMode: c.FailureMode, MetadataContext: c.MetadataContext, RequestAttributes: c.RequestAttributes, ResponseAttributes: c.ResponseAttributes, ProcessingOptions: c.ProcessingOptions})
 			if err != nil {
 				return nil, err
 			}
-			entries[i] = policy.ConditionalExtProc{Condition: c.Condition, Config: cfg}
+			entries[i] = extproc.Conditional{Condition: c.Condition, Config: cfg}
 		}
-		p, err := policy.NewConditionalExtProc(entries)
+		p, err := extproc.NewConditional(entries)
 		if err != nil {
 			return nil, bc.Wrap(err)
 		}
@@ -91,7 +92,7 @@ func buildExtProc(bc *BuildContext, s extProcSpec) (agentgateway.Policy, error) 
 	if err != nil {
 		return nil, err
 	}
-	x, err := policy.NewExtProc(cfg)
+	x, err := extproc.New(cfg)
 	if err != nil {
 		return nil, bc.Wrap(err)
 	}
@@ -100,9 +101,9 @@ func buildExtProc(bc *BuildContext, s extProcSpec) (agentgateway.Policy, error) 
 }
 
 // extProcConfig translates one ExtProc (bc at its path) into the policy's config.
-func extProcConfig(bc *BuildContext, s extProcSpec) (policy.ExtProcConfig, error) {
-	cfg := policy.ExtProcConfig{MetadataContext: s.MetadataContext, RequestAttributes: s.RequestAttributes, ResponseAttributes: s.ResponseAttributes,
-		RequestBody: policy.BodyStreamed, MaxBodyBytes: bc.MaxBufferSize}
+func extProcConfig(bc *BuildContext, s extProcSpec) (extproc.Config, error) {
+	cfg := extproc.Config{MetadataContext: s.MetadataContext, RequestAttributes: s.RequestAttributes, ResponseAttributes: s.ResponseAttributes,
+		RequestBody: extproc.BodyStreamed, MaxBodyBytes: bc.MaxBufferSize}
 	switch {
 	case s.Backend != "":
 		return cfg, bc.Errorf("backend", "only a host or service reference is supported here")
@@ -149,11 +150,11 @@ func extProcConfig(bc *BuildContext, s extProcSpec) (policy.ExtProcConfig, error
 		switch o.RequestBodyMode {
 		case "", "fullDuplexStreamed", "streamed":
 		case "none":
-			cfg.RequestBody = policy.BodyNone
+			cfg.RequestBody = extproc.BodyNone
 		case "buffered":
-			cfg.RequestBody = policy.BodyBuffered
+			cfg.RequestBody = extproc.BodyBuffered
 		case "bufferedPartial":
-			cfg.RequestBody = policy.BodyBufferedPartial
+			cfg.RequestBody = extproc.BodyBufferedPartial
 		default:
 			return cfg, bc.Errorf("processingOptions.requestBodyMode", "want none, buffered, bufferedPartial or fullDuplexStreamed, got %q", o.RequestBodyMode)
 		}

@@ -1,4 +1,4 @@
-package policy_test
+package extproc_test
 
 import (
 	"errors"
@@ -16,12 +16,15 @@ import (
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 
 	agentgateway "github.com/agentgw/agentgateway"
-	"github.com/agentgw/agentgateway/policy"
+	"github.com/agentgw/agentgateway/policy/extproc"
 	"github.com/agentgw/agentgateway/policy/internal/policytest"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type procStream = grpc.BidiStreamingServer[extprocv3.ProcessingRequest, extprocv3.ProcessingResponse]
 
@@ -33,12 +36,12 @@ type scripted struct {
 
 func (s *scripted) Process(st procStream) error { return s.run(st) }
 
-func newExtProc(t *testing.T, cfg policy.ExtProcConfig, run func(procStream) error) agentgateway.Policy {
+func newExtProc(t *testing.T, cfg extproc.Config, run func(procStream) error) agentgateway.Policy {
 	t.Helper()
 	if run != nil {
 		cfg.Address = policytest.StartGRPC(t, func(g *grpc.Server) { extprocv3.RegisterExternalProcessorServer(g, &scripted{run: run}) })
 	}
-	x, err := policy.NewExtProc(cfg)
+	x, err := extproc.New(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = x.Close() })
 	return x
@@ -66,7 +69,7 @@ func streamed(chunk string, eos bool) *extprocv3.ProcessingResponse {
 // A fullDuplexStreamed processor may answer the body in several streamed_response chunks: the
 // upstream gets their concatenation, with a Content-Length that matches it.
 func TestExtProcStreamedBodyChunks(t *testing.T) {
-	x := newExtProc(t, policy.ExtProcConfig{RequestBody: policy.BodyStreamed, SkipResponseHeaders: true}, func(s procStream) error {
+	x := newExtProc(t, extproc.Config{RequestBody: extproc.BodyStreamed, SkipResponseHeaders: true}, func(s procStream) error {
 		if _, err := s.Recv(); err != nil {
 			return err
 		}
@@ -85,7 +88,7 @@ func TestExtProcStreamedBodyChunks(t *testing.T) {
 
 // A processor that closes its stream after the request headers is done: the rest passes through.
 func TestExtProcProcessorEndsStream(t *testing.T) {
-	x := newExtProc(t, policy.ExtProcConfig{}, func(s procStream) error {
+	x := newExtProc(t, extproc.Config{}, func(s procStream) error {
 		if _, err := s.Recv(); err != nil {
 			return err
 		}
@@ -98,7 +101,7 @@ func TestExtProcProcessorEndsStream(t *testing.T) {
 
 // An immediate response to the response headers replaces the upstream's response entirely.
 func TestExtProcResponseImmediate(t *testing.T) {
-	x := newExtProc(t, policy.ExtProcConfig{}, func(s procStream) error {
+	x := newExtProc(t, extproc.Config{}, func(s procStream) error {
 		for {
 			req, err := s.Recv()
 			if err != nil {
@@ -132,12 +135,12 @@ func TestExtProcResponsePhaseFailure(t *testing.T) {
 			_ = s.Send(headersOK())
 		}
 	}
-	rec := policytest.Do(newExtProc(t, policy.ExtProcConfig{}, run), bodyUpstream, policytest.Req("GET", "/"))
+	rec := policytest.Do(newExtProc(t, extproc.Config{}, run), bodyUpstream, policytest.Req("GET", "/"))
 	assert.Equal(t, 500, rec.Code)
 	assert.NotContains(t, rec.Body.String(), "body=")
 	assert.Empty(t, rec.Header().Get("X-Up"), "the upstream's headers are dropped")
 	assert.NotEqual(t, "11", rec.Header().Get("Content-Length"), "the upstream's framing is dropped")
-	rec = policytest.Do(newExtProc(t, policy.ExtProcConfig{FailureMode: agentgateway.FailOpen}, run), bodyUpstream, policytest.Req("GET", "/"))
+	rec = policytest.Do(newExtProc(t, extproc.Config{FailureMode: agentgateway.FailOpen}, run), bodyUpstream, policytest.Req("GET", "/"))
 	assert.Equal(t, 201, rec.Code)
 	assert.Equal(t, "body= len=", rec.Body.String())
 }
@@ -145,9 +148,9 @@ func TestExtProcResponsePhaseFailure(t *testing.T) {
 // A processor that never answers fails the request once the timeout passes (failOpen: it goes on).
 func TestExtProcTimeout(t *testing.T) {
 	run := func(s procStream) error { <-s.Context().Done(); return nil }
-	rec := policytest.Do(newExtProc(t, policy.ExtProcConfig{Timeout: 20 * time.Millisecond}, run), bodyUpstream, policytest.Req("GET", "/"))
+	rec := policytest.Do(newExtProc(t, extproc.Config{Timeout: 20 * time.Millisecond}, run), bodyUpstream, policytest.Req("GET", "/"))
 	assert.Equal(t, 500, rec.Code)
-	rec = policytest.Do(newExtProc(t, policy.ExtProcConfig{Timeout: 20 * time.Millisecond, FailureMode: agentgateway.FailOpen}, run), bodyUpstream, policytest.Req("GET", "/"))
+	rec = policytest.Do(newExtProc(t, extproc.Config{Timeout: 20 * time.Millisecond, FailureMode: agentgateway.FailOpen}, run), bodyUpstream, policytest.Req("GET", "/"))
 	assert.Equal(t, 201, rec.Code)
 }
 
@@ -175,9 +178,9 @@ func TestExtProcBodyLimits(t *testing.T) {
 			}
 		}
 	}
-	rec := policytest.Do(newExtProc(t, policy.ExtProcConfig{RequestBody: policy.BodyBuffered, MaxBodyBytes: 4}, run), bodyUpstream, policytest.ReqBody("POST", "/", "0123456789"))
+	rec := policytest.Do(newExtProc(t, extproc.Config{RequestBody: extproc.BodyBuffered, MaxBodyBytes: 4}, run), bodyUpstream, policytest.ReqBody("POST", "/", "0123456789"))
 	assert.Equal(t, 413, rec.Code)
-	rec = policytest.Do(newExtProc(t, policy.ExtProcConfig{RequestBody: policy.BodyBufferedPartial, MaxBodyBytes: 4}, run), bodyUpstream, policytest.ReqBody("POST", "/", "0123456789"))
+	rec = policytest.Do(newExtProc(t, extproc.Config{RequestBody: extproc.BodyBufferedPartial, MaxBodyBytes: 4}, run), bodyUpstream, policytest.ReqBody("POST", "/", "0123456789"))
 	assert.Equal(t, 201, rec.Code)
 	assert.Equal(t, "body=0123456789 len=", rec.Body.String())
 	mu.Lock()
@@ -188,7 +191,7 @@ func TestExtProcBodyLimits(t *testing.T) {
 // The response headers mutation may change the status (":status") and set headers; framing and
 // other pseudo-headers are never taken from the processor.
 func TestExtProcResponseHeaderMutation(t *testing.T) {
-	x := newExtProc(t, policy.ExtProcConfig{}, func(s procStream) error {
+	x := newExtProc(t, extproc.Config{}, func(s procStream) error {
 		for {
 			req, err := s.Recv()
 			if err != nil {
@@ -220,10 +223,10 @@ func TestExtProcResponseHeaderMutation(t *testing.T) {
 }
 
 func TestExtProcConfigErrors(t *testing.T) {
-	_, err := policy.NewExtProc(policy.ExtProcConfig{})
+	_, err := extproc.New(extproc.Config{})
 	assert.ErrorContains(t, err, "host")
-	_, err = policy.NewExtProc(policy.ExtProcConfig{Address: "h:1", MetadataContext: map[string]map[string]string{"ns": {"k": "request.("}}})
+	_, err = extproc.New(extproc.Config{Address: "h:1", MetadataContext: map[string]map[string]string{"ns": {"k": "request.("}}})
 	assert.ErrorContains(t, err, "metadataContext.ns.k")
-	_, err = policy.NewConditionalExtProc([]policy.ConditionalExtProc{{Config: policy.ExtProcConfig{Address: "h:1"}}, {Condition: "true", Config: policy.ExtProcConfig{Address: "h:1"}}})
+	_, err = extproc.NewConditional([]extproc.Conditional{{Config: extproc.Config{Address: "h:1"}}, {Condition: "true", Config: extproc.Config{Address: "h:1"}}})
 	assert.ErrorContains(t, err, "fallback and must be last")
 }

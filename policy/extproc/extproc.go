@@ -1,4 +1,7 @@
-package policy
+// Package extproc is the extProc policy: Envoy's external processing protocol
+// (envoy.service.ext_proc.v3), one bidirectional gRPC stream per request. It is a package of its own
+// so that package policy links no gRPC client.
+package extproc
 
 import (
 	"bytes"
@@ -23,13 +26,13 @@ import (
 
 	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/cel"
-	"github.com/agentgw/agentgateway/internal/extproc"
+	epc "github.com/agentgw/agentgateway/internal/extproc"
 	"github.com/agentgw/agentgateway/policy/internal/policyutil"
 )
 
-// ErrExtProc is wrapped by every failure of the external processor (unreachable, an error status,
+// ErrProcessor is wrapped by every failure of the external processor (unreachable, an error status,
 // a timeout, an answer out of order); failureMode decides what the request sees.
-var ErrExtProc = errors.New("ext_proc")
+var ErrProcessor = errors.New("ext_proc")
 
 // BodyMode says how a body is sent to the external processor.
 type BodyMode int
@@ -48,10 +51,10 @@ const (
 	BodyStreamed
 )
 
-// ExtProcConfig configures [NewExtProc]: an Envoy external processor (envoy.service.ext_proc.v3)
+// Config configures [New]: an Envoy external processor (envoy.service.ext_proc.v3)
 // that sees each request's headers and body and the response's headers, and may change them or
 // answer in the upstream's place.
-type ExtProcConfig struct {
+type Config struct {
 	// Address is the processor's "host:port" (required).
 	Address string
 	// TLS, if set, speaks TLS to the processor; nil is plaintext (h2c).
@@ -84,9 +87,9 @@ type ExtProcConfig struct {
 // attributesNamespace is the key Envoy sends attributes under.
 const attributesNamespace = "envoy.filters.http.ext_proc"
 
-// ExtProc is the extProc policy. It is an io.Closer: Close releases the processor connection.
-type ExtProc struct {
-	cfg       ExtProcConfig
+// Processor is the extProc policy. It is an io.Closer: Close releases the processor connection.
+type Processor struct {
+	cfg       Config
 	conn      *grpc.ClientConn
 	client    extprocv3.ExternalProcessorClient
 	metadata  map[string]map[string]*cel.Program
@@ -95,8 +98,8 @@ type ExtProc struct {
 	closeOnce sync.Once
 }
 
-// NewExtProc validates cfg and makes the policy; the processor is dialled lazily.
-func NewExtProc(cfg ExtProcConfig) (*ExtProc, error) {
+// New validates cfg and makes the policy; the processor is dialled lazily.
+func New(cfg Config) (*Processor, error) {
 	if cfg.Address == "" {
 		return nil, agentgateway.Errorf("host", "required")
 	}
@@ -118,7 +121,7 @@ func NewExtProc(cfg ExtProcConfig) (*ExtProc, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	x := &ExtProc{cfg: cfg, metadata: map[string]map[string]*cel.Program{}}
+	x := &Processor{cfg: cfg, metadata: map[string]map[string]*cel.Program{}}
 	for ns, kv := range cfg.MetadataContext {
 		x.metadata[ns] = map[string]*cel.Program{}
 		for k, e := range kv {
@@ -136,7 +139,7 @@ func NewExtProc(cfg ExtProcConfig) (*ExtProc, error) {
 	if x.respAttrs, err = compileAll("responseAttributes", cfg.ResponseAttributes); err != nil {
 		return nil, err
 	}
-	x.conn, x.client, err = extproc.Dial(cfg.Address, cfg.TLS, cfg.DialContext)
+	x.conn, x.client, err = epc.Dial(cfg.Address, cfg.TLS, cfg.DialContext)
 	if err != nil {
 		return nil, agentgateway.Errorf("host", "%w", err)
 	}
@@ -156,7 +159,7 @@ func compileAll(field string, m map[string]string) (map[string]*cel.Program, err
 }
 
 // Close releases the processor connection.
-func (x *ExtProc) Close() error {
+func (x *Processor) Close() error {
 	var err error
 	x.closeOnce.Do(func() { err = x.conn.Close() })
 	return err
@@ -164,29 +167,29 @@ func (x *ExtProc) Close() error {
 
 // Phase is agentgateway.PhaseTransformation: the processor sees the request as authentication and
 // the filters left it, and its changes reach the later phases and the backend.
-func (*ExtProc) Phase() agentgateway.Phase { return agentgateway.PhaseTransformation }
+func (*Processor) Phase() agentgateway.Phase { return agentgateway.PhaseTransformation }
 
 // Wrap runs one ext_proc stream per request around next.
-func (x *ExtProc) Wrap(next http.Handler) http.Handler {
+func (x *Processor) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { x.serve(w, r, next) })
 }
 
 // session is one request's stream. A nil stream means processing is over (the processor closed the
 // stream, or failed open): the rest of the exchange passes through.
 type session struct {
-	x      *ExtProc
+	x      *Processor
 	stream grpc.BidiStreamingClient[extprocv3.ProcessingRequest, extprocv3.ProcessingResponse]
 	cancel context.CancelFunc
 	act    *cel.Activation
 }
 
-func (x *ExtProc) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+func (x *Processor) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	// The stream lives as long as the request: a client that goes away cancels it.
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	stream, err := x.client.Process(ctx)
 	if err != nil {
-		if x.fail(w, r, fmt.Errorf("%w: %w", ErrExtProc, err)) {
+		if x.fail(w, r, fmt.Errorf("%w: %w", ErrProcessor, err)) {
 			next.ServeHTTP(w, r)
 		}
 		return
@@ -201,7 +204,7 @@ func (x *ExtProc) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		next.ServeHTTP(w, out)
 		return
 	}
-	rw := &extProcWriter{ResponseWriter: w, s: s, r: out}
+	rw := &responseWriter{ResponseWriter: w, s: s, r: out}
 	next.ServeHTTP(rw, out)
 	if !rw.decided {
 		rw.decide(http.StatusOK)
@@ -218,7 +221,7 @@ func (s *session) end() {
 }
 
 // fail answers a processor failure by the failure mode: it reports whether the request goes on.
-func (x *ExtProc) fail(w http.ResponseWriter, r *http.Request, err error) bool {
+func (x *Processor) fail(w http.ResponseWriter, r *http.Request, err error) bool {
 	if x.cfg.FailureMode == agentgateway.FailOpen {
 		x.cfg.Logger.Warn("ext_proc failed; failing open", "error", err)
 		return true
@@ -235,18 +238,18 @@ func (x *ExtProc) fail(w http.ResponseWriter, r *http.Request, err error) bool {
 // stream cleanly is done: (nil, nil).
 func (s *session) exchange(req *extprocv3.ProcessingRequest) (*extprocv3.ProcessingResponse, error) {
 	if err := s.stream.Send(req); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: send: %w", ErrExtProc, err)
+		return nil, fmt.Errorf("%w: send: %w", ErrProcessor, err)
 	}
 	t := time.AfterFunc(s.x.cfg.Timeout, s.cancel)
 	resp, err := s.stream.Recv()
 	if !t.Stop() {
-		return nil, fmt.Errorf("%w: no answer within %v", ErrExtProc, s.x.cfg.Timeout)
+		return nil, fmt.Errorf("%w: no answer within %v", ErrProcessor, s.x.cfg.Timeout)
 	}
 	if errors.Is(err, io.EOF) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrExtProc, err)
+		return nil, fmt.Errorf("%w: %w", ErrProcessor, err)
 	}
 	return resp, nil
 }
@@ -301,24 +304,24 @@ func (s *session) request(w http.ResponseWriter, r *http.Request) (*http.Request
 		var common *extprocv3.CommonResponse
 		switch m := resp.Response.(type) {
 		case *extprocv3.ProcessingResponse_ImmediateResponse:
-			extproc.ToImmediate(m.ImmediateResponse).Write(w)
+			epc.ToImmediate(m.ImmediateResponse).Write(w)
 			return false
 		case *extprocv3.ProcessingResponse_RequestHeaders:
 			common = m.RequestHeaders.GetResponse()
 			// CONTINUE_AND_REPLACE answers the headers with the body to forward: the body is not sent.
 			if common.GetStatus() == extprocv3.CommonResponse_CONTINUE_AND_REPLACE && common.GetBodyMutation() != nil {
-				var br extproc.BodyResult
+				var br epc.BodyResult
 				if err := br.Apply(common.GetBodyMutation()); err == nil && br.Changed {
 					body, sendBody, rest, replaced = br.Body, false, nil, true
 				}
 			}
 		case *extprocv3.ProcessingResponse_RequestBody:
 			common = m.RequestBody.GetResponse()
-			var br extproc.BodyResult
+			var br epc.BodyResult
 			for {
 				if err := br.Apply(common.GetBodyMutation()); err != nil {
 					s.stream = nil
-					return x.fail(w, r, fmt.Errorf("%w: %w", ErrExtProc, err))
+					return x.fail(w, r, fmt.Errorf("%w: %w", ErrProcessor, err))
 				}
 				if br.Done {
 					break
@@ -329,12 +332,12 @@ func (s *session) request(w http.ResponseWriter, r *http.Request) (*http.Request
 				stopped := t.Stop()
 				if err != nil || !stopped {
 					s.stream = nil
-					return x.fail(w, r, fmt.Errorf("%w: streamed body: %v", ErrExtProc, cmpErr(err, stopped)))
+					return x.fail(w, r, fmt.Errorf("%w: streamed body: %v", ErrProcessor, cmpErr(err, stopped)))
 				}
 				rb, ok := next.Response.(*extprocv3.ProcessingResponse_RequestBody)
 				if !ok {
 					s.stream = nil
-					return x.fail(w, r, fmt.Errorf("%w: unexpected %T while streaming the body", ErrExtProc, next.Response))
+					return x.fail(w, r, fmt.Errorf("%w: unexpected %T while streaming the body", ErrProcessor, next.Response))
 				}
 				common = rb.RequestBody.GetResponse()
 			}
@@ -343,14 +346,14 @@ func (s *session) request(w http.ResponseWriter, r *http.Request) (*http.Request
 			}
 		default:
 			s.stream = nil
-			return x.fail(w, r, fmt.Errorf("%w: unexpected %T in the request phase", ErrExtProc, resp.Response))
+			return x.fail(w, r, fmt.Errorf("%w: unexpected %T in the request phase", ErrProcessor, resp.Response))
 		}
-		extproc.ApplyHeaderMutation(out.Header, common.GetHeaderMutation(), nil)
+		epc.ApplyHeaderMutation(out.Header, common.GetHeaderMutation(), nil)
 		return true
 	}
 	if !x.cfg.SkipRequestHeaders {
 		req := &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{
-			RequestHeaders: &extprocv3.HttpHeaders{Headers: extproc.RequestHeaders(r), EndOfStream: noBody || (x.cfg.RequestBody != BodyNone && !sendBody)}}}
+			RequestHeaders: &extprocv3.HttpHeaders{Headers: epc.RequestHeaders(r), EndOfStream: noBody || (x.cfg.RequestBody != BodyNone && !sendBody)}}}
 		metadata(req)
 		if !handle(s.exchange(req)) {
 			return nil, false
@@ -423,8 +426,8 @@ func (s *session) evalStruct(r *http.Request, progs map[string]*cel.Program) *st
 	return st
 }
 
-// extProcWriter holds the upstream's response header until the processor has seen it.
-type extProcWriter struct {
+// responseWriter holds the upstream's response header until the processor has seen it.
+type responseWriter struct {
 	http.ResponseWriter
 	s       *session
 	r       *http.Request
@@ -433,7 +436,7 @@ type extProcWriter struct {
 }
 
 // decide runs the response headers exchange before the status line is written.
-func (w *extProcWriter) decide(status int) {
+func (w *responseWriter) decide(status int) {
 	w.decided = true
 	s := w.s
 	if s.stream == nil {
@@ -441,7 +444,7 @@ func (w *extProcWriter) decide(status int) {
 		return
 	}
 	req := &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_ResponseHeaders{
-		ResponseHeaders: &extprocv3.HttpHeaders{Headers: extproc.ResponseHeaders(status, w.Header())}}}
+		ResponseHeaders: &extprocv3.HttpHeaders{Headers: epc.ResponseHeaders(status, w.Header())}}}
 	if a := s.attributes(w.r, s.x.respAttrs); a != nil {
 		req.Attributes = a
 	}
@@ -457,11 +460,11 @@ func (w *extProcWriter) decide(status int) {
 		switch m := resp.Response.(type) {
 		case *extprocv3.ProcessingResponse_ImmediateResponse:
 			clear(w.Header())
-			extproc.ToImmediate(m.ImmediateResponse).Write(w.ResponseWriter)
+			epc.ToImmediate(m.ImmediateResponse).Write(w.ResponseWriter)
 			w.discard = true
 			return
 		case *extprocv3.ProcessingResponse_ResponseHeaders:
-			extproc.ApplyHeaderMutation(w.Header(), m.ResponseHeaders.GetResponse().GetHeaderMutation(), func(name, value string) bool {
+			epc.ApplyHeaderMutation(w.Header(), m.ResponseHeaders.GetResponse().GetHeaderMutation(), func(name, value string) bool {
 				if name == ":status" {
 					if n, err := strconv.Atoi(value); err == nil && n >= 200 && n <= 599 {
 						status = n
@@ -471,7 +474,7 @@ func (w *extProcWriter) decide(status int) {
 				return false
 			})
 		default:
-			if !w.fail(fmt.Errorf("%w: unexpected %T in the response phase", ErrExtProc, resp.Response)) {
+			if !w.fail(fmt.Errorf("%w: unexpected %T in the response phase", ErrProcessor, resp.Response)) {
 				return
 			}
 		}
@@ -481,7 +484,7 @@ func (w *extProcWriter) decide(status int) {
 
 // fail handles a response-phase failure; it reports whether the upstream's response goes on. Failing
 // closed drops the upstream's headers too: its Content-Length does not describe the error's body.
-func (w *extProcWriter) fail(err error) bool {
+func (w *responseWriter) fail(err error) bool {
 	if w.s.x.cfg.FailureMode != agentgateway.FailOpen {
 		clear(w.Header())
 		w.discard = true
@@ -490,7 +493,7 @@ func (w *extProcWriter) fail(err error) bool {
 }
 
 // WriteHeader sends the status to the processor first.
-func (w *extProcWriter) WriteHeader(status int) {
+func (w *responseWriter) WriteHeader(status int) {
 	if w.decided {
 		return
 	}
@@ -502,7 +505,7 @@ func (w *extProcWriter) WriteHeader(status int) {
 }
 
 // Write writes the body (or drops it when the processor replaced the response).
-func (w *extProcWriter) Write(p []byte) (int, error) {
+func (w *responseWriter) Write(p []byte) (int, error) {
 	if !w.decided {
 		w.decide(http.StatusOK)
 	}
@@ -513,7 +516,7 @@ func (w *extProcWriter) Write(p []byte) (int, error) {
 }
 
 // Flush flushes the header exchange and the underlying writer.
-func (w *extProcWriter) Flush() {
+func (w *responseWriter) Flush() {
 	if !w.decided {
 		w.decide(http.StatusOK)
 	}
@@ -523,25 +526,25 @@ func (w *extProcWriter) Flush() {
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.
-func (w *extProcWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// ConditionalExtProc is one entry of the conditional form: the processor of the first entry whose
+// Conditional is one entry of the conditional form: the processor of the first entry whose
 // CEL condition holds handles the request; an entry without a condition is the fallback (last).
-type ConditionalExtProc struct {
+type Conditional struct {
 	Condition string
-	Config    ExtProcConfig
+	Config    Config
 }
 
-// conditionalExtProc is the policy of the conditional form.
-type conditionalExtProc struct {
+// conditional is the policy of the conditional form.
+type conditional struct {
 	conds []*cel.Program
-	procs []*ExtProc
+	procs []*Processor
 }
 
-// NewConditionalExtProc makes the conditional form of extProc; a request no entry matches is not
+// NewConditional makes the conditional form of extProc; a request no entry matches is not
 // processed.
-func NewConditionalExtProc(entries []ConditionalExtProc) (agentgateway.Policy, error) {
-	c := &conditionalExtProc{}
+func NewConditional(entries []Conditional) (agentgateway.Policy, error) {
+	c := &conditional{}
 	for i, e := range entries {
 		var cond *cel.Program
 		if e.Condition != "" {
@@ -555,7 +558,7 @@ func NewConditionalExtProc(entries []ConditionalExtProc) (agentgateway.Policy, e
 			_ = c.Close()
 			return nil, agentgateway.Errorf(policyutil.Field("conditional", i, "condition"), "an entry without a condition is the fallback and must be last")
 		}
-		x, err := NewExtProc(e.Config)
+		x, err := New(e.Config)
 		if err != nil {
 			_ = c.Close()
 			return nil, agentgateway.Errorf(policyutil.Field("conditional", i, ""), "%w", err)
@@ -565,11 +568,11 @@ func NewConditionalExtProc(entries []ConditionalExtProc) (agentgateway.Policy, e
 	return c, nil
 }
 
-// Phase is the phase of [ExtProc].
-func (*conditionalExtProc) Phase() agentgateway.Phase { return agentgateway.PhaseTransformation }
+// Phase is the phase of [Processor].
+func (*conditional) Phase() agentgateway.Phase { return agentgateway.PhaseTransformation }
 
 // Close releases every entry's processor connection.
-func (c *conditionalExtProc) Close() error {
+func (c *conditional) Close() error {
 	var errs []error
 	for _, x := range c.procs {
 		errs = append(errs, x.Close())
@@ -578,7 +581,7 @@ func (c *conditionalExtProc) Close() error {
 }
 
 // Wrap picks the entry per request.
-func (c *conditionalExtProc) Wrap(next http.Handler) http.Handler {
+func (c *conditional) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		act := cel.NewActivation(r, nil)
 		for i, cond := range c.conds {
