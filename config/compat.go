@@ -49,7 +49,7 @@ const (
 	whyStore   = "no database or model catalog storage"
 	whyLabel   = "accepted as a label; it changes nothing here"
 	whyUI      = "there is no web UI; the admin listener serves /config_dump, /stats and /logging"
-	whyExtProc = "Envoy ext_proc is not implemented"
+	whyExtProc = "Envoy ext_proc per request: request headers, the request body (buffered: fullDuplexStreamed sends it whole as one chunk; bufferedPartial up to maxBufferSize) and response headers are sent, with header mutations, body replacement, immediate responses, metadataContext and attributes; response bodies and trailers are not sent, mode overrides are ignored; host or service only, policies: backendTLS only"
 )
 
 // Compatibility is the compatibility table: one row per key of agentgateway's schema. Refusals of keys
@@ -161,7 +161,7 @@ var Compatibility = []CompatRow{
 	{"gateways.jwtAuth", SupportedWithDifferences, "for every route attached to the gateway, before the route's policies"},
 	{"gateways.authorization", SupportedWithDifferences, "for every route attached to the gateway, before the route's policies"},
 	{"gateways.extAuthz", SupportedWithDifferences, "for every route attached to the gateway, before the route's policies"},
-	{"gateways.extProc", NotSupported, whyExtProc},
+	{"gateways.extProc", SupportedWithDifferences, "as the extProc route policy, for every route attached to the gateway, before the route's policies"},
 	{"gateways.cors", SupportedWithDifferences, "for every route attached to the gateway, before the route's policies"},
 	{"gateways.transformations", SupportedWithDifferences, "for every route attached to the gateway, before the route's policies"},
 	{"gateways.basicAuth", SupportedWithDifferences, "for every route attached to the gateway, before the route's policies"},
@@ -176,7 +176,7 @@ var Compatibility = []CompatRow{
 	{"gatewayListener.jwtAuth", SupportedWithDifferences, "as gateways.jwtAuth"},
 	{"gatewayListener.authorization", SupportedWithDifferences, "as gateways.authorization"},
 	{"gatewayListener.extAuthz", SupportedWithDifferences, "as gateways.extAuthz"},
-	{"gatewayListener.extProc", NotSupported, whyExtProc},
+	{"gatewayListener.extProc", SupportedWithDifferences, "as gateways.extProc"},
 	{"gatewayListener.cors", SupportedWithDifferences, "as gateways.cors"},
 	{"gatewayListener.transformations", SupportedWithDifferences, "as gateways.transformations"},
 	{"gatewayListener.basicAuth", SupportedWithDifferences, "as gateways.basicAuth"},
@@ -216,7 +216,7 @@ var Compatibility = []CompatRow{
 	{"policies.basicAuth", Supported, ""},
 	{"policies.apiKey", Supported, ""},
 	{"policies.extAuthz", Supported, ""},
-	{"policies.extProc", NotSupported, whyExtProc},
+	{"policies.extProc", SupportedWithDifferences, whyExtProc},
 	{"policies.transformations", Supported, ""},
 	{"policies.csrf", Supported, ""},
 	{"policies.buffer", Supported, ""},

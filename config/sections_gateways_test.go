@@ -174,7 +174,7 @@ binds:
 `, `binds[0].listeners[0].policies.timeout: "timeout" is not a gateway policy`},
 		"gateway extProc": {`
 gateways: {default: {port: 3000, extProc: {}}}
-`, `gateways.default.extProc: gateways.extProc is not supported yet`},
+`, `gateways.default.extProc.host: set host or service`},
 		"mcp port and gateways": {`
 gateways: {default: {port: 3000}}
 mcp: {port: 3001, gateways: default, targets: []}

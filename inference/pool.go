@@ -34,11 +34,10 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/internal/extproc"
 )
 
 // Names of the Endpoint Picker Protocol.
@@ -149,19 +148,11 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 		p.backends[ep] = b
 		p.endpoints = append(p.endpoints, ep)
 	}
-	creds := insecure.NewCredentials()
-	if cfg.Picker.TLS != nil {
-		creds = credentials.NewTLS(cfg.Picker.TLS)
-	}
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
-	if d := cfg.Picker.DialContext; d != nil {
-		opts = append(opts, grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) { return d(ctx, "tcp", addr) }))
-	}
-	conn, err := grpc.NewClient("passthrough:///"+cfg.Picker.Address, opts...)
+	conn, client, err := extproc.Dial(cfg.Picker.Address, cfg.Picker.TLS, cfg.Picker.DialContext)
 	if err != nil {
 		return nil, fmt.Errorf("inference: pool %q: picker %s: %w", cfg.Name, cfg.Picker.Address, err)
 	}
-	p.conn, p.client = conn, extprocv3.NewExternalProcessorClient(conn)
+	p.conn, p.client = conn, client
 	return p, nil
 }
 
@@ -228,7 +219,7 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res, err := p.pick(r.Context(), out, body)
 	switch {
 	case err == nil && res.immediate != nil:
-		res.immediate.write(w)
+		res.immediate.Write(w)
 		return
 	case err != nil && p.cfg.FailOpen && len(p.endpoints) > 0:
 		p.logger.Warn("endpoint picker failed; failing open", "pool", p.name, "error", err)
@@ -254,21 +245,7 @@ type pickResult struct {
 	backend     http.Handler
 	body        []byte
 	bodyChanged bool
-	immediate   *immediate
-}
-
-type immediate struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (im *immediate) write(w http.ResponseWriter) {
-	for k, vs := range im.header {
-		w.Header()[k] = vs
-	}
-	w.WriteHeader(im.status)
-	_, _ = w.Write(im.body)
+	immediate   *extproc.Immediate
 }
 
 // pick runs one ext_proc exchange; it applies the picker's header mutations to r.
@@ -285,7 +262,7 @@ func (p *Pool) pick(ctx context.Context, r *http.Request, body []byte) (pickResu
 		subset[i] = ep
 	}
 	headers := &extprocv3.ProcessingRequest{
-		Request: &extprocv3.ProcessingRequest_RequestHeaders{RequestHeaders: &extprocv3.HttpHeaders{Headers: headerMap(r), EndOfStream: len(body) == 0}},
+		Request: &extprocv3.ProcessingRequest_RequestHeaders{RequestHeaders: &extprocv3.HttpHeaders{Headers: extproc.RequestHeaders(r), EndOfStream: len(body) == 0}},
 	}
 	// The subset hint is optional in the protocol: a passthrough pool that knows no endpoints sends
 	// none, leaving the choice to the picker.
@@ -307,7 +284,7 @@ func (p *Pool) pick(ctx context.Context, r *http.Request, body []byte) (pickResu
 	_ = stream.CloseSend()
 	var dest string
 	gotHeaders, gotBody := false, len(body) == 0
-	var streamed []byte
+	var answer extproc.BodyResult
 	for !gotHeaders || !gotBody {
 		resp, err := stream.Recv()
 		if errors.Is(err, io.EOF) && gotHeaders {
@@ -322,31 +299,33 @@ func (p *Pool) pick(ctx context.Context, r *http.Request, body []byte) (pickResu
 		var common *extprocv3.CommonResponse
 		switch m := resp.Response.(type) {
 		case *extprocv3.ProcessingResponse_ImmediateResponse:
-			res.immediate = toImmediate(m.ImmediateResponse)
+			res.immediate = extproc.ToImmediate(m.ImmediateResponse)
 			return res, nil
 		case *extprocv3.ProcessingResponse_RequestHeaders:
 			gotHeaders, common = true, m.RequestHeaders.GetResponse()
 		case *extprocv3.ProcessingResponse_RequestBody:
 			common = m.RequestBody.GetResponse()
-			switch bm := common.GetBodyMutation().GetMutation().(type) {
-			case *extprocv3.BodyMutation_Body:
-				res.body, res.bodyChanged, gotBody = bm.Body, true, true
-			case *extprocv3.BodyMutation_ClearBody:
-				res.body, res.bodyChanged, gotBody = nil, true, true
-			case *extprocv3.BodyMutation_StreamedResponse:
-				streamed = append(streamed, bm.StreamedResponse.GetBody()...)
-				if bm.StreamedResponse.GetEndOfStream() {
-					res.body, res.bodyChanged, gotBody = streamed, true, true
-				}
-			default:
+			if err := answer.Apply(common.GetBodyMutation()); err != nil {
+				return res, fmt.Errorf("%w: %w", ErrPicker, err)
+			}
+			if answer.Done {
 				gotBody = true
+				if answer.Changed {
+					res.body, res.bodyChanged = answer.Body, true
+				}
 			}
 		default:
 			return res, fmt.Errorf("%w: unexpected %T", ErrPicker, resp.Response)
 		}
-		if d := applyHeaderMutation(r, common.GetHeaderMutation()); d != "" && dest == "" {
-			dest = d
-		}
+		extproc.ApplyHeaderMutation(r.Header, common.GetHeaderMutation(), func(name, value string) bool {
+			if name != DestinationKey {
+				return false
+			}
+			if dest == "" {
+				dest = value
+			}
+			return true
+		})
 	}
 	var badPass error
 	for cand := range strings.SplitSeq(dest, ",") {
@@ -373,67 +352,6 @@ func (p *Pool) pick(ctx context.Context, r *http.Request, body []byte) (pickResu
 	return res, fmt.Errorf("%w: chose %q, which is not an endpoint of the pool", ErrPicker, dest)
 }
 
-func headerMap(r *http.Request) *corev3.HeaderMap {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	hm := &corev3.HeaderMap{Headers: []*corev3.HeaderValue{
-		{Key: ":method", RawValue: []byte(r.Method)},
-		{Key: ":path", RawValue: []byte(r.URL.RequestURI())},
-		{Key: ":authority", RawValue: []byte(r.Host)},
-		{Key: ":scheme", RawValue: []byte(scheme)},
-	}}
-	for k, vs := range r.Header {
-		for _, v := range vs {
-			hm.Headers = append(hm.Headers, &corev3.HeaderValue{Key: strings.ToLower(k), RawValue: []byte(v)})
-		}
-	}
-	return hm
-}
-
 func metadataDestination(md *structpb.Struct) string {
 	return md.GetFields()[MetadataNamespace].GetStructValue().GetFields()[DestinationKey].GetStringValue()
-}
-
-func headerValue(h *corev3.HeaderValue) string {
-	if len(h.GetRawValue()) > 0 {
-		return string(h.GetRawValue())
-	}
-	return h.GetValue()
-}
-
-// applyHeaderMutation applies the picker's header changes (pseudo-headers and framing headers
-// excepted) and returns the destination header if it set one.
-func applyHeaderMutation(r *http.Request, m *extprocv3.HeaderMutation) string {
-	dest := ""
-	for _, o := range m.GetSetHeaders() {
-		k, v := o.GetHeader().GetKey(), headerValue(o.GetHeader())
-		switch lk := strings.ToLower(k); {
-		case lk == DestinationKey:
-			dest = v
-		case strings.HasPrefix(lk, ":"), lk == "content-length", lk == "transfer-encoding", lk == "host":
-		default:
-			r.Header.Set(k, v)
-		}
-	}
-	for _, k := range m.GetRemoveHeaders() {
-		if !strings.HasPrefix(k, ":") {
-			r.Header.Del(k)
-		}
-	}
-	return dest
-}
-
-func toImmediate(ir *extprocv3.ImmediateResponse) *immediate {
-	im := &immediate{status: int(ir.GetStatus().GetCode()), header: http.Header{}, body: ir.GetBody()}
-	if im.status < 200 || im.status > 599 {
-		im.status = http.StatusServiceUnavailable
-	}
-	for _, o := range ir.GetHeaders().GetSetHeaders() {
-		if k := o.GetHeader().GetKey(); k != "" && !strings.HasPrefix(k, ":") {
-			im.header.Set(k, headerValue(o.GetHeader()))
-		}
-	}
-	return im
 }
