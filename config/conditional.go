@@ -15,9 +15,9 @@ import (
 
 // conditionalKeys are the policies whose schema shape is also LocalConditionalPolicies_X:
 // {conditional: [{condition: CEL, ...X}, ...]}. directResponse and localRateLimit decode their own
-// conditional form; extProc is here once it is served. delay is not in the schema's conditional set,
+// conditional form, and so does extProc (policy/extproc.NewConditional). delay is not in the schema's conditional set,
 // but agentgateway's fault-injection example writes it so.
-var conditionalKeys = map[string]bool{"extAuthz": true, "remoteRateLimit": true, "transformations": true, "delay": true, "extProc": true}
+var conditionalKeys = map[string]bool{"extAuthz": true, "remoteRateLimit": true, "transformations": true, "delay": true}
 
 // isConditional reports whether a policy's node is the conditional form.
 func isConditional(val *yaml.Node) bool {
