@@ -222,7 +222,7 @@ func (s *Server) push(st deltaStream, subs map[string]*subscription, nonce *uint
 	}
 	for _, t := range TypeURLs {
 		sub := subs[t]
-		if sub == nil || sub.pending != "" {
+		if sub == nil {
 			continue
 		}
 		var res []*discovery.Resource
@@ -230,6 +230,13 @@ func (s *Server) push(st deltaStream, subs map[string]*subscription, nonce *uint
 			if r := cur[t][name]; sub.wants(name) && sub.has[name] != r.version {
 				res = append(res, &discovery.Resource{Name: name, Version: r.version, Resource: r.res})
 			}
+		}
+		if sub.pending != "" {
+			if len(res) > 0 {
+				// What later types send may refer to these: they wait for this type's answer.
+				return nil
+			}
+			continue
 		}
 		var removed []string
 		if !sub.started {
@@ -245,10 +252,19 @@ func (s *Server) push(st deltaStream, subs map[string]*subscription, nonce *uint
 	}
 	for _, t := range slices.Backward(TypeURLs) {
 		sub := subs[t]
-		if sub == nil || sub.pending != "" {
+		if sub == nil {
 			continue
 		}
-		if removed := gone(cur[t], sub); len(removed) > 0 {
+		removed := gone(cur[t], sub)
+		if sub.pending != "" {
+			if len(removed) > 0 {
+				// These may still refer to what earlier types would remove: those wait for this
+				// type's answer, so that a data plane never holds a dangling reference.
+				return nil
+			}
+			continue
+		}
+		if len(removed) > 0 {
 			if err := send(t, sub, nil, removed); err != nil {
 				return err
 			}
