@@ -175,7 +175,7 @@ var servedBy = map[string][]string{
 	"policies.a2a":                    {"TestA2APolicyFromYAML"},
 	"policies.backendTLS":             {"TestOpenAPITargetFromYAML"},
 	"policies.backendTunnel":          {"TestRouteBackendTunnelFromYAML"},
-	"policies.backendAuth":            {"TestMCPBackendAuthFromYAML", "TestMCPBackendAuthPassthroughFromYAML", "TestTokenExchangeEnforceMayActFromYAML"},
+	"policies.backendAuth":            {"TestMCPBackendAuthFromYAML", "TestMCPBackendAuthPassthroughFromYAML", "TestTokenExchangeEnforceMayActFromYAML", "TestOAuthBackendAuthVariants"},
 	"policies.localRateLimit":         {"TestPolicySectionsFromYAML"},
 	"policies.jwtAuth":                {"TestPolicySectionsFromYAML"},
 	"policies.oidc":                   {"TestOIDCFromYAML", "TestOIDCThroughTheBinary"},

@@ -302,6 +302,9 @@ func FuzzLoad(f *testing.F) {
 	f.Add("binds: [{port: 1, listeners: [{routes: [{policies: {backendAuth: {aws: {region: r, serviceName: s, assumeRole: {roleArn: a, sessionName: {expression: '('}, tags: [{key: '', value: v, expression: e}]}}}}, backends: [{host: x}]}]}]}]")
 	f.Add("binds: [{port: 1, listeners: [{routes: [{policies: {backendAuth: {azure: {explicitConfig: {managedIdentity: {userAssignedIdentity: {clientId: a, objectId: b}}}}}}, backends: [{host: x}]}]}]}]")
 	f.Add("binds: [{port: 1, listeners: [{routes: [{policies: {extAuthz: {host: h, cache: {key: [], ttl: '1', maxEntries: 0}, protocol: {http: {metadata: {a: 'response.body'}}}}}, backends: [{aws: {agentCore: {agentRuntimeArn: 'arn:aws:bedrock-agentcore:r:1:runtime/x', qualifier: [1]}}}]}]}]}]")
+	// backendAuth.oauth and token endpoints by named backend: both shapes at once, a non-host or
+	// policy-laden backend, a backendTLS root that is no file.
+	f.Add("backends: [{name: t, host: 'h:1', policies: {backendTLS: {root: /dev/zero}}}, {name: m, mcp: {targets: []}}]\nbinds: [{port: 1, listeners: [{routes: [{policies: {backendAuth: {oauth: {tokenEndpoint: {backend: t, host: h}, tokenEndpointPath: [1], audiences: '//iam.googleapis.com/x'}, oauthTokenExchange: {backend: m}}}, backends: [{host: x, policies: {backendAuth: {oauth: {tokenEndpoint: {backend: m}, additionalParams: {a: '('}}}}}]}]}]}]")
 	// Named backends: shared, chained, missing, malformed, referenced from MCP targets and mirrors.
 	f.Add("backends: [{name: a, host: x}]\nbinds: [{port: 1, listeners: [{routes: [{backends: [{backend: a}, {backend: a, weight: 2}]}]}]}]")
 	f.Add("backends: [{name: a, backend: a}, {name: a}, {host: x}, 7, [1]]\nbinds: [{port: 1, listeners: [{routes: [{backends: [{backend: b}]}]}]}]")

@@ -197,6 +197,9 @@ type tokenExchangeSpec struct {
 	AdditionalParams      map[string]string `json:"additionalParams"`
 	AuthorizationLocation *locationSpec     `json:"authorizationLocation"`
 	Cache                 *tokenCacheSpec   `json:"cache"`
+	// field, endpointField and pathField name the spec's parts in errors when it came from the
+	// oauth shape (sections_oauth.go); empty: oauthTokenExchange.
+	field, endpointField, pathField string
 }
 
 // crossAppEndpointSpec is the schema's CrossAppAccessEndpoint.
@@ -248,12 +251,18 @@ func buildTokenAuth(bc *BuildContext, s backendAuthSpec) (agentgateway.Policy, b
 		cfg.JWTSign = &policy.JWTSignAuth{SigningKey: keySource(bc, j.SigningKey), Alg: j.Alg, KID: j.KID, Claims: j.Claims, TTL: j.TTL, Location: loc}
 	case s.OAuthTokenExchange != nil:
 		x := s.OAuthTokenExchange
-		const f = "oauthTokenExchange"
-		u, err := endpointSpec{x.Host, x.Service, x.Backend, x.Path, x.Policies}.url(bc, f)
+		f, ef := "oauthTokenExchange", "oauthTokenExchange"
+		if x.field != "" {
+			f, ef = x.field, x.endpointField
+			if x.Host == "" && x.Service == nil && x.Backend == "" {
+				return nil, true, bc.Errorf(ef, "set one of host, service, backend")
+			}
+		}
+		u, rt, err := endpointSpec{x.Host, x.Service, x.Backend, x.Path, x.Policies}.tokenEndpoint(bc, ef)
 		if err != nil {
 			return nil, true, err
 		}
-		te := &policy.OAuthTokenExchange{TokenURL: u, GrantType: x.GrantType, Audiences: x.Audiences, Scopes: x.Scopes, Resources: x.Resources,
+		te := &policy.OAuthTokenExchange{TokenURL: u, Transport: rt, GrantType: x.GrantType, Audiences: x.Audiences, Scopes: x.Scopes, Resources: x.Resources,
 			RequestedTokenType: x.RequestedTokenType, AdditionalParams: x.AdditionalParams, Cache: x.Cache.cache()}
 		if te.SubjectToken, err = x.SubjectToken.source(bc, f+".subjectToken"); err != nil {
 			return nil, true, err
@@ -309,6 +318,11 @@ func buildTokenAuth(bc *BuildContext, s backendAuthSpec) (agentgateway.Policy, b
 	if err != nil {
 		return nil, true, bc.Wrap(mapPaths(err, func(p string) string {
 			p = locationPath(p)
+			if x := s.OAuthTokenExchange; x != nil && x.field != "" {
+				// The policy names the endpoint URL "host".
+				p = strings.Replace(p, "oauthTokenExchange.host", x.endpointField, 1)
+				p = strings.Replace(p, "oauthTokenExchange", x.field, 1)
+			}
 			// The policy names the endpoint URL "host"; the token exchange's location is the schema's
 			// authorizationLocation already.
 			return p

@@ -852,6 +852,7 @@ type backendAuthSpec struct {
 	Azure              *azureAuthSpec      `json:"azure"`
 	JWTSign            *jwtSignSpec        `json:"jwtSign"`
 	OAuthTokenExchange *tokenExchangeSpec  `json:"oauthTokenExchange"`
+	OAuth              *oauthSpec          `json:"oauth"` // served as oauthTokenExchange (sections_oauth.go)
 	CrossAppAccess     *crossAppAccessSpec `json:"crossAppAccess"`
 	Credentials        []credentialSpec    `json:"credentials"`
 	// XAA is an older name of CrossAppAccess (sections_crossapp.go).
@@ -860,6 +861,9 @@ type backendAuthSpec struct {
 
 func buildBackendAuth(bc *BuildContext, s backendAuthSpec) (agentgateway.Policy, error) {
 	if err := s.olderCrossAppNames(bc); err != nil {
+		return nil, err
+	}
+	if err := s.oauthShape(bc); err != nil {
 		return nil, err
 	}
 	n := 0

@@ -97,6 +97,9 @@ type OAuthTokenExchange struct {
 	// HTTPClient calls the token endpoint (default: one of its own whose transport the gateway's
 	// outbound hook wraps).
 	HTTPClient *http.Client
+	// Transport is the default client's base transport (e.g. the token endpoint backend's TLS);
+	// nil is a clone of http.DefaultTransport. Ignored with HTTPClient.
+	Transport http.RoundTripper
 	// Now overrides the clock (tests).
 	Now func() time.Time
 }
@@ -431,8 +434,11 @@ func cacheKey(parts ...string) [32]byte {
 
 // defaultHTTPClient is a token endpoint client that follows no redirects (a token request must not
 // be replayed elsewhere) and whose transport the gateway's outbound hook wraps.
-func defaultHTTPClient() (*http.Client, *policyutil.Outbound) {
-	out := policyutil.NewOutbound(http.DefaultTransport.(*http.Transport).Clone())
+func defaultHTTPClient(base http.RoundTripper) (*http.Client, *policyutil.Outbound) {
+	if base == nil {
+		base = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	out := policyutil.NewOutbound(base)
 	return &http.Client{Transport: out, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, out
 }
 
@@ -562,7 +568,7 @@ func newOAuthTokenExchange(spec *OAuthTokenExchange) (*tokenAuth, error) {
 	t := &tokenAuth{}
 	client := spec.HTTPClient
 	if client == nil {
-		client, t.outbound = defaultHTTPClient()
+		client, t.outbound = defaultHTTPClient(spec.Transport)
 	}
 	tc, err := newTokenClient(field, spec.TokenURL, spec.ClientAuth, client, now)
 	if err != nil {
@@ -605,6 +611,12 @@ func newOAuthTokenExchange(spec *OAuthTokenExchange) (*tokenAuth, error) {
 		}
 		t.params = append(t.params, namedExpr{name, p})
 	}
+	requested := spec.RequestedTokenType
+	if requested == "" && googleSTS(spec.Audiences) {
+		// Google's STS requires requested_token_type (and accepts only access_token), where RFC
+		// 8693 makes it optional; its workload identity audiences say the endpoint is Google's.
+		requested = TokenTypeAccessToken
+	}
 	t.fetch = func(ctx context.Context, subject, actor string, extra url.Values) (string, time.Duration, error) {
 		form := url.Values{"grant_type": {grant}}
 		if grant == GrantTokenExchange {
@@ -614,8 +626,8 @@ func newOAuthTokenExchange(spec *OAuthTokenExchange) (*tokenAuth, error) {
 				form.Set("actor_token", actor)
 				form.Set("actor_token_type", t.actType)
 			}
-			if spec.RequestedTokenType != "" {
-				form.Set("requested_token_type", spec.RequestedTokenType)
+			if requested != "" {
+				form.Set("requested_token_type", requested)
 			}
 		} else {
 			form.Set("assertion", subject)
@@ -631,6 +643,17 @@ func newOAuthTokenExchange(spec *OAuthTokenExchange) (*tokenAuth, error) {
 		return tc.exchange(ctx, form)
 	}
 	return t, nil
+}
+
+// googleSTS reports whether an audience is a Google workload identity pool provider (or workforce
+// pool), which only Google's Security Token Service accepts.
+func googleSTS(audiences []string) bool {
+	for _, a := range audiences {
+		if strings.HasPrefix(a, "//iam.googleapis.com/") {
+			return true
+		}
+	}
+	return false
 }
 
 func addList(form url.Values, name string, vs []string) {
@@ -651,7 +674,7 @@ func newCrossAppAccess(spec *CrossAppAccess) (*tokenAuth, error) {
 	t := &tokenAuth{}
 	client := spec.HTTPClient
 	if client == nil {
-		client, t.outbound = defaultHTTPClient()
+		client, t.outbound = defaultHTTPClient(nil)
 	}
 	idp, err := newTokenClient(field+".identityProvider", spec.IdentityProvider.TokenURL, &spec.IdentityProvider.ClientAuth, client, now)
 	if err != nil {
