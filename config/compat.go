@@ -119,7 +119,7 @@ var Compatibility = []CompatRow{
 	{"frontendPolicies.proxy", SupportedWithDifferences, "as proxyProtocol"},
 	{"frontendPolicies.proxyProtocol", SupportedWithDifferences, "read at start"},
 	{"frontendPolicies.connect", SupportedWithDifferences, "read at start"},
-	{"frontendPolicies.accessLog", SupportedWithDifferences, "no otlp or database sinks"},
+	{"frontendPolicies.accessLog", SupportedWithDifferences, "no otlp or database sinks; format (text, json: the access log lines' own format, read at start) and fields.add/fields.remove (merged with add/remove) are accepted; the CEL backend variable has name only"},
 	{"frontendPolicies.logging", SupportedWithDifferences, "as accessLog"},
 	{"frontendPolicies.tracing", SupportedWithDifferences, "no service, backend, policies or filter"},
 

@@ -103,8 +103,8 @@ var servedBy = map[string][]string{
 
 	"frontendPolicies.networkExtAuthz": {"TestNetworkExtAuthzFromYAML", "TestNetworkExtAuthzFailureMode"},
 	"frontendPolicies.http":            {"TestFrontendHTTPLimits", "TestFrontendMaxBufferSizeFromYAML", "TestFrontendMaxBufferSizeBoundsCELBody"},
-	"frontendPolicies.accessLog":       {"TestAccessLogFromConfig"},
-	"frontendPolicies.logging":         {"TestAccessLogFromConfig"},
+	"frontendPolicies.accessLog":       {"TestAccessLogFromConfig", "TestFrontendLoggingFormatAndFields"},
+	"frontendPolicies.logging":         {"TestAccessLogFromConfig", "TestFrontendLoggingFormatAndFields"},
 	"frontendPolicies.tracing":         {"TestFrontendTracing"},
 
 	"binds.port":           {"TestSampleConfig"},

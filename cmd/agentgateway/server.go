@@ -49,7 +49,7 @@ func serve(ctx context.Context, f flags, logger *slog.Logger, level *slog.LevelV
 	if err != nil {
 		return err
 	}
-	accessLog := agentgateway.NewAccessLog(logger, alOpts)
+	accessLog := agentgateway.NewAccessLog(accessLogLogger(first.AccessLogFormat(), f.logOut, logger, level), alOpts)
 	stats := newStats()
 	opts := []agentgateway.Option{agentgateway.WithLogger(logger), agentgateway.WithDrainTimeout(drain),
 		agentgateway.WithBindAddress(f.bindAddr), agentgateway.WithDefaultBackendTimeout(f.backendTimeout),
