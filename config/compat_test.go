@@ -98,7 +98,7 @@ var servedBy = map[string][]string{
 	"config.sensitiveHeaders":              {"TestDumpRedactsSensitiveHeaders"},
 	"config.connectionTerminationDeadline": {"TestConnectionTerminationDeadlineAndLevelFromConfig"},
 	"config.tracing":                       {"TestTracingExportsToOTLPReceiver", "TestTracingSamplingByCEL"},
-	"config.logging":                       {"TestAccessLogFromConfig"},
+	"config.logging":                       {"TestAccessLogFromConfig", "TestLoggingOTLPExportsAccessLog"},
 	"config.metrics":                       {"TestMetricFieldsReachPrometheus"},
 
 	"frontendPolicies.networkExtAuthz": {"TestNetworkExtAuthzFromYAML", "TestNetworkExtAuthzFailureMode"},

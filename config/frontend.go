@@ -50,6 +50,8 @@ type AccessLogPolicy struct {
 	Format string `json:"format"`
 	// Fields is the newer spelling of Add and Remove (fields.add, fields.remove); both merge.
 	Fields *FieldsSettings `json:"fields"`
+	// OTLP also exports the access log's records as OTLP logs (otlplog.go).
+	OTLP *OTLPLogging `json:"otlp"`
 }
 
 // adds returns Add and Fields.Add together.
@@ -111,7 +113,7 @@ type FrontendHTTP struct {
 // Keys of the schema that are recognised but not supported yet, per object.
 var (
 	unsupportedFrontend  []string
-	unsupportedAccessLog = []string{"otlp", "database"}
+	unsupportedAccessLog = []string{"database"}
 	unsupportedTracing   = []string{"service", "backend", "policies", "filter"}
 	// http1HeaderCase (the case of HTTP/1 response header names: lowercase, or preserve): net/http writes
 	// the names it adds (Date, Content-Length, Transfer-Encoding) in canonical case, and policies look
@@ -201,6 +203,9 @@ func (fp *FrontendPolicies) validate() []error {
 			}
 		}
 		errs = append(errs, compileFields("frontendPolicies.accessLog", &FieldsSettings{Add: a.Add})...)
+		if a.OTLP != nil {
+			errs = append(errs, a.OTLP.validate("frontendPolicies.accessLog.otlp")...)
+		}
 		switch a.Format {
 		case "", "text", "json":
 		default:
