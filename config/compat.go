@@ -105,7 +105,7 @@ var Compatibility = []CompatRow{
 	{"config.connectionMinTerminationDeadline", NotSupported, "draining waits up to connectionTerminationDeadline"},
 	{"config.workerThreads", NotSupported, "the Go runtime schedules (GOMAXPROCS)"},
 	{"config.tracing", Supported, ""},
-	{"config.logging", SupportedWithDifferences, "no per-module log levels, no logging.database"},
+	{"config.logging", SupportedWithDifferences, "no per-module log levels, no logging.database; otlp exports the access log's records as OTLP logs (host, protocol grpc/http, path; host defaults to the tracing collector with its headers; no service, backend, policies, or otlp-specific filter/fields)"},
 	{"config.metrics", Supported, ""},
 	{"config.backend", NotSupported, "upstream connection tuning is per backend (Go API)"},
 	{"config.hbone", NotSupported, whyMesh},
@@ -119,7 +119,7 @@ var Compatibility = []CompatRow{
 	{"frontendPolicies.proxy", SupportedWithDifferences, "as proxyProtocol"},
 	{"frontendPolicies.proxyProtocol", SupportedWithDifferences, "read at start"},
 	{"frontendPolicies.connect", SupportedWithDifferences, "read at start"},
-	{"frontendPolicies.accessLog", SupportedWithDifferences, "no otlp or database sinks"},
+	{"frontendPolicies.accessLog", SupportedWithDifferences, "no database sink; otlp as config.logging.otlp (one of the two); format (text, json: the access log lines' own format, read at start) and fields.add/fields.remove (merged with add/remove) are accepted; the CEL backend variable has name only"},
 	{"frontendPolicies.logging", SupportedWithDifferences, "as accessLog"},
 	{"frontendPolicies.tracing", SupportedWithDifferences, "no service, backend, policies or filter"},
 

@@ -98,13 +98,13 @@ var servedBy = map[string][]string{
 	"config.sensitiveHeaders":              {"TestDumpRedactsSensitiveHeaders"},
 	"config.connectionTerminationDeadline": {"TestConnectionTerminationDeadlineAndLevelFromConfig"},
 	"config.tracing":                       {"TestTracingExportsToOTLPReceiver", "TestTracingSamplingByCEL"},
-	"config.logging":                       {"TestAccessLogFromConfig"},
+	"config.logging":                       {"TestAccessLogFromConfig", "TestLoggingOTLPExportsAccessLog"},
 	"config.metrics":                       {"TestMetricFieldsReachPrometheus"},
 
 	"frontendPolicies.networkExtAuthz": {"TestNetworkExtAuthzFromYAML", "TestNetworkExtAuthzFailureMode"},
 	"frontendPolicies.http":            {"TestFrontendHTTPLimits", "TestFrontendMaxBufferSizeFromYAML", "TestFrontendMaxBufferSizeBoundsCELBody"},
-	"frontendPolicies.accessLog":       {"TestAccessLogFromConfig"},
-	"frontendPolicies.logging":         {"TestAccessLogFromConfig"},
+	"frontendPolicies.accessLog":       {"TestAccessLogFromConfig", "TestFrontendLoggingFormatAndFields"},
+	"frontendPolicies.logging":         {"TestAccessLogFromConfig", "TestFrontendLoggingFormatAndFields"},
 	"frontendPolicies.tracing":         {"TestFrontendTracing"},
 
 	"binds.port":           {"TestSampleConfig"},

@@ -45,6 +45,36 @@ type AccessLogPolicy struct {
 	Add map[string]string `json:"add"`
 	// Remove names fields to leave out.
 	Remove []string `json:"remove"`
+	// Format is agentgateway's newer spelling of the access log's line format: "text" or "json"
+	// ("" keeps the process log's format). Read at start.
+	Format string `json:"format"`
+	// Fields is the newer spelling of Add and Remove (fields.add, fields.remove); both merge.
+	Fields *FieldsSettings `json:"fields"`
+	// OTLP also exports the access log's records as OTLP logs (otlplog.go).
+	OTLP *OTLPLogging `json:"otlp"`
+}
+
+// adds returns Add and Fields.Add together.
+func (a *AccessLogPolicy) adds() map[string]string {
+	if a.Fields == nil || len(a.Fields.Add) == 0 {
+		return a.Add
+	}
+	out := make(map[string]string, len(a.Add)+len(a.Fields.Add))
+	for k, v := range a.Add {
+		out[k] = v
+	}
+	for k, v := range a.Fields.Add {
+		out[k] = v
+	}
+	return out
+}
+
+// removes returns Remove and Fields.Remove together.
+func (a *AccessLogPolicy) removes() []string {
+	if a.Fields == nil {
+		return a.Remove
+	}
+	return append(slices.Clone(a.Remove), a.Fields.Remove...)
 }
 
 // FrontendTracing is the schema's TracingConfig, with the collector given as host.
@@ -83,7 +113,7 @@ type FrontendHTTP struct {
 // Keys of the schema that are recognised but not supported yet, per object.
 var (
 	unsupportedFrontend  []string
-	unsupportedAccessLog = []string{"otlp", "database"}
+	unsupportedAccessLog = []string{"database"}
 	unsupportedTracing   = []string{"service", "backend", "policies", "filter"}
 	// http1HeaderCase (the case of HTTP/1 response header names: lowercase, or preserve): net/http writes
 	// the names it adds (Date, Content-Length, Transfer-Encoding) in canonical case, and policies look
@@ -173,6 +203,22 @@ func (fp *FrontendPolicies) validate() []error {
 			}
 		}
 		errs = append(errs, compileFields("frontendPolicies.accessLog", &FieldsSettings{Add: a.Add})...)
+		if a.OTLP != nil {
+			errs = append(errs, a.OTLP.validate("frontendPolicies.accessLog.otlp")...)
+		}
+		switch a.Format {
+		case "", "text", "json":
+		default:
+			errs = append(errs, agentgateway.Errorf("frontendPolicies.accessLog.format", "unknown format %q (text, json)", a.Format))
+		}
+		if a.Fields != nil {
+			for k := range a.Fields.Add {
+				if _, dup := a.Add[k]; dup {
+					errs = append(errs, agentgateway.Errorf("frontendPolicies.accessLog.fields.add."+k, "also set in add"))
+				}
+			}
+			errs = append(errs, compileFields("frontendPolicies.accessLog.fields", a.Fields)...)
+		}
 	}
 	if t := fp.Tracing; t != nil {
 		if t.Host == "" {

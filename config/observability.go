@@ -35,8 +35,12 @@ func compileLogFilter(expr string) (*cel.Program, error) {
 	return cel.CompileWith(expr, celgo.BoolType, responseVar)
 }
 
+// backendVar is the `backend` variable of fields: backend.name is the backend that served the
+// request (agentgateway also has type and protocol, which this gateway does not record).
+var backendVar = celgo.Variable("backend", celgo.MapType(celgo.StringType, celgo.DynType))
+
 func compileField(expr string) (*cel.Program, error) {
-	return cel.CompileWith(expr, nil, responseVar)
+	return cel.CompileWith(expr, nil, responseVar, backendVar)
 }
 
 // compileFields checks every CEL expression of fs.Add, reporting errors at path.add.<name>.
@@ -67,6 +71,7 @@ type namedProgram struct {
 // celEval evaluates request-scoped programs with the request's sensitive headers redacted.
 type celEval struct {
 	sensitive map[string]bool
+	backend   bool // a program reads `backend`
 }
 
 // activation returns the CEL activation for a finished request: `response` is set when a program
@@ -77,8 +82,8 @@ func (e celEval) activation(r *http.Request, st *agentgateway.State, needRespons
 	}
 	a := activations.Get().(*cel.Activation)
 	a.Reset(r, st)
-	if needResponse {
-		a.Extra = map[string]any{"response": map[string]any{"code": st.Status}}
+	if needResponse || e.backend {
+		a.Extra = map[string]any{"response": map[string]any{"code": st.Status}, "backend": map[string]any{"name": st.Backend}}
 	}
 	return a
 }
@@ -151,10 +156,10 @@ func (f *File) AccessLogOptions() (agentgateway.AccessLogOptions, error) {
 			}
 			filters = append(filters, p)
 		}
-		for k, v := range a.Add {
+		for k, v := range a.adds() {
 			add[k] = v
 		}
-		remove = append(remove, a.Remove...)
+		remove = append(remove, a.removes()...)
 	}
 	var progs []namedProgram
 	for _, name := range sortedKeys(add) {
@@ -164,7 +169,7 @@ func (f *File) AccessLogOptions() (agentgateway.AccessLogOptions, error) {
 		}
 		progs = append(progs, namedProgram{name, p})
 	}
-	ev := celEval{sensitive: f.Settings.SensitiveHeaderSet()}
+	ev := celEval{sensitive: f.Settings.SensitiveHeaderSet(), backend: uses(progs, nil, "backend")}
 	filtersUseResponse := slices.ContainsFunc(filters, func(p *cel.Program) bool { return p.Uses("response") })
 	if len(filters) > 0 {
 		opts.Filter = func(ctx context.Context, r *http.Request, st *agentgateway.State) bool {
@@ -199,6 +204,15 @@ func (f *File) AccessLogOptions() (agentgateway.AccessLogOptions, error) {
 	return opts, nil
 }
 
+// AccessLogFormat is the line format frontendPolicies.accessLog (or logging) asks for the access
+// log: "text", "json", or "" for the process log's own format (config.logging.format).
+func (f *File) AccessLogFormat() string {
+	if a := f.Frontend.AccessLog; a != nil {
+		return a.Format
+	}
+	return ""
+}
+
 // SpanFields returns the observer that adds config.tracing.fields.add and
 // frontendPolicies.tracing.attributes to the request's span when it ends (nil when there are none).
 // Add it after the observer that starts the span, so that its End runs first.
@@ -225,7 +239,7 @@ func (f *File) SpanFields() (agentgateway.Observer, error) {
 		}
 		progs = append(progs, namedProgram{name, p})
 	}
-	return &spanFields{progs: progs, ev: celEval{sensitive: f.Settings.SensitiveHeaderSet()},
+	return &spanFields{progs: progs, ev: celEval{sensitive: f.Settings.SensitiveHeaderSet(), backend: uses(progs, nil, "backend")},
 		needReq: uses(progs, nil, "request"), needResp: uses(progs, nil, "response")}, nil
 }
 
@@ -271,7 +285,7 @@ func (f *File) MetricFields() (func(*http.Request, *agentgateway.State) []attrib
 		}
 		progs = append(progs, namedProgram{name, p})
 	}
-	ev := celEval{sensitive: f.Settings.SensitiveHeaderSet()}
+	ev := celEval{sensitive: f.Settings.SensitiveHeaderSet(), backend: uses(progs, nil, "backend")}
 	needReq, needResp := uses(progs, nil, "request"), uses(progs, nil, "response")
 	return func(r *http.Request, st *agentgateway.State) []attribute.KeyValue {
 		a := ev.activation(r, st, needResp, needReq)

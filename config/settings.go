@@ -111,6 +111,8 @@ type LoggingSettings struct {
 	Level LogLevel `json:"level"`
 	// Format is "text" (default) or "json".
 	Format string `json:"format"`
+	// OTLP also exports the access log's records as OTLP logs (otlplog.go).
+	OTLP *OTLPLogging `json:"otlp"`
 }
 
 // MetricsSettings is the schema's RawMetrics.
@@ -335,6 +337,9 @@ func (s *Settings) validate() []error {
 		}
 		if l.Fields != nil {
 			errs = append(errs, compileFields("config.logging.fields", l.Fields)...)
+		}
+		if l.OTLP != nil {
+			errs = append(errs, l.OTLP.validate("config.logging.otlp")...)
 		}
 	}
 	if m := s.Metrics; m != nil && m.Fields != nil {

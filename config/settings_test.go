@@ -179,7 +179,7 @@ func TestSettingsErrors(t *testing.T) {
 		"metric fields":          {"config:\n  metrics: {fields: {add: {a: 'nosuch('}}}\n", `config.metrics.fields.add.a`},
 		"networkExtAuthz host":   {"frontendPolicies:\n  networkExtAuthz: {}\n", `frontendPolicies.networkExtAuthz.host: required`},
 		"frontend misspelt":      {"frontendPolicies:\n  accesLog: {}\n", `frontendPolicies.accesLog: unknown field "accesLog"`},
-		"accessLog otlp":         {"frontendPolicies:\n  accessLog: {otlp: {host: x}}\n", `frontendPolicies.accessLog.otlp: frontendPolicies.accessLog.otlp is not supported yet`},
+		"accessLog otlp":         {"frontendPolicies:\n  accessLog: {otlp: {host: x, protocol: udp}}\n", `frontendPolicies.accessLog.otlp.protocol: unknown protocol "udp"`},
 		"accessLog and logging":  {"frontendPolicies:\n  accessLog: {}\n  logging: {}\n", `frontendPolicies.logging: set accessLog or logging, not both`},
 		"accessLog filter CEL":   {"frontendPolicies:\n  accessLog: {filter: '('}\n", `frontendPolicies.accessLog.filter:`},
 		"tracing service":        {"frontendPolicies:\n  tracing: {service: {name: a, port: 1}}\n", `frontendPolicies.tracing.service: frontendPolicies.tracing.service is not supported yet`},

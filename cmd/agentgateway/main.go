@@ -50,6 +50,7 @@ func main() {
 }
 
 type flags struct {
+	logOut     io.Writer // where the process log goes (the access log's own format writes there too)
 	file       string
 	validate   bool
 	bindAddr   string
@@ -180,6 +181,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "agentgateway:", err)
 		return 2
 	}
+	f.logOut = lw
 	serveFn := serve
 	if f.xdsServe != "" {
 		serveFn = func(ctx context.Context, f flags, logger *slog.Logger, _ *slog.LevelVar) error {

@@ -49,7 +49,12 @@ func serve(ctx context.Context, f flags, logger *slog.Logger, level *slog.LevelV
 	if err != nil {
 		return err
 	}
-	accessLog := agentgateway.NewAccessLog(logger, alOpts)
+	alLogger, stopLogExport, err := accessLogOutput(ctx, first, f.logOut, logger, level)
+	if err != nil {
+		return err
+	}
+	defer stopLogExport()
+	accessLog := agentgateway.NewAccessLog(alLogger, alOpts)
 	stats := newStats()
 	opts := []agentgateway.Option{agentgateway.WithLogger(logger), agentgateway.WithDrainTimeout(drain),
 		agentgateway.WithBindAddress(f.bindAddr), agentgateway.WithDefaultBackendTimeout(f.backendTimeout),
