@@ -30,16 +30,16 @@ func TestBackendHealthScoreEvictsAndRestores(t *testing.T) {
 		}
 		burst()
 		first = b.Load()
-		// Wait out the ejection (1s): the next pick lets the endpoint back in. The second ejection
-		// lasts 2s, far longer than the burst.
-		time.Sleep(1100 * time.Millisecond)
+		// Wait out the ejection (3s, long enough that a burst on a loaded machine ends inside it): the
+		// next pick lets the endpoint back in. The second ejection lasts 6s, far longer than the burst.
+		time.Sleep(3100 * time.Millisecond)
 		burst()
 		return first, b.Load() - first
 	}
-	first, again := run(`{healthThreshold: 0.5, duration: 1s}`)
+	first, again := run(`{healthThreshold: 0.5, duration: 3s}`)
 	assert.Equal(t, int32(3), first, "ejected on the failure that finds the score under 0.5")
 	assert.Equal(t, int32(1), again, "back with its score unchanged (0.34): one failure ejects it")
-	first, again = run(`{healthThreshold: 0.5, restoreHealth: 0.9, duration: 1s}`)
+	first, again = run(`{healthThreshold: 0.5, restoreHealth: 0.9, duration: 3s}`)
 	assert.Equal(t, int32(3), first)
 	assert.Equal(t, int32(3), again, "back with score 0.9: 0.9, 0.63, 0.44 — the third failure ejects it")
 	// consecutiveFailures and healthThreshold: whichever comes first.
