@@ -284,16 +284,7 @@ func (c *call) forwardAsIs(cand candidate, final, detect bool) (*Error, bool) {
 		e.Err = fmt.Errorf("%w: provider answered %d", ErrUpstream, resp.StatusCode)
 		return e, true
 	}
-	c.st.Status = resp.StatusCode
-	h := c.w.Header()
-	for k, v := range resp.Header {
-		switch k {
-		case "Content-Length", "Connection", "Transfer-Encoding", "Keep-Alive":
-			continue
-		}
-		h[k] = v
-	}
-	c.w.WriteHeader(resp.StatusCode)
+	c.writeHead(resp)
 	detect = detect && resp.StatusCode < 400
 	ct := resp.Header.Get("Content-Type")
 	fw := &flushWriter{w: c.w, rc: http.NewResponseController(c.w)}

@@ -138,16 +138,7 @@ func (c *call) passthrough(cand candidate, final, detect bool) (*Error, bool) {
 		cand.entry.health.ok()
 		c.st.LLM.ResponseModel = cand.model
 	}
-	c.st.Status = resp.StatusCode
-	h := c.w.Header()
-	for k, v := range resp.Header {
-		switch k {
-		case "Content-Length", "Connection", "Transfer-Encoding", "Keep-Alive":
-			continue
-		}
-		h[k] = v
-	}
-	c.w.WriteHeader(resp.StatusCode)
+	c.writeHead(resp)
 	detect = detect && resp.StatusCode < 400
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") && !strings.HasPrefix(ct, "application/vnd.amazon.eventstream") && !(c.in.peek.Stream && f.Name() == "gemini") {
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
@@ -328,4 +319,19 @@ func (b rsUsageBody) usage() Usage {
 		return Usage{}
 	}
 	return Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, CachedInputTokens: u.InputTokensDetails.CachedTokens, ReasoningTokens: u.OutputTokensDetails.ReasoningTokens}
+}
+
+// writeHead answers the client with the provider's status and headers, without the framing and
+// hop-by-hop ones (the caller writes the body).
+func (c *call) writeHead(resp *http.Response) {
+	c.st.Status = resp.StatusCode
+	h := c.w.Header()
+	for k, v := range resp.Header {
+		switch k {
+		case "Content-Length", "Connection", "Transfer-Encoding", "Keep-Alive":
+			continue
+		}
+		h[k] = v
+	}
+	c.w.WriteHeader(resp.StatusCode)
 }
