@@ -249,6 +249,9 @@ func (d *scanDec) oaMessages(req *Request, v jsonscan.Span) bool {
 			d.bad = true
 		}
 	})
+	if len(req.Messages) == 0 {
+		req.Messages = nil // only system messages: as encoding/json's path leaves it
+	}
 	return !d.bad
 }
 
