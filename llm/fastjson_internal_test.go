@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // The hand-written encoders and decoders of the translation hot path are checked against the
@@ -103,7 +104,7 @@ func readInput(f *testing.F, name string) []byte {
 }
 
 // FuzzANRequestEncoder: whenever the hand-written Anthropic request encoder answers, its bytes are
-// encoding/json's.
+// encoding/json's (for valid UTF-8; otherwise the same JSON).
 func FuzzANRequestEncoder(f *testing.F) {
 	f.Add(readInput(f, "openai_request.json"), `{"type":"ephemeral"}`)
 	f.Add(readInput(f, "anthropic_request.json"), "<&>\u2028 x")
@@ -123,10 +124,22 @@ func checkANRequestEncoder(t *testing.T, body []byte, s string) {
 		if err != nil {
 			t.Fatalf("encoding/json fails (%v) where the fast encoder answers %s", err, got)
 		}
-		if !bytes.Equal(got, want) {
+		if bytes.Equal(got, want) {
+			continue
+		}
+		// With invalid UTF-8 in the input, encoding/json's own path is not byte-stable: it writes
+		// U+FFFD escaped where it encodes a string once and literally where it re-encodes a block
+		// it decoded (merged tool results). There the two must still be the same JSON.
+		if utf8.Valid(body) && utf8.ValidString(s) || !sameJSON(got, want) {
 			t.Fatalf("fast encoder differs:\n got %s\nwant %s", got, want)
 		}
 	}
+}
+
+// sameJSON reports whether a and b decode to the same JSON value.
+func sameJSON(a, b []byte) bool {
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
 }
 
 func TestANRequestEncoderGivesUp(t *testing.T) {
