@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 
 	celgo "github.com/google/cel-go/cel"
@@ -15,9 +14,9 @@ import (
 
 // conditionalKeys are the policies whose schema shape is also LocalConditionalPolicies_X:
 // {conditional: [{condition: CEL, ...X}, ...]}. directResponse and localRateLimit decode their own
-// conditional form, and so does extProc (policy/extproc.NewConditional). delay is not in the schema's conditional set,
-// but agentgateway's fault-injection example writes it so.
-var conditionalKeys = map[string]bool{"extAuthz": true, "remoteRateLimit": true, "transformations": true, "delay": true}
+// conditional form. delay is not in the schema's conditional set, but agentgateway's fault-injection
+// example writes it so.
+var conditionalKeys = map[string]bool{"extAuthz": true, "extProc": true, "remoteRateLimit": true, "transformations": true, "delay": true}
 
 // isConditional reports whether a policy's node is the conditional form.
 func isConditional(val *yaml.Node) bool {
@@ -87,8 +86,9 @@ func buildConditional(bc *BuildContext, sec PolicySection, n Node) (agentgateway
 		e.policy = p
 		entries = append(entries, e)
 	}
+	// What an entry's builder opened is registered with bc.OnClose, which closes it when the build
+	// fails or the configuration is retired.
 	if err := errors.Join(errs...); err != nil {
-		closeAll(entries, func(e entry) agentgateway.Policy { return e.policy })
 		return nil, err
 	}
 	if len(entries) == 0 {
@@ -121,18 +121,5 @@ func buildConditional(bc *BuildContext, sec PolicySection, n Node) (agentgateway
 			next.ServeHTTP(w, r)
 		})
 	}
-	return agentgateway.NewClosingPolicy(phase, wrap, func() error {
-		return closeAll(entries, func(e entry) agentgateway.Policy { return e.policy })
-	}), nil
-}
-
-// closeAll closes the policies that own resources.
-func closeAll[E any](es []E, policy func(E) agentgateway.Policy) error {
-	var errs []error
-	for _, e := range es {
-		if c, ok := policy(e).(io.Closer); ok {
-			errs = append(errs, c.Close())
-		}
-	}
-	return errors.Join(errs...)
+	return agentgateway.NewPolicy(phase, wrap), nil
 }

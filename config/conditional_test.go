@@ -72,6 +72,8 @@ func TestConditionalPolicyErrors(t *testing.T) {
 	for name, c := range map[string]struct{ policy, want string }{
 		"fallback not last": {`transformations: {conditional: [{request: {set: {a: '"1"'}}}, {condition: "true", request: {set: {a: '"2"'}}}]}`,
 			"policies.transformations.conditional[0].condition"},
+		"extProc fallback not last": {`extProc: {conditional: [{host: "127.0.0.1:1"}, {condition: "true", host: "127.0.0.1:1"}]}`,
+			"policies.extProc.conditional[0].condition"},
 		"bad condition": {`delay: {conditional: [{condition: "1 +", duration: "1ms"}]}`, "policies.delay.conditional[0].condition"},
 		"other fields":  {`extAuthz: {host: "127.0.0.1:1", conditional: []}`, "policies.extAuthz"},
 		"entry error":   {`transformations: {conditional: [{condition: "true", request: {set: {a: "1 +"}}}]}`, "policies.transformations.conditional[0]"},

@@ -2,7 +2,6 @@ package config
 
 import (
 	"crypto/tls"
-	"fmt"
 	"strings"
 
 	agentgateway "github.com/agentgw/agentgateway"
@@ -14,24 +13,8 @@ import (
 // and mcp.policies, which build their policies from the same table).
 var extProcPolicies = []PolicySection{Policy("extProc", buildExtProc)}
 
-// extProcSpec is the schema's LocalExplicitOrConditional_ExtProc: an ExtProc, or {conditional: [...]}
-// of ExtProcs with conditions.
+// extProcSpec is the schema's ExtProc (its conditional form is built by buildConditional, conditional.go).
 type extProcSpec struct {
-	Host               string                       `json:"host"`
-	Service            *ServiceRef                  `json:"service"`
-	Backend            string                       `json:"backend"`
-	Policies           *extProcPoliciesSpec         `json:"policies"`
-	FailureMode        string                       `json:"failureMode"`
-	MetadataContext    map[string]map[string]string `json:"metadataContext"`
-	RequestAttributes  map[string]string            `json:"requestAttributes"`
-	ResponseAttributes map[string]string            `json:"responseAttributes"`
-	ProcessingOptions  *processingOptionsSpec       `json:"processingOptions"`
-	Conditional        []conditionalExtProcSpec     `json:"conditional"`
-}
-
-// conditionalExtProcSpec is the schema's LocalConditionalPolicy_ExtProc.
-type conditionalExtProcSpec struct {
-	Condition          string                       `json:"condition"`
 	Host               string                       `json:"host"`
 	Service            *ServiceRef                  `json:"service"`
 	Backend            string                       `json:"backend"`
@@ -67,27 +50,6 @@ type processingOptionsSpec struct {
 }
 
 func buildExtProc(bc *BuildContext, s extProcSpec) (agentgateway.Policy, error) {
-	if len(s.Conditional) > 0 {
-		if s.Host != "" || s.Service != nil || s.Backend != "" || s.Policies != nil || s.FailureMode != "" || s.MetadataContext != nil ||
-			s.RequestAttributes != nil || s.ResponseAttributes != nil || s.ProcessingOptions != nil {
-			return nil, bc.Errorf("conditional", "conditional replaces the other fields")
-		}
-		entries := make([]extproc.Conditional, len(s.Conditional))
-		for i, c := range s.Conditional {
-			cfg, err := extProcConfig(bc.At(fmt.Sprintf("conditional[%d]", i)), extProcSpec{Host: c.Host, Service: c.Service, Backend: c.Backend, Policies: c.Policies,
-				FailureMode: c.FailureMode, MetadataContext: c.MetadataContext, RequestAttributes: c.RequestAttributes, ResponseAttributes: c.ResponseAttributes, ProcessingOptions: c.ProcessingOptions})
-			if err != nil {
-				return nil, err
-			}
-			entries[i] = extproc.Conditional{Condition: c.Condition, Config: cfg}
-		}
-		p, err := extproc.NewConditional(entries)
-		if err != nil {
-			return nil, bc.Wrap(err)
-		}
-		bc.OnClose(p.(interface{ Close() error }))
-		return p, nil
-	}
 	cfg, err := extProcConfig(bc, s)
 	if err != nil {
 		return nil, err

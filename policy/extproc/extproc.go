@@ -17,8 +17,6 @@ import (
 	"sync"
 	"time"
 
-	celgo "github.com/google/cel-go/cel"
-
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc"
@@ -527,72 +525,3 @@ func (w *responseWriter) Flush() {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// Conditional is one entry of the conditional form: the processor of the first entry whose
-// CEL condition holds handles the request; an entry without a condition is the fallback (last).
-type Conditional struct {
-	Condition string
-	Config    Config
-}
-
-// conditional is the policy of the conditional form.
-type conditional struct {
-	conds []*cel.Program
-	procs []*Processor
-}
-
-// NewConditional makes the conditional form of extProc; a request no entry matches is not
-// processed.
-func NewConditional(entries []Conditional) (agentgateway.Policy, error) {
-	c := &conditional{}
-	for i, e := range entries {
-		var cond *cel.Program
-		if e.Condition != "" {
-			p, err := cel.Compile(e.Condition, celgo.BoolType)
-			if err != nil {
-				_ = c.Close()
-				return nil, agentgateway.Errorf(policyutil.Field("conditional", i, "condition"), "%w", err)
-			}
-			cond = p
-		} else if i != len(entries)-1 {
-			_ = c.Close()
-			return nil, agentgateway.Errorf(policyutil.Field("conditional", i, "condition"), "an entry without a condition is the fallback and must be last")
-		}
-		x, err := New(e.Config)
-		if err != nil {
-			_ = c.Close()
-			return nil, agentgateway.Errorf(policyutil.Field("conditional", i, ""), "%w", err)
-		}
-		c.conds, c.procs = append(c.conds, cond), append(c.procs, x)
-	}
-	return c, nil
-}
-
-// Phase is the phase of [Processor].
-func (*conditional) Phase() agentgateway.Phase { return agentgateway.PhaseTransformation }
-
-// Close releases every entry's processor connection.
-func (c *conditional) Close() error {
-	var errs []error
-	for _, x := range c.procs {
-		errs = append(errs, x.Close())
-	}
-	return errors.Join(errs...)
-}
-
-// Wrap picks the entry per request.
-func (c *conditional) Wrap(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		act := cel.NewActivation(r, nil)
-		for i, cond := range c.conds {
-			if cond != nil {
-				if ok, err := cond.EvalBool(r.Context(), act); err != nil || !ok {
-					continue
-				}
-			}
-			c.procs[i].serve(w, r, next)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}

@@ -227,6 +227,4 @@ func TestExtProcConfigErrors(t *testing.T) {
 	assert.ErrorContains(t, err, "host")
 	_, err = extproc.New(extproc.Config{Address: "h:1", MetadataContext: map[string]map[string]string{"ns": {"k": "request.("}}})
 	assert.ErrorContains(t, err, "metadataContext.ns.k")
-	_, err = extproc.NewConditional([]extproc.Conditional{{Config: extproc.Config{Address: "h:1"}}, {Condition: "true", Config: extproc.Config{Address: "h:1"}}})
-	assert.ErrorContains(t, err, "fallback and must be last")
 }
