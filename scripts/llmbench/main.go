@@ -23,10 +23,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/agentgw/agentgateway/scripts/internal/benchproc"
 )
 
 func main() {
@@ -158,7 +158,7 @@ func run(calls, rounds int, bin string) error {
 	}
 	upAddr = strings.TrimSpace(upAddr)
 
-	port, err := freePort()
+	port, err := benchproc.FreePort()
 	if err != nil {
 		return err
 	}
@@ -184,7 +184,7 @@ func run(calls, rounds int, bin string) error {
 		return err
 	}
 	defer gw.stop()
-	if err := waitListening(fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
+	if err := benchproc.WaitListening(fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
 		return err
 	}
 	directURL := "http://" + upAddr + "/v1/chat/completions"
@@ -214,14 +214,14 @@ func run(calls, rounds int, bin string) error {
 		var dT, dA, gT, gA []time.Duration
 		var cpu time.Duration
 		gwRound := func() error {
-			c0, err := cpuTime(gw.cmd.Process.Pid)
+			c0, err := benchproc.CPUTime(gw.cmd.Process.Pid)
 			if err != nil {
 				return err
 			}
 			if gT, gA, err = measure(gwURL, calls); err != nil {
 				return err
 			}
-			c1, _ := cpuTime(gw.cmd.Process.Pid)
+			c1, _ := benchproc.CPUTime(gw.cmd.Process.Pid)
 			cpu = c1 - c0
 			return nil
 		}
@@ -240,64 +240,12 @@ func run(calls, rounds int, bin string) error {
 				return err
 			}
 		}
-		fmt.Printf("%-6d %11s %11s %11s %11s %11s %11s %12s\n", r, us(p50(dA)), us(p50(gA)), us(p50(gA)-p50(dA)),
-			us(p50(dT)), us(p50(gT)), us(p50(gT)-p50(dT)), us(cpu/time.Duration(calls)))
+		fmt.Printf("%-6d %11s %11s %11s %11s %11s %11s %12s\n", r, benchproc.Us(benchproc.P50(dA)), benchproc.Us(benchproc.P50(gA)), benchproc.Us(benchproc.P50(gA)-benchproc.P50(dA)),
+			benchproc.Us(benchproc.P50(dT)), benchproc.Us(benchproc.P50(gT)), benchproc.Us(benchproc.P50(gT)-benchproc.P50(dT)), benchproc.Us(cpu/time.Duration(calls)))
 		aDT, aDA, aGT, aGA = append(aDT, dT...), append(aDA, dA...), append(aGT, gT...), append(aGA, gA...)
 		cpuTotal += cpu
 	}
-	fmt.Printf("%-6s %11s %11s %11s %11s %11s %11s %12s\n", "all", us(p50(aDA)), us(p50(aGA)), us(p50(aGA)-p50(aDA)),
-		us(p50(aDT)), us(p50(aGT)), us(p50(aGT)-p50(aDT)), us(cpuTotal/time.Duration(calls*rounds)))
+	fmt.Printf("%-6s %11s %11s %11s %11s %11s %11s %12s\n", "all", benchproc.Us(benchproc.P50(aDA)), benchproc.Us(benchproc.P50(aGA)), benchproc.Us(benchproc.P50(aGA)-benchproc.P50(aDA)),
+		benchproc.Us(benchproc.P50(aDT)), benchproc.Us(benchproc.P50(aGT)), benchproc.Us(benchproc.P50(aGT)-benchproc.P50(aDT)), benchproc.Us(cpuTotal/time.Duration(calls*rounds)))
 	return nil
-}
-
-func us(d time.Duration) string { return fmt.Sprintf("%.1fµs", float64(d.Nanoseconds())/1000) }
-
-func p50(d []time.Duration) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-func waitListening(addr string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return errors.New("the gateway did not start listening on " + addr)
-}
-
-// cpuTime is a process's user+system CPU time (Linux /proc, clock ticks of 10 ms).
-func cpuTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, errors.New("unexpected /proc stat format")
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, errors.New("unexpected /proc stat format")
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond, nil
 }

@@ -14,7 +14,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -24,12 +23,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/agentgw/agentgateway/scripts/internal/benchproc"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -142,7 +141,7 @@ func run(calls, rounds int, bin string) error {
 	upAddr = strings.TrimSpace(upAddr)
 
 	// The gateway, from a YAML config, its log (access log included) in a file.
-	port, err := freePort()
+	port, err := benchproc.FreePort()
 	if err != nil {
 		return err
 	}
@@ -175,7 +174,7 @@ func run(calls, rounds int, bin string) error {
 	}
 	defer gw.stop()
 	gwURL := fmt.Sprintf("http://127.0.0.1:%d/mcp", port)
-	if err := waitListening(fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
+	if err := benchproc.WaitListening(fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
 		return err
 	}
 
@@ -224,7 +223,7 @@ func run(calls, rounds int, bin string) error {
 		var cpu time.Duration
 		var conns int64
 		gwRound := func() error {
-			c0, err := cpuTime(gw.cmd.Process.Pid)
+			c0, err := benchproc.CPUTime(gw.cmd.Process.Pid)
 			if err != nil {
 				return err
 			}
@@ -235,7 +234,7 @@ func run(calls, rounds int, bin string) error {
 			if g, err = measure(via, calls, nil); err != nil {
 				return err
 			}
-			c1, _ := cpuTime(gw.cmd.Process.Pid)
+			c1, _ := benchproc.CPUTime(gw.cmd.Process.Pid)
 			n1, _ := upstreamConns(upAddr)
 			cpu, conns = c1-c0, n1-n0
 			return nil
@@ -256,68 +255,15 @@ func run(calls, rounds int, bin string) error {
 				return err
 			}
 		}
-		pd, pg := p50(d), p50(g)
-		fmt.Printf("%-6d %10s %10s %10s %12s %14.3f\n", r, us(pd), us(pg), us(pg-pd), us(cpu/time.Duration(calls)), float64(conns)/float64(calls))
+		pd, pg := benchproc.P50(d), benchproc.P50(g)
+		fmt.Printf("%-6d %10s %10s %10s %12s %14.3f\n", r, benchproc.Us(pd), benchproc.Us(pg), benchproc.Us(pg-pd), benchproc.Us(cpu/time.Duration(calls)), float64(conns)/float64(calls))
 		allD, allG = append(allD, d...), append(allG, g...)
 		cpuTotal += cpu
 		connTotal += conns
 	}
 	n := calls * rounds
-	fmt.Printf("%-6s %10s %10s %10s %12s %14.3f\n", "all", us(p50(allD)), us(p50(allG)), us(p50(allG)-p50(allD)), us(cpuTotal/time.Duration(n)), float64(connTotal)/float64(n))
+	fmt.Printf("%-6s %10s %10s %10s %12s %14.3f\n", "all", benchproc.Us(benchproc.P50(allD)), benchproc.Us(benchproc.P50(allG)), benchproc.Us(benchproc.P50(allG)-benchproc.P50(allD)), benchproc.Us(cpuTotal/time.Duration(n)), float64(connTotal)/float64(n))
 	return nil
-}
-
-func us(d time.Duration) string { return fmt.Sprintf("%.1fµs", float64(d.Nanoseconds())/1000) }
-
-func p50(d []time.Duration) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-func waitListening(addr string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return errors.New("the gateway did not start listening on " + addr)
-}
-
-// cpuTime is a process's user+system CPU time (Linux /proc, clock ticks of 10 ms).
-func cpuTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the command name (which may hold spaces) start at state (field 3).
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, errors.New("unexpected /proc stat format")
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, errors.New("unexpected /proc stat format")
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64) // utime, field 14
-	st, _ := strconv.ParseInt(f[12], 10, 64) // stime, field 15
-	return time.Duration(ut+st) * 10 * time.Millisecond, nil
 }
 
 func upstreamConns(addr string) (int64, error) {
