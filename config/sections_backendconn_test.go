@@ -123,17 +123,21 @@ func TestBackendConnectTimeoutFromYAML(t *testing.T) {
 	assert.Contains(t, []int{http.StatusBadGateway, http.StatusServiceUnavailable}, resp.StatusCode)
 }
 
-// keepaliveTimer returns the keepalive timer of the local TCP connection from 127.0.0.1:port as
-// /proc/net/tcp shows it: whether one is pending and the ticks left.
-func keepaliveTimer(t *testing.T, port int) (pending bool, ticks int64) {
+// keepaliveTimer returns the keepalive timer of the established local TCP connection from
+// 127.0.0.1:port to 127.0.0.1:peerPort as /proc/net/tcp shows it: whether one is pending and the
+// ticks left. Matching both ends and the state matters: an earlier connection that used the same
+// ephemeral port may still sit in TIME_WAIT with its own timer.
+func keepaliveTimer(t *testing.T, port, peerPort int) (pending bool, ticks int64) {
 	f, err := os.Open("/proc/net/tcp")
 	require.NoError(t, err)
 	defer f.Close()
 	want := fmt.Sprintf("0100007F:%04X", port)
+	wantPeer := fmt.Sprintf("0100007F:%04X", peerPort)
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fs := strings.Fields(sc.Text())
-		if len(fs) < 6 || fs[1] != want {
+		const established = "01"
+		if len(fs) < 6 || fs[1] != want || fs[2] != wantPeer || fs[3] != established {
 			continue
 		}
 		tr, when, _ := strings.Cut(fs[5], ":")
@@ -165,7 +169,8 @@ func TestBackendKeepalivesFromYAML(t *testing.T) {
 		require.Equal(t, 200, code)
 		_, p, _ := net.SplitHostPort(<-peer)
 		port, _ := strconv.Atoi(p)
-		return keepaliveTimer(t, port) // the connection now idles in the gateway's pool
+		peerPort := s.Listener.Addr().(*net.TCPAddr).Port
+		return keepaliveTimer(t, port, peerPort) // the connection now idles in the gateway's pool
 	}
 	hz := int64(100) // USER_HZ: /proc reports timers in clock ticks
 	pending, ticks := run(`{tcp: {connectTimeout: 1s, keepalives: {time: 2m, interval: 10s, retries: 3}}}`)
