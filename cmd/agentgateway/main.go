@@ -100,7 +100,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 		"when the log destination falls behind, drop (and count) log lines instead of slowing requests down")
 	fs.IntVar(&f.workers, "workers", 0, "how many OS threads run Go code at once (GOMAXPROCS); 0: the CPU quota of the container or machine")
 	fs.DurationVar(&f.memoryTrim, "memory-trim-interval", 30*time.Second,
-		"how often heap freed after a burst is returned to the OS when over 32 MiB, and what start-up left free once at start (0: leave it to the runtime)")
+		"how often heap freed after a burst is returned to the OS when over 32 MiB; once at start it also returns what start-up left free and unmaps the code only start-up ran (0: leave it all to the runtime and the kernel)")
 	fs.DurationVar(&f.pollPeriod, "watch-interval", time.Second, "how often the config file is checked for changes")
 	fs.StringVar(&f.xdsServe, "xds-serve", "", "run an xDS control plane on this `address` that serves the config file to data planes (and pushes its changes) instead of serving it")
 	fs.StringVar(&f.pins, "pins", "", "tool pin `file` of MCP backends that name none (rug-pull protection: review and accept changes in the file or at the admin listener's /mcp/pins)")

@@ -24,6 +24,7 @@ type memoryTrimmer struct {
 	samples   []metrics.Sample
 	trims     uint64 // how many times memory was released
 	released  uint64 // bytes released by the last trim
+	dropped   uint64 // bytes of start-up code mappings unmapped once at start
 }
 
 const (
@@ -44,6 +45,7 @@ func (m *memoryTrimmer) run(ctx context.Context) {
 		return
 	}
 	m.release()
+	m.dropStartup()
 	t := time.NewTicker(m.interval)
 	defer t.Stop()
 	for {
@@ -66,6 +68,17 @@ func (m *memoryTrimmer) trim() bool {
 	}
 	m.releaseLocked(free)
 	return true
+}
+
+// dropStartup unmaps the code and constant data only start-up ran (see dropStartupPages).
+func (m *memoryTrimmer) dropStartup() {
+	n, err := dropStartupPages()
+	if err != nil {
+		m.logger.Debug("start-up pages kept", "error", err)
+	}
+	m.mu.Lock()
+	m.dropped = n
+	m.mu.Unlock()
 }
 
 // release returns the free heap to the OS whatever its size.
@@ -99,6 +112,7 @@ func (m *memoryTrimmer) stats() map[string]any {
 		"heapReleasedBytes": released,
 		"memoryTrims":       m.trims,
 		"lastTrimBytes":     m.released,
+		"startupPagesBytes": m.dropped,
 	}
 }
 
