@@ -2,7 +2,7 @@
 GO        ?= go
 NODE_DIRS := $(patsubst %/package.json,%,$(wildcard */testdata/node/package.json))
 
-.PHONY: test deps vet fmt-check quickstart bench fuzz soak bench-proxy build
+.PHONY: test deps vet fmt-check quickstart bench fuzz soak bench-proxy bench-out build
 
 ## test: install test peers, vet, and run every test with the race detector
 GWAPI_REPORT := $(or $(TMPDIR),/tmp)/agentgateway-gwapi-conformance.txt
@@ -48,6 +48,12 @@ soak: deps
 ## bench-proxy: CPU per request against nginx and Caddy, out of process (needs nginx-light caddy wrk)
 bench-proxy:
 	scripts/bench-proxy.sh
+
+## bench-out: the other out-of-process figures: MCP hop, LLM stream hop, RSS idle and under load
+bench-out:
+	$(GO) run ./scripts/mcpbench
+	$(GO) run ./scripts/llmbench
+	$(GO) run ./scripts/rssbench
 
 ## fuzz: run every fuzz target for FUZZTIME each
 FUZZTIME ?= 30s
