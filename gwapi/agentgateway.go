@@ -112,6 +112,12 @@ func (t *translator) buildAgwBackend(b *agwv1a1.AgentgatewayBackend) (http.Handl
 		scheme = "https://"
 	}
 	name := b.Namespace + "/" + b.Name
+	// The clients an MCP federation or LLM router make themselves get one TLS transport, whose
+	// pooled connections close with the backend.
+	var tlsRT *http.Transport
+	if bs.tls != nil && (s.AI != nil || s.MCP != nil) {
+		tlsRT = t.transports.tlsTransport(bs.tls)
+	}
 	var h http.Handler
 	switch {
 	case s.Static != nil:
@@ -133,12 +139,12 @@ func (t *translator) buildAgwBackend(b *agwv1a1.AgentgatewayBackend) (http.Handl
 		}
 		h = a2a.Proxy(up)
 	case s.AI != nil:
-		if h, err = t.aiBackend(name, &s.AI.Provider, key, hasKey, bs.tls); err != nil {
+		if h, err = t.aiBackend(name, &s.AI.Provider, key, hasKey, tlsRT); err != nil {
 			return nil, err
 		}
 		hasKey = false // sent by the provider upstream
 	case s.MCP != nil:
-		if h, err = t.mcpBackend(b, bs.tls); err != nil {
+		if h, err = t.mcpBackend(b, tlsRT); err != nil {
 			return nil, err
 		}
 	}
@@ -150,6 +156,9 @@ func (t *translator) buildAgwBackend(b *agwv1a1.AgentgatewayBackend) (http.Handl
 		ps = append(ps, p)
 	}
 	ps = append(append(ps, bs.mcp...), bs.ai...)
+	if tlsRT != nil {
+		return withPolicies(h, ps, closeIdle{tlsRT}), nil
+	}
 	return withPolicies(h, ps), nil
 }
 
@@ -190,7 +199,7 @@ func (t *translator) backendKey(b *agwv1a1.AgentgatewayBackend) (string, bool, e
 }
 
 // aiBackend is the LLM router with one catch-all model on the provider.
-func (t *translator) aiBackend(name string, p *agwv1a1.LLMProvider, key string, hasKey bool, tlsc *tls.Config) (http.Handler, error) {
+func (t *translator) aiBackend(name string, p *agwv1a1.LLMProvider, key string, hasKey bool, tlsRT *http.Transport) (http.Handler, error) {
 	var opts []llm.UpstreamOption
 	if hasKey {
 		opts = append(opts, llm.APIKey(key))
@@ -202,7 +211,7 @@ func (t *translator) aiBackend(name string, p *agwv1a1.LLMProvider, key string, 
 		if err != nil {
 			return nil, err
 		}
-		if tlsc != nil { // a host override alone means plain HTTP (a local stub) unless on 443
+		if tlsRT != nil { // a host override alone means plain HTTP (a local stub) unless on 443
 			opts = append(opts, llm.BaseURL("https://"+hp+"/v1"))
 		} else {
 			opts = append(opts, llm.HostOverride(hp))
@@ -211,8 +220,8 @@ func (t *translator) aiBackend(name string, p *agwv1a1.LLMProvider, key string, 
 	if p.Path != "" {
 		opts = append(opts, llm.PathOverride(p.Path))
 	}
-	if tlsc != nil {
-		opts = append(opts, llm.Transport(t.transports.tlsTransport(tlsc)))
+	if tlsRT != nil {
+		opts = append(opts, llm.Transport(tlsRT))
 	} else if rt := t.transports.get(false); rt != nil {
 		opts = append(opts, llm.Transport(rt))
 	}
@@ -240,11 +249,11 @@ func (t *translator) aiBackend(name string, p *agwv1a1.LLMProvider, key string, 
 
 // mcpBackend federates the backend's targets. The session key is kept per backend for the
 // controller's life, so a retranslation's federation resumes the sessions of the previous one.
-func (t *translator) mcpBackend(b *agwv1a1.AgentgatewayBackend, tlsc *tls.Config) (http.Handler, error) {
+func (t *translator) mcpBackend(b *agwv1a1.AgentgatewayBackend, tlsRT *http.Transport) (http.Handler, error) {
 	cfg := mcp.Config{SessionKey: t.transports.sessionKey(b.Namespace + "/" + b.Name), Logger: t.opts.Logger}
 	switch {
-	case tlsc != nil:
-		cfg.HTTPClient = &http.Client{Transport: t.transports.tlsTransport(tlsc)}
+	case tlsRT != nil:
+		cfg.HTTPClient = &http.Client{Transport: tlsRT}
 	case t.transports.get(false) != nil:
 		cfg.HTTPClient = &http.Client{Transport: t.transports.get(false)}
 	}
@@ -269,7 +278,7 @@ func (t *translator) mcpBackend(b *agwv1a1.AgentgatewayBackend, tlsc *tls.Config
 	if len(cfg.Targets) == 0 {
 		return nil, fmt.Errorf("mcp: no targets")
 	}
-	if tlsc != nil {
+	if tlsRT != nil {
 		for i := range cfg.Targets {
 			cfg.Targets[i].URL = "https://" + strings.TrimPrefix(cfg.Targets[i].URL, "http://")
 		}

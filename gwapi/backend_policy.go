@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -401,14 +402,23 @@ type policyHandler struct {
 	http.Handler
 	inner    http.Handler
 	policies []agentgateway.Policy
+	closers  []io.Closer
 }
 
-// withPolicies wraps h in ps, in phase order.
-func withPolicies(h http.Handler, ps []agentgateway.Policy) http.Handler {
-	if len(ps) == 0 {
+// withPolicies wraps h in ps, in phase order; closers close with the backend.
+func withPolicies(h http.Handler, ps []agentgateway.Policy, closers ...io.Closer) http.Handler {
+	if len(ps) == 0 && len(closers) == 0 {
 		return h
 	}
-	return &policyHandler{Handler: wrap(ps, h), inner: h, policies: ps}
+	return &policyHandler{Handler: wrap(ps, h), inner: h, policies: ps, closers: closers}
+}
+
+// closeIdle closes a transport's pooled connections.
+type closeIdle struct{ *http.Transport }
+
+func (c closeIdle) Close() error {
+	c.CloseIdleConnections()
+	return nil
 }
 
 // Provision implements agentgateway.Provisioner.
@@ -433,12 +443,17 @@ func (p *policyHandler) Validate() error {
 	return nil
 }
 
-// Close closes the backend inside; the policies belong to their compiled build.
+// Close closes the backend inside; the policies belong to their compiled build, shared with the
+// next translation.
 func (p *policyHandler) Close() error {
-	if c, ok := p.inner.(interface{ Close() error }); ok {
-		return c.Close()
+	var errs []error
+	if c, ok := p.inner.(io.Closer); ok {
+		errs = append(errs, c.Close())
 	}
-	return nil
+	for _, c := range p.closers {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Unwrap returns the backend inside the policies.

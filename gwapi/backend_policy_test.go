@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -486,4 +487,85 @@ spec:
 	require.Equal(t, "tls=svc.infra.svc.cluster.local auth=", body, "a Service's SNI is its cluster name; the SAN list verifies")
 	code, _ = get("/untrusted")
 	require.Equal(t, http.StatusBadGateway, code, "the upstream's CA is not a system root")
+}
+
+// The example in examples/gatewayapi/ai.yaml is served, its provider pointed at a local stub: the
+// Secret's key reaches the provider, the alias is resolved, an SSN prompt is rejected.
+func TestExampleAIManifestServes(t *testing.T) {
+	b, err := os.ReadFile("../examples/gatewayapi/ai.yaml")
+	require.NoError(t, err)
+	manifests := strings.ReplaceAll(string(b), "namespace: demo", "namespace: infra")
+	manifests = strings.ReplaceAll(manifests, "name: agents\n  namespace", "name: gw\n  namespace")
+	manifests = strings.ReplaceAll(manifests, "- name: agents", "- name: gw")
+	manifests = strings.ReplaceAll(manifests, "sk-replace-me", "sk-test")
+	manifests = strings.ReplaceAll(manifests, "openai: {}", "openai: {}\n      host: llm.infra\n      port: 80")
+	stub := &llmStub{}
+	up := httptest.NewServer(stub)
+	t.Cleanup(up.Close)
+	res, url := serveDialing(t, manifests, map[string]string{"llm.infra:80": up.Listener.Addr().String()})
+	requireAccepted(t, res, "openai")
+	post := func(content string) int {
+		resp, err := http.Post(url+"/v1/chat/completions", "application/json",
+			strings.NewReader(`{"model":"fast","messages":[{"role":"user","content":`+fmt.Sprintf("%q", content)+`}]}`))
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, http.StatusOK, post("hello"))
+	require.Equal(t, http.StatusBadRequest, post("ssn 123-45-6789"))
+	stub.mu.Lock()
+	defer stub.mu.Unlock()
+	require.Equal(t, []string{"gpt-4o-mini"}, stub.models)
+}
+
+// backend.tls on an MCP AgentgatewayBackend: the federation reaches its target over TLS, verified
+// with the ConfigMap's CA.
+func TestBackendPolicyTLSToMCPTarget(t *testing.T) {
+	up := httptest.NewTLSServer(mcpServer("over-tls"))
+	t.Cleanup(up.Close)
+	ca, err := json.Marshal(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: up.Certificate().Raw})))
+	require.NoError(t, err)
+	res, url := serveDialing(t, agwGateway+`
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: ca, namespace: infra}
+data: {ca.crt: `+string(ca)+`}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {name: tools, namespace: infra}
+spec:
+  mcp:
+    targets:
+    - name: secure
+      static: {host: mcp.infra, port: 443}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: mcp, namespace: infra}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: tools}]
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: tls, namespace: infra}
+spec:
+  targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: tools}]
+  backend:
+    tls: {caCertificateRefs: [{name: ca}], sni: example.com}
+`, map[string]string{"mcp.infra:443": up.Listener.Addr().String()})
+	requireAccepted(t, res, "tls")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cs, err := sdk.NewClient(&sdk.Implementation{Name: "t", Version: "1"}, nil).Connect(ctx,
+		&sdk.StreamableClientTransport{Endpoint: url + "/mcp", MaxRetries: -1, DisableStandaloneSSE: true}, nil)
+	require.NoError(t, err)
+	defer func() { _ = cs.Close() }()
+	out, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "echo", Arguments: map[string]any{}})
+	require.NoError(t, err)
+	require.False(t, out.IsError)
+	require.Equal(t, "over-tls", out.Content[0].(*sdk.TextContent).Text)
 }
