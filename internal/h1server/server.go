@@ -323,7 +323,8 @@ func (c *conn) serveOne() (step, bool) {
 	_ = c.rwc.SetReadDeadline(time.Time{})
 
 	ctx, cancel := context.WithCancel(c.ctx)
-	req := &http.Request{
+	// Built on the stack and copied once by WithContext: one Request on the heap per request.
+	base := http.Request{
 		Method:        h.method,
 		URL:           h.url,
 		Proto:         "HTTP/1.1",
@@ -337,8 +338,8 @@ func (c *conn) serveOne() (step, bool) {
 		ContentLength: h.contentLength,
 		Body:          http.NoBody,
 	}
-	delete(req.Header, "Host") // as net/http's server does
-	req = req.WithContext(ctx)
+	delete(base.Header, "Host") // as net/http's server does
+	req := base.WithContext(ctx)
 	w := &response{c: c, req: req, header: make(http.Header), cl: -1, closeAfter: h.close || h.wantsClose}
 	var b *body
 	if h.contentLength > 0 {
