@@ -1,7 +1,9 @@
 package gwapi
 
 import (
+	"cmp"
 	"crypto/rand"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -72,7 +74,9 @@ func hostPort(host string, port int32) (string, error) {
 	return net.JoinHostPort(host, strconv.Itoa(int(port))), nil
 }
 
-// buildAgwBackend builds the handler of one AgentgatewayBackend.
+// buildAgwBackend builds the handler of one AgentgatewayBackend, with the backend policies of the
+// AgentgatewayPolicies that target it (backend_policy.go): tls changes how it connects, auth (which
+// replaces spec.policies.auth), mcp and ai wrap it.
 func (t *translator) buildAgwBackend(b *agwv1a1.AgentgatewayBackend) (http.Handler, error) {
 	s := &b.Spec
 	set := 0
@@ -88,7 +92,32 @@ func (t *translator) buildAgwBackend(b *agwv1a1.AgentgatewayBackend) (http.Handl
 	if err != nil {
 		return nil, err
 	}
+	bs := t.backendSetFor(agwv1a1.KindBackend, b.Namespace, b.Name)
+	if bs == nil {
+		bs = &backendSet{}
+	}
+	var ps []agentgateway.Policy
+	if bs.auth != nil { // the policy's auth replaces the backend's own
+		hasKey = false
+		switch {
+		case s.AI != nil && bs.aiKey != nil: // the provider's own key header
+			key, hasKey = *bs.aiKey, true
+		case s.AI != nil && bs.aiPassthrough:
+		default:
+			ps = append(ps, bs.auth)
+		}
+	}
+	scheme := "http://"
+	if bs.tls != nil {
+		scheme = "https://"
+	}
 	name := b.Namespace + "/" + b.Name
+	// The clients an MCP federation or LLM router make themselves get one TLS transport, whose
+	// pooled connections close with the backend.
+	var tlsRT *http.Transport
+	if bs.tls != nil && (s.AI != nil || s.MCP != nil) {
+		tlsRT = t.transports.tlsTransport(bs.tls)
+	}
 	var h http.Handler
 	switch {
 	case s.Static != nil:
@@ -96,7 +125,7 @@ func (t *translator) buildAgwBackend(b *agwv1a1.AgentgatewayBackend) (http.Handl
 		if err != nil {
 			return nil, err
 		}
-		if h, err = t.httpBackend(name, hp); err != nil {
+		if h, err = t.httpBackend(name, scheme+hp, bs.tls); err != nil {
 			return nil, err
 		}
 	case s.A2A != nil:
@@ -104,15 +133,18 @@ func (t *translator) buildAgwBackend(b *agwv1a1.AgentgatewayBackend) (http.Handl
 		if err != nil {
 			return nil, err
 		}
-		up, err := t.httpBackend(name, "http://"+hp+strings.TrimSuffix(s.A2A.Path, "/"))
+		up, err := t.httpBackend(name, scheme+hp+strings.TrimSuffix(s.A2A.Path, "/"), bs.tls)
 		if err != nil {
 			return nil, err
 		}
 		h = a2a.Proxy(up)
 	case s.AI != nil:
-		return t.aiBackend(name, &s.AI.Provider, key, hasKey)
+		if h, err = t.aiBackend(name, &s.AI.Provider, key, hasKey, tlsRT); err != nil {
+			return nil, err
+		}
+		hasKey = false // sent by the provider upstream
 	case s.MCP != nil:
-		if h, err = t.mcpBackend(b); err != nil {
+		if h, err = t.mcpBackend(b, tlsRT); err != nil {
 			return nil, err
 		}
 	}
@@ -121,16 +153,23 @@ func (t *translator) buildAgwBackend(b *agwv1a1.AgentgatewayBackend) (http.Handl
 		if err != nil {
 			return nil, err
 		}
-		h = p.Wrap(h)
+		ps = append(ps, p)
 	}
-	return h, nil
+	ps = append(append(ps, bs.mcp...), bs.ai...)
+	if tlsRT != nil {
+		return withPolicies(h, ps, closeIdle{tlsRT}), nil
+	}
+	return withPolicies(h, ps), nil
 }
 
 // httpBackend is a plain proxy to one endpoint ("host:port" or a URL), through the translation's
-// dialer when one is set.
-func (t *translator) httpBackend(name, endpoint string) (http.Handler, error) {
-	return agentgateway.NewHTTPBackend(agentgateway.HTTPBackendConfig{Name: name, Endpoints: []string{endpoint},
-		EjectAfter: -1, Transport: t.transports.get(false)})
+// dialer when one is set; tlsc (backend.tls) is the TLS of an https endpoint.
+func (t *translator) httpBackend(name, endpoint string, tlsc *tls.Config) (http.Handler, error) {
+	cfg := agentgateway.HTTPBackendConfig{Name: name, Endpoints: []string{endpoint}, EjectAfter: -1, Transport: t.transports.get(false)}
+	if tlsc != nil {
+		cfg.Transport, cfg.TLS, cfg.Dial = nil, tlsc, t.transports.dialer()
+	}
+	return agentgateway.NewHTTPBackend(cfg)
 }
 
 // backendKey reads spec.policies.auth: the inline key or the Secret's "Authorization" entry.
@@ -160,7 +199,7 @@ func (t *translator) backendKey(b *agwv1a1.AgentgatewayBackend) (string, bool, e
 }
 
 // aiBackend is the LLM router with one catch-all model on the provider.
-func (t *translator) aiBackend(name string, p *agwv1a1.LLMProvider, key string, hasKey bool) (http.Handler, error) {
+func (t *translator) aiBackend(name string, p *agwv1a1.LLMProvider, key string, hasKey bool, tlsRT *http.Transport) (http.Handler, error) {
 	var opts []llm.UpstreamOption
 	if hasKey {
 		opts = append(opts, llm.APIKey(key))
@@ -172,12 +211,18 @@ func (t *translator) aiBackend(name string, p *agwv1a1.LLMProvider, key string, 
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, llm.HostOverride(hp))
+		if tlsRT != nil { // a host override alone means plain HTTP (a local stub) unless on 443
+			opts = append(opts, llm.BaseURL("https://"+hp+"/v1"))
+		} else {
+			opts = append(opts, llm.HostOverride(hp))
+		}
 	}
 	if p.Path != "" {
 		opts = append(opts, llm.PathOverride(p.Path))
 	}
-	if rt := t.transports.get(false); rt != nil {
+	if tlsRT != nil {
+		opts = append(opts, llm.Transport(tlsRT))
+	} else if rt := t.transports.get(false); rt != nil {
 		opts = append(opts, llm.Transport(rt))
 	}
 	var (
@@ -204,9 +249,12 @@ func (t *translator) aiBackend(name string, p *agwv1a1.LLMProvider, key string, 
 
 // mcpBackend federates the backend's targets. The session key is kept per backend for the
 // controller's life, so a retranslation's federation resumes the sessions of the previous one.
-func (t *translator) mcpBackend(b *agwv1a1.AgentgatewayBackend) (http.Handler, error) {
+func (t *translator) mcpBackend(b *agwv1a1.AgentgatewayBackend, tlsRT *http.Transport) (http.Handler, error) {
 	cfg := mcp.Config{SessionKey: t.transports.sessionKey(b.Namespace + "/" + b.Name), Logger: t.opts.Logger}
-	if t.transports.get(false) != nil {
+	switch {
+	case tlsRT != nil:
+		cfg.HTTPClient = &http.Client{Transport: tlsRT}
+	case t.transports.get(false) != nil:
 		cfg.HTTPClient = &http.Client{Transport: t.transports.get(false)}
 	}
 	for i, tg := range b.Spec.MCP.Targets {
@@ -229,6 +277,11 @@ func (t *translator) mcpBackend(b *agwv1a1.AgentgatewayBackend) (http.Handler, e
 	}
 	if len(cfg.Targets) == 0 {
 		return nil, fmt.Errorf("mcp: no targets")
+	}
+	if tlsRT != nil {
+		for i := range cfg.Targets {
+			cfg.Targets[i].URL = "https://" + strings.TrimPrefix(cfg.Targets[i].URL, "http://")
+		}
 	}
 	return mcp.New(cfg), nil
 }
@@ -292,27 +345,55 @@ type policyTarget struct {
 	kind, ns, name, section string
 }
 
-// indexPolicies groups the policies' translated forms by target; a policy that does not translate
-// is reported in its status and attaches nothing.
+// indexPolicies groups the policies' translated forms by target, oldest policy first (its backend
+// auth and tls win); a policy that does not translate, or does not fit a target, is reported in that
+// ancestor's status and attaches nothing there.
 func (t *translator) indexPolicies(res *Result) {
+	order := make([]*agwv1a1.AgentgatewayPolicy, 0, len(t.snap.Policies))
 	for i := range t.snap.Policies {
-		p := &t.snap.Policies[i]
+		order = append(order, &t.snap.Policies[i])
+	}
+	slices.SortStableFunc(order, func(a, b *agwv1a1.AgentgatewayPolicy) int {
+		return cmp.Or(a.CreationTimestamp.Time.Compare(b.CreationTimestamp.Time), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	for _, p := range order {
 		ps, err := t.trafficPolicies(p)
-		accepted := cond(string(gwv1.PolicyConditionAccepted), err == nil, string(gwv1.PolicyReasonAccepted), "accepted", p.Generation)
-		if err != nil {
-			accepted = cond(string(gwv1.PolicyConditionAccepted), false, string(gwv1.PolicyReasonInvalid), err.Error(), p.Generation)
+		var bs *backendSet
+		if err == nil {
+			bs, err = t.backendPolicies(p) // backend_policy.go
 		}
 		var st []gwv1.PolicyAncestorStatus
 		for _, tr := range p.Spec.TargetRefs {
-			if string(tr.Group) != groupGateway {
-				continue
-			}
-			k := policyTarget{string(tr.Kind), p.Namespace, string(tr.Name), ""}
+			section := ""
 			if tr.SectionName != nil {
-				k.section = string(*tr.SectionName)
+				section = string(*tr.SectionName)
 			}
-			if err == nil {
-				t.policies[k] = append(t.policies[k], ps...)
+			reason, terr := string(gwv1.PolicyReasonInvalid), err
+			if terr == nil {
+				switch {
+				case string(tr.Group) == groupGateway:
+					if bs != nil && bs.tls != nil {
+						terr = fmt.Errorf("backend.tls applies to an AgentgatewayBackend or Service target, not to a %s", tr.Kind)
+						break
+					}
+					k := policyTarget{string(tr.Kind), p.Namespace, string(tr.Name), section}
+					t.policies[k] = append(t.policies[k], ps...)
+					if bs != nil {
+						t.policies[k] = append(t.policies[k], bs.routePolicies()...)
+					}
+				case string(tr.Group) == agwv1a1.GroupName && string(tr.Kind) == agwv1a1.KindBackend,
+					tr.Group == "" && string(tr.Kind) == kindService:
+					var r string
+					if r, terr = t.attachBackendTarget(p, backendTarget{string(tr.Kind), p.Namespace, string(tr.Name), section}, bs); terr != nil {
+						reason = r
+					}
+				default:
+					terr = fmt.Errorf("targetRef %s/%s is not supported: target a Gateway, HTTPRoute, GRPCRoute, AgentgatewayBackend or Service", tr.Group, tr.Kind)
+				}
+			}
+			accepted := cond(string(gwv1.PolicyConditionAccepted), true, string(gwv1.PolicyReasonAccepted), "accepted", p.Generation)
+			if terr != nil {
+				accepted = cond(string(gwv1.PolicyConditionAccepted), false, reason, terr.Error(), p.Generation)
 			}
 			st = append(st, gwv1.PolicyAncestorStatus{
 				AncestorRef:    gwv1.ParentReference{Group: ptr(tr.Group), Kind: ptr(tr.Kind), Name: tr.Name, Namespace: ptr(gwv1.Namespace(p.Namespace)), SectionName: tr.SectionName},

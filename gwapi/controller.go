@@ -189,6 +189,13 @@ func ReadSnapshot(ctx context.Context, r client.Reader) (*Snapshot, error) {
 		}
 	}
 	snap.Backends, snap.Policies, snap.TLSRoutes, snap.TCPRoutes = bes.Items, pos.Items, tlss.Items, tcps.Items
+	if needsConfigMaps(snap.Policies) { // backend_policy.go: listing every ConfigMap only when a CA is named
+		var cms corev1.ConfigMapList
+		if err := r.List(ctx, &cms); err != nil {
+			return nil, fmt.Errorf("gwapi: listing %T: %w", &cms, err)
+		}
+		snap.ConfigMaps = cms.Items
+	}
 	var pools infv1.InferencePoolList
 	if err := r.List(ctx, &pools); err != nil && !optionalKindMissing(err) {
 		return nil, fmt.Errorf("gwapi: listing %T: %w", &pools, err)
@@ -261,6 +268,9 @@ func fingerprint(s *Snapshot) uint64 {
 	}
 	for i := range s.Secrets {
 		add("sec", &s.Secrets[i], s.Secrets[i].ResourceVersion)
+	}
+	for i := range s.ConfigMaps {
+		add("cm", &s.ConfigMaps[i], s.ConfigMaps[i].ResourceVersion)
 	}
 	sort.Strings(keys)
 	h := fnv.New64a()

@@ -159,6 +159,12 @@ func decodeInto(snap *Snapshot, apiVersion, kind string, doc []byte) error {
 			defaultNS(&o.Namespace)
 			snap.Secrets = append(snap.Secrets, o)
 		}
+	case "v1/ConfigMap":
+		var o corev1.ConfigMap
+		if err = strict(&o); err == nil {
+			defaultNS(&o.Namespace)
+			snap.ConfigMaps = append(snap.ConfigMaps, o)
+		}
 	default:
 		return ErrUnsupported
 	}

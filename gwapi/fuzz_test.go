@@ -95,6 +95,44 @@ spec:
   traffic: {jwtAuthentication: {jwks: "{"}, authorization: {rules: ["request.path +"]}, retry: [1], headerModifiers: {request: {set: 3}}, extAuth: {}, transformation: null}
 `)
 	f.Add("apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec: {gatewayClassName: agw, listeners: [{name: a, protocol: HTTPS, port: 0, hostname: '*'}]}\n")
+	// Backend policies: Kubernetes forms of backend.auth resolved before package config sees them
+	// (secretRef, aws.secretRef), file references hidden in arrays, contradictory tls, a CA in a
+	// ConfigMap that is no PEM, targets of every kind, unknown groups.
+	f.Add(base + `---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: ca, namespace: infra}
+data: {ca.crt: "not pem"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: s, namespace: infra}
+stringData: {Authorization: "Bearer ", accessKey: a}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {name: b, namespace: infra}
+spec: {mcp: {targets: [{name: t, static: {host: h, port: 1}}]}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: p, namespace: infra}
+spec:
+  targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: b}, {group: "", kind: Service, name: echo, sectionName: "80"}, {group: x.io, kind: Y, name: z}, {group: gateway.networking.k8s.io, kind: Gateway, name: gw}]
+  backend:
+    auth: {secretRef: {name: s}, aws: {secretRef: {name: s}, region: [{file: /etc/passwd}]}}
+    tls: {caCertificateRefs: [{name: ca}, {name: ca}], insecureSkipVerify: All, verifySubjectAltNames: [a]}
+    mcp: {authorization: {rules: ["mcp.tool.name =="]}, authentication: {jwks: {file: x}}}
+    ai: {promptGuard: {request: [{regex: {rules: [{pattern: "("}]}}]}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: q, namespace: infra}
+spec:
+  targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: b}]
+  backend: {tls: {caCertificateRefs: [{name: ca}]}, auth: {key: k}}
+  traffic: {directResponse: {status: 99}, rateLimit: {global: {domain: d, descriptors: []}}, extProc: {}}
+`)
 	gw := agentgateway.New(agentgateway.WithLogger(slog.New(slog.DiscardHandler)))
 	f.Cleanup(func() { _ = gw.Close() })
 	f.Fuzz(func(t *testing.T, manifests string) {
@@ -115,6 +153,16 @@ spec:
 				if len(p.Conditions) != 2 {
 					t.Fatalf("route parent with %d conditions", len(p.Conditions))
 				}
+			}
+		}
+		seen := map[types.NamespacedName]int{}
+		for i := range snap.Policies {
+			seen[nsName(snap.Policies[i].Namespace, snap.Policies[i].Name)]++
+		}
+		for i := range snap.Policies {
+			p := &snap.Policies[i]
+			if st := res.Policies[nsName(p.Namespace, p.Name)]; seen[nsName(p.Namespace, p.Name)] == 1 && len(st) != len(p.Spec.TargetRefs) {
+				t.Fatalf("policy %s/%s: %d ancestor statuses for %d targetRefs", p.Namespace, p.Name, len(st), len(p.Spec.TargetRefs))
 			}
 		}
 		for _, cfg := range res.Configs {

@@ -17,27 +17,29 @@ import (
 // connections, e.g. to an ext_authz service) for the requests still using them.
 const schemaPolicyDrain = 30 * time.Second
 
-// schemaPolicyFields maps the TrafficPolicy fields that carry config-schema objects to their
-// schema keys, in the order the `policies` object lists them.
-func schemaPolicyFields(tp *agwv1a1.TrafficPolicy) []struct {
-	key string
-	v   *apiextensionsv1.JSON
-} {
-	out := []struct {
-		key string
-		v   *apiextensionsv1.JSON
-	}{
-		{"jwtAuth", tp.JWTAuthentication}, {"basicAuth", tp.BasicAuthentication}, {"extAuthz", tp.ExtAuth},
-		{"authorization", tp.Authorization}, {"csrf", tp.CSRF}, {"retry", tp.Retry}, {"transformations", tp.Transformation},
+// schemaField is one CRD field that carries a config-schema object: its path in the CRD, its key in
+// the schema's `policies` object, and its body.
+type schemaField struct {
+	crd, key string
+	v        *apiextensionsv1.JSON
+}
+
+// schemaPolicyFields lists the TrafficPolicy fields that carry config-schema objects, in the order
+// the `policies` object lists them.
+func schemaPolicyFields(tp *agwv1a1.TrafficPolicy) []schemaField {
+	out := []schemaField{
+		{"traffic.jwtAuthentication", "jwtAuth", tp.JWTAuthentication}, {"traffic.basicAuthentication", "basicAuth", tp.BasicAuthentication},
+		{"traffic.extAuth", "extAuthz", tp.ExtAuth}, {"traffic.extProc", "extProc", tp.ExtProc},
+		{"traffic.authorization", "authorization", tp.Authorization}, {"traffic.csrf", "csrf", tp.CSRF},
+		{"traffic.retry", "retry", tp.Retry}, {"traffic.transformation", "transformations", tp.Transformation},
+		{"traffic.directResponse", "directResponse", tp.DirectResponse},
+	}
+	if rl := tp.RateLimit; rl != nil {
+		out = append(out, schemaField{"traffic.rateLimit.global", "remoteRateLimit", rl.Global})
 	}
 	if hm := tp.HeaderModifiers; hm != nil {
-		out = append(out, struct {
-			key string
-			v   *apiextensionsv1.JSON
-		}{"requestHeaderModifier", hm.Request}, struct {
-			key string
-			v   *apiextensionsv1.JSON
-		}{"responseHeaderModifier", hm.Response})
+		out = append(out, schemaField{"traffic.headerModifiers.request", "requestHeaderModifier", hm.Request},
+			schemaField{"traffic.headerModifiers.response", "responseHeaderModifier", hm.Response})
 	}
 	return out
 }
@@ -51,15 +53,24 @@ type compiledPolicies struct {
 }
 
 // schemaPolicies compiles the schema-bodied fields of spec.traffic with package config's builders.
-// The result is kept across translations while the fields do not change, so that a retranslation
-// does not reconnect to an ext_authz service or refetch JWKS; a changed policy's old build is
-// closed after a drain.
 func (t *translator) schemaPolicies(p *agwv1a1.AgentgatewayPolicy) ([]agentgateway.Policy, error) {
+	return t.compileSchema(nn(p.Namespace, p.Name).String(), "traffic", schemaPolicyFields(p.Spec.Traffic))
+}
+
+// compileSchema compiles fields as one schema `policies` object with package config's builders;
+// errors are located at the CRD's field paths (root.<schema key> becomes the field's path). The
+// result is kept (under cacheKey) across translations while the bodies do not change, so that a
+// retranslation does not reconnect to an ext_authz service or refetch JWKS; a changed build is
+// closed after a drain.
+func (t *translator) compileSchema(cacheKey, root string, fields []schemaField) ([]agentgateway.Policy, error) {
 	obj := map[string]json.RawMessage{}
 	var order []string
-	for _, f := range schemaPolicyFields(p.Spec.Traffic) {
+	for _, f := range fields {
 		if f.v == nil || len(f.v.Raw) == 0 {
 			continue
+		}
+		if err := refuseFiles(f.v.Raw); err != nil {
+			return nil, fmt.Errorf("%s: %w", f.crd, err)
 		}
 		obj[f.key] = f.v.Raw
 		order = append(order, f.key)
@@ -69,27 +80,29 @@ func (t *translator) schemaPolicies(p *agwv1a1.AgentgatewayPolicy) ([]agentgatew
 	}
 	doc, err := json.Marshal(obj)
 	if err != nil {
-		return nil, fmt.Errorf("traffic: %w", err)
+		return nil, fmt.Errorf("%s: %w", root, err)
 	}
 	h := fnv.New64a()
 	_, _ = h.Write(doc)
 	sum := h.Sum64()
-	key := nn(p.Namespace, p.Name).String()
-	if c, ok := t.transports.cachedPolicies(key, sum); ok {
+	if c, ok := t.transports.cachedPolicies(cacheKey, sum); ok {
 		return c, nil
 	}
-	n, err := config.ParseNode("traffic", doc)
+	n, err := config.ParseNode(root, doc)
 	if err != nil {
 		return nil, err
 	}
-	logger := t.opts.Logger
-	bc := config.NewBuildContext("", agentgateway.Services{Logger: logger})
+	bc := config.NewBuildContext("", agentgateway.Services{Logger: t.opts.Logger})
 	ps, err := bc.BuildPolicies(n)
 	if err != nil {
 		_ = bc.Close()
-		return nil, fmt.Errorf("traffic (compiled as the schema's %v): %w", order, err)
+		renames := map[string]string{}
+		for _, f := range fields {
+			renames[root+"."+f.key] = f.crd
+		}
+		return nil, fmt.Errorf("%s (compiled as the schema's %v): %w", root, order, renamePaths(err, renames))
 	}
-	t.transports.cachePolicies(key, compiledPolicies{hash: sum, ps: ps, bc: bc})
+	t.transports.cachePolicies(cacheKey, compiledPolicies{hash: sum, ps: ps, bc: bc})
 	return ps, nil
 }
 

@@ -40,6 +40,8 @@ type Snapshot struct {
 	EndpointSlices  []discoveryv1.EndpointSlice
 	Namespaces      []corev1.Namespace
 	Secrets         []corev1.Secret
+	// ConfigMaps are read only when an AgentgatewayPolicy's backend.tls names one (its CA).
+	ConfigMaps []corev1.ConfigMap
 	// agentgateway's own resources (gwapi/apis/v1alpha1).
 	Backends []agwv1a1.AgentgatewayBackend
 	Policies []agwv1a1.AgentgatewayPolicy
@@ -110,6 +112,8 @@ type translator struct {
 	agwBuilt   map[types.NamespacedName]builtBackend
 	poolBuilt  map[types.NamespacedName]builtBackend
 	policies   map[policyTarget][]agentgateway.Policy
+	// backendPols are the AgentgatewayPolicies' backend sections by backend target (backend_policy.go).
+	backendPols map[backendTarget][]*backendSet
 }
 
 // Translate turns a snapshot into data-plane configurations and statuses. It never fails as a whole:
@@ -973,9 +977,10 @@ func (t *translator) backend(fromKind, routeNS string, ref gwv1.BackendObjectRef
 	h2c := forceH2C || (sp.AppProtocol != nil && *sp.AppProtocol == "kubernetes.io/h2c")
 	cfg := agentgateway.HTTPBackendConfig{Name: name, Endpoints: eps, HTTP2: h2c, EjectAfter: -1}
 	cfg.Transport = t.transports.get(h2c)
+	bs := t.serviceBackendSet(&cfg, ns, string(ref.Name), sp) // backend_policy.go
 	b, err := agentgateway.NewHTTPBackend(cfg)
 	if err != nil {
 		return nil, &refError{string(gwv1.RouteReasonUnsupportedValue), err.Error()}
 	}
-	return b, nil
+	return withPolicies(b, bs), nil
 }

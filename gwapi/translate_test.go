@@ -242,7 +242,7 @@ spec:
 }
 
 func TestDecodeManifestsRejectsUnknownKinds(t *testing.T) {
-	_, err := gwapi.DecodeManifests(strings.NewReader("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"))
+	_, err := gwapi.DecodeManifests(strings.NewReader("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n"))
 	require.ErrorIs(t, err, gwapi.ErrDecode)
 	require.ErrorIs(t, err, gwapi.ErrUnsupported)
 	_, err = gwapi.DecodeManifests(strings.NewReader("apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {bogus: 1}\n"))

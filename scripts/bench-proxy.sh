@@ -11,6 +11,9 @@
 #   sudo apt-get install -y nginx-light caddy wrk   # Debian packages
 #   scripts/bench-proxy.sh [rounds=5] [seconds=8] [connections=16]
 #   AGW_BIN=/tmp/old-agentgateway scripts/bench-proxy.sh   # another build (with --http1-server)
+#   AGW_BASE=/tmp/old-agentgateway scripts/bench-proxy.sh  # adds that build's default and --workers 1
+#                                                          # rows (base, base-w1) to the same rounds
+#   PORT_BASE=28080 scripts/bench-proxy.sh                 # other ports (default 18080), for two runs at once
 #
 # Prints one table (median over rounds) and keeps the raw rounds in $OUT/rounds.tsv.
 set -euo pipefail
@@ -20,7 +23,9 @@ SECS=${2:-8}
 CONNS=${3:-16}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$(mktemp -d /tmp/bench-proxy.XXXXXX)
-UP=18081 NGX=18090 CADDY=18091 AGW=18092 HU=18093 AGW1=18094 AGWW1=18095
+PB=${PORT_BASE:-18080}
+UP=$((PB + 1)) NGX=$((PB + 10)) CADDY=$((PB + 11)) AGW=$((PB + 12)) HU=$((PB + 13)) AGW1=$((PB + 14)) AGWW1=$((PB + 15))
+BASE=$((PB + 16)) BASEW1=$((PB + 17))
 for bin in nginx caddy wrk go; do
 	command -v $bin >/dev/null || { echo "missing $bin (apt-get install nginx-light caddy wrk)" >&2; exit 1; }
 done
@@ -83,6 +88,17 @@ sed "s/$AGW/$AGW1/" "$OUT/agw.yaml" >"$OUT/agw1.yaml"
 sed "s/$AGW/$AGWW1/" "$OUT/agw.yaml" >"$OUT/agww1.yaml"
 "$OUT/agentgateway" -f "$OUT/agww1.yaml" --bind-address 127.0.0.1 --admin-addr off --stats-addr off --readiness-addr off --workers 1 2>"$OUT/agww1-access.log" & AGWW1_PID=$!; PIDS+=($!)
 
+# An older build for a before/after comparison in the same rounds (AGW_BASE): its default and --workers 1.
+SPECS_BASE=()
+if [ -n "${AGW_BASE:-}" ]; then
+	cp "$AGW_BASE" "$OUT/agw-base"
+	sed "s/$AGW/$BASE/" "$OUT/agw.yaml" >"$OUT/base.yaml"
+	"$OUT/agw-base" -f "$OUT/base.yaml" --bind-address 127.0.0.1 --admin-addr off --stats-addr off --readiness-addr off 2>"$OUT/base-access.log" & BASE_PID=$!; PIDS+=($!)
+	sed "s/$AGW/$BASEW1/" "$OUT/agw.yaml" >"$OUT/basew1.yaml"
+	"$OUT/agw-base" -f "$OUT/basew1.yaml" --bind-address 127.0.0.1 --admin-addr off --stats-addr off --readiness-addr off --workers 1 2>"$OUT/basew1-access.log" & BASEW1_PID=$!; PIDS+=($!)
+	SPECS_BASE=("base:$BASE:$BASE_PID" "base-w1:$BASEW1:$BASEW1_PID")
+fi
+
 # The 30-line httputil.ReverseProxy people start from, with a log line per request.
 mkdir -p "$OUT/hu"
 cat >"$OUT/hu/main.go" <<EOF
@@ -112,7 +128,7 @@ EOF
 (cd "$OUT/hu" && printf 'module hu\ngo 1.22\n' >go.mod && go build -o hu .)
 "$OUT/hu/hu" 2>"$OUT/hu-access.log" & HU_PID=$!; PIDS+=($!)
 
-for port in $UP $NGX $CADDY $AGW $HU $AGW1 $AGWW1; do
+for port in $UP $NGX $CADDY $AGW $HU $AGW1 $AGWW1 ${AGW_BASE:+$BASE $BASEW1}; do
 	for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
 done
 
@@ -132,7 +148,7 @@ AGW_RSS_IDLE=$(rss_kb $AGW_PID)
 
 printf 'round\tproxy\trequests\trps\tcpu_us_per_req\n' >"$OUT/rounds.tsv"
 for r in $(seq "$ROUNDS"); do
-	for spec in "nginx:$NGX:$NGX_PID" "agentgateway:$AGW:$AGW_PID" "agw-http1:$AGW1:$AGW1_PID" "agw-w1:$AGWW1:$AGWW1_PID" "caddy:$CADDY:$CADDY_PID" "httputil:$HU:$HU_PID"; do
+	for spec in "nginx:$NGX:$NGX_PID" "agentgateway:$AGW:$AGW_PID" "agw-http1:$AGW1:$AGW1_PID" "agw-w1:$AGWW1:$AGWW1_PID" "caddy:$CADDY:$CADDY_PID" "httputil:$HU:$HU_PID" "${SPECS_BASE[@]}"; do
 		IFS=: read -r name port pid <<<"$spec"
 		wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$port/" >/dev/null # warm the pools
 		t0=$(ticks "$pid")
@@ -151,7 +167,7 @@ awk -F'\t' 'NR>1{cpu[$2]=cpu[$2]" "$5; rps[$2]=rps[$2]" "$4}
 function median(s,  a,n,i,j,t){n=split(s,a," ");for(i=1;i<=n;i++)for(j=i+1;j<=n;j++)if(a[j]+0<a[i]+0){t=a[i];a[i]=a[j];a[j]=t};return n%2?a[(n+1)/2]:(a[n/2]+a[n/2+1])/2}
 END{nc=median(cpu["nginx"]); nr=median(rps["nginx"])
   printf "%-14s %14s %12s %12s %12s\n","proxy","CPU us/req","x nginx","req/s","x nginx"
-  n=split("nginx agentgateway agw-http1 agw-w1 caddy httputil",order," ")
-  for(i=1;i<=n;i++){p=order[i]; c=median(cpu[p]); r=median(rps[p]); printf "%-14s %14.1f %12.2f %12.0f %12.2f\n",p,c,c/nc,r,r/nr}}' "$OUT/rounds.tsv"
+  n=split("nginx agentgateway agw-http1 agw-w1 caddy httputil base base-w1",order," ")
+  for(i=1;i<=n;i++){p=order[i]; if(!(p in cpu))continue; c=median(cpu[p]); r=median(rps[p]); printf "%-14s %14.1f %12.2f %12.0f %12.2f\n",p,c,c/nc,r,r/nr}}' "$OUT/rounds.tsv"
 echo "agentgateway RSS: idle $((AGW_RSS_IDLE / 1024)) MB, after load $((AGW_RSS_LOAD / 1024)) MB; binary $(($(stat -c %s "$OUT/agentgateway") / 1048576)) MB"
 echo "raw rounds: $OUT/rounds.tsv"

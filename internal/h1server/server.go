@@ -9,8 +9,10 @@
 // http.ResponseController methods SetReadDeadline, SetWriteDeadline and EnableFullDuplex (Hijack is
 // not supported: requests that could need it go to net/http). A client that goes away cancels the
 // request's context, as with net/http: one read is kept pending on the connection while the handler
-// runs (once the request body has been read), and the goroutine whose read brings the next request
-// serves it, so that no read has to be aborted between requests.
+// runs (once the request body has been read and the handler has run for watchDelay), and the next
+// request is served from what it read, so that no read has to be aborted between requests. A handler
+// that returns sooner (most proxied requests) costs no watch at all: the connection's goroutine then
+// reads the next request itself.
 package h1server
 
 import (
@@ -161,11 +163,19 @@ type conn struct {
 	pre      []byte // response body held back until the framing is decided
 
 	// The watch: a read kept pending while a handler runs, to notice a client that goes away.
-	watching bool               // a watch read was started for the current request
+	watching bool               // a watch read was started for the current request (under wmu)
 	wch      chan error         // its outcome (its bytes are appended to buf)
-	wmu      sync.Mutex         // guards cancel
+	wmu      sync.Mutex         // guards cancel, armed and watching
 	cancel   context.CancelFunc // the running request's; nil once the handler returned
+	armed    bool               // wtimer is to start the watch read
+	wtimer   *time.Timer        // starts the watch read once the handler has run for watchDelay
 }
+
+// watchDelay is how long a handler runs before a read watches its connection for the client going
+// away. Most proxied requests are done sooner and so never pay for the watch (a goroutine, a read
+// that finds nothing, a hand-over of the next request); a client that leaves is noticed at most this
+// much later.
+const watchDelay = time.Millisecond
 
 func newConn(s *Server, c net.Conn) *conn {
 	ctx := s.BaseContext
@@ -313,7 +323,8 @@ func (c *conn) serveOne() (step, bool) {
 	_ = c.rwc.SetReadDeadline(time.Time{})
 
 	ctx, cancel := context.WithCancel(c.ctx)
-	req := &http.Request{
+	// Built on the stack and copied once by WithContext: one Request on the heap per request.
+	base := http.Request{
 		Method:        h.method,
 		URL:           h.url,
 		Proto:         "HTTP/1.1",
@@ -327,8 +338,8 @@ func (c *conn) serveOne() (step, bool) {
 		ContentLength: h.contentLength,
 		Body:          http.NoBody,
 	}
-	delete(req.Header, "Host") // as net/http's server does
-	req = req.WithContext(ctx)
+	delete(base.Header, "Host") // as net/http's server does
+	req := base.WithContext(ctx)
 	w := &response{c: c, req: req, header: make(http.Header), cl: -1, closeAfter: h.close || h.wantsClose}
 	var b *body
 	if h.contentLength > 0 {
@@ -378,14 +389,21 @@ func (c *conn) runHandler(w *response, req *http.Request) (panicked bool) {
 func (c *conn) afterHandler(closing bool) (step, bool) {
 	c.wmu.Lock()
 	c.cancel = nil
+	if c.armed {
+		c.armed = false
+		c.wtimer.Stop() // (a late run of watchFire finds armed unset and does nothing)
+	}
+	watching := c.watching
 	c.wmu.Unlock()
-	if !c.watching {
+	if !watching {
 		if closing || (c.s.shutdown.Load() && c.r == c.w) {
 			return stepEnd, true
 		}
 		return stepNext, false
 	}
+	c.wmu.Lock()
 	c.watching = false
+	c.wmu.Unlock()
 	if closing {
 		_ = c.rwc.Close() // the pending read returns
 		<-c.wch
@@ -426,8 +444,9 @@ func (c *conn) afterHandler(closing bool) (step, bool) {
 	return stepNext, false
 }
 
-// watch starts the read that notices a client going away while the handler runs; called once the
-// request body has been read (or there is none), when the handler no longer reads the connection.
+// watch arms the read that notices a client going away while the handler runs (it starts after
+// watchDelay); called once the request body has been read (or there is none), when the handler no
+// longer reads the connection.
 func (c *conn) watch() {
 	if c.r < c.w {
 		return // a pipelined request is buffered: the next head is served from it, not read
@@ -436,8 +455,27 @@ func (c *conn) watch() {
 	if c.wch == nil {
 		c.wch = make(chan error, 1)
 	}
+	c.wmu.Lock()
+	c.armed = true
+	if c.wtimer == nil {
+		c.wtimer = time.AfterFunc(watchDelay, c.watchFire)
+	} else {
+		c.wtimer.Reset(watchDelay)
+	}
+	c.wmu.Unlock()
+}
+
+// watchFire starts the watch read, on the timer's goroutine, if the handler still runs.
+func (c *conn) watchFire() {
+	c.wmu.Lock()
+	if !c.armed || c.cancel == nil {
+		c.wmu.Unlock()
+		return
+	}
+	c.armed = false
 	c.watching = true
-	go c.watchRead()
+	c.wmu.Unlock()
+	c.watchRead()
 }
 
 func (c *conn) watchRead() {

@@ -150,8 +150,9 @@ type h1Conn struct {
 	// Per request.
 	br      *bufio.Reader
 	bw      *bufio.Writer
-	reused  bool // served a request before this one
-	broken  bool // must not be reused whatever the response says
+	reused  bool  // served a request before this one
+	broken  bool  // must not be reused whatever the response says
+	sendErr error // a write error that send met after part of the request had left
 	stop    func() bool
 	abortFn func()
 
@@ -167,6 +168,9 @@ type connReader struct {
 	nc    net.Conn
 	limit int64
 	scan  *hopScanner // nil unless keepConn
+	// send, when set, makes the next read h1Conn.send: the request held by connWriter goes out first.
+	send     bool
+	sendRead func(p []byte) (int, error) // h1Conn.send, bound once per connection
 }
 
 func (r *connReader) Read(p []byte) (int, error) {
@@ -176,7 +180,14 @@ func (r *connReader) Read(p []byte) (int, error) {
 	if int64(len(p)) > r.limit {
 		p = p[:r.limit]
 	}
-	n, err := r.nc.Read(p)
+	var n int
+	var err error
+	if r.send {
+		r.send = false
+		n, err = r.sendRead(p)
+	} else {
+		n, err = r.nc.Read(p)
+	}
 	r.limit -= int64(n)
 	if r.scan != nil && !r.scan.done && n > 0 {
 		r.scan.feed(p[:n])
@@ -188,9 +199,16 @@ func (r *connReader) Read(p []byte) (int, error) {
 type connWriter struct {
 	nc net.Conn
 	n  int64
+	// hold keeps what is written in held instead, for h1Conn.send to write.
+	hold bool
+	held []byte
 }
 
 func (w *connWriter) Write(p []byte) (int, error) {
+	if w.hold {
+		w.held = append(w.held, p...)
+		return len(p), nil
+	}
 	n, err := w.nc.Write(p)
 	w.n += int64(n)
 	return n, err
@@ -201,8 +219,9 @@ var (
 	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
 )
 
-// get returns an idle connection that is still open, or dials a new one (always when fresh).
-func (p *h1Pool) get(ctx context.Context, fresh bool) (*h1Conn, error) {
+// get returns an idle connection that is still open, or dials a new one (always when fresh). With
+// deferCheck the caller checks a pooled connection itself (h1Conn.send) and get does not.
+func (p *h1Pool) get(ctx context.Context, fresh, deferCheck bool) (*h1Conn, error) {
 	for !fresh {
 		p.mu.Lock()
 		n := len(p.idle)
@@ -218,7 +237,7 @@ func (p *h1Pool) get(ctx context.Context, fresh bool) (*h1Conn, error) {
 		p.mu.Unlock()
 		// The upstream may have closed the connection while it was idle; sending a request on it would
 		// fail a request that never reached anyone.
-		if c.live.alive() {
+		if deferCheck || c.live.alive() {
 			c.reused = true
 			return c, nil
 		}
@@ -236,6 +255,7 @@ func (p *h1Pool) get(ctx context.Context, fresh bool) (*h1Conn, error) {
 	c.cw.nc = nc
 	c.abortFn = c.abort
 	c.live.init(nc)
+	c.cr.sendRead = c.send
 	return c, nil
 }
 
@@ -309,13 +329,16 @@ func (p *h1Pool) roundTrip(out *http.Request, body *bodyReader, headerTimeout ti
 	ctx := out.Context()
 	fresh := false
 	for {
-		c, err := p.get(ctx, fresh)
+		c, err := p.get(ctx, fresh, body == nil)
 		if err != nil {
 			return nil, err
 		}
 		resp, retry, err := c.exchange(ctx, out, body, headerTimeout)
 		if err == nil {
 			return resp, nil
+		}
+		if err == errStale {
+			continue // closed while pooled, found before anything was sent: the next one
 		}
 		if !retry || fresh {
 			return nil, err
@@ -350,7 +373,14 @@ func (c *h1Conn) exchange(ctx context.Context, out *http.Request, body *bodyRead
 	}
 
 	start := c.cw.n
+	// A bodiless request is held and written by the first read of the response (send), on a
+	// connection that can: that read checks a pooled connection, and no read finds nothing yet.
+	send := body == nil && c.live.canSend()
+	if send {
+		c.cw.hold, c.cw.held = true, c.cw.held[:0]
+	}
 	writeErr, bodyErr := c.writeRequest(out, body)
+	c.cw.hold = false
 	if bodyErr != nil {
 		if c.cw.n == start && ctx.Err() == nil {
 			// Nothing reached the upstream (the head waits in the write buffer, dropped now): the
@@ -379,7 +409,15 @@ func (c *h1Conn) exchange(ctx context.Context, out *http.Request, body *bodyRead
 	if respTimeout > 0 {
 		_ = c.nc.SetReadDeadline(time.Now().Add(respTimeout))
 	}
+	c.cr.send = send && writeErr == nil
 	if _, err := c.br.Peek(1); err != nil {
+		if err == errStale {
+			c.finish(false)
+			return nil, true, errStale
+		}
+		if c.sendErr != nil {
+			writeErr = c.sendErr
+		}
 		if writeErr != nil {
 			err = writeErr
 		}
@@ -583,6 +621,7 @@ func (c *h1Conn) finish(reuse bool) {
 	c.br.Reset(nil)
 	readerPool.Put(c.br)
 	c.br = nil
+	c.cr.send, c.sendErr = false, nil
 	putWriter(c)
 	if reuse {
 		c.pool.put(c)

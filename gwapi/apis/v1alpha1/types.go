@@ -146,9 +146,11 @@ type AgentgatewayBackendList struct {
 	Items           []AgentgatewayBackend `json:"items"`
 }
 
-// AgentgatewayPolicy attaches traffic policies to the objects its targetRefs name: a Gateway (every
-// route it serves; sectionName picks a listener), an HTTPRoute or a GRPCRoute (sectionName picks a
-// rule by name). A policy on a route applies inside (after) one on its Gateway.
+// AgentgatewayPolicy attaches policies to the objects its targetRefs name: a Gateway (every route it
+// serves; sectionName picks a listener), an HTTPRoute or a GRPCRoute (sectionName picks a rule by
+// name), an AgentgatewayBackend or a Service. A policy on a route applies inside (after) one on its
+// Gateway. Traffic policies attach to Gateways and routes; backend policies to any of the targets
+// (on a Gateway or route they apply to every backend it reaches; tls needs a backend or Service).
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
@@ -166,14 +168,18 @@ type AgentgatewayPolicySpec struct {
 	// +kubebuilder:validation:MinItems=1
 	TargetRefs []gwv1.LocalPolicyTargetReferenceWithSectionName `json:"targetRefs"`
 	Traffic    *TrafficPolicy                                   `json:"traffic,omitempty"`
+	// Backend says how the gateway talks to the backends of its targets (backend_policy.go).
+	Backend *BackendPolicy `json:"backend,omitempty"`
 }
 
 // TrafficPolicy is the request-level policy set this implementation supports.
 //
 // The fields after Timeouts hold agentgateway's config-schema objects as they are (the bodies of a
 // standalone config's route `policies`: jwtAuth, extAuthz, authorization, retry, the header
-// modifiers, transformations, basicAuth, csrf), compiled by package config, so that a file, xDS and
-// Kubernetes share one implementation of each policy.
+// modifiers, transformations, basicAuth, csrf, directResponse, extProc; rateLimit.global is
+// remoteRateLimit), compiled by package config, so that a file, xDS and Kubernetes share one
+// implementation of each policy. Bodies may not name files ({file: ...}): a Kubernetes object must
+// not read the controller's filesystem.
 type TrafficPolicy struct {
 	CORS                 *gwv1.HTTPCORSFilter  `json:"cors,omitempty"`
 	RateLimit            *RateLimit            `json:"rateLimit,omitempty"`
@@ -196,6 +202,10 @@ type TrafficPolicy struct {
 	BasicAuthentication *apiextensionsv1.JSON `json:"basicAuthentication,omitempty"`
 	// CSRF is the schema's csrf.
 	CSRF *apiextensionsv1.JSON `json:"csrf,omitempty"`
+	// DirectResponse is the schema's directResponse (status, body): the route answers itself.
+	DirectResponse *apiextensionsv1.JSON `json:"directResponse,omitempty"`
+	// ExtProc is the schema's extProc (an Envoy ext_proc gRPC service by host or service).
+	ExtProc *apiextensionsv1.JSON `json:"extProc,omitempty"`
 }
 
 // HeaderModifiers hold the schema's HeaderModifier (set, add, remove) for each direction.
@@ -204,9 +214,13 @@ type HeaderModifiers struct {
 	Response *apiextensionsv1.JSON `json:"response,omitempty"`
 }
 
-// RateLimit holds local (per replica) token buckets, all of which apply.
+// RateLimit holds local (per replica) token buckets, all of which apply, and a global limit kept by
+// a rate limit service.
 type RateLimit struct {
 	Local []LocalRateLimit `json:"local,omitempty"`
+	// Global is the schema's remoteRateLimit (an Envoy rate limit service by host or service, domain,
+	// descriptors).
+	Global *apiextensionsv1.JSON `json:"global,omitempty"`
 }
 
 // RateLimitUnit is the refill period of a local rate limit.
