@@ -166,16 +166,15 @@ func tlsAssertions(st *tls.ConnectionState) map[string]any {
 // 127.0.0.1 port instead: the suite's RoundTripper, gRPC and WebSocket clients still reach it through
 // dial, and tests that dial such an address themselves are skipped (see directDial).
 type network struct {
-	mu       sync.Mutex
-	base     [2]int
-	addrs    map[types.NamespacedName]string
-	socks    map[string]string // "address:port" -> where that listener really is
-	indirect map[string]error  // "address:port" bound elsewhere, and why
+	mu    sync.Mutex
+	base  [2]int
+	addrs map[types.NamespacedName]string
+	socks map[string]string // "address:port" -> where that listener really is
 }
 
 func newNetwork() *network {
 	return &network{base: [2]int{100 + rand.IntN(150), rand.IntN(250)}, addrs: map[types.NamespacedName]string{},
-		socks: map[string]string{}, indirect: map[string]error{}}
+		socks: map[string]string{}}
 }
 
 func (n *network) address(key types.NamespacedName) string {
@@ -200,9 +199,7 @@ func (n *network) listen(key types.NamespacedName) func(int) (net.Listener, erro
 	return func(port int) (net.Listener, error) {
 		addr := net.JoinHostPort(n.address(key), strconv.Itoa(port))
 		ln, err := net.Listen("tcp", addr)
-		var why error
 		if err != nil && unbindable(err) {
-			why = err
 			ln, err = net.Listen("tcp", "127.0.0.1:0")
 		}
 		if err != nil {
@@ -211,11 +208,6 @@ func (n *network) listen(key types.NamespacedName) func(int) (net.Listener, erro
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		n.socks[addr] = ln.Addr().String()
-		if why != nil {
-			n.indirect[addr] = why
-		} else {
-			delete(n.indirect, addr)
-		}
 		return ln, nil
 	}
 }
