@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"reflect"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -125,6 +126,8 @@ func (c *Controller) Sync(ctx context.Context) error {
 		seen[k] = true
 		if err := c.DataPlane.Apply(k, &cfg); err != nil {
 			errs = append(errs, fmt.Errorf("gateway %s: %w", k, err))
+			notProgrammed(res, k, err)
+			h = 0 // translate and apply again next poll (e.g. once a port is free)
 		}
 	}
 	for k := range c.applied {
@@ -144,6 +147,28 @@ func (c *Controller) Sync(ctx context.Context) error {
 	c.mu.Unlock()
 	errs = append(errs, c.maybeWriteStatus(ctx, snap, res))
 	return errors.Join(errs...)
+}
+
+// notProgrammed reports a Gateway whose configuration the data plane rejected (it applies all or
+// nothing, e.g. a port it cannot bind) as not Programmed, it and its listeners.
+func notProgrammed(res *Result, k types.NamespacedName, err error) {
+	st := res.Gateways[k]
+	msg := fmt.Sprintf("the data plane rejected the configuration: %v", err)
+	mark := func(conds []metav1.Condition) []metav1.Condition {
+		conds = slices.Clone(conds)
+		for i := range conds {
+			if conds[i].Type == string(gwv1.GatewayConditionProgrammed) {
+				conds[i].Status, conds[i].Reason, conds[i].Message = metav1.ConditionFalse, string(gwv1.GatewayReasonInvalid), msg
+			}
+		}
+		return conds
+	}
+	st.Conditions = mark(st.Conditions)
+	st.Listeners = slices.Clone(st.Listeners)
+	for i := range st.Listeners {
+		st.Listeners[i].Conditions = mark(st.Listeners[i].Conditions)
+	}
+	res.Gateways[k] = st
 }
 
 // maybeWriteStatus writes statuses only on the leader (see Controller.Leader).

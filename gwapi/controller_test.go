@@ -2,10 +2,13 @@ package gwapi_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -72,4 +75,51 @@ spec:
 	require.NoError(t, ctl.Sync(ctx))
 	require.Contains(t, plane.applied, key)
 	require.Nil(t, plane.applied[key])
+}
+
+// failingPlane rejects configurations while fail is set, as a data plane that cannot bind a port does.
+type failingPlane struct {
+	fail    bool
+	applied int
+}
+
+func (p *failingPlane) Apply(types.NamespacedName, *agentgateway.Config) error {
+	if p.fail {
+		return errors.New("binding port 80: address already in use")
+	}
+	p.applied++
+	return nil
+}
+
+// A Gateway whose configuration the data plane rejects is not reported Programmed, and the controller
+// applies it again on later polls until it takes (without any object changing).
+func TestControllerReportsRejectedConfigurationNotProgrammed(t *testing.T) {
+	ctx := context.Background()
+	api := newAPIServer(newScheme())
+	snap, err := gwapi.DecodeManifests(strings.NewReader(base))
+	require.NoError(t, err)
+	for _, o := range []client.Object{&snap.GatewayClasses[0], &snap.Gateways[0]} {
+		require.NoError(t, api.Create(ctx, o))
+	}
+	plane := &failingPlane{fail: true}
+	ctl := &gwapi.Controller{Cluster: api, DataPlane: plane, Options: gwapi.Options{ControllerName: "agentgateway.dev/gwapi"}}
+	require.ErrorContains(t, ctl.Sync(ctx), "address already in use")
+	key := types.NamespacedName{Namespace: "infra", Name: "gw"}
+	programmed := func() (gw, listener metav1.ConditionStatus) {
+		var g gwv1.Gateway
+		require.NoError(t, api.Get(ctx, key, &g))
+		require.NotEmpty(t, g.Status.Listeners)
+		return meta.FindStatusCondition(g.Status.Conditions, "Programmed").Status,
+			meta.FindStatusCondition(g.Status.Listeners[0].Conditions, "Programmed").Status
+	}
+	gs, ls := programmed()
+	require.Equal(t, metav1.ConditionFalse, gs, "Gateway Programmed")
+	require.Equal(t, metav1.ConditionFalse, ls, "listener Programmed")
+
+	plane.fail = false
+	require.NoError(t, ctl.Sync(ctx))
+	require.Equal(t, 1, plane.applied, "retried without any object changing")
+	gs, ls = programmed()
+	require.Equal(t, metav1.ConditionTrue, gs)
+	require.Equal(t, metav1.ConditionTrue, ls)
 }

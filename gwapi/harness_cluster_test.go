@@ -7,6 +7,7 @@ package gwapi_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -153,13 +154,16 @@ func newAPIServer(s *runtime.Scheme) client.WithWatch {
 
 // echoPod is an in-process stand-in for the suite's echo-basic image: it answers with the request
 // as JSON, sets the headers X-Echo-Set-Header asks for, serves /status/NNN, /retry/ and /ws, and logs
-// each request like echo-basic does, for the mirror tests that read pod logs.
+// each request like echo-basic does, for the mirror tests that read pod logs. Like echo-basic it can
+// instead be the gRPC echo server (GRPC_ECHO_SERVER) or the TCP echo server (TCP_ECHO_SERVER).
 type echoPod struct {
 	ns, name string
-	http     net.Listener
-	h2c      net.Listener
+	// ports are the pod's listening sockets by container port; a port it does not listen on is
+	// refused, except that an HTTP echo pod answers on its HTTP port (3000) for any.
+	ports    map[int]net.Listener
+	fallback net.Listener
 	srvs     []*http.Server
-	stopGRPC func()
+	closers  []func()
 	mu       sync.Mutex
 	logs     []logLine
 	retries  map[string]int
@@ -170,18 +174,49 @@ type logLine struct {
 	text string
 }
 
-// startEchoPod starts a pod's servers; a gRPC pod (echo-basic's GRPC_ECHO_SERVER) serves the gRPC
-// echo service on its HTTP port instead.
-func startEchoPod(ns, name string, grpcEcho bool) (*echoPod, error) {
-	p := &echoPod{ns: ns, name: name, retries: map[string]int{}}
-	var err error
-	if p.http, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-		return nil, err
+// podConfig is what a pod's container asks echo-basic to be (from its environment and volumes).
+type podConfig struct {
+	grpc, tcp bool
+	// cert is the server certificate of the pod's TLS port (8443), when TLS_SERVER_CERT and its key
+	// are configured.
+	cert *tls.Certificate
+}
+
+// startEchoPod starts a pod's servers on loopback sockets: an HTTP echo pod serves HTTP/1.1 on 3000,
+// h2c on 3001 and, with a certificate, HTTPS on 8443; a gRPC echo pod serves gRPC on 3000; a TCP echo
+// pod serves the TCP echo protocol on 3000 and, with a certificate, over TLS on 8443.
+func startEchoPod(ns, name string, cfg podConfig) (p *echoPod, err error) {
+	p = &echoPod{ns: ns, name: name, retries: map[string]int{}, ports: map[int]net.Listener{}}
+	defer func() {
+		if err != nil {
+			p.close()
+		}
+	}()
+	for _, port := range []int{3000, 3001, 8443} {
+		if port == 3001 && (cfg.grpc || cfg.tcp) || port == 8443 && (cfg.cert == nil || cfg.grpc) {
+			continue
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		if port == 8443 {
+			ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*cfg.cert}, MinVersion: tls.VersionTLS12})
+		}
+		p.ports[port] = ln
+		p.closers = append(p.closers, func() { _ = ln.Close() })
 	}
-	if p.h2c, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-		_ = p.http.Close()
-		return nil, err
+	switch {
+	case cfg.grpc:
+		p.closers = append(p.closers, serveGRPC(p.ports[3000], ns, name))
+		return p, nil
+	case cfg.tcp:
+		for _, ln := range p.ports {
+			go serveTCPEcho(ln, ns, name)
+		}
+		return p, nil
 	}
+	p.fallback = p.ports[3000]
 	mux := http.NewServeMux()
 	mux.HandleFunc("/status/", p.status)
 	mux.HandleFunc("/retry/", p.retry)
@@ -198,14 +233,14 @@ func startEchoPod(ns, name string, grpcEcho bool) (*echoPod, error) {
 		}
 		p.echo(w, r)
 	})}
-	p.srvs = []*http.Server{h2}
-	if grpcEcho {
-		p.stopGRPC = serveGRPC(p.http, ns, name)
-	} else {
-		p.srvs = append(p.srvs, h1)
-		go func() { _ = h1.Serve(p.http) }()
+	p.srvs = []*http.Server{h1, h2}
+	go func() { _ = h1.Serve(p.ports[3000]) }()
+	go func() { _ = h2.Serve(p.ports[3001]) }()
+	if ln := p.ports[8443]; ln != nil {
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		p.srvs = append(p.srvs, hs)
+		go func() { _ = hs.Serve(ln) }()
 	}
-	go func() { _ = h2.Serve(p.h2c) }()
 	return p, nil
 }
 
@@ -213,8 +248,8 @@ func (p *echoPod) close() {
 	for _, s := range p.srvs {
 		_ = s.Close()
 	}
-	if p.stopGRPC != nil {
-		p.stopGRPC()
+	for _, c := range p.closers {
+		c()
 	}
 }
 
@@ -294,7 +329,7 @@ func (p *echoPod) echo(w http.ResponseWriter, r *http.Request) {
 	}
 	body, _ := json.MarshalIndent(map[string]any{
 		"path": r.RequestURI, "host": r.Host, "method": r.Method, "proto": r.Proto, "headers": r.Header,
-		"httpPort": "3000", "namespace": p.ns, "ingress": "", "service": "", "pod": p.name,
+		"httpPort": "3000", "namespace": p.ns, "ingress": "", "service": "", "pod": p.name, "tls": tlsAssertions(r.TLS),
 	}, "", " ")
 	for _, kvs := range r.Header.Values("X-Echo-Set-Header") {
 		for kv := range strings.SplitSeq(kvs, ",") {
@@ -326,7 +361,7 @@ func newCluster(c client.Client) *cluster {
 	return &cluster{c: c, pods: map[types.NamespacedName]*echoPod{}, byIP: map[string]*echoPod{}}
 }
 
-// dialPod connects to a pod's echo server: port 3001 is the h2c listener, any other the HTTP one.
+// dialPod connects to a pod's socket for the port, or refuses as a pod not listening there would.
 func (cl *cluster) dialPod(ctx context.Context, network, addr string) (net.Conn, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -338,9 +373,13 @@ func (cl *cluster) dialPod(ctx context.Context, network, addr string) (net.Conn,
 	if p == nil {
 		return nil, fmt.Errorf("dial %s: no such pod", addr)
 	}
-	ln := p.http
-	if port == "3001" {
-		ln = p.h2c
+	n, _ := strconv.Atoi(port)
+	ln := p.ports[n]
+	if ln == nil {
+		ln = p.fallback
+	}
+	if ln == nil {
+		return nil, fmt.Errorf("dial %s: connection refused", addr)
 	}
 	var d net.Dialer
 	return d.DialContext(ctx, "tcp", ln.Addr().String())
@@ -391,7 +430,11 @@ func (cl *cluster) kubelet(ctx context.Context) {
 			if cl.pod(d.Namespace, name) != nil {
 				continue
 			}
-			ep, err := startEchoPod(d.Namespace, name, isGRPCEcho(&d))
+			cfg, err := cl.podConfig(ctx, &d)
+			if err != nil {
+				continue // e.g. a Secret volume whose Secret does not exist yet: the pod waits, as on a node
+			}
+			ep, err := startEchoPod(d.Namespace, name, cfg)
 			if err != nil {
 				continue
 			}
@@ -475,18 +518,6 @@ func (cl *cluster) endpoints(ctx context.Context) {
 			_ = cl.c.Update(ctx, &cur)
 		}
 	}
-}
-
-// isGRPCEcho reports whether a Deployment runs echo-basic as its gRPC echo server.
-func isGRPCEcho(d *appsv1.Deployment) bool {
-	for _, c := range d.Spec.Template.Spec.Containers {
-		for _, e := range c.Env {
-			if e.Name == "GRPC_ECHO_SERVER" && e.Value != "" && e.Value != "0" {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func wsEcho(w http.ResponseWriter, r *http.Request) {

@@ -34,11 +34,16 @@ type MirrorConfig struct {
 // Mirror sends copies of requests to another backend, fire-and-forget. Close waits for mirrored
 // requests in flight.
 type Mirror struct {
-	target  http.Handler
-	cfg     MirrorConfig
-	logger  atomic.Pointer[slog.Logger]
-	sem     chan struct{}
-	wg      sync.WaitGroup
+	target http.Handler
+	cfg    MirrorConfig
+	logger atomic.Pointer[slog.Logger]
+	sem    chan struct{}
+	wg     sync.WaitGroup
+	// mu orders starting a mirror (wg.Add) against Close: a gateway retires a mirror once the
+	// requests of the old configuration have drained or the drain deadline passed, and a straggler
+	// must not start one while Close waits (or after it returned).
+	mu      sync.Mutex
+	closed  bool
 	dropped sync.Mutex
 	drops   int64
 }
@@ -85,10 +90,20 @@ func (m *Mirror) Provision(svc agentgateway.Services) error {
 	return nil
 }
 
-// Close waits for the mirrored requests in flight.
+// Close waits for the mirrored requests in flight; requests served afterwards are no longer
+// mirrored (they count as dropped).
 func (m *Mirror) Close() error {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
 	m.wg.Wait()
 	return nil
+}
+
+func (m *Mirror) drop() {
+	m.dropped.Lock()
+	m.drops++
+	m.dropped.Unlock()
 }
 
 // Dropped returns how many mirrors were skipped because MaxConcurrent were in flight.
@@ -131,9 +146,7 @@ func (m *Mirror) mirror(r *http.Request) {
 	select {
 	case m.sem <- struct{}{}:
 	default:
-		m.dropped.Lock()
-		m.drops++
-		m.dropped.Unlock()
+		m.drop()
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), m.cfg.Timeout)
@@ -147,7 +160,16 @@ func (m *Mirror) mirror(r *http.Request) {
 		mr.Body = io.NopCloser(bytes.NewReader(body))
 		mr.ContentLength = int64(len(body))
 	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		<-m.sem
+		cancel()
+		m.drop()
+		return
+	}
 	m.wg.Add(1)
+	m.mu.Unlock()
 	go func() {
 		defer m.wg.Done()
 		defer func() { <-m.sem }()
