@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -339,8 +340,14 @@ func (t *translator) attachBackendTarget(p *agwv1a1.AgentgatewayPolicy, k backen
 	}
 	switch k.kind {
 	case kindService:
-		if t.services[nn(k.ns, k.name)] == nil {
+		svc := t.services[nn(k.ns, k.name)]
+		if svc == nil {
 			return "TargetNotFound", fmt.Errorf("Service %s/%s not found", k.ns, k.name)
+		}
+		if k.section != "" && !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool {
+			return p.Name == k.section || strconv.Itoa(int(p.Port)) == k.section
+		}) {
+			return "TargetNotFound", fmt.Errorf("Service %s/%s has no port named or numbered %q", k.ns, k.name, k.section)
 		}
 		if len(bs.mcp) > 0 || len(bs.ai) > 0 {
 			return "Invalid", fmt.Errorf("backend.mcp and backend.ai apply to AgentgatewayBackends (mcp, ai), not to a Service")
@@ -354,6 +361,9 @@ func (t *translator) attachBackendTarget(p *agwv1a1.AgentgatewayPolicy, k backen
 		}
 		if b == nil {
 			return "TargetNotFound", fmt.Errorf("%s %s/%s not found", agwv1a1.KindBackend, k.ns, k.name)
+		}
+		if k.section != "" {
+			return "Invalid", fmt.Errorf("sectionName on an %s is not supported: target the whole backend", agwv1a1.KindBackend)
 		}
 		if len(bs.mcp) > 0 && b.Spec.MCP == nil {
 			return "Invalid", fmt.Errorf("backend.mcp applies to an mcp backend; %s/%s is not one", k.ns, k.name)

@@ -569,3 +569,95 @@ spec:
 	require.False(t, out.IsError)
 	require.Equal(t, "over-tls", out.Content[0].(*sdk.TextContent).Text)
 }
+
+// A policy that does not fit its target is refused there with why (and the reason Gateway API
+// names), and attaches nothing; of two policies giving one backend auth, the older one's applies.
+func TestBackendPolicyTargetFitAndPrecedence(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.Header.Get("Authorization"))
+	}))
+	t.Cleanup(up.Close)
+	res, url := serveDialing(t, agwGateway+`
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {name: echo, namespace: infra}
+spec: {static: {host: echo.infra, port: 80}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: svc, namespace: infra}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: infra}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: newer, namespace: infra, creationTimestamp: "2026-06-01T00:00:00Z"}
+spec:
+  targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]
+  backend: {auth: {key: newer}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: older, namespace: infra, creationTimestamp: "2025-06-01T00:00:00Z"}
+spec:
+  targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]
+  backend: {auth: {key: older}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: traffic-on-backend, namespace: infra}
+spec:
+  targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]
+  traffic: {directResponse: {status: 200}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: ai-on-service, namespace: infra}
+spec:
+  targetRefs: [{group: "", kind: Service, name: svc}]
+  backend: {ai: {modelAliases: {a: b}}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: missing, namespace: infra}
+spec:
+  targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: nope}, {group: "", kind: Service, name: svc, sectionName: grpc}]
+  backend: {auth: {key: k}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: section, namespace: infra}
+spec:
+  targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo, sectionName: t}]
+  backend: {auth: {key: k}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: elsewhere, namespace: infra}
+spec:
+  targetRefs: [{group: example.io, kind: Thing, name: x}]
+  backend: {auth: {key: k}}
+`, map[string]string{"echo.infra:80": up.Listener.Addr().String()})
+	requireAccepted(t, res, "newer")
+	requireAccepted(t, res, "older")
+	requireRefused(t, res, "traffic-on-backend", "Invalid", "traffic applies to a Gateway, HTTPRoute or GRPCRoute")
+	requireRefused(t, res, "ai-on-service", "Invalid", "not to a Service")
+	requireRefused(t, res, "missing", "TargetNotFound", "")
+	requireRefused(t, res, "section", "Invalid", "sectionName on an AgentgatewayBackend")
+	requireRefused(t, res, "elsewhere", "Invalid", "targetRef example.io/Thing is not supported")
+
+	resp, err := http.Get(url + "/")
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+	require.Equal(t, "Bearer older", string(b), "the older policy's auth wins; traffic-on-backend attached nothing")
+}

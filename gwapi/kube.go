@@ -25,7 +25,7 @@ import (
 	agwv1a1 "github.com/agentgw/agentgateway/gwapi/apis/v1alpha1"
 )
 
-// Scheme returns a scheme with every kind the controller reads: core Services, Secrets, Namespaces
+// Scheme returns a scheme with every kind the controller reads: core Services, Secrets, ConfigMaps, Namespaces
 // and Pods, EndpointSlices, Gateway API v1 (and v1beta1 for ReferenceGrants written at that
 // version), agentgateway.dev/v1alpha1 and inference.networking.k8s.io/v1.
 func Scheme() (*runtime.Scheme, error) {
