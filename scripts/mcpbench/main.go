@@ -6,13 +6,16 @@
 // machine) and the new TCP connections the upstream accepted per call after warm-up (0 when the
 // gateway reuses its upstream connections).
 //
-//	go run ./scripts/mcpbench [-calls 2000] [-rounds 6] [-block 50] [-w1=false] [-pprof 127.0.0.1:15000] [-gateway path/to/agentgateway] [-compare path/to/baseline]
+//	go run ./scripts/mcpbench [-calls 2000] [-rounds 6] [-block 50] [-w1=false] [-pprof 127.0.0.1:15000] [-syscalls] [-gateway path/to/agentgateway] [-compare path/to/baseline]
 //
 // Two gateways run side by side unless -w1=false: the binary's default (GOMAXPROCS from the CPU
 // quota) and --workers 1. -pprof
 // opens the default gateway's admin listener there, for /debug/pprof while a long run goes on.
 // -compare measures a second binary (a baseline build, say) in the same rounds, as cmp and cmp-w1,
-// so that a before/after comparison sees the same machine load.
+// so that a before/after comparison sees the same machine load. -syscalls attaches strace -f -c to
+// the default gateway for the measured calls and prints its syscalls per call: futex, nanosleep and
+// epoll_pwait counts show the scheduler wake-ups a call costs, more steadily than latency does on a
+// shared machine.
 //
 // Without -gateway the binary is built from ./cmd/agentgateway. Linux only (/proc).
 package main
@@ -49,9 +52,10 @@ func main() {
 	w1 := flag.Bool("w1", true, "also measure a gateway started with --workers 1 (GOMAXPROCS=1)")
 	pprofAddr := flag.String("pprof", "", "admin address of the default gateway, for /debug/pprof while it runs (default: off)")
 	block := flag.Int("block", 50, "calls per side before the next side's turn (1: call by call, where every call finds the processes idle)")
+	syscalls := flag.Bool("syscalls", false, "count the default gateway's syscalls per call with strace -f -c (slows that gateway down)")
 	compare := flag.String("compare", "", "another agentgateway binary (a baseline) measured in the same rounds, as cmp and cmp-w1")
 	flag.Parse()
-	if err := run(*calls, *rounds, max(*block, 1), *bin, *w1, *pprofAddr, *compare); err != nil {
+	if err := run(*calls, *rounds, max(*block, 1), *bin, *w1, *pprofAddr, *compare, *syscalls); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -113,7 +117,7 @@ func (p *proc) stop() {
 	}
 }
 
-func run(calls, rounds, block int, bin string, w1 bool, pprofAddr, compare string) error {
+func run(calls, rounds, block int, bin string, w1 bool, pprofAddr, compare string, syscalls bool) error {
 	dir, err := os.MkdirTemp("", "mcpbench")
 	if err != nil {
 		return err
@@ -256,6 +260,14 @@ func run(calls, rounds, block int, bin string, w1 bool, pprofAddr, compare strin
 		}
 	}
 
+	var st *straceRun
+	if syscalls {
+		if st, err = startStrace(gws[0].p.cmd.Process.Pid, filepath.Join(dir, "strace.txt")); err != nil {
+			return err
+		}
+		defer st.stop()
+		fmt.Printf("mcpbench: strace counts the syscalls of %s; its latency and CPU figures are strace's, not the gateway's\n", gws[0].name)
+	}
 	fmt.Printf("mcpbench: %d rounds x %d calls per side, in blocks of %d calls; gw: the binary's default GOMAXPROCS, -w1: --workers 1\n", rounds, calls, block)
 	fmt.Printf("%-6s %-7s %10s %10s %10s %12s %14s\n", "round", "side", "direct-p50", "gw-p50", "added-p50", "gw-cpu/call", "new-conns/call")
 	var allD []time.Duration
@@ -319,7 +331,75 @@ func run(calls, rounds, block int, bin string, w1 bool, pprofAddr, compare strin
 		pg := benchproc.P50(g.lat)
 		fmt.Printf("%-6s %-7s %10s %10s %10s %12s %14.3f\n", "all", g.name, benchproc.Us(pd), benchproc.Us(pg), benchproc.Us(pg-pd), benchproc.Us(g.cpu/time.Duration(n)), float64(g.conns)/float64(n))
 	}
+	if st != nil {
+		counts, err := st.stop()
+		if err != nil {
+			return err
+		}
+		fmt.Printf("syscalls of %s per call (strace -f -c, %d calls):\n", gws[0].name, n)
+		for _, c := range counts {
+			if per := float64(c.calls) / float64(n); per >= 0.005 {
+				fmt.Printf("  %-14s %6.2f  (errors %.2f)\n", c.name, per, float64(c.errors)/float64(n))
+			}
+		}
+	}
 	return nil
+}
+
+// straceRun is strace -f -c attached to the gateway: every syscall of every thread, counted.
+type straceRun struct {
+	cmd  *exec.Cmd
+	out  string
+	done bool
+}
+
+func startStrace(pid int, out string) (*straceRun, error) {
+	cmd := exec.Command("strace", "-f", "-c", "-o", out, "-p", strconv.Itoa(pid))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("strace: %w", err)
+	}
+	// Time to attach to every thread before the calls that count (a failure shows on stderr, and
+	// as a missing table at the end).
+	time.Sleep(500 * time.Millisecond)
+	return &straceRun{cmd: cmd, out: out}, nil
+}
+
+type syscallCount struct {
+	name          string
+	calls, errors int64
+}
+
+// stop detaches strace, which then writes its table, and reads the table.
+func (s *straceRun) stop() ([]syscallCount, error) {
+	if s.done {
+		return nil, nil
+	}
+	s.done = true
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	_ = s.cmd.Wait()
+	b, err := os.ReadFile(s.out)
+	if err != nil {
+		return nil, fmt.Errorf("strace output: %w", err)
+	}
+	// Rows: % time, seconds, usecs/call, calls, [errors,] syscall.
+	var counts []syscallCount
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || f[len(f)-1] == "total" || f[len(f)-1] == "syscall" {
+			continue
+		}
+		calls, err := strconv.ParseInt(f[3], 10, 64)
+		if err != nil {
+			continue
+		}
+		c := syscallCount{name: f[len(f)-1], calls: calls}
+		if len(f) == 6 {
+			c.errors, _ = strconv.ParseInt(f[4], 10, 64)
+		}
+		counts = append(counts, c)
+	}
+	return counts, nil
 }
 
 func upstreamConns(addr string) (int64, error) {
