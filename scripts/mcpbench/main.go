@@ -354,7 +354,7 @@ type straceRun struct {
 }
 
 func startStrace(pid int, out string) (*straceRun, error) {
-	cmd := exec.Command("strace", "-f", "-c", "-o", out, "-p", strconv.Itoa(pid))
+	cmd := exec.Command("strace", "-q", "-f", "-c", "-o", out, "-p", strconv.Itoa(pid))
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("strace: %w", err)
