@@ -1,21 +1,22 @@
 // Command mcpbench measures what the gateway adds to an MCP tools/call, out of process: a go-sdk
 // client calls a go-sdk server (streamable HTTP, SSE answers, in its own process) directly and
-// through the agentgateway binary (YAML config, access log on, written to a file), alternating
-// between the sides every -block calls so that they see the same machine load. It reports the p50 of each side, what the
-// gateway adds at p50, the gateway's CPU time per call (utime+stime from /proc, robust on a shared
-// machine) and the new TCP connections the upstream accepted per call after warm-up (0 when the
-// gateway reuses its upstream connections).
+// through the agentgateway binary (YAML config, access log on, written to a file), switching sides
+// every -block calls so that all sides see the same machine load while each serves calls back to
+// back. It reports the p50 of each side, what the gateway adds at p50, the gateway's CPU time per
+// call (utime+stime from /proc, robust on a shared machine) and the new TCP connections the upstream
+// accepted during the gateway's calls after warm-up (0 when the gateway reuses its connections).
 //
-//	go run ./scripts/mcpbench [-calls 2000] [-rounds 6] [-block 50] [-w1=false] [-pprof 127.0.0.1:15000] [-syscalls] [-gateway path/to/agentgateway] [-compare path/to/baseline]
+//	go run ./scripts/mcpbench [-calls 2000] [-rounds 6] [-block 50] [-w1=false] [-pprof 127.0.0.1:15000]
+//		[-syscalls] [-gateway path/to/agentgateway] [-compare path/to/baseline]
 //
 // Two gateways run side by side unless -w1=false: the binary's default (GOMAXPROCS from the CPU
-// quota) and --workers 1. -pprof
-// opens the default gateway's admin listener there, for /debug/pprof while a long run goes on.
-// -compare measures a second binary (a baseline build, say) in the same rounds, as cmp and cmp-w1,
-// so that a before/after comparison sees the same machine load. -syscalls attaches strace -f -c to
-// the default gateway for the measured calls and prints its syscalls per call: futex, nanosleep and
-// epoll_pwait counts show the scheduler wake-ups a call costs, more steadily than latency does on a
-// shared machine.
+// quota) and --workers 1. -pprof opens the default gateway's admin listener there, for /debug/pprof
+// while a long run goes on. -compare measures a second binary (a baseline build, say) in the same
+// rounds, as cmp and cmp-w1, so that a before/after comparison sees the same machine load; run it
+// both ways round too, since two identical binaries differ by up to ~40 µs at p50 on a loaded
+// machine. -syscalls attaches strace -f -c to the default gateway for the measured calls and
+// prints its syscalls per call: futex, nanosleep and epoll_pwait counts show the scheduler
+// wake-ups a call costs, more steadily than latency does on a shared machine.
 //
 // Without -gateway the binary is built from ./cmd/agentgateway. Linux only (/proc).
 package main
