@@ -2,10 +2,11 @@ package mcp_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"syscall"
 	"testing"
 	"time"
@@ -19,21 +20,28 @@ import (
 
 // BenchmarkToolsCallSSE is the setup of scripts/mcpbench in one process: a go-sdk client calls a
 // go-sdk server answering in SSE (the SDK's default) directly and through a Gateway with its access
-// log on (formatted, written to io.Discard), alternating in every iteration. It reports each side's
-// mean, what the gateway adds, and the new upstream connections per call (0 when the gateway's
+// log on (formatted, written to io.Discard), served on a port the Gateway runs with its lean
+// HTTP/1.1 server as the binary does, alternating in every iteration. It reports each side's mean,
+// what the gateway adds, and the new upstream connections per call (0 when the gateway's
 // connections to the target are reused). scripts/mcpbench measures the same out of process, where
 // client, gateway and server do not share a Go runtime.
 func BenchmarkToolsCallSSE(b *testing.B) {
 	s := demoServer("alpha")
 	up, conns := serveCounted(b, sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s }, nil))
 	f := mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("alpha", up.URL)}})
-	gw := agentgateway.New(agentgateway.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), agentgateway.WithAccessLog(true))
-	require.NoError(b, gw.Route("mcp").PathPrefix("/mcp").To(f))
-	ts := httptest.NewServer(gw)
-	b.Cleanup(func() { _ = f.Close(); ts.Close() })
-	direct, via := connect(b, up.URL, nil), connect(b, ts.URL+"/mcp", nil)
+	b.Cleanup(func() { _ = f.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(b, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	gw := agentgateway.New(agentgateway.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), agentgateway.WithAccessLog(true),
+		agentgateway.WithHTTP1Server(true), agentgateway.WithListenFunc(func(int) (net.Listener, error) { return ln, nil }))
+	require.NoError(b, gw.Apply(agentgateway.Config{Listeners: []agentgateway.ListenerConfig{{Name: "mcp", Port: port,
+		Routes: []agentgateway.RouteConfig{{Name: "mcp", Backends: []agentgateway.WeightedBackend{{Handler: f, Weight: 1}}}}}}}))
+	ctx, stop := context.WithCancel(context.Background())
+	require.NoError(b, gw.Start(ctx))
+	b.Cleanup(func() { stop(); _ = gw.Wait() })
+	direct, via := connect(b, up.URL, nil), connect(b, fmt.Sprintf("http://127.0.0.1:%d/mcp", port), nil)
 	params := &sdk.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hello"}}
-	ctx := context.Background()
 	for range 20 { // warm-up: the pools
 		_, _ = direct.CallTool(ctx, params)
 		_, _ = via.CallTool(ctx, params)

@@ -101,11 +101,13 @@ func (u *httpUpstream) exchangeCtx(ctx context.Context, cancel context.CancelFun
 // before answering (SEP-1699 polling), the gateway resumes it with a GET carrying Last-Event-ID, so
 // the client's stream stays open and never sees the gap.
 func (u *httpUpstream) readStream(ctx context.Context, cancel context.CancelFunc, body io.ReadCloser, sink *streamSink) error {
-	br := getSSEReader(body)
+	br := getSSEReader(nil)
 	defer putSSEReader(br)
+	var er eofReader
 	for attempt := 0; ; attempt++ {
 		var final []byte
-		br.Reset(body)
+		er = eofReader{r: body}
+		br.Reset(&er)
 		lastID, err := readSSEFrom(br, func(ev sseEvent) bool {
 			if ev.comment {
 				if sink.comment != nil {
@@ -131,7 +133,15 @@ func (u *httpUpstream) readStream(ctx context.Context, cancel context.CancelFunc
 		})
 		if final != nil {
 			sink.deliver(final)
-			drainStream(br, body, cancel)
+			if er.eof {
+				// The stream ended with the response (more than half the answers of a go-sdk
+				// server): the connection is released at once, without the drain's read deadline,
+				// whose timer cost a netpoller wake-up per call. Events after the response are
+				// dropped, as the drain drops them.
+				body.Close()
+			} else {
+				drainStream(br, body, cancel)
+			}
 			return nil
 		}
 		body.Close()
@@ -185,6 +195,20 @@ func discardAll(br *bufio.Reader) bool {
 		}
 	}
 	return false
+}
+
+// eofReader notes whether its reader has reported the end of the stream.
+type eofReader struct {
+	r   io.Reader
+	eof bool
+}
+
+func (e *eofReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err == io.EOF {
+		e.eof = true
+	}
+	return n, err
 }
 
 // sseReaders recycles the buffers SSE streams are read through (one per call otherwise).
