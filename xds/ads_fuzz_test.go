@@ -49,6 +49,11 @@ func FuzzDeltaStream(f *testing.F) {
 		var nonce uint64
 		held := map[string]map[string]string{} // the client's view: type -> name -> version
 		lastNonce := map[string]string{}
+		// A NACK rejects the whole response: the client keeps what it held before it (prior), and
+		// the versions it rejected are not sent again until they change (rejected).
+		prior := map[string]map[string]string{}
+		rejected := map[string]map[string]string{}
+		answered := map[string]bool{} // nonces the client ACKed or NACKed
 		route := TypeURLs[3]
 		req := func(r *discovery.DeltaDiscoveryRequest) {
 			if err := s.onRequest(1, r, subs); err != nil {
@@ -67,6 +72,7 @@ func FuzzDeltaStream(f *testing.F) {
 				if held[t] == nil {
 					held[t] = map[string]string{}
 				}
+				prior[t] = maps.Clone(held[t])
 				for _, res := range r.GetResources() {
 					held[t][res.GetName()] = res.GetVersion()
 				}
@@ -81,6 +87,14 @@ func FuzzDeltaStream(f *testing.F) {
 				}
 			}
 		}
+		// A client drops what it unsubscribes from: subscribing again later must bring it back.
+		forget := func() {
+			for name := range held[route] {
+				if subs[route] == nil || !subs[route].wants(name) {
+					delete(held[route], name)
+				}
+			}
+		}
 		for i, op := range ops {
 			arg := int(op >> 4)
 			switch op & 0x0f {
@@ -90,14 +104,26 @@ func FuzzDeltaStream(f *testing.F) {
 				req(&discovery.DeltaDiscoveryRequest{TypeUrl: route, ResourceNamesSubscribe: []string{string(rune('a' + arg%4))}})
 			case 2:
 				req(&discovery.DeltaDiscoveryRequest{TypeUrl: route, ResourceNamesUnsubscribe: []string{string(rune('a' + arg%4))}})
+				forget()
 			case 3: // the current nonce of a type: an ACK
 				typ := TypeURLs[arg%len(TypeURLs)]
 				if subs[typ] != nil {
+					answered[lastNonce[typ]] = true
 					req(&discovery.DeltaDiscoveryRequest{TypeUrl: typ, ResponseNonce: lastNonce[typ]})
 				}
-			case 4: // a NACK
-				if subs[route] != nil {
-					req(&discovery.DeltaDiscoveryRequest{TypeUrl: route, ResponseNonce: lastNonce[route],
+			case 4: // a NACK of the response in flight: the client rejects all of it
+				if n := lastNonce[route]; subs[route] != nil && n != "" && !answered[n] {
+					answered[n] = true
+					if rejected[route] == nil {
+						rejected[route] = map[string]string{}
+					}
+					for name, v := range held[route] {
+						if prior[route][name] != v {
+							rejected[route][name] = v
+						}
+					}
+					held[route] = prior[route]
+					req(&discovery.DeltaDiscoveryRequest{TypeUrl: route, ResponseNonce: n,
 						ErrorDetail: &status.Status{Code: 3, Message: "no"}})
 				}
 			case 5: // a stale nonce changes nothing
@@ -112,6 +138,7 @@ func FuzzDeltaStream(f *testing.F) {
 				}
 			case 7:
 				req(&discovery.DeltaDiscoveryRequest{TypeUrl: route, ResourceNamesUnsubscribe: []string{"*"}})
+				forget()
 			default:
 				if err := s.Set(configs[(arg+i)%len(configs)]); err != nil {
 					t.Fatal(err)
@@ -142,7 +169,7 @@ func FuzzDeltaStream(f *testing.F) {
 				}
 			}
 			for name, r := range cur[typ] {
-				if sub.wants(name) && held[typ][name] != r.version {
+				if sub.wants(name) && held[typ][name] != r.version && rejected[typ][name] != r.version {
 					t.Fatalf("%s: %s is served but the client does not hold it", typ, name)
 				}
 			}
