@@ -1,0 +1,105 @@
+package gwapi_test
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	agentgateway "github.com/agentgw/agentgateway"
+	"github.com/agentgw/agentgateway/config"
+	"github.com/agentgw/agentgateway/gwapi"
+	"github.com/agentgw/agentgateway/xds"
+)
+
+// viaDocument reports whether the conformance suite runs the data plane compiled from the
+// translation's SchemaDocument (AGW_GWAPI_VIA=document), as the replicas of --xds-serve do,
+// instead of the translation's own runtime objects.
+func viaDocument() bool { return os.Getenv("AGW_GWAPI_VIA") == "document" }
+
+// discardPlane drops the translation's runtime objects: in document mode the gateways are fed by
+// a documentPlane.
+type discardPlane struct{}
+
+func (discardPlane) Apply(types.NamespacedName, *agentgateway.Config) error { return nil }
+
+// documentPlane serves each Gateway from its own schema document, on the path a replica takes:
+// SchemaDocumentFor -> xDS resources (xds.FromYAML) -> the document the replica reassembles ->
+// config.Load and Build -> Apply. Each Gateway has its own address (its own deployment), hence its
+// own document.
+type documentPlane struct {
+	rt   *gwapi.Runtime
+	dial config.DialFunc
+
+	mu    sync.Mutex
+	built map[types.NamespacedName]*config.Runtime
+}
+
+func (d *documentPlane) publish(res *gwapi.Result) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.built == nil {
+		d.built = map[types.NamespacedName]*config.Runtime{}
+	}
+	var errs []error
+	for key := range res.Configs {
+		rt, err := d.compile(res, key)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("gateway %s: %w", key, err))
+			continue
+		}
+		if err := d.rt.Apply(key, &rt.Config); err != nil {
+			_ = rt.Close()
+			errs = append(errs, fmt.Errorf("gateway %s: %w", key, err))
+			continue
+		}
+		if old := d.built[key]; old != nil {
+			_ = old.Close()
+		}
+		d.built[key] = rt
+	}
+	for key, old := range d.built {
+		if _, ok := res.Configs[key]; !ok {
+			errs = append(errs, d.rt.Apply(key, nil), old.Close())
+			delete(d.built, key)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (d *documentPlane) compile(res *gwapi.Result, key types.NamespacedName) (*config.Runtime, error) {
+	doc, err := gwapi.SchemaDocumentFor(res, key)
+	if err != nil {
+		return nil, err
+	}
+	r, err := xds.FromYAML(doc)
+	if err != nil {
+		return nil, fmt.Errorf("as xDS resources: %w", err)
+	}
+	doc, _, err = r.Document()
+	if err != nil {
+		return nil, fmt.Errorf("reassembled: %w", err)
+	}
+	f, err := config.Load(doc, func(string) (string, bool) { return "", false })
+	if err != nil {
+		return nil, fmt.Errorf("%w\n%s", err, doc)
+	}
+	f.SetDialer(d.dial)
+	rt, err := f.Build(slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, fmt.Errorf("%w\n%s", err, doc)
+	}
+	return rt, nil
+}
+
+func (d *documentPlane) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, rt := range d.built {
+		_ = rt.Close()
+	}
+	d.built = nil
+}
