@@ -3,7 +3,6 @@ package gwapi_test
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"sync"
 
@@ -12,7 +11,6 @@ import (
 	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/config"
 	"github.com/agentgw/agentgateway/gwapi"
-	"github.com/agentgw/agentgateway/xds"
 )
 
 // viaDocument reports whether the conformance suite runs the data plane compiled from the
@@ -71,24 +69,7 @@ func (d *documentPlane) publish(res *gwapi.Result) error {
 }
 
 func (d *documentPlane) compile(res *gwapi.Result, key types.NamespacedName) (*config.Runtime, error) {
-	doc, err := gwapi.SchemaDocumentFor(res, key)
-	if err != nil {
-		return nil, err
-	}
-	r, err := xds.FromYAML(doc)
-	if err != nil {
-		return nil, fmt.Errorf("as xDS resources: %w", err)
-	}
-	doc, _, err = r.Document()
-	if err != nil {
-		return nil, fmt.Errorf("reassembled: %w", err)
-	}
-	f, err := config.Load(doc, func(string) (string, bool) { return "", false })
-	if err != nil {
-		return nil, fmt.Errorf("%w\n%s", err, doc)
-	}
-	f.SetDialer(d.dial)
-	rt, err := f.Build(slog.New(slog.DiscardHandler))
+	rt, doc, err := compileDocument(res, d.dial, key) // schema_test.go
 	if err != nil {
 		return nil, fmt.Errorf("%w\n%s", err, doc)
 	}

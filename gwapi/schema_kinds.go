@@ -361,7 +361,8 @@ func schemaTraffic(p *agwv1a1.AgentgatewayPolicy, t *translator) map[string]any 
 			for _, n := range names {
 				keys = append(keys, map[string]any{"key": strings.TrimSpace(string(sec.Data[n])), "metadata": map[string]any{"name": n}})
 			}
-			ak := map[string]any{"keys": keys}
+			// Explicit: the schema's default mode is optional, the CRD's strict.
+			ak := map[string]any{"keys": keys, "mode": "strict"}
 			if a.Mode == agwv1a1.APIKeyOptional {
 				ak["mode"] = "optional"
 			}
