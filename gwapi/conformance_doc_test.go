@@ -7,22 +7,15 @@ import (
 	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
-
-	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/config"
 	"github.com/agentgw/agentgateway/gwapi"
 )
 
 // viaDocument reports whether the conformance suite runs the data plane compiled from the
-// translation's SchemaDocument (AGW_GWAPI_VIA=document), as the replicas of --xds-serve do,
-// instead of the translation's own runtime objects.
-func viaDocument() bool { return os.Getenv("AGW_GWAPI_VIA") == "document" }
-
-// discardPlane drops the translation's runtime objects: in document mode the gateways are fed by
-// a documentPlane.
-type discardPlane struct{}
-
-func (discardPlane) Apply(types.NamespacedName, *agentgateway.Config) error { return nil }
+// translation's SchemaDocument, as the replicas of --xds-serve do: the default (AGW_GWAPI_VIA=
+// document), so that conformance proves the path users deploy. AGW_GWAPI_VIA=runtime serves the
+// translation's own runtime objects instead (the in-process data plane of agentgateway-kube).
+func viaDocument() bool { return os.Getenv("AGW_GWAPI_VIA") != "runtime" }
 
 // documentPlane serves each Gateway from its own schema document, on the path a replica takes:
 // SchemaDocumentFor -> xDS resources (xds.FromYAML) -> the document the replica reassembles ->
@@ -31,6 +24,8 @@ func (discardPlane) Apply(types.NamespacedName, *agentgateway.Config) error { re
 type documentPlane struct {
 	rt   *gwapi.Runtime
 	dial config.DialFunc
+	// release takes the translation's own runtime objects, which serve nothing here.
+	release gwapi.ReleasePlane
 
 	mu    sync.Mutex
 	built map[types.NamespacedName]*config.Runtime
@@ -77,6 +72,7 @@ func (d *documentPlane) compile(res *gwapi.Result, key types.NamespacedName) (*c
 }
 
 func (d *documentPlane) close() {
+	_ = d.release.Close()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, rt := range d.built {

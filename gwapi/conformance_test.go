@@ -269,7 +269,7 @@ func TestGatewayAPIConformance(t *testing.T) {
 		mode = "document"
 		dp := &documentPlane{rt: rt, dial: cl.dialPod}
 		defer dp.close()
-		ctl.DataPlane, ctl.Publish = discardPlane{}, dp.publish
+		ctl.DataPlane, ctl.Publish = &dp.release, dp.publish
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = ctl.Run(ctx) }()

@@ -439,6 +439,7 @@ spec:
 `))
 	require.NoError(t, err)
 	res := gwapi.Translate(snap, gwapi.Options{ControllerName: "agentgateway.dev/gwapi"})
+	releaseTranslation(t, res)
 	rt, doc, err := compileDocument(res, nil)
 	require.NoError(t, err, "%s", doc)
 	t.Cleanup(func() { _ = rt.Close() })
