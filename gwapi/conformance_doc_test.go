@@ -6,9 +6,9 @@ import (
 	"os"
 	"sync"
 
-	"k8s.io/apimachinery/pkg/types"
 	"github.com/agentgw/agentgateway/config"
 	"github.com/agentgw/agentgateway/gwapi"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // viaDocument reports whether the conformance suite runs the data plane compiled from the
