@@ -29,6 +29,7 @@ type documentPlane struct {
 
 	mu    sync.Mutex
 	built map[types.NamespacedName]*config.Runtime
+	docs  map[types.NamespacedName]string // the document each Gateway serves
 }
 
 func (d *documentPlane) publish(res *gwapi.Result) error {
@@ -38,7 +39,20 @@ func (d *documentPlane) publish(res *gwapi.Result) error {
 		d.built = map[types.NamespacedName]*config.Runtime{}
 	}
 	var errs []error
+	if d.docs == nil {
+		d.docs = map[types.NamespacedName]string{}
+	}
 	for key := range res.Configs {
+		// A replica rebuilds only when its resources change (the xDS server sends only changes); a
+		// retranslation that leaves a Gateway's document as it was leaves its connections alone.
+		doc, err := gwapi.SchemaDocumentFor(res, key)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if d.docs[key] == string(doc) && d.built[key] != nil {
+			continue
+		}
 		rt, err := d.compile(res, key)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("gateway %s: %w", key, err))
@@ -52,12 +66,13 @@ func (d *documentPlane) publish(res *gwapi.Result) error {
 		if old := d.built[key]; old != nil {
 			_ = old.Close()
 		}
-		d.built[key] = rt
+		d.built[key], d.docs[key] = rt, string(doc)
 	}
 	for key, old := range d.built {
 		if _, ok := res.Configs[key]; !ok {
 			errs = append(errs, d.rt.Apply(key, nil), old.Close())
 			delete(d.built, key)
+			delete(d.docs, key)
 		}
 	}
 	return errors.Join(errs...)
