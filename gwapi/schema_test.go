@@ -246,6 +246,10 @@ spec:
     backendRefs: [{name: b, port: 80}]
   - matches: [{path: {type: PathPrefix, value: /missing}}]
     backendRefs: [{name: nope, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /mixed}}]
+    backendRefs: [{name: a, port: 80, weight: 1}, {name: nope, port: 80, weight: 0}]
+  - matches: [{path: {type: PathPrefix, value: /share-of-invalid}}]
+    backendRefs: [{name: a, port: 80, weight: 0}, {name: nope, port: 80, weight: 1}]
   - matches: [{path: {type: PathPrefix, value: /none}}]
   - backendRefs: [{name: a, port: 80}]
 ---
@@ -338,6 +342,8 @@ var probes = []struct {
 	{"", 0, "GET", "http://api.example.com/private", []string{"Authorization", "Bearer secret-a"}, answer{code: 200, pod: "b", path: "/private"}},
 	{"", 0, "GET", "http://api.example.com/missing", nil, answer{code: 500}},
 	{"", 0, "GET", "http://api.example.com/none", nil, answer{code: 500}},
+	{"", 0, "GET", "http://api.example.com/share-of-invalid", nil, answer{code: 500}},
+	{"", 0, "GET", "http://api.example.com/mixed", nil, answer{code: 200, pod: "a", path: "/mixed"}},
 	{"", 0, "POST", "http://grpc.example.com/pkg.Echo/Say", []string{"Content-Type", "application/grpc"}, answer{code: 200, pod: "g", path: "/pkg.Echo/Say"}},
 	{"", 0, "POST", "http://grpc.example.com/pkg.Echo/Other", []string{"Content-Type", "application/grpc"}, answer{code: 404}},
 	{"", 0, "GET", "http://other.example.com/exact", nil, answer{code: 404}},
