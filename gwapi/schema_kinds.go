@@ -1,6 +1,7 @@
 package gwapi
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -187,7 +188,11 @@ func (e *schemaEmitter) agwBackend(kind, routeNS string, ref gwv1.BackendObjectR
 				targets = append(targets, ts...)
 			}
 		}
-		out = map[string]any{"mcp": map[string]any{"targets": targets}}
+		// The controller's key for this backend, as the runtime's federation uses: sessions survive
+		// a retranslation (a replica rebuilds its federation on every change) and every replica
+		// resumes the others' sessions.
+		out = map[string]any{"mcp": map[string]any{"targets": targets,
+			"sessionKey": base64.StdEncoding.EncodeToString(e.t.transports.sessionKey(b.Namespace + "/" + b.Name))}}
 	}
 	if hasKey {
 		pol["backendAuth"] = map[string]any{"key": map[string]any{"value": key}}

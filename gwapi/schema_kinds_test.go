@@ -184,6 +184,42 @@ spec:
 	out, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "everything_echo", Arguments: map[string]any{}})
 	require.NoError(t, err)
 	require.Equal(t, "upstream", out.Content[0].(*sdk.TextContent).Text)
+
+	// A second replica of the same document resumes the session the first one opened: the document
+	// carries the controller's session key, so a replica's rebuild or a load balancer's choice of
+	// replica does not end MCP sessions.
+	other := serveDocument(t, res, func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, up.Listener.Addr().String())
+	})
+	rpc := func(addr, session, body string) (*http.Response, string) {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/mcp", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+		if session != "" {
+			req.Header.Set("Mcp-Session-Id", session)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		return resp, string(b)
+	}
+	resp, body := rpc(socks[8080], "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	session := resp.Header.Get("Mcp-Session-Id")
+	require.NotEmpty(t, session)
+	resp, body = rpc(other[8080], session, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	require.Contains(t, body, "everything_echo")
+	for _, addr := range []string{socks[8080], other[8080]} { // end the session (and its upstream ones) on both
+		req, _ := http.NewRequest(http.MethodDelete, "http://"+addr+"/mcp", nil)
+		req.Header.Set("Mcp-Session-Id", session)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_ = resp.Body.Close()
+		}
+	}
 }
 
 // An InferencePool in the document: its ready Pods behind its endpoint picker. Each request goes
