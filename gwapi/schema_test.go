@@ -186,6 +186,11 @@ metadata: {name: static, namespace: infra}
 spec: {static: {host: $IP, port: $PS}}
 ---
 apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {name: keyed, namespace: infra}
+spec: {static: {host: $IP, port: $PS}, policies: {auth: {key: backend-key}}}
+---
+apiVersion: agentgateway.dev/v1alpha1
 kind: AgentgatewayPolicy
 metadata: {name: keys, namespace: infra}
 spec:
@@ -241,6 +246,8 @@ spec:
     backendRefs: [{name: b, port: 80}]
   - matches: [{path: {type: PathPrefix, value: /static}}]
     backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: static}]
+  - matches: [{path: {type: PathPrefix, value: /keyed}}]
+    backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: keyed}]
   - name: private
     matches: [{path: {type: PathPrefix, value: /private}}]
     backendRefs: [{name: b, port: 80}]
@@ -290,6 +297,7 @@ type answer struct {
 	proto    string // the protocol the backend saw (gRPC backends get HTTP/2)
 	acao     string // Access-Control-Allow-Origin
 	expose   string // Access-Control-Expose-Headers
+	auth     string // the Authorization the backend saw
 }
 
 func ask(t *testing.T, h http.Handler, method, target string, hdr ...string) answer {
@@ -309,6 +317,7 @@ func ask(t *testing.T, h http.Handler, method, target string, hdr ...string) ans
 	}
 	if json.Unmarshal(rec.Body.Bytes(), &body) == nil {
 		a.pod, a.path, a.xset, a.xdrop = body.Pod, body.Path, body.Headers.Get("X-Set"), body.Headers.Get("X-Drop") != ""
+		a.auth = body.Headers.Get("Authorization")
 	}
 	return a
 }
@@ -338,6 +347,7 @@ var probes = []struct {
 	{"", 0, "GET", "http://api.example.com/re/12", nil, answer{code: 200, pod: "b", path: "/re/12"}},
 	{"", 0, "GET", "http://api.example.com/re/12x", nil, answer{code: 200, pod: "a", path: "/re/12x"}},
 	{"", 0, "GET", "http://api.example.com/static/x", nil, answer{code: 200, pod: "s", path: "/static/x"}},
+	{"", 0, "GET", "http://api.example.com/keyed", nil, answer{code: 200, pod: "s", path: "/keyed", auth: "Bearer backend-key"}},
 	{"", 0, "GET", "http://api.example.com/private", nil, answer{code: 401}},
 	{"", 0, "GET", "http://api.example.com/private", []string{"Authorization", "Bearer secret-a"}, answer{code: 200, pod: "b", path: "/private"}},
 	{"", 0, "GET", "http://api.example.com/missing", nil, answer{code: 500}},
