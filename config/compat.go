@@ -141,8 +141,8 @@ var Compatibility = []CompatRow{
 
 	// tls (listeners and gateways)
 	{"tls.mode", Supported, ""},
-	{"tls.cert", Supported, ""},
-	{"tls.key", Supported, ""},
+	{"tls.cert", SupportedWithDifferences, "a file, or the PEM itself (a value holding \"-----BEGIN \")"},
+	{"tls.key", SupportedWithDifferences, "a file, or the PEM itself (a value holding \"-----BEGIN \")"},
 	{"tls.root", Supported, ""},
 	{"tls.spiffe", NotSupported, whyMesh},
 	{"tls.cipherSuites", Supported, ""},
@@ -197,7 +197,7 @@ var Compatibility = []CompatRow{
 	{"policies.responseHeaderModifier", Supported, ""},
 	{"policies.requestRedirect", Supported, ""},
 	{"policies.urlRewrite", SupportedWithDifferences, "authority full or host only"},
-	{"policies.requestMirror", Supported, ""},
+	{"policies.requestMirror", SupportedWithDifferences, "also a list of mirrors (an extension), each getting its own copy"},
 	{"policies.directResponse", Supported, ""},
 	{"policies.cors", Supported, ""},
 	{"policies.mcpAuthorization", Supported, ""},

@@ -67,6 +67,8 @@ type File struct {
 	targeted  *yaml.Node
 	shortRefs map[string]shortFormRef
 	services  *serviceCatalog
+	// dial is SetDialer's (dial.go).
+	dial DialFunc
 }
 
 // BindSpec is one entry of `binds`.
@@ -394,6 +396,7 @@ func (f *File) Build(logger *slog.Logger) (*Runtime, error) {
 	l.bc.res.named = f.freshNamed()
 	l.bc.res.pins = f.mcpPins
 	l.bc.res.services = f.services
+	l.bc.res.dial = f.dial
 	l.bc.MCPSessionKey, _ = f.Settings.SessionKey() // validated by Load
 	if h := f.Frontend.HTTP; h != nil {
 		if h.MaxBufferSize < 0 {
@@ -502,6 +505,9 @@ func relocate1(err error, paths []string) error {
 // chain to (mutual TLS); problems are recorded at the field that names the file.
 func (l *loader) serverTLS(t TLSSpec, path string) *tls.Config {
 	read := func(name, field string) []byte {
+		if inlinePEM(name) { // tls_inline.go
+			return []byte(name)
+		}
 		b, err := readLimited(l.bc.File(name), maxPEM)
 		if err != nil {
 			l.errs = append(l.errs, agentgateway.Errorf(path+"."+field, "%w", err))
@@ -514,7 +520,7 @@ func (l *loader) serverTLS(t TLSSpec, path string) *tls.Config {
 	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		l.errs = append(l.errs, agentgateway.Errorf(path, "loading certificate %s and key %s: %w", t.Cert, t.Key, err))
+		l.errs = append(l.errs, agentgateway.Errorf(path, "loading certificate %s and key %s: %w", pemName(t.Cert), pemName(t.Key), err))
 		return nil
 	}
 	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
@@ -528,7 +534,7 @@ func (l *loader) serverTLS(t TLSSpec, path string) *tls.Config {
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			l.errs = append(l.errs, agentgateway.Errorf(path+".root", "%s holds no PEM certificates", t.Root))
+			l.errs = append(l.errs, agentgateway.Errorf(path+".root", "%s holds no PEM certificates", pemName(t.Root)))
 			return nil
 		}
 		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert

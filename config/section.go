@@ -84,6 +84,8 @@ type resources struct {
 	pins    string                   // the default MCP pin file (File.SetMCPPins)
 	// services are the file's static `services` with their `workloads` (sections_services.go).
 	services *serviceCatalog
+	// dial connects host and service backends (File.SetDialer); nil dials directly.
+	dial DialFunc
 }
 
 // NewBuildContext returns the root context of one build: file names resolve against dir, and svc

@@ -48,6 +48,7 @@ func hostBackend(bc *BuildContext, host string) (http.Handler, error) {
 		return nil, err
 	}
 	applyConn(bc, &cfg)
+	applyDial(bc, &cfg)
 	b, err := agentgateway.NewHTTPBackend(cfg)
 	if err != nil {
 		return nil, bc.Errorf("", "%v", err)

@@ -110,8 +110,12 @@ func inferencePool(bc *BuildContext, name string, endpoints []string) (h http.Ha
 	// FailClose, the Inference Extension's default: the schema has no failure mode for it.
 	// passthrough: the picker's "ip:port" is trusted even when it is not one of the service's
 	// endpoints (the picker knows model servers this gateway does not).
-	p, err := inference.NewPool(inference.PoolConfig{Name: name, Endpoints: endpoints, Logger: bc.Logger,
-		Passthrough: s.DestinationMode == "passthrough", Picker: inference.PickerConfig{Address: addr}})
+	cfg := inference.PoolConfig{Name: name, Endpoints: endpoints, Logger: bc.Logger,
+		Passthrough: s.DestinationMode == "passthrough", Picker: inference.PickerConfig{Address: addr}}
+	if d := bc.res.dial; d != nil { // File.SetDialer: the model servers and the picker too
+		cfg.Transport, cfg.Picker.DialContext = &http.Transport{DialContext: d, Proxy: nil}, d
+	}
+	p, err := inference.NewPool(cfg)
 	if err != nil {
 		return nil, true, agentgateway.Errorf(s.at, "%w", err)
 	}

@@ -199,6 +199,9 @@ func (ts mcpTargetSpec) target(bc *BuildContext) (mcp.Target, error) {
 		}
 		t.HTTPClient = c
 	}
+	if d := bc.res.dial; d != nil && t.HTTPClient == nil && t.URL != "" { // File.SetDialer
+		t.HTTPClient = &http.Client{Transport: &http.Transport{DialContext: d}}
+	}
 	if p := ts.Policies; p != nil && p.RequestHeaderModifier != nil {
 		t.Headers = http.Header{}
 		for k, v := range p.RequestHeaderModifier.Add {

@@ -44,7 +44,7 @@ var policyPolicies = []PolicySection{
 	Policy("delay", buildDelay),
 	Policy("buffer", buildBuffer),
 	Policy("sessionAffinity", buildSessionAffinity),
-	Policy("requestMirror", buildMirror),
+	{Key: "requestMirror", Build: buildMirrors}, // sections_mirrors.go
 	Policy("transformations", buildTransformations),
 	Policy("backendTLS", buildBackendTLS),
 	Policy("backendAuth", buildBackendAuth),
@@ -236,7 +236,8 @@ type corsSpec struct {
 }
 
 func buildCORS(bc *BuildContext, s corsSpec) (agentgateway.Policy, error) {
-	return wrapPolicy(bc)(policy.NewCORS(policy.CORSConfig(s)))
+	p, err := policy.NewCORS(policy.CORSConfig(s))
+	return wrapPolicy(bc)(exposeOnPreflight(p, err, s.ExposeHeaders)) // cors_preflight.go
 }
 
 // --- jwtAuth ---

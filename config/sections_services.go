@@ -253,6 +253,7 @@ func catalogBackend(bc *BuildContext, ref ServiceRef) (h http.Handler, handled b
 		return nil, true, err
 	}
 	applyConn(bc, &cfg)
+	applyDial(bc, &cfg)
 	b, err := agentgateway.NewHTTPBackend(cfg)
 	if err != nil {
 		return nil, true, bc.Errorf("", "%w", err)

@@ -212,6 +212,13 @@ func (l *loader) tcpBackend(bc *BuildContext, bs TCPBackendSpec, routeTLS *tls.C
 	case bs.Host != "":
 		b.Address = bs.Host
 	case bs.Service != nil:
+		if dial, ok, err := catalogTCPDial(bc.At("service"), *bs.Service); ok { // a service of the file's `services`
+			if err != nil {
+				return b, bc.Errorf("service", "%w", err)
+			}
+			b.Name, b.Dial = bs.Service.Name, dial
+			break
+		}
 		hp, err := bc.Service("service", *bs.Service)
 		if err != nil {
 			return b, err
@@ -251,6 +258,10 @@ func (l *loader) tcpBackend(bc *BuildContext, bs TCPBackendSpec, routeTLS *tls.C
 		} else if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
 			return b, bc.Errorf("host", "invalid port %q", p)
 		}
+	}
+	if d := bc.res.dial; d != nil && b.Address != "" && b.Dial == nil && (bs.Policies == nil || bs.Policies.BackendTunnel == nil) {
+		addr := b.Address // the file's dialer (SetDialer) connects it
+		b.Dial = func(ctx context.Context, _ *agentgateway.ConnInfo) (net.Conn, error) { return d(ctx, "tcp", addr) }
 	}
 	if p := bs.Policies; p != nil {
 		if p.BackendTLS != nil {

@@ -267,6 +267,13 @@ func TestGatewayAPIConformance(t *testing.T) {
 			return []gwv1.GatewayStatusAddress{{Type: ptrTo(gwv1.IPAddressType), Value: nw.address(types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name})}}
 		},
 	}}
+	mode := "runtime"
+	if viaDocument() { // conformance_doc_test.go
+		mode = "document"
+		dp := &documentPlane{rt: rt, dial: cl.dialPod}
+		defer dp.close()
+		ctl.DataPlane, ctl.Publish = &dp.release, dp.publish
+	}
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = ctl.Run(ctx) }()
 	defer func() {
@@ -402,7 +409,7 @@ func TestGatewayAPIConformance(t *testing.T) {
 				sk++
 			}
 		}
-		fmt.Fprintf(&summary, "gateway-api conformance: %s %d/%d passed (%d failed, %d skipped)\n", f, p, total, fl, sk)
+		fmt.Fprintf(&summary, "gateway-api conformance (%s): %s %d/%d passed (%d failed, %d skipped)\n", mode, f, p, total, fl, sk)
 	}
 	for _, name := range slices.Sorted(maps.Keys(unreachable)) {
 		fmt.Fprintf(&summary, "gateway-api conformance: %s skipped: %s\n", name, unreachable[name])

@@ -94,6 +94,45 @@ spec:
   targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}]
   traffic: {jwtAuthentication: {jwks: "{"}, authorization: {rules: ["request.path +"]}, retry: [1], headerModifiers: {request: {set: 3}}, extAuth: {}, transformation: null}
 `)
+	// TLS and TCP listeners with routes, mirrors, CORS and a "$" the document must keep literal.
+	f.Add(`apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: agw}
+spec: {controllerName: agentgateway.dev/gwapi}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec: {gatewayClassName: agw, listeners: [{name: t, protocol: TLS, port: 443, tls: {mode: Passthrough}}, {name: c, protocol: TCP, port: 9}, {name: h, protocol: HTTP, port: 80}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TLSRoute
+metadata: {name: t}
+spec: {parentRefs: [{name: gw, sectionName: t}], hostnames: ["$x.example"], rules: [{backendRefs: [{name: s, port: 1}, {name: nope}]}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TCPRoute
+metadata: {name: c}
+spec: {parentRefs: [{name: gw, sectionName: c}], rules: [{backendRefs: []}, {backendRefs: [{name: s, port: 1, weight: -1}]}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{name: gw, sectionName: h}]
+  rules:
+  - matches: [{path: {type: RegularExpression, value: "/a$"}}]
+    filters:
+    - {type: RequestMirror, requestMirror: {backendRef: {name: s, port: 1}, percent: 50}}
+    - {type: RequestMirror, requestMirror: {backendRef: {name: s}}}
+    - {type: CORS, cors: {allowOrigins: ["$HOME"], maxAge: -1}}
+    backendRefs: [{name: s, port: 1, filters: [{type: RequestRedirect, requestRedirect: {}}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: s}
+spec: {ports: [{port: 1}]}
+`)
 	f.Add("apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec: {gatewayClassName: agw, listeners: [{name: a, protocol: HTTPS, port: 0, hostname: '*'}]}\n")
 	// Backend policies: Kubernetes forms of backend.auth resolved before package config sees them
 	// (secretRef, aws.secretRef), file references hidden in arrays, contradictory tls, a CA in a

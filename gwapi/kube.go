@@ -90,11 +90,6 @@ func managerOptions(ko KubeOptions, scheme *runtime.Scheme, logger *slog.Logger)
 	return o
 }
 
-// noDataPlane is the DataPlane of a control-plane-only process.
-type noDataPlane struct{}
-
-func (noDataPlane) Apply(types.NamespacedName, *agentgateway.Config) error { return nil }
-
 // servingRunnable runs on every replica, leader or not: the data plane must serve everywhere.
 type servingRunnable struct{ manager.RunnableFunc }
 
@@ -147,8 +142,9 @@ func RunKube(ctx context.Context, ko KubeOptions) error {
 	}
 	rt := &Runtime{Options: ko.GatewayOptions}
 	var plane DataPlane = rt
+	release := &ReleasePlane{} // the data plane of a control plane only (release.go)
 	if ko.NoDataPlane {
-		plane = noDataPlane{}
+		plane = release
 	}
 	// Without leader election the manager closes Elected at start, so the gate is always open.
 	ctl := &Controller{Cluster: mgr.GetClient(), DataPlane: plane, Options: ko.Options, Interval: ko.Interval, Logger: logger,
@@ -156,7 +152,7 @@ func RunKube(ctx context.Context, ko KubeOptions) error {
 	if err := mgr.Add(servingRunnable{func(ctx context.Context) error {
 		// The cache is synced before runnables start, so the first translation sees the cluster.
 		err := ctl.Run(ctx)
-		return errors.Join(err, rt.Close())
+		return errors.Join(err, rt.Close(), release.Close())
 	}}); err != nil {
 		return fmt.Errorf("%w: %w", ErrKube, err)
 	}

@@ -1,14 +1,25 @@
 package gwapi_test
 
 import (
+	"cmp"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,24 +36,64 @@ import (
 	"github.com/agentgw/agentgateway/xds"
 )
 
-// namedEcho answers with its name and the request it saw.
+// namedEcho answers with its name and the request it saw, over HTTP/1.1 and h2c (gRPC backends).
 func namedEcho(t *testing.T, name string) (ip, port string) {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"pod": name, "path": r.URL.RequestURI(), "host": r.Host, "headers": r.Header})
-	}))
-	t.Cleanup(srv.Close)
-	ip, port, _ = net.SplitHostPort(srv.Listener.Addr().String())
+	ip, port, _ = recordingEcho(t, name)
 	return ip, port
 }
 
-// schemaManifests: a Gateway on 8080, two Services whose EndpointSlices name real loopback pods, and
-// an HTTPRoute exercising what the schema document carries.
-func schemaManifests(t *testing.T) string {
+// recordingEcho is namedEcho that also counts the requests it got, by path (mirrors get copies).
+func recordingEcho(t *testing.T, name string) (ip, port string, hits func(path string) int) {
+	t.Helper()
+	var mu sync.Mutex
+	seen := map[string]int{}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.URL.Path]++
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"pod": name, "path": r.URL.RequestURI(), "host": r.Host, "headers": r.Header})
+	}))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	ip, port, _ = net.SplitHostPort(srv.Listener.Addr().String())
+	return ip, port, func(path string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen[path]
+	}
+}
+
+// selfSigned returns a certificate and key (PEM) for host.
+func selfSigned(t *testing.T, host string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	kd, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd})
+}
+
+// schemaManifests: Gateway infra/gw (HTTP on 8080, HTTPS on 8443) and infra/gw2 (HTTP on 8080 for
+// another hostname), Services whose EndpointSlices name real loopback pods, a static
+// AgentgatewayBackend, an AgentgatewayPolicy, and HTTPRoutes and a GRPCRoute exercising what the
+// schema document carries.
+func schemaManifests(t *testing.T) (manifests string, mirrorHits func(string) int) {
 	ip, pa := namedEcho(t, "a")
 	_, pb := namedEcho(t, "b")
-	r := strings.NewReplacer("$IP", ip, "$PA", pa, "$PB", pb)
+	_, pg := namedEcho(t, "g")
+	_, ps := namedEcho(t, "s")
+	_, pm, mirrorHits := recordingEcho(t, "m")
+	cert, key := selfSigned(t, "secure.example.com")
+	r := strings.NewReplacer("$IP", ip, "$PA", pa, "$PB", pb, "$PG", pg, "$PS", ps, "$PM", pm,
+		"$CERT", base64.StdEncoding.EncodeToString(cert), "$KEY", base64.StdEncoding.EncodeToString(key))
 	return r.Replace(`
 apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
@@ -56,6 +107,30 @@ spec:
   gatewayClassName: agw
   listeners:
   - {name: http, protocol: HTTP, port: 8080, hostname: "*.example.com"}
+  - name: https
+    protocol: HTTPS
+    port: 8443
+    hostname: secure.example.com
+    tls: {certificateRefs: [{name: cert}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw2, namespace: infra}
+spec:
+  gatewayClassName: agw
+  listeners:
+  - {name: http, protocol: HTTP, port: 8080, hostname: "*.other.org"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: cert, namespace: infra}
+type: kubernetes.io/tls
+data: {tls.crt: $CERT, tls.key: $KEY}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: keys, namespace: infra}
+data: {alice: c2VjcmV0LWE=}
 ---
 apiVersion: v1
 kind: Service
@@ -81,11 +156,53 @@ addressType: IPv4
 ports: [{name: http, port: $PB}]
 endpoints: [{addresses: [$IP]}]
 ---
+apiVersion: v1
+kind: Service
+metadata: {name: g, namespace: infra}
+spec: {ports: [{name: grpc, port: 9000}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: g, namespace: infra, labels: {kubernetes.io/service-name: g}}
+addressType: IPv4
+ports: [{name: grpc, port: $PG}]
+endpoints: [{addresses: [$IP]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: m, namespace: infra}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: m, namespace: infra, labels: {kubernetes.io/service-name: m}}
+addressType: IPv4
+ports: [{name: http, port: $PM}]
+endpoints: [{addresses: [$IP]}]
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {name: static, namespace: infra}
+spec: {static: {host: $IP, port: $PS}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {name: keyed, namespace: infra}
+spec: {static: {host: $IP, port: $PS}, policies: {auth: {key: backend-key}}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: keys, namespace: infra}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: r, sectionName: private}]
+  traffic:
+    apiKeyAuthentication: {secretRef: {name: keys}}
+---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: r, namespace: infra}
 spec:
-  parentRefs: [{name: gw}]
+  parentRefs: [{name: gw, sectionName: http}]
   hostnames: [api.example.com]
   rules:
   - matches: [{path: {type: Exact, value: /exact}}]
@@ -111,12 +228,62 @@ spec:
   - matches: [{path: {type: PathPrefix, value: /mirror}}]
     filters:
     - type: RequestMirror
-      requestMirror: {backendRef: {name: b, port: 80}}
+      requestMirror: {backendRef: {name: m, port: 80}}
+    - type: RequestMirror
+      requestMirror: {backendRef: {name: m, port: 80}, fraction: {numerator: 1, denominator: 1}}
     backendRefs: [{name: a, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /cors}}]
+    filters:
+    - type: CORS
+      cors: {allowOrigins: ["https://app.example.com"], allowMethods: [GET], exposeHeaders: [x-exposed]}
+    backendRefs: [{name: a, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /per-backend}}]
+    backendRefs:
+    - name: b
+      port: 80
+      filters: [{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-set, value: backend}]}}]
+  - matches: [{path: {type: RegularExpression, value: "/re/[0-9]+$"}}]
+    backendRefs: [{name: b, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /static}}]
+    backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: static}]
+  - matches: [{path: {type: PathPrefix, value: /keyed}}]
+    backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: keyed}]
+  - name: private
+    matches: [{path: {type: PathPrefix, value: /private}}]
+    backendRefs: [{name: b, port: 80}]
   - matches: [{path: {type: PathPrefix, value: /missing}}]
     backendRefs: [{name: nope, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /mixed}}]
+    backendRefs: [{name: a, port: 80, weight: 1}, {name: nope, port: 80, weight: 0}]
+  - matches: [{path: {type: PathPrefix, value: /share-of-invalid}}]
+    backendRefs: [{name: a, port: 80, weight: 0}, {name: nope, port: 80, weight: 1}]
+  - matches: [{path: {type: PathPrefix, value: /none}}]
   - backendRefs: [{name: a, port: 80}]
-`)
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: secure, namespace: infra}
+spec:
+  parentRefs: [{name: gw, sectionName: https}]
+  rules: [{backendRefs: [{name: b, port: 80}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: other, namespace: infra}
+spec:
+  parentRefs: [{name: gw2}]
+  rules: [{backendRefs: [{name: b, port: 80}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: grpc, namespace: infra}
+spec:
+  parentRefs: [{name: gw, sectionName: http}]
+  hostnames: [grpc.example.com]
+  rules:
+  - matches: [{method: {service: pkg.Echo, method: Say}}]
+    backendRefs: [{name: g, port: 9000}]
+`), mirrorHits
 }
 
 type answer struct {
@@ -127,6 +294,10 @@ type answer struct {
 	xset     string
 	xdrop    bool
 	xresp    string
+	proto    string // the protocol the backend saw (gRPC backends get HTTP/2)
+	acao     string // Access-Control-Allow-Origin
+	expose   string // Access-Control-Expose-Headers
+	auth     string // the Authorization the backend saw
 }
 
 func ask(t *testing.T, h http.Handler, method, target string, hdr ...string) answer {
@@ -137,7 +308,8 @@ func ask(t *testing.T, h http.Handler, method, target string, hdr ...string) ans
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	a := answer{code: rec.Code, location: rec.Header().Get("Location"), xresp: rec.Header().Get("X-Resp")}
+	a := answer{code: rec.Code, location: rec.Header().Get("Location"), xresp: rec.Header().Get("X-Resp"),
+		acao: rec.Header().Get("Access-Control-Allow-Origin"), expose: rec.Header().Get("Access-Control-Expose-Headers")}
 	var body struct {
 		Pod     string      `json:"pod"`
 		Path    string      `json:"path"`
@@ -145,58 +317,155 @@ func ask(t *testing.T, h http.Handler, method, target string, hdr ...string) ans
 	}
 	if json.Unmarshal(rec.Body.Bytes(), &body) == nil {
 		a.pod, a.path, a.xset, a.xdrop = body.Pod, body.Path, body.Headers.Get("X-Set"), body.Headers.Get("X-Drop") != ""
+		a.auth = body.Headers.Get("Authorization")
 	}
 	return a
 }
 
 // probes are requests whose answers the runtime translation and the schema document must agree on.
 var probes = []struct {
+	gw             string // the Gateway (default infra/gw)
+	port           int    // default 8080
 	method, target string
 	hdr            []string
 	want           answer
 }{
-	{"GET", "http://api.example.com/exact", nil, answer{code: 200, pod: "a", path: "/exact"}},
-	{"GET", "http://api.example.com/exact/more", nil, answer{code: 200, pod: "a", path: "/exact/more"}}, // the catch-all rule
-	{"GET", "http://api.example.com/b/x", []string{"x-env", "canary", "x-drop", "1"}, answer{code: 200, pod: "b", path: "/b/x", xset: "1", xresp: "yes"}},
-	{"GET", "http://api.example.com/b/x", nil, answer{code: 200, pod: "a", path: "/b/x"}},
-	{"POST", "http://api.example.com/q?v=2", nil, answer{code: 200, pod: "b", path: "/q?v=2"}},
-	{"GET", "http://api.example.com/q?v=2", nil, answer{code: 200, pod: "a", path: "/q?v=2"}},
-	{"GET", "http://api.example.com/old/x", nil, answer{code: 200, pod: "a", path: "/new/x"}},
-	{"GET", "http://api.example.com/moved/x", nil, answer{code: 301, location: "http://other.example.com:8080/moved/x"}},
-	{"GET", "http://api.example.com/missing", nil, answer{code: 500}},
-	{"GET", "http://other.example.com/exact", nil, answer{code: 404}},
+	{"", 0, "GET", "http://api.example.com/exact", nil, answer{code: 200, pod: "a", path: "/exact"}},
+	{"", 0, "GET", "http://api.example.com/exact/more", nil, answer{code: 200, pod: "a", path: "/exact/more"}}, // the catch-all rule
+	{"", 0, "GET", "http://api.example.com/b/x", []string{"x-env", "canary", "x-drop", "1"}, answer{code: 200, pod: "b", path: "/b/x", xset: "1", xresp: "yes"}},
+	{"", 0, "GET", "http://api.example.com/b/x", nil, answer{code: 200, pod: "a", path: "/b/x"}},
+	{"", 0, "POST", "http://api.example.com/q?v=2", nil, answer{code: 200, pod: "b", path: "/q?v=2"}},
+	{"", 0, "GET", "http://api.example.com/q?v=2", nil, answer{code: 200, pod: "a", path: "/q?v=2"}},
+	{"", 0, "GET", "http://api.example.com/old/x", nil, answer{code: 200, pod: "a", path: "/new/x"}},
+	{"", 0, "GET", "http://api.example.com/moved/x", nil, answer{code: 301, location: "http://other.example.com:8080/moved/x"}},
+	{"", 0, "GET", "http://api.example.com/mirror", nil, answer{code: 200, pod: "a", path: "/mirror"}},
+	{"", 0, "OPTIONS", "http://api.example.com/cors", []string{"Origin", "https://app.example.com", "Access-Control-Request-Method", "GET"},
+		answer{code: 200, acao: "https://app.example.com", expose: "x-exposed"}},
+	{"", 0, "GET", "http://api.example.com/cors", []string{"Origin", "https://app.example.com"},
+		answer{code: 200, pod: "a", path: "/cors", acao: "https://app.example.com", expose: "x-exposed"}},
+	{"", 0, "GET", "http://api.example.com/per-backend", nil, answer{code: 200, pod: "b", path: "/per-backend", xset: "backend"}},
+	{"", 0, "GET", "http://api.example.com/re/12", nil, answer{code: 200, pod: "b", path: "/re/12"}},
+	{"", 0, "GET", "http://api.example.com/re/12x", nil, answer{code: 200, pod: "a", path: "/re/12x"}},
+	{"", 0, "GET", "http://api.example.com/static/x", nil, answer{code: 200, pod: "s", path: "/static/x"}},
+	{"", 0, "GET", "http://api.example.com/keyed", nil, answer{code: 200, pod: "s", path: "/keyed", auth: "Bearer backend-key"}},
+	{"", 0, "GET", "http://api.example.com/private", nil, answer{code: 401}},
+	{"", 0, "GET", "http://api.example.com/private", []string{"Authorization", "Bearer secret-a"}, answer{code: 200, pod: "b", path: "/private"}},
+	{"", 0, "GET", "http://api.example.com/missing", nil, answer{code: 500}},
+	{"", 0, "GET", "http://api.example.com/none", nil, answer{code: 500}},
+	{"", 0, "GET", "http://api.example.com/share-of-invalid", nil, answer{code: 500}},
+	{"", 0, "GET", "http://api.example.com/mixed", nil, answer{code: 200, pod: "a", path: "/mixed"}},
+	{"", 0, "POST", "http://grpc.example.com/pkg.Echo/Say", []string{"Content-Type", "application/grpc"}, answer{code: 200, pod: "g", path: "/pkg.Echo/Say"}},
+	{"", 0, "POST", "http://grpc.example.com/pkg.Echo/Other", []string{"Content-Type", "application/grpc"}, answer{code: 404}},
+	{"", 0, "GET", "http://other.example.com/exact", nil, answer{code: 404}},
+	{"", 8443, "GET", "https://secure.example.com/x", nil, answer{code: 200, pod: "b", path: "/x"}},
+	{"gw2", 0, "GET", "http://www.other.org/y", nil, answer{code: 200, pod: "b", path: "/y"}},
 }
 
-// The schema document (what --xds-serve serves) compiles with package config into a gateway that
-// answers like the runtime translation, rule for rule; a filter it cannot carry (RequestMirror)
-// fails closed with 500 instead of being dropped.
-func TestSchemaDocumentServesLikeTheTranslation(t *testing.T) {
-	snap, err := gwapi.DecodeManifests(strings.NewReader(schemaManifests(t)))
-	require.NoError(t, err)
-	res := gwapi.Translate(snap, gwapi.Options{ControllerName: "agentgateway.dev/gwapi"})
-	direct := agentgateway.New()
-	t.Cleanup(func() { _ = direct.Close() })
-	require.NoError(t, direct.Apply(res.Configs[types.NamespacedName{Namespace: "infra", Name: "gw"}]))
-
-	doc, err := gwapi.SchemaDocument(res)
-	require.NoError(t, err)
-	f, err := config.Load(doc, nil)
-	require.NoError(t, err, "%s", doc)
+// compileDocument is the path of a replica: the translation's SchemaDocument (for the given
+// Gateways, all when none) as xDS resources, the document the replica reassembles from them, and
+// config's build of it; dial, when set, reaches the pods (config.File.SetDialer).
+func compileDocument(res *gwapi.Result, dial config.DialFunc, gateways ...types.NamespacedName) (*config.Runtime, []byte, error) {
+	doc, err := gwapi.SchemaDocumentFor(res, gateways...)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := xds.FromYAML(doc)
+	if err != nil {
+		return nil, doc, fmt.Errorf("as xDS resources: %w", err)
+	}
+	doc, _, err = r.Document()
+	if err != nil {
+		return nil, doc, fmt.Errorf("reassembled: %w", err)
+	}
+	// The replica expands no $VARs in a Kubernetes object's strings: the document escapes them.
+	f, err := config.Load(doc, func(string) (string, bool) { return "", false })
+	if err != nil {
+		return nil, doc, err
+	}
+	f.SetDialer(dial)
 	rt, err := f.Build(slog.New(slog.DiscardHandler))
+	return rt, doc, err
+}
+
+// The schema document (what --xds-serve serves, after the xDS round trip a replica makes) compiles
+// with package config into a gateway that answers like the runtime translation, probe for probe:
+// HTTP and HTTPS listeners, two Gateways sharing port 8080 by hostname, every HTTPRoute filter
+// (mirrors included: the mirror pod gets its copies), per-backend filters, a regex with "$" (not
+// an environment variable), an AgentgatewayBackend, an AgentgatewayPolicy and a GRPCRoute.
+func TestSchemaDocumentServesLikeTheTranslation(t *testing.T) {
+	manifests, mirrorHits := schemaManifests(t)
+	snap, err := gwapi.DecodeManifests(strings.NewReader(manifests))
+	require.NoError(t, err)
+	res := gwapi.Translate(snap, gwapi.Options{ControllerName: "agentgateway.dev/gwapi", Logger: slog.New(slog.DiscardHandler)})
+	direct := map[string]*agentgateway.Gateway{}
+	for _, name := range []string{"gw", "gw2"} {
+		g := agentgateway.New(agentgateway.WithLogger(slog.New(slog.DiscardHandler)), agentgateway.WithAccessLog(false))
+		t.Cleanup(func() { _ = g.Close() })
+		require.NoError(t, g.Apply(res.Configs[types.NamespacedName{Namespace: "infra", Name: name}]))
+		direct[name] = g
+	}
+
+	rt, doc, err := compileDocument(res, nil)
 	require.NoError(t, err, "%s", doc)
 	t.Cleanup(func() { _ = rt.Close() })
-	viaSchema := agentgateway.New()
+	viaSchema := agentgateway.New(agentgateway.WithLogger(slog.New(slog.DiscardHandler)), agentgateway.WithAccessLog(false))
 	t.Cleanup(func() { _ = viaSchema.Close() })
 	require.NoError(t, viaSchema.Apply(rt.Config))
 
 	for _, p := range probes {
-		want := ask(t, direct.PortHandler(8080), p.method, p.target, p.hdr...)
+		gw, port := cmp.Or(p.gw, "gw"), cmp.Or(p.port, 8080)
+		want := ask(t, direct[gw].PortHandler(port), p.method, p.target, p.hdr...)
 		require.Equal(t, p.want, want, "runtime translation: %s %s", p.method, p.target)
-		got := ask(t, viaSchema.PortHandler(8080), p.method, p.target, p.hdr...)
+		got := ask(t, viaSchema.PortHandler(port), p.method, p.target, p.hdr...)
 		assert.Equal(t, want, got, "schema document: %s %s", p.method, p.target)
 	}
-	mirror := ask(t, viaSchema.PortHandler(8080), "GET", "http://api.example.com/mirror")
-	assert.Equal(t, 500, mirror.code, "a filter the document cannot carry fails closed")
+	// Two mirrors on /mirror, each copying every request, through both paths: four copies.
+	require.Eventually(t, func() bool { return mirrorHits("/mirror") == 4 }, 10*time.Second, 10*time.Millisecond,
+		"mirror copies: %d", mirrorHits("/mirror"))
+
+	// The HTTPS listener serves the Secret's certificate, given inline.
+	var certs [][]byte
+	for _, cfg := range []agentgateway.Config{res.Configs[types.NamespacedName{Namespace: "infra", Name: "gw"}], rt.Config} {
+		for _, l := range cfg.Listeners {
+			if l.Port == 8443 {
+				require.NotNil(t, l.TLS, "listener %s", l.Name)
+				certs = append(certs, l.TLS.Certificates[0].Certificate[0])
+			}
+		}
+	}
+	require.Len(t, certs, 2)
+	require.Equal(t, certs[0], certs[1])
+}
+
+// A Kubernetes object's "$" is literal in the document: a regex anchored with "$" and a header
+// value naming what looks like a variable reach the data plane unchanged.
+func TestSchemaDocumentEscapesDollars(t *testing.T) {
+	snap, err := gwapi.DecodeManifests(strings.NewReader(agwGateway + `
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: infra}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - matches: [{path: {type: RegularExpression, value: "/v[0-9]$"}}]
+    filters:
+    - type: RequestRedirect
+      requestRedirect: {hostname: "$HOME.example.com", statusCode: 302}
+`))
+	require.NoError(t, err)
+	res := gwapi.Translate(snap, gwapi.Options{ControllerName: "agentgateway.dev/gwapi"})
+	releaseTranslation(t, res)
+	rt, doc, err := compileDocument(res, nil)
+	require.NoError(t, err, "%s", doc)
+	t.Cleanup(func() { _ = rt.Close() })
+	gw := agentgateway.New(agentgateway.WithLogger(slog.New(slog.DiscardHandler)), agentgateway.WithAccessLog(false))
+	t.Cleanup(func() { _ = gw.Close() })
+	require.NoError(t, gw.Apply(rt.Config))
+	a := ask(t, gw.PortHandler(8080), "GET", "http://x/v1")
+	require.Equal(t, 302, a.code)
+	require.Equal(t, "http://$HOME.example.com:8080/v1", a.location)
+	require.Equal(t, 404, ask(t, gw.PortHandler(8080), "GET", "http://x/v1x").code)
 }
 
 type nopPlane struct{}
@@ -211,9 +480,28 @@ func TestControllerServesTranslationOverXDS(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	api := newAPIServer(newScheme())
-	snap, err := gwapi.DecodeManifests(strings.NewReader(schemaManifests(t)))
+	manifests, _ := schemaManifests(t)
+	snap, err := gwapi.DecodeManifests(strings.NewReader(manifests))
 	require.NoError(t, err)
-	objs := []client.Object{&snap.GatewayClasses[0], &snap.Gateways[0], &snap.HTTPRoutes[0]}
+	objs := []client.Object{&snap.GatewayClasses[0]}
+	for i := range snap.Gateways {
+		objs = append(objs, &snap.Gateways[i])
+	}
+	for i := range snap.HTTPRoutes {
+		objs = append(objs, &snap.HTTPRoutes[i])
+	}
+	for i := range snap.GRPCRoutes {
+		objs = append(objs, &snap.GRPCRoutes[i])
+	}
+	for i := range snap.Secrets {
+		objs = append(objs, &snap.Secrets[i])
+	}
+	for i := range snap.Backends {
+		objs = append(objs, &snap.Backends[i])
+	}
+	for i := range snap.Policies {
+		objs = append(objs, &snap.Policies[i])
+	}
 	for i := range snap.Services {
 		objs = append(objs, &snap.Services[i], &snap.EndpointSlices[i])
 	}
@@ -243,8 +531,12 @@ func TestControllerServesTranslationOverXDS(t *testing.T) {
 		t.Fatal("the replica got no config from the control plane")
 	}
 	for _, p := range probes {
-		assert.Equal(t, p.want, ask(t, replica.PortHandler(8080), p.method, p.target, p.hdr...), "%s %s", p.method, p.target)
+		if p.gw != "" {
+			continue // the replica serves the document of every Gateway; gw2's hostname is probed below
+		}
+		assert.Equal(t, p.want, ask(t, replica.PortHandler(cmp.Or(p.port, 8080)), p.method, p.target, p.hdr...), "%s %s", p.method, p.target)
 	}
+	assert.Equal(t, "b", ask(t, replica.PortHandler(8080), "GET", "http://www.other.org/y").pod, "a second Gateway on the port, by hostname")
 
 	// Change the route: /exact now goes to b.
 	var r gwv1.HTTPRoute

@@ -230,13 +230,17 @@ type listenerState struct {
 	kinds    []gwv1.RouteGroupKind
 	attached int32
 	conds    []metav1.Condition
-	// httpRoutes are the HTTPRoutes programmed on the listener, in precedence order, with the
-	// hostnames each serves there (for SchemaDocument).
+	// httpRoutes are the routes (of every kind) programmed on the listener, in precedence order,
+	// with the hostnames each serves there (for SchemaDocument).
 	httpRoutes []attachedHTTP
 }
 
+// attachedHTTP is one route programmed on a listener: an HTTPRoute (route set), or a GRPCRoute,
+// TLSRoute or TCPRoute (kind and meta name it in the snapshot).
 type attachedHTTP struct {
 	route *gwv1.HTTPRoute
+	kind  string
+	meta  *metav1.ObjectMeta
 	hosts []string
 }
 
@@ -531,6 +535,7 @@ func (t *translator) attach(r routeObj, gateways map[types.NamespacedName]*gatew
 				if ls.cfg == nil {
 					continue // attached, but the listener serves nothing until its refs resolve
 				}
+				ls.httpRoutes = append(ls.httpRoutes, attachedHTTP{route: r.http, kind: r.kind, meta: r.meta, hosts: hosts})
 				if r.l4rules != nil {
 					for _, rc := range l4 {
 						if ls.cfg.Protocol == agentgateway.ProtocolTLS {
@@ -539,9 +544,6 @@ func (t *translator) attach(r routeObj, gateways map[types.NamespacedName]*gatew
 						ls.cfg.TCPRoutes = append(ls.cfg.TCPRoutes, rc)
 					}
 					continue
-				}
-				if r.http != nil {
-					ls.httpRoutes = append(ls.httpRoutes, attachedHTTP{route: r.http, hosts: hosts})
 				}
 				// Built per listener: a redirect without port or scheme names the listener's port.
 				built, _, _, _ := r.rules(int(ls.spec.Port))

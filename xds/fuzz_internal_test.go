@@ -69,6 +69,7 @@ func FuzzFromYAML(f *testing.F) {
 	f.Add([]byte("binds: [{port: 1, listeners: [{name: 1/0}, {}]}]")) // a name that collides with a generated one
 	f.Add([]byte("backends: [{name: a}, {name: a}]"))
 	f.Add([]byte("binds: {}"))
+	f.Add([]byte("binds: [{port: 443, listeners: [{name: t, protocol: TLS, tcpRoutes: [{hostnames: [a], backends: [{host: 'x:1'}]}, 3, null]}, {tcpRoutes: {}}, {tcpRoutes: null}]}]"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := FromYAML(data)
 		if err != nil {

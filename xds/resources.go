@@ -153,6 +153,12 @@ func FromYAML(data []byte) (*Resources, error) {
 					ls.Tls, err = asStruct(v)
 				case "policies":
 					ls.Policies, err = asStruct(v)
+				case "tcpRoutes":
+					var l []any
+					if l, ok = v.([]any); ok || v == nil {
+						ok = true
+						ls.TcpRoutes, err = structpb.NewList(l)
+					}
 				case "routes":
 					rs, isList := v.([]any)
 					ok = isList || v == nil
@@ -171,7 +177,7 @@ func FromYAML(data []byte) (*Resources, error) {
 					fail("binds[%d].listeners[%d].%s: not supported over xDS", i, j, key)
 				}
 				if !ok || err != nil {
-					fail("binds[%d].listeners[%d].%s: want %s", i, j, key, map[bool]string{true: "an object", false: "a string"}[key == "tls" || key == "policies" || key == "routes"])
+					fail("binds[%d].listeners[%d].%s: want %s", i, j, key, listenerFieldWant(key))
 					ok = true
 				}
 			}
@@ -201,6 +207,17 @@ func FromYAML(data []byte) (*Resources, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// listenerFieldWant is what a listener field must be, for errors.
+func listenerFieldWant(key string) string {
+	switch key {
+	case "tls", "policies":
+		return "an object"
+	case "routes", "tcpRoutes":
+		return "a list"
+	}
+	return "a string"
 }
 
 func asStruct(v any) (*structpb.Struct, error) {
@@ -380,6 +397,9 @@ func (r *Resources) Document() ([]byte, *Locator, error) {
 		}
 		if l.GetPolicies() != nil {
 			m["policies"] = l.GetPolicies().AsMap()
+		}
+		if l.GetTcpRoutes() != nil {
+			m["tcpRoutes"] = l.GetTcpRoutes().AsSlice()
 		}
 		listeners[l.GetName()] = m
 		byPort[l.GetPort()] = append(byPort[l.GetPort()], l)

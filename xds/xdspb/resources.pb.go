@@ -42,12 +42,15 @@ type Listener struct {
 	Port uint32 `protobuf:"varint,2,opt,name=port,proto3" json:"port,omitempty"`
 	// hostname restricts the listener to one host name ("*.example.com" allowed); empty: any.
 	Hostname string `protobuf:"bytes,3,opt,name=hostname,proto3" json:"hostname,omitempty"`
-	// protocol is HTTP (default) or HTTPS.
+	// protocol is HTTP (default), HTTPS, TLS or TCP.
 	Protocol string `protobuf:"bytes,4,opt,name=protocol,proto3" json:"protocol,omitempty"`
 	// tls is the schema's listener `tls` object ({cert, key, root}) for HTTPS.
 	Tls *structpb.Struct `protobuf:"bytes,5,opt,name=tls,proto3" json:"tls,omitempty"`
 	// policies is the schema's listener `policies` object.
-	Policies      *structpb.Struct `protobuf:"bytes,6,opt,name=policies,proto3" json:"policies,omitempty"`
+	Policies *structpb.Struct `protobuf:"bytes,6,opt,name=policies,proto3" json:"policies,omitempty"`
+	// tcp_routes is the schema's listener `tcpRoutes` list, for TCP and TLS listeners: they are few
+	// and small (SNI hostnames and backends), so they travel with their listener.
+	TcpRoutes     *structpb.ListValue `protobuf:"bytes,7,opt,name=tcp_routes,json=tcpRoutes,proto3" json:"tcp_routes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -120,6 +123,13 @@ func (x *Listener) GetTls() *structpb.Struct {
 func (x *Listener) GetPolicies() *structpb.Struct {
 	if x != nil {
 		return x.Policies
+	}
+	return nil
+}
+
+func (x *Listener) GetTcpRoutes() *structpb.ListValue {
+	if x != nil {
+		return x.TcpRoutes
 	}
 	return nil
 }
@@ -418,14 +428,16 @@ var File_resources_proto protoreflect.FileDescriptor
 
 const file_resources_proto_rawDesc = "" +
 	"\n" +
-	"\x0fresources.proto\x12\x16agentgateway.go.xds.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xca\x01\n" +
+	"\x0fresources.proto\x12\x16agentgateway.go.xds.v1\x1a\x1cgoogle/protobuf/struct.proto\"\x85\x02\n" +
 	"\bListener\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x1a\n" +
 	"\bhostname\x18\x03 \x01(\tR\bhostname\x12\x1a\n" +
 	"\bprotocol\x18\x04 \x01(\tR\bprotocol\x12)\n" +
 	"\x03tls\x18\x05 \x01(\v2\x17.google.protobuf.StructR\x03tls\x123\n" +
-	"\bpolicies\x18\x06 \x01(\v2\x17.google.protobuf.StructR\bpolicies\"z\n" +
+	"\bpolicies\x18\x06 \x01(\v2\x17.google.protobuf.StructR\bpolicies\x129\n" +
+	"\n" +
+	"tcp_routes\x18\a \x01(\v2\x1a.google.protobuf.ListValueR\ttcpRoutes\"z\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\blistener\x18\x02 \x01(\tR\blistener\x12\x14\n" +
@@ -458,26 +470,28 @@ func file_resources_proto_rawDescGZIP() []byte {
 
 var file_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_resources_proto_goTypes = []any{
-	(*Listener)(nil),        // 0: agentgateway.go.xds.v1.Listener
-	(*Route)(nil),           // 1: agentgateway.go.xds.v1.Route
-	(*Backend)(nil),         // 2: agentgateway.go.xds.v1.Backend
-	(*Policy)(nil),          // 3: agentgateway.go.xds.v1.Policy
-	(*Section)(nil),         // 4: agentgateway.go.xds.v1.Section
-	(*structpb.Struct)(nil), // 5: google.protobuf.Struct
-	(*structpb.Value)(nil),  // 6: google.protobuf.Value
+	(*Listener)(nil),           // 0: agentgateway.go.xds.v1.Listener
+	(*Route)(nil),              // 1: agentgateway.go.xds.v1.Route
+	(*Backend)(nil),            // 2: agentgateway.go.xds.v1.Backend
+	(*Policy)(nil),             // 3: agentgateway.go.xds.v1.Policy
+	(*Section)(nil),            // 4: agentgateway.go.xds.v1.Section
+	(*structpb.Struct)(nil),    // 5: google.protobuf.Struct
+	(*structpb.ListValue)(nil), // 6: google.protobuf.ListValue
+	(*structpb.Value)(nil),     // 7: google.protobuf.Value
 }
 var file_resources_proto_depIdxs = []int32{
 	5, // 0: agentgateway.go.xds.v1.Listener.tls:type_name -> google.protobuf.Struct
 	5, // 1: agentgateway.go.xds.v1.Listener.policies:type_name -> google.protobuf.Struct
-	5, // 2: agentgateway.go.xds.v1.Route.spec:type_name -> google.protobuf.Struct
-	5, // 3: agentgateway.go.xds.v1.Backend.spec:type_name -> google.protobuf.Struct
-	5, // 4: agentgateway.go.xds.v1.Policy.spec:type_name -> google.protobuf.Struct
-	6, // 5: agentgateway.go.xds.v1.Section.value:type_name -> google.protobuf.Value
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	6, // 2: agentgateway.go.xds.v1.Listener.tcp_routes:type_name -> google.protobuf.ListValue
+	5, // 3: agentgateway.go.xds.v1.Route.spec:type_name -> google.protobuf.Struct
+	5, // 4: agentgateway.go.xds.v1.Backend.spec:type_name -> google.protobuf.Struct
+	5, // 5: agentgateway.go.xds.v1.Policy.spec:type_name -> google.protobuf.Struct
+	7, // 6: agentgateway.go.xds.v1.Section.value:type_name -> google.protobuf.Value
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_resources_proto_init() }
