@@ -132,6 +132,9 @@ func (e *schemaEmitter) agwBackend(kind, routeNS string, ref gwv1.BackendObjectR
 	if b == nil {
 		return nil, fmt.Sprintf("%s %s/%s not found", agwv1a1.KindBackend, ns, ref.Name)
 	}
+	if e.t.backendSetFor(agwv1a1.KindBackend, ns, b.Name) != nil {
+		return nil, backendPoliciesNotCarried(agwv1a1.KindBackend, ns, b.Name)
+	}
 	key, hasKey, err := e.t.backendKey(b)
 	if err != nil {
 		return nil, err.Error()
@@ -293,7 +296,7 @@ func (e *schemaEmitter) policiesOf(kind, ns, name, section string) map[string]an
 	var conflict []string
 	for i := range e.t.snap.Policies {
 		p := &e.t.snap.Policies[i]
-		if p.Namespace != ns || p.Spec.Traffic == nil || !e.policyAccepted(p) {
+		if p.Namespace != ns || (p.Spec.Traffic == nil && p.Spec.Backend == nil) || !e.policyAccepted(p) {
 			continue
 		}
 		targets := false
@@ -305,6 +308,9 @@ func (e *schemaEmitter) policiesOf(kind, ns, name, section string) map[string]an
 		}
 		if !targets {
 			continue
+		}
+		if p.Spec.Backend != nil { // fails closed, see backendPoliciesNotCarried
+			return fail500(backendPoliciesNotCarried(kind, ns, name))
 		}
 		for k, v := range schemaTraffic(p, e.t) {
 			if _, dup := out[k]; dup {

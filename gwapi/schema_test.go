@@ -551,3 +551,67 @@ func TestControllerServesTranslationOverXDS(t *testing.T) {
 	require.NoError(t, <-served)
 	_ = io.Discard
 }
+
+// AgentgatewayPolicy spec.backend (MCP authorization, prompt guards, backend auth and TLS) is not in
+// the document yet: the routes it governs answer 500 through the document instead of being served
+// without it, whether it targets the backend or the route.
+func TestSchemaDocumentFailsClosedOnBackendPolicies(t *testing.T) {
+	snap, err := gwapi.DecodeManifests(strings.NewReader(agwGateway + `
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {name: guarded, namespace: infra}
+spec: {static: {host: guarded.infra, port: 80}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {name: open, namespace: infra}
+spec: {static: {host: open.infra, port: 80}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: a, namespace: infra}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /a}}]
+    backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: guarded}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: b, namespace: infra}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /b}}]
+    backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: open}]
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: on-backend, namespace: infra}
+spec:
+  targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: guarded}]
+  backend: {auth: {key: k1}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: on-route, namespace: infra}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: b}]
+  backend: {auth: {key: k2}}
+`))
+	require.NoError(t, err)
+	res := gwapi.Translate(snap, gwapi.Options{ControllerName: "agentgateway.dev/gwapi"})
+	releaseTranslation(t, res)
+	rt, doc, err := compileDocument(res, nil)
+	require.NoError(t, err, "%s", doc)
+	t.Cleanup(func() { _ = rt.Close() })
+	gw := agentgateway.New(agentgateway.WithLogger(slog.New(slog.DiscardHandler)), agentgateway.WithAccessLog(false))
+	t.Cleanup(func() { _ = gw.Close() })
+	require.NoError(t, gw.Apply(rt.Config))
+	for _, path := range []string{"/a", "/b"} {
+		a := ask(t, gw.PortHandler(8080), "GET", "http://x"+path)
+		assert.Equal(t, 500, a.code, path)
+	}
+	assert.Contains(t, string(doc), "AgentgatewayPolicy spec.backend on HTTPRoute infra/b is not carried")
+}
