@@ -237,7 +237,7 @@ type corsSpec struct {
 
 func buildCORS(bc *BuildContext, s corsSpec) (agentgateway.Policy, error) {
 	p, err := policy.NewCORS(policy.CORSConfig(s))
-	return wrapPolicy(bc)(exposeOnPreflight(p, err, s.ExposeHeaders)) // cors_preflight.go
+	return wrapPolicy(bc)(p, err)
 }
 
 // --- jwtAuth ---

@@ -849,49 +849,8 @@ func corsPolicy(c *gwv1.HTTPCORSFilter) (agentgateway.Policy, error) {
 		age = 5 * time.Second // the CRD default
 	}
 	cfg.MaxAge = &age
-	p, err := policy.NewCORS(cfg)
-	if err != nil || len(cfg.ExposeHeaders) == 0 {
-		return p, err
-	}
-	// Gateway API also lists the exposed headers on allowed preflight answers.
-	expose := strings.Join(cfg.ExposeHeaders, ", ")
-	return agentgateway.NewPolicy(agentgateway.PhaseOf(p), func(next http.Handler) http.Handler {
-		inner := p.Wrap(next)
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-				w = &exposeWriter{ResponseWriter: w, expose: expose}
-			}
-			inner.ServeHTTP(w, r)
-		})
-	}), nil
+	return policy.NewCORS(cfg)
 }
-
-// exposeWriter adds Access-Control-Expose-Headers to an allowed preflight answer.
-type exposeWriter struct {
-	http.ResponseWriter
-	expose string
-	done   bool
-}
-
-func (e *exposeWriter) WriteHeader(code int) {
-	if !e.done {
-		e.done = true
-		h := e.Header()
-		if h.Get("Access-Control-Allow-Origin") != "" && h.Get("Access-Control-Expose-Headers") == "" {
-			h.Set("Access-Control-Expose-Headers", e.expose)
-		}
-	}
-	e.ResponseWriter.WriteHeader(code)
-}
-
-func (e *exposeWriter) Write(b []byte) (int, error) {
-	if !e.done {
-		e.WriteHeader(http.StatusOK)
-	}
-	return e.ResponseWriter.Write(b)
-}
-
-func (e *exposeWriter) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 
 func parseDuration(d *gwv1.Duration) time.Duration {
 	if d == nil {

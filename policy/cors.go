@@ -21,7 +21,8 @@ type CORSConfig struct {
 	// AllowOrigins are the origins that get CORS headers: exact ("https://app.example.com"), "*" for
 	// any, or with a wildcard host label ("https://*.example.com", which does not match the apex).
 	AllowOrigins []string
-	// ExposeHeaders are returned in Access-Control-Expose-Headers on allowed responses.
+	// ExposeHeaders are returned in Access-Control-Expose-Headers on allowed responses and
+	// preflights.
 	ExposeHeaders []string
 	// MaxAge is returned in Access-Control-Max-Age (whole seconds) on allowed preflights; nil sends
 	// none (the browser's default), a zero duration tells browsers not to cache the preflight.
@@ -226,6 +227,11 @@ func (c *cors) preflight(w http.ResponseWriter, r *http.Request, origin string) 
 	}
 	if c.maxAge != "" {
 		h["Access-Control-Max-Age"] = []string{c.maxAge}
+	}
+	// Browsers ignore it here, but Gateway API's CORS filter requires the exposed headers on
+	// allowed preflight answers too.
+	if c.expose != "" {
+		h["Access-Control-Expose-Headers"] = []string{c.expose}
 	}
 	h["Content-Length"] = []string{"0"}
 	w.WriteHeader(http.StatusOK)
