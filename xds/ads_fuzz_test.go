@@ -52,7 +52,8 @@ func FuzzDeltaStream(f *testing.F) {
 		// A NACK rejects the whole response: the client keeps what it held before it (prior), and
 		// the versions it rejected are not sent again until they change (rejected).
 		prior := map[string]map[string]string{}
-		rejected := map[string]map[string]string{}
+		rejected := map[string]map[string]string{} // type -> name -> version ("" for a removal)
+		last := map[string]*discovery.DeltaDiscoveryResponse{}
 		answered := map[string]bool{} // nonces the client ACKed or NACKed
 		route := TypeURLs[3]
 		req := func(r *discovery.DeltaDiscoveryRequest) {
@@ -73,6 +74,7 @@ func FuzzDeltaStream(f *testing.F) {
 					held[t] = map[string]string{}
 				}
 				prior[t] = maps.Clone(held[t])
+				last[t] = r
 				for _, res := range r.GetResources() {
 					held[t][res.GetName()] = res.GetVersion()
 				}
@@ -117,10 +119,11 @@ func FuzzDeltaStream(f *testing.F) {
 					if rejected[route] == nil {
 						rejected[route] = map[string]string{}
 					}
-					for name, v := range held[route] {
-						if prior[route][name] != v {
-							rejected[route][name] = v
-						}
+					for _, res := range last[route].GetResources() {
+						rejected[route][res.GetName()] = res.GetVersion()
+					}
+					for _, name := range last[route].GetRemovedResources() {
+						rejected[route][name] = ""
 					}
 					held[route] = prior[route]
 					req(&discovery.DeltaDiscoveryRequest{TypeUrl: route, ResponseNonce: n,
@@ -164,12 +167,19 @@ func FuzzDeltaStream(f *testing.F) {
 			}
 			for name, v := range held[typ] {
 				// What the client holds and no longer wants is its own business (it unsubscribed).
-				if r, ok := cur[typ][name]; sub.wants(name) && (!ok || r.version != v) {
+				r, ok := cur[typ][name]
+				if rv, was := rejected[typ][name]; was && ((rv == "" && !ok) || (ok && rv == r.version)) {
+					continue // the client rejected what it would be sent
+				}
+				if sub.wants(name) && (!ok || r.version != v) {
 					t.Fatalf("%s: client holds %s@%s, served %v", typ, name, v, ok)
 				}
 			}
 			for name, r := range cur[typ] {
-				if sub.wants(name) && held[typ][name] != r.version && rejected[typ][name] != r.version {
+				if rv, was := rejected[typ][name]; was && rv == r.version {
+					continue
+				}
+				if sub.wants(name) && held[typ][name] != r.version {
 					t.Fatalf("%s: %s is served but the client does not hold it", typ, name)
 				}
 			}
