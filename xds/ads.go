@@ -157,15 +157,20 @@ func (s *Server) onRequest(id int64, req *discovery.DeltaDiscoveryRequest, subs 
 			sub.names[name] = true
 		}
 	}
-	for _, name := range req.GetResourceNamesUnsubscribe() {
-		if name == "*" {
-			sub.wildcard = false
-		} else {
-			delete(sub.names, name)
+	if len(req.GetResourceNamesUnsubscribe()) > 0 {
+		for _, name := range req.GetResourceNamesUnsubscribe() {
+			if name == "*" {
+				sub.wildcard = false
+			} else {
+				delete(sub.names, name)
+			}
 		}
-		// The client forgets what it unsubscribed from: a later subscription sends it again.
-		if !sub.wants(name) {
-			delete(sub.has, name)
+		// The client forgets what it no longer wants (leaving the wildcard drops every resource it
+		// held only through it): a later subscription sends it again.
+		for name := range sub.has {
+			if !sub.wants(name) {
+				delete(sub.has, name)
+			}
 		}
 	}
 	if n := req.GetResponseNonce(); n != "" && n == sub.pending {

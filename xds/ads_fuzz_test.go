@@ -54,6 +54,8 @@ func FuzzDeltaStream(f *testing.F) {
 		prior := map[string]map[string]string{}
 		rejected := map[string]map[string]string{} // type -> name -> version ("" for a removal)
 		last := map[string]*discovery.DeltaDiscoveryResponse{}
+		// A client NACKs a response as it receives it: not after it has changed its subscriptions since.
+		moved := false
 		answered := map[string]bool{} // nonces the client ACKed or NACKed
 		route := TypeURLs[3]
 		req := func(r *discovery.DeltaDiscoveryRequest) {
@@ -75,6 +77,9 @@ func FuzzDeltaStream(f *testing.F) {
 				}
 				prior[t] = maps.Clone(held[t])
 				last[t] = r
+				if t == route {
+					moved = false
+				}
 				for _, res := range r.GetResources() {
 					held[t][res.GetName()] = res.GetVersion()
 				}
@@ -99,6 +104,9 @@ func FuzzDeltaStream(f *testing.F) {
 		}
 		for i, op := range ops {
 			arg := int(op >> 4)
+			if k := op & 0x0f; k == 1 || k == 2 || k == 6 || k == 7 || (k == 0 && TypeURLs[arg%len(TypeURLs)] == route) {
+				moved = true
+			}
 			switch op & 0x0f {
 			case 0:
 				req(&discovery.DeltaDiscoveryRequest{TypeUrl: TypeURLs[arg%len(TypeURLs)], ResourceNamesSubscribe: []string{"*"}})
@@ -114,7 +122,7 @@ func FuzzDeltaStream(f *testing.F) {
 					req(&discovery.DeltaDiscoveryRequest{TypeUrl: typ, ResponseNonce: lastNonce[typ]})
 				}
 			case 4: // a NACK of the response in flight: the client rejects all of it
-				if n := lastNonce[route]; subs[route] != nil && n != "" && !answered[n] {
+				if n := lastNonce[route]; subs[route] != nil && n != "" && !answered[n] && !moved {
 					answered[n] = true
 					if rejected[route] == nil {
 						rejected[route] = map[string]string{}
