@@ -132,8 +132,16 @@ func (e *schemaEmitter) agwBackend(kind, routeNS string, ref gwv1.BackendObjectR
 	if b == nil {
 		return nil, fmt.Sprintf("%s %s/%s not found", agwv1a1.KindBackend, ns, ref.Name)
 	}
+	var extra map[string]any // spec.backend of the policies that target this backend
 	if e.t.backendSetFor(agwv1a1.KindBackend, ns, b.Name) != nil {
-		return nil, backendPoliciesNotCarried(agwv1a1.KindBackend, ns, b.Name)
+		var why string
+		if extra, why = e.backendTargetBodies(ns, b.Name); why != "" {
+			return nil, why
+		}
+		if _, ok := extra["mcpAuthentication"]; ok {
+			// Not a backend policy in the schema: it would have to move to every route reaching it.
+			return nil, "AgentgatewayPolicy spec.backend.mcp.authentication on " + agwv1a1.KindBackend + " " + ns + "/" + b.Name + " is not carried by the schema document yet: target the route"
+		}
 	}
 	key, hasKey, err := e.t.backendKey(b)
 	if err != nil {
@@ -171,11 +179,16 @@ func (e *schemaEmitter) agwBackend(kind, routeNS string, ref gwv1.BackendObjectR
 			ai["pathOverride"] = p.Path
 		}
 		// The key goes to the provider (the router's own auth), not to a backend policy.
+		aiPol := map[string]any{}
 		if hasKey {
-			ai["policies"] = map[string]any{"backendAuth": map[string]any{"key": key}}
+			aiPol["backendAuth"] = map[string]any{"key": key}
 		} else {
-			ai["policies"] = map[string]any{"backendAuth": map[string]any{"passthrough": map[string]any{}}}
+			aiPol["backendAuth"] = map[string]any{"passthrough": map[string]any{}}
 		}
+		for k, v := range extra { // a policy's backend.auth replaces the backend's own key
+			aiPol[k] = v
+		}
+		ai["policies"] = aiPol
 		return map[string]any{"ai": ai}, ""
 	case s.MCP != nil:
 		var targets []any
@@ -199,6 +212,9 @@ func (e *schemaEmitter) agwBackend(kind, routeNS string, ref gwv1.BackendObjectR
 	}
 	if hasKey {
 		pol["backendAuth"] = map[string]any{"key": map[string]any{"value": key}}
+	}
+	for k, v := range extra {
+		pol[k] = v
 	}
 	if len(pol) > 0 {
 		out["policies"] = pol
@@ -309,10 +325,23 @@ func (e *schemaEmitter) policiesOf(kind, ns, name, section string) map[string]an
 		if !targets {
 			continue
 		}
-		if p.Spec.Backend != nil { // fails closed, see backendPoliciesNotCarried
-			return fail500(backendPoliciesNotCarried(kind, ns, name))
+		parts := map[string]any{}
+		if p.Spec.Traffic != nil {
+			parts = schemaTraffic(p, e.t)
 		}
-		for k, v := range schemaTraffic(p, e.t) {
+		if p.Spec.Backend != nil {
+			bodies, why := e.specBackendBodies(p)
+			if why != "" {
+				return fail500(why)
+			}
+			for k, v := range bodies {
+				if _, dup := parts[k]; dup {
+					conflict = append(conflict, k)
+				}
+				parts[k] = v
+			}
+		}
+		for k, v := range parts {
 			if _, dup := out[k]; dup {
 				conflict = append(conflict, k)
 			}

@@ -159,6 +159,15 @@ spec:
   rules:
   - matches: [{path: {type: PathPrefix, value: /mcp}}]
     backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: tools}]
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: only-everything, namespace: infra}
+spec:
+  targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: tools}]
+  backend:
+    mcp:
+      authorization: {rules: ['mcp.tool.target == "everything"']}
 `))
 	require.NoError(t, err)
 	res := gwapi.Translate(snap, gwapi.Options{ControllerName: "agentgateway.dev/gwapi", Logger: slog.New(slog.DiscardHandler)})
@@ -180,10 +189,14 @@ spec:
 		names = append(names, tl.Name)
 	}
 	sort.Strings(names)
-	require.Equal(t, []string{"everything_echo", "other_echo"}, names)
+	// The AgentgatewayPolicy's backend.mcp.authorization travels in the document: other's tool is
+	// hidden and refused.
+	require.Equal(t, []string{"everything_echo"}, names)
 	out, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "everything_echo", Arguments: map[string]any{}})
 	require.NoError(t, err)
 	require.Equal(t, "upstream", out.Content[0].(*sdk.TextContent).Text)
+	denied, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "other_echo", Arguments: map[string]any{}})
+	require.True(t, err != nil || denied.IsError, "a tool the policy does not allow is refused")
 
 	// A second replica of the same document resumes the session the first one opened: the document
 	// carries the controller's session key, so a replica's rebuild or a load balancer's choice of

@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -552,11 +553,19 @@ func TestControllerServesTranslationOverXDS(t *testing.T) {
 	_ = io.Discard
 }
 
-// AgentgatewayPolicy spec.backend (MCP authorization, prompt guards, backend auth and TLS) is not in
-// the document yet: the routes it governs answer 500 through the document instead of being served
-// without it, whether it targets the backend or the route.
-func TestSchemaDocumentFailsClosedOnBackendPolicies(t *testing.T) {
+// AgentgatewayPolicy spec.backend goes into the document: backend.auth on an AgentgatewayBackend
+// reaches that backend and on a route every backend of the route, as in the translation; what the
+// document cannot carry (backend.tls: the schema's backendTLS names files) answers 500 rather than
+// being served without it.
+func TestSchemaDocumentCarriesBackendPolicies(t *testing.T) {
+	ip, port := namedEcho(t, "echo")
+	caPEM, _ := selfSigned(t, "secure.infra")
 	snap, err := gwapi.DecodeManifests(strings.NewReader(agwGateway + `
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: upstream-ca, namespace: infra}
+data: {ca.crt: ` + strconv.Quote(string(caPEM)) + `}
 ---
 apiVersion: agentgateway.dev/v1alpha1
 kind: AgentgatewayBackend
@@ -567,6 +576,11 @@ apiVersion: agentgateway.dev/v1alpha1
 kind: AgentgatewayBackend
 metadata: {name: open, namespace: infra}
 spec: {static: {host: open.infra, port: 80}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {name: secure, namespace: infra}
+spec: {static: {host: secure.infra, port: 80}}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -586,6 +600,15 @@ spec:
   - matches: [{path: {type: PathPrefix, value: /b}}]
     backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: open}]
 ---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: c, namespace: infra}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /c}}]
+    backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: secure}]
+---
 apiVersion: agentgateway.dev/v1alpha1
 kind: AgentgatewayPolicy
 metadata: {name: on-backend, namespace: infra}
@@ -599,19 +622,32 @@ metadata: {name: on-route, namespace: infra}
 spec:
   targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: b}]
   backend: {auth: {key: k2}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: tls, namespace: infra}
+spec:
+  targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: secure}]
+  backend: {tls: {caCertificateRefs: [{name: upstream-ca}]}}
 `))
 	require.NoError(t, err)
 	res := gwapi.Translate(snap, gwapi.Options{ControllerName: "agentgateway.dev/gwapi"})
 	releaseTranslation(t, res)
-	rt, doc, err := compileDocument(res, nil)
+	echo := net.JoinHostPort(ip, port)
+	rt, doc, err := compileDocument(res, func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, echo)
+	})
 	require.NoError(t, err, "%s", doc)
 	t.Cleanup(func() { _ = rt.Close() })
 	gw := agentgateway.New(agentgateway.WithLogger(slog.New(slog.DiscardHandler)), agentgateway.WithAccessLog(false))
 	t.Cleanup(func() { _ = gw.Close() })
 	require.NoError(t, gw.Apply(rt.Config))
-	for _, path := range []string{"/a", "/b"} {
-		a := ask(t, gw.PortHandler(8080), "GET", "http://x"+path)
-		assert.Equal(t, 500, a.code, path)
-	}
-	assert.Contains(t, string(doc), "AgentgatewayPolicy spec.backend on HTTPRoute infra/b is not carried")
+	a := ask(t, gw.PortHandler(8080), "GET", "http://x/a")
+	assert.Equal(t, 200, a.code)
+	assert.Equal(t, "Bearer k1", a.auth, "backend.auth on the AgentgatewayBackend")
+	b := ask(t, gw.PortHandler(8080), "GET", "http://x/b")
+	assert.Equal(t, 200, b.code)
+	assert.Equal(t, "Bearer k2", b.auth, "backend.auth on the route")
+	assert.Equal(t, 500, ask(t, gw.PortHandler(8080), "GET", "http://x/c").code, "backend.tls is not carried: fail closed")
 }

@@ -1,0 +1,89 @@
+package gwapi
+
+import (
+	"encoding/json"
+	"strings"
+
+	agwv1a1 "github.com/agentgw/agentgateway/gwapi/apis/v1alpha1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+)
+
+// specBackendBodies renders an accepted policy's spec.backend as the schema's policy objects, by
+// key: backendAuth (Secret references resolved as the translation resolves them), mcpAuthentication,
+// mcpAuthorization and ai. why is set for what the document cannot carry (tls: the schema's
+// backendTLS names files), and the caller fails closed on it.
+func (e *schemaEmitter) specBackendBodies(p *agwv1a1.AgentgatewayPolicy) (map[string]any, string) {
+	bp := p.Spec.Backend
+	out := map[string]any{}
+	if bp.TLS != nil {
+		return nil, "AgentgatewayPolicy " + p.Namespace + "/" + p.Name + " spec.backend.tls is not carried by the schema document yet"
+	}
+	put := func(key string, raw []byte) string {
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return "AgentgatewayPolicy " + p.Namespace + "/" + p.Name + ": " + err.Error()
+		}
+		out[key] = v
+		return ""
+	}
+	if bp.Auth != nil && len(bp.Auth.Raw) > 0 {
+		body, err := e.t.authBody(p.Namespace, bp.Auth.Raw)
+		if err != nil {
+			return nil, "AgentgatewayPolicy " + p.Namespace + "/" + p.Name + " backend.auth: " + err.Error()
+		}
+		if why := put("backendAuth", body); why != "" {
+			return nil, why
+		}
+	}
+	for key, j := range map[string]*apiextensionsv1.JSON{"ai": bp.AI} {
+		if j != nil && len(j.Raw) > 0 {
+			if why := put(key, j.Raw); why != "" {
+				return nil, why
+			}
+		}
+	}
+	if m := bp.MCP; m != nil {
+		for key, j := range map[string]*apiextensionsv1.JSON{"mcpAuthentication": m.Authentication, "mcpAuthorization": m.Authorization} {
+			if j != nil && len(j.Raw) > 0 {
+				if why := put(key, j.Raw); why != "" {
+					return nil, why
+				}
+			}
+		}
+	}
+	return out, ""
+}
+
+// backendTargetBodies merges spec.backend of the accepted policies that target AgentgatewayBackend
+// ns/name. A key two policies both set is not stacked: why says so and the caller fails closed.
+func (e *schemaEmitter) backendTargetBodies(ns, name string) (map[string]any, string) {
+	out := map[string]any{}
+	for i := range e.t.snap.Policies {
+		p := &e.t.snap.Policies[i]
+		if p.Namespace != ns || p.Spec.Backend == nil || !e.policyAccepted(p) {
+			continue
+		}
+		targets := false
+		for _, tr := range p.Spec.TargetRefs {
+			targets = targets || (string(tr.Group) == agwv1a1.GroupName && string(tr.Kind) == agwv1a1.KindBackend && string(tr.Name) == name)
+		}
+		if !targets {
+			continue
+		}
+		bodies, why := e.specBackendBodies(p)
+		if why != "" {
+			return nil, why
+		}
+		var dup []string
+		for k, v := range bodies {
+			if _, ok := out[k]; ok {
+				dup = append(dup, k)
+			}
+			out[k] = v
+		}
+		if len(dup) > 0 {
+			return nil, "several AgentgatewayPolicies set " + strings.Join(dup, ", ") + " on " + agwv1a1.KindBackend + " " + ns + "/" + name + ", which the schema document cannot stack"
+		}
+	}
+	return out, ""
+}
