@@ -808,6 +808,10 @@ func buildBackendTLS(bc *BuildContext, s backendTLSSpec) (agentgateway.Policy, e
 		if f.name == "" {
 			continue
 		}
+		if inlinePEM(f.name) { // tls_inline.go: a control plane's document carries the PEM itself
+			*f.dst = []byte(f.name)
+			continue
+		}
 		b, err := readLimited(bc.File(f.name), maxPEM)
 		if err != nil {
 			return nil, bc.Errorf(f.field, "%w", err)
@@ -818,7 +822,7 @@ func buildBackendTLS(bc *BuildContext, s backendTLSSpec) (agentgateway.Policy, e
 	if err != nil {
 		var ce *agentgateway.ConfigError
 		if errors.As(err, &ce) && ce.Path == "root" { // name the file the bytes came from
-			err = &agentgateway.ConfigError{Path: ce.Path, Err: fmt.Errorf("%w in %s", ce.Err, s.Root)}
+			err = &agentgateway.ConfigError{Path: ce.Path, Err: fmt.Errorf("%w in %s", ce.Err, pemName(s.Root))}
 		}
 		return nil, bc.Wrap(err)
 	}

@@ -2,7 +2,7 @@ package config
 
 import "strings"
 
-// inlinePEM reports whether a listener tls `cert`, `key` or `root` value is the PEM itself rather
+// inlinePEM reports whether a tls or backendTLS `cert`, `key` or `root` value is the PEM itself rather
 // than a file name: a value holding a PEM header. A control plane that renders certificates from
 // its own store (a Kubernetes Secret) sends them this way, since the data plane shares no files
 // with it. No file name holds "-----BEGIN ".

@@ -249,6 +249,22 @@ func secretValue(sec *corev1.Secret, key string) (string, bool) {
 // backendTLS compiles to; its key material comes from files there, from a ConfigMap and a Secret
 // here).
 func (t *translator) backendTLS(ns string, s *agwv1a1.BackendTLS) (*tls.Config, error) {
+	cfg, err := t.backendTLSConfig(ns, s)
+	if err != nil {
+		return nil, err
+	}
+	b, err := policy.NewBackendTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c := b.Transport().TLSClientConfig.Clone()
+	_ = b.Close() // only its configuration is used: the backend pools its own connections
+	return c, nil
+}
+
+// backendTLSConfig resolves backend.tls's references (the Secret and the ConfigMap) into the
+// policy's configuration, which the runtime translation builds and the schema document renders.
+func (t *translator) backendTLSConfig(ns string, s *agwv1a1.BackendTLS) (policy.BackendTLSConfig, error) {
 	cfg := policy.BackendTLSConfig{SubjectAltNames: s.VerifySubjectAltNames, ALPN: s.AlpnProtocols, Logger: t.opts.Logger}
 	if s.SNI != nil {
 		cfg.Hostname = *s.SNI
@@ -257,31 +273,31 @@ func (t *translator) backendTLS(ns string, s *agwv1a1.BackendTLS) (*tls.Config, 
 		switch *m {
 		case agwv1a1.InsecureTLSAll:
 			if len(s.CACertificateRefs) > 0 || len(s.VerifySubjectAltNames) > 0 {
-				return nil, fmt.Errorf("insecureSkipVerify All goes with neither caCertificateRefs nor verifySubjectAltNames")
+				return cfg, fmt.Errorf("insecureSkipVerify All goes with neither caCertificateRefs nor verifySubjectAltNames")
 			}
 			cfg.Insecure = true
 		case agwv1a1.InsecureTLSHostname:
 			if len(s.VerifySubjectAltNames) > 0 {
-				return nil, fmt.Errorf("insecureSkipVerify and verifySubjectAltNames may not be set together")
+				return cfg, fmt.Errorf("insecureSkipVerify and verifySubjectAltNames may not be set together")
 			}
 			cfg.InsecureHost = true
 		default:
-			return nil, fmt.Errorf("insecureSkipVerify: want All or Hostname, got %q", *m)
+			return cfg, fmt.Errorf("insecureSkipVerify: want All or Hostname, got %q", *m)
 		}
 	}
 	if len(s.MTLSCertificateRef) > 1 || len(s.CACertificateRefs) > 1 {
-		return nil, fmt.Errorf("mtlsCertificateRef and caCertificateRefs name at most one object")
+		return cfg, fmt.Errorf("mtlsCertificateRef and caCertificateRefs name at most one object")
 	}
 	if len(s.MTLSCertificateRef) == 1 {
 		name := s.MTLSCertificateRef[0].Name
 		sec := t.secrets[nn(ns, name)]
 		if sec == nil {
-			return nil, fmt.Errorf("mtlsCertificateRef: secret %s/%s not found", ns, name)
+			return cfg, fmt.Errorf("mtlsCertificateRef: secret %s/%s not found", ns, name)
 		}
 		crt, okc := secretValue(sec, corev1.TLSCertKey)
 		key, okk := secretValue(sec, corev1.TLSPrivateKeyKey)
 		if !okc || !okk {
-			return nil, fmt.Errorf("mtlsCertificateRef: secret %s/%s needs %s and %s", ns, name, corev1.TLSCertKey, corev1.TLSPrivateKeyKey)
+			return cfg, fmt.Errorf("mtlsCertificateRef: secret %s/%s needs %s and %s", ns, name, corev1.TLSCertKey, corev1.TLSPrivateKeyKey)
 		}
 		cfg.Cert, cfg.Key = []byte(crt), []byte(key)
 		if ca, ok := secretValue(sec, "ca.crt"); ok {
@@ -292,7 +308,7 @@ func (t *translator) backendTLS(ns string, s *agwv1a1.BackendTLS) (*tls.Config, 
 		name := s.CACertificateRefs[0].Name
 		cm := t.configMap(ns, name)
 		if cm == nil {
-			return nil, fmt.Errorf("caCertificateRefs: configmap %s/%s not found", ns, name)
+			return cfg, fmt.Errorf("caCertificateRefs: configmap %s/%s not found", ns, name)
 		}
 		ca, ok := cm.Data["ca.crt"]
 		if !ok {
@@ -301,17 +317,11 @@ func (t *translator) backendTLS(ns string, s *agwv1a1.BackendTLS) (*tls.Config, 
 			}
 		}
 		if !ok {
-			return nil, fmt.Errorf("caCertificateRefs: configmap %s/%s has no ca.crt", ns, name)
+			return cfg, fmt.Errorf("caCertificateRefs: configmap %s/%s has no ca.crt", ns, name)
 		}
 		cfg.Root = []byte(ca)
 	}
-	b, err := policy.NewBackendTLS(cfg)
-	if err != nil {
-		return nil, err
-	}
-	c := b.Transport().TLSClientConfig.Clone()
-	_ = b.Close() // only its configuration is used: the backend pools its own connections
-	return c, nil
+	return cfg, nil
 }
 
 func (t *translator) configMap(ns, name string) *corev1.ConfigMap {

@@ -5,18 +5,23 @@ import (
 	"strings"
 
 	agwv1a1 "github.com/agentgw/agentgateway/gwapi/apis/v1alpha1"
+	"github.com/agentgw/agentgateway/policy"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 )
 
 // specBackendBodies renders an accepted policy's spec.backend as the schema's policy objects, by
 // key: backendAuth (Secret references resolved as the translation resolves them), mcpAuthentication,
-// mcpAuthorization and ai. why is set for what the document cannot carry (tls: the schema's
-// backendTLS names files), and the caller fails closed on it.
+// mcpAuthorization, ai and backendTLS (its certificates inline as PEM). why is set for what the
+// document cannot carry, and the caller fails closed on it.
 func (e *schemaEmitter) specBackendBodies(p *agwv1a1.AgentgatewayPolicy) (map[string]any, string) {
 	bp := p.Spec.Backend
 	out := map[string]any{}
 	if bp.TLS != nil {
-		return nil, "AgentgatewayPolicy " + p.Namespace + "/" + p.Name + " spec.backend.tls is not carried by the schema document yet"
+		cfg, err := e.t.backendTLSConfig(p.Namespace, bp.TLS)
+		if err != nil {
+			return nil, "AgentgatewayPolicy " + p.Namespace + "/" + p.Name + " backend.tls: " + err.Error()
+		}
+		out["backendTLS"] = schemaBackendTLS(cfg)
 	}
 	put := func(key string, raw []byte) string {
 		var v any
@@ -86,4 +91,30 @@ func (e *schemaEmitter) backendTargetBodies(ns, name string) (map[string]any, st
 		}
 	}
 	return out, ""
+}
+
+// schemaBackendTLS is the schema's backendTLS for a resolved backend.tls, PEM inline.
+func schemaBackendTLS(c policy.BackendTLSConfig) map[string]any {
+	out := map[string]any{}
+	for k, v := range map[string][]byte{"root": c.Root, "cert": c.Cert, "key": c.Key} {
+		if len(v) > 0 {
+			out[k] = string(v)
+		}
+	}
+	if c.Hostname != "" {
+		out["hostname"] = c.Hostname
+	}
+	if c.Insecure {
+		out["insecure"] = true
+	}
+	if c.InsecureHost {
+		out["insecureHost"] = true
+	}
+	if len(c.ALPN) > 0 {
+		out["alpn"] = c.ALPN
+	}
+	if len(c.SubjectAltNames) > 0 {
+		out["subjectAltNames"] = c.SubjectAltNames
+	}
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -554,12 +555,23 @@ func TestControllerServesTranslationOverXDS(t *testing.T) {
 }
 
 // AgentgatewayPolicy spec.backend goes into the document: backend.auth on an AgentgatewayBackend
-// reaches that backend and on a route every backend of the route, as in the translation; what the
-// document cannot carry (backend.tls: the schema's backendTLS names files) answers 500 rather than
-// being served without it.
+// reaches that backend and on a route every backend of the route, and backend.tls (its CA inline)
+// makes the backend's connections TLS, verified, as in the translation.
 func TestSchemaDocumentCarriesBackendPolicies(t *testing.T) {
 	ip, port := namedEcho(t, "echo")
-	caPEM, _ := selfSigned(t, "secure.infra")
+	caPEM, keyPEM := selfSigned(t, "secure.infra")
+	pair, err := tls.X509KeyPair(caPEM, keyPEM)
+	require.NoError(t, err)
+	secure := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"pod":"secure"}`)
+	}))
+	secure.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
+	secure.StartTLS()
+	t.Cleanup(secure.Close)
+	// Reached directly (a TLS backend dials with its own transport, not the test's dialer), by
+	// address, with the policy's SNI.
+	_, secPort, _ := net.SplitHostPort(secure.Listener.Addr().String())
 	snap, err := gwapi.DecodeManifests(strings.NewReader(agwGateway + `
 ---
 apiVersion: v1
@@ -580,7 +592,7 @@ spec: {static: {host: open.infra, port: 80}}
 apiVersion: agentgateway.dev/v1alpha1
 kind: AgentgatewayBackend
 metadata: {name: secure, namespace: infra}
-spec: {static: {host: secure.infra, port: 80}}
+spec: {static: {host: 127.0.0.1, port: ` + secPort + `}}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -628,7 +640,7 @@ kind: AgentgatewayPolicy
 metadata: {name: tls, namespace: infra}
 spec:
   targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: secure}]
-  backend: {tls: {caCertificateRefs: [{name: upstream-ca}]}}
+  backend: {tls: {caCertificateRefs: [{name: upstream-ca}], sni: secure.infra}}
 `))
 	require.NoError(t, err)
 	res := gwapi.Translate(snap, gwapi.Options{ControllerName: "agentgateway.dev/gwapi"})
@@ -649,5 +661,8 @@ spec:
 	b := ask(t, gw.PortHandler(8080), "GET", "http://x/b")
 	assert.Equal(t, 200, b.code)
 	assert.Equal(t, "Bearer k2", b.auth, "backend.auth on the route")
-	assert.Equal(t, 500, ask(t, gw.PortHandler(8080), "GET", "http://x/c").code, "backend.tls is not carried: fail closed")
+	c := ask(t, gw.PortHandler(8080), "GET", "http://x/c")
+	assert.Equal(t, 200, c.code, "backend.tls: TLS to the backend, verified with the ConfigMap's CA")
+	assert.Equal(t, "secure", c.pod)
+	assert.NotContains(t, string(doc), "PRIVATE KEY", "no key in the document when no mtlsCertificateRef is set")
 }

@@ -134,12 +134,31 @@ func (b *BackendTLS) Transport() *http.Transport { return b.transport }
 // Phase is agentgateway.PhaseBackend.
 func (*BackendTLS) Phase() agentgateway.Phase { return agentgateway.PhaseBackend }
 
-// Wrap sends the request's upstream exchange through the policy's transport.
+// Wrap sends the request's upstream exchange through the policy's transport, over TLS whatever
+// scheme the backend's address has: as in agentgateway, `backendTLS` on a `host: name:443` backend
+// is what makes its connections TLS.
 func (b *BackendTLS) Wrap(next http.Handler) http.Handler {
+	rt := overTLS{b.transport}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(agentgateway.WithUpstreamTransport(r.Context(), b.transport)))
+		next.ServeHTTP(w, r.WithContext(agentgateway.WithUpstreamTransport(r.Context(), rt)))
 	})
 }
+
+// overTLS sends plain-HTTP upstream requests as HTTPS through the policy's transport.
+type overTLS struct{ t *http.Transport }
+
+func (o overTLS) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Scheme == "http" {
+		u := *r.URL
+		u.Scheme = "https"
+		r = r.WithContext(r.Context()) // a shallow copy, so the caller's request keeps its URL
+		r.URL = &u
+	}
+	return o.t.RoundTrip(r)
+}
+
+// CloseIdleConnections closes the transport's idle connections (httputil and net/http look for it).
+func (o overTLS) CloseIdleConnections() { o.t.CloseIdleConnections() }
 
 // Close closes idle pooled connections.
 func (b *BackendTLS) Close() error {
