@@ -608,21 +608,26 @@ func (e *schemaEmitter) backend(kind, routeNS string, ref gwv1.BackendObjectRefe
 	if ref.Namespace != nil {
 		ns = string(*ref.Namespace)
 	}
+	var pols map[string]any // spec.backend of the policies that target the Service or this port
 	if e.t.backendSetFor(kindService, ns, string(ref.Name), sp.Name, strconv.Itoa(int(sp.Port))) != nil {
-		return nil, backendPoliciesNotCarried(kindService, ns, string(ref.Name))
+		var why string
+		if pols, why = e.backendTargetBodies("", kindService, ns, string(ref.Name), sp.Name, strconv.Itoa(int(sp.Port))); why != "" {
+			return nil, why
+		}
+		// As the translation: TLS to a Service verifies its cluster DNS name unless the policy says.
+		if t, ok := pols["backendTLS"].(map[string]any); ok && t["hostname"] == nil {
+			t["hostname"] = string(ref.Name) + "." + ns + ".svc.cluster.local"
+		}
 	}
 	key := e.catalogService(ns, string(ref.Name), int(*ref.Port), eps)
 	if h2c || (sp.AppProtocol != nil && *sp.AppProtocol == "kubernetes.io/h2c") {
 		e.services[key]["appProtocols"].(map[string]string)[strconv.Itoa(int(*ref.Port))] = "Http2"
 	}
-	return map[string]any{"service": map[string]any{"name": key, "port": int(*ref.Port)}}, ""
-}
-
-// backendPoliciesNotCarried is why a backend with AgentgatewayPolicy spec.backend attached answers
-// 500 through the document: served without them it would fail open (no MCP authorization, no
-// prompt guard), so it fails closed until the document carries them.
-func backendPoliciesNotCarried(kind, ns, name string) string {
-	return fmt.Sprintf("AgentgatewayPolicy spec.backend on %s %s/%s is not carried by the schema document yet", kind, ns, name)
+	out := map[string]any{"service": map[string]any{"name": key, "port": int(*ref.Port)}}
+	if len(pols) > 0 {
+		out["policies"] = pols
+	}
+	return out, ""
 }
 
 // catalogService adds (or extends) the document's service name.ns.svc.cluster.local with port and

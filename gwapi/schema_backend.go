@@ -2,6 +2,7 @@ package gwapi
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 
 	agwv1a1 "github.com/agentgw/agentgateway/gwapi/apis/v1alpha1"
@@ -59,9 +60,10 @@ func (e *schemaEmitter) specBackendBodies(p *agwv1a1.AgentgatewayPolicy) (map[st
 	return out, ""
 }
 
-// backendTargetBodies merges spec.backend of the accepted policies that target AgentgatewayBackend
-// ns/name. A key two policies both set is not stacked: why says so and the caller fails closed.
-func (e *schemaEmitter) backendTargetBodies(ns, name string) (map[string]any, string) {
+// backendTargetBodies merges spec.backend of the accepted policies that target the backend
+// group/kind ns/name (a Service: also one of its ports, by name or number, as sections). A key two
+// policies both set is not stacked: why says so and the caller fails closed.
+func (e *schemaEmitter) backendTargetBodies(group, kind, ns, name string, sections ...string) (map[string]any, string) {
 	out := map[string]any{}
 	for i := range e.t.snap.Policies {
 		p := &e.t.snap.Policies[i]
@@ -70,7 +72,10 @@ func (e *schemaEmitter) backendTargetBodies(ns, name string) (map[string]any, st
 		}
 		targets := false
 		for _, tr := range p.Spec.TargetRefs {
-			targets = targets || (string(tr.Group) == agwv1a1.GroupName && string(tr.Kind) == agwv1a1.KindBackend && string(tr.Name) == name)
+			if string(tr.Group) == group && string(tr.Kind) == kind && string(tr.Name) == name &&
+				(tr.SectionName == nil || slices.Contains(sections, string(*tr.SectionName))) {
+				targets = true
+			}
 		}
 		if !targets {
 			continue
@@ -87,7 +92,7 @@ func (e *schemaEmitter) backendTargetBodies(ns, name string) (map[string]any, st
 			out[k] = v
 		}
 		if len(dup) > 0 {
-			return nil, "several AgentgatewayPolicies set " + strings.Join(dup, ", ") + " on " + agwv1a1.KindBackend + " " + ns + "/" + name + ", which the schema document cannot stack"
+			return nil, "several AgentgatewayPolicies set " + strings.Join(dup, ", ") + " on " + kind + " " + ns + "/" + name + ", which the schema document cannot stack"
 		}
 	}
 	return out, ""

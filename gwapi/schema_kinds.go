@@ -135,7 +135,7 @@ func (e *schemaEmitter) agwBackend(kind, routeNS string, ref gwv1.BackendObjectR
 	var extra map[string]any // spec.backend of the policies that target this backend
 	if e.t.backendSetFor(agwv1a1.KindBackend, ns, b.Name) != nil {
 		var why string
-		if extra, why = e.backendTargetBodies(ns, b.Name); why != "" {
+		if extra, why = e.backendTargetBodies(agwv1a1.GroupName, agwv1a1.KindBackend, ns, b.Name); why != "" {
 			return nil, why
 		}
 		if _, ok := extra["mcpAuthentication"]; ok {

@@ -556,7 +556,8 @@ func TestControllerServesTranslationOverXDS(t *testing.T) {
 
 // AgentgatewayPolicy spec.backend goes into the document: backend.auth on an AgentgatewayBackend
 // reaches that backend and on a route every backend of the route, and backend.tls (its CA inline)
-// makes the backend's connections TLS, verified, as in the translation.
+// makes the backend's connections TLS, verified, on an AgentgatewayBackend and on a Service port, as
+// in the translation.
 func TestSchemaDocumentCarriesBackendPolicies(t *testing.T) {
 	ip, port := namedEcho(t, "echo")
 	caPEM, keyPEM := selfSigned(t, "secure.infra")
@@ -635,6 +636,34 @@ spec:
   targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: b}]
   backend: {auth: {key: k2}}
 ---
+apiVersion: v1
+kind: Service
+metadata: {name: sec, namespace: infra}
+spec: {ports: [{name: https, port: 443}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: sec, namespace: infra, labels: {kubernetes.io/service-name: sec}}
+addressType: IPv4
+ports: [{name: https, port: ` + secPort + `}]
+endpoints: [{addresses: [127.0.0.1]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: d, namespace: infra}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /d}}]
+    backendRefs: [{name: sec, port: 443}]
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: svc-tls, namespace: infra}
+spec:
+  targetRefs: [{group: "", kind: Service, name: sec, sectionName: https}]
+  backend: {tls: {caCertificateRefs: [{name: upstream-ca}], sni: secure.infra}}
+---
 apiVersion: agentgateway.dev/v1alpha1
 kind: AgentgatewayPolicy
 metadata: {name: tls, namespace: infra}
@@ -664,5 +693,8 @@ spec:
 	c := ask(t, gw.PortHandler(8080), "GET", "http://x/c")
 	assert.Equal(t, 200, c.code, "backend.tls: TLS to the backend, verified with the ConfigMap's CA")
 	assert.Equal(t, "secure", c.pod)
+	d := ask(t, gw.PortHandler(8080), "GET", "http://x/d")
+	assert.Equal(t, 200, d.code, "backend.tls on a Service port")
+	assert.Equal(t, "secure", d.pod)
 	assert.NotContains(t, string(doc), "PRIVATE KEY", "no key in the document when no mtlsCertificateRef is set")
 }
