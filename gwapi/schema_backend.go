@@ -16,18 +16,19 @@ import (
 // document cannot carry, and the caller fails closed on it.
 func (e *schemaEmitter) specBackendBodies(p *agwv1a1.AgentgatewayPolicy) (map[string]any, string) {
 	bp := p.Spec.Backend
+	who := "AgentgatewayPolicy " + p.Namespace + "/" + p.Name
 	out := map[string]any{}
 	if bp.TLS != nil {
 		cfg, err := e.t.backendTLSConfig(p.Namespace, bp.TLS)
 		if err != nil {
-			return nil, "AgentgatewayPolicy " + p.Namespace + "/" + p.Name + " backend.tls: " + err.Error()
+			return nil, who + " backend.tls: " + err.Error()
 		}
 		out["backendTLS"] = schemaBackendTLS(cfg)
 	}
 	put := func(key string, raw []byte) string {
 		var v any
 		if err := json.Unmarshal(raw, &v); err != nil {
-			return "AgentgatewayPolicy " + p.Namespace + "/" + p.Name + ": " + err.Error()
+			return who + ": " + err.Error()
 		}
 		out[key] = v
 		return ""
@@ -35,25 +36,20 @@ func (e *schemaEmitter) specBackendBodies(p *agwv1a1.AgentgatewayPolicy) (map[st
 	if bp.Auth != nil && len(bp.Auth.Raw) > 0 {
 		body, err := e.t.authBody(p.Namespace, bp.Auth.Raw)
 		if err != nil {
-			return nil, "AgentgatewayPolicy " + p.Namespace + "/" + p.Name + " backend.auth: " + err.Error()
+			return nil, who + " backend.auth: " + err.Error()
 		}
 		if why := put("backendAuth", body); why != "" {
 			return nil, why
 		}
 	}
-	for key, j := range map[string]*apiextensionsv1.JSON{"ai": bp.AI} {
+	fields := map[string]*apiextensionsv1.JSON{"ai": bp.AI}
+	if m := bp.MCP; m != nil {
+		fields["mcpAuthentication"], fields["mcpAuthorization"] = m.Authentication, m.Authorization
+	}
+	for key, j := range fields {
 		if j != nil && len(j.Raw) > 0 {
 			if why := put(key, j.Raw); why != "" {
 				return nil, why
-			}
-		}
-	}
-	if m := bp.MCP; m != nil {
-		for key, j := range map[string]*apiextensionsv1.JSON{"mcpAuthentication": m.Authentication, "mcpAuthorization": m.Authorization} {
-			if j != nil && len(j.Raw) > 0 {
-				if why := put(key, j.Raw); why != "" {
-					return nil, why
-				}
 			}
 		}
 	}
