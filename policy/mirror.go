@@ -42,10 +42,9 @@ type Mirror struct {
 	// mu orders starting a mirror (wg.Add) against Close: a gateway retires a mirror once the
 	// requests of the old configuration have drained or the drain deadline passed, and a straggler
 	// must not start one while Close waits (or after it returned).
-	mu      sync.Mutex
-	closed  bool
-	dropped sync.Mutex
-	drops   int64
+	mu     sync.Mutex
+	closed bool
+	drops  atomic.Int64
 }
 
 // NewMirror returns a mirror to target (an http.Handler such as agentgateway.HTTP(url)). Mirrored
@@ -100,17 +99,11 @@ func (m *Mirror) Close() error {
 	return nil
 }
 
-func (m *Mirror) drop() {
-	m.dropped.Lock()
-	m.drops++
-	m.dropped.Unlock()
-}
+func (m *Mirror) drop() { m.drops.Add(1) }
 
-// Dropped returns how many mirrors were skipped because MaxConcurrent were in flight.
+// Dropped returns how many mirrors were skipped: MaxConcurrent were in flight, or the mirror was closed.
 func (m *Mirror) Dropped() int64 {
-	m.dropped.Lock()
-	defer m.dropped.Unlock()
-	return m.drops
+	return m.drops.Load()
 }
 
 // Phase is agentgateway.PhaseMirror.
