@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	agentgateway "github.com/agentgw/agentgateway"
 )
@@ -100,6 +101,35 @@ func (u *httpUpstream) openStream(ctx context.Context, lastID string) (*http.Res
 	return u.roundTrip(ctx, http.MethodGet, h, nil)
 }
 
+// resumeConflictWait bounds how long a resumption waits for the target to let go of the stream.
+const resumeConflictWait = 2 * time.Second
+
+// resumeStream opens the GET that resumes a POST's stream after lastID. A target answers 409 while
+// the stream is still held by the request that carried it: the gateway's own upstream POST, which
+// it abandoned when the client's stream broke but which the target may not have noticed yet. The
+// gateway knows that request is gone, so it retries with back-off for a short while instead of
+// handing the client a conflict of its own making.
+func (u *httpUpstream) resumeStream(ctx context.Context, lastID string) (*http.Response, error) {
+	deadline := time.Now().Add(resumeConflictWait)
+	delay := 5 * time.Millisecond
+	for {
+		resp, err := u.openStream(ctx, lastID)
+		if err != nil || resp.StatusCode != http.StatusConflict || time.Now().Add(delay).After(deadline) {
+			return resp, err
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		resp.Body.Close()
+		timer := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, ctx.Err()
+		case <-timer.C:
+		}
+		delay = min(2*delay, 200*time.Millisecond)
+	}
+}
+
 // listenFrom is listen resuming after lastID ("" for a new stream), with each message's event id
 // (msg nil for an event with an id alone).
 func (u *httpUpstream) listenFrom(ctx context.Context, lastID string, fn func(id string, msg []byte)) error {
@@ -144,7 +174,7 @@ func (f *Federation) serveResumedPost(w http.ResponseWriter, r *http.Request, se
 		writeHTTPError(w, http.StatusBadRequest, nil, codeInvalidRequest, "stream of target "+t.Name+" cannot be resumed")
 		return
 	}
-	resp, err := hu.openStream(ctx, ids[t.idx])
+	resp, err := hu.resumeStream(ctx, ids[t.idx])
 	switch {
 	case errors.Is(err, ErrUpstreamSessionGone):
 		writeHTTPError(w, http.StatusNotFound, nil, codeInvalidRequest, "session expired at target "+t.Name)

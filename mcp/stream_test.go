@@ -347,6 +347,92 @@ func TestResumeBrokenPostStream(t *testing.T) {
 	}
 }
 
+// A target that has not yet noticed the gateway abandon a broken POST stream still holds it and
+// answers a resumption 409 (the go-sdk does); the gateway waits for the target to let go rather
+// than hand the client a conflict of its own making.
+func TestResumeBrokenPostStreamWhileTargetStillHoldsIt(t *testing.T) {
+	release := make(chan struct{})
+	h := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return resumableServer(release) }, &sdk.StreamableHTTPOptions{EventStore: sdk.NewMemoryEventStore(nil)})
+	conflicts := make(chan int, 16)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			// The target notices a client that left 300 ms late.
+			ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+			defer cancel()
+			stop := context.AfterFunc(r.Context(), func() { time.AfterFunc(300*time.Millisecond, cancel) })
+			defer stop()
+			r = r.WithContext(ctx)
+		}
+		rec := &statusRecorder{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		if r.Method == http.MethodGet && rec.status == http.StatusConflict {
+			conflicts <- rec.status
+		}
+	}))
+	t.Cleanup(up.Close)
+	gw := gateway(t, mcp.New(mcp.Config{Targets: []mcp.Target{mcp.HTTPTarget("alpha", up.URL)}}))
+	url := gw.URL + "/mcp"
+	sid := initSession(t, url)
+
+	ctx, cancel := context.WithCancel(ctxT(t))
+	_, events := openStream(t, ctx, http.MethodPost, url, sid, `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"slow","arguments":{},"_meta":{"progressToken":"p1"}}}`)
+	var last string
+	for {
+		ev := nextEvent(t, events)
+		if ev.id != "" {
+			last = ev.id
+		}
+		if strings.Contains(ev.data, "notifications/progress") {
+			break
+		}
+	}
+	cancel()
+	for range events {
+	}
+
+	// Resumed while the tool still runs and the target still holds the stream; the tool ends once
+	// the target has refused the resumption (or after 10 s, and the test fails).
+	refused := make(chan bool, 1)
+	go func() {
+		select {
+		case <-conflicts:
+			refused <- true
+		case <-time.After(10 * time.Second):
+			refused <- false
+		}
+		close(release)
+	}()
+	resp, events := openStream(t, ctxT(t), http.MethodGet, url, sid, "", "Last-Event-ID", last)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	for {
+		ev := nextEvent(t, events)
+		if !strings.Contains(ev.data, `"id":7`) {
+			continue
+		}
+		var m struct {
+			Result sdk.CallToolResult `json:"result"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(ev.data), &m), ev.data)
+		require.Equal(t, "done", text(t, &m.Result))
+		break
+	}
+	require.True(t, <-refused, "the target refused the first resumption: the case under test happened")
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
 // Last-Event-ID values the gateway did not issue are refused with 400.
 func TestResumeBadLastEventID(t *testing.T) {
 	up := serveHTTP(t, demoServer("alpha"), nil)
