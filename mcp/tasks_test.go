@@ -176,10 +176,11 @@ func TestTasksThroughFederation(t *testing.T) {
 		unknown(t, sid, "not-a-task", researcher...)
 	})
 	t.Run("tampered", func(t *testing.T) {
+		// Another base64url character in the middle: still well-formed, one byte of the sealed id changed.
 		b := []byte(taskID)
-		b[len(b)/2] ^= 1
-		if b[len(b)/2] == taskID[len(b)/2] || !strings.ContainsRune("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", rune(b[len(b)/2])) {
-			b[len(b)/2] = 'A'
+		b[len(b)/2] = 'A'
+		if taskID[len(b)/2] == 'A' {
+			b[len(b)/2] = 'B'
 		}
 		unknown(t, sid, string(b), researcher...)
 	})
