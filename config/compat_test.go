@@ -181,7 +181,7 @@ var servedBy = map[string][]string{
 	"policies.oidc":                   {"TestOIDCFromYAML", "TestOIDCThroughTheBinary"},
 	"policies.basicAuth":              {"TestGatewayPoliciesServed", "TestHTTPBackendAndHtpasswdFile"},
 	"policies.apiKey":                 {"TestListenerPoliciesRunBeforeRoutePolicies"},
-	"policies.extAuthz":               {"TestGatewayPoliciesServed", "TestBackendPoliciesServed"},
+	"policies.extAuthz":               {"TestGatewayPoliciesServed", "TestBackendPoliciesServed", "TestTrustScoringSpellings"},
 	"policies.extProc":                {"TestExtProcServed", "TestExtProcClientDisconnectEndsStream", "TestExtProcInLLMPolicies", "TestExtProcInMCPPolicies", "TestExtProcBackendTLS"},
 	"policies.transformations":        {"TestPolicySectionsFromYAML"},
 	"policies.csrf":                   {"TestCSRFFromYAML"},
@@ -198,7 +198,7 @@ var servedBy = map[string][]string{
 	"backend.http":       {"TestHTTPBackendAndHtpasswdFile"},
 	"backend.routeGroup": {"TestRouteGroupsServed"},
 	"backend.dynamic":    {"TestDynamicBackendTargetFromCEL", "TestDynamicBackendRefusesPrivateTargets"},
-	"backend.mcp":        {"TestMCPBackendFromYAML"},
+	"backend.mcp":        {"TestMCPBackendFromYAML", "TestTrustScoringSpellings"},
 	"backend.ai":         {"TestAIBackend"},
 
 	"backendPolicies.requestHeaderModifier":  {"TestBackendPoliciesServed"},

@@ -420,6 +420,10 @@ type extAuthzSpec struct {
 	Path                   string   `json:"path"`
 	Redirect               string   `json:"redirect"`
 	IncludeResponseHeaders []string `json:"includeResponseHeaders"`
+	// Port beside host and headers for includeRequestHeaders are the spellings of agentgateway's
+	// trust-scoring example (sections_extauthz_compat.go).
+	Port    int      `json:"port"`
+	Headers []string `json:"headers"`
 }
 
 // extAuthzProtocolSpec is {grpc: {...}} (the default) or {http: {...}}.
@@ -473,6 +477,9 @@ func (f *extAuthzFailureSpec) UnmarshalJSON(b []byte) error {
 
 func buildExtAuthz(bc *BuildContext, s extAuthzSpec) (agentgateway.Policy, error) {
 	if err := s.flatHTTP(bc); err != nil {
+		return nil, err
+	}
+	if err := s.hostPortHeaders(bc); err != nil {
 		return nil, err
 	}
 	switch {
