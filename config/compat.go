@@ -249,7 +249,7 @@ var Compatibility = []CompatRow{
 	{"backendPolicies.backendTunnel", SupportedWithDifferences, "on host and service backends (net/http's client then connects, through the proxy's CONNECT) and tcpRoutes backends; no policies for the proxy"},
 	{"backendPolicies.responseHeaderModifier", Supported, ""},
 	{"backendPolicies.requestRedirect", Supported, ""},
-	{"backendPolicies.health", SupportedWithDifferences, "passive outlier detection on the endpoints of host and service backends: unhealthyExpression (CEL on response.code/headers; default 5xx), eviction.consecutiveFailures, healthThreshold (per-endpoint health score, a moving average weighing the newest outcome 0.3), restoreHealth and duration; repeated ejections double the duration up to 5 minutes (agentgateway multiplies it by the ejection count)"},
+	{"backendPolicies.health", SupportedWithDifferences, "passive outlier detection on the endpoints of host and service backends: unhealthyExpression (CEL on response.code/headers; default 5xx), eviction.consecutiveFailures, healthThreshold (per-endpoint health score, a moving average weighing the newest outcome 0.3), restoreHealth and duration; repeated ejections double the duration up to 5 minutes (agentgateway multiplies it by the ejection count); active (newer than the schema) is refused here: agentgateway probes only LLM providers, served as llm.models[].health.active"},
 	{"backendPolicies.extAuthz", Supported, ""},
 	{"backendPolicies.authorization", Supported, ""},
 	{"backendPolicies.mcpAuthorization", Supported, ""},
@@ -281,7 +281,7 @@ var Compatibility = []CompatRow{
 	{"llm.port", Supported, ""},
 	{"llm.tls", SupportedWithDifferences, "static certificate, client CA, min/max version; no spiffe, dynamicCa, cipher suites or groups"},
 	{"llm.providers", Supported, ""},
-	{"llm.models", SupportedWithDifferences, "guardrails, passthrough, promptCaching, transformation, matches (headers; entries with matches are not virtual-model targets) and health (unhealthyExpression, eviction.consecutiveFailures and duration; health scores refused) per model; no authorization, finalTransformation, responseHeaders, backendTLS, tls or backendTunnel"},
+	{"llm.models", SupportedWithDifferences, "guardrails, passthrough, promptCaching, transformation, matches (headers; entries with matches are not virtual-model targets) and health (unhealthyExpression, eviction.consecutiveFailures and duration; health scores refused but restoreHealth 1.0, what an entry without scores does; active, newer than the schema: GET path on the provider's scheme and host every interval through the model's transport, without its API key, evicting after unhealthyThreshold failed probes and restoring after healthyThreshold passing ones, probes fed to no health score) per model; no authorization, finalTransformation, responseHeaders, backendTLS, tls or backendTunnel"},
 	{"llm.virtualModels", Supported, ""},
 	{"llm.policies", Supported, ""},
 }

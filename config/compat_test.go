@@ -234,7 +234,7 @@ var servedBy = map[string][]string{
 	"llm.gateways":                          {"TestShortFormsAttachToGateways"},
 	"llm.port":                              {"TestLLMShortForm"},
 	"llm.providers":                         {"TestLLMShortForm"},
-	"llm.models":                            {"TestLLMShortForm", "TestLLMModelMatchesTransformationHealth"},
+	"llm.models":                            {"TestLLMShortForm", "TestLLMModelMatchesTransformationHealth", "TestLLMActiveHealthFromYAML"},
 	"llm.virtualModels":                     {"TestLLMShortForm"},
 	"llm.policies":                          {"TestLLMShortForm"},
 	"config.modelCatalog":                   {"TestModelCatalogYAML"},
