@@ -211,6 +211,7 @@ var Compatibility = []CompatRow{
 	{"policies.backendAuth", SupportedWithDifferences, "no copilot or azure developerImplicit; oauth (the published oauth-token-exchange examples' shape: tokenEndpoint, tokenEndpointPath) is served as oauthTokenExchange, and Google STS audiences get requested_token_type access_token; token endpoints by host, service or a named host backend (its backendTLS applies; no other policies), not with inline policies except backendTLS {} on crossAppAccess; actorToken.enforceMayAct checks the subject JWT's may_act claims against the actor JWT's (unverified; the token endpoint verifies) and answers 403"},
 	{"policies.localRateLimit", Supported, ""},
 	{"policies.remoteRateLimit", Supported, ""},
+	{"policies.mcpRemoteRateLimit", SupportedWithDifferences, "remoteRateLimit's shape, counting MCP calls only (after the route's authorization), descriptors over mcp.* (one with an entry that is empty for the call, as mcp.tool.name of a list, is skipped); refusals are JSON-RPC errors: 429 with the call's id and the service's headers, 500 when the service fails (failClosed); requests type only"},
 	{"policies.jwtAuth", Supported, ""},
 	{"policies.oidc", SupportedWithDifferences, "fetch/XHR requests get 401; sessions sealed with a per-process key"},
 	{"policies.basicAuth", Supported, "also `htpasswdFile: path`, the earlier spelling of `htpasswd: {file: path}`"},
@@ -363,7 +364,8 @@ func (t *TLSSpec) decodeNode(n *yaml.Node, path string) error {
 // this table follows (config.json of 2026-08-21) does not have yet; each is served with the meaning
 // agentgateway's current source gives it.
 var NewerThanSchema = map[string]bool{
-	"backend.http": true,
+	"backend.http":                true,
+	"policies.mcpRemoteRateLimit": true,
 }
 
 // CompatibilityMarkdown renders the table as docs/compatibility.md holds it.

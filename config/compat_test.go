@@ -171,6 +171,7 @@ var servedBy = map[string][]string{
 	"policies.mcpAuthorization":       {"TestMCPBackendFromYAML"},
 	"policies.mcpGuardrails":          {"TestMCPGuardrailsServed", "TestMCPGuardrailsFailClosed"},
 	"policies.authorization":          {"TestPolicySectionsFromYAML"},
+	"policies.mcpRemoteRateLimit":     {"TestMCPRemoteRateLimitFromYAML"},
 	"policies.mcpAuthentication":      {"TestMCPAuthenticationFromYAML", "TestMCPAuthenticationThroughTheBinary"},
 	"policies.a2a":                    {"TestA2APolicyFromYAML"},
 	"policies.backendTLS":             {"TestOpenAPITargetFromYAML"},
