@@ -214,7 +214,7 @@ var Compatibility = []CompatRow{
 	{"policies.mcpRemoteRateLimit", SupportedWithDifferences, "remoteRateLimit's shape, counting MCP calls only (after the route's authorization), descriptors over mcp.* (one with an entry that is empty for the call, as mcp.tool.name of a list, is skipped); refusals are JSON-RPC errors: 429 with the call's id and the service's headers, 500 when the service fails (failClosed); requests type only"},
 	{"policies.jwtAuth", Supported, ""},
 	{"policies.oidc", SupportedWithDifferences, "fetch/XHR requests get 401; sessions sealed with a per-process key"},
-	{"policies.basicAuth", Supported, "also `htpasswdFile: path`, the earlier spelling of `htpasswd: {file: path}`"},
+	{"policies.basicAuth", Supported, "htpasswd hashes bcrypt, $apr1$ (MD5) and {SHA}; also `htpasswdFile: path`, the earlier spelling of `htpasswd: {file: path}`"},
 	{"policies.apiKey", Supported, ""},
 	{"policies.extAuthz", Supported, "also the spellings of agentgateway's trust-scoring example: `port` beside a bare host name, and `headers` for includeRequestHeaders"},
 	{"policies.extProc", SupportedWithDifferences, whyExtProc},
