@@ -203,7 +203,7 @@ var Compatibility = []CompatRow{
 	{"policies.mcpAuthorization", Supported, ""},
 	{"policies.mcpGuardrails", SupportedWithDifferences, "processors of kind cel and expression run in process; kind remote (an external MCP policy server) is refused"},
 	{"policies.authorization", Supported, ""},
-	{"policies.mcpAuthentication", SupportedWithDifferences, "no relaySigningKey; the gateway is the issuer of adapted metadata"},
+	{"policies.mcpAuthentication", SupportedWithDifferences, "the gateway is the issuer of adapted metadata; relaySigningKey (newer than the schema) is refused: with it agentgateway terminates Keycloak's authorization-code flow for one static clientId and forwards codes to any registered client's redirect_uri, the confused deputy the MCP security guidance forbids without per-client consent"},
 	{"policies.a2a", Supported, ""},
 	{"policies.ai", SupportedWithDifferences, "`models` (declared, listed by GET /v1/models); guards regex, webhook (also messageFormat raw, request side), openAIModeration, promptInjection (requests), bedrockGuardrails, googleModelArmor and azureContentSafety (their policies: backendAuth only; endpoints from AWS_ENDPOINT_URL_BEDROCK_RUNTIME and CLOUDSDK_API_ENDPOINT_OVERRIDES_MODELARMOR; detectJailbreak on requests only); routes: completions, messages, responses, embeddings, models, anthropicTokenCount, passthrough and detect, also in agentgateway's PascalCase spellings (Models, Completions, ...) (realtime, rerank, generateContent, geminiCountTokens refused), a path no suffix matches keeps its default API, and a route policy's routes apply after the route's policies ran on the default classification"},
 	{"policies.backendTLS", SupportedWithDifferences, "no keyExchangeGroups or spiffe"},
