@@ -250,7 +250,7 @@ var Compatibility = []CompatRow{
 	{"backendPolicies.backendTunnel", SupportedWithDifferences, "on host and service backends (net/http's client then connects, through the proxy's CONNECT) and tcpRoutes backends; no policies for the proxy"},
 	{"backendPolicies.responseHeaderModifier", Supported, ""},
 	{"backendPolicies.requestRedirect", Supported, ""},
-	{"backendPolicies.health", SupportedWithDifferences, "passive outlier detection on the endpoints of host and service backends: unhealthyExpression (CEL on response.code/headers; default 5xx), eviction.consecutiveFailures, healthThreshold (per-endpoint health score, a moving average weighing the newest outcome 0.3), restoreHealth and duration; repeated ejections double the duration up to 5 minutes (agentgateway multiplies it by the ejection count); active (newer than the schema) is refused here: agentgateway probes only LLM providers, served as llm.models[].health.active"},
+	{"backendPolicies.health", SupportedWithDifferences, "passive outlier detection on the endpoints of host and service backends: unhealthyExpression (CEL on response.code/headers; default 5xx), eviction.consecutiveFailures, healthThreshold (per-endpoint health score, a moving average weighing the newest outcome 0.3), restoreHealth and duration; repeated ejections double the duration up to 5 minutes (agentgateway multiplies it by the ejection count); active (newer than the schema) is refused here: served on llm.models entries only (agentgateway probes ai route backends too, and ignores it on host and service backends)"},
 	{"backendPolicies.extAuthz", Supported, ""},
 	{"backendPolicies.authorization", Supported, ""},
 	{"backendPolicies.mcpAuthorization", Supported, ""},

@@ -57,7 +57,7 @@ func takeHealth(policies Node, specPath string) (Node, *healthSpec, error) {
 			return policies, nil, err
 		}
 		if s.Active != nil {
-			return policies, nil, agentgateway.Errorf(fp+".active", "not supported here: active health checks probe the model entries of llm.models only (as agentgateway probes only LLM providers)")
+			return policies, nil, agentgateway.Errorf(fp+".active", "not supported here: active health checks are served on llm.models entries (and their providers' defaults) only; agentgateway also probes ai route backends, and accepts but never probes host and service backends")
 		}
 		if e := s.Eviction; e != nil {
 			switch {
