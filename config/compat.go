@@ -203,19 +203,20 @@ var Compatibility = []CompatRow{
 	{"policies.mcpAuthorization", Supported, ""},
 	{"policies.mcpGuardrails", SupportedWithDifferences, "processors of kind cel and expression run in process; kind remote (an external MCP policy server) is refused"},
 	{"policies.authorization", Supported, ""},
-	{"policies.mcpAuthentication", SupportedWithDifferences, "no relaySigningKey; the gateway is the issuer of adapted metadata"},
+	{"policies.mcpAuthentication", SupportedWithDifferences, "the gateway is the issuer of adapted metadata; relaySigningKey (newer than the schema) is refused: with it agentgateway terminates Keycloak's authorization-code flow for one static clientId and forwards codes to any registered client's redirect_uri, the confused deputy the MCP security guidance forbids without per-client consent"},
 	{"policies.a2a", Supported, ""},
-	{"policies.ai", SupportedWithDifferences, "`models` (declared, listed by GET /v1/models); guards regex, webhook (also messageFormat raw, request side), openAIModeration, promptInjection (requests), bedrockGuardrails, googleModelArmor and azureContentSafety (their policies: backendAuth only; endpoints from AWS_ENDPOINT_URL_BEDROCK_RUNTIME and CLOUDSDK_API_ENDPOINT_OVERRIDES_MODELARMOR; detectJailbreak on requests only); routes: completions, messages, responses, embeddings, models, anthropicTokenCount, passthrough and detect (realtime, rerank, generateContent, geminiCountTokens refused), a path no suffix matches keeps its default API, and a route policy's routes apply after the route's policies ran on the default classification"},
+	{"policies.ai", SupportedWithDifferences, "`models` (declared, listed by GET /v1/models); guards regex, webhook (also messageFormat raw, request side), openAIModeration, promptInjection (requests), bedrockGuardrails, googleModelArmor and azureContentSafety (their policies: backendAuth only; endpoints from AWS_ENDPOINT_URL_BEDROCK_RUNTIME and CLOUDSDK_API_ENDPOINT_OVERRIDES_MODELARMOR; detectJailbreak on requests only); routes: completions, messages, responses, embeddings, models, anthropicTokenCount, passthrough and detect, also in agentgateway's PascalCase spellings (Models, Completions, ...) (realtime, rerank, generateContent, geminiCountTokens refused), a path no suffix matches keeps its default API, and a route policy's routes apply after the route's policies ran on the default classification"},
 	{"policies.backendTLS", SupportedWithDifferences, "no keyExchangeGroups or spiffe"},
 	{"policies.backendTunnel", SupportedWithDifferences, "on routes (listed, top-level and in routeGroups): applies to the route's host and service backends that set none of their own; refused for backend references and kinds that do not dial (mcp, ai, dynamic), and on gateway or targeted policies"},
 	{"policies.backendAuth", SupportedWithDifferences, "no copilot or azure developerImplicit; oauth (the published oauth-token-exchange examples' shape: tokenEndpoint, tokenEndpointPath) is served as oauthTokenExchange, and Google STS audiences get requested_token_type access_token; token endpoints by host, service or a named host backend (its backendTLS applies; no other policies), not with inline policies except backendTLS {} on crossAppAccess; actorToken.enforceMayAct checks the subject JWT's may_act claims against the actor JWT's (unverified; the token endpoint verifies) and answers 403"},
 	{"policies.localRateLimit", Supported, ""},
 	{"policies.remoteRateLimit", Supported, ""},
+	{"policies.mcpRemoteRateLimit", SupportedWithDifferences, "remoteRateLimit's shape, counting MCP calls only (after the route's authorization), descriptors over mcp.* (one with an entry that is empty for the call, as mcp.tool.name of a list, is skipped); refusals are JSON-RPC errors: 429 with the call's id and the service's headers, 500 when the service fails (failClosed); requests type only"},
 	{"policies.jwtAuth", Supported, ""},
 	{"policies.oidc", SupportedWithDifferences, "fetch/XHR requests get 401; sessions sealed with a per-process key"},
-	{"policies.basicAuth", Supported, ""},
+	{"policies.basicAuth", Supported, "htpasswd hashes bcrypt, $apr1$ (MD5) and {SHA}; also `htpasswdFile: path`, the earlier spelling of `htpasswd: {file: path}`"},
 	{"policies.apiKey", Supported, ""},
-	{"policies.extAuthz", Supported, ""},
+	{"policies.extAuthz", Supported, "also the spellings of agentgateway's trust-scoring example: `port` beside a bare host name, and `headers` for includeRequestHeaders"},
 	{"policies.extProc", SupportedWithDifferences, whyExtProc},
 	{"policies.transformations", Supported, ""},
 	{"policies.csrf", Supported, ""},
@@ -230,9 +231,10 @@ var Compatibility = []CompatRow{
 	{"backend.service", Supported, ""},
 	{"backend.backend", Supported, ""},
 	{"backend.host", Supported, ""},
+	{"backend.http", SupportedWithDifferences, "`http: {hostname, port}` (agentgateway's basic-authentication example) is the host backend hostname:port"},
 	{"backend.internal", NotSupported, "the admin service is not routable from listeners"},
 	{"backend.dynamic", SupportedWithDifferences, "target is a CEL expression giving host:port per request; loopback, private and link-local targets are refused (502) unless allowPrivate is set"},
-	{"backend.mcp", Supported, ""},
+	{"backend.mcp", Supported, "a target may also give host, port and path beside its name (agentgateway's trust-scoring example): the streamable HTTP target mcp: {host, port, path}"},
 	{"backend.ai", Supported, ""},
 	{"backend.aws", SupportedWithDifferences, "agentCore; a route's backendAuth aws signs when it names serviceName bedrock-agentcore"},
 	{"backend.routeGroup", SupportedWithDifferences, "the route's only backend, without policies (see routeGroups)"},
@@ -248,7 +250,7 @@ var Compatibility = []CompatRow{
 	{"backendPolicies.backendTunnel", SupportedWithDifferences, "on host and service backends (net/http's client then connects, through the proxy's CONNECT) and tcpRoutes backends; no policies for the proxy"},
 	{"backendPolicies.responseHeaderModifier", Supported, ""},
 	{"backendPolicies.requestRedirect", Supported, ""},
-	{"backendPolicies.health", SupportedWithDifferences, "passive outlier detection on the endpoints of host and service backends: unhealthyExpression (CEL on response.code/headers; default 5xx), eviction.consecutiveFailures, healthThreshold (per-endpoint health score, a moving average weighing the newest outcome 0.3), restoreHealth and duration; repeated ejections double the duration up to 5 minutes (agentgateway multiplies it by the ejection count)"},
+	{"backendPolicies.health", SupportedWithDifferences, "passive outlier detection on the endpoints of host and service backends: unhealthyExpression (CEL on response.code/headers; default 5xx), eviction.consecutiveFailures, healthThreshold (per-endpoint health score, a moving average weighing the newest outcome 0.3), restoreHealth and duration; repeated ejections double the duration up to 5 minutes (agentgateway multiplies it by the ejection count); active (newer than the schema) is refused here: served on llm.models entries only (agentgateway probes ai route backends too, and ignores it on host and service backends)"},
 	{"backendPolicies.extAuthz", Supported, ""},
 	{"backendPolicies.authorization", Supported, ""},
 	{"backendPolicies.mcpAuthorization", Supported, ""},
@@ -280,7 +282,7 @@ var Compatibility = []CompatRow{
 	{"llm.port", Supported, ""},
 	{"llm.tls", SupportedWithDifferences, "static certificate, client CA, min/max version; no spiffe, dynamicCa, cipher suites or groups"},
 	{"llm.providers", Supported, ""},
-	{"llm.models", SupportedWithDifferences, "guardrails, passthrough, promptCaching, transformation, matches (headers; entries with matches are not virtual-model targets) and health (unhealthyExpression, eviction.consecutiveFailures and duration; health scores refused) per model; no authorization, finalTransformation, responseHeaders, backendTLS, tls or backendTunnel"},
+	{"llm.models", SupportedWithDifferences, "guardrails, passthrough, promptCaching, transformation, matches (headers; entries with matches are not virtual-model targets) and health (unhealthyExpression, eviction.consecutiveFailures and duration; health scores refused but restoreHealth 1.0, what an entry without scores does; active, newer than the schema: GET path on the provider's scheme and host every interval through the model's transport, without its API key, evicting after unhealthyThreshold failed probes and restoring after healthyThreshold passing ones, probes fed to no health score) per model; no authorization, finalTransformation, responseHeaders, backendTLS, tls or backendTunnel"},
 	{"llm.virtualModels", Supported, ""},
 	{"llm.policies", Supported, ""},
 }
@@ -358,12 +360,24 @@ func (t *TLSSpec) decodeNode(n *yaml.Node, path string) error {
 	return nil
 }
 
+// NewerThanSchema names the rows for keys that agentgateway's published examples use but the schema
+// this table follows (config.json of 2026-08-21) does not have yet; each is served with the meaning
+// agentgateway's current source gives it.
+var NewerThanSchema = map[string]bool{
+	"backend.http":                true,
+	"policies.mcpRemoteRateLimit": true,
+}
+
 // CompatibilityMarkdown renders the table as docs/compatibility.md holds it.
 func CompatibilityMarkdown() string {
 	var b strings.Builder
 	b.WriteString("| key | support | differences / why not |\n|---|---|---|\n")
 	for _, r := range Compatibility {
-		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", r.Key, r.Support, strings.ReplaceAll(r.Note, "|", "\\|"))
+		note := r.Note
+		if NewerThanSchema[r.Key] {
+			note = strings.TrimSpace("(newer than the schema) " + note)
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", r.Key, r.Support, strings.ReplaceAll(note, "|", "\\|"))
 	}
 	return b.String()
 }

@@ -77,7 +77,12 @@ func TestCompatibilityCoversSchema(t *testing.T) {
 		seen[r.Key] = true
 		sec, name := splitKey(r.Key)
 		require.Contains(t, keys, sec, r.Key)
-		assert.Contains(t, keys[sec], name, "row %s is not a key of the schema", r.Key)
+		if NewerThanSchema[r.Key] {
+			// Once the schema has the key, it is an ordinary row.
+			assert.NotContains(t, keys[sec], name, "row %s is in the schema now: drop it from NewerThanSchema", r.Key)
+		} else {
+			assert.Contains(t, keys[sec], name, "row %s is not a key of the schema", r.Key)
+		}
 		if r.Support != Supported {
 			assert.NotEmpty(t, r.Note, "row %s must say what differs or why not", r.Key)
 		}
@@ -100,7 +105,7 @@ func TestCompatibilityMatchesTheCode(t *testing.T) {
 	for _, s := range policyTable() {
 		policies[s.Key] = true
 	}
-	kinds := map[string]bool{"backend": true, "weight": true, "policies": true, "name": true, "routeGroup": true}
+	kinds := map[string]bool{"backend": true, "weight": true, "policies": true, "name": true, "routeGroup": true, "http": true}
 	for _, s := range backendTable() {
 		kinds[s.Key] = true
 	}

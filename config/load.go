@@ -320,6 +320,15 @@ func (b *BackendSpecs) decodeNode(n *yaml.Node, path string) error {
 			b.Weight = &w
 		case key == "policies":
 			b.Policies = Node{n: val, path: fp}
+		case key == "http": // agentgateway's `http: {hostname, port}`: a host backend (backend_http.go)
+			if b.Kind != "" {
+				return errAt(fp, n.Content[i], "a backend has one kind; found %q and %q", b.Kind, key)
+			}
+			spec, err := httpAsHost(val, fp)
+			if err != nil {
+				return err
+			}
+			b.Kind, b.Spec = "host", spec
 		case kinds[key] || slices.Contains(schemaBackendKinds, key):
 			if b.Kind != "" {
 				return errAt(fp, n.Content[i], "a backend has one kind; found %q and %q", b.Kind, key)

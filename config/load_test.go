@@ -324,6 +324,13 @@ func FuzzLoad(f *testing.F) {
 	f.Add("services: [{namespace: n, hostname: h, ports: {'0': -1, x: 1}, appProtocols: {'80': Http3}, vips: [nope]}]\nworkloads: [{workloadIps: ['::1', x], status: Sick, services: {n/h: {'80': 0}}}]\nbinds: [{port: 1, listeners: [{routes: [{backends: [{service: {name: n/h, port: 80}}]}]}]}]")
 	f.Add("policies: [{name: p, target: {route: {name: r}}, policy: {cors: {}}}, {name: q, target: {gateway: {gatewayName: g}}, phase: gateway, policy: 1}]\nrouteGroups: [{name: g, routes: [{matches: [{path: {exact: /a}}], backends: [{routeGroup: g}]}]}]\nbinds: [{port: 1, listeners: [{routes: [{name: r, matches: [{path: {pathPrefix: /a}, method: GET}], backends: [{routeGroup: g}]}]}]}]")
 	f.Add("binds: [{port: 1, listeners: [{routes: [{backends: [{dynamic: {target: '1 +'}}, {dynamic: {target: 'request.host', allowPrivate: true}}, {host: x, policies: {health: {unhealthyExpression: 'response.code', eviction: {duration: -1s, consecutiveFailures: 0, restoreHealth: 1}}}}]}]}]}]")
+	// Spellings newer than the schema (agentgateway's published examples): http backends, bind-less
+	// extAuthz ports, MCP targets with host beside name, active health, mcpRemoteRateLimit, PascalCase
+	// ai routes, htpasswdFile.
+	f.Add("binds: [{port: 1, listeners: [{routes: [{backends: [{http: {hostname: '', port: 70000}}, {http: [1]}], policies: {basicAuth: {htpasswdFile: /dev/zero, htpasswd: x}}}]}]}]")
+	f.Add("binds: [{port: 1, listeners: [{routes: [{policies: {extAuthz: {conditional: [{host: 'a:1', port: -1, headers: [1], protocol: http, path: '('}]}}, backends: [{mcp: {targets: [{name: t, host: '', port: 99999, path: 1, stdio: {cmd: x}}]}}]}]}]}]")
+	f.Add("llm: {models: [{name: g, provider: openai, health: {eviction: {restoreHealth: 1.0}, active: {path: '', interval: 0s, timeout: -1s, healthyThreshold: -1, unhealthyThreshold: 0, expectedStatuses: [99, 600]}}}]}")
+	f.Add("binds: [{port: 1, listeners: [{routes: [{policies: {mcpRemoteRateLimit: {domain: '', host: '', descriptors: [{entries: [{key: k, value: '('}], type: tokens}]}, ai: {routes: {/x: Models, /y: COMPLETIONS}}}, backends: [{host: x, policies: {health: {active: {}}}}]}]}]}]")
 	f.Fuzz(func(t *testing.T, doc string) {
 		file, err := config.Load([]byte(doc), func(string) (string, bool) { return "127.0.0.1:1", true })
 		if err != nil {

@@ -3,6 +3,8 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"net"
+	"strconv"
 )
 
 // UnmarshalJSON reads the protocol as an object ({grpc: {...}} or {http: {...}}) or, as older configs
@@ -53,6 +55,30 @@ func (s *extAuthzSpec) flatHTTP(bc *BuildContext) error {
 	}
 	if s.IncludeResponseHeaders != nil {
 		h.IncludeResponseHeaders = s.IncludeResponseHeaders
+	}
+	return nil
+}
+
+// hostPortHeaders folds `port` (beside a bare host name) into host and takes `headers` as
+// includeRequestHeaders, as agentgateway's trust-scoring example writes them.
+func (s *extAuthzSpec) hostPortHeaders(bc *BuildContext) error {
+	if s.Port != 0 {
+		switch {
+		case s.Host == "":
+			return bc.Errorf("port", "port needs host (a host name without a port)")
+		case s.Port < 1 || s.Port > 65535:
+			return bc.Errorf("port", "want a port between 1 and 65535, got %d", s.Port)
+		}
+		if _, _, err := net.SplitHostPort(s.Host); err == nil {
+			return bc.Errorf("port", "host %q already names a port", s.Host)
+		}
+		s.Host = net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
+	}
+	if s.Headers != nil {
+		if s.IncludeRequestHeaders != nil {
+			return bc.Errorf("headers", "set headers or includeRequestHeaders, not both")
+		}
+		s.IncludeRequestHeaders = s.Headers
 	}
 	return nil
 }

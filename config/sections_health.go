@@ -17,6 +17,9 @@ import (
 type healthSpec struct {
 	UnhealthyExpression string        `json:"unhealthyExpression"`
 	Eviction            *evictionSpec `json:"eviction"`
+	// Active is agentgateway's active health check (newer than the schema); only model entries of
+	// llm.models serve it (sections_llm_active.go).
+	Active *activeHealthSpec `json:"active"`
 
 	path string // of the backend spec that must consume it
 	at   string // of the policy, for errors
@@ -52,6 +55,9 @@ func takeHealth(policies Node, specPath string) (Node, *healthSpec, error) {
 		s, err := Decode[healthSpec](Node{n: v, path: fp})
 		if err != nil {
 			return policies, nil, err
+		}
+		if s.Active != nil {
+			return policies, nil, agentgateway.Errorf(fp+".active", "not supported here: active health checks are served on llm.models entries (and their providers' defaults) only; agentgateway also probes ai route backends, and accepts but never probes host and service backends")
 		}
 		if e := s.Eviction; e != nil {
 			switch {

@@ -524,6 +524,7 @@ func buildLLMRouter(bc *BuildContext, s llmShortForm) (*llm.Router, error) {
 	if err != nil {
 		return nil, bc.Wrap(err)
 	}
+	bc.OnClose(r) // stops active health checks even where a wrapper hides the router from the gateway
 	return r, nil
 }
 
@@ -693,5 +694,6 @@ func buildAIBackend(bc *BuildContext, s aiBackendSpec) (http.Handler, error) {
 	if err != nil {
 		return nil, bc.Wrap(err)
 	}
+	bc.OnClose(r) // stops active health checks even where a wrapper hides the router from the gateway
 	return r, nil
 }

@@ -77,8 +77,9 @@ func modelExtras(bc *BuildContext, transformation, matches, health, provTransfor
 		var p llm.ModelHealthPolicy
 		if e := hs.Eviction; e != nil {
 			switch {
-			case e.RestoreHealth != nil:
-				return nil, hbc.Errorf("eviction.restoreHealth", "not supported yet (health scores)")
+			case e.RestoreHealth != nil && *e.RestoreHealth != 1:
+				// 1.0 (full health on return) is what an entry without health scores does.
+				return nil, hbc.Errorf("eviction.restoreHealth", "not supported yet (health scores; only 1.0, full health on return, is served)")
 			case e.HealthThreshold != nil:
 				return nil, hbc.Errorf("eviction.healthThreshold", "not supported yet (health scores)")
 			case e.ConsecutiveFailures != nil && *e.ConsecutiveFailures < 1:
@@ -99,6 +100,13 @@ func modelExtras(bc *BuildContext, transformation, matches, health, provTransfor
 			p.Unhealthy = unhealthyFunc(prg)
 		}
 		opts = append(opts, llm.Health(p))
+		if hs.Active != nil {
+			c, err := hs.Active.check(hbc.At("active"))
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, llm.ActiveHealth(c))
+		}
 	}
 	return opts, nil
 }

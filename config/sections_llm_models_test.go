@@ -112,7 +112,7 @@ llm:
 
 	for _, c := range []struct{ model, path string }{
 		{"{name: m, provider: openai, matches: [{headers: [{name: x, value: {}}]}]}", "llm.models[0].matches[0].headers[0].value"},
-		{"{name: m, provider: openai, health: {eviction: {restoreHealth: 1}}}", "llm.models[0].health.eviction.restoreHealth"},
+		{"{name: m, provider: openai, health: {eviction: {restoreHealth: 0.5}}}", "llm.models[0].health.eviction.restoreHealth"}, // 1.0 is served (TestLLMActiveHealthFromYAML)
 		{"{name: m, provider: openai, health: {unhealthyExpression: 'response.code >'}}", "llm.models[0].health.unhealthyExpression"},
 		{"{name: m, provider: openai, transformation: {a: '1 +'}}", "transformation.a"},
 	} {

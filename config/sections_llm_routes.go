@@ -1,6 +1,8 @@
 package config
 
 import (
+	"strings"
+
 	"github.com/agentgw/agentgateway/llm"
 )
 
@@ -12,7 +14,7 @@ func aiRoutes(bc *BuildContext, routes map[string]string) (map[string]llm.RouteT
 	}
 	out := make(map[string]llm.RouteType, len(routes))
 	for suffix, t := range routes {
-		switch rt := llm.RouteType(t); rt {
+		switch rt := llm.RouteType(routeTypeSpelling(t)); rt {
 		case llm.RouteCompletions, llm.RouteMessages, llm.RouteResponses, llm.RouteEmbeddings, llm.RouteModels,
 			llm.RouteAnthropicTokenCount, llm.RoutePassthrough, llm.RouteDetect:
 			out[suffix] = rt
@@ -23,4 +25,16 @@ func aiRoutes(bc *BuildContext, routes map[string]string) (map[string]llm.RouteT
 		}
 	}
 	return out, nil
+}
+
+// routeTypeSpelling maps agentgateway's PascalCase route types ("Completions", "Models",
+// "AnthropicTokenCount", as its published examples write them) to the schema's camelCase ones; any
+// other spelling is left alone and refused by the caller.
+func routeTypeSpelling(t string) string {
+	switch t {
+	case "Completions", "Messages", "Models", "Passthrough", "Detect", "Responses", "Embeddings",
+		"AnthropicTokenCount", "Realtime", "Rerank", "GenerateContent", "GeminiCountTokens":
+		return strings.ToLower(t[:1]) + t[1:]
+	}
+	return t
 }

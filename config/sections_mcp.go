@@ -68,8 +68,13 @@ type mcpTargetSpec struct {
 		Env      map[string]string `json:"env"`
 		ClearEnv bool              `json:"clear_env"`
 	} `json:"stdio"`
-	MCP      *mcpHostSpec       `json:"mcp"`
-	SSE      *mcpHostSpec       `json:"sse"`
+	MCP *mcpHostSpec `json:"mcp"`
+	SSE *mcpHostSpec `json:"sse"`
+	// Host, Port and Path directly on the target (agentgateway's trust-scoring example) are the
+	// streamable HTTP target mcp: {host, port, path}.
+	Host     string             `json:"host"`
+	Port     int                `json:"port"`
+	Path     string             `json:"path"`
 	OpenAPI  *openAPITargetSpec `json:"openapi"`
 	Policies *struct {
 		// RequestHeaderModifier adds or sets headers on requests to the target.
@@ -144,6 +149,17 @@ func (s mcpBackendSpec) config(bc *BuildContext) (mcp.Config, error) {
 }
 
 func (ts mcpTargetSpec) target(bc *BuildContext) (mcp.Target, error) {
+	if ts.Host != "" || ts.Port != 0 || ts.Path != "" {
+		switch {
+		case ts.Stdio != nil || ts.MCP != nil || ts.SSE != nil || ts.OpenAPI != nil:
+			return mcp.Target{}, bc.Errorf("host", "set host, port and path here or under one of stdio, mcp, sse and openapi, not both")
+		case ts.Host == "":
+			return mcp.Target{}, bc.Errorf("host", "a host is required with port or path")
+		case ts.Port < 0 || ts.Port > 65535:
+			return mcp.Target{}, bc.Errorf("port", "want a port between 1 and 65535, got %d", ts.Port)
+		}
+		ts.MCP = &mcpHostSpec{Host: ts.Host, Port: ts.Port, Path: ts.Path}
+	}
 	n := 0
 	for _, set := range []bool{ts.Stdio != nil, ts.MCP != nil, ts.SSE != nil, ts.OpenAPI != nil} {
 		if set {

@@ -25,13 +25,21 @@ type mcpAuthSpec struct {
 	JWTValidationOptions  *jwtValidationSpec  `json:"jwtValidationOptions"`
 	ClientID              string              `json:"clientId"`
 	ClientSecret          string              `json:"clientSecret"`
+	// RelaySigningKey is agentgateway's (newer than the schema), refused: see whyRelay.
+	RelaySigningKey *string `json:"relaySigningKey"`
 }
+
+// whyRelay is the refusal of relaySigningKey.
+const whyRelay = "relaySigningKey (agentgateway's newer Keycloak mode: with clientId the gateway terminates the authorization-code flow itself, sending users to Keycloak with its own /callback and carrying the client's redirect_uri and state in an AES-encrypted relay token, then rewriting iss) is not built: a gateway that completes logins for one static client and forwards the codes to whatever redirect_uri a dynamically registered client names is the confused deputy the MCP security guidance forbids without per-client user consent, which this gateway has no UI for; without relaySigningKey, clientId answers registration and Keycloak's own endpoints are advertised"
 
 // mcpIDPSpec is the schema's McpIDP: exactly one of {auth0: {}}, {keycloak: {}}, {okta: {}},
 // {descope: {}}, {authentik: {}}, {entra: {}}.
 type mcpIDPSpec map[string]map[string]any
 
 func buildMCPAuthentication(bc *BuildContext, s mcpAuthSpec) (agentgateway.Policy, error) {
+	if s.RelaySigningKey != nil {
+		return nil, &agentgateway.ConfigError{Path: joinField(bc.Path, "relaySigningKey"), Err: refusalError(whyRelay)}
+	}
 	mode := policy.ModeStrict // the schema's default here, unlike jwtAuth's
 	if s.Mode != "" {
 		var err error

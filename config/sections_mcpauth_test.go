@@ -103,7 +103,8 @@ func TestMCPAuthenticationConfigErrors(t *testing.T) {
 		"bad claim":      {"requiredClaims: [exp]", "requiredClaims: [exp, colour]", at + "jwtValidationOptions.requiredClaims[1]"},
 		"bad location":   {"audiences: []", "audiences: []\n          authorizationLocation: {header: {name: ''}}", at + "authorizationLocation.header.name"},
 		"authentik id":   {"audiences: []", "audiences: []\n          provider: {authentik: {}}", at + "clientId"},
-		"unknown field":  {"audiences: []", "audiences: []\n          relaySigningKey: abc", at + "relaySigningKey"},
+		"relay key":      {"audiences: []", "audiences: []\n          relaySigningKey: abc", at + "relaySigningKey: relaySigningKey (agentgateway's newer Keycloak mode"},
+		"unknown field":  {"audiences: []", "audiences: []\n          relaySigningKeys: abc", at + "relaySigningKeys"},
 		"bad resource":   {"scopesSupported: [read:all]", "resource: /relative", at + "resourceMetadata.resource"},
 		"missing issuer": {"issuer: https://issuer.example", "", at + "issuer"},
 	} {

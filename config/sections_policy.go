@@ -356,7 +356,10 @@ func buildAPIKey(bc *BuildContext, s apiKeySpec) (agentgateway.Policy, error) {
 
 // basicAuthSpec is the schema's LocalBasicAuth.
 type basicAuthSpec struct {
-	Htpasswd              fileOrInline  `json:"htpasswd"`
+	Htpasswd fileOrInline `json:"htpasswd"`
+	// HtpasswdFile is agentgateway's earlier spelling of `htpasswd: {file: path}`, which its
+	// basic-authentication example still uses.
+	HtpasswdFile          string        `json:"htpasswdFile"`
 	Realm                 string        `json:"realm"`
 	Mode                  string        `json:"mode"`
 	AuthorizationLocation *locationSpec `json:"authorizationLocation"`
@@ -367,7 +370,14 @@ func buildBasicAuth(bc *BuildContext, s basicAuthSpec) (agentgateway.Policy, err
 	if err != nil {
 		return nil, err
 	}
-	htpasswd, err := s.Htpasswd.load(bc, "htpasswd")
+	field := "htpasswd"
+	if s.HtpasswdFile != "" {
+		if s.Htpasswd != (fileOrInline{}) {
+			return nil, bc.Errorf("htpasswdFile", "set htpasswd or htpasswdFile, not both")
+		}
+		s.Htpasswd, field = fileOrInline{File: s.HtpasswdFile}, "htpasswdFile"
+	}
+	htpasswd, err := s.Htpasswd.load(bc, field)
 	if err != nil {
 		return nil, err
 	}
@@ -410,6 +420,10 @@ type extAuthzSpec struct {
 	Path                   string   `json:"path"`
 	Redirect               string   `json:"redirect"`
 	IncludeResponseHeaders []string `json:"includeResponseHeaders"`
+	// Port beside host and headers for includeRequestHeaders are the spellings of agentgateway's
+	// trust-scoring example (sections_extauthz_compat.go).
+	Port    int      `json:"port"`
+	Headers []string `json:"headers"`
 }
 
 // extAuthzProtocolSpec is {grpc: {...}} (the default) or {http: {...}}.
@@ -463,6 +477,9 @@ func (f *extAuthzFailureSpec) UnmarshalJSON(b []byte) error {
 
 func buildExtAuthz(bc *BuildContext, s extAuthzSpec) (agentgateway.Policy, error) {
 	if err := s.flatHTTP(bc); err != nil {
+		return nil, err
+	}
+	if err := s.hostPortHeaders(bc); err != nil {
 		return nil, err
 	}
 	switch {

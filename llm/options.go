@@ -208,7 +208,8 @@ type ModelEntry struct {
 	headers    http.Header
 	removed    []string // RemoveRequestHeader
 	health     health
-	gov        *modelGov // guards and prompt caching of this model (aipolicy.go)
+	active     *ActiveHealthCheck // probes of the provider (active_health.go)
+	gov        *modelGov          // guards and prompt caching of this model (aipolicy.go)
 	// passthrough forwards requests unchanged (passthrough.go).
 	passthrough PassthroughMode
 	// matches, xforms: the entry's request matches and CEL transformations (model_match.go).

@@ -64,6 +64,8 @@ type Router struct {
 	wrap    func(http.RoundTripper) http.RoundTripper
 
 	catalog atomic.Pointer[Catalog] // prices for State.LLM.Cost (catalog.go)
+
+	probes prober // active health checks (active_health.go)
 }
 
 type virtual struct {
@@ -142,12 +144,13 @@ func New(opts ...Option) (*Router, error) {
 // Provision implements agentgateway.Provisioner.
 func (r *Router) Provision(s agentgateway.Services) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.wrap = s.WrapTransport
 	r.wrapped = map[*Upstream]http.RoundTripper{}
 	if r.logger == nil && s.Logger != nil {
 		r.logger = s.Logger
 	}
+	r.mu.Unlock()
+	r.startProbes() // active health checks run while a gateway serves the router
 	return nil
 }
 

@@ -38,6 +38,7 @@ var ErrHtpasswd = errors.New("invalid htpasswd")
 type htpasswdEntry struct {
 	bcrypt []byte
 	sha1   []byte
+	apr1   string // htpasswd_apr1.go
 }
 
 // dummyHash keeps the time of a request for an unknown user close to that of a known one.
@@ -84,6 +85,8 @@ func NewBasicAuth(spec BasicAuthConfig) (agentgateway.Policy, error) {
 				return nil, agentgateway.Errorf("htpasswd", "%w: user %q: bad {SHA} hash", ErrHtpasswd, u)
 			}
 			b.users[u] = htpasswdEntry{sha1: sum}
+		} else if strings.HasPrefix(h, apr1Magic) {
+			b.users[u] = htpasswdEntry{apr1: h}
 		} else {
 			b.users[u] = htpasswdEntry{bcrypt: []byte(h)}
 		}
@@ -92,7 +95,7 @@ func NewBasicAuth(spec BasicAuthConfig) (agentgateway.Policy, error) {
 }
 
 // ParseHtpasswd parses htpasswd content into user → hash. Blank lines and # comments are skipped;
-// only bcrypt and {SHA} hashes are accepted.
+// bcrypt, $apr1$ (MD5) and {SHA} hashes are accepted.
 func ParseHtpasswd(data []byte) (map[string]string, error) {
 	users := map[string]string{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -112,6 +115,10 @@ func ParseHtpasswd(data []byte) (map[string]string, error) {
 				return nil, fmt.Errorf("%w: line %d: %v", ErrHtpasswd, n, err)
 			}
 		case strings.HasPrefix(hash, "{SHA}"):
+		case strings.HasPrefix(hash, apr1Magic):
+			if _, ok := parseAPR1(hash); !ok {
+				return nil, fmt.Errorf("%w: line %d: bad $apr1$ hash for user %q", ErrHtpasswd, n, user)
+			}
 		default:
 			return nil, fmt.Errorf("%w: line %d: unsupported hash scheme for user %q (use bcrypt: htpasswd -B)", ErrHtpasswd, n, user)
 		}
@@ -156,6 +163,9 @@ func (b *basicAuth) check(user, password string) bool {
 	if e.sha1 != nil {
 		sum := sha1.Sum([]byte(password)) //nolint:gosec // the {SHA} htpasswd scheme
 		return subtle.ConstantTimeCompare(sum[:], e.sha1) == 1
+	}
+	if e.apr1 != "" {
+		return checkAPR1(e.apr1, password)
 	}
 	sum := sha256.Sum256([]byte(password))
 	b.mu.Lock()

@@ -76,6 +76,7 @@ func FuzzParseHtpasswd(f *testing.F) {
 	f.Add("# comment\n\nbob:{SHA}hvfkN/qlp/zhXR3cuerq6jd2Z7g=\n")
 	f.Add("bad line\n")
 	f.Add("a:b:c\na:{SHA}x\n")
+	f.Add("admin:$apr1$Q/5qL8KZ$DorMmx9TtdjqnOWadqFg0.\nx:$apr1$$\ny:$apr1$123456789$DorMmx9TtdjqnOWadqFg0.\n")
 	f.Fuzz(func(t *testing.T, data string) {
 		users, err := policy.ParseHtpasswd([]byte(data))
 		if err != nil {
@@ -84,7 +85,7 @@ func FuzzParseHtpasswd(f *testing.F) {
 		}
 		for u, h := range users {
 			require.NotEmpty(t, u)
-			require.True(t, strings.HasPrefix(h, "$2") || strings.HasPrefix(h, "{SHA}"), h)
+			require.True(t, strings.HasPrefix(h, "$2") || strings.HasPrefix(h, "{SHA}") || strings.HasPrefix(h, "$apr1$"), h)
 		}
 	})
 }

@@ -149,7 +149,11 @@ func (rl *Limiter) Provision(svc agentgateway.Services) error {
 func (*Limiter) Phase() agentgateway.Phase { return agentgateway.PhaseRateLimit }
 
 // Wrap answers 429 (with the service's headers) when the service says the request is over the limit.
-func (rl *Limiter) Wrap(next http.Handler) http.Handler {
+func (rl *Limiter) Wrap(next http.Handler) http.Handler { return rl.wrap(next, false) }
+
+// wrap is Wrap; with skipEmpty a descriptor with an entry evaluating to "" is skipped as one that
+// fails to evaluate (an MCP field the call does not have, mcp.go).
+func (rl *Limiter) wrap(next http.Handler, skipEmpty bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		act := cel.NewActivation(r, nil)
 		req := &rlsv3.RateLimitRequest{Domain: rl.domain}
@@ -158,7 +162,7 @@ func (rl *Limiter) Wrap(next http.Handler) http.Handler {
 			ok := true
 			for i, p := range d.values {
 				v, err := p.EvalString(r.Context(), act)
-				if err != nil {
+				if err != nil || (skipEmpty && v == "") {
 					ok = false
 					break
 				}
