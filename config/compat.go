@@ -209,7 +209,7 @@ var Compatibility = []CompatRow{
 	{"policies.backendTLS", SupportedWithDifferences, "no keyExchangeGroups or spiffe"},
 	{"policies.backendTunnel", SupportedWithDifferences, "on routes (listed, top-level and in routeGroups): applies to the route's host and service backends that set none of their own; refused for backend references and kinds that do not dial (mcp, ai, dynamic), and on gateway or targeted policies"},
 	{"policies.backendAuth", SupportedWithDifferences, "no copilot or azure developerImplicit; oauth (the published oauth-token-exchange examples' shape: tokenEndpoint, tokenEndpointPath) is served as oauthTokenExchange, and Google STS audiences get requested_token_type access_token; token endpoints by host, service or a named host backend (its backendTLS applies; no other policies), not with inline policies except backendTLS {} on crossAppAccess; actorToken.enforceMayAct checks the subject JWT's may_act claims against the actor JWT's (unverified; the token endpoint verifies) and answers 403"},
-	{"policies.localRateLimit", Supported, ""},
+	{"policies.localRateLimit", SupportedWithDifferences, "a limit may name a `shared` bucket (an extension): every limit of the file with that name counts against one bucket, wherever its policy is attached"},
 	{"policies.remoteRateLimit", Supported, ""},
 	{"policies.jwtAuth", Supported, ""},
 	{"policies.oidc", SupportedWithDifferences, "fetch/XHR requests get 401; sessions sealed with a per-process key"},

@@ -364,6 +364,10 @@ func mergePolicies(parts ...map[string]any) (map[string]any, error) {
 	out := map[string]any{}
 	for _, p := range parts {
 		for _, k := range slices.Sorted(maps.Keys(p)) {
+			if prev, dup := out[k]; dup && k == "localRateLimit" {
+				out[k] = append(slices.Clone(prev.([]any)), p[k].([]any)...) // rate limits stack, as in the translation
+				continue
+			}
 			if _, dup := out[k]; dup {
 				return nil, fmt.Errorf("policy %s is set twice (by the route's filters or by several AgentgatewayPolicies), which the schema document cannot stack: %w", k, ErrUnsupported)
 			}

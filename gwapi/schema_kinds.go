@@ -315,11 +315,16 @@ func (e *schemaEmitter) policiesOf(kind, ns, name, section string) map[string]an
 		if p.Namespace != ns || (p.Spec.Traffic == nil && p.Spec.Backend == nil) || !e.policyAccepted(p) {
 			continue
 		}
-		targets := false
+		targets, bucket := false, ""
 		for _, tr := range p.Spec.TargetRefs {
-			if string(tr.Group) == groupGateway && string(tr.Kind) == kind && string(tr.Name) == name &&
+			if !targets && string(tr.Group) == groupGateway && string(tr.Kind) == kind && string(tr.Name) == name &&
 				(tr.SectionName == nil || string(*tr.SectionName) == section) {
-				targets = true
+				// The translation compiles a policy once per target, so its local rate limit is one
+				// set of buckets for every route and listener the target reaches.
+				targets, bucket = true, p.Namespace+"/"+p.Name+" on "+kind+" "+name
+				if tr.SectionName != nil {
+					bucket += "/" + string(*tr.SectionName)
+				}
 			}
 		}
 		if !targets {
@@ -327,7 +332,7 @@ func (e *schemaEmitter) policiesOf(kind, ns, name, section string) map[string]an
 		}
 		parts := map[string]any{}
 		if p.Spec.Traffic != nil {
-			parts = schemaTraffic(p, e.t)
+			parts = schemaTraffic(p, e.t, bucket)
 		}
 		if p.Spec.Backend != nil {
 			bodies, why := e.specBackendBodies(p)
@@ -342,7 +347,10 @@ func (e *schemaEmitter) policiesOf(kind, ns, name, section string) map[string]an
 			}
 		}
 		for k, v := range parts {
-			if _, dup := out[k]; dup {
+			if prev, dup := out[k]; dup && k == "localRateLimit" {
+				out[k] = append(prev.([]any), v.([]any)...) // rate limits stack, as in the translation
+				continue
+			} else if dup {
 				conflict = append(conflict, k)
 			}
 			out[k] = v
@@ -367,8 +375,9 @@ func (e *schemaEmitter) policyAccepted(p *agwv1a1.AgentgatewayPolicy) bool {
 	return false
 }
 
-// schemaTraffic renders spec.traffic of an accepted policy by schema key.
-func schemaTraffic(p *agwv1a1.AgentgatewayPolicy, t *translator) map[string]any {
+// schemaTraffic renders spec.traffic of an accepted policy by schema key; bucket names the
+// policy's attachment, which its local rate limit's buckets are shared by (config's `shared`).
+func schemaTraffic(p *agwv1a1.AgentgatewayPolicy, t *translator, bucket string) map[string]any {
 	tp := p.Spec.Traffic
 	out := map[string]any{}
 	if tp.CORS != nil {
@@ -376,7 +385,7 @@ func schemaTraffic(p *agwv1a1.AgentgatewayPolicy, t *translator) map[string]any 
 	}
 	if tp.RateLimit != nil && len(tp.RateLimit.Local) > 0 {
 		var ls []any
-		for _, l := range tp.RateLimit.Local {
+		for i, l := range tp.RateLimit.Local {
 			rl, err := localRateLimit(l)
 			if err != nil {
 				continue // accepted policies translate
@@ -386,7 +395,7 @@ func schemaTraffic(p *agwv1a1.AgentgatewayPolicy, t *translator) map[string]any 
 				typ = "tokens"
 			}
 			ls = append(ls, map[string]any{"maxTokens": rl.MaxTokens, "tokensPerFill": rl.TokensPerFill,
-				"fillInterval": rl.FillInterval.String(), "type": typ})
+				"fillInterval": rl.FillInterval.String(), "type": typ, "shared": bucket + "#" + strconv.Itoa(i)})
 		}
 		out["localRateLimit"] = ls
 	}
