@@ -306,61 +306,58 @@ func (e *schemaEmitter) poolBackend(kind, routeNS string, ref gwv1.BackendObject
 }
 
 // policiesOf renders the AgentgatewayPolicies attached to an object and, if section is set, to that
-// section, as one schema policies object; only policies the translation accepted count.
+// section, as one schema policies object; only policies the translation accepted count. The order
+// is the translation's (attachedPolicies): the object's policies, then the section's, each oldest
+// first; a key two of them set is resolved by mergeFirst.
 func (e *schemaEmitter) policiesOf(kind, ns, name, section string) map[string]any {
 	out := map[string]any{}
-	var conflict []string
-	for i := range e.t.snap.Policies {
-		p := &e.t.snap.Policies[i]
-		if p.Namespace != ns || (p.Spec.Traffic == nil && p.Spec.Backend == nil) || !e.policyAccepted(p) {
-			continue
-		}
-		targets, bucket := false, ""
-		for _, tr := range p.Spec.TargetRefs {
-			if !targets && string(tr.Group) == groupGateway && string(tr.Kind) == kind && string(tr.Name) == name &&
-				(tr.SectionName == nil || string(*tr.SectionName) == section) {
-				// The translation compiles a policy once per target, so its local rate limit is one
-				// set of buckets for every route and listener the target reaches.
-				targets, bucket = true, p.Namespace+"/"+p.Name+" on "+kind+" "+name
-				if tr.SectionName != nil {
-					bucket += "/" + string(*tr.SectionName)
-				}
-			}
-		}
-		if !targets {
-			continue
-		}
-		parts := map[string]any{}
-		if p.Spec.Traffic != nil {
-			parts = schemaTraffic(p, e.t, bucket)
-		}
-		if p.Spec.Backend != nil {
-			bodies, why := e.specBackendBodies(p)
-			if why != "" {
-				return fail500(why)
-			}
-			for k, v := range bodies {
-				if _, dup := parts[k]; dup {
-					conflict = append(conflict, k)
-				}
-				parts[k] = v
-			}
-		}
-		for k, v := range parts {
-			if prev, dup := out[k]; dup && k == "localRateLimit" {
-				out[k] = append(prev.([]any), v.([]any)...) // rate limits stack, as in the translation
-				continue
-			} else if dup {
-				conflict = append(conflict, k)
-			}
-			out[k] = v
-		}
+	byAge := e.policiesByAge()
+	secs := []string{""}
+	if section != "" {
+		secs = append(secs, section)
 	}
-	if len(conflict) > 0 {
-		return map[string]any{"directResponse": map[string]any{"status": 500,
-			"body": "several AgentgatewayPolicies set " + strings.Join(conflict, ", ") + ", which the schema document cannot stack\n"}}
+	for _, sec := range secs {
+		for _, p := range byAge {
+			if p.Namespace != ns || (p.Spec.Traffic == nil && p.Spec.Backend == nil) || !e.policyAccepted(p) {
+				continue
+			}
+			targets, bucket := false, ""
+			for _, tr := range p.Spec.TargetRefs {
+				if !targets && string(tr.Group) == groupGateway && string(tr.Kind) == kind && string(tr.Name) == name &&
+					string(ptrOr(tr.SectionName)) == sec {
+					// The translation compiles a policy once per target, so its local rate limit is
+					// one set of buckets for every route and listener the target reaches.
+					targets, bucket = true, p.Namespace+"/"+p.Name+" on "+kind+" "+name
+					if sec != "" {
+						bucket += "/" + sec
+					}
+				}
+			}
+			if !targets {
+				continue
+			}
+			parts := map[string]any{}
+			if p.Spec.Traffic != nil {
+				parts = schemaTraffic(p, e.t, bucket)
+			}
+			if p.Spec.Backend != nil {
+				bodies, why := e.specBackendBodies(p)
+				if why != "" {
+					return fail500(why)
+				}
+				mergeFirst(parts, bodies)
+			}
+			mergeFirst(out, parts)
+		}
 	}
 	return out
+}
+
+func ptrOr[T ~string](p *T) T {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 func (e *schemaEmitter) policyAccepted(p *agwv1a1.AgentgatewayPolicy) bool {

@@ -107,3 +107,84 @@ spec:
 		require.Equal(t, 429, ask(t, h, "GET", "http://x/a").code, "%s: the Gateway's bucket is shared by its routes", name)
 	}
 }
+
+// A key set twice on a rule is resolved as the translation resolves it, not refused with 500: of
+// two AgentgatewayPolicies on a route the oldest (by creationTimestamp, not by name) answers; a
+// policy's cors answers a preflight before the rule's CORS filter; and of two backend.auth on one
+// AgentgatewayBackend the oldest policy's key is sent.
+func TestSchemaDocumentResolvesPolicyConflicts(t *testing.T) {
+	ip, port := namedEcho(t, "echo")
+	_, runtime, document := bothPaths(t, agwGateway+`
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {name: echo, namespace: infra}
+spec: {static: {host: echo.infra, port: 80}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: infra}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /direct}}]
+    backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: c, namespace: infra}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /cors}}]
+    filters:
+    - type: CORS
+      cors: {allowOrigins: ["https://filter.example"], allowMethods: [GET]}
+    backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]
+  - matches: [{path: {type: PathPrefix, value: /auth}}]
+    backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: a-newer, namespace: infra, creationTimestamp: "2026-01-02T00:00:00Z"}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}]
+  traffic: {directResponse: {status: 202, body: newer}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: z-older, namespace: infra, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}]
+  traffic: {directResponse: {status: 201, body: older}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: cors, namespace: infra}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: c}]
+  traffic: {cors: {allowOrigins: ["https://policy.example"], allowMethods: [GET]}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: a-auth-newer, namespace: infra, creationTimestamp: "2026-01-02T00:00:00Z"}
+spec:
+  targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]
+  backend: {auth: {key: newer}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: z-auth-older, namespace: infra, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec:
+  targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]
+  backend: {auth: {key: older}}
+`, net.JoinHostPort(ip, port))
+	for name, h := range paths(runtime, document) {
+		require.Equal(t, 201, ask(t, h, "GET", "http://x/direct").code, "%s: the oldest policy's directResponse", name)
+		pre := ask(t, h, "OPTIONS", "http://x/cors", "Origin", "https://policy.example", "Access-Control-Request-Method", "GET")
+		require.Equal(t, "https://policy.example", pre.acao, "%s: the policy's cors answers the preflight", name)
+		a := ask(t, h, "GET", "http://x/auth")
+		require.Equal(t, 200, a.code, name)
+		require.Equal(t, "Bearer older", a.auth, "%s: the oldest policy's backend.auth", name)
+	}
+}
