@@ -285,6 +285,7 @@ func (e *schemaEmitter) rule(kind, ns, name string, ruleName *gwv1.SectionName, 
 		mergeFirst(pol, map[string]any{"retry": rp}) // an AgentgatewayPolicy's retry, set first, wins
 	}
 	var backends []any
+	var lifted []map[string]any // route policies the valid backends bring (schema_lift.go)
 	valid := 0
 	for _, br := range sr.backends {
 		w := 1
@@ -305,9 +306,14 @@ func (e *schemaEmitter) rule(kind, ns, name string, ruleName *gwv1.SectionName, 
 				b["policies"] = bp
 			}
 		}
+		lifted = append(lifted, takeLifted(b))
 		b["weight"] = w
 		backends = append(backends, b)
 		valid++
+	}
+	if why := liftRoutePolicies(pol, lifted); why != "" {
+		rt["policies"] = fail500(why)
+		return rt
 	}
 	if valid == 0 {
 		// No backend to call: unless a redirect answers, the runtime's table answers 500.

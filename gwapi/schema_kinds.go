@@ -138,11 +138,8 @@ func (e *schemaEmitter) agwBackend(kind, routeNS string, ref gwv1.BackendObjectR
 		if extra, why = e.backendTargetBodies(agwv1a1.GroupName, agwv1a1.KindBackend, ns, b.Name); why != "" {
 			return nil, why
 		}
-		if _, ok := extra["mcpAuthentication"]; ok {
-			// Not a backend policy in the schema: it would have to move to every route reaching it.
-			return nil, "AgentgatewayPolicy spec.backend.mcp.authentication on " + agwv1a1.KindBackend + " " + ns + "/" + b.Name + " is not carried by the schema document yet: target the route"
-		}
 	}
+	lift := liftFromBackend(extra, ns+"/"+b.Name) // schema_lift.go
 	key, hasKey, err := e.t.backendKey(b)
 	if err != nil {
 		return nil, err.Error()
@@ -218,6 +215,9 @@ func (e *schemaEmitter) agwBackend(kind, routeNS string, ref gwv1.BackendObjectR
 	}
 	if len(pol) > 0 {
 		out["policies"] = pol
+	}
+	if lift != nil {
+		out[liftedKey] = lift
 	}
 	return out, ""
 }

@@ -16,12 +16,16 @@ import (
 )
 
 // bothPaths translates manifests and serves Gateway infra/gw's port 8080 twice: from the runtime
-// translation and from the schema document compiled by package config. Every dial goes to upstream.
-func bothPaths(t *testing.T, manifests, upstream string) (res *gwapi.Result, runtime, document http.Handler) {
+// translation and from the schema document compiled by package config. The gateways' dials of
+// "host:port" go to peers[host:port] when it is listed, to the address itself otherwise.
+func bothPaths(t *testing.T, manifests string, peers map[string]string) (res *gwapi.Result, runtime, document http.Handler) {
 	t.Helper()
-	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var d net.Dialer
-		return d.DialContext(ctx, network, upstream)
+		if to, ok := peers[addr]; ok {
+			addr = to
+		}
+		return d.DialContext(ctx, network, addr)
 	}
 	snap, err := gwapi.DecodeManifests(strings.NewReader(manifests))
 	require.NoError(t, err)
@@ -98,7 +102,7 @@ metadata: {name: route-limit, namespace: infra}
 spec:
   targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: b}]
   traffic: {rateLimit: {local: [{requests: 1, unit: Hours}]}}
-`, net.JoinHostPort(ip, port))
+`, nil)
 	for name, h := range paths(runtime, document) {
 		// Route b's own budget (1) is shared by its two rules: /c after /b is refused.
 		require.Equal(t, 200, ask(t, h, "GET", "http://x/b").code, name)
@@ -178,7 +182,7 @@ metadata: {name: z-auth-older, namespace: infra, creationTimestamp: "2026-01-01T
 spec:
   targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]
   backend: {auth: {key: older}}
-`, net.JoinHostPort(ip, port))
+`, map[string]string{"echo.infra:80": net.JoinHostPort(ip, port)})
 	for name, h := range paths(runtime, document) {
 		require.Equal(t, 201, ask(t, h, "GET", "http://x/direct").code, "%s: the oldest policy's directResponse", name)
 		pre := ask(t, h, "OPTIONS", "http://x/cors", "Origin", "https://policy.example", "Access-Control-Request-Method", "GET")
