@@ -254,7 +254,7 @@ var Compatibility = []CompatRow{
 	{"backendPolicies.mcpAuthorization", Supported, ""},
 	{"backendPolicies.mcpGuardrails", SupportedWithDifferences, "processors of kind cel and expression run in process; kind remote (an external MCP policy server) is refused"},
 	{"backendPolicies.a2a", Supported, ""},
-	{"backendPolicies.inferenceRouting", SupportedWithDifferences, "on service backends of the file's services, destinationMode validated or passthrough (the picker's ip:port trusted without the service's endpoints; IP literals only), failing closed (503) when the picker fails"},
+	{"backendPolicies.inferenceRouting", SupportedWithDifferences, "on service backends of the file's services, destinationMode validated or passthrough (the picker's ip:port trusted without the service's endpoints; IP literals only); failureMode failClosed (503 when the picker fails, the default) or failOpen (a random endpoint serves) is an extension"},
 	{"backendPolicies.sessionAffinity", Supported, ""},
 	{"backendPolicies.ai", SupportedWithDifferences, "as policies.ai"},
 

@@ -299,8 +299,9 @@ func (e *schemaEmitter) poolBackend(kind, routeNS string, ref gwv1.BackendObject
 		return nil, err.Error()
 	}
 	ir := map[string]any{"endpointPicker": map[string]any{"host": addr}}
-	// The schema's inferenceRouting has no failure mode: a FailOpen pool's picker failures answer
-	// 5xx here where the runtime picks an endpoint itself.
+	if epp.FailureMode == infv1.EndpointPickerFailOpen {
+		ir["failureMode"] = "failOpen" // config's extension: the schema's inferenceRouting has no failure mode
+	}
 	out["policies"] = map[string]any{"inferenceRouting": ir}
 	return out, ""
 }
