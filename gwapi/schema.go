@@ -356,7 +356,7 @@ func invalidBackend(weight int) map[string]any {
 func mergePolicies(parts ...map[string]any) map[string]any {
 	out := map[string]any{}
 	for _, p := range parts {
-		mergeFirst(out, p)
+		mergeRoute(out, p)
 	}
 	return out
 }

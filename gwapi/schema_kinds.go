@@ -348,7 +348,7 @@ func (e *schemaEmitter) policiesOf(kind, ns, name, section string) map[string]an
 				}
 				mergeFirst(parts, bodies)
 			}
-			mergeFirst(out, parts)
+			mergeRoute(out, parts)
 		}
 	}
 	return out

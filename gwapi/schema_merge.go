@@ -28,6 +28,17 @@ func (e *schemaEmitter) policiesByAge() []*agwv1a1.AgentgatewayPolicy {
 	return out
 }
 
+// mergeRoute is mergeFirst for the policies of a route, where backendTLS is the exception: the
+// translation's route backendTLS hands the backend its transport, so the innermost (the rule's over
+// the route's over the Gateway's, and the newer policy on one target) is the one used.
+func mergeRoute(into, later map[string]any) {
+	tls, ok := later["backendTLS"]
+	mergeFirst(into, later)
+	if ok {
+		into["backendTLS"] = tls
+	}
+}
+
 // mergeFirst adds the keys of later to into, resolving a key both set as described above.
 func mergeFirst(into, later map[string]any) {
 	for _, k := range slices.Sorted(maps.Keys(later)) {
