@@ -1,7 +1,9 @@
 package config
 
 import (
+	"io"
 	"net/http"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 
@@ -128,5 +130,20 @@ func inferencePool(bc *BuildContext, name string, endpoints []string) (h http.Ha
 	if err != nil {
 		return nil, true, agentgateway.Errorf(s.at, "%w", err)
 	}
+	// Its picker connection runs from now on: a build that fails later must close it too.
+	bc.OnClose(&closeOnce{c: p})
 	return p, true, nil
+}
+
+// closeOnce closes c once, whether the build's cleanup or the gateway retiring the backend comes
+// first.
+type closeOnce struct {
+	once sync.Once
+	c    io.Closer
+	err  error
+}
+
+func (o *closeOnce) Close() error {
+	o.once.Do(func() { o.err = o.c.Close() })
+	return o.err
 }

@@ -47,3 +47,18 @@ binds:
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `inferenceRouting.failureMode: unknown mode "sometimes"`)
 }
+
+// A build that fails after it built an endpoint-picked backend closes that backend's picker
+// connection (TestMain's goleak finds its goroutines otherwise).
+func TestInferenceRoutingFailedBuildClosesPicker(t *testing.T) {
+	f, err := config.Load([]byte(`
+services: [{name: s, namespace: ns, hostname: h, vips: [], ports: {80: 80}}]
+binds: [{port: 1, listeners: [{routes: [{backends: [
+  {service: {name: ns/h, port: 80}, policies: {inferenceRouting: {endpointPicker: {host: "h:1"}, destinationMode: passthrough}}},
+  {host: x, weight: -1}]}]}]}]
+`), nil)
+	require.NoError(t, err)
+	_, err = f.Build(nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "weight -1 must not be negative")
+}
