@@ -303,7 +303,12 @@ func (e *schemaEmitter) rule(kind, ns, name string, ruleName *gwv1.SectionName, 
 			if err != nil {
 				b = invalidBackend(w) // the translation's status says UnsupportedValue; fail closed
 			} else if len(bp) > 0 {
-				b["policies"] = bp
+				own, _ := b["policies"].(map[string]any) // the backend's own: kept, as the translation wraps them
+				if own == nil {
+					own = map[string]any{}
+				}
+				mergeFirst(own, bp)
+				b["policies"] = own
 			}
 		}
 		lifted = append(lifted, takeLifted(b))

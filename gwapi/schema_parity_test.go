@@ -192,3 +192,41 @@ spec:
 		require.Equal(t, "Bearer older", a.auth, "%s: the oldest policy's backend.auth", name)
 	}
 }
+
+// A backendRef's own filters add to the policies its backend brings (here an AgentgatewayPolicy's
+// backend.auth) rather than replace them, through the document as in the translation.
+func TestSchemaDocumentBackendFiltersKeepBackendPolicies(t *testing.T) {
+	ip, port := namedEcho(t, "echo")
+	_, runtime, document := bothPaths(t, agwGateway+`
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {name: echo, namespace: infra}
+spec: {static: {host: echo.infra, port: 80}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: infra}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - backendRefs:
+    - group: agentgateway.dev
+      kind: AgentgatewayBackend
+      name: echo
+      filters: [{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: X-Set, value: v}]}}]
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: auth, namespace: infra}
+spec:
+  targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]
+  backend: {auth: {key: k}}
+`, map[string]string{"echo.infra:80": net.JoinHostPort(ip, port)})
+	for name, h := range paths(runtime, document) {
+		a := ask(t, h, "GET", "http://x/")
+		require.Equal(t, 200, a.code, name)
+		require.Equal(t, "v", a.xset, "%s: the backendRef's filter", name)
+		require.Equal(t, "Bearer k", a.auth, "%s: the backend's policy", name)
+	}
+}
