@@ -209,7 +209,7 @@ var Compatibility = []CompatRow{
 	{"policies.backendTLS", SupportedWithDifferences, "no keyExchangeGroups or spiffe"},
 	{"policies.backendTunnel", SupportedWithDifferences, "on routes (listed, top-level and in routeGroups): applies to the route's host and service backends that set none of their own; refused for backend references and kinds that do not dial (mcp, ai, dynamic), and on gateway or targeted policies"},
 	{"policies.backendAuth", SupportedWithDifferences, "no copilot or azure developerImplicit; oauth (the published oauth-token-exchange examples' shape: tokenEndpoint, tokenEndpointPath) is served as oauthTokenExchange, and Google STS audiences get requested_token_type access_token; token endpoints by host, service or a named host backend (its backendTLS applies; no other policies), not with inline policies except backendTLS {} on crossAppAccess; actorToken.enforceMayAct checks the subject JWT's may_act claims against the actor JWT's (unverified; the token endpoint verifies) and answers 403"},
-	{"policies.localRateLimit", Supported, ""},
+	{"policies.localRateLimit", SupportedWithDifferences, "a limit may name a `shared` bucket (an extension): every limit of the file with that name counts against one bucket, wherever its policy is attached"},
 	{"policies.remoteRateLimit", Supported, ""},
 	{"policies.mcpRemoteRateLimit", SupportedWithDifferences, "remoteRateLimit's shape, counting MCP calls only (after the route's authorization), descriptors over mcp.* (one with an entry that is empty for the call, as mcp.tool.name of a list, is skipped); refusals are JSON-RPC errors: 429 with the call's id and the service's headers, 500 when the service fails (failClosed); requests type only"},
 	{"policies.jwtAuth", Supported, ""},
@@ -256,7 +256,7 @@ var Compatibility = []CompatRow{
 	{"backendPolicies.mcpAuthorization", Supported, ""},
 	{"backendPolicies.mcpGuardrails", SupportedWithDifferences, "processors of kind cel and expression run in process; kind remote (an external MCP policy server) is refused"},
 	{"backendPolicies.a2a", Supported, ""},
-	{"backendPolicies.inferenceRouting", SupportedWithDifferences, "on service backends of the file's services, destinationMode validated or passthrough (the picker's ip:port trusted without the service's endpoints; IP literals only), failing closed (503) when the picker fails"},
+	{"backendPolicies.inferenceRouting", SupportedWithDifferences, "on service backends of the file's services, destinationMode validated or passthrough (the picker's ip:port trusted without the service's endpoints; IP literals only); failureMode failClosed (503 when the picker fails, the default) or failOpen (a random endpoint serves) is an extension"},
 	{"backendPolicies.sessionAffinity", Supported, ""},
 	{"backendPolicies.ai", SupportedWithDifferences, "as policies.ai"},
 

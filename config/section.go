@@ -86,6 +86,8 @@ type resources struct {
 	services *serviceCatalog
 	// dial connects host and service backends (File.SetDialer); nil dials directly.
 	dial DialFunc
+	// sharedLimits are the named localRateLimit buckets of the build (sections_ratelimit_shared.go).
+	sharedLimits map[string]sharedLimit
 }
 
 // NewBuildContext returns the root context of one build: file names resolve against dir, and svc

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"io"
 	"net/http"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 
@@ -16,6 +18,10 @@ import (
 type inferenceSpec struct {
 	EndpointPicker  pickerRef `json:"endpointPicker"`
 	DestinationMode string    `json:"destinationMode"`
+	// FailureMode (an extension: the schema has none) is what a picker failure does: failClosed
+	// (503, the default) or failOpen (a random endpoint of the service serves), the Inference
+	// Extension's endpointPickerRef.failureMode, which a Kubernetes control plane renders here.
+	FailureMode string `json:"failureMode"`
 
 	path string // of the backend spec that must consume it
 	at   string // of the policy, for errors
@@ -56,6 +62,11 @@ func takeInference(policies Node, specPath string) (Node, *inferenceSpec, error)
 		case "", "validated", "passthrough":
 		default:
 			return policies, nil, agentgateway.Errorf(fp+".destinationMode", "unknown mode %q (validated, passthrough)", s.DestinationMode)
+		}
+		switch s.FailureMode {
+		case "", "failClosed", "failOpen":
+		default:
+			return policies, nil, agentgateway.Errorf(fp+".failureMode", "unknown mode %q (failClosed, failOpen)", s.FailureMode)
 		}
 		n := 0
 		for _, set := range []bool{s.EndpointPicker.Host != "", s.EndpointPicker.Service != nil, s.EndpointPicker.Backend != ""} {
@@ -107,11 +118,11 @@ func inferencePool(bc *BuildContext, name string, endpoints []string) (h http.Ha
 			return nil, true, err
 		}
 	}
-	// FailClose, the Inference Extension's default: the schema has no failure mode for it.
+	// failClosed unless failureMode says otherwise, the Inference Extension's default.
 	// passthrough: the picker's "ip:port" is trusted even when it is not one of the service's
 	// endpoints (the picker knows model servers this gateway does not).
 	cfg := inference.PoolConfig{Name: name, Endpoints: endpoints, Logger: bc.Logger,
-		Passthrough: s.DestinationMode == "passthrough", Picker: inference.PickerConfig{Address: addr}}
+		Passthrough: s.DestinationMode == "passthrough", Picker: inference.PickerConfig{Address: addr, FailOpen: s.FailureMode == "failOpen"}}
 	if d := bc.res.dial; d != nil { // File.SetDialer: the model servers and the picker too
 		cfg.Transport, cfg.Picker.DialContext = &http.Transport{DialContext: d, Proxy: nil}, d
 	}
@@ -119,5 +130,20 @@ func inferencePool(bc *BuildContext, name string, endpoints []string) (h http.Ha
 	if err != nil {
 		return nil, true, agentgateway.Errorf(s.at, "%w", err)
 	}
+	// Its picker connection runs from now on: a build that fails later must close it too.
+	bc.OnClose(&closeOnce{c: p})
 	return p, true, nil
+}
+
+// closeOnce closes c once, whether the build's cleanup or the gateway retiring the backend comes
+// first.
+type closeOnce struct {
+	once sync.Once
+	c    io.Closer
+	err  error
+}
+
+func (o *closeOnce) Close() error {
+	o.once.Do(func() { o.err = o.c.Close() })
+	return o.err
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -571,6 +572,9 @@ type rateLimitSpec struct {
 	// Limit and Unit are the newer short form (limit 50, unit seconds): see rateLimitUnit.
 	Limit uint64 `json:"limit"`
 	Unit  string `json:"unit"`
+	// Shared names a bucket every limit of the build with that name counts against (an extension:
+	// sections_ratelimit_shared.go).
+	Shared string `json:"shared"`
 }
 
 // conditionalRateLimitSpec is a bucket with the CEL condition that selects it.
@@ -601,6 +605,13 @@ func (r rateLimitSpec) limit(bc *BuildContext, field string) (policy.RateLimit, 
 }
 
 func buildLocalRateLimit(bc *BuildContext, s localRateLimitSpec) (agentgateway.Policy, error) {
+	if slices.ContainsFunc(s.list, func(r rateLimitSpec) bool { return r.Shared != "" }) {
+		return sharedLocalRateLimit(bc, s) // sections_ratelimit_shared.go
+	}
+	return newLocalRateLimit(bc, s)
+}
+
+func newLocalRateLimit(bc *BuildContext, s localRateLimitSpec) (agentgateway.Policy, error) {
 	var cfg policy.LocalRateLimitConfig
 	for i, r := range s.list {
 		l, err := r.limit(bc, fmt.Sprintf("[%d]", i))

@@ -156,6 +156,9 @@ func (t *translator) buildAgwBackend(b *agwv1a1.AgentgatewayBackend) (http.Handl
 		ps = append(ps, p)
 	}
 	ps = append(append(ps, bs.mcp...), bs.ai...)
+	if bs.tls != nil {
+		ps = append(ps, ownTLS) // backend_tls_route.go
+	}
 	if tlsRT != nil {
 		return withPolicies(h, ps, closeIdle{tlsRT}), nil
 	}
@@ -372,14 +375,17 @@ func (t *translator) indexPolicies(res *Result) {
 			if terr == nil {
 				switch {
 				case string(tr.Group) == groupGateway:
-					if bs != nil && bs.tls != nil {
-						terr = fmt.Errorf("backend.tls applies to an AgentgatewayBackend or Service target, not to a %s", tr.Kind)
+					var tp agentgateway.Policy
+					if tp, terr = t.routeTLS(p, bs); terr != nil { // backend_tls_route.go
 						break
 					}
 					k := policyTarget{string(tr.Kind), p.Namespace, string(tr.Name), section}
 					t.policies[k] = append(t.policies[k], ps...)
 					if bs != nil {
 						t.policies[k] = append(t.policies[k], bs.routePolicies()...)
+					}
+					if tp != nil {
+						t.policies[k] = append(t.policies[k], tp)
 					}
 				case string(tr.Group) == agwv1a1.GroupName && string(tr.Kind) == agwv1a1.KindBackend,
 					tr.Group == "" && string(tr.Kind) == kindService:

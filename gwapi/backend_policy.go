@@ -101,8 +101,10 @@ type backendSet struct {
 	// mcp and ai are backend.mcp's and backend.ai's policies.
 	mcp []agentgateway.Policy
 	ai  []agentgateway.Policy
-	// tls is backend.tls.
-	tls *tls.Config
+	// tls is backend.tls; routeTLS its form as a route policy, for a Gateway or route target
+	// (backend_tls_route.go), built on first use.
+	tls      *tls.Config
+	routeTLS agentgateway.Policy
 }
 
 // routePolicies are the policies that act on a request whatever backend it reaches (tls excepted).
@@ -514,8 +516,12 @@ func (t *translator) serviceBackendSet(cfg *agentgateway.HTTPBackendConfig, ns, 
 		}
 		cfg.Transport, cfg.TLS, cfg.Dial = nil, c, t.transports.dialer()
 	}
+	var ps []agentgateway.Policy
 	if bs.auth != nil {
-		return []agentgateway.Policy{bs.auth}
+		ps = append(ps, bs.auth)
 	}
-	return nil
+	if bs.tls != nil {
+		ps = append(ps, ownTLS)
+	}
+	return ps
 }

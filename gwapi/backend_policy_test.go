@@ -374,7 +374,8 @@ spec:
 
 // backend.tls on an AgentgatewayBackend and on a Service: requests reach a TLS upstream verified
 // with the CA of a ConfigMap, with backend.auth's key; without that CA (system roots) the handshake
-// fails (502). backend.tls on a route, or naming a missing ConfigMap, is refused.
+// fails (502), the route's own backend.tls notwithstanding (the backend's is the more specific). A
+// backend.tls naming a missing ConfigMap is refused.
 func TestBackendPolicyTLSWithCAFromConfigMap(t *testing.T) {
 	up := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "tls="+r.TLS.ServerName+" auth="+r.Header.Get("Authorization"))
@@ -469,7 +470,7 @@ spec:
 `, map[string]string{"secure.infra:443": up.Listener.Addr().String(), "10.9.9.9:8443": up.Listener.Addr().String()})
 	requireAccepted(t, res, "secure")
 	requireAccepted(t, res, "svc")
-	requireRefused(t, res, "on-route", "Invalid", "backend.tls applies to an AgentgatewayBackend or Service target")
+	requireAccepted(t, res, "on-route")
 	requireRefused(t, res, "no-ca", "Invalid", "backend.tls: caCertificateRefs: configmap infra/nope not found")
 
 	get := func(path string) (int, string) {

@@ -268,12 +268,7 @@ func (e *schemaEmitter) rule(kind, ns, name string, ruleName *gwv1.SectionName, 
 	}
 	// The translation's order: Gateway policies, the route's, the rule's, then the filters.
 	attached := e.policiesOf(kind, ns, name, ruleLabelOrEmpty(ruleName))
-	merged, err := mergePolicies(gwPolicies, attached, pol)
-	if err != nil {
-		rt["policies"] = fail500(err.Error())
-		return rt
-	}
-	pol = merged
+	pol = mergePolicies(gwPolicies, attached, pol)
 	if to := sr.timeouts; to != nil {
 		tp := map[string]any{}
 		if d := parseDuration(to.Request); d > 0 {
@@ -283,21 +278,14 @@ func (e *schemaEmitter) rule(kind, ns, name string, ruleName *gwv1.SectionName, 
 			tp["backendRequestTimeout"] = d.String()
 		}
 		if len(tp) > 0 {
-			if _, dup := pol["timeout"]; dup {
-				rt["policies"] = fail500("the rule's timeouts and an AgentgatewayPolicy's both set a timeout, which the schema document cannot stack")
-				return rt
-			}
-			pol["timeout"] = tp
+			mergeFirst(pol, map[string]any{"timeout": tp})
 		}
 	}
 	if rp := schemaRetry(sr.retry); rp != nil {
-		if _, dup := pol["retry"]; dup {
-			rt["policies"] = fail500("the rule's retry and an AgentgatewayPolicy's both set a retry, which the schema document cannot stack")
-			return rt
-		}
-		pol["retry"] = rp
+		mergeFirst(pol, map[string]any{"retry": rp}) // an AgentgatewayPolicy's retry, set first, wins
 	}
 	var backends []any
+	var lifted []map[string]any // route policies the valid backends bring (schema_lift.go)
 	valid := 0
 	for _, br := range sr.backends {
 		w := 1
@@ -315,12 +303,22 @@ func (e *schemaEmitter) rule(kind, ns, name string, ruleName *gwv1.SectionName, 
 			if err != nil {
 				b = invalidBackend(w) // the translation's status says UnsupportedValue; fail closed
 			} else if len(bp) > 0 {
-				b["policies"] = bp
+				own, _ := b["policies"].(map[string]any) // the backend's own: kept, as the translation wraps them
+				if own == nil {
+					own = map[string]any{}
+				}
+				mergeFirst(own, bp)
+				b["policies"] = own
 			}
 		}
+		lifted = append(lifted, takeLifted(b))
 		b["weight"] = w
 		backends = append(backends, b)
 		valid++
+	}
+	if why := liftRoutePolicies(pol, lifted); why != "" {
+		rt["policies"] = fail500(why)
+		return rt
 	}
 	if valid == 0 {
 		// No backend to call: unless a redirect answers, the runtime's table answers 500.
@@ -358,19 +356,14 @@ func invalidBackend(weight int) map[string]any {
 		"policies": map[string]any{"directResponse": map[string]any{"status": 500, "body": "invalid backend\n"}}}
 }
 
-// mergePolicies joins policy objects; a key two of them set is an error (the schema has one policy
-// per key on a route, where the runtime stacks them).
-func mergePolicies(parts ...map[string]any) (map[string]any, error) {
+// mergePolicies joins policy objects in the translation's order; a key several set is resolved by
+// mergeFirst (schema_merge.go).
+func mergePolicies(parts ...map[string]any) map[string]any {
 	out := map[string]any{}
 	for _, p := range parts {
-		for _, k := range slices.Sorted(maps.Keys(p)) {
-			if _, dup := out[k]; dup {
-				return nil, fmt.Errorf("policy %s is set twice (by the route's filters or by several AgentgatewayPolicies), which the schema document cannot stack: %w", k, ErrUnsupported)
-			}
-			out[k] = p[k]
-		}
+		mergeRoute(out, p)
 	}
-	return out, nil
+	return out
 }
 
 // schemaMatch renders a runtime Match in the schema's RouteMatch form.

@@ -3,7 +3,6 @@ package gwapi
 import (
 	"encoding/json"
 	"slices"
-	"strings"
 
 	agwv1a1 "github.com/agentgw/agentgateway/gwapi/apis/v1alpha1"
 	"github.com/agentgw/agentgateway/policy"
@@ -57,38 +56,32 @@ func (e *schemaEmitter) specBackendBodies(p *agwv1a1.AgentgatewayPolicy) (map[st
 }
 
 // backendTargetBodies merges spec.backend of the accepted policies that target the backend
-// group/kind ns/name (a Service: also one of its ports, by name or number, as sections). A key two
-// policies both set is not stacked: why says so and the caller fails closed.
+// group/kind ns/name (a Service: also one of its ports, by name or number, as sections), in the
+// translation's order (backendSetFor: the whole backend's policies, then the sections', each oldest
+// first); a key two policies set is resolved by mergeFirst: the oldest policy's wins.
 func (e *schemaEmitter) backendTargetBodies(group, kind, ns, name string, sections ...string) (map[string]any, string) {
 	out := map[string]any{}
-	for i := range e.t.snap.Policies {
-		p := &e.t.snap.Policies[i]
-		if p.Namespace != ns || p.Spec.Backend == nil || !e.policyAccepted(p) {
-			continue
-		}
-		targets := false
-		for _, tr := range p.Spec.TargetRefs {
-			if string(tr.Group) == group && string(tr.Kind) == kind && string(tr.Name) == name &&
-				(tr.SectionName == nil || slices.Contains(sections, string(*tr.SectionName))) {
-				targets = true
+	byAge := e.policiesByAge()
+	for _, whole := range []bool{true, false} {
+		for _, p := range byAge {
+			if p.Namespace != ns || p.Spec.Backend == nil || !e.policyAccepted(p) {
+				continue
 			}
-		}
-		if !targets {
-			continue
-		}
-		bodies, why := e.specBackendBodies(p)
-		if why != "" {
-			return nil, why
-		}
-		var dup []string
-		for k, v := range bodies {
-			if _, ok := out[k]; ok {
-				dup = append(dup, k)
+			targets := false
+			for _, tr := range p.Spec.TargetRefs {
+				if string(tr.Group) == group && string(tr.Kind) == kind && string(tr.Name) == name &&
+					(tr.SectionName == nil) == whole && (whole || slices.Contains(sections, string(*tr.SectionName))) {
+					targets = true
+				}
 			}
-			out[k] = v
-		}
-		if len(dup) > 0 {
-			return nil, "several AgentgatewayPolicies set " + strings.Join(dup, ", ") + " on " + kind + " " + ns + "/" + name + ", which the schema document cannot stack"
+			if !targets {
+				continue
+			}
+			bodies, why := e.specBackendBodies(p)
+			if why != "" {
+				return nil, why
+			}
+			mergeFirst(out, bodies)
 		}
 	}
 	return out, ""

@@ -138,11 +138,8 @@ func (e *schemaEmitter) agwBackend(kind, routeNS string, ref gwv1.BackendObjectR
 		if extra, why = e.backendTargetBodies(agwv1a1.GroupName, agwv1a1.KindBackend, ns, b.Name); why != "" {
 			return nil, why
 		}
-		if _, ok := extra["mcpAuthentication"]; ok {
-			// Not a backend policy in the schema: it would have to move to every route reaching it.
-			return nil, "AgentgatewayPolicy spec.backend.mcp.authentication on " + agwv1a1.KindBackend + " " + ns + "/" + b.Name + " is not carried by the schema document yet: target the route"
-		}
 	}
+	lift := liftFromBackend(extra, ns+"/"+b.Name) // schema_lift.go
 	key, hasKey, err := e.t.backendKey(b)
 	if err != nil {
 		return nil, err.Error()
@@ -218,6 +215,9 @@ func (e *schemaEmitter) agwBackend(kind, routeNS string, ref gwv1.BackendObjectR
 	}
 	if len(pol) > 0 {
 		out["policies"] = pol
+	}
+	if lift != nil {
+		out[liftedKey] = lift
 	}
 	return out, ""
 }
@@ -299,60 +299,66 @@ func (e *schemaEmitter) poolBackend(kind, routeNS string, ref gwv1.BackendObject
 		return nil, err.Error()
 	}
 	ir := map[string]any{"endpointPicker": map[string]any{"host": addr}}
-	// The schema's inferenceRouting has no failure mode: a FailOpen pool's picker failures answer
-	// 5xx here where the runtime picks an endpoint itself.
+	if epp.FailureMode == infv1.EndpointPickerFailOpen {
+		ir["failureMode"] = "failOpen" // config's extension: the schema's inferenceRouting has no failure mode
+	}
 	out["policies"] = map[string]any{"inferenceRouting": ir}
 	return out, ""
 }
 
 // policiesOf renders the AgentgatewayPolicies attached to an object and, if section is set, to that
-// section, as one schema policies object; only policies the translation accepted count.
+// section, as one schema policies object; only policies the translation accepted count. The order
+// is the translation's (attachedPolicies): the object's policies, then the section's, each oldest
+// first; a key two of them set is resolved by mergeFirst.
 func (e *schemaEmitter) policiesOf(kind, ns, name, section string) map[string]any {
 	out := map[string]any{}
-	var conflict []string
-	for i := range e.t.snap.Policies {
-		p := &e.t.snap.Policies[i]
-		if p.Namespace != ns || (p.Spec.Traffic == nil && p.Spec.Backend == nil) || !e.policyAccepted(p) {
-			continue
-		}
-		targets := false
-		for _, tr := range p.Spec.TargetRefs {
-			if string(tr.Group) == groupGateway && string(tr.Kind) == kind && string(tr.Name) == name &&
-				(tr.SectionName == nil || string(*tr.SectionName) == section) {
-				targets = true
-			}
-		}
-		if !targets {
-			continue
-		}
-		parts := map[string]any{}
-		if p.Spec.Traffic != nil {
-			parts = schemaTraffic(p, e.t)
-		}
-		if p.Spec.Backend != nil {
-			bodies, why := e.specBackendBodies(p)
-			if why != "" {
-				return fail500(why)
-			}
-			for k, v := range bodies {
-				if _, dup := parts[k]; dup {
-					conflict = append(conflict, k)
-				}
-				parts[k] = v
-			}
-		}
-		for k, v := range parts {
-			if _, dup := out[k]; dup {
-				conflict = append(conflict, k)
-			}
-			out[k] = v
-		}
+	byAge := e.policiesByAge()
+	secs := []string{""}
+	if section != "" {
+		secs = append(secs, section)
 	}
-	if len(conflict) > 0 {
-		return map[string]any{"directResponse": map[string]any{"status": 500,
-			"body": "several AgentgatewayPolicies set " + strings.Join(conflict, ", ") + ", which the schema document cannot stack\n"}}
+	for _, sec := range secs {
+		for _, p := range byAge {
+			if p.Namespace != ns || (p.Spec.Traffic == nil && p.Spec.Backend == nil) || !e.policyAccepted(p) {
+				continue
+			}
+			targets, bucket := false, ""
+			for _, tr := range p.Spec.TargetRefs {
+				if !targets && string(tr.Group) == groupGateway && string(tr.Kind) == kind && string(tr.Name) == name &&
+					string(ptrOr(tr.SectionName)) == sec {
+					// The translation compiles a policy once per target, so its local rate limit is
+					// one set of buckets for every route and listener the target reaches.
+					targets, bucket = true, p.Namespace+"/"+p.Name+" on "+kind+" "+name
+					if sec != "" {
+						bucket += "/" + sec
+					}
+				}
+			}
+			if !targets {
+				continue
+			}
+			parts := map[string]any{}
+			if p.Spec.Traffic != nil {
+				parts = schemaTraffic(p, e.t, bucket)
+			}
+			if p.Spec.Backend != nil {
+				bodies, why := e.specBackendBodies(p)
+				if why != "" {
+					return fail500(why)
+				}
+				mergeFirst(parts, bodies)
+			}
+			mergeRoute(out, parts)
+		}
 	}
 	return out
+}
+
+func ptrOr[T ~string](p *T) T {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 func (e *schemaEmitter) policyAccepted(p *agwv1a1.AgentgatewayPolicy) bool {
@@ -367,8 +373,9 @@ func (e *schemaEmitter) policyAccepted(p *agwv1a1.AgentgatewayPolicy) bool {
 	return false
 }
 
-// schemaTraffic renders spec.traffic of an accepted policy by schema key.
-func schemaTraffic(p *agwv1a1.AgentgatewayPolicy, t *translator) map[string]any {
+// schemaTraffic renders spec.traffic of an accepted policy by schema key; bucket names the
+// policy's attachment, which its local rate limit's buckets are shared by (config's `shared`).
+func schemaTraffic(p *agwv1a1.AgentgatewayPolicy, t *translator, bucket string) map[string]any {
 	tp := p.Spec.Traffic
 	out := map[string]any{}
 	if tp.CORS != nil {
@@ -376,7 +383,7 @@ func schemaTraffic(p *agwv1a1.AgentgatewayPolicy, t *translator) map[string]any 
 	}
 	if tp.RateLimit != nil && len(tp.RateLimit.Local) > 0 {
 		var ls []any
-		for _, l := range tp.RateLimit.Local {
+		for i, l := range tp.RateLimit.Local {
 			rl, err := localRateLimit(l)
 			if err != nil {
 				continue // accepted policies translate
@@ -386,7 +393,7 @@ func schemaTraffic(p *agwv1a1.AgentgatewayPolicy, t *translator) map[string]any 
 				typ = "tokens"
 			}
 			ls = append(ls, map[string]any{"maxTokens": rl.MaxTokens, "tokensPerFill": rl.TokensPerFill,
-				"fillInterval": rl.FillInterval.String(), "type": typ})
+				"fillInterval": rl.FillInterval.String(), "type": typ, "shared": bucket + "#" + strconv.Itoa(i)})
 		}
 		out["localRateLimit"] = ls
 	}
