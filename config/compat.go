@@ -143,7 +143,7 @@ var Compatibility = []CompatRow{
 	{"tls.mode", Supported, ""},
 	{"tls.cert", SupportedWithDifferences, "a file, or the PEM itself (a value holding \"-----BEGIN \")"},
 	{"tls.key", SupportedWithDifferences, "a file, or the PEM itself (a value holding \"-----BEGIN \")"},
-	{"tls.root", Supported, ""},
+	{"tls.root", SupportedWithDifferences, "enforced as the schema says unless `mtlsMode: allowInsecureFallback` (an extension, for Gateway API's frontend validation mode): then a client certificate is asked for, not required"},
 	{"tls.spiffe", NotSupported, whyMesh},
 	{"tls.cipherSuites", Supported, ""},
 	{"tls.minTLSVersion", Supported, ""},

@@ -97,6 +97,9 @@ type TLSSpec struct {
 	Cert string `json:"cert"`
 	Key  string `json:"key"`
 	Root string `json:"root"`
+	// MTLSMode (our extension, tls_mtls.go) is how root is enforced: "strict" (the default) or
+	// "allowInsecureFallback".
+	MTLSMode string `json:"mtlsMode"`
 	// Mode is "static" (cert is the leaf) or "dynamicCa" (cert and key are a CA that signs a leaf for
 	// each SNI).
 	Mode              string   `json:"mode"`
@@ -527,6 +530,9 @@ func (l *loader) serverTLS(t TLSSpec, path string) *tls.Config {
 	if !l.tlsOptions(tc, t, path) {
 		return nil
 	}
+	if !l.checkMTLSMode(t, path) { // tls_mtls.go
+		return nil
+	}
 	if t.Root != "" {
 		pem := read(t.Root, "root")
 		if pem == nil {
@@ -537,7 +543,7 @@ func (l *loader) serverTLS(t TLSSpec, path string) *tls.Config {
 			l.errs = append(l.errs, agentgateway.Errorf(path+".root", "%s holds no PEM certificates", pemName(t.Root)))
 			return nil
 		}
-		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		tc.ClientCAs, tc.ClientAuth = pool, clientAuth(t.MTLSMode)
 	}
 	return tc
 }

@@ -106,7 +106,11 @@ var expectedPass = []string{
 	"GRPCRouteNamedRule",
 	"GRPCRouteWeight",
 	"GatewayClassObservedGenerationBump",
+	"GatewayFrontendClientCertificateValidation",
+	"GatewayFrontendClientCertificateValidationInsecureFallback",
+	"GatewayFrontendInvalidDefaultClientCertificateValidation",
 	"GatewayHTTPListenerIsolation",
+	"GatewayInvalidFrontendClientCertificateValidation",
 	"GatewayInvalidRouteKind",
 	"GatewayInvalidTLSConfiguration",
 	"GatewayListenerUnsupportedProtocol",
@@ -148,19 +152,14 @@ const defaultFamilies = "HTTPRoute,GRPC,TLS,TCP,Gateway"
 // knownFailing are run (or skipped, for a feature not claimed) and reported but not required, each
 // with the reason.
 var knownFailing = map[string]string{
-	"GatewayFrontendClientCertificateValidation":                 notFrontendMTLS,
-	"GatewayFrontendClientCertificateValidationInsecureFallback": notFrontendMTLS,
-	"GatewayFrontendInvalidDefaultClientCertificateValidation":   notFrontendMTLS,
-	"GatewayInvalidFrontendClientCertificateValidation":          notFrontendMTLS,
-	"GatewayInvalidTLSBackendConfiguration":                      notBackendClientCert,
-	"GatewayTLSBackendClientCertificate":                         notBackendClientCert,
-	"GatewayInfrastructureMetadata":                              notInfrastructure,
-	"GatewayInvalidParametersRef":                                notInfrastructure,
-	"GatewayStaticAddresses":                                     "skipped (GatewayStaticAddresses not claimed): spec.addresses are not validated or assigned; the embedder supplies the status addresses",
+	"GatewayInvalidTLSBackendConfiguration": notBackendClientCert,
+	"GatewayTLSBackendClientCertificate":    notBackendClientCert,
+	"GatewayInfrastructureMetadata":         notInfrastructure,
+	"GatewayInvalidParametersRef":           notInfrastructure,
+	"GatewayStaticAddresses":                "skipped (GatewayStaticAddresses not claimed): spec.addresses are not validated or assigned; the embedder supplies the status addresses",
 }
 
 const (
-	notFrontendMTLS      = "skipped (GatewayFrontendClientCertificateValidation not claimed): the translator does not map spec.tls.frontend client-certificate validation"
 	notBackendClientCert = "skipped (GatewayBackendClientCertificate not claimed): the translator does not map spec.tls.backend client certificates"
 	notInfrastructure    = "skipped (GatewayInfrastructure not claimed): spec.infrastructure (labels, annotations, parametersRef) is not implemented"
 )
@@ -309,7 +308,8 @@ func TestGatewayAPIConformance(t *testing.T) {
 	supported := features.SetsToNamesSet(features.GatewayCoreFeatures, features.HTTPRouteCoreFeatures,
 		features.HTTPRouteExtendedFeatures, features.ReferenceGrantCoreFeatures, features.GRPCRouteCoreFeatures, features.GRPCRouteExtendedFeatures,
 		features.TLSRouteCoreFeatures, features.TLSRouteExtendedFeatures, features.TCPRouteExtendedFeatures).Insert(features.SupportGatewayPort8080, features.SupportGatewayHTTPSListenerDetectMisdirectedRequests,
-		features.SupportGatewayAddressEmpty, features.SupportGatewayHTTPListenerIsolation)
+		features.SupportGatewayAddressEmpty, features.SupportGatewayHTTPListenerIsolation,
+		features.SupportGatewayFrontendClientCertificateValidation, features.SupportGatewayFrontendClientCertificateValidationInsecureFallback)
 	grpcc := &grpcClient{net: nw, conns: map[[2]string]*grpc.ClientConn{}}
 	defer grpcc.Close()
 	dtr := &roundtripper.DefaultRoundTripper{TimeoutConfig: timeouts, CustomDialContext: nw.dial}

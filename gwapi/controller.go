@@ -214,7 +214,7 @@ func ReadSnapshot(ctx context.Context, r client.Reader) (*Snapshot, error) {
 		}
 	}
 	snap.Backends, snap.Policies, snap.TLSRoutes, snap.TCPRoutes = bes.Items, pos.Items, tlss.Items, tcps.Items
-	if needsConfigMaps(snap.Policies) { // backend_policy.go: listing every ConfigMap only when a CA is named
+	if needsConfigMaps(snap.Policies) || gatewaysNeedConfigMaps(snap.Gateways) { // backend_policy.go: listing every ConfigMap only when a CA is named
 		var cms corev1.ConfigMapList
 		if err := r.List(ctx, &cms); err != nil {
 			return nil, fmt.Errorf("gwapi: listing %T: %w", &cms, err)

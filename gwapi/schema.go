@@ -145,6 +145,9 @@ func (e *schemaEmitter) listener(k types.NamespacedName, gs *gatewayState, ls *l
 		if err != nil {
 			return nil // the translation loaded these certificates; a Secret that vanished since serves nothing
 		}
+		if ls.frontend != nil && len(ls.frontend.pems) > 0 {
+			ls.frontend.schemaMTLS(tls) // frontend_tls.go
+		}
 		l["tls"] = tls
 	}
 	switch ls.cfg.Protocol {

@@ -230,6 +230,8 @@ type listenerState struct {
 	kinds    []gwv1.RouteGroupKind
 	attached int32
 	conds    []metav1.Condition
+	// frontend is the client-certificate validation of an HTTPS listener (nil: none).
+	frontend *frontendCA
 	// httpRoutes are the routes (of every kind) programmed on the listener, in precedence order,
 	// with the hostnames each serves there (for SchemaDocument).
 	httpRoutes []attachedHTTP
@@ -267,6 +269,10 @@ func (gs *gatewayState) status(opts Options) gwv1.GatewayStatus {
 		prog = cond(string(gwv1.GatewayConditionProgrammed), false, string(gwv1.GatewayReasonInvalid), "no listener could be programmed", gen)
 	}
 	st := gwv1.GatewayStatus{Conditions: []metav1.Condition{acc, prog}}
+	if insecureFrontend(gs.gw) { // frontend_tls.go
+		st.Conditions = append(st.Conditions, cond(string(gwv1.GatewayConditionInsecureFrontendValidationMode), true,
+			string(gwv1.GatewayReasonConfigurationChanged), "client certificate validation allows insecure fallback", gen))
+	}
 	if opts.Addresses != nil {
 		st.Addresses = opts.Addresses(gs.gw)
 	}
@@ -347,6 +353,19 @@ func (t *translator) gateway(gw *gwv1.Gateway) *gatewayState {
 				}
 			}
 			lc.TLS = tc
+			// Gateway spec.tls.frontend: client-certificate validation (frontend_tls.go).
+			if fv := t.frontendValidation(gw, l); fv != nil {
+				if fv.reason != "" && resolved {
+					resolved, resolvedReason, msg = false, fv.reason, fv.msg
+				}
+				if len(fv.pems) == 0 {
+					accepted, acceptReason = false, string(gwv1.ListenerReasonNoValidCACertificate)
+					msg = cmp.Or(msg, fv.msg)
+				} else if tc != nil {
+					fv.apply(tc)
+				}
+				ls.frontend = fv
+			}
 		}
 		ls.accepted = accepted
 		if accepted && resolved {
