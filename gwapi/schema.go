@@ -87,6 +87,8 @@ type schemaEmitter struct {
 	res       *Result
 	services  map[string]map[string]any // by "namespace/hostname"
 	workloads map[string]map[string]any // by name
+	// gs is the Gateway whose listener is being rendered (backend_tls_policy.go).
+	gs *gatewayState
 }
 
 func (e *schemaEmitter) document(res *Result, only []types.NamespacedName) map[string]any {
@@ -136,6 +138,7 @@ func (e *schemaEmitter) document(res *Result, only []types.NamespacedName) map[s
 // listener renders one programmed listener and the routes attached to it.
 func (e *schemaEmitter) listener(k types.NamespacedName, gs *gatewayState, ls *listenerState) map[string]any {
 	port := int(ls.spec.Port)
+	e.gs = gs
 	l := map[string]any{"name": k.Namespace + "." + k.Name + "." + string(ls.spec.Name)}
 	if ls.spec.Hostname != nil && *ls.spec.Hostname != "" {
 		l["hostname"] = string(*ls.spec.Hostname)
@@ -621,6 +624,10 @@ func (e *schemaEmitter) backend(kind, routeNS string, ref gwv1.BackendObjectRefe
 		if t, ok := pols["backendTLS"].(map[string]any); ok && t["hostname"] == nil {
 			t["hostname"] = string(ref.Name) + "." + ns + ".svc.cluster.local"
 		}
+	}
+	var why string
+	if pols, why = e.schemaBackendTLSPolicy(pols, ns, string(ref.Name), sp); why != "" { // backend_tls_policy.go
+		return nil, why
 	}
 	key := e.catalogService(ns, string(ref.Name), int(*ref.Port), eps)
 	if h2c || (sp.AppProtocol != nil && *sp.AppProtocol == "kubernetes.io/h2c") {
