@@ -36,8 +36,6 @@ type Snapshot struct {
 	TLSRoutes       []gwv1.TLSRoute
 	TCPRoutes       []gwv1.TCPRoute
 	ReferenceGrants []gwv1.ReferenceGrant
-	// BackendTLSPolicies make connections to the Services they target TLS (backend_tls_policy.go).
-	BackendTLSPolicies []gwv1.BackendTLSPolicy
 	Services        []corev1.Service
 	EndpointSlices  []discoveryv1.EndpointSlice
 	Namespaces      []corev1.Namespace
@@ -50,6 +48,9 @@ type Snapshot struct {
 	// Inference Extension pools and the Pods they select.
 	InferencePools []infv1.InferencePool
 	Pods           []corev1.Pod
+
+	// BackendTLSPolicies make connections to the Services they target TLS (backend_tls_policy.go).
+	BackendTLSPolicies []gwv1.BackendTLSPolicy
 }
 
 // Options parameterise a translation.
