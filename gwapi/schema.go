@@ -203,9 +203,14 @@ func (e *schemaEmitter) listenerTLS(gw *gwv1.Gateway, l *gwv1.Listener) (map[str
 		}
 		certs = append(certs, map[string]any{"cert": string(s.Data[corev1.TLSCertKey]), "key": string(s.Data[corev1.TLSPrivateKeyKey])})
 	}
-	// The schema's listener has one certificate; the first is the one clients without a matching
-	// SNI get from the runtime too.
-	return certs[0].(map[string]any), nil
+	// The schema's listener has one certificate: the first, which clients without a matching SNI get
+	// from the runtime too; the others go in our additionalCertificates, chosen by SNI as the
+	// runtime's tls.Config.Certificates are.
+	out := certs[0].(map[string]any)
+	if len(certs) > 1 {
+		out["additionalCertificates"] = certs[1:]
+	}
+	return out, nil
 }
 
 // fail500 is the policy of a rule the document cannot express: it answers 500 with why.
