@@ -141,9 +141,9 @@ var Compatibility = []CompatRow{
 
 	// tls (listeners and gateways)
 	{"tls.mode", Supported, ""},
-	{"tls.cert", SupportedWithDifferences, "a file, or the PEM itself (a value holding \"-----BEGIN \")"},
+	{"tls.cert", SupportedWithDifferences, "a file, or the PEM itself (a value holding \"-----BEGIN \"); `additionalCertificates: [{cert, key}]` (an extension, for a Gateway API listener's several certificateRefs) adds pairs served by SNI"},
 	{"tls.key", SupportedWithDifferences, "a file, or the PEM itself (a value holding \"-----BEGIN \")"},
-	{"tls.root", Supported, ""},
+	{"tls.root", SupportedWithDifferences, "enforced as the schema says unless `mtlsMode: allowInsecureFallback` (an extension, for Gateway API's frontend validation mode): then a client certificate is asked for, not required"},
 	{"tls.spiffe", NotSupported, whyMesh},
 	{"tls.cipherSuites", Supported, ""},
 	{"tls.minTLSVersion", Supported, ""},

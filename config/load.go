@@ -97,6 +97,12 @@ type TLSSpec struct {
 	Cert string `json:"cert"`
 	Key  string `json:"key"`
 	Root string `json:"root"`
+	// MTLSMode (our extension, tls_listener_ext.go) is how root is enforced: "strict" (the default) or
+	// "allowInsecureFallback".
+	MTLSMode string `json:"mtlsMode"`
+	// AdditionalCertificates (our extension, tls_listener_ext.go) are more cert/key pairs the listener serves,
+	// chosen by the client's SNI (cert stays the default).
+	AdditionalCertificates []CertKeySpec `json:"additionalCertificates"`
 	// Mode is "static" (cert is the leaf) or "dynamicCa" (cert and key are a CA that signs a leaf for
 	// each SNI).
 	Mode              string   `json:"mode"`
@@ -536,6 +542,9 @@ func (l *loader) serverTLS(t TLSSpec, path string) *tls.Config {
 	if !l.tlsOptions(tc, t, path) {
 		return nil
 	}
+	if !l.checkMTLSMode(t, path) || !l.additionalCerts(tc, t, path, read) { // tls_listener_ext.go
+		return nil
+	}
 	if t.Root != "" {
 		pem := read(t.Root, "root")
 		if pem == nil {
@@ -546,7 +555,7 @@ func (l *loader) serverTLS(t TLSSpec, path string) *tls.Config {
 			l.errs = append(l.errs, agentgateway.Errorf(path+".root", "%s holds no PEM certificates", pemName(t.Root)))
 			return nil
 		}
-		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		tc.ClientCAs, tc.ClientAuth = pool, clientAuth(t.MTLSMode)
 	}
 	return tc
 }

@@ -288,6 +288,8 @@ func FuzzLoad(f *testing.F) {
 	f.Add("a: &a [*a]")
 	f.Add("binds: [{port: 1, listeners: [{protocol: HTTPS, tls: {cert: /dev/zero, key: /dev/zero, root: /dev/null}, routes: [{backends: [{host: x}]}]}]}]")
 	f.Add("binds: [{port: 1, listeners: [{protocol: HTTPS, hostname: a, tls: {cert: c, key: k}}, {protocol: HTTP, hostname: b}]}]")
+	f.Add("binds: [{port: 1, listeners: [{protocol: HTTPS, tls: {cert: c, key: k, root: r, mtlsMode: allowInsecureFallback}}, {protocol: HTTPS, tls: {cert: c, key: k, mtlsMode: [1]}}]}]")
+	f.Add("binds: [{port: 1, listeners: [{protocol: HTTPS, tls: {cert: c, key: k, mode: dynamicCa, additionalCertificates: [{cert: c}, {key: k}, {cert: /dev/zero, key: /dev/null}]}}]}]")
 	// The list-or-object form of localRateLimit, and files that must be read with a bound.
 	f.Add("binds: [{port: 1, listeners: [{routes: [{policies: {localRateLimit: [{maxTokens: 1, tokensPerFill: 1, fillInterval: 1s, type: tokens}]}, backends: [{host: x}]}]}]}]")
 	f.Add("binds: [{port: 1, listeners: [{routes: [{policies: {localRateLimit: {conditional: [{condition: 'true', maxTokens: 1}]}}, backends: [{host: x}]}]}]}]")

@@ -854,6 +854,9 @@ func buildBackendTLS(bc *BuildContext, s backendTLSSpec) (agentgateway.Policy, e
 		}
 		return nil, bc.Wrap(err)
 	}
+	if d := bc.res.dial; d != nil { // File.SetDialer: a TLS backend connects through it too
+		b.Transport().DialContext = d
+	}
 	bc.OnClose(b)
 	return b, nil
 }

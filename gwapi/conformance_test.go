@@ -106,8 +106,13 @@ var expectedPass = []string{
 	"GRPCRouteNamedRule",
 	"GRPCRouteWeight",
 	"GatewayClassObservedGenerationBump",
+	"GatewayFrontendClientCertificateValidation",
+	"GatewayFrontendClientCertificateValidationInsecureFallback",
+	"GatewayFrontendInvalidDefaultClientCertificateValidation",
 	"GatewayHTTPListenerIsolation",
+	"GatewayInvalidFrontendClientCertificateValidation",
 	"GatewayInvalidRouteKind",
+	"GatewayInvalidTLSBackendConfiguration",
 	"GatewayInvalidTLSConfiguration",
 	"GatewayListenerUnsupportedProtocol",
 	"GatewayModifyListeners",
@@ -117,6 +122,7 @@ var expectedPass = []string{
 	"GatewaySecretMissingReferenceGrant",
 	"GatewaySecretReferenceGrantAllInNamespace",
 	"GatewaySecretReferenceGrantSpecific",
+	"GatewayTLSBackendClientCertificate",
 	"GatewayWithAttachedRoutes",
 	"GatewayWithAttachedRoutesWithPort8080",
 	"TCPRouteInvalidBackendRefNonexistent",
@@ -148,21 +154,13 @@ const defaultFamilies = "HTTPRoute,GRPC,TLS,TCP,Gateway"
 // knownFailing are run (or skipped, for a feature not claimed) and reported but not required, each
 // with the reason.
 var knownFailing = map[string]string{
-	"GatewayFrontendClientCertificateValidation":                 notFrontendMTLS,
-	"GatewayFrontendClientCertificateValidationInsecureFallback": notFrontendMTLS,
-	"GatewayFrontendInvalidDefaultClientCertificateValidation":   notFrontendMTLS,
-	"GatewayInvalidFrontendClientCertificateValidation":          notFrontendMTLS,
-	"GatewayInvalidTLSBackendConfiguration":                      notBackendClientCert,
-	"GatewayTLSBackendClientCertificate":                         notBackendClientCert,
-	"GatewayInfrastructureMetadata":                              notInfrastructure,
-	"GatewayInvalidParametersRef":                                notInfrastructure,
-	"GatewayStaticAddresses":                                     "skipped (GatewayStaticAddresses not claimed): spec.addresses are not validated or assigned; the embedder supplies the status addresses",
+	"GatewayInfrastructureMetadata": notInfrastructure,
+	"GatewayInvalidParametersRef":   notInfrastructure,
+	"GatewayStaticAddresses":        "skipped (GatewayStaticAddresses not claimed): spec.addresses are not validated or assigned; the embedder supplies the status addresses",
 }
 
 const (
-	notFrontendMTLS      = "skipped (GatewayFrontendClientCertificateValidation not claimed): the translator does not map spec.tls.frontend client-certificate validation"
-	notBackendClientCert = "skipped (GatewayBackendClientCertificate not claimed): the translator does not map spec.tls.backend client certificates"
-	notInfrastructure    = "skipped (GatewayInfrastructure not claimed): spec.infrastructure (labels, annotations, parametersRef) is not implemented"
+	notInfrastructure = "skipped (GatewayInfrastructure not claimed): spec.infrastructure (labels, annotations, parametersRef) is not implemented"
 )
 
 // h2RoundTripper points the suite's HTTP/2 transports, which ignore CustomDialContext, at the real
@@ -309,7 +307,9 @@ func TestGatewayAPIConformance(t *testing.T) {
 	supported := features.SetsToNamesSet(features.GatewayCoreFeatures, features.HTTPRouteCoreFeatures,
 		features.HTTPRouteExtendedFeatures, features.ReferenceGrantCoreFeatures, features.GRPCRouteCoreFeatures, features.GRPCRouteExtendedFeatures,
 		features.TLSRouteCoreFeatures, features.TLSRouteExtendedFeatures, features.TCPRouteExtendedFeatures).Insert(features.SupportGatewayPort8080, features.SupportGatewayHTTPSListenerDetectMisdirectedRequests,
-		features.SupportGatewayAddressEmpty, features.SupportGatewayHTTPListenerIsolation)
+		features.SupportGatewayAddressEmpty, features.SupportGatewayHTTPListenerIsolation,
+		features.SupportGatewayFrontendClientCertificateValidation, features.SupportGatewayFrontendClientCertificateValidationInsecureFallback,
+		features.SupportGatewayBackendClientCertificate, features.SupportBackendTLSPolicy)
 	grpcc := &grpcClient{net: nw, conns: map[[2]string]*grpc.ClientConn{}}
 	defer grpcc.Close()
 	dtr := &roundtripper.DefaultRoundTripper{TimeoutConfig: timeouts, CustomDialContext: nw.dial}

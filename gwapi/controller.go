@@ -206,15 +206,17 @@ func ReadSnapshot(ctx context.Context, r client.Reader) (*Snapshot, error) {
 		pos  agwv1a1.AgentgatewayPolicyList
 		tlss gwv1.TLSRouteList
 		tcps gwv1.TCPRouteList
+		btls gwv1.BackendTLSPolicyList
 	)
 	// TLSRoute and TCPRoute are in Gateway API's experimental channel: optional too.
-	for _, l := range []client.ObjectList{&bes, &pos, &tlss, &tcps} {
+	for _, l := range []client.ObjectList{&bes, &pos, &tlss, &tcps, &btls} {
 		if err := r.List(ctx, l); err != nil && !optionalKindMissing(err) {
 			return nil, fmt.Errorf("gwapi: listing %T: %w", l, err)
 		}
 	}
 	snap.Backends, snap.Policies, snap.TLSRoutes, snap.TCPRoutes = bes.Items, pos.Items, tlss.Items, tcps.Items
-	if needsConfigMaps(snap.Policies) { // backend_policy.go: listing every ConfigMap only when a CA is named
+	snap.BackendTLSPolicies = btls.Items
+	if needsConfigMaps(snap.Policies) || gatewaysNeedConfigMaps(snap.Gateways) || len(snap.BackendTLSPolicies) > 0 { // backend_policy.go: listing every ConfigMap only when a CA is named
 		var cms corev1.ConfigMapList
 		if err := r.List(ctx, &cms); err != nil {
 			return nil, fmt.Errorf("gwapi: listing %T: %w", &cms, err)
@@ -272,6 +274,9 @@ func fingerprint(s *Snapshot) uint64 {
 	}
 	for i := range s.Policies {
 		add("agpo", &s.Policies[i], gen(&s.Policies[i]))
+	}
+	for i := range s.BackendTLSPolicies {
+		add("btls", &s.BackendTLSPolicies[i], gen(&s.BackendTLSPolicies[i]))
 	}
 	for i := range s.InferencePools {
 		add("pool", &s.InferencePools[i], gen(&s.InferencePools[i]))
@@ -389,20 +394,30 @@ func (c *Controller) writeStatus(ctx context.Context, snap *Snapshot, res *Resul
 		p := &snap.Policies[i]
 		errs = append(errs, c.writePolicyStatus(ctx, p, res.Policies[nn(p.Namespace, p.Name)]))
 	}
+	for i := range snap.BackendTLSPolicies {
+		p := &snap.BackendTLSPolicies[i]
+		errs = append(errs, c.writeAncestors(ctx, p, &p.Status.Ancestors, res.BackendTLSPolicies[nn(p.Namespace, p.Name)]))
+	}
 	return errors.Join(errs...)
 }
 
 // writePolicyStatus replaces this controller's ancestors in a policy's status, keeping others'.
 func (c *Controller) writePolicyStatus(ctx context.Context, p *agwv1a1.AgentgatewayPolicy, mine []gwv1.PolicyAncestorStatus) error {
+	return c.writeAncestors(ctx, p, &p.Status.Ancestors, mine)
+}
+
+// writeAncestors replaces this controller's ancestors (in obj's status at st) with mine, keeping
+// other controllers', and writes the status if it changed.
+func (c *Controller) writeAncestors(ctx context.Context, obj client.Object, st *[]gwv1.PolicyAncestorStatus, mine []gwv1.PolicyAncestorStatus) error {
 	var out []gwv1.PolicyAncestorStatus
-	for _, a := range p.Status.Ancestors {
+	for _, a := range *st {
 		if a.ControllerName != c.Options.ControllerName {
 			out = append(out, a)
 		}
 	}
 	for _, a := range mine {
 		var old []metav1.Condition
-		for _, oa := range p.Status.Ancestors {
+		for _, oa := range *st {
 			if oa.ControllerName == a.ControllerName && reflect.DeepEqual(oa.AncestorRef, a.AncestorRef) {
 				old = oa.Conditions
 			}
@@ -410,16 +425,16 @@ func (c *Controller) writePolicyStatus(ctx context.Context, p *agwv1a1.Agentgate
 		a.Conditions = mergeConditions(old, a.Conditions)
 		out = append(out, a)
 	}
-	same := len(out) == len(p.Status.Ancestors)
+	same := len(out) == len(*st)
 	for i := 0; same && i < len(out); i++ {
-		x, y := out[i], p.Status.Ancestors[i]
+		x, y := out[i], (*st)[i]
 		same = x.ControllerName == y.ControllerName && reflect.DeepEqual(x.AncestorRef, y.AncestorRef) && sameConditions(x.Conditions, y.Conditions)
 	}
 	if same {
 		return nil
 	}
-	p.Status.Ancestors = out
-	return c.Cluster.Status().Update(ctx, p)
+	*st = out
+	return c.Cluster.Status().Update(ctx, obj)
 }
 
 // writeRouteStatus replaces this controller's parents in a route's status (st, inside obj) with

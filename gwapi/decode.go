@@ -112,6 +112,12 @@ func decodeInto(snap *Snapshot, apiVersion, kind string, doc []byte) error {
 			defaultNS(&o.Namespace)
 			snap.ReferenceGrants = append(snap.ReferenceGrants, o)
 		}
+	case gwv1.GroupVersion.String() + "/BackendTLSPolicy":
+		var o gwv1.BackendTLSPolicy
+		if err = strict(&o); err == nil {
+			defaultNS(&o.Namespace)
+			snap.BackendTLSPolicies = append(snap.BackendTLSPolicies, o)
+		}
 	case "v1/Service":
 		var o corev1.Service
 		if err = strict(&o); err == nil {

@@ -74,6 +74,55 @@ kind: InferencePool
 metadata: {name: p}
 spec: {selector: {matchLabels: {}}, targetPorts: [{number: -1}], endpointPickerRef: {name: e}}
 `)
+	// Frontend client-certificate validation with every kind of bad CA reference.
+	f.Add(`apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: agw}
+spec: {controllerName: agentgateway.dev/gwapi}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: junk}
+data: {ca.crt: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec:
+  gatewayClassName: agw
+  tls:
+    frontend:
+      default: {validation: {mode: AllowInsecureFallback, caCertificateRefs: [{kind: ConfigMap, group: "", name: junk}, {kind: Secret, group: "", name: x}]}}
+      perPort: [{port: 443, tls: {validation: {caCertificateRefs: [{kind: ConfigMap, group: "", name: c, namespace: other}]}}}, {port: 443, tls: {}}]
+  listeners: [{name: h, protocol: HTTPS, port: 443, tls: {certificateRefs: [{name: s}]}}, {name: p, protocol: HTTP, port: 80}]
+`)
+	// BackendTLSPolicies (a bad CA kind, none at all, a port section) and a Gateway's backend client
+	// certificate from an empty Secret.
+	f.Add(base + `---
+apiVersion: v1
+kind: Secret
+metadata: {name: empty, namespace: infra}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: {name: a, namespace: infra}
+spec: {targetRefs: [{group: "", kind: Service, name: echo, sectionName: http}], validation: {caCertificateRefs: [{group: "", kind: Secret, name: x}], hostname: h}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: {name: b, namespace: infra}
+spec: {targetRefs: [{group: "", kind: Service, name: echo}], validation: {hostname: ""}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw2, namespace: infra}
+spec: {gatewayClassName: agw, tls: {backend: {clientCertificateRef: {name: empty}}}, listeners: [{name: h, protocol: HTTP, port: 9090}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: infra}
+spec: {parentRefs: [{name: gw}, {name: gw2}], rules: [{backendRefs: [{name: echo, port: 80}]}]}
+`)
 	// Schema-bodied policy fields (compiled by package config) with bodies it must refuse, and a route
 	// the schema document renders (its document is loaded and built too).
 	f.Add(base + `---

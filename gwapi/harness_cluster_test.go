@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -85,7 +86,7 @@ func specOf(s *runtime.Scheme, obj client.Object) []byte {
 // creationTimestamp on create and bumps generation when a write changes the spec.
 func newAPIServer(s *runtime.Scheme) client.WithWatch {
 	base := fake.NewClientBuilder().WithScheme(s).WithStatusSubresource(
-		&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}, &gwv1.GRPCRoute{}, &gwv1.ListenerSet{}, &gwv1.TLSRoute{}, &gwv1.TCPRoute{}, &agwv1a1.AgentgatewayPolicy{},
+		&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}, &gwv1.GRPCRoute{}, &gwv1.ListenerSet{}, &gwv1.TLSRoute{}, &gwv1.TCPRoute{}, &agwv1a1.AgentgatewayPolicy{}, &gwv1.BackendTLSPolicy{},
 		&gwv1a2.TCPRoute{}, &gwv1a2.TLSRoute{}, &gwv1a2.UDPRoute{}, &corev1.Pod{}, &appsv1.Deployment{},
 	).Build()
 	existing := func(ctx context.Context, c client.WithWatch, obj client.Object) (client.Object, error) {
@@ -180,6 +181,8 @@ type podConfig struct {
 	// cert is the server certificate of the pod's TLS port (8443), when TLS_SERVER_CERT and its key
 	// are configured.
 	cert *tls.Certificate
+	// clientCAs, when set, are the CAs client certificates on 8443 must chain to (TLS_CLIENT_CACERTS).
+	clientCAs *x509.CertPool
 }
 
 // startEchoPod starts a pod's servers on loopback sockets: an HTTP echo pod serves HTTP/1.1 on 3000,
@@ -201,7 +204,11 @@ func startEchoPod(ns, name string, cfg podConfig) (p *echoPod, err error) {
 			return nil, err
 		}
 		if port == 8443 {
-			ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*cfg.cert}, MinVersion: tls.VersionTLS12})
+			tc := &tls.Config{Certificates: []tls.Certificate{*cfg.cert}, MinVersion: tls.VersionTLS12}
+			if cfg.clientCAs != nil {
+				tc.ClientCAs, tc.ClientAuth = cfg.clientCAs, tls.RequireAndVerifyClientCert
+			}
+			ln = tls.NewListener(ln, tc)
 		}
 		p.ports[port] = ln
 		p.closers = append(p.closers, func() { _ = ln.Close() })

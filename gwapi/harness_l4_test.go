@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -66,6 +67,17 @@ func (cl *cluster) podConfig(ctx context.Context, d *appsv1.Deployment) (podConf
 		return cfg, fmt.Errorf("pod %s/%s: %w", d.Namespace, d.Name, err)
 	}
 	cfg.cert = &cert
+	// echo-basic requires and verifies client certificates against TLS_CLIENT_CACERTS when set.
+	if f := env["TLS_CLIENT_CACERTS"]; f != "" {
+		ca, err := cl.podFile(ctx, d.Namespace, spec, c, f)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.clientCAs = x509.NewCertPool()
+		if !cfg.clientCAs.AppendCertsFromPEM(ca) {
+			return cfg, fmt.Errorf("pod %s/%s: %s holds no PEM certificate", d.Namespace, d.Name, f)
+		}
+	}
 	return cfg, nil
 }
 
@@ -77,6 +89,9 @@ func (cl *cluster) podFile(ctx context.Context, ns string, spec *corev1.PodSpec,
 			continue
 		}
 		for _, v := range spec.Volumes {
+			if v.Name == m.Name && v.ConfigMap != nil {
+				return cl.configMapFile(ctx, ns, v.ConfigMap, rel)
+			}
 			if v.Name != m.Name || v.Secret == nil {
 				continue
 			}
@@ -96,7 +111,28 @@ func (cl *cluster) podFile(ctx context.Context, ns string, spec *corev1.PodSpec,
 			return nil, fmt.Errorf("secret %s/%s has no key %s", ns, s.Name, key)
 		}
 	}
-	return nil, fmt.Errorf("no secret volume holds %s", file)
+	return nil, fmt.Errorf("no secret or configmap volume holds %s", file)
+}
+
+// configMapFile reads the file rel of a ConfigMap volume.
+func (cl *cluster) configMapFile(ctx context.Context, ns string, v *corev1.ConfigMapVolumeSource, rel string) ([]byte, error) {
+	var cm corev1.ConfigMap
+	if err := cl.c.Get(ctx, types.NamespacedName{Namespace: ns, Name: v.Name}, &cm); err != nil {
+		return nil, err
+	}
+	key := rel
+	for _, it := range v.Items {
+		if path.Clean(it.Path) == rel {
+			key = it.Key
+		}
+	}
+	if d, ok := cm.Data[key]; ok {
+		return []byte(d), nil
+	}
+	if b, ok := cm.BinaryData[key]; ok {
+		return b, nil
+	}
+	return nil, fmt.Errorf("configmap %s/%s has no key %s", ns, cm.Name, key)
 }
 
 // serveTCPEcho serves echo-basic's TCP echo protocol on ln until it is closed: a welcome line, then

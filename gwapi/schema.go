@@ -87,6 +87,8 @@ type schemaEmitter struct {
 	res       *Result
 	services  map[string]map[string]any // by "namespace/hostname"
 	workloads map[string]map[string]any // by name
+	// gs is the Gateway whose listener is being rendered (backend_tls_policy.go).
+	gs *gatewayState
 }
 
 func (e *schemaEmitter) document(res *Result, only []types.NamespacedName) map[string]any {
@@ -136,6 +138,7 @@ func (e *schemaEmitter) document(res *Result, only []types.NamespacedName) map[s
 // listener renders one programmed listener and the routes attached to it.
 func (e *schemaEmitter) listener(k types.NamespacedName, gs *gatewayState, ls *listenerState) map[string]any {
 	port := int(ls.spec.Port)
+	e.gs = gs
 	l := map[string]any{"name": k.Namespace + "." + k.Name + "." + string(ls.spec.Name)}
 	if ls.spec.Hostname != nil && *ls.spec.Hostname != "" {
 		l["hostname"] = string(*ls.spec.Hostname)
@@ -144,6 +147,9 @@ func (e *schemaEmitter) listener(k types.NamespacedName, gs *gatewayState, ls *l
 		tls, err := e.listenerTLS(gs.gw, ls.spec)
 		if err != nil {
 			return nil // the translation loaded these certificates; a Secret that vanished since serves nothing
+		}
+		if ls.frontend != nil && len(ls.frontend.pems) > 0 {
+			ls.frontend.schemaMTLS(tls) // frontend_tls.go
 		}
 		l["tls"] = tls
 	}
@@ -197,9 +203,14 @@ func (e *schemaEmitter) listenerTLS(gw *gwv1.Gateway, l *gwv1.Listener) (map[str
 		}
 		certs = append(certs, map[string]any{"cert": string(s.Data[corev1.TLSCertKey]), "key": string(s.Data[corev1.TLSPrivateKeyKey])})
 	}
-	// The schema's listener has one certificate; the first is the one clients without a matching
-	// SNI get from the runtime too.
-	return certs[0].(map[string]any), nil
+	// The schema's listener has one certificate: the first, which clients without a matching SNI get
+	// from the runtime too; the others go in our additionalCertificates, chosen by SNI as the
+	// runtime's tls.Config.Certificates are.
+	out := certs[0].(map[string]any)
+	if len(certs) > 1 {
+		out["additionalCertificates"] = certs[1:]
+	}
+	return out, nil
 }
 
 // fail500 is the policy of a rule the document cannot express: it answers 500 with why.
@@ -611,6 +622,10 @@ func (e *schemaEmitter) backend(kind, routeNS string, ref gwv1.BackendObjectRefe
 		if t, ok := pols["backendTLS"].(map[string]any); ok && t["hostname"] == nil {
 			t["hostname"] = string(ref.Name) + "." + ns + ".svc.cluster.local"
 		}
+	}
+	var why string
+	if pols, why = e.schemaBackendTLSPolicy(pols, ns, string(ref.Name), sp); why != "" { // backend_tls_policy.go
+		return nil, why
 	}
 	key := e.catalogService(ns, string(ref.Name), int(*ref.Port), eps)
 	if h2c || (sp.AppProtocol != nil && *sp.AppProtocol == "kubernetes.io/h2c") {

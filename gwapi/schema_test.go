@@ -570,8 +570,7 @@ func TestSchemaDocumentCarriesBackendPolicies(t *testing.T) {
 	secure.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
 	secure.StartTLS()
 	t.Cleanup(secure.Close)
-	// Reached directly (a TLS backend dials with its own transport, not the test's dialer), by
-	// address, with the policy's SNI.
+	// Reached by address through the test's dialer (TLS backends use it too), with the policy's SNI.
 	_, secPort, _ := net.SplitHostPort(secure.Listener.Addr().String())
 	snap, err := gwapi.DecodeManifests(strings.NewReader(agwGateway + `
 ---
@@ -677,6 +676,9 @@ spec:
 	echo := net.JoinHostPort(ip, port)
 	rt, doc, err := compileDocument(res, func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var d net.Dialer
+		if addr == secure.Listener.Addr().String() {
+			return d.DialContext(ctx, network, addr)
+		}
 		return d.DialContext(ctx, network, echo)
 	})
 	require.NoError(t, err, "%s", doc)

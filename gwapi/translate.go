@@ -48,6 +48,9 @@ type Snapshot struct {
 	// Inference Extension pools and the Pods they select.
 	InferencePools []infv1.InferencePool
 	Pods           []corev1.Pod
+
+	// BackendTLSPolicies make connections to the Services they target TLS (backend_tls_policy.go).
+	BackendTLSPolicies []gwv1.BackendTLSPolicy
 }
 
 // Options parameterise a translation.
@@ -77,6 +80,8 @@ type Result struct {
 	TCPRoutes  map[types.NamespacedName][]gwv1.RouteParentStatus
 	// Policies holds the ancestor statuses of each AgentgatewayPolicy.
 	Policies map[types.NamespacedName][]gwv1.PolicyAncestorStatus
+	// BackendTLSPolicies holds the ancestor statuses of each BackendTLSPolicy.
+	BackendTLSPolicies map[types.NamespacedName][]gwv1.PolicyAncestorStatus
 
 	// The translation's state, from which [SchemaDocument] renders the same attachments as schema
 	// objects.
@@ -114,6 +119,10 @@ type translator struct {
 	policies   map[policyTarget][]agentgateway.Policy
 	// backendPols are the AgentgatewayPolicies' backend sections by backend target (backend_policy.go).
 	backendPols map[backendTarget][]*backendSet
+	// btls are the BackendTLSPolicies by Service target, and curGW the Gateway whose listener's
+	// routes are being built (its spec.tls.backend client certificate); backend_tls_policy.go.
+	btls  map[backendTarget]*btlsPolicy
+	curGW *gatewayState
 }
 
 // Translate turns a snapshot into data-plane configurations and statuses. It never fails as a whole:
@@ -155,8 +164,10 @@ func translate(snap *Snapshot, opts Options, tr *transports) *Result {
 	res := &Result{Configs: map[types.NamespacedName]agentgateway.Config{}, GatewayClasses: map[string]gwv1.GatewayClassStatus{},
 		Gateways: map[types.NamespacedName]gwv1.GatewayStatus{}, HTTPRoutes: map[types.NamespacedName][]gwv1.RouteParentStatus{},
 		GRPCRoutes: map[types.NamespacedName][]gwv1.RouteParentStatus{}, TLSRoutes: map[types.NamespacedName][]gwv1.RouteParentStatus{},
-		TCPRoutes: map[types.NamespacedName][]gwv1.RouteParentStatus{}, Policies: map[types.NamespacedName][]gwv1.PolicyAncestorStatus{}}
+		TCPRoutes: map[types.NamespacedName][]gwv1.RouteParentStatus{}, Policies: map[types.NamespacedName][]gwv1.PolicyAncestorStatus{},
+		BackendTLSPolicies: map[types.NamespacedName][]gwv1.PolicyAncestorStatus{}}
 	t.indexPolicies(res)
+	t.indexBackendTLSPolicies() // backend_tls_policy.go
 	ours := map[string]bool{}
 	for i := range snap.GatewayClasses {
 		gc := &snap.GatewayClasses[i]
@@ -192,6 +203,7 @@ func translate(snap *Snapshot, opts Options, tr *transports) *Result {
 	t.attachGRPC(res, gateways)
 	t.attachL4(res, gateways)
 	res.t, res.gateways = t, gateways
+	res.BackendTLSPolicies = t.backendTLSPolicyStatuses()
 	for k, gs := range gateways {
 		cfg := agentgateway.Config{}
 		for _, l := range gs.listeners {
@@ -221,6 +233,8 @@ func cond(typ string, ok bool, reason, msg string, gen int64) metav1.Condition {
 type gatewayState struct {
 	gw        *gwv1.Gateway
 	listeners []*listenerState
+	// backendCert is spec.tls.backend's client certificate (nil when unset).
+	backendCert *gatewayBackendCert
 }
 
 type listenerState struct {
@@ -230,6 +244,8 @@ type listenerState struct {
 	kinds    []gwv1.RouteGroupKind
 	attached int32
 	conds    []metav1.Condition
+	// frontend is the client-certificate validation of an HTTPS listener (nil: none).
+	frontend *frontendCA
 	// httpRoutes are the routes (of every kind) programmed on the listener, in precedence order,
 	// with the hostnames each serves there (for SchemaDocument).
 	httpRoutes []attachedHTTP
@@ -267,6 +283,13 @@ func (gs *gatewayState) status(opts Options) gwv1.GatewayStatus {
 		prog = cond(string(gwv1.GatewayConditionProgrammed), false, string(gwv1.GatewayReasonInvalid), "no listener could be programmed", gen)
 	}
 	st := gwv1.GatewayStatus{Conditions: []metav1.Condition{acc, prog}}
+	if gs.backendCert != nil { // backend_tls_policy.go
+		st.Conditions = append(st.Conditions, gs.backendCert.condition(gen))
+	}
+	if insecureFrontend(gs.gw) { // frontend_tls.go
+		st.Conditions = append(st.Conditions, cond(string(gwv1.GatewayConditionInsecureFrontendValidationMode), true,
+			string(gwv1.GatewayReasonConfigurationChanged), "client certificate validation allows insecure fallback", gen))
+	}
 	if opts.Addresses != nil {
 		st.Addresses = opts.Addresses(gs.gw)
 	}
@@ -288,7 +311,7 @@ func ptr[T any](v T) *T { return &v }
 
 // gateway validates a Gateway's listeners and prepares their configurations (routes attach later).
 func (t *translator) gateway(gw *gwv1.Gateway) *gatewayState {
-	gs := &gatewayState{gw: gw}
+	gs := &gatewayState{gw: gw, backendCert: t.backendClientCert(gw)}
 	gen := gw.Generation
 	for i := range gw.Spec.Listeners {
 		l := &gw.Spec.Listeners[i]
@@ -347,6 +370,19 @@ func (t *translator) gateway(gw *gwv1.Gateway) *gatewayState {
 				}
 			}
 			lc.TLS = tc
+			// Gateway spec.tls.frontend: client-certificate validation (frontend_tls.go).
+			if fv := t.frontendValidation(gw, l); fv != nil {
+				if fv.reason != "" && resolved {
+					resolved, resolvedReason, msg = false, fv.reason, fv.msg
+				}
+				if len(fv.pems) == 0 {
+					accepted, acceptReason = false, string(gwv1.ListenerReasonNoValidCACertificate)
+					msg = cmp.Or(msg, fv.msg)
+				} else if tc != nil {
+					fv.apply(tc)
+				}
+				ls.frontend = fv
+			}
 		}
 		ls.accepted = accepted
 		if accepted && resolved {
@@ -546,7 +582,9 @@ func (t *translator) attach(r routeObj, gateways map[types.NamespacedName]*gatew
 					continue
 				}
 				// Built per listener: a redirect without port or scheme names the listener's port.
+				t.curGW = gs
 				built, _, _, _ := r.rules(int(ls.spec.Port))
+				t.curGW = nil
 				gwPolicies := t.attachedPolicies(kindGateway, gs.gw.Namespace, gs.gw.Name, string(ls.spec.Name))
 				for _, rc := range built {
 					rc.Hostnames = hosts
@@ -939,6 +977,9 @@ func (t *translator) backend(fromKind, routeNS string, ref gwv1.BackendObjectRef
 	cfg := agentgateway.HTTPBackendConfig{Name: name, Endpoints: eps, HTTP2: h2c, EjectAfter: -1}
 	cfg.Transport = t.transports.get(h2c)
 	bs := t.serviceBackendSet(&cfg, ns, string(ref.Name), sp) // backend_policy.go
+	if rerr := t.applyBackendTLSPolicy(&cfg, ns, string(ref.Name), sp); rerr != nil {
+		return nil, rerr
+	}
 	b, err := agentgateway.NewHTTPBackend(cfg)
 	if err != nil {
 		return nil, &refError{string(gwv1.RouteReasonUnsupportedValue), err.Error()}
