@@ -255,13 +255,7 @@ func (t *translator) backendTLS(ns string, s *agwv1a1.BackendTLS) (*tls.Config, 
 	if err != nil {
 		return nil, err
 	}
-	b, err := policy.NewBackendTLS(cfg)
-	if err != nil {
-		return nil, err
-	}
-	c := b.Transport().TLSClientConfig.Clone()
-	_ = b.Close() // only its configuration is used: the backend pools its own connections
-	return c, nil
+	return buildBackendTLS(cfg)
 }
 
 // backendTLSConfig resolves backend.tls's references (the Secret and the ConfigMap) into the
