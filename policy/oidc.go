@@ -798,15 +798,17 @@ func (o *oidcAuth) callback(w http.ResponseWriter, r *http.Request) {
 		agentgateway.WriteError(w, http.StatusUnauthorized, "login failed: "+err.Error())
 		return
 	}
-	s := oidcSession{Exp: o.now().Add(o.sessionTTL).Unix(), Claims: claims, IDToken: raw}
+	now, ttl := o.now(), o.sessionTTL
+	s := oidcSession{Claims: claims, IDToken: raw}
 	if o.passToken {
 		// The backend is never handed an expired token: the session ends with it, and the next
 		// request logs in again.
 		s.AccessToken = tok.AccessToken
-		if !tok.Expiry.IsZero() && tok.Expiry.Unix() < s.Exp {
-			s.Exp = tok.Expiry.Unix()
+		if left := tok.Expiry.Sub(now); !tok.Expiry.IsZero() && left < ttl {
+			ttl = max(left, time.Second)
 		}
 	}
+	s.Exp = now.Add(ttl).Unix()
 	v, err := o.codec.seal(o.cookieName, s)
 	if err != nil && errors.Is(err, ErrSessionCookie) {
 		s.IDToken = "" // logout then goes without id_token_hint
@@ -816,7 +818,7 @@ func (o *oidcAuth) callback(w http.ResponseWriter, r *http.Request) {
 		agentgateway.WriteError(w, http.StatusBadGateway, "login failed: the ID token's claims do not fit in a cookie: "+err.Error())
 		return
 	}
-	o.setCookie(w, o.cookieName, v, "/", o.sessionTTL)
+	o.setCookie(w, o.cookieName, v, "/", ttl)
 	http.Redirect(w, r, safeReturnPath(l.Return), http.StatusSeeOther)
 }
 

@@ -167,3 +167,30 @@ func TestOIDCPassThroughAndDenyRedirectPaths(t *testing.T) {
 	})
 	require.ErrorContains(t, err, "logoutPath")
 }
+
+// With PassAccessToken the session ends when its access token does, so the backend is never handed
+// an expired token; without it, the session lasts SessionTTL.
+func TestOIDCPassAccessTokenSessionEndsWithToken(t *testing.T) {
+	for _, pass := range []bool{true, false} {
+		t.Run(fmt.Sprint(pass), func(t *testing.T) {
+			m, _ := tokenRecorder(t)
+			m.AccessTTL = 60 // mockoidc writes the Duration as is: expires_in 60 (seconds)
+			gw := authGateway(t, m, func(c *policy.OIDCConfig) { c.PassAccessToken = pass })
+			m.QueueUser(&mockoidc.MockUser{Subject: "alice"})
+			b := newBrowser(t)
+			status, body := b.get(t, gw+"/app")
+			require.Equal(t, http.StatusOK, status, body)
+			var maxAge int
+			for _, line := range b.setCookies {
+				if c, err := http.ParseSetCookie(line); err == nil && strings.HasPrefix(c.Name, "agw_oidc_") && !strings.Contains(c.Name, "_login_") && c.Value != "" {
+					maxAge = c.MaxAge
+				}
+			}
+			if pass {
+				require.True(t, maxAge > 0 && maxAge <= 60, "session cookie Max-Age %d, want at most the token's 60s", maxAge)
+			} else {
+				require.Equal(t, 3600, maxAge)
+			}
+		})
+	}
+}
