@@ -214,6 +214,7 @@ var Compatibility = []CompatRow{
 	{"policies.mcpRemoteRateLimit", SupportedWithDifferences, "remoteRateLimit's shape, counting MCP calls only (after the route's authorization), descriptors over mcp.* (one with an entry that is empty for the call, as mcp.tool.name of a list, is skipped); refusals are JSON-RPC errors: 429 with the call's id and the service's headers, 500 when the service fails (failClosed); requests type only"},
 	{"policies.jwtAuth", Supported, ""},
 	{"policies.oidc", SupportedWithDifferences, "fetch/XHR requests get 401; sessions sealed with a per-process key"},
+	{"policies.oauth2", SupportedWithDifferences, "served by the oidc policy (TestOAuth2FromYAML): authorization code + PKCE login, the ID token verified and its claims as jwt.*; passAccessToken forwards Authorization: Bearer <access token> and ends the session with the token; signOutPath clears the session (200, no provider logout); passThroughMatchers and denyRedirectMatchers as path prefixes; an ID token is required (openid is always requested); fetch/XHR requests (not a missing text/html Accept) get 401; sessions are not refreshed (refreshableCookieMaxAgeSeconds is checked, then unused) and last 1h; autoDetectRedirectUri and trustedProxyCidrs refused: set redirectUri"},
 	{"policies.basicAuth", Supported, "htpasswd hashes bcrypt, $apr1$ (MD5) and {SHA}; also `htpasswdFile: path`, the earlier spelling of `htpasswd: {file: path}`"},
 	{"policies.apiKey", Supported, ""},
 	{"policies.extAuthz", Supported, "also the spellings of agentgateway's trust-scoring example: `port` beside a bare host name, and `headers` for includeRequestHeaders"},
@@ -366,6 +367,7 @@ func (t *TLSSpec) decodeNode(n *yaml.Node, path string) error {
 var NewerThanSchema = map[string]bool{
 	"backend.http":                true,
 	"policies.mcpRemoteRateLimit": true,
+	"policies.oauth2":             true,
 }
 
 // CompatibilityMarkdown renders the table as docs/compatibility.md holds it.

@@ -180,6 +180,7 @@ var servedBy = map[string][]string{
 	"policies.localRateLimit":         {"TestPolicySectionsFromYAML"},
 	"policies.jwtAuth":                {"TestPolicySectionsFromYAML"},
 	"policies.oidc":                   {"TestOIDCFromYAML", "TestOIDCThroughTheBinary"},
+	"policies.oauth2":                 {"TestOAuth2FromYAML", "TestOAuth2WithoutSignOutPath", "TestOAuth2YAMLErrors"},
 	"policies.basicAuth":              {"TestGatewayPoliciesServed", "TestHTTPBackendAndHtpasswdFile"},
 	"policies.apiKey":                 {"TestListenerPoliciesRunBeforeRoutePolicies"},
 	"policies.extAuthz":               {"TestGatewayPoliciesServed", "TestBackendPoliciesServed", "TestTrustScoringSpellings"},

@@ -322,7 +322,7 @@ func (bc *BuildContext) BuildPolicies(n Node) ([]agentgateway.Policy, error) {
 // The tables: one row per schema key. Each package contributes its rows in a file of its own
 // (sections_<package>.go) so that adding a capability never touches a shared switch.
 func policyTable() []PolicySection {
-	return concat(corePolicies, policyPolicies, extProcPolicies, ipAccessPolicies, mcpPolicies, mcpAuthPolicies, mcpRateLimitPolicies, oidcPolicies, a2aPolicies, llmPolicies)
+	return concat(corePolicies, policyPolicies, extProcPolicies, ipAccessPolicies, mcpPolicies, mcpAuthPolicies, mcpRateLimitPolicies, oidcPolicies, oauth2Policies, a2aPolicies, llmPolicies)
 }
 
 func backendTable() []BackendSection {

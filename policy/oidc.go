@@ -75,9 +75,25 @@ type OIDCConfig struct {
 	// provider has an end_session_endpoint, the browser is sent there. Default: "logout" next to the
 	// callback path (RedirectURI https://app/oauth/callback -> /oauth/logout).
 	LogoutPath string
+	// LocalLogout makes LogoutPath only clear the session: the browser is not sent on to the
+	// provider's end_session_endpoint (agentgateway's oauth2 signOutPath).
+	LocalLogout bool
+	// NoLogoutPath turns the logout path off: every path but the callback is the backend's.
+	NoLogoutPath bool
 	// PostLogoutRedirectURI is passed to the end_session_endpoint (it must be registered there), or,
 	// without one, where the browser goes after logout. Empty: a plain "logged out" page.
 	PostLogoutRedirectURI string
+
+	// PassAccessToken forwards the access token of the login to the backend as
+	// "Authorization: Bearer <token>" (replacing any Authorization header the browser sent). The token
+	// is kept in the session cookie, and a session ends when its access token expires.
+	PassAccessToken bool
+	// PassThroughPaths are path prefixes (whole segments: "/public" matches /public and /public/x,
+	// not /publicity) the policy lets through untouched, without a session.
+	PassThroughPaths []string
+	// DenyRedirectPaths are path prefixes (matched as PassThroughPaths) answered 401 without a
+	// session, never with a redirect to the provider: API paths a browser does not navigate to.
+	DenyRedirectPaths []string
 
 	// CookieName names the session cookie. Default: "agw_oidc_" and a hash of Issuer and ClientID, so
 	// two policies for different clients do not overwrite each other's sessions.
@@ -106,6 +122,10 @@ type oidcAuth struct {
 	callbackPath string
 	logoutPath   string
 	postLogout   string
+	localLogout  bool
+	passToken    bool
+	passThrough  []string
+	denyRedirect []string
 	scopes       []string
 	cookieName   string
 	secure       bool
@@ -185,6 +205,8 @@ const oidcDiscoveryRetry = 5 * time.Second
 //     Identity.Subject and "oidc" in Identity.Method, for authorization and later policies.
 //   - LogoutPath clears the session and, when the provider has an end_session_endpoint, continues to
 //     it with id_token_hint (RP-initiated logout).
+//   - PassAccessToken forwards the login's access token as Authorization: Bearer; PassThroughPaths
+//     skip the policy; DenyRedirectPaths get 401 instead of a login redirect (agentgateway's oauth2).
 //
 // The route carrying the policy must match the callback and logout paths as well. Discovery happens
 // on first use, so a provider that is down at startup does not keep the gateway from starting.
@@ -256,6 +278,19 @@ func newOIDC(cfg OIDCConfig) (*oidcAuth, error) {
 		sessionTTL: cfg.SessionTTL, loginTTL: cfg.LoginTTL, skew: cfg.ClockSkew, client: cfg.HTTPClient,
 		discoveryURL: cfg.DiscoveryURL, discoveryJSON: cfg.DiscoveryJSON, jwks: cfg.JWKS, now: time.Now,
 		authStyle: cfg.TokenEndpointAuth, cache: map[[32]byte]*oidcSession{},
+		localLogout: cfg.LocalLogout, passToken: cfg.PassAccessToken,
+	}
+	for _, f := range []struct {
+		name string
+		in   []string
+		out  *[]string
+	}{{"passThroughPaths", cfg.PassThroughPaths, &o.passThrough}, {"denyRedirectPaths", cfg.DenyRedirectPaths, &o.denyRedirect}} {
+		for i, p := range f.in {
+			if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#") {
+				return nil, agentgateway.Errorf(fmt.Sprintf("%s[%d]", f.name, i), "want an absolute path, got %q", p)
+			}
+			*f.out = append(*f.out, p)
+		}
 	}
 	if o.callbackPath == "" {
 		o.callbackPath = "/"
@@ -329,14 +364,20 @@ func newOIDC(cfg OIDCConfig) (*oidcAuth, error) {
 
 	// Logout path and cookies.
 	o.logoutPath = cfg.LogoutPath
-	if o.logoutPath == "" {
-		o.logoutPath = path.Join(path.Dir(o.callbackPath), "logout")
-	}
-	if !strings.HasPrefix(o.logoutPath, "/") {
-		return nil, agentgateway.Errorf("logoutPath", "want an absolute path, got %q", o.logoutPath)
-	}
-	if o.logoutPath == o.callbackPath {
-		return nil, agentgateway.Errorf("logoutPath", "must differ from the callback path %q", o.callbackPath)
+	if cfg.NoLogoutPath {
+		if cfg.LogoutPath != "" {
+			return nil, agentgateway.Errorf("logoutPath", "set with NoLogoutPath")
+		}
+	} else {
+		if o.logoutPath == "" {
+			o.logoutPath = path.Join(path.Dir(o.callbackPath), "logout")
+		}
+		if !strings.HasPrefix(o.logoutPath, "/") {
+			return nil, agentgateway.Errorf("logoutPath", "want an absolute path, got %q", o.logoutPath)
+		}
+		if o.logoutPath == o.callbackPath {
+			return nil, agentgateway.Errorf("logoutPath", "must differ from the callback path %q", o.callbackPath)
+		}
 	}
 	id := cfg.Issuer + "\x00" + cfg.ClientID
 	o.cookieName = cfg.CookieName
@@ -489,13 +530,19 @@ func (o *oidcAuth) newProvider(meta oidcMetadata) (*oidcProvider, error) {
 // Wrap answers the callback and logout paths and requires a session elsewhere.
 func (o *oidcAuth) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if pathUnder(r.URL.Path, o.passThrough) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		switch r.URL.Path {
 		case o.callbackPath:
 			o.callback(w, r)
 			return
 		case o.logoutPath:
-			o.logout(w, r)
-			return
+			if o.logoutPath != "" {
+				o.logout(w, r)
+				return
+			}
 		}
 		if s, err := o.session(r); err == nil {
 			st, r := stateOf(r)
@@ -503,10 +550,13 @@ func (o *oidcAuth) Wrap(next http.Handler) http.Handler {
 			st.Identity.Subject, _ = s.Claims["sub"].(string)
 			st.Identity.Method = "oidc"
 			o.stripCookies(r)
+			if o.passToken && s.AccessToken != "" {
+				r.Header.Set("Authorization", "Bearer "+s.AccessToken)
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
-		if isScriptRequest(r) {
+		if isScriptRequest(r) || pathUnder(r.URL.Path, o.denyRedirect) {
 			agentgateway.WriteError(w, http.StatusUnauthorized, "authentication required: log in with a browser navigation first")
 			return
 		}
@@ -565,6 +615,17 @@ func (o *oidcAuth) stripCookies(r *http.Request) {
 			r.AddCookie(c)
 		}
 	}
+}
+
+// pathUnder reports whether p is one of prefixes or below one of them, segment-wise.
+func pathUnder(p string, prefixes []string) bool {
+	for _, pre := range prefixes {
+		pre = strings.TrimRight(pre, "/")
+		if pre == "" || p == pre || strings.HasPrefix(p, pre+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // isScriptRequest reports whether a request comes from a script (fetch, XHR) rather than a browser
@@ -737,7 +798,17 @@ func (o *oidcAuth) callback(w http.ResponseWriter, r *http.Request) {
 		agentgateway.WriteError(w, http.StatusUnauthorized, "login failed: "+err.Error())
 		return
 	}
-	s := oidcSession{Exp: o.now().Add(o.sessionTTL).Unix(), Claims: claims, IDToken: raw}
+	now, ttl := o.now(), o.sessionTTL
+	s := oidcSession{Claims: claims, IDToken: raw}
+	if o.passToken {
+		// The backend is never handed an expired token: the session ends with it, and the next
+		// request logs in again.
+		s.AccessToken = tok.AccessToken
+		if left := tok.Expiry.Sub(now); !tok.Expiry.IsZero() && left < ttl {
+			ttl = max(left, time.Second)
+		}
+	}
+	s.Exp = now.Add(ttl).Unix()
 	v, err := o.codec.seal(o.cookieName, s)
 	if err != nil && errors.Is(err, ErrSessionCookie) {
 		s.IDToken = "" // logout then goes without id_token_hint
@@ -747,7 +818,7 @@ func (o *oidcAuth) callback(w http.ResponseWriter, r *http.Request) {
 		agentgateway.WriteError(w, http.StatusBadGateway, "login failed: the ID token's claims do not fit in a cookie: "+err.Error())
 		return
 	}
-	o.setCookie(w, o.cookieName, v, "/", o.sessionTTL)
+	o.setCookie(w, o.cookieName, v, "/", ttl)
 	http.Redirect(w, r, safeReturnPath(l.Return), http.StatusSeeOther)
 }
 
@@ -786,7 +857,7 @@ func (o *oidcAuth) logout(w http.ResponseWriter, r *http.Request) {
 	s, _ := o.session(r)
 	o.setCookie(w, o.cookieName, "", "/", -1)
 	w.Header().Set("Cache-Control", "no-store")
-	if p, err := o.provider(r.Context()); err == nil && p.endSession != "" {
+	if p, err := o.provider(r.Context()); err == nil && p.endSession != "" && !o.localLogout {
 		u, err := url.Parse(p.endSession)
 		if err == nil {
 			q := u.Query()

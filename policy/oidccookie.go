@@ -89,6 +89,8 @@ type oidcSession struct {
 	Exp     int64          `json:"e"`           // unix seconds
 	Claims  map[string]any `json:"c"`           // the verified ID token's claims
 	IDToken string         `json:"t,omitempty"` // id_token_hint for RP-initiated logout, when it fits
+	// AccessToken is forwarded to the backend (OIDCConfig.PassAccessToken only).
+	AccessToken string `json:"a,omitempty"`
 }
 
 // oidcLogin is a login in progress: the login cookie's content, read back at the callback.
