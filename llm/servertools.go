@@ -342,7 +342,7 @@ func toolUses(msg map[string]any) []toolUse {
 // stripOurs removes the gateway's tool_use blocks from a message the client receives.
 func (l *stLoop) stripOurs(msg map[string]any) {
 	content, _ := msg["content"].([]any)
-	kept := content[:0]
+	kept := make([]any, 0, len(content)) // never null for the client
 	for _, c := range content {
 		b, _ := c.(map[string]any)
 		if name, _ := b["name"].(string); b["type"] == "tool_use" && l.tools[name].name != "" {
