@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	agentgateway "github.com/agentgw/agentgateway"
 )
 
 // ErrServerTool marks a failure of a server tool the gateway runs (its MCP backend could not be
@@ -157,6 +159,7 @@ type stLoop struct {
 	sessions map[int]*mcpSession           // by mapping
 	maxIter  int
 	stream   bool
+	usage    agentgateway.LLMState // summed over the turn's model calls (each call overwrites the State's)
 }
 
 // serveServerTools runs the turn if the request declares mapped server tools; false leaves the
@@ -180,6 +183,7 @@ func (r *Router) serveServerTools(w http.ResponseWriter, req *http.Request, in *
 	l := &stLoop{r: r, cfg: cfg, req: req, body: body, tools: map[string]declaredServerTool{},
 		sessions: map[int]*mcpSession{}, maxIter: cfg.MaxIterations, stream: in.peek.Stream}
 	defer l.close()
+	defer l.account()
 	if err := json.Unmarshal(body["messages"], &l.messages); err != nil {
 		writeError(w, AnthropicMessages{}, &Error{Status: 400, Kind: ErrInvalidRequest, Param: "messages", Message: "messages must be a list", Err: fmt.Errorf("%w: %w", ErrMalformedRequest, err)})
 		return true
@@ -251,6 +255,17 @@ func (l *stLoop) rewrite(ctx context.Context, tools []map[string]json.RawMessage
 	return nil
 }
 
+// account leaves the whole turn's usage in the State, for the access log, metrics and budgets.
+func (l *stLoop) account() {
+	st := agentgateway.StateFrom(l.req.Context())
+	if st == nil {
+		return
+	}
+	u, s := l.usage, &st.LLM
+	s.InputTokens, s.OutputTokens, s.CachedInputTokens = u.InputTokens, u.OutputTokens, u.CachedInputTokens
+	s.CacheCreationTokens, s.ReasoningTokens, s.Cost = u.CacheCreationTokens, u.ReasoningTokens, u.Cost
+}
+
 func (l *stLoop) toolError(err error) *Error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return &Error{Status: 499, Kind: ErrAPI, Message: "the request was cancelled", Err: err}
@@ -305,6 +320,15 @@ func (l *stLoop) callModel(ctx context.Context) (*turn, error) {
 	in.Host, in.RemoteAddr = l.req.Host, l.req.RemoteAddr
 	rec := &bufferWriter{h: http.Header{}}
 	l.r.ServeHTTP(rec, in)
+	if st := agentgateway.StateFrom(ctx); st != nil {
+		u := &l.usage
+		u.InputTokens += st.LLM.InputTokens
+		u.OutputTokens += st.LLM.OutputTokens
+		u.CachedInputTokens += st.LLM.CachedInputTokens
+		u.CacheCreationTokens += st.LLM.CacheCreationTokens
+		u.ReasoningTokens += st.LLM.ReasoningTokens
+		u.Cost += st.LLM.Cost
+	}
 	t := &turn{status: rec.status, header: rec.h, raw: rec.buf.Bytes()}
 	if t.status == 0 {
 		t.status = 200

@@ -19,6 +19,7 @@ import (
 	anthropic "github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/llm"
 )
 
@@ -158,20 +159,19 @@ func (m *chatModel) serve(w http.ResponseWriter, r *http.Request) {
 
 func serverToolsGateway(t *testing.T, model *chatModel, mcpH http.Handler, st llm.ServerTools) string {
 	t.Helper()
-	base, _ := serverToolsGatewayIdle(t, model, mcpH, st)
+	base, _ := serverToolsGatewayState(t, model, mcpH, st)
 	return base
 }
 
-// serverToolsGatewayIdle also returns a func that waits until the gateway serves no request.
-func serverToolsGatewayIdle(t *testing.T, model *chatModel, mcpH http.Handler, st llm.ServerTools) (string, func()) {
+// serverToolsGatewayState also returns the last request's State, once the gateway is idle.
+func serverToolsGatewayState(t *testing.T, model *chatModel, mcpH http.Handler, st llm.ServerTools) (string, func() agentgateway.State) {
 	t.Helper()
 	st.Tools = []llm.ServerTool{{Type: "web_search_*", MCP: mcpH, Tool: "search"}}
 	r, err := llm.New(llm.Model("qwen3", llm.OpenAI(llm.BaseURL(model.srv.URL+"/v1"), llm.APIKey("k")), llm.WithServerTools(st)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	base, state := gateway(t, r)
-	return base, func() { state() }
+	return gateway(t, r)
 }
 
 func webSearchParams(maxUses int64) anthropic.MessageNewParams {
@@ -200,7 +200,7 @@ func messageText(m *anthropic.Message) string {
 // model's final answer (no tool_use of the gateway's tool, stop_reason end_turn, summed usage).
 func TestServerToolsAnthropicWebSearch(t *testing.T) {
 	model, search := newChatModel(t, 1), newSearchMCP(t)
-	base := serverToolsGateway(t, model, search.handler, llm.ServerTools{MaxIterations: 3})
+	base, state := serverToolsGatewayState(t, model, search.handler, llm.ServerTools{MaxIterations: 3})
 	msg, err := anc(base).Messages.New(context.Background(), webSearchParams(0))
 	if err != nil {
 		t.Fatal(err)
@@ -215,6 +215,9 @@ func TestServerToolsAnthropicWebSearch(t *testing.T) {
 	}
 	if msg.StopReason != "end_turn" || msg.Usage.InputTokens != 20 || msg.Usage.OutputTokens != 6 {
 		t.Errorf("stop %q usage %+v", msg.StopReason, msg.Usage)
+	}
+	if st := state(); st.LLM.InputTokens != 20 || st.LLM.OutputTokens != 6 {
+		t.Errorf("State usage %d/%d, want the turn's sum 20/6", st.LLM.InputTokens, st.LLM.OutputTokens)
 	}
 	if q := search.calls(); len(q) != 1 || q[0] != "who won 0" {
 		t.Errorf("MCP calls %v", q)
@@ -401,7 +404,19 @@ func TestServerToolsStreaming(t *testing.T) {
 func TestServerToolsClientDisconnect(t *testing.T) {
 	model, search := newChatModel(t, 1), newSearchMCP(t)
 	search.block, search.entered = make(chan struct{}), make(chan struct{}, 1)
-	base, gatewayIdle := serverToolsGatewayIdle(t, model, search.handler, llm.ServerTools{})
+	r, err := llm.New(llm.Model("qwen3", llm.OpenAI(llm.BaseURL(model.srv.URL+"/v1"), llm.APIKey("k")),
+		llm.WithServerTools(llm.ServerTools{FailureMode: llm.ServerToolFailOpen, // even failOpen must not go on for a client that left
+			Tools: []llm.ServerTool{{Type: "web_search_*", MCP: search.handler, Tool: "search"}}})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noticed, handled := make(chan struct{}), make(chan struct{})
+	base := gatewayWith(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		defer close(handled)
+		stop := context.AfterFunc(req.Context(), func() { close(noticed) })
+		defer stop()
+		r.ServeHTTP(w, req)
+	}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -413,10 +428,11 @@ func TestServerToolsClientDisconnect(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v", err)
 	}
-	// The go-sdk server only notices the cancellation if its notification wins the race with the
-	// session's DELETE; either way the tool finishing must let everything unwind.
+	<-noticed // the gateway saw the client leave while the tool ran
+	// The go-sdk server only cancels the tool if the client's cancel notification beats the
+	// session's DELETE; the tool finishing must then let everything unwind.
 	close(search.block)
-	gatewayIdle()
+	<-handled
 	if n := len(model.requests()); n != 1 {
 		t.Errorf("model calls %d after the client left", n)
 	}
