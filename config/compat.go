@@ -284,6 +284,7 @@ var Compatibility = []CompatRow{
 	{"llm.tls", SupportedWithDifferences, "static certificate, client CA, min/max version; no spiffe, dynamicCa, cipher suites or groups"},
 	{"llm.providers", Supported, ""},
 	{"llm.models", SupportedWithDifferences, "guardrails, passthrough, promptCaching, transformation, matches (headers; entries with matches are not virtual-model targets) and health (unhealthyExpression, eviction.consecutiveFailures and duration; health scores refused but restoreHealth 1.0, what an entry without scores does; active, newer than the schema: GET path on the provider's scheme and host every interval through the model's transport, without its API key, evicting after unhealthyThreshold failed probes and restoring after healthyThreshold passing ones, probes fed to no health score) per model; no authorization, finalTransformation, responseHeaders, backendTLS, tls or backendTunnel"},
+	{"llm.models.serverTools", SupportedWithDifferences, "Anthropic Messages clients (/v1/messages, streamed or not, any provider): a declared server tool (a tools[] entry with a type and no input_schema) whose type matches tools[].type (web_search_* is a prefix) becomes a custom tool with the MCP tool's schema (or inputSchema) and description; the gateway calls mcp.tool on the named top-level mcp backend, appends the result and asks the model again, up to maxIterations (default 5; a client max_uses lowers it) or until the model repeats a call; the client receives the final message without the gateway's tool calls and with summed usage. failureMode failClosed (default) answers 502 when a call fails, failOpen tells the model; a tool's own isError result always goes to the model. Streaming clients get ping events every keepaliveInterval (default 15s) and the final message as synthesized stream events (the model is called unstreamed). maxResultBytes (default 64 KiB) caps a result. Not yet: OpenAI Responses web_search and Chat Completions web_search_options, mcp.target"},
 	{"llm.virtualModels", Supported, ""},
 	{"llm.policies", Supported, ""},
 }
@@ -368,6 +369,7 @@ var NewerThanSchema = map[string]bool{
 	"backend.http":                true,
 	"policies.mcpRemoteRateLimit": true,
 	"policies.oauth2":             true,
+	"llm.models.serverTools":      true,
 }
 
 // CompatibilityMarkdown renders the table as docs/compatibility.md holds it.

@@ -266,6 +266,7 @@ var servedBy = map[string][]string{
 	"backendPolicies.inferenceRouting":      {"TestInferenceRoutingFromYAML"},
 	"tcpRoutes":                             {"TestTopLevelTCPRoutesFromYAML"},
 	"backendPolicies.backendTunnel":         {"TestBackendTunnelFromYAML"},
+	"llm.models.serverTools":                {"TestLLMServerTools"},
 }
 
 // notYetServed are supported rows without a test that serves them from a config file yet, with why;

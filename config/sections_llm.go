@@ -86,6 +86,7 @@ type llmModelSpec struct {
 	Guardrails          Node            `json:"guardrails"`
 	PromptCaching       Node            `json:"promptCaching"`
 	Matches             Node            `json:"matches"`
+	ServerTools         Node            `json:"serverTools"` // sections_llm_servertools.go
 }
 
 // llmParamsSpec is the schema's LocalLLMParams.
@@ -473,6 +474,13 @@ func buildLLMRouter(bc *BuildContext, s llmShortForm) (*llm.Router, error) {
 				return nil, mbc.Errorf("passthrough", "want detect or opaque")
 			}
 			mopts = append(mopts, llm.Passthrough(llm.PassthroughMode(mode)))
+		}
+		if !m.ServerTools.IsZero() {
+			opt, err := serverToolsOption(mbc.At("serverTools"), m.ServerTools)
+			if err != nil {
+				return nil, err
+			}
+			mopts = append(mopts, opt)
 		}
 		if h := m.RequestHeaders; h != nil {
 			for _, k := range h.Remove {

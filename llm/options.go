@@ -216,6 +216,8 @@ type ModelEntry struct {
 	matches [][]headerMatcher
 	xforms  []transform
 	err     error
+	// serverTools: declared server tools fulfilled over MCP (servertools.go).
+	serverTools *ServerTools
 }
 
 // ModelOption configures a model entry.

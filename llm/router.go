@@ -470,6 +470,10 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeError(w, in.ep.format, &Error{Status: 405, Kind: ErrInvalidRequest, Message: "use POST"})
 		return
 	}
+	if e := r.exact[in.peek.Model]; e != nil && e.serverTools != nil && !isServerToolsInner(req) &&
+		r.serveServerTools(w, req, in, e.serverTools) { // servertools.go
+		return
+	}
 	// Governance hook (aipolicy.go): the ai policy's model aliases, request fields, prompts and
 	// request guards, applied to the client's body before routing.
 	gc, gerr := r.govern(req, st, in)
