@@ -46,6 +46,12 @@ const (
 // expectedPass lists the conformance tests of the default families that pass; the test fails if one
 // of them stops passing. Tests absent from this list and from knownFailing must not exist.
 var expectedPass = []string{
+	"BackendTLSPolicy",
+	"BackendTLSPolicyConflictResolution",
+	"BackendTLSPolicyInvalidCACertificateRef",
+	"BackendTLSPolicyInvalidKind",
+	"BackendTLSPolicyObservedGenerationBump",
+	"BackendTLSPolicySANValidation",
 	"HTTPRoute303Redirect",
 	"HTTPRoute307Redirect",
 	"HTTPRoute308Redirect",
@@ -149,7 +155,7 @@ var expectedPass = []string{
 }
 
 // defaultFamilies are the test families make test runs (name prefixes of the suite's tests).
-const defaultFamilies = "HTTPRoute,GRPC,TLS,TCP,Gateway"
+const defaultFamilies = "HTTPRoute,GRPC,TLS,TCP,Gateway,BackendTLSPolicy"
 
 // knownFailing are run (or skipped, for a feature not claimed) and reported but not required, each
 // with the reason.
@@ -309,7 +315,7 @@ func TestGatewayAPIConformance(t *testing.T) {
 		features.TLSRouteCoreFeatures, features.TLSRouteExtendedFeatures, features.TCPRouteExtendedFeatures).Insert(features.SupportGatewayPort8080, features.SupportGatewayHTTPSListenerDetectMisdirectedRequests,
 		features.SupportGatewayAddressEmpty, features.SupportGatewayHTTPListenerIsolation,
 		features.SupportGatewayFrontendClientCertificateValidation, features.SupportGatewayFrontendClientCertificateValidationInsecureFallback,
-		features.SupportGatewayBackendClientCertificate, features.SupportBackendTLSPolicy)
+		features.SupportGatewayBackendClientCertificate, features.SupportBackendTLSPolicy, features.SupportBackendTLSPolicySANValidation)
 	grpcc := &grpcClient{net: nw, conns: map[[2]string]*grpc.ClientConn{}}
 	defer grpcc.Close()
 	dtr := &roundtripper.DefaultRoundTripper{TimeoutConfig: timeouts, CustomDialContext: nw.dial}

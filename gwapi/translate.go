@@ -121,8 +121,10 @@ type translator struct {
 	backendPols map[backendTarget][]*backendSet
 	// btls are the BackendTLSPolicies by Service target, and curGW the Gateway whose listener's
 	// routes are being built (its spec.tls.backend client certificate); backend_tls_policy.go.
-	btls  map[backendTarget]*btlsPolicy
-	curGW *gatewayState
+	btls     map[backendTarget]*btlsPolicy
+	btlsLost map[backendTarget][]*btlsPolicy // the policies that lost a target to an older one
+	btlsAll  []*btlsPolicy
+	curGW    *gatewayState
 }
 
 // Translate turns a snapshot into data-plane configurations and statuses. It never fails as a whole:
@@ -969,6 +971,7 @@ func (t *translator) backend(fromKind, routeNS string, ref gwv1.BackendObjectRef
 	}
 	name := fmt.Sprintf("%s/%s:%d", ns, ref.Name, *ref.Port)
 	if len(eps) == 0 {
+		t.noteBackendTLSAncestors(ns, string(ref.Name), sp) // backend_tls_policy.go
 		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			agentgateway.WriteError(w, http.StatusServiceUnavailable, "no ready endpoints for "+name)
 		}), nil
