@@ -102,7 +102,7 @@ func (e *schemaEmitter) document(res *Result, only []types.NamespacedName) map[s
 		}
 		gs := res.gateways[k]
 		for _, ls := range gs.listeners {
-			if ls.cfg == nil {
+			if ls.cfg == nil || gs.problem != nil { // a Gateway not served as specified (gateway_spec.go)
 				continue
 			}
 			if l := e.listener(k, gs, ls); l != nil {

@@ -64,6 +64,9 @@ type Options struct {
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Logger is given to the MCP federations of AgentgatewayBackends (default slog.Default()).
 	Logger *slog.Logger
+	// AddressUsable reports whether a Gateway's static spec.addresses IP can be used (an error
+	// wrapping ErrAddressNotUsable when not); default: this process can listen on it.
+	AddressUsable func(gw *gwv1.Gateway, ip string) error
 }
 
 // Result is a translation: the data-plane configuration of each accepted Gateway and the statuses
@@ -209,7 +212,7 @@ func translate(snap *Snapshot, opts Options, tr *transports) *Result {
 	for k, gs := range gateways {
 		cfg := agentgateway.Config{}
 		for _, l := range gs.listeners {
-			if l.cfg != nil {
+			if l.cfg != nil && gs.problem == nil {
 				if l.cfg.Protocol == agentgateway.ProtocolHTTP {
 					l.cfg.Routes = append(l.cfg.Routes, noRoute())
 				}
@@ -237,6 +240,8 @@ type gatewayState struct {
 	listeners []*listenerState
 	// backendCert is spec.tls.backend's client certificate (nil when unset).
 	backendCert *gatewayBackendCert
+	// problem is set when the Gateway cannot be served as specified (gateway_spec.go).
+	problem *gatewaySpecProblem
 }
 
 type listenerState struct {
@@ -292,9 +297,10 @@ func (gs *gatewayState) status(opts Options) gwv1.GatewayStatus {
 		st.Conditions = append(st.Conditions, cond(string(gwv1.GatewayConditionInsecureFrontendValidationMode), true,
 			string(gwv1.GatewayReasonConfigurationChanged), "client certificate validation allows insecure fallback", gen))
 	}
-	if opts.Addresses != nil {
+	if opts.Addresses != nil && gs.problem == nil {
 		st.Addresses = opts.Addresses(gs.gw)
 	}
+	gs.specStatus(&st) // gateway_spec.go
 	for _, l := range gs.listeners {
 		st.Listeners = append(st.Listeners, gwv1.ListenerStatus{Name: l.spec.Name, SupportedKinds: l.kinds,
 			AttachedRoutes: l.attached, Conditions: l.conds})
@@ -313,7 +319,7 @@ func ptr[T any](v T) *T { return &v }
 
 // gateway validates a Gateway's listeners and prepares their configurations (routes attach later).
 func (t *translator) gateway(gw *gwv1.Gateway) *gatewayState {
-	gs := &gatewayState{gw: gw, backendCert: t.backendClientCert(gw)}
+	gs := &gatewayState{gw: gw, backendCert: t.backendClientCert(gw), problem: t.checkGatewaySpec(gw)}
 	gen := gw.Generation
 	for i := range gw.Spec.Listeners {
 		l := &gw.Spec.Listeners[i]
