@@ -22,7 +22,7 @@ type gatewaySpecProblem struct {
 
 // checkGatewaySpec validates what a Gateway asks of its infrastructure. The data plane is embedded:
 // no parameters kind configures it (any parametersRef is InvalidParameters, as the API says of an
-// unsupported kind), and a static address must be an IP this process can bind (AddressUsable).
+// unsupported kind), and a static address must be an IP the data plane can use (AddressUsable).
 // Addresses without a value are assigned by the embedder (Options.Addresses).
 func (t *translator) checkGatewaySpec(gw *gwv1.Gateway) *gatewaySpecProblem {
 	if inf := gw.Spec.Infrastructure; inf != nil && inf.ParametersRef != nil {
@@ -45,7 +45,16 @@ func (t *translator) checkGatewaySpec(gw *gwv1.Gateway) *gatewaySpecProblem {
 	}
 	usable := t.opts.AddressUsable
 	if usable == nil {
-		usable = bindable
+		usable = func(gw *gwv1.Gateway, ip string) error {
+			if t.opts.Addresses != nil {
+				for _, a := range t.opts.Addresses(gw) {
+					if a.Value == ip { // the embedder says clients reach the Gateway there
+						return nil
+					}
+				}
+			}
+			return bindable(ip)
+		}
 	}
 	for _, a := range gw.Spec.Addresses {
 		if a.Value == "" {
@@ -59,8 +68,8 @@ func (t *translator) checkGatewaySpec(gw *gwv1.Gateway) *gatewaySpecProblem {
 	return nil
 }
 
-// bindable is the default Options.AddressUsable: the IP is usable when this process can listen on it.
-func bindable(_ *gwv1.Gateway, ip string) error {
+// bindable reports whether this process can listen on ip.
+func bindable(ip string) error {
 	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrAddressNotUsable, err)

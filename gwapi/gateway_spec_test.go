@@ -101,7 +101,8 @@ spec: {controllerName: agentgateway.dev/gwapi}` +
 }
 
 // TestGatewayStaticAddressDefaultCheck: without Options.AddressUsable, a static IP is usable when
-// the process can listen on it: loopback is, TEST-NET-1 (no interface has it) is not.
+// the process can listen on it (loopback; not TEST-NET-1, which no interface has) or when it is the
+// address the embedder reports for the Gateway (Options.Addresses, e.g. a load balancer's).
 func TestGatewayStaticAddressDefaultCheck(t *testing.T) {
 	snap, err := gwapi.DecodeManifests(strings.NewReader(`
 apiVersion: gateway.networking.k8s.io/v1
@@ -124,9 +125,20 @@ spec:
   gatewayClassName: agw
   addresses: [{value: 192.0.2.1}]
   listeners: [{name: http, protocol: HTTP, port: 8080}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: lb, namespace: infra}
+spec:
+  gatewayClassName: agw
+  addresses: [{value: 192.0.2.7}]
+  listeners: [{name: http, protocol: HTTP, port: 8080}]
 `))
 	require.NoError(t, err)
-	res := gwapi.Translate(snap, gwapi.Options{ControllerName: "agentgateway.dev/gwapi"})
+	res := gwapi.Translate(snap, gwapi.Options{ControllerName: "agentgateway.dev/gwapi",
+		Addresses: func(*gwv1.Gateway) []gwv1.GatewayStatusAddress {
+			return []gwv1.GatewayStatusAddress{{Type: ptrTo(gwv1.IPAddressType), Value: "192.0.2.7"}}
+		}})
 	prog := func(name string) v1.Condition {
 		for _, c := range res.Gateways[types.NamespacedName{Namespace: "infra", Name: name}].Conditions {
 			if c.Type == "Programmed" {
@@ -138,4 +150,5 @@ spec:
 	require.Equal(t, v1.ConditionTrue, prog("lo").Status)
 	require.Equal(t, "AddressNotUsable", prog("testnet").Reason)
 	require.Contains(t, prog("testnet").Message, "192.0.2.1")
+	require.Equal(t, v1.ConditionTrue, prog("lb").Status, "the embedder's own address is usable")
 }

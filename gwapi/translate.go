@@ -65,7 +65,8 @@ type Options struct {
 	// Logger is given to the MCP federations of AgentgatewayBackends (default slog.Default()).
 	Logger *slog.Logger
 	// AddressUsable reports whether a Gateway's static spec.addresses IP can be used (an error
-	// wrapping ErrAddressNotUsable when not); default: this process can listen on it.
+	// wrapping ErrAddressNotUsable when not); default: it is one of the Gateway's Addresses, or this
+	// process can listen on it.
 	AddressUsable func(gw *gwv1.Gateway, ip string) error
 }
 
