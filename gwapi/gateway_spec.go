@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
@@ -89,7 +90,8 @@ func staticAddresses(gw *gwv1.Gateway) []gwv1.GatewayStatusAddress {
 }
 
 // specStatus applies a spec problem to a Gateway's status conditions and addresses: Accepted=False
-// (or, accepted, Programmed=False) with its reason; no addresses are assigned then. Valid static
+// (or, accepted, Programmed=False) with its reason, its listeners not Programmed; no addresses are
+// assigned then. Valid static
 // addresses are the status addresses.
 func (gs *gatewayState) specStatus(st *gwv1.GatewayStatus) {
 	gen := gs.gw.Generation
@@ -106,6 +108,16 @@ func (gs *gatewayState) specStatus(st *gwv1.GatewayStatus) {
 				}
 				st.Conditions[i] = cond(c.Type, false, reason, p.msg, gen)
 			}
+		}
+		// Its listeners are not programmed either: the Gateway serves nothing.
+		for i := range st.Listeners {
+			conds := slices.Clone(st.Listeners[i].Conditions)
+			for j, c := range conds {
+				if c.Type == string(gwv1.ListenerConditionProgrammed) {
+					conds[j] = cond(c.Type, false, string(gwv1.ListenerReasonInvalid), p.msg, gen)
+				}
+			}
+			st.Listeners[i].Conditions = conds
 		}
 		return
 	}

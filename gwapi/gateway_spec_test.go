@@ -83,6 +83,13 @@ spec: {controllerName: agentgateway.dev/gwapi}` +
 		require.Equal(t, want[1], state(name, "Programmed"), name)
 		require.Empty(t, addrs(name), "%s: no address is assigned", name)
 		require.False(t, served(name), "%s serves nothing", name)
+		for _, l := range res.Gateways[types.NamespacedName{Namespace: "infra", Name: name}].Listeners {
+			for _, c := range l.Conditions {
+				if c.Type == "Programmed" {
+					require.Equal(t, v1.ConditionFalse, c.Status, "%s: its listeners are not programmed", name)
+				}
+			}
+		}
 	}
 	for name, want := range map[string]string{"labels": "127.0.0.9", "usable": "10.1.1.1", "empty": "127.0.0.9"} {
 		require.Equal(t, "True/Accepted", state(name, "Accepted"), name)

@@ -301,11 +301,11 @@ func (gs *gatewayState) status(opts Options) gwv1.GatewayStatus {
 	if opts.Addresses != nil && gs.problem == nil {
 		st.Addresses = opts.Addresses(gs.gw)
 	}
-	gs.specStatus(&st) // gateway_spec.go
 	for _, l := range gs.listeners {
 		st.Listeners = append(st.Listeners, gwv1.ListenerStatus{Name: l.spec.Name, SupportedKinds: l.kinds,
 			AttachedRoutes: l.attached, Conditions: l.conds})
 	}
+	gs.specStatus(&st) // gateway_spec.go
 	return st
 }
 
