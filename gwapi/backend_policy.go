@@ -105,6 +105,8 @@ type backendSet struct {
 	// (backend_tls_route.go), built on first use.
 	tls      *tls.Config
 	routeTLS agentgateway.Policy
+	// tlsFrom names the AgentgatewayPolicy (namespace/name) whose backend.tls this is.
+	tlsFrom string
 }
 
 // routePolicies are the policies that act on a request whatever backend it reaches (tls excepted).
@@ -170,7 +172,7 @@ func (t *translator) backendPolicies(p *agwv1a1.AgentgatewayPolicy) (*backendSet
 		if err != nil {
 			return nil, fmt.Errorf("backend.tls: %w", err)
 		}
-		out.tls = c
+		out.tls, out.tlsFrom = c, key
 	}
 	return out, nil
 }
@@ -403,7 +405,7 @@ func (t *translator) backendSetFor(kind, ns, name string, sections ...string) *b
 			out.auth, out.aiKey, out.aiPassthrough = s.auth, s.aiKey, s.aiPassthrough
 		}
 		if out.tls == nil {
-			out.tls = s.tls
+			out.tls, out.tlsFrom = s.tls, s.tlsFrom
 		}
 		out.mcp = append(out.mcp, s.mcp...)
 		out.ai = append(out.ai, s.ai...)

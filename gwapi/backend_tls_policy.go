@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/tls"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 
@@ -23,13 +24,25 @@ type btlsPolicy struct {
 	cfg policy.BackendTLSConfig
 	// reason and msg are set when the policy is invalid (a BackendTLSPolicy ResolvedRefs reason).
 	reason, msg string
-	// gateways are the Gateways whose routes reach a target (the policy's status ancestors).
-	gateways map[types.NamespacedName]bool
+	// conflict says why the policy is not in force on a target an older one holds, by target.
+	conflict map[backendTarget]string
+	// gateways are the Gateways whose routes reach a target (the policy's status ancestors), each
+	// with why the policy is not in force there ("" when it is, for some route of that Gateway).
+	gateways map[types.NamespacedName]string
+}
+
+// note records gw as an ancestor of the policy, why being set when the policy is not in force on
+// the backend a route of gw reaches; being in force on one backend is enough to be Accepted there.
+func (bp *btlsPolicy) note(gw types.NamespacedName, why string) {
+	if old, ok := bp.gateways[gw]; ok && old == "" {
+		return
+	}
+	bp.gateways[gw] = why
 }
 
 // indexBackendTLSPolicies resolves the BackendTLSPolicies and records them by Service target
-// (whole Service, or a port by sectionName). Of two policies on one target the older wins, as
-// Gateway API's conflict resolution says.
+// (whole Service, or a port by sectionName). Of two policies on one target the older wins (then the
+// first by namespace/name), as GEP-1897 says; the others are Conflicted there.
 func (t *translator) indexBackendTLSPolicies() {
 	ps := make([]*gwv1.BackendTLSPolicy, 0, len(t.snap.BackendTLSPolicies))
 	for i := range t.snap.BackendTLSPolicies {
@@ -38,10 +51,11 @@ func (t *translator) indexBackendTLSPolicies() {
 	slices.SortStableFunc(ps, func(a, b *gwv1.BackendTLSPolicy) int {
 		return cmp.Or(a.CreationTimestamp.Time.Compare(b.CreationTimestamp.Time), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
-	t.btls = map[backendTarget]*btlsPolicy{}
+	t.btls, t.btlsLost, t.btlsAll = map[backendTarget]*btlsPolicy{}, map[backendTarget][]*btlsPolicy{}, nil
 	for _, p := range ps {
-		bp := &btlsPolicy{p: p, gateways: map[types.NamespacedName]bool{}}
+		bp := &btlsPolicy{p: p, gateways: map[types.NamespacedName]string{}, conflict: map[backendTarget]string{}}
 		bp.cfg, bp.reason, bp.msg = t.resolveBackendTLSPolicy(p)
+		t.btlsAll = append(t.btlsAll, bp)
 		for _, tr := range p.Spec.TargetRefs {
 			if tr.Group != "" || tr.Kind != kindService {
 				continue
@@ -50,9 +64,18 @@ func (t *translator) indexBackendTLSPolicies() {
 			if tr.SectionName != nil {
 				k.section = string(*tr.SectionName)
 			}
-			if _, taken := t.btls[k]; !taken {
-				t.btls[k] = bp
+			if w, taken := t.btls[k]; taken {
+				if w != bp {
+					target := "Service " + p.Namespace + "/" + string(tr.Name)
+					if k.section != "" {
+						target += " port " + k.section
+					}
+					bp.conflict[k] = fmt.Sprintf("%s is already targeted by BackendTLSPolicy %s/%s, which takes precedence (older, or first by name)", target, w.p.Namespace, w.p.Name)
+					t.btlsLost[k] = append(t.btlsLost[k], bp)
+				}
+				continue
 			}
+			t.btls[k] = bp
 		}
 	}
 }
@@ -101,18 +124,54 @@ func buildBackendTLS(cfg policy.BackendTLSConfig) (*tls.Config, error) {
 	return c, nil
 }
 
-// backendTLSPolicyFor is the policy on a Service port (the port's own before the whole Service's).
-func (t *translator) backendTLSPolicyFor(ns, name string, sp *corev1.ServicePort) *btlsPolicy {
+// btlsSections are the targets a Service port can be selected by, most specific first: its name,
+// its number, the whole Service.
+func btlsSections(ns, name string, sp *corev1.ServicePort) []backendTarget {
 	secs := []string{strconv.Itoa(int(sp.Port)), ""}
 	if sp.Name != "" {
 		secs = append([]string{sp.Name}, secs...)
 	}
-	for _, sec := range secs {
-		if bp := t.btls[backendTarget{kindService, ns, name, sec}]; bp != nil {
+	out := make([]backendTarget, len(secs))
+	for i, sec := range secs {
+		out[i] = backendTarget{kindService, ns, name, sec}
+	}
+	return out
+}
+
+// backendTLSPolicyFor is the policy on a Service port (the port's own before the whole Service's).
+func (t *translator) backendTLSPolicyFor(ns, name string, sp *corev1.ServicePort) *btlsPolicy {
+	for _, k := range btlsSections(ns, name, sp) {
+		if bp := t.btls[k]; bp != nil {
 			return bp
 		}
 	}
 	return nil
+}
+
+// noteBackendTLSAncestors records the Gateway being built as an ancestor of the policies on a
+// Service port its routes reach (endpoints or not): the one in force, unless an AgentgatewayPolicy's
+// backend.tls overrides it, and those that lost a conflict on the same target.
+func (t *translator) noteBackendTLSAncestors(ns, name string, sp *corev1.ServicePort) {
+	if t.curGW == nil {
+		return
+	}
+	gw := nn(t.curGW.gw.Namespace, t.curGW.gw.Name)
+	for _, k := range btlsSections(ns, name, sp) {
+		for _, l := range t.btlsLost[k] {
+			l.note(gw, l.conflict[k])
+		}
+	}
+	bp := t.backendTLSPolicyFor(ns, name, sp)
+	if bp == nil {
+		return
+	}
+	if bs := t.backendSetFor(kindService, ns, name, sp.Name, strconv.Itoa(int(sp.Port))); bs != nil && bs.tls != nil {
+		// GEP-713: a policy not in force because another one on the same target wins, with no merge
+		// possible, is Accepted=False/Conflicted, the message naming the winner.
+		bp.note(gw, fmt.Sprintf("AgentgatewayPolicy %s sets backend.tls for Service %s/%s port %d, which takes precedence over BackendTLSPolicy", bs.tlsFrom, ns, name, sp.Port))
+		return
+	}
+	bp.note(gw, "")
 }
 
 // gatewayBackendCert is a Gateway's spec.tls.backend client certificate, resolved.
@@ -186,9 +245,7 @@ func (c *gatewayBackendCert) valid() *gatewayBackendCert {
 // closed.
 func (t *translator) applyBackendTLSPolicy(cfg *agentgateway.HTTPBackendConfig, ns, name string, sp *corev1.ServicePort) *refError {
 	bp := t.backendTLSPolicyFor(ns, name, sp)
-	if bp != nil && t.curGW != nil {
-		bp.gateways[nn(t.curGW.gw.Namespace, t.curGW.gw.Name)] = true
-	}
+	t.noteBackendTLSAncestors(ns, name, sp)
 	var gc *gatewayBackendCert
 	if t.curGW != nil {
 		gc = t.curGW.backendCert.valid()
@@ -226,26 +283,22 @@ func (t *translator) applyBackendTLSPolicy(cfg *agentgateway.HTTPBackendConfig, 
 // routes reach a target.
 func (t *translator) backendTLSPolicyStatuses() map[types.NamespacedName][]gwv1.PolicyAncestorStatus {
 	out := map[types.NamespacedName][]gwv1.PolicyAncestorStatus{}
-	seen := map[*btlsPolicy]bool{}
-	for _, bp := range t.btls {
-		if seen[bp] {
-			continue
-		}
-		seen[bp] = true
+	for _, bp := range t.btlsAll {
 		gen := bp.p.Generation
-		acc := cond(string(gwv1.PolicyConditionAccepted), true, string(gwv1.PolicyReasonAccepted), "accepted", gen)
 		res := cond(string(gwv1.BackendTLSPolicyConditionResolvedRefs), true, string(gwv1.BackendTLSPolicyReasonResolvedRefs), "resolved", gen)
 		if bp.reason != "" {
-			acc = cond(string(gwv1.PolicyConditionAccepted), false, string(gwv1.BackendTLSPolicyReasonNoValidCACertificate), bp.msg, gen)
 			res = cond(string(gwv1.BackendTLSPolicyConditionResolvedRefs), false, bp.reason, bp.msg, gen)
 		}
-		keys := make([]types.NamespacedName, 0, len(bp.gateways))
-		for k := range bp.gateways {
-			keys = append(keys, k)
-		}
-		slices.SortFunc(keys, func(a, b types.NamespacedName) int { return cmp.Compare(a.String(), b.String()) })
+		keys := slices.SortedFunc(maps.Keys(bp.gateways), func(a, b types.NamespacedName) int { return cmp.Compare(a.String(), b.String()) })
 		var as []gwv1.PolicyAncestorStatus
 		for _, k := range keys {
+			acc := cond(string(gwv1.PolicyConditionAccepted), true, string(gwv1.PolicyReasonAccepted), "accepted", gen)
+			switch why := bp.gateways[k]; {
+			case why != "":
+				acc = cond(string(gwv1.PolicyConditionAccepted), false, string(gwv1.PolicyReasonConflicted), why, gen)
+			case bp.reason != "":
+				acc = cond(string(gwv1.PolicyConditionAccepted), false, string(gwv1.BackendTLSPolicyReasonNoValidCACertificate), bp.msg, gen)
+			}
 			as = append(as, gwv1.PolicyAncestorStatus{ControllerName: t.opts.ControllerName,
 				AncestorRef: gwv1.ParentReference{Group: ptr(gwv1.Group(groupGateway)), Kind: ptr(gwv1.Kind(kindGateway)),
 					Namespace: ptr(gwv1.Namespace(k.Namespace)), Name: gwv1.ObjectName(k.Name)},

@@ -96,6 +96,34 @@ spec:
       perPort: [{port: 443, tls: {validation: {caCertificateRefs: [{kind: ConfigMap, group: "", name: c, namespace: other}]}}}, {port: 443, tls: {}}]
   listeners: [{name: h, protocol: HTTPS, port: 443, tls: {certificateRefs: [{name: s}]}}, {name: p, protocol: HTTP, port: 80}]
 `)
+	// Two BackendTLSPolicies on one target (the newer Conflicted), an AgentgatewayPolicy backend.tls
+	// over them, a Gateway's parametersRef and static addresses of every kind, bad values included.
+	f.Add(base + `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: {name: a, namespace: infra}
+spec: {targetRefs: [{group: "", kind: Service, name: echo}, {group: "", kind: Service, name: echo}], validation: {wellKnownCACertificates: System, hostname: a}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: {name: b, namespace: infra}
+spec: {targetRefs: [{group: "", kind: Service, name: echo}], validation: {wellKnownCACertificates: System, hostname: b}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: p, namespace: infra}
+spec: {targetRefs: [{group: "", kind: Service, name: echo}], backend: {tls: {}}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw3, namespace: infra}
+spec: {gatewayClassName: agw, infrastructure: {parametersRef: {group: "", kind: "", name: ""}}, listeners: [{name: h, protocol: HTTP, port: 9091}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw4, namespace: infra}
+spec: {gatewayClassName: agw, addresses: [{value: "::zz"}, {type: IPAddress}, {type: Hostname, value: ""}, {value: "0.0.0.0"}, {value: "fe80::1%lo"}], listeners: [{name: h, protocol: HTTP, port: 9092}]}
+`)
 	// BackendTLSPolicies (a bad CA kind, none at all, a port section) and a Gateway's backend client
 	// certificate from an empty Secret.
 	f.Add(base + `---

@@ -225,6 +225,29 @@ func (n *network) address(key types.NamespacedName) string {
 	return a
 }
 
+// spare is a loopback address address never hands out, for a Gateway's static spec.addresses.
+func (n *network) spare() string {
+	return fmt.Sprintf("127.%d.%d.254", n.base[0], n.base[1])
+}
+
+// pinStatic makes a Gateway with a static IP address in spec.addresses that this process can bind
+// listen there (the others, reported AddressNotUsable, leave it where it was).
+func (n *network) pinStatic(key types.NamespacedName, gw *gwv1.Gateway) {
+	for _, a := range gw.Spec.Addresses {
+		if a.Value != "" && (a.Type == nil || *a.Type == gwv1.IPAddressType) {
+			ln, err := net.Listen("tcp", net.JoinHostPort(a.Value, "0"))
+			if err != nil {
+				continue
+			}
+			_ = ln.Close()
+			n.mu.Lock()
+			n.addrs[key] = a.Value
+			n.mu.Unlock()
+			return
+		}
+	}
+}
+
 // unbindable reports whether err means this process may not bind that address or port at all (as
 // opposed to someone else holding it).
 func unbindable(err error) bool {

@@ -102,7 +102,7 @@ func (e *schemaEmitter) document(res *Result, only []types.NamespacedName) map[s
 		}
 		gs := res.gateways[k]
 		for _, ls := range gs.listeners {
-			if ls.cfg == nil {
+			if ls.cfg == nil || gs.problem != nil { // a Gateway not served as specified (gateway_spec.go)
 				continue
 			}
 			if l := e.listener(k, gs, ls); l != nil {
@@ -651,7 +651,11 @@ func (e *schemaEmitter) catalogService(ns, name string, port int, eps []string) 
 		e.services[key] = svc
 	}
 	svc["ports"].(map[string]int)[ps] = port
-	// One workload per endpoint: endpoints of one Service may share an IP on different ports.
+	// One workload per IP, mapping each port of the Service to its target there: a workload the
+	// Service selects serves every port of it (a port it does not map goes to the service port),
+	// so a workload per port would add an endpoint on the wrong port to the Service's other ports.
+	// An IP with two targets for one port (endpoints of different slices) gets one more workload.
+	rep := strings.NewReplacer("/", ".", ":", "-")
 	for _, ep := range eps {
 		ip, tp, err := net.SplitHostPort(ep)
 		if err != nil {
@@ -661,9 +665,19 @@ func (e *schemaEmitter) catalogService(ns, name string, port int, eps []string) 
 		if err != nil {
 			continue
 		}
-		wn := strings.NewReplacer("/", ".", ":", "-").Replace(key + "." + ps + "." + ep)
-		e.workloads[wn] = map[string]any{"name": wn, "namespace": ns, "workloadIps": []string{ip},
-			"services": map[string]map[string]int{key: {ps: target}}}
+		wn := rep.Replace(key + "." + ip)
+		if w := e.workloads[wn]; w != nil {
+			if t, ok := w["services"].(map[string]map[string]int)[key][ps]; ok && t != target {
+				wn = rep.Replace(key + "." + ps + "." + ep)
+			}
+		}
+		w := e.workloads[wn]
+		if w == nil {
+			w = map[string]any{"name": wn, "namespace": ns, "workloadIps": []string{ip},
+				"services": map[string]map[string]int{key: {}}}
+			e.workloads[wn] = w
+		}
+		w["services"].(map[string]map[string]int)[key][ps] = target
 	}
 	return key
 }

@@ -64,6 +64,10 @@ type Options struct {
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Logger is given to the MCP federations of AgentgatewayBackends (default slog.Default()).
 	Logger *slog.Logger
+	// AddressUsable reports whether a Gateway's static spec.addresses IP can be used (an error
+	// wrapping ErrAddressNotUsable when not); default: it is one of the Gateway's Addresses, or this
+	// process can listen on it.
+	AddressUsable func(gw *gwv1.Gateway, ip string) error
 }
 
 // Result is a translation: the data-plane configuration of each accepted Gateway and the statuses
@@ -121,8 +125,10 @@ type translator struct {
 	backendPols map[backendTarget][]*backendSet
 	// btls are the BackendTLSPolicies by Service target, and curGW the Gateway whose listener's
 	// routes are being built (its spec.tls.backend client certificate); backend_tls_policy.go.
-	btls  map[backendTarget]*btlsPolicy
-	curGW *gatewayState
+	btls     map[backendTarget]*btlsPolicy
+	btlsLost map[backendTarget][]*btlsPolicy // the policies that lost a target to an older one
+	btlsAll  []*btlsPolicy
+	curGW    *gatewayState
 }
 
 // Translate turns a snapshot into data-plane configurations and statuses. It never fails as a whole:
@@ -207,7 +213,7 @@ func translate(snap *Snapshot, opts Options, tr *transports) *Result {
 	for k, gs := range gateways {
 		cfg := agentgateway.Config{}
 		for _, l := range gs.listeners {
-			if l.cfg != nil {
+			if l.cfg != nil && gs.problem == nil {
 				if l.cfg.Protocol == agentgateway.ProtocolHTTP {
 					l.cfg.Routes = append(l.cfg.Routes, noRoute())
 				}
@@ -235,6 +241,8 @@ type gatewayState struct {
 	listeners []*listenerState
 	// backendCert is spec.tls.backend's client certificate (nil when unset).
 	backendCert *gatewayBackendCert
+	// problem is set when the Gateway cannot be served as specified (gateway_spec.go).
+	problem *gatewaySpecProblem
 }
 
 type listenerState struct {
@@ -290,13 +298,14 @@ func (gs *gatewayState) status(opts Options) gwv1.GatewayStatus {
 		st.Conditions = append(st.Conditions, cond(string(gwv1.GatewayConditionInsecureFrontendValidationMode), true,
 			string(gwv1.GatewayReasonConfigurationChanged), "client certificate validation allows insecure fallback", gen))
 	}
-	if opts.Addresses != nil {
+	if opts.Addresses != nil && gs.problem == nil {
 		st.Addresses = opts.Addresses(gs.gw)
 	}
 	for _, l := range gs.listeners {
 		st.Listeners = append(st.Listeners, gwv1.ListenerStatus{Name: l.spec.Name, SupportedKinds: l.kinds,
 			AttachedRoutes: l.attached, Conditions: l.conds})
 	}
+	gs.specStatus(&st) // gateway_spec.go
 	return st
 }
 
@@ -311,7 +320,7 @@ func ptr[T any](v T) *T { return &v }
 
 // gateway validates a Gateway's listeners and prepares their configurations (routes attach later).
 func (t *translator) gateway(gw *gwv1.Gateway) *gatewayState {
-	gs := &gatewayState{gw: gw, backendCert: t.backendClientCert(gw)}
+	gs := &gatewayState{gw: gw, backendCert: t.backendClientCert(gw), problem: t.checkGatewaySpec(gw)}
 	gen := gw.Generation
 	for i := range gw.Spec.Listeners {
 		l := &gw.Spec.Listeners[i]
@@ -969,6 +978,7 @@ func (t *translator) backend(fromKind, routeNS string, ref gwv1.BackendObjectRef
 	}
 	name := fmt.Sprintf("%s/%s:%d", ns, ref.Name, *ref.Port)
 	if len(eps) == 0 {
+		t.noteBackendTLSAncestors(ns, string(ref.Name), sp) // backend_tls_policy.go
 		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			agentgateway.WriteError(w, http.StatusServiceUnavailable, "no ready endpoints for "+name)
 		}), nil
