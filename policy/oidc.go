@@ -223,6 +223,10 @@ const oidcDiscoveryRetry = 5 * time.Second
 //     it with id_token_hint (RP-initiated logout).
 //   - PassAccessToken forwards the login's access token as Authorization: Bearer; PassThroughPaths
 //     skip the policy; DenyRedirectPaths get 401 instead of a login redirect (agentgateway's oauth2).
+//   - RefreshSessionTTL keeps the provider's refresh token in the session and refreshes an expired
+//     access token at the token endpoint (once per session, however many requests carry it; a
+//     rotated refresh token replaces the old one; a failed refresh ends the session).
+//     UnauthorizedUnlessHTML answers 401 + WWW-Authenticate to requests that do not accept HTML.
 //
 // The route carrying the policy must match the callback and logout paths as well. Discovery happens
 // on first use, so a provider that is down at startup does not keep the gateway from starting.
