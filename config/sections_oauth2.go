@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	agentgateway "github.com/agentgw/agentgateway"
 	"github.com/agentgw/agentgateway/policy"
@@ -38,6 +39,9 @@ var oauth2DefaultScopes = []string{"openid", "profile", "email"}
 // oauth2MaxRefreshableAge is agentgateway's bound on refreshableCookieMaxAgeSeconds (30 days).
 const oauth2MaxRefreshableAge = 30 * 24 * 60 * 60
 
+// oauth2DefaultRefreshableAge is agentgateway's default refreshableCookieMaxAgeSeconds (7 days).
+const oauth2DefaultRefreshableAge = 7 * 24 * time.Hour
+
 // oauth2Fields renames policy.OIDCConfig's error paths to the oauth2 keys they come from.
 var oauth2Fields = map[string]string{
 	"redirectURI": "redirectUri", "logoutPath": "signOutPath",
@@ -65,6 +69,12 @@ func buildOAuth2(bc *BuildContext, s oauth2Spec) (agentgateway.Policy, error) {
 		PassThroughPaths: s.PassThroughMatchers, DenyRedirectPaths: s.DenyRedirectMatchers,
 		// agentgateway's signOutPath only clears the session; without one there is no logout path.
 		LocalLogout: true, NoLogoutPath: s.SignOutPath == nil,
+		// agentgateway answers 401 with WWW-Authenticate to whatever does not ask for HTML, and keeps
+		// sessions with a refresh token alive this long, refreshing their access tokens.
+		UnauthorizedUnlessHTML: true, RefreshSessionTTL: oauth2DefaultRefreshableAge,
+	}
+	if a := s.RefreshableCookieMaxAgeSeconds; a != nil {
+		cfg.RefreshSessionTTL = time.Duration(*a) * time.Second
 	}
 	if s.SignOutPath != nil {
 		if *s.SignOutPath == "" {

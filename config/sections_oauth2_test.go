@@ -115,6 +115,12 @@ func oauth2Provider(t *testing.T) (m *mockoidc.MockOIDC, issued func() []string,
 // user, path and Authorization it receives.
 func oauth2Gateway(t *testing.T, m *mockoidc.MockOIDC, pass bool) string {
 	t.Helper()
+	return oauth2GatewayYAML(t, m, pass, oauth2YAML)
+}
+
+// oauth2GatewayYAML is oauth2Gateway with another configuration in oauth2YAML's variables.
+func oauth2GatewayYAML(t *testing.T, m *mockoidc.MockOIDC, pass bool, yaml string) string {
+	t.Helper()
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "user=%s path=%s authorization=%q", r.Header.Get("X-User"), r.URL.Path, r.Header.Get("Authorization"))
 	}))
@@ -127,7 +133,7 @@ func oauth2Gateway(t *testing.T, m *mockoidc.MockOIDC, pass bool) string {
 		"ISSUER": m.Issuer(), "CLIENT_ID": m.ClientID, "SECRET_FILE": secret, "GATEWAY": gwURL,
 		"BACKEND": backend.Listener.Addr().String(), "PASS": fmt.Sprint(pass),
 	}
-	f, err := config.Load([]byte(oauth2YAML), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	f, err := config.Load([]byte(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	require.NoError(t, err)
 	rt, err := f.Build(slog.New(slog.DiscardHandler))
 	require.NoError(t, err)

@@ -94,6 +94,15 @@ type OIDCConfig struct {
 	// DenyRedirectPaths are path prefixes (matched as PassThroughPaths) answered 401 without a
 	// session, never with a redirect to the provider: API paths a browser does not navigate to.
 	DenyRedirectPaths []string
+	// UnauthorizedUnlessHTML answers 401 with WWW-Authenticate: Bearer realm="<Issuer>" to every
+	// request without a session whose Accept does not name text/html, in place of the fetch/XHR
+	// check: only what asks for a page is sent to the provider (agentgateway's oauth2).
+	UnauthorizedUnlessHTML bool
+	// RefreshSessionTTL, when set, keeps the provider's refresh token in the session: the session
+	// cookie then lives RefreshSessionTTL, and a request arriving when the access token has expired
+	// (or expires within a few seconds) first refreshes it at the token endpoint (agentgateway's
+	// oauth2 refreshableCookieMaxAgeSeconds). Logins without a refresh token are unaffected.
+	RefreshSessionTTL time.Duration
 
 	// CookieName names the session cookie. Default: "agw_oidc_" and a hash of Issuer and ClientID, so
 	// two policies for different clients do not overwrite each other's sessions.
@@ -124,6 +133,8 @@ type oidcAuth struct {
 	postLogout   string
 	localLogout  bool
 	passToken    bool
+	htmlOnly     bool
+	refreshTTL   time.Duration
 	passThrough  []string
 	denyRedirect []string
 	scopes       []string
@@ -155,6 +166,11 @@ type oidcAuth struct {
 	// shared by the requests of a session and treated as read-only.
 	cacheMu sync.RWMutex
 	cache   map[[32]byte]*oidcSession
+
+	// Refreshes in flight or just done, keyed like cache: the requests of one expired session share
+	// one call to the token endpoint.
+	flightMu sync.Mutex
+	flights  map[[32]byte]*oidcRefreshFlight
 }
 
 // oidcSessionCacheSize bounds the opened-session cache.
@@ -207,6 +223,10 @@ const oidcDiscoveryRetry = 5 * time.Second
 //     it with id_token_hint (RP-initiated logout).
 //   - PassAccessToken forwards the login's access token as Authorization: Bearer; PassThroughPaths
 //     skip the policy; DenyRedirectPaths get 401 instead of a login redirect (agentgateway's oauth2).
+//   - RefreshSessionTTL keeps the provider's refresh token in the session and refreshes an expired
+//     access token at the token endpoint (once per session, however many requests carry it; a
+//     rotated refresh token replaces the old one; a failed refresh ends the session).
+//     UnauthorizedUnlessHTML answers 401 + WWW-Authenticate to requests that do not accept HTML.
 //
 // The route carrying the policy must match the callback and logout paths as well. Discovery happens
 // on first use, so a provider that is down at startup does not keep the gateway from starting.
@@ -279,6 +299,10 @@ func newOIDC(cfg OIDCConfig) (*oidcAuth, error) {
 		discoveryURL: cfg.DiscoveryURL, discoveryJSON: cfg.DiscoveryJSON, jwks: cfg.JWKS, now: time.Now,
 		authStyle: cfg.TokenEndpointAuth, cache: map[[32]byte]*oidcSession{},
 		localLogout: cfg.LocalLogout, passToken: cfg.PassAccessToken,
+		htmlOnly: cfg.UnauthorizedUnlessHTML, refreshTTL: cfg.RefreshSessionTTL, flights: map[[32]byte]*oidcRefreshFlight{},
+	}
+	if cfg.RefreshSessionTTL < 0 {
+		return nil, agentgateway.Errorf("refreshSessionTTL", "want a positive duration, got %s", cfg.RefreshSessionTTL)
 	}
 	for _, f := range []struct {
 		name string
@@ -544,7 +568,20 @@ func (o *oidcAuth) Wrap(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if s, err := o.session(r); err == nil {
+		s, err := o.session(r)
+		if err == nil && o.needsRefresh(s) {
+			c, _ := r.Cookie(o.cookieName) // present: session read it
+			res := o.refresh(r.Context(), c.Value, s)
+			if res.err != nil {
+				slog.WarnContext(r.Context(), "oidc: session refresh failed; logging in again", "issuer", o.issuer, "error", res.err)
+				o.setCookie(w, o.cookieName, "", "/", -1)
+				s, err = nil, res.err
+			} else {
+				o.setCookie(w, o.cookieName, res.cookie, "/", res.ttl)
+				s = res.s
+			}
+		}
+		if err == nil {
 			st, r := stateOf(r)
 			st.Identity.JWT = s.Claims
 			st.Identity.Subject, _ = s.Claims["sub"].(string)
@@ -556,7 +593,14 @@ func (o *oidcAuth) Wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if isScriptRequest(r) || pathUnder(r.URL.Path, o.denyRedirect) {
+		if o.htmlOnly && !strings.Contains(r.Header.Get("Accept"), "text/html") || pathUnder(r.URL.Path, o.denyRedirect) {
+			if o.htmlOnly {
+				w.Header().Set("WWW-Authenticate", o.challenge())
+			}
+			agentgateway.WriteError(w, http.StatusUnauthorized, "authentication required: log in with a browser navigation first")
+			return
+		}
+		if !o.htmlOnly && isScriptRequest(r) {
 			agentgateway.WriteError(w, http.StatusUnauthorized, "authentication required: log in with a browser navigation first")
 			return
 		}
@@ -798,22 +842,7 @@ func (o *oidcAuth) callback(w http.ResponseWriter, r *http.Request) {
 		agentgateway.WriteError(w, http.StatusUnauthorized, "login failed: "+err.Error())
 		return
 	}
-	now, ttl := o.now(), o.sessionTTL
-	s := oidcSession{Claims: claims, IDToken: raw}
-	if o.passToken {
-		// The backend is never handed an expired token: the session ends with it, and the next
-		// request logs in again.
-		s.AccessToken = tok.AccessToken
-		if left := tok.Expiry.Sub(now); !tok.Expiry.IsZero() && left < ttl {
-			ttl = max(left, time.Second)
-		}
-	}
-	s.Exp = now.Add(ttl).Unix()
-	v, err := o.codec.seal(o.cookieName, s)
-	if err != nil && errors.Is(err, ErrSessionCookie) {
-		s.IDToken = "" // logout then goes without id_token_hint
-		v, err = o.codec.seal(o.cookieName, s)
-	}
+	_, v, ttl, err := o.issueSession(claims, raw, tok)
 	if err != nil {
 		agentgateway.WriteError(w, http.StatusBadGateway, "login failed: the ID token's claims do not fit in a cookie: "+err.Error())
 		return

@@ -91,6 +91,10 @@ type oidcSession struct {
 	IDToken string         `json:"t,omitempty"` // id_token_hint for RP-initiated logout, when it fits
 	// AccessToken is forwarded to the backend (OIDCConfig.PassAccessToken only).
 	AccessToken string `json:"a,omitempty"`
+	// RefreshToken renews the session when the access token expires at TokenExp (unix seconds)
+	// (OIDCConfig.RefreshSessionTTL only).
+	RefreshToken string `json:"r,omitempty"`
+	TokenExp     int64  `json:"x,omitempty"`
 }
 
 // oidcLogin is a login in progress: the login cookie's content, read back at the callback.
