@@ -87,7 +87,11 @@ func parseKubeFlags(args []string, stderr io.Writer) (kubeFlags, error) {
 
 // kubeOptions are the options RunKube gets from the flags.
 func kubeOptions(f kubeFlags, rc *rest.Config, logger *slog.Logger) gwapi.KubeOptions {
-	opts := gwapi.Options{ControllerName: gwv1.GatewayController(f.controllerName), Logger: logger}
+	opts := gwapi.Options{ControllerName: gwv1.GatewayController(f.controllerName), Logger: logger,
+		// A Gateway's requested IPs reach the data planes through the cluster (a load balancer, a
+		// Service, replicas fed over --xds-serve), never by this pod binding them, so the controller
+		// cannot test them and reports them as requested; malformed or non-IP addresses are still refused.
+		AddressUsable: func(*gwv1.Gateway, string) error { return nil }}
 	if f.address != "" {
 		typ := gwv1.IPAddressType
 		opts.Addresses = func(*gwv1.Gateway) []gwv1.GatewayStatusAddress {

@@ -133,3 +133,13 @@ spec:
 	_ = c.Close()
 	require.NoError(t, <-done)
 }
+
+// In a cluster a Gateway's requested IP (a load balancer's, say) is never bindable by the
+// controller's pod: the controller accepts it rather than leave the Gateway unserved.
+func TestKubeAcceptsRequestedAddresses(t *testing.T) {
+	f, err := parseKubeFlags(nil, &bytes.Buffer{})
+	require.NoError(t, err)
+	ko := kubeOptions(f, nil, slog.Default())
+	require.NotNil(t, ko.Options.AddressUsable)
+	require.NoError(t, ko.Options.AddressUsable(nil, "192.0.2.1"), "TEST-NET-1 is never bindable here")
+}
