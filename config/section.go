@@ -50,7 +50,8 @@ type BuildContext struct {
 	// hostname part of Name ("namespace/hostname" or "hostname") and Port.
 	ResolveService func(ServiceRef) (string, error)
 	// MCPSessionKey and MCPSessionTimeout are config.session.key and config.mcp.sessionTtl: the
-	// defaults of MCP backends that set no key and timeout of their own.
+	// defaults of MCP backends that set no key and timeout of their own. The key also seals the
+	// oidc and oauth2 policies' sessions.
 	MCPSessionKey     []byte
 	MCPSessionTimeout time.Duration
 	// LLMCatalog is config.modelCatalog: the prices LLM backends record costs with (nil: none).

@@ -72,6 +72,9 @@ func buildOAuth2(bc *BuildContext, s oauth2Spec) (agentgateway.Policy, error) {
 		// agentgateway answers 401 with WWW-Authenticate to whatever does not ask for HTML, and keeps
 		// sessions with a refresh token alive this long, refreshing their access tokens.
 		UnauthorizedUnlessHTML: true, RefreshSessionTTL: oauth2DefaultRefreshableAge,
+		// config.session.key, when set, seals the sessions in place of the client secret, so that
+		// replicas and restarts share them either way.
+		SessionSecret: bc.MCPSessionKey,
 	}
 	if a := s.RefreshableCookieMaxAgeSeconds; a != nil {
 		cfg.RefreshSessionTTL = time.Duration(*a) * time.Second

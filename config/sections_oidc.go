@@ -29,6 +29,8 @@ type oidcSpec struct {
 
 func buildOIDC(bc *BuildContext, s oidcSpec) (agentgateway.Policy, error) {
 	cfg := policy.OIDCConfig{Issuer: s.Issuer, ClientID: s.ClientID, RedirectURI: s.RedirectURI, Scopes: s.Scopes}
+	// config.session.key, when set, seals the sessions in place of the client secret (policy.OIDCConfig.SessionSecret).
+	cfg.SessionSecret = bc.MCPSessionKey
 	if s.ClientSecret != nil {
 		b, err := s.ClientSecret.load(bc, "clientSecret")
 		if err != nil {

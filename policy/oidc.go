@@ -107,10 +107,14 @@ type OIDCConfig struct {
 	// CookieName names the session cookie. Default: "agw_oidc_" and a hash of Issuer and ClientID, so
 	// two policies for different clients do not overwrite each other's sessions.
 	CookieName string
-	// CookieKey is the AES key (16, 24 or 32 bytes) sealing the cookies. Default: a random key
-	// generated once per process for (Issuer, ClientID, RedirectURI): sessions survive config reloads
-	// but not restarts, and are not shared between replicas; set a key for those.
+	// CookieKey is the AES key (16, 24 or 32 bytes) sealing the cookies, used as is. Default: a key
+	// derived (HKDF-SHA256) from SessionSecret, else from ClientSecret, bound to Issuer and ClientID:
+	// sessions survive restarts and are shared by replicas configured alike, and rotating the secret
+	// ends them. Policies for another issuer or client never accept each other's cookies.
 	CookieKey []byte
+	// SessionSecret is key material (config.session.key) the cookie key is derived from in place of
+	// ClientSecret, so that sessions outlive a rotation of the client secret.
+	SessionSecret []byte
 	// SessionTTL is how long a login lasts (default 1h), independent of the ID token's own `exp`.
 	SessionTTL time.Duration
 	// LoginTTL bounds the time between leaving for the provider and coming back (default 10m).
@@ -252,24 +256,6 @@ func (o *oidcAuth) Provision(svc agentgateway.Services) error {
 func validHTTPURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
-}
-
-var (
-	generatedKeysMu sync.Mutex
-	generatedKeys   = map[string][]byte{}
-)
-
-// generatedKey is the process's cookie key for a client, the same on every reload of the config.
-func generatedKey(id string) []byte {
-	generatedKeysMu.Lock()
-	defer generatedKeysMu.Unlock()
-	k := generatedKeys[id]
-	if k == nil {
-		k = make([]byte, 32)
-		_, _ = rand.Read(k) // never fails (crypto/rand panics on an unusable source)
-		generatedKeys[id] = k
-	}
-	return k
 }
 
 func newOIDC(cfg OIDCConfig) (*oidcAuth, error) {
@@ -414,7 +400,13 @@ func newOIDC(cfg OIDCConfig) (*oidcAuth, error) {
 	}
 	key := cfg.CookieKey
 	if key == nil {
-		key = generatedKey(id + "\x00" + cfg.RedirectURI)
+		material := cfg.SessionSecret
+		if len(material) == 0 {
+			material = []byte(cfg.ClientSecret) // required above, so never a per-process random key
+		}
+		if key, err = deriveCookieKey(material, cfg.Issuer, cfg.ClientID); err != nil {
+			return nil, agentgateway.Errorf("cookieKey", "%w", err)
+		}
 	}
 	if o.codec, err = newCookieCodec(key); err != nil {
 		return nil, agentgateway.Errorf("cookieKey", "%w", err)
