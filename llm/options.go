@@ -358,24 +358,3 @@ func RouterTransport(rt http.RoundTripper) Option {
 
 // Logger sets the logger (default: the gateway's, else slog.Default()).
 func Logger(l *slog.Logger) Option { return func(r *Router) error { r.logger = l; return nil } }
-
-// handlerTransport serves requests with an in-process handler.
-type handlerTransport struct{ h http.Handler }
-
-func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	pr, pw := ioPipe()
-	rw := newPipeResponseWriter(pw)
-	go func() {
-		defer pw.Close()
-		defer rw.finish()
-		t.h.ServeHTTP(rw, req)
-	}()
-	select {
-	case <-rw.headerDone:
-	case <-req.Context().Done():
-		pr.CloseWithError(req.Context().Err())
-		return nil, req.Context().Err()
-	}
-	return &http.Response{StatusCode: rw.status, Header: rw.header.Clone(), Body: pr, Request: req,
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, ContentLength: -1}, nil
-}

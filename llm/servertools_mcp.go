@@ -3,11 +3,8 @@ package llm
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"sync"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -29,7 +26,7 @@ func connectMCP(ctx context.Context, h http.Handler) (*mcpSession, error) {
 	c := mcp.NewClient(&mcp.Implementation{Name: "agentgateway-server-tools", Version: "1"}, nil)
 	tr := &mcp.StreamableClientTransport{
 		Endpoint:             serverToolsMCPEndpoint,
-		HTTPClient:           &http.Client{Transport: mcpHandlerTransport{h}},
+		HTTPClient:           &http.Client{Transport: handlerTransport{h}},
 		MaxRetries:           -1,
 		DisableStandaloneSSE: true, // no idle GET stream to keep alive for a single turn
 	}
@@ -70,65 +67,3 @@ func (s *mcpSession) call(ctx context.Context, name string, args json.RawMessage
 }
 
 func (s *mcpSession) close() { _ = s.cs.Close() }
-
-// mcpHandlerTransport serves HTTP requests with an in-process handler; the response body streams
-// through a pipe so SSE answers work, and closing it cancels the handler.
-type mcpHandlerTransport struct{ h http.Handler }
-
-func (t mcpHandlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx, cancel := context.WithCancel(req.Context())
-	pr, pw := io.Pipe()
-	w := newPipeResponseWriter(pw)
-	in := req.Clone(ctx)
-	if in.Body == nil {
-		in.Body = http.NoBody
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer func() {
-			if p := recover(); p != nil {
-				w.WriteHeader(http.StatusInternalServerError)
-				pw.CloseWithError(fmt.Errorf("mcp handler panicked: %v", p))
-				return
-			}
-			w.finish()
-			pw.Close()
-		}()
-		t.h.ServeHTTP(w, in)
-	}()
-	select {
-	case <-w.headerDone:
-	case <-ctx.Done():
-		// Not waiting for the handler: a backend may finish a running tool call before it notices;
-		// its writes then fail on the closed pipe and it returns.
-		cancel()
-		pr.CloseWithError(ctx.Err())
-		return nil, ctx.Err()
-	}
-	return &http.Response{
-		Status: http.StatusText(w.status), StatusCode: w.status, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: w.header, Body: &mcpHandlerBody{pr: pr, cancel: cancel, wg: &wg}, Request: req, ContentLength: -1,
-	}, nil
-}
-
-// mcpHandlerBody is an in-process response body: Close stops the handler and waits for it, so no
-// goroutine outlives the response.
-type mcpHandlerBody struct {
-	pr     *io.PipeReader
-	cancel context.CancelFunc
-	wg     *sync.WaitGroup
-	once   sync.Once
-}
-
-func (b *mcpHandlerBody) Read(p []byte) (int, error) { return b.pr.Read(p) }
-
-func (b *mcpHandlerBody) Close() error {
-	b.once.Do(func() {
-		b.cancel()
-		b.pr.CloseWithError(errors.New("response body closed"))
-		b.wg.Wait()
-	})
-	return nil
-}
