@@ -81,9 +81,7 @@ func (l *stLoop) serveStream(w http.ResponseWriter) {
 
 func writeSSE(w http.ResponseWriter, name string, data any) {
 	b, _ := json.Marshal(data)
-	_, _ = w.Write([]byte("event: " + name + "\ndata: "))
-	_, _ = w.Write(b)
-	_, _ = w.Write([]byte("\n\n"))
+	_, _ = w.Write(appendSSE(nil, name, b))
 }
 
 type stEvent struct {
