@@ -34,34 +34,22 @@ func (m mcpLimiter) Provision(svc agentgateway.Services) error { return m.rl.Pro
 func (m mcpLimiter) Close() error { return m.rl.Close() }
 
 func (m mcpLimiter) Wrap(next http.Handler) http.Handler {
+	limited := m.rl.wrap(next, true, writeRPCRefusal)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := agentgateway.StateFrom(r.Context())
-		if st == nil || st.MCP.Method == "" {
+		if st := agentgateway.StateFrom(r.Context()); st == nil || st.MCP.Method == "" {
 			next.ServeHTTP(w, r)
 			return
 		}
-		passed := false
-		inner := m.rl.wrap(http.HandlerFunc(func(_ http.ResponseWriter, r2 *http.Request) {
-			passed = true
-			next.ServeHTTP(w, r2)
-		}), true)
-		// The limiter's own answer (429 or 500) is held back and rewritten as JSON-RPC; the headers
-		// it set (X-RateLimit-*, Retry-After) are the real writer's.
-		held := &heldWriter{h: w.Header()}
-		inner.ServeHTTP(held, r)
-		if passed {
-			return
-		}
-		status := held.status
-		msg := "rate limit exceeded"
-		if status != http.StatusTooManyRequests {
-			status, msg = http.StatusInternalServerError, "rate limit service unavailable"
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Del("Content-Length")
-		w.WriteHeader(status)
-		_, _ = w.Write(rpcmsg.Error(requestID(r), CodeRateLimited, msg))
+		limited.ServeHTTP(w, r)
 	})
+}
+
+// writeRPCRefusal answers a refused MCP call as a JSON-RPC error carrying the call's id.
+func writeRPCRefusal(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Del("Content-Length")
+	w.WriteHeader(status)
+	_, _ = w.Write(rpcmsg.Error(requestID(r), CodeRateLimited, msg))
 }
 
 // requestID is the raw JSON id of a single JSON-RPC request body (nil for a batch, a notification or
@@ -85,25 +73,4 @@ func requestID(r *http.Request) []byte {
 		return msg.ID // a string or a number, as JSON-RPC allows
 	}
 	return nil
-}
-
-// heldWriter keeps the status the limiter answers with and drops its body.
-type heldWriter struct {
-	h      http.Header
-	status int
-}
-
-func (h *heldWriter) Header() http.Header { return h.h }
-
-func (h *heldWriter) Write(b []byte) (int, error) {
-	if h.status == 0 {
-		h.status = http.StatusOK
-	}
-	return len(b), nil
-}
-
-func (h *heldWriter) WriteHeader(status int) {
-	if h.status == 0 {
-		h.status = status
-	}
 }

@@ -149,11 +149,21 @@ func (rl *Limiter) Provision(svc agentgateway.Services) error {
 func (*Limiter) Phase() agentgateway.Phase { return agentgateway.PhaseRateLimit }
 
 // Wrap answers 429 (with the service's headers) when the service says the request is over the limit.
-func (rl *Limiter) Wrap(next http.Handler) http.Handler { return rl.wrap(next, false) }
+func (rl *Limiter) Wrap(next http.Handler) http.Handler {
+	return rl.wrap(next, false, writeHTTPRefusal)
+}
 
-// wrap is Wrap; with skipEmpty a descriptor with an entry evaluating to "" is skipped as one that
-// fails to evaluate (an MCP field the call does not have, mcp.go).
-func (rl *Limiter) wrap(next http.Handler, skipEmpty bool) http.Handler {
+// refusal writes the limiter's answer to a refused request: 429 over the limit, 500 when the
+// service failed closed (the service's rate-limit headers are already set on w).
+type refusal func(w http.ResponseWriter, r *http.Request, status int, msg string)
+
+func writeHTTPRefusal(w http.ResponseWriter, _ *http.Request, status int, msg string) {
+	agentgateway.WriteError(w, status, msg)
+}
+
+// wrap is Wrap answering refusals with refuse; with skipEmpty a descriptor with an entry evaluating
+// to "" is skipped as one that fails to evaluate (an MCP field the call does not have, mcp.go).
+func (rl *Limiter) wrap(next http.Handler, skipEmpty bool, refuse refusal) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		act := cel.NewActivation(r, nil)
 		req := &rlsv3.RateLimitRequest{Domain: rl.domain}
@@ -206,7 +216,7 @@ func (rl *Limiter) wrap(next http.Handler, skipEmpty bool) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			agentgateway.WriteError(w, http.StatusInternalServerError, "rate limit service unavailable")
+			refuse(w, r, http.StatusInternalServerError, "rate limit service unavailable")
 			return
 		}
 		for _, hv := range resp.GetRequestHeadersToAdd() {
@@ -235,7 +245,7 @@ func (rl *Limiter) wrap(next http.Handler, skipEmpty bool) http.Handler {
 					h.Set("Retry-After", strconv.FormatInt(int64((reset+time.Second-1)/time.Second), 10))
 				}
 			}
-			agentgateway.WriteError(w, http.StatusTooManyRequests, "rate limit exceeded")
+			refuse(w, r, http.StatusTooManyRequests, "rate limit exceeded")
 			return
 		}
 		if st != nil {
