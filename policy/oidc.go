@@ -142,6 +142,7 @@ type oidcAuth struct {
 	passThrough  []string
 	denyRedirect []string
 	scopes       []string
+	wwwAuth      string // the 401 challenge (oidcChallenge)
 	cookieName   string
 	secure       bool
 	codec        *cookieCodec
@@ -323,6 +324,7 @@ func newOIDC(cfg OIDCConfig) (*oidcAuth, error) {
 			o.scopes = append(o.scopes, s)
 		}
 	}
+	o.wwwAuth = oidcChallenge(o.issuer, o.scopes)
 	switch cfg.TokenEndpointAuth {
 	case "", OIDCClientSecretBasic, OIDCClientSecretPost:
 	default:
@@ -587,7 +589,7 @@ func (o *oidcAuth) Wrap(next http.Handler) http.Handler {
 		}
 		if o.htmlOnly && !strings.Contains(r.Header.Get("Accept"), "text/html") || pathUnder(r.URL.Path, o.denyRedirect) {
 			if o.htmlOnly {
-				w.Header().Set("WWW-Authenticate", o.challenge())
+				w.Header().Set("WWW-Authenticate", o.wwwAuth)
 			}
 			agentgateway.WriteError(w, http.StatusUnauthorized, "authentication required: log in with a browser navigation first")
 			return

@@ -179,9 +179,9 @@ func (o *oidcAuth) issueSession(claims map[string]any, idToken string, tok *oaut
 	}
 }
 
-// challenge is the WWW-Authenticate of a 401 (RFC 6750 §3): the issuer as realm and the scopes a
-// login requests.
-func (o *oidcAuth) challenge() string {
-	q := strings.NewReplacer(`"`, "", `\`, "")
-	return `Bearer realm="` + q.Replace(o.issuer) + `", scope="` + q.Replace(strings.Join(o.scopes, " ")) + `"`
+// oidcChallenge is the WWW-Authenticate of a 401 (RFC 6750 §3): the issuer as realm and the scopes a
+// login requests (scopes hold no quote or backslash: NewOIDC refuses them).
+func oidcChallenge(issuer string, scopes []string) string {
+	realm := strings.NewReplacer(`"`, "", `\`, "").Replace(issuer)
+	return `Bearer realm="` + realm + `", scope="` + strings.Join(scopes, " ") + `"`
 }
